@@ -1,0 +1,70 @@
+// Bundles every target with esbuild (VS Code's recommended set-up): the extension, the
+// compute worker, the CLI, the demo and each webview script. Targets whose entry file does
+// not exist yet are skipped, so the build works while parts are being added.
+import * as esbuild from 'esbuild';
+import { existsSync, mkdirSync, copyFileSync, readdirSync, chmodSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const watch = process.argv.includes('--watch');
+const production = process.argv.includes('--production');
+
+const node = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: !production,
+  minify: production,
+  logLevel: 'warning',
+  // vscode is provided by the host; tfjs-node is an optional native addon loaded at run time.
+  external: ['vscode', '@tensorflow/tfjs-node'],
+};
+
+const targets = [
+  { ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' },
+  { ...node, entryPoints: ['src/engine/worker.ts'], outfile: 'dist/worker.js' },
+  { ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+  { ...node, entryPoints: ['src/demo/main.ts'], outfile: 'dist/demo.js' },
+];
+
+// Each top-level webview/*.ts file that is not a module of others (protocol, shared) is an entry.
+const webviewDir = join(root, 'webview');
+if (existsSync(webviewDir)) {
+  for (const f of readdirSync(webviewDir)) {
+    if (f.endsWith('.entry.ts')) {
+      targets.push({
+        bundle: true,
+        platform: 'browser',
+        target: 'es2022',
+        format: 'iife',
+        sourcemap: !production,
+        minify: production,
+        logLevel: 'warning',
+        entryPoints: [join('webview', f)],
+        outfile: join('dist', 'webview', f.replace(/\.entry\.ts$/, '.js')),
+      });
+    }
+  }
+}
+
+const present = targets.filter((t) => existsSync(join(root, t.entryPoints[0])));
+
+function copyWasm() {
+  const src = join(root, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist');
+  const dst = join(root, 'dist', 'wasm');
+  mkdirSync(dst, { recursive: true });
+  for (const f of readdirSync(src)) if (f.endsWith('.wasm')) copyFileSync(join(src, f), join(dst, f));
+}
+
+process.chdir(root);
+if (watch) {
+  for (const t of present) await (await esbuild.context(t)).watch();
+  copyWasm();
+} else {
+  await Promise.all(present.map((t) => esbuild.build(t)));
+  copyWasm();
+  if (existsSync(join(root, 'dist', 'cli.js'))) chmodSync(join(root, 'dist', 'cli.js'), 0o755);
+  console.log(`built ${present.map((t) => t.outfile).join(', ')}`);
+}

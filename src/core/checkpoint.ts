@@ -1,0 +1,76 @@
+/**
+ * The contracts every part of Re-Basin shares about checkpoints and tensors.
+ * Implementations live beside this file (safetensors/, spec/, matching/); these
+ * types are the boundary, so change them only with every caller in view.
+ */
+
+/** One tensor's header entry, as read from a `.safetensors` header (no data read). */
+export interface TensorInfo {
+  readonly name: string;
+  /** safetensors dtype string as written in the header: "F32", "BF16", "F8_E4M3", ... */
+  readonly dtype: string;
+  readonly shape: readonly number[];
+  /** Bytes of data: product(shape) x dtype bits / 8. */
+  readonly byteLength: number;
+  /** [begin, end) relative to the start of the data section of `file`. */
+  readonly dataOffsets: readonly [number, number];
+  /** Absolute path of the file holding the bytes (the shard, for sharded checkpoints). */
+  readonly file: string;
+}
+
+/** A single `.safetensors` file or a sharded checkpoint opened through its index JSON. */
+export interface Checkpoint {
+  /** The path the user gave (the `.safetensors` file or the `*.safetensors.index.json`). */
+  readonly path: string;
+  readonly format: 'safetensors' | 'sharded';
+  /** `__metadata__` (single file) or the first shard's (sharded), string to string. */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Every tensor, sorted by name. */
+  readonly tensors: readonly TensorInfo[];
+  get(name: string): TensorInfo | undefined;
+  /** The tensor's raw little-endian bytes, read with positioned reads (never the whole file). */
+  readRaw(name: string): Promise<Uint8Array>;
+  /** The tensor decoded to float32 (F16, BF16, F8 exactly; integer types converted). */
+  readFloat32(name: string): Promise<Float32Array>;
+  close(): Promise<void>;
+}
+
+/** A dense float32 tensor held in memory, row-major. */
+export interface DenseTensor {
+  readonly shape: readonly number[];
+  readonly data: Float32Array;
+}
+
+/** Tensors by name. */
+export type TensorMap = ReadonlyMap<string, DenseTensor>;
+
+/**
+ * A permutation spec (the paper's `axes_to_perm`, resolved): which permutation acts on
+ * each axis of each tensor, and each permutation's size.
+ */
+export interface PermSpec {
+  /** Permutation name -> number of units it permutes. */
+  readonly perms: Readonly<Record<string, number>>;
+  /** Tensor name -> one entry per axis: the permutation acting on it, or null. */
+  readonly axes: Readonly<Record<string, readonly (string | null)[]>>;
+}
+
+/**
+ * Permutations as gather indices (the paper's convention): `aligned_B[t] = take(B[t], perm[p], axis)`
+ * on every axis p acts on; unit i of A is matched with unit perm[i] of B.
+ */
+export type Permutations = Readonly<Record<string, Int32Array>>;
+
+/** Computes C[m,n] = A[m,k] . B[n,k]^T (both row-major). Provided by the engine (tfjs) or plain JS. */
+export interface MatMulABt {
+  abT(a: Float32Array, b: Float32Array, m: number, k: number, n: number): Float32Array | Promise<Float32Array>;
+}
+
+/** Progress of a long computation, sent at most about once per second and at each sweep/epoch. */
+export interface Progress {
+  readonly stage: string;
+  readonly fraction?: number;
+  readonly message?: string;
+  readonly iteration?: number;
+  readonly objective?: number;
+}

@@ -1,0 +1,267 @@
+/**
+ * The wire contract between callers (extension host, CLI, demo) and the compute worker.
+ * Every request is answered by exactly one `result` or `error` message, after any number
+ * of `progress` messages; `cancel` asks the worker to stop a request, which then ends with
+ * an `error` of kind "Cancelled". Field names here are also the CLI's JSON contract.
+ */
+import type { Progress } from '../core/checkpoint';
+
+export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+export type BackendChoice = 'auto' | BackendName;
+export type AlignMethod = 'weight' | 'activation' | 'ste';
+export type Split = 'test' | 'train' | 'both';
+
+/** Where evaluation/training data comes from (`--data`, `--split`, `--limit`). */
+export interface DataOptions {
+  /** Folder of MNIST-style IDX files, a safetensors file with x/y, or .npy/.npz. */
+  readonly path: string;
+  readonly split?: Split;
+  readonly limit?: number;
+  /** Optional normalisation applied after scaling uint8 to [0, 1]. */
+  readonly mean?: number;
+  readonly std?: number;
+}
+
+// ---------------------------------------------------------------- requests
+
+/** Align checkpoint B onto A and (when `out` is given) write pi(B). */
+export interface AlignRequest {
+  readonly kind: 'align';
+  readonly a: string;
+  readonly b: string;
+  readonly out?: string;
+  /** Path of a spec JSON ({"axes": ...}); inferred from names and shapes when absent. */
+  readonly spec?: string;
+  readonly method: AlignMethod;
+  readonly seed: number;
+  readonly maxIter: number;
+  /** Needed for activation matching and STE; used by the equivalence check when present. */
+  readonly data?: DataOptions;
+  /** Model config JSON (`--model`); else `<checkpoint>.rebasin.json`, else inferred. */
+  readonly model?: string;
+  readonly ste?: { readonly epochs: number; readonly batchSize: number; readonly learningRate: number };
+  /** Return per-group similarity matrices before/after (for heatmaps). */
+  readonly includeMatrices?: boolean;
+  /** Accept NaN/Inf weights instead of refusing them. */
+  readonly allowNonFinite?: boolean;
+}
+
+/** Merge two or more checkpoints; inputs[0] is the reference all others are aligned to. */
+export interface MergeRequest {
+  readonly kind: 'merge';
+  readonly inputs: readonly string[];
+  readonly out: string;
+  /** Weight of the non-reference side for two inputs: (1-lambda)*A + lambda*pi(B). Ignored (uniform mean) for 3+. */
+  readonly lambda: number;
+  readonly align: boolean;
+  readonly spec?: string;
+  readonly seed: number;
+  readonly maxIter: number;
+  readonly allowNonFinite?: boolean;
+}
+
+/** Loss barrier along the linear path, naive and (when align) aligned. */
+export interface BarrierRequest {
+  readonly kind: 'barrier';
+  readonly a: string;
+  readonly b: string;
+  readonly data: DataOptions;
+  readonly model?: string;
+  readonly spec?: string;
+  readonly steps: number;
+  readonly align: boolean;
+  readonly seed: number;
+  readonly maxIter: number;
+  /** Recompute BatchNorm running statistics on training data at each lambda (paper appendix A.4). */
+  readonly resetBatchNorm?: boolean;
+  readonly allowNonFinite?: boolean;
+}
+
+/** Loss and accuracy of (1-l)*A + l*pi(B) at given lambdas: one pool worker's share of a barrier curve. */
+export interface EvaluatePathRequest {
+  readonly kind: 'evaluatePath';
+  readonly a: string;
+  readonly b: string;
+  /** Permutations to apply to B first (gather indices), with the spec they belong to. */
+  readonly perms?: Readonly<Record<string, readonly number[]>>;
+  readonly spec?: string;
+  readonly lambdas: readonly number[];
+  readonly data: DataOptions;
+  readonly model?: string;
+  readonly resetBatchNorm?: boolean;
+}
+
+/** Statistics and histogram of one tensor (inspector, on demand). */
+export interface TensorStatsRequest {
+  readonly kind: 'tensorStats';
+  readonly path: string;
+  readonly tensor: string;
+  readonly bins: number;
+}
+
+/** Train an MLP on a data set and save it as safetensors (demo, tests). */
+export interface TrainRequest {
+  readonly kind: 'train';
+  readonly data: DataOptions;
+  /** Layer widths including input and output, e.g. [784, 512, 512, 512, 10]. */
+  readonly widths: readonly number[];
+  readonly epochs: number;
+  readonly batchSize: number;
+  readonly learningRate: number;
+  readonly seed: number;
+  readonly out: string;
+}
+
+/** Report which backend the worker runs on. */
+export interface BackendRequest {
+  readonly kind: 'backend';
+}
+
+export type EngineRequest =
+  | AlignRequest
+  | MergeRequest
+  | BarrierRequest
+  | EvaluatePathRequest
+  | TensorStatsRequest
+  | TrainRequest
+  | BackendRequest;
+
+// ---------------------------------------------------------------- results
+
+export interface GroupSummary {
+  readonly name: string;
+  readonly size: number;
+  /** Units whose index changed (perm[i] != i). */
+  readonly moved: number;
+  /** This group's share of the objective before and after. */
+  readonly objectiveBefore: number;
+  readonly objectiveAfter: number;
+}
+
+/** Similarity of A's units (rows) against B's units (columns), before and after alignment. */
+export interface GroupMatrices {
+  readonly name: string;
+  readonly size: number;
+  readonly before: Float32Array;
+  readonly after: Float32Array;
+}
+
+export interface EquivalenceReport {
+  /** Largest |logit(B) - logit(pi(B))| on the batch. */
+  readonly maxAbsDiff: number;
+  /** maxAbsDiff divided by the largest |logit(B)|. */
+  readonly relDiff: number;
+  readonly ok: boolean;
+  readonly batch: 'data' | 'random';
+  readonly message?: string;
+}
+
+export interface AlignResult {
+  readonly method: AlignMethod;
+  readonly seconds: number;
+  readonly iterations: number;
+  /** Sum over spec tensors of <A, pi(B)>, before (identity) and after. */
+  readonly objectiveBefore: number;
+  readonly objectiveAfter: number;
+  readonly perms: Readonly<Record<string, number[]>>;
+  readonly out?: string;
+  readonly backend: BackendName;
+  readonly family?: string;
+  readonly groups: readonly GroupSummary[];
+  readonly matrices?: readonly GroupMatrices[];
+  readonly equivalence?: EquivalenceReport;
+}
+
+export interface MergeResult {
+  readonly out: string;
+  readonly inputs: readonly string[];
+  readonly lambda: number;
+  readonly aligned: boolean;
+  /** "weight" (two inputs aligned), "mergemany" (3+ aligned), "none" (no alignment). */
+  readonly method: 'weight' | 'mergemany' | 'none';
+  readonly seconds: number;
+  readonly backend: BackendName;
+}
+
+export interface PathMetrics {
+  readonly loss: number[];
+  readonly acc: number[];
+}
+
+export interface BarrierCurve {
+  readonly lambdas: number[];
+  readonly naive: PathMetrics;
+  readonly aligned?: PathMetrics;
+  readonly barrier: { readonly naive: number; readonly aligned?: number };
+}
+
+export interface BarrierResult extends BarrierCurve {
+  readonly backend: BackendName;
+  readonly seconds: number;
+  readonly workers: number;
+  /** Present when split was "both": one curve per split (the top-level fields then hold "test"). */
+  readonly splits?: Readonly<Partial<Record<'test' | 'train', BarrierCurve>>>;
+  readonly align?: Omit<AlignResult, 'matrices'>;
+}
+
+export interface EvaluatePathResult {
+  readonly lambdas: number[];
+  readonly loss: number[];
+  readonly acc: number[];
+}
+
+export interface TensorStatsResult {
+  readonly tensor: string;
+  readonly count: number;
+  readonly min: number;
+  readonly max: number;
+  readonly mean: number;
+  readonly std: number;
+  readonly nanCount: number;
+  readonly infCount: number;
+  readonly histogram: { readonly edges: number[]; readonly counts: number[] };
+}
+
+export interface TrainResult {
+  readonly out: string;
+  readonly seconds: number;
+  readonly finalLoss: number;
+  readonly testLoss?: number;
+  readonly testAcc?: number;
+  readonly backend: BackendName;
+}
+
+export interface BackendResult {
+  readonly backend: BackendName;
+}
+
+/** Maps each request kind to its result type. */
+export interface ResultOf {
+  align: AlignResult;
+  merge: MergeResult;
+  barrier: BarrierResult;
+  evaluatePath: EvaluatePathResult;
+  tensorStats: TensorStatsResult;
+  train: TrainResult;
+  backend: BackendResult;
+}
+
+// ---------------------------------------------------------------- messages
+
+export interface SerializedError {
+  readonly message: string;
+  /** "Cancelled", "WorkerDied", "SafetensorsError:<kind>", "SpecError", "DataError", ... */
+  readonly kind: string;
+  readonly file?: string;
+  readonly stack?: string;
+}
+
+export type ToWorker =
+  | { readonly type: 'request'; readonly id: number; readonly request: EngineRequest }
+  | { readonly type: 'cancel'; readonly id: number };
+
+export type FromWorker =
+  | { readonly type: 'ready'; readonly backend: BackendName }
+  | { readonly type: 'progress'; readonly id: number; readonly progress: Progress }
+  | { readonly type: 'result'; readonly id: number; readonly result: ResultOf[keyof ResultOf] }
+  | { readonly type: 'error'; readonly id: number; readonly error: SerializedError };
