@@ -1,0 +1,45 @@
+import type { FileHandle } from 'node:fs/promises';
+import { SafetensorsError, ioError } from './errors';
+
+/** Largest single read/write call: keeps each syscall well under the 2 GiB limit. */
+export const IO_CHUNK_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Fills `target` from `position` with positioned reads (a read may return fewer bytes than
+ * asked). A file that ends early was truncated after its header was checked.
+ */
+export async function readFully(handle: FileHandle, target: Uint8Array, position: number, file: string): Promise<void> {
+  let done = 0;
+  while (done < target.length) {
+    const length = Math.min(IO_CHUNK_BYTES, target.length - done);
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await handle.read(target, done, length, position + done));
+    } catch (cause) {
+      throw ioError(file, `read ${length} bytes at offset ${position + done}`, cause);
+    }
+    if (bytesRead === 0) {
+      throw new SafetensorsError(
+        'MetadataIncompleteBuffer',
+        file,
+        `file ended at offset ${position + done} while reading ${target.length} bytes (changed since it was opened?)`,
+      );
+    }
+    done += bytesRead;
+  }
+}
+
+/** Writes all of `bytes` at `position` (a write may be partial). */
+export async function writeFully(handle: FileHandle, bytes: Uint8Array, position: number, file: string): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) {
+    const length = Math.min(IO_CHUNK_BYTES, bytes.length - done);
+    let bytesWritten: number;
+    try {
+      ({ bytesWritten } = await handle.write(bytes, done, length, position + done));
+    } catch (cause) {
+      throw ioError(file, `write ${length} bytes at offset ${position + done}`, cause);
+    }
+    done += bytesWritten;
+  }
+}

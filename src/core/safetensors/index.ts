@@ -1,0 +1,29 @@
+/**
+ * safetensors for Re-Basin: a strict reader (the reference library's validation rules, header only,
+ * tensors on demand), sharded checkpoints, an atomic streaming writer and dtype conversions.
+ */
+import type { Checkpoint } from '../checkpoint';
+import { openSafetensors } from './reader';
+import { isShardIndexPath, openShardedCheckpoint } from './sharded';
+
+export { SafetensorsError, type SafetensorsErrorKind } from './errors';
+export { DTYPES, DTYPE_BITS, isKnownDtype, tensorSize } from './dtypes';
+export { DECODABLE_DTYPES, ENCODABLE_DTYPES, decodeToFloat32, encodeFromFloat32 } from './codec';
+export { MAX_HEADER_BYTES, parseHeader, parseSafetensorsBytes, readHeaderLength, type ParsedHeader } from './header';
+export { openSafetensors, type SafetensorsFile } from './reader';
+export { isShardIndexPath, openShardedCheckpoint, readShardIndex, type ShardIndex } from './sharded';
+export {
+  provenanceMetadata,
+  writeSafetensors,
+  type Provenance,
+  type TensorSource,
+  type WriteSafetensorsOptions,
+} from './writer';
+export { checkpointSummary, type CheckpointSummary, type TensorSummary } from './summary';
+export { compareNames } from './names';
+export { assertNotAnInput } from './output-guard';
+
+/** Opens a `.safetensors` file, or a sharded checkpoint through its `*.safetensors.index.json`. */
+export function openCheckpoint(path: string): Promise<Checkpoint> {
+  return isShardIndexPath(path) ? openShardedCheckpoint(path) : openSafetensors(path);
+}
