@@ -1,0 +1,42 @@
+/** Text and numbers about a spec for the inspector: the family in words and the size of its symmetry group. */
+import type { PermSpec } from '../checkpoint';
+import type { InferredSpec } from './infer';
+
+const FAMILY_NAMES: Record<InferredSpec['family'], string> = {
+  mlp: 'MLP (chain of Linear layers)',
+  vgg: 'VGG-style conv stack',
+  resnet: 'ResNet (torchvision naming)',
+  'resnet-cifar': 'CIFAR ResNet',
+  transformer: 'Transformer',
+};
+
+const VARIANT_NAMES: Record<string, string> = { gpt2: 'GPT-2', llama: 'Llama', bert: 'BERT' };
+
+/** log10 of n! by summing log10 k; Stirling's series beyond where the sum gets slow. */
+export function log10Factorial(n: number): number {
+  if (n < 2) return 0;
+  if (n <= 4096) {
+    let s = 0;
+    for (let k = 2; k <= n; k++) s += Math.log10(k);
+    return s;
+  }
+  // ln n! = n ln n - n + ln(2 pi n)/2 + 1/(12n) - 1/(360 n^3)
+  const ln = n * Math.log(n) - n + 0.5 * Math.log(2 * Math.PI * n) + 1 / (12 * n) - 1 / (360 * n ** 3);
+  return ln / Math.LN10;
+}
+
+/** log10 of the number of networks the spec's permutations relate: log10 of the product of n_k!. */
+export function symmetryGroupLog10(spec: PermSpec): number {
+  let s = 0;
+  for (const n of Object.values(spec.perms)) s += log10Factorial(n);
+  return s;
+}
+
+/** One line for the inspector, e.g. "ResNet (torchvision naming): 17 permutation groups, 10^5632 equivalent networks". */
+export function describeFamily(inferred: InferredSpec): string {
+  const base = FAMILY_NAMES[inferred.family];
+  const name = inferred.variant ? `${base} (${VARIANT_NAMES[inferred.variant] ?? inferred.variant} naming)` : base;
+  const count = Object.keys(inferred.spec.perms).length;
+  const log = symmetryGroupLog10(inferred.spec);
+  return `${name}: ${count} permutation group${count === 1 ? '' : 's'}, about 10^${Math.floor(log)} equivalent networks`;
+}
