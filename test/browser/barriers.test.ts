@@ -1,0 +1,87 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { canvasStats, clearPosted, cspViolations, pageErrors, postFromHost, posted, SHOTS, startHarness, warnings, type Harness } from './harness';
+
+let hx: Harness;
+
+before(async () => {
+  hx = await startHarness();
+});
+after(async () => {
+  await hx?.close();
+});
+
+async function openWithRuns(theme: 'vscode-dark' | 'vscode-light' = 'vscode-dark'): Promise<Page> {
+  const page = await hx.open('barriers', theme, { width: 340, height: 800 });
+  await postFromHost(page, `{ type: 'init', state: { runs: fixtures.runs() } }`);
+  await page.waitForSelector('li.run');
+  return page;
+}
+
+test('empty state tells how to create a run', async () => {
+  const page = await hx.open('barriers', 'vscode-dark', { width: 340, height: 500 });
+  await postFromHost(page, `{ type: 'init', state: { runs: [] } }`);
+  await page.waitForSelector('.empty-state');
+  assert.match((await page.textContent('.empty-state')) ?? '', /No runs yet\..*Align B to A/s);
+  await page.screenshot({ path: join(SHOTS, 'barriers-empty.png') });
+  await page.close();
+});
+
+test('runs are listed newest first with pair, method, barrier values and a drawn mini chart', async () => {
+  const page = await openWithRuns();
+  const ids = await page.$$eval('li.run', (els) => els.map((e) => (e as HTMLElement).dataset.runId));
+  assert.deepEqual(ids, ['r2', 'r1', 'r3']);
+  const r1 = page.locator('li[data-run-id="r1"]');
+  assert.match((await r1.textContent()) ?? '', /mlp_a ↔ mlp_b/);
+  assert.match((await r1.locator('.barrier').textContent()) ?? '', /naive 1\.2 · aligned 0\.08/);
+  assert.match((await r1.locator('.meta').textContent()) ?? '', /weight · wasm · 12\.5 s/);
+  const s = await canvasStats(page, 'li[data-run-id="r1"] canvas.mini-chart');
+  assert.ok(s.opaque > 200, `mini chart drew ${s.opaque} pixels`);
+  assert.match((await page.locator('li[data-run-id="r2"]').textContent()) ?? '', /no evaluation data/);
+  assert.match((await page.locator('li[data-run-id="r3"]').textContent()) ?? '', /mlp_a \+ mlp_b \+ mlp_c/);
+  assert.deepEqual(await cspViolations(page), []);
+  assert.deepEqual(pageErrors(page), []);
+  await page.close();
+});
+
+test('click and Enter open a run; delete and clear all post their messages', async () => {
+  const page = await openWithRuns();
+  await clearPosted(page);
+  await page.locator('li[data-run-id="r1"] .meta').click();
+  await page.locator('li[data-run-id="r3"]').focus();
+  await page.keyboard.press('Enter');
+  await page.getByRole('button', { name: 'Delete run mlp_a ↔ mlp_c' }).click();
+  await page.getByRole('button', { name: 'Clear all' }).click();
+  assert.deepEqual(await posted(page), [
+    { type: 'openRun', id: 'r1' },
+    { type: 'openRun', id: 'r3' },
+    { type: 'deleteRun', id: 'r2' },
+    { type: 'clearRuns' },
+  ]);
+  await page.close();
+});
+
+test('update replaces the list; invalid messages are logged and ignored', async () => {
+  const page = await openWithRuns();
+  await postFromHost(page, `{ type: 'update', state: { runs: [{ id: 'x', kind: 'nope' }] } }`);
+  await postFromHost(page, `{ type: 'init' }`);
+  await page.waitForFunction(() => (window as unknown as { __warnings: string[] }).__warnings.length >= 2);
+  const w = await warnings(page);
+  assert.match(w[0], /`state\.runs\[0\]\.kind` must be align, merge or barrier/);
+  assert.match(w[1], /`state` must be an object/);
+  assert.equal(await page.locator('li.run').count(), 3);
+  await postFromHost(page, `{ type: 'update', state: { runs: fixtures.runs().slice(0, 1) } }`);
+  await page.waitForFunction(() => document.querySelectorAll('li.run').length === 1);
+  assert.deepEqual(pageErrors(page), []);
+  await page.close();
+});
+
+test('screenshots in dark and light themes', async () => {
+  for (const theme of ['vscode-dark', 'vscode-light'] as const) {
+    const page = await openWithRuns(theme);
+    await page.screenshot({ path: join(SHOTS, `barriers-${theme}.png`), fullPage: true });
+    await page.close();
+  }
+});

@@ -1,0 +1,251 @@
+/**
+ * The alignment panel's content, shared by the VS Code webview (`alignment.entry.ts`) and the
+ * demo's standalone report (`report.entry.ts`): run summary, one heatmap per permutation group
+ * (tabs), per-group stats, the interpolation (or distance) plot, and CSV/PNG export.
+ */
+import { barrierChart, distanceChart, type LineChart } from './charts';
+import { csv, fmt, fmtSeconds, h, slug, clear } from './dom';
+import { HeatmapView, type HeatmapUiState } from './heatmapView';
+import type { AlignmentState, HeatmapData } from './protocol';
+import type { GroupSummary } from '../src/engine/protocol';
+import { readTheme, type ThemeColors } from './theme';
+
+/** What the view asks of its host (webview: post to the extension; report: download). */
+export interface AlignmentHost {
+  exportCsv(csv: string, suggestedName: string): void;
+  exportPng(dataUrl: string, suggestedName: string): void;
+  /** Absent in the report (no files to open). */
+  openFile?(which: 'a' | 'b' | 'out'): void;
+}
+
+export interface AlignmentUiState {
+  tab: number;
+  views: Record<string, HeatmapUiState>;
+}
+
+export function defaultUiState(): AlignmentUiState {
+  return { tab: 0, views: {} };
+}
+
+function gain(g: { objectiveBefore: number; objectiveAfter: number }): string {
+  const d = g.objectiveAfter - g.objectiveBefore;
+  const rel = g.objectiveBefore !== 0 ? ` (${d >= 0 ? '+' : ''}${fmt((100 * d) / Math.abs(g.objectiveBefore), 3)}%)` : '';
+  return `${d >= 0 ? '+' : ''}${fmt(d)}${rel}`;
+}
+
+export class AlignmentView {
+  readonly element: HTMLElement;
+  private theme: ThemeColors;
+  private chart: LineChart | undefined;
+  private readonly chartCanvas: HTMLCanvasElement;
+  private readonly tabs: HTMLButtonElement[] = [];
+  private readonly panel: HTMLElement;
+  private heatmap: HeatmapView | undefined;
+  private readonly names: string[];
+
+  constructor(
+    private readonly state: AlignmentState,
+    private readonly host: AlignmentHost,
+    private readonly ui: AlignmentUiState,
+    private readonly onUiChange: (ui: AlignmentUiState) => void,
+  ) {
+    this.theme = readTheme();
+    this.names = state.heatmaps.length > 0 ? state.heatmaps.map((m) => m.name) : state.groups.map((g) => g.name);
+    if (this.ui.tab >= this.names.length) this.ui.tab = 0;
+    this.chartCanvas = h('canvas', { class: 'chart', role: 'img' });
+    this.panel = h('div', { class: 'tabpanel', role: 'tabpanel', tabindex: -1 });
+    this.element = h('main', { class: 'alignment' }, this.header(), this.groupsSection(), this.curveSection(), this.tableSection());
+    this.selectTab(this.ui.tab, false);
+  }
+
+  /** Call after the element is attached (chart.js needs a laid-out canvas). */
+  mount(parent: HTMLElement): void {
+    parent.append(this.element);
+    this.drawChart();
+  }
+
+  private fileButton(which: 'a' | 'b' | 'out', label: string, path: string): HTMLElement {
+    if (!this.host.openFile) return h('span', { class: 'file', title: path }, label);
+    const b = h('button', { type: 'button', class: 'link file', title: path, 'aria-label': `Open ${which === 'out' ? 'output' : 'model ' + which.toUpperCase()}: ${path}` }, label);
+    b.addEventListener('click', () => this.host.openFile?.(which));
+    return b;
+  }
+
+  private header(): HTMLElement {
+    const s = this.state;
+    const models = h('p', { class: 'models' },
+      h('span', { class: 'tag' }, 'A'), this.fileButton('a', s.a.name, s.a.path), ' ',
+      h('span', { class: 'tag' }, 'B'), this.fileButton('b', s.b.name, s.b.path),
+      s.out ? ' → ' : '', s.out ? this.fileButton('out', s.out.name, s.out.path) : '');
+    const facts = h('dl', { class: 'facts' });
+    const fact = (k: string, v: string) => facts.append(h('div', {}, h('dt', {}, k), h('dd', {}, v)));
+    fact('Method', s.method);
+    fact('Backend', s.backend);
+    fact('Time', fmtSeconds(s.seconds));
+    fact('Iterations', fmt(s.iterations));
+    fact('Objective', `${fmt(s.objectiveBefore)} → ${fmt(s.objectiveAfter)}`);
+    fact('Gain', gain(s));
+    const moved = s.groups.reduce((a, g) => a + g.moved, 0);
+    const total = s.groups.reduce((a, g) => a + g.size, 0);
+    fact('Units moved', `${fmt(moved)} of ${fmt(total)}`);
+    return h('header', {}, h('h1', {}, s.title), models, facts);
+  }
+
+  private groupsSection(): HTMLElement {
+    const list = h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Permutation groups' });
+    this.names.forEach((name, i) => {
+      const t = h('button', { type: 'button', role: 'tab', class: 'tab', id: `tab-${i}`, 'aria-controls': 'group-panel' }, name);
+      t.addEventListener('click', () => this.selectTab(i, true));
+      t.addEventListener('keydown', (e) => {
+        const n = this.names.length;
+        let next = -1;
+        if (e.key === 'ArrowRight') next = (i + 1) % n;
+        else if (e.key === 'ArrowLeft') next = (i + n - 1) % n;
+        else if (e.key === 'Home') next = 0;
+        else if (e.key === 'End') next = n - 1;
+        if (next < 0) return;
+        e.preventDefault();
+        this.selectTab(next, true);
+        this.tabs[next].focus();
+      });
+      this.tabs.push(t);
+      list.append(t);
+    });
+    this.panel.id = 'group-panel';
+    const body = this.names.length === 0 ? h('p', { class: 'empty' }, 'No permutation groups in this run.') : h('div', {}, list, this.panel);
+    return h('section', { class: 'groups', 'aria-labelledby': 'groups-h' }, h('h2', { id: 'groups-h' }, 'Permutation groups'), body);
+  }
+
+  private selectTab(i: number, user: boolean): void {
+    if (this.names.length === 0) return;
+    this.ui.tab = i;
+    this.tabs.forEach((t, k) => {
+      t.setAttribute('aria-selected', String(k === i));
+      t.tabIndex = k === i ? 0 : -1;
+    });
+    this.panel.setAttribute('aria-labelledby', `tab-${i}`);
+    clear(this.panel);
+    const name = this.names[i];
+    const data: HeatmapData | undefined = this.state.heatmaps.find((m) => m.name === name);
+    const summary: GroupSummary | undefined = this.state.groups.find((g) => g.name === name);
+    this.panel.append(this.groupStats(name, summary, data));
+    if (data) {
+      const ui = (this.ui.views[name] ??= { view: 'after', colormap: 'viridis', mode: 'mean' });
+      this.heatmap = new HeatmapView(data, this.theme, ui, () => this.onUiChange(this.ui));
+      this.panel.append(this.heatmap.element, this.heatmapExports(name, data));
+    } else {
+      this.heatmap = undefined;
+      this.panel.append(h('p', { class: 'empty' }, 'No similarity matrices for this group (run alignment with matrices included).'));
+    }
+    if (user) this.onUiChange(this.ui);
+  }
+
+  private groupStats(name: string, g: GroupSummary | undefined, data: HeatmapData | undefined): HTMLElement {
+    const dl = h('dl', { class: 'facts group-stats', 'aria-label': `Statistics of group ${name}` });
+    const fact = (k: string, v: string) => dl.append(h('div', {}, h('dt', {}, k), h('dd', {}, v)));
+    const size = g?.size ?? data?.originalSize ?? data?.size;
+    fact('Units', fmt(size));
+    if (g) {
+      fact('Moved', `${fmt(g.moved)} (${fmt((100 * g.moved) / Math.max(1, g.size), 3)}%)`);
+      fact('Objective', `${fmt(g.objectiveBefore)} → ${fmt(g.objectiveAfter)}`);
+      fact('Gain', gain(g));
+    }
+    return dl;
+  }
+
+  private heatmapExports(name: string, data: HeatmapData): HTMLElement {
+    const base = slug(`${this.state.title}-${name}`);
+    const png = h('button', { type: 'button', class: 'secondary' }, 'Export PNG');
+    png.addEventListener('click', () => {
+      const hm = this.heatmap;
+      if (hm) this.host.exportPng(hm.canvas.toDataURL('image/png'), `${base}-${hm.view}.png`);
+    });
+    const cells = h('button', { type: 'button', class: 'secondary' }, 'Matrix CSV');
+    cells.addEventListener('click', () => {
+      const hm = this.heatmap;
+      if (hm) this.host.exportCsv(hm.toCsv(), `${base}-${hm.view}.csv`);
+    });
+    const perm = h('button', { type: 'button', class: 'secondary' }, 'Permutation CSV');
+    perm.addEventListener('click', () => {
+      this.host.exportCsv(csv([['position', 'b_unit'], ...data.perm.map((p, i) => [i, p])]), `${base}-perm.csv`);
+    });
+    return h('div', { class: 'actions', role: 'group', 'aria-label': 'Export heatmap' }, png, cells, perm);
+  }
+
+  private curveSection(): HTMLElement {
+    const s = this.state;
+    const title = s.curve ? 'Loss along the interpolation path' : 'Weight-space distance along the interpolation path';
+    const actions = h('div', { class: 'actions', role: 'group', 'aria-label': 'Export plot' });
+    const png = h('button', { type: 'button', class: 'secondary' }, 'Export PNG');
+    png.addEventListener('click', () => this.host.exportPng(this.chartCanvas.toDataURL('image/png'), `${slug(s.title)}-curve.png`));
+    const csvBtn = h('button', { type: 'button', class: 'secondary' }, 'Export CSV');
+    csvBtn.addEventListener('click', () => this.host.exportCsv(this.curveCsv(), `${slug(s.title)}-curve.csv`));
+    actions.append(png, csvBtn);
+    let note: HTMLElement | string = '';
+    if (!s.curve && !s.distance) note = h('p', { class: 'empty' }, 'No evaluation data and no distances in this run.');
+    else if (!s.curve) note = h('p', { class: 'hint' }, 'No evaluation data: the plot shows the distance to A (λ·d) and to B ((1−λ)·d) along the naive and the aligned path.');
+    const barrier = s.curve
+      ? h('p', { class: 'barrier' }, `Barrier: naive ${fmt(s.curve.barrier.naive)}` + (s.curve.barrier.aligned !== undefined ? `, aligned ${fmt(s.curve.barrier.aligned)}` : ''))
+      : '';
+    this.chartCanvas.setAttribute('aria-label', title);
+    const box = s.curve || s.distance ? h('div', { class: 'chart-box' }, this.chartCanvas) : '';
+    return h('section', { class: 'curve', 'aria-labelledby': 'curve-h' }, h('h2', { id: 'curve-h' }, title), barrier, note, box, s.curve || s.distance ? actions : '');
+  }
+
+  private curveCsv(): string {
+    const s = this.state;
+    if (s.curve) {
+      const c = s.curve;
+      const rows: (string | number | undefined)[][] = [['lambda', 'naive_loss', 'naive_acc', 'aligned_loss', 'aligned_acc']];
+      c.lambdas.forEach((l, i) => rows.push([l, c.naive.loss[i], c.naive.acc[i], c.aligned?.loss[i], c.aligned?.acc[i]]));
+      return csv(rows);
+    }
+    const d = s.distance ?? { naive: NaN, aligned: NaN };
+    const rows: (string | number)[][] = [['lambda', 'naive_to_a', 'naive_to_b', 'aligned_to_a', 'aligned_to_b']];
+    for (let i = 0; i <= 20; i++) {
+      const l = i / 20;
+      rows.push([l, l * d.naive, (1 - l) * d.naive, l * d.aligned, (1 - l) * d.aligned]);
+    }
+    return csv(rows);
+  }
+
+  private tableSection(): HTMLElement {
+    const s = this.state;
+    const head = h('tr', {}, ...['Group', 'Units', 'Moved', 'Objective before', 'Objective after', 'Gain'].map((c, i) => h('th', { scope: 'col', class: i > 0 ? 'num' : undefined }, c)));
+    const body = h('tbody', {});
+    for (const g of s.groups) {
+      body.append(h('tr', {}, h('th', { scope: 'row' }, g.name), h('td', { class: 'num' }, fmt(g.size)), h('td', { class: 'num' }, fmt(g.moved)),
+        h('td', { class: 'num' }, fmt(g.objectiveBefore)), h('td', { class: 'num' }, fmt(g.objectiveAfter)), h('td', { class: 'num' }, gain(g))));
+    }
+    const btn = h('button', { type: 'button', class: 'secondary' }, 'Export CSV');
+    btn.addEventListener('click', () => {
+      this.host.exportCsv(csv([['group', 'size', 'moved', 'objective_before', 'objective_after'],
+        ...s.groups.map((g) => [g.name, g.size, g.moved, g.objectiveBefore, g.objectiveAfter])]), `${slug(s.title)}-groups.csv`);
+    });
+    return h('section', { class: 'group-table', 'aria-labelledby': 'table-h' }, h('h2', { id: 'table-h' }, 'All groups'),
+      h('table', {}, h('thead', {}, head), body), h('div', { class: 'actions' }, btn));
+  }
+
+  private drawChart(): void {
+    this.chart?.destroy();
+    this.chart = undefined;
+    if (this.state.curve) this.chart = barrierChart(this.chartCanvas, this.state.curve, this.theme);
+    else if (this.state.distance) this.chart = distanceChart(this.chartCanvas, this.state.distance, this.theme);
+  }
+
+  /** Re-reads the theme colours and redraws heatmap and chart. */
+  refreshTheme(): void {
+    this.theme = readTheme();
+    this.heatmap?.setTheme(this.theme);
+    this.drawChart();
+  }
+
+  get currentHeatmap(): HeatmapView | undefined {
+    return this.heatmap;
+  }
+
+  dispose(): void {
+    this.chart?.destroy();
+    this.element.remove();
+  }
+}

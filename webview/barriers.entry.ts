@@ -1,0 +1,96 @@
+/**
+ * Barrier side view: a list of past runs (pair, method, a small naive-vs-aligned loss chart,
+ * barrier values, backend, duration). Click or Enter opens a run, the delete button removes it,
+ * "Clear all" removes every run. State arrives as `init`/`update` after the `ready` handshake.
+ */
+import { barrierChart, type LineChart } from './charts';
+import { clear, fmt, fmtSeconds, h, vscodeApi } from './dom';
+import type { BarriersState, FromBarriers, RunSummary } from './protocol';
+import { readTheme, watchTheme } from './theme';
+import { barriersState, onMessages, toBarriers } from './validate';
+
+const api = vscodeApi<FromBarriers, BarriersState>();
+const root = document.getElementById('root') ?? document.body.appendChild(h('div', { id: 'root' }));
+let charts: LineChart[] = [];
+let current: BarriersState | undefined;
+
+function when(iso: string): string {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' });
+}
+
+function runCard(run: RunSummary, pending: (() => void)[]): HTMLElement {
+  const pair = run.kind === 'merge' && run.others && run.others.length > 0 ? `${run.a} + ${[run.b, ...run.others].join(' + ')}` : `${run.a} ↔ ${run.b}`;
+  const del = h('button', { type: 'button', class: 'icon delete', 'aria-label': `Delete run ${pair}`, title: 'Delete run' }, '✕');
+  // The coloured words double as the mini chart's legend (red naive, blue aligned).
+  const barrier = run.barrier
+    ? h('p', { class: 'barrier' }, 'barrier: ', h('span', { class: 'naive' }, 'naive'), ` ${fmt(run.barrier.naive, 3)}`,
+      run.barrier.aligned !== undefined ? ' · ' : '', run.barrier.aligned !== undefined ? h('span', { class: 'aligned' }, 'aligned') : '',
+      run.barrier.aligned !== undefined ? ` ${fmt(run.barrier.aligned, 3)}` : '')
+    : '';
+  let plot: HTMLElement;
+  if (run.curve) {
+    const canvas = h('canvas', { class: 'mini-chart', role: 'img', 'aria-label': `Loss along the path for ${pair}: naive and aligned` });
+    plot = h('div', { class: 'mini-chart-box' }, canvas);
+    const curve = run.curve;
+    pending.push(() => charts.push(barrierChart(canvas, curve, readTheme(), true)));
+  } else {
+    plot = h('p', { class: 'hint' }, run.kind === 'barrier' ? 'no curve recorded' : 'no evaluation data');
+  }
+  const li = h('li', { class: `run run-${run.kind}`, tabindex: 0, 'data-run-id': run.id, 'aria-label': `${run.kind} run ${pair}, ${run.method}. Press Enter to open.` },
+    h('div', { class: 'run-head' }, h('span', { class: 'kind' }, run.kind), h('span', { class: 'pair', title: pair }, pair), del),
+    h('p', { class: 'meta' }, `${run.method} · ${run.backend} · ${fmtSeconds(run.seconds)} · ${when(run.createdAt)}`),
+    barrier, plot);
+  li.addEventListener('click', () => api.postMessage({ type: 'openRun', id: run.id }));
+  li.addEventListener('keydown', (e) => {
+    if (e.target !== li) return;
+    if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      api.postMessage({ type: 'openRun', id: run.id });
+    } else if (e.key === 'Delete') {
+      e.preventDefault();
+      api.postMessage({ type: 'deleteRun', id: run.id });
+    }
+  });
+  del.addEventListener('click', (e) => {
+    e.stopPropagation();
+    api.postMessage({ type: 'deleteRun', id: run.id });
+  });
+  return li;
+}
+
+function render(state: BarriersState): void {
+  current = state;
+  for (const c of charts) c.destroy();
+  charts = [];
+  clear(root);
+  if (state.runs.length === 0) {
+    root.append(h('div', { class: 'empty-state' },
+      h('p', {}, 'No runs yet.'),
+      h('p', { class: 'hint' }, 'Right-click two .safetensors files in the Explorer and choose "Re-Basin: Align B to A", "Merge" or "Loss Barrier", or run those commands from the Command Palette.')));
+    return;
+  }
+  const clearAll = h('button', { type: 'button', class: 'secondary clear-all' }, 'Clear all');
+  clearAll.addEventListener('click', () => api.postMessage({ type: 'clearRuns' }));
+  const pending: (() => void)[] = [];
+  const list = h('ul', { class: 'runs', 'aria-label': 'Runs, newest first' });
+  const runs = [...state.runs].sort((x, y) => y.createdAt.localeCompare(x.createdAt));
+  for (const r of runs) list.append(runCard(r, pending));
+  root.append(h('div', { class: 'toolbar' }, h('span', { class: 'count' }, `${state.runs.length} run${state.runs.length === 1 ? '' : 's'}`), h('span', { class: 'spacer' }), clearAll), list);
+  for (const p of pending) p();
+}
+
+const saved = api.getState();
+if (saved) {
+  try {
+    render(barriersState(saved));
+  } catch (e) {
+    console.warn(`[rebasin] dropped saved state: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+onMessages(toBarriers, (m) => {
+  render(m.state);
+  api.setState(m.state);
+});
+watchTheme(() => current && render(current));
+api.postMessage({ type: 'ready' });

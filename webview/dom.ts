@@ -1,0 +1,99 @@
+/**
+ * Small DOM helpers shared by the webviews: element creation without innerHTML (no markup
+ * injection from checkpoint names or metadata), the VS Code API handle, and number formatting.
+ */
+
+/** The subset of the object `acquireVsCodeApi()` returns that the views use. */
+export interface VsCodeApi<Out, State> {
+  postMessage(message: Out): void;
+  getState(): State | undefined;
+  setState(state: State): void;
+}
+
+declare function acquireVsCodeApi(): { postMessage(m: unknown): void; getState(): unknown; setState(s: unknown): void };
+
+/**
+ * The VS Code API when running in a webview; otherwise (the standalone report) a stand-in
+ * that keeps state in memory and drops posted messages.
+ */
+export function vscodeApi<Out, State>(): VsCodeApi<Out, State> {
+  if (typeof acquireVsCodeApi === 'function') {
+    const api = acquireVsCodeApi();
+    return {
+      postMessage: (m) => api.postMessage(m),
+      getState: () => api.getState() as State | undefined,
+      setState: (s) => api.setState(s),
+    };
+  }
+  let state: State | undefined;
+  return { postMessage: () => undefined, getState: () => state, setState: (s) => (state = s) };
+}
+
+type Attrs = Record<string, string | number | boolean | undefined>;
+type Child = Node | string | number | null | undefined | false;
+
+/** `h('button', {class: 'x', 'aria-label': 'Zoom in'}, 'text')`. Boolean true → empty attribute. */
+export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === false) continue;
+    el.setAttribute(k, v === true ? '' : String(v));
+  }
+  append(el, ...children);
+  return el;
+}
+
+export function append(parent: Node, ...children: Child[]): void {
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    parent.appendChild(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
+  }
+}
+
+export function clear(el: Element): void {
+  while (el.firstChild) el.removeChild(el.firstChild);
+}
+
+/** Compact number: 3 significant digits for small values, thousands separators for integers. */
+export function fmt(v: number | undefined, digits = 4): string {
+  if (v === undefined || Number.isNaN(v)) return '–';
+  if (!Number.isFinite(v)) return v > 0 ? '∞' : '−∞';
+  if (Number.isInteger(v) && Math.abs(v) < 1e15) return v.toLocaleString('en-US');
+  const a = Math.abs(v);
+  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(2);
+  return Number(v.toPrecision(digits)).toString();
+}
+
+export function fmtBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[u]}`;
+}
+
+export function fmtSeconds(s: number): string {
+  if (!Number.isFinite(s)) return '–';
+  if (s < 1) return `${Math.round(s * 1000)} ms`;
+  if (s < 120) return `${s.toFixed(1)} s`;
+  return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+}
+
+/** One CSV field, quoted when needed (RFC 4180). */
+export function csvField(v: string | number | undefined): string {
+  if (v === undefined) return '';
+  const s = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : '') : v;
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function csv(rows: readonly (readonly (string | number | undefined)[])[]): string {
+  return rows.map((r) => r.map(csvField).join(',')).join('\n') + '\n';
+}
+
+/** A file-name-safe slug. */
+export function slug(s: string): string {
+  return s.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '') || 'export';
+}

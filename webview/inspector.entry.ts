@@ -1,0 +1,285 @@
+/**
+ * Checkpoint inspector webview: tensors grouped by module prefix (collapsible, subtotals; rows are
+ * built only when a group is opened, at most ROW_PAGE at a time, so thousands of tensors stay
+ * fast), `__metadata__`, the detected architecture's permutation groups, and per-tensor stats with
+ * a histogram fetched on demand (`requestStats` → `stats` | `statsError`).
+ */
+import { clear, fmt, fmtBytes, h, vscodeApi } from './dom';
+import type { FromInspector, InspectorState, InspectorTensor } from './protocol';
+import type { TensorStatsResult } from '../src/engine/protocol';
+import { readTheme, watchTheme } from './theme';
+import { inspectorState, onMessages, toInspector } from './validate';
+
+const ROW_PAGE = 500;
+/** Groups start open when the checkpoint has at most this many tensors. */
+const OPEN_ALL_BELOW = 200;
+
+const DTYPE_BYTES: Record<string, number> = {
+  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1,
+};
+
+type StatsEntry = { status: 'loading' } | { status: 'done'; stats: TensorStatsResult } | { status: 'error'; message: string };
+
+interface Group {
+  prefix: string;
+  tensors: InspectorTensor[];
+  params: number;
+  bytes: number;
+  open: boolean;
+  header: HTMLTableSectionElement;
+  rows: HTMLTableSectionElement;
+  toggle: HTMLButtonElement;
+}
+
+const api = vscodeApi<FromInspector, InspectorState>();
+const root = document.getElementById('root') ?? document.body.appendChild(h('div', { id: 'root' }));
+const stats = new Map<string, StatsEntry>();
+let groups: Group[] = [];
+let filterText = '';
+let current: InspectorState | undefined;
+
+function params(t: InspectorTensor): number {
+  return t.shape.reduce((a, b) => a * b, 1);
+}
+
+function bytes(t: InspectorTensor): number {
+  return t.offsets ? t.offsets[1] - t.offsets[0] : params(t) * (DTYPE_BYTES[t.dtype.toUpperCase()] ?? 0);
+}
+
+function prefixOf(name: string): string {
+  const i = name.lastIndexOf('.');
+  return i < 0 ? '(top level)' : name.slice(0, i);
+}
+
+/** log10(n!) by summing logs (n up to a few hundred thousand is instant). */
+function log10Factorial(n: number): number {
+  let s = 0;
+  for (let k = 2; k <= n; k++) s += Math.log10(k);
+  return s;
+}
+
+function section(title: string, id: string, ...content: (Node | string)[]): HTMLElement {
+  return h('section', { 'aria-labelledby': id }, h('h2', { id }, title), ...content);
+}
+
+function architectureSection(s: InspectorState): HTMLElement | string {
+  const a = s.architecture;
+  if (!a) return section('Architecture', 'arch-h', h('p', { class: 'hint' }, 'No known architecture detected; alignment needs a permutation spec (--spec).'));
+  const rows = Object.entries(a.perms).map(([name, n]) =>
+    h('tr', {}, h('th', { scope: 'row' }, name), h('td', { class: 'num' }, fmt(n)), h('td', { class: 'num' }, fmt(log10Factorial(n), 5))));
+  return section('Architecture', 'arch-h',
+    h('dl', { class: 'facts' },
+      h('div', {}, h('dt', {}, 'Family'), h('dd', {}, a.family)),
+      h('div', {}, h('dt', {}, 'Permutation groups'), h('dd', {}, fmt(Object.keys(a.perms).length))),
+      h('div', {}, h('dt', {}, 'log₁₀ |symmetry group|'), h('dd', {}, fmt(a.symmetryLog10, 6)))),
+    h('table', { class: 'perm-table' },
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Group'), h('th', { scope: 'col', class: 'num' }, 'Units'), h('th', { scope: 'col', class: 'num' }, 'log₁₀ n!'))),
+      h('tbody', {}, ...rows)),
+    ...(a.notes ?? []).map((n) => h('p', { class: 'hint' }, n)));
+}
+
+function metadataSection(s: InspectorState): HTMLElement {
+  const entries = Object.entries(s.metadata);
+  if (entries.length === 0) return section('__metadata__', 'meta-h', h('p', { class: 'hint' }, 'No metadata.'));
+  return section('__metadata__', 'meta-h', h('table', { class: 'meta-table' },
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Key'), h('th', { scope: 'col' }, 'Value'))),
+    h('tbody', {}, ...entries.map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', { class: 'mono' }, v))))));
+}
+
+function drawHistogram(canvas: HTMLCanvasElement, counts: readonly number[]): void {
+  const theme = readTheme();
+  const ctx = canvas.getContext('2d');
+  if (!ctx) return;
+  const { width, height } = canvas;
+  ctx.clearRect(0, 0, width, height);
+  const max = Math.max(1, ...counts);
+  const w = width / Math.max(1, counts.length);
+  ctx.fillStyle = theme.blue;
+  counts.forEach((c, i) => {
+    const bh = c > 0 ? Math.max(1, (c / max) * (height - 2)) : 0;
+    ctx.fillRect(i * w, height - bh, Math.max(1, w - 1), bh);
+  });
+  ctx.fillStyle = theme.grid;
+  ctx.fillRect(0, height - 1, width, 1);
+}
+
+function statsCell(name: string): HTMLElement {
+  const e = stats.get(name);
+  if (!e) return h('div', {});
+  if (e.status === 'loading') return h('p', { class: 'hint', role: 'status' }, `Computing statistics of ${name}…`);
+  if (e.status === 'error') return h('p', { class: 'error', role: 'alert' }, e.message);
+  const s = e.stats;
+  const dl = h('dl', { class: 'facts stats' });
+  const fact = (k: string, v: string) => dl.append(h('div', {}, h('dt', {}, k), h('dd', {}, v)));
+  fact('count', fmt(s.count));
+  fact('min', fmt(s.min));
+  fact('max', fmt(s.max));
+  fact('mean', fmt(s.mean));
+  fact('std', fmt(s.std));
+  fact('NaN', fmt(s.nanCount));
+  fact('Inf', fmt(s.infCount));
+  const canvas = h('canvas', { class: 'histogram', width: 360, height: 90, role: 'img', 'aria-label': `Histogram of ${name}, ${s.histogram.counts.length} bins from ${fmt(s.min)} to ${fmt(s.max)}` });
+  drawHistogram(canvas, s.histogram.counts);
+  const edges = s.histogram.edges;
+  const axis = h('div', { class: 'hist-axis' }, h('span', {}, fmt(edges[0])), h('span', {}, fmt(edges[edges.length - 1])));
+  return h('div', { class: 'stats-box' }, dl, h('div', { class: 'hist' }, canvas, axis));
+}
+
+function tensorRows(t: InspectorTensor): HTMLTableRowElement[] {
+  const btn = h('button', { type: 'button', class: 'secondary small', 'aria-label': `Statistics of ${t.name}` }, 'Stats');
+  btn.addEventListener('click', () => {
+    stats.set(t.name, { status: 'loading' });
+    refreshStats(t.name);
+    api.postMessage({ type: 'requestStats', tensor: t.name });
+  });
+  const row = h('tr', { class: 'tensor', 'data-tensor': t.name },
+    h('th', { scope: 'row', class: 'mono name', title: t.name }, t.name.slice(prefixOf(t.name).length + (t.name.includes('.') ? 1 : 0)) || t.name),
+    h('td', { class: 'mono' }, t.dtype),
+    h('td', { class: 'mono' }, `[${t.shape.join(', ')}]`),
+    h('td', { class: 'num' }, fmt(params(t))),
+    h('td', { class: 'num' }, fmtBytes(bytes(t))),
+    h('td', {}, btn));
+  const statsRow = h('tr', { class: 'stats-row', 'data-stats-for': t.name, hidden: !stats.has(t.name) }, h('td', { colspan: 6 }, statsCell(t.name)));
+  return [row, statsRow];
+}
+
+function refreshStats(name: string): void {
+  for (const r of root.querySelectorAll<HTMLTableRowElement>('tr.stats-row')) {
+    if (r.dataset.statsFor !== name) continue;
+    r.hidden = false;
+    const td = r.firstElementChild;
+    if (td) {
+      clear(td);
+      td.append(statsCell(name));
+    }
+  }
+}
+
+function visibleTensors(g: Group): InspectorTensor[] {
+  if (!filterText) return g.tensors;
+  const f = filterText.toLowerCase();
+  return g.tensors.filter((t) => t.name.toLowerCase().includes(f));
+}
+
+function renderRows(g: Group, limit = ROW_PAGE): void {
+  clear(g.rows);
+  const list = visibleTensors(g);
+  for (const t of list.slice(0, limit)) g.rows.append(...tensorRows(t));
+  if (list.length > limit) {
+    const more = h('button', { type: 'button', class: 'link' }, `Show ${Math.min(ROW_PAGE, list.length - limit)} more of ${list.length - limit}`);
+    more.addEventListener('click', () => renderRows(g, limit + ROW_PAGE));
+    g.rows.append(h('tr', {}, h('td', { colspan: 6 }, more)));
+  }
+}
+
+/** Shows or hides a group's rows; rows exist in the DOM only while shown. */
+function showRows(g: Group, show: boolean): void {
+  g.toggle.setAttribute('aria-expanded', String(show));
+  g.rows.hidden = !show;
+  if (show) renderRows(g);
+  else clear(g.rows);
+}
+
+/** User's open/closed choice (kept while a filter temporarily opens matching groups). */
+function setOpen(g: Group, open: boolean): void {
+  g.open = open;
+  if (!g.header.hidden) showRows(g, open);
+}
+
+function applyFilter(): void {
+  for (const g of groups) {
+    const n = visibleTensors(g).length;
+    g.header.hidden = n === 0;
+    showRows(g, n > 0 && (filterText ? true : g.open));
+  }
+}
+
+function tensorSection(s: InspectorState): HTMLElement {
+  const byPrefix = new Map<string, InspectorTensor[]>();
+  for (const t of s.tensors) {
+    const p = prefixOf(t.name);
+    const list = byPrefix.get(p) ?? [];
+    list.push(t);
+    byPrefix.set(p, list);
+  }
+  const table = h('table', { class: 'tensors', 'aria-label': 'Tensors grouped by module' },
+    h('thead', {}, h('tr', {}, ...['Name', 'dtype', 'Shape', 'Params', 'Bytes', ''].map((c, i) => h('th', { scope: 'col', class: i === 3 || i === 4 ? 'num' : undefined }, c)))));
+  const openAll = s.tensors.length <= OPEN_ALL_BELOW;
+  groups = [...byPrefix.entries()].map(([prefix, tensors]) => {
+    const toggle = h('button', { type: 'button', class: 'group-toggle', 'aria-expanded': 'false', 'data-prefix': prefix }, prefix);
+    const p = tensors.reduce((a, t) => a + params(t), 0);
+    const b = tensors.reduce((a, t) => a + bytes(t), 0);
+    const header = h('tbody', { class: 'group' }, h('tr', { class: 'group-row' },
+      h('th', { scope: 'rowgroup', colspan: 3 }, toggle, h('span', { class: 'count' }, ` ${tensors.length} tensor${tensors.length === 1 ? '' : 's'}`)),
+      h('td', { class: 'num' }, fmt(p)), h('td', { class: 'num' }, fmtBytes(b)), h('td', {})));
+    const rows = h('tbody', { class: 'group-rows', hidden: true });
+    const g: Group = { prefix, tensors, params: p, bytes: b, open: false, header, rows, toggle };
+    toggle.addEventListener('click', () => setOpen(g, toggle.getAttribute('aria-expanded') !== 'true'));
+    table.append(header, rows);
+    if (openAll) setOpen(g, true);
+    return g;
+  });
+  table.append(h('tfoot', {}, h('tr', {}, h('th', { scope: 'row', colspan: 3 }, `Total: ${fmt(s.tensors.length)} tensors`),
+    h('td', { class: 'num' }, fmt(s.totalParams)), h('td', { class: 'num' }, fmtBytes(s.totalBytes)), h('td', {}))));
+
+  const filter = h('input', { type: 'search', class: 'filter', placeholder: 'Filter tensors by name', 'aria-label': 'Filter tensors by name' });
+  filter.value = filterText;
+  filter.addEventListener('input', () => {
+    filterText = filter.value.trim();
+    applyFilter();
+  });
+  const expand = h('button', { type: 'button', class: 'secondary' }, 'Expand all');
+  expand.addEventListener('click', () => groups.forEach((g) => setOpen(g, true)));
+  const collapse = h('button', { type: 'button', class: 'secondary' }, 'Collapse all');
+  collapse.addEventListener('click', () => groups.forEach((g) => setOpen(g, false)));
+  return section('Tensors', 'tensors-h', h('div', { class: 'toolbar' }, filter, expand, collapse), h('div', { class: 'table-scroll' }, table));
+}
+
+function render(s: InspectorState): void {
+  current = s;
+  clear(root);
+  const head = h('header', {}, h('h1', { title: s.path }, s.path.split(/[\\/]/).pop() ?? s.path),
+    h('p', { class: 'hint mono' }, s.path),
+    h('dl', { class: 'facts' },
+      h('div', {}, h('dt', {}, 'Format'), h('dd', {}, s.format)),
+      h('div', {}, h('dt', {}, 'Tensors'), h('dd', {}, fmt(s.tensors.length))),
+      h('div', {}, h('dt', {}, 'Parameters'), h('dd', {}, fmt(s.totalParams))),
+      h('div', {}, h('dt', {}, 'Size'), h('dd', {}, fmtBytes(s.totalBytes)))));
+  if (s.error) {
+    root.append(h('main', { class: 'inspector' }, head, h('p', { class: 'error', role: 'alert' }, s.error)));
+    return;
+  }
+  root.append(h('main', { class: 'inspector' }, head, architectureSection(s), tensorSection(s), metadataSection(s)));
+  if (filterText) applyFilter();
+}
+
+const saved = api.getState();
+if (saved) {
+  try {
+    render(inspectorState(saved));
+  } catch (e) {
+    console.warn(`[rebasin] dropped saved state: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+onMessages(toInspector, (m) => {
+  switch (m.type) {
+    case 'init':
+      stats.clear();
+      render(m.state);
+      api.setState(m.state);
+      break;
+    case 'stats':
+      stats.set(m.tensor, { status: 'done', stats: m.stats });
+      refreshStats(m.tensor);
+      break;
+    case 'statsError':
+      stats.set(m.tensor, { status: 'error', message: m.message });
+      refreshStats(m.tensor);
+      break;
+  }
+});
+watchTheme(() => {
+  for (const [name, e] of stats) if (e.status === 'done') refreshStats(name);
+  void current;
+});
+api.postMessage({ type: 'ready' });
