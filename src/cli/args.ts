@@ -1,0 +1,118 @@
+/**
+ * Command-line parsing for `rebasin`. Commands, flags and JSON field names are a contract
+ * (scripts call them): extend, never rename.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export class UsageError extends Error {
+  readonly kind = 'UsageError';
+}
+
+export const USAGE = `usage: rebasin <command> [options]
+
+commands:
+  inspect FILE                 header of a .safetensors file or sharded index: tensors, sizes, architecture
+  spec FILE                    print the inferred permutation spec ({"axes": ...}) to edit and pass with --spec
+  align A B --out OUT          permute B's hidden units onto A (weight matching by default) and write OUT
+  merge A B [C ...] --out OUT  align every input to A and merge them in weight space
+  barrier A B --data PATH      loss and accuracy along the linear path, naive and aligned, and both barriers
+
+options:
+  --json                one JSON object on stdout
+  --out FILE            output checkpoint (never one of the inputs)
+  --spec FILE           permutation spec JSON ({"axes": {"tensor": ["P_0", null]}}); inferred when absent
+  --method M            align: weight (default) | activation | ste
+  --seed N              random seed (default 0)
+  --max-iter N          weight matching sweeps at most (default 100)
+  --lambda L            merge: weight of the other model(s), (1-L)*A + L*pi(B) (default 0.5)
+  --no-align            merge/barrier: skip alignment (naive)
+  --data PATH           evaluation data: IDX folder (MNIST layout), safetensors with x/y, .npy/.npz
+  --split S             test (default) | train | both
+  --limit N             use at most N examples
+  --model FILE          model config JSON (default: <checkpoint>.rebasin.json beside A, else inferred)
+  --steps N             barrier: lambda grid points (default 25)
+  --reset-bn            recompute BatchNorm statistics along the path (paper appendix A.4)
+  --ste-epochs N        ste: epochs (default 1)      --ste-batch N  (default 500)   --ste-lr X (default 1e-3)
+  --backend B           auto (default) | tensorflow | wasm | cpu
+  --workers N           compute workers for barrier curves (default: number of cores)
+  --allow-non-finite    accept NaN/Inf weights instead of refusing them
+  --debug               stack traces on errors
+  -h, --help            this text
+
+exit status: 0 success, 1 error (one line naming the file), 2 bad usage`;
+
+const options = {
+  json: { type: 'boolean' },
+  debug: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  out: { type: 'string' },
+  spec: { type: 'string' },
+  method: { type: 'string' },
+  seed: { type: 'string' },
+  'max-iter': { type: 'string' },
+  lambda: { type: 'string' },
+  'no-align': { type: 'boolean' },
+  data: { type: 'string' },
+  split: { type: 'string' },
+  limit: { type: 'string' },
+  model: { type: 'string' },
+  steps: { type: 'string' },
+  'reset-bn': { type: 'boolean' },
+  'ste-epochs': { type: 'string' },
+  'ste-batch': { type: 'string' },
+  'ste-lr': { type: 'string' },
+  backend: { type: 'string' },
+  workers: { type: 'string' },
+  'allow-non-finite': { type: 'boolean' },
+} as const satisfies ParseArgsConfig['options'];
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true; strict: true }>>['values'];
+
+export interface ParsedArgs {
+  readonly command: string;
+  readonly positionals: readonly string[];
+  readonly values: Values;
+}
+
+export function parseCommandLine(argv: readonly string[]): ParsedArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const [command = '', ...positionals] = parsed.positionals;
+  return { command, positionals, values: parsed.values };
+}
+
+function parseNumber(flag: string, text: string | undefined, fallback: number, check: (n: number) => boolean, rule: string): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || !check(n)) throw new UsageError(`--${flag} must be ${rule}, got "${text}"`);
+  return n;
+}
+
+export const int = (flag: string, text: string | undefined, fallback: number, min = 0): number =>
+  parseNumber(flag, text, fallback, (n) => Number.isInteger(n) && n >= min, `an integer >= ${min}`);
+
+export const optionalInt = (flag: string, text: string | undefined, min = 1): number | undefined =>
+  text === undefined ? undefined : int(flag, text, 0, min);
+
+export const fraction = (flag: string, text: string | undefined, fallback: number): number =>
+  parseNumber(flag, text, fallback, (n) => n >= 0 && n <= 1, 'a number from 0 to 1');
+
+export const positive = (flag: string, text: string | undefined, fallback: number): number =>
+  parseNumber(flag, text, fallback, (n) => n > 0, 'a positive number');
+
+export function oneOf<T extends string>(flag: string, text: string | undefined, allowed: readonly T[], fallback: T): T {
+  if (text === undefined) return fallback;
+  if ((allowed as readonly string[]).includes(text)) return text as T;
+  throw new UsageError(`--${flag} must be one of ${allowed.join(', ')}, got "${text}"`);
+}
+
+export function expectPositionals(p: ParsedArgs, min: number, max: number, what: string): readonly string[] {
+  if (p.positionals.length < min || p.positionals.length > max) {
+    throw new UsageError(`${p.command} expects ${what}`);
+  }
+  return p.positionals;
+}

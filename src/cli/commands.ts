@@ -1,0 +1,215 @@
+/** One function per `rebasin` command: parse its flags, run it, print text or one JSON object. */
+import * as path from 'node:path';
+import { openCheckpoint, checkpointSummary } from '../core/safetensors';
+import { SpecError, formatSpecFile, inferSpec, skeletonSpecFile, specToFile, symmetryGroupLog10 } from '../core/spec';
+import type { Checkpoint } from '../core/checkpoint';
+import { EngineClient } from '../engine/client';
+import type { AlignResult, BackendChoice, BarrierCurve, BarrierResult, DataOptions, EngineRequest, MergeResult, ResultOf } from '../engine/protocol';
+import { type ParsedArgs, UsageError, expectPositionals, fraction, int, oneOf, optionalInt, positive } from './args';
+import { progressLine } from './progress';
+import { formatBytes, formatCount, table } from './format';
+
+export interface Output {
+  json(value: unknown): void;
+  text(line: string): void;
+}
+
+export interface CommandContext {
+  readonly args: ParsedArgs;
+  readonly out: Output;
+  readonly signal: AbortSignal;
+}
+
+/** Architecture as `rebasin inspect` reports it; absent when inference cannot place every tensor. */
+function architectureOf(ckpt: Checkpoint): { family: string; perms: Record<string, number>; symmetryLog10: number; notes: string[] } | undefined {
+  try {
+    const inferred = inferSpec(ckpt.tensors);
+    return { family: inferred.family, perms: { ...inferred.spec.perms }, symmetryLog10: symmetryGroupLog10(inferred.spec), notes: inferred.notes };
+  } catch {
+    return undefined;
+  }
+}
+
+export async function inspect({ args, out }: CommandContext): Promise<void> {
+  const [file] = expectPositionals(args, 1, 1, 'one FILE (.safetensors or .safetensors.index.json)');
+  const ckpt = await openCheckpoint(file);
+  try {
+    const summary = checkpointSummary(ckpt);
+    const architecture = architectureOf(ckpt);
+    const report = architecture ? { ...summary, architecture: { family: architecture.family, perms: architecture.perms } } : summary;
+    if (args.values.json) return out.json(report);
+    out.text(`${summary.path} (${summary.format})`);
+    out.text(`  ${formatCount(summary.tensors.length)} tensors, ${formatCount(summary.totalParams)} parameters, ${formatBytes(summary.totalBytes)}`);
+    const meta = Object.entries(summary.metadata);
+    if (meta.length) out.text(`  metadata: ${meta.map(([k, v]) => `${k}=${v}`).join(', ')}`);
+    if (architecture) {
+      out.text(`  architecture: ${architecture.family}, ${Object.keys(architecture.perms).length} permutation groups (|symmetry group| = 10^${architecture.symmetryLog10.toFixed(1)})`);
+      for (const note of architecture.notes) out.text(`    note: ${note}`);
+    } else {
+      out.text('  architecture: not recognised (write a spec by hand: see `rebasin spec`)');
+    }
+    out.text('');
+    out.text(table(['tensor', 'dtype', 'shape', 'params'], summary.tensors.map((t) => [t.name, t.dtype, `[${t.shape.join(', ')}]`, formatCount(t.shape.reduce((a, b) => a * b, 1))])));
+  } finally {
+    await ckpt.close();
+  }
+}
+
+export async function spec({ args, out }: CommandContext): Promise<void> {
+  const [file] = expectPositionals(args, 1, 1, 'one FILE');
+  const ckpt = await openCheckpoint(file);
+  try {
+    let inferred;
+    try {
+      inferred = inferSpec(ckpt.tensors);
+    } catch (err) {
+      // Give the user the all-null skeleton to fill in by hand, then fail with the reason.
+      if (!(err instanceof SpecError)) throw err;
+      const skeleton = skeletonSpecFile(ckpt.tensors);
+      if (args.values.json) out.json({ error: err.message, ...skeleton });
+      else out.text(formatSpecFile(skeleton));
+      throw new Error(`${path.basename(file)}: ${err.message.replace(/^inferred spec: /, '')}`);
+    }
+    // The spec file carries the axes (sizes come from the tensors when it is read back);
+    // family, perms and notes ride along for the reader.
+    const specFile = specToFile(inferred.spec, { family: inferred.family, notes: inferred.notes });
+    if (args.values.json) return out.json(specFile);
+    process.stderr.write(`family: ${inferred.family}; ${Object.keys(inferred.spec.perms).length} permutations. Save this JSON, edit it, pass it with --spec.\n`);
+    out.text(formatSpecFile(specFile));
+  } finally {
+    await ckpt.close();
+  }
+}
+
+function dataOptions(args: ParsedArgs, required: boolean): DataOptions | undefined {
+  const p = args.values.data;
+  if (p === undefined) {
+    if (required) throw new UsageError(`${args.command} needs --data PATH`);
+    return undefined;
+  }
+  return {
+    path: path.resolve(p),
+    split: oneOf('split', args.values.split, ['test', 'train', 'both'] as const, 'test'),
+    limit: optionalInt('limit', args.values.limit),
+  };
+}
+
+const resolved = (p: string | undefined): string | undefined => (p === undefined ? undefined : path.resolve(p));
+
+async function runOnEngine<K extends EngineRequest['kind']>(ctx: CommandContext, request: Extract<EngineRequest, { kind: K }>, label: string): Promise<ResultOf[K]> {
+  const backend = oneOf('backend', ctx.args.values.backend, ['auto', 'tensorflow', 'wasm', 'cpu'] as const, 'auto') as BackendChoice;
+  const workers = optionalInt('workers', ctx.args.values.workers);
+  const client = EngineClient.start({ backend, workers, log: ctx.args.values.debug ? (line) => process.stderr.write(`[engine] ${line}\n`) : undefined });
+  const bar = progressLine(label);
+  try {
+    const result = await client.request(request, { onProgress: (p) => bar.update(p), signal: ctx.signal });
+    bar.done();
+    return result as ResultOf[K];
+  } catch (err) {
+    bar.done('failed');
+    throw err;
+  } finally {
+    await client.dispose();
+  }
+}
+
+function requireOut(args: ParsedArgs): string {
+  if (!args.values.out) throw new UsageError(`${args.command} needs --out OUT`);
+  return path.resolve(args.values.out);
+}
+
+function printAlign(out: Output, r: Omit<AlignResult, 'matrices'>): void {
+  out.text(`aligned with ${r.method} matching in ${r.seconds.toFixed(2)} s on ${r.backend}: ${r.iterations} sweeps`);
+  out.text(`objective sum<A, pi(B)>: ${r.objectiveBefore.toPrecision(7)} -> ${r.objectiveAfter.toPrecision(7)}`);
+  out.text(table(['group', 'units', 'moved', 'objective before', 'after'], r.groups.map((g) => [g.name, String(g.size), String(g.moved), g.objectiveBefore.toPrecision(6), g.objectiveAfter.toPrecision(6)])));
+  if (r.equivalence) {
+    const e = r.equivalence;
+    out.text(`equivalence check (${e.batch} batch): max |logit(B) - logit(pi(B))| = ${e.maxAbsDiff.toExponential(2)} (relative ${e.relDiff.toExponential(2)}) ${e.ok ? 'ok' : 'FAILED'}${e.message ? ': ' + e.message : ''}`);
+  }
+  if (r.out) out.text(`wrote ${r.out}`);
+}
+
+export async function align(ctx: CommandContext): Promise<void> {
+  const { args, out } = ctx;
+  const [a, b] = expectPositionals(args, 2, 2, 'A B (align B onto A)');
+  const method = oneOf('method', args.values.method, ['weight', 'activation', 'ste'] as const, 'weight');
+  const data = dataOptions(args, method !== 'weight');
+  const result = await runOnEngine(ctx, {
+    kind: 'align',
+    a: path.resolve(a),
+    b: path.resolve(b),
+    out: requireOut(args),
+    spec: resolved(args.values.spec),
+    method,
+    seed: int('seed', args.values.seed, 0),
+    maxIter: int('max-iter', args.values['max-iter'], 100, 1),
+    data,
+    model: resolved(args.values.model),
+    ste: method === 'ste' ? {
+      epochs: int('ste-epochs', args.values['ste-epochs'], 1, 1),
+      batchSize: int('ste-batch', args.values['ste-batch'], 500, 1),
+      learningRate: positive('ste-lr', args.values['ste-lr'], 1e-3),
+    } : undefined,
+    allowNonFinite: args.values['allow-non-finite'] ?? false,
+  }, 'align');
+  if (args.values.json) return out.json(result);
+  printAlign(out, result);
+  if (result.equivalence && !result.equivalence.ok) throw new Error(`${result.out ?? b}: alignment changed the network's function: ${result.equivalence.message ?? 'check the permutation spec'}`);
+}
+
+export async function merge(ctx: CommandContext): Promise<void> {
+  const { args, out } = ctx;
+  const inputs = expectPositionals(args, 2, Number.MAX_SAFE_INTEGER, 'two or more checkpoints (the first is the reference)');
+  const result: MergeResult = await runOnEngine(ctx, {
+    kind: 'merge',
+    inputs: inputs.map((p) => path.resolve(p)),
+    out: requireOut(args),
+    lambda: fraction('lambda', args.values.lambda, 0.5),
+    align: !args.values['no-align'],
+    spec: resolved(args.values.spec),
+    seed: int('seed', args.values.seed, 0),
+    maxIter: int('max-iter', args.values['max-iter'], 100, 1),
+    allowNonFinite: args.values['allow-non-finite'] ?? false,
+  }, 'merge');
+  if (args.values.json) return out.json(result);
+  const how = result.method === 'none' ? 'without alignment' : result.method === 'mergemany' ? 'with MergeMany alignment' : 'after weight matching';
+  out.text(`merged ${result.inputs.length} checkpoints ${how}, lambda ${result.lambda}, in ${result.seconds.toFixed(2)} s on ${result.backend}`);
+  out.text(`wrote ${result.out}`);
+}
+
+function curveTable(c: BarrierCurve): string {
+  return table(
+    ['lambda', 'naive loss', 'naive acc', ...(c.aligned ? ['aligned loss', 'aligned acc'] : [])],
+    c.lambdas.map((l, i) => [l.toFixed(3), c.naive.loss[i].toFixed(4), c.naive.acc[i].toFixed(4), ...(c.aligned ? [c.aligned.loss[i].toFixed(4), c.aligned.acc[i].toFixed(4)] : [])]),
+  );
+}
+
+export async function barrier(ctx: CommandContext): Promise<void> {
+  const { args, out } = ctx;
+  const [a, b] = expectPositionals(args, 2, 2, 'A B');
+  const result: BarrierResult = await runOnEngine(ctx, {
+    kind: 'barrier',
+    a: path.resolve(a),
+    b: path.resolve(b),
+    data: dataOptions(args, true)!,
+    model: resolved(args.values.model),
+    spec: resolved(args.values.spec),
+    steps: int('steps', args.values.steps, 25, 2),
+    align: !args.values['no-align'],
+    seed: int('seed', args.values.seed, 0),
+    maxIter: int('max-iter', args.values['max-iter'], 100, 1),
+    resetBatchNorm: args.values['reset-bn'] ?? false,
+    allowNonFinite: args.values['allow-non-finite'] ?? false,
+  }, 'barrier');
+  if (args.values.json) return out.json(result);
+  if (result.align) printAlign(out, result.align);
+  const curves: [string, BarrierCurve][] = result.splits ? Object.entries(result.splits).filter((e): e is [string, BarrierCurve] => e[1] !== undefined) : [['test', result]];
+  for (const [split, c] of curves) {
+    out.text(`\n${split} split:`);
+    out.text(curveTable(c));
+    out.text(`barrier: naive ${c.barrier.naive.toFixed(4)}${c.barrier.aligned !== undefined ? `, aligned ${c.barrier.aligned.toFixed(4)}` : ''}`);
+  }
+  out.text(`${result.seconds.toFixed(2)} s on ${result.backend} with ${result.workers} worker(s)`);
+}
+
+export const COMMANDS: Readonly<Record<string, (ctx: CommandContext) => Promise<void>>> = { inspect, spec, align, merge, barrier };

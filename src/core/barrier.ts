@@ -1,0 +1,35 @@
+/**
+ * Loss-barrier arithmetic (Git Re-Basin, section 2 / eq. 1, after Frankle et al. 2020): the
+ * barrier of a path is the largest amount by which the loss along the linear interpolation
+ * rises above the straight line between its two endpoint losses.
+ */
+
+/** `steps` evenly spaced lambdas from 0 to 1 inclusive (25 in the paper). */
+export function lambdaGrid(steps: number): number[] {
+  if (!Number.isInteger(steps) || steps < 2) throw new RangeError(`lambda grid: steps must be an integer >= 2, got ${steps}`);
+  return Array.from({ length: steps }, (_, i) => (i === steps - 1 ? 1 : i / (steps - 1)));
+}
+
+/**
+ * max over λ of L(λ) − ((1−t)·L(first) + t·L(last)), with t the position of λ between the first
+ * and last lambda (t = λ for a 0..1 grid). Lambdas need not be sorted. The endpoints contribute 0,
+ * so a convex curve has barrier 0; NaN losses give NaN (a diverged model has no barrier).
+ */
+export function barrierFromCurve(lambdas: readonly number[], losses: readonly number[]): number {
+  if (lambdas.length !== losses.length) throw new RangeError(`barrier: ${lambdas.length} lambdas but ${losses.length} losses`);
+  if (lambdas.length < 2) throw new RangeError('barrier: needs at least two points');
+  const order = lambdas.map((_, i) => i).sort((i, j) => lambdas[i] - lambdas[j]);
+  const lo = order[0];
+  const hi = order[order.length - 1];
+  const span = lambdas[hi] - lambdas[lo];
+  if (!(span > 0)) throw new RangeError('barrier: lambdas must span a non-empty interval');
+  let barrier = 0;
+  for (const i of order) {
+    const t = (lambdas[i] - lambdas[lo]) / span;
+    const line = (1 - t) * losses[lo] + t * losses[hi];
+    const rise = losses[i] - line;
+    if (Number.isNaN(rise)) return Number.NaN;
+    if (rise > barrier) barrier = rise;
+  }
+  return barrier;
+}

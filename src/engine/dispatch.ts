@@ -1,0 +1,50 @@
+/**
+ * Maps each request kind to its handler. Every handler has the same shape:
+ * `(request, ctx) => Promise<result>`, checks `ctx.signal` between steps, and reports through
+ * `ctx.onProgress` (throttled by rpc.ts) and `ctx.log` (the caller's log, never the user's face).
+ */
+import type { Progress } from '../core/checkpoint';
+import { EngineError } from './errors';
+import type { EngineRequest, ResultOf } from './protocol';
+import { alignHandler } from './handlers/align';
+import { backendHandler } from './handlers/backend';
+import { evaluatePathHandler } from './handlers/evaluatePath';
+import { mergeHandler } from './handlers/merge';
+import { tensorStatsHandler } from './handlers/tensorStats';
+import { trainHandler } from './handlers/train';
+
+/** What every handler receives besides its request. */
+export interface HandlerContext {
+  /** Aborted when the caller cancels; check it between steps (`throwIfCancelled`). */
+  readonly signal: AbortSignal;
+  /** Progress for the caller; call freely, rpc.ts throttles to about once per second plus milestones. */
+  readonly onProgress: (p: Progress) => void;
+  /** A line for the caller's log (output channel / --debug), not for the user's face. */
+  readonly log: (line: string) => void;
+}
+
+export type Handler<K extends EngineRequest['kind']> = (
+  request: Extract<EngineRequest, { kind: K }>,
+  ctx: HandlerContext,
+) => Promise<ResultOf[K]>;
+
+/** Runs one validated request in this worker. */
+export async function dispatch(request: EngineRequest, ctx: HandlerContext): Promise<ResultOf[keyof ResultOf]> {
+  switch (request.kind) {
+    case 'align':
+      return alignHandler(request, ctx);
+    case 'merge':
+      return mergeHandler(request, ctx);
+    case 'tensorStats':
+      return tensorStatsHandler(request, ctx);
+    case 'backend':
+      return backendHandler(request);
+    case 'barrier':
+      // A barrier is a plan over several workers: EngineClient runs it (align, then evaluatePath chunks).
+      throw new EngineError('Unsupported', 'barrier requests are orchestrated by EngineClient, not sent to a worker');
+    case 'evaluatePath':
+      return evaluatePathHandler(request, ctx);
+    case 'train':
+      return trainHandler(request, ctx);
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * The engine's `MatMulABt` (src/core/checkpoint.ts) on tfjs: C = A·Bᵀ for weight matching's
+ * cost matrices. Bᵀ is materialised with an explicit transpose because on `wasm`
+ * `matMul(a, b, false, true)` runs 10-15x slower than `matMul(a, transpose(b))`
+ * (measured, see /work/shared/notes/COMPUTE.md).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { MatMulABt } from '../core/checkpoint';
+
+function checkSizes(a: Float32Array, b: Float32Array, m: number, k: number, n: number): void {
+  if (a.length !== m * k) throw new RangeError(`tfMatMul: a has ${a.length} values, expected ${m}x${k}`);
+  if (b.length !== n * k) throw new RangeError(`tfMatMul: b has ${b.length} values, expected ${n}x${k}`);
+}
+
+/** Synchronous C = A·Bᵀ on the current tfjs backend (all intermediates freed by tidy). */
+export function tfAbT(a: Float32Array, b: Float32Array, m: number, k: number, n: number): Float32Array {
+  checkSizes(a, b, m, k, n);
+  if (m === 0 || n === 0) return new Float32Array(m * n);
+  if (k === 0) return new Float32Array(m * n);
+  const c = tf.tidy(() => tf.matMul(tf.tensor2d(a, [m, k]), tf.transpose(tf.tensor2d(b, [n, k]))));
+  try {
+    return c.dataSync() as Float32Array;
+  } finally {
+    c.dispose();
+  }
+}
+
+/** The tfjs matrix product for `weightMatching({matmul})` and `similarityMatrix`. */
+export const tfMatMul: MatMulABt = {
+  abT: tfAbT,
+};
