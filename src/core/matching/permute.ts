@@ -1,0 +1,172 @@
+/**
+ * Applying permutations to tensors (gather convention of the paper's code, see `Permutations`
+ * in checkpoint.ts): `aligned[t] = take(t, perm[p], axis)` on every axis that p acts on.
+ */
+import type { DenseTensor, PermSpec, Permutations, TensorMap } from '../checkpoint';
+import { MatchingError } from './errors';
+import { mulberry32, shuffleInPlace } from './prng';
+
+/**
+ * Gathers `data` (row-major, `shape`) along every axis that has a permutation, writing the
+ * axes in the order `order` (a permutation of 0..rank-1): out[i_order...] = data[perm_d(i_d)...].
+ * With the identity order this is a plain gather; with the axis first it also moves the axis
+ * to the front, giving the [n, rest] block that cost-matrix products need.
+ */
+export function gatherAxes(
+  data: Float32Array, shape: readonly number[], axisPerms: readonly (Int32Array | null)[], order: readonly number[],
+): Float32Array {
+  const rank = shape.length;
+  const size = shape.reduce((p, s) => p * s, 1);
+  const out = new Float32Array(size);
+  if (size === 0) return out;
+  if (rank === 0) { out[0] = data[0]; return out; }
+  const strides = new Array<number>(rank);
+  let s = 1;
+  for (let d = rank - 1; d >= 0; d--) { strides[d] = s; s *= shape[d]; }
+  // offsets[q][i] = source offset contributed by index i along output dim q.
+  const offsets = order.map((d) => {
+    const p = axisPerms[d];
+    const o = new Int32Array(shape[d]);
+    for (let i = 0; i < shape[d]; i++) o[i] = (p ? p[i] : i) * strides[d];
+    return o;
+  });
+  const inner = offsets[rank - 1];
+  const innerLen = inner.length;
+  const contiguous = order[rank - 1] === rank - 1 && axisPerms[rank - 1] === null;
+  const idx = new Int32Array(rank);
+  let w = 0;
+  for (;;) {
+    let base = 0;
+    for (let q = 0; q < rank - 1; q++) base += offsets[q][idx[q]];
+    if (contiguous) {
+      out.set(data.subarray(base, base + innerLen), w);
+      w += innerLen;
+    } else {
+      for (let i = 0; i < innerLen; i++) out[w++] = data[base + inner[i]];
+    }
+    let q = rank - 2;
+    while (q >= 0) {
+      if (++idx[q] < shape[order[q]]) break;
+      idx[q] = 0;
+      q--;
+    }
+    if (q < 0) break;
+  }
+  return out;
+}
+
+/** Gathers `t` along each axis with a non-null permutation. */
+export function permuteTensor(t: DenseTensor, axisPerms: readonly (Int32Array | null)[]): DenseTensor {
+  if (axisPerms.length !== t.shape.length) {
+    throw new MatchingError('BadSpec', `permute: ${axisPerms.length} axis permutations for a tensor of rank ${t.shape.length}`);
+  }
+  axisPerms.forEach((p, d) => {
+    if (p && p.length !== t.shape[d]) {
+      throw new MatchingError('ShapeMismatch', `permute: permutation of length ${p.length} on axis ${d} of size ${t.shape[d]}`);
+    }
+  });
+  if (axisPerms.every((p) => p === null)) return { shape: t.shape, data: t.data.slice() };
+  const order = t.shape.map((_, d) => d);
+  return { shape: t.shape, data: gatherAxes(t.data, t.shape, axisPerms, order) };
+}
+
+/** The permutation arrays acting on each axis of tensor `name` (null where none acts). */
+export function axisPermsOf(spec: PermSpec, perms: Permutations, name: string): (Int32Array | null)[] {
+  const axes = spec.axes[name];
+  return axes.map((p) => {
+    if (p === null) return null;
+    const arr = perms[p];
+    if (!arr) throw new MatchingError('BadSpec', `permutation \`${p}\` of tensor \`${name}\` has no value`, name);
+    return arr;
+  });
+}
+
+/** pi(tensors): every tensor the spec names is permuted; tensors not in the spec are passed through. */
+export function applyPermutations(spec: PermSpec, perms: Permutations, tensors: TensorMap): Map<string, DenseTensor> {
+  const out = new Map<string, DenseTensor>();
+  for (const [name, t] of tensors) {
+    out.set(name, spec.axes[name] ? permuteTensor(t, axisPermsOf(spec, perms, name)) : t);
+  }
+  return out;
+}
+
+/** Checks that `p` is a permutation of 0..n-1. */
+export function checkPermutation(p: Int32Array, n: number, what: string): void {
+  if (p.length !== n) throw new MatchingError('BadPermutation', `${what}: length ${p.length}, expected ${n}`);
+  const seen = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const j = p[i];
+    if (j < 0 || j >= n || seen[j]) throw new MatchingError('BadPermutation', `${what}: not a permutation (entry ${i} is ${j})`);
+    seen[j] = 1;
+  }
+}
+
+/** q with q[p[i]] = i: gathering with q undoes gathering with p. */
+export function invertPermutation(p: Int32Array): Int32Array {
+  const q = new Int32Array(p.length);
+  for (let i = 0; i < p.length; i++) q[p[i]] = i;
+  return q;
+}
+
+/**
+ * r[i] = first[second[i]]: gathering with r equals gathering with `first`, then with `second`.
+ */
+export function composePermutations(first: Int32Array, second: Int32Array): Int32Array {
+  if (first.length !== second.length) {
+    throw new MatchingError('BadPermutation', `compose: lengths ${first.length} and ${second.length} differ`);
+  }
+  const r = new Int32Array(first.length);
+  for (let i = 0; i < r.length; i++) r[i] = first[second[i]];
+  return r;
+}
+
+export function identityPermutation(n: number): Int32Array {
+  const p = new Int32Array(n);
+  for (let i = 0; i < n; i++) p[i] = i;
+  return p;
+}
+
+export function identityPermutations(spec: PermSpec): Record<string, Int32Array> {
+  const out: Record<string, Int32Array> = {};
+  for (const [name, n] of Object.entries(spec.perms)) out[name] = identityPermutation(n);
+  return out;
+}
+
+/** Uniformly random permutations, deterministic for a seed (permutations drawn in sorted name order). */
+export function randomPermutations(spec: PermSpec, seed: number): Record<string, Int32Array> {
+  const random = mulberry32(seed);
+  const out: Record<string, Int32Array> = {};
+  for (const name of Object.keys(spec.perms).sort()) {
+    const p = identityPermutation(spec.perms[name]);
+    shuffleInPlace(p, random);
+    out[name] = p;
+  }
+  return out;
+}
+
+/** Float64 inner product of two equally long arrays. */
+export function dotProduct(a: Float32Array, b: Float32Array): number {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  const n = a.length;
+  const n4 = n - (n % 4);
+  for (let i = 0; i < n4; i += 4) {
+    s0 += a[i] * b[i]; s1 += a[i + 1] * b[i + 1]; s2 += a[i + 2] * b[i + 2]; s3 += a[i + 3] * b[i + 3];
+  }
+  for (let i = n4; i < n; i++) s0 += a[i] * b[i];
+  return s0 + s1 + s2 + s3;
+}
+
+/** Sum over the spec's tensors of <A_t, B_t> (float64): weight matching's objective for an already aligned B. */
+export function objective(spec: PermSpec, a: TensorMap, b: TensorMap): number {
+  let sum = 0;
+  for (const name of Object.keys(spec.axes)) {
+    const ta = a.get(name);
+    const tb = b.get(name);
+    if (!ta || !tb) throw new MatchingError('MissingTensor', `objective: tensor \`${name}\` is missing from a model`, name);
+    if (ta.data.length !== tb.data.length) {
+      throw new MatchingError('ShapeMismatch', `objective: tensor \`${name}\` has ${ta.data.length} values in A and ${tb.data.length} in B`, name);
+    }
+    sum += dotProduct(ta.data, tb.data);
+  }
+  return sum;
+}

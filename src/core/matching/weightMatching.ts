@@ -1,0 +1,307 @@
+/**
+ * Weight matching (Ainsworth et al., Git Re-Basin, section 3.2 and Algorithm 1): coordinate
+ * descent over the permutations. For permutation P, with every other permutation held fixed,
+ *   C[i, j] = sum over (tensor t, axis a) with P on axis a of  < A_t unit i , B_t unit j >
+ * where B_t has the other permutations applied; the maximising assignment of C is P's best
+ * value. Sweeps visit the permutations in a seeded random order and stop after a sweep that
+ * improves nothing by more than 1e-12, or at `maxIter` sweeps.
+ *
+ * Convention (checkpoint.ts `Permutations`): gather indices, `aligned_B[t] = take(B[t], perm, axis)`;
+ * unit i of A is matched with unit perm[i] of B, i.e. perm = rowToCol of the assignment.
+ *
+ * Cost: the products dominate. Each (tensor, axis) "occurrence" is a product
+ * A_t(axis to front, [n, r]) . B_t(others applied, axis to front, [n, r])^T. Its value depends
+ * only on the permutations on the tensor's OTHER axes, so it is cached with their versions and
+ * recomputed only when one of them changed (occurrences with no other permutation are summed
+ * once into a per-permutation constant), and a permutation whose inputs did not change since
+ * its last solve is not solved again (it is still optimal for them). Memory held: per
+ * permutation one n x n float32 constant (when it has such occurrences), plus cached products up to
+ * `cacheBytes` (default 1 GiB; beyond that they are recomputed every time), plus A's
+ * axis-to-front copies for occurrences whose axis is not already axis 0.
+ */
+import type { DenseTensor, MatMulABt, PermSpec, Permutations, Progress, TensorMap } from '../checkpoint';
+import { AssignmentError, solveAssignmentMax, type AssignmentResult } from '../assignment/lap';
+import { cancelled, MatchingError } from './errors';
+import { checkPermutation, dotProduct, gatherAxes, identityPermutation, permuteTensor, axisPermsOf } from './permute';
+import { mulberry32, shuffleInPlace } from './prng';
+import { matMulABt } from './jsMatMul';
+
+export interface WeightMatchingOptions {
+  readonly seed: number;
+  readonly maxIter: number;
+  readonly matmul: MatMulABt;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (p: Progress) => void;
+  /** Starting permutations (default identity). */
+  readonly initPerms?: Permutations;
+  /** Budget for cached occurrence products, in bytes (default 1 GiB). */
+  readonly cacheBytes?: number;
+}
+
+/**
+ * Per permutation group. `objectiveBefore`/`objectiveAfter` are the part of the total objective
+ * that involves the group: sum over every (tensor, axis) the group acts on of <A_t, pi(B)_t>,
+ * under the starting permutations and the final ones. This is the trace of the group's cost
+ * matrix taken along its permutation (sum_i C[i, perm[i]]), so it is what the solver maximises;
+ * a tensor with two permuted axes counts in both groups.
+ */
+export interface GroupReport {
+  readonly name: string;
+  readonly size: number;
+  /** Units whose final permutation entry differs from the identity. */
+  readonly moved: number;
+  readonly objectiveBefore: number;
+  readonly objectiveAfter: number;
+}
+
+export interface WeightMatchingResult {
+  readonly perms: Record<string, Int32Array>;
+  /** Sweeps run (each visits every permutation once). */
+  readonly iterations: number;
+  /** Sum over spec tensors of <A_t, pi(B)_t> with the starting and final permutations (float64). */
+  readonly objectiveBefore: number;
+  readonly objectiveAfter: number;
+  readonly groups: GroupReport[];
+}
+
+/** One axis of one tensor that a permutation acts on. */
+interface Occurrence {
+  readonly tensor: string;
+  readonly axis: number;
+  /** Units on the axis (P's size). */
+  readonly n: number;
+  /** Product of the other axes' sizes. */
+  readonly rest: number;
+  /** Permutation names on the other axes (may include P itself for a doubly permuted tensor). */
+  readonly dependsOn: readonly string[];
+  /** A with the axis moved to the front, [n, rest]. */
+  readonly aFront: Float32Array;
+  cached?: Float32Array;
+  cachedVersions?: number[];
+}
+
+interface Plan {
+  readonly names: readonly string[];
+  readonly occurrences: ReadonlyMap<string, Occurrence[]>;
+}
+
+function frontOrder(rank: number, axis: number): number[] {
+  const order = [axis];
+  for (let d = 0; d < rank; d++) if (d !== axis) order.push(d);
+  return order;
+}
+
+/** Validates the spec against both models and lists each permutation's occurrences. */
+function plan(spec: PermSpec, a: TensorMap, b: TensorMap, only?: string): Plan {
+  const names = Object.keys(spec.perms).sort();
+  const occurrences = new Map<string, Occurrence[]>(names.map((p) => [p, []]));
+  for (const [tensor, axes] of Object.entries(spec.axes)) {
+    const ta = a.get(tensor);
+    const tb = b.get(tensor);
+    if (!ta) throw new MatchingError('MissingTensor', `weight matching: tensor \`${tensor}\` is missing from model A`, tensor);
+    if (!tb) throw new MatchingError('MissingTensor', `weight matching: tensor \`${tensor}\` is missing from model B`, tensor);
+    if (ta.shape.length !== tb.shape.length || ta.shape.some((s, d) => s !== tb.shape[d])) {
+      throw new MatchingError('ShapeMismatch', `weight matching: tensor \`${tensor}\` has shape [${ta.shape}] in A and [${tb.shape}] in B`, tensor);
+    }
+    if (axes.length !== ta.shape.length) {
+      throw new MatchingError('BadSpec', `weight matching: spec gives ${axes.length} axes for tensor \`${tensor}\` of rank ${ta.shape.length}`, tensor);
+    }
+    axes.forEach((p, axis) => {
+      if (p === null) return;
+      const size = spec.perms[p];
+      if (size === undefined) throw new MatchingError('BadSpec', `weight matching: tensor \`${tensor}\` names unknown permutation \`${p}\``, tensor);
+      if (ta.shape[axis] !== size) {
+        throw new MatchingError('ShapeMismatch', `weight matching: axis ${axis} of tensor \`${tensor}\` has ${ta.shape[axis]} units, permutation \`${p}\` has ${size}`, tensor);
+      }
+      if (only !== undefined && p !== only) return;
+      const rest = ta.data.length / size;
+      const dependsOn = axes.filter((q, d): q is string => d !== axis && q !== null);
+      const aFront = axis === 0 ? ta.data : gatherAxes(ta.data, ta.shape, ta.shape.map(() => null), frontOrder(ta.shape.length, axis));
+      occurrences.get(p)!.push({ tensor, axis, n: size, rest, dependsOn, aFront });
+    });
+  }
+  return { names, occurrences };
+}
+
+/** B_t with the permutations on the occurrence's other axes applied, the axis moved to the front. */
+function bFront(spec: PermSpec, perms: Permutations, occ: Occurrence, tb: DenseTensor, includeOwn: boolean): Float32Array {
+  const axisPerms = axisPermsOf(spec, perms, occ.tensor);
+  if (!includeOwn) axisPerms[occ.axis] = null;
+  if (occ.axis === 0 && axisPerms.every((p) => p === null)) return tb.data;
+  return gatherAxes(tb.data, tb.shape, axisPerms, frontOrder(tb.shape.length, occ.axis));
+}
+
+function addInto(target: Float32Array, x: Float32Array): void {
+  for (let i = 0; i < target.length; i++) target[i] += x[i];
+}
+
+/**
+ * Aligns B to A (paper Algorithm 1). See the module comment for the definitions.
+ */
+export async function weightMatching(
+  spec: PermSpec, a: TensorMap, b: TensorMap, opts: WeightMatchingOptions,
+): Promise<WeightMatchingResult> {
+  const { names, occurrences } = plan(spec, a, b);
+  const perms: Record<string, Int32Array> = {};
+  for (const p of names) {
+    const init = opts.initPerms?.[p];
+    if (init) checkPermutation(init, spec.perms[p], `weight matching: initial permutation \`${p}\``);
+    perms[p] = init ? Int32Array.from(init) : identityPermutation(spec.perms[p]);
+  }
+  const before = objectives(spec, a, b, perms, names);
+  const versions = new Map<string, number>(names.map((p) => [p, 0]));
+  const constants = new Map<string, Float32Array>();
+  let cacheLeft = opts.cacheBytes ?? 1 << 30;
+  const random = mulberry32(opts.seed);
+  let lastReport = 0;
+  const dependencies = new Map<string, string[]>(names.map((p) => [p, [...new Set(occurrences.get(p)!.flatMap((o) => o.dependsOn))].sort()]));
+  const solvedAt = new Map<string, number[]>();
+
+  const costMatrix = async (p: string): Promise<Float32Array> => {
+    const n = spec.perms[p];
+    const occs = occurrences.get(p)!;
+    let constant = constants.get(p);
+    if (!constant && occs.some((o) => o.dependsOn.length === 0)) {
+      constant = new Float32Array(n * n);
+      for (const o of occs) {
+        if (o.dependsOn.length === 0) addInto(constant, await opts.matmul.abT(o.aFront, b.get(o.tensor)!.data, n, o.rest, n));
+      }
+      constants.set(p, constant);
+    }
+    const cost = constant ? constant.slice() : new Float32Array(n * n);
+    for (const o of occs) {
+      if (o.dependsOn.length === 0) continue;
+      const now = o.dependsOn.map((q) => versions.get(q)!);
+      if (o.cached && o.cachedVersions!.every((v, k) => v === now[k])) {
+        addInto(cost, o.cached);
+        continue;
+      }
+      const product = await opts.matmul.abT(o.aFront, bFront(spec, perms, o, b.get(o.tensor)!, false), n, o.rest, n);
+      addInto(cost, product);
+      if (o.cached || cacheLeft >= product.byteLength) {
+        if (!o.cached) cacheLeft -= product.byteLength;
+        o.cached = product;
+        o.cachedVersions = now;
+      }
+    }
+    return cost;
+  };
+
+  let iterations = 0;
+  for (let sweep = 0; sweep < opts.maxIter; sweep++) {
+    let improved = false;
+    const order = shuffleInPlace(names.slice(), random);
+    for (let step = 0; step < order.length; step++) {
+      // Yield so a cancel message can be delivered, then honour it between solves.
+      await new Promise<void>((resolve) => setTimeout(resolve, 0));
+      if (opts.signal?.aborted) throw cancelled();
+      const p = order[step];
+      const n = spec.perms[p];
+      // P's cost matrix depends only on the permutations its occurrences depend on: when none
+      // changed since P was last solved, P is still optimal for it and the solve is skipped.
+      const inputs = dependencies.get(p)!.map((q) => versions.get(q)!);
+      const seen = solvedAt.get(p);
+      if (seen && seen.every((v, k) => v === inputs[k])) continue;
+      const cost = await costMatrix(p);
+      const current = perms[p];
+      let oldValue = 0;
+      for (let i = 0; i < n; i++) oldValue += cost[i * n + current[i]];
+      const solved = solveGroup(cost, n, p);
+      if (solved.value > oldValue + 1e-12) {
+        perms[p] = solved.rowToCol;
+        versions.set(p, versions.get(p)! + 1);
+        improved = true;
+      }
+      solvedAt.set(p, dependencies.get(p)!.map((q) => versions.get(q)!));
+      const now = Date.now();
+      if (opts.onProgress && now - lastReport >= 1000) {
+        lastReport = now;
+        opts.onProgress({
+          // No fraction: the number of sweeps until convergence is not known in advance.
+          stage: 'weight-matching', iteration: sweep + 1,
+          message: `sweep ${sweep + 1}: ${p} gained ${(solved.value - oldValue).toPrecision(4)}`,
+        });
+      }
+    }
+    iterations = sweep + 1;
+    if (opts.onProgress) {
+      lastReport = Date.now();
+      opts.onProgress({ stage: 'weight-matching', iteration: iterations, message: `sweep ${iterations} done${improved ? '' : ', converged'}` });
+    }
+    if (!improved) break;
+  }
+  if (opts.signal?.aborted) throw cancelled();
+
+  const after = objectives(spec, a, b, perms, names);
+  const groups: GroupReport[] = names.map((p) => {
+    let moved = 0;
+    const perm = perms[p];
+    for (let i = 0; i < perm.length; i++) if (perm[i] !== i) moved++;
+    return { name: p, size: spec.perms[p], moved, objectiveBefore: before.groups.get(p)!, objectiveAfter: after.groups.get(p)! };
+  });
+  return { perms, iterations, objectiveBefore: before.total, objectiveAfter: after.total, groups };
+}
+
+function solveGroup(cost: Float32Array, n: number, p: string): AssignmentResult {
+  try {
+    return solveAssignmentMax(cost, n);
+  } catch (e) {
+    if (e instanceof AssignmentError && e.kind === 'NotFinite') {
+      throw new MatchingError('NotFinite', `weight matching: the cost matrix of \`${p}\` is not finite: its tensors hold NaN or infinite weights`);
+    }
+    throw e;
+  }
+}
+
+/** Total objective and each group's share (see GroupReport), for B aligned by `perms`. */
+function objectives(
+  spec: PermSpec, a: TensorMap, b: TensorMap, perms: Permutations, names: readonly string[],
+): { total: number; groups: Map<string, number> } {
+  const groups = new Map<string, number>(names.map((p) => [p, 0]));
+  let total = 0;
+  for (const [tensor, axes] of Object.entries(spec.axes)) {
+    const pb = permuteTensor(b.get(tensor)!, axisPermsOf(spec, perms, tensor));
+    const d = dotProduct(a.get(tensor)!.data, pb.data);
+    total += d;
+    for (const p of axes) if (p !== null) groups.set(p, groups.get(p)! + d);
+  }
+  return { total, groups };
+}
+
+/**
+ * The similarity (cost) matrix of one group: S[i, j] = sum over the group's occurrences of
+ * <A unit i, pi(B) unit j>, with every permutation in `perms` applied to B, the group's own
+ * included, so B's units are in the given order. With the weight-matching result the matched
+ * pairs lie on the diagonal; with identity permutations it is the "before" picture.
+ * Computed with the plain-TS product (`jsMatMul`), synchronously; see `similarityMatrixWith`.
+ */
+export function similarityMatrix(
+  spec: PermSpec, a: TensorMap, b: TensorMap, perms: Permutations, permName: string,
+): Float32Array {
+  const { n, blocks } = similarityBlocks(spec, a, b, perms, permName);
+  const out = new Float32Array(n * n);
+  for (const [x, y, k] of blocks) addInto(out, matMulABt(x, y(), n, k, n));
+  return out;
+}
+
+/** `similarityMatrix` with the given products (e.g. the engine's tfjs `MatMulABt`). */
+export async function similarityMatrixWith(
+  spec: PermSpec, a: TensorMap, b: TensorMap, perms: Permutations, permName: string, matmul: MatMulABt,
+): Promise<Float32Array> {
+  const { n, blocks } = similarityBlocks(spec, a, b, perms, permName);
+  const out = new Float32Array(n * n);
+  for (const [x, y, k] of blocks) addInto(out, await matmul.abT(x, y(), n, k, n));
+  return out;
+}
+
+/** The [n, k] operand pairs of one group's similarity matrix (B's operand built on demand). */
+function similarityBlocks(
+  spec: PermSpec, a: TensorMap, b: TensorMap, perms: Permutations, permName: string,
+): { n: number; blocks: [Float32Array, () => Float32Array, number][] } {
+  const n = spec.perms[permName];
+  if (n === undefined) throw new MatchingError('BadSpec', `similarity matrix: unknown permutation \`${permName}\``);
+  const { occurrences } = plan(spec, a, b, permName);
+  const blocks = occurrences.get(permName)!.map((o): [Float32Array, () => Float32Array, number] =>
+    [o.aFront, () => bFront(spec, perms, o, b.get(o.tensor)!, true), o.rest]);
+  return { n, blocks };
+}
