@@ -15,9 +15,10 @@ import { applyPermutations, randomPermutations } from '../src/core/matching/perm
 import { mulberry32 } from '../src/core/matching/prng';
 import { weightMatching } from '../src/core/matching/weightMatching';
 
-const WIDTHS = [784, 512, 512, 512, 10];
+const DEFAULT_WIDTHS = [784, 512, 512, 512, 10];
+const WIDTHS = DEFAULT_WIDTHS;
 
-function mlpSpec(): PermSpec {
+export function mlpSpec(WIDTHS: readonly number[] = DEFAULT_WIDTHS): PermSpec {
   const perms: Record<string, number> = {};
   const axes: Record<string, (string | null)[]> = {};
   for (let l = 0; l < WIDTHS.length - 1; l++) {
@@ -35,7 +36,7 @@ function gaussian(r: () => number): number {
 }
 
 /** PyTorch nn.Linear default init: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias. */
-function randomMlp(seed: number): Map<string, DenseTensor> {
+export function randomMlp(seed: number, WIDTHS: readonly number[] = DEFAULT_WIDTHS): Map<string, DenseTensor> {
   const r = mulberry32(seed);
   const m = new Map<string, DenseTensor>();
   for (let l = 0; l < WIDTHS.length - 1; l++) {
@@ -47,7 +48,7 @@ function randomMlp(seed: number): Map<string, DenseTensor> {
   return m;
 }
 
-function noisyPermutedCopy(spec: PermSpec, m: TensorMap, seed: number, noise: number): Map<string, DenseTensor> {
+export function noisyPermutedCopy(spec: PermSpec, m: TensorMap, seed: number, noise: number): Map<string, DenseTensor> {
   const r = mulberry32(seed + 1);
   const permuted = applyPermutations(spec, randomPermutations(spec, seed), m);
   for (const [name, t] of permuted) {
@@ -58,7 +59,7 @@ function noisyPermutedCopy(spec: PermSpec, m: TensorMap, seed: number, noise: nu
 }
 
 /** Minimal float32-only safetensors writer for the Python baseline. */
-function writeSafetensors(file: string, m: TensorMap): void {
+export function writeSafetensors(file: string, m: TensorMap): void {
   const header: Record<string, unknown> = {};
   let offset = 0;
   for (const [name, t] of m) {
@@ -74,7 +75,7 @@ function writeSafetensors(file: string, m: TensorMap): void {
   fs.writeFileSync(file, Buffer.concat(parts));
 }
 
-function hasScipy(): boolean {
+export function hasScipy(): boolean {
   try {
     execFileSync('python3', ['-c', 'import scipy.optimize'], { stdio: 'ignore' });
     return true;

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { Checkpoint, DenseTensor, PermSpec, Permutations, TensorMap } from '../../core/checkpoint';
 import { loadDataset, type Dataset } from '../../core/data';
 import { applyPermutations, axisPermsOf, dotProduct, identityPermutations, permuteTensor } from '../../core/matching/permute';
-import { similarityMatrix, weightMatching, type GroupReport, type WeightMatchingResult } from '../../core/matching/weightMatching';
+import { similarityMatrixWith, weightMatching, type GroupReport, type WeightMatchingResult } from '../../core/matching/weightMatching';
 import { provenanceMetadata, writeSafetensors, type TensorSource } from '../../core/safetensors';
 import { currentBackend } from '../backend';
 import { activationMatchingFromTensors } from '../compute/activationMatching';
@@ -197,8 +197,8 @@ export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Prom
         matrices.push({
           name,
           size: spec.perms[name],
-          before: similarityMatrix(spec, ta, tb, identity, name),
-          after: similarityMatrix(spec, ta, tb, wm.perms, name),
+          before: await similarityMatrixWith(spec, ta, tb, identity, name, tfMatMul),
+          after: await similarityMatrixWith(spec, ta, tb, wm.perms, name, tfMatMul),
         });
         await new Promise<void>((r) => setImmediate(r));
       }

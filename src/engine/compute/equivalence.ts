@@ -1,0 +1,85 @@
+/**
+ * Functional-equivalence check: permuting B by a correct spec leaves its function unchanged
+ * (paper section 2), so B and pi(B) must give the same logits. A difference beyond float
+ * rounding means the spec does not describe the architecture.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { TensorMap } from '../../core/checkpoint';
+import type { Dataset } from '../../core/data';
+import { mulberry32 } from '../../core/matching/prng';
+import type { EquivalenceReport } from '../protocol';
+import type { ModelConfig } from './modelConfig';
+import { buildModel, type Model } from './models';
+
+/** Relative logit difference accepted as float rounding. */
+export const EQUIVALENCE_TOLERANCE = 1e-4;
+
+export interface EquivalenceBatch {
+  readonly x: tf.Tensor;
+  readonly kind: 'data' | 'random';
+}
+
+/** The first `n` examples of the data, or seeded uniform [0, 1) inputs of `inputShape`. */
+export function equivalenceBatch(inputShape: readonly number[], data: Dataset | undefined, n = 64, seed = 0): EquivalenceBatch {
+  if (data && data.n > 0) {
+    const m = Math.min(n, data.n);
+    const per = data.xShape.slice(1);
+    const stride = per.reduce((a, b) => a * b, 1);
+    return { x: tf.tensor(data.x.subarray(0, m * stride), [m, ...per]), kind: 'data' };
+  }
+  const rand = mulberry32(seed);
+  const size = n * inputShape.reduce((a, b) => a * b, 1);
+  const values = new Float32Array(size);
+  for (let i = 0; i < size; i++) values[i] = rand();
+  return { x: tf.tensor(values, [n, ...inputShape]), kind: 'random' };
+}
+
+type Forward = (x: tf.Tensor) => tf.Tensor;
+
+/** Runs B and pi(B) on the batch and compares their logits. */
+export function checkEquivalence(forwardB: Forward, forwardPiB: Forward, batch: EquivalenceBatch, family?: string): EquivalenceReport {
+  const [maxAbsDiff, maxAbs] = tf.tidy(() => {
+    const lb = forwardB(batch.x);
+    const lp = forwardPiB(batch.x);
+    return [tf.max(tf.abs(tf.sub(lb, lp))).dataSync()[0], tf.max(tf.abs(lb)).dataSync()[0]];
+  });
+  const relDiff = maxAbs > 0 ? maxAbsDiff / maxAbs : maxAbsDiff;
+  const ok = Number.isFinite(relDiff) && relDiff <= EQUIVALENCE_TOLERANCE;
+  const report: EquivalenceReport = { maxAbsDiff, relDiff, ok, batch: batch.kind };
+  if (ok) return report;
+  return { ...report, message: `pi(B) computes a different function than B (largest logit difference ${maxAbsDiff.toPrecision(3)}, ${relDiff.toPrecision(3)} of the largest logit): ${likelyCause(family)}` };
+}
+
+function likelyCause(family: string | undefined): string {
+  const base = 'the permutation spec does not match the architecture';
+  switch (family) {
+    case 'mlp':
+      return `${base} (a layer order, or a tensor such as a norm or skip connection the spec misses)`;
+    case 'vgg':
+      return `${base} (a layer order, or the flatten between the last conv and the first linear layer)`;
+    case 'resnet':
+    case 'resnet-cifar':
+      return `${base} (a residual stream or shortcut the spec misses: every tensor reading or writing a stream needs the same permutation)`;
+    case 'transformer':
+      return `${base} (the residual stream, attention heads or a norm the spec misses)`;
+    default:
+      return `${base} (a layer order or a residual stream the spec misses); write the spec by hand`;
+  }
+}
+
+/** Builds B and pi(B) from tensors (config as for the barrier) and compares them. */
+export function checkPermutedEquivalence(b: TensorMap, piB: TensorMap, config: ModelConfig, data?: Dataset, seed = 0): EquivalenceReport {
+  let mb: Model | undefined;
+  let mp: Model | undefined;
+  let batch: EquivalenceBatch | undefined;
+  try {
+    mb = buildModel(b, config);
+    mp = buildModel(piB, config);
+    batch = equivalenceBatch(mb.inputShape, data, 64, seed);
+    return checkEquivalence(mb.forward, mp.forward, batch, mb.family);
+  } finally {
+    mb?.dispose();
+    mp?.dispose();
+    batch?.x.dispose();
+  }
+}
