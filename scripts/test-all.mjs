@@ -1,0 +1,203 @@
+// `npm test`: every check of the project, in order, stopping nothing early so one run shows all
+// failures: typecheck, build, unit tests, webview browser tests, the extension's mocha suite in a
+// real VS Code extension host (code-server), and the UI journeys (chromium driving code-server).
+// Prints a per-stage table and ends with exactly one line `N passed, N failed` (totals). A stage
+// without test files counts 0 and says so; a stage that crashes or exits non-zero counts as a
+// failure even when its own counts were zero.
+//
+// Developer filters: `npm test -- --only unit`, `--only unit,browser`, `--skip ui`, `--list`.
+// Stages needing built bundles (browser, integration, ui) pull in `build` automatically.
+
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+process.chdir(root);
+
+/** Files under `dir` (recursive) whose names end with `suffix`, sorted; [] when dir is missing. */
+function find(dir, suffix, recursive = true) {
+  if (!existsSync(dir)) return [];
+  const out = [];
+  for (const f of readdirSync(dir)) {
+    const p = join(dir, f);
+    if (statSync(p).isDirectory()) {
+      if (recursive) out.push(...find(p, suffix, recursive));
+    } else if (f.endsWith(suffix)) out.push(relative(root, p));
+  }
+  return out.sort();
+}
+
+const nodeTest = (files) => [
+  process.execPath,
+  '--import', 'tsx',
+  '--test', '--test-concurrency=1', '--test-reporter=spec',
+  ...files,
+];
+
+// Each stage: a command (or null: nothing to run yet, with the reason), whether it reports test
+// counts, and a hang guard.
+const STAGES = {
+  typecheck: () => ({ cmd: [process.execPath, 'node_modules/typescript/bin/tsc', '-p', '.', '--noEmit'], counts: false, timeoutMin: 10 }),
+  build: () => ({ cmd: [process.execPath, 'scripts/build.mjs'], counts: false, timeoutMin: 10 }),
+  unit: () => {
+    const files = find('test/unit', '.test.ts');
+    return files.length ? { cmd: nodeTest(files), counts: true, timeoutMin: 30 } : { none: 'no test/unit/**/*.test.ts yet' };
+  },
+  browser: () => {
+    const files = find('test/browser', '.test.ts', false);
+    return files.length ? { cmd: nodeTest(files), counts: true, timeoutMin: 15 } : { none: 'no test/browser/*.test.ts yet' };
+  },
+  integration: () => {
+    const files = find('test/integration', '.test.ts');
+    return files.length
+      ? { cmd: [process.execPath, '--import', 'tsx', 'test/harness/run-integration.ts'], counts: true, timeoutMin: 20 }
+      : { none: 'no test/integration/**/*.test.ts yet' };
+  },
+  ui: () => {
+    const files = find('test/ui', '.test.ts', false);
+    return files.length ? { cmd: nodeTest(files), counts: true, timeoutMin: 30 } : { none: 'no test/ui/*.test.ts yet' };
+  },
+};
+const ORDER = Object.keys(STAGES);
+const NEEDS_BUILD = new Set(['browser', 'integration', 'ui']);
+
+function parseArgs(argv) {
+  let only = null;
+  const skip = new Set();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => (a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i] ?? '');
+    if (a === '--only' || a.startsWith('--only=')) only = new Set(val().split(',').filter(Boolean));
+    else if (a === '--skip' || a.startsWith('--skip=')) for (const s of val().split(',').filter(Boolean)) skip.add(s);
+    else if (a === '--list') {
+      console.log(ORDER.join('\n'));
+      process.exit(0);
+    } else {
+      console.error(`test-all: unknown argument ${a} (use --only a,b / --skip a,b / --list)`);
+      process.exit(2);
+    }
+  }
+  for (const s of [...(only ?? []), ...skip]) {
+    if (!ORDER.includes(s)) {
+      console.error(`test-all: unknown stage ${s} (stages: ${ORDER.join(', ')})`);
+      process.exit(2);
+    }
+  }
+  let chosen = ORDER.filter((s) => (only ? only.has(s) : true) && !skip.has(s));
+  if (only && chosen.some((s) => NEEDS_BUILD.has(s)) && !skip.has('build') && !chosen.includes('build')) {
+    chosen = ORDER.filter((s) => s === 'build' || chosen.includes(s));
+  }
+  return chosen;
+}
+
+// node:test summaries: TAP `# pass N`, spec `ℹ pass N`. The runner's totals come last.
+function parseCounts(text) {
+  const get = (name) => {
+    const re = new RegExp(`^(?:# |\\u2139 )${name} (\\d+)\\s*$`, 'gm');
+    let m;
+    let last;
+    while ((m = re.exec(text))) last = Number(m[1]);
+    return last;
+  };
+  const pass = get('pass');
+  const fail = get('fail');
+  if (pass === undefined || fail === undefined) return null;
+  return { pass, fail: fail + (get('cancelled') ?? 0), skipped: (get('skipped') ?? 0) + (get('todo') ?? 0) };
+}
+
+/** Runs a command, streaming its output, capturing it for parsing; resolves with code + text. */
+function runStage(name, cmd, timeoutMin) {
+  return new Promise((resolve) => {
+    let text = '';
+    const child = spawn(cmd[0], cmd.slice(1), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, FORCE_COLOR: '0' },
+      detached: true, // own process group, so the hang guard can end everything it started
+    });
+    const keep = (chunk, stream) => {
+      stream.write(chunk);
+      text += chunk.toString();
+      if (text.length > 2_000_000) text = text.slice(-1_000_000);
+    };
+    child.stdout.on('data', (c) => keep(c, process.stdout));
+    child.stderr.on('data', (c) => keep(c, process.stderr));
+    // The stage has its own process group: end it politely (its servers clean up on SIGTERM),
+    // then for sure.
+    const end = () => {
+      try { process.kill(-child.pid, 'SIGTERM'); } catch { /* gone */ }
+      setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } }, 10_000).unref();
+    };
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      console.error(`test-all: ${name} ran longer than ${timeoutMin} min, stopping it`);
+      end();
+    }, timeoutMin * 60_000);
+    // Ctrl-C reaches only the foreground group, not the stage's: pass it on, then stop.
+    const onSignal = () => {
+      end();
+      interrupted = true;
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    child.on('error', (e) => {
+      text += `\n${e.message}`;
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve({ code: timedOut ? 124 : code ?? (signal ? 128 : 1), text });
+    });
+  });
+}
+
+let interrupted = false;
+const chosen = parseArgs(process.argv.slice(2));
+const results = [];
+const t0 = Date.now();
+for (const name of chosen) {
+  if (interrupted) break;
+  const plan = STAGES[name]();
+  if (plan.none) {
+    console.log(`\n=== ${name}: skipped, ${plan.none} (counts 0)`);
+    results.push({ name, pass: 0, fail: 0, skipped: 0, secs: 0, status: 'none', note: plan.none });
+    continue;
+  }
+  console.log(`\n=== ${name}: ${plan.cmd.slice(1).join(' ')}`);
+  const started = Date.now();
+  const { code, text } = await runStage(name, plan.cmd, plan.timeoutMin);
+  const secs = (Date.now() - started) / 1000;
+  const r = { name, pass: 0, fail: 0, skipped: 0, secs, status: code === 0 ? 'ok' : 'FAILED', note: '' };
+  if (plan.counts) {
+    const c = parseCounts(text);
+    if (c) Object.assign(r, c);
+    else r.note = 'no test summary in its output';
+    // A crash, a hang or a non-zero exit without a counted failure still fails the stage.
+    if ((code !== 0 || !c) && r.fail === 0) {
+      r.fail = 1;
+      r.status = 'FAILED';
+      r.note ||= `exited ${code} with no failing test counted`;
+    }
+  } else if (code !== 0) {
+    r.fail = 1;
+    r.note = `exited ${code}`;
+  }
+  if (code === 124) r.note = 'timed out';
+  results.push(r);
+}
+
+const pad = (s, n) => String(s).padEnd(n);
+const lpad = (s, n) => String(s).padStart(n);
+console.log('\n' + pad('stage', 12) + lpad('passed', 7) + lpad('failed', 7) + lpad('skipped', 8) + lpad('time', 8) + '  result');
+for (const r of results) {
+  const result = r.status === 'none' ? `none (${r.note})` : r.status + (r.note ? ` (${r.note})` : '');
+  console.log(pad(r.name, 12) + lpad(r.pass, 7) + lpad(r.fail, 7) + lpad(r.skipped, 8) + lpad(`${r.secs.toFixed(0)}s`, 8) + '  ' + result);
+}
+const passed = results.reduce((s, r) => s + r.pass, 0);
+const failed = results.reduce((s, r) => s + r.fail, 0);
+console.log(`total time ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed > 0 || results.some((r) => r.status === 'FAILED') ? 1 : 0);

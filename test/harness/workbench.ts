@@ -1,0 +1,183 @@
+// Driving code-server's workbench like a person: open it, run palette commands, use the
+// explorer's context menu, reach a webview's document, take screenshots into test-results/.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Frame, FrameLocator, Page } from 'playwright-core';
+import { startCodeServer, type RunningCodeServer } from '../../scripts/code-server.mjs';
+import { HarnessError, launchBrowser, type LaunchedBrowser } from './browser';
+import { repoRoot, resultsPath } from './paths';
+
+/** The explorer rows: present once the workbench has opened the folder. */
+export const EXPLORER_ROW = '.explorer-folders-view .monaco-list-row';
+
+export interface WorkbenchUrlOptions {
+  /** Absolute folder to open. */
+  folder: string;
+  /** Load this extension folder in development mode (node_modules resolve from it). */
+  extensionDevelopmentPath?: string;
+  /** The compiled mocha entry (`run()`), for integration tests. */
+  extensionTestsPath?: string;
+}
+
+/** code-server's remote authority for the web client is the literal `remote`. */
+export function remoteUri(absPath: string): string {
+  return `vscode-remote://remote${absPath.startsWith('/') ? '' : '/'}${absPath}`;
+}
+
+/**
+ * The workbench URL. Development/test paths go in the `payload` parameter, which the web client
+ * honours only when the server runs with `enable-smoke-test-driver`.
+ */
+export function workbenchUrl(server: Pick<RunningCodeServer, 'url'>, o: WorkbenchUrlOptions): string {
+  const payload: [string, string][] = [];
+  if (o.extensionDevelopmentPath) payload.push(['extensionDevelopmentPath', remoteUri(o.extensionDevelopmentPath)]);
+  if (o.extensionTestsPath) payload.push(['extensionTestsPath', remoteUri(o.extensionTestsPath)]);
+  payload.push(['skipWelcome', 'true']);
+  return `${server.url}/?folder=${encodeURIComponent(o.folder)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+}
+
+/** Opens `url` and waits until the explorer lists the folder's entries (7 to 12 s seen). */
+export async function openWorkbench(page: Page, url?: string, timeoutMs = 90_000): Promise<void> {
+  if (url) await page.goto(url);
+  try {
+    await page.locator(EXPLORER_ROW).first().waitFor({ state: 'visible', timeout: timeoutMs });
+  } catch {
+    await screenshot(page, 'workbench-not-ready').catch(() => undefined);
+    throw new HarnessError('workbench', `${page.url()}: explorer rows did not show within ${timeoutMs / 1000} s (see test-results/workbench-not-ready.png)`);
+  }
+}
+
+/**
+ * Runs a palette command by its shown title (e.g. "Re-Basin: Align Models"). Contributed
+ * commands can register after the explorer shows, so it retries until `timeoutMs`.
+ */
+export async function runCommand(page: Page, title: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const input = page.locator('.quick-input-widget input').first();
+  for (;;) {
+    await page.keyboard.press('F1');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill(`>${title}`);
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+    try {
+      await row.waitFor({ state: 'visible', timeout: 3_000 });
+      await input.press('Enter');
+      return;
+    } catch {
+      await page.keyboard.press('Escape');
+      if (Date.now() > deadline) {
+        await screenshot(page, 'command-not-found').catch(() => undefined);
+        throw new HarnessError('workbench', `command palette: no command titled "${title}" within ${timeoutMs / 1000} s`);
+      }
+      await page.waitForTimeout(1_000);
+    }
+  }
+}
+
+/** The explorer row showing `name` (top-level or expanded). */
+export function explorerRow(page: Page, name: string) {
+  return page.locator(EXPLORER_ROW, { has: page.locator('.label-name', { hasText: name }) }).first();
+}
+
+/** Right-clicks the explorer row of `fileName` and clicks the menu item whose text is `itemText`. */
+export async function contextMenu(page: Page, fileName: string, itemText: string, timeoutMs = 15_000): Promise<void> {
+  const row = explorerRow(page, fileName);
+  await row.waitFor({ state: 'visible', timeout: timeoutMs });
+  await row.click({ button: 'right' });
+  const item = page.locator('.monaco-menu .action-item', { hasText: itemText }).first();
+  try {
+    await item.waitFor({ state: 'visible', timeout: timeoutMs });
+  } catch {
+    await screenshot(page, 'context-menu-item-missing').catch(() => undefined);
+    await page.keyboard.press('Escape');
+    throw new HarnessError('workbench', `${fileName}: explorer context menu has no item "${itemText}"`);
+  }
+  await item.click();
+}
+
+/**
+ * The document inside a webview (two iframes deep). With several webviews open, pass `index`
+ * (in DOM order) or use findFrame; without it, playwright fails when more than one matches.
+ */
+export function webviewFrame(page: Page, index?: number): FrameLocator {
+  const outer = page.locator('iframe.webview.ready');
+  return (index === undefined ? outer : outer.nth(index)).contentFrame().locator('#active-frame').contentFrame();
+}
+
+/** The first frame of the page (any webview's document included) that has `selector`. */
+export async function findFrame(page: Page, selector: string, timeoutMs = 60_000): Promise<Frame> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const f of page.frames()) {
+      if ((await f.locator(selector).count().catch(() => 0)) > 0) return f;
+    }
+    if (Date.now() > deadline) {
+      await screenshot(page, 'frame-not-found').catch(() => undefined);
+      throw new HarnessError('workbench', `no frame showed \`${selector}\` within ${timeoutMs / 1000} s`);
+    }
+    await page.waitForTimeout(500);
+  }
+}
+
+/** Saves a full-page screenshot to test-results/<name>.png; returns the path. */
+export async function screenshot(page: Page, name: string): Promise<string> {
+  const path = resultsPath(`${name.replace(/[^\w.-]+/g, '-')}.png`);
+  await page.screenshot({ path });
+  return path;
+}
+
+export interface Workbench {
+  server: RunningCodeServer;
+  browser: LaunchedBrowser;
+  page: Page;
+  /** The opened folder. */
+  workspace: string;
+  close(): Promise<void>;
+}
+
+export interface StartWorkbenchOptions {
+  /** Folder to open; a fresh temp folder when omitted (removed on close). */
+  workspace?: string;
+  /** Extension folder loaded in development mode; defaults to this repo (run the build first). Pass null for none. */
+  extensionDevelopmentPath?: string | null;
+  /** .vsix files installed into the fresh extensions folder before start. */
+  installVsix?: string[];
+  /** Extra environment for the server and its extension hosts. */
+  env?: Record<string, string>;
+  /** User settings merged over the harness defaults (scripts/code-server.mjs DEFAULT_SETTINGS). */
+  settings?: Record<string, unknown>;
+  /** Echo the server's output (default: only when REBASIN_TEST_VERBOSE is set). */
+  verbose?: boolean;
+}
+
+/**
+ * Starts code-server + chromium and opens the workbench on `workspace` with the extension
+ * loaded from this repo in development mode. Always `close()` it (in a finally / after hook).
+ */
+export async function startWorkbench(o: StartWorkbenchOptions = {}): Promise<Workbench> {
+  const ownWorkspace = o.workspace === undefined;
+  const workspace = o.workspace ?? mkdtempSync(join(tmpdir(), 'rebasin-ws-'));
+  const devPath = o.extensionDevelopmentPath === undefined ? repoRoot : o.extensionDevelopmentPath;
+  const server = await startCodeServer({
+    smokeTestDriver: true,
+    installVsix: o.installVsix,
+    env: o.env,
+    settings: o.settings,
+    quiet: !(o.verbose ?? Boolean(process.env.REBASIN_TEST_VERBOSE)),
+  });
+  let browser: LaunchedBrowser | undefined;
+  const close = async () => {
+    await browser?.close();
+    await server.stop();
+    if (ownWorkspace) rmSync(workspace, { recursive: true, force: true });
+  };
+  try {
+    browser = await launchBrowser();
+    await openWorkbench(browser.page, workbenchUrl(server, { folder: workspace, extensionDevelopmentPath: devPath ?? undefined }));
+    return { server, browser, page: browser.page, workspace, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
