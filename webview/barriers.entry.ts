@@ -67,7 +67,7 @@ function render(state: BarriersState): void {
   if (state.runs.length === 0) {
     root.append(h('div', { class: 'empty-state' },
       h('p', {}, 'No runs yet.'),
-      h('p', { class: 'hint' }, 'Right-click two .safetensors files in the Explorer and choose "Re-Basin: Align B to A", "Merge" or "Loss Barrier", or run those commands from the Command Palette.')));
+      h('p', { class: 'hint' }, 'Right-click a .safetensors checkpoint in the Explorer and choose "Align with…" or "Compute barrier with…", or run "Re-Basin: Merge checkpoints…" from the Command Palette.')));
     return;
   }
   const clearAll = h('button', { type: 'button', class: 'secondary clear-all' }, 'Clear all');

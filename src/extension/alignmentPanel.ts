@@ -1,0 +1,122 @@
+/**
+ * The alignment panel: one heatmap per permutation group (before/after), the loss curve along the
+ * interpolation path when evaluation data is configured (else the weight-distance plot), and the
+ * run's numbers. The webview receives its state by message; every message it sends back is
+ * validated, and "open file" only opens paths the extension put in that state itself.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { AlignmentState, ToAlignment } from '../../webview/protocol';
+import { Disposable } from './dispose';
+import type { Log } from './log';
+import { errorMessage } from './log';
+import { asFromAlignment } from './messageGuards';
+import { webviewHtml, webviewOptions } from './webviewHtml';
+
+export class AlignmentPanel extends Disposable {
+  static readonly viewType = 'rebasin.alignment';
+  private static readonly open = new Set<AlignmentPanel>();
+  private static readonly opened = new vscode.EventEmitter<AlignmentPanel>();
+  /** Fires when a panel is created (tests and automation use it). */
+  static readonly onDidOpen = AlignmentPanel.opened.event;
+
+  private ready = false;
+
+  private constructor(
+    private readonly panel: vscode.WebviewPanel,
+    private state: AlignmentState,
+    private readonly log: Log,
+  ) {
+    super();
+    AlignmentPanel.open.add(this);
+    this.register(panel.onDidDispose(() => this.dispose()));
+    this.register(panel.webview.onDidReceiveMessage((m: unknown) => void this.onMessage(m)));
+  }
+
+  /** Titles of the open panels, for tests. */
+  static openTitles(): string[] {
+    return [...AlignmentPanel.open].map((p) => p.panel.title);
+  }
+
+  /** Opens a panel showing `state`, or refreshes the open one with the same title. */
+  static show(extensionUri: vscode.Uri, log: Log, state: AlignmentState): AlignmentPanel {
+    for (const existing of AlignmentPanel.open) {
+      if (existing.panel.title === state.title) {
+        existing.update(state);
+        existing.panel.reveal(undefined, false);
+        return existing;
+      }
+    }
+    const panel = vscode.window.createWebviewPanel(AlignmentPanel.viewType, state.title, vscode.ViewColumn.Active, {
+      ...webviewOptions(extensionUri),
+      // The panel is re-initialised from its state on `ready`, so no retained context is needed.
+      retainContextWhenHidden: false,
+    });
+    panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icons', 'rebasin.svg');
+    const created = new AlignmentPanel(panel, state, log);
+    panel.webview.html = webviewHtml(panel.webview, extensionUri, 'alignment', state.title);
+    AlignmentPanel.opened.fire(created);
+    return created;
+  }
+
+  static disposeAll(): void {
+    for (const p of [...AlignmentPanel.open]) p.panel.dispose();
+  }
+
+  get title(): string {
+    return this.panel.title;
+  }
+
+  update(state: AlignmentState): void {
+    this.state = state;
+    if (this.ready) this.post({ type: 'update', state });
+  }
+
+  private post(message: ToAlignment): void {
+    void this.panel.webview.postMessage(message);
+  }
+
+  private async onMessage(raw: unknown): Promise<void> {
+    const message = asFromAlignment(raw);
+    if (!message) {
+      this.log.warn(`alignment panel: dropped an invalid message`);
+      return;
+    }
+    try {
+      switch (message.type) {
+        case 'ready':
+          this.ready = true;
+          this.post({ type: 'init', state: this.state });
+          break;
+        case 'openFile': {
+          const ref = message.which === 'a' ? this.state.a : message.which === 'b' ? this.state.b : this.state.out;
+          if (ref) await vscode.commands.executeCommand('vscode.open', vscode.Uri.file(ref.path));
+          break;
+        }
+        case 'exportCsv':
+          await this.save(message.suggestedName, new TextEncoder().encode(message.csv), { 'CSV': ['csv'] });
+          break;
+        case 'exportPng':
+          await this.save(message.suggestedName, Buffer.from(message.dataUrl.slice('data:image/png;base64,'.length), 'base64'), { 'PNG image': ['png'] });
+          break;
+      }
+    } catch (err) {
+      void vscode.window.showErrorMessage(`Re-Basin: ${errorMessage(err)}`);
+    }
+  }
+
+  /** Asks where to save an export; the webview only suggests a bare file name. */
+  private async save(suggested: string, bytes: Uint8Array, filters: Record<string, string[]>): Promise<void> {
+    const dir = path.dirname(this.state.out?.path ?? this.state.b.path);
+    const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.file(path.join(dir, suggested)), filters });
+    if (!target) return;
+    await vscode.workspace.fs.writeFile(target, bytes);
+    this.log.info(`exported ${target.fsPath}`);
+  }
+
+  override dispose(): void {
+    AlignmentPanel.open.delete(this);
+    super.dispose();
+    this.panel.dispose();
+  }
+}

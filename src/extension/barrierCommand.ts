@@ -1,0 +1,117 @@
+/**
+ * "Compute barrier…": loss and accuracy of (1−λ)·A + λ·B on a λ grid, naive and after aligning
+ * B to A (paper §2/§5: the loss barrier is the largest rise of the curve above the straight line
+ * between its endpoints). Needs evaluation data: the setting, else a file/folder picked now.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { BarrierResult } from '../engine/protocol';
+import { AlignmentPanel } from './alignmentPanel';
+import { pickCompatible, pickOne, readTensorList } from './checkpointPicker';
+import type { Deps } from './deps';
+import { CommandError } from './errors';
+import { timed } from './log';
+import { barrierState, curveOf } from './panelState';
+import { formatNumber, otherSelected, reportFailure, targetUri, withCancellableProgress } from './runSupport';
+import { readSettings } from './settings';
+import { requireTrust } from './workspaceTrust';
+
+export interface BarrierOptions {
+  /** Reference A (explorer invocations pass B as the clicked file). */
+  readonly a?: vscode.Uri;
+  readonly b?: vscode.Uri;
+  /** Evaluation data (file or folder); default: `rebasin.evaluationData`. */
+  readonly data?: vscode.Uri;
+  /** Also compute the aligned path (default true). */
+  readonly align?: boolean;
+  readonly openPanel?: boolean;
+}
+
+export interface BarrierOutcome {
+  readonly result: BarrierResult;
+  readonly runId: string;
+}
+
+export function computeBarrier(deps: Deps, fromExplorer: boolean) {
+  return async (uri?: unknown, uris?: unknown, options?: unknown): Promise<BarrierOutcome | undefined> => {
+    // The palette command takes options as its first argument, the explorer one third.
+    const raw = fromExplorer ? options : (uri ?? options);
+    const automated = typeof raw === 'object' && raw !== null && !(raw instanceof vscode.Uri);
+    const opts = automated ? (raw as BarrierOptions) : {};
+    try {
+      return await runBarrier(deps, fromExplorer ? uri : undefined, uris, opts);
+    } catch (err) {
+      reportFailure(deps.log, 'barrier', err);
+      if (automated) throw err;
+      return undefined;
+    }
+  };
+}
+
+async function runBarrier(deps: Deps, uri: unknown, uris: unknown, opts: BarrierOptions): Promise<BarrierOutcome | undefined> {
+  if (!(await requireTrust('computing loss barriers'))) return undefined;
+  const b = opts.b ?? (uri === undefined ? await pickOne('Compute barrier', 'Pick the first checkpoint (B)') : targetUri(uri));
+  if (!b) return undefined;
+  await readTensorList(b.fsPath);
+  const selected = otherSelected(b, uris);
+  const a = opts.a ?? (selected.length === 1 ? selected[0] : await pickCompatible(b, `Compute barrier: ${path.basename(b.fsPath)} with…`));
+  if (!a) return undefined;
+  if (a.fsPath === b.fsPath) throw new CommandError('SameCheckpoint', `${path.basename(a.fsPath)}: a barrier needs two different checkpoints`, a.fsPath);
+
+  const settings = readSettings(b);
+  const dataPath = opts.data?.fsPath ?? settings.evaluationData ?? (await pickData());
+  if (!dataPath) return undefined;
+
+  const label = `barrier ${path.basename(a.fsPath)} ↔ ${path.basename(b.fsPath)}`;
+  const result = await withCancellableProgress(`Re-Basin: loss barrier ${path.basename(a.fsPath)} ↔ ${path.basename(b.fsPath)}`, (report, signal) =>
+    timed(deps.log, label, () =>
+      deps.engine.run(
+        {
+          kind: 'barrier',
+          a: a.fsPath,
+          b: b.fsPath,
+          data: { path: dataPath },
+          model: settings.modelConfig,
+          steps: settings.lambdaSteps,
+          align: opts.align !== false,
+          seed: settings.seed,
+          maxIter: settings.maxIterations,
+          resetBatchNorm: settings.resetBatchNorm,
+        },
+        { onProgress: report, signal },
+      ),
+    ),
+  );
+  deps.log.info(
+    `${label}: barrier naive ${formatNumber(result.barrier.naive)}${result.barrier.aligned !== undefined ? `, aligned ${formatNumber(result.barrier.aligned)}` : ''} on ${result.backend} (${result.workers} worker(s))`,
+  );
+  const state = barrierState(a.fsPath, b.fsPath, result);
+  const run = await deps.history.add(
+    {
+      kind: 'barrier',
+      a: path.basename(a.fsPath),
+      b: path.basename(b.fsPath),
+      aPath: a.fsPath,
+      bPath: b.fsPath,
+      method: result.align?.method ?? 'none',
+      backend: result.backend,
+      seconds: result.seconds,
+      barrier: result.barrier,
+      curve: curveOf(result),
+    },
+    state,
+  );
+  if (opts.openPanel !== false) AlignmentPanel.show(deps.extensionUri, deps.log, state);
+  return { result, runId: run.id };
+}
+
+async function pickData(): Promise<string | undefined> {
+  const choice = await vscode.window.showOpenDialog({
+    title: 'Evaluation data (MNIST-style IDX folder, .safetensors with x/y, .npy/.npz)',
+    canSelectFiles: true,
+    canSelectFolders: true,
+    canSelectMany: false,
+    openLabel: 'Use as evaluation data',
+  });
+  return choice?.[0]?.fsPath;
+}

@@ -1,0 +1,207 @@
+/**
+ * Finding and choosing checkpoints: the workspace's `.safetensors` files and sharded index files,
+ * checked for compatibility with a given checkpoint from their headers alone (same tensor names
+ * and shapes), compatible ones first. Incompatible ones stay visible with the reason; picking one
+ * explains instead of closing. "Browse…" opens a file dialog for checkpoints outside the workspace.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { TensorInfo } from '../core/checkpoint';
+import { openCheckpoint } from '../core/safetensors';
+import { checkCompatible } from '../core/spec';
+import { errorMessage } from './log';
+
+export interface Candidate {
+  readonly uri: vscode.Uri;
+  /** Why it cannot be used with the target, when it cannot. */
+  readonly problem?: string;
+  readonly tensors?: number;
+  readonly params?: number;
+}
+
+/** Shards of a sharded checkpoint are only usable through their index. */
+const SHARD = /-\d{5}-of-\d{5}\.safetensors$/;
+const MAX_FILES = 500;
+
+/** Every checkpoint of the workspace (single files and sharded index files), sorted by path. */
+export async function findCheckpoints(): Promise<vscode.Uri[]> {
+  const exclude = '{**/node_modules/**,**/.git/**}';
+  const [files, indexes] = await Promise.all([
+    vscode.workspace.findFiles('**/*.safetensors', exclude, MAX_FILES),
+    vscode.workspace.findFiles('**/*.safetensors.index.json', exclude, MAX_FILES),
+  ]);
+  return [...files.filter((u) => !SHARD.test(u.fsPath)), ...indexes].sort((a, b) => a.fsPath.localeCompare(b.fsPath));
+}
+
+/** Tensor names and shapes of a checkpoint (header only); throws the reader's error naming the file. */
+export async function readTensorList(file: string): Promise<readonly TensorInfo[]> {
+  const ckpt = await openCheckpoint(file);
+  try {
+    return ckpt.tensors;
+  } finally {
+    await ckpt.close();
+  }
+}
+
+/** Checks each candidate against the target's tensor list. */
+export async function checkCandidates(target: string, targetTensors: readonly TensorInfo[], uris: readonly vscode.Uri[]): Promise<Candidate[]> {
+  const out: Candidate[] = [];
+  for (const uri of uris) {
+    try {
+      const tensors = await readTensorList(uri.fsPath);
+      const problem = checkCompatible(tensors, targetTensors, path.basename(uri.fsPath), path.basename(target));
+      const params = tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
+      out.push({ uri, problem: problem?.message, tensors: tensors.length, params });
+    } catch (err) {
+      out.push({ uri, problem: errorMessage(err) });
+    }
+  }
+  return out.sort((a, b) => Number(a.problem !== undefined) - Number(b.problem !== undefined));
+}
+
+interface CandidateItem extends vscode.QuickPickItem {
+  readonly candidate?: Candidate;
+  readonly browse?: true;
+}
+
+/** The folder a checkpoint is in, relative to the workspace ('' at the top; folder name only in multi-root). */
+export function folderLabel(uri: vscode.Uri): string {
+  const dir = path.dirname(vscode.workspace.asRelativePath(uri));
+  return dir === '.' ? '' : dir;
+}
+
+/**
+ * Quick pick of checkpoints compatible with `target`. Resolves to the chosen URI, or undefined
+ * when the user dismisses it.
+ */
+export async function pickCompatible(target: vscode.Uri, title: string, exclude: readonly vscode.Uri[] = []): Promise<vscode.Uri | undefined> {
+  const targetTensors = await readTensorList(target.fsPath);
+  const excluded = new Set([target.fsPath, ...exclude.map((u) => u.fsPath)]);
+  const qp = vscode.window.createQuickPick<CandidateItem>();
+  qp.title = title;
+  qp.placeholder = 'Checking checkpoints in the workspace…';
+  qp.matchOnDescription = true;
+  qp.busy = true;
+  qp.ignoreFocusOut = true;
+  qp.show();
+  const uris = (await findCheckpoints()).filter((u) => !excluded.has(u.fsPath));
+  const candidates = await checkCandidates(target.fsPath, targetTensors, uris);
+  qp.items = candidateItems(candidates);
+  qp.busy = false;
+  qp.placeholder = candidates.some((c) => !c.problem)
+    ? `Pick the checkpoint to align ${path.basename(target.fsPath)} with`
+    : 'No compatible checkpoint in the workspace: Browse… for one';
+  return new Promise<vscode.Uri | undefined>((resolve) => {
+    let done = false;
+    const finish = (value: vscode.Uri | undefined): void => {
+      if (done) return;
+      done = true;
+      resolve(value);
+      qp.dispose();
+    };
+    qp.onDidHide(() => finish(undefined));
+    qp.onDidAccept(async () => {
+      const item = qp.selectedItems[0];
+      if (!item) return;
+      if (item.browse) {
+        const picked = await browseCheckpoint(title);
+        if (!picked) return;
+        if (excluded.has(picked.fsPath)) {
+          void vscode.window.showWarningMessage(`Re-Basin: ${path.basename(picked.fsPath)} is the checkpoint being aligned; pick another one.`);
+          return;
+        }
+        const [checked] = await checkCandidates(target.fsPath, targetTensors, [picked]);
+        if (checked?.problem) {
+          void vscode.window.showWarningMessage(`Re-Basin: cannot use ${path.basename(picked.fsPath)}: ${checked.problem}`);
+          return;
+        }
+        finish(picked);
+        return;
+      }
+      if (item.candidate?.problem) {
+        // Keep the pick open: the user learns why and can choose another.
+        void vscode.window.showWarningMessage(`Re-Basin: cannot use ${path.basename(item.candidate.uri.fsPath)}: ${item.candidate.problem}`);
+        qp.title = `${title}: ${path.basename(item.candidate.uri.fsPath)} is incompatible`;
+        return;
+      }
+      if (item.candidate) finish(item.candidate.uri);
+    });
+  });
+}
+
+function candidateItems(candidates: readonly Candidate[]): CandidateItem[] {
+  const items: CandidateItem[] = [];
+  const good = candidates.filter((c) => !c.problem);
+  const bad = candidates.filter((c) => c.problem);
+  if (good.length) items.push({ label: 'Compatible', kind: vscode.QuickPickItemKind.Separator });
+  for (const c of good) {
+    items.push({
+      label: `$(file-binary) ${path.basename(c.uri.fsPath)}`,
+      description: folderLabel(c.uri),
+      detail: `${c.tensors} tensors, ${formatCount(c.params ?? 0)} parameters`,
+      candidate: c,
+    });
+  }
+  if (bad.length) items.push({ label: 'Incompatible', kind: vscode.QuickPickItemKind.Separator });
+  for (const c of bad) {
+    items.push({
+      label: `$(circle-slash) ${path.basename(c.uri.fsPath)}`,
+      description: folderLabel(c.uri),
+      detail: c.problem,
+      candidate: c,
+    });
+  }
+  items.push({ label: '', kind: vscode.QuickPickItemKind.Separator });
+  items.push({ label: '$(folder-opened) Browse…', detail: 'Choose a checkpoint file anywhere', browse: true, alwaysShow: true });
+  return items;
+}
+
+export async function browseCheckpoint(title: string): Promise<vscode.Uri | undefined> {
+  const picked = await vscode.window.showOpenDialog({
+    title,
+    canSelectMany: false,
+    openLabel: 'Use checkpoint',
+    filters: { 'Checkpoints': ['safetensors', 'json'] },
+  });
+  return picked?.[0];
+}
+
+/** Multi-select of workspace checkpoints (merge). */
+export async function pickMany(title: string, minimum: number): Promise<vscode.Uri[] | undefined> {
+  const uris = await findCheckpoints();
+  if (uris.length < minimum) {
+    void vscode.window.showWarningMessage(`Re-Basin: ${title} needs at least ${minimum} checkpoints in the workspace; found ${uris.length}.`);
+    return undefined;
+  }
+  const picked = await vscode.window.showQuickPick(
+    uris.map((uri) => ({ label: path.basename(uri.fsPath), description: folderLabel(uri), uri })),
+    { title, canPickMany: true, placeHolder: `Select ${minimum} or more checkpoints`, ignoreFocusOut: true },
+  );
+  if (!picked) return undefined;
+  if (picked.length < minimum) {
+    void vscode.window.showWarningMessage(`Re-Basin: select at least ${minimum} checkpoints.`);
+    return undefined;
+  }
+  return picked.map((p) => p.uri);
+}
+
+/** Single pick of any workspace checkpoint. */
+export async function pickOne(title: string, placeHolder: string): Promise<vscode.Uri | undefined> {
+  const uris = await findCheckpoints();
+  const items: (vscode.QuickPickItem & { uri?: vscode.Uri })[] = uris.map((uri) => ({
+    label: path.basename(uri.fsPath),
+    description: folderLabel(uri),
+    uri,
+  }));
+  items.push({ label: '$(folder-opened) Browse…', alwaysShow: true });
+  const picked = await vscode.window.showQuickPick(items, { title, placeHolder, ignoreFocusOut: true });
+  if (!picked) return undefined;
+  return picked.uri ?? (await browseCheckpoint(title));
+}
+
+export function formatCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} B`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`;
+  return String(n);
+}

@@ -1,0 +1,92 @@
+/**
+ * The command table (rust-analyzer's `createCommands` shape): one factory per command id,
+ * each closing over the shared services. Ids and titles are declared in package.json.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { alignWith } from './alignCommand';
+import { AlignmentPanel } from './alignmentPanel';
+import { computeBarrier } from './barrierCommand';
+import { pickOne } from './checkpointPicker';
+import type { Deps } from './deps';
+import { InspectorEditorProvider } from './inspectorEditor';
+import { mergeCheckpoints } from './mergeCommand';
+import type { RunRecord } from './runHistory';
+import { reportFailure, targetUri } from './runSupport';
+
+type Handler = (...args: unknown[]) => unknown;
+
+const COMMANDS: Readonly<Record<string, (deps: Deps) => Handler>> = {
+  'rebasin.alignWith': (d) => alignWith(d) as Handler,
+  'rebasin.mergeCheckpoints': (d) => mergeCheckpoints(d) as Handler,
+  'rebasin.computeBarrier': (d) => computeBarrier(d, false) as Handler,
+  'rebasin.computeBarrierWith': (d) => computeBarrier(d, true) as Handler,
+  'rebasin.inspectCheckpoint': () => inspectCheckpoint as Handler,
+  'rebasin.showBackend': (d) => showBackend(d) as Handler,
+  'rebasin.clearRunHistory': (d) => clearRunHistory(d) as Handler,
+};
+
+export function registerCommands(deps: Deps): vscode.Disposable {
+  return vscode.Disposable.from(...Object.entries(COMMANDS).map(([id, make]) => vscode.commands.registerCommand(id, make(deps))));
+}
+
+/** Opens a checkpoint in the inspector: the clicked file, the active one, or a picked one. */
+async function inspectCheckpoint(uri?: unknown): Promise<void> {
+  const target = targetUri(uri) ?? (await pickOne('Inspect checkpoint', 'Pick a checkpoint to inspect'));
+  if (!target) return;
+  const viewType = target.path.endsWith('.json') ? InspectorEditorProvider.indexViewType : InspectorEditorProvider.viewType;
+  await vscode.commands.executeCommand('vscode.openWith', target, viewType);
+}
+
+/** Starts the worker if needed and says which tfjs backend it runs on. */
+function showBackend(deps: Deps) {
+  return async (): Promise<string | undefined> => {
+    try {
+      const backend = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Window, title: 'Re-Basin: starting the compute worker' },
+        () => deps.engine.ensureBackend(),
+      );
+      const why: Record<string, string> = {
+        tensorflow: 'native TensorFlow (tfjs-node)',
+        wasm: 'WebAssembly (tfjs-backend-wasm): native TensorFlow is not installed here',
+        cpu: 'plain JavaScript (tfjs-backend-cpu): the slowest backend',
+      };
+      deps.log.info(`compute backend: ${backend}`);
+      void vscode.window.showInformationMessage(`Re-Basin computes on ${why[backend] ?? backend}.`);
+      return backend;
+    } catch (err) {
+      reportFailure(deps.log, 'starting the compute worker', err);
+      return undefined;
+    }
+  };
+}
+
+function clearRunHistory(deps: Deps) {
+  return async (options?: unknown): Promise<boolean> => {
+    const confirmed =
+      (typeof options === 'object' && options !== null && (options as { skipConfirmation?: unknown }).skipConfirmation === true) ||
+      (await vscode.window.showWarningMessage(
+        `Delete all ${deps.history.list().length} Re-Basin runs of this workspace from the history? Checkpoint files are kept.`,
+        { modal: true },
+        'Clear',
+      )) === 'Clear';
+    if (!confirmed) return false;
+    await deps.history.clear();
+    deps.log.info('run history cleared');
+    return true;
+  };
+}
+
+/** Reopens a stored run: its alignment/barrier panel, or the merged checkpoint in the inspector. */
+export async function reopenRun(deps: Deps, run: RunRecord): Promise<void> {
+  if (run.kind === 'merge') {
+    if (run.outPath) await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(run.outPath), InspectorEditorProvider.viewType);
+    return;
+  }
+  const state = await deps.history.loadPanel(run.id);
+  if (state) {
+    AlignmentPanel.show(deps.extensionUri, deps.log, state);
+    return;
+  }
+  void vscode.window.showWarningMessage(`Re-Basin: the stored results of ${run.kind} ${path.basename(run.bPath)} → ${path.basename(run.aPath)} are gone.`);
+}

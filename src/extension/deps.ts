@@ -1,0 +1,12 @@
+/** The shared services every command and view is built from (made once in `activate`). */
+import type * as vscode from 'vscode';
+import type { EngineHost } from './engineHost';
+import type { Log } from './log';
+import type { RunHistory } from './runHistory';
+
+export interface Deps {
+  readonly extensionUri: vscode.Uri;
+  readonly log: Log;
+  readonly engine: EngineHost;
+  readonly history: RunHistory;
+}

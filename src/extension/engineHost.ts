@@ -1,0 +1,133 @@
+/**
+ * The compute worker as the extension host sees it: started lazily on the first request (so
+ * activation stays light), restarted when `rebasin.backend`/`rebasin.workers` change, shown in
+ * the status bar with its backend while work runs, terminated on deactivate. The extension host
+ * never does heavy math on its own thread: everything numeric goes through `run`.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { EngineClient } from '../engine/client';
+import type { BackendName, EngineRequest, ResultOf } from '../engine/protocol';
+import type { Progress } from '../core/checkpoint';
+import { Disposable } from './dispose';
+import { type Log, errorMessage } from './log';
+import { readSettings } from './settings';
+
+export interface RunOptions {
+  readonly onProgress?: (p: Progress) => void;
+  readonly signal?: AbortSignal;
+}
+
+export class EngineHost extends Disposable {
+  private client: Promise<EngineClient> | undefined;
+  private backendName: BackendName | undefined;
+  private active = 0;
+  private readonly status: vscode.StatusBarItem;
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly log: Log,
+  ) {
+    super();
+    this.status = this.register(vscode.window.createStatusBarItem('rebasin.engine', vscode.StatusBarAlignment.Left, 10));
+    this.status.name = 'Re-Basin compute';
+    this.status.command = 'rebasin.showBackend';
+    this.register(
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if ((e.affectsConfiguration('rebasin.backend') || e.affectsConfiguration('rebasin.workers')) && this.active === 0) {
+          this.log.info('compute settings changed: the worker restarts on next use');
+          void this.stop();
+        }
+      }),
+    );
+  }
+
+  /** True once a worker has been started (tests check activation does not start it). */
+  get started(): boolean {
+    return this.client !== undefined;
+  }
+
+  /** The backend of the running worker, if any. */
+  get backend(): BackendName | undefined {
+    return this.backendName;
+  }
+
+  /** Sends one request to the worker (starting it if needed) and shows the work in the status bar. */
+  async run<R extends EngineRequest>(request: R, options: RunOptions = {}): Promise<ResultOf[R['kind']]> {
+    const client = await this.ensure();
+    this.active++;
+    this.updateStatus(request.kind);
+    try {
+      return await client.request(request, { onProgress: options.onProgress, signal: options.signal });
+    } finally {
+      this.active--;
+      this.updateStatus();
+    }
+  }
+
+  /** Starts the worker if needed and returns its backend. */
+  async ensureBackend(): Promise<BackendName> {
+    const client = await this.ensure();
+    return this.backendName ?? client.backend();
+  }
+
+  private ensure(): Promise<EngineClient> {
+    if (!this.client) {
+      const settings = readSettings();
+      const workerScript = path.join(this.extensionUri.fsPath, 'dist', 'worker.js');
+      const started = Date.now();
+      this.log.info(`starting compute worker (backend setting: ${settings.backend}, workers: ${settings.workers ?? 'one per core'})`);
+      const client = EngineClient.start({
+        backend: settings.backend,
+        workers: settings.workers,
+        workerScript,
+        log: (line: string) => this.log.trace(`worker: ${line}`),
+      });
+      // The first worker starts in the background; its backend (or its failure) arrives here.
+      const ready = client.backend().then(
+        (backend) => {
+          this.backendName = backend;
+          this.log.info(`compute worker ready on ${backend} in ${Date.now() - started} ms`);
+          return client;
+        },
+        async (err: unknown) => {
+          if (this.client === ready) this.client = undefined;
+          this.log.error(`compute worker failed to start: ${errorMessage(err)}`);
+          await client.dispose().catch(() => undefined);
+          throw err;
+        },
+      );
+      this.client = ready;
+    }
+    return this.client;
+  }
+
+  private updateStatus(kind?: string): void {
+    if (this.active > 0) {
+      const backend = this.backendName ?? '…';
+      this.status.text = `$(sync~spin) Re-Basin: ${kind ?? 'working'} on ${backend}`;
+      this.status.tooltip = `Re-Basin compute worker (${backend} backend) is running ${this.active} request(s)`;
+      this.status.show();
+    } else {
+      this.status.hide();
+    }
+  }
+
+  /** Terminates the worker; the next request starts a fresh one. */
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    this.backendName = undefined;
+    if (!client) return;
+    try {
+      await (await client).dispose();
+    } catch {
+      // A worker that failed to start has nothing to terminate.
+    }
+  }
+
+  override dispose(): void {
+    void this.stop();
+    super.dispose();
+  }
+}

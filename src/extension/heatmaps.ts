@@ -1,0 +1,44 @@
+/**
+ * Turns the engine's per-group similarity matrices into what the alignment panel draws: matrices
+ * larger than 1024 per side are block-averaged down before posting (a 4096² float matrix is 64 MB;
+ * a canvas cannot show more than its pixel width anyway).
+ */
+import type { AlignResult } from '../engine/protocol';
+import type { HeatmapData } from '../../webview/protocol';
+
+export const MAX_HEATMAP_SIDE = 1024;
+
+/** Block-averages a row-major n×n matrix to at most `max` per side. */
+export function downsampleSquare(data: Float32Array, n: number, max: number): { data: Float32Array; size: number } {
+  if (n <= max) return { data, size: n };
+  const factor = Math.ceil(n / max);
+  const size = Math.ceil(n / factor);
+  const out = new Float32Array(size * size);
+  const counts = new Uint32Array(size * size);
+  for (let i = 0; i < n; i++) {
+    const oi = Math.floor(i / factor) * size;
+    const row = i * n;
+    for (let j = 0; j < n; j++) {
+      const o = oi + Math.floor(j / factor);
+      out[o] += data[row + j];
+      counts[o]++;
+    }
+  }
+  for (let k = 0; k < out.length; k++) out[k] /= counts[k] || 1;
+  return { data: out, size };
+}
+
+export function heatmapsOf(result: AlignResult, max = MAX_HEATMAP_SIDE): HeatmapData[] {
+  return (result.matrices ?? []).map((m) => {
+    const before = downsampleSquare(m.before, m.size, max);
+    const after = downsampleSquare(m.after, m.size, max);
+    return {
+      name: m.name,
+      size: before.size,
+      originalSize: m.size,
+      perm: result.perms[m.name] ?? [],
+      before: before.data,
+      after: after.data,
+    };
+  });
+}

@@ -1,0 +1,81 @@
+/**
+ * Typed access to the `rebasin.*` settings (declared in package.json `contributes.configuration`).
+ * Read fresh on every use so a change applies to the next run without a reload.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { BackendChoice } from '../engine/protocol';
+
+export interface Settings {
+  readonly backend: BackendChoice;
+  readonly lambdaSteps: number;
+  readonly seed: number;
+  readonly maxIterations: number;
+  readonly outputNaming: string;
+  /** Absolute path, or undefined when unset. */
+  readonly evaluationData?: string;
+  /** Absolute path, or undefined when unset. */
+  readonly modelConfig?: string;
+  readonly resetBatchNorm: boolean;
+  /** Worker threads; undefined means one per core (the engine's default). */
+  readonly workers?: number;
+}
+
+const BACKENDS: readonly BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+
+export function readSettings(scope?: vscode.Uri): Settings {
+  const c = vscode.workspace.getConfiguration('rebasin', scope);
+  const backend = c.get<string>('backend', 'auto');
+  return {
+    backend: (BACKENDS as readonly string[]).includes(backend) ? (backend as BackendChoice) : 'auto',
+    lambdaSteps: clampInt(c.get<number>('lambdaSteps', 25), 2, 201, 25),
+    seed: clampInt(c.get<number>('seed', 0), -2147483648, 2147483647, 0),
+    maxIterations: clampInt(c.get<number>('maxIterations', 100), 1, 100000, 100),
+    outputNaming: validNaming(c.get<string>('outputNaming', '')),
+    evaluationData: resolvePath(c.get<string>('evaluationData', ''), scope),
+    modelConfig: resolvePath(c.get<string>('modelConfig', ''), scope),
+    resetBatchNorm: c.get<boolean>('resetBatchNorm', false) === true,
+    workers: clampInt(c.get<number>('workers', 0), 0, 64, 0) || undefined,
+  };
+}
+
+function clampInt(value: unknown, min: number, max: number, fallback: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return fallback;
+  return Math.min(max, Math.max(min, Math.round(value)));
+}
+
+const DEFAULT_NAMING = '${name}.aligned.safetensors';
+
+/** The naming pattern must stay a plain file name ending in .safetensors, with ${name} in it. */
+function validNaming(value: string | undefined): string {
+  if (!value || !value.includes('${name}') || !value.endsWith('.safetensors')) return DEFAULT_NAMING;
+  if (/[\\/]/.test(value.replace(/\$\{name\}/g, ''))) return DEFAULT_NAMING;
+  return value;
+}
+
+/** `~`, workspace-relative and absolute paths; `${workspaceFolder}` too. */
+function resolvePath(value: string | undefined, scope?: vscode.Uri): string | undefined {
+  const trimmed = value?.trim();
+  if (!trimmed) return undefined;
+  const folder = (scope && vscode.workspace.getWorkspaceFolder(scope)) ?? vscode.workspace.workspaceFolders?.[0];
+  let p = trimmed.replace(/\$\{workspaceFolder\}/g, folder?.uri.fsPath ?? '');
+  if (p.startsWith('~/')) p = path.join(process.env.HOME ?? '', p.slice(2));
+  if (!path.isAbsolute(p) && folder) p = path.join(folder.uri.fsPath, p);
+  return path.normalize(p);
+}
+
+/** Strips `.safetensors` or `.safetensors.index.json` from a checkpoint file name. */
+export function checkpointStem(file: string): string {
+  const base = path.basename(file);
+  return base.replace(/\.safetensors\.index\.json$/i, '').replace(/\.safetensors$/i, '');
+}
+
+/** Where the aligned copy of `b` goes: beside it, named by the `outputNaming` pattern. */
+export function alignedOutputPath(b: string, naming: string): string {
+  return path.join(path.dirname(b), naming.replace(/\$\{name\}/g, checkpointStem(b)));
+}
+
+/** Where a merge with reference `ref` goes: `<ref>.merged.safetensors` beside it. */
+export function mergedOutputPath(ref: string): string {
+  return path.join(path.dirname(ref), `${checkpointStem(ref)}.merged.safetensors`);
+}

@@ -1,0 +1,110 @@
+/**
+ * Small checkpoints and data written into the test workspace with the project's own writer:
+ * MLPs (8 → 32 → 32 → 4, PyTorch Linear layout) from a seeded PRNG, a data set of x/y, and a
+ * corrupt file. Shared by the extension-host suites.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { writeSafetensors, type TensorSource } from '../../src/core/safetensors';
+
+export const WIDTHS = [8, 32, 32, 4] as const;
+
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function f32(name: string, shape: number[], data: Float32Array): TensorSource {
+  return { name, dtype: 'F32', shape, read: async () => new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+}
+
+/** Writes an MLP checkpoint with layers fc1..fc3 (He-uniform weights) and returns its path. */
+export async function writeMlp(file: string, seed: number, widths: readonly number[] = WIDTHS): Promise<string> {
+  const rand = seeded(seed);
+  const tensors: TensorSource[] = [];
+  for (let i = 1; i < widths.length; i++) {
+    const inp = widths[i - 1];
+    const out = widths[i];
+    const bound = Math.sqrt(6 / inp);
+    const w = new Float32Array(out * inp).map(() => (rand() * 2 - 1) * bound);
+    const b = new Float32Array(out).map(() => (rand() * 2 - 1) * 0.1);
+    tensors.push(f32(`fc${i}.weight`, [out, inp], w), f32(`fc${i}.bias`, [out], b));
+  }
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  await writeSafetensors(file, tensors, { metadata: { format: 'pt' } });
+  return file;
+}
+
+/** A classification data set the MLP can run on: x [n, 8] float32, y [n] integer labels as float32. */
+export async function writeData(file: string, n = 64, seed = 7): Promise<string> {
+  const rand = seeded(seed);
+  const x = new Float32Array(n * WIDTHS[0]).map(() => rand() * 2 - 1);
+  const y = new Float32Array(n).map((_, i) => i % WIDTHS[WIDTHS.length - 1]);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  await writeSafetensors(file, [f32('x', [n, WIDTHS[0]], x), f32('y', [n], y)]);
+  return file;
+}
+
+/** A file with a safetensors extension whose header length points past its end. */
+export function writeCorrupt(file: string): string {
+  const bytes = Buffer.alloc(16);
+  bytes.writeBigUInt64LE(1000n, 0);
+  bytes.write('{"a":', 8);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, bytes);
+  return file;
+}
+
+export function workspaceDir(): string {
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? process.env.REBASIN_TEST_WORKSPACE;
+  if (!folder) throw new Error('integration tests need a workspace folder');
+  return folder;
+}
+
+export function inWorkspace(...parts: string[]): string {
+  return path.join(workspaceDir(), ...parts);
+}
+
+/** Resolves with the first event value that satisfies `accept`, or rejects after `ms`. */
+export function nextEvent<T>(event: vscode.Event<T>, accept: (v: T) => boolean, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      sub.dispose();
+      reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
+    }, ms);
+    const sub = event((v) => {
+      if (!accept(v)) return;
+      clearTimeout(timer);
+      sub.dispose();
+      resolve(v);
+    });
+  });
+}
+
+/**
+ * A valid single-tensor checkpoint of `bytes` bytes written as a sparse file: the header is real,
+ * the data section is a hole (no disk used), so "opens a 10 GB file at once" can be tested.
+ */
+export function writeSparseCheckpoint(file: string, bytes: number): string {
+  const header = Buffer.from(JSON.stringify({ huge: { dtype: 'F32', shape: [bytes / 4], data_offsets: [0, bytes] } }));
+  const padded = Buffer.concat([header, Buffer.alloc((8 - (header.length % 8)) % 8, 0x20)]);
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(padded.length), 0);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const fd = fs.openSync(file, 'w');
+  try {
+    fs.writeSync(fd, prefix, 0, 8, 0);
+    fs.writeSync(fd, padded, 0, padded.length, 8);
+    fs.ftruncateSync(fd, 8 + padded.length + bytes);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return file;
+}
