@@ -82,8 +82,8 @@ export async function benchAlignCli(): Promise<string[]> {
       lines.push(line);
     }
 
-    // Peak memory of aligning two large checkpoints: 784-4096-4096-4096-10 (~42M parameters each).
-    const big = [784, 4096, 4096, 4096, 10];
+    // Peak memory of aligning two large checkpoints: 784-4096-4096-4096-10 (~10M parameters each).
+    const big = [784, 2048, 2048, 2048, 10];
     const bigA = path.join(dir, 'big-a.safetensors');
     const bigB = path.join(dir, 'big-b.safetensors');
     writeSafetensors(bigA, randomMlp(3, big));

@@ -24,7 +24,7 @@ test('empty state tells how to create a run', async () => {
   const page = await hx.open('barriers', 'vscode-dark', { width: 340, height: 500 });
   await postFromHost(page, `{ type: 'init', state: { runs: [] } }`);
   await page.waitForSelector('.empty-state');
-  assert.match((await page.textContent('.empty-state')) ?? '', /No runs yet\..*Align B to A/s);
+  assert.match((await page.textContent('.empty-state')) ?? '', /No runs yet\..*Align with…/s);
   await page.screenshot({ path: join(SHOTS, 'barriers-empty.png') });
   await page.close();
 });
