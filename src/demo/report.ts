@@ -1,0 +1,160 @@
+/**
+ * The demo's output files, each written atomically: `report.html` (self-contained: the bundled
+ * report script and the CSS inlined, the data as a JSON blob, drawn by the same heatmap and chart
+ * code as the alignment panel), `curve.png`, `heatmap-<group>-before|after.png`, `summary.json`.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { AlignResult } from '../engine/protocol';
+import { similarityPng } from '../core/heatmapImage';
+import { heatmapsOf } from '../extension/heatmaps';
+import type { AlignmentState } from '../../webview/protocol';
+import { REPORT_CSS_FILES, REPORT_SCRIPT_FILE, buildReportHtml, type ReportData } from '../../webview/reportData';
+import { writeFileAtomic } from './atomicWrite';
+import { CurvePngError, screenshotCurve } from './curveScreenshot';
+import type { DemoSummary } from './summary';
+import { reportTables } from './tables';
+
+export interface ReportFiles {
+  readonly report: string;
+  readonly summary: string;
+  /** Absent when no chromium is installed (then `curveSkipped` says why). */
+  readonly curve?: string;
+  readonly curveSkipped?: string;
+  readonly heatmaps: readonly string[];
+}
+
+export class DemoReportError extends Error {
+  constructor(
+    readonly kind: 'AssetMissing',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DemoReportError';
+  }
+}
+
+/** The package root: dist/demo.js lives in <root>/dist. */
+export function packageRoot(): string {
+  return path.join(__dirname, '..');
+}
+
+async function readAsset(root: string, rel: string): Promise<string> {
+  const file = path.join(root, rel);
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch {
+    throw new DemoReportError('AssetMissing', `${file}: missing; run npm run build first`);
+  }
+}
+
+/** File-name-safe form of a permutation group name (`P_layers.0` → `P_layers.0`, `a/b` → `a_b`). */
+export function safeName(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]+/g, '_');
+}
+
+/**
+ * Colour range of a group's before/after images: the 1st to 99.5th percentile of the aligned
+ * matrix. A handful of outlier cells would otherwise stretch the min-max colour range so far
+ * that the matched diagonal (about 1 % of the cells) fades into the background. Both images of
+ * a group are clamped to this range (the unaligned matrix's extremes usually exceed it too, so
+ * the two images share their colour scale).
+ */
+export function displayRange(values: Float32Array): { lo: number; hi: number } {
+  const finite = Float32Array.from(values).filter((v) => Number.isFinite(v)).sort();
+  if (finite.length === 0) return { lo: 0, hi: 0 };
+  const at = (p: number): number => finite[Math.min(finite.length - 1, Math.max(0, Math.round(p * (finite.length - 1))))];
+  return { lo: at(0.01), hi: at(0.995) };
+}
+
+/** `values` clamped into [lo, hi] (a copy), so the heatmap's min-max colour range is exactly that. */
+export function clamp(values: Float32Array, r: { lo: number; hi: number }): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = Math.min(r.hi, Math.max(r.lo, values[i]));
+  return out;
+}
+
+export function alignmentStateOf(summary: DemoSummary, align: AlignResult, outDir: string): AlignmentState {
+  const ref = (p: string) => ({ name: path.relative(outDir, p) || path.basename(p), path: p });
+  return {
+    title: 'Weight matching: B aligned to A',
+    a: ref(summary.models.a),
+    b: ref(summary.models.b),
+    out: ref(summary.models.alignedB),
+    method: align.method,
+    backend: align.backend,
+    seconds: align.seconds,
+    iterations: align.iterations,
+    objectiveBefore: align.objectiveBefore,
+    objectiveAfter: align.objectiveAfter,
+    groups: align.groups,
+    heatmaps: heatmapsOf(align),
+    curve: summary.curve,
+    ...(align.distance ? { distance: align.distance } : {}),
+  };
+}
+
+/**
+ * Writes the images, then the page and summary.json. `finalize` receives the seconds spent so far
+ * and returns the summary to embed (so the report's own time appears in its timings table).
+ */
+export async function writeReport(
+  outDir: string,
+  draft: DemoSummary,
+  align: AlignResult,
+  finalize: (reportSeconds: number) => DemoSummary,
+  signal?: AbortSignal,
+): Promise<ReportFiles & { summaryData: DemoSummary }> {
+  const started = performance.now();
+  const root = packageRoot();
+  const [script, ...css] = await Promise.all([readAsset(root, REPORT_SCRIPT_FILE), ...REPORT_CSS_FILES.map((f) => readAsset(root, f))]);
+  const stop = (): void => {
+    if (signal?.aborted) throw Object.assign(new Error('report cancelled'), { kind: 'Cancelled' });
+  };
+
+  const heatmaps: string[] = [];
+  for (const m of align.matrices ?? []) {
+    const range = displayRange(m.after);
+    for (const which of ['before', 'after'] as const) {
+      stop();
+      // Small demo widths get scaled up so the image is at least ~512 pixels wide.
+      const img = similarityPng(clamp(m[which], range), m.size, { scale: Math.max(1, Math.floor(512 / m.size)) });
+      const file = path.join(outDir, `heatmap-${safeName(m.name)}-${which}.png`);
+      await writeFileAtomic(file, img.png);
+      heatmaps.push(file);
+    }
+  }
+
+  stop();
+  const summary = finalize((performance.now() - started) / 1000);
+  const data: ReportData = {
+    title: 'Re-Basin demo: two MNIST MLPs, aligned and merged',
+    subtitle: `${summary.setup.widths.join('-')} ReLU, ${summary.setup.epochs} epoch(s), seeds ${summary.setup.seeds.join(' and ')}, backend ${summary.backend}`,
+    generatedAt: new Date().toISOString(),
+    alignment: alignmentStateOf(summary, align, outDir),
+    tables: reportTables(summary),
+    notes: [
+      'Git Re-Basin (Ainsworth, Hayase & Srinivasa, ICLR 2023): permuting the hidden units of B to match A (weight matching) removes the loss barrier on the straight line between two independently trained MLPs.',
+    ],
+  };
+  const report = path.join(outDir, 'report.html');
+  await writeFileAtomic(report, buildReportHtml(data, { script, css: css.join('\n') }));
+
+  stop();
+  let curve: string | undefined;
+  let curveSkipped: string | undefined;
+  try {
+    curve = path.join(outDir, 'curve.png');
+    await screenshotCurve(report, curve);
+  } catch (e) {
+    // The image is a convenience beside report.html (which has the same chart): a missing or
+    // failing browser skips it with the reason instead of failing the demo.
+    curve = undefined;
+    curveSkipped = e instanceof CurvePngError ? e.message : `curve.png not written: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+  }
+
+  stop();
+  const summaryFile = path.join(outDir, 'summary.json');
+  await writeFileAtomic(summaryFile, JSON.stringify(summary, null, 2) + '\n');
+  return { summaryData: summary, report, summary: summaryFile, heatmaps, ...(curve ? { curve } : {}), ...(curveSkipped ? { curveSkipped } : {}) };
+}
