@@ -73,6 +73,20 @@ export function finiteRange(values: ArrayLike<number>): { min: number; max: numb
   return { min, max };
 }
 
+/**
+ * The 1st to 99.5th percentile of the finite values: a few extreme cells (large-norm units)
+ * would otherwise stretch the colour scale and leave the matched diagonal faint.
+ */
+export function robustRange(values: ArrayLike<number>, lo = 0.01, hi = 0.995): { min: number; max: number } {
+  const finite: number[] = [];
+  for (let i = 0; i < values.length; i++) if (Number.isFinite(values[i])) finite.push(values[i]);
+  if (finite.length === 0) return { min: 0, max: 0 };
+  const sorted = Float64Array.from(finite).sort();
+  const at = (p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(p * (sorted.length - 1))))];
+  const r = { min: at(lo), max: at(hi) };
+  return r.max > r.min ? r : finiteRange(values);
+}
+
 /** Range symmetric about 0 (for the diverging map): [-m, m] with m = max |v|. */
 export function symmetricRange(values: ArrayLike<number>): { min: number; max: number } {
   const r = finiteRange(values);
@@ -159,10 +173,10 @@ export function renderMatrix(
   matrix: Float32Array,
   n: number,
   lut: ColormapLut,
-  options: { maxSide?: number; mode?: BlockMode; symmetric?: boolean; nanColor?: readonly [number, number, number] } = {},
+  options: { maxSide?: number; mode?: BlockMode; symmetric?: boolean; nanColor?: readonly [number, number, number]; fullRange?: boolean } = {},
 ): RenderedHeatmap {
   const d = downsample(matrix, n, blockFactor(n, options.maxSide), options.mode ?? 'mean');
-  const range = options.symmetric ? symmetricRange(d.values) : finiteRange(d.values);
+  const range = options.symmetric ? symmetricRange(d.values) : options.fullRange ? finiteRange(d.values) : robustRange(d.values);
   const rgba = toRgba(d.values, lut, range.min, range.max, options.nanColor);
   return { side: d.side, block: d.block, values: d.values, rgba, min: range.min, max: range.max };
 }

@@ -53,27 +53,6 @@ export function safeName(name: string): string {
   return name.replace(/[^A-Za-z0-9._-]+/g, '_');
 }
 
-/**
- * Colour range of a group's before/after images: the 1st to 99.5th percentile of the aligned
- * matrix. A handful of outlier cells would otherwise stretch the min-max colour range so far
- * that the matched diagonal (about 1 % of the cells) fades into the background. Both images of
- * a group are clamped to this range (the unaligned matrix's extremes usually exceed it too, so
- * the two images share their colour scale).
- */
-export function displayRange(values: Float32Array): { lo: number; hi: number } {
-  const finite = Float32Array.from(values).filter((v) => Number.isFinite(v)).sort();
-  if (finite.length === 0) return { lo: 0, hi: 0 };
-  const at = (p: number): number => finite[Math.min(finite.length - 1, Math.max(0, Math.round(p * (finite.length - 1))))];
-  return { lo: at(0.01), hi: at(0.995) };
-}
-
-/** `values` clamped into [lo, hi] (a copy), so the heatmap's min-max colour range is exactly that. */
-export function clamp(values: Float32Array, r: { lo: number; hi: number }): Float32Array {
-  const out = new Float32Array(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = Math.min(r.hi, Math.max(r.lo, values[i]));
-  return out;
-}
-
 export function alignmentStateOf(summary: DemoSummary, align: AlignResult, outDir: string): AlignmentState {
   const ref = (p: string) => ({ name: path.relative(outDir, p) || path.basename(p), path: p });
   return {
@@ -114,11 +93,10 @@ export async function writeReport(
 
   const heatmaps: string[] = [];
   for (const m of align.matrices ?? []) {
-    const range = displayRange(m.after);
     for (const which of ['before', 'after'] as const) {
       stop();
       // Small demo widths get scaled up so the image is at least ~512 pixels wide.
-      const img = similarityPng(clamp(m[which], range), m.size, { scale: Math.max(1, Math.floor(512 / m.size)) });
+      const img = similarityPng(m[which], m.size, { scale: Math.max(1, Math.floor(512 / m.size)) });
       const file = path.join(outDir, `heatmap-${safeName(m.name)}-${which}.png`);
       await writeFileAtomic(file, img.png);
       heatmaps.push(file);
