@@ -11,19 +11,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { solveAssignmentMax } from '../src/core/assignment/lap';
 import { matMulABt } from '../src/core/matching/jsMatMul';
+import { mulberry32 } from '../src/core/matching/prng';
 
 type MunkresFn = (m: ArrayLike<ArrayLike<number>>) => [number, number][];
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 function gaussian(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());

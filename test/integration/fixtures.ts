@@ -7,19 +7,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { writeSafetensors, type TensorSource } from '../../src/core/safetensors';
+import { mulberry32 } from '../../src/core/matching/prng';
 
 export const WIDTHS = [8, 32, 32, 4] as const;
 
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const seeded = mulberry32;
 
 function f32(name: string, shape: number[], data: Float32Array): TensorSource {
   return { name, dtype: 'F32', shape, read: async () => new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };

@@ -10,19 +10,11 @@ import { after, before, test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
 import { writeSafetensors, type TensorSource } from '../../src/core/safetensors';
 import { contextMenu, explorerRow, runCommand, screenshot, startWorkbench, type Workbench } from '../harness/workbench';
+import { mulberry32 } from '../../src/core/matching/prng';
 
 const WIDTHS = [8, 32, 32, 4];
 
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const seeded = mulberry32;
 
 function f32(name: string, shape: number[], data: Float32Array): TensorSource {
   return { name, dtype: 'F32', shape, read: async () => new Uint8Array(data.buffer) };

@@ -5,6 +5,7 @@
  * BatchNorm running_var is positive, `num_batches_tracked` is a scalar ([]), weights use He
  * scaling so forward passes stay O(1). Tests of specs, matching and the engine share them.
  */
+import { mulberry32 } from '../../../src/core/matching/prng';
 
 export interface StateTensor {
   readonly name: string;
@@ -12,17 +13,8 @@ export interface StateTensor {
   readonly data: Float32Array;
 }
 
-/** mulberry32: small, fast, seeded; good enough for test weights. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded uniform [0, 1) numbers: the project's one PRNG (mulberry32). */
+export const seededRandom = mulberry32;
 
 /** Collects tensors for one state dict with one PRNG. */
 class Builder {
