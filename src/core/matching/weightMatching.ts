@@ -78,6 +78,8 @@ interface Occurrence {
   readonly aFront: Float32Array;
   cached?: Float32Array;
   cachedVersions?: number[];
+  /** The B operand `cached` was computed from (for low-rank updates). */
+  cachedB?: Float32Array;
 }
 
 interface Plan {
@@ -135,6 +137,35 @@ function addInto(target: Float32Array, x: Float32Array): void {
   for (let i = 0; i < target.length; i++) target[i] += x[i];
 }
 
+/** Columns c of two [n, rest] row-major matrices that differ in any row. */
+function changedColumns(oldB: Float32Array, newB: Float32Array, n: number, rest: number): number[] {
+  const changed = new Uint8Array(rest);
+  for (let r = 0; r < n; r++) {
+    const base = r * rest;
+    for (let c = 0; c < rest; c++) if (oldB[base + c] !== newB[base + c]) changed[c] = 1;
+  }
+  const out: number[] = [];
+  for (let c = 0; c < rest; c++) if (changed[c]) out.push(c);
+  return out;
+}
+
+/** The listed columns of a [n, rest] matrix as a compact [n, cols.length] matrix (minus `sub`'s, when given). */
+function pickColumns(x: Float32Array, n: number, rest: number, cols: readonly number[], sub?: Float32Array): Float32Array {
+  const k = cols.length;
+  const out = new Float32Array(n * k);
+  for (let r = 0; r < n; r++) {
+    const base = r * rest;
+    for (let j = 0; j < k; j++) out[r * k + j] = sub ? x[base + cols[j]] - sub[base + cols[j]] : x[base + cols[j]];
+  }
+  return out;
+}
+
+/**
+ * A low-rank update is worth it while few columns changed: the product costs n*n*k, and a
+ * sweep late in the descent usually moves only a handful of units of the other permutation.
+ */
+const LOW_RANK_MAX_FRACTION = 0.25;
+
 /**
  * Aligns B to A (paper Algorithm 1). See the module comment for the definitions.
  */
@@ -176,12 +207,29 @@ export async function weightMatching(
         addInto(cost, o.cached);
         continue;
       }
-      const product = await opts.matmul.abT(o.aFront, bFront(spec, perms, o, b.get(o.tensor)!, false), n, o.rest, n);
+      const bNow = bFront(spec, perms, o, b.get(o.tensor)!, false);
+      if (o.cached && o.cachedB) {
+        // The cached product is A . B_old^T; only the columns whose B values moved contribute
+        // to the difference: A[:, S] . (B_new - B_old)[:, S]^T (exact up to rounding).
+        const cols = changedColumns(o.cachedB, bNow, n, o.rest);
+        if (cols.length <= LOW_RANK_MAX_FRACTION * o.rest) {
+          if (cols.length > 0) {
+            addInto(o.cached, await opts.matmul.abT(pickColumns(o.aFront, n, o.rest, cols), pickColumns(bNow, n, o.rest, cols, o.cachedB), n, cols.length, n));
+          }
+          o.cachedB = bNow;
+          o.cachedVersions = now;
+          addInto(cost, o.cached);
+          continue;
+        }
+      }
+      const product = await opts.matmul.abT(o.aFront, bNow, n, o.rest, n);
       addInto(cost, product);
-      if (o.cached || cacheLeft >= product.byteLength) {
-        if (!o.cached) cacheLeft -= product.byteLength;
+      const bytes = product.byteLength + (bNow === b.get(o.tensor)!.data ? 0 : bNow.byteLength);
+      if (o.cached || cacheLeft >= bytes) {
+        if (!o.cached) cacheLeft -= bytes;
         o.cached = product;
         o.cachedVersions = now;
+        o.cachedB = bNow;
       }
     }
     return cost;
