@@ -67,7 +67,8 @@ export function buildModel(tensors: TensorMap, config: ModelConfig = {}): Model 
     case 'resnet-cifar':
       return buildResnet(tensors, config, family);
     case 'transformer':
-      throw new ModelError('Unsupported', 'forward passes for transformer checkpoints are not supported yet (weight matching works without one)');
+      // Their forward pass (token ids to logits, ./transformer) serves the equivalence check only.
+      throw new ModelError('Unsupported', 'transformer checkpoints have no classifier forward pass for barriers, evaluation or data-driven matching (weight matching and the equivalence check work)');
   }
 }
 
