@@ -12,6 +12,8 @@ import { inferSpec } from '../../src/core/spec';
 import { initBackend } from '../../src/engine/backend';
 import { activationMatchingFromTensors, steMatching, trainMlp } from '../../src/engine/compute';
 import { evaluatePathHandler } from '../../src/engine/handlers/evaluatePath';
+import { pathCache } from '../../src/engine/compute/pathCache';
+import { applyPermutations, randomPermutations } from '../../src/core/matching/permute';
 import { saveTensors, trainHandler } from '../../src/engine/handlers/train';
 import type { HandlerContext } from '../../src/engine/dispatch';
 import { isCancelled } from '../../src/engine/errors';
@@ -110,6 +112,35 @@ test('barrier: weight matching, activation matching and STE all cut the naive ba
   const steCurve = await pathBarrier(ste.perms);
   assert.ok(steCurve.barrier < 0.5 * naive.barrier, `ste: ${steCurve.barrier} vs naive ${naive.barrier}`);
   console.log(`# barriers: naive ${naive.barrier.toFixed(3)}, weight ${aligned.barrier.toFixed(3)}, activation ${act.barrier.toFixed(3)}, ste ${steCurve.barrier.toFixed(3)}`);
+});
+
+test('evaluatePath chunks served from the worker cache give the numbers of one uncached request, and pi(B) stored or applied agree', async () => {
+  const perms = randomPermutations(spec, 7);
+  const permsJson = Object.fromEntries(Object.entries(perms).map(([k, v]) => [k, Array.from(v)]));
+  const grid = [0, 0.2, 0.4, 0.6, 0.8, 1];
+  const req = (b: string, p?: Record<string, number[]>, ls = grid) =>
+    evaluatePathHandler({ kind: 'evaluatePath', a: tmp.file('a.safetensors'), b, ...(p ? { perms: p } : {}), lambdas: ls, data: testData }, ctx());
+  // pi(B) written to its own file: its first-layer outputs come from a matmul with the permuted
+  // weights, while `perms` on B gathers B's cached outputs; the two must give the same numbers.
+  await saveTensors(tmp.file('pib.safetensors'), applyPermutations(spec, perms, b), { format: 'pt' });
+  pathCache.clear();
+  const stored = await req(tmp.file('pib.safetensors'));
+  pathCache.clear();
+  const whole = await req(tmp.file('b.safetensors'), permsJson);
+  // Now warm: the same lambdas in three chunks, naive chunks in between (as a barrier plan sends them).
+  const parts = await Promise.all([[0, 0.2], [0.4, 0.6, 0.8], [1]].map((ls) => req(tmp.file('b.safetensors'), permsJson, ls)));
+  const naive = await req(tmp.file('b.safetensors'), undefined, [0, 1]);
+  assert.deepEqual(whole.loss, stored.loss);
+  assert.deepEqual(whole.acc, stored.acc);
+  assert.deepEqual(parts.flatMap((r) => r.loss), whole.loss);
+  assert.deepEqual(parts.flatMap((r) => r.acc), whole.acc);
+  // Lambda 0 of any path is A itself.
+  assert.equal(naive.loss[0], whole.loss[0]);
+  // A rewritten checkpoint at the same path is not served stale outputs.
+  await saveTensors(tmp.file('pib.safetensors'), b, { format: 'pt' });
+  const rewritten = await req(tmp.file('pib.safetensors'), undefined, [1]);
+  assert.equal(rewritten.loss[0], naive.loss[1]);
+  pathCache.clear();
 });
 
 test('evaluatePath stops within a second of cancellation', async () => {

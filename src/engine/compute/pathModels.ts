@@ -3,7 +3,7 @@
  * floating-point tensors are interpolated; integer ones such as num_batches_tracked are left out,
  * the forward passes do not read them), plus the model config.
  */
-import type { Checkpoint, DenseTensor, Permutations } from '../../core/checkpoint';
+import type { Checkpoint, DenseTensor, Permutations, PermSpec } from '../../core/checkpoint';
 import { applyPermutations } from '../../core/matching/permute';
 import { EngineError } from '../errors';
 import { assertCompatible, closeAll, isFloatDtype, loadTensors, openAll, specFor } from '../loadTensors';
@@ -13,7 +13,32 @@ export interface PathEnds {
   readonly a: Map<string, DenseTensor>;
   /** B with the permutations applied (B itself when none). */
   readonly b: Map<string, DenseTensor>;
+  /** B as stored (the same map as `b` when no permutation was applied). */
+  readonly bStored: Map<string, DenseTensor>;
+  /** The permutations applied to B and the spec they act through, when any. */
+  readonly applied?: { readonly spec: PermSpec; readonly perms: Permutations };
   readonly config: ModelConfig;
+}
+
+/**
+ * How pi(B)'s layer `layer` relates to B's: `identity` (unpermuted), `outputs` (only its output
+ * units are permuted, by gather indices `perm`: pi(B)'s output i is B's output perm[i], so its
+ * outputs on any input are a column gather of B's), or `other` (its inputs move too).
+ */
+export type LayerPermutation = { readonly kind: 'identity' } | { readonly kind: 'outputs'; readonly perm: Int32Array } | { readonly kind: 'other' };
+
+export function layerPermutation(ends: PathEnds, layer: string): LayerPermutation {
+  if (!ends.applied) return { kind: 'identity' };
+  const { spec, perms } = ends.applied;
+  const active = (name: string | null | undefined): Int32Array | undefined => (name ? perms[name] : undefined);
+  const wAxes = spec.axes[`${layer}.weight`] ?? [];
+  const bAxes = ends.b.has(`${layer}.bias`) ? (spec.axes[`${layer}.bias`] ?? []) : [];
+  const out = active(wAxes[0]);
+  if (wAxes.slice(1).some((a) => active(a))) return { kind: 'other' };
+  const biasPerm = active(bAxes[0]);
+  if (!out) return biasPerm ? { kind: 'other' } : { kind: 'identity' };
+  if (ends.b.has(`${layer}.bias`) && biasPerm !== out) return { kind: 'other' };
+  return { kind: 'outputs', perm: out };
 }
 
 export interface PathEndsOptions {
@@ -37,7 +62,9 @@ export async function loadPathEnds(opts: PathEndsOptions): Promise<PathEnds> {
     const names = floatNames(ca);
     const load = { allowNonFinite: opts.allowNonFinite ?? true, signal: opts.signal };
     const a = await loadTensors(ca, names, load);
-    let b = await loadTensors(cb, names, load);
+    const bStored = await loadTensors(cb, names, load);
+    let b = bStored;
+    let applied: PathEnds['applied'];
     if (opts.perms && Object.keys(opts.perms).length > 0) {
       const { spec } = await specFor(opts.spec, ca, [cb]);
       const perms: Record<string, Int32Array> = {};
@@ -46,8 +73,9 @@ export async function loadPathEnds(opts: PathEndsOptions): Promise<PathEnds> {
         perms[k] = Int32Array.from(v);
       }
       b = applyPermutations(spec, perms as Permutations, b);
+      applied = { spec, perms };
     }
-    return { a, b, config: readModelConfig(ca.path, opts.model) };
+    return { a, b, bStored, ...(applied ? { applied } : {}), config: readModelConfig(ca.path, opts.model) };
   } finally {
     await closeAll([ca, cb]);
   }

@@ -1,7 +1,8 @@
 /**
  * `evaluatePath`: loss and accuracy of theta(lambda) = (1 - lambda) A + lambda pi(B) on the data,
- * for this worker's share of a barrier curve's lambdas. A and B are read once, the data is
- * uploaded once; per lambda only the interpolated weights are built (and, for BatchNorm nets
+ * for this worker's share of a barrier curve's lambdas. A and B are read once; the data and the
+ * first layer's outputs come from the worker's cache (pathCache), shared by a barrier's chunks;
+ * per lambda only the interpolated weights are built (and, for BatchNorm nets
  * when asked, their statistics recomputed on training batches, paper appendix A.4).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -13,7 +14,8 @@ import type { HandlerContext } from '../dispatch';
 import { resetBatchNorm } from '../compute/batchNormReset';
 import { evaluateModel, linearOutputs, toBatches, type Batches } from '../compute/evaluate';
 import { buildModel } from '../compute/models';
-import { loadPathEnds } from '../compute/pathModels';
+import { layerPermutation, loadPathEnds } from '../compute/pathModels';
+import { pathCache, type Lease } from '../compute/pathCache';
 
 /** Examples per batch: large enough for efficient matmuls, small enough to cancel within a second. */
 export const EVAL_BATCH = 2000;
@@ -25,21 +27,42 @@ export async function evaluatePathHandler(req: EvaluatePathRequest, ctx: Handler
   const ends = await loadPathEnds({ a: req.a, b: req.b, perms: req.perms, spec: req.spec, model: req.model, signal: ctx.signal });
   throwIfCancelled(ctx.signal, 'evaluatePath');
   const which = req.data.split === 'train' ? 'train' : 'test';
-  const data = await loadDataset(req.data, which);
-  const batches = toBatches(data, EVAL_BATCH);
+  // Batches and first-layer outputs come from the worker's cache: a barrier's later chunks reuse them.
+  const leases: Lease<unknown>[] = [];
+  const owned: tf.Tensor[] = [];
   let bnBatches: Batches | undefined;
-  let firstA: tf.Tensor2D[] | undefined;
-  let firstB: tf.Tensor2D[] | undefined;
   const loss: number[] = [];
   const acc: number[] = [];
   try {
+    const dataLease = await pathCache.data(req.data, which, EVAL_BATCH);
+    leases.push(dataLease);
+    const { dataset: data, batches } = dataLease.value;
+    throwIfCancelled(ctx.signal, 'evaluatePath');
     // MLPs: the first layer's outputs for A and pi(B), mixed per lambda instead of recomputed.
     const probe = buildModel(ends.a, ends.config);
     const first = probe.inputLinear;
     probe.dispose();
+    let firstA: tf.Tensor2D[] | undefined;
+    let firstB: tf.Tensor2D[] | undefined;
     if (first) {
-      firstA = await linearOutputs(batches, ends.a.get(`${first}.weight`)!, ends.a.get(`${first}.bias`), ctx.signal);
-      firstB = await linearOutputs(batches, ends.b.get(`${first}.weight`)!, ends.b.get(`${first}.bias`), ctx.signal);
+      const w = `${first}.weight`;
+      const bias = `${first}.bias`;
+      const la = await pathCache.firstLayer(dataLease.value, req.a, first, ends.a.get(w)!, ends.a.get(bias), ctx.signal);
+      leases.push(la);
+      firstA = la.value;
+      const perm = layerPermutation(ends, first);
+      if (perm.kind === 'other') {
+        firstB = await linearOutputs(batches, ends.b.get(w)!, ends.b.get(bias), ctx.signal);
+        owned.push(...firstB);
+      } else {
+        // pi(B) only reorders this layer's output units: its outputs are B's with the columns gathered.
+        const lb =
+          perm.kind === 'identity'
+            ? await pathCache.firstLayer(dataLease.value, req.b, first, ends.bStored.get(w)!, ends.bStored.get(bias), ctx.signal)
+            : await pathCache.gatheredFirstLayer(dataLease.value, req.b, first, ends.bStored.get(w)!, ends.bStored.get(bias), perm.perm, ctx.signal);
+        leases.push(lb);
+        firstB = lb.value;
+      }
     }
     for (const [i, lambda] of req.lambdas.entries()) {
       throwIfCancelled(ctx.signal, 'evaluatePath');
@@ -64,9 +87,9 @@ export async function evaluatePathHandler(req: EvaluatePathRequest, ctx: Handler
       ctx.onProgress({ stage: 'evaluating', fraction: (i + 1) / req.lambdas.length, message: `lambda ${lambda.toFixed(3)}: loss ${loss[i].toFixed(4)}, accuracy ${acc[i].toFixed(4)}` });
     }
   } finally {
-    batches.dispose();
     bnBatches?.dispose();
-    for (const t of [...(firstA ?? []), ...(firstB ?? [])]) t.dispose();
+    for (const t of owned) t.dispose();
+    for (const l of leases) l.done();
   }
   return { lambdas: [...req.lambdas], loss, acc };
 }
