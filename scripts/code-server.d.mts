@@ -25,6 +25,8 @@ export interface CodeServerOptions {
   port?: number;
   /** User settings merged over DEFAULT_SETTINGS. */
   settings?: Record<string, unknown>;
+  /** Keep workspace trust on (default false: `--disable-workspace-trust`, every folder trusted). */
+  workspaceTrust?: boolean;
 }
 
 export interface CodeServerDirs {

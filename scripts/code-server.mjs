@@ -233,10 +233,11 @@ async function waitHealthy(url, proc, timeoutMs, output) {
  * Starts code-server on a free 127.0.0.1 port with a fresh HOME/XDG, user-data and extensions
  * folder. Options: workspace (folder to open), smokeTestDriver (needed for test payloads),
  * installVsix (paths installed before start), quiet (do not echo server output), env (extra),
- * settings (user settings merged over DEFAULT_SETTINGS).
+ * settings (user settings merged over DEFAULT_SETTINGS), workspaceTrust (keep trust on: the
+ * folder opens in Restricted Mode unless trusted; default off, every folder trusted).
  * Returns { url, port, dirs, proc, output(), stop() }.
  *
- * @param {{ workspace?: string, smokeTestDriver?: boolean, installVsix?: string[], quiet?: boolean, env?: Record<string,string>, port?: number, settings?: Record<string, unknown> }} [opts]
+ * @param {{ workspace?: string, smokeTestDriver?: boolean, installVsix?: string[], quiet?: boolean, env?: Record<string,string>, port?: number, settings?: Record<string, unknown>, workspaceTrust?: boolean }} [opts]
  */
 export async function startCodeServer(opts = {}) {
   const { node, entry } = ensureCodeServer();
@@ -271,10 +272,10 @@ export async function startCodeServer(opts = {}) {
     '--auth', 'none',
     '--disable-telemetry',
     '--disable-update-check',
-    '--disable-workspace-trust',
     // The default grace time (3 h) keeps an extension host alive after each browser session.
     '--reconnection-grace-time', '5',
   ];
+  if (!opts.workspaceTrust) args.push('--disable-workspace-trust');
   if (opts.smokeTestDriver) args.push('--vscode-option', 'enable-smoke-test-driver');
   if (opts.workspace) args.push(opts.workspace);
   let out = '';

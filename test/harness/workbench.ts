@@ -147,6 +147,11 @@ export interface StartWorkbenchOptions {
   env?: Record<string, string>;
   /** User settings merged over the harness defaults (scripts/code-server.mjs DEFAULT_SETTINGS). */
   settings?: Record<string, unknown>;
+  /**
+   * Open the folder untrusted, in Restricted Mode (workspace trust on, no startup prompt).
+   * Default false: the server runs with `--disable-workspace-trust`, so every folder is trusted.
+   */
+  restricted?: boolean;
   /** Echo the server's output (default: only when REBASIN_TEST_VERBOSE is set). */
   verbose?: boolean;
 }
@@ -163,7 +168,9 @@ export async function startWorkbench(o: StartWorkbenchOptions = {}): Promise<Wor
     smokeTestDriver: true,
     installVsix: o.installVsix,
     env: o.env,
-    settings: o.settings,
+    // Restricted Mode without the startup trust dialog (a modal the journey would have to dismiss).
+    settings: o.restricted ? { 'security.workspace.trust.startupPrompt': 'never', ...o.settings } : o.settings,
+    workspaceTrust: o.restricted ?? false,
     quiet: !(o.verbose ?? Boolean(process.env.REBASIN_TEST_VERBOSE)),
   });
   let browser: LaunchedBrowser | undefined;

@@ -1,0 +1,117 @@
+// Cancelling an alignment as a person does, in a real VS Code (code-server + chromium): right-click
+// B → Align with… → A → Weight matching, then the Cancel button of the progress notification
+// (in the notification centre: under the smoke-test driver toasts only go there). Expected: an
+// information "cancelled; nothing was written", no error, and no output or temp file beside B.
+// Screenshots land in test-results/journey-cancel-*.png.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { writeSafetensors, type TensorSource } from '../../src/core/safetensors';
+import { mulberry32 } from '../../src/core/matching/prng';
+import { explorerRow, runCommand, screenshot, startWorkbench, type Workbench } from '../harness/workbench';
+
+/** Wide enough that weight matching runs for seconds (about 5 s from the CLI on this machine). */
+const WIDTHS = [784, 1024, 1024, 1024, 10];
+
+async function writeMlp(file: string, seed: number): Promise<void> {
+  const rand = mulberry32(seed);
+  const tensors: TensorSource[] = [];
+  for (let i = 1; i < WIDTHS.length; i++) {
+    const [inp, out] = [WIDTHS[i - 1], WIDTHS[i]];
+    const w = new Float32Array(out * inp).map(() => (rand() * 2 - 1) * Math.sqrt(6 / inp));
+    const b = new Float32Array(out).map(() => (rand() * 2 - 1) * 0.1);
+    tensors.push({ name: `fc${i}.weight`, dtype: 'F32', shape: [out, inp], read: async () => new Uint8Array(w.buffer) });
+    tensors.push({ name: `fc${i}.bias`, dtype: 'F32', shape: [out], read: async () => new Uint8Array(b.buffer) });
+  }
+  await writeSafetensors(file, tensors);
+}
+
+/** Right-clicks `file` and clicks `item`, retrying until the extension host has contributed it. */
+async function menuItem(page: Page, file: string, item: string, ms = 90_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    await explorerRow(page, file).waitFor({ state: 'visible', timeout: 30_000 });
+    await explorerRow(page, file).click({ button: 'right' });
+    const entry = page.locator('.monaco-menu .action-item', { hasText: item }).first();
+    try {
+      await entry.waitFor({ state: 'visible', timeout: 5_000 });
+      await entry.click();
+      // Under load a click can land while the menu is still settling: the item stays highlighted
+      // and the menu open. Enter then runs the highlighted item, as a person would.
+      const menu = page.locator('.monaco-menu').first();
+      await page.waitForTimeout(1_000);
+      if (await menu.isVisible().catch(() => false)) await page.keyboard.press('Enter');
+      return;
+    } catch (e) {
+      await page.keyboard.press('Escape');
+      if (Date.now() > deadline) throw e;
+      await page.waitForTimeout(2_000);
+    }
+  }
+}
+
+let wb: Workbench | undefined;
+let workspace = '';
+
+before(async () => {
+  workspace = mkdtempSync(join(tmpdir(), 'rebasin-cancel-'));
+  await writeMlp(join(workspace, 'big-a.safetensors'), 11);
+  await writeMlp(join(workspace, 'big-b.safetensors'), 12);
+  wb = await startWorkbench({ workspace, extensionDevelopmentPath: process.env.REBASIN_EXTENSION_PATH });
+});
+
+after(async () => {
+  await wb?.close();
+  rmSync(workspace, { recursive: true, force: true });
+});
+
+test('Cancel on the progress notification stops the alignment: "cancelled", no error, nothing written', async () => {
+  assert.ok(wb);
+  const { page } = wb;
+  try {
+    await menuItem(page, 'big-b.safetensors', 'Align with…');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'big-a.safetensors' }).first().click({ timeout: 30_000 });
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Weight matching' }).first().click({ timeout: 30_000 });
+    const started = Date.now();
+
+    await runCommand(page, 'Notifications: Show Notifications', 10_000);
+    const progress = page.locator('.notifications-center .notification-list-item', { hasText: 'aligning big-b.safetensors' }).first();
+    await progress.waitFor({ state: 'visible', timeout: 30_000 });
+    // Cancel once the engine reports a weight-matching sweep: the solve is under way.
+    await progress.filter({ hasText: 'sweep' }).waitFor({ state: 'visible', timeout: 30_000 });
+    await screenshot(page, 'journey-cancel-progress');
+    await progress.locator('.monaco-button', { hasText: 'Cancel' }).first().click();
+    const clickedAfter = (Date.now() - started) / 1000;
+
+    // The centre hides itself once its last entry (the progress) closes: reopen it until the outcome shows.
+    const cancelled = page.locator('.notifications-center .notification-list-item', { hasText: 'alignment cancelled; nothing was written' }).first();
+    for (const deadline = Date.now() + 30_000; ; ) {
+      if (!(await page.locator('.notifications-center').first().isVisible().catch(() => false))) {
+        await runCommand(page, 'Notifications: Show Notifications', 10_000);
+      }
+      try {
+        await cancelled.waitFor({ state: 'visible', timeout: 2_000 });
+        break;
+      } catch (e) {
+        if (Date.now() > deadline) throw e;
+      }
+    }
+    const stopped = (Date.now() - started) / 1000;
+    console.log(`[journey-cancel] Cancel clicked (during a sweep) ${clickedAfter.toFixed(1)} s after the pick; "cancelled" shown at ${stopped.toFixed(1)} s`);
+    await screenshot(page, 'journey-cancel-cancelled');
+
+    // An information (ⓘ), not an error: the notification's severity icon.
+    assert.equal(await cancelled.locator('.codicon-error').count(), 0, 'the cancelled message is not shown as an error');
+    assert.equal(await cancelled.locator('.codicon-info').count(), 1, 'the cancelled message is an information');
+    const errors = await page.locator('.notifications-center .notification-list-item', { hasText: 'alignment failed' }).count();
+    assert.equal(errors, 0, 'no error notification for a cancelled alignment');
+    assert.equal(await page.locator('.notifications-center .notification-list-item', { hasText: 'aligned big-b.safetensors' }).count(), 0, 'the alignment did not finish');
+    assert.deepEqual(readdirSync(workspace).sort(), ['big-a.safetensors', 'big-b.safetensors'], 'no output and no temp file beside B');
+  } catch (e) {
+    await screenshot(page, 'journey-cancel-failed').catch(() => undefined);
+    throw e;
+  }
+});
