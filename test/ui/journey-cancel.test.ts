@@ -9,25 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { writeSafetensors, type TensorSource } from '../../src/core/safetensors';
-import { mulberry32 } from '../../src/core/matching/prng';
 import { explorerRow, runCommand, screenshot, startWorkbench, type Workbench } from '../harness/workbench';
+import { writeMlp } from './checkpoints';
 
 /** Wide enough that weight matching runs for seconds (about 5 s from the CLI on this machine). */
 const WIDTHS = [784, 1024, 1024, 1024, 10];
 
-async function writeMlp(file: string, seed: number): Promise<void> {
-  const rand = mulberry32(seed);
-  const tensors: TensorSource[] = [];
-  for (let i = 1; i < WIDTHS.length; i++) {
-    const [inp, out] = [WIDTHS[i - 1], WIDTHS[i]];
-    const w = new Float32Array(out * inp).map(() => (rand() * 2 - 1) * Math.sqrt(6 / inp));
-    const b = new Float32Array(out).map(() => (rand() * 2 - 1) * 0.1);
-    tensors.push({ name: `fc${i}.weight`, dtype: 'F32', shape: [out, inp], read: async () => new Uint8Array(w.buffer) });
-    tensors.push({ name: `fc${i}.bias`, dtype: 'F32', shape: [out], read: async () => new Uint8Array(b.buffer) });
-  }
-  await writeSafetensors(file, tensors);
-}
 
 /** Right-clicks `file` and clicks `item`, retrying until the extension host has contributed it. */
 async function menuItem(page: Page, file: string, item: string, ms = 90_000): Promise<void> {
@@ -58,8 +45,8 @@ let workspace = '';
 
 before(async () => {
   workspace = mkdtempSync(join(tmpdir(), 'rebasin-cancel-'));
-  await writeMlp(join(workspace, 'big-a.safetensors'), 11);
-  await writeMlp(join(workspace, 'big-b.safetensors'), 12);
+  await writeMlp(join(workspace, 'big-a.safetensors'), 11, WIDTHS);
+  await writeMlp(join(workspace, 'big-b.safetensors'), 12, WIDTHS);
   wb = await startWorkbench({ workspace, extensionDevelopmentPath: process.env.REBASIN_EXTENSION_PATH });
 });
 

@@ -8,29 +8,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
-import { writeSafetensors, type TensorSource } from '../../src/core/safetensors';
+import { writeSafetensors } from '../../src/core/safetensors';
 import { contextMenu, explorerRow, runCommand, screenshot, startWorkbench, type Workbench } from '../harness/workbench';
 import { mulberry32 } from '../../src/core/matching/prng';
+import { SMALL_MLP, f32, writeMlp } from './checkpoints';
 
-const WIDTHS = [8, 32, 32, 4];
+const WIDTHS = SMALL_MLP;
 
 const seeded = mulberry32;
 
-function f32(name: string, shape: number[], data: Float32Array): TensorSource {
-  return { name, dtype: 'F32', shape, read: async () => new Uint8Array(data.buffer) };
-}
 
-async function writeMlp(file: string, seed: number): Promise<void> {
-  const rand = seeded(seed);
-  const tensors: TensorSource[] = [];
-  for (let i = 1; i < WIDTHS.length; i++) {
-    const [inp, out] = [WIDTHS[i - 1], WIDTHS[i]];
-    const bound = Math.sqrt(6 / inp);
-    tensors.push(f32(`fc${i}.weight`, [out, inp], new Float32Array(out * inp).map(() => (rand() * 2 - 1) * bound)));
-    tensors.push(f32(`fc${i}.bias`, [out], new Float32Array(out).map(() => (rand() * 2 - 1) * 0.1)));
-  }
-  await writeSafetensors(file, tensors);
-}
 
 async function writeData(file: string): Promise<void> {
   const rand = seeded(9);

@@ -9,24 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
-import { writeSafetensors, type TensorSource } from '../../src/core/safetensors';
-import { mulberry32 } from '../../src/core/matching/prng';
 import { EXPLORER_ROW, explorerRow, screenshot, startWorkbench, type Workbench } from '../harness/workbench';
+import { writeMlp } from './checkpoints';
 
-const WIDTHS = [8, 32, 32, 4];
 
-async function writeMlp(file: string, seed: number): Promise<void> {
-  const rand = mulberry32(seed);
-  const tensors: TensorSource[] = [];
-  for (let i = 1; i < WIDTHS.length; i++) {
-    const [inp, out] = [WIDTHS[i - 1], WIDTHS[i]];
-    const w = new Float32Array(out * inp).map(() => (rand() * 2 - 1) * Math.sqrt(6 / inp));
-    const b = new Float32Array(out).map(() => (rand() * 2 - 1) * 0.1);
-    tensors.push({ name: `fc${i}.weight`, dtype: 'F32', shape: [out, inp], read: async () => new Uint8Array(w.buffer) });
-    tensors.push({ name: `fc${i}.bias`, dtype: 'F32', shape: [out], read: async () => new Uint8Array(b.buffer) });
-  }
-  await writeSafetensors(file, tensors);
-}
 
 /** The first frame (of any webview) whose document has `selector`, waiting up to `ms`. */
 async function frameWith(page: Page, selector: string, ms: number): Promise<Frame> {
