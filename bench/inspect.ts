@@ -8,33 +8,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { checkpointSummary, encodeFromFloat32, openCheckpoint } from '../src/core/safetensors';
+import { checkpointSummary, openCheckpoint } from '../src/core/safetensors';
+import { writeSparseCheckpoint } from '../test/unit/helpers/sparseCheckpoint';
 
 const FIXTURE = path.join(__dirname, '..', 'test', 'fixtures', 'safetensors', 'fluxml', 'non_sharded', 'model.safetensors');
-const BIG_SHAPE = [40960, 65536]; // F32: 10 GiB
-const BIG_BYTES = BIG_SHAPE[0] * BIG_SHAPE[1] * 4;
-
-/** A small real header and tensor, then ftruncate: the 10 GiB of data is a hole on disk. */
-function writeSparseCheckpoint(file: string): number {
-  const header = JSON.stringify({
-    __metadata__: { format: 'pt' },
-    big: { dtype: 'F32', shape: BIG_SHAPE, data_offsets: [16, 16 + BIG_BYTES] },
-    small: { dtype: 'F32', shape: [4], data_offsets: [0, 16] },
-  });
-  const padded = header.padEnd(Math.ceil(header.length / 8) * 8, ' ');
-  const prefix = Buffer.alloc(8);
-  prefix.writeBigUInt64LE(BigInt(padded.length));
-  const size = 8 + padded.length + 16 + BIG_BYTES;
-  const fd = fs.openSync(file, 'w');
-  try {
-    fs.writeSync(fd, Buffer.concat([prefix, Buffer.from(padded), encodeFromFloat32('F32', Float32Array.of(1, 2, 3, 4))]));
-    fs.ftruncateSync(fd, size);
-  } finally {
-    fs.closeSync(fd);
-  }
-  return size;
-}
-
 async function openAndSummarise(file: string): Promise<number> {
   const start = performance.now();
   const ckpt = await openCheckpoint(file);

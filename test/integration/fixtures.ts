@@ -80,23 +80,3 @@ export function nextEvent<T>(event: vscode.Event<T>, accept: (v: T) => boolean, 
   });
 }
 
-/**
- * A valid single-tensor checkpoint of `bytes` bytes written as a sparse file: the header is real,
- * the data section is a hole (no disk used), so "opens a 10 GB file at once" can be tested.
- */
-export function writeSparseCheckpoint(file: string, bytes: number): string {
-  const header = Buffer.from(JSON.stringify({ huge: { dtype: 'F32', shape: [bytes / 4], data_offsets: [0, bytes] } }));
-  const padded = Buffer.concat([header, Buffer.alloc((8 - (header.length % 8)) % 8, 0x20)]);
-  const prefix = Buffer.alloc(8);
-  prefix.writeBigUInt64LE(BigInt(padded.length), 0);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const fd = fs.openSync(file, 'w');
-  try {
-    fs.writeSync(fd, prefix, 0, 8, 0);
-    fs.writeSync(fd, padded, 0, padded.length, 8);
-    fs.ftruncateSync(fd, 8 + padded.length + bytes);
-  } finally {
-    fs.closeSync(fd);
-  }
-  return file;
-}

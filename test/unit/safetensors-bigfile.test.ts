@@ -1,46 +1,19 @@
 import assert from 'node:assert/strict';
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { checkpointSummary, encodeFromFloat32, openCheckpoint } from '../../src/core/safetensors';
+import { checkpointSummary, openCheckpoint } from '../../src/core/safetensors';
+import { BIG_BYTES, BIG_SHAPE, SMALL, writeSparseCheckpoint } from './helpers/sparseCheckpoint';
 import { tmpDirFor } from './helpers/tmp';
 
 const GiB = 1024 ** 3;
-/** F32 [40960, 65536] = 10 GiB of data the reader must never touch. */
-const BIG_SHAPE = [40960, 65536];
-const BIG_BYTES = 40960 * 65536 * 4;
-const SMALL = Float32Array.of(1.5, -2, 3.25, 4);
-
-/**
- * Writes a sparse 10 GiB safetensors file: a real header, a small tensor's bytes, then
- * ftruncate to the full size so the big tensor's data is a hole (no disk, no memory).
- */
-async function createSparseCheckpoint(file: string): Promise<{ size: number }> {
-  const header = JSON.stringify({
-    __metadata__: { format: 'pt', note: 'sparse test file' },
-    big: { dtype: 'F32', shape: BIG_SHAPE, data_offsets: [16, 16 + BIG_BYTES] },
-    small: { dtype: 'F32', shape: [4], data_offsets: [0, 16] },
-  });
-  const padded = header.padEnd(Math.ceil(header.length / 8) * 8, ' ');
-  const prefix = Buffer.alloc(8);
-  prefix.writeBigUInt64LE(BigInt(padded.length));
-  const size = 8 + padded.length + 16 + BIG_BYTES;
-  const handle = await open(file, 'w');
-  try {
-    await handle.write(Buffer.concat([prefix, Buffer.from(padded), encodeFromFloat32('F32', SMALL)]), 0);
-    await handle.truncate(size);
-  } finally {
-    await handle.close();
-  }
-  return { size };
-}
 
 describe('a 10 GiB checkpoint', () => {
   it('opens and summarises from the header alone: fast, with flat memory, and reads a small tensor', async (t) => {
     const dir = await tmpDirFor(t, 'rebasin-bigfile-');
     const file = dir.file('big.safetensors');
-    const { size } = await createSparseCheckpoint(file);
+    const size = writeSparseCheckpoint(file, { format: 'pt', note: 'sparse test file' });
     const info = await stat(file);
     assert.equal(info.size, size);
     assert.ok(info.size > 10 * GiB);
