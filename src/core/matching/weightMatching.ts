@@ -195,7 +195,9 @@ export async function weightMatching(
     if (!constant && occs.some((o) => o.dependsOn.length === 0)) {
       constant = new Float32Array(n * n);
       for (const o of occs) {
-        if (o.dependsOn.length === 0) addInto(constant, await opts.matmul.abT(o.aFront, b.get(o.tensor)!.data, n, o.rest, n));
+        // Both operands with the axis in front: B's raw layout is only right when the axis is 0
+        // (an embedding [vocab, d] or a classifier [classes, d] has P on axis 1).
+        if (o.dependsOn.length === 0) addInto(constant, await opts.matmul.abT(o.aFront, bFront(spec, perms, o, b.get(o.tensor)!, false), n, o.rest, n));
       }
       constants.set(p, constant);
     }
