@@ -87,6 +87,18 @@ interface Plan {
   readonly occurrences: ReadonlyMap<string, Occurrence[]>;
 }
 
+/**
+ * BatchNorm running statistics (`running_mean`, `running_var`) follow their channel's
+ * permutation when B is permuted, but they are buffers, not learned weights, and the paper's
+ * code leaves them out of the matching (its specs list only `weight` and `bias` of a norm).
+ * They stay out of the objective here too: running_var is positive, so its term would reward
+ * pairing high-variance channels with high-variance channels whatever the weights say, and
+ * its scale is unrelated to the weights'.
+ */
+export function isRunningStatistic(tensor: string): boolean {
+  return /(^|\.)running_(mean|var)$/.test(tensor);
+}
+
 function frontOrder(rank: number, axis: number): number[] {
   const order = [axis];
   for (let d = 0; d < rank; d++) if (d !== axis) order.push(d);
@@ -116,6 +128,7 @@ function plan(spec: PermSpec, a: TensorMap, b: TensorMap, only?: string): Plan {
         throw new MatchingError('ShapeMismatch', `weight matching: axis ${axis} of tensor \`${tensor}\` has ${ta.shape[axis]} units, permutation \`${p}\` has ${size}`, tensor);
       }
       if (only !== undefined && p !== only) return;
+      if (isRunningStatistic(tensor)) return;
       const rest = ta.data.length / size;
       const dependsOn = axes.filter((q, d): q is string => d !== axis && q !== null);
       const aFront = axis === 0 ? ta.data : gatherAxes(ta.data, ta.shape, ta.shape.map(() => null), frontOrder(ta.shape.length, axis));
@@ -310,6 +323,7 @@ function objectives(
   const groups = new Map<string, number>(names.map((p) => [p, 0]));
   let total = 0;
   for (const [tensor, axes] of Object.entries(spec.axes)) {
+    if (isRunningStatistic(tensor)) continue;
     const pb = permuteTensor(b.get(tensor)!, axisPermsOf(spec, perms, tensor));
     const d = dotProduct(a.get(tensor)!.data, pb.data);
     total += d;

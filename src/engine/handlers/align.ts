@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { Checkpoint, DenseTensor, PermSpec, Permutations, TensorMap } from '../../core/checkpoint';
 import { loadDataset, type Dataset } from '../../core/data';
 import { applyPermutations, axisPermsOf, dotProduct, identityPermutations, permuteTensor } from '../../core/matching/permute';
-import { similarityMatrixWith, weightMatching, type GroupReport, type WeightMatchingResult } from '../../core/matching/weightMatching';
+import { isRunningStatistic, similarityMatrixWith, weightMatching, type GroupReport, type WeightMatchingResult } from '../../core/matching/weightMatching';
 import { detectTransformer } from '../../core/spec/inferTransformer';
 import { provenanceMetadata, writeSafetensors, type TensorSource } from '../../core/safetensors';
 import { currentBackend } from '../backend';
@@ -53,6 +53,7 @@ export function groupObjectives(spec: PermSpec, a: TensorMap, b: TensorMap, perm
   const groups = new Map<string, number>(Object.keys(spec.perms).map((p) => [p, 0]));
   let total = 0;
   for (const [tensor, axes] of Object.entries(spec.axes)) {
+    if (isRunningStatistic(tensor)) continue;
     const d = dotProduct(a.get(tensor)!.data, permuteTensor(b.get(tensor)!, axisPermsOf(spec, perms, tensor)).data);
     total += d;
     for (const p of axes) if (p !== null) groups.set(p, groups.get(p)! + d);
