@@ -25,6 +25,7 @@ import { cancelled, MatchingError } from './errors';
 import { checkPermutation, dotProduct, gatherAxes, identityPermutation, permuteTensor, axisPermsOf } from './permute';
 import { mulberry32, shuffleInPlace } from './prng';
 import { matMulABt } from './jsMatMul';
+import { planWeightMatching, PRODUCT_BLOCK_BYTES } from '../memoryPlan';
 
 export interface WeightMatchingOptions {
   readonly seed: number;
@@ -34,7 +35,14 @@ export interface WeightMatchingOptions {
   readonly onProgress?: (p: Progress) => void;
   /** Starting permutations (default identity). */
   readonly initPerms?: Permutations;
-  /** Budget for cached occurrence products, in bytes (default 1 GiB). */
+  /**
+   * Memory budget of the whole job in bytes (A and B as given count as held): the cost matrices
+   * are planned against it before anything is allocated (src/core/memoryPlan.ts), cached
+   * contributions get what it leaves, and a solve that cannot fit throws MemoryBudgetError.
+   * Without it: constants held and a 1 GiB cache, unchecked.
+   */
+  readonly memoryBudget?: number;
+  /** Budget for cached occurrence products, in bytes (default: what the memory plan leaves, else 1 GiB). */
   readonly cacheBytes?: number;
 }
 
@@ -146,8 +154,25 @@ function bFront(spec: PermSpec, perms: Permutations, occ: Occurrence, tb: DenseT
   return gatherAxes(tb.data, tb.shape, axisPerms, frontOrder(tb.shape.length, occ.axis));
 }
 
-function addInto(target: Float32Array, x: Float32Array): void {
-  for (let i = 0; i < target.length; i++) target[i] += x[i];
+function addInto(target: Float32Array, x: Float32Array, offset = 0): void {
+  for (let i = 0; i < x.length; i++) target[offset + i] += x[i];
+}
+
+/**
+ * target[n, n] += aFront[n, k] . b[n, k]^T, by blocks of A's rows so that no single product
+ * holds more than PRODUCT_BLOCK_BYTES of result (a wasm heap is 4 GB at most: a whole
+ * 30000 x 30000 product would not fit, and would double the cost matrix's memory).
+ */
+async function addProductInto(target: Float32Array, aFront: Float32Array, b: Float32Array, n: number, k: number, matmul: MatMulABt): Promise<void> {
+  const rows = Math.max(1, Math.floor(PRODUCT_BLOCK_BYTES / (4 * n)));
+  if (rows >= n) {
+    addInto(target, await matmul.abT(aFront, b, n, k, n));
+    return;
+  }
+  for (let r0 = 0; r0 < n; r0 += rows) {
+    const r1 = Math.min(n, r0 + rows);
+    addInto(target, await matmul.abT(aFront.subarray(r0 * k, r1 * k), b, r1 - r0, k, n), r0 * n);
+  }
 }
 
 /** Columns c of two [n, rest] row-major matrices that differ in any row. */
@@ -185,6 +210,22 @@ const LOW_RANK_MAX_FRACTION = 0.25;
 export async function weightMatching(
   spec: PermSpec, a: TensorMap, b: TensorMap, opts: WeightMatchingOptions,
 ): Promise<WeightMatchingResult> {
+  // Plan before plan() allocates A's axis-to-front copies.
+  let holdConstants = true;
+  let cacheLeft = opts.cacheBytes ?? 1 << 30;
+  if (opts.memoryBudget !== undefined) {
+    let heldBytes = 0;
+    const shapes = new Map<string, readonly number[]>();
+    for (const t of Object.keys(spec.axes)) {
+      const ta = a.get(t);
+      const tb = b.get(t);
+      if (ta) { shapes.set(t, ta.shape); heldBytes += ta.data.byteLength; }
+      if (tb) heldBytes += tb.data.byteLength;
+    }
+    const memory = planWeightMatching(spec, shapes, { budget: opts.memoryBudget, heldBytes, counted: (t) => !isRunningStatistic(t) });
+    holdConstants = memory.mode === 'cached';
+    cacheLeft = opts.cacheBytes ?? memory.cacheBytes;
+  }
   const { names, occurrences } = plan(spec, a, b);
   const perms: Record<string, Int32Array> = {};
   for (const p of names) {
@@ -195,7 +236,6 @@ export async function weightMatching(
   const before = objectives(spec, a, b, perms, names);
   const versions = new Map<string, number>(names.map((p) => [p, 0]));
   const constants = new Map<string, Float32Array>();
-  let cacheLeft = opts.cacheBytes ?? 1 << 30;
   const random = mulberry32(opts.seed);
   let lastReport = 0;
   const dependencies = new Map<string, string[]>(names.map((p) => [p, [...new Set(occurrences.get(p)!.flatMap((o) => o.dependsOn))].sort()]));
@@ -204,17 +244,30 @@ export async function weightMatching(
   const costMatrix = async (p: string): Promise<Float32Array> => {
     const n = spec.perms[p];
     const occs = occurrences.get(p)!;
-    let constant = constants.get(p);
-    if (!constant && occs.some((o) => o.dependsOn.length === 0)) {
-      constant = new Float32Array(n * n);
+    // Contributions that no other permutation changes. Both operands with the axis in front: B's
+    // raw layout is only right when the axis is 0 (an embedding [vocab, d] or a classifier
+    // [classes, d] has P on axis 1). Held between solves when P also has changing contributions
+    // and the memory plan allows; a P with only these is solved once, so nothing is held.
+    const addFree = async (target: Float32Array): Promise<void> => {
       for (const o of occs) {
-        // Both operands with the axis in front: B's raw layout is only right when the axis is 0
-        // (an embedding [vocab, d] or a classifier [classes, d] has P on axis 1).
-        if (o.dependsOn.length === 0) addInto(constant, await opts.matmul.abT(o.aFront, bFront(spec, perms, o, b.get(o.tensor)!, false), n, o.rest, n));
+        if (o.dependsOn.length === 0) await addProductInto(target, o.aFront, bFront(spec, perms, o, b.get(o.tensor)!, false), n, o.rest, opts.matmul);
       }
+    };
+    const hasFree = occs.some((o) => o.dependsOn.length === 0);
+    const hold = holdConstants && hasFree && occs.some((o) => o.dependsOn.length > 0);
+    let constant = constants.get(p);
+    if (!constant && hold) {
+      constant = new Float32Array(n * n);
+      await addFree(constant);
       constants.set(p, constant);
     }
-    const cost = constant ? constant.slice() : new Float32Array(n * n);
+    let cost: Float32Array;
+    if (constant) {
+      cost = constant.slice();
+    } else {
+      cost = new Float32Array(n * n);
+      if (hasFree) await addFree(cost);
+    }
     for (const o of occs) {
       if (o.dependsOn.length === 0) continue;
       const now = o.dependsOn.map((q) => versions.get(q)!);
@@ -229,7 +282,7 @@ export async function weightMatching(
         const cols = changedColumns(o.cachedB, bNow, n, o.rest);
         if (cols.length <= LOW_RANK_MAX_FRACTION * o.rest) {
           if (cols.length > 0) {
-            addInto(o.cached, await opts.matmul.abT(pickColumns(o.aFront, n, o.rest, cols), pickColumns(bNow, n, o.rest, cols, o.cachedB), n, cols.length, n));
+            await addProductInto(o.cached, pickColumns(o.aFront, n, o.rest, cols), pickColumns(bNow, n, o.rest, cols, o.cachedB), n, cols.length, opts.matmul);
           }
           o.cachedB = bNow;
           o.cachedVersions = now;
@@ -237,14 +290,20 @@ export async function weightMatching(
           continue;
         }
       }
-      const product = await opts.matmul.abT(o.aFront, bNow, n, o.rest, n);
-      addInto(cost, product);
-      const bytes = product.byteLength + (bNow === b.get(o.tensor)!.data ? 0 : bNow.byteLength);
+      const bytes = 4 * n * n + (bNow === b.get(o.tensor)!.data ? 0 : bNow.byteLength);
       if (o.cached || cacheLeft >= bytes) {
-        if (!o.cached) cacheLeft -= bytes;
+        // Cached (or replacing a cached one): the product is kept for later solves.
+        const product = o.cached ?? new Float32Array(n * n);
+        if (o.cached) product.fill(0);
+        else cacheLeft -= bytes;
+        await addProductInto(product, o.aFront, bNow, n, o.rest, opts.matmul);
+        addInto(cost, product);
         o.cached = product;
         o.cachedVersions = now;
         o.cachedB = bNow;
+      } else {
+        // Beyond the cache: summed straight into the cost matrix, recomputed at every solve.
+        await addProductInto(cost, o.aFront, bNow, n, o.rest, opts.matmul);
       }
     }
     return cost;
