@@ -14,10 +14,11 @@
  * only on the permutations on the tensor's OTHER axes, so it is cached with their versions and
  * recomputed only when one of them changed (occurrences with no other permutation are summed
  * once into a per-permutation constant), and a permutation whose inputs did not change since
- * its last solve is not solved again (it is still optimal for them). Memory held: per
- * permutation one n x n float32 constant (when it has such occurrences), plus cached products up to
- * `cacheBytes` (default 1 GiB; beyond that they are recomputed every time), plus A's
- * axis-to-front copies for occurrences whose axis is not already axis 0.
+ * its last solve is not solved again (it is still optimal for them). Memory: see
+ * src/core/memoryPlan.ts. With a `memoryBudget`, the plan is made before anything is allocated:
+ * held constants (per permutation with both kinds of occurrence, one n x n float32) when they fit,
+ * cached products up to what the budget leaves, recomputation beyond; A's axis-to-front copies
+ * for occurrences whose axis is not axis 0; products computed by blocks of rows.
  */
 import type { DenseTensor, MatMulABt, PermSpec, Permutations, Progress, TensorMap } from '../checkpoint';
 import { AssignmentError, solveAssignmentMax, type AssignmentResult } from '../assignment/lap';
@@ -309,6 +310,14 @@ export async function weightMatching(
     return cost;
   };
 
+  const total = names.length;
+  const report = (sweep: number, done: number, converged: boolean): void => {
+    opts.onProgress?.({
+      stage: 'weight-matching', iteration: sweep + 1,
+      fraction: converged ? 1 : matchingFraction(sweep, done / Math.max(1, total), opts.maxIter),
+      message: `Weight matching: sweep ${sweep + 1}, ${done} of ${total} permutations${converged ? ', converged' : ''}`,
+    });
+  };
   let iterations = 0;
   for (let sweep = 0; sweep < opts.maxIter; sweep++) {
     let improved = false;
@@ -324,6 +333,11 @@ export async function weightMatching(
       const inputs = dependencies.get(p)!.map((q) => versions.get(q)!);
       const seen = solvedAt.get(p);
       if (seen && seen.every((v, k) => v === inputs[k])) continue;
+      const now = Date.now();
+      if (opts.onProgress && step > 0 && now - lastReport >= 1000) {
+        lastReport = now;
+        report(sweep, step, false);
+      }
       const cost = await costMatrix(p);
       const current = perms[p];
       let oldValue = 0;
@@ -335,21 +349,10 @@ export async function weightMatching(
         improved = true;
       }
       solvedAt.set(p, dependencies.get(p)!.map((q) => versions.get(q)!));
-      const now = Date.now();
-      if (opts.onProgress && now - lastReport >= 1000) {
-        lastReport = now;
-        opts.onProgress({
-          // No fraction: the number of sweeps until convergence is not known in advance.
-          stage: 'weight-matching', iteration: sweep + 1,
-          message: `sweep ${sweep + 1}: ${p} gained ${(solved.value - oldValue).toPrecision(4)}`,
-        });
-      }
     }
     iterations = sweep + 1;
-    if (opts.onProgress) {
-      lastReport = Date.now();
-      opts.onProgress({ stage: 'weight-matching', iteration: iterations, message: `sweep ${iterations} done${improved ? '' : ', converged'}` });
-    }
+    lastReport = Date.now();
+    report(sweep, total, !improved || iterations === opts.maxIter);
     if (!improved) break;
   }
   if (opts.signal?.aborted) throw cancelled();
@@ -362,6 +365,17 @@ export async function weightMatching(
     return { name: p, size: spec.perms[p], moved, objectiveBefore: before.groups.get(p)!, objectiveAfter: after.groups.get(p)! };
   });
   return { perms, iterations, objectiveBefore: before.total, objectiveAfter: after.total, groups };
+}
+
+/**
+ * Fraction of weight matching done after `sweeps` whole sweeps and `part` of the next. The
+ * number of sweeps until convergence is not known in advance; later sweeps re-solve only the
+ * permutations whose inputs moved, so each sweep is taken to cost half the one before (an
+ * estimate, for an ETA), never less than the share of the `maxIter` cap already run.
+ */
+export function matchingFraction(sweeps: number, part: number, maxIter: number): number {
+  const done = sweeps + part;
+  return Math.min(1, Math.max(1 - 0.5 ** done, done / maxIter));
 }
 
 function solveGroup(cost: Float32Array, n: number, p: string): AssignmentResult {
