@@ -311,11 +311,11 @@ export async function weightMatching(
   };
 
   const total = names.length;
-  const report = (sweep: number, done: number, converged: boolean): void => {
+  const report = (sweep: number, done: number, finished: 'converged' | 'last sweep' | false): void => {
     opts.onProgress?.({
       stage: 'weight-matching', iteration: sweep + 1,
-      fraction: converged ? 1 : matchingFraction(sweep, done / Math.max(1, total), opts.maxIter),
-      message: `Weight matching: sweep ${sweep + 1}, ${done} of ${total} permutations${converged ? ', converged' : ''}`,
+      fraction: finished ? 1 : matchingFraction(sweep, done / Math.max(1, total), opts.maxIter),
+      message: `Weight matching: sweep ${sweep + 1}, ${done} of ${total} permutations${finished ? `, ${finished}` : ''}`,
     });
   };
   let iterations = 0;
@@ -352,7 +352,7 @@ export async function weightMatching(
     }
     iterations = sweep + 1;
     lastReport = Date.now();
-    report(sweep, total, !improved || iterations === opts.maxIter);
+    report(sweep, total, !improved ? 'converged' : iterations === opts.maxIter ? 'last sweep' : false);
     if (!improved) break;
   }
   if (opts.signal?.aborted) throw cancelled();
