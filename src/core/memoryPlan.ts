@@ -6,11 +6,11 @@
  *
  * Allocations of weight matching (src/core/matching/weightMatching.ts), all float32:
  * - per solve of permutation P (n units): its cost matrix, n*n; plus, for the largest
- *   (tensor, axis) occurrence of P, B's operand with the axis in front (one tensor) and a
- *   block of the product's rows (at most `PRODUCT_BLOCK_BYTES`);
- * - held for the whole run: A's axis-to-front copies (one tensor per occurrence whose axis is
- *   not 0) and, per permutation that has both kinds of occurrence, an n*n sum of the
- *   contributions that no other permutation changes ("constant");
+ *   (tensor, axis) occurrence of P, A's and B's operands with the axis in front (a copy of the
+ *   tensor each, made per product) and a block of the product's rows (at most
+ *   `PRODUCT_BLOCK_BYTES`);
+ * - held for the whole run: per permutation that has both kinds of occurrence, an n*n sum of
+ *   the contributions that no other permutation changes ("constant");
  * - the cache of contributions that depend on other permutations: whatever the budget leaves.
  * When the held constants do not fit, they are recomputed at every solve instead
  * ("recompute" mode); when even one solve does not fit, the plan refuses, naming the permutation
@@ -27,7 +27,7 @@ export const PRODUCT_BLOCK_BYTES = 64 * 1024 * 1024;
 export interface PermutationMemory {
   readonly name: string;
   readonly size: number;
-  /** Bytes one solve allocates: cost matrix, largest B operand, one product block. */
+  /** Bytes one solve allocates: cost matrix, the largest occurrence's two operands, one product block. */
   readonly solveBytes: number;
   /** Bytes of the held constant part (0 when P has no such part worth holding). */
   readonly constantBytes: number;
@@ -36,8 +36,6 @@ export interface PermutationMemory {
 export interface WeightMatchingMemoryPlan {
   /** Bytes already held by the caller (the loaded models), counted against the budget. */
   readonly heldBytes: number;
-  /** A's axis-to-front copies, held for the whole run. */
-  readonly frontCopyBytes: number;
   /** Constants held ('cached' mode) or 0 ('recompute' mode). */
   readonly constantBytes: number;
   /** The largest single solve. */
@@ -109,7 +107,6 @@ export function planWeightMatching(
   shapes: ReadonlyMap<string, readonly number[]>,
   opts: { readonly budget: number; readonly heldBytes: number; readonly counted?: (tensor: string) => boolean },
 ): WeightMatchingMemoryPlan {
-  let frontCopyBytes = 0;
   const largestOperand = new Map<string, number>();
   const hasFree = new Set<string>();
   const hasDependent = new Set<string>();
@@ -120,7 +117,6 @@ export function planWeightMatching(
     const bytes = sizeOf(shape) * F32;
     axes.forEach((p, axis) => {
       if (p === null) return;
-      if (axis !== 0) frontCopyBytes += bytes;
       largestOperand.set(p, Math.max(largestOperand.get(p) ?? 0, bytes));
       if (axes.some((q, d) => d !== axis && q !== null)) hasDependent.add(p);
       else hasFree.add(p);
@@ -129,7 +125,8 @@ export function planWeightMatching(
   const perms: PermutationMemory[] = Object.keys(spec.perms).sort().map((name) => {
     const n = spec.perms[name];
     const cost = n * n * F32;
-    const operand = largestOperand.get(name) ?? 0;
+    // A's and B's operands (A's is its own data when the axis is 0: counted anyway, a bound).
+    const operand = 2 * (largestOperand.get(name) ?? 0);
     // The product of the largest occurrence, [n, rest] x [n, rest]^T, by row blocks of the result.
     const block = Math.min(cost, Math.max(PRODUCT_BLOCK_BYTES, n * F32));
     const solveBytes = cost + operand + block;
@@ -138,10 +135,10 @@ export function planWeightMatching(
   });
   const solveBytes = perms.reduce((m, p) => Math.max(m, p.solveBytes), 0);
   const constants = perms.reduce((s, p) => s + p.constantBytes, 0);
-  const available = opts.budget - opts.heldBytes - frontCopyBytes;
+  const available = opts.budget - opts.heldBytes;
   if (solveBytes > available) {
     const worst = perms.reduce((w, p) => (p.solveBytes > w.solveBytes ? p : w));
-    const needed = opts.heldBytes + frontCopyBytes + worst.solveBytes;
+    const needed = opts.heldBytes + worst.solveBytes;
     throw new MemoryBudgetError(
       `weight matching: permutation \`${worst.name}\` (${worst.size} units) needs ${formatBytes(needed)} ` +
       `(its ${worst.size}x${worst.size} cost matrix is ${formatBytes(worst.size * worst.size * F32)}, the models ${formatBytes(opts.heldBytes)}), ` +
@@ -152,7 +149,7 @@ export function planWeightMatching(
   const mode = solveBytes + constants <= available ? 'cached' : 'recompute';
   const constantBytes = mode === 'cached' ? constants : 0;
   return {
-    heldBytes: opts.heldBytes, frontCopyBytes, constantBytes, solveBytes,
+    heldBytes: opts.heldBytes, constantBytes, solveBytes,
     cacheBytes: Math.max(0, available - solveBytes - constantBytes), mode, perms,
   };
 }

@@ -17,8 +17,8 @@
  * its last solve is not solved again (it is still optimal for them). Memory: see
  * src/core/memoryPlan.ts. With a `memoryBudget`, the plan is made before anything is allocated:
  * held constants (per permutation with both kinds of occurrence, one n x n float32) when they fit,
- * cached products up to what the budget leaves, recomputation beyond; A's axis-to-front copies
- * for occurrences whose axis is not axis 0; products computed by blocks of rows.
+ * cached products up to what the budget leaves, recomputation beyond; products computed by
+ * blocks of rows, their operands (A's and B's tensor with the axis in front) made per product.
  */
 import type { DenseTensor, MatMulABt, PermSpec, Permutations, Progress, TensorMap } from '../checkpoint';
 import { AssignmentError, solveAssignmentMax, type AssignmentResult } from '../assignment/lap';
@@ -83,8 +83,12 @@ interface Occurrence {
   readonly rest: number;
   /** Permutation names on the other axes (may include P itself for a doubly permuted tensor). */
   readonly dependsOn: readonly string[];
-  /** A with the axis moved to the front, [n, rest]. */
-  readonly aFront: Float32Array;
+  /**
+   * A with the axis moved to the front, [n, rest]: A's own data when the axis is 0, else a copy
+   * made for each product and dropped after it (held for every occurrence, these copies would
+   * add up to a whole third model; one gather costs O(size), the product O(n * size)).
+   */
+  readonly aFront: () => Float32Array;
   cached?: Float32Array;
   cachedVersions?: number[];
   /** The B operand `cached` was computed from (for low-rank updates). */
@@ -140,7 +144,7 @@ function plan(spec: PermSpec, a: TensorMap, b: TensorMap, only?: string): Plan {
       if (isRunningStatistic(tensor)) return;
       const rest = ta.data.length / size;
       const dependsOn = axes.filter((q, d): q is string => d !== axis && q !== null);
-      const aFront = axis === 0 ? ta.data : gatherAxes(ta.data, ta.shape, ta.shape.map(() => null), frontOrder(ta.shape.length, axis));
+      const aFront = axis === 0 ? () => ta.data : () => gatherAxes(ta.data, ta.shape, ta.shape.map(() => null), frontOrder(ta.shape.length, axis));
       occurrences.get(p)!.push({ tensor, axis, n: size, rest, dependsOn, aFront });
     });
   }
@@ -251,7 +255,7 @@ export async function weightMatching(
     // and the memory plan allows; a P with only these is solved once, so nothing is held.
     const addFree = async (target: Float32Array): Promise<void> => {
       for (const o of occs) {
-        if (o.dependsOn.length === 0) await addProductInto(target, o.aFront, bFront(spec, perms, o, b.get(o.tensor)!, false), n, o.rest, opts.matmul);
+        if (o.dependsOn.length === 0) await addProductInto(target, o.aFront(), bFront(spec, perms, o, b.get(o.tensor)!, false), n, o.rest, opts.matmul);
       }
     };
     const hasFree = occs.some((o) => o.dependsOn.length === 0);
@@ -283,7 +287,7 @@ export async function weightMatching(
         const cols = changedColumns(o.cachedB, bNow, n, o.rest);
         if (cols.length <= LOW_RANK_MAX_FRACTION * o.rest) {
           if (cols.length > 0) {
-            await addProductInto(o.cached, pickColumns(o.aFront, n, o.rest, cols), pickColumns(bNow, n, o.rest, cols, o.cachedB), n, cols.length, opts.matmul);
+            await addProductInto(o.cached, pickColumns(o.aFront(), n, o.rest, cols), pickColumns(bNow, n, o.rest, cols, o.cachedB), n, cols.length, opts.matmul);
           }
           o.cachedB = bNow;
           o.cachedVersions = now;
@@ -297,14 +301,14 @@ export async function weightMatching(
         const product = o.cached ?? new Float32Array(n * n);
         if (o.cached) product.fill(0);
         else cacheLeft -= bytes;
-        await addProductInto(product, o.aFront, bNow, n, o.rest, opts.matmul);
+        await addProductInto(product, o.aFront(), bNow, n, o.rest, opts.matmul);
         addInto(cost, product);
         o.cached = product;
         o.cachedVersions = now;
         o.cachedB = bNow;
       } else {
         // Beyond the cache: summed straight into the cost matrix, recomputed at every solve.
-        await addProductInto(cost, o.aFront, bNow, n, o.rest, opts.matmul);
+        await addProductInto(cost, o.aFront(), bNow, n, o.rest, opts.matmul);
       }
     }
     return cost;
@@ -439,6 +443,6 @@ function similarityBlocks(
   if (n === undefined) throw new MatchingError('BadSpec', `similarity matrix: unknown permutation \`${permName}\``);
   const { occurrences } = plan(spec, a, b, permName);
   const blocks = occurrences.get(permName)!.map((o): [Float32Array, () => Float32Array, number] =>
-    [o.aFront, () => bFront(spec, perms, o, b.get(o.tensor)!, true), o.rest]);
+    [o.aFront(), () => bFront(spec, perms, o, b.get(o.tensor)!, true), o.rest]);
   return { n, blocks };
 }
