@@ -41,6 +41,8 @@ export interface LmConfig {
   readonly heads: number;
   readonly kvHeads: number;
   readonly headDim: number;
+  /** MLP hidden width (`n_inner` / `intermediate_size`), when the config gives it (GPT-2: 4 x hidden by default). */
+  readonly intermediate?: number;
   readonly vocab: number;
   /** The longest sequence the model takes (learned position rows, or the rotary context). */
   readonly maxPositions: number;
@@ -138,6 +140,8 @@ export function parseLmConfig(raw: Record<string, unknown>, file: string): LmCon
   if (!Number.isInteger(headDim)) fail(`${heads} attention heads do not divide the width ${hidden}: add "head_dim"`);
   if (heads % kvHeads !== 0) fail(`"num_key_value_heads" ${kvHeads} must divide "num_attention_heads" ${heads}`);
 
+  const inter = raw[gpt2 ? 'n_inner' : 'intermediate_size'];
+  const intermediate = typeof inter === 'number' && Number.isInteger(inter) && inter > 0 ? inter : gpt2 ? 4 * hidden : undefined;
   const defaults = { gpt2: { eps: 1e-5, act: 'gelu_new', tied: true }, llama: { eps: 1e-6, act: 'silu', tied: false }, bert: { eps: 1e-12, act: 'gelu', tied: true } }[family];
   const gemma = modelType === 'gemma';
   const eps = num(gpt2 ? ['layer_norm_epsilon'] : family === 'bert' ? ['layer_norm_eps'] : ['rms_norm_eps'], defaults.eps);
@@ -170,6 +174,7 @@ export function parseLmConfig(raw: Record<string, unknown>, file: string): LmCon
     heads,
     kvHeads,
     headDim,
+    ...(intermediate !== undefined ? { intermediate } : {}),
     vocab,
     maxPositions,
     eps,
