@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { TokenData } from '../../src/core/data';
 import { maskTokens, loadTokenData } from '../../src/core/data';
+import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/engine/backend';
 import { EngineError } from '../../src/engine/errors';
 import { ModelError } from '../../src/engine/compute/modelErrors';
@@ -18,6 +19,7 @@ import { parseLmConfig, type LmConfig } from '../../src/engine/lm/config';
 import { loadLmCheckpoint } from '../../src/engine/lm/checkpoint';
 import { evaluateLm, evaluateLmAt, evaluateLmCheckpoint, evaluateLmWeights, prepareLmEvaluation } from '../../src/engine/lm/evaluate';
 import { lmBytesPerSequence, planLmBatches } from '../../src/engine/lm/memoryPlan';
+import { buildLm } from '../../src/engine/lm/model';
 import { hfFixture } from './helpers/hfFixtures';
 import { bertLogits, crossEntropyRow, gpt2Logits, llamaLogits, randomBertMlm, randomGpt2, randomLlama, randomTokens, type RefWeights } from './helpers/lmReference';
 import { makeTmpDir, type TmpDir } from './helpers/tmp';
@@ -95,6 +97,17 @@ describe('causal LM loss against the float64 reference', () => {
     );
     assert.ok(Math.abs(m.loss - want.loss) < 1e-5 * want.loss, `loss ${m.loss} vs ${want.loss}`);
     assert.equal(m.accuracy, want.accuracy);
+  });
+  it('frees every tensor it allocates (the model\'s weights stay until dispose)', async () => {
+    const model = buildLm(gw, gpt2);
+    try {
+      const input = prepareLmEvaluation(gpt2, tokens(randomTokens(3, 12, 23, 2), 3, 12));
+      const before = tf.memory().numTensors;
+      await evaluateLm(model, input, { budgetBytes: 2 * lmBytesPerSequence(gpt2, 12) + 4 * 3 * 23 * 10 });
+      assert.equal(tf.memory().numTensors, before);
+    } finally {
+      model.dispose();
+    }
   });
   it('points of a path: lambda 0 is A, lambda 1 is B, the midpoint is the interpolated weights', async () => {
     const other = randomGpt2({ layers: 2, d: 16, vocab: 23, positions: 12, lmHead: false, seed: 33 });

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { openCheckpoint } from '../../src/core/safetensors';
 import { initBackend } from '../../src/engine/backend';
-import { loadLmCheckpoint } from '../../src/engine/lm/checkpoint';
+import { loadLmCheckpoint, locateLmCheckpoint } from '../../src/engine/lm/checkpoint';
 import { buildLm } from '../../src/engine/lm/model';
 import { hfFixture } from './helpers/hfFixtures';
 
@@ -37,6 +37,11 @@ const CASES: readonly { name: string; at?: string; description: RegExp }[] = [
 ];
 
 describe('LM forward passes reproduce the logits of transformers', () => {
+  it('a folder is read through its model.safetensors, or its index when sharded; config.json and tokenizer.json beside', () => {
+    const one = locateLmCheckpoint(hfFixture('gpt2-tiny'));
+    assert.deepEqual([path.basename(one.weights), path.basename(one.config), path.basename(one.tokenizer ?? '')], ['model.safetensors', 'config.json', 'tokenizer.json']);
+    assert.equal(path.basename(locateLmCheckpoint(hfFixture('llama-tiny-gqa-sharded')).weights), 'model.safetensors.index.json');
+  });
   for (const c of CASES) {
     it(`${c.name}${c.at ? ` (through ${c.at})` : ''}`, async () => {
       const dir = hfFixture(c.name);

@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Progress, TensorMap } from '../../core/checkpoint';
-import { DataError, loadTokenData, maskTokens, type TokenData, type TokenDataOptions } from '../../core/data';
+import { DataError, loadTokenData, loadTokenizer, maskTokens, type TokenData, type TokenDataOptions } from '../../core/data';
 import { interpolate } from '../../core/matching/merge';
 import { throwIfCancelled } from '../errors';
 import { loadLmCheckpoint } from './checkpoint';
@@ -177,8 +177,11 @@ export interface LmCheckpointEvaluation extends LmMetrics {
  */
 export async function evaluateLmCheckpoint(checkpoint: string, data: Omit<TokenDataOptions, 'tokenizer'> & { readonly tokenizer?: string }, opts: LmEvaluateOptions & { readonly masked?: MaskedLmOptions } = {}): Promise<LmCheckpointEvaluation> {
   const lm = await loadLmCheckpoint(checkpoint);
-  const tokens = await loadTokenData({ ...data, tokenizer: data.tokenizer ?? lm.paths.tokenizer }, { vocab: lm.config.vocab, maxPositions: lm.config.maxPositions, source: lm.paths.config });
-  const input = prepareLmEvaluation(lm.config, tokens, opts.masked);
+  const tokenizerPath = data.tokenizer ?? lm.paths.tokenizer;
+  const tokens = await loadTokenData({ ...data, tokenizer: tokenizerPath }, { vocab: lm.config.vocab, maxPositions: lm.config.maxPositions, source: lm.paths.config });
+  // Token arrays carry no tokenizer: a masked LM still takes its mask and special ids from the checkpoint's.
+  const withTokenizer = lm.config.objective === 'masked' && !tokens.tokenizer && tokenizerPath ? { ...tokens, tokenizer: await loadTokenizer(tokenizerPath) } : tokens;
+  const input = prepareLmEvaluation(lm.config, withTokenizer, opts.masked);
   const model = buildLm(lm.tensors, lm.config, lm.paths.weights);
   try {
     const m = await evaluateLm(model, input, opts);
