@@ -7,7 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { TokenData } from '../../src/core/data';
 import { maskTokens, loadTokenData } from '../../src/core/data';
@@ -186,6 +186,22 @@ describe('a Hugging Face folder evaluated on raw text', () => {
     assert.equal(r.accuracy, want.accuracy);
     // A random model over 320 tokens: perplexity near the vocabulary size, as a sanity bound.
     assert.ok(r.perplexity > 50 && r.perplexity < 3000, `perplexity ${r.perplexity}`);
+  });
+  it('a folder without config.json, or data beyond the vocabulary, is one line naming the file', async () => {
+    const dir = path.join(tmp.path, 'noconfig');
+    mkdirSync(dir);
+    copyFileSync(path.join(hfFixture('gpt2-tiny'), 'model.safetensors'), path.join(dir, 'model.safetensors'));
+    const data = path.join(hfFixture('gpt2-tiny'), 'reference_logits.safetensors');
+    await assert.rejects(evaluateLmCheckpoint(dir, { path: data }), (e: unknown) => e instanceof ModelError && e.message === `${path.join(dir, 'config.json')}: config.json not found (a Hugging Face folder has one beside the weights)`);
+    const big = path.join(tmp.path, 'big-ids.safetensors');
+    const header = JSON.stringify({ input_ids: { dtype: 'I32', shape: [1, 2], data_offsets: [0, 8] } }).padEnd(64, ' ');
+    const bytes = Buffer.alloc(8 + 64 + 8);
+    bytes.writeBigUInt64LE(64n, 0);
+    bytes.write(header, 8);
+    bytes.writeInt32LE(7, 72);
+    bytes.writeInt32LE(320, 76);
+    writeFileSync(big, bytes);
+    await assert.rejects(evaluateLmCheckpoint(hfFixture('gpt2-tiny'), { path: big }), /big-ids\.safetensors: token id 320 at sequence 0, position 1 is not below the vocabulary size 320 \(.*gpt2-tiny.config\.json\)/);
   });
   it('bert-tiny (sharing the checkpoint tokenizer, no [MASK]) with a mask id given', async () => {
     const dir = hfFixture('bert-tiny');
