@@ -12,6 +12,7 @@ import { openCheckpoint } from '../../src/core/safetensors';
 import { initBackend } from '../../src/engine/backend';
 import { loadLmCheckpoint, locateLmCheckpoint } from '../../src/engine/lm/checkpoint';
 import { buildLm } from '../../src/engine/lm/model';
+import { lmParameterCount } from '../../src/engine/lm/memoryPlan';
 import { hfFixture } from './helpers/hfFixtures';
 
 before(async () => {
@@ -61,6 +62,16 @@ describe('LM forward passes reproduce the logits of transformers', () => {
       } finally {
         model.dispose();
       }
+    });
+  }
+});
+
+describe('parameter count from config.json alone', () => {
+  for (const name of ['gpt2-tiny', 'llama-tiny-gqa', 'qwen2-tiny-gqa', 'bert-tiny']) {
+    it(`${name}: equals the parameters in the file`, async () => {
+      const lm = await loadLmCheckpoint(hfFixture(name));
+      const inFile = [...lm.tensors.values()].reduce((a, t) => a + t.data.length, 0);
+      assert.equal(lmParameterCount(lm.config), inFile);
     });
   }
 });

@@ -6,7 +6,7 @@
 export { parseLmConfig, readLmConfig, type LmActivation, type LmConfig, type LmFamily, type RopeConfig } from './config';
 export { loadLmCheckpoint, locateLmCheckpoint, readLmWeights, type LmCheckpointPaths, type LoadedLm } from './checkpoint';
 export { buildLm, type LmModel } from './model';
-export { DEFAULT_LM_BUDGET_BYTES, lmBytesPerSequence, planLmBatches, type LmBatchPlan } from './memoryPlan';
+export { DEFAULT_LM_BUDGET_BYTES, lmBytesPerSequence, lmModelBytes, lmParameterCount, planLmBatches, type LmBatchPlan } from './memoryPlan';
 export {
   evaluateLm,
   evaluateLmAt,
