@@ -21,7 +21,8 @@ options:
   --json                one JSON object on stdout
   --out FILE            output checkpoint (never one of the inputs)
   --spec FILE           permutation spec JSON ({"axes": {"tensor": ["P_0", null]}}); inferred when absent
-  --method M            align: weight (default) | activation | ste
+  --method M            align/barrier: weight (default) | activation | ste (activation and ste need --data)
+  --aligned FILE        barrier: evaluate this aligned checkpoint as pi(B) instead of aligning again
   --seed N              random seed (default 0)
   --max-iter N          weight matching sweeps at most (default 100)
   --lambda L            merge: weight of the other model(s), (1-L)*A + L*pi(B) (default 0.5)
@@ -48,6 +49,7 @@ const options = {
   out: { type: 'string' },
   spec: { type: 'string' },
   method: { type: 'string' },
+  aligned: { type: 'string' },
   seed: { type: 'string' },
   'max-iter': { type: 'string' },
   lambda: { type: 'string' },
