@@ -17,9 +17,10 @@ export function defaultMemoryBudget(): number {
 
 /**
  * What one worker on the wasm backend may plan for: its heap is a wasm32 memory of at most
- * 4 GiB, less room for the runtime, kernel scratch and fragmentation.
+ * 4 GiB, which grows in steps of up to 20% and holds the runtime, kernel scratch and
+ * fragmentation besides the tensors planned here.
  */
-export const WASM_HEAP_PLAN_BYTES = 3 * 2 ** 30;
+export const WASM_HEAP_PLAN_BYTES = 2 * 2 ** 30;
 
 /** Unmeasured scratch (kernel workspaces, allocator slack) on top of the tensors tfjs tracks. */
 const SAFETY = 1.5;

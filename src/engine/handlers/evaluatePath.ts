@@ -38,8 +38,8 @@ interface PathPlan {
   readonly perExample: number;
   readonly first?: string;
   readonly hasBatchNorm: boolean;
-  /** Batch size for a data set (the memory plan, given what the data set holds). */
-  batchFor(d: Dataset, what: string): number;
+  /** Batch size for a data set (the memory plan, given what the data set and the BatchNorm-reset examples hold). */
+  batchFor(d: Dataset, bn: Dataset | undefined, what: string): number;
 }
 
 /** Measures the model's activations and returns the batch planner for this request's budget. */
@@ -67,12 +67,12 @@ async function planPath(req: EvaluatePathRequest, ends: PathEnds): Promise<PathP
     perExample,
     ...(first ? { first } : {}),
     hasBatchNorm,
-    batchFor: (d, what) => {
-      const perInput = exampleBytes(d);
+    batchFor: (d, bn, what) => {
       // The data set in JS and uploaded; MLPs also keep first-layer outputs of A, B and pi(B) (4 bytes per unit).
       const firstUnits = first ? (ends.a.get(`${first}.weight`)?.shape[0] ?? 0) : 0;
       const data = d.x.byteLength * 2 + d.y.byteLength * 2 + d.n * firstUnits * 4 * 3;
-      const bnData = req.resetBatchNorm && hasBatchNorm ? BN_RESET_EXAMPLES * perInput * 2 : 0;
+      // The BatchNorm-reset examples, uploaded (in JS too when they are not the evaluated data).
+      const bnData = bn ? Math.min(bn.n, BN_RESET_EXAMPLES) * exampleBytes(bn) * (bn === d ? 1 : 2) : 0;
       return planBatchSize({ budget, backend, resident: weights + data + bnData, perExample, maxBatch: Math.min(EVAL_BATCH, Math.max(1, d.n)), what });
     },
   };
@@ -93,7 +93,11 @@ export async function evaluatePathHandler(req: EvaluatePathRequest, ctx: Handler
   try {
     const planner = await planPath(req, ends);
     const first = planner.first;
-    const dataLease = await pathCache.data(req.data, which, (d) => planner.batchFor(d, `evaluating ${req.b.split(/[\\/]/).pop()} on ${d.source}`));
+    // The first BN_RESET_EXAMPLES examples of the training split (of the evaluated data when that is the training split).
+    const resetting = req.resetBatchNorm === true && planner.hasBatchNorm;
+    const bnSource = resetting && which !== 'train' ? await loadDataset({ ...req.data, limit: BN_RESET_EXAMPLES }, 'train') : undefined;
+    const name = req.b.split(/[\\/]/).pop();
+    const dataLease = await pathCache.data(req.data, which, (d) => planner.batchFor(d, resetting ? (bnSource ?? d) : undefined, `evaluating ${name} on ${d.source}`));
     leases.push(dataLease);
     const { dataset: data, batches, batchSize } = dataLease.value;
     plan = { batchSize, activationBytesPerExample: Math.round(planner.perExample) };
@@ -127,8 +131,7 @@ export async function evaluatePathHandler(req: EvaluatePathRequest, ctx: Handler
       try {
         if (req.resetBatchNorm && model.batchNormLayers.length > 0) {
           if (!bnBatches) {
-            // The first BN_RESET_EXAMPLES examples of the training split (of the evaluated data when that is the training split).
-            const train = which === 'train' ? data : await loadDataset({ ...req.data, limit: BN_RESET_EXAMPLES }, 'train');
+            const train = bnSource ?? data;
             const examples = Math.min(train.n, BN_RESET_EXAMPLES);
             const bnBatch = Math.min(BN_RESET_BATCH, batchSize);
             bnBatches = toBatches(train.n > examples ? { ...train, n: examples } : train, bnBatch);
