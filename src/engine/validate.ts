@@ -388,6 +388,12 @@ export function validateResult<K extends EngineRequest['kind']>(kind: K, x: unkn
         for (const split of ['test', 'train']) if (s[split] !== undefined) curveOk(obj(s[split], where), `${where} split ${split}`);
       }
       if (o.align !== undefined) alignOk(obj(o.align, where), `${where} field \`align\``);
+      if (o.alignedFrom !== undefined) {
+        const f = obj(o.alignedFrom, `${where} field \`alignedFrom\``);
+        oneOf(f, 'method', [...METHODS, 'unknown'] as const, `${where} field \`alignedFrom\``);
+        oneOf(f, 'source', ['alignment', 'permutations', 'checkpoint'] as const, `${where} field \`alignedFrom\``);
+        optStr(f, 'checkpoint', `${where} field \`alignedFrom\``);
+      }
       break;
     case 'evaluatePath':
       sameLengths(o, ['lambdas', 'loss', 'acc'], where);
