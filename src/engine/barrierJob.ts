@@ -63,7 +63,7 @@ type AlignedPlan =
   | { readonly source: 'permutations'; readonly perms: Readonly<Record<string, readonly number[]>> }
   | { readonly source: 'checkpoint'; readonly file: string };
 
-function alignedPlan(req: BarrierRequest, firstSplit: 'test' | 'train'): AlignedPlan {
+function alignedPlan(req: BarrierRequest): AlignedPlan {
   if (req.alignedCheckpoint !== undefined) return { source: 'checkpoint', file: req.alignedCheckpoint };
   if (req.perms !== undefined) return { source: 'permutations', perms: req.perms };
   if (!req.align) return { source: 'none' };
@@ -74,7 +74,7 @@ function alignedPlan(req: BarrierRequest, firstSplit: 'test' | 'train'): Aligned
     // that command writes; the data also lets the equivalence check run on real examples.
     request: {
       kind: 'align', a: req.a, b: req.b, spec: req.spec, model: req.model, method, seed: req.seed, maxIter: req.maxIter,
-      allowNonFinite: req.allowNonFinite, data: { ...req.data, split: firstSplit },
+      allowNonFinite: req.allowNonFinite, data: req.data,
       ...(method === 'ste' && req.ste ? { ste: req.ste } : {}),
     },
   };
@@ -115,7 +115,7 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
     workers.warmUp(workers.size);
     const splits: ('test' | 'train')[] = req.data.split === 'both' ? ['test', 'train'] : [req.data.split ?? 'test'];
     const lambdas = lambdaGrid(req.steps);
-    const plan = alignedPlan(req, splits[0]);
+    const plan = alignedPlan(req);
     const alignedFrom: AlignedSource | undefined =
       plan.source === 'none'
         ? undefined
