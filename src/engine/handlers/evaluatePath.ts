@@ -61,8 +61,9 @@ async function planPath(req: EvaluatePathRequest, ends: PathEnds): Promise<PathP
   }
   const budget = req.memoryBudget ?? defaultMemoryBudget();
   const backend = currentBackend();
-  // Weights: A and pi(B) (and B as stored) in JS, plus one interpolated model uploaded at a time.
-  const weights = bytesOf(ends.a) * 2 + bytesOf(ends.b) + (ends.bStored !== ends.b ? bytesOf(ends.bStored) : 0) + fixed;
+  // Weights: A, B and pi(B) in JS, plus one interpolated model uploaded at a time. Counted the same
+  // for both paths, so a worker's naive and aligned chunks plan the same batch and share its cache.
+  const weights = bytesOf(ends.a) * 4 + fixed;
   return {
     perExample,
     ...(first ? { first } : {}),
