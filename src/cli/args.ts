@@ -22,7 +22,8 @@ options:
   --json                one JSON object on stdout
   --out FILE            output checkpoint (never one of the inputs)
   --spec FILE           permutation spec JSON ({"axes": {"tensor": ["P_0", null]}}); inferred when absent
-  --method M            align: weight (default) | activation | ste
+  --method M            align/barrier: weight (default) | activation | ste (activation and ste need --data)
+  --aligned FILE        barrier: evaluate this aligned checkpoint as pi(B) instead of aligning again
   --seed N              random seed (default 0)
   --max-iter N          weight matching sweeps at most (default 100)
   --memory-budget SIZE  align/merge: memory for weight matching, e.g. 8GB, 512MiB (default: half of RAM)
@@ -50,6 +51,7 @@ const options = {
   out: { type: 'string' },
   spec: { type: 'string' },
   method: { type: 'string' },
+  aligned: { type: 'string' },
   seed: { type: 'string' },
   'max-iter': { type: 'string' },
   'memory-budget': { type: 'string' },

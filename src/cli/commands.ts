@@ -129,6 +129,14 @@ function printAlign(out: Output, r: Omit<AlignResult, 'matrices'>): void {
   if (r.out) out.text(`wrote ${r.out}`);
 }
 
+function steOptions(args: ParsedArgs): { epochs: number; batchSize: number; learningRate: number } {
+  return {
+    epochs: int('ste-epochs', args.values['ste-epochs'], 1, 1),
+    batchSize: int('ste-batch', args.values['ste-batch'], 500, 1),
+    learningRate: positive('ste-lr', args.values['ste-lr'], 1e-3),
+  };
+}
+
 export async function align(ctx: CommandContext): Promise<void> {
   const { args, out } = ctx;
   const [a, b] = expectPositionals(args, 2, 2, 'A B (align B onto A)');
@@ -146,11 +154,7 @@ export async function align(ctx: CommandContext): Promise<void> {
     memoryBudget: byteSize('memory-budget', args.values['memory-budget']),
     data,
     model: resolved(args.values.model),
-    ste: method === 'ste' ? {
-      epochs: int('ste-epochs', args.values['ste-epochs'], 1, 1),
-      batchSize: int('ste-batch', args.values['ste-batch'], 500, 1),
-      learningRate: positive('ste-lr', args.values['ste-lr'], 1e-3),
-    } : undefined,
+    ste: method === 'ste' ? steOptions(args) : undefined,
     allowNonFinite: args.values['allow-non-finite'] ?? false,
   }, 'align');
   if (args.values.json) return out.json(result);
@@ -189,6 +193,10 @@ function curveTable(c: BarrierCurve): string {
 export async function barrier(ctx: CommandContext): Promise<void> {
   const { args, out } = ctx;
   const [a, b] = expectPositionals(args, 2, 2, 'A B');
+  const alignedCheckpoint = resolved(args.values.aligned);
+  if (alignedCheckpoint !== undefined && args.values.method !== undefined) throw new UsageError('--aligned evaluates a checkpoint already aligned; --method aligns B again: give one of them');
+  if (alignedCheckpoint !== undefined && args.values['no-align']) throw new UsageError('--aligned gives the aligned path; --no-align asks for none: give one of them');
+  const method = oneOf('method', args.values.method, ['weight', 'activation', 'ste'] as const, 'weight');
   const result: BarrierResult = await runOnEngine(ctx, {
     kind: 'barrier',
     a: path.resolve(a),
@@ -202,9 +210,19 @@ export async function barrier(ctx: CommandContext): Promise<void> {
     maxIter: int('max-iter', args.values['max-iter'], 100, 1),
     resetBatchNorm: args.values['reset-bn'] ?? false,
     allowNonFinite: args.values['allow-non-finite'] ?? false,
+    ...(alignedCheckpoint !== undefined ? { alignedCheckpoint } : { method, ...(method === 'ste' ? { ste: steOptions(args) } : {}) }),
   }, 'barrier');
   if (args.values.json) return out.json(result);
   if (result.align) printAlign(out, result.align);
+  const from = result.alignedFrom;
+  if (from) {
+    const how = from.source === 'checkpoint' ? `the aligned checkpoint ${from.checkpoint ?? ''}` : from.source === 'permutations' ? 'the given permutations' : 'this run';
+    out.text(`aligned path: ${from.method === 'unknown' ? 'method unknown' : `${from.method} matching`}, from ${how}`);
+  }
+  if (result.evaluation?.batchNormReset) {
+    const r = result.evaluation.batchNormReset;
+    out.text(`BatchNorm statistics recomputed at each lambda on the first ${r.examples} examples of the ${r.split} split (batches of ${r.batchSize})`);
+  }
   const curves: [string, BarrierCurve][] = result.splits ? Object.entries(result.splits).filter((e): e is [string, BarrierCurve] => e[1] !== undefined) : [['test', result]];
   for (const [split, c] of curves) {
     out.text(`\n${split} split:`);

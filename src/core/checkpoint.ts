@@ -66,6 +66,16 @@ export interface MatMulABt {
   abT(a: Float32Array, b: Float32Array, m: number, k: number, n: number): Float32Array | Promise<Float32Array>;
 }
 
+/** One evaluated point of a loss curve: loss and accuracy of (1-λ)·A + λ·π(B) on one split. */
+export interface CurvePoint {
+  readonly lambda: number;
+  readonly loss: number;
+  readonly acc: number;
+  /** Which path (the naive one, A to B, or the aligned one, A to π(B)); absent from a single evaluatePath. */
+  readonly path?: 'naive' | 'aligned';
+  readonly split?: 'test' | 'train';
+}
+
 /** Progress of a long computation, sent at most about once per second and at each sweep/epoch. */
 export interface Progress {
   readonly stage: string;
@@ -73,4 +83,6 @@ export interface Progress {
   readonly message?: string;
   readonly iteration?: number;
   readonly objective?: number;
+  /** A loss-curve point just evaluated (barrier jobs stream their curve; never throttled away). */
+  readonly point?: CurvePoint;
 }

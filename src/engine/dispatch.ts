@@ -4,7 +4,8 @@
  * `ctx.onProgress` (throttled by rpc.ts) and `ctx.log` (the caller's log, never the user's face).
  */
 import type { Progress } from '../core/checkpoint';
-import { EngineError } from './errors';
+import { currentBackend } from './backend';
+import { runBarrierJob, type JobWorkers } from './barrierJob';
 import type { EngineRequest, ResultOf } from './protocol';
 import { alignHandler } from './handlers/align';
 import { backendHandler } from './handlers/backend';
@@ -40,11 +41,23 @@ export async function dispatch(request: EngineRequest, ctx: HandlerContext): Pro
     case 'backend':
       return backendHandler(request);
     case 'barrier':
-      // A barrier is a plan over several workers: EngineClient runs it (align, then evaluatePath chunks).
-      throw new EngineError('Unsupported', 'barrier requests are orchestrated by EngineClient, not sent to a worker');
+      // Sent straight to a worker, the barrier job runs its plan on this one worker; the client
+      // runs the same job over its whole pool.
+      return runBarrierJob(request, thisWorker(ctx), { signal: ctx.signal, onProgress: ctx.onProgress });
     case 'evaluatePath':
       return evaluatePathHandler(request, ctx);
     case 'train':
       return trainHandler(request, ctx);
   }
+}
+
+/** This thread as a pool of one worker for a job: its requests run through `dispatch` here. */
+function thisWorker(ctx: HandlerContext): JobWorkers {
+  return {
+    size: 1,
+    warmUp: () => undefined,
+    backend: () => Promise.resolve(currentBackend()),
+    run: <K extends EngineRequest['kind']>(request: Extract<EngineRequest, { kind: K }>, opts: { signal?: AbortSignal; onProgress?: (p: Progress) => void }) =>
+      dispatch(request, { signal: opts.signal ?? ctx.signal, onProgress: opts.onProgress ?? (() => undefined), log: ctx.log }) as Promise<ResultOf[K]>,
+  };
 }

@@ -79,6 +79,20 @@ export interface BarrierRequest {
   /** Recompute BatchNorm running statistics on training data at each lambda (paper appendix A.4). */
   readonly resetBatchNorm?: boolean;
   readonly allowNonFinite?: boolean;
+  /**
+   * The alignment the aligned path belongs to. When aligning here (`align` true, no `perms`, no
+   * `alignedCheckpoint`): the method to align with (default weight). With `perms`: the method
+   * that found them (reported back; default weight).
+   */
+  readonly method?: AlignMethod;
+  /** STE settings when aligning here with method "ste". */
+  readonly ste?: AlignRequest['ste'];
+  /** Permutations of an alignment already made (gather indices per spec permutation): the aligned path is A to π(B). */
+  readonly perms?: Readonly<Record<string, readonly number[]>>;
+  /** An aligned checkpoint to evaluate as is (the aligned path is A to this file; nothing is aligned). */
+  readonly alignedCheckpoint?: string;
+  /** Bytes the curve may use for activations, data and weights over all workers (default: half the physical memory). */
+  readonly memoryBudget?: number;
 }
 
 /** Loss and accuracy of (1-l)*A + l*pi(B) at given lambdas: one pool worker's share of a barrier curve. */
@@ -93,6 +107,8 @@ export interface EvaluatePathRequest {
   readonly data: DataOptions;
   readonly model?: string;
   readonly resetBatchNorm?: boolean;
+  /** Bytes this request may use (batch sizes are planned under it; default: half the physical memory). */
+  readonly memoryBudget?: number;
 }
 
 /** Statistics and histogram of one tensor (inspector, on demand). */
@@ -201,6 +217,29 @@ export interface BarrierCurve {
   readonly barrier: { readonly naive: number; readonly aligned?: number };
 }
 
+/**
+ * Where the aligned path's far end comes from: `alignment` (B aligned by this barrier run),
+ * `permutations` (an alignment's permutations passed in the request), `checkpoint` (an aligned
+ * file evaluated as is). `method` is the alignment's method ("unknown" for a file whose
+ * metadata does not say).
+ */
+export interface AlignedSource {
+  readonly method: AlignMethod | 'unknown';
+  readonly source: 'alignment' | 'permutations' | 'checkpoint';
+  /** The aligned checkpoint (source "checkpoint"). */
+  readonly checkpoint?: string;
+}
+
+/** Batch sizes the memory plan chose, and the data BatchNorm statistics were recomputed on. */
+export interface EvaluationPlan {
+  /** Examples per evaluation batch. */
+  readonly batchSize: number;
+  /** Planned bytes of activations per example (forward pass, measured on a probe batch). */
+  readonly activationBytesPerExample: number;
+  /** Present when BatchNorm statistics were recomputed at each lambda. */
+  readonly batchNormReset?: { readonly split: 'train' | 'test'; readonly examples: number; readonly batchSize: number };
+}
+
 export interface BarrierResult extends BarrierCurve {
   readonly backend: BackendName;
   readonly seconds: number;
@@ -208,12 +247,17 @@ export interface BarrierResult extends BarrierCurve {
   /** Present when split was "both": one curve per split (the top-level fields then hold "test"). */
   readonly splits?: Readonly<Partial<Record<'test' | 'train', BarrierCurve>>>;
   readonly align?: Omit<AlignResult, 'matrices'>;
+  /** Which alignment the aligned curve belongs to (present with an aligned curve). */
+  readonly alignedFrom?: AlignedSource;
+  /** The evaluation plan of the workers (batch sizes under the memory budget). */
+  readonly evaluation?: EvaluationPlan;
 }
 
 export interface EvaluatePathResult {
   readonly lambdas: number[];
   readonly loss: number[];
   readonly acc: number[];
+  readonly plan?: EvaluationPlan;
 }
 
 export interface TensorStatsResult {

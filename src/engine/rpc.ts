@@ -30,7 +30,7 @@ export type RequestHandler = (req: EngineRequest, ctx: RequestContext) => Promis
 
 /**
  * Passes progress on at most about once per `intervalMs`, except that a new stage, a new
- * iteration (each sweep/epoch) or completion (fraction 1) goes out at once. A throttled update
+ * iteration (each sweep/epoch), a curve point or completion (fraction 1) goes out at once. A throttled update
  * is not lost: the latest one is sent when the interval has passed. `stop()` drops anything
  * pending (the final message of a request is its result).
  */
@@ -52,7 +52,8 @@ export function throttleProgress(send: (p: Progress) => void, intervalMs = 1000)
   return {
     push(p) {
       if (stopped) return;
-      const milestone = !last || p.stage !== last.stage || p.iteration !== last.iteration || p.fraction === 1;
+      // A curve point is data, not just news: it is never throttled away.
+      const milestone = !last || p.stage !== last.stage || p.iteration !== last.iteration || p.fraction === 1 || p.point !== undefined;
       pending = p;
       if (milestone || Date.now() - lastSent >= intervalMs) {
         if (timer) clearTimeout(timer);

@@ -105,6 +105,17 @@ function numArray(o: Obj, key: string, where: string, opts: { finite?: boolean; 
   return v as number[];
 }
 
+function steOk(x: unknown, where: string): void {
+  const s = obj(x, `${where} field \`ste\``);
+  int(s, 'epochs', `${where} field \`ste\``, 1);
+  int(s, 'batchSize', `${where} field \`ste\``, 1);
+  if (!(finite(s, 'learningRate', `${where} field \`ste\``) > 0)) fail(where, '`ste.learningRate` must be positive');
+}
+
+function memoryBudget(o: Obj, where: string): void {
+  if (o.memoryBudget !== undefined && !(finite(o, 'memoryBudget', where) > 0)) fail(where, 'field `memoryBudget` must be a positive number of bytes');
+}
+
 function permRecord(x: unknown, where: string): void {
   const o = obj(x, where);
   for (const [name, v] of Object.entries(o)) {
@@ -150,12 +161,7 @@ export function validateRequest(x: unknown): EngineRequest {
       oneOf(o, 'method', METHODS, where);
       seedAndIter(o, where);
       if (o.data !== undefined) dataOptions(o.data, where);
-      if (o.ste !== undefined) {
-        const s = obj(o.ste, `${where} field \`ste\``);
-        int(s, 'epochs', `${where} field \`ste\``, 1);
-        int(s, 'batchSize', `${where} field \`ste\``, 1);
-        if (!(finite(s, 'learningRate', `${where} field \`ste\``) > 0)) fail(where, '`ste.learningRate` must be positive');
-      }
+      if (o.ste !== undefined) steOk(o.ste, where);
       optBool(o, 'includeMatrices', where);
       optBool(o, 'allowNonFinite', where);
       optInt(o, 'memoryBudget', where, 1);
@@ -186,6 +192,12 @@ export function validateRequest(x: unknown): EngineRequest {
       seedAndIter(o, where);
       optBool(o, 'resetBatchNorm', where);
       optBool(o, 'allowNonFinite', where);
+      if (o.method !== undefined) oneOf(o, 'method', METHODS, where);
+      if (o.ste !== undefined) steOk(o.ste, where);
+      if (o.perms !== undefined) permRecord(o.perms, `${where} field \`perms\``);
+      optStr(o, 'alignedCheckpoint', where);
+      if (o.perms !== undefined && o.alignedCheckpoint !== undefined) fail(where, 'give `perms` or `alignedCheckpoint`, not both');
+      memoryBudget(o, where);
       break;
     }
     case 'evaluatePath': {
@@ -197,6 +209,7 @@ export function validateRequest(x: unknown): EngineRequest {
       dataOptions(o.data, where);
       optStr(o, 'model', where);
       optBool(o, 'resetBatchNorm', where);
+      memoryBudget(o, where);
       break;
     }
     case 'tensorStats': {
@@ -240,6 +253,14 @@ export function validateProgress(x: unknown): Progress {
   optStr(o, 'message', where);
   optInt(o, 'iteration', where, 0);
   if (o.objective !== undefined) num(o, 'objective', where);
+  if (o.point !== undefined) {
+    const p = obj(o.point, `${where} field \`point\``);
+    finite(p, 'lambda', `${where} point`);
+    num(p, 'loss', `${where} point`);
+    num(p, 'acc', `${where} point`);
+    if (p.path !== undefined) oneOf(p, 'path', ['naive', 'aligned'] as const, `${where} point`);
+    if (p.split !== undefined) oneOf(p, 'split', ['test', 'train'] as const, `${where} point`);
+  }
   return o as unknown as Progress;
 }
 
@@ -369,6 +390,12 @@ export function validateResult<K extends EngineRequest['kind']>(kind: K, x: unkn
         for (const split of ['test', 'train']) if (s[split] !== undefined) curveOk(obj(s[split], where), `${where} split ${split}`);
       }
       if (o.align !== undefined) alignOk(obj(o.align, where), `${where} field \`align\``);
+      if (o.alignedFrom !== undefined) {
+        const f = obj(o.alignedFrom, `${where} field \`alignedFrom\``);
+        oneOf(f, 'method', [...METHODS, 'unknown'] as const, `${where} field \`alignedFrom\``);
+        oneOf(f, 'source', ['alignment', 'permutations', 'checkpoint'] as const, `${where} field \`alignedFrom\``);
+        optStr(f, 'checkpoint', `${where} field \`alignedFrom\``);
+      }
       break;
     case 'evaluatePath':
       sameLengths(o, ['lambdas', 'loss', 'acc'], where);

@@ -124,6 +124,9 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
             model: settings.modelConfig,
             steps: settings.lambdaSteps,
             align: true,
+            // The curve of the alignment just made (the file written), whatever its method.
+            perms: result.perms,
+            method,
             seed: settings.seed,
             maxIter: settings.maxIterations,
             resetBatchNorm: settings.resetBatchNorm,

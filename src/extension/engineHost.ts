@@ -8,13 +8,15 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { EngineClient } from '../engine/client';
 import type { BackendName, EngineRequest, ResultOf } from '../engine/protocol';
-import type { Progress } from '../core/checkpoint';
+import type { CurvePoint, Progress } from '../core/checkpoint';
 import { Disposable } from './dispose';
 import { type Log, errorMessage } from './log';
 import { readSettings } from './settings';
 
 export interface RunOptions {
   readonly onProgress?: (p: Progress) => void;
+  /** Each loss-curve point of a barrier as soon as it is evaluated (to fill a panel point by point). */
+  readonly onPoint?: (p: CurvePoint) => void;
   readonly signal?: AbortSignal;
 }
 
@@ -58,7 +60,7 @@ export class EngineHost extends Disposable {
     this.active++;
     this.updateStatus(request.kind);
     try {
-      return await client.request(request, { onProgress: options.onProgress, signal: options.signal });
+      return await client.request(request, { onProgress: options.onProgress, onPoint: options.onPoint, signal: options.signal });
     } finally {
       this.active--;
       this.updateStatus();

@@ -176,6 +176,45 @@ describe('rebasin CLI', () => {
     // The endpoints are A and B (or pi(B), the same function) on both paths.
     assert.ok(Math.abs(res.naive.loss[0] - res.aligned.loss[0]) < 1e-5);
     assert.ok(Math.abs(res.naive.loss[4] - res.aligned.loss[4]) < 1e-4);
+    assert.deepEqual((res as { alignedFrom?: unknown }).alignedFrom, { method: 'weight', source: 'alignment' });
+  });
+
+  it('barrier --method activation: the aligned curve is that of the file `align --method activation` wrote; --aligned gives the same numbers without aligning', () => {
+    type Res = {
+      lambdas: number[];
+      naive: { loss: number[]; acc: number[] };
+      aligned?: { loss: number[]; acc: number[] };
+      align?: { method: string };
+      alignedFrom?: { method: string; source: string; checkpoint?: string };
+    };
+    const written = path.join(tmp.dir, 'c.activation.safetensors');
+    const al = run(['align', a, c, '--method', 'activation', '--data', data, '--out', written, '--json']);
+    assert.equal(al.code, 0, al.stderr);
+    const steps = ['--data', data, '--steps', '5', '--json', '--workers', '2'];
+    const aligning = run(['barrier', a, c, '--method', 'activation', ...steps]);
+    assert.equal(aligning.code, 0, aligning.stderr);
+    const here = json<Res>(aligning.stdout);
+    assert.deepEqual(here.alignedFrom, { method: 'activation', source: 'alignment' });
+    assert.equal(here.align?.method, 'activation');
+    // The plain linear path from A to the written file, with no alignment at all.
+    const direct = run(['barrier', a, written, '--no-align', ...steps]);
+    assert.equal(direct.code, 0, direct.stderr);
+    const file = json<Res>(direct.stdout);
+    assert.equal(file.aligned, undefined);
+    assert.equal(file.alignedFrom, undefined);
+    here.aligned!.loss.forEach((l, i) => assert.ok(Math.abs(l - file.naive.loss[i]) <= 1e-6 * Math.max(1, Math.abs(l)), `loss at λ ${here.lambdas[i]}: ${l} vs ${file.naive.loss[i]}`));
+    assert.deepEqual(here.aligned!.acc, file.naive.acc);
+    // --aligned evaluates the written file as pi(B): the same numbers, nothing aligned.
+    const given = run(['barrier', a, c, '--aligned', written, ...steps]);
+    assert.equal(given.code, 0, given.stderr);
+    const fromFile = json<Res>(given.stdout);
+    assert.equal(fromFile.align, undefined, 'nothing was aligned');
+    assert.deepEqual(fromFile.alignedFrom, { method: 'activation', source: 'checkpoint', checkpoint: written });
+    assert.deepEqual(fromFile.aligned, file.naive);
+    assert.deepEqual(fromFile.naive, here.naive);
+    // Contradictory flags are usage errors.
+    assert.equal(run(['barrier', a, c, '--aligned', written, '--method', 'weight', ...steps]).code, 2);
+    assert.equal(run(['barrier', a, c, '--aligned', written, '--no-align', ...steps]).code, 2);
   });
 
   it('barrier without --data is a usage error', () => {

@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync, readFileSync, existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { CurvePoint } from '../../src/core/checkpoint';
 import { openCheckpoint } from '../../src/core/safetensors';
 import { EngineClient } from '../../src/engine/client';
 import { EngineError } from '../../src/engine/errors';
@@ -407,9 +408,17 @@ describe('engine client and worker', () => {
     await writeMlp(file('mnist-b.safetensors'), permuteMlp(M, [randomPerm(24, 32), randomPerm(16, 33)]));
     const before = client.workerLoad;
     const fractions: number[] = [];
+    const messages: string[] = [];
+    const points: CurvePoint[] = [];
     const r = await client.request(
       { kind: 'barrier', a: file('mnist-a.safetensors'), b: file('mnist-b.safetensors'), data: { path: mnist, split: 'both', limit: 300 }, steps: 5, align: true, seed: 0, maxIter: 50 },
-      { onProgress: (p) => p.fraction !== undefined && fractions.push(p.fraction) },
+      {
+        onProgress: (p) => {
+          if (p.fraction !== undefined) fractions.push(p.fraction);
+          if (p.message) messages.push(p.message);
+        },
+        onPoint: (p) => points.push(p),
+      },
     );
     const used = client.workerLoad.map((n, i) => n - before[i]);
     assert.equal(r.workers, 2);
@@ -438,6 +447,24 @@ describe('engine client and worker', () => {
     assert.deepEqual((await client.request(one)).loss, r.splits?.train?.naive.loss);
     assert.deepEqual((await client.request({ ...one, perms: r.align.perms })).loss, r.splits?.train?.aligned?.loss);
     assert.ok(fractions.length > 0 && fractions.every((f, i) => i === 0 || f >= fractions[i - 1] - 1e-9), 'aggregated progress only grows');
+    // Every point was streamed once, as it was done, with its path and split.
+    assert.equal(points.length, 20);
+    for (const split of ['test', 'train'] as const) {
+      for (const p of ['naive', 'aligned'] as const) {
+        const mine = points.filter((x) => x.split === split && x.path === p).sort((u, v) => u.lambda - v.lambda);
+        assert.deepEqual(mine.map((x) => x.loss), r.splits?.[split]?.[p]?.loss, `${split} ${p}`);
+      }
+    }
+    assert.ok(messages.includes('Loss curve: 20 of 20 points'), messages.join(' | '));
+    assert.deepEqual(r.alignedFrom, { method: 'weight', source: 'alignment' });
+
+    // The same curve from the alignment's permutations: nothing is aligned again.
+    const given = await client.request({
+      kind: 'barrier', a: file('mnist-a.safetensors'), b: file('mnist-b.safetensors'), data: { path: mnist, split: 'train', limit: 300 }, steps: 5, align: true, seed: 0, maxIter: 50, perms: r.align.perms, method: 'activation',
+    });
+    assert.equal(given.align, undefined);
+    assert.deepEqual(given.alignedFrom, { method: 'activation', source: 'permutations' });
+    assert.deepEqual(given.aligned, r.splits?.train?.aligned);
   });
 
   it('fails a barrier with the first typed error, and cancels one promptly', async () => {

@@ -4,6 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Progress } from '../../src/core/checkpoint';
 import { barrierFromCurve, lambdaGrid } from '../../src/core/barrier';
 import { permuteTensor } from '../../src/core/matching/permute';
 import { SafetensorsError } from '../../src/core/safetensors';
@@ -25,6 +26,9 @@ const good: EngineRequest[] = [
   { kind: 'tensorStats', path: 'a', tensor: 'x', bins: 64 },
   { kind: 'train', data, widths: [784, 10], epochs: 1, batchSize: 32, learningRate: 1e-3, seed: 0, out: 'o' },
   { kind: 'backend' },
+  { kind: 'barrier', a: 'a', b: 'b', data, steps: 5, align: true, seed: 0, maxIter: 100, method: 'activation', perms: { P0: [1, 0] }, memoryBudget: 2 ** 30 },
+  { kind: 'barrier', a: 'a', b: 'b', data, steps: 5, align: true, seed: 0, maxIter: 100, alignedCheckpoint: 'b.aligned.safetensors' },
+  { kind: 'barrier', a: 'a', b: 'b', data, steps: 5, align: true, seed: 0, maxIter: 100, method: 'ste', ste: { epochs: 1, batchSize: 100, learningRate: 1e-3 } },
 ];
 
 function rejects(x: unknown, pattern: RegExp): void {
@@ -55,6 +59,12 @@ describe('message validation', () => {
     rejects({ ...good[3], lambdas: [] }, /must not be empty/);
     rejects({ ...good[4], bins: 0 }, /field `bins`/);
     rejects({ ...good[5], widths: [784] }, /field `widths`/);
+    rejects({ ...good[7], alignedCheckpoint: 'x.safetensors' }, /`perms` or `alignedCheckpoint`, not both/);
+    rejects({ ...good[7], method: 'magic' }, /field `method`/);
+    rejects({ ...good[7], perms: { P0: [1, 1] } }, /not a permutation/);
+    rejects({ ...good[7], memoryBudget: 0 }, /field `memoryBudget`/);
+    rejects({ ...good[3], memoryBudget: -1 }, /field `memoryBudget`/);
+    rejects({ ...good[9], ste: { epochs: 0, batchSize: 1, learningRate: 1 } }, /field `epochs`/);
     assert.throws(() => validateToWorker({ type: 'request', id: 0, request: good[6] }), /field `id`/);
     assert.throws(() => validateToWorker({ type: 'shout', id: 1 }), /field `type`/);
   });
@@ -65,6 +75,9 @@ describe('message validation', () => {
     validateFromWorker({ type: 'error', id: 0, error: { kind: 'BackendUnavailable', message: 'no' } });
     assert.throws(() => validateFromWorker({ type: 'ready', backend: 'gpu' }), /field `backend`/);
     assert.throws(() => validateFromWorker({ type: 'progress', id: 1, progress: { fraction: 1 } }), /field `stage`/);
+    validateFromWorker({ type: 'progress', id: 1, progress: { stage: 'loss curve', point: { lambda: 0.5, loss: Number.NaN, acc: 0.1, path: 'aligned', split: 'test' } } });
+    assert.throws(() => validateFromWorker({ type: 'progress', id: 1, progress: { stage: 's', point: { lambda: 0.5, loss: 1, acc: 0.1, path: 'sideways' } } }), /field `path`/);
+    assert.throws(() => validateFromWorker({ type: 'progress', id: 1, progress: { stage: 's', point: { loss: 1, acc: 0.1 } } }), /field `lambda`/);
     assert.throws(() => validateFromWorker({ type: 'error', id: 2, error: { message: 'x' } }), /field `kind`/);
     validateResult('evaluatePath', { lambdas: [0, 1], loss: [0.1, Number.NaN], acc: [0.9, 0.1] });
     assert.throws(() => validateResult('evaluatePath', { lambdas: [0, 1], loss: [0.1], acc: [0.9, 0.1] }), /same length/);
@@ -117,6 +130,14 @@ describe('progress throttling', () => {
     t.stop();
     await new Promise((r) => setTimeout(r, 300));
     assert.deepEqual(sent, ['first', 'next sweep', 'pending', 'new stage']);
+  });
+
+  it('never throttles a curve point away', () => {
+    const sent: Progress[] = [];
+    const t = throttleProgress((p) => sent.push(p), 10_000);
+    for (let i = 0; i < 5; i++) t.push({ stage: 'loss curve', message: `Loss curve: ${i + 1} of 5 points`, point: { lambda: i / 4, loss: i, acc: 0 } });
+    t.stop();
+    assert.deepEqual(sent.map((p) => p.point?.lambda), [0, 0.25, 0.5, 0.75, 1]);
   });
 
   it('transfers only whole, unshared buffers', () => {

@@ -66,6 +66,7 @@ export interface CachedData {
   readonly key: string;
   readonly dataset: Dataset;
   readonly batches: Batches;
+  readonly batchSize: number;
 }
 
 class PathCache {
@@ -73,26 +74,33 @@ class PathCache {
   private first = new Map<string, Entry<tf.Tensor2D[]>>();
   private timer?: NodeJS.Timeout;
 
-  /** The data set as `batchSize` batches, loaded and uploaded once while the options and files are unchanged. */
-  async data(opts: DataOptions, which: 'train' | 'test', batchSize: number): Promise<Lease<CachedData>> {
+  /**
+   * The data set as batches, loaded once while the options and files are unchanged. The batch
+   * size is planned from the loaded data set (`planBatch`, the memory plan); a cached data set
+   * with another batch size is re-batched (its first-layer outputs go with the old batches).
+   */
+  async data(opts: DataOptions, which: 'train' | 'test', planBatch: number | ((dataset: Dataset) => number)): Promise<Lease<CachedData>> {
+    const plan = (d: Dataset): number => (typeof planBatch === 'number' ? planBatch : planBatch(d));
     let stat: string;
     try {
       stat = statKey(opts.path);
     } catch {
       // Missing or unreadable: the loader raises the typed error naming the path.
       const dataset = await loadDataset(opts, which);
+      const batchSize = plan(dataset);
       const batches = toBatches(dataset, batchSize);
-      return this.lease(entry({ key: '', dataset, batches }, () => batches.dispose()), true);
+      return this.lease(entry({ key: '', dataset, batches, batchSize }, () => batches.dispose()), true);
     }
-    const key = JSON.stringify([stat, which, opts.limit ?? null, opts.mean ?? null, opts.std ?? null, batchSize]);
+    const dataKey = JSON.stringify([stat, which, opts.limit ?? null, opts.mean ?? null, opts.std ?? null]);
+    const cached = this.dataEntry?.value;
+    const dataset = cached && cached.key.startsWith(`${dataKey}|`) ? cached.dataset : await loadDataset(opts, which);
+    const batchSize = plan(dataset);
+    const key = `${dataKey}|${batchSize}`;
+    // Another request may have filled it while this one read the files.
     if (!this.dataEntry || this.dataEntry.value.key !== key) {
-      const dataset = await loadDataset(opts, which);
-      // Another request may have filled it while this one read the files.
-      if (!this.dataEntry || this.dataEntry.value.key !== key) {
-        this.evictData();
-        const batches = toBatches(dataset, batchSize);
-        this.dataEntry = entry({ key, dataset, batches }, () => batches.dispose());
-      }
+      this.evictData();
+      const batches = toBatches(dataset, batchSize);
+      this.dataEntry = entry({ key, dataset, batches, batchSize }, () => batches.dispose());
     }
     return this.lease(this.dataEntry);
   }

@@ -4,23 +4,80 @@
  * first layer's outputs come from the worker's cache (pathCache), shared by a barrier's chunks;
  * per lambda only the interpolated weights are built (and, for BatchNorm nets
  * when asked, their statistics recomputed on training batches, paper appendix A.4).
+ * Batch sizes come from a memory plan (compute/batchPlan.ts): activation bytes per example,
+ * measured on a probe batch, times the batch size fit in the request's budget.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { loadDataset } from '../../core/data';
+import type { DenseTensor } from '../../core/checkpoint';
+import { loadDataset, type Dataset } from '../../core/data';
 import { interpolate } from '../../core/matching/merge';
+import { currentBackend } from '../backend';
 import { throwIfCancelled } from '../errors';
-import type { EvaluatePathRequest, EvaluatePathResult } from '../protocol';
+import type { EvaluatePathRequest, EvaluatePathResult, EvaluationPlan } from '../protocol';
 import type { HandlerContext } from '../dispatch';
 import { resetBatchNorm } from '../compute/batchNormReset';
+import { activationBytesPerExample } from '../compute/activationBytes';
+import { defaultMemoryBudget, planBatchSize } from '../compute/batchPlan';
 import { evaluateModel, linearOutputs, toBatches, type Batches } from '../compute/evaluate';
 import { buildModel } from '../compute/models';
-import { layerPermutation, loadPathEnds } from '../compute/pathModels';
+import { layerPermutation, loadPathEnds, type PathEnds } from '../compute/pathModels';
 import { pathCache, type Lease } from '../compute/pathCache';
 
-/** Examples per batch: large enough for efficient matmuls, small enough to cancel within a second. */
+/** Largest evaluation batch: large enough for efficient matmuls, small enough to cancel within a second. */
 export const EVAL_BATCH = 2000;
-/** Training examples used to recompute BatchNorm statistics at each lambda. */
+/** Training examples used to recompute BatchNorm statistics at each lambda (the first ones of the training split). */
 export const BN_RESET_EXAMPLES = 5000;
+/** Largest batch of the BatchNorm reset (statistics are averaged over batches of this size). */
+export const BN_RESET_BATCH = 500;
+
+const bytesOf = (m: ReadonlyMap<string, DenseTensor>): number => [...m.values()].reduce((s, t) => s + t.data.byteLength, 0);
+const exampleBytes = (d: Dataset): number => (d.n > 0 ? d.x.byteLength / d.n : 0);
+
+interface PathPlan {
+  /** Activation bytes per example of the larger of the eval and (when used) BatchNorm-reset forward passes. */
+  readonly perExample: number;
+  readonly first?: string;
+  readonly hasBatchNorm: boolean;
+  /** Batch size for a data set (the memory plan, given what the data set and the BatchNorm-reset examples hold). */
+  batchFor(d: Dataset, bn: Dataset | undefined, what: string): number;
+}
+
+/** Measures the model's activations and returns the batch planner for this request's budget. */
+async function planPath(req: EvaluatePathRequest, ends: PathEnds): Promise<PathPlan> {
+  const probe = buildModel(ends.a, ends.config);
+  let perExample: number;
+  let fixed: number;
+  const first = probe.inputLinear;
+  const hasBatchNorm = probe.batchNormLayers.length > 0;
+  try {
+    ({ perExample, fixed } = await activationBytesPerExample(probe));
+    if (req.resetBatchNorm && hasBatchNorm) {
+      const bn = await activationBytesPerExample(probe, { batchNorm: 'batch', onBatchStats: () => undefined });
+      perExample = Math.max(perExample, bn.perExample);
+      fixed = Math.max(fixed, bn.fixed);
+    }
+  } finally {
+    probe.dispose();
+  }
+  const budget = req.memoryBudget ?? defaultMemoryBudget();
+  const backend = currentBackend();
+  // Weights: A, B and pi(B) in JS, plus one interpolated model uploaded at a time. Counted the same
+  // for both paths, so a worker's naive and aligned chunks plan the same batch and share its cache.
+  const weights = bytesOf(ends.a) * 4 + fixed;
+  return {
+    perExample,
+    ...(first ? { first } : {}),
+    hasBatchNorm,
+    batchFor: (d, bn, what) => {
+      // The data set in JS and uploaded; MLPs also keep first-layer outputs of A, B and pi(B) (4 bytes per unit).
+      const firstUnits = first ? (ends.a.get(`${first}.weight`)?.shape[0] ?? 0) : 0;
+      const data = d.x.byteLength * 2 + d.y.byteLength * 2 + d.n * firstUnits * 4 * 3;
+      // The BatchNorm-reset examples, uploaded (in JS too when they are not the evaluated data).
+      const bnData = bn ? Math.min(bn.n, BN_RESET_EXAMPLES) * exampleBytes(bn) * (bn === d ? 1 : 2) : 0;
+      return planBatchSize({ budget, backend, resident: weights + data + bnData, perExample, maxBatch: Math.min(EVAL_BATCH, Math.max(1, d.n)), what });
+    },
+  };
+}
 
 export async function evaluatePathHandler(req: EvaluatePathRequest, ctx: HandlerContext): Promise<EvaluatePathResult> {
   ctx.onProgress({ stage: 'loading', fraction: 0 });
@@ -33,15 +90,20 @@ export async function evaluatePathHandler(req: EvaluatePathRequest, ctx: Handler
   let bnBatches: Batches | undefined;
   const loss: number[] = [];
   const acc: number[] = [];
+  let plan: EvaluationPlan | undefined;
   try {
-    const dataLease = await pathCache.data(req.data, which, EVAL_BATCH);
+    const planner = await planPath(req, ends);
+    const first = planner.first;
+    // The first BN_RESET_EXAMPLES examples of the training split (of the evaluated data when that is the training split).
+    const resetting = req.resetBatchNorm === true && planner.hasBatchNorm;
+    const bnSource = resetting && which !== 'train' ? await loadDataset({ ...req.data, limit: BN_RESET_EXAMPLES }, 'train') : undefined;
+    const name = req.b.split(/[\\/]/).pop();
+    const dataLease = await pathCache.data(req.data, which, (d) => planner.batchFor(d, resetting ? (bnSource ?? d) : undefined, `evaluating ${name} on ${d.source}`));
     leases.push(dataLease);
-    const { dataset: data, batches } = dataLease.value;
+    const { dataset: data, batches, batchSize } = dataLease.value;
+    plan = { batchSize, activationBytesPerExample: Math.round(planner.perExample) };
     throwIfCancelled(ctx.signal, 'evaluatePath');
     // MLPs: the first layer's outputs for A and pi(B), mixed per lambda instead of recomputed.
-    const probe = buildModel(ends.a, ends.config);
-    const first = probe.inputLinear;
-    probe.dispose();
     let firstA: tf.Tensor2D[] | undefined;
     let firstB: tf.Tensor2D[] | undefined;
     if (first) {
@@ -70,8 +132,11 @@ export async function evaluatePathHandler(req: EvaluatePathRequest, ctx: Handler
       try {
         if (req.resetBatchNorm && model.batchNormLayers.length > 0) {
           if (!bnBatches) {
-            const train = which === 'train' ? data : await loadDataset({ ...req.data, limit: BN_RESET_EXAMPLES }, 'train');
-            bnBatches = toBatches(train.n > BN_RESET_EXAMPLES ? { ...train, n: BN_RESET_EXAMPLES } : train, 500);
+            const train = bnSource ?? data;
+            const examples = Math.min(train.n, BN_RESET_EXAMPLES);
+            const bnBatch = Math.min(BN_RESET_BATCH, batchSize);
+            bnBatches = toBatches(train.n > examples ? { ...train, n: examples } : train, bnBatch);
+            plan = { ...plan, batchNormReset: { split: 'train', examples, batchSize: bnBatch } };
           }
           await resetBatchNorm(model, bnBatches, ctx.signal);
         }
@@ -84,12 +149,17 @@ export async function evaluatePathHandler(req: EvaluatePathRequest, ctx: Handler
       } finally {
         model.dispose();
       }
-      ctx.onProgress({ stage: 'evaluating', fraction: (i + 1) / req.lambdas.length, message: `lambda ${lambda.toFixed(3)}: loss ${loss[i].toFixed(4)}, accuracy ${acc[i].toFixed(4)}` });
+      ctx.onProgress({
+        stage: 'evaluating',
+        fraction: (i + 1) / req.lambdas.length,
+        message: `λ = ${lambda.toFixed(3)}: loss ${loss[i].toFixed(4)}, accuracy ${acc[i].toFixed(4)}`,
+        point: { lambda, loss: loss[i], acc: acc[i] },
+      });
     }
   } finally {
     bnBatches?.dispose();
     for (const t of owned) t.dispose();
     for (const l of leases) l.done();
   }
-  return { lambdas: [...req.lambdas], loss, acc };
+  return { lambdas: [...req.lambdas], loss, acc, ...(plan ? { plan } : {}) };
 }

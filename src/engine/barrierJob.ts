@@ -1,0 +1,311 @@
+/**
+ * The barrier job (paper definition 2.2): loss and accuracy of (1−λ)·A + λ·π(B) on a λ grid, for
+ * the naive path (π = identity) and the aligned one, and the barrier of each. The engine plans
+ * it here and runs it over a set of workers (the client's pool, or this one worker when a
+ * `barrier` request is sent straight to a worker):
+ * - the aligned path's far end is the alignment the request names: its permutations, an aligned
+ *   checkpoint evaluated as is, or an alignment made here with the request's method, in slot 0
+ *   while the other workers start on the naive path (it needs no permutation);
+ * - every worker takes `evaluatePath` chunks of the λs left (guided self-scheduling: chunks
+ *   shrink so the workers finish together), each with its share of the memory budget, staying on
+ *   the split it has cached (pathCache);
+ * - each point is reported as soon as a worker has it (`Progress.point`).
+ */
+import * as os from 'node:os';
+import type { CurvePoint, Progress } from '../core/checkpoint';
+import { barrierFromCurve, lambdaGrid } from '../core/barrier';
+import { openCheckpoint } from '../core/safetensors';
+import { EngineError } from './errors';
+import type {
+  AlignedSource,
+  AlignMethod,
+  AlignRequest,
+  AlignResult,
+  BackendName,
+  BarrierCurve,
+  BarrierRequest,
+  BarrierResult,
+  EngineRequest,
+  EvaluatePathRequest,
+  EvaluationPlan,
+  PathMetrics,
+  ResultOf,
+} from './protocol';
+import { throttleProgress } from './rpc';
+
+/** What the job needs of a worker pool. */
+export interface JobWorkers {
+  readonly size: number;
+  run<K extends EngineRequest['kind']>(
+    request: Extract<EngineRequest, { kind: K }>,
+    opts: { readonly signal?: AbortSignal; readonly onProgress?: (p: Progress) => void },
+    slot: number,
+  ): Promise<ResultOf[K]>;
+  /** Starts the first `count` workers now (they will all get chunks). */
+  warmUp(count: number): void;
+  backend(): Promise<BackendName>;
+}
+
+export interface JobOptions {
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (p: Progress) => void;
+}
+
+/** Default memory budget of a whole barrier job: half the physical memory, shared by the workers. */
+export function defaultJobBudget(): number {
+  return Math.floor(os.totalmem() / 2);
+}
+
+/** The far end of the aligned path, and how it is obtained. */
+type AlignedPlan =
+  | { readonly source: 'none' }
+  | { readonly source: 'alignment'; readonly request: AlignRequest }
+  | { readonly source: 'permutations'; readonly perms: Readonly<Record<string, readonly number[]>> }
+  | { readonly source: 'checkpoint'; readonly file: string };
+
+function alignedPlan(req: BarrierRequest): AlignedPlan {
+  if (req.alignedCheckpoint !== undefined) return { source: 'checkpoint', file: req.alignedCheckpoint };
+  if (req.perms !== undefined) return { source: 'permutations', perms: req.perms };
+  if (!req.align) return { source: 'none' };
+  const method = req.method ?? 'weight';
+  return {
+    source: 'alignment',
+    // The same request `rebasin align` sends with these flags, so the curve belongs to the file
+    // that command writes; the data also lets the equivalence check run on real examples.
+    request: {
+      kind: 'align', a: req.a, b: req.b, spec: req.spec, model: req.model, method, seed: req.seed, maxIter: req.maxIter,
+      allowNonFinite: req.allowNonFinite, data: req.data,
+      ...(method === 'ste' && req.ste ? { ste: req.ste } : {}),
+    },
+  };
+}
+
+const METHODS: readonly AlignMethod[] = ['weight', 'activation', 'ste'];
+
+/** The method an aligned checkpoint records in its provenance metadata (`rebasin.method`), else "unknown". */
+async function methodOfCheckpoint(file: string): Promise<AlignMethod | 'unknown'> {
+  const ck = await openCheckpoint(file);
+  try {
+    const m = ck.metadata['rebasin.method'];
+    return METHODS.find((x) => x === m) ?? 'unknown';
+  } finally {
+    await ck.close();
+  }
+}
+
+/** The λs of one path on one split still to evaluate (indices into the grid). */
+interface Queue {
+  readonly split: 'test' | 'train';
+  readonly path: 'naive' | 'aligned';
+  readonly todo: number[];
+  /** The aligned path opens when the alignment is done. */
+  open: boolean;
+}
+
+export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, opts: JobOptions = {}): Promise<BarrierResult> {
+  const started = performance.now();
+  // One controller for the whole plan: the caller's cancel, or the first failure, stops every part.
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort();
+  if (opts.signal?.aborted) throw new EngineError('Cancelled', 'barrier cancelled');
+  opts.signal?.addEventListener('abort', onAbort);
+  const progress = throttleProgress((p) => opts.onProgress?.(p));
+  try {
+    // Every worker will get λ chunks: start them while the alignment runs.
+    workers.warmUp(workers.size);
+    const splits: ('test' | 'train')[] = req.data.split === 'both' ? ['test', 'train'] : [req.data.split ?? 'test'];
+    const lambdas = lambdaGrid(req.steps);
+    const plan = alignedPlan(req);
+    const alignedFrom: AlignedSource | undefined =
+      plan.source === 'none'
+        ? undefined
+        : plan.source === 'checkpoint'
+          ? { method: await methodOfCheckpoint(plan.file), source: 'checkpoint', checkpoint: plan.file }
+          : { method: plan.source === 'alignment' ? plan.request.method : (req.method ?? 'weight'), source: plan.source };
+    const hasAligned = plan.source !== 'none';
+    // Each worker's share of the budget (they evaluate side by side).
+    const share = Math.floor((req.memoryBudget ?? defaultJobBudget()) / workers.size);
+
+    // theta_aligned(0) = 1*A + 0*pi(B) = A = theta_naive(0) exactly (finite weights: the align
+    // refuses non-finite ones unless allowed), so the aligned path reuses the naive λ = 0.
+    const shareStart = hasAligned && !req.allowNonFinite && lambdas[0] === 0;
+    const queues: Queue[] = [];
+    for (const split of splits) {
+      queues.push({ split, path: 'naive', todo: lambdas.map((_, i) => i), open: true });
+      if (hasAligned) queues.push({ split, path: 'aligned', todo: lambdas.map((_, i) => i).filter((i) => !(shareStart && i === 0)), open: plan.source !== 'alignment' });
+    }
+    const totalPoints = splits.length * lambdas.length * (hasAligned ? 2 : 1);
+    const toEvaluate = queues.reduce((s, q) => s + q.todo.length, 0);
+    const values = new Map<string, { loss: number; acc: number }>();
+    const at = (split: string, p: string, i: number): string => `${split}/${p}/${i}`;
+
+    // Progress: the align counts as this many λ evaluations (about its cost on MNIST MLPs).
+    const alignWeight = plan.source === 'alignment' ? 3 : 0;
+    let alignFraction = 0;
+    let alignMessage: string | undefined;
+    let alignDoneFlag = plan.source !== 'alignment';
+    let pointsDone = 0;
+    const inFlight = new Map<number, number>();
+    let shown = 0;
+    const report = (point?: CurvePoint): void => {
+      const partial = [...inFlight.values()].reduce((s, v) => s + v, 0);
+      shown = Math.max(shown, Math.min(1, (alignWeight * alignFraction + pointsDone + partial) / (alignWeight + toEvaluate)));
+      const curve = `${values.size} of ${totalPoints} points`;
+      const message = alignDoneFlag ? `Loss curve: ${curve}` : `${alignMessage ?? `Aligning (${alignedFrom?.method ?? 'weight'} matching)`}; loss curve: ${curve}`;
+      progress.push({ stage: alignDoneFlag ? 'loss curve' : 'align', fraction: shown, message, ...(point ? { point } : {}) });
+    };
+    /** Records a point (once) and streams it; the aligned λ = 0 follows the naive one. */
+    const record = (split: 'test' | 'train', path: 'naive' | 'aligned', i: number, m: { loss: number; acc: number }): void => {
+      const key = at(split, path, i);
+      if (values.has(key)) return;
+      values.set(key, m);
+      report({ lambda: lambdas[i], loss: m.loss, acc: m.acc, path, split });
+      if (shareStart && path === 'naive' && i === 0) record(split, 'aligned', 0, m);
+    };
+
+    let align: AlignResult | undefined;
+    let evaluation: EvaluationPlan | undefined;
+    let requests = 0;
+    let alignDone: Promise<void> = Promise.resolve();
+    const lanes: Promise<void>[] = [];
+    // Guided self-scheduling: a free worker takes a share of what is left, so the chunks
+    // shrink towards the end and the workers finish together.
+    const take = (split: string | undefined): { q: Queue; points: number[] } | undefined => {
+      const left = queues.reduce((s, q) => s + q.todo.length, 0);
+      const ready = (x: Queue): boolean => x.open && x.todo.length > 0;
+      // Stay on the split this worker has cached (its data and first-layer outputs) while it has work.
+      const q = queues.find((x) => ready(x) && x.split === split) ?? queues.find(ready);
+      if (!q) return undefined;
+      const n = Math.max(1, Math.min(q.todo.length, Math.ceil(left / (2 * workers.size))));
+      return { q, points: q.todo.splice(0, n) };
+    };
+    const chunkRequest = (q: Queue, points: number[]): EvaluatePathRequest => {
+      const aligned = q.path === 'aligned';
+      const perms = aligned ? (plan.source === 'permutations' ? plan.perms : plan.source === 'alignment' ? align?.perms : undefined) : undefined;
+      return {
+        kind: 'evaluatePath',
+        a: req.a,
+        b: aligned && plan.source === 'checkpoint' ? plan.file : req.b,
+        ...(perms ? { perms } : {}),
+        ...(req.spec !== undefined ? { spec: req.spec } : {}),
+        lambdas: points.map((i) => lambdas[i]),
+        data: { ...req.data, split: q.split },
+        ...(req.model !== undefined ? { model: req.model } : {}),
+        ...(req.resetBatchNorm !== undefined ? { resetBatchNorm: req.resetBatchNorm } : {}),
+        memoryBudget: share,
+      };
+    };
+    const lane = async (slot: number): Promise<void> => {
+      let lastSplit: string | undefined;
+      for (;;) {
+        const job = take(lastSplit);
+        if (!job) {
+          if (queues.some((q) => !q.open && q.todo.length > 0)) {
+            await alignDone;
+            continue;
+          }
+          return;
+        }
+        const id = requests++;
+        const { q, points } = job;
+        lastSplit = q.split;
+        inFlight.set(id, 0);
+        let streamed = 0;
+        const r = await workers.run<'evaluatePath'>(
+          chunkRequest(q, points),
+          {
+            signal: controller.signal,
+            onProgress: (pr) => {
+              inFlight.set(id, Math.max(inFlight.get(id) ?? 0, points.length * Math.min(1, pr.fraction ?? 0)));
+              // The worker reports each λ as it finishes it, in order.
+              if (pr.point && streamed < points.length && pr.point.lambda === lambdas[points[streamed]]) {
+                record(q.split, q.path, points[streamed++], { loss: pr.point.loss, acc: pr.point.acc });
+              } else report();
+            },
+          },
+          slot,
+        );
+        if (r.loss.length !== points.length || r.acc.length !== points.length) {
+          throw new EngineError('InvalidMessage', `invalid evaluatePath result: ${r.loss.length} values for ${points.length} lambdas on the ${q.path} path`);
+        }
+        inFlight.delete(id);
+        pointsDone += points.length;
+        evaluation ??= r.plan;
+        // Points whose progress message was not seen (it carries the same values as the result).
+        points.forEach((i, k) => record(q.split, q.path, i, { loss: r.loss[k], acc: r.acc[k] }));
+      }
+    };
+    const used = new Set<number>();
+    const tracked = (slot: number): Promise<void> => {
+      used.add(slot);
+      return lane(slot);
+    };
+    report();
+    if (plan.source === 'alignment') {
+      alignDone = workers
+        .run<'align'>(plan.request, {
+          signal: controller.signal,
+          onProgress: (p) => {
+            alignFraction = Math.max(alignFraction, Math.min(1, p.fraction ?? 0));
+            alignMessage = p.message ?? alignMessage;
+            report();
+          },
+        }, 0)
+        .then((r) => {
+          align = r;
+          alignFraction = 1;
+          alignDoneFlag = true;
+          for (const q of queues) q.open = true;
+          report();
+        });
+      // The aligning worker joins the evaluation when it is done.
+      lanes.push(alignDone.then(() => tracked(0)));
+      for (let s = 1; s < workers.size; s++) lanes.push(tracked(s));
+      // A failure anywhere stops every part (lanes waiting on the align see it rejected).
+      await Promise.all([alignDone, ...lanes]);
+    } else {
+      for (let s = 0; s < workers.size; s++) lanes.push(tracked(s));
+      await Promise.all(lanes);
+    }
+
+    const curve = (split: 'test' | 'train'): BarrierCurve => {
+      const metrics = (p: 'naive' | 'aligned'): PathMetrics => {
+        const points = lambdas.map((l, i) => {
+          const m = values.get(at(split, p, i));
+          if (!m) throw new EngineError('InvalidMessage', `invalid evaluatePath result: no value for lambda ${l} on the ${p} path`);
+          return m;
+        });
+        return { loss: points.map((m) => m.loss), acc: points.map((m) => m.acc) };
+      };
+      const naive = metrics('naive');
+      const aligned = hasAligned ? metrics('aligned') : undefined;
+      return {
+        lambdas,
+        naive,
+        ...(aligned ? { aligned } : {}),
+        barrier: { naive: barrierFromCurve(lambdas, naive.loss), ...(aligned ? { aligned: barrierFromCurve(lambdas, aligned.loss) } : {}) },
+      };
+    };
+
+    const curves = splits.map((s) => [s, curve(s)] as const);
+    const top = curves[0][1];
+    const alignSummary: Omit<AlignResult, 'matrices'> | undefined = align ? (({ matrices: _m, ...rest }) => rest)(align) : undefined;
+    return {
+      ...top,
+      backend: align?.backend ?? (await workers.backend()),
+      seconds: (performance.now() - started) / 1000,
+      workers: used.size,
+      ...(curves.length > 1 ? { splits: Object.fromEntries(curves) } : {}),
+      ...(alignSummary ? { align: alignSummary } : {}),
+      ...(alignedFrom ? { alignedFrom } : {}),
+      ...(evaluation ? { evaluation } : {}),
+    };
+  } catch (e) {
+    controller.abort();
+    if (opts.signal?.aborted) throw new EngineError('Cancelled', 'barrier cancelled');
+    throw e;
+  } finally {
+    progress.stop();
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+}

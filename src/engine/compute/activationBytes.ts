@@ -1,0 +1,34 @@
+/**
+ * The memory a forward pass holds per example, measured rather than modelled: whatever the
+ * family, tfjs tracks every tensor it allocates, and tf.profile reports the peak. Used by the
+ * batch plan (batchPlan.ts) of loss-curve evaluation.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ForwardOptions, Model } from './models';
+
+/**
+ * Bytes of tensors a forward pass of `model` holds at its peak, per example, and the part that
+ * does not grow with the batch (weights uploaded on first use), measured with tf.profile on
+ * probe batches of 1 and 3 zero examples.
+ */
+export async function activationBytesPerExample(model: Model, opts: ForwardOptions = {}): Promise<{ perExample: number; fixed: number }> {
+  const peak = async (n: number): Promise<number> => {
+    const x = tf.zeros([n, ...model.inputShape]);
+    try {
+      const before = tf.memory().numBytes;
+      const info = await tf.profile(() => {
+        tf.tidy(() => {
+          model.forward(x, opts);
+        });
+      });
+      return Math.max(0, info.peakBytes - before);
+    } finally {
+      x.dispose();
+    }
+  };
+  const one = await peak(1);
+  const three = await peak(3);
+  const perExample = Math.max(1, (three - one) / 2);
+  return { perExample, fixed: Math.max(0, one - perExample) };
+}
+
