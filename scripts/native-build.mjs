@@ -197,6 +197,7 @@ initBackend('tensorflow').then((b) => {
       rmSync(tmp, { recursive: true, force: true });
     }
     say(`built in ${seconds} s`);
+    rmSync(join(cacheRoot(), 'last-failure.log'), { force: true });
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw e;
