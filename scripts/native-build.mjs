@@ -15,7 +15,7 @@
 // temp folder beside the entry and renamed into place only after the backend loaded from it.
 // When it cannot build (no pip, no wheel, no compiler...), prints ONE line saying why and exits 1.
 //
-// Flags: --print-dir (print only the package folder, for scripts), --quiet (no progress lines).
+// Flags: --print-dir (stdout gets only the package folder, for scripts), --quiet (no progress lines).
 // Recipe and measurements: ../shared/notes/COMPUTE.md (about 1.5 min and 1 GB).
 
 import { spawnSync } from 'node:child_process';
@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const printDir = process.argv.includes('--print-dir');
-const quiet = printDir || process.argv.includes('--quiet');
+const quiet = process.argv.includes('--quiet');
 
 /** The wheel whose C library we link against (its C API is what tfjs-node 4.x expects). */
 const TENSORFLOW_CPU = process.env.REBASIN_TENSORFLOW_CPU ?? '2.21.0';
