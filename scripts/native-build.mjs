@@ -59,8 +59,9 @@ function run(what, cmd, args, options = {}) {
     } catch { /* the log is a courtesy */ }
     const lines = output.split('\n').map((l) => l.trim()).filter(Boolean);
     // The first compiler/pip error says more than the stack traces that follow it.
-    const telling = lines.find((l) => /fatal error|error:|^ERROR|no matching distribution/i.test(l))
-      ?? [...lines].reverse().find((l) => /error|cannot|not found|failed/i.test(l)) ?? lines.at(-1) ?? `exit ${r.status}`;
+    const telling = lines.find((l) => /fatal error|\berror:|^ERROR:|No matching distribution/.test(l))
+      ?? [...lines].reverse().find((l) => /error|cannot|not found|failed/i.test(l) && !/most likely not a problem/.test(l))
+      ?? lines.at(-1) ?? `exit ${r.status}`;
     throw new CannotBuild(`${what}: ${telling.slice(0, 300)} (full output in ${log})`);
   }
   return r.stdout;
