@@ -10,6 +10,7 @@ import { benchBarrierPool } from './barrierPool';
 import { benchInspect } from './inspect';
 import { benchMatching } from './matching';
 import { benchMatmul } from './matmul';
+import { benchNative } from './native';
 import { initBackend } from '../src/engine/backend';
 import { tfMatMul } from '../src/engine/tfMatMul';
 
@@ -24,6 +25,8 @@ const SECTIONS: Record<string, { title: string; run: () => Promise<string[]> }> 
   align: { title: 'end-to-end `rebasin align` vs numpy+scipy; peak memory of a large alignment', run: () => benchAlignCli() },
   pool: { title: 'barrier curve over the worker pool vs one worker', run: () => benchBarrierPool() },
   barrier: { title: 'barrier curve of trained MLPs in one thread (training included)', run: () => benchBarrier(true) },
+  // Last: it loads the native backend in this process (other sections measure what `auto` picks).
+  native: { title: 'wasm vs native tensorflow side by side (products, matching, align, barrier curve)', run: () => benchNative() },
 };
 
 async function main(): Promise<void> {

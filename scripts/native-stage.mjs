@@ -7,7 +7,7 @@
 // Imported by scripts/test-all.mjs for `nativePlan`; run as a script it is the stage's command:
 //   node scripts/native-stage.mjs <tfjs-node dir or ""> <test files...>
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,27 +29,42 @@ function installedAddon() {
  * The stage's plan for test-all: `{ cmd, counts, timeoutMin }`, or `{ none: reason }` when the
  * native backend cannot be had here. Builds on demand (progress on stderr).
  */
-export function nativePlan(allUnitFiles) {
+export async function nativePlan(allUnitFiles) {
   const files = engineTestFiles(allUnitFiles);
   if (!files.length) return { none: 'no engine test files' };
   let dir = '';
   if (!installedAddon()) {
-    const r = spawnSync(process.execPath, [join(root, 'scripts', 'native-build.mjs'), '--print-dir'], {
-      cwd: root,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 15 * 60_000,
-    });
-    process.stderr.write(r.stderr ?? '');
-    if (r.status !== 0) {
-      const why = (r.stderr ?? '').trim().split('\n').at(-1)?.replace(/^native:build: /, '')
-        || (r.error ? r.error.message : `native build exited ${r.status ?? r.signal}`);
-      console.log(`native: the native backend cannot be built here, so the engine tests run on wasm only (${why})`);
-      return { none: `native backend unavailable: ${why}` };
+    const r = await buildNative();
+    if (r.code !== 0) {
+      const why = r.stderr.trim().split('\n').at(-1)?.replace(/^native:build: (cannot build the native backend: )?/, '') || `native build exited ${r.code}`;
+      return { none: `the native backend cannot be built here, engine tests ran on wasm only: ${why}` };
     }
     dir = r.stdout.trim();
   }
   return { cmd: [process.execPath, 'scripts/native-stage.mjs', dir, ...files], counts: true, timeoutMin: 15 };
+}
+
+/** `native-build.mjs --print-dir`, its progress shown as it comes, with a time limit. */
+function buildNative() {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(root, 'scripts', 'native-build.mjs'), '--print-dir'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => {
+      stderr += c;
+      process.stderr.write(c);
+    });
+    const timer = setTimeout(() => {
+      stderr += 'native:build: took longer than 15 min, stopped\n';
+      child.kill('SIGTERM');
+    }, 15 * 60_000);
+    child.on('error', (e) => (stderr += `native:build: ${e.message}\n`));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout, stderr });
+    });
+  });
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

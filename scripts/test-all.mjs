@@ -164,7 +164,7 @@ const t0 = Date.now();
 for (const name of chosen) {
   if (interrupted) break;
   const started = Date.now(); // planning may build (the native stage): count it
-  const plan = STAGES[name]();
+  const plan = await STAGES[name]();
   if (plan.none) {
     console.log(`\n=== ${name}: skipped, ${plan.none} (counts 0)`);
     results.push({ name, pass: 0, fail: 0, skipped: 0, secs: (Date.now() - started) / 1000, status: 'none', note: plan.none });
