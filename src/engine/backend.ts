@@ -37,11 +37,13 @@ export function tfjsNodeOverride(): string | undefined {
 type ResolveFilename = (request: string, parent: NodeModule | undefined, isMain: boolean, options?: unknown) => string;
 const TFJS_SHARED = /^@tensorflow\/tfjs(-(core|backend-cpu|backend-wasm|backend-webgl|converter|layers|data))?(\/.*)?$/;
 
+/** node_modules folders whose `@tensorflow/tfjs*` requests already resolve to ours. */
+const sharedScopes = new Set<string>();
+
 /**
  * Loads tfjs-node from `dir` with its `@tensorflow/tfjs*` requests resolved from here, so its
  * kernels land in the tfjs-core instance this module uses (the cached package carries none).
  */
-const sharedScopes = new Set<string>();
 function requireTfjsNodeFrom(dir: string): void {
   const scope = fs.realpathSync(path.resolve(dir, '..', '..')) + path.sep; // its node_modules
   if (!sharedScopes.has(scope)) {
