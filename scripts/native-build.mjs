@@ -59,6 +59,9 @@ function run(what, cmd, args, options = {}) {
     } catch { /* the log is a courtesy */ }
     const lines = output.split('\n').map((l) => l.trim()).filter(Boolean);
     // The first compiler/pip error says more than the stack traces that follow it.
+    if (lines.some((l) => /network connectivity/.test(l))) {
+      throw new CannotBuild(`${what}: node-gyp could not download Node's headers (offline?); set npm_config_nodedir to a Node install with include/node (full output in ${log})`);
+    }
     const telling = lines.find((l) => /fatal error|\berror:|^ERROR:|No matching distribution/.test(l))
       ?? [...lines].reverse().find((l) => /error|cannot|not found|failed/i.test(l) && !/most likely not a problem/.test(l))
       ?? lines.at(-1) ?? `exit ${r.status}`;
@@ -81,6 +84,16 @@ function nodeGyp() {
     join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
   ].filter(Boolean);
   return candidates.find((c) => existsSync(c));
+}
+
+/**
+ * Node's own headers when they are installed beside it (node-gyp would otherwise download them,
+ * which fails offline); `npm run` passes the project's npmrc `nodedir` itself.
+ */
+function nodeHeaders() {
+  if (process.env.npm_config_nodedir) return {};
+  const prefix = join(dirname(process.execPath), '..');
+  return existsSync(join(prefix, 'include', 'node', 'node_api.h')) ? { npm_config_nodedir: prefix } : {};
 }
 
 /** Removes build folders left by runs that were killed (older than an hour). */
@@ -163,7 +176,7 @@ with zipfile.ZipFile(wheel) as z:
     const preGyp = join(tmp, 'node_modules', '@mapbox', 'node-pre-gyp', 'bin', 'node-pre-gyp');
     run('the addon does not compile', process.execPath, [preGyp, 'rebuild', '--build-from-source', '--build-latest-napi-version-only'], {
       cwd: pkg,
-      env: { ...process.env, npm_config_node_gyp: gyp },
+      env: { ...process.env, npm_config_node_gyp: gyp, ...nodeHeaders() },
     });
     rmSync(join(pkg, 'build'), { recursive: true, force: true }); // object files; the addon is in lib/
 
