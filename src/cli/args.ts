@@ -3,6 +3,7 @@
  * (scripts call them): extend, never rename.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseByteSize } from '../core/memoryPlan';
 
 export class UsageError extends Error {
   readonly kind = 'UsageError';
@@ -24,6 +25,7 @@ options:
   --method M            align: weight (default) | activation | ste
   --seed N              random seed (default 0)
   --max-iter N          weight matching sweeps at most (default 100)
+  --memory-budget SIZE  align/merge: memory for weight matching, e.g. 8GB, 512MiB (default: half of RAM)
   --lambda L            merge: weight of the other model(s), (1-L)*A + L*pi(B) (default 0.5)
   --no-align            merge/barrier: skip alignment (naive)
   --data PATH           evaluation data: IDX folder (MNIST layout), safetensors with x/y, .npy/.npz
@@ -50,6 +52,7 @@ const options = {
   method: { type: 'string' },
   seed: { type: 'string' },
   'max-iter': { type: 'string' },
+  'memory-budget': { type: 'string' },
   lambda: { type: 'string' },
   'no-align': { type: 'boolean' },
   data: { type: 'string' },
@@ -103,6 +106,14 @@ export const fraction = (flag: string, text: string | undefined, fallback: numbe
 
 export const positive = (flag: string, text: string | undefined, fallback: number): number =>
   parseNumber(flag, text, fallback, (n) => n > 0, 'a positive number');
+
+/** A byte size (`8GB`, `512MiB`, `1.5GiB`, `1000000`), or undefined when the flag is absent. */
+export function byteSize(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = parseByteSize(text);
+  if (n === null) throw new UsageError(`--${flag} must be a size such as 8GB or 512MiB, got "${text}"`);
+  return n;
+}
 
 export function oneOf<T extends string>(flag: string, text: string | undefined, allowed: readonly T[], fallback: T): T {
   if (text === undefined) return fallback;

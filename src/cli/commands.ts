@@ -5,7 +5,7 @@ import { SpecError, formatSpecFile, inferSpec, skeletonSpecFile, specToFile, sym
 import type { Checkpoint } from '../core/checkpoint';
 import { EngineClient } from '../engine/client';
 import type { AlignResult, BackendChoice, BarrierCurve, BarrierResult, DataOptions, EngineRequest, MergeResult, ResultOf } from '../engine/protocol';
-import { type ParsedArgs, UsageError, expectPositionals, fraction, int, oneOf, optionalInt, positive } from './args';
+import { type ParsedArgs, UsageError, byteSize, expectPositionals, fraction, int, oneOf, optionalInt, positive } from './args';
 import { progressLine } from './progress';
 import { formatBytes, formatCount, table } from './format';
 
@@ -143,6 +143,7 @@ export async function align(ctx: CommandContext): Promise<void> {
     method,
     seed: int('seed', args.values.seed, 0),
     maxIter: int('max-iter', args.values['max-iter'], 100, 1),
+    memoryBudget: byteSize('memory-budget', args.values['memory-budget']),
     data,
     model: resolved(args.values.model),
     ste: method === 'ste' ? {
@@ -169,6 +170,7 @@ export async function merge(ctx: CommandContext): Promise<void> {
     spec: resolved(args.values.spec),
     seed: int('seed', args.values.seed, 0),
     maxIter: int('max-iter', args.values['max-iter'], 100, 1),
+    memoryBudget: byteSize('memory-budget', args.values['memory-budget']),
     allowNonFinite: args.values['allow-non-finite'] ?? false,
   }, 'merge');
   if (args.values.json) return out.json(result);

@@ -44,6 +44,8 @@ export interface AlignRequest {
   readonly includeMatrices?: boolean;
   /** Accept NaN/Inf weights instead of refusing them. */
   readonly allowNonFinite?: boolean;
+  /** Memory budget in bytes for weight matching (src/core/memoryPlan.ts); default half of physical memory. */
+  readonly memoryBudget?: number;
 }
 
 /** Merge two or more checkpoints; inputs[0] is the reference all others are aligned to. */
@@ -58,6 +60,8 @@ export interface MergeRequest {
   readonly seed: number;
   readonly maxIter: number;
   readonly allowNonFinite?: boolean;
+  /** Memory budget in bytes for weight matching (src/core/memoryPlan.ts); default half of physical memory. */
+  readonly memoryBudget?: number;
 }
 
 /** Loss barrier along the linear path, naive and (when align) aligned. */

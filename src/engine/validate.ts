@@ -158,6 +158,7 @@ export function validateRequest(x: unknown): EngineRequest {
       }
       optBool(o, 'includeMatrices', where);
       optBool(o, 'allowNonFinite', where);
+      optInt(o, 'memoryBudget', where, 1);
       break;
     }
     case 'merge': {
@@ -171,6 +172,7 @@ export function validateRequest(x: unknown): EngineRequest {
       optStr(o, 'spec', where);
       seedAndIter(o, where);
       optBool(o, 'allowNonFinite', where);
+      optInt(o, 'memoryBudget', where, 1);
       break;
     }
     case 'barrier': {

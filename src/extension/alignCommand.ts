@@ -101,6 +101,7 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
           method,
           seed: settings.seed,
           maxIter: settings.maxIterations,
+          memoryBudget: settings.memoryBudget,
           data,
           model: settings.modelConfig,
           includeMatrices: true,

@@ -84,7 +84,7 @@ async function runMerge(deps: Deps, opts: MergeOptions): Promise<MergeOutcome | 
   const result = await withCancellableProgress(`Re-Basin: merging ${all.length} checkpoints`, (report, signal) =>
     timed(deps.log, label, () =>
       deps.engine.run(
-        { kind: 'merge', inputs: all, out, lambda, align: true, seed: settings.seed, maxIter: settings.maxIterations },
+        { kind: 'merge', inputs: all, out, lambda, align: true, seed: settings.seed, maxIter: settings.maxIterations, memoryBudget: settings.memoryBudget },
         { onProgress: report, signal },
       ),
     ),

@@ -5,6 +5,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { BackendChoice } from '../engine/protocol';
+import { parseByteSize } from '../core/memoryPlan';
 
 export interface Settings {
   readonly backend: BackendChoice;
@@ -19,6 +20,8 @@ export interface Settings {
   readonly resetBatchNorm: boolean;
   /** Worker threads; undefined means one per core (the engine's default). */
   readonly workers?: number;
+  /** Bytes for weight matching (`8GB`, `512MiB`); undefined means half of physical memory (the engine's default). */
+  readonly memoryBudget?: number;
 }
 
 const BACKENDS: readonly BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
@@ -36,6 +39,7 @@ export function readSettings(scope?: vscode.Uri): Settings {
     modelConfig: resolvePath(c.get<string>('modelConfig', ''), scope),
     resetBatchNorm: c.get<boolean>('resetBatchNorm', false) === true,
     workers: clampInt(c.get<number>('workers', 0), 0, 64, 0) || undefined,
+    memoryBudget: parseByteSize(c.get<string>('memoryBudget', '') ?? '') ?? undefined,
   };
 }
 

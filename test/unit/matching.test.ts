@@ -146,12 +146,20 @@ test('cancellation: an aborted signal stops between solves with kind Cancelled',
   assert.ok(calls <= 4, `stopped after ${calls} products`);
 });
 
-test('progress reports every sweep', async () => {
+test('progress reports every sweep in the user\'s terms, with a rising fraction that ends at 1', async () => {
   const stages: number[] = [];
+  const fractions: number[] = [];
   const res = await weightMatching(mlpSpec, randomMlp(1), randomMlp(2), {
-    seed: 3, maxIter: 20, matmul: jsMatMul, onProgress: (p) => { if (p.message?.includes('done')) stages.push(p.iteration!); },
+    seed: 3, maxIter: 20, matmul: jsMatMul, onProgress: (p) => {
+      assert.equal(p.stage, 'weight-matching');
+      assert.match(p.message!, /^Weight matching: sweep \d+, \d+ of 2 permutations(, converged|, last sweep)?$/);
+      fractions.push(p.fraction!);
+      if (/2 of 2 permutations/.test(p.message!)) stages.push(p.iteration!);
+    },
   });
   assert.deepEqual(stages, Array.from({ length: res.iterations }, (_, i) => i + 1));
+  assert.ok(fractions.every((f, i) => f > 0 && f <= 1 && (i === 0 || f >= fractions[i - 1])), `fractions ${fractions}`);
+  assert.equal(fractions.at(-1), 1);
 });
 
 test('similarity matrix: diagonal maxima after aligning a permuted copy', async () => {

@@ -43,6 +43,8 @@ export interface MergeManyOptions {
   readonly matmul: MatMulABt;
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: Progress) => void;
+  /** Memory budget of the whole job in bytes (see WeightMatchingOptions); the models held count against it. */
+  readonly memoryBudget?: number;
 }
 
 export interface MergeManyResult {
@@ -110,6 +112,8 @@ export async function mergeMany(spec: PermSpec, models: readonly TensorMap[], op
   const perms = models.map(() => identityPermutations(spec));
   const aligned: TensorMap[] = models.map(specOnly);
   const random = mulberry32(opts.seed);
+  let heldBytes = 0;
+  for (const m of [...models, ...aligned]) for (const t of m.values()) heldBytes += t.data.byteLength;
   let iterations = 0;
   for (let round = 0; round < opts.maxIter; round++) {
     let changed = false;
@@ -120,6 +124,8 @@ export async function mergeMany(spec: PermSpec, models: readonly TensorMap[], op
       const res = await weightMatching(spec, target, specOnly(models[k]), {
         seed: Math.floor(random() * 0x7fffffff), maxIter: opts.maxIter, matmul: opts.matmul,
         signal: opts.signal, initPerms: perms[k],
+        // The inputs and their aligned copies are held besides the two operands weight matching counts.
+        ...(opts.memoryBudget !== undefined ? { memoryBudget: opts.memoryBudget - heldBytes } : {}),
       });
       if (!samePerms(res.perms, perms[k])) {
         changed = true;

@@ -14,10 +14,11 @@
  * only on the permutations on the tensor's OTHER axes, so it is cached with their versions and
  * recomputed only when one of them changed (occurrences with no other permutation are summed
  * once into a per-permutation constant), and a permutation whose inputs did not change since
- * its last solve is not solved again (it is still optimal for them). Memory held: per
- * permutation one n x n float32 constant (when it has such occurrences), plus cached products up to
- * `cacheBytes` (default 1 GiB; beyond that they are recomputed every time), plus A's
- * axis-to-front copies for occurrences whose axis is not already axis 0.
+ * its last solve is not solved again (it is still optimal for them). Memory: see
+ * src/core/memoryPlan.ts. With a `memoryBudget`, the plan is made before anything is allocated:
+ * held constants (per permutation with both kinds of occurrence, one n x n float32) when they fit,
+ * cached products up to what the budget leaves, recomputation beyond; products computed by
+ * blocks of rows, their operands (A's and B's tensor with the axis in front) made per product.
  */
 import type { DenseTensor, MatMulABt, PermSpec, Permutations, Progress, TensorMap } from '../checkpoint';
 import { AssignmentError, solveAssignmentMax, type AssignmentResult } from '../assignment/lap';
@@ -25,6 +26,7 @@ import { cancelled, MatchingError } from './errors';
 import { checkPermutation, dotProduct, gatherAxes, identityPermutation, permuteTensor, axisPermsOf } from './permute';
 import { mulberry32, shuffleInPlace } from './prng';
 import { matMulABt } from './jsMatMul';
+import { planWeightMatching, PRODUCT_BLOCK_BYTES } from '../memoryPlan';
 
 export interface WeightMatchingOptions {
   readonly seed: number;
@@ -34,7 +36,14 @@ export interface WeightMatchingOptions {
   readonly onProgress?: (p: Progress) => void;
   /** Starting permutations (default identity). */
   readonly initPerms?: Permutations;
-  /** Budget for cached occurrence products, in bytes (default 1 GiB). */
+  /**
+   * Memory budget of the whole job in bytes (A and B as given count as held): the cost matrices
+   * are planned against it before anything is allocated (src/core/memoryPlan.ts), cached
+   * contributions get what it leaves, and a solve that cannot fit throws MemoryBudgetError.
+   * Without it: constants held and a 1 GiB cache, unchecked.
+   */
+  readonly memoryBudget?: number;
+  /** Budget for cached occurrence products, in bytes (default: what the memory plan leaves, else 1 GiB). */
   readonly cacheBytes?: number;
 }
 
@@ -74,8 +83,12 @@ interface Occurrence {
   readonly rest: number;
   /** Permutation names on the other axes (may include P itself for a doubly permuted tensor). */
   readonly dependsOn: readonly string[];
-  /** A with the axis moved to the front, [n, rest]. */
-  readonly aFront: Float32Array;
+  /**
+   * A with the axis moved to the front, [n, rest]: A's own data when the axis is 0, else a copy
+   * made for each product and dropped after it (held for every occurrence, these copies would
+   * add up to a whole third model; one gather costs O(size), the product O(n * size)).
+   */
+  readonly aFront: () => Float32Array;
   cached?: Float32Array;
   cachedVersions?: number[];
   /** The B operand `cached` was computed from (for low-rank updates). */
@@ -85,6 +98,18 @@ interface Occurrence {
 interface Plan {
   readonly names: readonly string[];
   readonly occurrences: ReadonlyMap<string, Occurrence[]>;
+}
+
+/**
+ * BatchNorm running statistics (`running_mean`, `running_var`) follow their channel's
+ * permutation when B is permuted, but they are buffers, not learned weights, and the paper's
+ * code leaves them out of the matching (its specs list only `weight` and `bias` of a norm).
+ * They stay out of the objective here too: running_var is positive, so its term would reward
+ * pairing high-variance channels with high-variance channels whatever the weights say, and
+ * its scale is unrelated to the weights'.
+ */
+export function isRunningStatistic(tensor: string): boolean {
+  return /(^|\.)running_(mean|var)$/.test(tensor);
 }
 
 function frontOrder(rank: number, axis: number): number[] {
@@ -116,9 +141,10 @@ function plan(spec: PermSpec, a: TensorMap, b: TensorMap, only?: string): Plan {
         throw new MatchingError('ShapeMismatch', `weight matching: axis ${axis} of tensor \`${tensor}\` has ${ta.shape[axis]} units, permutation \`${p}\` has ${size}`, tensor);
       }
       if (only !== undefined && p !== only) return;
+      if (isRunningStatistic(tensor)) return;
       const rest = ta.data.length / size;
       const dependsOn = axes.filter((q, d): q is string => d !== axis && q !== null);
-      const aFront = axis === 0 ? ta.data : gatherAxes(ta.data, ta.shape, ta.shape.map(() => null), frontOrder(ta.shape.length, axis));
+      const aFront = axis === 0 ? () => ta.data : () => gatherAxes(ta.data, ta.shape, ta.shape.map(() => null), frontOrder(ta.shape.length, axis));
       occurrences.get(p)!.push({ tensor, axis, n: size, rest, dependsOn, aFront });
     });
   }
@@ -133,8 +159,25 @@ function bFront(spec: PermSpec, perms: Permutations, occ: Occurrence, tb: DenseT
   return gatherAxes(tb.data, tb.shape, axisPerms, frontOrder(tb.shape.length, occ.axis));
 }
 
-function addInto(target: Float32Array, x: Float32Array): void {
-  for (let i = 0; i < target.length; i++) target[i] += x[i];
+function addInto(target: Float32Array, x: Float32Array, offset = 0): void {
+  for (let i = 0; i < x.length; i++) target[offset + i] += x[i];
+}
+
+/**
+ * target[n, n] += aFront[n, k] . b[n, k]^T, by blocks of A's rows so that no single product
+ * holds more than PRODUCT_BLOCK_BYTES of result (a wasm heap is 4 GB at most: a whole
+ * 30000 x 30000 product would not fit, and would double the cost matrix's memory).
+ */
+async function addProductInto(target: Float32Array, aFront: Float32Array, b: Float32Array, n: number, k: number, matmul: MatMulABt): Promise<void> {
+  const rows = Math.max(1, Math.floor(PRODUCT_BLOCK_BYTES / (4 * n)));
+  if (rows >= n) {
+    addInto(target, await matmul.abT(aFront, b, n, k, n));
+    return;
+  }
+  for (let r0 = 0; r0 < n; r0 += rows) {
+    const r1 = Math.min(n, r0 + rows);
+    addInto(target, await matmul.abT(aFront.subarray(r0 * k, r1 * k), b, r1 - r0, k, n), r0 * n);
+  }
 }
 
 /** Columns c of two [n, rest] row-major matrices that differ in any row. */
@@ -172,6 +215,22 @@ const LOW_RANK_MAX_FRACTION = 0.25;
 export async function weightMatching(
   spec: PermSpec, a: TensorMap, b: TensorMap, opts: WeightMatchingOptions,
 ): Promise<WeightMatchingResult> {
+  // Plan before plan() allocates A's axis-to-front copies.
+  let holdConstants = true;
+  let cacheLeft = opts.cacheBytes ?? 1 << 30;
+  if (opts.memoryBudget !== undefined) {
+    let heldBytes = 0;
+    const shapes = new Map<string, readonly number[]>();
+    for (const t of Object.keys(spec.axes)) {
+      const ta = a.get(t);
+      const tb = b.get(t);
+      if (ta) { shapes.set(t, ta.shape); heldBytes += ta.data.byteLength; }
+      if (tb) heldBytes += tb.data.byteLength;
+    }
+    const memory = planWeightMatching(spec, shapes, { budget: opts.memoryBudget, heldBytes, counted: (t) => !isRunningStatistic(t) });
+    holdConstants = memory.mode === 'cached';
+    cacheLeft = opts.cacheBytes ?? memory.cacheBytes;
+  }
   const { names, occurrences } = plan(spec, a, b);
   const perms: Record<string, Int32Array> = {};
   for (const p of names) {
@@ -182,7 +241,6 @@ export async function weightMatching(
   const before = objectives(spec, a, b, perms, names);
   const versions = new Map<string, number>(names.map((p) => [p, 0]));
   const constants = new Map<string, Float32Array>();
-  let cacheLeft = opts.cacheBytes ?? 1 << 30;
   const random = mulberry32(opts.seed);
   let lastReport = 0;
   const dependencies = new Map<string, string[]>(names.map((p) => [p, [...new Set(occurrences.get(p)!.flatMap((o) => o.dependsOn))].sort()]));
@@ -191,15 +249,30 @@ export async function weightMatching(
   const costMatrix = async (p: string): Promise<Float32Array> => {
     const n = spec.perms[p];
     const occs = occurrences.get(p)!;
-    let constant = constants.get(p);
-    if (!constant && occs.some((o) => o.dependsOn.length === 0)) {
-      constant = new Float32Array(n * n);
+    // Contributions that no other permutation changes. Both operands with the axis in front: B's
+    // raw layout is only right when the axis is 0 (an embedding [vocab, d] or a classifier
+    // [classes, d] has P on axis 1). Held between solves when P also has changing contributions
+    // and the memory plan allows; a P with only these is solved once, so nothing is held.
+    const addFree = async (target: Float32Array): Promise<void> => {
       for (const o of occs) {
-        if (o.dependsOn.length === 0) addInto(constant, await opts.matmul.abT(o.aFront, b.get(o.tensor)!.data, n, o.rest, n));
+        if (o.dependsOn.length === 0) await addProductInto(target, o.aFront(), bFront(spec, perms, o, b.get(o.tensor)!, false), n, o.rest, opts.matmul);
       }
+    };
+    const hasFree = occs.some((o) => o.dependsOn.length === 0);
+    const hold = holdConstants && hasFree && occs.some((o) => o.dependsOn.length > 0);
+    let constant = constants.get(p);
+    if (!constant && hold) {
+      constant = new Float32Array(n * n);
+      await addFree(constant);
       constants.set(p, constant);
     }
-    const cost = constant ? constant.slice() : new Float32Array(n * n);
+    let cost: Float32Array;
+    if (constant) {
+      cost = constant.slice();
+    } else {
+      cost = new Float32Array(n * n);
+      if (hasFree) await addFree(cost);
+    }
     for (const o of occs) {
       if (o.dependsOn.length === 0) continue;
       const now = o.dependsOn.map((q) => versions.get(q)!);
@@ -214,7 +287,7 @@ export async function weightMatching(
         const cols = changedColumns(o.cachedB, bNow, n, o.rest);
         if (cols.length <= LOW_RANK_MAX_FRACTION * o.rest) {
           if (cols.length > 0) {
-            addInto(o.cached, await opts.matmul.abT(pickColumns(o.aFront, n, o.rest, cols), pickColumns(bNow, n, o.rest, cols, o.cachedB), n, cols.length, n));
+            await addProductInto(o.cached, pickColumns(o.aFront(), n, o.rest, cols), pickColumns(bNow, n, o.rest, cols, o.cachedB), n, cols.length, opts.matmul);
           }
           o.cachedB = bNow;
           o.cachedVersions = now;
@@ -222,19 +295,33 @@ export async function weightMatching(
           continue;
         }
       }
-      const product = await opts.matmul.abT(o.aFront, bNow, n, o.rest, n);
-      addInto(cost, product);
-      const bytes = product.byteLength + (bNow === b.get(o.tensor)!.data ? 0 : bNow.byteLength);
+      const bytes = 4 * n * n + (bNow === b.get(o.tensor)!.data ? 0 : bNow.byteLength);
       if (o.cached || cacheLeft >= bytes) {
-        if (!o.cached) cacheLeft -= bytes;
+        // Cached (or replacing a cached one): the product is kept for later solves.
+        const product = o.cached ?? new Float32Array(n * n);
+        if (o.cached) product.fill(0);
+        else cacheLeft -= bytes;
+        await addProductInto(product, o.aFront(), bNow, n, o.rest, opts.matmul);
+        addInto(cost, product);
         o.cached = product;
         o.cachedVersions = now;
         o.cachedB = bNow;
+      } else {
+        // Beyond the cache: summed straight into the cost matrix, recomputed at every solve.
+        await addProductInto(cost, o.aFront(), bNow, n, o.rest, opts.matmul);
       }
     }
     return cost;
   };
 
+  const total = names.length;
+  const report = (sweep: number, done: number, finished: 'converged' | 'last sweep' | false): void => {
+    opts.onProgress?.({
+      stage: 'weight-matching', iteration: sweep + 1,
+      fraction: finished ? 1 : matchingFraction(sweep, done / Math.max(1, total), opts.maxIter),
+      message: `Weight matching: sweep ${sweep + 1}, ${done} of ${total} permutations${finished ? `, ${finished}` : ''}`,
+    });
+  };
   let iterations = 0;
   for (let sweep = 0; sweep < opts.maxIter; sweep++) {
     let improved = false;
@@ -250,6 +337,11 @@ export async function weightMatching(
       const inputs = dependencies.get(p)!.map((q) => versions.get(q)!);
       const seen = solvedAt.get(p);
       if (seen && seen.every((v, k) => v === inputs[k])) continue;
+      const now = Date.now();
+      if (opts.onProgress && step > 0 && now - lastReport >= 1000) {
+        lastReport = now;
+        report(sweep, step, false);
+      }
       const cost = await costMatrix(p);
       const current = perms[p];
       let oldValue = 0;
@@ -261,21 +353,10 @@ export async function weightMatching(
         improved = true;
       }
       solvedAt.set(p, dependencies.get(p)!.map((q) => versions.get(q)!));
-      const now = Date.now();
-      if (opts.onProgress && now - lastReport >= 1000) {
-        lastReport = now;
-        opts.onProgress({
-          // No fraction: the number of sweeps until convergence is not known in advance.
-          stage: 'weight-matching', iteration: sweep + 1,
-          message: `sweep ${sweep + 1}: ${p} gained ${(solved.value - oldValue).toPrecision(4)}`,
-        });
-      }
     }
     iterations = sweep + 1;
-    if (opts.onProgress) {
-      lastReport = Date.now();
-      opts.onProgress({ stage: 'weight-matching', iteration: iterations, message: `sweep ${iterations} done${improved ? '' : ', converged'}` });
-    }
+    lastReport = Date.now();
+    report(sweep, total, !improved ? 'converged' : iterations === opts.maxIter ? 'last sweep' : false);
     if (!improved) break;
   }
   if (opts.signal?.aborted) throw cancelled();
@@ -288,6 +369,17 @@ export async function weightMatching(
     return { name: p, size: spec.perms[p], moved, objectiveBefore: before.groups.get(p)!, objectiveAfter: after.groups.get(p)! };
   });
   return { perms, iterations, objectiveBefore: before.total, objectiveAfter: after.total, groups };
+}
+
+/**
+ * Fraction of weight matching done after `sweeps` whole sweeps and `part` of the next. The
+ * number of sweeps until convergence is not known in advance; later sweeps re-solve only the
+ * permutations whose inputs moved, so each sweep is taken to cost half the one before (an
+ * estimate, for an ETA), never less than the share of the `maxIter` cap already run.
+ */
+export function matchingFraction(sweeps: number, part: number, maxIter: number): number {
+  const done = sweeps + part;
+  return Math.min(1, Math.max(1 - 0.5 ** done, done / maxIter));
 }
 
 function solveGroup(cost: Float32Array, n: number, p: string): AssignmentResult {
@@ -308,6 +400,7 @@ function objectives(
   const groups = new Map<string, number>(names.map((p) => [p, 0]));
   let total = 0;
   for (const [tensor, axes] of Object.entries(spec.axes)) {
+    if (isRunningStatistic(tensor)) continue;
     const pb = permuteTensor(b.get(tensor)!, axisPermsOf(spec, perms, tensor));
     const d = dotProduct(a.get(tensor)!.data, pb.data);
     total += d;
@@ -350,6 +443,6 @@ function similarityBlocks(
   if (n === undefined) throw new MatchingError('BadSpec', `similarity matrix: unknown permutation \`${permName}\``);
   const { occurrences } = plan(spec, a, b, permName);
   const blocks = occurrences.get(permName)!.map((o): [Float32Array, () => Float32Array, number] =>
-    [o.aFront, () => bFront(spec, perms, o, b.get(o.tensor)!, true), o.rest]);
+    [o.aFront(), () => bFront(spec, perms, o, b.get(o.tensor)!, true), o.rest]);
   return { n, blocks };
 }

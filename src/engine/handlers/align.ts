@@ -5,12 +5,14 @@
  * computes the same function as B when a forward pass exists for the family, and write π(B)
  * with B's dtypes and non-spec tensors unchanged.
  */
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Checkpoint, DenseTensor, PermSpec, Permutations, TensorMap } from '../../core/checkpoint';
 import { loadDataset, type Dataset } from '../../core/data';
 import { applyPermutations, axisPermsOf, dotProduct, identityPermutations, permuteTensor } from '../../core/matching/permute';
-import { similarityMatrixWith, weightMatching, type GroupReport, type WeightMatchingResult } from '../../core/matching/weightMatching';
+import { isRunningStatistic, similarityMatrixWith, weightMatching, type GroupReport, type WeightMatchingResult } from '../../core/matching/weightMatching';
 import { detectTransformer } from '../../core/spec/inferTransformer';
+import { defaultMemoryBudget, MemoryBudgetError, planWeightMatching } from '../../core/memoryPlan';
 import { provenanceMetadata, writeSafetensors, type TensorSource } from '../../core/safetensors';
 import { currentBackend } from '../backend';
 import { activationMatchingFromTensors } from '../compute/activationMatching';
@@ -39,9 +41,35 @@ export function assertOutNotInput(out: string, inputs: readonly string[]): void 
   }
 }
 
+/** The request's memory budget in bytes, else half of physical memory. */
+export function memoryBudgetOf(req: { readonly memoryBudget?: number }): number {
+  return req.memoryBudget ?? defaultMemoryBudget(os.totalmem());
+}
+
+/**
+ * Refuses, before any tensor is read, a weight matching whose memory plan does not fit the
+ * budget: one line naming B, the permutation and the bytes needed.
+ */
+export function checkMatchingMemory(spec: PermSpec, a: Checkpoint, b: Checkpoint, budget: number): void {
+  const shapes = new Map<string, readonly number[]>();
+  let heldBytes = 0;
+  for (const name of Object.keys(spec.axes)) {
+    const info = a.get(name);
+    if (!info) continue;
+    shapes.set(name, info.shape);
+    heldBytes += 2 * 4 * info.shape.reduce((p, s) => p * s, 1);
+  }
+  try {
+    planWeightMatching(spec, shapes, { budget, heldBytes, counted: (t) => !isRunningStatistic(t) });
+  } catch (e) {
+    if (e instanceof MemoryBudgetError) throw new EngineError('OverBudget', `${base(b.path)}: ${e.message}`, b.path);
+    throw e;
+  }
+}
+
 /** Weight matching with the tfjs cost-matrix products (ctx progress and cancellation wired). */
-export function matchWeights(spec: PermSpec, a: TensorMap, b: TensorMap, seed: number, maxIter: number, ctx: HandlerContext): Promise<WeightMatchingResult> {
-  return weightMatching(spec, a, b, { seed, maxIter, matmul: tfMatMul, signal: ctx.signal, onProgress: ctx.onProgress });
+export function matchWeights(spec: PermSpec, a: TensorMap, b: TensorMap, seed: number, maxIter: number, ctx: HandlerContext, memoryBudget?: number): Promise<WeightMatchingResult> {
+  return weightMatching(spec, a, b, { seed, maxIter, matmul: tfMatMul, signal: ctx.signal, onProgress: ctx.onProgress, memoryBudget });
 }
 
 /**
@@ -53,6 +81,7 @@ export function groupObjectives(spec: PermSpec, a: TensorMap, b: TensorMap, perm
   const groups = new Map<string, number>(Object.keys(spec.perms).map((p) => [p, 0]));
   let total = 0;
   for (const [tensor, axes] of Object.entries(spec.axes)) {
+    if (isRunningStatistic(tensor)) continue;
     const d = dotProduct(a.get(tensor)!.data, permuteTensor(b.get(tensor)!, axisPermsOf(spec, perms, tensor)).data);
     total += d;
     for (const p of axes) if (p !== null) groups.set(p, groups.get(p)! + d);
@@ -124,13 +153,14 @@ async function findPermutations(req: AlignRequest, a: Checkpoint, b: Checkpoint,
   const opts = { allowNonFinite: req.allowNonFinite, signal: ctx.signal, zeroNonFinite: zeroed };
   // Data-driven methods run forward passes, which need every float tensor, not only the spec's.
   const names = req.method === 'weight' ? Object.keys(spec.axes) : [...new Set([...Object.keys(spec.axes), ...floatNames(a)])];
+  if (req.method === 'weight') checkMatchingMemory(spec, a, b, memoryBudgetOf(req));
   const ta = await loadTensors(a, names, opts);
   const tb = await loadTensors(b, names, opts);
   if (zeroed.size) ctx.log(`align: NaN/Inf weights of ${zeroed.size} tensor(s) count as 0 for matching (first: \`${[...zeroed][0]}\`); they are written unchanged`);
   throwIfCancelled(ctx.signal, 'align');
   switch (req.method) {
     case 'weight':
-      return { result: await matchWeights(spec, ta, tb, req.seed, req.maxIter, ctx), ta, tb };
+      return { result: await matchWeights(spec, ta, tb, req.seed, req.maxIter, ctx, memoryBudgetOf(req)), ta, tb };
     case 'activation': {
       const data = await trainingData(req);
       const config = readModelConfig(req.a, req.model);

@@ -15,7 +15,7 @@ import { assertCompatible, axisPermutations, base, closeAll, isFloatDtype, loadT
 import type { MergeRequest, MergeResult } from '../protocol';
 import { tfMatMul } from '../tfMatMul';
 import { TOOL, VERSION } from '../version';
-import { assertOutNotInput, matchWeights } from './align';
+import { assertOutNotInput, checkMatchingMemory, matchWeights, memoryBudgetOf } from './align';
 
 /** A merged float tensor is written in the reference's dtype when we can encode it, else as F32. */
 function outputDtype(info: TensorInfo): string {
@@ -47,9 +47,10 @@ async function mergeTwo(req: MergeRequest, a: Checkpoint, b: Checkpoint, ctx: Ha
     spec = (await specFor(req.spec, a, [b])).spec;
     const names = Object.keys(spec.axes);
     const zeroed = new Set<string>();
+    checkMatchingMemory(spec, a, b, memoryBudgetOf(req));
     loadedA = await loadTensors(a, names, { ...opts, zeroNonFinite: zeroed });
     loadedB = await loadTensors(b, names, { ...opts, zeroNonFinite: zeroed });
-    perms = (await matchWeights(spec, loadedA, loadedB, req.seed, req.maxIter, ctx)).perms;
+    perms = (await matchWeights(spec, loadedA, loadedB, req.seed, req.maxIter, ctx, memoryBudgetOf(req))).perms;
     // Tensors zeroed for matching are re-read, so their NaN/Inf carry into the merge as they are.
     for (const name of zeroed) {
       loadedA.delete(name);
@@ -102,7 +103,7 @@ async function mergeSeveral(req: MergeRequest, cks: Checkpoint[], ctx: HandlerCo
   // Spec tensors with an integer dtype (rare) are not merged: keep the spec to float tensors.
   const floatSet = new Set(floatNames);
   const floatSpec: PermSpec = { perms: spec.perms, axes: Object.fromEntries(Object.entries(spec.axes).filter(([n]) => floatSet.has(n))) };
-  const result = await mergeMany(floatSpec, models, { seed: req.seed, maxIter: req.maxIter, matmul: tfMatMul, signal: ctx.signal, onProgress: ctx.onProgress });
+  const result = await mergeMany(floatSpec, models, { seed: req.seed, maxIter: req.maxIter, matmul: tfMatMul, signal: ctx.signal, onProgress: ctx.onProgress, memoryBudget: memoryBudgetOf(req) });
   models.length = 0;
   const sources = ref.tensors.map((info): TensorSource => {
     if (!isFloatDtype(info.dtype)) return rawSource(ref, info);

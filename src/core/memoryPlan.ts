@@ -1,0 +1,155 @@
+/**
+ * Memory plan of weight matching (issues 10 and 14): the bytes of every allocation that grows
+ * with the problem, computed from tensor shapes alone, before anything is allocated. The
+ * budget is the whole process's (`--memory-budget`, setting `rebasin.memoryBudget`, default half
+ * of physical memory); the float32 copies of both models already held count against it.
+ *
+ * Allocations of weight matching (src/core/matching/weightMatching.ts), all float32:
+ * - per solve of permutation P (n units): its cost matrix, n*n; plus, for the largest
+ *   (tensor, axis) occurrence of P, A's and B's operands with the axis in front (a copy of the
+ *   tensor each, made per product) and a block of the product's rows (at most
+ *   `PRODUCT_BLOCK_BYTES`);
+ * - held for the whole run: per permutation that has both kinds of occurrence, an n*n sum of
+ *   the contributions that no other permutation changes ("constant");
+ * - the cache of contributions that depend on other permutations: whatever the budget leaves.
+ * When the held constants do not fit, they are recomputed at every solve instead
+ * ("recompute" mode); when even one solve does not fit, the plan refuses, naming the permutation
+ * and the bytes it needs. The assignment solver itself needs O(n) (lap.ts).
+ */
+import type { PermSpec } from './checkpoint';
+
+const F32 = 4;
+
+/** Rows of a cost-matrix product are computed in blocks of at most this many bytes of result. */
+export const PRODUCT_BLOCK_BYTES = 64 * 1024 * 1024;
+
+/** Per-permutation figures of the plan. */
+export interface PermutationMemory {
+  readonly name: string;
+  readonly size: number;
+  /** Bytes one solve allocates: cost matrix, the largest occurrence's two operands, one product block. */
+  readonly solveBytes: number;
+  /** Bytes of the held constant part (0 when P has no such part worth holding). */
+  readonly constantBytes: number;
+}
+
+export interface WeightMatchingMemoryPlan {
+  /** Bytes already held by the caller (the loaded models), counted against the budget. */
+  readonly heldBytes: number;
+  /** Constants held ('cached' mode) or 0 ('recompute' mode). */
+  readonly constantBytes: number;
+  /** The largest single solve. */
+  readonly solveBytes: number;
+  /** Room left for cached contributions (never negative). */
+  readonly cacheBytes: number;
+  /** 'cached': constants held, contributions cached up to cacheBytes; 'recompute': nothing held between solves. */
+  readonly mode: 'cached' | 'recompute';
+  readonly perms: readonly PermutationMemory[];
+}
+
+/** Over budget: the permutation whose solve does not fit, and the bytes it needs. */
+export class MemoryBudgetError extends Error {
+  readonly kind = 'OverBudget' as const;
+  constructor(message: string, readonly perm: string, readonly bytesNeeded: number, readonly budget: number) {
+    super(message);
+    this.name = 'MemoryBudgetError';
+  }
+}
+
+/** Half of physical memory: the default budget (the caller passes os.totalmem()). */
+export function defaultMemoryBudget(totalMemoryBytes: number): number {
+  return Math.floor(totalMemoryBytes / 2);
+}
+
+const UNITS: Readonly<Record<string, number>> = {
+  '': 1, b: 1,
+  k: 1024, ki: 1024, kb: 1e3, kib: 1024,
+  m: 1024 ** 2, mi: 1024 ** 2, mb: 1e6, mib: 1024 ** 2,
+  g: 1024 ** 3, gi: 1024 ** 3, gb: 1e9, gib: 1024 ** 3,
+  t: 1024 ** 4, ti: 1024 ** 4, tb: 1e12, tib: 1024 ** 4,
+};
+
+/**
+ * Parses a byte size: a number with an optional unit, `512MiB`, `8GB`, `1.5 GiB`, `4g`, `1000000`.
+ * kB/MB/GB/TB are decimal, KiB/MiB/GiB/TiB and the bare letters K/M/G/T binary. Returns null
+ * when the text is not a positive size.
+ */
+export function parseByteSize(text: string): number | null {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+  if (!m) return null;
+  const unit = UNITS[m[2].toLowerCase()];
+  if (unit === undefined) return null;
+  const bytes = Math.floor(Number(m[1]) * unit);
+  return Number.isFinite(bytes) && bytes > 0 ? bytes : null;
+}
+
+/** Bytes in the user's terms: `3.6 GB` (decimal units, like the flag's GB). */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1e3) return `${bytes} B`;
+  const units = ['kB', 'MB', 'GB', 'TB', 'PB'];
+  let v = bytes / 1e3;
+  let k = 0;
+  while (v >= 1e3 && k < units.length - 1) { v /= 1e3; k++; }
+  return `${v.toPrecision(v < 10 ? 2 : 3)} ${units[k]}`;
+}
+
+function sizeOf(shape: readonly number[]): number {
+  return shape.reduce((p, s) => p * s, 1);
+}
+
+/**
+ * Plans weight matching's memory for `spec` over tensors of the given shapes (only the spec's
+ * tensors are read; running statistics excluded from the objective are skipped by `counted`).
+ * Throws MemoryBudgetError when the largest solve does not fit in `budget - heldBytes`.
+ */
+export function planWeightMatching(
+  spec: PermSpec,
+  shapes: ReadonlyMap<string, readonly number[]>,
+  opts: { readonly budget: number; readonly heldBytes: number; readonly counted?: (tensor: string) => boolean },
+): WeightMatchingMemoryPlan {
+  const largestOperand = new Map<string, number>();
+  const hasFree = new Set<string>();
+  const hasDependent = new Set<string>();
+  for (const [tensor, axes] of Object.entries(spec.axes)) {
+    if (opts.counted && !opts.counted(tensor)) continue;
+    const shape = shapes.get(tensor);
+    if (!shape) continue;
+    const bytes = sizeOf(shape) * F32;
+    axes.forEach((p, axis) => {
+      if (p === null) return;
+      largestOperand.set(p, Math.max(largestOperand.get(p) ?? 0, bytes));
+      if (axes.some((q, d) => d !== axis && q !== null)) hasDependent.add(p);
+      else hasFree.add(p);
+    });
+  }
+  const perms: PermutationMemory[] = Object.keys(spec.perms).sort().map((name) => {
+    const n = spec.perms[name];
+    const cost = n * n * F32;
+    // A's and B's operands (A's is its own data when the axis is 0: counted anyway, a bound).
+    const operand = 2 * (largestOperand.get(name) ?? 0);
+    // The product of the largest occurrence, [n, rest] x [n, rest]^T, by row blocks of the result.
+    const block = Math.min(cost, Math.max(PRODUCT_BLOCK_BYTES, n * F32));
+    const solveBytes = cost + operand + block;
+    const constantBytes = hasFree.has(name) && hasDependent.has(name) ? cost : 0;
+    return { name, size: n, solveBytes, constantBytes };
+  });
+  const solveBytes = perms.reduce((m, p) => Math.max(m, p.solveBytes), 0);
+  const constants = perms.reduce((s, p) => s + p.constantBytes, 0);
+  const available = opts.budget - opts.heldBytes;
+  if (solveBytes > available) {
+    const worst = perms.reduce((w, p) => (p.solveBytes > w.solveBytes ? p : w));
+    const needed = opts.heldBytes + worst.solveBytes;
+    throw new MemoryBudgetError(
+      `weight matching: permutation \`${worst.name}\` (${worst.size} units) needs ${formatBytes(needed)} ` +
+      `(its ${worst.size}x${worst.size} cost matrix is ${formatBytes(worst.size * worst.size * F32)}, the models ${formatBytes(opts.heldBytes)}), ` +
+      `over the memory budget of ${formatBytes(opts.budget)}; raise it with --memory-budget (setting rebasin.memoryBudget) or use a smaller model`,
+      worst.name, needed, opts.budget,
+    );
+  }
+  const mode = solveBytes + constants <= available ? 'cached' : 'recompute';
+  const constantBytes = mode === 'cached' ? constants : 0;
+  return {
+    heldBytes: opts.heldBytes, constantBytes, solveBytes,
+    cacheBytes: Math.max(0, available - solveBytes - constantBytes), mode, perms,
+  };
+}
