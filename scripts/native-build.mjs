@@ -51,6 +51,7 @@ class CannotBuild extends Error {}
 function run(what, cmd, args, options = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, ...options });
   if (r.error) throw new CannotBuild(`${what}: ${r.error.code === 'ENOENT' ? `${cmd} not found` : r.error.message}`);
+  if (r.signal) throw new CannotBuild(`${what}: stopped by ${r.signal}`);
   if (r.status !== 0) {
     const output = `${r.stdout ?? ''}\n${r.stderr ?? ''}`;
     const log = join(cacheRoot(), 'last-failure.log');
@@ -217,6 +218,11 @@ initBackend('tensorflow').then((b) => {
     throw e;
   }
 }
+
+// Ctrl-C reaches the running step too; the step then fails, the temp folder is removed, and the
+// exit code says we were stopped (Node would otherwise die at once and leave the temp folder).
+process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
 
 try {
   if (existsSync(marker)) say(`already built, nothing to do`);
