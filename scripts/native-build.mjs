@@ -73,6 +73,7 @@ function run(what, cmd, args, options = {}) {
 
 function need(what, cmd, args) {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.signal) throw new CannotBuild(`stopped by ${r.signal}`);
   if (r.error || r.status !== 0) throw new CannotBuild(`${what} (${cmd} ${args.join(' ')} failed)`);
 }
 
