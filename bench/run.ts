@@ -11,6 +11,7 @@ import { benchInspect } from './inspect';
 import { benchLm } from './lm';
 import { benchMatching } from './matching';
 import { benchMatmul } from './matmul';
+import { benchNative } from './native';
 import { initBackend } from '../src/engine/backend';
 import { tfMatMul } from '../src/engine/tfMatMul';
 
@@ -26,6 +27,8 @@ const SECTIONS: Record<string, { title: string; run: () => Promise<string[]> }> 
   pool: { title: 'barrier curve over the worker pool vs one worker', run: () => benchBarrierPool() },
   barrier: { title: 'barrier curve of trained MLPs in one thread (training included)', run: () => benchBarrier(true) },
   lm: { title: 'LM evaluation (GPT-2 shape): tokens/s and tfjs peak memory against the batch plan', run: () => benchLm() },
+  // Last: it loads the native backend in this process (other sections measure what `auto` picks).
+  native: { title: 'wasm vs native tensorflow side by side (products, matching, align, barrier curve)', run: () => benchNative() },
 };
 
 async function main(): Promise<void> {

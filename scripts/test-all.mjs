@@ -1,5 +1,5 @@
 // `npm test`: every check of the project, in order, stopping nothing early so one run shows all
-// failures: typecheck, build, unit tests, webview browser tests, the extension's mocha suite in a
+// failures: typecheck, build, unit tests, the engine tests on native tensorflow, webview browser tests, the extension's mocha suite in a
 // real VS Code extension host (code-server), and the UI journeys (chromium driving code-server).
 // Prints a per-stage table and ends with exactly one line `N passed, N failed` (totals). A stage
 // without test files counts 0 and says so; a stage that crashes or exits non-zero counts as a
@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nativePlan } from './native-stage.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
@@ -45,6 +46,8 @@ const STAGES = {
     const files = find('test/unit', '.test.ts');
     return files.length ? { cmd: nodeTest(files), counts: true, timeoutMin: 30 } : { none: 'no test/unit/**/*.test.ts yet' };
   },
+  // The engine tests again on native tensorflow, built on demand (scripts/native-stage.mjs).
+  native: () => nativePlan(find('test/unit', '.test.ts')),
   browser: () => {
     const files = find('test/browser', '.test.ts', false);
     return files.length ? { cmd: nodeTest(files), counts: true, timeoutMin: 15 } : { none: 'no test/browser/*.test.ts yet' };
@@ -160,14 +163,14 @@ const results = [];
 const t0 = Date.now();
 for (const name of chosen) {
   if (interrupted) break;
-  const plan = STAGES[name]();
+  const started = Date.now(); // planning may build (the native stage): count it
+  const plan = await STAGES[name]();
   if (plan.none) {
     console.log(`\n=== ${name}: skipped, ${plan.none} (counts 0)`);
-    results.push({ name, pass: 0, fail: 0, skipped: 0, secs: 0, status: 'none', note: plan.none });
+    results.push({ name, pass: 0, fail: 0, skipped: 0, secs: (Date.now() - started) / 1000, status: 'none', note: plan.none });
     continue;
   }
   console.log(`\n=== ${name}: ${plan.cmd.slice(1).join(' ')}`);
-  const started = Date.now();
   const { code, text } = await runStage(name, plan.cmd, plan.timeoutMin);
   const secs = (Date.now() - started) / 1000;
   const r = { name, pass: 0, fail: 0, skipped: 0, secs, status: code === 0 ? 'ok' : 'FAILED', note: '' };

@@ -24,13 +24,51 @@ function firstLine(e: unknown): string {
   return m.split('\n')[0];
 }
 
+/**
+ * A tfjs-node package outside node_modules, built by `npm run native:build` (it caches one
+ * outside the clone where tfjs-node's own install cannot download libtensorflow). Opt-in, so
+ * that building it changes nothing for runs that did not ask for it.
+ */
+export function tfjsNodeOverride(): string | undefined {
+  const dir = process.env.REBASIN_TFJS_NODE;
+  return dir ? path.resolve(dir) : undefined;
+}
+
+type ResolveFilename = (request: string, parent: NodeModule | undefined, isMain: boolean, options?: unknown) => string;
+const TFJS_SHARED = /^@tensorflow\/tfjs(-(core|backend-cpu|backend-wasm|backend-webgl|converter|layers|data))?(\/.*)?$/;
+
+/** node_modules folders whose `@tensorflow/tfjs*` requests already resolve to ours. */
+const sharedScopes = new Set<string>();
+
+/**
+ * Loads tfjs-node from `dir` with its `@tensorflow/tfjs*` requests resolved from here, so its
+ * kernels land in the tfjs-core instance this module uses (the cached package carries none).
+ */
+function requireTfjsNodeFrom(dir: string): void {
+  const scope = fs.realpathSync(path.resolve(dir, '..', '..')) + path.sep; // its node_modules
+  if (!sharedScopes.has(scope)) {
+    sharedScopes.add(scope);
+    const Module = require('node:module') as { _resolveFilename: ResolveFilename };
+    const original = Module._resolveFilename;
+    const self = module;
+    // Module filenames are real paths, so a prefix test is enough.
+    Module._resolveFilename = function resolveShared(request, parent, isMain, options) {
+      const fromScope = parent?.filename?.startsWith(scope) === true && TFJS_SHARED.test(request);
+      return original.call(this, request, fromScope ? self : parent, isMain, options);
+    };
+  }
+  require(dir);
+}
+
 async function tryTensorflow(log: Log): Promise<string | undefined> {
   quietNativeLogs();
+  const override = tfjsNodeOverride();
   try {
     // Optional dependency: absent (MODULE_NOT_FOUND) or present without its addon on many machines.
-    require('@tensorflow/tfjs-node');
+    if (override) requireTfjsNodeFrom(override);
+    else require('@tensorflow/tfjs-node');
   } catch (e) {
-    return `@tensorflow/tfjs-node cannot load (${firstLine(e)})`;
+    return `@tensorflow/tfjs-node cannot load${override ? ` from REBASIN_TFJS_NODE=${override}` : ''} (${firstLine(e)})`;
   }
   if (tf.findBackend('tensorflow') === null && tf.findBackendFactory('tensorflow') === null) {
     return '@tensorflow/tfjs-node loaded but registered no `tensorflow` backend in our tfjs-core (version mismatch?)';

@@ -10,6 +10,7 @@ import { loadDataset, mnistDataDir, type Dataset } from '../../src/core/data';
 import { weightMatching } from '../../src/core/matching/weightMatching';
 import { inferSpec } from '../../src/core/spec';
 import { initBackend } from '../../src/engine/backend';
+import { testBackend } from './helpers/backend';
 import { activationMatchingFromTensors, steMatching, trainMlp } from '../../src/engine/compute';
 import { evaluatePathHandler } from '../../src/engine/handlers/evaluatePath';
 import { pathCache } from '../../src/engine/compute/pathCache';
@@ -32,7 +33,7 @@ function ctx(signal = new AbortController().signal, progress: string[] = []): Ha
 }
 
 before(async () => {
-  await initBackend('wasm');
+  await initBackend(testBackend());
   tmp = await makeTmpDir('rebasin-barrier-');
   train = await loadDataset({ path: mnistDataDir(), limit: 10000 }, 'train');
   const opts = { widths, epochs: 1, batchSize: 100, learningRate: 1e-3 };
@@ -81,7 +82,7 @@ test('train handler: a small MLP on 2k MNIST images, 1 epoch, reaches > 85% test
   );
   assert.ok(r.testAcc !== undefined && r.testAcc > 0.85, `test accuracy ${r.testAcc}`);
   assert.ok(Number.isFinite(r.finalLoss) && r.finalLoss < 1);
-  assert.equal(r.backend, 'wasm');
+  assert.equal(r.backend, testBackend());
   assert.ok(progress.some((m) => /epoch 1\/1, batch \d+\/63/.test(m)), progress.join('; '));
   const { openCheckpoint } = await import('../../src/core/safetensors');
   const ck = await openCheckpoint(out);

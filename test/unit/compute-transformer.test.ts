@@ -17,6 +17,7 @@ import { applyPermutations, randomPermutations } from '../../src/core/matching/p
 import { encodeFromFloat32, writeSafetensors } from '../../src/core/safetensors';
 import { inferSpec } from '../../src/core/spec';
 import { initBackend } from '../../src/engine/backend';
+import { testBackend } from './helpers/backend';
 import { EngineClient } from '../../src/engine/client';
 import { ModelError } from '../../src/engine/compute/modelErrors';
 import { buildTransformer, type TransformerOptions } from '../../src/engine/compute/transformer';
@@ -27,7 +28,7 @@ import { makeTmpDir, type TmpDir } from './helpers/tmp';
 import { bertForward as bertReference, gpt2Forward as gpt2Reference, llamaForward as llamaReference, type W } from './helpers/referenceForward';
 
 before(async () => {
-  await initBackend('wasm');
+  await initBackend(testBackend());
 });
 
 // ------------------------------------------------------------------ helpers

@@ -11,12 +11,13 @@ import type { PermSpec } from '../../src/core/checkpoint';
 import { applyPermutations, randomPermutations } from '../../src/core/matching/permute';
 import { inferSpec } from '../../src/core/spec';
 import { initBackend } from '../../src/engine/backend';
+import { testBackend } from './helpers/backend';
 import { buildModel, checkPermutedEquivalence, resetBatchNorm, toBatches, type ModelConfig } from '../../src/engine/compute';
 import { conv } from '../../src/engine/compute/layers';
 import { cifarResnetStateDict, mlpStateDict, resnetStateDict, seededRandom, shapesOf, toTensorMap, vggStateDict, type StateTensor } from './helpers/stateDicts';
 
 before(async () => {
-  await initBackend('wasm');
+  await initBackend(testBackend());
 });
 
 function randomInput(shape: number[], seed: number): Float32Array {

@@ -16,6 +16,8 @@ import { EngineClient } from '../../src/engine/client';
 import { EngineError } from '../../src/engine/errors';
 import type { EngineRequest, FromWorker } from '../../src/engine/protocol';
 import { permuteMlp, randomMlp, randomPerm, tempDir, writeMlp, type Mlp } from './engine-fixtures';
+import { tfjsNodeExpected } from './helpers/backend';
+import { tfjsNodeOverride } from '../../src/engine/backend';
 
 const root = path.join(__dirname, '..', '..');
 const workerScript = path.join(root, 'dist', 'worker.js');
@@ -75,13 +77,9 @@ describe('engine client and worker', () => {
     const viaRequest = await client.request({ kind: 'backend' });
     assert.equal(viaRequest.backend, backend);
     // tfjs-node is an optional dependency: without it, auto must not land on cpu while wasm works.
-    let hasNode = true;
-    try {
-      require.resolve('@tensorflow/tfjs-node');
-    } catch {
-      hasNode = false;
-    }
-    if (!hasNode) assert.equal(backend, 'wasm');
+    if (!tfjsNodeExpected()) assert.equal(backend, 'wasm');
+    // A native build named by REBASIN_TFJS_NODE (npm test's native stage) must load in the worker.
+    if (tfjsNodeOverride()) assert.equal(backend, 'tensorflow');
     assert.ok(logLines.some((l) => l.includes(`tfjs backend: ${backend}`)), 'backend choice is logged, not printed');
   });
 
@@ -92,15 +90,9 @@ describe('engine client and worker', () => {
     } finally {
       await cpu.dispose();
     }
-    let hasNode = true;
-    try {
-      require.resolve('@tensorflow/tfjs-node');
-    } catch {
-      hasNode = false;
-    }
     const native = EngineClient.start({ backend: 'tensorflow', workers: 1, workerScript });
     try {
-      if (hasNode) assert.equal(await native.backend(), 'tensorflow');
+      if (tfjsNodeExpected()) assert.equal(await native.backend(), 'tensorflow');
       else {
         const e = await rejectsWithKind(native.backend(), 'BackendUnavailable');
         assert.match(e.message, /`tensorflow`/);
