@@ -2,6 +2,7 @@
 import * as path from 'node:path';
 import { openCheckpoint, checkpointSummary } from '../core/safetensors';
 import { SpecError, formatSpecFile, inferSpec, skeletonSpecFile, specToFile, symmetryGroupLog10 } from '../core/spec';
+import { readHfConfig } from '../core/families/hfConfig';
 import type { Checkpoint } from '../core/checkpoint';
 import { EngineClient } from '../engine/client';
 import type { AlignResult, BackendChoice, BarrierCurve, BarrierResult, DataOptions, EngineRequest, MergeResult, ResultOf } from '../engine/protocol';
@@ -23,7 +24,7 @@ export interface CommandContext {
 /** Architecture as `rebasin inspect` reports it; absent when inference cannot place every tensor. */
 function architectureOf(ckpt: Checkpoint): { family: string; perms: Record<string, number>; symmetryLog10: number; notes: string[] } | undefined {
   try {
-    const inferred = inferSpec(ckpt.tensors);
+    const inferred = inferSpec(ckpt.tensors, readHfConfig(ckpt.path));
     return { family: inferred.family, perms: { ...inferred.spec.perms }, symmetryLog10: symmetryGroupLog10(inferred.spec), notes: inferred.notes };
   } catch {
     return undefined;
@@ -61,7 +62,7 @@ export async function spec({ args, out }: CommandContext): Promise<void> {
   try {
     let inferred;
     try {
-      inferred = inferSpec(ckpt.tensors);
+      inferred = inferSpec(ckpt.tensors, readHfConfig(ckpt.path));
     } catch (err) {
       // Give the user the all-null skeleton to fill in by hand, then fail with the reason.
       if (!(err instanceof SpecError)) throw err;

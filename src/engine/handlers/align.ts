@@ -10,12 +10,10 @@ import type { Checkpoint, DenseTensor, PermSpec, Permutations, TensorMap } from 
 import { loadDataset, type Dataset } from '../../core/data';
 import { applyPermutations, axisPermsOf, dotProduct, identityPermutations, permuteTensor } from '../../core/matching/permute';
 import { similarityMatrixWith, weightMatching, type GroupReport, type WeightMatchingResult } from '../../core/matching/weightMatching';
-import { detectTransformer } from '../../core/spec/inferTransformer';
 import { provenanceMetadata, writeSafetensors, type TensorSource } from '../../core/safetensors';
 import { currentBackend } from '../backend';
 import { activationMatchingFromTensors } from '../compute/activationMatching';
-import { checkPermutedEquivalence } from '../compute/equivalence';
-import { checkTransformerEquivalence } from '../compute/transformerEquivalence';
+import { checkFamilyEquivalence } from '../families/equivalence';
 import { readModelConfig } from '../compute/modelConfig';
 import { ModelError } from '../compute/modelErrors';
 import { steMatching } from '../compute/ste';
@@ -155,7 +153,7 @@ async function findPermutations(req: AlignRequest, a: Checkpoint, b: Checkpoint,
  * logits (transformers: seeded random token ids). Skipped, with a log line, when no forward pass
  * exists for the family or the model config cannot be completed (a transformer's head count).
  */
-async function equivalence(req: AlignRequest, b: Checkpoint, loaded: TensorMap, spec: PermSpec, perms: Permutations, family: string | undefined, ctx: HandlerContext): Promise<EquivalenceReport | undefined> {
+async function equivalence(req: AlignRequest, b: Checkpoint, loaded: TensorMap, spec: PermSpec, perms: Permutations, ctx: HandlerContext): Promise<EquivalenceReport | undefined> {
   ctx.onProgress({ stage: 'equivalence', message: 'checking that π(B) computes the same function as B' });
   const all = new Map<string, DenseTensor>();
   for (const name of floatNames(b)) {
@@ -164,15 +162,8 @@ async function equivalence(req: AlignRequest, b: Checkpoint, loaded: TensorMap, 
   }
   try {
     const config = readModelConfig(req.a, req.model);
-    // Transformers (by their naming, whatever the spec file says) run on seeded random token ids.
-    if (family === 'transformer' || detectTransformer(b.tensors)) {
-      if (req.data) ctx.log('equivalence: transformers run on random token ids; the data set is not used for this check');
-      const r = checkTransformerEquivalence(all, applyPermutations(spec, perms, all), spec, perms, config, req.seed);
-      ctx.log(`equivalence: ${r.description}`);
-      return r.report;
-    }
-    const data = req.data ? await loadDataset({ ...req.data, limit: EQUIVALENCE_EXAMPLES }, req.data.split === 'train' ? 'train' : 'test') : undefined;
-    return checkPermutedEquivalence(all, applyPermutations(spec, perms, all), config, data, req.seed);
+    const data = req.data ? () => loadDataset({ ...req.data!, limit: EQUIVALENCE_EXAMPLES }, req.data!.split === 'train' ? 'train' : 'test') : undefined;
+    return await checkFamilyEquivalence({ b: all, piB: applyPermutations(spec, perms, all), spec, perms, config, seed: req.seed }, data, (l) => ctx.log(l));
   } catch (e) {
     if (e instanceof ModelError && e.kind !== 'ConfigInvalid') {
       ctx.log(`equivalence check skipped: ${e.message}`);
@@ -210,7 +201,7 @@ export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Prom
       }
     }
 
-    const equivalenceReport = await equivalence(req, b, tb, spec, wm.perms, family, ctx);
+    const equivalenceReport = await equivalence(req, b, tb, spec, wm.perms, ctx);
     if (equivalenceReport && !equivalenceReport.ok) ctx.log(`equivalence check failed: ${equivalenceReport.message ?? ''}`);
 
     if (req.out !== undefined) {
