@@ -5,58 +5,27 @@
  * computes the same function as B when a forward pass exists for the family, and write π(B)
  * with B's dtypes and non-spec tensors unchanged.
  */
-import * as path from 'node:path';
 import type { Checkpoint, DenseTensor, PermSpec, Permutations, TensorMap } from '../../core/checkpoint';
-import { loadDataset, type Dataset } from '../../core/data';
-import { applyPermutations, axisPermsOf, dotProduct, identityPermutations, permuteTensor } from '../../core/matching/permute';
-import { similarityMatrixWith, weightMatching, type GroupReport, type WeightMatchingResult } from '../../core/matching/weightMatching';
+import { loadDataset } from '../../core/data';
+import { applyPermutations, axisPermsOf, identityPermutations, permuteTensor } from '../../core/matching/permute';
+import { similarityMatrixWith, type WeightMatchingResult } from '../../core/matching/weightMatching';
 import { provenanceMetadata, writeSafetensors, type TensorSource } from '../../core/safetensors';
 import { currentBackend } from '../backend';
-import { activationMatchingFromTensors } from '../compute/activationMatching';
-import { checkFamilyEquivalence } from '../families/equivalence';
 import { readModelConfig } from '../compute/modelConfig';
 import { ModelError } from '../compute/modelErrors';
-import { steMatching } from '../compute/ste';
 import type { HandlerContext } from '../dispatch';
-import { EngineError, throwIfCancelled } from '../errors';
+import { throwIfCancelled } from '../errors';
+import { checkFamilyEquivalence } from '../families/equivalence';
 import { axisPermutations, base, closeAll, isFloatDtype, loadTensors, openAll, permuteRawBytes, specFor } from '../loadTensors';
-import type { AlignRequest, AlignResult, DataOptions, EquivalenceReport, GroupMatrices } from '../protocol';
+import { assertOutNotInput } from '../methods/common';
+import { MATCHING_METHODS } from '../methods/registry';
+import { methodInfo } from '../../core/methods/registry';
+import type { AlignRequest, AlignResult, EquivalenceReport, GroupMatrices } from '../protocol';
 import { tfMatMul } from '../tfMatMul';
 import { TOOL, VERSION } from '../version';
 
-/** STE settings when the request gives none (the CLI's defaults). */
-const STE_DEFAULTS = { epochs: 1, batchSize: 500, learningRate: 1e-3 };
 /** Examples fed to both models by the equivalence check. */
 const EQUIVALENCE_EXAMPLES = 64;
-
-/** Refuses an output path that is (textually) one of the inputs, before any work is done. */
-export function assertOutNotInput(out: string, inputs: readonly string[]): void {
-  const o = path.resolve(out);
-  for (const i of inputs) {
-    if (path.resolve(i) === o) throw new EngineError('InvalidRequest', `${base(out)}: refusing to write over an input: choose another output path`, out);
-  }
-}
-
-/** Weight matching with the tfjs cost-matrix products (ctx progress and cancellation wired). */
-export function matchWeights(spec: PermSpec, a: TensorMap, b: TensorMap, seed: number, maxIter: number, ctx: HandlerContext): Promise<WeightMatchingResult> {
-  return weightMatching(spec, a, b, { seed, maxIter, matmul: tfMatMul, signal: ctx.signal, onProgress: ctx.onProgress });
-}
-
-/**
- * Weight matching's objective for given permutations, total and per group (sum over the
- * (tensor, axis) pairs a group acts on of <A_t, π(B)_t>), as weightMatching reports it: used to
- * report data-driven methods on the same scale.
- */
-export function groupObjectives(spec: PermSpec, a: TensorMap, b: TensorMap, perms: Permutations): { total: number; groups: Map<string, number> } {
-  const groups = new Map<string, number>(Object.keys(spec.perms).map((p) => [p, 0]));
-  let total = 0;
-  for (const [tensor, axes] of Object.entries(spec.axes)) {
-    const d = dotProduct(a.get(tensor)!.data, permuteTensor(b.get(tensor)!, axisPermsOf(spec, perms, tensor)).data);
-    total += d;
-    for (const p of axes) if (p !== null) groups.set(p, groups.get(p)! + d);
-  }
-  return { total, groups };
-}
 
 /** Euclidean distance over the spec's tensors between A and B, and between A and π(B) (float64 sums). */
 export function specDistances(spec: PermSpec, a: TensorMap, b: TensorMap, perms: Permutations): { naive: number; aligned: number } {
@@ -72,19 +41,6 @@ export function specDistances(spec: PermSpec, a: TensorMap, b: TensorMap, perms:
     }
   }
   return { naive: Math.sqrt(naive), aligned: Math.sqrt(aligned) };
-}
-
-function reportFor(spec: PermSpec, a: TensorMap, b: TensorMap, perms: Permutations, iterations: number): WeightMatchingResult {
-  const before = groupObjectives(spec, a, b, identityPermutations(spec));
-  const after = groupObjectives(spec, a, b, perms);
-  const groups: GroupReport[] = Object.keys(spec.perms).sort().map((name) => ({
-    name,
-    size: spec.perms[name],
-    moved: perms[name].reduce((m, v, i) => m + (v !== i ? 1 : 0), 0),
-    objectiveBefore: before.groups.get(name)!,
-    objectiveAfter: after.groups.get(name)!,
-  }));
-  return { perms: { ...perms }, iterations, objectiveBefore: before.total, objectiveAfter: after.total, groups };
 }
 
 /** Writes π(B): every tensor of B, spec tensors gathered on their raw bytes (dtype kept exactly). */
@@ -109,43 +65,17 @@ function floatNames(ck: Checkpoint): string[] {
   return ck.tensors.filter((t) => isFloatDtype(t.dtype)).map((t) => t.name);
 }
 
-/** Training examples for the data-driven methods (activation matching and STE learn on train). */
-function trainingData(req: AlignRequest): Promise<Dataset> {
-  const data: DataOptions | undefined = req.data;
-  if (!data) throw new EngineError('InvalidRequest', `${req.method} matching needs data (--data): it runs both models on examples`);
-  return loadDataset(data, data.split === 'test' ? 'test' : 'train');
-}
-
 /** Runs the requested method and reports it like weight matching. */
 async function findPermutations(req: AlignRequest, a: Checkpoint, b: Checkpoint, spec: PermSpec, ctx: HandlerContext): Promise<{ result: WeightMatchingResult; ta: TensorMap; tb: TensorMap }> {
   const zeroed = new Set<string>();
   const opts = { allowNonFinite: req.allowNonFinite, signal: ctx.signal, zeroNonFinite: zeroed };
   // Data-driven methods run forward passes, which need every float tensor, not only the spec's.
-  const names = req.method === 'weight' ? Object.keys(spec.axes) : [...new Set([...Object.keys(spec.axes), ...floatNames(a)])];
+  const names = !methodInfo(req.method).needsData ? Object.keys(spec.axes) : [...new Set([...Object.keys(spec.axes), ...floatNames(a)])];
   const ta = await loadTensors(a, names, opts);
   const tb = await loadTensors(b, names, opts);
   if (zeroed.size) ctx.log(`align: NaN/Inf weights of ${zeroed.size} tensor(s) count as 0 for matching (first: \`${[...zeroed][0]}\`); they are written unchanged`);
   throwIfCancelled(ctx.signal, 'align');
-  switch (req.method) {
-    case 'weight':
-      return { result: await matchWeights(spec, ta, tb, req.seed, req.maxIter, ctx), ta, tb };
-    case 'activation': {
-      const data = await trainingData(req);
-      const config = readModelConfig(req.a, req.model);
-      const r = await activationMatchingFromTensors(spec, ta, tb, config, data, { signal: ctx.signal, onProgress: ctx.onProgress });
-      if (r.unobserved.length) ctx.log(`activation matching: no activation exposes ${r.unobserved.join(', ')}; left as the identity`);
-      return { result: reportFor(spec, ta, tb, r.perms, 1), ta, tb };
-    }
-    case 'ste': {
-      const data = await trainingData(req);
-      const config = readModelConfig(req.a, req.model);
-      const ste = req.ste ?? STE_DEFAULTS;
-      const r = await steMatching(spec, ta, tb, data, {
-        ...ste, seed: req.seed, maxIter: req.maxIter, matmul: tfMatMul, activation: config.activation, signal: ctx.signal, onProgress: ctx.onProgress,
-      });
-      return { result: reportFor(spec, ta, tb, r.perms, r.epochLoss.length), ta, tb };
-    }
-  }
+  return { result: await MATCHING_METHODS[req.method].run({ req, spec, a: ta, b: tb, ctx }), ta, tb };
 }
 
 /**
