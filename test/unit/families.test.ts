@@ -56,3 +56,21 @@ test("config.json's model_type decides between namings found in one checkpoint",
   writeFileSync(dir.file('config.json'), '{not json');
   assert.equal(readHfConfig(dir.file('model.safetensors')), undefined);
 });
+
+test('model config schema: valid configs pass (other families\' keys included), each invalid field names its rule', async () => {
+  const { validateModelConfig } = await import('../../src/core/families');
+  assert.deepEqual(validateModelConfig({ family: 'resnet', inputShape: [1, 28, 28] }, 'm.json'), { family: 'resnet', inputShape: [1, 28, 28] });
+  assert.deepEqual(validateModelConfig({ family: 'transformer', heads: 12 }, 'm.json'), { family: 'transformer', heads: 12 });
+  assert.deepEqual(validateModelConfig({ family: 'vgg', layout: [64, 'M', 128], eps: 1e-3, activation: 'gelu' }, 'm.json').layout, [64, 'M', 128]);
+  const bad: [unknown, RegExp][] = [
+    [[], /m\.json: model config must be a json object/],
+    [{ family: 'vit' }, /m\.json: family must be one of mlp, vgg, resnet, resnet-cifar, gpt2, llama, bert, transformer/],
+    [{ activation: 'swish' }, /activation must be one of relu, gelu/],
+    [{ inputShape: [] }, /inputShape must be a non-empty array of positive integers/],
+    [{ inputShape: [1, 0, 28] }, /inputShape must be a non-empty array of positive integers/],
+    [{ inputShape: '784' }, /inputShape must be a non-empty array of positive integers/],
+    [{ layout: [64, 'X'] }, /layout must be an array of positive integers and "M"/],
+    [{ eps: 0 }, /eps must be a positive number/],
+  ];
+  for (const [raw, re] of bad) assert.throws(() => validateModelConfig(raw, 'm.json'), re, JSON.stringify(raw));
+});

@@ -15,6 +15,7 @@
  * `inputShape` is PyTorch's per-example shape: [features] or [channels, height, width].
  */
 import { existsSync, readFileSync } from 'node:fs';
+import * as v from 'valibot';
 import { FAMILY_IDS, type FamilyId } from './family';
 import { ModelError } from './modelErrors';
 
@@ -22,18 +23,30 @@ import { ModelError } from './modelErrors';
 export type ModelFamily = FamilyId | 'transformer';
 export type Activation = 'relu' | 'gelu' | 'tanh' | 'sigmoid' | 'identity';
 
-export interface ModelConfig {
-  readonly family?: ModelFamily;
-  readonly activation?: Activation;
-  readonly inputShape?: readonly number[];
-  /** VGG feature layout: conv widths and "M" for 2x2 max-pooling, torchvision's `cfg`. */
-  readonly layout?: readonly (number | 'M')[];
-  /** BatchNorm / LayerNorm epsilon (default 1e-5, PyTorch's). */
-  readonly eps?: number;
-}
-
 const FAMILIES: readonly ModelFamily[] = [...FAMILY_IDS, 'transformer'];
 const ACTIVATIONS: readonly Activation[] = ['relu', 'gelu', 'tanh', 'sigmoid', 'identity'];
+
+const positiveInt = (rule: string) => v.pipe(v.number(rule), v.integer(rule), v.minValue(1, rule));
+
+/**
+ * The model config's schema (valibot; docs/architecture.md says why valibot). Each field's
+ * message is the rule the user reads. Keys of other families (a transformer's `heads`...) pass
+ * through and are checked by the family that reads them (src/engine/compute/transformerConfig.ts).
+ */
+export const ModelConfigSchema = v.looseObject({
+  family: v.optional(v.picklist(FAMILIES, `family must be one of ${FAMILIES.join(', ')}`)),
+  activation: v.optional(v.picklist(ACTIVATIONS, `activation must be one of ${ACTIVATIONS.join(', ')}`)),
+  /** PyTorch's per-example shape: [features] or [channels, height, width]. */
+  inputShape: v.optional(
+    v.pipe(v.array(positiveInt('inputShape must be a non-empty array of positive integers'), 'inputShape must be a non-empty array of positive integers'), v.minLength(1, 'inputShape must be a non-empty array of positive integers')),
+  ),
+  /** VGG feature layout: conv widths and "M" for 2x2 max-pooling, torchvision's `cfg`. */
+  layout: v.optional(v.array(v.union([v.literal('M'), positiveInt('')], 'layout must be an array of positive integers and "M"'), 'layout must be an array of positive integers and "M"')),
+  /** BatchNorm / LayerNorm epsilon (default 1e-5, PyTorch's). */
+  eps: v.optional(v.pipe(v.number('eps must be a positive number'), v.gtValue(0, 'eps must be a positive number'))),
+});
+
+export type ModelConfig = Readonly<v.InferOutput<typeof ModelConfigSchema>>;
 
 /** Reads the explicit config, else `<checkpoint>.rebasin.json`, else returns `{}`. */
 export function readModelConfig(checkpointPath: string, explicitPath?: string): ModelConfig {
@@ -53,18 +66,7 @@ export function readModelConfig(checkpointPath: string, explicitPath?: string): 
 
 export function validateModelConfig(raw: unknown, file: string): ModelConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ModelError('ConfigInvalid', `${file}: model config must be a json object`, file);
-  const o = raw as Record<string, unknown>;
-  const bad = (rule: string): never => {
-    throw new ModelError('ConfigInvalid', `${file}: ${rule}`, file);
-  };
-  if (o.family !== undefined && !FAMILIES.includes(o.family as ModelFamily)) bad(`family must be one of ${FAMILIES.join(', ')}`);
-  if (o.activation !== undefined && !ACTIVATIONS.includes(o.activation as Activation)) bad(`activation must be one of ${ACTIVATIONS.join(', ')}`);
-  if (o.inputShape !== undefined && !(Array.isArray(o.inputShape) && o.inputShape.length > 0 && o.inputShape.every((d) => Number.isInteger(d) && d > 0))) {
-    bad('inputShape must be a non-empty array of positive integers');
-  }
-  if (o.layout !== undefined && !(Array.isArray(o.layout) && o.layout.every((d) => d === 'M' || (Number.isInteger(d) && d > 0)))) {
-    bad('layout must be an array of positive integers and "M"');
-  }
-  if (o.eps !== undefined && !(typeof o.eps === 'number' && o.eps > 0)) bad('eps must be a positive number');
-  return o as ModelConfig;
+  const r = v.safeParse(ModelConfigSchema, raw);
+  if (!r.success) throw new ModelError('ConfigInvalid', `${file}: ${r.issues[0].message}`, file);
+  return r.output;
 }

@@ -4,6 +4,7 @@
  * flags, the extension's pick list and settings, and the engine's request validation read
  * these; the method's computation is its engine module (src/engine/methods/).
  */
+import * as v from 'valibot';
 
 /** One numeric option: its default and the rule the CLI, the settings and the engine apply. */
 export interface NumberOption {
@@ -35,11 +36,21 @@ export interface MethodInfo {
   readonly optionsField?: string;
 }
 
+/** The option's schema (valibot), built from its declared rule. */
+export function optionSchema(o: NumberOption): v.GenericSchema<unknown, number> {
+  const rule = optionRule(o);
+  return v.pipe(
+    v.number(rule),
+    v.finite(rule),
+    v.check((n) => !o.integer || Number.isSafeInteger(n), rule),
+    v.check((n) => (o.minInclusive === false ? n > o.min : n >= o.min), rule),
+    v.check((n) => o.max === undefined || n <= o.max, rule),
+  );
+}
+
 /** Whether `v` satisfies `o` (the one rule every front end applies). */
-export function optionAccepts(o: NumberOption, v: number): boolean {
-  if (!Number.isFinite(v) || (o.integer && !Number.isSafeInteger(v))) return false;
-  if (o.minInclusive === false ? v <= o.min : v < o.min) return false;
-  return o.max === undefined || v <= o.max;
+export function optionAccepts(o: NumberOption, value: unknown): boolean {
+  return v.safeParse(optionSchema(o), value).success;
 }
 
 /** The rule in words, for error messages ("an integer in [0, 4294967295]"). */
