@@ -7,7 +7,7 @@
  */
 import type { Checkpoint, DenseTensor, PermSpec, Permutations, TensorMap } from '../../core/checkpoint';
 import { loadDataset } from '../../core/data';
-import { applyPermutations, axisPermsOf, identityPermutations, permuteTensor } from '../../core/matching/permute';
+import { applyPermutations, axisPermsOf, axisPermutations, identityPermutations, permuteTensor } from '../../core/matching/permute';
 import { similarityMatrixWith, type WeightMatchingResult } from '../../core/matching/weightMatching';
 import { provenanceMetadata, writeSafetensors, type TensorSource } from '../../core/safetensors';
 import { currentBackend } from '../backend';
@@ -16,7 +16,7 @@ import { ModelError } from '../compute/modelErrors';
 import type { HandlerContext } from '../dispatch';
 import { throwIfCancelled } from '../errors';
 import { checkFamilyEquivalence } from '../families/equivalence';
-import { axisPermutations, base, closeAll, isFloatDtype, loadTensors, openAll, permuteRawBytes, specFor } from '../loadTensors';
+import { base, closeAll, isFloatDtype, loadTensors, openAll, permuteRawBytes, specFor } from '../loadTensors';
 import { assertOutNotInput } from '../methods/common';
 import { MATCHING_METHODS } from '../methods/registry';
 import { methodInfo } from '../../core/methods/registry';

@@ -6,12 +6,12 @@
  */
 import type { Checkpoint, DenseTensor, PermSpec, Permutations, TensorInfo } from '../../core/checkpoint';
 import { interpolate, mergeMany } from '../../core/matching/merge';
-import { permuteTensor } from '../../core/matching/permute';
+import { axisPermutations, permuteTensor } from '../../core/matching/permute';
 import { ENCODABLE_DTYPES, encodeFromFloat32, provenanceMetadata, writeSafetensors, type TensorSource } from '../../core/safetensors';
 import { currentBackend } from '../backend';
 import type { HandlerContext } from '../dispatch';
 import { throwIfCancelled } from '../errors';
-import { assertCompatible, axisPermutations, base, closeAll, isFloatDtype, loadTensors, openAll, readChecked, specFor } from '../loadTensors';
+import { assertCompatible, base, closeAll, isFloatDtype, loadTensors, openAll, readChecked, specFor } from '../loadTensors';
 import type { MergeRequest, MergeResult } from '../protocol';
 import { tfMatMul } from '../tfMatMul';
 import { TOOL, VERSION } from '../version';
