@@ -41,6 +41,8 @@ const nodeTest = (files) => [
 // counts, and a hang guard.
 const STAGES = {
   typecheck: () => ({ cmd: [process.execPath, 'node_modules/typescript/bin/tsc', '-p', '.', '--noEmit'], counts: false, timeoutMin: 10 }),
+  // Layer rules (.dependency-cruiser.cjs, docs/architecture.md): `npm run check:layers`.
+  layers: () => ({ cmd: ['npm', 'run', '--silent', 'check:layers'], counts: false, timeoutMin: 5 }),
   build: () => ({ cmd: [process.execPath, 'scripts/build.mjs'], counts: false, timeoutMin: 10 }),
   unit: () => {
     const files = find('test/unit', '.test.ts');

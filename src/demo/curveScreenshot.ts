@@ -43,6 +43,8 @@ export async function screenshotCurve(reportHtml: string, outFile: string): Prom
     const page = await browser.newPage({ viewport: { width: 1000, height: 1400 }, deviceScaleFactor: 2 });
     await page.goto(pathToFileURL(reportHtml).href);
     await page.evaluate(() => {
+      // Runs in the page; Node code compiles without DOM types (tsconfig.node.json).
+      const { document } = globalThis as unknown as { document: { body: { classList: { add(c: string): void; remove(c: string): void } } } };
       document.body.classList.remove('vscode-dark');
       document.body.classList.add('vscode-light');
     });

@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { AlignResult } from '../engine/protocol';
-import { similarityPng } from '../core/heatmapImage';
+import { similarityPng } from './heatmapImage';
 import { heatmapsOf } from '../extension/heatmaps';
 import type { AlignmentState } from '../../webview/protocol';
 import { REPORT_CSS_FILES, REPORT_SCRIPT_FILE, buildReportHtml, type ReportData } from '../../webview/reportData';

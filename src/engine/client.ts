@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import type { CurvePoint, Progress } from '../core/checkpoint';
-import { quietNativeLogs } from './backend';
+import { quietNativeLogs } from './nativeLogs';
 import { runBarrierJob } from './barrierJob';
 import { WorkerPool, defaultWorkerCount } from './pool';
 import type { BackendChoice, BackendName, EngineRequest, ResultOf } from './protocol';

@@ -8,7 +8,9 @@ import * as path from 'node:path';
 import type { Checkpoint, DenseTensor, PermSpec, Permutations } from '../core/checkpoint';
 import { openCheckpoint } from '../core/safetensors';
 import { checkCompatible, inferSpec, parseSpecFile, resolveSpec, SpecError } from '../core/spec';
+import { readHfConfig } from '../core/families/hfConfig';
 import { EngineError, throwIfCancelled } from './errors';
+import { permuteBytes } from '../core/matching/permute';
 
 export const base = (p: string): string => path.basename(p);
 
@@ -58,7 +60,7 @@ export async function specFor(specPath: string | undefined, a: Checkpoint, other
     return { spec: spec!, family: file.family, notes: file.notes ?? [] };
   }
   for (const b of others) assertCompatible(a, b);
-  const inferred = inferSpec(a.tensors);
+  const inferred = inferSpec(a.tensors, readHfConfig(a.path));
   return { spec: inferred.spec, family: inferred.family, notes: inferred.notes };
 }
 
@@ -117,79 +119,14 @@ export async function loadTensors(ck: Checkpoint, names: readonly string[], opts
   return out;
 }
 
-/** Per-axis gather indices of one tensor under `perms` (null where no permutation acts). */
-export function axisPermutations(spec: PermSpec, perms: Permutations, tensor: string, rank: number): (Int32Array | null)[] {
-  const axes = spec.axes[tensor];
-  if (!axes) return new Array<Int32Array | null>(rank).fill(null);
-  return axes.map((p) => (p === null ? null : perms[p] ?? null));
-}
-
-/** For each element of the permuted tensor, the index of its source element (row-major). */
-export function gatherIndex(shape: readonly number[], axisPerms: readonly (Int32Array | null)[]): Uint32Array {
-  const rank = shape.length;
-  const count = shape.reduce((p, d) => p * d, 1);
-  const index = new Uint32Array(count);
-  if (rank === 0 || count === 0) return index;
-  const strides: number[] = new Array<number>(rank);
-  let s = 1;
-  for (let d = rank - 1; d >= 0; d--) {
-    strides[d] = s;
-    s *= shape[d];
-  }
-  let w = 0;
-  const walk = (axis: number, from: number): void => {
-    const p = axisPerms[axis];
-    const n = shape[axis];
-    if (axis === rank - 1) {
-      for (let i = 0; i < n; i++) index[w++] = from + (p ? p[i] : i);
-      return;
-    }
-    for (let i = 0; i < n; i++) walk(axis + 1, from + (p ? p[i] : i) * strides[axis]);
-  };
-  walk(0, 0);
-  return index;
-}
-
 /**
- * Permutes a tensor's raw little-endian bytes along the given axes without decoding, for any
- * dtype whose elements are whole bytes (1, 2, 4 or 8). Sub-byte dtypes (F4, F6) are refused.
+ * Permutes a tensor's raw little-endian bytes along the given axes without decoding (core's
+ * `permuteBytes`), refusing sub-byte dtypes (F4, F6) in the user's terms.
  */
 export function permuteRawBytes(bytes: Uint8Array, dtype: string, shape: readonly number[], axisPerms: readonly (Int32Array | null)[], file: string, tensor: string): Uint8Array {
-  if (axisPerms.every((p) => p === null)) return bytes;
-  const count = shape.reduce((p, d) => p * d, 1);
-  const width = count === 0 ? 0 : bytes.length / count;
-  const src = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
-  const out = new Uint8Array(bytes.length);
-  if (count === 0) return out;
-  const index = gatherIndex(shape, axisPerms);
-  switch (width) {
-    case 1:
-      for (let i = 0; i < count; i++) out[i] = src[index[i]];
-      break;
-    case 2: {
-      const from = new Uint16Array(src.buffer, src.byteOffset, count);
-      const to = new Uint16Array(out.buffer);
-      for (let i = 0; i < count; i++) to[i] = from[index[i]];
-      break;
-    }
-    case 4: {
-      const from = new Uint32Array(src.buffer, src.byteOffset, count);
-      const to = new Uint32Array(out.buffer);
-      for (let i = 0; i < count; i++) to[i] = from[index[i]];
-      break;
-    }
-    case 8: {
-      // Two 32-bit halves per element: avoids BigInt traffic.
-      const from = new Uint32Array(src.buffer, src.byteOffset, count * 2);
-      const to = new Uint32Array(out.buffer);
-      for (let i = 0; i < count; i++) {
-        to[2 * i] = from[2 * index[i]];
-        to[2 * i + 1] = from[2 * index[i] + 1];
-      }
-      break;
-    }
-    default:
-      throw new EngineError('InvalidRequest', `${base(file)}: tensor \`${tensor}\` has dtype ${dtype}, whose elements are not whole bytes: it cannot be permuted`, file);
+  const out = permuteBytes(bytes, shape, axisPerms);
+  if (out === null) {
+    throw new EngineError('InvalidRequest', `${base(file)}: tensor \`${tensor}\` has dtype ${dtype}, whose elements are not whole bytes: it cannot be permuted`, file);
   }
   return out;
 }

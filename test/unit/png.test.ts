@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inflateSync } from 'node:zlib';
 import { crc32, encodePng, PngError } from '../../src/core/png';
-import { permutationPng, similarityPng } from '../../src/core/heatmapImage';
+import { permutationPng, similarityPng } from '../../src/demo/heatmapImage';
 import { blockFactor, downsample, permutationCells, renderMatrix, toRgba } from '../../webview/heatmap';
 import { luminance, parseColor, viridis } from '../../webview/colormap';
 

@@ -170,3 +170,80 @@ export function objective(spec: PermSpec, a: TensorMap, b: TensorMap): number {
   }
   return sum;
 }
+
+/** Like `axisPermsOf`, for any tensor of the checkpoint: all null when the spec does not name it or a permutation has no value. */
+export function axisPermutations(spec: PermSpec, perms: Permutations, tensor: string, rank: number): (Int32Array | null)[] {
+  const axes = spec.axes[tensor];
+  if (!axes) return new Array<Int32Array | null>(rank).fill(null);
+  return axes.map((p) => (p === null ? null : perms[p] ?? null));
+}
+
+/** For each element of the permuted tensor, the index of its source element (row-major). */
+export function gatherIndex(shape: readonly number[], axisPerms: readonly (Int32Array | null)[]): Uint32Array {
+  const rank = shape.length;
+  const count = shape.reduce((p, d) => p * d, 1);
+  const index = new Uint32Array(count);
+  if (rank === 0 || count === 0) return index;
+  const strides: number[] = new Array<number>(rank);
+  let s = 1;
+  for (let d = rank - 1; d >= 0; d--) {
+    strides[d] = s;
+    s *= shape[d];
+  }
+  let w = 0;
+  const walk = (axis: number, from: number): void => {
+    const p = axisPerms[axis];
+    const n = shape[axis];
+    if (axis === rank - 1) {
+      for (let i = 0; i < n; i++) index[w++] = from + (p ? p[i] : i);
+      return;
+    }
+    for (let i = 0; i < n; i++) walk(axis + 1, from + (p ? p[i] : i) * strides[axis]);
+  };
+  walk(0, 0);
+  return index;
+}
+
+/**
+ * Permutes a tensor's raw little-endian bytes along the given axes without decoding, for any
+ * dtype whose elements are whole bytes (1, 2, 4 or 8); null for sub-byte dtypes (F4, F6).
+ */
+export function permuteBytes(bytes: Uint8Array, shape: readonly number[], axisPerms: readonly (Int32Array | null)[]): Uint8Array | null {
+  if (axisPerms.every((p) => p === null)) return bytes;
+  const count = shape.reduce((p, d) => p * d, 1);
+  const width = count === 0 ? 0 : bytes.length / count;
+  const src = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
+  const out = new Uint8Array(bytes.length);
+  if (count === 0) return out;
+  const index = gatherIndex(shape, axisPerms);
+  switch (width) {
+    case 1:
+      for (let i = 0; i < count; i++) out[i] = src[index[i]];
+      break;
+    case 2: {
+      const from = new Uint16Array(src.buffer, src.byteOffset, count);
+      const to = new Uint16Array(out.buffer);
+      for (let i = 0; i < count; i++) to[i] = from[index[i]];
+      break;
+    }
+    case 4: {
+      const from = new Uint32Array(src.buffer, src.byteOffset, count);
+      const to = new Uint32Array(out.buffer);
+      for (let i = 0; i < count; i++) to[i] = from[index[i]];
+      break;
+    }
+    case 8: {
+      // Two 32-bit halves per element: avoids BigInt traffic.
+      const from = new Uint32Array(src.buffer, src.byteOffset, count * 2);
+      const to = new Uint32Array(out.buffer);
+      for (let i = 0; i < count; i++) {
+        to[2 * i] = from[2 * index[i]];
+        to[2 * i + 1] = from[2 * index[i] + 1];
+      }
+      break;
+    }
+    default:
+      return null;
+  }
+  return out;
+}

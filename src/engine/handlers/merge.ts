@@ -6,16 +6,16 @@
  */
 import type { Checkpoint, DenseTensor, PermSpec, Permutations, TensorInfo } from '../../core/checkpoint';
 import { interpolate, mergeMany } from '../../core/matching/merge';
-import { permuteTensor } from '../../core/matching/permute';
+import { axisPermutations, permuteTensor } from '../../core/matching/permute';
 import { ENCODABLE_DTYPES, encodeFromFloat32, provenanceMetadata, writeSafetensors, type TensorSource } from '../../core/safetensors';
 import { currentBackend } from '../backend';
 import type { HandlerContext } from '../dispatch';
 import { throwIfCancelled } from '../errors';
-import { assertCompatible, axisPermutations, base, closeAll, isFloatDtype, loadTensors, openAll, readChecked, specFor } from '../loadTensors';
+import { assertCompatible, base, closeAll, isFloatDtype, loadTensors, openAll, readChecked, specFor } from '../loadTensors';
 import type { MergeRequest, MergeResult } from '../protocol';
 import { tfMatMul } from '../tfMatMul';
 import { TOOL, VERSION } from '../version';
-import { assertOutNotInput, checkMatchingMemory, matchWeights, memoryBudgetOf } from './align';
+import { assertOutNotInput, checkMatchingMemory, matchWeights, memoryBudgetOf } from '../methods/common';
 
 /** A merged float tensor is written in the reference's dtype when we can encode it, else as F32. */
 function outputDtype(info: TensorInfo): string {

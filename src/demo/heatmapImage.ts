@@ -1,11 +1,12 @@
 /**
  * Heatmap PNGs for the demo report, drawn with the SAME downsampling and colour maps as the
  * alignment panel (the pixel code lives in `webview/heatmap.ts` and `webview/colormap.ts`, which
- * have no DOM dependency, so Node and the webview share one implementation).
+ * have no DOM dependency, so Node and the webview share one implementation). It sits in the demo,
+ * which may import the webview's pure modules; src/core imports nothing above it.
  */
 import { binary, colormap, type ColormapName } from '../../webview/colormap';
 import { renderMatrix, renderPermutation, type BlockMode } from '../../webview/heatmap';
-import { encodePng } from './png';
+import { encodePng } from '../core/png';
 
 export interface HeatmapImageOptions {
   /** Largest side of the image in cells (default 1024); bigger matrices are block-reduced. */

@@ -1,0 +1,72 @@
+/**
+ * The model config: what weights cannot say about a network (pooling layout, activation,
+ * input shape, normalisation). A JSON file, `<checkpoint>.rebasin.json` beside the checkpoint
+ * or the path given with `--model`:
+ *
+ *   { "family": "mlp", "activation": "relu", "inputShape": [784] }
+ *   { "family": "vgg", "inputShape": [3, 32, 32], "layout": [64, "M", 128, "M", 256, 256, "M"] }
+ *   { "family": "resnet-cifar", "inputShape": [3, 32, 32] }
+ *   { "family": "resnet", "inputShape": [1, 28, 28] }
+ *   { "family": "transformer", "heads": 12 }   (or "gpt2" / "llama" / "bert"; keys in transformerConfig.ts)
+ *
+ * Every field is optional; absent fields are inferred from the weights when unambiguous
+ * (an MLP's input size is its first weight's `in`; a VGG's layout is the standard torchvision
+ * configuration with the same conv widths; ResNets pool where torchvision / CIFAR ports do).
+ * `inputShape` is PyTorch's per-example shape: [features] or [channels, height, width].
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import * as v from 'valibot';
+import { FAMILY_IDS, type FamilyId } from './family';
+import { ModelError } from './modelErrors';
+
+/** A family id, or `transformer`: whichever transformer naming the weights use (the name docs/cli.md gives). */
+export type ModelFamily = FamilyId | 'transformer';
+export type Activation = 'relu' | 'gelu' | 'tanh' | 'sigmoid' | 'identity';
+
+const FAMILIES: readonly ModelFamily[] = [...FAMILY_IDS, 'transformer'];
+const ACTIVATIONS: readonly Activation[] = ['relu', 'gelu', 'tanh', 'sigmoid', 'identity'];
+
+const positiveInt = (rule: string) => v.pipe(v.number(rule), v.integer(rule), v.minValue(1, rule));
+
+/**
+ * The model config's schema (valibot; docs/architecture.md says why valibot). Each field's
+ * message is the rule the user reads. Keys of other families (a transformer's `heads`...) pass
+ * through and are checked by the family that reads them (src/engine/compute/transformerConfig.ts).
+ */
+export const ModelConfigSchema = v.looseObject({
+  family: v.optional(v.picklist(FAMILIES, `family must be one of ${FAMILIES.join(', ')}`)),
+  activation: v.optional(v.picklist(ACTIVATIONS, `activation must be one of ${ACTIVATIONS.join(', ')}`)),
+  /** PyTorch's per-example shape: [features] or [channels, height, width]. */
+  inputShape: v.optional(
+    v.pipe(v.array(positiveInt('inputShape must be a non-empty array of positive integers'), 'inputShape must be a non-empty array of positive integers'), v.minLength(1, 'inputShape must be a non-empty array of positive integers')),
+  ),
+  /** VGG feature layout: conv widths and "M" for 2x2 max-pooling, torchvision's `cfg`. */
+  layout: v.optional(v.array(v.union([v.literal('M'), positiveInt('')], 'layout must be an array of positive integers and "M"'), 'layout must be an array of positive integers and "M"')),
+  /** BatchNorm / LayerNorm epsilon (default 1e-5, PyTorch's). */
+  eps: v.optional(v.pipe(v.number('eps must be a positive number'), v.gtValue(0, 'eps must be a positive number'))),
+});
+
+export type ModelConfig = Readonly<v.InferOutput<typeof ModelConfigSchema>>;
+
+/** Reads the explicit config, else `<checkpoint>.rebasin.json`, else returns `{}`. */
+export function readModelConfig(checkpointPath: string, explicitPath?: string): ModelConfig {
+  const file = explicitPath ?? `${checkpointPath}.rebasin.json`;
+  if (!existsSync(file)) {
+    if (explicitPath) throw new ModelError('ConfigInvalid', `${file}: model config not found`, file);
+    return {};
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new ModelError('ConfigInvalid', `${file}: model config is not valid json (${(e as Error).message})`, file);
+  }
+  return validateModelConfig(raw, file);
+}
+
+export function validateModelConfig(raw: unknown, file: string): ModelConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ModelError('ConfigInvalid', `${file}: model config must be a json object`, file);
+  const r = v.safeParse(ModelConfigSchema, raw);
+  if (!r.success) throw new ModelError('ConfigInvalid', `${file}: ${r.issues[0].message}`, file);
+  return r.output;
+}
