@@ -44,6 +44,8 @@ export interface AlignRequest {
   readonly includeMatrices?: boolean;
   /** Accept NaN/Inf weights instead of refusing them. */
   readonly allowNonFinite?: boolean;
+  /** Write `out` even when the equivalence check fails (default: nothing is written then). */
+  readonly keepOnMismatch?: boolean;
 }
 
 /** Merge two or more checkpoints; inputs[0] is the reference all others are aligned to. */
@@ -164,7 +166,10 @@ export interface AlignResult {
   readonly objectiveBefore: number;
   readonly objectiveAfter: number;
   readonly perms: Readonly<Record<string, number[]>>;
+  /** The file written (absent when nothing was written). */
   readonly out?: string;
+  /** When the request gave `out`: whether it was written (false after a failed equivalence check without keepOnMismatch). */
+  readonly written?: boolean;
   readonly backend: BackendName;
   readonly family?: string;
   readonly groups: readonly GroupSummary[];

@@ -158,6 +158,7 @@ export function validateRequest(x: unknown): EngineRequest {
       }
       optBool(o, 'includeMatrices', where);
       optBool(o, 'allowNonFinite', where);
+      optBool(o, 'keepOnMismatch', where);
       break;
     }
     case 'merge': {
@@ -303,6 +304,7 @@ function alignOk(o: Obj, where: string): void {
   num(o, 'objectiveAfter', where);
   permRecord(o.perms, `${where} field \`perms\``);
   optStr(o, 'out', where);
+  optBool(o, 'written', where);
   oneOf(o, 'backend', BACKEND_NAMES, where);
   optStr(o, 'family', where);
   groupsOk(o.groups, where);

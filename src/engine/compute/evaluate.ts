@@ -8,6 +8,7 @@ import type { Dataset } from '../../core/data';
 import { DataError } from '../../core/data';
 import { throwIfCancelled } from '../errors';
 import type { ForwardOptions, Model } from './models';
+import { assertFeaturesFit } from './dataFit';
 
 export interface Batches {
   readonly xs: tf.Tensor[];
@@ -65,6 +66,7 @@ export async function evaluateModel(
   if (batches.classes > model.classes) {
     throw new DataError('LabelOutOfRange', `${batches.source}: labels go up to ${batches.classes - 1} but the model has ${model.classes} outputs`, batches.source);
   }
+  if (batches.xs.length > 0) assertFeaturesFit(batches.xs[0].shape.slice(1), model.inputShape, batches.source);
   let loss = 0;
   let correct = 0;
   for (let i = 0; i < batches.xs.length; i++) {

@@ -15,7 +15,8 @@ import { assertCompatible, axisPermutations, base, closeAll, isFloatDtype, loadT
 import type { MergeRequest, MergeResult } from '../protocol';
 import { tfMatMul } from '../tfMatMul';
 import { TOOL, VERSION } from '../version';
-import { assertOutNotInput, matchWeights } from './align';
+import { matchWeights } from './align';
+import { checkOutput, otherReads } from '../outputCheck';
 
 /** A merged float tensor is written in the reference's dtype when we can encode it, else as F32. */
 function outputDtype(info: TensorInfo): string {
@@ -125,7 +126,7 @@ async function mergeSeveral(req: MergeRequest, cks: Checkpoint[], ctx: HandlerCo
 
 export async function mergeHandler(req: MergeRequest, ctx: HandlerContext): Promise<MergeResult> {
   const started = performance.now();
-  assertOutNotInput(req.out, req.inputs);
+  await checkOutput(req.out, req.inputs, req);
   const cks = await openAll(req.inputs);
   try {
     ctx.onProgress({ stage: 'loading', message: `reading ${req.inputs.length} checkpoints` });
@@ -143,7 +144,7 @@ export async function mergeHandler(req: MergeRequest, ctx: HandlerContext): Prom
       lambda,
       inputs: req.inputs.join(','),
     });
-    await writeSafetensors(req.out, sources, { metadata, inputs: req.inputs, signal: ctx.signal });
+    await writeSafetensors(req.out, sources, { metadata, inputs: req.inputs, alsoReads: otherReads(req, req.inputs[0]), signal: ctx.signal });
     return {
       out: req.out,
       inputs: req.inputs,
