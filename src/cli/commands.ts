@@ -192,6 +192,8 @@ export async function merge(ctx: CommandContext): Promise<void> {
   if (args.values.json) return out.json(result);
   const how = result.method === 'none' ? 'without alignment' : result.method === 'mergemany' ? 'with MergeMany alignment' : 'after weight matching';
   out.text(`merged ${result.inputs.length} checkpoints ${how}, lambda ${result.lambda}, in ${result.seconds.toFixed(2)} s on ${result.backend}`);
+  const widened = result.widened ?? [];
+  if (widened.length) out.text(`note: ${widened.length} tensor(s) written as ${widened[0].to}, not ${widened[0].from}: the inputs differ in dtype (first: \`${safeText(widened[0].tensor)}\`)`);
   out.text(`wrote ${result.out}`);
 }
 

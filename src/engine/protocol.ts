@@ -188,6 +188,8 @@ export interface MergeResult {
   readonly method: 'weight' | 'mergemany' | 'none';
   readonly seconds: number;
   readonly backend: BackendName;
+  /** Float tensors written in another dtype than the reference's (inputs of mixed dtypes: the wider one; or not encodable: F32). */
+  readonly widened?: readonly { readonly tensor: string; readonly from: string; readonly to: string }[];
 }
 
 export interface PathMetrics {

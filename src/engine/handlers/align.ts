@@ -26,6 +26,7 @@ import type { AlignRequest, AlignResult, DataOptions, EquivalenceReport, GroupMa
 import { tfMatMul } from '../tfMatMul';
 import { TOOL, VERSION } from '../version';
 import { checkOutput, otherReads } from '../outputCheck';
+import { scaledForMatching, unscaledObjectives } from '../matchingScale';
 
 /** STE settings when the request gives none (the CLI's defaults). */
 const STE_DEFAULTS = { epochs: 1, batchSize: 500, learningRate: 1e-3 };
@@ -41,8 +42,12 @@ export function assertOutNotInput(out: string, inputs: readonly string[]): void 
 }
 
 /** Weight matching with the tfjs cost-matrix products (ctx progress and cancellation wired). */
-export function matchWeights(spec: PermSpec, a: TensorMap, b: TensorMap, seed: number, maxIter: number, ctx: HandlerContext): Promise<WeightMatchingResult> {
-  return weightMatching(spec, a, b, { seed, maxIter, matmul: tfMatMul, signal: ctx.signal, onProgress: ctx.onProgress });
+export async function matchWeights(spec: PermSpec, a: TensorMap, b: TensorMap, seed: number, maxIter: number, ctx: HandlerContext): Promise<WeightMatchingResult> {
+  // Weights near the float32 limit are matched at a power-of-two scale (same permutations).
+  const sa = scaledForMatching(a);
+  const sb = scaledForMatching(b);
+  const r = await weightMatching(spec, sa.tensors, sb.tensors, { seed, maxIter, matmul: tfMatMul, signal: ctx.signal, onProgress: ctx.onProgress });
+  return unscaledObjectives(r, 1 / (sa.factor * sb.factor));
 }
 
 /**
