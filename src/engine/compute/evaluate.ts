@@ -92,6 +92,7 @@ export async function evaluateModel(
  * B's outputs, so a barrier curve computes it twice instead of once per lambda.
  */
 export async function linearOutputs(batches: Batches, weight: DenseTensor, bias: DenseTensor | undefined, signal?: AbortSignal): Promise<tf.Tensor2D[]> {
+  if (batches.xs.length > 0) assertFeaturesFit(batches.xs[0].shape.slice(1), [weight.shape[1]], batches.source);
   const wt = tf.tidy(() => tf.transpose(tf.tensor2d(weight.data, [weight.shape[0], weight.shape[1]])));
   const b = bias ? tf.tensor1d(bias.data) : undefined;
   const out: tf.Tensor2D[] = [];

@@ -71,8 +71,10 @@ const INTERNAL = /Error in |EISDIR|ENXIO|Offset is outside|memory access out of 
 
 /** A refusal: exit 1, exactly one stderr line, naming `file` (its base name), in the user's terms. */
 export function assertRefused(r: CliRun, file: string, problem: RegExp): void {
-  const lines = r.stderr.split('\n').filter((l) => l.length > 0);
-  // The progress line (a carriage-return status on a terminal) is not printed when stderr is a pipe.
+  // Off a terminal the CLI prints no progress for its first seconds, so a refusal of the inputs
+  // is alone on stderr; a refusal that comes later (a slow, loaded machine) may follow progress
+  // lines ("barrier loading: ... (5.2s)"), which are not part of the error.
+  const lines = r.stderr.split('\n').filter((l) => l.length > 0 && !/^(align|merge|barrier)\b.*\(\d+\.\ds\)$/.test(l));
   assert.equal(r.code, 1, `exit code; stderr:\n${r.stderr}`);
   assert.equal(lines.length, 1, `one stderr line, got:\n${r.stderr}`);
   const line = lines[0];
