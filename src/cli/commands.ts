@@ -7,7 +7,7 @@ import { EngineClient } from '../engine/client';
 import type { AlignResult, BackendChoice, BarrierCurve, BarrierResult, DataOptions, EngineRequest, MergeResult, ResultOf } from '../engine/protocol';
 import { type ParsedArgs, UsageError, expectPositionals, fraction, int, oneOf, optionalInt, positive } from './args';
 import { progressLine } from './progress';
-import { formatBytes, formatCount, table, tableLines } from './format';
+import { formatBytes, formatCount, table, writeTable } from './format';
 import { safeText } from '../core/files';
 
 export interface Output {
@@ -50,7 +50,11 @@ export async function inspect({ args, out }: CommandContext): Promise<void> {
       out.text('  architecture: not recognised (write a spec by hand: see `rebasin spec`)');
     }
     out.text('');
-    for (const line of tableLines(['tensor', 'dtype', 'shape', 'params'], summary.tensors.map((t) => [t.name, t.dtype, `[${t.shape.join(', ')}]`, formatCount(t.shape.reduce((a, b) => a * b, 1))]))) out.text(line);
+    const rows = summary.tensors;
+    writeTable(['tensor', 'dtype', 'shape', 'params'], rows.length, (i) => {
+      const t = rows[i];
+      return [t.name, t.dtype, `[${t.shape.join(', ')}]`, formatCount(t.shape.reduce((a, b) => a * b, 1))];
+    }, (chunk) => out.text(chunk));
   } finally {
     await ckpt.close();
   }
