@@ -5,7 +5,8 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { assertOutputTarget } from '../core/safetensors';
+import { SafetensorsError, assertOutputTarget } from '../core/safetensors';
+import { EngineError } from './errors';
 import type { DataOptions } from './protocol';
 
 export interface ReadFiles {
@@ -31,7 +32,12 @@ export function otherReads(req: ReadFiles, a: string): string[] {
   return files.filter((f): f is string => f !== undefined);
 }
 
-/** Throws (one line naming `out`) when `out` cannot or must not be written. */
+/** Throws (one line naming `out`, wire kind `InvalidRequest` as before) when `out` cannot or must not be written. */
 export async function checkOutput(out: string, checkpoints: readonly string[], req: ReadFiles): Promise<void> {
-  await assertOutputTarget(out, checkpoints, otherReads(req, checkpoints[0]));
+  try {
+    await assertOutputTarget(out, checkpoints, otherReads(req, checkpoints[0]));
+  } catch (e) {
+    if (e instanceof SafetensorsError) throw new EngineError('InvalidRequest', e.message, out, { cause: e });
+    throw e;
+  }
 }
