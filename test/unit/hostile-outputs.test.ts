@@ -192,11 +192,16 @@ describe('hostile outputs (CLI)', () => {
         const snap = snapshot(d);
         let sentAt = 0;
         const r = await runCli(['align', a, b, '--out', path.join(d, 'o.safetensors')], {
-          onSpawn: (child) => {
-            setTimeout(() => {
-              sentAt = Date.now();
-              child.kill(signal);
-            }, 2500);
+          // Once progress shows (off a terminal, after a few seconds) the run is under way and its handlers are in place.
+          onSpawn: (child, output) => {
+            const poll = setInterval(() => {
+              if (/sweep|objective|matching|load/i.test(output.stderr())) {
+                clearInterval(poll);
+                sentAt = Date.now();
+                child.kill(signal);
+              }
+            }, 50);
+            child.on('exit', () => clearInterval(poll));
           },
         });
         assert.equal(r.code, 130, r.stderr);
