@@ -236,7 +236,8 @@ function architecture(v: unknown, path: string): ArchitectureInfo {
 export function inspectorState(v: unknown, path = 'state'): InspectorState {
   const o = obj(v, path);
   const m = obj(o.metadata ?? {}, `${path}.metadata`);
-  const metadata: Record<string, string> = {};
+  // No prototype: a `__proto__` key from a file is a key like any other (assignment would drop it).
+  const metadata: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [k, x] of Object.entries(m)) metadata[k] = str(x, `${path}.metadata.${k}`);
   return {
     path: str(o.path, `${path}.path`),

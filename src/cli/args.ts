@@ -46,6 +46,7 @@ options:
   --backend B           auto (default) | tensorflow | wasm | cpu
   --workers N           compute workers for barrier curves (default: number of cores)
   --allow-non-finite    accept NaN/Inf weights instead of refusing them
+  --keep-on-mismatch    align: write OUT even when the equivalence check fails (default: write nothing)
   --debug               stack traces on errors
   -h, --help            this text
 
@@ -76,6 +77,7 @@ const options = {
   backend: { type: 'string' },
   workers: { type: 'string' },
   'allow-non-finite': { type: 'boolean' },
+  'keep-on-mismatch': { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true; strict: true }>>['values'];

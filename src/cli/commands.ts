@@ -9,7 +9,8 @@ import { EngineClient } from '../engine/client';
 import type { AlignRequest, AlignResult, BackendChoice, BarrierCurve, BarrierResult, DataOptions, EngineRequest, MergeResult, ResultOf } from '../engine/protocol';
 import { type ParsedArgs, UsageError, byteSize, expectPositionals, fraction, int, oneOf, optionalInt, positive } from './args';
 import { progressLine } from './progress';
-import { formatBytes, formatCount, table } from './format';
+import { formatBytes, formatCount, table, writeTable } from './format';
+import { safeText } from '../core/files';
 
 export interface Output {
   json(value: unknown): void;
@@ -40,18 +41,22 @@ export async function inspect({ args, out }: CommandContext): Promise<void> {
     const architecture = architectureOf(ckpt);
     const report = architecture ? { ...summary, architecture: { family: architecture.family, perms: architecture.perms } } : summary;
     if (args.values.json) return out.json(report);
-    out.text(`${summary.path} (${summary.format})`);
+    out.text(`${safeText(summary.path, 400)} (${summary.format})`);
     out.text(`  ${formatCount(summary.tensors.length)} tensors, ${formatCount(summary.totalParams)} parameters, ${formatBytes(summary.totalBytes)}`);
     const meta = Object.entries(summary.metadata);
-    if (meta.length) out.text(`  metadata: ${meta.map(([k, v]) => `${k}=${v}`).join(', ')}`);
+    if (meta.length) out.text(`  metadata: ${meta.map(([k, v]) => `${safeText(k, 60)}=${safeText(v, 200)}`).join(', ')}`);
     if (architecture) {
       out.text(`  architecture: ${architecture.family}, ${Object.keys(architecture.perms).length} permutation groups (|symmetry group| = 10^${architecture.symmetryLog10.toFixed(1)})`);
-      for (const note of architecture.notes) out.text(`    note: ${note}`);
+      for (const note of architecture.notes) out.text(`    note: ${safeText(note, 400)}`);
     } else {
       out.text('  architecture: not recognised (write a spec by hand: see `rebasin spec`)');
     }
     out.text('');
-    out.text(table(['tensor', 'dtype', 'shape', 'params'], summary.tensors.map((t) => [t.name, t.dtype, `[${t.shape.join(', ')}]`, formatCount(t.shape.reduce((a, b) => a * b, 1))])));
+    const rows = summary.tensors;
+    writeTable(['tensor', 'dtype', 'shape', 'params'], rows.length, (i) => {
+      const t = rows[i];
+      return [t.name, t.dtype, `[${t.shape.join(', ')}]`, formatCount(t.shape.reduce((a, b) => a * b, 1))];
+    }, (chunk) => out.text(chunk));
   } finally {
     await ckpt.close();
   }
@@ -103,12 +108,24 @@ async function runOnEngine<K extends EngineRequest['kind']>(ctx: CommandContext,
   const workers = optionalInt('workers', ctx.args.values.workers);
   const client = EngineClient.start({ backend, workers, log: ctx.args.values.debug ? (line) => process.stderr.write(`[engine] ${line}\n`) : undefined });
   const bar = progressLine(label);
+  // Off a terminal, progress waits a few seconds: a refusal of the inputs (which comes first) is then
+  // the only line on stderr, and the error line itself says that the command failed.
+  const tty = process.stderr.isTTY === true;
+  const quietUntil = Date.now() + 5000;
+  let shown = false;
   try {
-    const result = await client.request(request, { onProgress: (p) => bar.update(p), signal: ctx.signal });
+    const result = await client.request(request, {
+      onProgress: (p) => {
+        if (!tty && Date.now() < quietUntil) return;
+        shown = true;
+        bar.update(p);
+      },
+      signal: ctx.signal,
+    });
     bar.done();
     return result as ResultOf[K];
   } catch (err) {
-    bar.done('failed');
+    if (tty || shown) bar.done('failed');
     throw err;
   } finally {
     await client.dispose();
@@ -126,9 +143,9 @@ function printAlign(out: Output, r: Omit<AlignResult, 'matrices'>): void {
   out.text(table(['group', 'units', 'moved', 'objective before', 'after'], r.groups.map((g) => [g.name, String(g.size), String(g.moved), g.objectiveBefore.toPrecision(6), g.objectiveAfter.toPrecision(6)])));
   if (r.equivalence) {
     const e = r.equivalence;
-    out.text(`equivalence check (${e.batch} batch): max |logit(B) - logit(pi(B))| = ${e.maxAbsDiff.toExponential(2)} (relative ${e.relDiff.toExponential(2)}) ${e.ok ? 'ok' : 'FAILED'}${e.message ? ': ' + e.message : ''}`);
+    out.text(`equivalence check (${e.batch} batch): max |logit(B) - logit(pi(B))| = ${e.maxAbsDiff.toExponential(2)} (relative ${e.relDiff.toExponential(2)}) ${e.ok ? 'ok' : 'FAILED'}${e.message ? ': ' + safeText(e.message, 400) : ''}`);
   }
-  if (r.out) out.text(`wrote ${r.out}`);
+  if (r.out) out.text(`wrote ${safeText(r.out, 400)}`);
 }
 
 /** A numeric flag by its option's default and rule (src/core/methods). */
@@ -167,10 +184,15 @@ export async function align(ctx: CommandContext): Promise<void> {
     model: resolved(args.values.model),
     ste: method === 'ste' ? methodOptions(args, 'ste') as AlignRequest['ste'] : undefined,
     allowNonFinite: args.values['allow-non-finite'] ?? false,
+    keepOnMismatch: args.values['keep-on-mismatch'] ?? false,
   }, 'align');
-  if (args.values.json) return out.json(result);
-  printAlign(out, result);
-  if (result.equivalence && !result.equivalence.ok) throw new Error(`${result.out ?? b}: alignment changed the network's function: ${result.equivalence.message ?? 'check the permutation spec'}`);
+  if (args.values.json) out.json(result);
+  else printAlign(out, result);
+  if (result.equivalence && !result.equivalence.ok) {
+    const outName = path.basename(args.values.out ?? b);
+    const fate = result.written ? `${outName} was kept (--keep-on-mismatch)` : `nothing was written (--keep-on-mismatch keeps ${outName} anyway)`;
+    throw new Error(`${path.basename(b)}: alignment changed the network's function: ${result.equivalence.message ?? 'check the permutation spec'}; ${fate}`);
+  }
 }
 
 export async function merge(ctx: CommandContext): Promise<void> {
@@ -190,6 +212,8 @@ export async function merge(ctx: CommandContext): Promise<void> {
   if (args.values.json) return out.json(result);
   const how = result.method === 'none' ? 'without alignment' : result.method === 'mergemany' ? 'with MergeMany alignment' : 'after weight matching';
   out.text(`merged ${result.inputs.length} checkpoints ${how}, lambda ${result.lambda}, in ${result.seconds.toFixed(2)} s on ${result.backend}`);
+  const widened = result.widened ?? [];
+  if (widened.length) out.text(`note: ${widened.length} tensor(s) written as ${widened[0].to}, not ${widened[0].from}: the inputs differ in dtype (first: \`${safeText(widened[0].tensor)}\`)`);
   out.text(`wrote ${result.out}`);
 }
 

@@ -2,8 +2,22 @@
  * `rebasin`: the command-line twin of the extension. Exit 0 on success, 2 on bad usage
  * (with usage text), 1 on any error with one line naming the file (stack with --debug).
  */
+import { safeJson, safeText } from '../core/files';
 import { COMMANDS } from './commands';
 import { USAGE, UsageError, parseCommandLine } from './args';
+
+/** Signals that cancel the running request like Ctrl-C, so the engine removes any half-written output. */
+const CANCEL_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** Exit quietly when the reader of our output goes away (`rebasin inspect x | head -1`). */
+function exitQuietlyOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+exitQuietlyOnClosedPipe(process.stdout);
+exitQuietlyOnClosedPipe(process.stderr);
 
 interface KindedError {
   readonly kind?: unknown;
@@ -23,20 +37,24 @@ async function main(argv: readonly string[]): Promise<number> {
     const run = COMMANDS[args.command];
     if (!run) throw new UsageError(args.command ? `unknown command "${args.command}"` : 'no command given');
     const controller = new AbortController();
-    // Ctrl-C cancels the running request; the engine then removes any half-written output.
-    const onSigint = (): void => controller.abort();
-    process.once('SIGINT', onSigint);
+    // Ctrl-C, `kill` and a closed terminal cancel the running request; the engine then removes
+    // any half-written output. A second signal finds no handler and ends the process at once.
+    const onSignal = (): void => {
+      for (const sig of CANCEL_SIGNALS) process.removeListener(sig, onSignal);
+      controller.abort();
+    };
+    for (const sig of CANCEL_SIGNALS) process.on(sig, onSignal);
     try {
       await run({
         args,
         signal: controller.signal,
         out: {
-          json: (value) => process.stdout.write(JSON.stringify(value) + '\n'),
+          json: (value) => process.stdout.write(safeJson(JSON.stringify(value)) + '\n'),
           text: (line) => process.stdout.write(line + '\n'),
         },
       });
     } finally {
-      process.removeListener('SIGINT', onSigint);
+      for (const sig of CANCEL_SIGNALS) process.removeListener(sig, onSignal);
     }
     return 0;
   } catch (err) {
@@ -50,7 +68,8 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write('rebasin: cancelled; nothing was written\n');
       return 130;
     }
-    process.stderr.write(`rebasin: ${message.split('\n')[0]}\n`);
+    // One line, whatever a file name or value inside the message holds.
+    process.stderr.write(`rebasin: ${safeText(message.split('\n')[0], 2000)}\n`);
     if (debug && typeof e.stack === 'string') process.stderr.write(e.stack + '\n');
     return 1;
   }

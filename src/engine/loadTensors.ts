@@ -3,9 +3,9 @@
  * read the spec's tensors as float32 (refusing NaN/Inf unless allowed), and permute raw tensor
  * bytes (so π(B) keeps B's dtypes bit for bit, whatever they are).
  */
-import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Checkpoint, DenseTensor, PermSpec, Permutations } from '../core/checkpoint';
+import { InputFileError, MAX_JSON_BYTES, readBoundedFile, utf8Text } from '../core/files';
 import { openCheckpoint } from '../core/safetensors';
 import { checkCompatible, inferSpec, parseSpecFile, resolveSpec, SpecError } from '../core/spec';
 import { readHfConfig } from '../core/families/hfConfig';
@@ -47,9 +47,11 @@ export async function specFor(specPath: string | undefined, a: Checkpoint, other
   if (specPath !== undefined) {
     let text: string;
     try {
-      text = await readFile(specPath, 'utf8');
+      text = utf8Text(await readBoundedFile(specPath, MAX_JSON_BYTES, 'spec'));
     } catch (e) {
-      const code = typeof e === 'object' && e !== null && 'code' in e ? ` (${String(e.code)})` : '';
+      if (e instanceof InputFileError && e.kind !== 'Io') throw e;
+      const c: unknown = e instanceof InputFileError ? e.cause : e;
+      const code = typeof c === 'object' && c !== null && 'code' in c ? ` (${String(c.code)})` : '';
       throw new SpecError('BadStructure', `${base(specPath)}: cannot read the spec file${code}`, specPath);
     }
     const file = parseSpecFile(text, base(specPath));

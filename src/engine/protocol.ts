@@ -46,6 +46,8 @@ export interface AlignRequest {
   readonly allowNonFinite?: boolean;
   /** Memory budget in bytes for weight matching (src/core/memoryPlan.ts); default half of physical memory. */
   readonly memoryBudget?: number;
+  /** Write `out` even when the equivalence check fails (default: nothing is written then). */
+  readonly keepOnMismatch?: boolean;
 }
 
 /** Merge two or more checkpoints; inputs[0] is the reference all others are aligned to. */
@@ -184,7 +186,10 @@ export interface AlignResult {
   readonly objectiveBefore: number;
   readonly objectiveAfter: number;
   readonly perms: Readonly<Record<string, number[]>>;
+  /** The file written (absent when nothing was written). */
   readonly out?: string;
+  /** When the request gave `out`: whether it was written (false after a failed equivalence check without keepOnMismatch). */
+  readonly written?: boolean;
   readonly backend: BackendName;
   readonly family?: string;
   readonly groups: readonly GroupSummary[];
@@ -203,6 +208,8 @@ export interface MergeResult {
   readonly method: 'weight' | 'mergemany' | 'none';
   readonly seconds: number;
   readonly backend: BackendName;
+  /** Float tensors written in another dtype than the reference's (inputs of mixed dtypes: the wider one; or not encodable: F32). */
+  readonly widened?: readonly { readonly tensor: string; readonly from: string; readonly to: string }[];
 }
 
 export interface PathMetrics {

@@ -174,6 +174,7 @@ export function validateRequest(x: unknown): EngineRequest {
       optBool(o, 'includeMatrices', where);
       optBool(o, 'allowNonFinite', where);
       optInt(o, 'memoryBudget', where, 1);
+      optBool(o, 'keepOnMismatch', where);
       break;
     }
     case 'merge': {
@@ -335,6 +336,7 @@ function alignOk(o: Obj, where: string): void {
   num(o, 'objectiveAfter', where);
   permRecord(o.perms, `${where} field \`perms\``);
   optStr(o, 'out', where);
+  optBool(o, 'written', where);
   oneOf(o, 'backend', BACKEND_NAMES, where);
   optStr(o, 'family', where);
   groupsOk(o.groups, where);

@@ -6,11 +6,12 @@
  * - a `.npz` archive with the same keys; a `.npy` of images with its labels in a sibling `.npy`.
  * uint8 images are scaled to [0, 1]; `mean`/`std` normalise after that.
  */
-import { existsSync, promises as fs, statSync } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
+import { InputFileError, MAX_DATA_FILE_BYTES, readBoundedFile } from '../files';
 import { DataError } from './errors';
-import { parseIdx } from './idx';
+import { inflateBounded } from './inflate';
+import { parseIdx, readIdxHeader } from './idx';
 import { parseNpy, type NumericArray } from './npy';
 import { readZipEntries } from './zip';
 import { openCheckpoint } from '../safetensors';
@@ -45,16 +46,33 @@ export function mnistDataDir(): string {
 
 export async function loadDataset(opts: DataSource, which: Which): Promise<Dataset> {
   const p = opts.path;
-  if (!existsSync(p)) throw new DataError('NotFound', `${p}: data path does not exist`, p);
+  let stat;
+  try {
+    stat = await fs.stat(p); // follows symlinks
+  } catch {
+    throw new DataError('NotFound', `${p}: data path does not exist`, p);
+  }
   let images: NumericArray;
   let labels: NumericArray;
   let source: string;
-  if (statSync(p).isDirectory()) ({ images, labels, source } = await readIdxFolder(p, which));
-  else if (/\.safetensors$/i.test(p)) ({ images, labels, source } = await readSafetensorsData(p, which));
-  else if (/\.npz$/i.test(p)) ({ images, labels, source } = readNpz(await fs.readFile(p), p, which));
-  else if (/\.npy$/i.test(p)) ({ images, labels, source } = await readNpyPair(p));
-  else throw new DataError('Unsupported', `${p}: data must be a folder of idx files, .safetensors, .npz or .npy`, p);
+  try {
+    if (stat.isDirectory()) ({ images, labels, source } = await readIdxFolder(p, which));
+    else if (!stat.isFile()) throw new InputFileError('NotRegular', p, `data is not a regular file or folder (it is ${stat.isFIFO() ? 'a FIFO' : stat.isSocket() ? 'a socket' : 'a device'})`);
+    else if (/\.safetensors$/i.test(p)) ({ images, labels, source } = await readSafetensorsData(p, which));
+    else if (/\.npz$/i.test(p)) ({ images, labels, source } = readNpz(await readData(p), p, which));
+    else if (/\.npy$/i.test(p)) ({ images, labels, source } = await readNpyPair(p));
+    else throw new DataError('Unsupported', `${p}: data must be a folder of idx files, .safetensors, .npz or .npy`, p);
+  } catch (e) {
+    // A reader indexing past the end of a damaged file: say so, naming it, not "offset outside the DataView".
+    if (e instanceof RangeError) throw new DataError('Corrupt', `${p}: data file is damaged or truncated (${e.message.split('\n')[0]})`, p);
+    throw e;
+  }
   return finish(images, labels, source, opts);
+}
+
+/** A whole data file, regular files only, size checked before reading. */
+function readData(file: string): Promise<Buffer> {
+  return readBoundedFile(file, MAX_DATA_FILE_BYTES, 'data file');
 }
 
 function finish(images: NumericArray, labels: NumericArray, source: string, opts: DataSource): Dataset {
@@ -95,7 +113,9 @@ function labelsToInt(labels: NumericArray, source: string): Int32Array {
   const out = new Int32Array(shape[0]);
   for (let i = 0; i < out.length; i++) {
     const v = data[i];
-    if (!Number.isInteger(v) || v < 0 || v > 1e6) throw new DataError('LabelOutOfRange', `${source}: label ${i} is ${v}, labels must be non-negative integers`, source);
+    if (!Number.isInteger(v) || v < 0 || v > 1e6) {
+      throw new DataError('LabelOutOfRange', `${source}: label ${i} is ${v}, labels must be integers from 0 to 1000000 (class indices)`, source);
+    }
     out[i] = v;
   }
   return out;
@@ -130,13 +150,10 @@ function findIdx(dir: string, stem: string, rank: number): string {
 }
 
 async function readMaybeGz(file: string): Promise<Uint8Array> {
-  const raw = await fs.readFile(file);
+  const raw = await readData(file);
   if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) {
-    try {
-      return new Uint8Array(zlib.gunzipSync(raw));
-    } catch (e) {
-      throw new DataError('Corrupt', `${file}: gzip data is damaged (${(e as Error).message})`, file);
-    }
+    // Inflate no further than the idx header's own size.
+    return inflateBounded('gzip', raw, (head) => readIdxHeader(head, file)?.need, MAX_DATA_FILE_BYTES, file, 'gzip data');
   }
   return new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
 }
@@ -197,8 +214,8 @@ async function readNpyPair(file: string) {
   if (!labelsFile) {
     throw new DataError('NotFound', `${file}: labels file not found beside it (tried ${candidates.join(', ') || 'nothing: name the file images*.npy or x*.npy'})`, file);
   }
-  const images = parseNpy(new Uint8Array(await fs.readFile(file)), file);
-  const labels = parseNpy(new Uint8Array(await fs.readFile(labelsFile)), labelsFile);
+  const images = parseNpy(new Uint8Array(await readData(file)), file);
+  const labels = parseNpy(new Uint8Array(await readData(labelsFile)), labelsFile);
   if (images.shape[0] !== labels.shape[0]) throw new DataError('CountMismatch', `${labelsFile}: ${labels.shape[0]} labels for ${images.shape[0]} images in ${base}`, labelsFile);
   return { images, labels, source: file };
 }

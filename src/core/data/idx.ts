@@ -14,22 +14,40 @@ const IDX_DTYPES: Record<number, { bytes: number; kind: 'u8' | 'i8' | 'i16' | 'i
   0x0e: { bytes: 8, kind: 'f64' },
 };
 
-/** Parses one IDX file's bytes (already gunzipped). `file` only names it in errors. */
-export function parseIdx(bytes: Uint8Array, file: string): NumericArray {
-  if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0) {
+interface IdxHeader {
+  readonly dt: { bytes: number; kind: 'u8' | 'i8' | 'i16' | 'i32' | 'f32' | 'f64' };
+  readonly shape: number[];
+  readonly dataStart: number;
+  /** Whole file size the header declares. */
+  readonly need: number;
+}
+
+/** The header from the first bytes of an IDX file; undefined when they are too few to hold it. */
+export function readIdxHeader(bytes: Uint8Array, file: string): IdxHeader | undefined {
+  if (bytes.length < 4) return undefined;
+  if (bytes[0] !== 0 || bytes[1] !== 0) {
     throw new DataError('BadMagic', `${file}: not an idx file (magic number must start with two zero bytes)`, file);
   }
   const dt = IDX_DTYPES[bytes[2]];
   if (!dt) throw new DataError('BadMagic', `${file}: unknown idx dtype code 0x${bytes[2].toString(16)}`, file);
   const rank = bytes[3];
   if (rank < 1) throw new DataError('BadShape', `${file}: idx rank must be at least 1`, file);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const dataStart = 4 + 4 * rank;
-  if (bytes.length < dataStart) throw new DataError('Corrupt', `${file}: idx header truncated`, file);
+  if (bytes.length < dataStart) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const shape: number[] = [];
   for (let i = 0; i < rank; i++) shape.push(view.getUint32(4 + 4 * i, false));
   const count = shape.reduce((a, b) => a * b, 1);
-  const need = dataStart + count * dt.bytes;
+  return { dt, shape, dataStart, need: dataStart + count * dt.bytes };
+}
+
+/** Parses one IDX file's bytes (already gunzipped). `file` only names it in errors. */
+export function parseIdx(bytes: Uint8Array, file: string): NumericArray {
+  if (bytes.length < 4) throw new DataError('BadMagic', `${file}: not an idx file (${bytes.length} bytes)`, file);
+  const header = readIdxHeader(bytes, file);
+  if (!header) throw new DataError('Corrupt', `${file}: idx header truncated`, file);
+  const { dt, shape, dataStart, need } = header;
+  const count = shape.reduce((a, b) => a * b, 1);
   if (bytes.length !== need) {
     throw new DataError('Corrupt', `${file}: idx header promises ${need} bytes for shape [${shape.join(', ')}], file has ${bytes.length}`, file);
   }

@@ -13,10 +13,21 @@ export type NumericArray =
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
-export function parseNpy(bytes: Uint8Array, file: string): NumericArray {
-  if (bytes.length < 10 || MAGIC.some((m, i) => bytes[i] !== m)) {
-    throw new DataError('BadMagic', `${file}: not an npy file (missing \\x93NUMPY magic)`, file);
-  }
+interface NpyHeader {
+  readonly kind: string;
+  readonly size: number;
+  readonly little: boolean;
+  readonly descr: string;
+  readonly shape: number[];
+  readonly dataStart: number;
+  /** Whole file size the header declares. */
+  readonly need: number;
+}
+
+/** The header from the first bytes of an npy file; undefined when they are too few to hold it. */
+export function readNpyHeader(bytes: Uint8Array, file: string): NpyHeader | undefined {
+  if (bytes.length < 10) return undefined;
+  if (MAGIC.some((m, i) => bytes[i] !== m)) throw new DataError('BadMagic', `${file}: not an npy file (missing \\x93NUMPY magic)`, file);
   const major = bytes[6];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let headerLen: number;
@@ -25,14 +36,15 @@ export function parseNpy(bytes: Uint8Array, file: string): NumericArray {
     headerLen = view.getUint16(8, true);
     headerStart = 10;
   } else if (major === 2 || major === 3) {
-    if (bytes.length < 12) throw new DataError('Corrupt', `${file}: npy header truncated`, file);
+    if (bytes.length < 12) return undefined;
     headerLen = view.getUint32(8, true);
     headerStart = 12;
   } else {
     throw new DataError('Unsupported', `${file}: npy format version ${major} is not supported`, file);
   }
+  if (headerLen > 1 << 20) throw new DataError('Corrupt', `${file}: npy header claims ${headerLen} bytes (damaged file?)`, file);
   const dataStart = headerStart + headerLen;
-  if (bytes.length < dataStart) throw new DataError('Corrupt', `${file}: npy header truncated`, file);
+  if (bytes.length < dataStart) return undefined;
   const header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(bytes.subarray(headerStart, dataStart));
   const descr = /'descr'\s*:\s*'([^']+)'/.exec(header)?.[1];
   const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1];
@@ -52,7 +64,17 @@ export function parseNpy(bytes: Uint8Array, file: string): NumericArray {
   if (!m) throw new DataError('Unsupported', `${file}: npy dtype '${descr}' is not supported`, file);
   const [, order, kind, sizeText] = m;
   const size = Number(sizeText);
-  const little = order !== '>';
+  return { kind, size, little: order !== '>', descr, shape, dataStart, need: dataStart + count * size };
+}
+
+export function parseNpy(bytes: Uint8Array, file: string): NumericArray {
+  const header = readNpyHeader(bytes, file);
+  if (!header) {
+    if (bytes.length < 10) throw new DataError('BadMagic', `${file}: not an npy file (missing \\x93NUMPY magic)`, file);
+    throw new DataError('Corrupt', `${file}: npy header truncated`, file);
+  }
+  const { kind, size, little, descr, shape, dataStart } = header;
+  const count = shape.reduce((a, b) => a * b, 1);
   if (bytes.length - dataStart !== count * size) {
     throw new DataError('Corrupt', `${file}: npy data holds ${bytes.length - dataStart} bytes, shape [${shape.join(', ')}] of '${descr}' needs ${count * size}`, file);
   }
@@ -66,6 +88,17 @@ export function parseNpy(bytes: Uint8Array, file: string): NumericArray {
     else if (size === 8) for (let i = 0; i < count; i++) out[i] = dv.getFloat64(8 * i, little);
     else if (size === 2) for (let i = 0; i < count; i++) out[i] = halfToFloat(dv.getUint16(2 * i, little));
     else throw new DataError('Unsupported', `${file}: npy dtype '${descr}' is not supported`, file);
+    return { shape, dtype: 'float', data: out };
+  }
+  if ((kind === 'i' && size === 8) || (kind === 'u' && size >= 4)) {
+    // Values beyond int32 must not wrap (2^32 + 1 would read as 1): read through float64 into float32,
+    // which keeps every integer a label can be exactly and keeps huge ones huge.
+    const out = new Float32Array(count);
+    for (let i = 0; i < count; i++) {
+      if (size === 4) out[i] = dv.getUint32(4 * i, little);
+      else if (size === 8) out[i] = Number(kind === 'i' ? dv.getBigInt64(8 * i, little) : dv.getBigUint64(8 * i, little));
+      else throw new DataError('Unsupported', `${file}: npy dtype '${descr}' is not supported`, file);
+    }
     return { shape, dtype: 'float', data: out };
   }
   if (kind === 'i' || kind === 'u') {

@@ -5,6 +5,11 @@
  */
 import * as zlib from 'node:zlib';
 import { DataError } from './errors';
+import { inflateBounded } from './inflate';
+import { readNpyHeader } from './npy';
+
+/** An entry may not declare more than this (Node's Buffer limit). */
+const MAX_ENTRY_BYTES = 2 ** 31 - 1;
 
 const EOCD = 0x06054b50;
 const EOCD64_LOCATOR = 0x07064b50;
@@ -66,7 +71,12 @@ export function readZipEntries(bytes: Uint8Array, file: string): Map<string, Uin
     const raw = bytes.subarray(dataStart, dataStart + compSize);
     let data: Uint8Array;
     if (method === 0) data = raw;
-    else if (method === 8) data = new Uint8Array(zlib.inflateRawSync(raw));
+    else if (method === 8) {
+      // An .npy entry inflates no further than its own header declares; others no further than the directory says.
+      const label = `zip entry \`${name}\``;
+      const declared = /\.npy$/i.test(name) ? (head: Uint8Array) => readNpyHeader(head, `${file}:${name}`)?.need : () => size;
+      data = inflateBounded('deflate-raw', raw, declared, Math.min(MAX_ENTRY_BYTES, size), file, label);
+    }
     else throw new DataError('Unsupported', `${file}: zip entry \`${name}\` uses compression method ${method} (only stored and deflated are read)`, file);
     if (data.length !== size) throw new DataError('Corrupt', `${file}: zip entry \`${name}\` should hold ${size} bytes, holds ${data.length}`, file);
     if (typeof zlib.crc32 === 'function' && zlib.crc32(data) >>> 0 !== crc) throw new DataError('Corrupt', `${file}: zip entry \`${name}\` fails its crc-32 check`, file);

@@ -14,7 +14,8 @@
  * configuration with the same conv widths; ResNets pool where torchvision / CIFAR ports do).
  * `inputShape` is PyTorch's per-example shape: [features] or [channels, height, width].
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { MAX_MODEL_CONFIG_BYTES, readBoundedFileSync, utf8Text } from '../files';
 import * as v from 'valibot';
 import { FAMILY_IDS, type FamilyId } from './family';
 import { ModelError } from './modelErrors';
@@ -55,9 +56,11 @@ export function readModelConfig(checkpointPath: string, explicitPath?: string): 
     if (explicitPath) throw new ModelError('ConfigInvalid', `${file}: model config not found`, file);
     return {};
   }
+  // A folder, FIFO or device is refused before any read; the size is checked first.
+  const text = utf8Text(readBoundedFileSync(file, MAX_MODEL_CONFIG_BYTES, 'model config'));
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
+    raw = JSON.parse(text);
   } catch (e) {
     throw new ModelError('ConfigInvalid', `${file}: model config is not valid json (${(e as Error).message})`, file);
   }

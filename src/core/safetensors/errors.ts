@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { InputFileError, safeText } from '../files';
 
 /**
  * Every way reading or writing a safetensors checkpoint can fail. The first group mirrors the
@@ -86,9 +87,14 @@ export function ioError(file: string, action: string, cause: unknown): Safetenso
   return new SafetensorsError('Io', file, `cannot ${action}${code ? ` (${code})` : ''}: ${why}`, undefined, { cause });
 }
 
-/** A name from a file, made safe for a one-line message: control characters escaped, long names cut. */
+/** A name from a file, made safe for a one-line message: control and bidi characters escaped, long names cut. */
 export function printable(name: string, max = 80): string {
-  // eslint-disable-next-line no-control-regex
-  const escaped = name.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  return escaped.length > max ? `${escaped.slice(0, max - 3)}...` : escaped;
+  return safeText(name, max);
+}
+
+/** An input-file refusal (not a regular file, too large, OS error) as a SafetensorsError of kind `Io`. */
+export function fromInputFileError(error: unknown, file: string, action: string): unknown {
+  if (!(error instanceof InputFileError)) return error;
+  if (error.kind === 'Io' && error.cause !== undefined) return ioError(file, action, error.cause);
+  return new SafetensorsError('Io', file, error.detail, undefined, { cause: error });
 }

@@ -21,7 +21,8 @@ export {
 } from './writer';
 export { checkpointSummary, type CheckpointSummary, type TensorSummary } from './summary';
 export { compareNames } from './names';
-export { assertNotAnInput } from './output-guard';
+export { assertNotAnInput, assertOutputTarget } from './output-guard';
+export { removeStaleTemps, tempNameFor } from './writer';
 
 /** Opens a `.safetensors` file, or a sharded checkpoint through its `*.safetensors.index.json`. */
 export function openCheckpoint(path: string): Promise<Checkpoint> {

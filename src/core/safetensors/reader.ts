@@ -1,7 +1,8 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { openRegularFile } from '../files';
 import type { Checkpoint, TensorInfo } from '../checkpoint';
 import { decodeToFloat32 } from './codec';
-import { SafetensorsError, ioError, tensorLabel } from './errors';
+import { SafetensorsError, fromInputFileError, ioError, tensorLabel } from './errors';
 import { readFully } from './file-io';
 import { PREFIX_BYTES, parseHeader, readHeaderLength } from './header';
 
@@ -78,17 +79,14 @@ class OpenSafetensorsFile implements SafetensorsFile {
  */
 export async function openSafetensors(filePath: string): Promise<SafetensorsFile> {
   let handle: FileHandle;
+  let fileSize: number;
   try {
-    handle = await open(filePath, 'r');
-  } catch (cause) {
-    throw ioError(filePath, 'open file', cause);
+    // Symlinks followed; a FIFO, socket, device or folder is refused before any read.
+    ({ handle, size: fileSize } = await openRegularFile(filePath, 'checkpoint'));
+  } catch (error) {
+    throw fromInputFileError(error, filePath, 'open file');
   }
   try {
-    const stat = await handle.stat().catch((cause: unknown) => {
-      throw ioError(filePath, 'stat file', cause);
-    });
-    if (!stat.isFile()) throw new SafetensorsError('Io', filePath, 'not a regular file');
-    const fileSize = stat.size;
     const prefix = new Uint8Array(PREFIX_BYTES);
     if (fileSize >= PREFIX_BYTES) await readFully(handle, prefix, 0, filePath);
     const headerLength = readHeaderLength(prefix, fileSize, filePath);

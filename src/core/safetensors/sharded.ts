@@ -1,9 +1,10 @@
-import { readFile, stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
+import { readBoundedFile } from '../files';
 import * as path from 'node:path';
 import type { Checkpoint, TensorInfo } from '../checkpoint';
 import { findDuplicateKey } from './duplicate-keys';
 import { compareNames } from './names';
-import { SafetensorsError, ioError, printable, tensorLabel } from './errors';
+import { SafetensorsError, fromInputFileError, printable, tensorLabel } from './errors';
 import { MAX_HEADER_BYTES } from './header';
 import { openSafetensors, type SafetensorsFile } from './reader';
 
@@ -31,21 +32,17 @@ export function isShardIndexPath(p: string): boolean {
  * file names in the index's own folder (a name reaching outside it is refused).
  */
 export async function readShardIndex(indexPath: string): Promise<ShardIndex> {
-  let size: number;
+  let bytes: Uint8Array;
   try {
-    size = (await stat(indexPath)).size;
-  } catch (cause) {
-    throw ioError(indexPath, 'open index', cause);
-  }
-  if (size > MAX_HEADER_BYTES) {
-    throw new SafetensorsError('InvalidIndex', indexPath, `index is ${size} bytes, over the ${MAX_HEADER_BYTES}-byte limit`);
+    bytes = await readBoundedFile(indexPath, MAX_HEADER_BYTES, 'index');
+  } catch (error) {
+    throw fromInputFileError(error, indexPath, 'open index');
   }
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(await readFile(indexPath));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch (cause) {
-    if (cause instanceof TypeError) throw new SafetensorsError('InvalidUtf8', indexPath, 'index is not valid utf-8', undefined, { cause });
-    throw ioError(indexPath, 'read index', cause);
+    throw new SafetensorsError('InvalidUtf8', indexPath, 'index is not valid utf-8', undefined, { cause });
   }
   let json: unknown;
   try {
@@ -68,13 +65,24 @@ export async function readShardIndex(indexPath: string): Promise<ShardIndex> {
     }
     const resolved = path.resolve(dir, shard);
     const relative = path.relative(dir, resolved);
-    if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) {
+    // `..s1.safetensors` is a legal name; `..` or `../x` leaves the folder.
+    if (relative === '' || relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) {
       throw new SafetensorsError('InvalidIndex', indexPath, `shard \`${printable(shard)}\` of ${tensorLabel(tensor)} is outside the index's folder`, tensor);
     }
     weightMap.set(tensor, resolved);
   }
   const metadata = isPlainObject(json.metadata) ? json.metadata : {};
   return { weightMap, shards: [...new Set(weightMap.values())].sort(), metadata };
+}
+
+/** A shard reached through a symlink must still resolve inside the index's (real) folder. */
+async function assertInsideFolder(indexPath: string, shard: string): Promise<void> {
+  const dir = await realpath(path.dirname(path.resolve(indexPath)));
+  const real = await realpath(shard);
+  const relative = path.relative(dir, real);
+  if (relative === '' || relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) {
+    throw new SafetensorsError('InvalidIndex', indexPath, `shard \`${printable(path.basename(shard))}\` is a link to a file outside the index's folder`);
+  }
 }
 
 class ShardedCheckpoint implements Checkpoint {
@@ -135,6 +143,7 @@ export async function openShardedCheckpoint(indexPath: string): Promise<Checkpoi
           example,
         );
       }
+      await assertInsideFolder(indexPath, shard);
       opened.push(await openSafetensors(shard));
     }
     const owner = new Map<string, SafetensorsFile>();

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { dtypeBits, isKnownDtype, tensorSize } from './dtypes';
 import { SafetensorsError, ioError, printable, tensorLabel } from './errors';
 import { writeFully } from './file-io';
 import { MAX_HEADER_BYTES, PREFIX_BYTES } from './header';
 import { compareNames } from './names';
-import { assertNotAnInput } from './output-guard';
+import { NAME_MAX_BYTES, assertNotAnInput, assertOutputIsRegularOrAbsent } from './output-guard';
 
 /** One tensor to write; `read()` is called once, when its bytes are due, so big checkpoints stream. */
 export interface TensorSource {
@@ -23,6 +23,8 @@ export interface WriteSafetensorsOptions {
   readonly metadata?: Readonly<Record<string, string>>;
   /** Files the output must not overwrite (checkpoints or sharded indexes, whose shards count too). */
   readonly inputs?: readonly string[];
+  /** Other files the command reads (spec, model config, data): never overwritten either. */
+  readonly alsoReads?: readonly string[];
   readonly signal?: AbortSignal;
 }
 
@@ -116,6 +118,66 @@ async function readSource(outPath: string, p: Planned): Promise<Uint8Array> {
   return bytes;
 }
 
+/** `.<name>.<pid>.<12 hex>.tmp`: the pid lets a later run tell a killed run's leftovers from live work. */
+const TEMP_NAME = /^\..*\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+
+/** Cuts `text` to at most `maxBytes` of UTF-8 without splitting a character. */
+function cutUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text, 'utf8') <= maxBytes) return text;
+  let out = '';
+  let bytes = 0;
+  for (const ch of text) {
+    const n = Buffer.byteLength(ch, 'utf8');
+    if (bytes + n > maxBytes) break;
+    out += ch;
+    bytes += n;
+  }
+  return out;
+}
+
+/** A temporary name beside the output, within NAME_MAX however long the output's own name is. */
+export function tempNameFor(outPath: string): string {
+  const suffix = `.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  return `.${cutUtf8(path.basename(outPath), NAME_MAX_BYTES - 1 - suffix.length)}${suffix}`;
+}
+
+function processIsGone(pid: number): boolean {
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH'; // EPERM: alive, someone else's
+  }
+}
+
+/**
+ * Removes temporary files that runs killed before they could clean up (SIGKILL, power loss)
+ * left in `dir`: our naming, a regular file, and a pid that no longer runs. Best effort.
+ */
+export async function removeStaleTemps(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = TEMP_NAME.exec(name);
+    if (!m || !processIsGone(Number(m[1]))) continue;
+    const file = path.join(dir, name);
+    try {
+      if (!(await lstat(file)).isFile()) continue;
+      await unlink(file);
+      removed.push(name);
+    } catch {
+      // gone already, or not ours to remove
+    }
+  }
+  return removed;
+}
+
 /** Best effort: make the rename itself durable. Some systems refuse fsync on a folder. */
 async function syncFolder(dir: string): Promise<void> {
   try {
@@ -141,11 +203,13 @@ export async function writeSafetensors(
   checkAborted(signal, outPath);
   const planned = plan(outPath, tensors);
   const header = encodeHeader(outPath, planned, opts.metadata);
-  await assertNotAnInput(outPath, opts.inputs ?? []);
+  await assertOutputIsRegularOrAbsent(outPath);
+  await assertNotAnInput(outPath, opts.inputs ?? [], opts.alsoReads ?? []);
   checkAborted(signal, outPath);
 
   const dir = path.dirname(path.resolve(outPath));
-  const tmpPath = path.join(dir, `.${path.basename(outPath)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  await removeStaleTemps(dir);
+  const tmpPath = path.join(dir, tempNameFor(outPath));
   let handle: FileHandle | undefined;
   try {
     handle = await open(tmpPath, 'wx', 0o644);

@@ -12,6 +12,7 @@ import type { Dataset } from '../../core/data';
 import { solveAssignmentMax } from '../../core/assignment/lap';
 import { throwIfCancelled } from '../errors';
 import { toBatches, type Batches } from './evaluate';
+import { assertFeaturesFit } from './dataFit';
 import type { ModelConfig } from './modelConfig';
 import { buildModel, type Model } from './models';
 
@@ -141,6 +142,13 @@ export async function activationMatchingFromTensors(
 ): Promise<ActivationMatchingResult> {
   const ma = buildModel(a, config);
   const mb = buildModel(b, config);
+  try {
+    assertFeaturesFit(data.xShape.slice(1), ma.inputShape, data.source);
+  } catch (e) {
+    ma.dispose();
+    mb.dispose();
+    throw e;
+  }
   const batches = toBatches(data, opts.batchSize ?? 500);
   try {
     return await activationMatching(spec, ma, mb, batches, opts);

@@ -4,6 +4,7 @@
  * rounding means the spec does not describe the architecture.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { assertFeaturesFit } from './dataFit';
 import type { TensorMap } from '../../core/checkpoint';
 import type { Dataset } from '../../core/data';
 import { mulberry32 } from '../../core/matching/prng';
@@ -24,6 +25,7 @@ export function equivalenceBatch(inputShape: readonly number[], data: Dataset | 
   if (data && data.n > 0) {
     const m = Math.min(n, data.n);
     const per = data.xShape.slice(1);
+    assertFeaturesFit(per, inputShape, data.source);
     const stride = per.reduce((a, b) => a * b, 1);
     return { x: tf.tensor(data.x.subarray(0, m * stride), [m, ...per]), kind: 'data' };
   }

@@ -8,6 +8,7 @@ import type { Dataset } from '../../core/data';
 import { DataError } from '../../core/data';
 import { throwIfCancelled } from '../errors';
 import type { ForwardOptions, Model } from './models';
+import { assertFeaturesFit } from './dataFit';
 
 export interface Batches {
   readonly xs: tf.Tensor[];
@@ -65,6 +66,7 @@ export async function evaluateModel(
   if (batches.classes > model.classes) {
     throw new DataError('LabelOutOfRange', `${batches.source}: labels go up to ${batches.classes - 1} but the model has ${model.classes} outputs`, batches.source);
   }
+  if (batches.xs.length > 0) assertFeaturesFit(batches.xs[0].shape.slice(1), model.inputShape, batches.source);
   let loss = 0;
   let correct = 0;
   for (let i = 0; i < batches.xs.length; i++) {
@@ -90,6 +92,7 @@ export async function evaluateModel(
  * B's outputs, so a barrier curve computes it twice instead of once per lambda.
  */
 export async function linearOutputs(batches: Batches, weight: DenseTensor, bias: DenseTensor | undefined, signal?: AbortSignal): Promise<tf.Tensor2D[]> {
+  if (batches.xs.length > 0) assertFeaturesFit(batches.xs[0].shape.slice(1), [weight.shape[1]], batches.source);
   const wt = tf.tidy(() => tf.transpose(tf.tensor2d(weight.data, [weight.shape[0], weight.shape[1]])));
   const b = bias ? tf.tensor1d(bias.data) : undefined;
   const out: tf.Tensor2D[] = [];

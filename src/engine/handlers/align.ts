@@ -24,6 +24,7 @@ import { methodInfo } from '../../core/methods/registry';
 import type { AlignRequest, AlignResult, EquivalenceReport, GroupMatrices } from '../protocol';
 import { tfMatMul } from '../tfMatMul';
 import { TOOL, VERSION } from '../version';
+import { checkOutput, otherReads } from '../outputCheck';
 
 /** Examples fed to both models by the equivalence check. */
 const EQUIVALENCE_EXAMPLES = 64;
@@ -47,6 +48,7 @@ export function specDistances(spec: PermSpec, a: TensorMap, b: TensorMap, perms:
 /** Writes π(B): every tensor of B, spec tensors gathered on their raw bytes (dtype kept exactly). */
 export async function writePermuted(
   out: string, b: Checkpoint, spec: PermSpec, perms: Permutations, metadata: Record<string, string>, inputs: readonly string[], signal: AbortSignal,
+  alsoReads: readonly string[] = [],
 ): Promise<void> {
   const sources: TensorSource[] = b.tensors.map((t) => ({
     name: t.name,
@@ -55,7 +57,7 @@ export async function writePermuted(
     byteLength: t.byteLength,
     read: async () => permuteRawBytes(await b.readRaw(t.name), t.dtype, t.shape, axisPermutations(spec, perms, t.name, t.shape.length), b.path, t.name),
   }));
-  await writeSafetensors(out, sources, { metadata, inputs, signal });
+  await writeSafetensors(out, sources, { metadata, inputs, alsoReads, signal });
 }
 
 function permsAsArrays(perms: Permutations): Record<string, number[]> {
@@ -107,7 +109,7 @@ async function equivalence(req: AlignRequest, b: Checkpoint, loaded: TensorMap, 
 
 export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Promise<AlignResult> {
   const started = performance.now();
-  if (req.out !== undefined) assertOutNotInput(req.out, [req.a, req.b]);
+  if (req.out !== undefined) await checkOutput(req.out, [req.a, req.b], req);
   const [a, b] = await openAll([req.a, req.b]);
   try {
     ctx.onProgress({ stage: 'loading', message: `reading ${base(req.a)} and ${base(req.b)}` });
@@ -136,10 +138,12 @@ export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Prom
     const equivalenceReport = await equivalence(req, b, tb, spec, wm.perms, ctx);
     if (equivalenceReport && !equivalenceReport.ok) ctx.log(`equivalence check failed: ${equivalenceReport.message ?? ''}`);
 
-    if (req.out !== undefined) {
+    // A failed equivalence check writes nothing unless the request asks to keep the output.
+    const write = req.out !== undefined && (!equivalenceReport || equivalenceReport.ok || req.keepOnMismatch === true);
+    if (req.out !== undefined && write) {
       ctx.onProgress({ stage: 'writing', message: `writing ${base(req.out)}` });
       const metadata = provenanceMetadata(b.metadata, { tool: TOOL, version: VERSION, method: req.method, reference: req.a, seed: req.seed });
-      await writePermuted(req.out, b, spec, wm.perms, metadata, [req.a, req.b], ctx.signal);
+      await writePermuted(req.out, b, spec, wm.perms, metadata, [req.a, req.b], ctx.signal, otherReads(req, req.a));
     }
     return {
       method: req.method,
@@ -148,7 +152,8 @@ export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Prom
       objectiveBefore: wm.objectiveBefore,
       objectiveAfter: wm.objectiveAfter,
       perms: permsAsArrays(wm.perms),
-      ...(req.out !== undefined ? { out: req.out } : {}),
+      ...(req.out !== undefined && write ? { out: req.out } : {}),
+      ...(req.out !== undefined ? { written: write } : {}),
       backend: currentBackend(),
       ...(family !== undefined ? { family } : {}),
       groups: wm.groups,

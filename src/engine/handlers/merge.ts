@@ -10,31 +10,73 @@ import { axisPermutations, permuteTensor } from '../../core/matching/permute';
 import { ENCODABLE_DTYPES, encodeFromFloat32, provenanceMetadata, writeSafetensors, type TensorSource } from '../../core/safetensors';
 import { currentBackend } from '../backend';
 import type { HandlerContext } from '../dispatch';
-import { throwIfCancelled } from '../errors';
+import { EngineError, throwIfCancelled } from '../errors';
 import { assertCompatible, base, closeAll, isFloatDtype, loadTensors, openAll, readChecked, specFor } from '../loadTensors';
 import type { MergeRequest, MergeResult } from '../protocol';
 import { tfMatMul } from '../tfMatMul';
 import { TOOL, VERSION } from '../version';
-import { assertOutNotInput, checkMatchingMemory, matchWeights, memoryBudgetOf } from '../methods/common';
+import { checkMatchingMemory, matchWeights, memoryBudgetOf } from '../methods/common';
+import { checkOutput, otherReads } from '../outputCheck';
 
-/** A merged float tensor is written in the reference's dtype when we can encode it, else as F32. */
-function outputDtype(info: TensorInfo): string {
-  return ENCODABLE_DTYPES.includes(info.dtype) ? info.dtype : 'F32';
+/** Bits of an encodable float dtype (wider holds more), 0 for others. */
+const FLOAT_BITS: Readonly<Record<string, number>> = { F16: 16, BF16: 16, F32: 32, F64: 64 };
+/** Largest finite magnitude before rounding to Inf: F16 rounds values below 65520 to 65504. */
+const FINITE_LIMIT: Readonly<Record<string, number>> = { F16: 65520, BF16: 3.3961775292e38 };
+
+/**
+ * A merged float tensor is written in the reference's dtype when every input has that dtype and
+ * we can encode it; when the inputs differ (an F16 model merged with an F32 one) in the wider
+ * of them; else as F32.
+ */
+function outputDtype(info: TensorInfo, others: readonly (TensorInfo | undefined)[] = []): string {
+  let dtype = ENCODABLE_DTYPES.includes(info.dtype) ? info.dtype : 'F32';
+  for (const o of others) {
+    if (!o || o.dtype === dtype) continue;
+    const wider = ENCODABLE_DTYPES.includes(o.dtype) ? o.dtype : 'F32';
+    if ((FLOAT_BITS[wider] ?? 32) > (FLOAT_BITS[dtype] ?? 32) || (FLOAT_BITS[wider] === FLOAT_BITS[dtype] && wider !== dtype)) {
+      dtype = (FLOAT_BITS[wider] ?? 32) > 16 ? wider : 'F32'; // F16 with BF16: neither holds the other, write F32
+    }
+  }
+  return dtype;
 }
 
-function mergedSource(info: TensorInfo, compute: () => Promise<Float32Array>): TensorSource {
-  const dtype = outputDtype(info);
-  return { name: info.name, dtype, shape: info.shape, read: async () => encodeFromFloat32(dtype, await compute()) };
+/** Refuses, naming the tensor, a merged value that is finite but would be written as Inf. */
+function assertFits(dtype: string, values: Float32Array, file: string, tensor: string): void {
+  const limit = FINITE_LIMIT[dtype];
+  if (limit === undefined) return;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (Number.isFinite(v) && Math.abs(v) >= limit) {
+      throw new EngineError('InvalidRequest', `${base(file)}: merged tensor \`${tensor}\` has value ${v.toPrecision(6)}, beyond the range of ${dtype} (it would be written as Inf)`, file);
+    }
+  }
+}
+
+function mergedSource(info: TensorInfo, out: string, others: readonly (TensorInfo | undefined)[], compute: () => Promise<Float32Array>): TensorSource {
+  const dtype = outputDtype(info, others);
+  return {
+    name: info.name,
+    dtype,
+    shape: info.shape,
+    read: async () => {
+      const values = await compute();
+      assertFits(dtype, values, out, info.name);
+      return encodeFromFloat32(dtype, values);
+    },
+  };
 }
 
 function rawSource(ck: Checkpoint, info: TensorInfo): TensorSource {
   return { name: info.name, dtype: info.dtype, shape: info.shape, byteLength: info.byteLength, read: () => ck.readRaw(info.name) };
 }
 
-/** Reports which float dtypes cannot be written back and become F32. */
-function logWidened(ref: Checkpoint, ctx: HandlerContext): void {
-  const widened = ref.tensors.filter((t) => isFloatDtype(t.dtype) && outputDtype(t) !== t.dtype);
-  if (widened.length) ctx.log(`merge: ${widened.length} tensor(s) of dtype ${widened[0].dtype} are written as F32 (first: \`${widened[0].name}\`)`);
+/** The float tensors of the reference written in another dtype than its own (inputs of mixed dtypes, or not encodable). */
+function widenedTensors(cks: readonly Checkpoint[]): { name: string; from: string; to: string }[] {
+  const ref = cks[0];
+  return ref.tensors
+    .filter((t) => isFloatDtype(t.dtype))
+    .map((t) => ({ name: t.name, from: t.dtype, to: outputDtype(t, cks.slice(1).map((c) => c.get(t.name))) }))
+    .filter((w) => w.to !== w.from);
 }
 
 async function mergeTwo(req: MergeRequest, a: Checkpoint, b: Checkpoint, ctx: HandlerContext): Promise<{ sources: TensorSource[]; method: MergeResult['method'] }> {
@@ -61,7 +103,7 @@ async function mergeTwo(req: MergeRequest, a: Checkpoint, b: Checkpoint, ctx: Ha
   }
   const sources = a.tensors.map((info): TensorSource => {
     if (!isFloatDtype(info.dtype)) return rawSource(a, info);
-    return mergedSource(info, async () => {
+    return mergedSource(info, req.out, [b.get(info.name)], async () => {
       throwIfCancelled(ctx.signal, 'merge');
       const ta = loadedA.get(info.name) ?? (await readChecked(a, info.name, opts));
       const tb0 = loadedB.get(info.name) ?? (await readChecked(b, info.name, opts));
@@ -82,7 +124,7 @@ async function mergeSeveral(req: MergeRequest, cks: Checkpoint[], ctx: HandlerCo
     for (const other of cks.slice(1)) assertCompatible(ref, other);
     const sources = ref.tensors.map((info): TensorSource => {
       if (!isFloatDtype(info.dtype)) return rawSource(ref, info);
-      return mergedSource(info, async () => {
+      return mergedSource(info, req.out, cks.slice(1).map((c) => c.get(info.name)), async () => {
         const acc = new Float32Array(info.shape.reduce((p, d) => p * d, 1));
         for (const ck of cks) {
           throwIfCancelled(ctx.signal, 'merge');
@@ -107,7 +149,7 @@ async function mergeSeveral(req: MergeRequest, cks: Checkpoint[], ctx: HandlerCo
   models.length = 0;
   const sources = ref.tensors.map((info): TensorSource => {
     if (!isFloatDtype(info.dtype)) return rawSource(ref, info);
-    return mergedSource(info, async () => {
+    return mergedSource(info, req.out, cks.slice(1).map((c) => c.get(info.name)), async () => {
       const t = result.merged.get(info.name)!;
       result.merged.delete(info.name);
       if (!zeroed.has(info.name)) return t.data;
@@ -126,13 +168,14 @@ async function mergeSeveral(req: MergeRequest, cks: Checkpoint[], ctx: HandlerCo
 
 export async function mergeHandler(req: MergeRequest, ctx: HandlerContext): Promise<MergeResult> {
   const started = performance.now();
-  assertOutNotInput(req.out, req.inputs);
+  await checkOutput(req.out, req.inputs, req);
   const cks = await openAll(req.inputs);
   try {
     ctx.onProgress({ stage: 'loading', message: `reading ${req.inputs.length} checkpoints` });
     const { sources, method } = cks.length === 2 ? await mergeTwo(req, cks[0], cks[1], ctx) : await mergeSeveral(req, cks, ctx);
     throwIfCancelled(ctx.signal, 'merge');
-    logWidened(cks[0], ctx);
+    const widened = widenedTensors(cks);
+    if (widened.length) ctx.log(`merge: ${widened.length} tensor(s) written as ${widened[0].to} instead of ${widened[0].from} (first: \`${widened[0].name}\`)`);
     ctx.onProgress({ stage: 'writing', message: `writing ${base(req.out)}` });
     const lambda = cks.length === 2 ? req.lambda : 1 / cks.length;
     const metadata = provenanceMetadata(cks[0].metadata, {
@@ -144,7 +187,7 @@ export async function mergeHandler(req: MergeRequest, ctx: HandlerContext): Prom
       lambda,
       inputs: req.inputs.join(','),
     });
-    await writeSafetensors(req.out, sources, { metadata, inputs: req.inputs, signal: ctx.signal });
+    await writeSafetensors(req.out, sources, { metadata, inputs: req.inputs, alsoReads: otherReads(req, req.inputs[0]), signal: ctx.signal });
     return {
       out: req.out,
       inputs: req.inputs,
@@ -153,6 +196,7 @@ export async function mergeHandler(req: MergeRequest, ctx: HandlerContext): Prom
       method,
       seconds: (performance.now() - started) / 1000,
       backend: currentBackend(),
+      ...(widened.length ? { widened: widened.map((w) => ({ tensor: w.name, from: w.from, to: w.to })) } : {}),
     };
   } finally {
     await closeAll(cks);

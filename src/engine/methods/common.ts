@@ -14,6 +14,7 @@ import { EngineError } from '../errors';
 import { base } from '../loadTensors';
 import type { AlignRequest, DataOptions } from '../protocol';
 import { tfMatMul } from '../tfMatMul';
+import { scaledForMatching, unscaledObjectives } from '../matchingScale';
 
 /** Refuses an output path that is (textually) one of the inputs, before any work is done. */
 export function assertOutNotInput(out: string, inputs: readonly string[]): void {
@@ -50,8 +51,12 @@ export function checkMatchingMemory(spec: PermSpec, a: Checkpoint, b: Checkpoint
 }
 
 /** Weight matching with the tfjs cost-matrix products (ctx progress and cancellation wired). */
-export function matchWeights(spec: PermSpec, a: TensorMap, b: TensorMap, seed: number, maxIter: number, ctx: HandlerContext, memoryBudget?: number): Promise<WeightMatchingResult> {
-  return weightMatching(spec, a, b, { seed, maxIter, matmul: tfMatMul, signal: ctx.signal, onProgress: ctx.onProgress, memoryBudget });
+export async function matchWeights(spec: PermSpec, a: TensorMap, b: TensorMap, seed: number, maxIter: number, ctx: HandlerContext, memoryBudget?: number): Promise<WeightMatchingResult> {
+  // Weights near the float32 limit are matched at a power-of-two scale (same permutations).
+  const sa = scaledForMatching(a);
+  const sb = scaledForMatching(b);
+  const r = await weightMatching(spec, sa.tensors, sb.tensors, { seed, maxIter, matmul: tfMatMul, signal: ctx.signal, onProgress: ctx.onProgress, memoryBudget });
+  return unscaledObjectives(r, 1 / (sa.factor * sb.factor));
 }
 
 /**

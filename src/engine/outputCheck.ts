@@ -1,0 +1,43 @@
+/**
+ * The output checks every writing request makes before any work (Git Re-Basin runs can take
+ * minutes): `out` is none of the files the request reads, not a folder/FIFO/device, and its
+ * folder exists and is writable.
+ */
+import { readdirSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { SafetensorsError, assertOutputTarget } from '../core/safetensors';
+import { EngineError } from './errors';
+import type { DataOptions } from './protocol';
+
+export interface ReadFiles {
+  readonly spec?: string;
+  readonly model?: string;
+  readonly data?: DataOptions;
+}
+
+/** Plain files a request reads besides its checkpoints: spec, model config (given or default beside A), data. */
+export function otherReads(req: ReadFiles, a: string): string[] {
+  const files = [req.spec, req.model ?? `${a}.rebasin.json`];
+  const data = req.data?.path;
+  if (data !== undefined) {
+    files.push(data);
+    try {
+      if (statSync(data).isDirectory()) {
+        for (const name of readdirSync(data)) if (/idx\d-ubyte(\.gz)?$/i.test(name)) files.push(path.join(data, name));
+      }
+    } catch {
+      // the data reader reports a missing path in its own words
+    }
+  }
+  return files.filter((f): f is string => f !== undefined);
+}
+
+/** Throws (one line naming `out`, wire kind `InvalidRequest` as before) when `out` cannot or must not be written. */
+export async function checkOutput(out: string, checkpoints: readonly string[], req: ReadFiles): Promise<void> {
+  try {
+    await assertOutputTarget(out, checkpoints, otherReads(req, checkpoints[0]));
+  } catch (e) {
+    if (e instanceof SafetensorsError) throw new EngineError('InvalidRequest', e.message, out, { cause: e });
+    throw e;
+  }
+}
