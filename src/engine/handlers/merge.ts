@@ -134,7 +134,10 @@ export async function mergeHandler(req: MergeRequest, ctx: HandlerContext): Prom
     logWidened(cks[0], ctx);
     ctx.onProgress({ stage: 'writing', message: `writing ${base(req.out)}` });
     const lambda = cks.length === 2 ? req.lambda : 1 / cks.length;
-    const metadata = provenanceMetadata(cks[0].metadata, {
+    // The merge's own provenance: the reference's rebasin.* entries (its training, seed or an
+    // earlier alignment) describe another file and are dropped; its other metadata is kept.
+    const inherited = Object.fromEntries(Object.entries(cks[0].metadata).filter(([k]) => !k.startsWith('rebasin.')));
+    const metadata = provenanceMetadata(inherited, {
       tool: TOOL,
       version: VERSION,
       method: method === 'none' ? 'merge' : `merge-${method}`,
