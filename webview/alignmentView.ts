@@ -209,7 +209,7 @@ export class AlignmentView {
     let note: HTMLElement | string = '';
     const distanceText = 'the plot shows the distance to A (λ·d) and to B ((1−λ)·d) along the naive and the aligned path.';
     if (!s.curve && s.curveNote) {
-      note = h('p', { class: 'hint curve-note', role: 'status' }, s.distance ? `${s.curveNote} Meanwhile ${distanceText}` : s.curveNote);
+      note = h('p', { class: 'hint curve-note', role: 'status' }, s.distance ? `${s.curveNote} Instead, ${distanceText}` : s.curveNote);
     } else if (!s.curve && !s.distance) note = h('p', { class: 'empty' }, 'No evaluation data and no distances in this run.');
     else if (!s.curve) note = h('p', { class: 'hint' }, `No evaluation data: ${distanceText}`);
     const barrier = s.curve

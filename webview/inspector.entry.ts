@@ -125,7 +125,7 @@ function progressBox(name: string, e: Extract<StatsEntry, { status: 'loading' }>
   const bar = h('progress', { class: 'stats-bar', max: 1, 'aria-label': `Statistics of ${name}: progress` });
   if (e.fraction !== undefined) bar.value = e.fraction;
   else bar.removeAttribute('value');
-  const pct = e.fraction !== undefined ? ` ${Math.floor(e.fraction * 100)}%` : '';
+  const pct = e.fraction !== undefined ? ` (${Math.floor(e.fraction * 100)}%)` : '';
   const text = h('span', { class: 'stats-message' }, `${e.message ?? `Computing statistics of ${name}…`}${pct}`);
   return h('div', { class: 'stats-progress', role: 'status' }, text, bar, cancel);
 }
@@ -141,7 +141,7 @@ function updateProgress(name: string): boolean {
     const text = r.querySelector<HTMLElement>('.stats-message');
     if (!bar || !text) continue;
     if (e.fraction !== undefined) bar.value = e.fraction;
-    text.textContent = `${e.message ?? `Computing statistics of ${name}…`}${e.fraction !== undefined ? ` ${Math.floor(e.fraction * 100)}%` : ''}`;
+    text.textContent = `${e.message ?? `Computing statistics of ${name}…`}${e.fraction !== undefined ? ` (${Math.floor(e.fraction * 100)}%)` : ''}`;
     updated = true;
   }
   return updated;

@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Progress } from '../core/checkpoint';
-import { ProgressClock, formatProgress } from '../core/progressText';
+import { ProgressClock, formatProgress, type ProgressView } from '../core/progressText';
 import { assertNotAnInput } from '../core/safetensors/output-guard';
 import { isCancelled } from '../engine/errors';
 import { CommandError } from './errors';
@@ -67,14 +67,25 @@ export function withCancellableProgress<T>(
   return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
     const abort = new AbortController();
     const sub = token.onCancellationRequested(() => abort.abort());
-    const clock = new ProgressClock();
+    // One clock per phase: the time left is estimated from the current phase's own rate, and
+    // shown only in the last phase (an earlier phase's estimate would leave out what follows).
+    const clocks = new Map<string, ProgressClock>();
     let shown = 0;
     const report: ReportProgress = (p, phase) => {
       const f = p.fraction !== undefined && Number.isFinite(p.fraction) ? Math.min(1, Math.max(0, p.fraction)) : undefined;
       const whole = f === undefined ? (phase ? phase.start : undefined) : phase ? phase.start + f * (phase.end - phase.start) : f;
-      const view = clock.view({ ...p, fraction: whole });
+      const key = phase ? `${phase.start}-${phase.end}` : 'all';
+      const clock = clocks.get(key) ?? new ProgressClock();
+      clocks.set(key, clock);
+      const local = clock.view({ ...p, fraction: f });
       const increment = whole !== undefined && whole * 100 > shown ? whole * 100 - shown : undefined;
       if (increment !== undefined) shown += increment;
+      const last = !phase || phase.end >= 1;
+      const view: ProgressView = {
+        words: local.words,
+        ...(whole !== undefined ? { percent: Math.floor(shown) } : {}),
+        ...(last && local.secondsLeft !== undefined ? { secondsLeft: local.secondsLeft } : {}),
+      };
       progress.report({ message: formatProgress(view), increment });
     };
     try {

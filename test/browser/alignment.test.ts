@@ -341,7 +341,7 @@ test('the curve arrives after the heatmaps: only the curve section changes', asy
   const page = await hx.open('alignment');
   await postFromHost(page, `(() => { const s = fixtures.alignmentState({ distance: true }); s.curveNote = 'Computing the loss curve…'; return { type: 'init', state: s }; })()`);
   await page.waitForSelector('canvas.heatmap');
-  assert.match((await page.textContent('.curve-note')) ?? '', /^Computing the loss curve… Meanwhile the plot shows the distance/);
+  assert.match((await page.textContent('.curve-note')) ?? '', /^Computing the loss curve… Instead, the plot shows the distance/);
   await page.click('button[aria-label="Zoom in"]');
   await page.evaluate(() => ((document.querySelector('canvas.heatmap') as HTMLCanvasElement & { mark?: number }).mark = 7));
   await postFromHost(page, `{ type: 'curve', curve: fixtures.curve() }`);
@@ -354,7 +354,7 @@ test('the curve arrives after the heatmaps: only the curve section changes', asy
   // A cancelled curve: the note says so, the distance plot stays.
   await postFromHost(page, `{ type: 'curve', curveNote: 'Loss curve cancelled.' }`);
   await page.waitForSelector('.curve-note');
-  assert.match((await page.textContent('.curve-note')) ?? '', /^Loss curve cancelled\. Meanwhile/);
+  assert.match((await page.textContent('.curve-note')) ?? '', /^Loss curve cancelled\. Instead, the plot/);
   assert.deepEqual(pageErrors(page), []);
   await page.screenshot({ path: join(SHOTS, 'alignment-curve-cancelled.png'), fullPage: true });
   await page.close();

@@ -142,7 +142,7 @@ test('statistics: progress in place, one computation per tensor, Cancel', async 
   const cancel = row.getByRole('button', { name: 'Cancel statistics of layers.1.weight' });
   await page.evaluate(() => ((document.querySelector('button.stats-cancel') as HTMLElement & { mark?: number }).mark = 1));
   await postFromHost(page, `{ type: 'statsProgress', tensor: 'layers.1.weight', fraction: 0.25, message: 'Statistics (pass 1 of 2): 2.50 GiB of 10.0 GiB read' }`);
-  await row.locator('.stats-message', { hasText: '2.50 GiB of 10.0 GiB read 25%' }).waitFor();
+  await row.locator('.stats-message', { hasText: '2.50 GiB of 10.0 GiB read (25%)' }).waitFor();
   assert.equal(await row.locator('progress').evaluate((p) => (p as HTMLProgressElement).value), 0.25);
   assert.equal(await page.evaluate(() => (document.querySelector('button.stats-cancel') as HTMLElement & { mark?: number }).mark), 1, 'updated in place: the Cancel button under the pointer stays');
   await page.screenshot({ path: join(SHOTS, 'inspector-stats-progress.png') });

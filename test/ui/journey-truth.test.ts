@@ -97,7 +97,16 @@ before(async () => {
   writeSparseCheckpoint(join(workspace, 'sparse', 'huge.safetensors'));
   mkdirSync(join(workspace, '.vscode'));
   writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'rebasin.evaluationData': 'eval-data.safetensors', 'rebasin.workers': 1 }));
-  wb = await startWorkbench({ workspace, extensionDevelopmentPath: process.env.REBASIN_EXTENSION_PATH });
+  // On a loaded machine the workbench's first page load can exceed its 30 s: a person reloads.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      wb = await startWorkbench({ workspace, extensionDevelopmentPath: process.env.REBASIN_EXTENSION_PATH });
+      break;
+    } catch (e) {
+      if (attempt === 3) throw e;
+      console.log(`[journey-truth] workbench start attempt ${attempt} failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+    }
+  }
 });
 
 after(async () => {
@@ -109,8 +118,18 @@ test('Cancel during the loss curve: "b.aligned.safetensors written; loss curve c
   assert.ok(wb);
   const { page } = wb;
   try {
-    await menuItem(page, 'b.safetensors', 'Align with…');
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'a.safetensors' }).first().click({ timeout: 30_000 });
+    // The first command after start-up can arrive before the extension host is ready: click again, as a person would.
+    for (let attempt = 1; ; attempt++) {
+      await menuItem(page, 'b.safetensors', 'Align with…');
+      try {
+        await page.locator('.quick-input-list .monaco-list-row', { hasText: 'a.safetensors' }).first().click({ timeout: 45_000 });
+        break;
+      } catch (e) {
+        await screenshot(page, `journey-truth-pick-attempt-${attempt}`);
+        if (attempt === 2) throw e;
+        await page.keyboard.press('Escape');
+      }
+    }
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Weight matching' }).first().click({ timeout: 30_000 });
     const started = Date.now();
     await runCommand(page, 'Notifications: Show Notifications', 10_000);
