@@ -128,11 +128,11 @@ export async function mergeHandler(req: MergeRequest, ctx: HandlerContext): Prom
   assertOutNotInput(req.out, req.inputs);
   const cks = await openAll(req.inputs);
   try {
-    ctx.onProgress({ stage: 'loading', message: `reading ${req.inputs.length} checkpoints` });
+    ctx.onProgress({ stage: 'loading', message: `Reading ${req.inputs.length} checkpoints` });
     const { sources, method } = cks.length === 2 ? await mergeTwo(req, cks[0], cks[1], ctx) : await mergeSeveral(req, cks, ctx);
     throwIfCancelled(ctx.signal, 'merge');
     logWidened(cks[0], ctx);
-    ctx.onProgress({ stage: 'writing', message: `writing ${base(req.out)}` });
+    ctx.onProgress({ stage: 'writing', message: `Writing ${base(req.out)}` });
     const lambda = cks.length === 2 ? req.lambda : 1 / cks.length;
     // The merge's own provenance: the reference's rebasin.* entries (its training, seed or an
     // earlier alignment) describe another file and are dropped; its other metadata is kept.
