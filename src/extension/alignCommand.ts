@@ -189,10 +189,17 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
   );
   if (opts.openPanel !== false) AlignmentPanel.show(deps.extensionUri, deps.log, state);
   const moved = result.groups.reduce((s, g) => s + g.moved, 0);
-  const summary = curveNote?.startsWith('Loss curve cancelled')
+  const cancelled = curveNote?.startsWith('Loss curve cancelled') === true;
+  const failed = curveNote !== undefined && !cancelled;
+  const summary = cancelled
     ? `Re-Basin: ${outName} written; loss curve cancelled.`
-    : `Re-Basin: aligned ${path.basename(b.fsPath)} to ${path.basename(a.fsPath)} (${moved} units moved) and wrote ${outName}.`;
-  void vscode.window.showInformationMessage(summary, 'Open panel', 'Reveal in Explorer').then(async (choice) => {
+    : failed
+      ? `Re-Basin: aligned and wrote ${outName}, but the loss curve failed: ${(curveNote ?? '').replace(/^Loss curve failed: /, '')}`
+      : `Re-Basin: aligned ${path.basename(b.fsPath)} to ${path.basename(a.fsPath)} (${moved} units moved) and wrote ${outName}.`;
+  const shown = failed
+    ? vscode.window.showWarningMessage(summary, 'Open panel', 'Reveal in Explorer')
+    : vscode.window.showInformationMessage(summary, 'Open panel', 'Reveal in Explorer');
+  void shown.then(async (choice) => {
     if (choice === 'Open panel') AlignmentPanel.show(deps.extensionUri, deps.log, state);
     if (choice === 'Reveal in Explorer') await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(out));
   });
