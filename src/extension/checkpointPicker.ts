@@ -251,7 +251,7 @@ export async function pickMany(title: string, minimum: number): Promise<vscode.U
     if (hint.layout !== layout) {
       layout = hint.layout;
       const count = hints.filter((x) => x.layout === hint.layout).length;
-      items.push({ label: hint.layout < 0 ? 'Unreadable' : `Layout ${hint.layout + 1}: ${count} compatible checkpoint${count === 1 ? '' : 's'}`, kind: vscode.QuickPickItemKind.Separator });
+      items.push({ label: hint.layout < 0 ? 'Unreadable' : count === 1 ? `Layout ${hint.layout + 1}` : `Layout ${hint.layout + 1}: ${count} compatible`, kind: vscode.QuickPickItemKind.Separator });
     }
     items.push({
       label: `${hint.layout < 0 ? '$(circle-slash)' : '$(file-binary)'} ${path.basename(hint.uri.fsPath)}`,
