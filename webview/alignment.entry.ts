@@ -62,6 +62,13 @@ if (persisted.data) {
 if (!view) root.append(h('p', { class: 'loading', role: 'status' }, 'Waiting for alignment results…'));
 
 onMessages(toAlignment, (m) => {
+  if (m.type === 'curve') {
+    // Only the curve changed: keep the heatmaps as they are.
+    if (!view) return;
+    view.setCurve(m.curve, m.curveNote);
+    save(view.currentState);
+    return;
+  }
   show(m.state);
   save(m.state);
 });

@@ -27,6 +27,29 @@ export function defaultUiState(): AlignmentUiState {
   return { tab: 0, views: {} };
 }
 
+/** Model file name without `.safetensors` / `.safetensors.index.json`. */
+function stem(name: string): string {
+  return name.replace(/\.safetensors\.index\.json$/i, '').replace(/\.safetensors$/i, '');
+}
+
+/** At most `max` characters, keeping the start and the end ("long-name…tail" as "long-n_tail"). */
+function clip(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const head = Math.ceil((max - 1) / 2);
+  return `${s.slice(0, head)}_${s.slice(s.length - (max - 1 - head))}`;
+}
+
+/**
+ * A short export file name: "<B>-to-<A>[-<group>]-<what>.<ext>", each part clipped, so the save
+ * dialog proposes something a person can read (about 80 characters at most).
+ */
+export function exportFileName(state: Pick<AlignmentState, 'a' | 'b'>, what: string, ext: string, group?: string): string {
+  const parts = [`${clip(slug(stem(state.b.name)), 24)}-to-${clip(slug(stem(state.a.name)), 24)}`];
+  if (group) parts.push(clip(slug(group), 20));
+  parts.push(clip(slug(what), 12));
+  return `${parts.join('-')}.${ext}`;
+}
+
 function gain(g: { objectiveBefore: number; objectiveAfter: number }): string {
   const d = g.objectiveAfter - g.objectiveBefore;
   const rel = g.objectiveBefore !== 0 ? ` (${d >= 0 ? '+' : ''}${fmt((100 * d) / Math.abs(g.objectiveBefore), 3)}%)` : '';
@@ -38,13 +61,14 @@ export class AlignmentView {
   private theme: ThemeColors;
   private chart: LineChart | undefined;
   private readonly chartCanvas: HTMLCanvasElement;
+  private curveElement: HTMLElement;
   private readonly tabs: HTMLButtonElement[] = [];
   private readonly panel: HTMLElement;
   private heatmap: HeatmapView | undefined;
   private readonly names: string[];
 
   constructor(
-    private readonly state: AlignmentState,
+    private state: AlignmentState,
     private readonly host: AlignmentHost,
     private readonly ui: AlignmentUiState,
     private readonly onUiChange: (ui: AlignmentUiState) => void,
@@ -54,7 +78,8 @@ export class AlignmentView {
     if (this.ui.tab >= this.names.length) this.ui.tab = 0;
     this.chartCanvas = h('canvas', { class: 'chart', role: 'img' });
     this.panel = h('div', { class: 'tabpanel', role: 'tabpanel', tabindex: -1 });
-    this.element = h('main', { class: 'alignment' }, this.header(), this.groupsSection(), this.curveSection(), this.tableSection());
+    this.curveElement = this.curveSection();
+    this.element = h('main', { class: 'alignment' }, this.header(), this.groupsSection(), this.curveElement, this.tableSection());
     this.selectTab(this.ui.tab, false);
   }
 
@@ -125,6 +150,7 @@ export class AlignmentView {
     });
     this.panel.setAttribute('aria-labelledby', `tab-${i}`);
     clear(this.panel);
+    this.heatmap?.dispose();
     const name = this.names[i];
     const data: HeatmapData | undefined = this.state.heatmaps.find((m) => m.name === name);
     const summary: GroupSummary | undefined = this.state.groups.find((g) => g.name === name);
@@ -135,7 +161,7 @@ export class AlignmentView {
       this.panel.append(this.heatmap.element, this.heatmapExports(name, data));
     } else {
       this.heatmap = undefined;
-      this.panel.append(h('p', { class: 'empty' }, 'No similarity matrices for this group (run alignment with matrices included).'));
+      this.panel.append(h('p', { class: 'empty' }, 'No similarity matrices were kept for this group (runs recorded before heatmaps were stored have none): align again to see them.'));
     }
     if (user) this.onUiChange(this.ui);
   }
@@ -154,20 +180,19 @@ export class AlignmentView {
   }
 
   private heatmapExports(name: string, data: HeatmapData): HTMLElement {
-    const base = slug(`${this.state.title}-${name}`);
     const png = h('button', { type: 'button', class: 'secondary' }, 'Export PNG');
     png.addEventListener('click', () => {
       const hm = this.heatmap;
-      if (hm) this.host.exportPng(hm.canvas.toDataURL('image/png'), `${base}-${hm.view}.png`);
+      if (hm) this.host.exportPng(hm.canvas.toDataURL('image/png'), exportFileName(this.state, hm.view, 'png', name));
     });
     const cells = h('button', { type: 'button', class: 'secondary' }, 'Matrix CSV');
     cells.addEventListener('click', () => {
       const hm = this.heatmap;
-      if (hm) this.host.exportCsv(hm.toCsv(), `${base}-${hm.view}.csv`);
+      if (hm) this.host.exportCsv(hm.toCsv(), exportFileName(this.state, hm.view, 'csv', name));
     });
     const perm = h('button', { type: 'button', class: 'secondary' }, 'Permutation CSV');
     perm.addEventListener('click', () => {
-      this.host.exportCsv(csv([['position', 'b_unit'], ...data.perm.map((p, i) => [i, p])]), `${base}-perm.csv`);
+      this.host.exportCsv(csv([['position', 'b_unit'], ...data.perm.map((p, i) => [i, p])]), exportFileName(this.state, 'perm', 'csv', name));
     });
     return h('div', { class: 'actions', role: 'group', 'aria-label': 'Export heatmap' }, png, cells, perm);
   }
@@ -177,19 +202,40 @@ export class AlignmentView {
     const title = s.curve ? 'Loss along the interpolation path' : 'Weight-space distance along the interpolation path';
     const actions = h('div', { class: 'actions', role: 'group', 'aria-label': 'Export plot' });
     const png = h('button', { type: 'button', class: 'secondary' }, 'Export PNG');
-    png.addEventListener('click', () => this.host.exportPng(this.chartCanvas.toDataURL('image/png'), `${slug(s.title)}-curve.png`));
+    png.addEventListener('click', () => this.host.exportPng(this.chartCanvas.toDataURL('image/png'), exportFileName(this.state, s.curve ? 'curve' : 'distance', 'png')));
     const csvBtn = h('button', { type: 'button', class: 'secondary' }, 'Export CSV');
-    csvBtn.addEventListener('click', () => this.host.exportCsv(this.curveCsv(), `${slug(s.title)}-curve.csv`));
+    csvBtn.addEventListener('click', () => this.host.exportCsv(this.curveCsv(), exportFileName(this.state, s.curve ? 'curve' : 'distance', 'csv')));
     actions.append(png, csvBtn);
     let note: HTMLElement | string = '';
-    if (!s.curve && !s.distance) note = h('p', { class: 'empty' }, 'No evaluation data and no distances in this run.');
-    else if (!s.curve) note = h('p', { class: 'hint' }, 'No evaluation data: the plot shows the distance to A (λ·d) and to B ((1−λ)·d) along the naive and the aligned path.');
+    const distanceText = 'the plot shows the distance to A (λ·d) and to B ((1−λ)·d) along the naive and the aligned path.';
+    if (!s.curve && s.curveNote) {
+      note = h('p', { class: 'hint curve-note', role: 'status' }, s.distance ? `${s.curveNote} Instead, ${distanceText}` : s.curveNote);
+    } else if (!s.curve && !s.distance) note = h('p', { class: 'empty' }, 'No evaluation data and no distances in this run.');
+    else if (!s.curve) note = h('p', { class: 'hint' }, `No evaluation data: ${distanceText}`);
     const barrier = s.curve
       ? h('p', { class: 'barrier' }, `Barrier: naive ${fmt(s.curve.barrier.naive)}` + (s.curve.barrier.aligned !== undefined ? `, aligned ${fmt(s.curve.barrier.aligned)}` : ''))
       : '';
     this.chartCanvas.setAttribute('aria-label', title);
     const box = s.curve || s.distance ? h('div', { class: 'chart-box' }, this.chartCanvas) : '';
     return h('section', { class: 'curve', 'aria-labelledby': 'curve-h' }, h('h2', { id: 'curve-h' }, title), barrier, note, box, s.curve || s.distance ? actions : '');
+  }
+
+  /**
+   * The loss curve arrived (or was given up) after the heatmaps: only the curve section is
+   * redrawn, so the heatmap's zoom, view and scroll stay as the user left them.
+   */
+  setCurve(curve: AlignmentState['curve'], curveNote?: string): void {
+    const { curve: _c, curveNote: _n, ...rest } = this.state;
+    this.state = { ...rest, ...(curve ? { curve } : {}), ...(!curve && curveNote ? { curveNote } : {}) };
+    const next = this.curveSection();
+    this.curveElement.replaceWith(next);
+    this.curveElement = next;
+    this.drawChart();
+  }
+
+  /** The state shown, with the latest curve. */
+  get currentState(): AlignmentState {
+    return this.state;
   }
 
   private curveCsv(): string {
@@ -245,6 +291,7 @@ export class AlignmentView {
   }
 
   dispose(): void {
+    this.heatmap?.dispose();
     this.chart?.destroy();
     this.element.remove();
   }

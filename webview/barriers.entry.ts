@@ -16,11 +16,27 @@ let current: BarriersState | undefined;
 
 function when(iso: string): string {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' });
+  // Seconds included: two runs of the same pair a minute apart must not read alike.
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'medium' });
+}
+
+/** A model's name without the `.safetensors` every one of them has. */
+function stem(name: string): string {
+  return name.replace(/\.safetensors\.index\.json$/i, '').replace(/\.safetensors$/i, '');
+}
+
+/** Why a run has no curve, in its own terms (a merge never computes one). */
+function noCurveText(run: RunSummary): string {
+  if (run.note) return run.note;
+  if (run.kind === 'merge') return run.out ? `wrote ${run.out}` : 'merge (no loss curve)';
+  if (run.kind === 'barrier') return 'no curve recorded';
+  return 'no loss curve: no evaluation data was set';
 }
 
 function runCard(run: RunSummary, pending: (() => void)[]): HTMLElement {
-  const pair = run.kind === 'merge' && run.others && run.others.length > 0 ? `${run.a} + ${[run.b, ...run.others].join(' + ')}` : `${run.a} ↔ ${run.b}`;
+  const pair = run.kind === 'merge' && run.others && run.others.length > 0
+    ? `${stem(run.a)} + ${[run.b, ...run.others].map(stem).join(' + ')}`
+    : `${stem(run.a)} ↔ ${stem(run.b)}`;
   const del = h('button', { type: 'button', class: 'icon delete', 'aria-label': `Delete run ${pair}`, title: 'Delete run' }, '✕');
   // The coloured words double as the mini chart's legend (red naive, blue aligned).
   const barrier = run.barrier
@@ -35,11 +51,14 @@ function runCard(run: RunSummary, pending: (() => void)[]): HTMLElement {
     const curve = run.curve;
     pending.push(() => charts.push(barrierChart(canvas, curve, readTheme(), true)));
   } else {
-    plot = h('p', { class: 'hint' }, run.kind === 'barrier' ? 'no curve recorded' : 'no evaluation data');
+    plot = h('p', { class: 'hint' }, noCurveText(run));
   }
+  // What tells runs of the same pair apart: where, with which seed and method, and when.
+  const where = [run.folder ? `${run.folder}/` : '', run.method, run.seed !== undefined ? `seed ${run.seed}` : '', when(run.createdAt)].filter(Boolean).join(' · ');
   const li = h('li', { class: `run run-${run.kind}`, tabindex: 0, 'data-run-id': run.id, 'aria-label': `${run.kind} run ${pair}, ${run.method}. Press Enter to open.` },
     h('div', { class: 'run-head' }, h('span', { class: 'kind' }, run.kind), h('span', { class: 'pair', title: pair }, pair), del),
-    h('p', { class: 'meta' }, `${run.method} · ${run.backend} · ${fmtSeconds(run.seconds)} · ${when(run.createdAt)}`),
+    h('p', { class: 'meta', title: `${where} · ${fmtSeconds(run.seconds)} on ${run.backend}` }, where),
+    h('p', { class: 'meta' }, `${fmtSeconds(run.seconds)} on ${run.backend}`),
     barrier, plot);
   li.addEventListener('click', () => api.postMessage({ type: 'openRun', id: run.id }));
   li.addEventListener('keydown', (e) => {

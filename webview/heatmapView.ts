@@ -26,8 +26,10 @@ const VIEW_LABELS: Record<HeatmapKind, string> = {
 };
 
 const ZOOM_STEPS = [0.125, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32];
-/** CSS pixels the heatmap fits into initially. */
+/** CSS pixels the heatmap fits into before it is laid out (then: the panel's width and 70% of its height). */
 const FIT_PX = 512;
+/** Share of the panel's height the heatmap's scroller may take (its CSS max-height is 70vh). */
+const FIT_HEIGHT_SHARE = 0.7;
 
 export class HeatmapView {
   readonly element: HTMLElement;
@@ -127,7 +129,31 @@ export class HeatmapView {
       e.preventDefault();
     });
     this.canvas.addEventListener('blur', () => (this.tooltip.hidden = true));
+    // "Fit" follows the panel's size: recomputed when the panel is laid out or resized.
+    window.addEventListener('resize', this.onResize);
+    if (typeof ResizeObserver !== 'undefined') {
+      this.resizeObserver = new ResizeObserver(this.onResize);
+      this.resizeObserver.observe(this.element);
+    }
     this.render();
+  }
+
+  private readonly onResize = (): void => {
+    if (this.ui.zoom === undefined) this.applyZoom();
+  };
+  private resizeObserver: ResizeObserver | undefined;
+
+  /** Stops following the panel's size (call when the view is replaced). */
+  dispose(): void {
+    window.removeEventListener('resize', this.onResize);
+    this.resizeObserver?.disconnect();
+  }
+
+  /** The square, in CSS pixels, that "Fit" fills: the panel's width and 70% of its height, minus the border. */
+  private fitPixels(): number {
+    const width = this.element.isConnected ? this.element.clientWidth - 2 : 0;
+    const height = Math.floor(window.innerHeight * FIT_HEIGHT_SHARE) - 2;
+    return Math.max(32, Math.min(width > 0 ? width : FIT_PX, height > 0 ? height : FIT_PX));
   }
 
   setTheme(theme: ThemeColors): void {
@@ -162,7 +188,7 @@ export class HeatmapView {
     const side = this.rendered?.side ?? this.data.size;
     if (this.ui.zoom !== undefined) return this.ui.zoom;
     // Fit with whole pixels per cell (or whole cells per pixel) so pixelated cells stay even.
-    const fit = FIT_PX / side;
+    const fit = this.fitPixels() / side;
     return fit >= 1 ? Math.min(16, Math.floor(fit)) : Math.max(0.125, 1 / Math.ceil(1 / fit));
   }
 
@@ -184,6 +210,7 @@ export class HeatmapView {
     // CSSOM writes are allowed under the panel's CSP (no 'unsafe-inline' needed).
     this.canvas.style.width = `${Math.round(side * z)}px`;
     this.canvas.style.height = `${Math.round(side * z)}px`;
+    this.canvas.dataset.zoom = String(z);
     this.zoomLabel.textContent = `${Math.round(z * 100)}%`;
   }
 

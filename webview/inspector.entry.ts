@@ -18,7 +18,11 @@ const DTYPE_BYTES: Record<string, number> = {
   F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1,
 };
 
-type StatsEntry = { status: 'loading' } | { status: 'done'; stats: TensorStatsResult } | { status: 'error'; message: string };
+type StatsEntry =
+  | { status: 'loading'; fraction?: number; message?: string; cancelling?: boolean }
+  | { status: 'done'; stats: TensorStatsResult }
+  | { status: 'cancelled' }
+  | { status: 'error'; message: string };
 
 interface Group {
   prefix: string;
@@ -67,6 +71,9 @@ function architectureSection(s: InspectorState): HTMLElement | string {
   if (!a) return section('Architecture', 'arch-h', h('p', { class: 'hint' }, 'No known architecture detected; alignment needs a permutation spec (--spec).'));
   const rows = Object.entries(a.perms).map(([name, n]) =>
     h('tr', {}, h('th', { scope: 'row' }, name), h('td', { class: 'num' }, fmt(n)), h('td', { class: 'num' }, fmt(log10Factorial(n), 5))));
+  if (Object.keys(a.perms).length === 0) {
+    return section('Architecture', 'arch-h', h('p', { class: 'hint' }, a.family), ...(a.notes ?? []).map((n) => h('p', { class: 'hint' }, n)));
+  }
   return section('Architecture', 'arch-h',
     h('dl', { class: 'facts' },
       h('div', {}, h('dt', {}, 'Family'), h('dd', {}, a.family)),
@@ -103,10 +110,48 @@ function drawHistogram(canvas: HTMLCanvasElement, counts: readonly number[]): vo
   ctx.fillRect(0, height - 1, width, 1);
 }
 
+/** The running computation: what it is doing, how far (a bar once the engine reports), and Cancel. */
+function progressBox(name: string, e: Extract<StatsEntry, { status: 'loading' }>): HTMLElement {
+  const cancel = h('button', { type: 'button', class: 'secondary small stats-cancel', 'aria-label': `Cancel statistics of ${name}` }, e.cancelling ? 'Cancelling…' : 'Cancel');
+  cancel.disabled = e.cancelling === true;
+  cancel.addEventListener('click', () => {
+    const cur = stats.get(name);
+    if (cur?.status !== 'loading') return;
+    cur.cancelling = true;
+    cancel.textContent = 'Cancelling…';
+    cancel.disabled = true;
+    api.postMessage({ type: 'cancelStats', tensor: name });
+  });
+  const bar = h('progress', { class: 'stats-bar', max: 1, 'aria-label': `Statistics of ${name}: progress` });
+  if (e.fraction !== undefined) bar.value = e.fraction;
+  else bar.removeAttribute('value');
+  const pct = e.fraction !== undefined ? ` (${Math.floor(e.fraction * 100)}%)` : '';
+  const text = h('span', { class: 'stats-message' }, `${e.message ?? `Computing statistics of ${name}…`}${pct}`);
+  return h('div', { class: 'stats-progress', role: 'status' }, text, bar, cancel);
+}
+
+/** Updates a shown progress box in place (keeps the Cancel button under the pointer). */
+function updateProgress(name: string): boolean {
+  const e = stats.get(name);
+  if (e?.status !== 'loading') return false;
+  let updated = false;
+  for (const r of root.querySelectorAll<HTMLTableRowElement>('tr.stats-row')) {
+    if (r.dataset.statsFor !== name) continue;
+    const bar = r.querySelector<HTMLProgressElement>('progress.stats-bar');
+    const text = r.querySelector<HTMLElement>('.stats-message');
+    if (!bar || !text) continue;
+    if (e.fraction !== undefined) bar.value = e.fraction;
+    text.textContent = `${e.message ?? `Computing statistics of ${name}…`}${e.fraction !== undefined ? ` (${Math.floor(e.fraction * 100)}%)` : ''}`;
+    updated = true;
+  }
+  return updated;
+}
+
 function statsCell(name: string): HTMLElement {
   const e = stats.get(name);
   if (!e) return h('div', {});
-  if (e.status === 'loading') return h('p', { class: 'hint', role: 'status' }, `Computing statistics of ${name}…`);
+  if (e.status === 'loading') return progressBox(name, e);
+  if (e.status === 'cancelled') return h('p', { class: 'hint', role: 'status' }, `Statistics of ${name} cancelled.`);
   if (e.status === 'error') return h('p', { class: 'error', role: 'alert' }, e.message);
   const s = e.stats;
   const dl = h('dl', { class: 'facts stats' });
@@ -126,8 +171,11 @@ function statsCell(name: string): HTMLElement {
 }
 
 function tensorRows(t: InspectorTensor): HTMLTableRowElement[] {
-  const btn = h('button', { type: 'button', class: 'secondary small', 'aria-label': `Statistics of ${t.name}` }, 'Stats');
+  const btn = h('button', { type: 'button', class: 'secondary small stats-button', 'aria-label': `Statistics of ${t.name}`, 'data-stats-button': t.name }, 'Stats');
+  btn.disabled = stats.get(t.name)?.status === 'loading';
   btn.addEventListener('click', () => {
+    // One computation per tensor: a second click while it runs does nothing.
+    if (stats.get(t.name)?.status === 'loading') return;
     stats.set(t.name, { status: 'loading' });
     refreshStats(t.name);
     api.postMessage({ type: 'requestStats', tensor: t.name });
@@ -144,6 +192,10 @@ function tensorRows(t: InspectorTensor): HTMLTableRowElement[] {
 }
 
 function refreshStats(name: string): void {
+  const loading = stats.get(name)?.status === 'loading';
+  for (const b of root.querySelectorAll<HTMLButtonElement>('button.stats-button')) {
+    if (b.dataset.statsButton === name) b.disabled = loading;
+  }
   for (const r of root.querySelectorAll<HTMLTableRowElement>('tr.stats-row')) {
     if (r.dataset.statsFor !== name) continue;
     r.hidden = false;
@@ -238,17 +290,19 @@ function tensorSection(s: InspectorState): HTMLElement {
 function render(s: InspectorState): void {
   current = s;
   clear(root);
-  const head = h('header', {}, h('h1', { title: s.path }, s.path.split(/[\\/]/).pop() ?? s.path),
+  const title = h('h1', { title: s.path }, s.path.split(/[\\/]/).pop() ?? s.path);
+  if (s.error) {
+    // Nothing was read: no format, counts or size to show (they would read "0 B").
+    root.append(h('main', { class: 'inspector' }, h('header', {}, title, h('p', { class: 'hint mono' }, s.path)), h('p', { class: 'error', role: 'alert' }, s.error)));
+    return;
+  }
+  const head = h('header', {}, title,
     h('p', { class: 'hint mono' }, s.path),
     h('dl', { class: 'facts' },
       h('div', {}, h('dt', {}, 'Format'), h('dd', {}, s.format)),
       h('div', {}, h('dt', {}, 'Tensors'), h('dd', {}, fmt(s.tensors.length))),
       h('div', {}, h('dt', {}, 'Parameters'), h('dd', {}, fmt(s.totalParams))),
       h('div', {}, h('dt', {}, 'Size'), h('dd', {}, fmtBytes(s.totalBytes)))));
-  if (s.error) {
-    root.append(h('main', { class: 'inspector' }, head, h('p', { class: 'error', role: 'alert' }, s.error)));
-    return;
-  }
   root.append(h('main', { class: 'inspector' }, head, architectureSection(s), tensorSection(s), metadataSection(s)));
   if (filterText) applyFilter();
 }
@@ -276,6 +330,18 @@ onMessages(toInspector, (m) => {
       stats.set(m.tensor, { status: 'error', message: m.message });
       refreshStats(m.tensor);
       break;
+    case 'statsCancelled':
+      stats.set(m.tensor, { status: 'cancelled' });
+      refreshStats(m.tensor);
+      break;
+    case 'statsProgress': {
+      const e = stats.get(m.tensor);
+      if (e?.status !== 'loading') break;
+      e.fraction = m.fraction;
+      e.message = m.message;
+      if (!updateProgress(m.tensor)) refreshStats(m.tensor);
+      break;
+    }
   }
 });
 watchTheme(() => {

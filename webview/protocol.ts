@@ -71,12 +71,19 @@ export interface AlignmentState {
   readonly heatmaps: readonly HeatmapData[];
   /** Loss/accuracy along the linear path; when absent the distance plot is shown instead. */
   readonly curve?: BarrierCurve;
+  /**
+   * Why there is no curve although the run has evaluation data ("Loss curve cancelled.",
+   * "Computing the loss curve…"); the distance plot is shown under it.
+   */
+  readonly curveNote?: string;
   readonly distance?: PathDistance;
 }
 
 export type ToAlignment =
   | { readonly type: 'init'; readonly state: AlignmentState }
-  | { readonly type: 'update'; readonly state: AlignmentState };
+  | { readonly type: 'update'; readonly state: AlignmentState }
+  /** The loss curve arrived (or changed, or was given up: `curveNote`) after the heatmaps; only the curve section is redrawn. */
+  | { readonly type: 'curve'; readonly curve?: BarrierCurve; readonly curveNote?: string };
 
 export type FromAlignment =
   | ReadyMessage
@@ -105,6 +112,12 @@ export interface RunSummary {
   readonly barrier?: { readonly naive: number; readonly aligned?: number };
   readonly curve?: BarrierCurve;
   readonly out?: string;
+  /** Why an align run has no curve ("Loss curve cancelled."). */
+  readonly note?: string;
+  /** B's folder relative to the workspace ('' at the top): tells apart runs of same-named files. */
+  readonly folder?: string;
+  /** The seed of the run's weight matching / merge. */
+  readonly seed?: number;
 }
 
 export interface BarriersState {
@@ -154,11 +167,18 @@ export interface InspectorState {
 export type ToInspector =
   | { readonly type: 'init'; readonly state: InspectorState }
   | { readonly type: 'stats'; readonly tensor: string; readonly stats: TensorStatsResult }
+  /** How far a running computation is: `fraction` of the tensor in [0, 1], `message` in the user's words. */
+  | { readonly type: 'statsProgress'; readonly tensor: string; readonly fraction: number; readonly message?: string }
+  /** The computation stopped because the user cancelled it. */
+  | { readonly type: 'statsCancelled'; readonly tensor: string }
   | { readonly type: 'statsError'; readonly tensor: string; readonly message: string };
 
 export type FromInspector =
   | ReadyMessage
-  | { readonly type: 'requestStats'; readonly tensor: string };
+  /** Start statistics of a tensor (ignored while one for the same tensor runs). */
+  | { readonly type: 'requestStats'; readonly tensor: string }
+  /** Stop the running statistics of a tensor. */
+  | { readonly type: 'cancelStats'; readonly tensor: string };
 
 /** Which view a message belongs to (handy for generic host-side helpers). */
 export interface ViewMessages {

@@ -163,6 +163,7 @@ export function alignmentState(v: unknown, path = 'state'): AlignmentState {
     groups: arr(o.groups, `${path}.groups`).map((g, i) => group(g, `${path}.groups[${i}]`)),
     heatmaps: arr(o.heatmaps, `${path}.heatmaps`).map((g, i) => heatmap(g, `${path}.heatmaps[${i}]`)),
     curve: o.curve === undefined ? undefined : barrierCurve(o.curve, `${path}.curve`),
+    curveNote: optStr(o.curveNote, `${path}.curveNote`),
     distance: d && { naive: num(d.naive, `${path}.distance.naive`), aligned: num(d.aligned, `${path}.distance.aligned`) },
   };
 }
@@ -170,6 +171,13 @@ export function alignmentState(v: unknown, path = 'state'): AlignmentState {
 export function toAlignment(v: unknown): ToAlignment {
   const o = obj(v, 'message');
   if (o.type === 'init' || o.type === 'update') return { type: o.type, state: alignmentState(o.state) };
+  if (o.type === 'curve') {
+    return {
+      type: 'curve',
+      curve: o.curve === undefined ? undefined : barrierCurve(o.curve, 'message.curve'),
+      curveNote: optStr(o.curveNote, 'message.curveNote'),
+    };
+  }
   fail('message.type', `"${String(o.type)}" is not a message of the alignment view`);
 }
 
@@ -194,6 +202,9 @@ function run(v: unknown, path: string): RunSummary {
     },
     curve: o.curve === undefined ? undefined : barrierCurve(o.curve, `${path}.curve`),
     out: optStr(o.out, `${path}.out`),
+    note: optStr(o.note, `${path}.note`),
+    folder: optStr(o.folder, `${path}.folder`),
+    seed: o.seed === undefined ? undefined : num(o.seed, `${path}.seed`),
   };
 }
 
@@ -279,6 +290,13 @@ export function toInspector(v: unknown): ToInspector {
       return { type: 'stats', tensor: str(o.tensor, 'message.tensor'), stats: stats(o.stats, 'message.stats') };
     case 'statsError':
       return { type: 'statsError', tensor: str(o.tensor, 'message.tensor'), message: str(o.message, 'message.message') };
+    case 'statsProgress': {
+      const fraction = num(o.fraction, 'message.fraction');
+      if (!(fraction >= 0 && fraction <= 1)) fail('message.fraction', 'must be between 0 and 1');
+      return { type: 'statsProgress', tensor: str(o.tensor, 'message.tensor'), fraction, message: optStr(o.message, 'message.message') };
+    }
+    case 'statsCancelled':
+      return { type: 'statsCancelled', tensor: str(o.tensor, 'message.tensor') };
     default:
       fail('message.type', `"${String(o.type)}" is not a message of the inspector view`);
   }

@@ -1,8 +1,10 @@
 /**
  * Progress on stderr: a redrawn bar on a terminal, plain lines (at most one a second)
- * elsewhere, so piped JSON on stdout stays clean. Shared by the CLI and the demo.
+ * elsewhere, so piped JSON on stdout stays clean. Shared by the CLI and the demo. The words,
+ * percentage and time left come from src/core/progressText.ts (the extension shows the same).
  */
 import type { Progress } from '../core/checkpoint';
+import { ProgressClock, formatPercentAndTime } from '../core/progressText';
 
 export interface ProgressLine {
   update(p: Progress): void;
@@ -12,34 +14,27 @@ export interface ProgressLine {
 
 const BAR_WIDTH = 24;
 
-function describe(p: Progress): string {
-  const parts: string[] = [];
-  if (p.iteration !== undefined) parts.push(`sweep ${p.iteration}`);
-  if (p.objective !== undefined) parts.push(`objective ${p.objective.toPrecision(7)}`);
-  if (p.message) parts.push(p.message);
-  return parts.join(', ');
-}
-
-export function progressLine(label: string, stream: NodeJS.WriteStream = process.stderr, quiet = false): ProgressLine {
+export function progressLine(label: string, stream: NodeJS.WriteStream = process.stderr, quiet = false, now: () => number = Date.now): ProgressLine {
   const tty = stream.isTTY === true;
-  const started = Date.now();
-  let lastPrinted = 0;
+  const started = now();
+  const clock = new ProgressClock(now);
+  let lastPrinted = -Infinity;
   let drawn = false;
-  const elapsed = (): string => `${((Date.now() - started) / 1000).toFixed(1)}s`;
+  const elapsed = (): string => `${((now() - started) / 1000).toFixed(1)}s`;
   return {
     update(p) {
       if (quiet) return;
-      const now = Date.now();
+      const t = now();
+      const view = clock.view(p);
+      const tail = formatPercentAndTime(view);
       if (tty) {
-        const frac = p.fraction === undefined ? undefined : Math.max(0, Math.min(1, p.fraction));
-        const bar = frac === undefined ? '' : `[${'#'.repeat(Math.round(frac * BAR_WIDTH)).padEnd(BAR_WIDTH, '.')}] ${(frac * 100).toFixed(0).padStart(3)}% `;
-        const text = `${label} ${bar}${p.stage}${describe(p) ? ': ' + describe(p) : ''} ${elapsed()}`;
+        const bar = view.percent === undefined ? '' : `[${'#'.repeat(Math.round((view.percent / 100) * BAR_WIDTH)).padEnd(BAR_WIDTH, '.')}] `;
+        const text = `${label} ${bar}${view.words}${tail ? ` (${tail})` : ''} ${elapsed()}`;
         stream.write(`\r\x1b[2K${text.slice(0, (stream.columns || 120) - 1)}`);
         drawn = true;
-      } else if (now - lastPrinted >= 1000) {
-        lastPrinted = now;
-        const pct = p.fraction === undefined ? '' : ` ${(p.fraction * 100).toFixed(0)}%`;
-        stream.write(`${label}${pct} ${p.stage}${describe(p) ? ': ' + describe(p) : ''} (${elapsed()})\n`);
+      } else if (t - lastPrinted >= 1000) {
+        lastPrinted = t;
+        stream.write(`${label}: ${view.words}${tail ? ` (${tail})` : ''} [${elapsed()}]\n`);
       }
     },
     done(summary) {

@@ -12,7 +12,7 @@ import * as vscode from 'vscode';
 import { METHODS } from '../core/methods';
 import type { AlignMethod, AlignResult, BarrierCurve, DataOptions } from '../engine/protocol';
 import { AlignmentPanel } from './alignmentPanel';
-import { checkCandidates, pickCompatible, readTensorList } from './checkpointPicker';
+import { checkCandidates, folderLabel, pickCompatible, readTensorList } from './checkpointPicker';
 import type { Deps } from './deps';
 import { CommandError } from './errors';
 import { timed } from './log';
@@ -38,6 +38,8 @@ export interface AlignOutcome {
   readonly out: string;
   readonly result: AlignResult;
   readonly curve?: BarrierCurve;
+  /** Why there is no curve although evaluation data is set ("Loss curve cancelled."). */
+  readonly curveNote?: string;
   readonly runId: string;
 }
 
@@ -91,63 +93,85 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
 
   const data: DataOptions | undefined = settings.evaluationData ? { path: settings.evaluationData } : undefined;
   const label = `align ${path.basename(b.fsPath)} → ${path.basename(a.fsPath)} (${method})`;
-  const { result, curve } = await withCancellableProgress(`Re-Basin: aligning ${path.basename(b.fsPath)} to ${path.basename(a.fsPath)}`, async (report, signal) => {
-    const result = await timed(deps.log, label, () =>
-      deps.engine.run(
-        {
-          kind: 'align',
-          a: a.fsPath,
-          b: b.fsPath,
-          out,
-          method,
-          seed: settings.seed,
-          maxIter: settings.maxIterations,
-          memoryBudget: settings.memoryBudget,
-          data,
-          model: settings.modelConfig,
-          includeMatrices: true,
-        },
-        { onProgress: report, signal },
-      ),
-    );
-    let curve: BarrierCurve | undefined;
-    if (data) {
-      // With evaluation data the panel shows the loss along both paths (a barrier run).
-      report({ stage: 'loss along the interpolation path' });
-      // The aligned file is already written: a failing curve only leaves the panel without it.
-      const barrier = await timed(deps.log, `barrier ${path.basename(a.fsPath)} ↔ ${path.basename(b.fsPath)}`, () =>
+  const outName = path.basename(out);
+  // With evaluation data the notification's bar gives the alignment its first part, the curve the rest.
+  const alignPhase = { start: 0, end: data ? 0.3 : 1 };
+  const curvePhase = { start: alignPhase.end, end: 1 };
+  const started = Date.now();
+  let aligned: AlignResult | undefined;
+  let curve: BarrierCurve | undefined;
+  /** Why the panel has no loss curve although evaluation data is set. */
+  let curveNote: string | undefined;
+  try {
+    await withCancellableProgress(`Re-Basin: aligning ${path.basename(b.fsPath)} to ${path.basename(a.fsPath)}`, async (report, signal) => {
+      aligned = await timed(deps.log, label, () =>
         deps.engine.run(
           {
-            kind: 'barrier',
+            kind: 'align',
             a: a.fsPath,
             b: b.fsPath,
-            data,
-            model: settings.modelConfig,
-            steps: settings.lambdaSteps,
-            align: true,
-            // The curve of the alignment just made (the file written), whatever its method.
-            perms: result.perms,
+            out,
             method,
             seed: settings.seed,
             maxIter: settings.maxIterations,
-            resetBatchNorm: settings.resetBatchNorm,
+            memoryBudget: settings.memoryBudget,
+            data,
+            model: settings.modelConfig,
+            includeMatrices: true,
           },
-          { onProgress: report, signal },
+          { onProgress: (p) => report(p, alignPhase), signal },
         ),
-      ).catch((err: unknown) => {
-        if (isCancelled(err)) throw err;
-        void vscode.window.showWarningMessage(`Re-Basin: aligned, but the loss curve failed: ${describeError(err)}`);
-        return undefined;
-      });
-      curve = barrier ? curveOf(barrier) : undefined;
+      );
+      if (!data) return;
+      // The aligned file is written: from here a cancel or a failure only leaves the panel without its curve.
+      report({ stage: 'loss curve', message: `${outName} written; computing the loss curve` }, curvePhase);
+      try {
+        const barrier = await timed(deps.log, `barrier ${path.basename(a.fsPath)} ↔ ${path.basename(b.fsPath)}`, () =>
+          deps.engine.run(
+            {
+              kind: 'barrier',
+              a: a.fsPath,
+              b: b.fsPath,
+              data,
+              model: settings.modelConfig,
+              steps: settings.lambdaSteps,
+              align: true,
+              // The curve of the alignment just made (the file written), whatever its method.
+              perms: aligned!.perms,
+              method,
+              seed: settings.seed,
+              maxIter: settings.maxIterations,
+              resetBatchNorm: settings.resetBatchNorm,
+            },
+            { onProgress: (p) => report(p, curvePhase), signal },
+          ),
+        );
+        curve = curveOf(barrier);
+      } catch (err) {
+        if (isCancelled(err)) {
+          curveNote = 'Loss curve cancelled.';
+          deps.log.info(`${label}: ${outName} written; loss curve cancelled`);
+        } else {
+          curveNote = `Loss curve failed: ${describeError(err)}`;
+          deps.log.warn(`${label}: loss curve failed: ${describeError(err)}`);
+        }
+      }
+    });
+  } catch (err) {
+    // A cancel that reached the worker after it had written the file (the answer is then
+    // "cancelled" whatever the worker did): say what is on disk.
+    if (isCancelled(err) && !aligned && (await writtenSince(out, started))) {
+      throw new CommandError('Cancelled', `alignment cancelled after ${outName} was written`, out);
     }
-    return { result, curve };
-  });
+    throw err;
+  }
+  const result = aligned;
+  if (!result) return undefined;
 
   deps.log.info(
     `${label}: ${result.iterations} sweeps, objective ${formatNumber(result.objectiveBefore)} → ${formatNumber(result.objectiveAfter)} on ${result.backend}; wrote ${out}`,
   );
-  const state = alignmentState(a.fsPath, b.fsPath, { ...result, out: result.out ?? out }, curve);
+  const state = alignmentState(a.fsPath, b.fsPath, { ...result, out: result.out ?? out }, curve, curveNote);
   const run = await deps.history.add(
     {
       kind: 'align',
@@ -162,22 +186,39 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
       seconds: result.seconds,
       barrier: curve?.barrier,
       curve,
+      note: curveNote,
+      folder: folderLabel(b),
+      seed: settings.seed,
     },
     state,
   );
   if (opts.openPanel !== false) AlignmentPanel.show(deps.extensionUri, deps.log, state);
   const moved = result.groups.reduce((s, g) => s + g.moved, 0);
-  void vscode.window
-    .showInformationMessage(
-      `Re-Basin: aligned ${path.basename(b.fsPath)} to ${path.basename(a.fsPath)} (${moved} units moved) and wrote ${path.basename(out)}.`,
-      'Open panel',
-      'Reveal in Explorer',
-    )
-    .then(async (choice) => {
-      if (choice === 'Open panel') AlignmentPanel.show(deps.extensionUri, deps.log, state);
-      if (choice === 'Reveal in Explorer') await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(out));
-    });
-  return { out, result, curve, runId: run.id };
+  const cancelled = curveNote?.startsWith('Loss curve cancelled') === true;
+  const failed = curveNote !== undefined && !cancelled;
+  const summary = cancelled
+    ? `Re-Basin: ${outName} written; loss curve cancelled.`
+    : failed
+      ? `Re-Basin: aligned and wrote ${outName}, but the loss curve failed: ${(curveNote ?? '').replace(/^Loss curve failed: /, '')}`
+      : `Re-Basin: aligned ${path.basename(b.fsPath)} to ${path.basename(a.fsPath)} (${moved} units moved) and wrote ${outName}.`;
+  const shown = failed
+    ? vscode.window.showWarningMessage(summary, 'Open panel', 'Reveal in Explorer')
+    : vscode.window.showInformationMessage(summary, 'Open panel', 'Reveal in Explorer');
+  void shown.then(async (choice) => {
+    if (choice === 'Open panel') AlignmentPanel.show(deps.extensionUri, deps.log, state);
+    if (choice === 'Reveal in Explorer') await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(out));
+  });
+  return { out, result, curve, curveNote, runId: run.id };
+}
+
+/** True when `file` exists and was modified at or after `sinceMs` (written by this run). */
+async function writtenSince(file: string, sinceMs: number): Promise<boolean> {
+  try {
+    const stat = await vscode.workspace.fs.stat(vscode.Uri.file(file));
+    return stat.mtime >= sinceMs - 1000;
+  } catch {
+    return false;
+  }
 }
 
 interface MethodItem extends vscode.QuickPickItem {

@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { AlignmentState, ToAlignment } from '../../webview/protocol';
+import type { AlignmentState, BarrierCurve, ToAlignment } from '../../webview/protocol';
 import { Disposable } from './dispose';
 import type { Log } from './log';
 import { errorMessage } from './log';
@@ -70,6 +70,16 @@ export class AlignmentPanel extends Disposable {
   update(state: AlignmentState): void {
     this.state = state;
     if (this.ready) this.post({ type: 'update', state });
+  }
+
+  /**
+   * The loss curve arrived (or was given up, with `curveNote`) after the panel opened with the
+   * heatmaps: the webview redraws only its curve section.
+   */
+  updateCurve(curve: BarrierCurve | undefined, curveNote?: string): void {
+    const { curve: _c, curveNote: _n, ...rest } = this.state;
+    this.state = { ...rest, ...(curve ? { curve } : {}), ...(!curve && curveNote ? { curveNote } : {}) };
+    if (this.ready) this.post({ type: 'curve', curve, curveNote });
   }
 
   private post(message: ToAlignment): void {

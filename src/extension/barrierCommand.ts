@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { BarrierResult } from '../engine/protocol';
 import { AlignmentPanel } from './alignmentPanel';
-import { pickCompatible, pickOne, readTensorList } from './checkpointPicker';
+import { folderLabel, pickCompatible, pickOne, readTensorList } from './checkpointPicker';
 import type { Deps } from './deps';
 import { CommandError } from './errors';
 import { timed } from './log';
@@ -50,7 +50,7 @@ export function computeBarrier(deps: Deps, fromExplorer: boolean) {
 
 async function runBarrier(deps: Deps, uri: unknown, uris: unknown, opts: BarrierOptions): Promise<BarrierOutcome | undefined> {
   if (!(await requireTrust('computing loss barriers'))) return undefined;
-  const b = opts.b ?? (uri === undefined ? await pickOne('Compute barrier', 'Pick the first checkpoint (B)') : targetUri(uri));
+  const b = opts.b ?? (uri === undefined ? await pickOne('Compute barrier (1 of 2): model B', 'Pick model B: the one aligned to the reference A you pick next') : targetUri(uri));
   if (!b) return undefined;
   await readTensorList(b.fsPath);
   const selected = otherSelected(b, uris);
@@ -98,6 +98,8 @@ async function runBarrier(deps: Deps, uri: unknown, uris: unknown, opts: Barrier
       seconds: result.seconds,
       barrier: result.barrier,
       curve: curveOf(result),
+      folder: folderLabel(b),
+      seed: settings.seed,
     },
     state,
   );

@@ -118,5 +118,8 @@ function toSummary(r: RunRecord): RunSummary {
     barrier: r.barrier,
     curve: r.curve,
     out: r.out,
+    note: r.note,
+    folder: r.folder,
+    seed: r.seed,
   };
 }

@@ -17,6 +17,23 @@ export interface Candidate {
   readonly problem?: string;
   readonly tensors?: number;
   readonly params?: number;
+  /** Written by Re-Basin (an aligned or merged file): listed after the original models. */
+  readonly output?: boolean;
+}
+
+/** Our own outputs: the default names, or `rebasin.*` provenance in the header's metadata. */
+export function isRebasinOutput(file: string, metadata: Readonly<Record<string, string>> = {}): boolean {
+  return /\.(aligned|merged)\.safetensors$/i.test(file) || metadata['rebasin.tool'] !== undefined || metadata['rebasin.method'] !== undefined;
+}
+
+/** Tensor list and metadata of a checkpoint (header only). */
+async function readHeader(file: string): Promise<{ tensors: readonly TensorInfo[]; metadata: Readonly<Record<string, string>> }> {
+  const ckpt = await openCheckpoint(file);
+  try {
+    return { tensors: ckpt.tensors, metadata: ckpt.metadata };
+  } finally {
+    await ckpt.close();
+  }
 }
 
 /** Shards of a sharded checkpoint are only usable through their index. */
@@ -43,20 +60,25 @@ export async function readTensorList(file: string): Promise<readonly TensorInfo[
   }
 }
 
-/** Checks each candidate against the target's tensor list. */
+/**
+ * Checks each candidate against the target's tensor list. Compatible ones first and, among
+ * them, original models before Re-Basin's own outputs (an earlier aligned file is B up to a
+ * permutation of some other model: rarely the reference meant).
+ */
 export async function checkCandidates(target: string, targetTensors: readonly TensorInfo[], uris: readonly vscode.Uri[]): Promise<Candidate[]> {
   const out: Candidate[] = [];
   for (const uri of uris) {
     try {
-      const tensors = await readTensorList(uri.fsPath);
+      const { tensors, metadata } = await readHeader(uri.fsPath);
       const problem = checkCompatible(tensors, targetTensors, path.basename(uri.fsPath), path.basename(target));
       const params = tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
-      out.push({ uri, problem: problem?.message, tensors: tensors.length, params });
+      out.push({ uri, problem: problem?.message, tensors: tensors.length, params, output: isRebasinOutput(uri.fsPath, metadata) });
     } catch (err) {
       out.push({ uri, problem: errorMessage(err) });
     }
   }
-  return out.sort((a, b) => Number(a.problem !== undefined) - Number(b.problem !== undefined));
+  const rank = (c: Candidate): number => (c.problem !== undefined ? 2 : c.output ? 1 : 0);
+  return out.sort((a, b) => rank(a) - rank(b));
 }
 
 interface CandidateItem extends vscode.QuickPickItem {
@@ -138,7 +160,7 @@ function candidateItems(candidates: readonly Candidate[]): CandidateItem[] {
     items.push({
       label: `$(file-binary) ${path.basename(c.uri.fsPath)}`,
       description: folderLabel(c.uri),
-      detail: `${c.tensors} tensors, ${formatCount(c.params ?? 0)} parameters`,
+      detail: `${c.tensors} tensors, ${formatCount(c.params ?? 0)} parameters${c.output ? ' · an earlier Re-Basin output' : ''}`,
       candidate: c,
     });
   }
@@ -166,23 +188,92 @@ export async function browseCheckpoint(title: string): Promise<vscode.Uri | unde
   return picked?.[0];
 }
 
-/** Multi-select of workspace checkpoints (merge). */
+/** Tensor names and shapes: checkpoints with the same key can be aligned and merged together. */
+function layoutKey(tensors: readonly TensorInfo[]): string {
+  return tensors.map((t) => `${t.name}:${t.shape.join('x')}`).sort().join('|');
+}
+
+export interface LayoutHint {
+  readonly uri: vscode.Uri;
+  /** "12 tensors, 1.2 M parameters · same layout as 2 others" or why it cannot be read. */
+  readonly detail: string;
+  /** Index of its layout among the readable ones (same index: compatible), -1 when unreadable. */
+  readonly layout: number;
+  readonly output: boolean;
+}
+
+/**
+ * Compatibility hints for a multi-select (merge), from the headers alone: which checkpoints share
+ * a layout (tensor names and shapes), the size of each, and which cannot be read. Sorted so
+ * that compatible checkpoints sit together, the biggest group first, outputs after originals.
+ */
+export async function layoutHints(uris: readonly vscode.Uri[]): Promise<LayoutHint[]> {
+  const read: { uri: vscode.Uri; key?: string; tensors?: number; params?: number; output: boolean; problem?: string }[] = [];
+  for (const uri of uris) {
+    try {
+      const { tensors, metadata } = await readHeader(uri.fsPath);
+      const params = tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
+      read.push({ uri, key: layoutKey(tensors), tensors: tensors.length, params, output: isRebasinOutput(uri.fsPath, metadata) });
+    } catch (err) {
+      read.push({ uri, output: false, problem: errorMessage(err) });
+    }
+  }
+  const sizes = new Map<string, number>();
+  for (const r of read) if (r.key !== undefined) sizes.set(r.key, (sizes.get(r.key) ?? 0) + 1);
+  const order = [...sizes.entries()].sort((x, y) => y[1] - x[1]).map(([k]) => k);
+  const hints = read.map((r): LayoutHint => {
+    if (r.key === undefined) return { uri: r.uri, detail: `cannot be merged: ${r.problem ?? 'unreadable'}`, layout: -1, output: false };
+    const others = (sizes.get(r.key) ?? 1) - 1;
+    const same = others === 0 ? 'no other checkpoint has its tensor names and shapes' : `same tensor names and shapes as ${others} other${others === 1 ? '' : 's'}`;
+    return {
+      uri: r.uri,
+      detail: `${r.tensors} tensors, ${formatCount(r.params ?? 0)} parameters · ${same}${r.output ? ' · an earlier Re-Basin output' : ''}`,
+      layout: order.indexOf(r.key),
+      output: r.output,
+    };
+  });
+  const rank = (h: LayoutHint): number => (h.layout < 0 ? Number.MAX_SAFE_INTEGER : h.layout * 2 + (h.output ? 1 : 0));
+  return hints.sort((x, y) => rank(x) - rank(y) || x.uri.fsPath.localeCompare(y.uri.fsPath));
+}
+
+/** Multi-select of workspace checkpoints (merge), with compatibility hints from the headers. */
 export async function pickMany(title: string, minimum: number): Promise<vscode.Uri[] | undefined> {
   const uris = await findCheckpoints();
   if (uris.length < minimum) {
     void vscode.window.showWarningMessage(`Re-Basin: ${title} needs at least ${minimum} checkpoints in the workspace; found ${uris.length}.`);
     return undefined;
   }
-  const picked = await vscode.window.showQuickPick(
-    uris.map((uri) => ({ label: path.basename(uri.fsPath), description: folderLabel(uri), uri })),
-    { title, canPickMany: true, placeHolder: `Select ${minimum} or more checkpoints`, ignoreFocusOut: true },
-  );
+  const hints = await layoutHints(uris);
+  type Item = vscode.QuickPickItem & { uri?: vscode.Uri };
+  const items: Item[] = [];
+  let layout: number | undefined;
+  for (const hint of hints) {
+    if (hint.layout !== layout) {
+      layout = hint.layout;
+      const count = hints.filter((x) => x.layout === hint.layout).length;
+      items.push({ label: hint.layout < 0 ? 'Unreadable' : count === 1 ? `Layout ${hint.layout + 1}` : `Layout ${hint.layout + 1}: ${count} compatible`, kind: vscode.QuickPickItemKind.Separator });
+    }
+    items.push({
+      label: `${hint.layout < 0 ? '$(circle-slash)' : '$(file-binary)'} ${path.basename(hint.uri.fsPath)}`,
+      description: folderLabel(hint.uri),
+      detail: hint.detail,
+      uri: hint.uri,
+    });
+  }
+  const picked = await vscode.window.showQuickPick(items, {
+    title,
+    canPickMany: true,
+    matchOnDescription: true,
+    placeHolder: `Select ${minimum} or more checkpoints with the same tensor names and shapes (one layout)`,
+    ignoreFocusOut: true,
+  });
   if (!picked) return undefined;
-  if (picked.length < minimum) {
+  const chosen = picked.filter((p): p is Item & { uri: vscode.Uri } => p.uri !== undefined);
+  if (chosen.length < minimum) {
     void vscode.window.showWarningMessage(`Re-Basin: select at least ${minimum} checkpoints.`);
     return undefined;
   }
-  return picked.map((p) => p.uri);
+  return chosen.map((p) => p.uri);
 }
 
 /** Single pick of any workspace checkpoint. */

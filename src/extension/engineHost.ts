@@ -20,6 +20,17 @@ export interface RunOptions {
   readonly signal?: AbortSignal;
 }
 
+/** What the status bar says a request is doing. */
+const WORK_WORDS: Record<EngineRequest['kind'], string> = {
+  align: 'aligning',
+  merge: 'merging',
+  barrier: 'loss curve',
+  evaluatePath: 'loss curve',
+  tensorStats: 'tensor statistics',
+  train: 'training',
+  backend: 'starting',
+};
+
 export class EngineHost extends Disposable {
   private client: Promise<EngineClient> | undefined;
   private backendName: BackendName | undefined;
@@ -104,10 +115,10 @@ export class EngineHost extends Disposable {
     return this.client;
   }
 
-  private updateStatus(kind?: string): void {
+  private updateStatus(kind?: EngineRequest['kind']): void {
     if (this.active > 0) {
       const backend = this.backendName ?? '…';
-      this.status.text = `$(sync~spin) Re-Basin: ${kind ?? 'working'} on ${backend}`;
+      this.status.text = `$(sync~spin) Re-Basin: ${kind ? WORK_WORDS[kind] : 'working'} on ${backend}`;
       this.status.tooltip = `Re-Basin compute worker (${backend} backend) is running ${this.active} request(s)`;
       this.status.show();
     } else {

@@ -9,7 +9,9 @@ export type CommandErrorKind =
   /** Too few checkpoints for the command. */
   | 'TooFewInputs'
   /** Two checkpoints do not have the same tensor names and shapes. */
-  | 'Incompatible';
+  | 'Incompatible'
+  /** Cancelled after the output (`file`) had been written: the cancel came too late to stop it. */
+  | 'Cancelled';
 
 export class CommandError extends Error {
   override readonly name = 'CommandError';

@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { openCheckpoint, checkpointSummary } from '../core/safetensors';
+import { SafetensorsError, openCheckpoint, checkpointSummary } from '../core/safetensors';
 import { describeFamily, inferSpec, symmetryGroupLog10 } from '../core/spec';
 import type { ArchitectureInfo, InspectorState, ToInspector } from '../../webview/protocol';
 import { Disposable } from './dispose';
@@ -14,6 +14,7 @@ import type { EngineHost } from './engineHost';
 import type { Log } from './log';
 import { errorMessage, timed } from './log';
 import { asFromInspector } from './messageGuards';
+import { isCancelled } from '../engine/errors';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
 const HISTOGRAM_BINS = 64;
@@ -37,6 +38,9 @@ export class InspectorEditorProvider extends Disposable implements vscode.Custom
   private static readonly shownEmitter = new vscode.EventEmitter<InspectorState>();
   /** Fires each time an inspector has sent its state to its webview (tests use it). */
   static readonly onDidShow = InspectorEditorProvider.shownEmitter.event;
+  private static readonly statsEmitter = new vscode.EventEmitter<{ readonly tensor: string; readonly running: number }>();
+  /** Fires when a statistics computation starts or ends, with how many run in that editor (tests use it). */
+  static readonly onDidChangeStats = InspectorEditorProvider.statsEmitter.event;
 
   constructor(
     private readonly extensionUri: vscode.Uri,
@@ -65,7 +69,8 @@ export class InspectorEditorProvider extends Disposable implements vscode.Custom
     panel.webview.options = webviewOptions(this.extensionUri);
     panel.webview.html = webviewHtml(panel.webview, this.extensionUri, 'inspector', path.basename(document.uri.fsPath));
     const post = (m: ToInspector): void => void panel.webview.postMessage(m);
-    const abort = new AbortController();
+    // One computation per tensor at a time; each can be cancelled, and closing the tab cancels all.
+    const running = new Map<string, AbortController>();
     const subs = [
       panel.webview.onDidReceiveMessage(async (raw: unknown) => {
         const message = asFromInspector(raw);
@@ -78,29 +83,73 @@ export class InspectorEditorProvider extends Disposable implements vscode.Custom
           InspectorEditorProvider.shownEmitter.fire(document.state);
           return;
         }
+        if (message.type === 'cancelStats') {
+          running.get(message.tensor)?.abort();
+          return;
+        }
         // Only tensors of this checkpoint's header, in the file the extension opened.
         if (!document.tensorNames.has(message.tensor)) {
           post({ type: 'statsError', tensor: message.tensor, message: 'no such tensor in this checkpoint' });
           return;
         }
-        try {
-          const stats = await timed(this.log, `tensor stats ${path.basename(document.uri.fsPath)} \`${message.tensor}\``, () =>
-            this.engine.run(
-              { kind: 'tensorStats', path: document.uri.fsPath, tensor: message.tensor, bins: HISTOGRAM_BINS },
-              { signal: abort.signal },
-            ),
-          );
-          post({ type: 'stats', tensor: message.tensor, stats });
-        } catch (err) {
-          post({ type: 'statsError', tensor: message.tensor, message: errorMessage(err) });
-        }
+        if (running.has(message.tensor)) return;
+        await this.computeStats(document, message.tensor, running, post);
       }),
     ];
     panel.onDidDispose(() => {
-      abort.abort();
+      for (const abort of running.values()) abort.abort();
       subs.forEach((s) => s.dispose());
     });
   }
+
+  /** Runs one tensor's statistics in the compute worker, posting progress, the result, or why it stopped. */
+  private async computeStats(document: CheckpointDocument, tensor: string, running: Map<string, AbortController>, post: (m: ToInspector) => void): Promise<void> {
+    const abort = new AbortController();
+    running.set(tensor, abort);
+    InspectorEditorProvider.statsEmitter.fire({ tensor, running: running.size });
+    try {
+      const stats = await timed(this.log, `tensor stats ${path.basename(document.uri.fsPath)} \`${tensor}\``, () =>
+        this.engine.run(
+          { kind: 'tensorStats', path: document.uri.fsPath, tensor, bins: HISTOGRAM_BINS },
+          {
+            signal: abort.signal,
+            onProgress: (p) => {
+              if (p.fraction !== undefined && Number.isFinite(p.fraction)) {
+                post({ type: 'statsProgress', tensor, fraction: Math.min(1, Math.max(0, p.fraction)), message: p.message });
+              }
+            },
+          },
+        ),
+      );
+      post({ type: 'stats', tensor, stats });
+    } catch (err) {
+      if (isCancelled(err)) post({ type: 'statsCancelled', tensor });
+      else post({ type: 'statsError', tensor, message: errorMessage(err) });
+    } finally {
+      running.delete(tensor);
+      InspectorEditorProvider.statsEmitter.fire({ tensor, running: running.size });
+    }
+  }
+}
+
+/**
+ * Why a file is not a safetensors file at all, in words, when the reader stopped at its first
+ * bytes (a PyTorch .bin renamed, a text file): the raw reason would quote a 19-digit "header
+ * length" read from arbitrary bytes.
+ */
+const NOT_SAFETENSORS: Readonly<Record<string, string>> = {
+  HeaderTooSmall: 'it is shorter than the 8-byte header length',
+  HeaderTooLarge: 'its first 8 bytes are not a header length',
+  InvalidHeaderLength: 'its first 8 bytes are not a header length',
+  InvalidUtf8: 'no JSON header follows its first 8 bytes',
+  InvalidJson: 'no JSON header follows its first 8 bytes',
+  NotAnObject: 'no JSON header follows its first 8 bytes',
+};
+
+export function notSafetensorsText(file: string, err: unknown): string | undefined {
+  const kind = err instanceof SafetensorsError ? err.kind : undefined;
+  const why = kind ? NOT_SAFETENSORS[kind] : undefined;
+  return why ? `${path.basename(file)}: not a safetensors file (${why})` : undefined;
 }
 
 /** Reads the header (never tensor data) and describes the architecture when it can be inferred. */
@@ -114,15 +163,17 @@ export async function readInspectorState(uri: vscode.Uri, log: Log): Promise<Ins
     ckpt = await openCheckpoint(file);
   } catch (err) {
     log.warn(`inspector: ${errorMessage(err)}`);
-    return { ...base, error: errorMessage(err) };
+    return { ...base, error: notSafetensorsText(file, err) ?? errorMessage(err) };
   }
   try {
     const summary = checkpointSummary(ckpt);
     let architecture: ArchitectureInfo | undefined;
     try {
       const inferred = inferSpec(summary.tensors);
+      const groups = Object.keys(inferred.spec.perms).length;
       architecture = {
-        family: describeFamily(inferred),
+        // One layer (or only un-permutable tensors): no hidden units, so no family worth naming.
+        family: groups === 0 ? 'No hidden units to permute (a single layer): nothing to align' : describeFamily(inferred),
         perms: inferred.spec.perms,
         symmetryLog10: symmetryGroupLog10(inferred.spec),
         notes: inferred.notes,

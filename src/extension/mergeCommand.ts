@@ -102,6 +102,8 @@ async function runMerge(deps: Deps, opts: MergeOptions): Promise<MergeOutcome | 
     method: result.method,
     backend: result.backend,
     seconds: result.seconds,
+    folder: folderLabel(reference),
+    seed: settings.seed,
   });
   const outUri = vscode.Uri.file(result.out);
   if (opts.openResult !== false) await vscode.commands.executeCommand('vscode.openWith', outUri, 'rebasin.inspector');

@@ -65,7 +65,8 @@ export function asFromInspector(x: unknown): FromInspector | undefined {
     case 'ready':
       return { type: 'ready' };
     case 'requestStats':
-      return shortString(x.tensor, 10_000) ? { type: 'requestStats', tensor: x.tensor } : undefined;
+    case 'cancelStats':
+      return shortString(x.tensor, 10_000) ? { type: x.type, tensor: x.tensor } : undefined;
     default:
       return undefined;
   }

@@ -13,7 +13,7 @@ export function curveOf(r: BarrierCurve): BarrierCurve {
   return { lambdas: r.lambdas, naive: r.naive, aligned: r.aligned, barrier: r.barrier };
 }
 
-export function alignmentState(a: string, b: string, result: AlignResult, curve?: BarrierCurve): AlignmentState {
+export function alignmentState(a: string, b: string, result: AlignResult, curve?: BarrierCurve, curveNote?: string): AlignmentState {
   return {
     title: `Re-Basin: ${path.basename(b)} → ${path.basename(a)}`,
     a: modelRef(a),
@@ -28,6 +28,7 @@ export function alignmentState(a: string, b: string, result: AlignResult, curve?
     groups: result.groups,
     heatmaps: heatmapsOf(result),
     curve,
+    ...(curveNote !== undefined && !curve ? { curveNote } : {}),
     distance: result.distance,
   };
 }

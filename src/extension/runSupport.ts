@@ -6,8 +6,10 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Progress } from '../core/checkpoint';
+import { ProgressClock, formatProgress, type ProgressView } from '../core/progressText';
 import { assertNotAnInput } from '../core/safetensors/output-guard';
 import { isCancelled } from '../engine/errors';
+import { CommandError } from './errors';
 import type { Log } from './log';
 import { errorMessage } from './log';
 
@@ -36,35 +38,55 @@ export function otherSelected(uri: vscode.Uri | undefined, uris: unknown): vscod
   return uris.filter((u): u is vscode.Uri => u instanceof vscode.Uri && isCheckpointUri(u) && u.fsPath !== uri?.fsPath);
 }
 
-/** Formats engine progress for the notification: stage, sweep, objective. */
-export function progressText(p: Progress): string {
-  const parts = [p.stage];
-  if (p.iteration !== undefined) parts.push(`sweep ${p.iteration}`);
-  if (p.objective !== undefined) parts.push(`objective ${formatNumber(p.objective)}`);
-  if (p.message) parts.push(p.message);
-  return parts.join(' · ');
-}
-
 export function formatNumber(x: number): string {
   if (!Number.isFinite(x)) return String(x);
   const a = Math.abs(x);
   return a !== 0 && (a >= 1e5 || a < 1e-3) ? x.toExponential(3) : x.toPrecision(5).replace(/\.?0+$/, '');
 }
 
-/** Runs `work` under a cancellable notification; the token becomes an AbortSignal. */
+/**
+ * A part of a command's work with its own progress (an align, then its loss curve): its
+ * fractions map to [start, end] of the notification's bar and percentage.
+ */
+export interface ProgressPhase {
+  readonly start: number;
+  readonly end: number;
+}
+
+/** Reports engine progress to a notification; `phase` maps a request's fraction into the whole command's. */
+export type ReportProgress = (p: Progress, phase?: ProgressPhase) => void;
+
+/**
+ * Runs `work` under a cancellable notification; the token becomes an AbortSignal. The message is
+ * "words (42%, about 1 min left)"; the bar never goes backwards.
+ */
 export function withCancellableProgress<T>(
   title: string,
-  work: (report: (p: Progress) => void, signal: AbortSignal) => Promise<T>,
+  work: (report: ReportProgress, signal: AbortSignal) => Promise<T>,
 ): Thenable<T> {
   return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
     const abort = new AbortController();
     const sub = token.onCancellationRequested(() => abort.abort());
+    // One clock per phase: the time left is estimated from the current phase's own rate, and
+    // shown only in the last phase (an earlier phase's estimate would leave out what follows).
+    const clocks = new Map<string, ProgressClock>();
     let shown = 0;
-    const report = (p: Progress): void => {
-      const fraction = p.fraction !== undefined && Number.isFinite(p.fraction) ? Math.min(1, Math.max(0, p.fraction)) : undefined;
-      const increment = fraction !== undefined && fraction * 100 > shown ? fraction * 100 - shown : undefined;
+    const report: ReportProgress = (p, phase) => {
+      const f = p.fraction !== undefined && Number.isFinite(p.fraction) ? Math.min(1, Math.max(0, p.fraction)) : undefined;
+      const whole = f === undefined ? (phase ? phase.start : undefined) : phase ? phase.start + f * (phase.end - phase.start) : f;
+      const key = phase ? `${phase.start}-${phase.end}` : 'all';
+      const clock = clocks.get(key) ?? new ProgressClock();
+      clocks.set(key, clock);
+      const local = clock.view({ ...p, fraction: f });
+      const increment = whole !== undefined && whole * 100 > shown ? whole * 100 - shown : undefined;
       if (increment !== undefined) shown += increment;
-      progress.report({ message: progressText(p), increment });
+      const last = !phase || phase.end >= 1;
+      const view: ProgressView = {
+        words: local.words,
+        ...(whole !== undefined ? { percent: Math.floor(shown) } : {}),
+        ...(last && local.secondsLeft !== undefined ? { secondsLeft: local.secondsLeft } : {}),
+      };
+      progress.report({ message: formatProgress(view), increment });
     };
     try {
       return await work(report, abort.signal);
@@ -103,8 +125,11 @@ export async function confirmOutput(out: string, inputs: readonly string[], repl
  */
 export function reportFailure(log: Log, what: string, err: unknown): unknown {
   if (isCancelled(err)) {
-    log.info(`${what}: cancelled`);
-    void vscode.window.showInformationMessage(`Re-Basin: ${what} cancelled; nothing was written.`);
+    // A CommandError 'Cancelled' names the output that was written before the cancel took effect.
+    const written = err instanceof CommandError ? err.file : undefined;
+    const text = written ? `${what} cancelled after ${path.basename(written)} was written` : `${what} cancelled; nothing was written`;
+    log.info(text);
+    void vscode.window.showInformationMessage(`Re-Basin: ${text}.`);
     return err;
   }
   const message = describeError(err);

@@ -120,7 +120,8 @@ test('zoom buttons and the wheel scale the canvas with pixelated rendering', asy
   const page = await openWithInit();
   const width = () => page.evaluate(() => (document.querySelector('canvas.heatmap') as HTMLCanvasElement).getBoundingClientRect().width);
   const w0 = await width();
-  assert.equal(w0, 512);
+  // Fit: whole pixels per cell, inside 70% of the panel's height (900 px here): 9 px × 64 cells.
+  assert.equal(w0, 576);
   await page.click('button[aria-label="Zoom in"]');
   assert.ok((await width()) > w0);
   await page.click('button[aria-label="Fit to view"]');
@@ -308,5 +309,74 @@ test('a 4096×4096 heatmap renders in a few seconds', async () => {
   console.log(`4096×4096: switch to 'before' view ${switchMs.toFixed(0)} ms`);
   assert.ok(ms.total < 15000, `took ${ms.total} ms`);
   await page.screenshot({ path: join(SHOTS, 'alignment-4096.png') });
+  await page.close();
+});
+
+test('Fit keeps the heatmap inside a short panel and follows a resize', async () => {
+  const page = await hx.open('alignment', 'vscode-dark', { width: 900, height: 420 });
+  await postFromHost(page, `{ type: 'init', state: fixtures.alignmentState({}) }`);
+  await page.waitForSelector('canvas.heatmap');
+  const box = () => page.evaluate(() => {
+    const c = document.querySelector('canvas.heatmap') as HTMLCanvasElement;
+    const s = document.querySelector('.heatmap-scroll') as HTMLElement;
+    return { side: c.getBoundingClientRect().height, inner: window.innerHeight, overflow: s.scrollHeight - s.clientHeight };
+  });
+  const short = await box();
+  assert.ok(short.side <= short.inner * 0.7, `fit heatmap is ${short.side} px in a ${short.inner} px panel`);
+  assert.equal(short.overflow, 0, 'no scrolling inside the heatmap at Fit');
+  // Zoom in, Fit again: back to the panel's size.
+  await page.click('button[aria-label="Zoom in"]');
+  await page.click('button[aria-label="Fit to view"]');
+  assert.equal((await box()).side, short.side);
+  await page.setViewportSize({ width: 1100, height: 1000 });
+  await page.waitForFunction((s) => (document.querySelector('canvas.heatmap') as HTMLCanvasElement).getBoundingClientRect().height > s, short.side);
+  const tall = await box();
+  assert.ok(tall.side <= tall.inner * 0.7 && tall.overflow === 0, `after resize: ${tall.side} px in ${tall.inner} px`);
+  await page.setViewportSize({ width: 900, height: 420 });
+  await page.screenshot({ path: join(SHOTS, 'alignment-fit-short-panel.png') });
+  await page.close();
+});
+
+test('the curve arrives after the heatmaps: only the curve section changes', async () => {
+  const page = await hx.open('alignment');
+  await postFromHost(page, `(() => { const s = fixtures.alignmentState({ distance: true }); s.curveNote = 'Computing the loss curve…'; return { type: 'init', state: s }; })()`);
+  await page.waitForSelector('canvas.heatmap');
+  assert.match((await page.textContent('.curve-note')) ?? '', /^Computing the loss curve… Instead, the plot shows the distance/);
+  await page.click('button[aria-label="Zoom in"]');
+  await page.evaluate(() => ((document.querySelector('canvas.heatmap') as HTMLCanvasElement & { mark?: number }).mark = 7));
+  await postFromHost(page, `{ type: 'curve', curve: fixtures.curve() }`);
+  await page.waitForSelector('section.curve p.barrier');
+  assert.match((await page.textContent('section.curve h2')) ?? '', /Loss along the interpolation path/);
+  assert.equal(await page.locator('.curve-note').count(), 0);
+  assert.equal(await page.evaluate(() => (document.querySelector('canvas.heatmap') as HTMLCanvasElement & { mark?: number }).mark), 7, 'the heatmap was not redrawn from scratch');
+  const chart = await canvasStats(page, 'canvas.chart');
+  assert.ok(chart.opaque > 500, `curve drawn (${chart.opaque} pixels)`);
+  // A cancelled curve: the note says so, the distance plot stays.
+  await postFromHost(page, `{ type: 'curve', curveNote: 'Loss curve cancelled.' }`);
+  await page.waitForSelector('.curve-note');
+  assert.match((await page.textContent('.curve-note')) ?? '', /^Loss curve cancelled\. Instead, the plot/);
+  assert.deepEqual(pageErrors(page), []);
+  await page.screenshot({ path: join(SHOTS, 'alignment-curve-cancelled.png'), fullPage: true });
+  await page.close();
+});
+
+test('export file names stay short with long model names', async () => {
+  const page = await hx.open('alignment');
+  await postFromHost(page, `(() => {
+    const s = fixtures.alignmentState({});
+    const long = 'experiment_2026_11_30_resnet20_cifar10_width4_seed_00017_epoch_0200_final_checkpoint_with_ema_weights';
+    s.a = { name: long + '_a.safetensors', path: '/w/' + long + '_a.safetensors' };
+    s.b = { name: long + '_b.safetensors', path: '/w/' + long + '_b.safetensors' };
+    s.title = 'Re-Basin: ' + s.b.name + ' → ' + s.a.name;
+    return { type: 'init', state: s };
+  })()`);
+  await page.waitForSelector('canvas.heatmap');
+  await clearPosted(page);
+  await page.locator('.tabpanel').getByRole('button', { name: 'Export PNG' }).click();
+  await page.locator('section.curve').getByRole('button', { name: 'Export PNG' }).click();
+  const names = (await posted(page)).map((m) => field(m, 'suggestedName'));
+  for (const n of names) assert.ok(n.length <= 80, `${n} (${n.length} characters)`);
+  assert.equal(names[0], 'experiment_2_a_weights_b-to-experiment_2_a_weights_a-P_0-after.png');
+  assert.match(names[1], /-curve\.png$/);
   await page.close();
 });

@@ -36,11 +36,15 @@ test('runs are listed newest first with pair, method, barrier values and a drawn
   const r1 = page.locator('li[data-run-id="r1"]');
   assert.match((await r1.textContent()) ?? '', /mlp_a ↔ mlp_b/);
   assert.match((await r1.locator('.barrier').textContent()) ?? '', /naive 1\.2 · aligned 0\.08/);
-  assert.match((await r1.locator('.meta').textContent()) ?? '', /weight · wasm · 12\.5 s/);
+  assert.match((await r1.locator('.meta').first().textContent()) ?? '', /^weight · /);
+  assert.match((await r1.locator('.meta').nth(1).textContent()) ?? '', /12\.5 s on wasm/);
   const s = await canvasStats(page, 'li[data-run-id="r1"] canvas.mini-chart');
   assert.ok(s.opaque > 200, `mini chart drew ${s.opaque} pixels`);
   assert.match((await page.locator('li[data-run-id="r2"]').textContent()) ?? '', /no evaluation data/);
   assert.match((await page.locator('li[data-run-id="r3"]').textContent()) ?? '', /mlp_a \+ mlp_b \+ mlp_c/);
+  // A merge computes no curve: its card says what it wrote, not "no evaluation data".
+  assert.match((await page.locator('li[data-run-id="r3"]').textContent()) ?? '', /wrote mlp_a\.merged\.safetensors/);
+  assert.doesNotMatch((await page.locator('li[data-run-id="r3"]').textContent()) ?? '', /evaluation data/);
   assert.deepEqual(await cspViolations(page), []);
   assert.deepEqual(pageErrors(page), []);
   await page.close();
@@ -49,7 +53,7 @@ test('runs are listed newest first with pair, method, barrier values and a drawn
 test('click and Enter open a run; delete and clear all post their messages', async () => {
   const page = await openWithRuns();
   await clearPosted(page);
-  await page.locator('li[data-run-id="r1"] .meta').click();
+  await page.locator('li[data-run-id="r1"] .meta').first().click();
   await page.locator('li[data-run-id="r3"]').focus();
   await page.keyboard.press('Enter');
   await page.getByRole('button', { name: 'Delete run mlp_a ↔ mlp_c' }).click();
@@ -84,4 +88,30 @@ test('screenshots in dark and light themes', async () => {
     await page.screenshot({ path: join(SHOTS, `barriers-${theme}.png`), fullPage: true });
     await page.close();
   }
+});
+
+test('runs of same-named files read apart: whole names, folder, seed, method, time; a cancelled curve says so', async () => {
+  const page = await hx.open('barriers', 'vscode-dark', { width: 300, height: 600 });
+  await postFromHost(page, `(() => {
+    const long = 'resnet20_cifar10_width4_run_2026_11_30';
+    const mk = (id, folder, seed, t, extra) => ({ id, kind: 'align', a: long + '_seed0.safetensors', b: long + '_seed1.safetensors', method: 'weight', createdAt: t, backend: 'wasm', seconds: 4.2, folder, seed, ...extra });
+    return { type: 'init', state: { runs: [
+      mk('x1', 'sweep/lr0.1', 0, '2026-11-30T13:02:05Z', { note: 'Loss curve cancelled.' }),
+      mk('x2', 'sweep/lr0.01', 3, '2026-11-30T13:02:41Z', { curve: fixtures.curve(), barrier: { naive: 1.2, aligned: 0.08 } }),
+    ] } };
+  })()`);
+  await page.waitForSelector('li.run');
+  const pair = page.locator('li[data-run-id="x1"] .pair');
+  const box = await pair.evaluate((e) => ({ scroll: e.scrollWidth, client: e.clientWidth, text: e.textContent }));
+  assert.ok(box.scroll <= box.client, 'the names wrap instead of being cut');
+  assert.equal(box.text, 'resnet20_cifar10_width4_run_2026_11_30_seed0 ↔ resnet20_cifar10_width4_run_2026_11_30_seed1');
+  const meta1 = (await page.locator('li[data-run-id="x1"] .meta').first().textContent()) ?? '';
+  const meta2 = (await page.locator('li[data-run-id="x2"] .meta').first().textContent()) ?? '';
+  assert.match(meta1, /^sweep\/lr0\.1\/ · weight · seed 0 · /);
+  assert.match(meta2, /^sweep\/lr0\.01\/ · weight · seed 3 · /);
+  assert.notEqual(meta1.replace(/^.* · /, ''), meta2.replace(/^.* · /, ''), 'times differ (seconds shown)');
+  assert.match((await page.locator('li[data-run-id="x1"]').textContent()) ?? '', /Loss curve cancelled\./);
+  await page.screenshot({ path: join(SHOTS, 'barriers-similar-runs.png'), fullPage: true });
+  assert.deepEqual(pageErrors(page), []);
+  await page.close();
 });

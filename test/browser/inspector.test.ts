@@ -129,3 +129,54 @@ test('screenshots in dark and light themes', async () => {
     await page.close();
   }
 });
+
+test('statistics: progress in place, one computation per tensor, Cancel', async () => {
+  const page = await openWithInit();
+  await clearPosted(page);
+  const button = page.getByRole('button', { name: 'Statistics of layers.1.weight', exact: true });
+  await button.click();
+  assert.equal(await button.isDisabled(), true, 'Stats is disabled while it runs');
+  await button.click({ force: true });
+  assert.deepEqual(await posted(page), [{ type: 'requestStats', tensor: 'layers.1.weight' }], 'a second click posts nothing');
+  const row = page.locator('tr.stats-row[data-stats-for="layers.1.weight"]');
+  const cancel = row.getByRole('button', { name: 'Cancel statistics of layers.1.weight' });
+  await page.evaluate(() => ((document.querySelector('button.stats-cancel') as HTMLElement & { mark?: number }).mark = 1));
+  await postFromHost(page, `{ type: 'statsProgress', tensor: 'layers.1.weight', fraction: 0.25, message: 'Statistics (pass 1 of 2): 2.50 GiB of 10.0 GiB read' }`);
+  await row.locator('.stats-message', { hasText: '2.50 GiB of 10.0 GiB read (25%)' }).waitFor();
+  assert.equal(await row.locator('progress').evaluate((p) => (p as HTMLProgressElement).value), 0.25);
+  assert.equal(await page.evaluate(() => (document.querySelector('button.stats-cancel') as HTMLElement & { mark?: number }).mark), 1, 'updated in place: the Cancel button under the pointer stays');
+  await page.screenshot({ path: join(SHOTS, 'inspector-stats-progress.png') });
+  await cancel.click();
+  assert.deepEqual((await posted(page)).slice(1), [{ type: 'cancelStats', tensor: 'layers.1.weight' }]);
+  assert.match((await cancel.textContent()) ?? '', /Cancelling…/);
+  await postFromHost(page, `{ type: 'statsCancelled', tensor: 'layers.1.weight' }`);
+  await row.locator('text=Statistics of layers.1.weight cancelled.').waitFor();
+  assert.equal(await button.isDisabled(), false, 'Stats can be clicked again');
+  // Out-of-range progress is rejected, not drawn.
+  await postFromHost(page, `{ type: 'statsProgress', tensor: 'layers.1.weight', fraction: 3 }`);
+  await page.waitForFunction(() => (window as unknown as { __warnings: string[] }).__warnings.length >= 1);
+  assert.match((await warnings(page))[0], /`message\.fraction` must be between 0 and 1/);
+  assert.deepEqual(pageErrors(page), []);
+  await page.close();
+});
+
+test('a file that is not safetensors shows only its name and why, no sizes', async () => {
+  const page = await hx.open('inspector');
+  await postFromHost(page, `{ type: 'init', state: { path: '/w/pytorch_model.safetensors', format: 'safetensors', metadata: {}, tensors: [], totalParams: 0, totalBytes: 0, error: 'pytorch_model.safetensors: not a safetensors file (its first 8 bytes are not a header length)' } }`);
+  await page.locator('.error').waitFor();
+  const text = (await page.textContent('main')) ?? '';
+  assert.match(text, /not a safetensors file/);
+  assert.doesNotMatch(text, /Size|0 B|\d{12,}/);
+  await page.screenshot({ path: join(SHOTS, 'inspector-not-safetensors.png') });
+  await page.close();
+});
+
+test('a checkpoint without hidden units says so instead of a family with 0 groups', async () => {
+  const page = await hx.open('inspector');
+  await postFromHost(page, `{ type: 'init', state: { path: '/w/linear.safetensors', format: 'safetensors', metadata: {}, tensors: [{ name: 'weight', dtype: 'F32', shape: [10, 784] }], totalParams: 7840, totalBytes: 31360, architecture: { family: 'No hidden units to permute (a single layer): nothing to align', perms: {}, symmetryLog10: 0 } } }`);
+  await page.waitForSelector('table.tensors');
+  const arch = (await page.locator('section[aria-labelledby="arch-h"]').textContent()) ?? '';
+  assert.match(arch, /No hidden units to permute/);
+  assert.doesNotMatch(arch, /Permutation groups|MLP/);
+  await page.close();
+});

@@ -81,7 +81,7 @@
     return [
       { id: 'r1', kind: 'barrier', a: 'mlp_a', b: 'mlp_b', method: 'weight', createdAt: '2026-11-22T10:00:00Z', backend: 'wasm', seconds: 12.5, barrier: { naive: 1.2, aligned: 0.08 }, curve: curve() },
       { id: 'r2', kind: 'align', a: 'mlp_a', b: 'mlp_c', method: 'weight', createdAt: '2026-11-22T11:00:00Z', backend: 'wasm', seconds: 0.9, out: '/w/mlp_c.aligned.safetensors' },
-      { id: 'r3', kind: 'merge', a: 'mlp_a', b: 'mlp_b', others: ['mlp_c'], method: 'mergemany', createdAt: '2026-11-22T09:00:00Z', backend: 'cpu', seconds: 3.1 },
+      { id: 'r3', kind: 'merge', a: 'mlp_a', b: 'mlp_b', others: ['mlp_c'], method: 'mergemany', createdAt: '2026-11-22T09:00:00Z', backend: 'cpu', seconds: 3.1, out: 'mlp_a.merged.safetensors', folder: 'models', seed: 0 },
     ];
   }
   function inspectorState(opts) {

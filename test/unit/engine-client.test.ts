@@ -11,7 +11,7 @@ import { writeFileSync, readFileSync, existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { CurvePoint } from '../../src/core/checkpoint';
-import { openCheckpoint } from '../../src/core/safetensors';
+import { encodeFromFloat32, openCheckpoint, writeSafetensors } from '../../src/core/safetensors';
 import { EngineClient } from '../../src/engine/client';
 import { EngineError } from '../../src/engine/errors';
 import type { EngineRequest, FromWorker } from '../../src/engine/protocol';
@@ -226,6 +226,27 @@ describe('engine client and worker', () => {
     try {
       assert.equal(ck.metadata['rebasin.method'], 'merge-weight');
       assert.equal(ck.metadata['rebasin.lambda'], '0.5');
+    } finally {
+      await ck.close();
+    }
+  });
+
+  it("a merge writes its own provenance, not the reference's training metadata", async () => {
+    const trained = file('trained-a.safetensors');
+    await writeSafetensors(trained, [...A].map(([name, t]) => ({ name, dtype: 'F32', shape: t.shape, read: async () => encodeFromFloat32('F32', t.data) })), {
+      metadata: { source: 'kept', 'rebasin.trainedBy': 'rebasin demo', 'rebasin.seed': '7', 'rebasin.epochs': '3' },
+    });
+    await client.request({ kind: 'merge', inputs: [trained, file('b.safetensors')], out: file('prov.safetensors'), lambda: 0.3, align: true, seed: 2, maxIter: 20 });
+    const ck = await openCheckpoint(file('prov.safetensors'));
+    try {
+      const m = ck.metadata;
+      assert.equal(m.source, 'kept', "the reference's other metadata is kept");
+      assert.equal(m['rebasin.trainedBy'], undefined);
+      assert.equal(m['rebasin.epochs'], undefined);
+      assert.equal(m['rebasin.seed'], '2', "the merge's seed, not the reference's");
+      assert.equal(m['rebasin.method'], 'merge-weight');
+      assert.equal(m['rebasin.lambda'], '0.3');
+      assert.equal(m['rebasin.inputs'], `${trained},${file('b.safetensors')}`);
     } finally {
       await ck.close();
     }

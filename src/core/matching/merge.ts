@@ -134,7 +134,7 @@ export async function mergeMany(spec: PermSpec, models: readonly TensorMap[], op
       }
       opts.onProgress?.({
         stage: 'merge-many', iteration: round + 1, objective: res.objectiveAfter,
-        message: `round ${round + 1}: model ${k} aligned to the mean of the others`,
+        message: `MergeMany: round ${round + 1}, model ${k + 1} of ${models.length} aligned to the mean of the others`,
       });
     }
     iterations = round + 1;

@@ -90,7 +90,7 @@ export async function activationMatching(
       }
       for (const t of [...featsA.values(), ...featsB.values()].flat()) t.dispose();
     });
-    opts.onProgress?.({ stage: 'activations', fraction: (k + 1) / batches.xs.length });
+    opts.onProgress?.({ stage: 'activations', fraction: (k + 1) / batches.xs.length, message: `Activation matching: batch ${k + 1} of ${batches.xs.length}` });
     await new Promise<void>((r) => setImmediate(r));
   }
   const perms: Record<string, Int32Array> = {};

@@ -114,7 +114,7 @@ export async function steMatching(spec: PermSpec, a: TensorMap, b: TensorMap, da
         await new Promise<void>((r) => setImmediate(r));
       }
       epochLoss.push(lossSum / seen);
-      opts.onProgress?.({ stage: 'ste', fraction: (epoch + 1) / opts.epochs, iteration: epoch + 1, objective: lossSum / seen, message: `epoch ${epoch + 1}/${opts.epochs}: midpoint loss ${(lossSum / seen).toFixed(4)}` });
+      opts.onProgress?.({ stage: 'ste', fraction: (epoch + 1) / opts.epochs, iteration: epoch + 1, objective: lossSum / seen, message: `Straight-through estimator: epoch ${epoch + 1} of ${opts.epochs}, midpoint loss ${(lossSum / seen).toFixed(4)}` });
     }
     perms = await project();
     return { perms, epochLoss };

@@ -88,7 +88,7 @@ async function findPermutations(req: AlignRequest, a: Checkpoint, b: Checkpoint,
  * exists for the family or the model config cannot be completed (a transformer's head count).
  */
 async function equivalence(req: AlignRequest, b: Checkpoint, loaded: TensorMap, spec: PermSpec, perms: Permutations, ctx: HandlerContext): Promise<EquivalenceReport | undefined> {
-  ctx.onProgress({ stage: 'equivalence', message: 'checking that π(B) computes the same function as B' });
+  ctx.onProgress({ stage: 'equivalence', message: 'Checking that π(B) computes the same function as B' });
   const all = new Map<string, DenseTensor>();
   for (const name of floatNames(b)) {
     throwIfCancelled(ctx.signal, 'align');
@@ -112,7 +112,7 @@ export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Prom
   if (req.out !== undefined) await checkOutput(req.out, [req.a, req.b], req);
   const [a, b] = await openAll([req.a, req.b]);
   try {
-    ctx.onProgress({ stage: 'loading', message: `reading ${base(req.a)} and ${base(req.b)}` });
+    ctx.onProgress({ stage: 'loading', message: `Reading ${base(req.a)} and ${base(req.b)}` });
     const { spec, family, notes } = await specFor(req.spec, a, [b]);
     for (const n of notes) ctx.log(`spec: ${n}`);
     const { result: wm, ta, tb } = await findPermutations(req, a, b, spec, ctx);
@@ -120,7 +120,7 @@ export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Prom
 
     let matrices: GroupMatrices[] | undefined;
     if (req.includeMatrices) {
-      ctx.onProgress({ stage: 'matrices', message: 'similarity matrices before and after' });
+      ctx.onProgress({ stage: 'matrices', message: 'Similarity matrices for the heatmaps' });
       const identity = identityPermutations(spec);
       matrices = [];
       for (const name of Object.keys(spec.perms).sort()) {
@@ -141,7 +141,7 @@ export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Prom
     // A failed equivalence check writes nothing unless the request asks to keep the output.
     const write = req.out !== undefined && (!equivalenceReport || equivalenceReport.ok || req.keepOnMismatch === true);
     if (req.out !== undefined && write) {
-      ctx.onProgress({ stage: 'writing', message: `writing ${base(req.out)}` });
+      ctx.onProgress({ stage: 'writing', message: `Writing ${base(req.out)}` });
       const metadata = provenanceMetadata(b.metadata, { tool: TOOL, version: VERSION, method: req.method, reference: req.a, seed: req.seed });
       await writePermuted(req.out, b, spec, wm.perms, metadata, [req.a, req.b], ctx.signal, otherReads(req, req.a));
     }

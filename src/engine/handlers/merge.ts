@@ -171,14 +171,17 @@ export async function mergeHandler(req: MergeRequest, ctx: HandlerContext): Prom
   await checkOutput(req.out, req.inputs, req);
   const cks = await openAll(req.inputs);
   try {
-    ctx.onProgress({ stage: 'loading', message: `reading ${req.inputs.length} checkpoints` });
+    ctx.onProgress({ stage: 'loading', message: `Reading ${req.inputs.length} checkpoints` });
     const { sources, method } = cks.length === 2 ? await mergeTwo(req, cks[0], cks[1], ctx) : await mergeSeveral(req, cks, ctx);
     throwIfCancelled(ctx.signal, 'merge');
     const widened = widenedTensors(cks);
     if (widened.length) ctx.log(`merge: ${widened.length} tensor(s) written as ${widened[0].to} instead of ${widened[0].from} (first: \`${widened[0].name}\`)`);
-    ctx.onProgress({ stage: 'writing', message: `writing ${base(req.out)}` });
+    ctx.onProgress({ stage: 'writing', message: `Writing ${base(req.out)}` });
     const lambda = cks.length === 2 ? req.lambda : 1 / cks.length;
-    const metadata = provenanceMetadata(cks[0].metadata, {
+    // The merge's own provenance: the reference's rebasin.* entries (its training, seed or an
+    // earlier alignment) describe another file and are dropped; its other metadata is kept.
+    const inherited = Object.fromEntries(Object.entries(cks[0].metadata).filter(([k]) => !k.startsWith('rebasin.')));
+    const metadata = provenanceMetadata(inherited, {
       tool: TOOL,
       version: VERSION,
       method: method === 'none' ? 'merge' : `merge-${method}`,

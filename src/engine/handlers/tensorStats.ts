@@ -1,16 +1,23 @@
 /**
  * `tensorStats` request: min, max, mean, std, NaN/Inf counts and a histogram of one tensor's
- * finite values, for the inspector. The raw bytes are decoded in chunks (two passes: moments,
- * then histogram over [min, max]), so no float32 copy of a large tensor is held; sums are float64.
+ * finite values, for the inspector. The tensor is read in chunks of at most 64 MiB with
+ * positioned reads into one reused buffer and decoded chunk by chunk (two passes: moments, then
+ * the histogram over [min, max]), so memory stays flat whatever the tensor's size; sums are
+ * float64. Each chunk checks for cancellation and reports how much has been read.
  */
-import { decodeToFloat32, openCheckpoint } from '../../core/safetensors';
+import { open } from 'node:fs/promises';
+import { decodeToFloat32, openCheckpoint, openSafetensors } from '../../core/safetensors';
+import { readFully } from '../../core/safetensors/file-io';
+import type { TensorInfo } from '../../core/checkpoint';
 import type { HandlerContext } from '../dispatch';
 import { EngineError, throwIfCancelled } from '../errors';
 import { base } from '../loadTensors';
 import type { TensorStatsRequest, TensorStatsResult } from '../protocol';
 
-/** Decoded elements per chunk: bounded memory and a cancellation check per chunk. */
-const CHUNK_ELEMENTS = 1 << 20;
+/** Largest read: bounds the buffer (and a cancellation check per chunk). */
+export const STATS_CHUNK_BYTES = 64 * 1024 * 1024;
+/** Elements decoded at once: bounds the float32 copy of dtypes other than F32 (16 MiB). */
+const CHUNK_ELEMENTS = 4 * 1024 * 1024;
 
 export interface Moments {
   count: number;
@@ -70,43 +77,79 @@ export function addHistogram(counts: number[], lo: number, hi: number, x: Float3
   }
 }
 
-export async function tensorStatsHandler(req: TensorStatsRequest, ctx: HandlerContext): Promise<TensorStatsResult> {
+/** "1.2 GiB", "340 MiB", "12 KiB": sizes in the progress text. */
+function sizeText(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${u === 0 ? v : v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[u]}`;
+}
+
+/** Where a tensor's bytes are: its file (the shard, for sharded checkpoints) and absolute offset. */
+async function locate(req: TensorStatsRequest): Promise<{ file: string; start: number; byteLength: number; dtype: string; count: number }> {
   const ck = await openCheckpoint(req.path);
+  let info: TensorInfo | undefined;
   try {
-    const info = ck.get(req.tensor);
-    if (!info) throw new EngineError('InvalidRequest', `${base(req.path)}: tensor \`${req.tensor}\` not found`, req.path);
-    const raw = await ck.readRaw(req.tensor);
-    const count = info.shape.reduce((p, d) => p * d, 1);
-    const width = count === 0 ? 1 : raw.length / count;
-    // Whole bytes per element decode chunk by chunk; sub-byte dtypes (if decodable at all) at once.
-    const step = Number.isInteger(width) ? CHUNK_ELEMENTS * width : raw.length;
-    const chunks = function* (): Generator<Uint8Array> {
-      for (let at = 0; at < raw.length; at += step) yield raw.subarray(at, Math.min(raw.length, at + step));
-    };
-    const m = emptyMoments();
-    let done = 0;
-    for (const c of chunks()) {
+    info = ck.get(req.tensor);
+  } finally {
+    await ck.close();
+  }
+  if (!info) throw new EngineError('InvalidRequest', `${base(req.path)}: tensor \`${req.tensor}\` not found`, req.path);
+  // The file holding the bytes (the shard of a sharded checkpoint): its header says where its data section starts.
+  const holder = await openSafetensors(info.file);
+  try {
+    return { file: info.file, start: holder.dataStart + info.dataOffsets[0], byteLength: info.byteLength, dtype: info.dtype, count: info.shape.reduce((p, d) => p * d, 1) };
+  } finally {
+    await holder.close();
+  }
+}
+
+/** `chunkBytes` is for tests (many chunks from a small tensor); the engine uses the default. */
+export async function tensorStatsHandler(req: TensorStatsRequest, ctx: HandlerContext, chunkBytes = STATS_CHUNK_BYTES): Promise<TensorStatsResult> {
+  const where = await locate(req);
+  const { count, byteLength, dtype } = where;
+  const width = count === 0 ? 1 : byteLength / count;
+  if (!Number.isInteger(width) && byteLength > chunkBytes) {
+    throw new EngineError('Unsupported', `${base(req.path)}: statistics of \`${req.tensor}\` (${dtype}, ${sizeText(byteLength)}) are not supported`, req.path);
+  }
+  // Whole elements per chunk; a sub-byte dtype (if decodable at all) is small enough to read at once.
+  const step = Number.isInteger(width) ? Math.max(width, Math.floor(Math.min(chunkBytes, CHUNK_ELEMENTS * width) / width) * width) : byteLength;
+  const buffer = new Uint8Array(Math.min(step, Math.max(1, byteLength)));
+  const handle = await open(where.file, 'r').catch((cause: unknown) => {
+    throw new EngineError('InvalidRequest', `${base(where.file)}: cannot open for reading (${cause instanceof Error ? cause.message : String(cause)})`, where.file);
+  });
+  const total = sizeText(byteLength);
+  /** Reads the tensor chunk by chunk, handing each decoded chunk to `use`. */
+  const pass = async (use: (x: Float32Array) => void, words: string, passStart: number): Promise<void> => {
+    for (let at = 0; at < byteLength; at += step) {
       throwIfCancelled(ctx.signal, 'tensor statistics');
-      addMoments(m, decodeToFloat32(info.dtype, c, req.path, req.tensor));
-      done += c.length;
-      ctx.onProgress({ stage: 'statistics', fraction: (0.5 * done) / Math.max(1, raw.length) });
-      await new Promise<void>((r) => setImmediate(r));
+      const chunk = buffer.subarray(0, Math.min(step, byteLength - at));
+      await readFully(handle, chunk, where.start + at, where.file);
+      use(decodeToFloat32(dtype, chunk, req.path, req.tensor));
+      const done = Math.min(byteLength, at + step);
+      ctx.onProgress({
+        stage: 'statistics',
+        fraction: passStart + (0.5 * done) / Math.max(1, byteLength),
+        message: `${words}: ${sizeText(done)} of ${total} read`,
+      });
     }
+  };
+  try {
+    const m = emptyMoments();
+    await pass((x) => addMoments(m, x), 'Statistics (pass 1 of 2)', 0);
     const mean = m.count ? m.shift + m.sum / m.count : Number.NaN;
     const variance = m.count ? Math.max(0, m.sumSq / m.count - (m.sum / m.count) ** 2) : Number.NaN;
     let edges: number[] = [];
     let counts: number[] = [];
     if (m.count > 0) {
       edges = histogramEdges(m.min, m.max, req.bins);
-      counts = new Array<number>(req.bins).fill(0);
-      done = 0;
-      for (const c of chunks()) {
-        throwIfCancelled(ctx.signal, 'tensor statistics');
-        addHistogram(counts, edges[0], edges[req.bins], decodeToFloat32(info.dtype, c, req.path, req.tensor));
-        done += c.length;
-        ctx.onProgress({ stage: 'histogram', fraction: 0.5 + (0.5 * done) / Math.max(1, raw.length) });
-        await new Promise<void>((r) => setImmediate(r));
-      }
+      const c = new Array<number>(req.bins).fill(0);
+      await pass((x) => addHistogram(c, edges[0], edges[req.bins], x), 'Histogram (pass 2 of 2)', 0.5);
+      counts = c;
     }
     return {
       tensor: req.tensor,
@@ -120,6 +163,6 @@ export async function tensorStatsHandler(req: TensorStatsRequest, ctx: HandlerCo
       histogram: { edges, counts },
     };
   } finally {
-    await ck.close();
+    await handle.close();
   }
 }

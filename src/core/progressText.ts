@@ -1,0 +1,92 @@
+/**
+ * Progress as the user reads it, shared by the CLI's stderr line and the extension's
+ * notification: the producer's own words (`message`, e.g. "Loss curve: 14 of 50 points"), a
+ * percentage of the whole job and, once the rate is known, how long is left.
+ * Pure: the clock is passed in, so tests drive time.
+ */
+import type { Progress } from './checkpoint';
+
+/** What a progress update shows: its words, and the percentage and time left when known. */
+export interface ProgressView {
+  /** The producer's message, else its stage (with the sweep when given). */
+  readonly words: string;
+  /** Whole percent in [0, 100], when the producer gave a fraction. */
+  readonly percent?: number;
+  /** Estimated seconds left, once enough of the job is done to estimate it. */
+  readonly secondsLeft?: number;
+}
+
+/** No estimate before this share of the job and this much time: early rates mislead. */
+const ETA_MIN_FRACTION = 0.03;
+const ETA_MIN_MS = 3000;
+/** A fraction that falls by more than this starts a new phase (a new request): the clock restarts. */
+const RESTART_DROP = 0.05;
+
+/** The producer's words: `message` when given, else the stage and the sweep number. */
+export function progressWords(p: Progress): string {
+  const message = p.message?.trim();
+  if (message) return message;
+  const stage = p.stage.trim();
+  const words = stage ? stage[0].toUpperCase() + stage.slice(1) : 'Working';
+  return p.iteration !== undefined ? `${words}: sweep ${p.iteration}` : words;
+}
+
+/** "about 40 s left", "about 3 min left", "about 1 h 20 min left"; rounded so it does not flicker. */
+export function formatTimeLeft(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '';
+  if (seconds < 10) return 'a few seconds left';
+  if (seconds < 60) return `about ${Math.ceil(seconds / 5) * 5} s left`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return `about ${minutes} min left`;
+  const h = Math.floor(minutes / 60);
+  const m = minutes % 60;
+  return `about ${h} h${m ? ` ${m} min` : ''} left`;
+}
+
+/** "42%" and, when known, "about 1 min left", joined for one line. */
+export function formatPercentAndTime(view: Pick<ProgressView, 'percent' | 'secondsLeft'>): string {
+  const parts: string[] = [];
+  if (view.percent !== undefined) parts.push(`${view.percent}%`);
+  if (view.secondsLeft !== undefined) parts.push(formatTimeLeft(view.secondsLeft));
+  return parts.join(', ');
+}
+
+/** One line: "Loss curve: 14 of 50 points (28%, about 1 min left)". */
+export function formatProgress(view: ProgressView): string {
+  const tail = formatPercentAndTime(view);
+  return tail ? `${view.words} (${tail})` : view.words;
+}
+
+/**
+ * Turns a stream of progress updates into views: clamps the fraction, never lets the percentage
+ * go backwards within a phase, and estimates the time left from the average rate since the
+ * phase began (elapsed · (1 − f) / f).
+ */
+export class ProgressClock {
+  private startMs: number | undefined;
+  private startFraction = 0;
+  private shown = -1;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** The view of `p` at the current time. */
+  view(p: Progress): ProgressView {
+    const words = progressWords(p);
+    const f = p.fraction;
+    if (f === undefined || !Number.isFinite(f)) return { words };
+    const fraction = Math.min(1, Math.max(0, f));
+    const t = this.now();
+    if (this.startMs === undefined || fraction < this.shown - RESTART_DROP) {
+      this.startMs = t;
+      this.startFraction = fraction;
+      this.shown = fraction;
+    }
+    this.shown = Math.max(this.shown, fraction);
+    const percent = Math.floor(this.shown * 100);
+    const elapsed = t - this.startMs;
+    const done = this.shown - this.startFraction;
+    const secondsLeft =
+      this.shown < 1 && done >= ETA_MIN_FRACTION && elapsed >= ETA_MIN_MS ? ((elapsed / 1000) * (1 - this.shown)) / done : undefined;
+    return secondsLeft === undefined ? { words, percent } : { words, percent, secondsLeft };
+  }
+}
