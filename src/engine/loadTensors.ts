@@ -6,17 +6,18 @@
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Checkpoint, DenseTensor, PermSpec, Permutations } from '../core/checkpoint';
+import { weightsPath } from '../core/hf/layout';
 import { openCheckpoint } from '../core/safetensors';
 import { checkCompatible, inferSpec, parseSpecFile, resolveSpec, SpecError } from '../core/spec';
 import { EngineError, throwIfCancelled } from './errors';
 
 export const base = (p: string): string => path.basename(p);
 
-/** Opens every path; closes the ones already open when one fails. */
+/** Opens every path (a Hugging Face folder through its weights); closes the ones already open when one fails. */
 export async function openAll(paths: readonly string[]): Promise<Checkpoint[]> {
   const opened: Checkpoint[] = [];
   try {
-    for (const p of paths) opened.push(await openCheckpoint(p));
+    for (const p of paths) opened.push(await openCheckpoint(weightsPath(p)));
     return opened;
   } catch (e) {
     await closeAll(opened);

@@ -13,7 +13,8 @@ import { applyPermutations, axisPermsOf, dotProduct, identityPermutations, permu
 import { isRunningStatistic, similarityMatrixWith, weightMatching, type GroupReport, type WeightMatchingResult } from '../../core/matching/weightMatching';
 import { detectTransformer } from '../../core/spec/inferTransformer';
 import { defaultMemoryBudget, MemoryBudgetError, planWeightMatching } from '../../core/memoryPlan';
-import { provenanceMetadata, writeSafetensors, type TensorSource } from '../../core/safetensors';
+import { writeCheckpointOutput } from '../../core/hf/layout';
+import { provenanceMetadata, type TensorSource } from '../../core/safetensors';
 import { currentBackend } from '../backend';
 import { activationMatchingFromTensors } from '../compute/activationMatching';
 import { checkPermutedEquivalence } from '../compute/equivalence';
@@ -118,9 +119,12 @@ function reportFor(spec: PermSpec, a: TensorMap, b: TensorMap, perms: Permutatio
   return { perms: { ...perms }, iterations, objectiveBefore: before.total, objectiveAfter: after.total, groups };
 }
 
-/** Writes π(B): every tensor of B, spec tensors gathered on their raw bytes (dtype kept exactly). */
+/**
+ * Writes π(B): every tensor of B, spec tensors gathered on their raw bytes (dtype kept exactly),
+ * in B's layout (a Hugging Face folder for a folder or sharded B, unless `out` ends in .safetensors).
+ */
 export async function writePermuted(
-  out: string, b: Checkpoint, spec: PermSpec, perms: Permutations, metadata: Record<string, string>, inputs: readonly string[], signal: AbortSignal,
+  out: string, b: Checkpoint, spec: PermSpec, perms: Permutations, metadata: Record<string, string>, inputs: readonly string[], signal: AbortSignal, layoutOf: string = b.path,
 ): Promise<void> {
   const sources: TensorSource[] = b.tensors.map((t) => ({
     name: t.name,
@@ -129,7 +133,7 @@ export async function writePermuted(
     byteLength: t.byteLength,
     read: async () => permuteRawBytes(await b.readRaw(t.name), t.dtype, t.shape, axisPermutations(spec, perms, t.name, t.shape.length), b.path, t.name),
   }));
-  await writeSafetensors(out, sources, { metadata, inputs, signal });
+  await writeCheckpointOutput(out, layoutOf, sources, { metadata, inputs, signal });
 }
 
 function permsAsArrays(perms: Permutations): Record<string, number[]> {
@@ -246,7 +250,7 @@ export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Prom
     if (req.out !== undefined) {
       ctx.onProgress({ stage: 'writing', message: `writing ${base(req.out)}` });
       const metadata = provenanceMetadata(b.metadata, { tool: TOOL, version: VERSION, method: req.method, reference: req.a, seed: req.seed });
-      await writePermuted(req.out, b, spec, wm.perms, metadata, [req.a, req.b], ctx.signal);
+      await writePermuted(req.out, b, spec, wm.perms, metadata, [req.a, req.b], ctx.signal, req.b);
     }
     return {
       method: req.method,

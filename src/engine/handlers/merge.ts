@@ -7,7 +7,8 @@
 import type { Checkpoint, DenseTensor, PermSpec, Permutations, TensorInfo } from '../../core/checkpoint';
 import { interpolate, mergeMany } from '../../core/matching/merge';
 import { permuteTensor } from '../../core/matching/permute';
-import { ENCODABLE_DTYPES, encodeFromFloat32, provenanceMetadata, writeSafetensors, type TensorSource } from '../../core/safetensors';
+import { writeCheckpointOutput } from '../../core/hf/layout';
+import { ENCODABLE_DTYPES, encodeFromFloat32, provenanceMetadata, type TensorSource } from '../../core/safetensors';
 import { currentBackend } from '../backend';
 import type { HandlerContext } from '../dispatch';
 import { throwIfCancelled } from '../errors';
@@ -144,7 +145,8 @@ export async function mergeHandler(req: MergeRequest, ctx: HandlerContext): Prom
       lambda,
       inputs: req.inputs.join(','),
     });
-    await writeSafetensors(req.out, sources, { metadata, inputs: req.inputs, signal: ctx.signal });
+    // In the reference's layout: a Hugging Face folder when inputs[0] is one (core/hf/layout.ts).
+    await writeCheckpointOutput(req.out, req.inputs[0], sources, { metadata, inputs: req.inputs, signal: ctx.signal });
     return {
       out: req.out,
       inputs: req.inputs,
