@@ -13,6 +13,7 @@ import { benchInspect } from './inspect';
 import { benchLm } from './lm';
 import { benchMatching } from './matching';
 import { benchMatmul } from './matmul';
+import { benchLapLlama } from './lapLlama';
 import { benchScale } from './scale/scale';
 import { initBackend } from '../src/engine/backend';
 import { tfMatMul } from '../src/engine/tfMatMul';
@@ -30,7 +31,7 @@ function flags(argv: readonly string[]): { names: string[]; values: Map<string, 
 const argv = flags(process.argv.slice(2));
 
 /** Sections only run when named (too long for the default run). */
-const ON_REQUEST = new Set(['scale']);
+const ON_REQUEST = new Set(['scale', 'laphuge']);
 
 const SECTIONS: Record<string, { title: string; run: () => Promise<string[]> }> = {
   inspect: { title: 'inspect: 10 GB sparse file vs a small file', run: () => benchInspect() },
@@ -44,6 +45,7 @@ const SECTIONS: Record<string, { title: string; run: () => Promise<string[]> }> 
   pool: { title: 'barrier curve over the worker pool vs one worker', run: () => benchBarrierPool() },
   barrier: { title: 'barrier curve of trained MLPs in one thread (training included)', run: () => benchBarrier(true) },
   lm: { title: 'LM evaluation (GPT-2 shape): tokens/s and tfjs peak memory against the batch plan', run: () => benchLm() },
+  laphuge: { title: 'linear assignment at Llama MLP sizes (n = 5632, 14336; dense float64) vs scipy: time and peak memory', run: async () => benchLapLlama() },
   scale: {
     title: '`rebasin align` on a synthetic Llama pair (sharded BF16): wall time, peak RSS, bytes read, exact recovery',
     run: () => benchScale(argv.values.get('preset') ?? '100m'),
