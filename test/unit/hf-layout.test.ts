@@ -107,7 +107,12 @@ describe('Hugging Face folder out', () => {
     const a = await copyFixture('llama-tiny-gqa-sharded', 'llama-sh-a');
     const b = await copyFixture('llama-tiny-gqa-sharded', 'llama-sh-b');
     const out = tmp.file('llama-sh-aligned');
-    await alignHandler(alignRequest(path.join(a, 'model.safetensors.index.json'), path.join(b, 'model.safetensors.index.json'), out), ctx());
+    const messages: string[] = [];
+    await alignHandler(alignRequest(path.join(a, 'model.safetensors.index.json'), path.join(b, 'model.safetensors.index.json'), out), {
+      ...ctx(),
+      onProgress: (p) => messages.push(p.message ?? ''),
+    });
+    assert.ok(messages.includes('Writing π(B): shard 1 of 10') && messages.includes('Writing π(B): shard 10 of 10'), messages.join('; '));
     const inIndex = JSON.parse(await readFile(path.join(b, 'model.safetensors.index.json'), 'utf8')) as { metadata: Record<string, number>; weight_map: Record<string, string> };
     const outIndex = JSON.parse(await readFile(path.join(out, 'model.safetensors.index.json'), 'utf8')) as typeof inIndex;
     assert.deepEqual(outIndex.weight_map, inIndex.weight_map);

@@ -101,6 +101,8 @@ export interface WriteOutputOptions {
   readonly metadata: Readonly<Record<string, string>>;
   readonly inputs: readonly string[];
   readonly signal?: AbortSignal;
+  /** A Hugging Face folder's progress: called before each shard (0-based). */
+  readonly onShard?: (index: number, count: number, file: string) => void;
 }
 
 /**
@@ -123,6 +125,7 @@ export async function writeCheckpointOutput(out: string, layoutOf: string, sourc
     metadata: { format: 'pt', ...opts.metadata },
     inputs,
     signal: opts.signal,
+    onShard: opts.onShard,
   });
   return 'folder';
 }

@@ -124,7 +124,7 @@ function reportFor(spec: PermSpec, a: TensorMap, b: TensorMap, perms: Permutatio
  * in B's layout (a Hugging Face folder for a folder or sharded B, unless `out` ends in .safetensors).
  */
 export async function writePermuted(
-  out: string, b: Checkpoint, spec: PermSpec, perms: Permutations, metadata: Record<string, string>, inputs: readonly string[], signal: AbortSignal, layoutOf: string = b.path,
+  out: string, b: Checkpoint, spec: PermSpec, perms: Permutations, metadata: Record<string, string>, inputs: readonly string[], signal: AbortSignal, layoutOf: string = b.path, onShard?: (index: number, count: number, file: string) => void,
 ): Promise<void> {
   const sources: TensorSource[] = b.tensors.map((t) => ({
     name: t.name,
@@ -133,7 +133,7 @@ export async function writePermuted(
     byteLength: t.byteLength,
     read: async () => permuteRawBytes(await b.readRaw(t.name), t.dtype, t.shape, axisPermutations(spec, perms, t.name, t.shape.length), b.path, t.name),
   }));
-  await writeCheckpointOutput(out, layoutOf, sources, { metadata, inputs, signal });
+  await writeCheckpointOutput(out, layoutOf, sources, { metadata, inputs, signal, onShard });
 }
 
 function permsAsArrays(perms: Permutations): Record<string, number[]> {
@@ -250,7 +250,9 @@ export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Prom
     if (req.out !== undefined) {
       ctx.onProgress({ stage: 'writing', message: `writing ${base(req.out)}` });
       const metadata = provenanceMetadata(b.metadata, { tool: TOOL, version: VERSION, method: req.method, reference: req.a, seed: req.seed });
-      await writePermuted(req.out, b, spec, wm.perms, metadata, [req.a, req.b], ctx.signal, req.b);
+      await writePermuted(req.out, b, spec, wm.perms, metadata, [req.a, req.b], ctx.signal, req.b, (i, n) =>
+        ctx.onProgress({ stage: 'writing', message: `Writing π(B): shard ${i + 1} of ${n}` }),
+      );
     }
     return {
       method: req.method,

@@ -146,7 +146,12 @@ export async function mergeHandler(req: MergeRequest, ctx: HandlerContext): Prom
       inputs: req.inputs.join(','),
     });
     // In the reference's layout: a Hugging Face folder when inputs[0] is one (core/hf/layout.ts).
-    await writeCheckpointOutput(req.out, req.inputs[0], sources, { metadata, inputs: req.inputs, signal: ctx.signal });
+    await writeCheckpointOutput(req.out, req.inputs[0], sources, {
+      metadata,
+      inputs: req.inputs,
+      signal: ctx.signal,
+      onShard: (i, n) => ctx.onProgress({ stage: 'writing', message: `Writing the merged model: shard ${i + 1} of ${n}` }),
+    });
     return {
       out: req.out,
       inputs: req.inputs,
