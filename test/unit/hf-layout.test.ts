@@ -201,6 +201,30 @@ describe('sharded folder writer: atomic', () => {
     assert.deepEqual(await readdir(parent), []);
   });
 
+  it('streams: shards one after the other, each tensor read only when due, one at a time', async () => {
+    let active = 0;
+    let most = 0;
+    const order: string[] = [];
+    const slow = (name: string): TensorSource => tensor(name, 1, async () => {
+      active++;
+      most = Math.max(most, active);
+      order.push(name);
+      await new Promise((r) => setTimeout(r, 5));
+      active--;
+      return new Uint8Array(16);
+    });
+    const out = tmp.file('stream');
+    const shards = [1, 2, 3].map((k) => ({ file: `model-0000${k}-of-00003.safetensors`, tensors: [slow(`s${k}.a`), slow(`s${k}.b`)] }));
+    const started: string[] = [];
+    await writeCheckpointFolder(out, { shards, index: { file: 'model.safetensors.index.json' }, onShard: (i) => started.push(`shard${i}:${order.length}`) });
+    assert.equal(most, 1);
+    assert.deepEqual(order, ['s1.a', 's1.b', 's2.a', 's2.b', 's3.a', 's3.b']);
+    assert.deepEqual(started, ['shard0:0', 'shard1:2', 'shard2:4']);
+    const index = JSON.parse(await readFile(path.join(out, 'model.safetensors.index.json'), 'utf8')) as { metadata: { total_size: number }; weight_map: Record<string, string> };
+    assert.equal(index.metadata.total_size, 6 * 16);
+    assert.equal(index.weight_map['s2.b'], 'model-00002-of-00003.safetensors');
+  });
+
   it('a failing tensor read leaves nothing; an earlier output of ours stays as it was', async () => {
     const parent = tmp.file('fail');
     await mkdir(parent);
