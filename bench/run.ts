@@ -1,7 +1,9 @@
 /**
  * `npm run bench`: every benchmark, each printing its figures as ratios against a baseline
  * measured in the same run (scipy / munkres / numpy / plain JS / one worker / a small file).
- * `npm run bench -- inspect lap` runs only the named sections.
+ * `npm run bench -- inspect lap` runs only the named sections; `npm run bench -- scale --preset 1b`
+ * passes a flag to a section (scale: `--preset tiny|100m|1b`, default 100m; it is not part of the
+ * default run, being minutes long).
  */
 import { benchAlignCli } from './alignCli';
 import { benchAssignment } from './assignment';
@@ -12,8 +14,25 @@ import { benchLm } from './lm';
 import { benchMatching } from './matching';
 import { benchMatmul } from './matmul';
 import { benchNative } from './native';
+import { benchLapLlama } from './lapLlama';
+import { benchScale } from './scale/scale';
 import { initBackend } from '../src/engine/backend';
 import { tfMatMul } from '../src/engine/tfMatMul';
+
+/** `--name value` flags given after the section names. */
+function flags(argv: readonly string[]): { names: string[]; values: Map<string, string> } {
+  const names: string[] = [];
+  const values = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i].startsWith('--')) values.set(argv[i].slice(2), argv[++i] ?? '');
+    else names.push(argv[i]);
+  }
+  return { names, values };
+}
+const argv = flags(process.argv.slice(2));
+
+/** Sections only run when named (too long for the default run). */
+const ON_REQUEST = new Set(['scale', 'laphuge']);
 
 const SECTIONS: Record<string, { title: string; run: () => Promise<string[]> }> = {
   inspect: { title: 'inspect: 10 GB sparse file vs a small file', run: () => benchInspect() },
@@ -27,18 +46,23 @@ const SECTIONS: Record<string, { title: string; run: () => Promise<string[]> }> 
   pool: { title: 'barrier curve over the worker pool vs one worker', run: () => benchBarrierPool() },
   barrier: { title: 'barrier curve of trained MLPs in one thread (training included)', run: () => benchBarrier(true) },
   lm: { title: 'LM evaluation (GPT-2 shape): tokens/s and tfjs peak memory against the batch plan', run: () => benchLm() },
+  laphuge: { title: 'linear assignment at Llama MLP sizes (n = 5632, 14336; dense float64) vs scipy: time and peak memory', run: async () => benchLapLlama() },
+  scale: {
+    title: '`rebasin align` on a synthetic Llama pair (sharded BF16): wall time, peak RSS, bytes read, exact recovery',
+    run: () => benchScale(argv.values.get('preset') ?? '100m'),
+  },
   // Last: it loads the native backend in this process (other sections measure what `auto` picks).
   native: { title: 'wasm vs native tensorflow side by side (products, matching, align, barrier curve)', run: () => benchNative() },
 };
 
 async function main(): Promise<void> {
-  const wanted = process.argv.slice(2);
+  const wanted = argv.names;
   const unknown = wanted.filter((w) => !(w in SECTIONS));
   if (unknown.length) {
     console.error(`unknown section(s): ${unknown.join(', ')}; sections: ${Object.keys(SECTIONS).join(', ')}`);
     process.exit(2);
   }
-  const names = wanted.length ? wanted : Object.keys(SECTIONS);
+  const names = wanted.length ? wanted : Object.keys(SECTIONS).filter((n) => !ON_REQUEST.has(n));
   for (const name of names) {
     const { title, run } = SECTIONS[name];
     console.log(`\n== ${name}: ${title}`);

@@ -1,5 +1,6 @@
 /** One function per `rebasin` command: parse its flags, run it, print text or one JSON object. */
 import * as path from 'node:path';
+import { weightsPath } from '../core/hf/layout';
 import { openCheckpoint, checkpointSummary } from '../core/safetensors';
 import { SpecError, formatSpecFile, inferSpec, skeletonSpecFile, specToFile, symmetryGroupLog10 } from '../core/spec';
 import { readHfConfig } from '../core/families/hfConfig';
@@ -34,8 +35,8 @@ function architectureOf(ckpt: Checkpoint): { family: string; perms: Record<strin
 }
 
 export async function inspect({ args, out }: CommandContext): Promise<void> {
-  const [file] = expectPositionals(args, 1, 1, 'one FILE (.safetensors or .safetensors.index.json)');
-  const ckpt = await openCheckpoint(file);
+  const [file] = expectPositionals(args, 1, 1, 'one FILE (.safetensors, .safetensors.index.json or a Hugging Face folder)');
+  const ckpt = await openCheckpoint(weightsPath(file));
   try {
     const summary = checkpointSummary(ckpt);
     const architecture = architectureOf(ckpt);
@@ -64,7 +65,7 @@ export async function inspect({ args, out }: CommandContext): Promise<void> {
 
 export async function spec({ args, out }: CommandContext): Promise<void> {
   const [file] = expectPositionals(args, 1, 1, 'one FILE');
-  const ckpt = await openCheckpoint(file);
+  const ckpt = await openCheckpoint(weightsPath(file));
   try {
     let inferred;
     try {

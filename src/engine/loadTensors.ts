@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import type { Checkpoint, DenseTensor, PermSpec, Permutations } from '../core/checkpoint';
 import { InputFileError, MAX_JSON_BYTES, readBoundedFile, utf8Text } from '../core/files';
+import { weightsPath } from '../core/hf/layout';
 import { openCheckpoint } from '../core/safetensors';
 import { checkCompatible, inferSpec, parseSpecFile, resolveSpec, SpecError } from '../core/spec';
 import { readHfConfig } from '../core/families/hfConfig';
@@ -14,11 +15,11 @@ import { permuteBytes } from '../core/matching/permute';
 
 export const base = (p: string): string => path.basename(p);
 
-/** Opens every path; closes the ones already open when one fails. */
+/** Opens every path (a Hugging Face folder through its weights); closes the ones already open when one fails. */
 export async function openAll(paths: readonly string[]): Promise<Checkpoint[]> {
   const opened: Checkpoint[] = [];
   try {
-    for (const p of paths) opened.push(await openCheckpoint(p));
+    for (const p of paths) opened.push(await openCheckpoint(weightsPath(p)));
     return opened;
   } catch (e) {
     await closeAll(opened);

@@ -5,6 +5,7 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
+import { locateCheckpoint, writesFolder } from '../core/hf/layout';
 import { SafetensorsError, assertOutputTarget } from '../core/safetensors';
 import { EngineError } from './errors';
 import type { DataOptions } from './protocol';
@@ -32,10 +33,15 @@ export function otherReads(req: ReadFiles, a: string): string[] {
   return files.filter((f): f is string => f !== undefined);
 }
 
-/** Throws (one line naming `out`, wire kind `InvalidRequest` as before) when `out` cannot or must not be written. */
-export async function checkOutput(out: string, checkpoints: readonly string[], req: ReadFiles): Promise<void> {
+/**
+ * Throws (one line naming `out`, wire kind `InvalidRequest` as before) when `out` cannot or must not
+ * be written. `layoutOf` is the input whose layout the output follows (a folder for a Hugging Face one).
+ */
+export async function checkOutput(out: string, checkpoints: readonly string[], req: ReadFiles, layoutOf: string): Promise<void> {
   try {
-    await assertOutputTarget(out, checkpoints, otherReads(req, checkpoints[0]));
+    const layouts = checkpoints.map(locateCheckpoint);
+    const folder = writesFolder(locateCheckpoint(layoutOf), out);
+    await assertOutputTarget(out, layouts.map((l) => l.weights), otherReads(req, layouts[0].weights), { folder });
   } catch (e) {
     if (e instanceof SafetensorsError) throw new EngineError('InvalidRequest', e.message, out, { cause: e });
     throw e;

@@ -72,12 +72,13 @@ export async function assertOutputIsRegularOrAbsent(outPath: string): Promise<vo
  * folder exists and is writable. Handlers call it first, so a bad `--out` fails in
  * milliseconds rather than after the computation.
  */
-export async function assertOutputTarget(outPath: string, inputs: readonly string[], alsoReads: readonly string[] = []): Promise<void> {
+export async function assertOutputTarget(outPath: string, inputs: readonly string[], alsoReads: readonly string[] = [], opts: { readonly folder?: boolean } = {}): Promise<void> {
   const name = path.basename(outPath);
   if (Buffer.byteLength(name, 'utf8') > NAME_MAX_BYTES) {
     throw new SafetensorsError('Io', outPath, `output file name is longer than ${NAME_MAX_BYTES} bytes`);
   }
-  await assertOutputIsRegularOrAbsent(outPath);
+  // A folder output (Hugging Face layout) may be an existing folder: its writer decides which.
+  if (!opts.folder) await assertOutputIsRegularOrAbsent(outPath);
   await assertNotAnInput(outPath, inputs, alsoReads);
   const dir = path.dirname(path.resolve(outPath));
   let d;

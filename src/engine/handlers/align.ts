@@ -10,7 +10,8 @@ import { loadDataset } from '../../core/data';
 import { applyPermutations, axisPermsOf, axisPermutations, identityPermutations, permuteTensor } from '../../core/matching/permute';
 import { similarityMatrixWith, type WeightMatchingResult } from '../../core/matching/weightMatching';
 import { checkMatchingMemory, memoryBudgetOf } from '../methods/common';
-import { provenanceMetadata, writeSafetensors, type TensorSource } from '../../core/safetensors';
+import { writeCheckpointOutput } from '../../core/hf/layout';
+import { provenanceMetadata, type TensorSource } from '../../core/safetensors';
 import { currentBackend } from '../backend';
 import { readModelConfig } from '../compute/modelConfig';
 import { ModelError } from '../compute/modelErrors';
@@ -45,10 +46,13 @@ export function specDistances(spec: PermSpec, a: TensorMap, b: TensorMap, perms:
   return { naive: Math.sqrt(naive), aligned: Math.sqrt(aligned) };
 }
 
-/** Writes π(B): every tensor of B, spec tensors gathered on their raw bytes (dtype kept exactly). */
+/**
+ * Writes π(B): every tensor of B, spec tensors gathered on their raw bytes (dtype kept exactly),
+ * in B's layout (a Hugging Face folder for a folder or sharded B, unless `out` ends in .safetensors).
+ */
 export async function writePermuted(
   out: string, b: Checkpoint, spec: PermSpec, perms: Permutations, metadata: Record<string, string>, inputs: readonly string[], signal: AbortSignal,
-  alsoReads: readonly string[] = [],
+  opts: { readonly alsoReads?: readonly string[]; readonly layoutOf?: string; readonly onShard?: (index: number, count: number, file: string) => void } = {},
 ): Promise<void> {
   const sources: TensorSource[] = b.tensors.map((t) => ({
     name: t.name,
@@ -57,7 +61,7 @@ export async function writePermuted(
     byteLength: t.byteLength,
     read: async () => permuteRawBytes(await b.readRaw(t.name), t.dtype, t.shape, axisPermutations(spec, perms, t.name, t.shape.length), b.path, t.name),
   }));
-  await writeSafetensors(out, sources, { metadata, inputs, alsoReads, signal });
+  await writeCheckpointOutput(out, opts.layoutOf ?? b.path, sources, { metadata, inputs, alsoReads: opts.alsoReads, signal, onShard: opts.onShard });
 }
 
 function permsAsArrays(perms: Permutations): Record<string, number[]> {
@@ -109,7 +113,7 @@ async function equivalence(req: AlignRequest, b: Checkpoint, loaded: TensorMap, 
 
 export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Promise<AlignResult> {
   const started = performance.now();
-  if (req.out !== undefined) await checkOutput(req.out, [req.a, req.b], req);
+  if (req.out !== undefined) await checkOutput(req.out, [req.a, req.b], req, req.b);
   const [a, b] = await openAll([req.a, req.b]);
   try {
     ctx.onProgress({ stage: 'loading', message: `Reading ${base(req.a)} and ${base(req.b)}` });
@@ -143,7 +147,11 @@ export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Prom
     if (req.out !== undefined && write) {
       ctx.onProgress({ stage: 'writing', message: `Writing ${base(req.out)}` });
       const metadata = provenanceMetadata(b.metadata, { tool: TOOL, version: VERSION, method: req.method, reference: req.a, seed: req.seed });
-      await writePermuted(req.out, b, spec, wm.perms, metadata, [req.a, req.b], ctx.signal, otherReads(req, req.a));
+      await writePermuted(req.out, b, spec, wm.perms, metadata, [req.a, req.b], ctx.signal, {
+        alsoReads: otherReads(req, req.a),
+        layoutOf: req.b,
+        onShard: (i, n) => ctx.onProgress({ stage: 'writing', message: `Writing π(B): shard ${i + 1} of ${n}` }),
+      });
     }
     return {
       method: req.method,

@@ -7,7 +7,8 @@
 import type { Checkpoint, DenseTensor, PermSpec, Permutations, TensorInfo } from '../../core/checkpoint';
 import { interpolate, mergeMany } from '../../core/matching/merge';
 import { axisPermutations, permuteTensor } from '../../core/matching/permute';
-import { ENCODABLE_DTYPES, encodeFromFloat32, provenanceMetadata, writeSafetensors, type TensorSource } from '../../core/safetensors';
+import { writeCheckpointOutput } from '../../core/hf/layout';
+import { ENCODABLE_DTYPES, encodeFromFloat32, provenanceMetadata, type TensorSource } from '../../core/safetensors';
 import { currentBackend } from '../backend';
 import type { HandlerContext } from '../dispatch';
 import { EngineError, throwIfCancelled } from '../errors';
@@ -168,7 +169,7 @@ async function mergeSeveral(req: MergeRequest, cks: Checkpoint[], ctx: HandlerCo
 
 export async function mergeHandler(req: MergeRequest, ctx: HandlerContext): Promise<MergeResult> {
   const started = performance.now();
-  await checkOutput(req.out, req.inputs, req);
+  await checkOutput(req.out, req.inputs, req, req.inputs[0]);
   const cks = await openAll(req.inputs);
   try {
     ctx.onProgress({ stage: 'loading', message: `Reading ${req.inputs.length} checkpoints` });
@@ -190,7 +191,14 @@ export async function mergeHandler(req: MergeRequest, ctx: HandlerContext): Prom
       lambda,
       inputs: req.inputs.join(','),
     });
-    await writeSafetensors(req.out, sources, { metadata, inputs: req.inputs, alsoReads: otherReads(req, req.inputs[0]), signal: ctx.signal });
+    // In the reference's layout: a Hugging Face folder when inputs[0] is one (core/hf/layout.ts).
+    await writeCheckpointOutput(req.out, req.inputs[0], sources, {
+      metadata,
+      inputs: req.inputs,
+      alsoReads: otherReads(req, req.inputs[0]),
+      signal: ctx.signal,
+      onShard: (i, n) => ctx.onProgress({ stage: 'writing', message: `Writing the merged model: shard ${i + 1} of ${n}` }),
+    });
     return {
       out: req.out,
       inputs: req.inputs,
