@@ -104,7 +104,8 @@ function npmInstall(dir, node24Dir) {
   const r = spawnSync('npm', ['install', '--no-save', '--no-package-lock', '--loglevel=warn'], {
     cwd: dir,
     env: childInstallEnv(process.env, node24Dir),
-    stdio: ['ignore', 'inherit', 'inherit'],
+    // npm's own report goes to stderr: stdout is for the caller (the CLI prints JSON there).
+    stdio: ['ignore', 2, 2],
   });
   if (r.status !== 0) {
     throw new CodeServerError('install', `${dir}: npm install exited with ${r.status ?? r.signal} (its output is above)`);
