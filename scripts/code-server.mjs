@@ -8,7 +8,9 @@
 // every fresh clone on the same machine reuses them. Installs go into a temporary sibling folder
 // that is renamed into place only when complete: an interrupted install is never reused.
 //
-// CLI: `node scripts/code-server.mjs install` installs (or reports) and prints the paths.
+// CLI: `npm run code-server:install` (or `node scripts/code-server.mjs install`) installs (or
+// reports) and prints the paths as JSON on stdout. The child installs run with a clean
+// environment (childInstallEnv), so this works from inside any npm script.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
