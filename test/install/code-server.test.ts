@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { CODE_SERVER_VERSION, adoptInstalls, cacheRoot, startCodeServer } from '../../scripts/code-server.mjs';
+import { CODE_SERVER_VERSION, adoptInstalls, cacheRoot, isolatedEnv, startCodeServer } from '../../scripts/code-server.mjs';
 import { repoRoot } from '../harness/paths';
 
 const cache = mkdtempSync(join(tmpdir(), 'rebasin-install-test-'));
@@ -54,9 +54,13 @@ describe('code-server install from inside an npm script, into an empty cache', (
     assert.ok(installed, 'installed');
     const node = spawnSync(installed.node, ['--version'], { encoding: 'utf8' });
     assert.match(node.stdout, /^v24\./);
-    const v = spawnSync(installed.node, [installed.entry, '--version'], { encoding: 'utf8', env: { ...process.env, HOME: cache } });
+    // A fresh HOME, as the harness gives it (code-server may log that it wrote a default config
+    // there before the version line).
+    const home = mkdtempSync(join(tmpdir(), 'rebasin-install-home-'));
+    after(() => rmSync(home, { recursive: true, force: true }));
+    const v = spawnSync(installed.node, [installed.entry, '--version'], { encoding: 'utf8', env: isolatedEnv(home) });
     assert.equal(v.status, 0, v.stderr);
-    assert.match(v.stdout, new RegExp(`^${CODE_SERVER_VERSION.replace(/\./g, '\\.')} `));
+    assert.match(v.stdout, new RegExp(`^${CODE_SERVER_VERSION.replace(/\./g, '\\.')} `, 'm'));
   });
 
   it('starts and serves the workbench', { timeout: 120_000 }, async () => {
