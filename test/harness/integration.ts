@@ -60,6 +60,9 @@ export async function runIntegration(o: IntegrationRunOptions): Promise<Integrat
     await browser.page.exposeFunction('codeAutomationExit', (code: number) => exit(Number(code)));
     await browser.page.goto(
       workbenchUrl(server, { folder: o.workspace, extensionDevelopmentPath: o.extensionDevelopmentPath, extensionTestsPath: o.extensionTestsPath }),
+      // The workbench's load event took 68 s on a loaded 2-core machine (playwright's default
+      // is 30 s); the run's own time limit below guards against a hang.
+      { waitUntil: 'domcontentloaded', timeout: timeoutMs },
     );
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, rej) => {
