@@ -216,7 +216,7 @@ describe('npm run demo (tiny setting, real MNIST, built dist/demo.js)', { timeou
   it('stops cleanly on Ctrl-C: exit 130, no temp files, no report', async () => {
     const dir = await makeTmpDir('rebasin-demo-int-');
     try {
-      const r = await runDemo([...TINY, '--out', dir.path], { interruptWhen: /^train /m });
+      const r = await runDemo([...TINY, '--out', dir.path], { interruptWhen: /^train[: ]/m });
       assert.equal(r.code, 130, r.stderr);
       assert.match(r.stderr, /cancelled/);
       assert.equal(existsSync(dir.file('report.html')), false);

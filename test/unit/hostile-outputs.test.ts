@@ -187,8 +187,8 @@ describe('hostile outputs (CLI)', () => {
         fs.mkdirSync(d);
         const a = path.join(d, 'a.safetensors');
         const b = path.join(d, 'b.safetensors');
-        await writeMlp(a, randomMlp([784, 1024, 1024, 1024, 10], 21));
-        await writeMlp(b, randomMlp([784, 1024, 1024, 1024, 10], 22));
+        await writeMlp(a, randomMlp([784, 2048, 2048, 2048, 10], 21));
+        await writeMlp(b, randomMlp([784, 2048, 2048, 2048, 10], 22));
         const snap = snapshot(d);
         let sentAt = 0;
         const r = await runCli(['align', a, b, '--out', path.join(d, 'o.safetensors')], {

@@ -34,7 +34,7 @@ test("package.json's settings have the registry's defaults and seed range", () =
 });
 
 test('the CLI help shows the registry defaults', () => {
-  assert.match(USAGE, /--method M +align: weight \(default\) \| activation \| ste/);
+  assert.match(USAGE, /--method M +align\/barrier: weight \(default\) \| activation \| ste/);
   assert.match(USAGE, new RegExp(`--max-iter N .*\\(default ${MAX_ITER.default}\\)`));
   assert.match(USAGE, /--ste-batch N +\(default 500\) +--ste-lr X \(default 1e-3\)/);
 });
