@@ -2,11 +2,18 @@
  * Command-line parsing for `rebasin`. Commands, flags and JSON field names are a contract
  * (scripts call them): extend, never rename.
  */
+import { MAX_ITER, METHOD_IDS, SEED, methodInfo } from '../core/methods';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseByteSize } from '../core/memoryPlan';
 
 export class UsageError extends Error {
   readonly kind = 'UsageError';
+}
+
+/** A default of an STE flag, as the help prints it. */
+function ste(flag: string): string {
+  const v = methodInfo('ste').options.find((o) => o.flag === flag)!.default;
+  return v < 0.01 ? v.toExponential() : String(v);
 }
 
 export const USAGE = `usage: rebasin <command> [options]
@@ -22,9 +29,9 @@ options:
   --json                one JSON object on stdout
   --out FILE            output checkpoint (never one of the inputs)
   --spec FILE           permutation spec JSON ({"axes": {"tensor": ["P_0", null]}}); inferred when absent
-  --method M            align: weight (default) | activation | ste
-  --seed N              random seed (default 0)
-  --max-iter N          weight matching sweeps at most (default 100)
+  --method M            align: ${METHOD_IDS.map((m, i) => (i === 0 ? `${m} (default)` : m)).join(' | ')}
+  --seed N              ${SEED.help} (default ${SEED.default})
+  --max-iter N          ${MAX_ITER.help} (default ${MAX_ITER.default})
   --memory-budget SIZE  align/merge: memory for weight matching, e.g. 8GB, 512MiB (default: half of RAM)
   --lambda L            merge: weight of the other model(s), (1-L)*A + L*pi(B) (default 0.5)
   --no-align            merge/barrier: skip alignment (naive)
@@ -34,7 +41,7 @@ options:
   --model FILE          model config JSON (default: <checkpoint>.rebasin.json beside A, else inferred)
   --steps N             barrier: lambda grid points (default 25)
   --reset-bn            recompute BatchNorm statistics along the path (paper appendix A.4)
-  --ste-epochs N        ste: epochs (default 1)      --ste-batch N  (default 500)   --ste-lr X (default 1e-3)
+  --ste-epochs N        ste: epochs (default ${ste('ste-epochs')})      --ste-batch N  (default ${ste('ste-batch')})   --ste-lr X (default ${ste('ste-lr')})
   --backend B           auto (default) | tensorflow | wasm | cpu
   --workers N           compute workers for barrier curves (default: number of cores)
   --allow-non-finite    accept NaN/Inf weights instead of refusing them

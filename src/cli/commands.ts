@@ -2,9 +2,11 @@
 import * as path from 'node:path';
 import { openCheckpoint, checkpointSummary } from '../core/safetensors';
 import { SpecError, formatSpecFile, inferSpec, skeletonSpecFile, specToFile, symmetryGroupLog10 } from '../core/spec';
+import { readHfConfig } from '../core/families/hfConfig';
+import { MAX_ITER, METHOD_IDS, SEED, methodInfo, optionAccepts, optionRule, type MethodId, type NumberOption } from '../core/methods';
 import type { Checkpoint } from '../core/checkpoint';
 import { EngineClient } from '../engine/client';
-import type { AlignResult, BackendChoice, BarrierCurve, BarrierResult, DataOptions, EngineRequest, MergeResult, ResultOf } from '../engine/protocol';
+import type { AlignRequest, AlignResult, BackendChoice, BarrierCurve, BarrierResult, DataOptions, EngineRequest, MergeResult, ResultOf } from '../engine/protocol';
 import { type ParsedArgs, UsageError, byteSize, expectPositionals, fraction, int, oneOf, optionalInt, positive } from './args';
 import { progressLine } from './progress';
 import { formatBytes, formatCount, table } from './format';
@@ -23,7 +25,7 @@ export interface CommandContext {
 /** Architecture as `rebasin inspect` reports it; absent when inference cannot place every tensor. */
 function architectureOf(ckpt: Checkpoint): { family: string; perms: Record<string, number>; symmetryLog10: number; notes: string[] } | undefined {
   try {
-    const inferred = inferSpec(ckpt.tensors);
+    const inferred = inferSpec(ckpt.tensors, readHfConfig(ckpt.path));
     return { family: inferred.family, perms: { ...inferred.spec.perms }, symmetryLog10: symmetryGroupLog10(inferred.spec), notes: inferred.notes };
   } catch {
     return undefined;
@@ -61,7 +63,7 @@ export async function spec({ args, out }: CommandContext): Promise<void> {
   try {
     let inferred;
     try {
-      inferred = inferSpec(ckpt.tensors);
+      inferred = inferSpec(ckpt.tensors, readHfConfig(ckpt.path));
     } catch (err) {
       // Give the user the all-null skeleton to fill in by hand, then fail with the reason.
       if (!(err instanceof SpecError)) throw err;
@@ -129,11 +131,29 @@ function printAlign(out: Output, r: Omit<AlignResult, 'matrices'>): void {
   if (r.out) out.text(`wrote ${r.out}`);
 }
 
+/** A numeric flag by its option's default and rule (src/core/methods). */
+function optionFlag(args: ParsedArgs, o: NumberOption): number {
+  const text = args.values[o.flag as keyof ParsedArgs['values']] as string | undefined;
+  if (text === undefined) return o.default;
+  const n = Number(text);
+  if (text.trim() === '' || !optionAccepts(o, n)) throw new UsageError(`--${o.flag} must be ${optionRule(o)}, got "${text}"`);
+  return n;
+}
+
+function seedAndIter(args: ParsedArgs): { seed: number; maxIter: number } {
+  return { seed: optionFlag(args, SEED), maxIter: optionFlag(args, MAX_ITER) };
+}
+
+/** A method's own options from their flags (`--ste-epochs` ...). */
+function methodOptions(args: ParsedArgs, id: MethodId): Record<string, number> {
+  return Object.fromEntries(methodInfo(id).options.map((o) => [o.field, optionFlag(args, o)]));
+}
+
 export async function align(ctx: CommandContext): Promise<void> {
   const { args, out } = ctx;
   const [a, b] = expectPositionals(args, 2, 2, 'A B (align B onto A)');
-  const method = oneOf('method', args.values.method, ['weight', 'activation', 'ste'] as const, 'weight');
-  const data = dataOptions(args, method !== 'weight');
+  const method = oneOf('method', args.values.method, METHOD_IDS, 'weight');
+  const data = dataOptions(args, methodInfo(method).needsData);
   const result = await runOnEngine(ctx, {
     kind: 'align',
     a: path.resolve(a),
@@ -141,16 +161,11 @@ export async function align(ctx: CommandContext): Promise<void> {
     out: requireOut(args),
     spec: resolved(args.values.spec),
     method,
-    seed: int('seed', args.values.seed, 0),
-    maxIter: int('max-iter', args.values['max-iter'], 100, 1),
+    ...seedAndIter(args),
     memoryBudget: byteSize('memory-budget', args.values['memory-budget']),
     data,
     model: resolved(args.values.model),
-    ste: method === 'ste' ? {
-      epochs: int('ste-epochs', args.values['ste-epochs'], 1, 1),
-      batchSize: int('ste-batch', args.values['ste-batch'], 500, 1),
-      learningRate: positive('ste-lr', args.values['ste-lr'], 1e-3),
-    } : undefined,
+    ste: method === 'ste' ? methodOptions(args, 'ste') as AlignRequest['ste'] : undefined,
     allowNonFinite: args.values['allow-non-finite'] ?? false,
   }, 'align');
   if (args.values.json) return out.json(result);
@@ -168,8 +183,7 @@ export async function merge(ctx: CommandContext): Promise<void> {
     lambda: fraction('lambda', args.values.lambda, 0.5),
     align: !args.values['no-align'],
     spec: resolved(args.values.spec),
-    seed: int('seed', args.values.seed, 0),
-    maxIter: int('max-iter', args.values['max-iter'], 100, 1),
+    ...seedAndIter(args),
     memoryBudget: byteSize('memory-budget', args.values['memory-budget']),
     allowNonFinite: args.values['allow-non-finite'] ?? false,
   }, 'merge');
@@ -198,8 +212,7 @@ export async function barrier(ctx: CommandContext): Promise<void> {
     spec: resolved(args.values.spec),
     steps: int('steps', args.values.steps, 25, 2),
     align: !args.values['no-align'],
-    seed: int('seed', args.values.seed, 0),
-    maxIter: int('max-iter', args.values['max-iter'], 100, 1),
+    ...seedAndIter(args),
     resetBatchNorm: args.values['reset-bn'] ?? false,
     allowNonFinite: args.values['allow-non-finite'] ?? false,
   }, 'barrier');

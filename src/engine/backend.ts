@@ -10,14 +10,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { EngineError } from './errors';
+import { quietNativeLogs } from './nativeLogs';
 import type { BackendChoice, BackendName } from './protocol';
 
 export type Log = (line: string) => void;
 
-/** TensorFlow's C++ logging (oneDNN notices) reads this at start-up: keep info lines quiet. */
-export function quietNativeLogs(): void {
-  if (process.env.TF_CPP_MIN_LOG_LEVEL === undefined) process.env.TF_CPP_MIN_LOG_LEVEL = '2';
-}
+export { quietNativeLogs };
 
 function firstLine(e: unknown): string {
   const m = e instanceof Error ? e.message : String(e);

@@ -9,7 +9,7 @@
 import * as path from 'node:path';
 import type { Progress } from '../core/checkpoint';
 import { barrierFromCurve, lambdaGrid } from '../core/barrier';
-import { quietNativeLogs } from './backend';
+import { quietNativeLogs } from './nativeLogs';
 import { EngineError } from './errors';
 import { WorkerPool, defaultWorkerCount } from './pool';
 import type {

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import type { Checkpoint, DenseTensor, PermSpec, Permutations } from '../core/checkpoint';
 import { openCheckpoint } from '../core/safetensors';
 import { checkCompatible, inferSpec, parseSpecFile, resolveSpec, SpecError } from '../core/spec';
+import { readHfConfig } from '../core/families/hfConfig';
 import { EngineError, throwIfCancelled } from './errors';
 
 export const base = (p: string): string => path.basename(p);
@@ -58,7 +59,7 @@ export async function specFor(specPath: string | undefined, a: Checkpoint, other
     return { spec: spec!, family: file.family, notes: file.notes ?? [] };
   }
   for (const b of others) assertCompatible(a, b);
-  const inferred = inferSpec(a.tensors);
+  const inferred = inferSpec(a.tensors, readHfConfig(a.path));
   return { spec: inferred.spec, family: inferred.family, notes: inferred.notes };
 }
 

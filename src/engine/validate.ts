@@ -5,6 +5,7 @@
  * Unknown extra fields are accepted (additive protocol changes stay compatible).
  */
 import type { Progress } from '../core/checkpoint';
+import { MAX_ITER, METHOD_IDS, methodInfo, optionAccepts, optionRule, SEED, type NumberOption } from '../core/methods';
 import { EngineError } from './errors';
 import type {
   AlignMethod,
@@ -25,7 +26,7 @@ export const REQUEST_KINDS: readonly EngineRequest['kind'][] = [
 ];
 export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
 const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', ...BACKEND_NAMES];
-const METHODS: readonly AlignMethod[] = ['weight', 'activation', 'ste'];
+const METHODS: readonly AlignMethod[] = METHOD_IDS;
 const SPLITS = ['test', 'train', 'both'] as const;
 
 function fail(where: string, rule: string): never {
@@ -130,9 +131,14 @@ function dataOptions(x: unknown, where: string): DataOptions {
   return o as unknown as DataOptions;
 }
 
+/** A numeric option by its rule in src/core/methods (the rule the CLI and the settings apply too). */
+function option(o: Obj, opt: NumberOption, where: string): void {
+  if (!optionAccepts(opt, num(o, opt.field, where))) fail(where, `field \`${opt.field}\` must be ${optionRule(opt)}`);
+}
+
 function seedAndIter(o: Obj, where: string): void {
-  int(o, 'seed', where, 0);
-  int(o, 'maxIter', where, 1);
+  option(o, SEED, where);
+  option(o, MAX_ITER, where);
 }
 
 /** Validates one request (also used by the CLI to check its own JSON before sending). */
@@ -150,11 +156,11 @@ export function validateRequest(x: unknown): EngineRequest {
       oneOf(o, 'method', METHODS, where);
       seedAndIter(o, where);
       if (o.data !== undefined) dataOptions(o.data, where);
-      if (o.ste !== undefined) {
-        const s = obj(o.ste, `${where} field \`ste\``);
-        int(s, 'epochs', `${where} field \`ste\``, 1);
-        int(s, 'batchSize', `${where} field \`ste\``, 1);
-        if (!(finite(s, 'learningRate', `${where} field \`ste\``) > 0)) fail(where, '`ste.learningRate` must be positive');
+      for (const m of METHOD_IDS.map(methodInfo)) {
+        if (!m.optionsField || o[m.optionsField] === undefined) continue;
+        const w = `${where} field \`${m.optionsField}\``;
+        const opts = obj(o[m.optionsField], w);
+        for (const opt of m.options) option(opts, opt, w);
       }
       optBool(o, 'includeMatrices', where);
       optBool(o, 'allowNonFinite', where);

@@ -9,6 +9,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { METHODS } from '../core/methods';
 import type { AlignMethod, AlignResult, BarrierCurve, DataOptions } from '../engine/protocol';
 import { AlignmentPanel } from './alignmentPanel';
 import { checkCandidates, pickCompatible, readTensorList } from './checkpointPicker';
@@ -183,15 +184,11 @@ interface MethodItem extends vscode.QuickPickItem {
 /** Weight matching always; activation matching and STE only with evaluation data configured. */
 async function pickMethod(hasData: boolean): Promise<AlignMethod | undefined> {
   const needsData = 'needs evaluation data: set rebasin.evaluationData';
-  const items: MethodItem[] = [
-    { label: 'Weight matching', description: 'no data needed', detail: 'Match units by the similarity of their weights (paper §3.2).', method: 'weight' },
-    hasData
-      ? { label: 'Activation matching', description: 'uses evaluation data', detail: 'Match units by the correlation of their activations (paper §3.1).', method: 'activation' }
-      : { label: '$(circle-slash) Activation matching', description: needsData },
-    hasData
-      ? { label: 'Straight-through estimator', description: 'uses evaluation data, slowest', detail: 'Learn the permutation that minimises the midpoint loss (paper §3.3).', method: 'ste' }
-      : { label: '$(circle-slash) Straight-through estimator', description: needsData },
-  ];
+  const items: MethodItem[] = METHODS.map((m) =>
+    !m.needsData || hasData
+      ? { label: m.label, description: m.description, detail: m.detail, method: m.id }
+      : { label: `$(circle-slash) ${m.label}`, description: needsData },
+  );
   for (;;) {
     const picked = await vscode.window.showQuickPick(items, { title: 'Alignment method', placeHolder: 'How should units be matched?', ignoreFocusOut: true });
     if (!picked) return undefined;

@@ -4,6 +4,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { MAX_ITER, SEED } from '../core/methods';
 import type { BackendChoice } from '../engine/protocol';
 import { parseByteSize } from '../core/memoryPlan';
 
@@ -32,8 +33,8 @@ export function readSettings(scope?: vscode.Uri): Settings {
   return {
     backend: (BACKENDS as readonly string[]).includes(backend) ? (backend as BackendChoice) : 'auto',
     lambdaSteps: clampInt(c.get<number>('lambdaSteps', 25), 2, 201, 25),
-    seed: clampInt(c.get<number>('seed', 0), -2147483648, 2147483647, 0),
-    maxIterations: clampInt(c.get<number>('maxIterations', 100), 1, 100000, 100),
+    seed: clampInt(c.get<number>('seed', SEED.default), SEED.min, SEED.max!, SEED.default),
+    maxIterations: clampInt(c.get<number>('maxIterations', MAX_ITER.default), MAX_ITER.min, 100000, MAX_ITER.default),
     outputNaming: validNaming(c.get<string>('outputNaming', '')),
     evaluationData: resolvePath(c.get<string>('evaluationData', ''), scope),
     modelConfig: resolvePath(c.get<string>('modelConfig', ''), scope),

@@ -1,16 +1,7 @@
 /** Text and numbers about a spec for the inspector: the family in words and the size of its symmetry group. */
 import type { PermSpec } from '../checkpoint';
+import { coreFamily } from '../families/registry';
 import type { InferredSpec } from './infer';
-
-const FAMILY_NAMES: Record<InferredSpec['family'], string> = {
-  mlp: 'MLP (chain of Linear layers)',
-  vgg: 'VGG-style conv stack',
-  resnet: 'ResNet (torchvision naming)',
-  'resnet-cifar': 'CIFAR ResNet',
-  transformer: 'Transformer',
-};
-
-const VARIANT_NAMES: Record<string, string> = { gpt2: 'GPT-2', llama: 'Llama', bert: 'BERT' };
 
 /** log10 of n! by summing log10 k; Stirling's series beyond where the sum gets slow. */
 export function log10Factorial(n: number): number {
@@ -34,8 +25,7 @@ export function symmetryGroupLog10(spec: PermSpec): number {
 
 /** One line for the inspector, e.g. "ResNet (torchvision naming): 17 permutation groups, 10^5632 equivalent networks". */
 export function describeFamily(inferred: InferredSpec): string {
-  const base = FAMILY_NAMES[inferred.family];
-  const name = inferred.variant ? `${base} (${VARIANT_NAMES[inferred.variant] ?? inferred.variant} naming)` : base;
+  const name = coreFamily(inferred.id).label;
   const count = Object.keys(inferred.spec.perms).length;
   const log = symmetryGroupLog10(inferred.spec);
   return `${name}: ${count} permutation group${count === 1 ? '' : 's'}, about 10^${Math.floor(log)} equivalent networks`;

@@ -1,20 +1,24 @@
 /**
- * Permutation-spec inference from tensor names and shapes (header only, no weights read):
- * tries the transformer namings, then ResNets, then feed-forward chains (MLP / VGG), and
- * resolves the result, checking every permutation has one size on all its axes.
- * Family details and the choices made at awkward boundaries are in each family's file.
+ * Permutation-spec inference from tensor names and shapes (header only, no weights read): the
+ * family registry (src/core/families/) picks the family, its module infers the axes, and the
+ * result is resolved here, checking every permutation has one size on all its axes.
+ * Family details and the choices made at awkward boundaries are in each family's inference file.
  */
 import type { PermSpec } from '../checkpoint';
+import { FAMILY_IDS, type FamilyId, type HfConfig, type ReportedFamily } from '../families/family';
+import { detectFamily } from '../families/registry';
 import { HAND_WRITTEN_SPEC_HINT, SpecError } from './errors';
-import { inferResnet, resnetPrefix } from './inferResnet';
-import { inferSequential, looksSequential } from './inferSequential';
-import { detectTransformer, inferTransformer, type TransformerKind } from './inferTransformer';
+import type { TransformerKind } from './inferTransformer';
 import { buildPermSpec, type AxesTable, type TensorShape } from './shapes';
 
-export type SpecFamily = 'mlp' | 'vgg' | 'resnet' | 'resnet-cifar' | 'transformer';
+/** @deprecated the reported family name; use `FamilyId` (src/core/families) for the family itself. */
+export type SpecFamily = ReportedFamily;
 
 export interface InferredSpec {
-  readonly family: SpecFamily;
+  /** The family (registry id). */
+  readonly id: FamilyId;
+  /** The family as the CLI's JSON and spec files name it (`transformer` for the three transformer namings). */
+  readonly family: ReportedFamily;
   readonly spec: PermSpec;
   readonly notes: string[];
   /** Which transformer naming was recognised (only for family `transformer`). */
@@ -36,27 +40,23 @@ function resolve(axes: AxesTable, tensors: readonly TensorShape[], notes: string
   }
 }
 
-/** Infers the permutation spec of a checkpoint; throws SpecError (`Unplaceable`, `UnknownFamily`) naming what it could not place. */
-export function inferSpec(tensors: readonly TensorShape[]): InferredSpec {
-  const transformer = detectTransformer(tensors);
-  if (transformer) {
-    const r = inferTransformer(tensors, transformer.kind, transformer.prefix);
-    return { family: 'transformer', variant: r.kind, spec: resolve(r.axes, tensors, r.notes), notes: r.notes };
+/**
+ * Infers the permutation spec of a checkpoint (`hf`: the `config.json` beside it, when present);
+ * throws SpecError (`Unplaceable`, `UnknownFamily`) naming what it could not place.
+ */
+export function inferSpec(tensors: readonly TensorShape[], hf?: HfConfig): InferredSpec {
+  const family = detectFamily(tensors, hf);
+  if (!family) {
+    const first = tensors[0]?.name;
+    const names = FAMILY_IDS.join(', ');
+    throw new SpecError(
+      'UnknownFamily',
+      `${SOURCE}: no supported family (${names}) matches these ${tensors.length} tensors${first ? ` (first: \`${first}\`)` : ''}; ${HAND_WRITTEN_SPEC_HINT}`,
+      SOURCE,
+      first,
+    );
   }
-  const prefix = resnetPrefix(tensors);
-  if (prefix !== null) {
-    const r = inferResnet(tensors, prefix);
-    return { family: r.family, spec: resolve(r.axes, tensors, r.notes), notes: r.notes };
-  }
-  if (looksSequential(tensors)) {
-    const r = inferSequential(tensors);
-    return { family: r.family, spec: resolve(r.axes, tensors, r.notes), notes: r.notes };
-  }
-  const first = tensors[0]?.name;
-  throw new SpecError(
-    'UnknownFamily',
-    `${SOURCE}: no supported family (mlp, vgg, resnet, resnet-cifar, gpt-2/llama/bert transformer) matches these ${tensors.length} tensors${first ? ` (first: \`${first}\`)` : ''}; ${HAND_WRITTEN_SPEC_HINT}`,
-    SOURCE,
-    first,
-  );
+  const r = family.infer(tensors);
+  const variant = family.reportedAs === 'transformer' ? (family.id as TransformerKind) : undefined;
+  return { id: family.id, family: family.reportedAs, ...(variant ? { variant } : {}), spec: resolve(r.axes, tensors, r.notes), notes: r.notes };
 }

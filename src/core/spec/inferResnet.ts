@@ -40,6 +40,18 @@ export function resnetPrefix(tensors: readonly TensorShape[]): string | null {
   return null;
 }
 
+/** Which ResNet family the tensors are (by inferResnet's rule), or null when they are no ResNet. */
+export function resnetKind(tensors: readonly TensorShape[]): 'resnet' | 'resnet-cifar' | null {
+  const prefix = resnetPrefix(tensors);
+  if (prefix === null) return null;
+  try {
+    return inferResnet(tensors, prefix).family;
+  } catch {
+    // Inference will say what it cannot place; detection only needs the name layout.
+    return 'resnet';
+  }
+}
+
 function unplaceable(message: string, tensor?: string): SpecError {
   return new SpecError('Unplaceable', `${SOURCE}: ${message}; ${HAND_WRITTEN_SPEC_HINT}`, SOURCE, tensor);
 }

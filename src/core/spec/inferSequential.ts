@@ -37,6 +37,16 @@ export function looksSequential(tensors: readonly TensorShape[]): boolean {
   return modules.some((m) => classifyModule(m) === 'linear' || classifyModule(m) === 'conv');
 }
 
+/** `vgg` when the stack has a conv layer, else `mlp` (by inferSequential's rule where it succeeds). */
+export function sequentialKind(tensors: readonly TensorShape[]): 'mlp' | 'vgg' {
+  try {
+    return inferSequential(tensors).family;
+  } catch {
+    // Inference will say what it cannot place; detection only needs the layer kinds.
+    return [...groupModules(tensors).values()].some((m) => classifyModule(m) === 'conv') ? 'vgg' : 'mlp';
+  }
+}
+
 export function inferSequential(tensors: readonly TensorShape[]): SequentialResult {
   const modules = [...groupModules(tensors).values()];
   const kinds = new Map(modules.map((m) => [m.name, classifyModule(m)]));

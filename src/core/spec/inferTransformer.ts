@@ -119,9 +119,13 @@ const DETECT: readonly { kind: TransformerKind; re: RegExp }[] = [
   { kind: 'bert', re: /^(.*?)encoder\.layer\.\d+\.attention\.self\.query\.weight$/ },
 ];
 
-/** Which transformer naming the tensors use, and the prefix before it (`transformer.`, `model.`, `bert.`). */
-export function detectTransformer(tensors: readonly TensorShape[]): { kind: TransformerKind; prefix: string } | null {
+/**
+ * Which transformer naming the tensors use (the first of gpt2, llama, bert found; only `only`
+ * when given), and the prefix before it (`transformer.`, `model.`, `bert.`).
+ */
+export function detectTransformer(tensors: readonly TensorShape[], only?: TransformerKind): { kind: TransformerKind; prefix: string } | null {
   for (const d of DETECT) {
+    if (only && d.kind !== only) continue;
     for (const t of tensors) {
       const m = d.re.exec(t.name);
       if (m) return { kind: d.kind, prefix: m[1] };

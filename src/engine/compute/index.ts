@@ -1,11 +1,12 @@
 /** The engine's tfjs compute: forward passes, evaluation, training, and the data-driven aligners. */
-export { buildModel, loadModel, detectFamily, readTensors, type Model, type ForwardOptions } from './models';
+export { buildModel, loadModel, detectModelFamily, readTensors, type Model, type ForwardOptions } from './models';
 export { readModelConfig, validateModelConfig, type ModelConfig, type ModelFamily, type Activation } from './modelConfig';
 export { ModelError, type ModelErrorKind } from './modelErrors';
 export { evaluateModel, toBatches, type Batches, type Metrics } from './evaluate';
 export { resetBatchNorm } from './batchNormReset';
 export { trainMlp, initMlp, type TrainOptions, type TrainedMlp } from './train';
-export { checkEquivalence, checkPermutedEquivalence, equivalenceBatch, EQUIVALENCE_TOLERANCE, type EquivalenceBatch } from './equivalence';
+export { checkEquivalence, equivalenceBatch, EQUIVALENCE_TOLERANCE, type EquivalenceBatch } from './equivalence';
+export { checkPermutedEquivalence } from '../families/equivalence';
 export { activationMatching, activationMatchingFromTensors, type ActivationMatchingResult } from './activationMatching';
 export { steMatching, type SteOptions, type SteResult } from './ste';
 export { loadPathEnds, type PathEnds } from './pathModels';

@@ -1,13 +1,2 @@
-/** Errors of the forward-pass builders: a config that is not valid, or weights no builder understands. */
-export type ModelErrorKind = 'ConfigInvalid' | 'Unsupported' | 'ShapeMismatch';
-
-export class ModelError extends Error {
-  override readonly name = 'ModelError';
-  constructor(
-    readonly kind: ModelErrorKind,
-    message: string,
-    readonly file?: string,
-  ) {
-    super(message);
-  }
-}
+/** The model-config and forward-pass errors live with the families in core; re-exported for the engine's imports. */
+export { ModelError, type ModelErrorKind } from '../../core/families/modelErrors';

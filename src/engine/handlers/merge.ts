@@ -15,7 +15,7 @@ import { assertCompatible, axisPermutations, base, closeAll, isFloatDtype, loadT
 import type { MergeRequest, MergeResult } from '../protocol';
 import { tfMatMul } from '../tfMatMul';
 import { TOOL, VERSION } from '../version';
-import { assertOutNotInput, checkMatchingMemory, matchWeights, memoryBudgetOf } from './align';
+import { assertOutNotInput, checkMatchingMemory, matchWeights, memoryBudgetOf } from '../methods/common';
 
 /** A merged float tensor is written in the reference's dtype when we can encode it, else as F32. */
 function outputDtype(info: TensorInfo): string {

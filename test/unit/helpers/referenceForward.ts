@@ -184,12 +184,17 @@ export function vggForward(w: W, cfg: readonly (number | 'M')[], img: Float64Arr
   return mlpForward(w, classifier, x, 1);
 }
 
-/** torchvision ResNet (7x7/2 stem, 3x3/2 max pool) or a CIFAR port (3x3 stem; option-A or -B shortcuts). */
-export function resnetForward(w: W, img: Float64Array, size: number, cifar: boolean): Float64Array {
-  let { y: x, h, w: wd } = conv2d(img, 3, size, size, get(w, 'conv1.weight'), undefined, cifar ? 1 : 2, cifar ? 1 : 3);
+/**
+ * torchvision ResNet (7x7/2 stem, 3x3/2 max pool) or, with `smallStem`, a 3x3/1 stem and no max
+ * pool (CIFAR ports, and torchvision nets adapted to small images); option-A or -B shortcuts.
+ * One image [C, size, size]; C is the stem's input channels.
+ */
+export function resnetForward(w: W, img: Float64Array, size: number, smallStem: boolean): Float64Array {
+  const inC = get(w, 'conv1.weight').shape[1];
+  let { y: x, h, w: wd } = conv2d(img, inC, size, size, get(w, 'conv1.weight'), undefined, smallStem ? 1 : 2, smallStem ? 1 : 3);
   let c = get(w, 'conv1.weight').shape[0];
   x = relu(batchNorm(x, c, h * wd, w, 'bn1'));
-  if (!cifar) ({ y: x, h, w: wd } = maxPool(x, c, h, wd, 3, 2, 1));
+  if (!smallStem) ({ y: x, h, w: wd } = maxPool(x, c, h, wd, 3, 2, 1));
   const blocks = [...new Set([...w.keys()].map((n) => /^(layer\d+\.\d+)\./.exec(n)?.[1]).filter((b): b is string => !!b))].sort((a, b) =>
     a.localeCompare(b, 'en', { numeric: true }),
   );

@@ -163,6 +163,8 @@ export function resnetStateDict(opts: {
   layers: readonly number[];
   widths?: readonly number[];
   stem?: number;
+  /** Stem kernel: 7 (torchvision, stride 2 + max pool) or 3 (small images: stride 1, no pool). */
+  stemKernel?: 3 | 7;
   inChannels?: number;
   numClasses?: number;
   seed?: number;
@@ -171,7 +173,7 @@ export function resnetStateDict(opts: {
   const widths = opts.widths ?? [64, 128, 256, 512];
   const expansion = opts.block === 'basic' ? 1 : 4;
   let inplanes = opts.stem ?? widths[0];
-  b.conv('conv1', inplanes, opts.inChannels ?? 3, 7, false);
+  b.conv('conv1', inplanes, opts.inChannels ?? 3, opts.stemKernel ?? 7, false);
   b.batchNorm('bn1', inplanes);
   opts.layers.forEach((count, s) => {
     const planes = widths[s];

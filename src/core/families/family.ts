@@ -1,0 +1,49 @@
+/**
+ * What a model family is to core: detection (tensor names and shapes, `config.json` when
+ * present), permutation-spec inference, and the model-config keys its forward pass reads.
+ * The forward pass itself is the family's engine module (src/engine/families/). Adding a family:
+ * one module here and one there, one line in each registry (`./registry.ts`,
+ * src/engine/families/registry.ts), and tests.
+ */
+import type { AxesTable, TensorShape } from '../spec/shapes';
+
+/** Every family, by id: the one union used by spec inference, model configs and forward passes. */
+export const FAMILY_IDS = ['mlp', 'vgg', 'resnet', 'resnet-cifar', 'gpt2', 'llama', 'bert'] as const;
+export type FamilyId = (typeof FAMILY_IDS)[number];
+
+/**
+ * The `family` the CLI's JSON, spec files and model configs use (docs/cli.md, a contract): the
+ * transformer namings share the name `transformer`; their id travels as `variant`.
+ */
+export type ReportedFamily = 'mlp' | 'vgg' | 'resnet' | 'resnet-cifar' | 'transformer';
+
+/** The fields of a Hugging Face `config.json` detection reads. */
+export interface HfConfig {
+  readonly model_type?: string;
+}
+
+export interface FamilyInference {
+  readonly axes: AxesTable;
+  readonly notes: string[];
+}
+
+export interface CoreFamily {
+  readonly id: FamilyId;
+  readonly reportedAs: ReportedFamily;
+  /** The family in words, for the inspector ("ResNet (torchvision naming)"). */
+  readonly label: string;
+  /** `config.json` `model_type` values naming this family. */
+  readonly hfModelTypes?: readonly string[];
+  /** True when the tensors look like this family (header only; the registry tries families in order). */
+  detect(tensors: readonly TensorShape[]): boolean;
+  /** The spec's axes table; throws SpecError naming what it cannot place. */
+  infer(tensors: readonly TensorShape[]): FamilyInference;
+  /** The likely cause when π(B) computes another function than B (an equivalence failure). */
+  readonly mismatchHint: string;
+  /** Model-config keys this family's forward pass reads besides `family` (docs/cli.md). */
+  readonly configKeys: readonly string[];
+}
+
+export function isFamilyId(s: unknown): s is FamilyId {
+  return typeof s === 'string' && (FAMILY_IDS as readonly string[]).includes(s);
+}

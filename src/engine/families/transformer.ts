@@ -1,0 +1,18 @@
+/**
+ * What the transformer engine modules share: the token-id forward pass of
+ * src/engine/compute/transformer.ts serves the equivalence check. Their LM forward passes with
+ * logits and losses (src/engine/lm/) will plug in here as `buildClassifier`'s counterpart.
+ */
+import type { TransformerKind } from '../../core/spec/inferTransformer';
+import { checkTransformerEquivalence } from '../compute/transformerEquivalence';
+import type { EngineFamily } from './family';
+
+export function transformerEngineFamily(kind: TransformerKind): EngineFamily {
+  return {
+    id: kind,
+    checkEquivalence: ({ b, piB, spec, perms, config, seed }) => {
+      const r = checkTransformerEquivalence(b, piB, spec, perms, config, seed);
+      return { report: r.report, log: [`equivalence: ${r.description}`] };
+    },
+  };
+}

@@ -1,0 +1,16 @@
+/** Activation matching (paper §3.1): one assignment per group from activation correlations on training data. */
+import { readModelConfig } from '../../core/families/modelConfig';
+import { activationMatchingFromTensors } from '../compute/activationMatching';
+import { reportFor, trainingData } from './common';
+import type { MatchingMethod } from './method';
+
+export const activation: MatchingMethod = {
+  id: 'activation',
+  run: async ({ req, spec, a, b, ctx }) => {
+    const data = await trainingData(req);
+    const config = readModelConfig(req.a, req.model);
+    const r = await activationMatchingFromTensors(spec, a, b, config, data, { signal: ctx.signal, onProgress: ctx.onProgress });
+    if (r.unobserved.length) ctx.log(`activation matching: no activation exposes ${r.unobserved.join(', ')}; left as the identity`);
+    return reportFor(spec, a, b, r.perms, 1);
+  },
+};

@@ -1,0 +1,94 @@
+/**
+ * What the matching methods' engine modules share: weight matching with the tfjs products,
+ * reports on weight matching's scale, and the training data of the data-driven methods.
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Checkpoint, PermSpec, Permutations, TensorMap } from '../../core/checkpoint';
+import { loadDataset, type Dataset } from '../../core/data';
+import { axisPermsOf, dotProduct, identityPermutations, permuteTensor } from '../../core/matching/permute';
+import { isRunningStatistic, weightMatching, type GroupReport, type WeightMatchingResult } from '../../core/matching/weightMatching';
+import { defaultMemoryBudget, MemoryBudgetError, planWeightMatching } from '../../core/memoryPlan';
+import type { HandlerContext } from '../dispatch';
+import { EngineError } from '../errors';
+import { base } from '../loadTensors';
+import type { AlignRequest, DataOptions } from '../protocol';
+import { tfMatMul } from '../tfMatMul';
+
+/** Refuses an output path that is (textually) one of the inputs, before any work is done. */
+export function assertOutNotInput(out: string, inputs: readonly string[]): void {
+  const o = path.resolve(out);
+  for (const i of inputs) {
+    if (path.resolve(i) === o) throw new EngineError('InvalidRequest', `${base(out)}: refusing to write over an input: choose another output path`, out);
+  }
+}
+
+/** The request's memory budget in bytes, else half of physical memory. */
+export function memoryBudgetOf(req: { readonly memoryBudget?: number }): number {
+  return req.memoryBudget ?? defaultMemoryBudget(os.totalmem());
+}
+
+/**
+ * Refuses, before any tensor is read, a weight matching whose memory plan does not fit the
+ * budget: one line naming B, the permutation and the bytes needed.
+ */
+export function checkMatchingMemory(spec: PermSpec, a: Checkpoint, b: Checkpoint, budget: number): void {
+  const shapes = new Map<string, readonly number[]>();
+  let heldBytes = 0;
+  for (const name of Object.keys(spec.axes)) {
+    const info = a.get(name);
+    if (!info) continue;
+    shapes.set(name, info.shape);
+    heldBytes += 2 * 4 * info.shape.reduce((p, s) => p * s, 1);
+  }
+  try {
+    planWeightMatching(spec, shapes, { budget, heldBytes, counted: (t) => !isRunningStatistic(t) });
+  } catch (e) {
+    if (e instanceof MemoryBudgetError) throw new EngineError('OverBudget', `${base(b.path)}: ${e.message}`, b.path);
+    throw e;
+  }
+}
+
+/** Weight matching with the tfjs cost-matrix products (ctx progress and cancellation wired). */
+export function matchWeights(spec: PermSpec, a: TensorMap, b: TensorMap, seed: number, maxIter: number, ctx: HandlerContext, memoryBudget?: number): Promise<WeightMatchingResult> {
+  return weightMatching(spec, a, b, { seed, maxIter, matmul: tfMatMul, signal: ctx.signal, onProgress: ctx.onProgress, memoryBudget });
+}
+
+/**
+ * Weight matching's objective for given permutations, total and per group (sum over the
+ * (tensor, axis) pairs a group acts on of <A_t, π(B)_t>), as weightMatching reports it: used to
+ * report data-driven methods on the same scale.
+ */
+export function groupObjectives(spec: PermSpec, a: TensorMap, b: TensorMap, perms: Permutations): { total: number; groups: Map<string, number> } {
+  const groups = new Map<string, number>(Object.keys(spec.perms).map((p) => [p, 0]));
+  let total = 0;
+  for (const [tensor, axes] of Object.entries(spec.axes)) {
+    if (isRunningStatistic(tensor)) continue;
+    const d = dotProduct(a.get(tensor)!.data, permuteTensor(b.get(tensor)!, axisPermsOf(spec, perms, tensor)).data);
+    total += d;
+    for (const p of axes) if (p !== null) groups.set(p, groups.get(p)! + d);
+  }
+  return { total, groups };
+}
+
+/** Weight matching's report for permutations another method found. */
+export function reportFor(spec: PermSpec, a: TensorMap, b: TensorMap, perms: Permutations, iterations: number): WeightMatchingResult {
+  const before = groupObjectives(spec, a, b, identityPermutations(spec));
+  const after = groupObjectives(spec, a, b, perms);
+  const groups: GroupReport[] = Object.keys(spec.perms).sort().map((name) => ({
+    name,
+    size: spec.perms[name],
+    moved: perms[name].reduce((m, v, i) => m + (v !== i ? 1 : 0), 0),
+    objectiveBefore: before.groups.get(name)!,
+    objectiveAfter: after.groups.get(name)!,
+  }));
+  return { perms: { ...perms }, iterations, objectiveBefore: before.total, objectiveAfter: after.total, groups };
+}
+
+/** Training examples for the data-driven methods (activation matching and STE learn on train). */
+export function trainingData(req: AlignRequest): Promise<Dataset> {
+  const data: DataOptions | undefined = req.data;
+  if (!data) throw new EngineError('InvalidRequest', `${req.method} matching needs data (--data): it runs both models on examples`);
+  return loadDataset(data, data.split === 'test' ? 'test' : 'train');
+}
+
