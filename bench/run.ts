@@ -8,6 +8,7 @@ import { benchAssignment } from './assignment';
 import { benchBarrier } from './barrier';
 import { benchBarrierPool } from './barrierPool';
 import { benchInspect } from './inspect';
+import { benchLm } from './lm';
 import { benchMatching } from './matching';
 import { benchMatmul } from './matmul';
 import { initBackend } from '../src/engine/backend';
@@ -24,6 +25,7 @@ const SECTIONS: Record<string, { title: string; run: () => Promise<string[]> }> 
   align: { title: 'end-to-end `rebasin align` vs numpy+scipy; peak memory of a large alignment', run: () => benchAlignCli() },
   pool: { title: 'barrier curve over the worker pool vs one worker', run: () => benchBarrierPool() },
   barrier: { title: 'barrier curve of trained MLPs in one thread (training included)', run: () => benchBarrier(true) },
+  lm: { title: 'LM evaluation (GPT-2 shape): tokens/s and tfjs peak memory against the batch plan', run: () => benchLm() },
 };
 
 async function main(): Promise<void> {

@@ -3,3 +3,7 @@ export { DataError, type DataErrorKind } from './errors';
 export { parseIdx } from './idx';
 export { parseNpy, type NumericArray } from './npy';
 export { readZipEntries } from './zip';
+export { isTokenArrayPath, isTokenDataPath, loadTokenData, validateTokens, DEFAULT_MAX_SEQ_LEN, type TokenData, type TokenDataOptions, type TokenModelLimits } from './tokens';
+export { isTextDataPath } from './text';
+export { loadTokenizer, type TextTokenizer } from './textTokenize';
+export { maskTokens, MASK_RATE, type MaskedLmBatch, type MaskOptions } from './tokensMask';

@@ -1,0 +1,116 @@
+/**
+ * Raw text to token windows with a checkpoint's `tokenizer.json`, through
+ * `@huggingface/tokenizers` (pure JS: the same normalizers, pre-tokenizers, models and
+ * post-processors as the Rust library). The token stream is cut into consecutive windows of
+ * `seqLen` tokens; the last partial window is dropped.
+ * - `.txt`: one text, tokenized in pieces of whole lines (text.ts) without special tokens;
+ * - `.jsonl`: each record's "text" tokenized on its own with the tokenizer's special tokens
+ *   (its post-processor: e.g. BERT's [CLS] … [SEP], Llama's <s>; GPT-2's adds none), the
+ *   documents following one another in the stream.
+ */
+import { existsSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import * as path from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { DataError } from './errors';
+import { jsonlDocuments, textPieces } from './text';
+import { MAX_TOKENS, type TokenArray } from './tokensArrays';
+
+/** tokenizer.json of released models is up to ~35 MB (Gemma 3); larger is not a tokenizer. */
+const MAX_TOKENIZER_BYTES = 256 * 1024 * 1024;
+
+export interface TextTokenizer {
+  /** The tokenizer.json read. */
+  readonly source: string;
+  encode(text: string, specialTokens: boolean): number[];
+  /** Id of the mask token ([MASK] or <mask>), when the tokenizer has one. */
+  readonly maskId?: number;
+  /** Ids of the tokenizer's special tokens ([CLS], [SEP], <|endoftext|>, ...). */
+  readonly specialIds: ReadonlySet<number>;
+}
+
+async function readJson(file: string, what: string): Promise<Record<string, unknown>> {
+  let size: number;
+  try {
+    const st = await stat(file);
+    if (!st.isFile()) throw new Error('not a regular file');
+    size = st.size;
+  } catch (e) {
+    throw new DataError('NotFound', `${file}: ${what} not found (${(e as Error).message})`, file);
+  }
+  if (size > MAX_TOKENIZER_BYTES) throw new DataError('Unsupported', `${file}: ${size} bytes is too large for a ${what}`, file);
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(file, 'utf8'));
+  } catch (e) {
+    throw new DataError('Corrupt', `${file}: ${what} is not valid JSON (${(e as Error).message})`, file);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new DataError('Corrupt', `${file}: ${what} must be a JSON object`, file);
+  return json as Record<string, unknown>;
+}
+
+/** Loads `tokenizer.json` (and `tokenizer_config.json` beside it when present). */
+export async function loadTokenizer(file: string): Promise<TextTokenizer> {
+  const json = await readJson(file, 'tokenizer.json');
+  const configFile = path.join(path.dirname(file), 'tokenizer_config.json');
+  const config = existsSync(configFile) ? await readJson(configFile, 'tokenizer_config.json') : {};
+  let tok: Tokenizer;
+  try {
+    tok = new Tokenizer(json, config);
+  } catch (e) {
+    throw new DataError('Unsupported', `${file}: the tokenizer cannot be built (${(e as Error).message})`, file);
+  }
+  const added = [...tok.get_added_tokens_decoder().entries()];
+  const maskId = added.find(([, t]) => t.content === '[MASK]' || t.content === '<mask>')?.[0];
+  const specialIds = new Set(added.filter(([, t]) => t.special).map(([id]) => id));
+  return {
+    source: file,
+    encode: (text, specialTokens) => tok.encode(text, { add_special_tokens: specialTokens }).ids,
+    ...(maskId !== undefined ? { maskId } : {}),
+    specialIds,
+  };
+}
+
+export interface TextWindows extends TokenArray {
+  /** Tokens the text gave (up to where reading stopped). */
+  readonly tokens: number;
+}
+
+/**
+ * Tokenizes `file` (.txt or .jsonl) into windows [n, seqLen]; stops reading once `limit`
+ * windows are full (or the token cap is reached, which without a limit is an error).
+ */
+export async function tokenizeTextFile(file: string, tokenizer: TextTokenizer, seqLen: number, limit?: number): Promise<TextWindows> {
+  if (!Number.isInteger(seqLen) || seqLen < 2) throw new DataError('BadShape', `${file}: sequence length must be an integer of at least 2, got ${seqLen}`, file);
+  const cap = Math.floor(MAX_TOKENS / seqLen);
+  const want = limit !== undefined && limit > 0 ? limit : undefined;
+  if (want !== undefined && want > cap) throw new DataError('Unsupported', `${file}: ${want} windows of ${seqLen} tokens is more than the ${MAX_TOKENS} token ids read at once`, file);
+  const windows: Int32Array[] = [];
+  let cur = new Int32Array(seqLen);
+  let fill = 0;
+  let tokens = 0;
+  const jsonl = /\.jsonl$/i.test(file);
+  const docs = jsonl ? jsonlDocuments(file) : textPieces(file);
+  outer: for await (const doc of docs) {
+    const ids = tokenizer.encode(doc, jsonl);
+    tokens += ids.length;
+    for (const id of ids) {
+      cur[fill++] = id;
+      if (fill === seqLen) {
+        windows.push(cur);
+        cur = new Int32Array(seqLen);
+        fill = 0;
+        if (want !== undefined && windows.length === want) break outer;
+        if (windows.length > cap) {
+          throw new DataError('Unsupported', `${file}: the text gives more than ${cap} windows of ${seqLen} tokens (${MAX_TOKENS} token ids): give a limit on the number of sequences`, file);
+        }
+      }
+    }
+  }
+  if (windows.length === 0) {
+    throw new DataError('BadShape', `${file}: the text gives ${tokens} tokens, fewer than one window of ${seqLen}: use a shorter sequence length or more text`, file);
+  }
+  const ids = new Int32Array(windows.length * seqLen);
+  windows.forEach((w, i) => ids.set(w, i * seqLen));
+  return { ids, n: windows.length, t: seqLen, total: windows.length, tokens };
+}

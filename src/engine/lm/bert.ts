@@ -1,0 +1,86 @@
+/**
+ * BERT (Devlin et al. 2019) as `transformers`' BertForMaskedLM: word + learned position +
+ * token-type-0 embeddings and a LayerNorm, post-LN encoder blocks with bidirectional attention
+ * (an all-ones attention mask: every token sees every token), and the masked-LM head
+ * `cls.predictions`: dense, `hidden_act`, LayerNorm, then the decoder tied to the word
+ * embeddings (or `cls.predictions.decoder.weight` when untied) plus `cls.predictions.bias`.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { TensorMap } from '../../core/checkpoint';
+import { ModelError } from '../compute/modelErrors';
+import { attention, dense, embed, layerNorm, positions, TransformerWeights } from '../compute/transformerLayers';
+import type { LmConfig } from './config';
+import { activate, checkBlocks, checkSequence, expectShape, fullLogits, namePrefix, runBlocks, type LmModel } from './layers';
+
+export function buildBert(tensors: TensorMap, config: LmConfig, weights: string): LmModel {
+  const p = namePrefix(tensors, config, weights);
+  const { hidden: d, vocab, maxPositions, heads, headDim, eps } = config;
+  checkBlocks(tensors, `${p}encoder.layer.`, config, weights);
+  const e = `${p}embeddings`;
+  expectShape(tensors, `${e}.word_embeddings.weight`, [vocab, d], weights, config);
+  expectShape(tensors, `${e}.position_embeddings.weight`, [maxPositions, d], weights, config);
+  if (!tensors.has('cls.predictions.transform.dense.weight')) {
+    throw new ModelError('Unsupported', `${weights}: no masked-LM head (\`cls.predictions.transform.dense.weight\`): save the model as BertForMaskedLM to evaluate it as a language model`, weights);
+  }
+  const untiedDecoder = !config.tied;
+  if (untiedDecoder && !tensors.has('cls.predictions.decoder.weight')) {
+    throw new ModelError('Unsupported', `${weights}: \`cls.predictions.decoder.weight\` is missing and ${config.file} says "tie_word_embeddings": false`, weights);
+  }
+  const w = new TransformerWeights(tensors);
+  try {
+    // Old TF-converted checkpoints name LayerNorm parameters gamma / beta.
+    const norm = (name: string) => [w.vector(w.has(`${name}.weight`) ? `${name}.weight` : `${name}.gamma`), w.optionalVector(w.has(`${name}.bias`) ? `${name}.bias` : `${name}.beta`)] as const;
+    const lin = (name: string) => [w.linear(`${name}.weight`), w.optionalVector(`${name}.bias`)] as const;
+    const word = w.matrix(`${e}.word_embeddings.weight`);
+    const pos = w.matrix(`${e}.position_embeddings.weight`);
+    const typeName = `${e}.token_type_embeddings.weight`;
+    // Every token has type 0: row 0 of the token-type table.
+    const typeRow = w.has(typeName) ? w.own(tf.tidy(() => tf.reshape(tf.slice(w.matrix(typeName), [0, 0], [1, -1]), [-1]) as tf.Tensor1D)) : undefined;
+    const embNorm = norm(`${e}.LayerNorm`);
+    const blocks = Array.from({ length: config.layers }, (_, i) => {
+      const l = `${p}encoder.layer.${i}`;
+      return {
+        q: lin(`${l}.attention.self.query`),
+        k: lin(`${l}.attention.self.key`),
+        v: lin(`${l}.attention.self.value`),
+        o: lin(`${l}.attention.output.dense`),
+        ln1: norm(`${l}.attention.output.LayerNorm`),
+        fc: lin(`${l}.intermediate.dense`),
+        out: lin(`${l}.output.dense`),
+        ln2: norm(`${l}.output.LayerNorm`),
+      };
+    });
+    const transform = lin('cls.predictions.transform.dense');
+    const transformNorm = norm('cls.predictions.transform.LayerNorm');
+    const decoder = untiedDecoder ? w.linear('cls.predictions.decoder.weight') : w.own(tf.tidy(() => tf.transpose(word)));
+    const bias = w.optionalVector(w.has('cls.predictions.bias') ? 'cls.predictions.bias' : 'cls.predictions.decoder.bias');
+    const model: LmModel = {
+      config,
+      description: `bert: ${config.layers} layers, width ${d}, ${heads} heads of ${headDim}, ${maxPositions} positions, masked-LM logits through ${untiedDecoder ? '`cls.predictions.decoder`' : `the tied \`${e}.word_embeddings.weight\``}`,
+      hidden(ids) {
+        const [n, s] = ids.shape;
+        checkSequence(s, config);
+        const x0 = tf.tidy(() => {
+          let x = tf.add(embed(word, ids), positions(pos, n, s)) as tf.Tensor2D;
+          if (typeRow) x = tf.add(x, typeRow);
+          return layerNorm(x, embNorm[0], embNorm[1], eps);
+        });
+        const x = runBlocks(x0, blocks, (x, b) => {
+          const att = attention(dense(x, ...b.q), dense(x, ...b.k), dense(x, ...b.v), { batch: n, seq: s, heads, kvHeads: heads, headDim }, { causal: false });
+          const a = layerNorm(tf.add(x, dense(att, ...b.o)), b.ln1[0], b.ln1[1], eps);
+          return layerNorm(tf.add(a, dense(activate(dense(a, ...b.fc), config.act), ...b.out)), b.ln2[0], b.ln2[1], eps);
+        });
+        const out = tf.tidy(() => layerNorm(activate(dense(x, ...transform), config.act), transformNorm[0], transformNorm[1], eps));
+        x.dispose();
+        return out;
+      },
+      head: (rows) => dense(rows, decoder, bias),
+      logits: (ids) => fullLogits(model, ids),
+      dispose: () => w.dispose(),
+    };
+    return model;
+  } catch (err) {
+    w.dispose();
+    throw err;
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * A Hugging Face `config.json`, read into what our LM forward passes need (no tfjs here, so
+ * spec inference and the CLI can read it too). Keys follow `transformers`' config classes
+ * (GPT2Config, LlamaConfig and its relatives, BertConfig); values a config class would default
+ * get that default, values nothing can default (head count, sizes, positions) are required and
+ * their absence is one line naming the file and the key to add.
+ *
+ * Rotary settings come from `rope_theta` + `rope_scaling` (transformers 4) or `rope_parameters`
+ * (transformers 5, e.g. `{"rope_theta": 10000, "rope_type": "default"}`).
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { ModelError } from '../compute/modelErrors';
+
+/** Forward-pass family: GPT-2 blocks, Llama-style decoder blocks (also Mistral, Qwen2/3, Gemma), BERT encoder. */
+export type LmFamily = 'gpt2' | 'llama' | 'bert';
+
+/** Hidden activations we compute: exact erf GELU, tanh GELU, ReLU, SiLU. */
+export type LmActivation = 'gelu' | 'gelu_tanh' | 'relu' | 'silu';
+
+/** Rotary position settings (`rope_type` "default", "linear", "dynamic", "llama3"). */
+export interface RopeConfig {
+  readonly theta: number;
+  readonly type: 'default' | 'linear' | 'dynamic' | 'llama3';
+  /** Scaling factor (linear, dynamic, llama3). */
+  readonly factor: number;
+  /** llama3: the context the frequencies were trained for, and the band edges. */
+  readonly originalMaxPositions?: number;
+  readonly lowFreqFactor?: number;
+  readonly highFreqFactor?: number;
+}
+
+export interface LmConfig {
+  /** The config.json read (for messages). */
+  readonly file: string;
+  readonly modelType: string;
+  readonly family: LmFamily;
+  /** Causal next-token prediction, or masked-LM (BERT). */
+  readonly objective: 'causal' | 'masked';
+  readonly layers: number;
+  readonly hidden: number;
+  readonly heads: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  /** MLP hidden width (`n_inner` / `intermediate_size`), when the config gives it (GPT-2: 4 x hidden by default). */
+  readonly intermediate?: number;
+  readonly vocab: number;
+  /** The longest sequence the model takes (learned position rows, or the rotary context). */
+  readonly maxPositions: number;
+  readonly eps: number;
+  readonly act: LmActivation;
+  /** Output head tied to the token embedding. */
+  readonly tied: boolean;
+  readonly rope?: RopeConfig;
+  /** Llama family: Gemma's RMSNorm scales by (1 + weight) and its embeddings by sqrt(hidden). */
+  readonly gemma: boolean;
+  /** Mistral/Qwen2 sliding-window attention span, when the config enables it. */
+  readonly slidingWindow?: number;
+  /** GPT-2: attention scores divided by sqrt(head_dim) (`scale_attn_weights`) and by layer index + 1 (`scale_attn_by_inverse_layer_idx`). */
+  readonly scaleAttnWeights: boolean;
+  readonly scaleAttnByLayer: boolean;
+}
+
+/** model_type -> family. Mistral, Qwen2/3 and Gemma are Llama blocks with small differences (see below). */
+const FAMILIES: Readonly<Record<string, LmFamily>> = {
+  gpt2: 'gpt2',
+  llama: 'llama',
+  mistral: 'llama',
+  qwen2: 'llama',
+  qwen3: 'llama',
+  gemma: 'llama',
+  bert: 'bert',
+};
+
+/** config.json files larger than this are not configs. */
+const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+
+/** Reads and interprets `config.json` (path to the file). */
+export async function readLmConfig(file: string): Promise<LmConfig> {
+  let size: number;
+  try {
+    size = (await stat(file)).size;
+  } catch {
+    throw new ModelError('ConfigInvalid', `${file}: config.json not found (a Hugging Face folder has one beside the weights)`, file);
+  }
+  if (size > MAX_CONFIG_BYTES) throw new ModelError('ConfigInvalid', `${file}: ${size} bytes is too large for a config.json`, file);
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(file, 'utf8'));
+  } catch (e) {
+    throw new ModelError('ConfigInvalid', `${file}: not valid JSON (${(e as Error).message})`, file);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ModelError('ConfigInvalid', `${file}: config.json must be a JSON object`, file);
+  return parseLmConfig(json as Record<string, unknown>, file);
+}
+
+/** Interprets a parsed config.json object; `file` names it in messages. */
+export function parseLmConfig(raw: Record<string, unknown>, file: string): LmConfig {
+  const fail = (msg: string): never => {
+    throw new ModelError('ConfigInvalid', `${file}: ${msg}`, file);
+  };
+  const modelType = raw.model_type;
+  if (typeof modelType !== 'string') return fail('no "model_type": add it ("gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma" or "bert")');
+  const family = FAMILIES[modelType];
+  if (!family) throw new ModelError('Unsupported', `${file}: model_type "${modelType}" has no LM forward pass here (supported: ${Object.keys(FAMILIES).join(', ')})`, file);
+
+  /** The first of `keys` present, as a positive integer; `what` explains it when all are missing. */
+  const int = (keys: readonly string[], what: string, fallback?: number): number => {
+    for (const k of keys) {
+      const v = raw[k];
+      if (v === undefined || v === null) continue;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) return fail(`"${k}" must be a positive integer, got ${JSON.stringify(v)}`);
+      return v;
+    }
+    if (fallback !== undefined) return fallback;
+    return fail(`no ${keys.map((k) => `"${k}"`).join(' or ')}: add it (${what})`);
+  };
+  const num = (keys: readonly string[], fallback: number): number => {
+    for (const k of keys) {
+      const v = raw[k];
+      if (v === undefined || v === null) continue;
+      if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) return fail(`"${k}" must be a positive number, got ${JSON.stringify(v)}`);
+      return v;
+    }
+    return fallback;
+  };
+  const bool = (key: string, fallback: boolean): boolean => {
+    const v = raw[key];
+    if (v === undefined || v === null) return fallback;
+    return typeof v === 'boolean' ? v : fail(`"${key}" must be true or false, got ${JSON.stringify(v)}`);
+  };
+
+  const gpt2 = family === 'gpt2';
+  const layers = int(gpt2 ? ['n_layer', 'num_hidden_layers'] : ['num_hidden_layers'], 'the number of transformer blocks');
+  const hidden = int(gpt2 ? ['n_embd', 'hidden_size'] : ['hidden_size'], 'the width of the residual stream');
+  const heads = int(gpt2 ? ['n_head', 'num_attention_heads'] : ['num_attention_heads'], 'the number of attention heads');
+  const vocab = int(['vocab_size'], 'the number of token ids');
+  const maxPositions = int(gpt2 ? ['n_positions', 'max_position_embeddings'] : ['max_position_embeddings'], 'the longest sequence the model takes');
+  const kvHeads = family === 'llama' ? int(['num_key_value_heads'], '', heads) : heads;
+  const headDim = family === 'llama' ? int(['head_dim'], '', hidden / heads) : hidden / heads;
+  if (!Number.isInteger(headDim)) fail(`${heads} attention heads do not divide the width ${hidden}: add "head_dim"`);
+  if (heads % kvHeads !== 0) fail(`"num_key_value_heads" ${kvHeads} must divide "num_attention_heads" ${heads}`);
+
+  const inter = raw[gpt2 ? 'n_inner' : 'intermediate_size'];
+  const intermediate = typeof inter === 'number' && Number.isInteger(inter) && inter > 0 ? inter : gpt2 ? 4 * hidden : undefined;
+  const defaults = { gpt2: { eps: 1e-5, act: 'gelu_new', tied: true }, llama: { eps: 1e-6, act: 'silu', tied: false }, bert: { eps: 1e-12, act: 'gelu', tied: true } }[family];
+  const gemma = modelType === 'gemma';
+  const eps = num(gpt2 ? ['layer_norm_epsilon'] : family === 'bert' ? ['layer_norm_eps'] : ['rms_norm_eps'], defaults.eps);
+  // Gemma names its MLP activation `hidden_activation` (gelu_pytorch_tanh); others use hidden_act / activation_function.
+  const actKey = gpt2 ? 'activation_function' : gemma && raw.hidden_activation !== undefined ? 'hidden_activation' : 'hidden_act';
+  const act = activation(raw[actKey] ?? (gemma ? 'gelu_pytorch_tanh' : defaults.act), actKey, fail);
+  const tied = bool('tie_word_embeddings', gemma ? true : defaults.tied);
+
+  const rope = family === 'llama' ? ropeConfig(raw, fail) : undefined;
+  if (family === 'llama' && raw.partial_rotary_factor !== undefined && raw.partial_rotary_factor !== 1) {
+    throw new ModelError('Unsupported', `${file}: partial rotary embeddings ("partial_rotary_factor" ${JSON.stringify(raw.partial_rotary_factor)}) are not supported`, file);
+  }
+  if (family === 'llama' && rope && headDim % 2 !== 0) fail(`rotary embeddings need an even head_dim, got ${headDim}`);
+  let slidingWindow: number | undefined;
+  const sw = raw.sliding_window;
+  // Qwen2 writes sliding_window but only uses it with use_sliding_window true.
+  if (family === 'llama' && typeof sw === 'number' && sw > 0 && (modelType !== 'qwen2' && modelType !== 'qwen3' ? true : raw.use_sliding_window === true)) slidingWindow = sw;
+
+  if (family === 'bert') {
+    const pet = raw.position_embedding_type;
+    if (pet !== undefined && pet !== 'absolute') throw new ModelError('Unsupported', `${file}: BERT "position_embedding_type" ${JSON.stringify(pet)} is not supported (only "absolute")`, file);
+  }
+  return {
+    file,
+    modelType,
+    family,
+    objective: family === 'bert' ? 'masked' : 'causal',
+    layers,
+    hidden,
+    heads,
+    kvHeads,
+    headDim,
+    ...(intermediate !== undefined ? { intermediate } : {}),
+    vocab,
+    maxPositions,
+    eps,
+    act,
+    tied,
+    rope,
+    gemma,
+    slidingWindow,
+    scaleAttnWeights: gpt2 ? bool('scale_attn_weights', true) : true,
+    scaleAttnByLayer: gpt2 ? bool('scale_attn_by_inverse_layer_idx', false) : false,
+  };
+}
+
+function activation(v: unknown, key: string, fail: (msg: string) => never): LmActivation {
+  switch (v) {
+    case 'gelu':
+      return 'gelu';
+    case 'gelu_new':
+    case 'gelu_pytorch_tanh':
+    case 'gelu_fast':
+      return 'gelu_tanh';
+    case 'relu':
+      return 'relu';
+    case 'silu':
+    case 'swish':
+      return 'silu';
+    default:
+      return fail(`"${key}" ${JSON.stringify(v)} is not supported (gelu, gelu_new, gelu_pytorch_tanh, relu, silu)`);
+  }
+}
+
+/** Rotary settings from `rope_parameters` (transformers 5) or `rope_theta` + `rope_scaling` (4). */
+function ropeConfig(raw: Record<string, unknown>, fail: (msg: string) => never): RopeConfig {
+  const params = raw.rope_parameters;
+  const scaling = raw.rope_scaling;
+  const obj = (v: unknown, key: string): Record<string, unknown> | undefined => {
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'object' || Array.isArray(v)) return fail(`"${key}" must be an object`);
+    return v as Record<string, unknown>;
+  };
+  const p = obj(params, 'rope_parameters') ?? obj(scaling, 'rope_scaling') ?? {};
+  const key = params !== undefined && params !== null ? 'rope_parameters' : 'rope_scaling';
+  const thetaRaw = p.rope_theta ?? raw.rope_theta ?? 10000;
+  if (typeof thetaRaw !== 'number' || !(thetaRaw > 0)) return fail(`"rope_theta" must be a positive number, got ${JSON.stringify(thetaRaw)}`);
+  const typeRaw = p.rope_type ?? p.type ?? 'default';
+  const factorOf = (): number => {
+    const f = p.factor;
+    return typeof f === 'number' && f > 0 ? f : fail(`"${key}" of type "${String(typeRaw)}" needs a positive "factor"`);
+  };
+  switch (typeRaw) {
+    case 'default':
+      return { theta: thetaRaw, type: 'default', factor: 1 };
+    case 'linear':
+      return { theta: thetaRaw, type: 'linear', factor: factorOf() };
+    case 'dynamic':
+      return { theta: thetaRaw, type: 'dynamic', factor: factorOf() };
+    case 'llama3': {
+      const n = (k: string): number => {
+        const v = p[k];
+        return typeof v === 'number' && v > 0 ? v : fail(`"${key}" of type "llama3" needs a positive "${k}"`);
+      };
+      return { theta: thetaRaw, type: 'llama3', factor: factorOf(), originalMaxPositions: n('original_max_position_embeddings'), lowFreqFactor: n('low_freq_factor'), highFreqFactor: n('high_freq_factor') };
+    }
+    default:
+      return fail(`"${key}" type ${JSON.stringify(typeRaw)} is not supported (default, linear, dynamic, llama3)`);
+  }
+}

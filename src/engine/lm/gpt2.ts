@@ -1,0 +1,70 @@
+/**
+ * GPT-2 (Radford et al. 2019) as `transformers`' GPT2LMHeadModel: token + learned position
+ * embeddings, pre-LN blocks whose Conv1D weights are stored [in, out] with q|k|v packed in
+ * `c_attn`, causal attention, the MLP activation of `activation_function`, `ln_f`, and logits
+ * through `lm_head` or (tied, usually absent from the file) the transposed `wte`.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { TensorMap } from '../../core/checkpoint';
+import { ModelError } from '../compute/modelErrors';
+import { attention, dense, embed, layerNorm, positions, TransformerWeights } from '../compute/transformerLayers';
+import type { LmConfig } from './config';
+import { activate, checkBlocks, checkSequence, expectShape, fullLogits, namePrefix, runBlocks, type LmModel } from './layers';
+
+export function buildGpt2(tensors: TensorMap, config: LmConfig, weights: string): LmModel {
+  const p = namePrefix(tensors, config, weights);
+  const { hidden: d, vocab, maxPositions, heads, headDim, eps } = config;
+  checkBlocks(tensors, `${p}h.`, config, weights);
+  expectShape(tensors, `${p}wte.weight`, [vocab, d], weights, config);
+  expectShape(tensors, `${p}wpe.weight`, [maxPositions, d], weights, config);
+  for (let i = 0; i < config.layers; i++) expectShape(tensors, `${p}h.${i}.attn.c_attn.weight`, [d, 3 * d], weights, config);
+  const untiedHead = !config.tied;
+  if (untiedHead && !tensors.has('lm_head.weight')) {
+    throw new ModelError('Unsupported', `${weights}: \`lm_head.weight\` is missing and ${config.file} says "tie_word_embeddings": false`, weights);
+  }
+  const w = new TransformerWeights(tensors);
+  try {
+    const wte = w.matrix(`${p}wte.weight`);
+    const wpe = w.matrix(`${p}wpe.weight`);
+    const pair = (name: string) => [w.matrix(`${name}.weight`), w.optionalVector(`${name}.bias`)] as const;
+    const norm = (name: string) => [w.vector(`${name}.weight`), w.optionalVector(`${name}.bias`)] as const;
+    const blocks = Array.from({ length: config.layers }, (_, i) => {
+      const h = `${p}h.${i}`;
+      return { ln1: norm(`${h}.ln_1`), attn: pair(`${h}.attn.c_attn`), proj: pair(`${h}.attn.c_proj`), ln2: norm(`${h}.ln_2`), fc: pair(`${h}.mlp.c_fc`), out: pair(`${h}.mlp.c_proj`) };
+    });
+    const lnf = norm(`${p}ln_f`);
+    // Tied: Hugging Face ties lm_head to wte whatever the file holds (GPT2LMHeadModel._tied_weights_keys).
+    const head = untiedHead ? w.linear('lm_head.weight') : w.own(tf.tidy(() => tf.transpose(wte)));
+    // The attention divides scores by sqrt(head_dim); GPT-2's options change that factor, applied to q.
+    const qScale = (layer: number): number => (config.scaleAttnWeights ? 1 : Math.sqrt(headDim)) / (config.scaleAttnByLayer ? layer + 1 : 1);
+    const model: LmModel = {
+      config,
+      description: `gpt2: ${config.layers} layers, width ${d}, ${heads} heads of ${headDim}, ${maxPositions} positions, logits through ${untiedHead ? '`lm_head`' : `the tied \`${p}wte.weight\``}`,
+      hidden(ids) {
+        const [n, s] = ids.shape;
+        checkSequence(s, config);
+        const x0 = tf.tidy(() => tf.add(embed(wte, ids), positions(wpe, n, s)) as tf.Tensor2D);
+        const x = runBlocks(x0, blocks, (x, b, i) => {
+          const a = layerNorm(x, b.ln1[0], b.ln1[1], eps);
+          const [q, k, v] = tf.split(dense(a, b.attn[0], b.attn[1]), 3, 1) as tf.Tensor2D[];
+          const scale = qScale(i);
+          const qs = scale === 1 ? q : (tf.mul(q, scale) as tf.Tensor2D);
+          const att = attention(qs, k, v, { batch: n, seq: s, heads, kvHeads: heads, headDim }, { causal: true });
+          const r = tf.add(x, dense(att, b.proj[0], b.proj[1])) as tf.Tensor2D;
+          const m = layerNorm(r, b.ln2[0], b.ln2[1], eps);
+          return tf.add(r, dense(activate(dense(m, b.fc[0], b.fc[1]), config.act), b.out[0], b.out[1])) as tf.Tensor2D;
+        });
+        const out = tf.tidy(() => layerNorm(x, lnf[0], lnf[1], eps));
+        x.dispose();
+        return out;
+      },
+      head: (rows) => tf.matMul(rows, head),
+      logits: (ids) => fullLogits(model, ids),
+      dispose: () => w.dispose(),
+    };
+    return model;
+  } catch (e) {
+    w.dispose();
+    throw e;
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * What the LM forward passes share beyond the transformer building blocks of
+ * compute/transformerLayers.ts: the model interface, checks of weights against config.json,
+ * activations, and one block at a time under its own tidy (so a block's intermediates, T x T
+ * attention scores included, are freed before the next block runs).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { TensorMap } from '../../core/checkpoint';
+import { detectTransformer } from '../../core/spec/inferTransformer';
+import { ModelError } from '../compute/modelErrors';
+import { gelu, silu } from '../compute/transformerLayers';
+import type { LmActivation, LmConfig } from './config';
+
+/** A language model's forward pass on tfjs. */
+export interface LmModel {
+  readonly config: LmConfig;
+  /** One line: family, sizes, the choices made (tied head, rotary scaling). */
+  readonly description: string;
+  /**
+   * Final hidden states of ids int32 [n, T], as token rows [n x T, width]: after the final norm
+   * (causal LMs) or the masked-LM transform (BERT), i.e. what the output head multiplies.
+   */
+  hidden(ids: tf.Tensor2D): tf.Tensor2D;
+  /** Logits of hidden rows [r, width]: [r, vocab]. */
+  head(rows: tf.Tensor2D): tf.Tensor2D;
+  /** ids int32 [n, T] -> logits [n, T, vocab]. */
+  logits(ids: tf.Tensor2D): tf.Tensor3D;
+  dispose(): void;
+}
+
+/** The name prefix before the family's naming (`transformer.`, `model.`, `bert.`, or empty), checked against config.json. */
+export function namePrefix(tensors: TensorMap, config: LmConfig, weights: string): string {
+  const found = detectTransformer([...tensors.entries()].map(([name, t]) => ({ name, shape: [...t.shape] })));
+  const expected = { gpt2: 'GPT-2 (`h.N.attn.c_attn`)', llama: 'Llama (`layers.N.self_attn.q_proj`)', bert: 'BERT (`encoder.layer.N.attention.self.query`)' }[config.family];
+  if (!found) throw new ModelError('Unsupported', `${weights}: no ${expected} blocks found`, weights);
+  if (found.kind !== config.family) {
+    throw new ModelError('ConfigInvalid', `${weights}: config.json says model_type "${config.modelType}" but the weights are named like ${found.kind}`, weights);
+  }
+  return found.prefix;
+}
+
+/** Checks the blocks `<blockPrefix>0 .. L-1` are there, L from config.json. */
+export function checkBlocks(tensors: TensorMap, blockPrefix: string, config: LmConfig, weights: string): void {
+  const seen = new Set<number>();
+  for (const name of tensors.keys()) {
+    if (!name.startsWith(blockPrefix)) continue;
+    const m = /^(\d+)\./.exec(name.slice(blockPrefix.length));
+    if (m) seen.add(Number(m[1]));
+  }
+  for (let i = 0; i < config.layers; i++) {
+    if (!seen.has(i)) throw new ModelError('ShapeMismatch', `${weights}: block \`${blockPrefix}${i}\` is missing (config.json has ${config.layers} layers)`, weights);
+  }
+  if (seen.size > config.layers) {
+    throw new ModelError('ShapeMismatch', `${weights}: ${seen.size} blocks \`${blockPrefix}N\` but config.json has ${config.layers} layers`, weights);
+  }
+}
+
+/** Throws unless tensor `name` has `shape` (what config.json implies). */
+export function expectShape(tensors: TensorMap, name: string, shape: readonly number[], weights: string, config: LmConfig): void {
+  const t = tensors.get(name);
+  if (!t) throw new ModelError('Unsupported', `${weights}: \`${name}\` is missing`, weights);
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+    throw new ModelError('ShapeMismatch', `${weights}: \`${name}\` is [${t.shape.join(', ')}] but ${config.file} implies [${shape.join(', ')}]`, weights);
+  }
+}
+
+export function activate<T extends tf.Tensor>(x: T, act: LmActivation): T {
+  switch (act) {
+    case 'gelu':
+      return gelu(x, 'exact');
+    case 'gelu_tanh':
+      return gelu(x, 'tanh');
+    case 'relu':
+      return tf.relu(x);
+    case 'silu':
+      return silu(x);
+  }
+}
+
+/** Runs `step` on each block in turn, each under its own tidy; the input is disposed when replaced. */
+export function runBlocks<B>(x: tf.Tensor2D, blocks: readonly B[], step: (x: tf.Tensor2D, block: B, index: number) => tf.Tensor2D): tf.Tensor2D {
+  let cur = x;
+  blocks.forEach((b, i) => {
+    const next = tf.tidy(() => step(cur, b, i));
+    cur.dispose();
+    cur = next;
+  });
+  return cur;
+}
+
+/** Logits [n, T, vocab] from `hidden` and `head` (for tests and small batches). */
+export function fullLogits(model: Pick<LmModel, 'hidden' | 'head'>, ids: tf.Tensor2D): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [n, s] = ids.shape;
+    return tf.reshape(model.head(model.hidden(ids)), [n, s, -1]) as tf.Tensor3D;
+  });
+}
+
+export function checkSequence(s: number, config: LmConfig): void {
+  if (s > config.maxPositions) {
+    throw new ModelError('ShapeMismatch', `sequence length ${s} exceeds the model's ${config.maxPositions} positions (${config.file})`, config.file);
+  }
+  if (config.slidingWindow !== undefined && s > config.slidingWindow) {
+    throw new ModelError('Unsupported', `sequence length ${s} exceeds the sliding attention window ${config.slidingWindow} of ${config.file}: use sequences of at most ${config.slidingWindow} tokens`, config.file);
+  }
+}

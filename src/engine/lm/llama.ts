@@ -1,0 +1,106 @@
+/**
+ * Llama-naming decoders as `transformers` runs them (LlamaForCausalLM and its relatives):
+ * RMSNorm, rotary positions (rope_theta and rope_scaling, see rope.ts), grouped-query causal
+ * attention (`num_key_value_heads`), explicit `head_dim`, a gated MLP (SwiGLU with SiLU), and
+ * logits through `lm_head` or the tied `embed_tokens`.
+ * Relatives: Mistral (the same blocks; a sliding window longer than the sequence changes
+ * nothing), Qwen2 (q/k/v biases, read when present), Qwen3 (per-head q/k RMSNorm), Gemma
+ * (RMSNorm scaling by 1 + weight, embeddings scaled by sqrt(hidden), tanh-GELU gate).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { TensorMap } from '../../core/checkpoint';
+import { ModelError } from '../compute/modelErrors';
+import { attention, dense, embed, rmsNorm, TransformerWeights } from '../compute/transformerLayers';
+import type { LmConfig } from './config';
+import { activate, checkBlocks, checkSequence, expectShape, fullLogits, namePrefix, runBlocks, type LmModel } from './layers';
+import { ropeInvFreq, ropeTables } from './rope';
+
+export function buildLlama(tensors: TensorMap, config: LmConfig, weights: string): LmModel {
+  const p = namePrefix(tensors, config, weights);
+  const { hidden: d, vocab, heads, kvHeads, headDim, eps } = config;
+  for (const n of tensors.keys()) {
+    if (/_layernorm\.bias$/.test(n) || /\.(pre|post)_feedforward_layernorm\./.test(n)) {
+      throw new ModelError('Unsupported', `${weights}: \`${n}\`: norms with a bias or around the MLP (Gemma 2 style) are not in the Llama forward pass`, weights);
+    }
+  }
+  checkBlocks(tensors, `${p}layers.`, config, weights);
+  const embName = `${p}embed_tokens.weight`;
+  expectShape(tensors, embName, [vocab, d], weights, config);
+  for (let i = 0; i < config.layers; i++) {
+    const l = `${p}layers.${i}.self_attn`;
+    expectShape(tensors, `${l}.q_proj.weight`, [heads * headDim, d], weights, config);
+    expectShape(tensors, `${l}.k_proj.weight`, [kvHeads * headDim, d], weights, config);
+    expectShape(tensors, `${l}.v_proj.weight`, [kvHeads * headDim, d], weights, config);
+    expectShape(tensors, `${l}.o_proj.weight`, [d, heads * headDim], weights, config);
+  }
+  const untiedHead = !config.tied;
+  if (untiedHead && !tensors.has('lm_head.weight')) {
+    throw new ModelError('Unsupported', `${weights}: \`lm_head.weight\` is missing and ${config.file} says "tie_word_embeddings": false (or does not say, and false is the default for ${config.modelType})`, weights);
+  }
+  const rope = config.rope!;
+  const w = new TransformerWeights(tensors);
+  try {
+    // Gemma's RMSNorm multiplies by (1 + weight): fold the 1 in once.
+    const normWeight = (name: string): tf.Tensor1D => (config.gemma ? w.own(tf.tidy(() => tf.add(w.vector(name), 1) as tf.Tensor1D)) : w.vector(name));
+    const emb = w.matrix(embName);
+    const lin = (name: string) => [w.linear(`${name}.weight`), w.optionalVector(`${name}.bias`)] as const;
+    const blocks = Array.from({ length: config.layers }, (_, i) => {
+      const l = `${p}layers.${i}`;
+      const qk = w.has(`${l}.self_attn.q_norm.weight`) ? { q: normWeight(`${l}.self_attn.q_norm.weight`), k: normWeight(`${l}.self_attn.k_norm.weight`), eps } : undefined;
+      return {
+        inNorm: normWeight(`${l}.input_layernorm.weight`),
+        q: lin(`${l}.self_attn.q_proj`),
+        k: lin(`${l}.self_attn.k_proj`),
+        v: lin(`${l}.self_attn.v_proj`),
+        o: lin(`${l}.self_attn.o_proj`),
+        qk,
+        postNorm: normWeight(`${l}.post_attention_layernorm.weight`),
+        gate: lin(`${l}.mlp.gate_proj`),
+        up: lin(`${l}.mlp.up_proj`),
+        down: lin(`${l}.mlp.down_proj`),
+      };
+    });
+    const norm = normWeight(`${p}norm.weight`);
+    const head = untiedHead ? w.linear('lm_head.weight') : w.own(tf.tidy(() => tf.transpose(emb)));
+    const headBias = untiedHead ? w.optionalVector('lm_head.bias') : undefined;
+    // Gemma multiplies embeddings by sqrt(hidden) rounded to the weights' dtype (float32 here).
+    const embScale = config.gemma ? Math.fround(Math.sqrt(d)) : 1;
+    const ropeText = rope.type === 'default' ? `rotary base ${rope.theta}` : `rotary base ${rope.theta}, ${rope.type} scaling x${rope.factor}`;
+    const model: LmModel = {
+      config,
+      description:
+        `${config.modelType}: ${config.layers} layers, width ${d}, ${heads} heads${kvHeads !== heads ? ` (${kvHeads} key/value)` : ''} of ${headDim}, ` +
+        `${ropeText}, logits through ${untiedHead ? '`lm_head`' : `the tied \`${embName}\``}`,
+      hidden(ids) {
+        const [n, s] = ids.shape;
+        checkSequence(s, config);
+        const tables = ropeTables(ropeInvFreq(rope, headDim, s, config.maxPositions), s);
+        const cos = tf.tensor4d(tables.cos, [1, s, 1, headDim]);
+        const sin = tf.tensor4d(tables.sin, [1, s, 1, headDim]);
+        try {
+          const x0 = tf.tidy(() => (embScale === 1 ? embed(emb, ids) : (tf.mul(embed(emb, ids), embScale) as tf.Tensor2D)));
+          const x = runBlocks(x0, blocks, (x, b) => {
+            const a = rmsNorm(x, b.inNorm, eps);
+            const att = attention(dense(a, ...b.q), dense(a, ...b.k), dense(a, ...b.v), { batch: n, seq: s, heads, kvHeads, headDim }, { causal: true, rotary: { cos, sin }, qkNorm: b.qk });
+            const r = tf.add(x, dense(att, ...b.o)) as tf.Tensor2D;
+            const m = rmsNorm(r, b.postNorm, eps);
+            return tf.add(r, dense(tf.mul(activate(dense(m, ...b.gate), config.act), dense(m, ...b.up)) as tf.Tensor2D, ...b.down)) as tf.Tensor2D;
+          });
+          const out = tf.tidy(() => rmsNorm(x, norm, eps));
+          x.dispose();
+          return out;
+        } finally {
+          cos.dispose();
+          sin.dispose();
+        }
+      },
+      head: (rows) => dense(rows, head, headBias),
+      logits: (ids) => fullLogits(model, ids),
+      dispose: () => w.dispose(),
+    };
+    return model;
+  } catch (e) {
+    w.dispose();
+    throw e;
+  }
+}
