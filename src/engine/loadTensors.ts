@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Checkpoint, DenseTensor, PermSpec, Permutations } from '../core/checkpoint';
+import { entryPermutation } from '../core/blockAxis';
 import { openCheckpoint } from '../core/safetensors';
 import { checkCompatible, inferSpec, parseSpecFile, resolveSpec, SpecError } from '../core/spec';
 import { readHfConfig } from '../core/families/hfConfig';
@@ -122,7 +123,13 @@ export async function loadTensors(ck: Checkpoint, names: readonly string[], opts
 export function axisPermutations(spec: PermSpec, perms: Permutations, tensor: string, rank: number): (Int32Array | null)[] {
   const axes = spec.axes[tensor];
   if (!axes) return new Array<Int32Array | null>(rank).fill(null);
-  return axes.map((p) => (p === null ? null : perms[p] ?? null));
+  return axes.map((p) => {
+    try {
+      return entryPermutation(p, perms, (name) => { throw new Error(name); });
+    } catch {
+      return null;
+    }
+  });
 }
 
 /** For each element of the permuted tensor, the index of its source element (row-major). */

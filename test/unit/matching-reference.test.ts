@@ -128,7 +128,7 @@ test('BatchNorm running statistics are permuted with their channel but left out 
   // π(B) still carries each channel's statistics with it.
   const permuted = applyPermutations(spec, plain.perms, b);
   const name = 'layer1.0.bn1.running_var';
-  const perm = plain.perms[spec.axes[name][0]!];
+  const perm = plain.perms[spec.axes[name][0] as string];
   const before = b.get(name)!.data;
   assert.deepEqual(Array.from(permuted.get(name)!.data), Array.from(perm, (j) => before[j]));
 });

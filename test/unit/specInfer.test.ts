@@ -25,6 +25,19 @@ function assertConsistent(spec: PermSpec, tensors: Shapes): void {
     assert.equal(entry.length, t.shape.length, t.name);
     entry.forEach((p, axis) => {
       if (p === null) return;
+      if (typeof p !== 'string') {
+        // A block axis: its parts cover the axis; the outer permutation has the blocks' count,
+        // an inner one blocks x its level's size.
+        assert.equal(p.parts.reduce((s, part) => s + part.split.reduce((x, y) => x * y, 1), 0), t.shape[axis], `${t.name} axis ${axis}`);
+        for (const part of p.parts) {
+          part.perms.forEach((q, level) => {
+            if (q === null) return;
+            used.add(q);
+            assert.equal(spec.perms[q], level === 0 ? part.split[0] : part.split[0] * part.split[level], `${t.name} axis ${axis} (${q})`);
+          });
+        }
+        return;
+      }
       used.add(p);
       assert.equal(spec.perms[p], t.shape[axis], `${t.name} axis ${axis} (${p})`);
     });

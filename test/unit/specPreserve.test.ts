@@ -5,6 +5,7 @@
  * (the project's own permute lives in src/core/matching). A negative control checks each
  * forward pass notices a permutation applied to one tensor only.
  */
+import { entryPermutation } from '../../src/core/blockAxis';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -60,12 +61,19 @@ function take(t: T, perm: Int32Array, axis: number): T {
 function permuteAll(tensors: readonly StateTensor[], spec: PermSpec, seed: number): W {
   const rand = seededRandom(seed);
   const perms: Record<string, Int32Array> = {};
-  for (const [name, n] of Object.entries(spec.perms)) perms[name] = randomPerm(n, rand);
+  for (const [name, n] of Object.entries(spec.perms)) {
+    // A per-block permutation (heads' inner dimensions) is drawn inside each block.
+    const blocks = spec.blocks?.[name] ?? 1;
+    const size = n / blocks;
+    perms[name] = new Int32Array(n);
+    for (let g = 0; g < blocks; g++) randomPerm(size, rand).forEach((v, i) => { perms[name][g * size + i] = g * size + v; });
+  }
   const out: W = new Map();
   for (const t of tensors) {
     let cur: T = t;
     spec.axes[t.name].forEach((p, axis) => {
-      if (p !== null) cur = take(cur, perms[p], axis);
+      const full = entryPermutation(p, perms, (q) => { throw new Error(q); });
+      if (full !== null) cur = take(cur, full, axis);
     });
     out.set(t.name, cur);
   }
