@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { openCheckpoint, checkpointSummary } from '../core/safetensors';
 import { describeFamily, inferSpec, symmetryGroupLog10 } from '../core/spec';
+import { readHfConfig } from '../core/families/hfConfig';
 import type { ArchitectureInfo, InspectorState, ToInspector } from '../../webview/protocol';
 import { Disposable } from './dispose';
 import type { EngineHost } from './engineHost';
@@ -120,7 +121,7 @@ export async function readInspectorState(uri: vscode.Uri, log: Log): Promise<Ins
     const summary = checkpointSummary(ckpt);
     let architecture: ArchitectureInfo | undefined;
     try {
-      const inferred = inferSpec(summary.tensors);
+      const inferred = inferSpec(summary.tensors, readHfConfig(summary.path));
       architecture = {
         family: describeFamily(inferred),
         perms: inferred.spec.perms,

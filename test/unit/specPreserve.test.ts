@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { PermSpec } from '../../src/core/checkpoint';
 import { inferSpec } from '../../src/core/spec';
+import type { HfConfig } from '../../src/core/families';
 import {
   mlpLayerName,
   bertStateDict,
@@ -99,8 +100,8 @@ function maxDiff(a: Float64Array, b: Float64Array): number {
  * The inferred spec preserves `forward`, some permutation is not the identity, and permuting a
  * single tensor (`victim`, on its first permuted axis) changes the output: the check has teeth.
  */
-function assertPreserved(tensors: StateTensor[], forward: (w: W) => Float64Array, victim: string): void {
-  const spec = inferSpec(shapesOf(tensors)).spec;
+function assertPreserved(tensors: StateTensor[], forward: (w: W) => Float64Array, victim: string, hf?: HfConfig): void {
+  const spec = inferSpec(shapesOf(tensors), hf).spec;
   assert.ok(Object.keys(spec.perms).length > 0);
   const original = asMap(tensors);
   const permuted = permuteAll(tensors, spec, 1234);
@@ -163,19 +164,19 @@ describe('inferred specs preserve the function', () => {
   });
   it('GPT-2 (LayerNorm, Conv1D, causal attention, tied lm_head)', () => {
     const tensors = gpt2StateDict({ layers: 2, dModel: 16, vocab: 11, positions: 8, seed: 19, maskBuffers: true });
-    assertPreserved(tensors, (w) => gpt2Forward(w, [3, 1, 4, 1, 5], 2, 4), 'transformer.h.1.mlp.c_fc.bias');
+    assertPreserved(tensors, (w) => gpt2Forward(w, [3, 1, 4, 1, 5], 2, 4), 'transformer.h.1.mlp.c_fc.bias', { heads: 4 });
   });
   it('GPT-2 with the tied lm_head left out of the file', () => {
     const tensors = gpt2StateDict({ layers: 1, dModel: 8, vocab: 9, positions: 6, seed: 22, lmHead: false });
-    assertPreserved(tensors, (w) => gpt2Forward(w, [0, 8, 2], 1, 2), 'transformer.wpe.weight');
+    assertPreserved(tensors, (w) => gpt2Forward(w, [0, 8, 2], 1, 2), 'transformer.wpe.weight', { heads: 2 });
   });
   it('Llama (RMSNorm, rotary, grouped-query attention, SwiGLU)', () => {
     const tensors = llamaStateDict({ layers: 2, dModel: 16, heads: 4, kvHeads: 2, intermediate: 20, vocab: 11, seed: 20 });
-    assertPreserved(tensors, (w) => llamaForward(w, [2, 7, 1, 8], 2, 4, 2), 'model.layers.0.input_layernorm.weight');
+    assertPreserved(tensors, (w) => llamaForward(w, [2, 7, 1, 8], 2, 4, 2), 'model.layers.0.input_layernorm.weight', { heads: 4, kvHeads: 2 });
   });
   it('BERT (post-LN, pooler, sequence classifier)', () => {
     const tensors = bertStateDict({ layers: 2, dModel: 16, intermediate: 24, vocab: 11, positions: 8, classifier: 3, seed: 21 });
-    assertPreserved(tensors, (w) => bertForward(w, [1, 5, 9, 2], 2, 4), 'bert.encoder.layer.0.attention.output.LayerNorm.bias');
+    assertPreserved(tensors, (w) => bertForward(w, [1, 5, 9, 2], 2, 4), 'bert.encoder.layer.0.attention.output.LayerNorm.bias', { heads: 4 });
   });
 });
 
