@@ -12,8 +12,9 @@
  * over the block axis (B' with every permutation on the tensors' other axes applied). The
  * objective's part that depends on the group is sum_x S[x, src(x)], src as in blockAxis.ts.
  * When two inner levels meet in one tensor (o_proj: query head x v/o dimension) the pair's
- * inner problem is not a single assignment: it is solved by alternating assignments, starting
- * from each level's own tensors (q for query heads, v for v/o dimensions).
+ * inner problem is not a single assignment: the smaller level (query heads per group) is
+ * enumerated when it has at most 720 permutations, the other solved by assignment for each
+ * choice (exact); beyond that, alternating assignments from each level's own tensors.
  */
 import { solveAssignmentMax } from '../assignment/lap';
 import { levelStrides } from '../blockAxis';
@@ -121,27 +122,70 @@ function identity(n: number): Int32Array {
 }
 
 const INNER_ROUNDS = 8;
+/** Enumerate a coupled level's permutations when it has at most this many (6! = 720). */
+const ENUMERATE_MAX = 720;
 
-/** The best inner permutations of one pair of blocks and the pair's value. */
-function solvePair(ps: readonly Prepared[], g: number, c: number, members: ReadonlyMap<string, number>): { taus: Map<string, Int32Array>; value: number } {
-  const taus = new Map<string, Int32Array>([...members].map(([name, m]) => [name, identity(m)]));
-  const names = [...members.keys()].sort();
+function allPermutations(n: number): Int32Array[] {
+  if (n === 0) return [new Int32Array(0)];
+  const out: Int32Array[] = [];
+  for (const rest of allPermutations(n - 1)) {
+    for (let k = 0; k <= rest.length; k++) out.push(Int32Array.from([...rest.subarray(0, k), n - 1, ...rest.subarray(k)]));
+  }
+  return out;
+}
+
+function factorial(n: number): number {
+  let f = 1;
+  for (let k = 2; k <= n; k++) f *= k;
+  return f;
+}
+
+/**
+ * Alternating assignments over `names` (the other members fixed in `taus`), starting from each
+ * level's own tensors; returns the pair's value.
+ */
+function alternate(ps: readonly Prepared[], g: number, c: number, names: readonly string[], members: ReadonlyMap<string, number>, taus: Map<string, Int32Array>): number {
   for (let round = 0; round < INNER_ROUNDS; round++) {
     let changed = false;
     for (const name of names) {
       const m = members.get(name)!;
-      // First round: each level from the tensors where it is the only inner level, if any.
-      const alone = (p: Prepared): boolean => innerLevels(p) === 1;
+      // First round: each level from the tensors where it is the only free inner level, if any.
+      const alone = (p: Prepared): boolean => p.st.perms.slice(1).filter((q) => q !== null && names.includes(q)).length === 1;
       const use = round === 0 && ps.some((p) => p.st.perms.includes(name) && alone(p)) ? alone : () => true;
-      const matrix = memberMatrix(ps, g, c, name, m, taus, use);
-      const solved = solveAssignmentMax(matrix, m).rowToCol;
+      const solved = solveAssignmentMax(memberMatrix(ps, g, c, name, m, taus, use), m).rowToCol;
       const old = taus.get(name)!;
       if (solved.some((v, i) => v !== old[i])) changed = true;
       taus.set(name, Int32Array.from(solved));
     }
     if (!changed && round > 0) break;
   }
-  return { taus, value: pairValue(ps, g, c, taus) };
+  return pairValue(ps, g, c, taus);
+}
+
+/**
+ * The best inner permutations of one pair of blocks and the pair's value. One inner level: one
+ * assignment (exact). Levels that meet in one tensor (GQA's query heads x v/o dimensions in
+ * o_proj): the smallest coupled level is enumerated when it has at most 720 permutations and
+ * the others solved by assignment for each (exact with two levels); else alternating assignments.
+ */
+function solvePair(ps: readonly Prepared[], g: number, c: number, members: ReadonlyMap<string, number>): { taus: Map<string, Int32Array>; value: number } {
+  const names = [...members.keys()].sort();
+  const fresh = (): Map<string, Int32Array> => new Map([...members].map(([name, m]) => [name, identity(m)]));
+  const coupled = names.filter((name) => ps.some((p) => p.st.perms.includes(name) && innerLevels(p) > 1));
+  const small = coupled.filter((name) => factorial(members.get(name)!) <= ENUMERATE_MAX).sort((x, y) => members.get(x)! - members.get(y)!)[0];
+  if (small === undefined) {
+    const taus = fresh();
+    return { taus, value: alternate(ps, g, c, names, members, taus) };
+  }
+  const rest = names.filter((n) => n !== small);
+  let best: { taus: Map<string, Int32Array>; value: number } | undefined;
+  for (const choice of allPermutations(members.get(small)!)) {
+    const taus = fresh();
+    taus.set(small, choice);
+    const value = alternate(ps, g, c, rest, members, taus);
+    if (!best || value > best.value) best = { taus, value };
+  }
+  return best!;
 }
 
 /** Local inner permutations of block g from the flat per-block values. */
