@@ -15,7 +15,7 @@ import { openCheckpoint } from '../../src/core/safetensors';
 import { inferSpec } from '../../src/core/spec';
 import { readHfConfig } from '../../src/core/families/hfConfig';
 import { applyPermutations, randomPermutations } from '../../src/core/matching/permute';
-import { weightMatching } from '../../src/core/matching/weightMatching';
+import { similarityMatrix, weightMatching } from '../../src/core/matching/weightMatching';
 import { jsMatMul } from '../../src/core/matching/jsMatMul';
 import { initBackend } from '../../src/engine/backend';
 import { loadLmCheckpoint } from '../../src/engine/lm/checkpoint';
@@ -162,6 +162,17 @@ describe('heads on random models', () => {
         const r = await weightMatching(spec, a, b, { seed: 1, maxIter: 50, matmul: jsMatMul });
         const aligned = applyPermutations(spec, r.perms, b);
         assertSameTensors(aligned, a, `${c.name} seed ${seed}`);
+        // The heatmaps: after alignment each head of A is most similar to the same head of π(B).
+        const heads = Object.keys(spec.perms).filter((p) => /\.(kv_)?heads$/.test(p) && !(spec.blocks?.[p] ?? 0));
+        assert.ok(heads.length > 0);
+        for (const p of heads) {
+          const n = spec.perms[p];
+          const m = similarityMatrix(spec, a, b, r.perms, p);
+          assert.equal(m.length, n * n);
+          for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (j !== i) assert.ok(m[i * n + i] > m[i * n + j], `${p}: head ${i}`);
+        }
+        const vo = Object.keys(spec.perms).find((p) => p.endsWith('.vo'))!;
+        assert.equal(similarityMatrix(spec, a, b, r.perms, vo).length, spec.perms[vo] ** 2);
         const y0 = c.forward(a);
         const y1 = c.forward(aligned);
         for (let i = 0; i < y0.length; i++) assert.ok(Math.abs(y0[i] - y1[i]) < 1e-9 * Math.max(1, Math.abs(y0[i])));
