@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { SpecError, formatSpecFile, parseSpecFile, resolveSpec, specToFile } from '../../src/core/spec';
 import { applyPermutations, randomPermutations } from '../../src/core/matching/permute';
 import { expandBlockAxis } from '../../src/core/blockAxis';
-import { permuteRawBytes } from '../../src/engine/loadTensors';
+import { axisPermutations, permuteRawBytes } from '../../src/engine/loadTensors';
 import type { BlockAxis, DenseTensor } from '../../src/core/checkpoint';
 
 const tensors = [
@@ -94,7 +94,11 @@ describe('spec files: block axes', () => {
     const out = applyPermutations(spec, perms, new Map([['q.weight', q]])).get('q.weight')!;
     const full = expandBlockAxis(spec.axes['q.weight'][0] as BlockAxis, perms, (n) => { throw new Error(n); });
     for (let r = 0; r < 8; r++) for (let c = 0; c < 3; c++) assert.equal(out.data[r * 3 + c], q.data[full[r] * 3 + c]);
-    const raw = permuteRawBytes(new Uint8Array(q.data.buffer.slice(0)), 'F32', q.shape, [full, null], 'b.safetensors', 'q.weight');
+    // The writer's per-axis indices (what `align --out` uses) are the expanded block axis.
+    const writerAxes = axisPermutations(spec, perms, 'q.weight', 2);
+    assert.deepEqual(Array.from(writerAxes[0]!), Array.from(full));
+    assert.equal(writerAxes[1], null);
+    const raw = permuteRawBytes(new Uint8Array(q.data.buffer.slice(0)), 'F32', q.shape, writerAxes, 'b.safetensors', 'q.weight');
     assert.deepEqual(Array.from(new Float32Array(raw.buffer)), Array.from(out.data));
   });
 });
