@@ -102,3 +102,18 @@ describe('spec files: block axes', () => {
     assert.deepEqual(Array.from(new Float32Array(raw.buffer)), Array.from(out.data));
   });
 });
+
+describe('memory plan: heads', () => {
+  it("a head group's solve counts one similarity per block part", async () => {
+    const { planWeightMatching } = await import('../../src/core/memoryPlan');
+    const spec = resolveSpec(parseSpecFile(specText({
+      'qkv.weight': [null, { concat: [{ split: [2, 2], perms: ['P_heads', 'P_qk'] }, { split: [2, 2], perms: ['P_heads', 'P_qk'] }, { split: [2, 2], perms: ['P_heads', 'P_vo'] }] }],
+      'o.weight': [null, { split: [2, 4], perms: ['P_heads', 'P_vo2'] }],
+    }), 'h.json'), tensors, undefined, 'h.json');
+    const shapes = new Map(tensors.map((t) => [t.name, t.shape]));
+    const plan = planWeightMatching(spec, shapes, { budget: 1e9, heldBytes: 0 });
+    const heads = plan.perms.find((p) => p.name === 'P_heads')!;
+    // 3 parts of 4 and one of 8 positions: (3 * 16 + 64) * 4 bytes of similarities at most.
+    assert.ok(heads.solveBytes >= (3 * 16 + 64) * 4);
+  });
+});
