@@ -249,4 +249,16 @@ describe('align through the worker checks transformer equivalence', () => {
     await write(b, gpt2StateDict({ layers: 1, dModel: 16, vocab: 13, positions: 8, seed: 54 }));
     await assert.rejects(client!.request({ kind: 'align', a, b, method: 'weight', seed: 0, maxIter: 20 }), /cannot tell the number of attention heads.*add "n_head".*"heads"/);
   });
+
+  it('the --model file gives the head count to spec inference too: heads are permuted', async () => {
+    const a = tmp.file('e.safetensors');
+    const b = tmp.file('f.safetensors');
+    const model = tmp.file('gpt2-model.json');
+    await write(a, gpt2StateDict({ layers: 1, dModel: 16, vocab: 13, positions: 8, seed: 55 }));
+    await write(b, gpt2StateDict({ layers: 1, dModel: 16, vocab: 13, positions: 8, seed: 56 }));
+    writeFileSync(model, JSON.stringify({ family: 'transformer', heads: 4 }));
+    const r = await client!.request({ kind: 'align', a, b, method: 'weight', seed: 0, maxIter: 20, model });
+    assert.equal(r.perms['P_transformer.h.0.heads']?.length, 4);
+    assert.equal(r.equivalence?.ok, true);
+  });
 });

@@ -22,12 +22,13 @@ function positiveInt(v: unknown): number | undefined {
 
 /**
  * `model_type` and the attention head counts from `config.json` in the checkpoint's folder,
- * with `heads` / `kvHeads` of `<checkpoint>.rebasin.json` taking precedence; undefined when
+ * with `heads` / `kvHeads` of the model config (`modelConfigPath`, the `--model` file, else
+ * `<checkpoint>.rebasin.json`) taking precedence; undefined when
  * neither file gives anything (detection then goes by names).
  */
-export function readHfConfig(checkpointPath: string): HfConfig | undefined {
+export function readHfConfig(checkpointPath: string, modelConfigPath?: string): HfConfig | undefined {
   const raw = readJson(path.join(path.dirname(checkpointPath), 'config.json'));
-  const model = readJson(`${checkpointPath}.rebasin.json`);
+  const model = readJson(modelConfigPath ?? `${checkpointPath}.rebasin.json`);
   if (!raw && !model) return undefined;
   const out: { model_type?: string; heads?: number; kvHeads?: number; headDim?: number } = {};
   if (raw && typeof raw.model_type === 'string') out.model_type = raw.model_type;
