@@ -151,6 +151,7 @@ describe('heads on random models', () => {
   const cases = [
     { name: 'gpt2', tensors: gpt2StateDict({ layers: 2, dModel: 16, vocab: 11, positions: 8, seed: 71 }), hf: { heads: 4 }, forward: (w: TensorMap) => gpt2Forward(w, [3, 1, 4, 1, 5], 2, 4) },
     { name: 'llama (GQA, 2 KV groups)', tensors: llamaStateDict({ layers: 2, dModel: 16, heads: 4, kvHeads: 2, intermediate: 20, vocab: 11, seed: 72 }), hf: { heads: 4, kvHeads: 2 }, forward: (w: TensorMap) => llamaForward(w, [2, 7, 1, 8], 2, 4, 2) },
+    { name: 'llama (multi-query: 1 KV head, 4 query heads)', tensors: llamaStateDict({ layers: 1, dModel: 16, heads: 4, kvHeads: 1, intermediate: 12, vocab: 11, seed: 74 }), hf: { heads: 4, kvHeads: 1 }, forward: (w: TensorMap) => llamaForward(w, [2, 7, 1, 8], 1, 4, 1) },
     { name: 'bert', tensors: bertStateDict({ layers: 2, dModel: 16, intermediate: 24, vocab: 11, positions: 8, classifier: 3, seed: 73 }), hf: { heads: 4 }, forward: (w: TensorMap) => bertForward(w, [1, 5, 9, 2], 2, 4) },
   ];
   for (const c of cases) {
