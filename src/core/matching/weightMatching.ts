@@ -19,6 +19,14 @@
  * held constants (per permutation with both kinds of occurrence, one n x n float32) when they fit,
  * cached products up to what the budget leaves, recomputation beyond; products computed by
  * blocks of rows, their operands (A's and B's tensor with the axis in front) made per product.
+ *
+ * Attention heads (block axes, src/core/blockAxis.ts): a layer's head group (its block
+ * permutation and the per-block permutations inside it) is one coordinate of the descent,
+ * visited under the block permutation's name. Its step builds, under the current other
+ * permutations, the similarity of every block part's units, then solves an inner assignment
+ * for each candidate pair of heads and one outer assignment over the pairs' values
+ * (src/core/matching/headMatching.ts, Verma & Elbayad 2024); it is adopted when it improves the
+ * group's part of the objective.
  */
 import type { BlockPart, DenseTensor, MatMulABt, PermSpec, Permutations, Progress, TensorMap } from '../checkpoint';
 import { AssignmentError, solveAssignmentMax, type AssignmentResult } from '../assignment/lap';

@@ -31,7 +31,19 @@ export type LayerPermutation = { readonly kind: 'identity' } | { readonly kind: 
 export function layerPermutation(ends: PathEnds, layer: string): LayerPermutation {
   if (!ends.applied) return { kind: 'identity' };
   const { spec, perms } = ends.applied;
-  const active = (name: AxisEntry | undefined): Int32Array | undefined => (typeof name === 'string' ? perms[name] : name ? entryPermutation(name, perms, () => { throw new Error('permutation missing'); }) ?? undefined : undefined);
+  // A block axis (attention heads) as its gather indices; an entry naming a permutation without a value acts as none.
+  const missing = (): never => {
+    throw new RangeError('no value');
+  };
+  const active = (entry: AxisEntry | undefined): Int32Array | undefined => {
+    if (entry === null || entry === undefined) return undefined;
+    if (typeof entry === 'string') return perms[entry];
+    try {
+      return entryPermutation(entry, perms, missing) ?? undefined;
+    } catch {
+      return undefined;
+    }
+  };
   const wAxes = spec.axes[`${layer}.weight`] ?? [];
   const bAxes = ends.b.has(`${layer}.bias`) ? (spec.axes[`${layer}.bias`] ?? []) : [];
   const out = active(wAxes[0]);
