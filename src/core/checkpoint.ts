@@ -49,11 +49,35 @@ export type TensorMap = ReadonlyMap<string, DenseTensor>;
  * each axis of each tensor, and each permutation's size.
  */
 export interface PermSpec {
-  /** Permutation name -> number of units it permutes. */
+  /** Permutation name -> number of units it permutes (for a per-block permutation: blocks x block size). */
   readonly perms: Readonly<Record<string, number>>;
-  /** Tensor name -> one entry per axis: the permutation acting on it, or null. */
-  readonly axes: Readonly<Record<string, readonly (string | null)[]>>;
+  /** Tensor name -> one entry per axis: the permutation acting on it, a block axis (attention heads), or null. */
+  readonly axes: Readonly<Record<string, readonly AxisEntry[]>>;
+  /**
+   * Permutations used inside block axes at an inner level: name -> number of outer blocks. Their
+   * value maps each block of `perms[name] / blocks` entries onto itself (one permutation per
+   * block, see src/core/blockAxis.ts). Absent: no such permutation.
+   */
+  readonly blocks?: Readonly<Record<string, number>>;
 }
+
+/**
+ * One stretch of a block axis: the axis viewed as nested levels `split` (outermost first, their
+ * product is the stretch's length), e.g. [heads, head_dim] or [kv groups, heads per group,
+ * head_dim]. `perms[0]` permutes the outer blocks; `perms[l]` (l >= 1), when not null, permutes
+ * level l's index separately inside each outer block (one permutation per block of A).
+ */
+export interface BlockPart {
+  readonly split: readonly number[];
+  readonly perms: readonly (string | null)[];
+}
+
+/** An axis permuted in blocks: one or more parts laid end to end (GPT-2's c_attn packs q|k|v). */
+export interface BlockAxis {
+  readonly parts: readonly BlockPart[];
+}
+
+export type AxisEntry = string | BlockAxis | null;
 
 /**
  * Permutations as gather indices (the paper's convention): `aligned_B[t] = take(B[t], perm[p], axis)`

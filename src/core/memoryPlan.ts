@@ -17,6 +17,7 @@
  * and the bytes it needs. The assignment solver itself needs O(n) (lap.ts).
  */
 import type { PermSpec } from './checkpoint';
+import { entryPermNames, isBlockAxis } from './blockAxis';
 
 const F32 = 4;
 
@@ -110,27 +111,41 @@ export function planWeightMatching(
   const largestOperand = new Map<string, number>();
   const hasFree = new Set<string>();
   const hasDependent = new Set<string>();
+  const blockAxisUnits = new Map<string, number>();
+  const headSimilarityBytes = new Map<string, number>();
   for (const [tensor, axes] of Object.entries(spec.axes)) {
     if (opts.counted && !opts.counted(tensor)) continue;
     const shape = shapes.get(tensor);
     if (!shape) continue;
     const bytes = sizeOf(shape) * F32;
-    axes.forEach((p, axis) => {
-      if (p === null) return;
-      largestOperand.set(p, Math.max(largestOperand.get(p) ?? 0, bytes));
-      if (axes.some((q, d) => d !== axis && q !== null)) hasDependent.add(p);
-      else hasFree.add(p);
+    axes.forEach((entry, axis) => {
+      // A block axis's permutations are solved together from an axis x axis similarity (heads).
+      if (isBlockAxis(entry)) {
+        for (const p of entryPermNames(entry)) blockAxisUnits.set(p, Math.max(blockAxisUnits.get(p) ?? 0, shape[axis]));
+        // A head group's step holds one part x part similarity per block structure at once
+        // (bounded by one per part): summed on the group's block permutation.
+        for (const part of entry.parts) {
+          const outer = part.perms[0];
+          const size = part.split.reduce((x, y) => x * y, 1);
+          if (outer !== null) headSimilarityBytes.set(outer, (headSimilarityBytes.get(outer) ?? 0) + size * size * F32);
+        }
+      }
+      for (const p of entryPermNames(entry)) {
+        largestOperand.set(p, Math.max(largestOperand.get(p) ?? 0, bytes));
+        if (axes.some((q, d) => d !== axis && q !== null)) hasDependent.add(p);
+        else hasFree.add(p);
+      }
     });
   }
   const perms: PermutationMemory[] = Object.keys(spec.perms).sort().map((name) => {
-    const n = spec.perms[name];
+    const n = Math.max(spec.perms[name], blockAxisUnits.get(name) ?? 0);
     const cost = n * n * F32;
     // A's and B's operands (A's is its own data when the axis is 0: counted anyway, a bound).
     const operand = 2 * (largestOperand.get(name) ?? 0);
     // The product of the largest occurrence, [n, rest] x [n, rest]^T, by row blocks of the result.
     const block = Math.min(cost, Math.max(PRODUCT_BLOCK_BYTES, n * F32));
-    const solveBytes = cost + operand + block;
-    const constantBytes = hasFree.has(name) && hasDependent.has(name) ? cost : 0;
+    const solveBytes = Math.max(cost, headSimilarityBytes.get(name) ?? 0) + operand + block;
+    const constantBytes = hasFree.has(name) && hasDependent.has(name) && !blockAxisUnits.has(name) ? cost : 0;
     return { name, size: n, solveBytes, constantBytes };
   });
   const solveBytes = perms.reduce((m, p) => Math.max(m, p.solveBytes), 0);

@@ -44,7 +44,7 @@ export interface ResolvedSpec {
 }
 
 /** The spec from `specPath` (checked against the checkpoints) or inferred from A's names and shapes. */
-export async function specFor(specPath: string | undefined, a: Checkpoint, others: readonly Checkpoint[]): Promise<ResolvedSpec> {
+export async function specFor(specPath: string | undefined, a: Checkpoint, others: readonly Checkpoint[], modelConfigPath?: string): Promise<ResolvedSpec> {
   if (specPath !== undefined) {
     let text: string;
     try {
@@ -63,7 +63,7 @@ export async function specFor(specPath: string | undefined, a: Checkpoint, other
     return { spec: spec!, family: file.family, notes: file.notes ?? [] };
   }
   for (const b of others) assertCompatible(a, b);
-  const inferred = inferSpec(a.tensors, readHfConfig(a.path));
+  const inferred = inferSpec(a.tensors, readHfConfig(a.path, modelConfigPath));
   return { spec: inferred.spec, family: inferred.family, notes: inferred.notes };
 }
 

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { SafetensorsError, openCheckpoint, checkpointSummary } from '../core/safetensors';
 import { describeFamily, inferSpec, symmetryGroupLog10 } from '../core/spec';
+import { readHfConfig } from '../core/families/hfConfig';
 import type { ArchitectureInfo, InspectorState, ToInspector } from '../../webview/protocol';
 import { Disposable } from './dispose';
 import type { EngineHost } from './engineHost';
@@ -169,7 +170,7 @@ export async function readInspectorState(uri: vscode.Uri, log: Log): Promise<Ins
     const summary = checkpointSummary(ckpt);
     let architecture: ArchitectureInfo | undefined;
     try {
-      const inferred = inferSpec(summary.tensors);
+      const inferred = inferSpec(summary.tensors, readHfConfig(summary.path));
       const groups = Object.keys(inferred.spec.perms).length;
       architecture = {
         // One layer (or only un-permutable tensors): no hidden units, so no family worth naming.

@@ -56,7 +56,7 @@ function compareWithReference(sd: StateTensor[], opts: TransformerOptions, n: nu
 
 function permutedCheck(sd: StateTensor[], config: Record<string, unknown>, spec?: PermSpec, seed = 5) {
   const tensors: TensorMap = toTensorMap(sd);
-  const inferred = inferSpec(shapesOf(sd)).spec;
+  const inferred = inferSpec(shapesOf(sd), { heads: config.heads as number | undefined, kvHeads: config.kvHeads as number | undefined }).spec;
   const perms = randomPermutations(inferred, seed);
   return checkTransformerEquivalence(tensors, applyPermutations(spec ?? inferred, perms, tensors), spec ?? inferred, perms, config);
 }
@@ -145,7 +145,7 @@ describe('transformer equivalence check', () => {
   it('bert headless: the hidden states do move with the stream permutation (the gather is needed)', () => {
     const sd = bertStateDict({ layers: 1, dModel: 16, intermediate: 24, vocab: 13, positions: 8, pooler: false, seed: 37 });
     const tensors = toTensorMap(sd);
-    const spec = inferSpec(shapesOf(sd)).spec;
+    const spec = inferSpec(shapesOf(sd), { heads: 2 }).spec;
     const piB = applyPermutations(spec, randomPermutations(spec, 5), tensors);
     const b = buildTransformer(tensors, { heads: 2 });
     const p = buildTransformer(piB, { heads: 2 });
@@ -169,7 +169,7 @@ describe('transformer equivalence check', () => {
       ['bert', bertStateDict({ layers: 2, dModel: 16, intermediate: 24, vocab: 13, positions: 8, classifier: 3, seed: 43 }), { heads: 4 }, 'bert.encoder.layer.1.attention.output.LayerNorm.weight'],
     ];
     for (const [name, sd, config, victim] of variants) {
-      const spec = inferSpec(shapesOf(sd)).spec;
+      const spec = inferSpec(shapesOf(sd), { heads: config.heads as number }).spec;
       // The victim keeps its place in the stream: one axis that should follow P_residual (or the mlp) does not.
       const axes = spec.axes[victim];
       const first = axes.findIndex((a) => a !== null);
@@ -243,13 +243,23 @@ describe('align through the worker checks transformer equivalence', () => {
     assert.ok(!logs.some((l) => /equivalence check skipped/.test(l)), logs.join('\n'));
   });
 
-  it('without a head count it skips the check with a line saying how to give one', async () => {
+  it('without a head count the spec cannot place the heads: one line saying what to add', async () => {
     const a = tmp.file('c.safetensors');
     const b = tmp.file('d.safetensors');
     await write(a, gpt2StateDict({ layers: 1, dModel: 16, vocab: 13, positions: 8, seed: 53 }));
     await write(b, gpt2StateDict({ layers: 1, dModel: 16, vocab: 13, positions: 8, seed: 54 }));
-    const r = await client!.request({ kind: 'align', a, b, method: 'weight', seed: 0, maxIter: 20 });
-    assert.equal(r.equivalence, undefined);
-    assert.ok(logs.some((l) => /equivalence check skipped: cannot tell the number of attention heads .*"heads"/.test(l)), logs.join('\n'));
+    await assert.rejects(client!.request({ kind: 'align', a, b, method: 'weight', seed: 0, maxIter: 20 }), /cannot tell the number of attention heads.*add "n_head".*"heads"/);
+  });
+
+  it('the --model file gives the head count to spec inference too: heads are permuted', async () => {
+    const a = tmp.file('e.safetensors');
+    const b = tmp.file('f.safetensors');
+    const model = tmp.file('gpt2-model.json');
+    await write(a, gpt2StateDict({ layers: 1, dModel: 16, vocab: 13, positions: 8, seed: 55 }));
+    await write(b, gpt2StateDict({ layers: 1, dModel: 16, vocab: 13, positions: 8, seed: 56 }));
+    writeFileSync(model, JSON.stringify({ family: 'transformer', heads: 4 }));
+    const r = await client!.request({ kind: 'align', a, b, method: 'weight', seed: 0, maxIter: 20, model });
+    assert.equal(r.perms['P_transformer.h.0.heads']?.length, 4);
+    assert.equal(r.equivalence?.ok, true);
   });
 });

@@ -31,7 +31,7 @@ test('spec inference and the forward pass detect the same family', () => {
     ['llama', llamaStateDict({ layers: 1, dModel: 8, heads: 2, kvHeads: 1, intermediate: 12, vocab: 11 })],
   ] as const;
   for (const [id, sd] of cases) {
-    const inferred = inferSpec(shapesOf(sd));
+    const inferred = inferSpec(shapesOf(sd), id === 'gpt2' || id === 'llama' ? { heads: 2, kvHeads: id === 'llama' ? 1 : 2 } : undefined);
     assert.equal(inferred.id, id);
     assert.equal(detectModelFamily(toTensorMap(sd)), id, `${id}: engine detection`);
     assert.equal(inferred.family, id === 'gpt2' || id === 'llama' ? 'transformer' : id, `${id}: reported family (the CLI's JSON name)`);

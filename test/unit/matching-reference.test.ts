@@ -17,6 +17,7 @@ import { applyPermutations, invertPermutation, randomPermutations } from '../../
 import { mulberry32 } from '../../src/core/matching/prng';
 import { isRunningStatistic, weightMatching } from '../../src/core/matching/weightMatching';
 import { inferSpec } from '../../src/core/spec/infer';
+import type { HfConfig } from '../../src/core/families';
 import { referenceObjective, referenceWeightMatching } from './helpers/referenceMatching';
 import * as sd from './helpers/stateDicts';
 
@@ -83,10 +84,13 @@ function checkAgainstReference(family: string, pairing: string, spec: PermSpec, 
   });
 }
 
+/** Head counts of the transformer families (what config.json would say). */
+const HEADS: Record<string, HfConfig | undefined> = { 'gpt-2, 4 layers': { heads: 4 }, 'llama naming, grouped kv': { heads: 4, kvHeads: 2 } };
+
 for (const [family, build] of Object.entries(FAMILIES)) {
   test(`weight matching reaches the reference objective: ${family}`, async () => {
     const ta = build(11);
-    const spec = inferSpec(sd.shapesOf(ta)).spec;
+    const spec = inferSpec(sd.shapesOf(ta), HEADS[family]).spec;
     const refSpec = withoutRunningStatistics(spec);
     const a = unevenScales(ta, 101);
     const pairings: [string, TensorMap][] = [
@@ -128,7 +132,7 @@ test('BatchNorm running statistics are permuted with their channel but left out 
   // π(B) still carries each channel's statistics with it.
   const permuted = applyPermutations(spec, plain.perms, b);
   const name = 'layer1.0.bn1.running_var';
-  const perm = plain.perms[spec.axes[name][0]!];
+  const perm = plain.perms[spec.axes[name][0] as string];
   const before = b.get(name)!.data;
   assert.deepEqual(Array.from(permuted.get(name)!.data), Array.from(perm, (j) => before[j]));
 });
@@ -137,14 +141,16 @@ test('a Llama-shaped pair: a known permutation is recovered exactly with the con
   // Issue 14: at TinyLlama size the cached contributions passed their 1 GiB cap and the residual
   // permutation, which the embeddings alone determine, was never recovered. Same shape, small.
   const tensors = sd.llamaStateDict({ layers: 3, dModel: 48, heads: 4, kvHeads: 2, intermediate: 128, vocab: 200, seed: 31 });
-  const spec = inferSpec(sd.shapesOf(tensors)).spec;
+  const spec = inferSpec(sd.shapesOf(tensors), { heads: 4, kvHeads: 2 }).spec;
   const a = sd.toTensorMap(tensors);
   const applied = randomPermutations(spec, 17);
   const b = applyPermutations(spec, applied, a);
   // One MLP contribution is 48 x 48 float32 plus its B operand of 128 x 48: a cap of 40 kB holds a few.
   for (const cacheBytes of [undefined, 40_000, 0]) {
     const r = await weightMatching(spec, a, b, { seed: 5, maxIter: MAX_ITER, matmul: jsMatMul, cacheBytes });
-    for (const p of Object.keys(spec.perms)) {
+    // Whole-axis permutations come back as the inverse; head permutations compose by blocks
+    // (block g of A's order picks its inner permutation), so they are checked through the tensors below.
+    for (const p of Object.keys(spec.perms).filter((q) => q === 'P_residual' || q.endsWith('.mlp'))) {
       const inverse = invertPermutation(applied[p]);
       assert.deepEqual(Array.from(r.perms[p]), Array.from(inverse), `cache ${cacheBytes ?? 'default'}: ${p} recovered`);
     }

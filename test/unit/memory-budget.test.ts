@@ -45,7 +45,7 @@ test('the plan counts the cost matrix, the largest occurrence\'s two operands an
 
 test('a tight budget drops held constants and the cache: same permutations, recovered exactly', async () => {
   const tensors = sd.llamaStateDict({ layers: 2, dModel: 32, heads: 4, kvHeads: 2, intermediate: 64, vocab: 100, seed: 41 });
-  const spec = inferSpec(sd.shapesOf(tensors)).spec;
+  const spec = inferSpec(sd.shapesOf(tensors), { heads: 4, kvHeads: 2 }).spec;
   const a = sd.toTensorMap(tensors);
   const applied = randomPermutations(spec, 9);
   const b = applyPermutations(spec, applied, a);
@@ -63,9 +63,12 @@ test('a tight budget drops held constants and the cache: same permutations, reco
   const runs = [];
   for (const memoryBudget of [1e9, tight]) runs.push(await weightMatching(spec, a, b, { seed: 2, maxIter: 100, matmul: jsMatMul, memoryBudget }));
   for (const p of Object.keys(spec.perms)) {
-    assert.deepEqual(Array.from(runs[0].perms[p]), Array.from(invertPermutation(applied[p])), p);
+    // Head permutations compose by blocks: checked through the tensors below.
+    if (p === 'P_residual' || p.endsWith('.mlp')) assert.deepEqual(Array.from(runs[0].perms[p]), Array.from(invertPermutation(applied[p])), p);
     assert.deepEqual(Array.from(runs[1].perms[p]), Array.from(runs[0].perms[p]), p);
   }
+  const aligned = applyPermutations(spec, runs[0].perms, b);
+  for (const [name, t] of a) assert.deepEqual(aligned.get(name)!.data, t.data, `${name} equals A's`);
   await assert.rejects(weightMatching(spec, a, b, { seed: 2, maxIter: 100, matmul: jsMatMul, memoryBudget: tight - 1 }),
     (e: unknown) => e instanceof MemoryBudgetError);
 });

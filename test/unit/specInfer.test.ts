@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { PermSpec } from '../../src/core/checkpoint';
+import type { HfConfig } from '../../src/core/families';
 import { SpecError, describeFamily, inferSpec, resolveSpec, specToFile, symmetryGroupLog10, type InferredSpec } from '../../src/core/spec';
 import {
   bertStateDict,
@@ -25,6 +26,19 @@ function assertConsistent(spec: PermSpec, tensors: Shapes): void {
     assert.equal(entry.length, t.shape.length, t.name);
     entry.forEach((p, axis) => {
       if (p === null) return;
+      if (typeof p !== 'string') {
+        // A block axis: its parts cover the axis; the outer permutation has the blocks' count,
+        // an inner one blocks x its level's size.
+        assert.equal(p.parts.reduce((s, part) => s + part.split.reduce((x, y) => x * y, 1), 0), t.shape[axis], `${t.name} axis ${axis}`);
+        for (const part of p.parts) {
+          part.perms.forEach((q, level) => {
+            if (q === null) return;
+            used.add(q);
+            assert.equal(spec.perms[q], level === 0 ? part.split[0] : part.split[0] * part.split[level], `${t.name} axis ${axis} (${q})`);
+          });
+        }
+        return;
+      }
       used.add(p);
       assert.equal(spec.perms[p], t.shape[axis], `${t.name} axis ${axis} (${p})`);
     });
@@ -33,9 +47,9 @@ function assertConsistent(spec: PermSpec, tensors: Shapes): void {
 }
 
 /** Infers, checks consistency, and resolves the spec as a file against A and B. */
-function inferChecked(tensors: StateTensor[]): InferredSpec {
+function inferChecked(tensors: StateTensor[], hf?: HfConfig): InferredSpec {
   const shapes = shapesOf(tensors);
-  const inferred = inferSpec(shapes);
+  const inferred = inferSpec(shapes, hf);
   assertConsistent(inferred.spec, shapes);
   const resolved = resolveSpec(specToFile(inferred.spec), shapes, shapes, 'inferred.json');
   assert.deepEqual(resolved, inferred.spec);
@@ -194,30 +208,41 @@ describe('inferSpec: resnet', () => {
 
 describe('inferSpec: transformers', () => {
   it('GPT-2: one residual permutation, one mlp permutation per block, Conv1D [in, out]', () => {
-    const r = inferChecked(gpt2StateDict({ layers: 3, dModel: 16, maskBuffers: true }));
+    const r = inferChecked(gpt2StateDict({ layers: 3, dModel: 16, maskBuffers: true }), { heads: 4 });
     assert.equal(r.family, 'transformer');
     assert.equal(r.variant, 'gpt2');
-    assert.deepEqual(r.spec.perms, { P_residual: 16, 'P_transformer.h.0.mlp': 64, 'P_transformer.h.1.mlp': 64, 'P_transformer.h.2.mlp': 64 });
+    const perms: Record<string, number> = { P_residual: 16 };
+    for (const b of [0, 1, 2]) {
+      Object.assign(perms, { [`P_transformer.h.${b}.mlp`]: 64, [`P_transformer.h.${b}.heads`]: 4, [`P_transformer.h.${b}.qk`]: 16, [`P_transformer.h.${b}.vo`]: 16 });
+    }
+    assert.deepEqual(r.spec.perms, perms);
+    assert.deepEqual(r.spec.blocks, Object.fromEntries([0, 1, 2].flatMap((b) => [[`P_transformer.h.${b}.qk`, 4], [`P_transformer.h.${b}.vo`, 4]])));
     assert.deepEqual(r.spec.axes['transformer.wte.weight'], [null, 'P_residual']);
-    assert.deepEqual(r.spec.axes['transformer.h.1.attn.c_attn.weight'], ['P_residual', null]);
-    assert.deepEqual(r.spec.axes['transformer.h.1.attn.c_proj.weight'], [null, 'P_residual']);
+    // c_attn packs q|k|v ([in, out]): one head permutation for all three, q/k inner shared, v's with c_proj's input.
+    const head = (inner: string) => ({ split: [4, 4], perms: ['P_transformer.h.1.heads', `P_transformer.h.1.${inner}`] });
+    assert.deepEqual(r.spec.axes['transformer.h.1.attn.c_attn.weight'], ['P_residual', { parts: [head('qk'), head('qk'), head('vo')] }]);
+    assert.deepEqual(r.spec.axes['transformer.h.1.attn.c_attn.bias'], [{ parts: [head('qk'), head('qk'), head('vo')] }]);
+    assert.deepEqual(r.spec.axes['transformer.h.1.attn.c_proj.weight'], [{ parts: [head('vo')] }, 'P_residual']);
     assert.deepEqual(r.spec.axes['transformer.h.1.mlp.c_fc.weight'], ['P_residual', 'P_transformer.h.1.mlp']);
     assert.deepEqual(r.spec.axes['transformer.h.1.mlp.c_proj.weight'], ['P_transformer.h.1.mlp', 'P_residual']);
     assert.deepEqual(r.spec.axes['transformer.h.1.attn.bias'], [null, null, null, null]);
     assert.deepEqual(r.spec.axes['transformer.ln_f.bias'], ['P_residual']);
     assert.deepEqual(r.spec.axes['lm_head.weight'], [null, 'P_residual']);
-    assert.ok(r.notes.some((n) => n.includes('attention heads are not permuted')));
+    assert.ok(r.notes.some((n) => n.includes('4 heads of 4 dimensions permute as units')));
   });
   it('GPT-2 without the transformer. prefix (GPT2Model)', () => {
-    const r = inferChecked(gpt2StateDict({ prefix: '', lmHead: false }));
+    const r = inferChecked(gpt2StateDict({ prefix: '', lmHead: false }), { heads: 2 });
     assert.deepEqual(r.spec.axes['h.0.mlp.c_fc.bias'], ['P_h.0.mlp']);
   });
   it('Llama: q/k/v read the stream, o_proj writes it, gate/up/down share the mlp permutation, rotary untouched', () => {
-    const r = inferChecked(llamaStateDict({ layers: 2, rotaryBuffers: true }));
+    // No config: head_dim from the rotary inv_freq buffer (4 heads of 8 dimensions, 2 KV heads).
+    const r = inferChecked(llamaStateDict({ layers: 2, rotaryBuffers: true, heads: 4, kvHeads: 2 }));
     assert.equal(r.variant, 'llama');
-    assert.deepEqual(r.spec.axes['model.layers.0.self_attn.q_proj.weight'], [null, 'P_residual']);
-    assert.deepEqual(r.spec.axes['model.layers.0.self_attn.k_proj.weight'], [null, 'P_residual']);
-    assert.deepEqual(r.spec.axes['model.layers.0.self_attn.o_proj.weight'], ['P_residual', null]);
+    const L = 'P_model.layers.0';
+    assert.deepEqual(r.spec.axes['model.layers.0.self_attn.q_proj.weight'], [{ parts: [{ split: [2, 2, 8], perms: [`${L}.kv_heads`, `${L}.heads`, null] }] }, 'P_residual']);
+    assert.deepEqual(r.spec.axes['model.layers.0.self_attn.k_proj.weight'], [{ parts: [{ split: [2, 8], perms: [`${L}.kv_heads`, null] }] }, 'P_residual']);
+    assert.deepEqual(r.spec.axes['model.layers.0.self_attn.v_proj.weight'], [{ parts: [{ split: [2, 8], perms: [`${L}.kv_heads`, `${L}.vo`] }] }, 'P_residual']);
+    assert.deepEqual(r.spec.axes['model.layers.0.self_attn.o_proj.weight'], ['P_residual', { parts: [{ split: [2, 2, 8], perms: [`${L}.kv_heads`, `${L}.heads`, `${L}.vo`] }] }]);
     assert.deepEqual(r.spec.axes['model.layers.0.self_attn.rotary_emb.inv_freq'], [null]);
     assert.deepEqual(r.spec.axes['model.layers.1.mlp.gate_proj.weight'], ['P_model.layers.1.mlp', 'P_residual']);
     assert.deepEqual(r.spec.axes['model.layers.1.mlp.up_proj.weight'], ['P_model.layers.1.mlp', 'P_residual']);
@@ -227,30 +252,67 @@ describe('inferSpec: transformers', () => {
     assert.ok(r.notes.some((n) => n.includes('rotary')));
   });
   it('BERT: embeddings, post-LN blocks and pooler; a sequence classifier reads the pooler', () => {
-    const r = inferChecked(bertStateDict({ layers: 2, classifier: 3 }));
+    const r = inferChecked(bertStateDict({ layers: 2, classifier: 3 }), { heads: 4 });
     assert.equal(r.variant, 'bert');
     assert.deepEqual(r.spec.axes['bert.embeddings.token_type_embeddings.weight'], [null, 'P_residual']);
     assert.deepEqual(r.spec.axes['bert.embeddings.position_ids'], [null, null]);
-    assert.deepEqual(r.spec.axes['bert.encoder.layer.1.attention.self.value.weight'], [null, 'P_residual']);
-    assert.deepEqual(r.spec.axes['bert.encoder.layer.1.attention.output.dense.weight'], ['P_residual', null]);
+    const vo = { parts: [{ split: [4, 8], perms: ['P_bert.encoder.layer.1.heads', 'P_bert.encoder.layer.1.vo'] }] };
+    assert.deepEqual(r.spec.axes['bert.encoder.layer.1.attention.self.value.weight'], [vo, 'P_residual']);
+    assert.deepEqual(r.spec.axes['bert.encoder.layer.1.attention.self.key.bias'], [{ parts: [{ split: [4, 8], perms: ['P_bert.encoder.layer.1.heads', 'P_bert.encoder.layer.1.qk'] }] }]);
+    assert.deepEqual(r.spec.axes['bert.encoder.layer.1.attention.output.dense.weight'], ['P_residual', vo]);
     assert.deepEqual(r.spec.axes['bert.encoder.layer.1.intermediate.dense.weight'], ['P_bert.encoder.layer.1.mlp', 'P_residual']);
     assert.deepEqual(r.spec.axes['bert.encoder.layer.1.output.LayerNorm.weight'], ['P_residual']);
     assert.deepEqual(r.spec.axes['bert.pooler.dense.weight'], [null, 'P_residual']);
     assert.deepEqual(r.spec.axes['classifier.weight'], [null, null]);
   });
   it('BERT token classifier without pooler reads the stream', () => {
-    const r = inferChecked(bertStateDict({ layers: 1, pooler: false, classifier: 5, prefix: '' }));
+    const r = inferChecked(bertStateDict({ layers: 1, pooler: false, classifier: 5, prefix: '' }), { heads: 2 });
     assert.deepEqual(r.spec.axes['classifier.weight'], [null, 'P_residual']);
   });
   it('names tensors it cannot place in a transformer, with the hint', () => {
     const t = shapesOf(gpt2StateDict({ layers: 1 }));
     t.push({ name: 'transformer.h.0.attn.lora_A.weight', shape: [4, 32] });
-    const e = throwsUnplaceable(() => inferSpec(t), '`transformer.h.0.attn.lora_A.weight` [4,32]', 'gpt2 transformer');
+    const e = throwsUnplaceable(() => inferSpec(t, { heads: 4 }), '`transformer.h.0.attn.lora_A.weight` [4,32]', 'gpt2 transformer');
     assert.equal(e.tensor, 'transformer.h.0.attn.lora_A.weight');
   });
   it('turns inconsistent widths into a named inference error', () => {
     const t = shapesOf(llamaStateDict({ layers: 1 })).map((x) => (x.name === 'model.norm.weight' ? { ...x, shape: [31] } : x));
-    throwsUnplaceable(() => inferSpec(t), '`P_residual`', '`model.norm.weight`');
+    throwsUnplaceable(() => inferSpec(t, { heads: 4 }), '`P_residual`', '`model.norm.weight`');
+  });
+});
+
+describe('inferSpec: attention heads', () => {
+  it('without a head count: one line saying what to add (config.json key or the model config)', () => {
+    const says = (fn: () => unknown, ...fragments: string[]): void => {
+      assert.throws(fn, (e: unknown) => {
+        assert.ok(e instanceof SpecError && e.kind === 'Unplaceable', String(e));
+        for (const f of fragments) assert.ok(e.message.includes(f), `"${e.message}" lacks "${f}"`);
+        assert.ok(!e.message.includes('\n'));
+        return true;
+      });
+    };
+    says(() => inferSpec(shapesOf(gpt2StateDict({ layers: 1, dModel: 16 }))), 'cannot tell the number of attention heads', 'add "n_head"', 'config.json', '"heads" (and "kvHeads") to <checkpoint>.rebasin.json');
+    says(() => inferSpec(shapesOf(bertStateDict({ layers: 1 })), { heads: 5 }), '5 attention heads', 'do not fit the attention width 32', '"num_attention_heads"');
+  });
+  it('Llama never puts an inner permutation on q or k (rotary pairs), with or without GQA; q_norm/k_norm of head_dim stay', () => {
+    for (const [heads, kvHeads] of [[4, 4], [4, 2], [4, 1]]) {
+      const t = shapesOf(llamaStateDict({ layers: 2, dModel: 16, heads, kvHeads, intermediate: 20, vocab: 11 }));
+      t.push({ name: 'model.layers.0.self_attn.q_norm.weight', shape: [4] }, { name: 'model.layers.0.self_attn.k_norm.weight', shape: [4] });
+      const r = inferSpec(t, { heads, kvHeads });
+      assertConsistent(r.spec, t);
+      for (const [name, entry] of Object.entries(r.spec.axes)) {
+        if (!/self_attn\.[qk]_(proj|norm)\./.test(name)) continue;
+        for (const axis of entry) {
+          if (axis === null || typeof axis === 'string') continue;
+          for (const part of axis.parts) assert.equal(part.perms[part.perms.length - 1], null, `${name}: q/k dimensions must not permute`);
+        }
+      }
+      assert.deepEqual(r.spec.axes['model.layers.0.self_attn.q_norm.weight'], [null]);
+      assert.deepEqual(r.spec.axes['model.layers.0.self_attn.k_norm.weight'], [null]);
+      // No permutation outside the inferred group: vo is per KV group, query heads within a group.
+      if (kvHeads < heads) assert.equal(r.spec.blocks?.['P_model.layers.0.heads'] ?? 1, kvHeads);
+      assert.equal(r.spec.blocks?.['P_model.layers.0.vo'] ?? 1, kvHeads);
+    }
   });
 });
 
@@ -376,7 +438,7 @@ describe('inferSpec: BERT masked-LM head', () => {
       { name: 'cls.predictions.decoder.weight', shape: [20, 8] },
       { name: 'cls.predictions.decoder.bias', shape: [20] },
     );
-    const r = inferSpec(t);
+    const r = inferSpec(t, { heads: 2 });
     assertConsistent(r.spec, t);
     assert.deepEqual(r.spec.axes['cls.predictions.decoder.weight'], r.spec.axes['bert.embeddings.word_embeddings.weight']);
     assert.deepEqual(r.spec.axes['cls.predictions.transform.dense.weight'], ['P_residual', 'P_residual']);

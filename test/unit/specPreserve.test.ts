@@ -5,11 +5,13 @@
  * (the project's own permute lives in src/core/matching). A negative control checks each
  * forward pass notices a permutation applied to one tensor only.
  */
+import { entryPermutation } from '../../src/core/blockAxis';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { PermSpec } from '../../src/core/checkpoint';
 import { inferSpec } from '../../src/core/spec';
+import type { HfConfig } from '../../src/core/families';
 import {
   mlpLayerName,
   bertStateDict,
@@ -60,12 +62,19 @@ function take(t: T, perm: Int32Array, axis: number): T {
 function permuteAll(tensors: readonly StateTensor[], spec: PermSpec, seed: number): W {
   const rand = seededRandom(seed);
   const perms: Record<string, Int32Array> = {};
-  for (const [name, n] of Object.entries(spec.perms)) perms[name] = randomPerm(n, rand);
+  for (const [name, n] of Object.entries(spec.perms)) {
+    // A per-block permutation (heads' inner dimensions) is drawn inside each block.
+    const blocks = spec.blocks?.[name] ?? 1;
+    const size = n / blocks;
+    perms[name] = new Int32Array(n);
+    for (let g = 0; g < blocks; g++) randomPerm(size, rand).forEach((v, i) => { perms[name][g * size + i] = g * size + v; });
+  }
   const out: W = new Map();
   for (const t of tensors) {
     let cur: T = t;
     spec.axes[t.name].forEach((p, axis) => {
-      if (p !== null) cur = take(cur, perms[p], axis);
+      const full = entryPermutation(p, perms, (q) => { throw new Error(q); });
+      if (full !== null) cur = take(cur, full, axis);
     });
     out.set(t.name, cur);
   }
@@ -91,8 +100,8 @@ function maxDiff(a: Float64Array, b: Float64Array): number {
  * The inferred spec preserves `forward`, some permutation is not the identity, and permuting a
  * single tensor (`victim`, on its first permuted axis) changes the output: the check has teeth.
  */
-function assertPreserved(tensors: StateTensor[], forward: (w: W) => Float64Array, victim: string): void {
-  const spec = inferSpec(shapesOf(tensors)).spec;
+function assertPreserved(tensors: StateTensor[], forward: (w: W) => Float64Array, victim: string, hf?: HfConfig): void {
+  const spec = inferSpec(shapesOf(tensors), hf).spec;
   assert.ok(Object.keys(spec.perms).length > 0);
   const original = asMap(tensors);
   const permuted = permuteAll(tensors, spec, 1234);
@@ -155,19 +164,19 @@ describe('inferred specs preserve the function', () => {
   });
   it('GPT-2 (LayerNorm, Conv1D, causal attention, tied lm_head)', () => {
     const tensors = gpt2StateDict({ layers: 2, dModel: 16, vocab: 11, positions: 8, seed: 19, maskBuffers: true });
-    assertPreserved(tensors, (w) => gpt2Forward(w, [3, 1, 4, 1, 5], 2, 4), 'transformer.h.1.mlp.c_fc.bias');
+    assertPreserved(tensors, (w) => gpt2Forward(w, [3, 1, 4, 1, 5], 2, 4), 'transformer.h.1.mlp.c_fc.bias', { heads: 4 });
   });
   it('GPT-2 with the tied lm_head left out of the file', () => {
     const tensors = gpt2StateDict({ layers: 1, dModel: 8, vocab: 9, positions: 6, seed: 22, lmHead: false });
-    assertPreserved(tensors, (w) => gpt2Forward(w, [0, 8, 2], 1, 2), 'transformer.wpe.weight');
+    assertPreserved(tensors, (w) => gpt2Forward(w, [0, 8, 2], 1, 2), 'transformer.wpe.weight', { heads: 2 });
   });
   it('Llama (RMSNorm, rotary, grouped-query attention, SwiGLU)', () => {
     const tensors = llamaStateDict({ layers: 2, dModel: 16, heads: 4, kvHeads: 2, intermediate: 20, vocab: 11, seed: 20 });
-    assertPreserved(tensors, (w) => llamaForward(w, [2, 7, 1, 8], 2, 4, 2), 'model.layers.0.input_layernorm.weight');
+    assertPreserved(tensors, (w) => llamaForward(w, [2, 7, 1, 8], 2, 4, 2), 'model.layers.0.input_layernorm.weight', { heads: 4, kvHeads: 2 });
   });
   it('BERT (post-LN, pooler, sequence classifier)', () => {
     const tensors = bertStateDict({ layers: 2, dModel: 16, intermediate: 24, vocab: 11, positions: 8, classifier: 3, seed: 21 });
-    assertPreserved(tensors, (w) => bertForward(w, [1, 5, 9, 2], 2, 4), 'bert.encoder.layer.0.attention.output.LayerNorm.bias');
+    assertPreserved(tensors, (w) => bertForward(w, [1, 5, 9, 2], 2, 4), 'bert.encoder.layer.0.attention.output.LayerNorm.bias', { heads: 4 });
   });
 });
 

@@ -17,9 +17,18 @@ export type FamilyId = (typeof FAMILY_IDS)[number];
  */
 export type ReportedFamily = 'mlp' | 'vgg' | 'resnet' | 'resnet-cifar' | 'transformer';
 
-/** The fields of a Hugging Face `config.json` detection reads. */
+/**
+ * The fields of a Hugging Face `config.json` that detection and spec inference read (attention
+ * head counts: `n_head` / `num_attention_heads`, `num_key_value_heads`, `head_dim`), overridden
+ * by `heads` / `kvHeads` of the model config `<checkpoint>.rebasin.json` when present.
+ */
 export interface HfConfig {
   readonly model_type?: string;
+  /** Attention (query) heads. */
+  readonly heads?: number;
+  /** Key/value heads (grouped-query attention); absent: as many as `heads`. */
+  readonly kvHeads?: number;
+  readonly headDim?: number;
 }
 
 export interface FamilyInference {
@@ -37,7 +46,7 @@ export interface CoreFamily {
   /** True when the tensors look like this family (header only; the registry tries families in order). */
   detect(tensors: readonly TensorShape[]): boolean;
   /** The spec's axes table; throws SpecError naming what it cannot place. */
-  infer(tensors: readonly TensorShape[]): FamilyInference;
+  infer(tensors: readonly TensorShape[], hf?: HfConfig): FamilyInference;
   /** The likely cause when π(B) computes another function than B (an equivalence failure). */
   readonly mismatchHint: string;
   /** Model-config keys this family's forward pass reads besides `family` (docs/cli.md). */

@@ -1,4 +1,4 @@
-/** The Hugging Face `config.json` beside a checkpoint, as far as family detection needs it. */
+/** The Hugging Face `config.json` beside a checkpoint, as far as family detection and spec inference need it. */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { HfConfig } from './family';
@@ -6,16 +6,37 @@ import type { HfConfig } from './family';
 /** Larger files are not a model config: skip them rather than read them. */
 const MAX_BYTES = 1 << 20;
 
-/** `model_type` from `config.json` in the checkpoint's folder; undefined when absent or unreadable (detection then goes by names). */
-export function readHfConfig(checkpointPath: string): HfConfig | undefined {
-  const file = path.join(path.dirname(checkpointPath), 'config.json');
+function readJson(file: string): Record<string, unknown> | undefined {
   try {
     if (!existsSync(file) || statSync(file).size > MAX_BYTES) return undefined;
     const raw: unknown = JSON.parse(readFileSync(file, 'utf8'));
-    if (typeof raw !== 'object' || raw === null) return undefined;
-    const t = (raw as Record<string, unknown>).model_type;
-    return typeof t === 'string' ? { model_type: t } : {};
+    return typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? (raw as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
   }
+}
+
+function positiveInt(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : undefined;
+}
+
+/**
+ * `model_type` and the attention head counts from `config.json` in the checkpoint's folder,
+ * with `heads` / `kvHeads` of the model config (`modelConfigPath`, the `--model` file, else
+ * `<checkpoint>.rebasin.json`) taking precedence; undefined when
+ * neither file gives anything (detection then goes by names).
+ */
+export function readHfConfig(checkpointPath: string, modelConfigPath?: string): HfConfig | undefined {
+  const raw = readJson(path.join(path.dirname(checkpointPath), 'config.json'));
+  const model = readJson(modelConfigPath ?? `${checkpointPath}.rebasin.json`);
+  if (!raw && !model) return undefined;
+  const out: { model_type?: string; heads?: number; kvHeads?: number; headDim?: number } = {};
+  if (raw && typeof raw.model_type === 'string') out.model_type = raw.model_type;
+  const heads = positiveInt(model?.heads) ?? positiveInt(raw?.num_attention_heads) ?? positiveInt(raw?.n_head);
+  const kvHeads = positiveInt(model?.kvHeads) ?? positiveInt(raw?.num_key_value_heads);
+  const headDim = positiveInt(raw?.head_dim);
+  if (heads !== undefined) out.heads = heads;
+  if (kvHeads !== undefined) out.kvHeads = kvHeads;
+  if (headDim !== undefined) out.headDim = headDim;
+  return out;
 }

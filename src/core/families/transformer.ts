@@ -12,7 +12,7 @@ export function transformerFamily(kind: TransformerKind, label: string, hfModelT
     label,
     hfModelTypes,
     detect: (tensors) => detectTransformer(tensors, kind) !== null,
-    infer: (tensors) => inferTransformer(tensors, kind, detectTransformer(tensors, kind)?.prefix ?? ''),
+    infer: (tensors, hf) => inferTransformer(tensors, kind, detectTransformer(tensors, kind)?.prefix ?? '', hf),
     mismatchHint: 'the residual stream, attention heads or a norm the spec misses',
     configKeys: TRANSFORMER_CONFIG_KEYS,
   };

@@ -4,6 +4,7 @@
  */
 import type { DenseTensor, PermSpec, Permutations, TensorMap } from '../checkpoint';
 import { MatchingError } from './errors';
+import { entryPermutation } from '../blockAxis';
 import { mulberry32, shuffleInPlace } from './prng';
 
 /**
@@ -72,13 +73,10 @@ export function permuteTensor(t: DenseTensor, axisPerms: readonly (Int32Array | 
 
 /** The permutation arrays acting on each axis of tensor `name` (null where none acts). */
 export function axisPermsOf(spec: PermSpec, perms: Permutations, name: string): (Int32Array | null)[] {
-  const axes = spec.axes[name];
-  return axes.map((p) => {
-    if (p === null) return null;
-    const arr = perms[p];
-    if (!arr) throw new MatchingError('BadSpec', `permutation \`${p}\` of tensor \`${name}\` has no value`, name);
-    return arr;
-  });
+  const missing = (p: string): never => {
+    throw new MatchingError('BadSpec', `permutation \`${p}\` of tensor \`${name}\` has no value`, name);
+  };
+  return spec.axes[name].map((entry) => entryPermutation(entry, perms, missing));
 }
 
 /** pi(tensors): every tensor the spec names is permuted; tensors not in the spec are passed through. */
@@ -132,13 +130,18 @@ export function identityPermutations(spec: PermSpec): Record<string, Int32Array>
   return out;
 }
 
-/** Uniformly random permutations, deterministic for a seed (permutations drawn in sorted name order). */
+/**
+ * Uniformly random permutations, deterministic for a seed (permutations drawn in sorted name
+ * order); a per-block permutation (`spec.blocks`) is shuffled inside each of its blocks.
+ */
 export function randomPermutations(spec: PermSpec, seed: number): Record<string, Int32Array> {
   const random = mulberry32(seed);
   const out: Record<string, Int32Array> = {};
   for (const name of Object.keys(spec.perms).sort()) {
     const p = identityPermutation(spec.perms[name]);
-    shuffleInPlace(p, random);
+    const blocks = spec.blocks?.[name] ?? 1;
+    const size = p.length / blocks;
+    for (let g = 0; g < blocks; g++) shuffleInPlace(p.subarray(g * size, (g + 1) * size), random);
     out[name] = p;
   }
   return out;
@@ -175,7 +178,13 @@ export function objective(spec: PermSpec, a: TensorMap, b: TensorMap): number {
 export function axisPermutations(spec: PermSpec, perms: Permutations, tensor: string, rank: number): (Int32Array | null)[] {
   const axes = spec.axes[tensor];
   if (!axes) return new Array<Int32Array | null>(rank).fill(null);
-  return axes.map((p) => (p === null ? null : perms[p] ?? null));
+  return axes.map((p) => {
+    try {
+      return entryPermutation(p, perms, (name) => { throw new Error(name); });
+    } catch {
+      return null; // a permutation not in `perms` leaves its axis as it is
+    }
+  });
 }
 
 /** For each element of the permuted tensor, the index of its source element (row-major). */

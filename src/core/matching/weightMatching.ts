@@ -19,14 +19,24 @@
  * held constants (per permutation with both kinds of occurrence, one n x n float32) when they fit,
  * cached products up to what the budget leaves, recomputation beyond; products computed by
  * blocks of rows, their operands (A's and B's tensor with the axis in front) made per product.
+ *
+ * Attention heads (block axes, src/core/blockAxis.ts): a layer's head group (its block
+ * permutation and the per-block permutations inside it) is one coordinate of the descent,
+ * visited under the block permutation's name. Its step builds, under the current other
+ * permutations, the similarity of every block part's units, then solves an inner assignment
+ * for each candidate pair of heads and one outer assignment over the pairs' values
+ * (src/core/matching/headMatching.ts, Verma & Elbayad 2024); it is adopted when it improves the
+ * group's part of the objective.
  */
-import type { DenseTensor, MatMulABt, PermSpec, Permutations, Progress, TensorMap } from '../checkpoint';
+import type { BlockPart, DenseTensor, MatMulABt, PermSpec, Permutations, Progress, TensorMap } from '../checkpoint';
 import { AssignmentError, solveAssignmentMax, type AssignmentResult } from '../assignment/lap';
 import { cancelled, MatchingError } from './errors';
 import { checkPermutation, dotProduct, gatherAxes, identityPermutation, permuteTensor, axisPermsOf } from './permute';
 import { mulberry32, shuffleInPlace } from './prng';
 import { matMulABt } from './jsMatMul';
 import { planWeightMatching, PRODUCT_BLOCK_BYTES } from '../memoryPlan';
+import { blockAxisSize, blockViolation, entryPermNames, isBlockAxis, partSize } from '../blockAxis';
+import { headGroupValue, headSimilarity, solveHeadGroup, type HeadStructure } from './headMatching';
 
 export interface WeightMatchingOptions {
   readonly seed: number;
@@ -95,9 +105,32 @@ interface Occurrence {
   cachedB?: Float32Array;
 }
 
+/** One part of a block axis (heads) whose outer permutation is a group's. */
+interface BlockOccurrence {
+  readonly tensor: string;
+  readonly axis: number;
+  /** First position of the part on the axis, and its length. */
+  readonly offset: number;
+  readonly size: number;
+  readonly part: BlockPart;
+  readonly rest: number;
+  readonly dependsOn: readonly string[];
+  readonly aFront: () => Float32Array;
+}
+
+/** A head group: the block permutation `outer`, its inner permutations (name -> size inside a block). */
+interface HeadGroup {
+  readonly outer: string;
+  readonly blocks: number;
+  readonly members: Map<string, number>;
+  readonly occurrences: BlockOccurrence[];
+}
+
 interface Plan {
+  /** What coordinate descent visits: whole-axis permutations and head groups (by their outer permutation). */
   readonly names: readonly string[];
   readonly occurrences: ReadonlyMap<string, Occurrence[]>;
+  readonly heads: ReadonlyMap<string, HeadGroup>;
 }
 
 /**
@@ -120,8 +153,11 @@ function frontOrder(rank: number, axis: number): number[] {
 
 /** Validates the spec against both models and lists each permutation's occurrences. */
 function plan(spec: PermSpec, a: TensorMap, b: TensorMap, only?: string): Plan {
-  const names = Object.keys(spec.perms).sort();
-  const occurrences = new Map<string, Occurrence[]>(names.map((p) => [p, []]));
+  const all = Object.keys(spec.perms).sort();
+  const occurrences = new Map<string, Occurrence[]>(all.map((p) => [p, []]));
+  const heads = new Map<string, HeadGroup>();
+  const groupOf = new Map<string, string>();
+  const wholeAxis = new Set<string>();
   for (const [tensor, axes] of Object.entries(spec.axes)) {
     const ta = a.get(tensor);
     const tb = b.get(tensor);
@@ -135,6 +171,38 @@ function plan(spec: PermSpec, a: TensorMap, b: TensorMap, only?: string): Plan {
     }
     axes.forEach((p, axis) => {
       if (p === null) return;
+      if (isBlockAxis(p)) {
+        if (blockAxisSize(p) !== ta.shape[axis]) {
+          throw new MatchingError('ShapeMismatch', `weight matching: the blocks of axis ${axis} of tensor \`${tensor}\` cover ${blockAxisSize(p)} units, the axis has ${ta.shape[axis]}`, tensor);
+        }
+        const rest = ta.data.length / ta.shape[axis];
+        const dependsOn = [...new Set(axes.flatMap((q, d) => (d !== axis ? entryPermNames(q) : [])))];
+        const aFront = axis === 0 ? () => ta.data : () => gatherAxes(ta.data, ta.shape, ta.shape.map(() => null), frontOrder(ta.shape.length, axis));
+        let offset = 0;
+        for (const part of p.parts) {
+          const outer = part.perms[0];
+          const size = partSize(part);
+          if (outer === null) throw new MatchingError('BadSpec', `weight matching: a block axis of tensor \`${tensor}\` has no block permutation`, tensor);
+          const group = heads.get(outer) ?? { outer, blocks: part.split[0], members: new Map<string, number>(), occurrences: [] };
+          heads.set(outer, group);
+          groupOf.set(outer, outer);
+          part.perms.forEach((q, level) => {
+            if (q === null || level === 0) return;
+            const known = groupOf.get(q);
+            if (known !== undefined && known !== outer) {
+              throw new MatchingError('BadSpec', `weight matching: permutation \`${q}\` is inside the blocks of both \`${known}\` and \`${outer}\``, tensor);
+            }
+            groupOf.set(q, outer);
+            group.members.set(q, part.split[level]);
+          });
+          if ((only === undefined || entryPermNames(p).includes(only)) && !isRunningStatistic(tensor)) {
+            group.occurrences.push({ tensor, axis, offset, size, part, rest, dependsOn, aFront });
+          }
+          offset += size;
+        }
+        return;
+      }
+      wholeAxis.add(p);
       const size = spec.perms[p];
       if (size === undefined) throw new MatchingError('BadSpec', `weight matching: tensor \`${tensor}\` names unknown permutation \`${p}\``, tensor);
       if (ta.shape[axis] !== size) {
@@ -143,12 +211,18 @@ function plan(spec: PermSpec, a: TensorMap, b: TensorMap, only?: string): Plan {
       if (only !== undefined && p !== only) return;
       if (isRunningStatistic(tensor)) return;
       const rest = ta.data.length / size;
-      const dependsOn = axes.filter((q, d): q is string => d !== axis && q !== null);
+      const dependsOn = [...new Set(axes.flatMap((q, d) => (d !== axis ? entryPermNames(q) : [])))];
       const aFront = axis === 0 ? () => ta.data : () => gatherAxes(ta.data, ta.shape, ta.shape.map(() => null), frontOrder(ta.shape.length, axis));
       occurrences.get(p)!.push({ tensor, axis, n: size, rest, dependsOn, aFront });
     });
   }
-  return { names, occurrences };
+  for (const p of wholeAxis) {
+    if (groupOf.has(p)) {
+      throw new MatchingError('BadSpec', `weight matching: permutation \`${p}\` permutes both blocks (heads) and a whole axis; give the whole axis its own permutation`);
+    }
+  }
+  const names = all.filter((p) => !groupOf.has(p) || heads.has(p));
+  return { names, occurrences, heads };
 }
 
 /** B_t with the permutations on the occurrence's other axes applied, the axis moved to the front. */
@@ -231,19 +305,42 @@ export async function weightMatching(
     holdConstants = memory.mode === 'cached';
     cacheLeft = opts.cacheBytes ?? memory.cacheBytes;
   }
-  const { names, occurrences } = plan(spec, a, b);
+  const { names, occurrences, heads } = plan(spec, a, b);
+  const allNames = Object.keys(spec.perms).sort();
   const perms: Record<string, Int32Array> = {};
-  for (const p of names) {
+  for (const p of allNames) {
     const init = opts.initPerms?.[p];
-    if (init) checkPermutation(init, spec.perms[p], `weight matching: initial permutation \`${p}\``);
+    if (init) {
+      checkPermutation(init, spec.perms[p], `weight matching: initial permutation \`${p}\``);
+      const blocks = spec.blocks?.[p] ?? 1;
+      if (blocks > 1 && blockViolation(init, blocks) !== null) {
+        throw new MatchingError('BadPermutation', `weight matching: initial permutation \`${p}\` moves units between its ${blocks} blocks`);
+      }
+    }
     perms[p] = init ? Int32Array.from(init) : identityPermutation(spec.perms[p]);
   }
-  const before = objectives(spec, a, b, perms, names);
-  const versions = new Map<string, number>(names.map((p) => [p, 0]));
+  const before = objectives(spec, a, b, perms, allNames);
+  const versions = new Map<string, number>(allNames.map((p) => [p, 0]));
   const constants = new Map<string, Float32Array>();
   const random = mulberry32(opts.seed);
   let lastReport = 0;
-  const dependencies = new Map<string, string[]>(names.map((p) => [p, [...new Set(occurrences.get(p)!.flatMap((o) => o.dependsOn))].sort()]));
+  const dependencies = new Map<string, string[]>(names.map((p) => {
+    const group = heads.get(p);
+    const deps = group ? group.occurrences.flatMap((o) => o.dependsOn) : occurrences.get(p)!.flatMap((o) => o.dependsOn);
+    return [p, [...new Set(deps)].sort()];
+  }));
+
+  // A head group's step: per-structure similarities S, then the pairwise inner / outer solve.
+  const solveHeads = async (group: HeadGroup): Promise<boolean> => {
+    const structs = await headStructures(spec, b, perms, group, false, opts.matmul);
+    const current = headGroupValue(structs, perms[group.outer], new Map(Object.entries(perms)), group.members);
+    const solved = solveHeadGroup(structs, group.blocks, group.members);
+    if (!(solved.value > current + 1e-12)) return false;
+    perms[group.outer] = solved.outer;
+    for (const [name, value] of solved.inner) perms[name] = value;
+    for (const name of [group.outer, ...group.members.keys()]) versions.set(name, versions.get(name)! + 1);
+    return true;
+  };
   const solvedAt = new Map<string, number[]>();
 
   const costMatrix = async (p: string): Promise<Float32Array> => {
@@ -342,6 +439,12 @@ export async function weightMatching(
         lastReport = now;
         report(sweep, step, false);
       }
+      const group = heads.get(p);
+      if (group) {
+        if (await solveHeads(group)) improved = true;
+        solvedAt.set(p, dependencies.get(p)!.map((q) => versions.get(q)!));
+        continue;
+      }
       const cost = await costMatrix(p);
       const current = perms[p];
       let oldValue = 0;
@@ -361,8 +464,8 @@ export async function weightMatching(
   }
   if (opts.signal?.aborted) throw cancelled();
 
-  const after = objectives(spec, a, b, perms, names);
-  const groups: GroupReport[] = names.map((p) => {
+  const after = objectives(spec, a, b, perms, allNames);
+  const groups: GroupReport[] = allNames.map((p) => {
     let moved = 0;
     const perm = perms[p];
     for (let i = 0; i < perm.length; i++) if (perm[i] !== i) moved++;
@@ -404,7 +507,7 @@ function objectives(
     const pb = permuteTensor(b.get(tensor)!, axisPermsOf(spec, perms, tensor));
     const d = dotProduct(a.get(tensor)!.data, pb.data);
     total += d;
-    for (const p of axes) if (p !== null) groups.set(p, groups.get(p)! + d);
+    for (const p of new Set(axes.flatMap(entryPermNames))) groups.set(p, groups.get(p)! + d);
   }
   return { total, groups };
 }
@@ -419,6 +522,11 @@ function objectives(
 export function similarityMatrix(
   spec: PermSpec, a: TensorMap, b: TensorMap, perms: Permutations, permName: string,
 ): Float32Array {
+  const group = headGroupOf(spec, a, b, permName);
+  if (group) {
+    const structs = headOperands(spec, b, perms, group, true).map((h) => ({ ...h, s: matMulABt(h.a, h.b, h.size, h.rest, h.size) }));
+    return headSimilarity(mergeStructures(structs), group.blocks, permName, group.members);
+  }
   const { n, blocks } = similarityBlocks(spec, a, b, perms, permName);
   const out = new Float32Array(n * n);
   for (const [x, y, k] of blocks) addInto(out, matMulABt(x, y(), n, k, n));
@@ -429,6 +537,8 @@ export function similarityMatrix(
 export async function similarityMatrixWith(
   spec: PermSpec, a: TensorMap, b: TensorMap, perms: Permutations, permName: string, matmul: MatMulABt,
 ): Promise<Float32Array> {
+  const group = headGroupOf(spec, a, b, permName);
+  if (group) return headSimilarity(await headStructures(spec, b, perms, group, true, matmul), group.blocks, permName, group.members);
   const { n, blocks } = similarityBlocks(spec, a, b, perms, permName);
   const out = new Float32Array(n * n);
   for (const [x, y, k] of blocks) addInto(out, await matmul.abT(x, y(), n, k, n));
@@ -442,7 +552,68 @@ function similarityBlocks(
   const n = spec.perms[permName];
   if (n === undefined) throw new MatchingError('BadSpec', `similarity matrix: unknown permutation \`${permName}\``);
   const { occurrences } = plan(spec, a, b, permName);
-  const blocks = occurrences.get(permName)!.map((o): [Float32Array, () => Float32Array, number] =>
+  const blocks = (occurrences.get(permName) ?? []).map((o): [Float32Array, () => Float32Array, number] =>
     [o.aFront(), () => bFront(spec, perms, o, b.get(o.tensor)!, true), o.rest]);
   return { n, blocks };
+}
+
+/**
+ * The head group `permName` belongs to (as its block permutation or an inner one), with only
+ * the occurrences that involve it; undefined for a whole-axis permutation.
+ */
+function headGroupOf(spec: PermSpec, a: TensorMap, b: TensorMap, permName: string): HeadGroup | undefined {
+  if (spec.perms[permName] === undefined) throw new MatchingError('BadSpec', `similarity matrix: unknown permutation \`${permName}\``);
+  const { heads } = plan(spec, a, b, permName);
+  return [...heads.values()].find((h) => h.outer === permName || h.members.has(permName));
+}
+
+interface HeadOperands {
+  readonly split: readonly number[];
+  readonly perms: readonly (string | null)[];
+  /** A's and B's rows of the part, [size, rest]. */
+  readonly a: Float32Array;
+  readonly b: Float32Array;
+  readonly size: number;
+  readonly rest: number;
+}
+
+/** Each block occurrence's operands: A's part rows and B's (other axes permuted; its own too when `includeOwn`). */
+function headOperands(spec: PermSpec, b: TensorMap, perms: Permutations, group: HeadGroup, includeOwn: boolean): HeadOperands[] {
+  return group.occurrences.map((o) => {
+    const tb = b.get(o.tensor)!;
+    const axisPerms = axisPermsOf(spec, perms, o.tensor);
+    if (!includeOwn) axisPerms[o.axis] = null;
+    const bF = o.axis === 0 && axisPerms.every((p) => p === null) ? tb.data : gatherAxes(tb.data, tb.shape, axisPerms, frontOrder(tb.shape.length, o.axis));
+    const rows = (x: Float32Array): Float32Array => x.subarray(o.offset * o.rest, (o.offset + o.size) * o.rest);
+    return { split: o.part.split, perms: o.part.perms, a: rows(o.aFront()), b: rows(bF), size: o.size, rest: o.rest };
+  });
+}
+
+/** Sums the similarities of parts with the same structure (GPT-2's q and k; v and c_proj). */
+function mergeStructures(parts: readonly (HeadOperands & { s: Float32Array })[]): HeadStructure[] {
+  const byKey = new Map<string, { split: readonly number[]; perms: readonly (string | null)[]; s: Float32Array }>();
+  for (const p of parts) {
+    const key = JSON.stringify([p.split, p.perms]);
+    const known = byKey.get(key);
+    if (known) addInto(known.s, p.s);
+    else byKey.set(key, { split: p.split, perms: p.perms, s: p.s.slice() });
+  }
+  return [...byKey.values()];
+}
+
+/** S per block structure of a head group: sum of A_part . B'_part^T over its occurrences. */
+async function headStructures(
+  spec: PermSpec, b: TensorMap, perms: Permutations, group: HeadGroup, includeOwn: boolean, matmul: MatMulABt,
+): Promise<HeadStructure[]> {
+  const byKey = new Map<string, { split: readonly number[]; perms: readonly (string | null)[]; s: Float32Array }>();
+  for (const h of headOperands(spec, b, perms, group, includeOwn)) {
+    const key = JSON.stringify([h.split, h.perms]);
+    let st = byKey.get(key);
+    if (!st) {
+      st = { split: h.split, perms: h.perms, s: new Float32Array(h.size * h.size) };
+      byKey.set(key, st);
+    }
+    await addProductInto(st.s, h.a, h.b, h.size, h.rest, matmul);
+  }
+  return [...byKey.values()];
 }

@@ -16,10 +16,16 @@ export function log10Factorial(n: number): number {
   return ln / Math.LN10;
 }
 
-/** log10 of the number of networks the spec's permutations relate: log10 of the product of n_k!. */
+/**
+ * log10 of the number of networks the spec's permutations relate: log10 of the product of n_k!
+ * (a per-block permutation counts (size / blocks)! once per block).
+ */
 export function symmetryGroupLog10(spec: PermSpec): number {
   let s = 0;
-  for (const n of Object.values(spec.perms)) s += log10Factorial(n);
+  for (const [name, n] of Object.entries(spec.perms)) {
+    const blocks = spec.blocks?.[name] ?? 1;
+    s += blocks * log10Factorial(n / blocks);
+  }
   return s;
 }
 

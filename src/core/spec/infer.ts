@@ -56,7 +56,7 @@ export function inferSpec(tensors: readonly TensorShape[], hf?: HfConfig): Infer
       first,
     );
   }
-  const r = family.infer(tensors);
+  const r = family.infer(tensors, hf);
   const variant = family.reportedAs === 'transformer' ? (family.id as TransformerKind) : undefined;
   return { id: family.id, family: family.reportedAs, ...(variant ? { variant } : {}), spec: resolve(r.axes, tensors, r.notes), notes: r.notes };
 }

@@ -229,7 +229,7 @@ export function inferResnet(tensors: readonly TensorShape[], prefix: string): Re
       `blocks ${padded.map((b) => `\`${b}\``).join(', ')} have parameter-free (option-a) shortcuts that subsample and zero-pad channels: ` +
         `the residual streams ${[...tied].sort(naturalCompare).map((s) => `\`${s}\``).join(', ')} are tied through the padding, so they are left unpermuted; block inner channels are still permuted`,
     );
-    for (const [t, entry] of Object.entries(axes)) axes[t] = entry.map((p) => (p !== null && tied.has(p) ? null : p));
+    for (const [t, entry] of Object.entries(axes)) axes[t] = entry.map((p) => (typeof p === 'string' && tied.has(p) ? null : p));
   }
   const family = usesShortcutNaming || padded.length > 0 || head[0]?.name.startsWith('linear') ? 'resnet-cifar' : 'resnet';
   const out: AxesTable = {};

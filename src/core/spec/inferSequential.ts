@@ -133,7 +133,7 @@ export function inferSequential(tensors: readonly TensorShape[]): SequentialResu
   }
   for (const entry of Object.values(axes)) {
     entry.forEach((p, i) => {
-      if (p !== null && nulled.has(p)) entry[i] = null;
+      if (typeof p === 'string' && nulled.has(p)) entry[i] = null;
     });
   }
   const family = layers.some((m) => kinds.get(m.name) === 'conv') ? 'vgg' : 'mlp';

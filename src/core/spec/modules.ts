@@ -3,7 +3,7 @@
  * and classifies each by its parameters: a layer with a weight matrix or kernel, or a
  * per-channel norm (BatchNorm, LayerNorm, RMSNorm). Shared by the inference families.
  */
-import type { TensorShape } from './shapes';
+import type { AxesTable, TensorShape } from './shapes';
 
 export interface Module {
   readonly name: string;
@@ -55,12 +55,12 @@ export function normSize(m: Module): number {
 }
 
 /** Axes of a norm module's tensors: every per-channel vector gets `perm`, the step counter none. */
-export function normAxes(m: Module, perm: string | null, axes: Record<string, (string | null)[]>): void {
+export function normAxes(m: Module, perm: string | null, axes: AxesTable): void {
   for (const [p, t] of m.params) axes[t.name] = p === 'num_batches_tracked' ? t.shape.map(() => null) : [perm];
 }
 
 /** Axes of a linear/conv module: weight [out, in, ...kernel], bias [out]. */
-export function layerAxes(m: Module, out: string | null, inp: string | null, axes: Record<string, (string | null)[]>): void {
+export function layerAxes(m: Module, out: string | null, inp: string | null, axes: AxesTable): void {
   for (const [p, t] of m.params) {
     if (p === 'bias') axes[t.name] = [out];
     else axes[t.name] = t.shape.map((_, i) => (i === 0 ? out : i === 1 ? inp : null));

@@ -3,7 +3,8 @@
  * so a header is enough), natural name order, and turning an axes table into a PermSpec
  * with each permutation's size taken from the axes it acts on.
  */
-import type { PermSpec } from '../checkpoint';
+import type { AxisEntry, PermSpec } from '../checkpoint';
+import { blockAxisSize, entryPermNames, isBlockAxis } from '../blockAxis';
 import { SpecError } from './errors';
 
 /** What spec code needs of a tensor: a `TensorInfo` or a builder's entry both fit. */
@@ -12,7 +13,7 @@ export interface TensorShape {
   readonly shape: readonly number[];
 }
 
-export type AxesTable = Record<string, (string | null)[]>;
+export type AxesTable = Record<string, AxisEntry[]>;
 
 export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(',')}]`;
@@ -42,8 +43,36 @@ export function buildPermSpec(axes: Readonly<AxesTable>, tensors: readonly Tenso
   const byName = new Map(tensors.map((t) => [t.name, t]));
   // Maps, not object literals: names such as `constructor` or `__proto__` are ordinary here.
   const perms = new Map<string, number>();
+  const blocks = new Map<string, number>();
   const firstUse = new Map<string, string>();
   const table = new Map(Object.entries(axes));
+  const use = (perm: string, size: number, nBlocks: number, tensor: string, where: string): void => {
+    const known = perms.get(perm);
+    if (known === undefined) {
+      perms.set(perm, size);
+      blocks.set(perm, nBlocks);
+      firstUse.set(perm, where);
+      return;
+    }
+    const knownBlocks = blocks.get(perm)!;
+    if (knownBlocks !== nBlocks && (knownBlocks > 1 || nBlocks > 1)) {
+      const say = (b: number): string => (b > 1 ? `inside ${b} blocks` : 'as a whole');
+      throw new SpecError(
+        'SizeConflict',
+        `${source}: permutation \`${perm}\` acts ${say(nBlocks)} on ${where} but ${say(knownBlocks)} on ${firstUse.get(perm)}`,
+        source,
+        tensor,
+      );
+    }
+    if (known !== size) {
+      throw new SpecError(
+        'SizeConflict',
+        `${source}: permutation \`${perm}\` acts on ${where} of size ${size} but on ${firstUse.get(perm)} of size ${known}`,
+        source,
+        tensor,
+      );
+    }
+  };
   for (const [tensor, entry] of table) {
     const info = byName.get(tensor);
     if (!info) throw new SpecError('MissingTensor', `${source}: tensor \`${tensor}\` is not in the checkpoint`, source, tensor);
@@ -58,25 +87,38 @@ export function buildPermSpec(axes: Readonly<AxesTable>, tensors: readonly Tenso
     entry.forEach((perm, axis) => {
       if (perm === null) return;
       const size = info.shape[axis];
-      const known = perms.get(perm);
-      if (known === undefined) {
-        perms.set(perm, size);
-        firstUse.set(perm, `\`${tensor}\` axis ${axis}`);
-      } else if (known !== size) {
-        throw new SpecError(
-          'SizeConflict',
-          `${source}: permutation \`${perm}\` acts on \`${tensor}\` axis ${axis} of size ${size} but on ${firstUse.get(perm)} of size ${known}`,
-          source,
-          tensor,
-        );
+      if (!isBlockAxis(perm)) {
+        use(perm, size, 1, tensor, `\`${tensor}\` axis ${axis}`);
+        return;
       }
+      const covered = blockAxisSize(perm);
+      if (covered !== size) {
+        throw new SpecError('SizeConflict', `${source}: the blocks of \`${tensor}\` axis ${axis} cover ${covered} positions but the axis has ${size}`, source, tensor);
+      }
+      perm.parts.forEach((part, k) => {
+        const where = `\`${tensor}\` axis ${axis}${perm.parts.length > 1 ? ` part ${k}` : ''}`;
+        const bad = (why: string): never => {
+          throw new SpecError('BadStructure', `${source}: block axis ${where}: ${why}`, source, tensor);
+        };
+        if (part.split.length < 2) bad('`split` needs at least two levels (blocks, then the positions inside a block)');
+        if (part.perms.length !== part.split.length) bad(`\`perms\` has ${part.perms.length} entries but \`split\` has ${part.split.length} levels`);
+        if (part.perms[0] === null) bad('the first level must name the permutation of the blocks');
+        const named = part.perms.filter((p): p is string => p !== null);
+        if (new Set(named).size !== named.length) bad('a permutation is named at two levels');
+        part.perms.forEach((p, level) => {
+          if (p === null) return;
+          if (level === 0) use(p, part.split[0], 1, tensor, `${where} level 0`);
+          else use(p, part.split[0] * part.split[level], part.split[0], tensor, `${where} level ${level}`);
+        });
+      });
     });
   }
   // Tensors the table leaves out are not permuted: listing them keeps every consumer simple.
   const full = [...tensors]
     .sort((x, y) => naturalCompare(x.name, y.name))
-    .map((t): [string, readonly (string | null)[]] => [t.name, [...(table.get(t.name) ?? t.shape.map(() => null))]]);
-  return { perms: Object.fromEntries(perms), axes: Object.fromEntries(full) };
+    .map((t): [string, readonly AxisEntry[]] => [t.name, [...(table.get(t.name) ?? t.shape.map(() => null))]]);
+  const perBlock = [...blocks].filter(([, n]) => n > 1);
+  return { perms: Object.fromEntries(perms), axes: Object.fromEntries(full), ...(perBlock.length ? { blocks: Object.fromEntries(perBlock) } : {}) };
 }
 
 /** Permutation name -> every (tensor, axis) it acts on: the paper's `perm_to_axes`. */
@@ -85,7 +127,7 @@ export function axesOfPerms(spec: PermSpec): Map<string, { tensor: string; axis:
   for (const perm of Object.keys(spec.perms)) out.set(perm, []);
   for (const [tensor, entry] of Object.entries(spec.axes)) {
     entry.forEach((perm, axis) => {
-      if (perm !== null) out.get(perm)?.push({ tensor, axis });
+      for (const p of entryPermNames(perm)) out.get(p)?.push({ tensor, axis });
     });
   }
   return out;

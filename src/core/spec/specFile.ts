@@ -1,18 +1,23 @@
 /**
  * The spec file (the paper's `axes_to_perm`, Git Re-Basin section 3 / its weight_matching.py):
  *
- *   { "axes": { "<tensor>": ["<perm>" | null, ...one entry per axis] } }
+ *   { "axes": { "<tensor>": ["<perm>" | null | <block axis>, ...one entry per axis] } }
+ *
+ * A block axis (attention heads, README.md "Block axes"):
+ *   { "split": [heads, head_dim], "perms": ["<heads perm>", "<inner perm>" | null] }
+ *   { "concat": [<block axis>, ...] }   (parts laid end to end, e.g. GPT-2's q|k|v)
  *
  * Sizes come from the tensors. Optional keys: "perms" (name -> size, checked when present,
  * as `rebasin spec` writes it), "family" and "notes" (informational). Tensors the file does
  * not list are left unpermuted.
  */
-import type { PermSpec } from '../checkpoint';
+import type { AxisEntry, BlockAxis, BlockPart, PermSpec } from '../checkpoint';
+import { blockAxisToJson, isBlockAxis } from '../blockAxis';
 import { SpecError } from './errors';
 import { buildPermSpec, formatShape, naturalCompare, type TensorShape } from './shapes';
 
 export interface SpecFile {
-  readonly axes: Readonly<Record<string, readonly (string | null)[]>>;
+  readonly axes: Readonly<Record<string, readonly AxisEntry[]>>;
   readonly perms?: Readonly<Record<string, number>>;
   readonly family?: string;
   readonly notes?: readonly string[];
@@ -29,6 +34,34 @@ function typeOf(v: unknown): string {
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function parsePart(v: unknown, where: string, file: string, tensor: string): BlockPart {
+  const bad = (why: string): never => {
+    throw new SpecError('BadStructure', `${file}: ${where} of tensor \`${tensor}\`: ${why}`, file, tensor);
+  };
+  if (!isPlainObject(v)) return bad(`a block must be an object with \`split\` and \`perms\`, got ${typeOf(v)}`);
+  for (const key of Object.keys(v)) if (key !== 'split' && key !== 'perms') bad(`unknown key \`${key}\` (expected \`split\` and \`perms\`, or \`concat\`)`);
+  const split = v.split;
+  if (!Array.isArray(split) || split.length < 2 || !split.every((d) => Number.isInteger(d) && (d as number) > 0)) {
+    bad('`split` must be an array of at least two positive integers (blocks, then the positions inside a block)');
+  }
+  const perms = v.perms;
+  if (!Array.isArray(perms) || !perms.every((p) => p === null || (typeof p === 'string' && p.length > 0))) {
+    bad('`perms` must be an array of permutation names or null, one per level of `split`');
+  }
+  return { split: split as number[], perms: perms as (string | null)[] };
+}
+
+function parseBlockAxis(v: Record<string, unknown>, axis: number, file: string, tensor: string): BlockAxis {
+  if ('concat' in v) {
+    if (Object.keys(v).length !== 1) throw new SpecError('BadStructure', `${file}: axis ${axis} of tensor \`${tensor}\`: \`concat\` cannot be combined with other keys`, file, tensor);
+    if (!Array.isArray(v.concat) || v.concat.length === 0) {
+      throw new SpecError('BadStructure', `${file}: axis ${axis} of tensor \`${tensor}\`: \`concat\` must be a non-empty array of blocks`, file, tensor);
+    }
+    return { parts: v.concat.map((p: unknown, k) => parsePart(p, `axis ${axis} part ${k}`, file, tensor)) };
+  }
+  return { parts: [parsePart(v, `axis ${axis}`, file, tensor)] };
 }
 
 /** Parses and checks the structure of a spec file's text; `file` names it in errors. */
@@ -52,17 +85,18 @@ export function parseSpecFile(text: string, file: string): SpecFile {
   if (!isPlainObject(axesJson)) {
     throw new SpecError('BadStructure', `${file}: \`axes\` must be an object of tensor name -> array of permutation names or null, got ${typeOf(axesJson)}`, file);
   }
-  const axes: Record<string, (string | null)[]> = Object.fromEntries(
+  const axes: Record<string, AxisEntry[]> = Object.fromEntries(
     Object.entries(axesJson).map(([tensor, entry]) => {
       if (!Array.isArray(entry)) {
         throw new SpecError('BadStructure', `${file}: \`axes\` entry of tensor \`${tensor}\` must be an array (one item per axis), got ${typeOf(entry)}`, file, tensor);
       }
-      const perms = entry.map((item: unknown, axis) => {
+      const perms = entry.map((item: unknown, axis): AxisEntry => {
         if (item === null) return null;
+        if (isPlainObject(item)) return parseBlockAxis(item, axis, file, tensor);
         if (typeof item !== 'string' || item.length === 0) {
           throw new SpecError(
             'BadStructure',
-            `${file}: axis ${axis} of tensor \`${tensor}\` must be a permutation name (non-empty string) or null, got ${typeOf(item)}`,
+            `${file}: axis ${axis} of tensor \`${tensor}\` must be a permutation name (non-empty string), a block axis ({"split", "perms"}) or null, got ${typeOf(item)}`,
             file,
             tensor,
           );
@@ -152,7 +186,7 @@ export function resolveSpec(
       missing[0],
     );
   }
-  const axes: Record<string, (string | null)[]> = Object.fromEntries(Object.entries(file.axes).map(([t, entry]) => [t, [...entry]]));
+  const axes: Record<string, AxisEntry[]> = Object.fromEntries(Object.entries(file.axes).map(([t, entry]) => [t, [...entry]]));
   const spec = buildPermSpec(axes, a, source);
   const sizes = new Map(Object.entries(spec.perms));
   if (file.perms) {
@@ -194,7 +228,7 @@ export function formatSpecFile(file: SpecFile): string {
     const entries = Object.entries(file.perms).map(([k, v]) => `    ${JSON.stringify(k)}: ${v}`);
     blocks.push(entries.length ? `  "perms": {\n${entries.join(',\n')}\n  }` : '  "perms": {}');
   }
-  const axes = Object.entries(file.axes).map(([k, v]) => `    ${JSON.stringify(k)}: ${JSON.stringify(v)}`);
+  const axes = Object.entries(file.axes).map(([k, v]) => `    ${JSON.stringify(k)}: ${JSON.stringify(v.map((e) => (isBlockAxis(e) ? blockAxisToJson(e) : e)))}`);
   blocks.push(axes.length ? `  "axes": {\n${axes.join(',\n')}\n  }` : '  "axes": {}');
   lines.push(blocks.join(',\n'), '}');
   return lines.join('\n') + '\n';

@@ -53,7 +53,7 @@ export async function activationMatching(
       const featsB = new Map<string, tf.Tensor2D[]>();
       const collect = (into: Map<string, tf.Tensor2D[]>) => (weight: string, f: tf.Tensor) => {
         const perm = spec.axes[weight]?.[0];
-        if (!perm) return;
+        if (typeof perm !== 'string') return;
         const list = into.get(perm) ?? [];
         // The forward pass's own tidy would free the features when it returns: keep them until used.
         list.push(tf.keep(asSamples(f)));

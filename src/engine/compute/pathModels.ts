@@ -3,7 +3,8 @@
  * floating-point tensors are interpolated; integer ones such as num_batches_tracked are left out,
  * the forward passes do not read them), plus the model config.
  */
-import type { Checkpoint, DenseTensor, Permutations, PermSpec } from '../../core/checkpoint';
+import type { AxisEntry, Checkpoint, DenseTensor, Permutations, PermSpec } from '../../core/checkpoint';
+import { entryPermutation } from '../../core/blockAxis';
 import { applyPermutations } from '../../core/matching/permute';
 import { EngineError } from '../errors';
 import { assertCompatible, closeAll, isFloatDtype, loadTensors, openAll, specFor } from '../loadTensors';
@@ -30,7 +31,19 @@ export type LayerPermutation = { readonly kind: 'identity' } | { readonly kind: 
 export function layerPermutation(ends: PathEnds, layer: string): LayerPermutation {
   if (!ends.applied) return { kind: 'identity' };
   const { spec, perms } = ends.applied;
-  const active = (name: string | null | undefined): Int32Array | undefined => (name ? perms[name] : undefined);
+  // A block axis (attention heads) as its gather indices; an entry naming a permutation without a value acts as none.
+  const missing = (): never => {
+    throw new RangeError('no value');
+  };
+  const active = (entry: AxisEntry | undefined): Int32Array | undefined => {
+    if (entry === null || entry === undefined) return undefined;
+    if (typeof entry === 'string') return perms[entry];
+    try {
+      return entryPermutation(entry, perms, missing) ?? undefined;
+    } catch {
+      return undefined;
+    }
+  };
   const wAxes = spec.axes[`${layer}.weight`] ?? [];
   const bAxes = ends.b.has(`${layer}.bias`) ? (spec.axes[`${layer}.bias`] ?? []) : [];
   const out = active(wAxes[0]);

@@ -63,7 +63,7 @@ export function checkTransformerEquivalence(b: TensorMap, piB: TensorMap, spec: 
 /** B's forward, its last axis gathered by the stream permutation when the output is the stream. */
 function alignedOutput(m: TransformerModel, spec: PermSpec, perms: Permutations): (x: tf.Tensor) => tf.Tensor {
   const name = m.outputAxis ? spec.axes[m.outputAxis.tensor]?.[m.outputAxis.axis] : null;
-  const perm = name ? perms[name] : undefined;
+  const perm = typeof name === 'string' ? perms[name] : undefined;
   if (!perm) return (x) => m.forward(x as tf.Tensor2D);
   // pi(B)'s unit i is B's unit perm[i] (permutations gather: out[i] = in[perm[i]]).
   return (x) => {

@@ -117,7 +117,7 @@ export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Prom
   const [a, b] = await openAll([req.a, req.b]);
   try {
     ctx.onProgress({ stage: 'loading', message: `Reading ${base(req.a)} and ${base(req.b)}` });
-    const { spec, family, notes } = await specFor(req.spec, a, [b]);
+    const { spec, family, notes } = await specFor(req.spec, a, [b], req.model);
     for (const n of notes) ctx.log(`spec: ${n}`);
     const { result: wm, ta, tb } = await findPermutations(req, a, b, spec, ctx);
     throwIfCancelled(ctx.signal, 'align');

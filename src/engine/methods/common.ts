@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Checkpoint, PermSpec, Permutations, TensorMap } from '../../core/checkpoint';
 import { loadDataset, type Dataset } from '../../core/data';
+import { entryPermNames } from '../../core/blockAxis';
 import { axisPermsOf, dotProduct, identityPermutations, permuteTensor } from '../../core/matching/permute';
 import { isRunningStatistic, weightMatching, type GroupReport, type WeightMatchingResult } from '../../core/matching/weightMatching';
 import { defaultMemoryBudget, MemoryBudgetError, planWeightMatching } from '../../core/memoryPlan';
@@ -71,7 +72,7 @@ export function groupObjectives(spec: PermSpec, a: TensorMap, b: TensorMap, perm
     if (isRunningStatistic(tensor)) continue;
     const d = dotProduct(a.get(tensor)!.data, permuteTensor(b.get(tensor)!, axisPermsOf(spec, perms, tensor)).data);
     total += d;
-    for (const p of axes) if (p !== null) groups.set(p, groups.get(p)! + d);
+    for (const p of new Set(axes.flatMap(entryPermNames))) groups.set(p, groups.get(p)! + d);
   }
   return { total, groups };
 }

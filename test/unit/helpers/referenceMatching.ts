@@ -7,8 +7,14 @@
  * where B_t' has every permutation except the one on `axis` applied, solves the assignment,
  * adopts it, and stops after a sweep in which no solve gained more than 1e-12.
  * Used by tests to check the engine's objective; slow on purpose.
+ *
+ * Heads (block axes): a head group (a block permutation and the permutations inside its
+ * blocks) is one step of the descent, visited under its block permutation's name. For every
+ * pair (A's block g, B's block c) the inner permutations are found by trying every combination
+ * (exhaustive, so tests keep heads tiny), the pair's value being sum_x S[x, src(x)] over the
+ * group's tensors with S in float64; then one assignment over the blocks.
  */
-import type { PermSpec, TensorMap } from '../../../src/core/checkpoint';
+import type { BlockAxis, BlockPart, PermSpec, TensorMap } from '../../../src/core/checkpoint';
 import { solveAssignmentMax } from '../../../src/core/assignment/lap';
 import { mulberry32, shuffleInPlace } from '../../../src/core/matching/prng';
 
@@ -55,8 +61,134 @@ function frontGathered(
   return out;
 }
 
+/** Gather indices of a block axis, written out level by level (A's block picks the inner permutations). */
+function expandBlocks(axis: BlockAxis, perms: Record<string, Int32Array>): Int32Array {
+  const out: number[] = [];
+  let offset = 0;
+  for (const part of axis.parts) {
+    const size = part.split.reduce((x, y) => x * y, 1);
+    for (let x = 0; x < size; x++) {
+      // Digits of x, outermost first.
+      const digits: number[] = [];
+      let r = x;
+      for (let l = part.split.length - 1; l >= 0; l--) { digits[l] = r % part.split[l]; r = Math.floor(r / part.split[l]); }
+      const g = digits[0];
+      let src = 0;
+      part.split.forEach((n, l) => {
+        const name = part.perms[l];
+        let d = digits[l];
+        if (name !== null) d = l === 0 ? perms[name][g] : perms[name][g * n + d] - g * n;
+        src = src * n + d;
+      });
+      out.push(offset + src);
+    }
+    offset += size;
+  }
+  return Int32Array.from(out);
+}
+
 function axisPerms(spec: PermSpec, perms: Record<string, Int32Array>, tensor: string): (Int32Array | null)[] {
-  return spec.axes[tensor].map((p) => (p === null ? null : perms[p]));
+  return spec.axes[tensor].map((p) => (p === null ? null : typeof p === 'string' ? perms[p] : expandBlocks(p, perms)));
+}
+
+/** Every permutation of 0..n-1. */
+function allPermutations(n: number): number[][] {
+  if (n === 0) return [[]];
+  const out: number[][] = [];
+  for (const rest of allPermutations(n - 1)) for (let k = 0; k <= rest.length; k++) out.push([...rest.slice(0, k), n - 1, ...rest.slice(k)]);
+  return out;
+}
+
+interface RefGroup {
+  readonly outer: string;
+  readonly blocks: number;
+  /** Inner permutation -> its size inside a block. */
+  readonly members: Map<string, number>;
+  readonly occurrences: { tensor: string; axis: number; offset: number; part: BlockPart }[];
+}
+
+/** One step for a head group: exhaustive inner permutations per pair of blocks, then the outer assignment. */
+function solveGroupReference(spec: PermSpec, a: TensorMap, b: TensorMap, perms: Record<string, Int32Array>, group: RefGroup): boolean {
+  const G = group.blocks;
+  const sims = group.occurrences.map(({ tensor, axis, offset, part }) => {
+    const ta = a.get(tensor)!;
+    const tb = b.get(tensor)!;
+    const others = axisPerms(spec, perms, tensor);
+    others[axis] = null;
+    const wa = frontGathered(ta.data, ta.shape, axis, ta.shape.map(() => null));
+    const wb = frontGathered(tb.data, tb.shape, axis, others);
+    const rest = wa.length / ta.shape[axis];
+    const n = part.split.reduce((x, y) => x * y, 1);
+    const s = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        let v = 0;
+        for (let k = 0; k < rest; k++) v += wa[(offset + i) * rest + k] * wb[(offset + j) * rest + k];
+        s[i * n + j] = v;
+      }
+    }
+    return { part, n, s };
+  });
+  const names = [...group.members.keys()].sort();
+  const choices = names.map((q) => allPermutations(group.members.get(q)!));
+  // Value of A's block g with B's block c when member k uses local permutation taus[k].
+  const pairValue = (g: number, c: number, taus: readonly number[][]): number => {
+    let v = 0;
+    for (const { part, n, s } of sims) {
+      const inner = part.split.slice(1);
+      const block = n / G;
+      for (let x = 0; x < block; x++) {
+        let r = x;
+        const digits: number[] = [];
+        for (let l = inner.length - 1; l >= 0; l--) { digits[l] = r % inner[l]; r = Math.floor(r / inner[l]); }
+        let y = 0;
+        inner.forEach((m, l) => {
+          const name = part.perms[l + 1];
+          y = y * m + (name === null ? digits[l] : taus[names.indexOf(name)][digits[l]]);
+        });
+        v += s[(g * block + x) * n + c * block + y];
+      }
+    }
+    return v;
+  };
+  const combos: number[][][] = [[]];
+  for (const options of choices) {
+    const next: number[][][] = [];
+    for (const c of combos) for (const o of options) next.push([...c, o]);
+    combos.splice(0, combos.length, ...next);
+  }
+  const values = new Float64Array(G * G);
+  const best: number[][][] = [];
+  for (let g = 0; g < G; g++) {
+    for (let c = 0; c < G; c++) {
+      let top = -Infinity;
+      let arg: number[][] = [];
+      for (const taus of combos) {
+        const v = pairValue(g, c, taus);
+        if (v > top) { top = v; arg = taus; }
+      }
+      values[g * G + c] = top;
+      best[g * G + c] = arg;
+    }
+  }
+  const localOf = (g: number): number[][] => names.map((q) => {
+    const m = group.members.get(q)!;
+    return Array.from({ length: m }, (_, i) => perms[q][g * m + i] - g * m);
+  });
+  let oldValue = 0;
+  for (let g = 0; g < G; g++) oldValue += pairValue(g, perms[group.outer][g], localOf(g));
+  const outer = solveAssignmentMax(values, G).rowToCol;
+  let newValue = 0;
+  for (let g = 0; g < G; g++) newValue += values[g * G + outer[g]];
+  if (!(newValue > oldValue + 1e-12)) return false;
+  perms[group.outer] = Int32Array.from(outer);
+  names.forEach((q, k) => {
+    const m = group.members.get(q)!;
+    const flat = new Int32Array(G * m);
+    for (let g = 0; g < G; g++) best[g * G + outer[g]][k].forEach((v, i) => { flat[g * m + i] = g * m + v; });
+    perms[q] = flat;
+  });
+  return true;
 }
 
 /** Sum over the spec's tensors of <A_t, pi(B)_t> in float64. */
@@ -75,18 +207,38 @@ export function referenceObjective(spec: PermSpec, a: TensorMap, b: TensorMap, p
 export function referenceWeightMatching(
   spec: PermSpec, a: TensorMap, b: TensorMap, opts: { seed: number; maxIter: number },
 ): ReferenceResult {
-  const names = Object.keys(spec.perms).sort();
+  const all = Object.keys(spec.perms).sort();
   const perms: Record<string, Int32Array> = {};
-  for (const p of names) perms[p] = Int32Array.from({ length: spec.perms[p] }, (_, i) => i);
-  const occurrences = new Map<string, { tensor: string; axis: number }[]>(names.map((p) => [p, []]));
+  for (const p of all) perms[p] = Int32Array.from({ length: spec.perms[p] }, (_, i) => i);
+  const occurrences = new Map<string, { tensor: string; axis: number }[]>(all.map((p) => [p, []]));
+  const groups = new Map<string, RefGroup>();
+  const inner = new Set<string>();
   for (const [tensor, axes] of Object.entries(spec.axes)) {
-    axes.forEach((p, axis) => { if (p !== null) occurrences.get(p)!.push({ tensor, axis }); });
+    axes.forEach((p, axis) => {
+      if (p === null) return;
+      if (typeof p === 'string') { occurrences.get(p)!.push({ tensor, axis }); return; }
+      let offset = 0;
+      for (const part of p.parts) {
+        const outer = part.perms[0]!;
+        const group = groups.get(outer) ?? { outer, blocks: part.split[0], members: new Map<string, number>(), occurrences: [] };
+        groups.set(outer, group);
+        part.perms.forEach((q, l) => { if (q !== null && l > 0) { group.members.set(q, part.split[l]); inner.add(q); } });
+        group.occurrences.push({ tensor, axis, offset, part });
+        offset += part.split.reduce((x, y) => x * y, 1);
+      }
+    });
   }
+  const names = all.filter((p) => !inner.has(p));
   const random = mulberry32(opts.seed);
   let iterations = 0;
   for (let sweep = 0; sweep < opts.maxIter; sweep++) {
     let progress = false;
     for (const p of shuffleInPlace(names.slice(), random)) {
+      const group = groups.get(p);
+      if (group) {
+        progress = solveGroupReference(spec, a, b, perms, group) || progress;
+        continue;
+      }
       const n = spec.perms[p];
       const cost = new Float64Array(n * n);
       for (const { tensor, axis } of occurrences.get(p)!) {
