@@ -8,7 +8,8 @@ import { h, vscodeApi } from './dom';
 import type { AlignmentState, FromAlignment } from './protocol';
 import { typedArrayReplacer, typedArrayReviver } from './reportData';
 import { watchTheme } from './theme';
-import { alignmentState, onMessages, toAlignment } from './validate';
+import { alignmentState, toAlignment } from './validate';
+import { onMessages } from './onMessages';
 
 interface Persisted {
   ui: AlignmentUiState;

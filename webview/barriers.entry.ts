@@ -7,7 +7,8 @@ import { barrierChart, type LineChart } from './charts';
 import { clear, fmt, fmtSeconds, h, vscodeApi } from './dom';
 import type { BarriersState, FromBarriers, RunSummary } from './protocol';
 import { readTheme, watchTheme } from './theme';
-import { barriersState, onMessages, toBarriers } from './validate';
+import { barriersState, toBarriers } from './validate';
+import { onMessages } from './onMessages';
 
 const api = vscodeApi<FromBarriers, BarriersState>();
 const root = document.getElementById('root') ?? document.body.appendChild(h('div', { id: 'root' }));

@@ -8,7 +8,8 @@ import { clear, fmt, fmtBytes, h, vscodeApi } from './dom';
 import type { FromInspector, InspectorState, InspectorTensor } from './protocol';
 import type { TensorStatsResult } from '../src/engine/protocol';
 import { readTheme, watchTheme } from './theme';
-import { inspectorState, onMessages, toInspector } from './validate';
+import { inspectorState, toInspector } from './validate';
+import { onMessages } from './onMessages';
 
 const ROW_PAGE = 500;
 /** Groups start open when the checkpoint has at most this many tensors. */
