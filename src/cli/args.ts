@@ -29,7 +29,12 @@ options:
   --memory-budget SIZE  align/merge: memory for weight matching, e.g. 8GB, 512MiB (default: half of RAM)
   --lambda L            merge: weight of the other model(s), (1-L)*A + L*pi(B) (default 0.5)
   --no-align            merge/barrier: skip alignment (naive)
-  --data PATH           evaluation data: IDX folder (MNIST layout), safetensors with x/y, .npy/.npz
+  --data PATH           evaluation data: IDX folder (MNIST layout), safetensors with x/y, .npy/.npz;
+                        for Hugging Face language models: token ids [N, T] (.npy/.npz/.safetensors
+                        input_ids) or raw text (.txt/.jsonl, with the checkpoint's tokenizer.json)
+  --tokenizer FILE      tokenizer.json for raw text (default: the one beside checkpoint A)
+  --seq-len N           raw text: tokens per sequence (default: the model's maximum, at most 512)
+  --mask-seed N         BERT: seed of the 15% masked-LM mask (default 0)
   --split S             test (default) | train | both
   --limit N             use at most N examples
   --model FILE          model config JSON (default: <checkpoint>.rebasin.json beside A, else inferred)
@@ -58,6 +63,9 @@ const options = {
   lambda: { type: 'string' },
   'no-align': { type: 'boolean' },
   data: { type: 'string' },
+  tokenizer: { type: 'string' },
+  'seq-len': { type: 'string' },
+  'mask-seed': { type: 'string' },
   split: { type: 'string' },
   limit: { type: 'string' },
   model: { type: 'string' },

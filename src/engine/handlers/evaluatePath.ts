@@ -22,6 +22,8 @@ import { evaluateModel, linearOutputs, toBatches, type Batches } from '../comput
 import { buildModel } from '../compute/models';
 import { layerPermutation, loadPathEnds, type PathEnds } from '../compute/pathModels';
 import { pathCache, type Lease } from '../compute/pathCache';
+import { isLmCheckpoint } from '../lm/checkpoint';
+import { evaluateLmPathHandler } from './evaluateLmPath';
 
 /** Largest evaluation batch: large enough for efficient matmuls, small enough to cancel within a second. */
 export const EVAL_BATCH = 2000;
@@ -80,6 +82,8 @@ async function planPath(req: EvaluatePathRequest, ends: PathEnds): Promise<PathP
 }
 
 export async function evaluatePathHandler(req: EvaluatePathRequest, ctx: HandlerContext): Promise<EvaluatePathResult> {
+  // Hugging Face language models take token data and their own forward passes.
+  if (isLmCheckpoint(req.a)) return evaluateLmPathHandler(req, ctx);
   ctx.onProgress({ stage: 'loading', fraction: 0 });
   const ends = await loadPathEnds({ a: req.a, b: req.b, perms: req.perms, spec: req.spec, model: req.model, signal: ctx.signal });
   throwIfCancelled(ctx.signal, 'evaluatePath');
