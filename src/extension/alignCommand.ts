@@ -9,6 +9,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { evaluationDataOptions } from './barrierCommand';
 import type { AlignMethod, AlignResult, BarrierCurve, DataOptions } from '../engine/protocol';
 import { AlignmentPanel } from './alignmentPanel';
 import { checkCandidates, pickCompatible, readTensorList } from './checkpointPicker';
@@ -88,7 +89,7 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
   const out = opts.out?.fsPath ?? alignedOutputPath(b.fsPath, settings.outputNaming);
   if (!(await confirmOutput(out, [a.fsPath, b.fsPath], opts.replace))) return undefined;
 
-  const data: DataOptions | undefined = settings.evaluationData ? { path: settings.evaluationData } : undefined;
+  const data: DataOptions | undefined = settings.evaluationData ? evaluationDataOptions(settings.evaluationData, settings) : undefined;
   const label = `align ${path.basename(b.fsPath)} → ${path.basename(a.fsPath)} (${method})`;
   const { result, curve } = await withCancellableProgress(`Re-Basin: aligning ${path.basename(b.fsPath)} to ${path.basename(a.fsPath)}`, async (report, signal) => {
     const result = await timed(deps.log, label, () =>
