@@ -40,6 +40,7 @@ options:
   --model FILE          model config JSON (default: <checkpoint>.rebasin.json beside A, else inferred)
   --steps N             barrier: lambda grid points (default 25)
   --reset-bn            recompute BatchNorm statistics along the path (paper appendix A.4)
+  --repair              barrier: REPAIR (Jordan et al. 2022) along the path, for MLPs without BatchNorm
   --ste-epochs N        ste: epochs (default 1)      --ste-batch N  (default 500)   --ste-lr X (default 1e-3)
   --backend B           auto (default) | tensorflow | wasm | cpu
   --workers N           compute workers for barrier curves (default: number of cores)
@@ -71,6 +72,7 @@ const options = {
   model: { type: 'string' },
   steps: { type: 'string' },
   'reset-bn': { type: 'boolean' },
+  repair: { type: 'boolean' },
   'ste-epochs': { type: 'string' },
   'ste-batch': { type: 'string' },
   'ste-lr': { type: 'string' },

@@ -217,6 +217,7 @@ export async function barrier(ctx: CommandContext): Promise<void> {
     seed: int('seed', args.values.seed, 0),
     maxIter: int('max-iter', args.values['max-iter'], 100, 1),
     resetBatchNorm: args.values['reset-bn'] ?? false,
+    ...(args.values.repair ? { repair: true } : {}),
     allowNonFinite: args.values['allow-non-finite'] ?? false,
     ...(alignedCheckpoint !== undefined ? { alignedCheckpoint } : { method, ...(method === 'ste' ? { ste: steOptions(args) } : {}) }),
   }, 'barrier');
@@ -231,6 +232,10 @@ export async function barrier(ctx: CommandContext): Promise<void> {
     const lm = result.lm;
     out.text(`language model: ${lm.model}`);
     out.text(`data: ${lm.data}; ${lm.objective === 'causal' ? 'next-token' : 'masked-token'} loss over ${lm.positions} positions of ${lm.sequences} sequences of ${lm.seqLen} tokens`);
+  }
+  if (result.evaluation?.repair) {
+    const r = result.evaluation.repair;
+    out.text(`REPAIR at each lambda: hidden units' statistics measured on the first ${r.examples} examples of the ${r.split} split`);
   }
   if (result.evaluation?.batchNormReset) {
     const r = result.evaluation.batchNormReset;

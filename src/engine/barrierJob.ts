@@ -206,6 +206,7 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
         data: { ...req.data, split: q.split },
         ...(req.model !== undefined ? { model: req.model } : {}),
         ...(req.resetBatchNorm !== undefined ? { resetBatchNorm: req.resetBatchNorm } : {}),
+        ...(req.repair ? { repair: true } : {}),
         memoryBudget: share,
       };
     };

@@ -88,6 +88,8 @@ export interface BarrierRequest {
   readonly maxIter: number;
   /** Recompute BatchNorm running statistics on training data at each lambda (paper appendix A.4). */
   readonly resetBatchNorm?: boolean;
+  /** REPAIR (Jordan et al. 2022) at each lambda: hidden units' statistics rescaled to the endpoints' interpolation (MLPs). */
+  readonly repair?: boolean;
   readonly allowNonFinite?: boolean;
   /**
    * The alignment the aligned path belongs to. When aligning here (`align` true, no `perms`, no
@@ -117,6 +119,8 @@ export interface EvaluatePathRequest {
   readonly data: DataOptions;
   readonly model?: string;
   readonly resetBatchNorm?: boolean;
+  /** REPAIR at each lambda (compute/repair.ts). */
+  readonly repair?: boolean;
   /** Bytes this request may use (batch sizes are planned under it; default: half the physical memory). */
   readonly memoryBudget?: number;
 }
@@ -250,6 +254,8 @@ export interface EvaluationPlan {
   readonly activationBytesPerExample: number;
   /** Present when BatchNorm statistics were recomputed at each lambda. */
   readonly batchNormReset?: { readonly split: 'train' | 'test'; readonly examples: number; readonly batchSize: number };
+  /** Present with REPAIR: the examples the unit statistics were measured on. */
+  readonly repair?: { readonly split: 'train' | 'test'; readonly examples: number };
 }
 
 export interface BarrierResult extends BarrierCurve {

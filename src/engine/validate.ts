@@ -196,6 +196,7 @@ export function validateRequest(x: unknown): EngineRequest {
       bool(o, 'align', where);
       seedAndIter(o, where);
       optBool(o, 'resetBatchNorm', where);
+      optBool(o, 'repair', where);
       optBool(o, 'allowNonFinite', where);
       if (o.method !== undefined) oneOf(o, 'method', METHODS, where);
       if (o.ste !== undefined) steOk(o.ste, where);
@@ -214,6 +215,7 @@ export function validateRequest(x: unknown): EngineRequest {
       dataOptions(o.data, where);
       optStr(o, 'model', where);
       optBool(o, 'resetBatchNorm', where);
+      optBool(o, 'repair', where);
       memoryBudget(o, where);
       break;
     }

@@ -77,6 +77,7 @@ async function permutedB(req: EvaluatePathRequest, aWeights: string, bWeights: s
 }
 
 export async function evaluateLmPathHandler(req: EvaluatePathRequest, ctx: HandlerContext): Promise<EvaluatePathResult> {
+  if (req.repair) throw new EngineError('InvalidRequest', `${req.a}: REPAIR (--repair) is implemented for MLPs, not yet for language models`);
   ctx.onProgress({ stage: 'loading', fraction: 0, message: 'Loading the language models and the token data' });
   const paths = locateLmCheckpoint(req.a);
   const config = await readLmConfig(paths.config);
