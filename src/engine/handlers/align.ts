@@ -18,6 +18,11 @@ import { currentBackend } from '../backend';
 import { activationMatchingFromTensors } from '../compute/activationMatching';
 import { checkPermutedEquivalence } from '../compute/equivalence';
 import { checkTransformerEquivalence } from '../compute/transformerEquivalence';
+import { lmActivationMatching } from '../compute/activationMatching';
+import { isLmCheckpoint, locateLmCheckpoint } from '../lm/checkpoint';
+import { readLmConfig } from '../lm/config';
+import { buildLm } from '../lm/model';
+import { tokenInput } from './evaluateLmPath';
 import { readModelConfig } from '../compute/modelConfig';
 import { ModelError } from '../compute/modelErrors';
 import { steMatching } from '../compute/ste';
@@ -147,6 +152,37 @@ function trainingData(req: AlignRequest): Promise<Dataset> {
   return loadDataset(data, data.split === 'test' ? 'test' : 'train');
 }
 
+/**
+ * Activation matching of Hugging Face language models on token data (`req.data`, read like a
+ * barrier's): the residual stream and the MLP hidden units (GPT-2; heads are not matched).
+ */
+async function lmActivationPerms(req: AlignRequest, spec: PermSpec, ta: TensorMap, tb: TensorMap, ctx: HandlerContext): Promise<Record<string, Int32Array>> {
+  if (!req.data) throw new EngineError('InvalidRequest', 'activation matching needs token data (--data): it runs both language models on it');
+  const paths = locateLmCheckpoint(req.a);
+  const config = await readLmConfig(paths.config);
+  if (config.family !== 'gpt2') throw new EngineError('InvalidRequest', `${paths.config}: activation matching of language models is implemented for GPT-2, not yet for ${config.modelType}`);
+  const { input } = await tokenInput(req.data, config, paths.config, req.data.tokenizer ?? paths.tokenizer);
+  // The residual stream's permutation is the one on the final norm; each block's MLP one on its c_fc bias.
+  const prefix = [...ta.keys()].find((k) => k.endsWith('ln_f.weight'))?.slice(0, -'ln_f.weight'.length) ?? '';
+  const which = {
+    residual: spec.axes[`${prefix}ln_f.weight`]?.[0] ?? undefined,
+    mlp: Array.from({ length: config.layers }, (_, i) => spec.axes[`${prefix}h.${i}.mlp.c_fc.bias`]?.[0] ?? undefined),
+  };
+  const a = buildLm(ta, config, paths.weights);
+  try {
+    const b = buildLm(tb, config, req.b);
+    try {
+      const r = await lmActivationMatching(spec, a, b, input, which, { signal: ctx.signal, onProgress: ctx.onProgress });
+      if (r.unobserved.length) ctx.log(`activation matching: no activation exposes ${r.unobserved.join(', ')}; left as the identity`);
+      return r.perms;
+    } finally {
+      b.dispose();
+    }
+  } finally {
+    a.dispose();
+  }
+}
+
 /** Runs the requested method and reports it like weight matching. */
 async function findPermutations(req: AlignRequest, a: Checkpoint, b: Checkpoint, spec: PermSpec, ctx: HandlerContext): Promise<{ result: WeightMatchingResult; ta: TensorMap; tb: TensorMap }> {
   const zeroed = new Set<string>();
@@ -162,6 +198,7 @@ async function findPermutations(req: AlignRequest, a: Checkpoint, b: Checkpoint,
     case 'weight':
       return { result: await matchWeights(spec, ta, tb, req.seed, req.maxIter, ctx, memoryBudgetOf(req)), ta, tb };
     case 'activation': {
+      if (isLmCheckpoint(req.a)) return { result: reportFor(spec, ta, tb, await lmActivationPerms(req, spec, ta, tb, ctx), 1), ta, tb };
       const data = await trainingData(req);
       const config = readModelConfig(req.a, req.model);
       const r = await activationMatchingFromTensors(spec, ta, tb, config, data, { signal: ctx.signal, onProgress: ctx.onProgress });

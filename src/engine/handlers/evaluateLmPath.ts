@@ -41,7 +41,7 @@ function keep(entry: CachedTokens): void {
 }
 
 /** Token data ready for `config`'s objective: read (and checked against the model) once per data/config. */
-async function tokenInput(data: DataOptions, config: LmConfig, configPath: string, tokenizer: string | undefined): Promise<CachedTokens> {
+export async function tokenInput(data: DataOptions, config: LmConfig, configPath: string, tokenizer: string | undefined): Promise<CachedTokens> {
   const key = JSON.stringify([fileKey(data.path), fileKey(configPath), tokenizer ? fileKey(tokenizer) : null, data.seqLen, data.limit, data.maskSeed, data.maskId]);
   if (cached?.key === key) {
     keep(cached);
