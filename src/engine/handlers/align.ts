@@ -206,6 +206,7 @@ async function findPermutations(req: AlignRequest, a: Checkpoint, b: Checkpoint,
       return { result: reportFor(spec, ta, tb, r.perms, 1), ta, tb };
     }
     case 'ste': {
+      if (isLmCheckpoint(req.a)) throw new EngineError('InvalidRequest', `${req.a}: the straight-through estimator is not implemented for language models: use --method weight or activation`);
       const data = await trainingData(req);
       const config = readModelConfig(req.a, req.model);
       const ste = req.ste ?? STE_DEFAULTS;
