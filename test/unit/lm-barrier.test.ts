@@ -3,7 +3,8 @@
  * models trained here from different seeds on token data (next-token loss, Adam), written as
  * Hugging Face folders in a temp folder; the barrier job (built CLI, one worker) gives endpoint
  * losses and accuracies equal to a float64 reference forward pass, perplexity = exp(loss), the
- * aligned path's far end the same function as B, and an aligned barrier below the naive one.
+ * aligned path's far end the same function as B, and an aligned barrier below the naive one
+ * (weight matching, and activation matching on the tokens).
  * Also its one-line errors on token data: ids over the vocabulary, sequences longer than the
  * model's positions, raw text without a tokenizer.
  */
@@ -101,6 +102,17 @@ describe('rebasin barrier on two trained tiny GPT-2 models', () => {
     assert.equal(out.lm?.positions, EVAL * (T - 1));
     assert.equal(typeof out.seconds, 'number');
     assert.equal(out.backend, 'wasm');
+  });
+
+  it('aligns by activation matching on the tokens: barrier below the naive one, same endpoints', () => {
+    const r = run(['barrier', dirA(), dirB(), '--data', data(), '--steps', '5', '--workers', '1', '--backend', 'wasm', '--method', 'activation', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim()) as BarrierResult;
+    assert.equal(out.alignedFrom?.method, 'activation');
+    assert.ok(out.aligned);
+    const last = out.lambdas.length - 1;
+    assert.ok(Math.abs(out.aligned.loss[last] - out.naive.loss[last]) <= 1e-4, `pi(B) ${out.aligned.loss[last]} vs B ${out.naive.loss[last]}`);
+    assert.ok(out.barrier.aligned !== undefined && out.barrier.aligned < out.barrier.naive, `barriers: naive ${out.barrier.naive}, aligned ${out.barrier.aligned}`);
   });
 
   it('refuses ids over the vocabulary, sequences over the positions and text without a tokenizer, naming the file', () => {
