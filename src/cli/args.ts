@@ -35,6 +35,7 @@ options:
   --tokenizer FILE      tokenizer.json for raw text (default: the one beside checkpoint A)
   --seq-len N           raw text: tokens per sequence (default: the model's maximum, at most 512)
   --mask-seed N         BERT: seed of the 15% masked-LM mask (default 0)
+  --mask-id N           BERT: mask token id (default: the tokenizer's [MASK] / <mask>)
   --split S             test (default) | train | both
   --limit N             use at most N examples
   --model FILE          model config JSON (default: <checkpoint>.rebasin.json beside A, else inferred)
@@ -67,6 +68,7 @@ const options = {
   tokenizer: { type: 'string' },
   'seq-len': { type: 'string' },
   'mask-seed': { type: 'string' },
+  'mask-id': { type: 'string' },
   split: { type: 'string' },
   limit: { type: 'string' },
   model: { type: 'string' },

@@ -95,6 +95,7 @@ function dataOptions(args: ParsedArgs, required: boolean): DataOptions | undefin
     ...(args.values.tokenizer !== undefined ? { tokenizer: path.resolve(args.values.tokenizer) } : {}),
     ...(args.values['seq-len'] !== undefined ? { seqLen: int('seq-len', args.values['seq-len'], 0, 2) } : {}),
     ...(args.values['mask-seed'] !== undefined ? { maskSeed: int('mask-seed', args.values['mask-seed'], 0) } : {}),
+    ...(args.values['mask-id'] !== undefined ? { maskId: int('mask-id', args.values['mask-id'], 0) } : {}),
   };
 }
 
