@@ -13,7 +13,9 @@ import { EngineError, throwIfCancelled } from '../errors';
 import { closeAll, openAll, specFor } from '../loadTensors';
 import { defaultMemoryBudget } from '../compute/batchPlan';
 import { fileKey } from '../compute/pathCache';
-import { evaluateLmAt, prepareLmEvaluation, type LmEvaluationInput } from '../lm/evaluate';
+import { evaluateLmWeights, prepareLmEvaluation, type LmEvaluationInput } from '../lm/evaluate';
+import { interpolate } from '../../core/matching/merge';
+import { lmUnitStats, repairLmInterpolated, REPAIR_SEQUENCES } from '../lm/repair';
 import { lmWeightsPath, locateLmCheckpoint, readLmWeights } from '../lm/checkpoint';
 import { readLmConfig, type LmConfig } from '../lm/config';
 import { buildLm } from '../lm/model';
@@ -77,7 +79,6 @@ async function permutedB(req: EvaluatePathRequest, aWeights: string, bWeights: s
 }
 
 export async function evaluateLmPathHandler(req: EvaluatePathRequest, ctx: HandlerContext): Promise<EvaluatePathResult> {
-  if (req.repair) throw new EngineError('InvalidRequest', `${req.a}: REPAIR (--repair) is implemented for MLPs, not yet for language models`);
   ctx.onProgress({ stage: 'loading', fraction: 0, message: 'Loading the language models and the token data' });
   const paths = locateLmCheckpoint(req.a);
   const config = await readLmConfig(paths.config);
@@ -101,9 +102,12 @@ export async function evaluateLmPathHandler(req: EvaluatePathRequest, ctx: Handl
   const loss: number[] = [];
   const acc: number[] = [];
   const perplexity: number[] = [];
+  // REPAIR (GPT-2 MLP units): endpoint statistics on the first sequences of the evaluated tokens.
+  const repair = req.repair ? { a: await lmUnitStats(a, config, input), b: await lmUnitStats(b, config, input) } : undefined;
   for (const [i, lambda] of req.lambdas.entries()) {
     throwIfCancelled(ctx.signal, 'evaluatePath');
-    const m = await evaluateLmAt(a, b, lambda, config, input, { budgetBytes, signal: ctx.signal });
+    const theta = interpolate(a, b, lambda);
+    const m = await evaluateLmWeights(repair ? await repairLmInterpolated(theta, lambda, repair.a, repair.b, config, input) : theta, config, input, { budgetBytes, signal: ctx.signal });
     loss.push(m.loss);
     acc.push(m.accuracy);
     perplexity.push(m.perplexity);
@@ -120,7 +124,11 @@ export async function evaluateLmPathHandler(req: EvaluatePathRequest, ctx: Handl
     loss,
     acc,
     perplexity,
-    plan: { batchSize: batches.sequences, activationBytesPerExample: lmBytesPerSequence(config, input.t) },
+    plan: {
+      batchSize: batches.sequences,
+      activationBytesPerExample: lmBytesPerSequence(config, input.t),
+      ...(repair ? { repair: { split: 'test' as const, examples: Math.min(input.n, REPAIR_SEQUENCES) } } : {}),
+    },
     lm,
   };
 }

@@ -53,7 +53,9 @@ export function buildGpt2(tensors: TensorMap, config: LmConfig, weights: string)
           const att = attention(qs, k, v, { batch: n, seq: s, heads, kvHeads: heads, headDim }, { causal: true });
           const r = tf.add(x, dense(att, b.proj[0], b.proj[1])) as tf.Tensor2D;
           const m = layerNorm(r, b.ln2[0], b.ln2[1], eps);
-          const hid = activate(dense(m, b.fc[0], b.fc[1]), config.act);
+          const pre = dense(m, b.fc[0], b.fc[1]);
+          features?.mlpPre?.(i, pre);
+          const hid = activate(pre, config.act);
           features?.mlp?.(i, hid);
           const y = tf.add(r, dense(hid, b.out[0], b.out[1])) as tf.Tensor2D;
           features?.residual?.(i, y);

@@ -37,6 +37,8 @@ export interface LmModel {
 export interface LmFeatureHooks {
   residual?(layer: number, x: tf.Tensor2D): void;
   mlp?(layer: number, hidden: tf.Tensor2D): void;
+  /** Each block's MLP hidden units before the activation (REPAIR's statistics). */
+  mlpPre?(layer: number, pre: tf.Tensor2D): void;
 }
 
 /** The name prefix before the family's naming (`transformer.`, `model.`, `bert.`, or empty), checked against config.json. */
