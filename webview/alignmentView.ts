@@ -242,8 +242,10 @@ export class AlignmentView {
     const s = this.state;
     if (s.curve) {
       const c = s.curve;
-      const rows: (string | number | undefined)[][] = [['lambda', 'naive_loss', 'naive_acc', 'aligned_loss', 'aligned_acc']];
-      c.lambdas.forEach((l, i) => rows.push([l, c.naive.loss[i], c.naive.acc[i], c.aligned?.loss[i], c.aligned?.acc[i]]));
+      // Language models add perplexity columns.
+      const ppl = c.naive.perplexity !== undefined;
+      const rows: (string | number | undefined)[][] = [['lambda', 'naive_loss', 'naive_acc', 'aligned_loss', 'aligned_acc', ...(ppl ? ['naive_perplexity', 'aligned_perplexity'] : [])]];
+      c.lambdas.forEach((l, i) => rows.push([l, c.naive.loss[i], c.naive.acc[i], c.aligned?.loss[i], c.aligned?.acc[i], ...(ppl ? [c.naive.perplexity?.[i], c.aligned?.perplexity?.[i]] : [])]));
       return csv(rows);
     }
     const d = s.distance ?? { naive: NaN, aligned: NaN };

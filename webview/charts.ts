@@ -120,6 +120,21 @@ export function barrierChart(canvas: HTMLCanvasElement, curve: BarrierCurve, the
       border: { color: theme.grid },
     };
   }
+  // Language models: perplexity = exp(loss), dotted, on a log axis at the right.
+  if (!compact && curve.naive.perplexity && curve.naive.perplexity.length === curve.lambdas.length) {
+    const dotted = { borderDash: [2, 3], borderWidth: 1.5, yAxisID: 'y2', pointRadius: 0 };
+    datasets.push(line('Naive perplexity', points(curve.lambdas, curve.naive.perplexity), theme.red, dotted));
+    if (curve.aligned?.perplexity) datasets.push(line('Aligned perplexity', points(curve.lambdas, curve.aligned.perplexity), theme.blue, dotted));
+    const font = { family: theme.fontFamily, size: 12 };
+    options!.scales!.y2 = {
+      type: 'logarithmic',
+      position: 'right',
+      title: { display: true, text: 'perplexity', color: theme.foreground, font },
+      ticks: { color: theme.foreground, font, maxTicksLimit: 6 },
+      grid: { drawOnChartArea: false, color: theme.grid },
+      border: { color: theme.grid },
+    };
+  }
   return new Chart(canvas, { type: 'line', data: { datasets }, options });
 }
 

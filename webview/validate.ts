@@ -128,7 +128,11 @@ function metrics(v: unknown, path: string, n: number): PathMetrics {
   const acc = numArray(o.acc, `${path}.acc`);
   if (loss.length !== n) fail(`${path}.loss`, `has ${loss.length} values, expected ${n}`);
   if (acc.length !== n && acc.length !== 0) fail(`${path}.acc`, `has ${acc.length} values, expected ${n}`);
-  return { loss, acc };
+  // Language models: exp(loss) per lambda.
+  if (o.perplexity === undefined) return { loss, acc };
+  const perplexity = numArray(o.perplexity, `${path}.perplexity`);
+  if (perplexity.length !== n) fail(`${path}.perplexity`, `has ${perplexity.length} values, expected ${n}`);
+  return { loss, acc, perplexity };
 }
 
 export function barrierCurve(v: unknown, path: string): BarrierCurve {

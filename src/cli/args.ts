@@ -36,12 +36,19 @@ options:
   --memory-budget SIZE  align/merge/barrier: memory for the computation, e.g. 8GB, 512MiB (default: half of RAM)
   --lambda L            merge: weight of the other model(s), (1-L)*A + L*pi(B) (default 0.5)
   --no-align            merge/barrier: skip alignment (naive)
-  --data PATH           evaluation data: IDX folder (MNIST layout), safetensors with x/y, .npy/.npz
+  --data PATH           evaluation data: IDX folder (MNIST layout), safetensors with x/y, .npy/.npz;
+                        for Hugging Face language models: token ids [N, T] (.npy/.npz/.safetensors
+                        input_ids) or raw text (.txt/.jsonl, with the checkpoint's tokenizer.json)
+  --tokenizer FILE      tokenizer.json for raw text (default: the one beside checkpoint A)
+  --seq-len N           raw text: tokens per sequence (default: the model's maximum, at most 512)
+  --mask-seed N         BERT: seed of the 15% masked-LM mask (default 0)
+  --mask-id N           BERT: mask token id (default: the tokenizer's [MASK] / <mask>)
   --split S             test (default) | train | both
   --limit N             use at most N examples
   --model FILE          model config JSON (default: <checkpoint>.rebasin.json beside A, else inferred)
   --steps N             barrier: lambda grid points (default 25)
   --reset-bn            recompute BatchNorm statistics along the path (paper appendix A.4)
+  --repair              barrier: REPAIR (Jordan et al. 2022) along the path, for MLPs without BatchNorm
   --ste-epochs N        ste: epochs (default ${ste('ste-epochs')})      --ste-batch N  (default ${ste('ste-batch')})   --ste-lr X (default ${ste('ste-lr')})
   --backend B           auto (default) | tensorflow | wasm | cpu
   --workers N           compute workers for barrier curves (default: number of cores)
@@ -66,11 +73,16 @@ const options = {
   lambda: { type: 'string' },
   'no-align': { type: 'boolean' },
   data: { type: 'string' },
+  tokenizer: { type: 'string' },
+  'seq-len': { type: 'string' },
+  'mask-seed': { type: 'string' },
+  'mask-id': { type: 'string' },
   split: { type: 'string' },
   limit: { type: 'string' },
   model: { type: 'string' },
   steps: { type: 'string' },
   'reset-bn': { type: 'boolean' },
+  repair: { type: 'boolean' },
   'ste-epochs': { type: 'string' },
   'ste-batch': { type: 'string' },
   'ste-lr': { type: 'string' },

@@ -99,6 +99,11 @@ function dataOptions(args: ParsedArgs, required: boolean): DataOptions | undefin
     path: path.resolve(p),
     split: oneOf('split', args.values.split, ['test', 'train', 'both'] as const, 'test'),
     limit: optionalInt('limit', args.values.limit),
+    // Token data for Hugging Face language models (docs/transformers.md).
+    ...(args.values.tokenizer !== undefined ? { tokenizer: path.resolve(args.values.tokenizer) } : {}),
+    ...(args.values['seq-len'] !== undefined ? { seqLen: int('seq-len', args.values['seq-len'], 0, 2) } : {}),
+    ...(args.values['mask-seed'] !== undefined ? { maskSeed: int('mask-seed', args.values['mask-seed'], 0) } : {}),
+    ...(args.values['mask-id'] !== undefined ? { maskId: int('mask-id', args.values['mask-id'], 0) } : {}),
   };
 }
 
@@ -219,9 +224,13 @@ export async function merge(ctx: CommandContext): Promise<void> {
 }
 
 function curveTable(c: BarrierCurve): string {
+  // Language models also show perplexity = exp(loss).
+  const ppl = c.naive.perplexity !== undefined;
+  const cols = (m: BarrierCurve['naive'], i: number): string[] => [m.loss[i].toFixed(4), m.acc[i].toFixed(4), ...(ppl ? [(m.perplexity?.[i] ?? Math.exp(m.loss[i])).toFixed(2)] : [])];
+  const heads = (p: string): string[] => [`${p} loss`, `${p} acc`, ...(ppl ? [`${p} ppl`] : [])];
   return table(
-    ['lambda', 'naive loss', 'naive acc', ...(c.aligned ? ['aligned loss', 'aligned acc'] : [])],
-    c.lambdas.map((l, i) => [l.toFixed(3), c.naive.loss[i].toFixed(4), c.naive.acc[i].toFixed(4), ...(c.aligned ? [c.aligned.loss[i].toFixed(4), c.aligned.acc[i].toFixed(4)] : [])]),
+    ['lambda', ...heads('naive'), ...(c.aligned ? heads('aligned') : [])],
+    c.lambdas.map((l, i) => [l.toFixed(3), ...cols(c.naive, i), ...(c.aligned ? cols(c.aligned, i) : [])]),
   );
 }
 
@@ -243,6 +252,7 @@ export async function barrier(ctx: CommandContext): Promise<void> {
     align: !args.values['no-align'],
     ...seedAndIter(args),
     resetBatchNorm: args.values['reset-bn'] ?? false,
+    ...(args.values.repair ? { repair: true } : {}),
     allowNonFinite: args.values['allow-non-finite'] ?? false,
     ...(alignedCheckpoint !== undefined ? { alignedCheckpoint } : { method, ...(method === 'ste' ? { ste: methodOptions(args, 'ste') as AlignRequest['ste'] } : {}) }),
   }, 'barrier');
@@ -253,13 +263,22 @@ export async function barrier(ctx: CommandContext): Promise<void> {
     const how = from.source === 'checkpoint' ? `the aligned checkpoint ${from.checkpoint ?? ''}` : from.source === 'permutations' ? 'the given permutations' : 'this run';
     out.text(`aligned path: ${from.method === 'unknown' ? 'method unknown' : `${from.method} matching`}, from ${how}`);
   }
+  if (result.lm) {
+    const lm = result.lm;
+    out.text(`language model: ${lm.model}`);
+    out.text(`data: ${lm.data}; ${lm.objective === 'causal' ? 'next-token' : 'masked-token'} loss over ${lm.positions} positions of ${lm.sequences} sequences of ${lm.seqLen} tokens`);
+  }
+  if (result.evaluation?.repair) {
+    const r = result.evaluation.repair;
+    out.text(`REPAIR at each lambda: hidden units' statistics measured on the first ${r.examples} examples of the ${r.split} split`);
+  }
   if (result.evaluation?.batchNormReset) {
     const r = result.evaluation.batchNormReset;
     out.text(`BatchNorm statistics recomputed at each lambda on the first ${r.examples} examples of the ${r.split} split (batches of ${r.batchSize})`);
   }
   const curves: [string, BarrierCurve][] = result.splits ? Object.entries(result.splits).filter((e): e is [string, BarrierCurve] => e[1] !== undefined) : [['test', result]];
   for (const [split, c] of curves) {
-    out.text(`\n${split} split:`);
+    out.text(result.lm ? '\nalong the path:' : `\n${split} split:`);
     out.text(curveTable(c));
     out.text(`barrier: naive ${c.barrier.naive.toFixed(4)}${c.barrier.aligned !== undefined ? `, aligned ${c.barrier.aligned.toFixed(4)}` : ''}`);
   }

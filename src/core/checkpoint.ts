@@ -95,6 +95,8 @@ export interface CurvePoint {
   readonly lambda: number;
   readonly loss: number;
   readonly acc: number;
+  /** Language models: exp(loss). */
+  readonly perplexity?: number;
   /** Which path (the naive one, A to B, or the aligned one, A to π(B)); absent from a single evaluatePath. */
   readonly path?: 'naive' | 'aligned';
   readonly split?: 'test' | 'train';

@@ -28,10 +28,12 @@ import type {
   EngineRequest,
   EvaluatePathRequest,
   EvaluationPlan,
+  LmEvaluationInfo,
   PathMetrics,
   ResultOf,
 } from './protocol';
 import { throttleProgress } from './rpc';
+import { isLmCheckpoint, lmWeightsPath } from './lm/checkpoint';
 
 /** What the job needs of a worker pool. */
 export interface JobWorkers {
@@ -63,7 +65,7 @@ type AlignedPlan =
   | { readonly source: 'permutations'; readonly perms: Readonly<Record<string, readonly number[]>> }
   | { readonly source: 'checkpoint'; readonly file: string };
 
-function alignedPlan(req: BarrierRequest): AlignedPlan {
+function alignedPlan(req: BarrierRequest, lm: boolean): AlignedPlan {
   if (req.alignedCheckpoint !== undefined) return { source: 'checkpoint', file: req.alignedCheckpoint };
   if (req.perms !== undefined) return { source: 'permutations', perms: req.perms };
   if (!req.align) return { source: 'none' };
@@ -73,7 +75,8 @@ function alignedPlan(req: BarrierRequest): AlignedPlan {
     // The same request `rebasin align` sends with these flags, so the curve belongs to the file
     // that command writes; the data also lets the equivalence check run on real examples.
     request: {
-      kind: 'align', a: req.a, b: req.b, spec: req.spec, model: req.model, method, seed: req.seed, maxIter: req.maxIter,
+      // A Hugging Face folder is aligned through its weights file (config.json stays beside it).
+      kind: 'align', a: lm ? lmWeightsPath(req.a) : req.a, b: lm ? lmWeightsPath(req.b) : req.b, spec: req.spec, model: req.model, method, seed: req.seed, maxIter: req.maxIter,
       allowNonFinite: req.allowNonFinite, data: req.data,
       ...(method === 'ste' && req.ste ? { ste: req.ste } : {}),
     },
@@ -84,13 +87,20 @@ const METHODS: readonly AlignMethod[] = ['weight', 'activation', 'ste'];
 
 /** The method an aligned checkpoint records in its provenance metadata (`rebasin.method`), else "unknown". */
 async function methodOfCheckpoint(file: string): Promise<AlignMethod | 'unknown'> {
-  const ck = await openCheckpoint(file);
+  const ck = await openCheckpoint(lmWeightsPath(file));
   try {
     const m = ck.metadata['rebasin.method'];
     return METHODS.find((x) => x === m) ?? 'unknown';
   } finally {
     await ck.close();
   }
+}
+
+/** One point's values (perplexity: language models). */
+interface Metrics {
+  readonly loss: number;
+  readonly acc: number;
+  readonly perplexity?: number;
 }
 
 /** The λs of one path on one split still to evaluate (indices into the grid). */
@@ -113,9 +123,12 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
   try {
     // Every worker will get λ chunks: start them while the alignment runs.
     workers.warmUp(workers.size);
+    // Language models (Hugging Face checkpoints) are evaluated on token data, which has no splits.
+    const lm = isLmCheckpoint(req.a);
+    if (lm && req.data.split === 'both') throw new EngineError('InvalidRequest', `${req.data.path}: token data has no train/test splits: evaluate it once (no --split both)`);
     const splits: ('test' | 'train')[] = req.data.split === 'both' ? ['test', 'train'] : [req.data.split ?? 'test'];
     const lambdas = lambdaGrid(req.steps);
-    const plan = alignedPlan(req);
+    const plan = alignedPlan(req, lm);
     const alignedFrom: AlignedSource | undefined =
       plan.source === 'none'
         ? undefined
@@ -136,7 +149,7 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
     }
     const totalPoints = splits.length * lambdas.length * (hasAligned ? 2 : 1);
     const toEvaluate = queues.reduce((s, q) => s + q.todo.length, 0);
-    const values = new Map<string, { loss: number; acc: number }>();
+    const values = new Map<string, Metrics>();
     const at = (split: string, p: string, i: number): string => `${split}/${p}/${i}`;
 
     // Progress: the align counts as this many λ evaluations (about its cost on MNIST MLPs).
@@ -155,16 +168,17 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
       progress.push({ stage: alignDoneFlag ? 'loss curve' : 'align', fraction: shown, message, ...(point ? { point } : {}) });
     };
     /** Records a point (once) and streams it; the aligned λ = 0 follows the naive one. */
-    const record = (split: 'test' | 'train', path: 'naive' | 'aligned', i: number, m: { loss: number; acc: number }): void => {
+    const record = (split: 'test' | 'train', path: 'naive' | 'aligned', i: number, m: Metrics): void => {
       const key = at(split, path, i);
       if (values.has(key)) return;
       values.set(key, m);
-      report({ lambda: lambdas[i], loss: m.loss, acc: m.acc, path, split });
+      report({ lambda: lambdas[i], loss: m.loss, acc: m.acc, ...(m.perplexity !== undefined ? { perplexity: m.perplexity } : {}), path, split });
       if (shareStart && path === 'naive' && i === 0) record(split, 'aligned', 0, m);
     };
 
     let align: AlignResult | undefined;
     let evaluation: EvaluationPlan | undefined;
+    let lmInfo: LmEvaluationInfo | undefined;
     let requests = 0;
     let alignDone: Promise<void> = Promise.resolve();
     const lanes: Promise<void>[] = [];
@@ -192,6 +206,7 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
         data: { ...req.data, split: q.split },
         ...(req.model !== undefined ? { model: req.model } : {}),
         ...(req.resetBatchNorm !== undefined ? { resetBatchNorm: req.resetBatchNorm } : {}),
+        ...(req.repair ? { repair: true } : {}),
         memoryBudget: share,
       };
     };
@@ -219,7 +234,7 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
               inFlight.set(id, Math.max(inFlight.get(id) ?? 0, points.length * Math.min(1, pr.fraction ?? 0)));
               // The worker reports each λ as it finishes it, in order.
               if (pr.point && streamed < points.length && pr.point.lambda === lambdas[points[streamed]]) {
-                record(q.split, q.path, points[streamed++], { loss: pr.point.loss, acc: pr.point.acc });
+                record(q.split, q.path, points[streamed++], { loss: pr.point.loss, acc: pr.point.acc, ...(pr.point.perplexity !== undefined ? { perplexity: pr.point.perplexity } : {}) });
               } else report();
             },
           },
@@ -231,8 +246,9 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
         inFlight.delete(id);
         pointsDone += points.length;
         evaluation ??= r.plan;
+        lmInfo ??= r.lm;
         // Points whose progress message was not seen (it carries the same values as the result).
-        points.forEach((i, k) => record(q.split, q.path, i, { loss: r.loss[k], acc: r.acc[k] }));
+        points.forEach((i, k) => record(q.split, q.path, i, { loss: r.loss[k], acc: r.acc[k], ...(r.perplexity ? { perplexity: r.perplexity[k] } : {}) }));
       }
     };
     const used = new Set<number>();
@@ -275,7 +291,8 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
           if (!m) throw new EngineError('InvalidMessage', `invalid evaluatePath result: no value for lambda ${l} on the ${p} path`);
           return m;
         });
-        return { loss: points.map((m) => m.loss), acc: points.map((m) => m.acc) };
+        const perplexity = points.every((m) => m.perplexity !== undefined) ? { perplexity: points.map((m) => m.perplexity as number) } : {};
+        return { loss: points.map((m) => m.loss), acc: points.map((m) => m.acc), ...perplexity };
       };
       const naive = metrics('naive');
       const aligned = hasAligned ? metrics('aligned') : undefined;
@@ -299,6 +316,7 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
       ...(alignSummary ? { align: alignSummary } : {}),
       ...(alignedFrom ? { alignedFrom } : {}),
       ...(evaluation ? { evaluation } : {}),
+      ...(lmInfo ? { lm: lmInfo } : {}),
     };
   } catch (e) {
     controller.abort();

@@ -20,6 +20,16 @@ export interface DataOptions {
   /** Optional normalisation applied after scaling uint8 to [0, 1]. */
   readonly mean?: number;
   readonly std?: number;
+  /**
+   * Token data for a language model (a Hugging Face checkpoint): `tokenizer.json` for raw text
+   * (default: the one beside checkpoint A), the window length for raw text (default: the model's
+   * maximum position, at most 512), and the masked-LM mask's seed (BERT, default 0) and token id
+   * (default: the tokenizer's [MASK] / <mask>). Image data ignores them.
+   */
+  readonly tokenizer?: string;
+  readonly seqLen?: number;
+  readonly maskSeed?: number;
+  readonly maskId?: number;
 }
 
 // ---------------------------------------------------------------- requests
@@ -80,6 +90,8 @@ export interface BarrierRequest {
   readonly maxIter: number;
   /** Recompute BatchNorm running statistics on training data at each lambda (paper appendix A.4). */
   readonly resetBatchNorm?: boolean;
+  /** REPAIR (Jordan et al. 2022) at each lambda: hidden units' statistics rescaled to the endpoints' interpolation (MLPs). */
+  readonly repair?: boolean;
   readonly allowNonFinite?: boolean;
   /**
    * The alignment the aligned path belongs to. When aligning here (`align` true, no `perms`, no
@@ -109,6 +121,8 @@ export interface EvaluatePathRequest {
   readonly data: DataOptions;
   readonly model?: string;
   readonly resetBatchNorm?: boolean;
+  /** REPAIR at each lambda (compute/repair.ts). */
+  readonly repair?: boolean;
   /** Bytes this request may use (batch sizes are planned under it; default: half the physical memory). */
   readonly memoryBudget?: number;
 }
@@ -215,6 +229,8 @@ export interface MergeResult {
 export interface PathMetrics {
   readonly loss: number[];
   readonly acc: number[];
+  /** Language models: exp(loss) at each lambda. */
+  readonly perplexity?: number[];
 }
 
 export interface BarrierCurve {
@@ -245,6 +261,8 @@ export interface EvaluationPlan {
   readonly activationBytesPerExample: number;
   /** Present when BatchNorm statistics were recomputed at each lambda. */
   readonly batchNormReset?: { readonly split: 'train' | 'test'; readonly examples: number; readonly batchSize: number };
+  /** Present with REPAIR: the examples the unit statistics were measured on. */
+  readonly repair?: { readonly split: 'train' | 'test'; readonly examples: number };
 }
 
 export interface BarrierResult extends BarrierCurve {
@@ -258,13 +276,32 @@ export interface BarrierResult extends BarrierCurve {
   readonly alignedFrom?: AlignedSource;
   /** The evaluation plan of the workers (batch sizes under the memory budget). */
   readonly evaluation?: EvaluationPlan;
+  /** Language models: the objective and data the losses are over (the curves also carry `perplexity`). */
+  readonly lm?: LmEvaluationInfo;
 }
 
 export interface EvaluatePathResult {
   readonly lambdas: number[];
   readonly loss: number[];
   readonly acc: number[];
+  /** Language models: exp(loss) at each lambda. */
+  readonly perplexity?: number[];
   readonly plan?: EvaluationPlan;
+  /** Language models: what was evaluated. */
+  readonly lm?: LmEvaluationInfo;
+}
+
+/** A language-model curve's evaluation: the objective, how many positions were scored, the model and data read. */
+export interface LmEvaluationInfo {
+  readonly objective: 'causal' | 'masked';
+  readonly sequences: number;
+  readonly seqLen: number;
+  /** Scored positions (next-token positions, or masked positions for BERT). */
+  readonly positions: number;
+  /** The forward pass (family, sizes), one line. */
+  readonly model: string;
+  /** The token data read, one line. */
+  readonly data: string;
 }
 
 export interface TensorStatsResult {

@@ -142,6 +142,11 @@ function dataOptions(x: unknown, where: string): DataOptions {
   optInt(o, 'limit', w, 1);
   optFinite(o, 'mean', w);
   if (o.std !== undefined && !(finite(o, 'std', w) > 0)) fail(w, 'field `std` must be positive');
+  // Token data (language models).
+  optStr(o, 'tokenizer', w);
+  optInt(o, 'seqLen', w, 2);
+  optInt(o, 'maskSeed', w, 0);
+  optInt(o, 'maskId', w, 0);
   return o as unknown as DataOptions;
 }
 
@@ -201,6 +206,7 @@ export function validateRequest(x: unknown): EngineRequest {
       bool(o, 'align', where);
       seedAndIter(o, where);
       optBool(o, 'resetBatchNorm', where);
+      optBool(o, 'repair', where);
       optBool(o, 'allowNonFinite', where);
       if (o.method !== undefined) oneOf(o, 'method', METHODS, where);
       methodOptionsOk(o, where);
@@ -219,6 +225,7 @@ export function validateRequest(x: unknown): EngineRequest {
       dataOptions(o.data, where);
       optStr(o, 'model', where);
       optBool(o, 'resetBatchNorm', where);
+      optBool(o, 'repair', where);
       memoryBudget(o, where);
       break;
     }
@@ -366,12 +373,21 @@ function curveOk(o: Obj, where: string): void {
   for (const path of ['naive', 'aligned']) {
     if (path === 'aligned' && o.aligned === undefined) continue;
     const m = obj(o[path], `${where} field \`${path}\``);
-    sameLengths(m, ['loss', 'acc'], `${where} field \`${path}\``);
+    sameLengths(m, ['loss', 'acc', ...(m.perplexity !== undefined ? ['perplexity'] : [])], `${where} field \`${path}\``);
     if (numArray(m, 'loss', where).length !== n) fail(where, `\`${path}.loss\` must have one value per lambda`);
   }
   const b = obj(o.barrier, `${where} field \`barrier\``);
   num(b, 'naive', where);
   if (b.aligned !== undefined) num(b, 'aligned', where);
+}
+
+function lmInfoOk(o: Obj, where: string): void {
+  oneOf(o, 'objective', ['causal', 'masked'] as const, where);
+  int(o, 'sequences', where, 0);
+  int(o, 'seqLen', where, 0);
+  int(o, 'positions', where, 0);
+  str(o, 'model', where);
+  str(o, 'data', where);
 }
 
 /** Validates a result against the kind of the request it answers. */
@@ -401,6 +417,7 @@ export function validateResult<K extends EngineRequest['kind']>(kind: K, x: unkn
         for (const split of ['test', 'train']) if (s[split] !== undefined) curveOk(obj(s[split], where), `${where} split ${split}`);
       }
       if (o.align !== undefined) alignOk(obj(o.align, where), `${where} field \`align\``);
+      if (o.lm !== undefined) lmInfoOk(obj(o.lm, `${where} field \`lm\``), `${where} field \`lm\``);
       if (o.alignedFrom !== undefined) {
         const f = obj(o.alignedFrom, `${where} field \`alignedFrom\``);
         oneOf(f, 'method', [...METHODS, 'unknown'] as const, `${where} field \`alignedFrom\``);
@@ -409,7 +426,8 @@ export function validateResult<K extends EngineRequest['kind']>(kind: K, x: unkn
       }
       break;
     case 'evaluatePath':
-      sameLengths(o, ['lambdas', 'loss', 'acc'], where);
+      sameLengths(o, ['lambdas', 'loss', 'acc', ...(o.perplexity !== undefined ? ['perplexity'] : [])], where);
+      if (o.lm !== undefined) lmInfoOk(obj(o.lm, `${where} field \`lm\``), `${where} field \`lm\``);
       break;
     case 'tensorStats':
       str(o, 'tensor', where);

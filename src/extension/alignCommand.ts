@@ -10,6 +10,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { METHODS } from '../core/methods';
+import { evaluationDataOptions } from './barrierCommand';
 import type { AlignMethod, AlignResult, BarrierCurve, DataOptions } from '../engine/protocol';
 import { AlignmentPanel } from './alignmentPanel';
 import { checkCandidates, folderLabel, pickCompatible, readTensorList } from './checkpointPicker';
@@ -91,7 +92,7 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
   const out = opts.out?.fsPath ?? alignedOutputPath(b.fsPath, settings.outputNaming);
   if (!(await confirmOutput(out, [a.fsPath, b.fsPath], opts.replace))) return undefined;
 
-  const data: DataOptions | undefined = settings.evaluationData ? { path: settings.evaluationData } : undefined;
+  const data: DataOptions | undefined = settings.evaluationData ? evaluationDataOptions(settings.evaluationData, settings) : undefined;
   const label = `align ${path.basename(b.fsPath)} → ${path.basename(a.fsPath)} (${method})`;
   const outName = path.basename(out);
   // With evaluation data the notification's bar gives the alignment its first part, the curve the rest.

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { BarrierResult } from '../engine/protocol';
+import type { BarrierResult, DataOptions } from '../engine/protocol';
 import { AlignmentPanel } from './alignmentPanel';
 import { folderLabel, pickCompatible, pickOne, readTensorList } from './checkpointPicker';
 import type { Deps } from './deps';
@@ -13,7 +13,7 @@ import { CommandError } from './errors';
 import { timed } from './log';
 import { barrierState, curveOf } from './panelState';
 import { formatNumber, otherSelected, reportFailure, targetUri, withCancellableProgress } from './runSupport';
-import { readSettings } from './settings';
+import { readSettings, type Settings } from './settings';
 import { requireTrust } from './workspaceTrust';
 
 export interface BarrierOptions {
@@ -70,7 +70,7 @@ async function runBarrier(deps: Deps, uri: unknown, uris: unknown, opts: Barrier
           kind: 'barrier',
           a: a.fsPath,
           b: b.fsPath,
-          data: { path: dataPath },
+          data: evaluationDataOptions(dataPath, settings),
           model: settings.modelConfig,
           steps: settings.lambdaSteps,
           align: opts.align !== false,
@@ -107,9 +107,18 @@ async function runBarrier(deps: Deps, uri: unknown, uris: unknown, opts: Barrier
   return { result, runId: run.id };
 }
 
+/** The data request: a data set, or token data / text for a language model (tokenizer and window from the settings). */
+export function evaluationDataOptions(dataPath: string, settings: Pick<Settings, 'tokenizer' | 'sequenceLength'>): DataOptions {
+  return {
+    path: dataPath,
+    ...(settings.tokenizer ? { tokenizer: settings.tokenizer } : {}),
+    ...(settings.sequenceLength && settings.sequenceLength >= 2 ? { seqLen: settings.sequenceLength } : {}),
+  };
+}
+
 async function pickData(): Promise<string | undefined> {
   const choice = await vscode.window.showOpenDialog({
-    title: 'Evaluation data (MNIST-style IDX folder, .safetensors with x/y, .npy/.npz)',
+    title: 'Evaluation data (MNIST-style IDX folder, .safetensors with x/y, .npy/.npz; language models: token ids or .txt/.jsonl text)',
     canSelectFiles: true,
     canSelectFolders: true,
     canSelectMany: false,

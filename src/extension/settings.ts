@@ -18,6 +18,10 @@ export interface Settings {
   readonly evaluationData?: string;
   /** Absolute path, or undefined when unset. */
   readonly modelConfig?: string;
+  /** tokenizer.json for raw-text evaluation data of language models; undefined: the one beside the checkpoint. */
+  readonly tokenizer?: string;
+  /** Tokens per sequence cut from raw text; undefined: the model's maximum position (at most 512). */
+  readonly sequenceLength?: number;
   readonly resetBatchNorm: boolean;
   /** Worker threads; undefined means one per core (the engine's default). */
   readonly workers?: number;
@@ -38,6 +42,8 @@ export function readSettings(scope?: vscode.Uri): Settings {
     outputNaming: validNaming(c.get<string>('outputNaming', '')),
     evaluationData: resolvePath(c.get<string>('evaluationData', ''), scope),
     modelConfig: resolvePath(c.get<string>('modelConfig', ''), scope),
+    tokenizer: resolvePath(c.get<string>('tokenizer', ''), scope),
+    sequenceLength: clampInt(c.get<number>('sequenceLength', 0), 0, 1 << 20, 0) || undefined,
     resetBatchNorm: c.get<boolean>('resetBatchNorm', false) === true,
     workers: clampInt(c.get<number>('workers', 0), 0, 64, 0) || undefined,
     memoryBudget: parseByteSize(c.get<string>('memoryBudget', '') ?? '') ?? undefined,

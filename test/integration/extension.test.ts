@@ -12,7 +12,7 @@ import type { AlignOutcome } from '../../src/extension/alignCommand';
 import type { BarrierOutcome } from '../../src/extension/barrierCommand';
 import type { MergeOutcome } from '../../src/extension/mergeCommand';
 import { RunHistory } from '../../src/extension/runHistory';
-import { WIDTHS, inWorkspace, nextEvent, writeCorrupt, writeData, writeMlp } from './fixtures';
+import { WIDTHS, inWorkspace, nextEvent, writeCorrupt, writeData, writeGpt2, writeMlp, writeTokenIds } from './fixtures';
 import { BIG_BYTES, SMALL, writeSparseCheckpoint } from '../unit/helpers/sparseCheckpoint';
 
 const EXTENSION_ID = 'rebasin.rebasin';
@@ -250,6 +250,25 @@ describe('Re-Basin extension', function () {
     assert.equal(run.kind, 'barrier');
     assert.ok(run.curve);
     assert.ok(api.openPanels().some((t) => t.includes('barrier')), `panel open: ${api.openPanels().join(', ')}`);
+  });
+
+  it('computes a language-model barrier of two GPT-2 folders on token ids, with perplexity', async function () {
+    const ga = await writeGpt2(inWorkspace('lm', 'gpt2-a'), 1);
+    const gb = await writeGpt2(inWorkspace('lm', 'gpt2-b'), 2);
+    const ids = writeTokenIds(inWorkspace('lm', 'ids.npy'));
+    const outcome = (await vscode.commands.executeCommand('rebasin.computeBarrier', {
+      a: vscode.Uri.file(ga),
+      b: vscode.Uri.file(gb),
+      data: vscode.Uri.file(ids),
+      openPanel: false,
+    })) as BarrierOutcome;
+    const r = outcome.result;
+    assert.equal(r.lm?.objective, 'causal');
+    assert.equal(r.lm?.positions, 6 * 7);
+    assert.ok(r.aligned, 'aligned path computed');
+    assert.equal(r.naive.perplexity?.length, r.lambdas.length);
+    r.naive.perplexity!.forEach((p, i) => assert.ok(Math.abs(p - Math.exp(r.naive.loss[i])) <= 1e-6 * p));
+    assert.ok(api.runs()[0].curve?.naive.perplexity, 'the recorded curve carries perplexity');
   });
 
   it('keeps every run in the history, and clears it', async function () {

@@ -80,3 +80,34 @@ export function nextEvent<T>(event: vscode.Event<T>, accept: (v: T) => boolean, 
   });
 }
 
+
+/**
+ * A Hugging Face GPT-2 folder (config.json + model.safetensors, tied embeddings) with seeded
+ * random weights: 1 block, width 16, 2 heads, vocabulary 20, 8 positions. Returns the weights file.
+ */
+export async function writeGpt2(dir: string, seed: number): Promise<string> {
+  const { randomGpt2 } = await import('../unit/helpers/lmReference');
+  const w = randomGpt2({ layers: 1, d: 16, vocab: 20, positions: 8, lmHead: false, seed });
+  fs.mkdirSync(dir, { recursive: true });
+  const config = { model_type: 'gpt2', activation_function: 'gelu_new', layer_norm_epsilon: 1e-5, n_embd: 16, n_head: 2, n_layer: 1, n_positions: 8, vocab_size: 20, tie_word_embeddings: true };
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
+  const file = path.join(dir, 'model.safetensors');
+  await writeSafetensors(file, [...w].map(([name, t]) => f32(name, [...t.shape], t.data)), { metadata: { format: 'pt' } });
+  return file;
+}
+
+/** Token ids [n, 8] below 20 as an int32 .npy file (for the GPT-2 above). */
+export function writeTokenIds(file: string, n = 6, seed = 3): string {
+  const rand = seeded(seed);
+  const t = 8;
+  const ids = Int32Array.from({ length: n * t }, () => Math.floor(rand() * 20));
+  let header = `{'descr': '<i4', 'fortran_order': False, 'shape': (${n}, ${t}), }`;
+  header += ' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64) + '\n';
+  const head = Buffer.alloc(10);
+  head.write('\x93NUMPY', 0, 'latin1');
+  head[6] = 1;
+  head.writeUInt16LE(header.length, 8);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, Buffer.concat([head, Buffer.from(header, 'latin1'), Buffer.from(ids.buffer)]));
+  return file;
+}

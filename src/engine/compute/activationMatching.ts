@@ -15,6 +15,8 @@ import { toBatches, type Batches } from './evaluate';
 import { assertFeaturesFit } from './dataFit';
 import type { ModelConfig } from './modelConfig';
 import { buildModel, type Model } from './models';
+import type { LmModel } from '../lm/layers';
+import type { LmEvaluationInput } from '../lm/evaluate';
 
 interface Stats {
   readonly n: number;
@@ -65,27 +67,7 @@ export async function activationMatching(
         const lb = featsB.get(perm);
         if (!lb || lb.length !== la.length) continue;
         for (let i = 0; i < la.length; i++) {
-          const [za, zb] = [la[i], lb[i]];
-          const n = za.shape[1];
-          let s = stats.get(perm);
-          if (!s) {
-            s = { n, count: 0, sumA: new Float64Array(n), sumB: new Float64Array(n), sqA: new Float64Array(n), sqB: new Float64Array(n), cross: new Float64Array(n * n) };
-            stats.set(perm, s);
-          }
-          // A^T B through an explicit transpose (wasm's transposed matMul is slow).
-          const cross = tf.matMul(tf.transpose(za), zb).dataSync();
-          const sa = tf.sum(za, 0).dataSync();
-          const sb = tf.sum(zb, 0).dataSync();
-          const qa = tf.sum(tf.square(za), 0).dataSync();
-          const qb = tf.sum(tf.square(zb), 0).dataSync();
-          for (let j = 0; j < n; j++) {
-            s.sumA[j] += sa[j];
-            s.sumB[j] += sb[j];
-            s.sqA[j] += qa[j];
-            s.sqB[j] += qb[j];
-          }
-          for (let j = 0; j < n * n; j++) s.cross[j] += cross[j];
-          s.count += za.shape[0];
+          accumulate(stats, perm, la[i], lb[i]);
         }
       }
       for (const t of [...featsA.values(), ...featsB.values()].flat()) t.dispose();
@@ -93,6 +75,35 @@ export async function activationMatching(
     opts.onProgress?.({ stage: 'activations', fraction: (k + 1) / batches.xs.length, message: `Activation matching: batch ${k + 1} of ${batches.xs.length}` });
     await new Promise<void>((r) => setImmediate(r));
   }
+  return assign(spec, stats);
+}
+
+/** Adds one batch of features [samples, units] of A and B to the running sums of permutation `perm`. Call inside tf.tidy. */
+function accumulate(stats: Map<string, Stats>, perm: string, za: tf.Tensor2D, zb: tf.Tensor2D): void {
+  const n = za.shape[1];
+  let s = stats.get(perm);
+  if (!s) {
+    s = { n, count: 0, sumA: new Float64Array(n), sumB: new Float64Array(n), sqA: new Float64Array(n), sqB: new Float64Array(n), cross: new Float64Array(n * n) };
+    stats.set(perm, s);
+  }
+  // A^T B through an explicit transpose (wasm's transposed matMul is slow).
+  const cross = tf.matMul(tf.transpose(za), zb).dataSync();
+  const sa = tf.sum(za, 0).dataSync();
+  const sb = tf.sum(zb, 0).dataSync();
+  const qa = tf.sum(tf.square(za), 0).dataSync();
+  const qb = tf.sum(tf.square(zb), 0).dataSync();
+  for (let j = 0; j < n; j++) {
+    s.sumA[j] += sa[j];
+    s.sumB[j] += sb[j];
+    s.sqA[j] += qa[j];
+    s.sqB[j] += qb[j];
+  }
+  for (let j = 0; j < n * n; j++) s.cross[j] += cross[j];
+  s.count += za.shape[0];
+}
+
+/** One assignment per permutation from its correlation matrix; permutations without features stay the identity. */
+function assign(spec: PermSpec, stats: ReadonlyMap<string, Stats>): ActivationMatchingResult {
   const perms: Record<string, Int32Array> = {};
   const correlation: Record<string, { before: number; after: number }> = {};
   const unobserved: string[] = [];
@@ -157,4 +168,63 @@ export async function activationMatchingFromTensors(
     mb.dispose();
     batches.dispose();
   }
+}
+
+/** Which spec permutation each LM feature belongs to (undefined: that feature is not permuted). */
+export interface LmFeaturePerms {
+  /** The residual stream's permutation: fed by the embeddings' and every block's output. */
+  readonly residual?: string;
+  /** Per block, its MLP hidden units' permutation. */
+  readonly mlp: readonly (string | undefined)[];
+}
+
+/**
+ * Activation matching for a transformer language model on token data (Git Re-Basin section 3.1
+ * applied to the residual stream and the MLP hidden units): one permutation of the residual
+ * stream from the correlations of A's and B's residual features over every token and every
+ * layer (the embeddings' output and each block's output are samples of the same units), and one
+ * per MLP from its hidden units after the activation. Attention heads are not matched here.
+ */
+export async function lmActivationMatching(
+  spec: PermSpec,
+  a: LmModel,
+  b: LmModel,
+  input: LmEvaluationInput,
+  which: LmFeaturePerms,
+  opts: { signal?: AbortSignal; onProgress?: (p: Progress) => void; sequencesPerBatch?: number } = {},
+): Promise<ActivationMatchingResult> {
+  const stats = new Map<string, Stats>();
+  const { n, t } = input;
+  const step = Math.max(1, opts.sequencesPerBatch ?? 16);
+  for (let s0 = 0; s0 < n; s0 += step) {
+    throwIfCancelled(opts.signal, 'activation matching');
+    const s1 = Math.min(n, s0 + step);
+    tf.tidy(() => {
+      const ids = tf.tensor2d(input.input.subarray(s0 * t, s1 * t), [s1 - s0, t], 'int32');
+      const grab = (into: Map<string, tf.Tensor2D[]>) => ({
+        residual: (_layer: number, x: tf.Tensor2D) => push(into, which.residual, x),
+        mlp: (layer: number, h: tf.Tensor2D) => push(into, which.mlp[layer], h),
+      });
+      const fa = new Map<string, tf.Tensor2D[]>();
+      const fb = new Map<string, tf.Tensor2D[]>();
+      a.hidden(ids, grab(fa)).dispose();
+      b.hidden(ids, grab(fb)).dispose();
+      for (const [perm, la] of fa) {
+        const lb = fb.get(perm) ?? [];
+        la.forEach((za, i) => lb[i] && accumulate(stats, perm, za, lb[i]));
+      }
+      for (const x of [...fa.values(), ...fb.values()].flat()) x.dispose();
+    });
+    opts.onProgress?.({ stage: 'activations', fraction: s1 / n, message: `Activation matching: ${s1} of ${n} sequences` });
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  return assign(spec, stats);
+}
+
+function push(into: Map<string, tf.Tensor2D[]>, perm: string | undefined, x: tf.Tensor2D): void {
+  if (!perm) return;
+  const list = into.get(perm) ?? [];
+  // The forward pass's own tidy would free the features when it returns: keep them until used.
+  list.push(tf.keep(tf.clone(x)));
+  into.set(perm, list);
 }

@@ -138,7 +138,7 @@ export function buildSequential(tensors: TensorMap, config: ModelConfig, family:
  * Names sort `classifier.*` before `features.*`, so natural order is not execution order: convs
  * (with the norms that follow them in their group) run before Linear layers; order is natural within each.
  */
-function executionOrder(mods: TorchModule[]): TorchModule[] {
+export function executionOrder(mods: TorchModule[]): TorchModule[] {
   const group = (m: TorchModule): string => m.name.split('.')[0];
   const phase = new Map<TorchModule, number>();
   const lastPhase = new Map<string, number>();

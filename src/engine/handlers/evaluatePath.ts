@@ -22,6 +22,10 @@ import { evaluateModel, linearOutputs, toBatches, type Batches } from '../comput
 import { buildModel } from '../compute/models';
 import { layerPermutation, loadPathEnds, type PathEnds } from '../compute/pathModels';
 import { pathCache, type Lease } from '../compute/pathCache';
+import { repairInterpolated, unitStats, type UnitStats } from '../compute/repair';
+import type { Activation } from '../compute/modelConfig';
+import { isLmCheckpoint } from '../lm/checkpoint';
+import { evaluateLmPathHandler } from './evaluateLmPath';
 
 /** Largest evaluation batch: large enough for efficient matmuls, small enough to cancel within a second. */
 export const EVAL_BATCH = 2000;
@@ -80,6 +84,8 @@ async function planPath(req: EvaluatePathRequest, ends: PathEnds): Promise<PathP
 }
 
 export async function evaluatePathHandler(req: EvaluatePathRequest, ctx: HandlerContext): Promise<EvaluatePathResult> {
+  // Hugging Face language models take token data and their own forward passes.
+  if (isLmCheckpoint(req.a)) return evaluateLmPathHandler(req, ctx);
   ctx.onProgress({ stage: 'loading', fraction: 0 });
   const ends = await loadPathEnds({ a: req.a, b: req.b, perms: req.perms, spec: req.spec, model: req.model, signal: ctx.signal });
   throwIfCancelled(ctx.signal, 'evaluatePath');
@@ -91,17 +97,27 @@ export async function evaluatePathHandler(req: EvaluatePathRequest, ctx: Handler
   const loss: number[] = [];
   const acc: number[] = [];
   let plan: EvaluationPlan | undefined;
+  let repairing: { x: tf.Tensor2D; activation: Activation; a: UnitStats; b: UnitStats } | undefined;
   try {
     const planner = await planPath(req, ends);
     const first = planner.first;
     // The first BN_RESET_EXAMPLES examples of the training split (of the evaluated data when that is the training split).
     const resetting = req.resetBatchNorm === true && planner.hasBatchNorm;
     const bnSource = resetting && which !== 'train' ? await loadDataset({ ...req.data, limit: BN_RESET_EXAMPLES }, 'train') : undefined;
+    // REPAIR: unit statistics of A and pi(B) on the first training examples, once per chunk.
+    if (req.repair) {
+      const train = await loadDataset({ ...req.data, limit: BN_RESET_EXAMPLES }, 'train');
+      const x = tf.tensor2d(train.x, [train.n, train.x.length / Math.max(1, train.n)]);
+      owned.push(x);
+      const activation = ends.config.activation ?? 'relu';
+      repairing = { x, activation, a: await unitStats(ends.a, x, activation), b: await unitStats(ends.b, x, activation) };
+      plan = { batchSize: 0, activationBytesPerExample: 0, repair: { split: 'train', examples: train.n } };
+    }
     const name = req.b.split(/[\\/]/).pop();
     const dataLease = await pathCache.data(req.data, which, (d) => planner.batchFor(d, resetting ? (bnSource ?? d) : undefined, `evaluating ${name} on ${d.source}`));
     leases.push(dataLease);
     const { dataset: data, batches, batchSize } = dataLease.value;
-    plan = { batchSize, activationBytesPerExample: Math.round(planner.perExample) };
+    plan = { ...plan, batchSize, activationBytesPerExample: Math.round(planner.perExample) };
     throwIfCancelled(ctx.signal, 'evaluatePath');
     // MLPs: the first layer's outputs for A and pi(B), mixed per lambda instead of recomputed.
     let firstA: tf.Tensor2D[] | undefined;
@@ -128,7 +144,8 @@ export async function evaluatePathHandler(req: EvaluatePathRequest, ctx: Handler
     }
     for (const [i, lambda] of req.lambdas.entries()) {
       throwIfCancelled(ctx.signal, 'evaluatePath');
-      const model = buildModel(interpolate(ends.a, ends.b, lambda), ends.config);
+      const theta = interpolate(ends.a, ends.b, lambda);
+      const model = buildModel(repairing ? await repairInterpolated(theta, lambda, repairing.a, repairing.b, repairing.x, repairing.activation) : theta, ends.config);
       try {
         if (req.resetBatchNorm && model.batchNormLayers.length > 0) {
           if (!bnBatches) {
@@ -142,7 +159,8 @@ export async function evaluatePathHandler(req: EvaluatePathRequest, ctx: Handler
         }
         const [fa, fb] = [firstA, firstB];
         const m = await evaluateModel(model, batches, ctx.signal, (k) =>
-          fa && fb ? { firstLinearOutput: tf.add(tf.mul(fa[k], 1 - lambda), tf.mul(fb[k], lambda)) as tf.Tensor2D } : {},
+          // REPAIR changes the first layer: its outputs are not the mix of A's and B's.
+          fa && fb && !repairing ? { firstLinearOutput: tf.add(tf.mul(fa[k], 1 - lambda), tf.mul(fb[k], lambda)) as tf.Tensor2D } : {},
         );
         loss.push(m.loss);
         acc.push(m.acc);

@@ -3,7 +3,7 @@
  * the folder `save_pretrained` wrote, at its `model.safetensors`, or at its
  * `model.safetensors.index.json` (sharded); `config.json` and `tokenizer.json` sit beside them.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { DenseTensor, TensorMap } from '../../core/checkpoint';
 import { openCheckpoint } from '../../core/safetensors';
@@ -68,4 +68,26 @@ export async function loadLmCheckpoint(p: string): Promise<LoadedLm> {
   const config = await readLmConfig(paths.config);
   const tensors = await readLmWeights(paths.weights);
   return { paths, config, tensors };
+}
+
+/**
+ * True when `p` is a Hugging Face language model: a folder, or a weights file / shard index with
+ * a `config.json` beside it naming a `model_type`. Image checkpoints (MLP, VGG, ResNet) carry a
+ * `.rebasin.json` or nothing, so a barrier tells the two apart by the checkpoint, not the data.
+ */
+export function isLmCheckpoint(p: string): boolean {
+  try {
+    if (statSync(p).isDirectory()) return true;
+    const config = path.join(path.dirname(p), 'config.json');
+    if (!existsSync(config)) return false;
+    const parsed: unknown = JSON.parse(readFileSync(config, 'utf8'));
+    return typeof parsed === 'object' && parsed !== null && typeof (parsed as { model_type?: unknown }).model_type === 'string';
+  } catch {
+    return false;
+  }
+}
+
+/** The weights file (or shard index) of a folder, weights file or shard index. */
+export function lmWeightsPath(p: string): string {
+  return existsSync(p) && statSync(p).isDirectory() ? locateLmCheckpoint(p).weights : p;
 }

@@ -40,10 +40,11 @@ export function buildGpt2(tensors: TensorMap, config: LmConfig, weights: string)
     const model: LmModel = {
       config,
       description: `gpt2: ${config.layers} layers, width ${d}, ${heads} heads of ${headDim}, ${maxPositions} positions, logits through ${untiedHead ? '`lm_head`' : `the tied \`${p}wte.weight\``}`,
-      hidden(ids) {
+      hidden(ids, features) {
         const [n, s] = ids.shape;
         checkSequence(s, config);
         const x0 = tf.tidy(() => tf.add(embed(wte, ids), positions(wpe, n, s)) as tf.Tensor2D);
+        features?.residual?.(-1, x0);
         const x = runBlocks(x0, blocks, (x, b, i) => {
           const a = layerNorm(x, b.ln1[0], b.ln1[1], eps);
           const [q, k, v] = tf.split(dense(a, b.attn[0], b.attn[1]), 3, 1) as tf.Tensor2D[];
@@ -52,7 +53,13 @@ export function buildGpt2(tensors: TensorMap, config: LmConfig, weights: string)
           const att = attention(qs, k, v, { batch: n, seq: s, heads, kvHeads: heads, headDim }, { causal: true });
           const r = tf.add(x, dense(att, b.proj[0], b.proj[1])) as tf.Tensor2D;
           const m = layerNorm(r, b.ln2[0], b.ln2[1], eps);
-          return tf.add(r, dense(activate(dense(m, b.fc[0], b.fc[1]), config.act), b.out[0], b.out[1])) as tf.Tensor2D;
+          const pre = dense(m, b.fc[0], b.fc[1]);
+          features?.mlpPre?.(i, pre);
+          const hid = activate(pre, config.act);
+          features?.mlp?.(i, hid);
+          const y = tf.add(r, dense(hid, b.out[0], b.out[1])) as tf.Tensor2D;
+          features?.residual?.(i, y);
+          return y;
         });
         const out = tf.tidy(() => layerNorm(x, lnf[0], lnf[1], eps));
         x.dispose();

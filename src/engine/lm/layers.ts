@@ -20,12 +20,25 @@ export interface LmModel {
    * Final hidden states of ids int32 [n, T], as token rows [n x T, width]: after the final norm
    * (causal LMs) or the masked-LM transform (BERT), i.e. what the output head multiplies.
    */
-  hidden(ids: tf.Tensor2D): tf.Tensor2D;
+  hidden(ids: tf.Tensor2D, features?: LmFeatureHooks): tf.Tensor2D;
   /** Logits of hidden rows [r, width]: [r, vocab]. */
   head(rows: tf.Tensor2D): tf.Tensor2D;
   /** ids int32 [n, T] -> logits [n, T, vocab]. */
   logits(ids: tf.Tensor2D): tf.Tensor3D;
   dispose(): void;
+}
+
+/**
+ * Intermediate features for activation matching, token rows [n x T, units], called synchronously
+ * inside the forward pass's tidy (read them at once or tf.keep them): the residual stream after
+ * the embeddings (layer -1) and after each block, and each block's MLP hidden units after the
+ * activation. Only the forward passes that implement them call them (GPT-2 today).
+ */
+export interface LmFeatureHooks {
+  residual?(layer: number, x: tf.Tensor2D): void;
+  mlp?(layer: number, hidden: tf.Tensor2D): void;
+  /** Each block's MLP hidden units before the activation (REPAIR's statistics). */
+  mlpPre?(layer: number, pre: tf.Tensor2D): void;
 }
 
 /** The name prefix before the family's naming (`transformer.`, `model.`, `bert.`, or empty), checked against config.json. */

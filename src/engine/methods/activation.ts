@@ -1,12 +1,15 @@
 /** Activation matching (paper §3.1): one assignment per group from activation correlations on training data. */
 import { readModelConfig } from '../../core/families/modelConfig';
 import { activationMatchingFromTensors } from '../compute/activationMatching';
+import { isLmCheckpoint } from '../lm/checkpoint';
 import { reportFor, trainingData } from './common';
+import { lmActivationPerms } from './lmActivation';
 import type { MatchingMethod } from './method';
 
 export const activation: MatchingMethod = {
   id: 'activation',
   run: async ({ req, spec, a, b, ctx }) => {
+    if (isLmCheckpoint(req.a)) return reportFor(spec, a, b, await lmActivationPerms(req, spec, a, b, ctx), 1);
     const data = await trainingData(req);
     const config = readModelConfig(req.a, req.model);
     const r = await activationMatchingFromTensors(spec, a, b, config, data, { signal: ctx.signal, onProgress: ctx.onProgress });

@@ -3,12 +3,15 @@ import { readModelConfig } from '../../core/families/modelConfig';
 import { defaultOptions } from '../../core/methods/registry';
 import { steMatching } from '../compute/ste';
 import { tfMatMul } from '../tfMatMul';
+import { EngineError } from '../errors';
+import { isLmCheckpoint } from '../lm/checkpoint';
 import { reportFor, trainingData } from './common';
 import type { MatchingMethod } from './method';
 
 export const ste: MatchingMethod = {
   id: 'ste',
   run: async ({ req, spec, a, b, ctx }) => {
+    if (isLmCheckpoint(req.a)) throw new EngineError('InvalidRequest', `${req.a}: the straight-through estimator is not implemented for language models: use --method weight or activation`);
     const data = await trainingData(req);
     const config = readModelConfig(req.a, req.model);
     const opts = req.ste ?? (defaultOptions('ste') as { epochs: number; batchSize: number; learningRate: number });
