@@ -76,8 +76,9 @@ describe('hostile inputs (CLI)', () => {
       });
     });
 
-    it('a folder given as a checkpoint is refused (not EISDIR)', async () => {
-      await refusedIn('dir-ckpt', (d) => ['inspect', path.join(d, 'x.safetensors')], (d) => path.join(d, 'x.safetensors'), /not a regular file \(it is a folder\)/, (d) => fs.mkdirSync(path.join(d, 'x.safetensors')));
+    // A folder is a checkpoint only as a Hugging Face folder (its model.safetensors or index).
+    it('a folder that is not a Hugging Face checkpoint is refused in one line (not EISDIR)', async () => {
+      await refusedIn('dir-ckpt', (d) => ['inspect', path.join(d, 'x.safetensors')], (d) => path.join(d, 'x.safetensors'), /folder has neither model\.safetensors nor model\.safetensors\.index\.json/, (d) => fs.mkdirSync(path.join(d, 'x.safetensors')));
     });
 
     it('a device (a link to /dev/zero) given as a checkpoint is refused', async () => {
