@@ -1,7 +1,8 @@
 // The UI says what happened, in a real VS Code (code-server + chromium), clicked as a person does:
-// 1. "Align with…" with evaluation data, Cancel while the loss curve is computed (the aligned
-//    file is already on disk): the message says the file was written and the curve cancelled,
-//    the file stays, the panel and the side view keep the run.
+// 1. "Align with…" with evaluation data: the panel opens with the heatmaps as soon as the file is
+//    written and the curve fills in point by point; Cancel while the loss curve is computed: the
+//    message says the file was written and the curve cancelled, the file stays, the panel and the
+//    side view keep the run.
 // 2. Statistics of a sparse 10 GiB tensor in the inspector: progress shows, a second click starts
 //    nothing, Cancel stops it, the extension host's memory stays flat; closing the tab cancels too.
 // Screenshots land in test-results/journey-truth-*.png.
@@ -153,7 +154,19 @@ test('Cancel during the loss curve: "b.aligned.safetensors written; loss curve c
     assert.equal(await progress.isVisible(), true, 'the loss curve is still being computed');
     const progressText = (await progress.textContent()) ?? '';
     await screenshot(page, 'journey-truth-curve-progress');
-    await progress.locator('.monaco-button', { hasText: 'Cancel' }).first().click();
+
+    // The panel is open with the heatmaps before the curve ends, and the curve fills in point by point.
+    const live = await findFrame(page, 'canvas.heatmap', 60_000);
+    await live.locator('p.barrier', { hasText: 'Barrier so far' }).waitFor({ state: 'visible', timeout: 120_000 });
+    const filling = (await live.locator('.curve-note').textContent()) ?? '';
+    assert.match(filling, /^Loss curve: \d+ of 50 points…$/);
+    assert.ok((await live.locator('canvas.heatmap').count()) > 0, 'the heatmaps are there while the curve is computed');
+    await page.waitForTimeout(500);
+    await screenshot(page, 'journey-truth-curve-filling');
+    console.log(`[journey-truth] panel while the curve is computed: "${filling}"`);
+
+    const running = await notification(page, 'aligning b.safetensors');
+    await running.locator('.monaco-button', { hasText: 'Cancel' }).first().click();
 
     const done = await notification(page, 'b.aligned.safetensors written; loss curve cancelled');
     console.log(`[journey-truth] file written ${written.toFixed(1)} s after the pick; progress read "${progressText.replace(/\s+/g, ' ').trim()}"; cancelled at ${((Date.now() - started) / 1000).toFixed(1)} s`);
