@@ -166,7 +166,9 @@ test('Cancel during the loss curve: "b.aligned.safetensors written; loss curve c
     console.log(`[journey-truth] panel while the curve is computed: "${filling}"`);
 
     const running = await notification(page, 'aligning b.safetensors');
-    await running.locator('.monaco-button', { hasText: 'Cancel' }).first().click();
+    // The notification re-renders at every point, so a pointer click keeps waiting for a stable
+    // button: dispatch the click the button listens for.
+    await running.locator('.monaco-button', { hasText: 'Cancel' }).first().dispatchEvent('click');
 
     const done = await notification(page, 'b.aligned.safetensors written; loss curve cancelled');
     console.log(`[journey-truth] file written ${written.toFixed(1)} s after the pick; progress read "${progressText.replace(/\s+/g, ' ').trim()}"; cancelled at ${((Date.now() - started) / 1000).toFixed(1)} s`);
