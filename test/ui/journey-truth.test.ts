@@ -18,7 +18,7 @@ import { explorerRow, findFrame, runCommand, screenshot, startWorkbench, type Wo
 import { writeSparseCheckpoint } from '../unit/helpers/sparseCheckpoint';
 import { f32, writeMlp } from './checkpoints';
 
-/** Quick to align (about a second), slow to evaluate on 4000 images at 25 λ on two paths. */
+/** Quick to align (about a second), slow to evaluate on 4000 images at 101 λ on two paths. */
 const WIDTHS = [784, 256, 256, 10];
 const EXAMPLES = 4000;
 
@@ -107,7 +107,7 @@ before(async () => {
   await writeData(join(workspace, 'eval-data.safetensors'));
   writeSparseCheckpoint(join(workspace, 'sparse', 'huge.safetensors'));
   mkdirSync(join(workspace, '.vscode'));
-  writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'rebasin.evaluationData': 'eval-data.safetensors', 'rebasin.workers': 1 }));
+  writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'rebasin.evaluationData': 'eval-data.safetensors', 'rebasin.workers': 1, 'rebasin.lambdaSteps': 101 }));
   // On a loaded machine the workbench's first page load can exceed its 30 s: a person reloads.
   for (let attempt = 1; ; attempt++) {
     try {
@@ -159,7 +159,7 @@ test('Cancel during the loss curve: "b.aligned.safetensors written; loss curve c
     const live = await findFrame(page, 'canvas.heatmap', 60_000);
     await live.locator('p.barrier', { hasText: 'Barrier so far' }).waitFor({ state: 'visible', timeout: 120_000 });
     const filling = (await live.locator('.curve-note').textContent()) ?? '';
-    assert.match(filling, /^Loss curve: \d+ of 50 points…$/);
+    assert.match(filling, /^Loss curve: \d+ of 202 points…$/);
     assert.ok((await live.locator('canvas.heatmap').count()) > 0, 'the heatmaps are there while the curve is computed');
     await page.waitForTimeout(500);
     await screenshot(page, 'journey-truth-curve-filling');
