@@ -83,8 +83,6 @@ function line(label: string, data: { x: number; y: number }[], color: string, op
     borderWidth: 2,
     pointRadius: data.length > 30 ? 0 : 2,
     tension: 0,
-    // A curve still being computed has NaN where a path has not reached a λ: join the points done.
-    spanGaps: true,
     ...opts,
   };
 }

@@ -1,9 +1,9 @@
 /**
  * Builds a loss curve from the points a barrier run streams (Progress.point), in whatever order
- * the workers finish them, so a panel can draw the curve while it is being computed. The partial
- * curve holds the λs done on either path, with gaps (NaN) where a path has not reached a λ yet;
- * its barriers are those of each path's points so far (the line between its first and last λ
- * done), so they are final only once every point is in.
+ * the workers finish them, so a panel can draw the curve while it is being computed (the barrier
+ * job fills both paths together). The partial curve holds the λs done on both paths, so it has
+ * no gaps (webview messages are JSON: a NaN would arrive as null); its barriers are those of the
+ * points so far (the line between the first and last λ done), final once every point is in.
  */
 import { barrierFromCurve } from './barrier';
 import type { CurvePoint } from './checkpoint';
@@ -41,30 +41,18 @@ export class CurveAssembler {
     return this.naive.size + this.aligned.size;
   }
 
-  /**
-   * The curve over the λs done on any path so far, or undefined while no path has two points. A
-   * λ not yet done on a path is NaN there (a gap in the plot); each path's barrier is that of its
-   * own points so far (NaN below two).
-   */
+  /** The curve over the λs done on every path, or undefined while fewer than two are. */
   curve(): AssembledCurve | undefined {
-    if (this.naive.size < 2 && this.aligned.size < 2) return undefined;
-    const lambdas = [...new Set([...this.naive.keys(), ...this.aligned.keys()])].sort((x, y) => x - y);
-    const path = (m: Map<number, CurvePoint>): AssembledPath => ({
-      loss: lambdas.map((l) => m.get(l)?.loss ?? Number.NaN),
-      acc: lambdas.map((l) => m.get(l)?.acc ?? Number.NaN),
-    });
-    const barrierOf = (m: Map<number, CurvePoint>): number => {
-      if (m.size < 2) return Number.NaN;
-      const done = [...m.values()];
-      return barrierFromCurve(done.map((p) => p.lambda), done.map((p) => p.loss));
-    };
+    const lambdas = [...this.naive.keys()].filter((l) => !this.withAligned || this.aligned.has(l)).sort((x, y) => x - y);
+    if (lambdas.length < 2) return undefined;
+    const path = (m: Map<number, CurvePoint>): AssembledPath => ({ loss: lambdas.map((l) => m.get(l)!.loss), acc: lambdas.map((l) => m.get(l)!.acc) });
     const naive = path(this.naive);
     const aligned = this.withAligned ? path(this.aligned) : undefined;
     return {
       lambdas,
       naive,
       ...(aligned ? { aligned } : {}),
-      barrier: { naive: barrierOf(this.naive), ...(aligned ? { aligned: barrierOf(this.aligned) } : {}) },
+      barrier: { naive: barrierFromCurve(lambdas, naive.loss), ...(aligned ? { aligned: barrierFromCurve(lambdas, aligned.loss) } : {}) },
     };
   }
 }
