@@ -209,11 +209,16 @@ export class AlignmentView {
     let note: HTMLElement | string = '';
     const distanceText = 'the plot shows the distance to A (λ·d) and to B ((1−λ)·d) along the naive and the aligned path.';
     if (!s.curve && s.curveNote) {
-      note = h('p', { class: 'hint curve-note', role: 'status' }, s.distance ? `${s.curveNote} Instead, ${distanceText}` : s.curveNote);
+      // A note ending in "…" is a curve still being computed; any other says why there is none.
+      const meanwhile = s.curveNote.endsWith('…') ? 'Meanwhile' : 'Instead';
+      note = h('p', { class: 'hint curve-note', role: 'status' }, s.distance ? `${s.curveNote} ${meanwhile}, ${distanceText}` : s.curveNote);
     } else if (!s.curve && !s.distance) note = h('p', { class: 'empty' }, 'No evaluation data and no distances in this run.');
     else if (!s.curve) note = h('p', { class: 'hint' }, `No evaluation data: ${distanceText}`);
+    // A curve with a note is still being computed: the barriers are those of the points so far.
+    if (s.curve && s.curveNote) note = h('p', { class: 'hint curve-note', role: 'status' }, s.curveNote);
+    const barrierLabel = s.curve && s.curveNote ? 'Barrier so far' : 'Barrier';
     const barrier = s.curve
-      ? h('p', { class: 'barrier' }, `Barrier: naive ${fmt(s.curve.barrier.naive)}` + (s.curve.barrier.aligned !== undefined ? `, aligned ${fmt(s.curve.barrier.aligned)}` : ''))
+      ? h('p', { class: 'barrier' }, `${barrierLabel}: naive ${fmt(s.curve.barrier.naive)}` + (s.curve.barrier.aligned !== undefined ? `, aligned ${fmt(s.curve.barrier.aligned)}` : ''))
       : '';
     this.chartCanvas.setAttribute('aria-label', title);
     const box = s.curve || s.distance ? h('div', { class: 'chart-box' }, this.chartCanvas) : '';
@@ -226,7 +231,7 @@ export class AlignmentView {
    */
   setCurve(curve: AlignmentState['curve'], curveNote?: string): void {
     const { curve: _c, curveNote: _n, ...rest } = this.state;
-    this.state = { ...rest, ...(curve ? { curve } : {}), ...(!curve && curveNote ? { curveNote } : {}) };
+    this.state = { ...rest, ...(curve ? { curve } : {}), ...(curveNote ? { curveNote } : {}) };
     const next = this.curveSection();
     this.curveElement.replaceWith(next);
     this.curveElement = next;

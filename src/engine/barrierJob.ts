@@ -187,10 +187,12 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
     const take = (split: string | undefined): { q: Queue; points: number[] } | undefined => {
       const left = queues.reduce((s, q) => s + q.todo.length, 0);
       const ready = (x: Queue): boolean => x.open && x.todo.length > 0;
-      // Stay on the split this worker has cached (its data and first-layer outputs) while it has work.
-      const q = queues.find((x) => ready(x) && x.split === split) ?? queues.find(ready);
+      // Stay on the split this worker has cached (its data and first-layer outputs) while it has work;
+      // on it, take the path with the most left, so both curves fill in together (the panel draws them live).
+      const most = (xs: Queue[]): Queue | undefined => xs.reduce<Queue | undefined>((m, x) => (!m || x.todo.length > m.todo.length ? x : m), undefined);
+      const q = most(queues.filter((x) => ready(x) && x.split === split)) ?? most(queues.filter(ready));
       if (!q) return undefined;
-      const n = Math.max(1, Math.min(q.todo.length, Math.ceil(left / (2 * workers.size))));
+      const n = Math.max(1, Math.min(q.todo.length, Math.ceil(left / (4 * workers.size))));
       return { q, points: q.todo.splice(0, n) };
     };
     const chunkRequest = (q: Queue, points: number[]): EvaluatePathRequest => {

@@ -11,7 +11,9 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { METHODS } from '../core/methods';
 import { evaluationDataOptions } from './barrierCommand';
+import type { CurvePoint } from '../core/checkpoint';
 import type { AlignMethod, AlignResult, BarrierCurve, DataOptions } from '../engine/protocol';
+import { CurveAssembler } from '../core/curveAssembler';
 import { AlignmentPanel } from './alignmentPanel';
 import { checkCandidates, folderLabel, pickCompatible, readTensorList } from './checkpointPicker';
 import type { Deps } from './deps';
@@ -103,6 +105,8 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
   let curve: BarrierCurve | undefined;
   /** Why the panel has no loss curve although evaluation data is set. */
   let curveNote: string | undefined;
+  /** The panel opened as soon as the file was written, while the curve is computed. */
+  let livePanel: AlignmentPanel | undefined;
   try {
     await withCancellableProgress(`Re-Basin: aligning ${path.basename(b.fsPath)} to ${path.basename(a.fsPath)}`, async (report, signal) => {
       aligned = await timed(deps.log, label, () =>
@@ -126,6 +130,20 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
       if (!data) return;
       // The aligned file is written: from here a cancel or a failure only leaves the panel without its curve.
       report({ stage: 'loss curve', message: `${outName} written; computing the loss curve` }, curvePhase);
+      // The panel opens now with the heatmaps; the curve fills in as the points arrive.
+      const total = 2 * settings.lambdaSteps;
+      if (opts.openPanel !== false) {
+        livePanel = AlignmentPanel.show(deps.extensionUri, deps.log, alignmentState(a.fsPath, b.fsPath, { ...aligned, out: aligned.out ?? out }, undefined, `Loss curve: 0 of ${total} points…`));
+      }
+      const points = new CurveAssembler(true);
+      let lastDraw = 0;
+      const onPoint = (p: CurvePoint): void => {
+        if (!points.add(p) || !livePanel?.isOpen) return;
+        const now = Date.now();
+        if (now - lastDraw < 250 && points.received < total) return;
+        lastDraw = now;
+        livePanel.updateCurve(points.curve(), `Loss curve: ${points.received} of ${total} points…`);
+      };
       try {
         const barrier = await timed(deps.log, `barrier ${path.basename(a.fsPath)} ↔ ${path.basename(b.fsPath)}`, () =>
           deps.engine.run(
@@ -144,7 +162,7 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
               maxIter: settings.maxIterations,
               resetBatchNorm: settings.resetBatchNorm,
             },
-            { onProgress: (p) => report(p, curvePhase), signal },
+            { onProgress: (p) => report(p, curvePhase), onPoint, signal },
           ),
         );
         curve = curveOf(barrier);
@@ -193,7 +211,8 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
     },
     state,
   );
-  if (opts.openPanel !== false) AlignmentPanel.show(deps.extensionUri, deps.log, state);
+  if (livePanel?.isOpen) livePanel.updateCurve(curve, curveNote);
+  else if (opts.openPanel !== false && !livePanel) AlignmentPanel.show(deps.extensionUri, deps.log, state);
   const moved = result.groups.reduce((s, g) => s + g.moved, 0);
   const cancelled = curveNote?.startsWith('Loss curve cancelled') === true;
   const failed = curveNote !== undefined && !cancelled;

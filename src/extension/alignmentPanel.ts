@@ -63,6 +63,11 @@ export class AlignmentPanel extends Disposable {
     for (const p of [...AlignmentPanel.open]) p.panel.dispose();
   }
 
+  /** False once the user closed the panel. */
+  get isOpen(): boolean {
+    return AlignmentPanel.open.has(this);
+  }
+
   get title(): string {
     return this.panel.title;
   }
@@ -74,11 +79,12 @@ export class AlignmentPanel extends Disposable {
 
   /**
    * The loss curve arrived (or was given up, with `curveNote`) after the panel opened with the
-   * heatmaps: the webview redraws only its curve section.
+   * heatmaps: the webview redraws only its curve section. While the curve is computed, `curve`
+   * holds the points so far and `curveNote` says how many.
    */
   updateCurve(curve: BarrierCurve | undefined, curveNote?: string): void {
     const { curve: _c, curveNote: _n, ...rest } = this.state;
-    this.state = { ...rest, ...(curve ? { curve } : {}), ...(!curve && curveNote ? { curveNote } : {}) };
+    this.state = { ...rest, ...(curve ? { curve } : {}), ...(curveNote ? { curveNote } : {}) };
     if (this.ready) this.post({ type: 'curve', curve, curveNote });
   }
 

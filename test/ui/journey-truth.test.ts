@@ -1,7 +1,8 @@
 // The UI says what happened, in a real VS Code (code-server + chromium), clicked as a person does:
-// 1. "Align with…" with evaluation data, Cancel while the loss curve is computed (the aligned
-//    file is already on disk): the message says the file was written and the curve cancelled,
-//    the file stays, the panel and the side view keep the run.
+// 1. "Align with…" with evaluation data: the panel opens with the heatmaps as soon as the file is
+//    written and the curve fills in point by point; Cancel while the loss curve is computed: the
+//    message says the file was written and the curve cancelled, the file stays, the panel and the
+//    side view keep the run.
 // 2. Statistics of a sparse 10 GiB tensor in the inspector: progress shows, a second click starts
 //    nothing, Cancel stops it, the extension host's memory stays flat; closing the tab cancels too.
 // Screenshots land in test-results/journey-truth-*.png.
@@ -17,7 +18,7 @@ import { explorerRow, findFrame, runCommand, screenshot, startWorkbench, type Wo
 import { writeSparseCheckpoint } from '../unit/helpers/sparseCheckpoint';
 import { f32, writeMlp } from './checkpoints';
 
-/** Quick to align (about a second), slow to evaluate on 4000 images at 25 λ on two paths. */
+/** Quick to align (about a second), slow to evaluate on 4000 images at 101 λ on two paths. */
 const WIDTHS = [784, 256, 256, 10];
 const EXAMPLES = 4000;
 
@@ -106,7 +107,7 @@ before(async () => {
   await writeData(join(workspace, 'eval-data.safetensors'));
   writeSparseCheckpoint(join(workspace, 'sparse', 'huge.safetensors'));
   mkdirSync(join(workspace, '.vscode'));
-  writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'rebasin.evaluationData': 'eval-data.safetensors', 'rebasin.workers': 1 }));
+  writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'rebasin.evaluationData': 'eval-data.safetensors', 'rebasin.workers': 1, 'rebasin.lambdaSteps': 101 }));
   // On a loaded machine the workbench's first page load can exceed its 30 s: a person reloads.
   for (let attempt = 1; ; attempt++) {
     try {
@@ -153,7 +154,21 @@ test('Cancel during the loss curve: "b.aligned.safetensors written; loss curve c
     assert.equal(await progress.isVisible(), true, 'the loss curve is still being computed');
     const progressText = (await progress.textContent()) ?? '';
     await screenshot(page, 'journey-truth-curve-progress');
-    await progress.locator('.monaco-button', { hasText: 'Cancel' }).first().click();
+
+    // The panel is open with the heatmaps before the curve ends, and the curve fills in point by point.
+    const live = await findFrame(page, 'canvas.heatmap', 60_000);
+    await live.locator('p.barrier', { hasText: 'Barrier so far' }).waitFor({ state: 'visible', timeout: 120_000 });
+    const filling = (await live.locator('.curve-note').textContent()) ?? '';
+    assert.match(filling, /^Loss curve: \d+ of 202 points…$/);
+    assert.ok((await live.locator('canvas.heatmap').count()) > 0, 'the heatmaps are there while the curve is computed');
+    await page.waitForTimeout(500);
+    await screenshot(page, 'journey-truth-curve-filling');
+    console.log(`[journey-truth] panel while the curve is computed: "${filling}"`);
+
+    const running = await notification(page, 'aligning b.safetensors');
+    // The notification re-renders at every point, so a pointer click keeps waiting for a stable
+    // button: dispatch the click the button listens for.
+    await running.locator('.monaco-button', { hasText: 'Cancel' }).first().dispatchEvent('click');
 
     const done = await notification(page, 'b.aligned.safetensors written; loss curve cancelled');
     console.log(`[journey-truth] file written ${written.toFixed(1)} s after the pick; progress read "${progressText.replace(/\s+/g, ' ').trim()}"; cancelled at ${((Date.now() - started) / 1000).toFixed(1)} s`);
