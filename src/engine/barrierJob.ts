@@ -58,6 +58,9 @@ export function defaultJobBudget(): number {
   return Math.floor(os.totalmem() / 2);
 }
 
+/** λs per evaluatePath request at most (small enough for both curves to fill in together). */
+const MAX_CHUNK = 8;
+
 /** The far end of the aligned path, and how it is obtained. */
 type AlignedPlan =
   | { readonly source: 'none' }
@@ -192,7 +195,8 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
       const most = (xs: Queue[]): Queue | undefined => xs.reduce<Queue | undefined>((m, x) => (!m || x.todo.length > m.todo.length ? x : m), undefined);
       const q = most(queues.filter((x) => ready(x) && x.split === split)) ?? most(queues.filter(ready));
       if (!q) return undefined;
-      const n = Math.max(1, Math.min(q.todo.length, Math.ceil(left / (4 * workers.size))));
+      // At most 8 λs a chunk, so a live plot gets points of both paths early.
+      const n = Math.max(1, Math.min(q.todo.length, Math.ceil(left / (4 * workers.size)), MAX_CHUNK));
       return { q, points: q.todo.splice(0, n) };
     };
     const chunkRequest = (q: Queue, points: number[]): EvaluatePathRequest => {
