@@ -380,3 +380,23 @@ test('export file names stay short with long model names', async () => {
   assert.match(names[1], /-curve\.png$/);
   await page.close();
 });
+
+test('a curve still being computed: the points so far, "Barrier so far" and the count; the final curve replaces them', async () => {
+  const page = await openWithInit('vscode-dark', '{ distance: true }');
+  // The extension sends the λs done on both paths while the curve is computed.
+  await postFromHost(page, `(() => {
+    const c = fixtures.curve();
+    const keep = [0, 1, 2, 3];
+    const pick = (p) => ({ loss: keep.map((i) => p.loss[i]), acc: keep.map((i) => p.acc[i]) });
+    return { type: 'curve', curve: { lambdas: keep.map((i) => c.lambdas[i]), naive: pick(c.naive), aligned: pick(c.aligned), barrier: { naive: 0.5, aligned: 0.03 } }, curveNote: 'Loss curve: 8 of 22 points…' };
+  })()`);
+  await page.waitForSelector('p.barrier');
+  assert.match((await page.textContent('p.barrier')) ?? '', /^Barrier so far: naive 0\.5, aligned 0\.03$/);
+  assert.equal((await page.textContent('.curve-note'))?.trim(), 'Loss curve: 8 of 22 points…');
+  assert.equal(await page.locator('section.curve canvas').count(), 1, 'the partial curve is plotted');
+  await page.locator('section.curve').screenshot({ path: join(SHOTS, 'alignment-curve-filling.png') });
+  await postFromHost(page, `{ type: 'curve', curve: fixtures.curve() }`);
+  await page.waitForFunction(() => /^Barrier: /.test(document.querySelector('p.barrier')?.textContent ?? ''));
+  assert.equal(await page.locator('.curve-note').count(), 0, 'no note once the curve is complete');
+  assert.deepEqual(pageErrors(page), []);
+});
