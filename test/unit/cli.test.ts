@@ -230,21 +230,26 @@ describe('rebasin CLI', () => {
     await writeMlp(bigA, randomMlp([784, 1024, 1024, 1024, 10], 21));
     await writeMlp(bigB, randomMlp([784, 1024, 1024, 1024, 10], 22));
     const out = path.join(tmp.dir, 'cancelled.safetensors');
-    const child = spawn(process.execPath, [cli, 'align', bigA, bigB, '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // --debug prints the engine's log lines at once (progress waits a few seconds off a terminal):
+    // the first one means the signal handlers are in place and the worker is running.
+    const child = spawn(process.execPath, [cli, 'align', bigA, bigB, '--out', out, '--debug'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    // Wait until the worker reports progress, then interrupt.
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    let running = true;
+    void exited.then(() => (running = false));
     await new Promise<void>((resolve) => {
       const poll = setInterval(() => {
-        if (/sweep|objective|matching|load/i.test(stderr)) {
+        if (/\[engine\]/.test(stderr) || !running) {
           clearInterval(poll);
           resolve();
         }
-      }, 50);
+      }, 20);
     });
+    assert.ok(running, `the align ended before it could be interrupted: ${stderr}`);
     const t0 = Date.now();
     child.kill('SIGINT');
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const code = await exited;
     assert.equal(code, 130, stderr);
     assert.ok(Date.now() - t0 < 5000, 'stopped promptly');
     assert.match(stderr, /cancelled/);

@@ -187,15 +187,16 @@ describe('hostile outputs (CLI)', () => {
         fs.mkdirSync(d);
         const a = path.join(d, 'a.safetensors');
         const b = path.join(d, 'b.safetensors');
-        await writeMlp(a, randomMlp([784, 2048, 2048, 2048, 10], 21));
-        await writeMlp(b, randomMlp([784, 2048, 2048, 2048, 10], 22));
+        await writeMlp(a, randomMlp([784, 1024, 1024, 1024, 10], 21));
+        await writeMlp(b, randomMlp([784, 1024, 1024, 1024, 10], 22));
         const snap = snapshot(d);
         let sentAt = 0;
-        const r = await runCli(['align', a, b, '--out', path.join(d, 'o.safetensors')], {
-          // Once progress shows (off a terminal, after a few seconds) the run is under way and its handlers are in place.
+        const r = await runCli(['align', a, b, '--out', path.join(d, 'o.safetensors'), '--debug'], {
+          // --debug prints the engine's log lines at once: the first one means the run is under way
+          // and its signal handlers are in place (progress waits a few seconds off a terminal).
           onSpawn: (child, output) => {
             const poll = setInterval(() => {
-              if (/sweep|objective|matching|load/i.test(output.stderr())) {
+              if (/\[engine\]/.test(output.stderr())) {
                 clearInterval(poll);
                 sentAt = Date.now();
                 child.kill(signal);
