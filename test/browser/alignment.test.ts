@@ -341,7 +341,8 @@ test('the curve arrives after the heatmaps: only the curve section changes', asy
   const page = await hx.open('alignment');
   await postFromHost(page, `(() => { const s = fixtures.alignmentState({ distance: true }); s.curveNote = 'Computing the loss curve…'; return { type: 'init', state: s }; })()`);
   await page.waitForSelector('canvas.heatmap');
-  assert.match((await page.textContent('.curve-note')) ?? '', /^Computing the loss curve… Instead, the plot shows the distance/);
+  // A note ending in "…" is a curve still being computed: the distance plot shows meanwhile.
+  assert.match((await page.textContent('.curve-note')) ?? '', /^Computing the loss curve… Meanwhile, the plot shows the distance/);
   await page.click('button[aria-label="Zoom in"]');
   await page.evaluate(() => ((document.querySelector('canvas.heatmap') as HTMLCanvasElement & { mark?: number }).mark = 7));
   await postFromHost(page, `{ type: 'curve', curve: fixtures.curve() }`);
