@@ -1,6 +1,6 @@
 // The UI says what happened, in a real VS Code (code-server + chromium), clicked as a person does:
 // 1. "Align with…" with evaluation data: the panel opens with the heatmaps as soon as the file is
-//    written, while the curve is computed; Cancel while the loss curve is computed: the
+//    written, and the curve fills in ("Barrier so far"); Cancel while the loss curve is computed: the
 //    message says the file was written and the curve cancelled, the file stays, the panel and the
 //    side view keep the run.
 // 2. Statistics of a sparse 10 GiB tensor in the inspector: progress shows, a second click starts
@@ -18,8 +18,13 @@ import { explorerRow, findFrame, runCommand, screenshot, startWorkbench, type Wo
 import { writeSparseCheckpoint } from '../unit/helpers/sparseCheckpoint';
 import { f32, writeMlp } from './checkpoints';
 
-/** Quick to align (about a second), slow to evaluate on 16000 images at 101 λ on two paths (over a minute on an idle machine). */
-const WIDTHS = [784, 256, 256, 10];
+/**
+ * Quick to align (about 4 s), slow to evaluate: 16000 images at 201 λ on two paths take about
+ * 1 s a point on an idle machine (7 minutes in all), so the curve is still being computed when
+ * the test cancels it, however fast the machine. (784-256-256-10 at 101 λ took 18 s: on an idle
+ * machine the curve was done before the test looked.)
+ */
+const WIDTHS = [784, 1024, 1024, 10];
 const EXAMPLES = 16000;
 
 async function writeData(file: string): Promise<void> {
@@ -107,7 +112,7 @@ before(async () => {
   await writeData(join(workspace, 'eval-data.safetensors'));
   writeSparseCheckpoint(join(workspace, 'sparse', 'huge.safetensors'));
   mkdirSync(join(workspace, '.vscode'));
-  writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'rebasin.evaluationData': 'eval-data.safetensors', 'rebasin.workers': 1, 'rebasin.lambdaSteps': 101 }));
+  writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'rebasin.evaluationData': 'eval-data.safetensors', 'rebasin.workers': 1, 'rebasin.lambdaSteps': 201 }));
   // On a loaded machine the workbench's first page load can exceed its 30 s: a person reloads.
   for (let attempt = 1; ; attempt++) {
     try {
@@ -155,10 +160,13 @@ test('Cancel during the loss curve: "b.aligned.safetensors written; loss curve c
     const progressText = (await progress.textContent()) ?? '';
     await screenshot(page, 'journey-truth-curve-progress');
 
-    // The panel is open with the heatmaps before the curve ends (the curve fills in point by
-    // point: tested on the webview in test/browser/alignment.test.ts and in curveAssembler.test.ts).
+    // The panel is open with the heatmaps before the curve ends, and the curve fills in point by point.
     const live = await findFrame(page, 'canvas.heatmap', 60_000);
     assert.ok((await live.locator('canvas.heatmap').count()) > 0, 'the heatmaps are there while the curve is computed');
+    await live.locator('p.barrier', { hasText: 'Barrier so far' }).waitFor({ state: 'visible', timeout: 60_000 });
+    const soFar = (await live.locator('p.barrier').textContent()) ?? '';
+    const count = (await live.locator('.curve-note').textContent()) ?? '';
+    assert.match(count, /Loss curve: \d+ of 402 points/, 'the panel counts the points');
     await screenshot(page, 'journey-truth-curve-filling');
 
     const running = await notification(page, 'aligning b.safetensors');
@@ -167,7 +175,7 @@ test('Cancel during the loss curve: "b.aligned.safetensors written; loss curve c
     await running.locator('.monaco-button', { hasText: 'Cancel' }).first().dispatchEvent('click');
 
     const done = await notification(page, 'b.aligned.safetensors written; loss curve cancelled');
-    console.log(`[journey-truth] file written ${written.toFixed(1)} s after the pick; progress read "${progressText.replace(/\s+/g, ' ').trim()}"; cancelled at ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.log(`[journey-truth] file written ${written.toFixed(1)} s after the pick; progress read "${progressText.replace(/\s+/g, ' ').trim()}"; panel read "${soFar.trim()}", "${count.trim()}"; cancelled at ${((Date.now() - started) / 1000).toFixed(1)} s`);
     assert.equal(await done.locator('.codicon-info').count(), 1, 'an information, not an error');
     assert.equal(await page.locator('.notifications-center .notification-list-item', { hasText: 'nothing was written' }).count(), 0, 'no untrue "nothing was written"');
     await screenshot(page, 'journey-truth-curve-cancelled');
