@@ -171,6 +171,7 @@ test('Cancel during the loss curve: "b.aligned.safetensors written; loss curve c
     const soFar = (await live.locator('p.barrier').textContent()) ?? '';
     const count = (await live.locator('.curve-note').textContent()) ?? '';
     assert.match(count, /Loss curve: \d+ of 402 points/, 'the panel counts the points');
+    await live.locator('p.barrier').scrollIntoViewIfNeeded();
     await screenshot(page, 'journey-truth-curve-filling');
 
     const running = await notification(page, 'aligning b.safetensors');
