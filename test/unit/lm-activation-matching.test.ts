@@ -2,7 +2,7 @@
  * Activation matching for transformers (compute/activationMatching.ts `lmActivationMatching`,
  * Git Re-Basin section 3.1 on the residual stream, the MLP hidden units and, Verma & Elbayad
  * 2024 style, the attention heads with their inner permutations): on the shared tiny GPT-2,
- * Llama (RoPE, 2 KV groups) and BERT, a random element of the whole inferred group (residual +
+ * Llama (RoPE, 2 KV groups), Qwen2 (the same with q/k/v biases) and BERT, a random element of the whole inferred group (residual +
  * MLP + heads + v/o and q/k dimensions + KV groups) is recovered exactly from the models'
  * features on token data, and pi(B) keeps B's logits to 1e-4; directly and through the align
  * handler (`method: "activation"` on a Hugging Face checkpoint with token data).
@@ -51,7 +51,7 @@ before(async () => {
 });
 after(() => tmp.remove());
 
-const FIXTURES = ['gpt2-tiny', 'llama-tiny-gqa', 'bert-tiny'] as const;
+const FIXTURES = ['gpt2-tiny', 'llama-tiny-gqa', 'qwen2-tiny-gqa', 'bert-tiny'] as const;
 
 describe('activation matching on the Hugging Face fixtures', () => {
   for (const fixture of FIXTURES) {
