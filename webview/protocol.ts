@@ -18,8 +18,9 @@ import type {
   BarrierCurve,
   GroupSummary,
   TensorStatsResult,
+  AttentionLayer,
+  InnerPermutation,
 } from '../src/engine/protocol';
-import type { AttentionLayer, InnerPermutation } from '../src/core/spec/attentionLayers';
 
 export type { BarrierCurve, GroupSummary, TensorStatsResult, BackendName, AttentionLayer, InnerPermutation };
 
