@@ -22,6 +22,8 @@ export interface HeadsUiState {
 const INNER_LABELS: Record<InnerView, string> = { perm: 'Permutation', before: 'Similarity before', after: 'Similarity after' };
 /** CSS pixels of one small multiple (head_dim cells, pixelated). */
 const CELL_PX = 112;
+/** CSS pixels a head heatmap starts at (whole pixels per head, at most 32). */
+const HEAD_MAP_PX = 160;
 
 /** The head groups' names (outer, query heads per group, inner) of every layer. */
 export function headGroupNames(layers: readonly AttentionLayer[]): Set<string> {
@@ -111,8 +113,9 @@ export class HeadsView {
       section.append(h('p', { class: 'empty' }, 'No similarity matrix was kept for this group.'));
       return section;
     }
-    // A small matrix starts as the permutation: n_heads × n_heads is readable at a glance.
-    const ui = (this.views[name] ??= { view: 'perm', colormap: 'viridis', mode: 'mean' });
+    // A small matrix starts as the permutation, about HEAD_MAP_PX wide: n_heads × n_heads is readable at a glance.
+    const zoom = Math.max(1, Math.min(32, Math.floor(HEAD_MAP_PX / data.size)));
+    const ui = (this.views[name] ??= { view: 'perm', colormap: 'viridis', mode: 'mean', zoom });
     const view = new HeatmapView(data, this.theme, ui, this.onUiChange);
     this.heatmaps.push(view);
     section.append(view.element);
