@@ -241,9 +241,15 @@ export class AlignmentView {
     const barrier = s.curve
       ? h('p', { class: 'barrier' }, `${barrierLabel}: naive ${fmt(s.curve.barrier.naive)}` + (s.curve.barrier.aligned !== undefined ? `, aligned ${fmt(s.curve.barrier.aligned)}` : ''))
       : '';
+    // Language models: perplexity = exp(loss) at the endpoints and at the worst point of each path.
+    const ppl = s.curve?.naive.perplexity;
+    const perplexity = s.curve && ppl && ppl.length > 0
+      ? h('p', { class: 'perplexity' }, `Perplexity: A ${fmt(ppl[0])}, B ${fmt(ppl[ppl.length - 1])}; highest along the path: naive ${fmt(Math.max(...ppl))}` +
+        (s.curve.aligned?.perplexity?.length ? `, aligned ${fmt(Math.max(...s.curve.aligned.perplexity))}` : ''))
+      : '';
     this.chartCanvas.setAttribute('aria-label', title);
     const box = s.curve || s.distance ? h('div', { class: 'chart-box' }, this.chartCanvas) : '';
-    return h('section', { class: 'curve', 'aria-labelledby': 'curve-h' }, h('h2', { id: 'curve-h' }, title), barrier, note, box, s.curve || s.distance ? actions : '');
+    return h('section', { class: 'curve', 'aria-labelledby': 'curve-h' }, h('h2', { id: 'curve-h' }, title), barrier, perplexity, note, box, s.curve || s.distance ? actions : '');
   }
 
   /**

@@ -177,3 +177,17 @@ test('the inspector lists each attention layer: heads × head_dim, KV groups, wh
     await page.close();
   }
 });
+
+test('an LM curve shows perplexity beside the loss: endpoints and the highest point of each path', async () => {
+  const base = states.get('gpt2')!;
+  const loss = { naive: [2, 3, 2.2], aligned: [2, 2.1, 2.2] };
+  const path = (l: number[]) => ({ loss: l, acc: [0.3, 0.2, 0.3], perplexity: l.map(Math.exp) });
+  const state: AlignmentState = { ...base, curve: { lambdas: [0, 0.5, 1], naive: path(loss.naive), aligned: path(loss.aligned), barrier: { naive: 0.9, aligned: 0 } } };
+  const page = await hx.open('alignment');
+  await postFromHost(page, `{ type: 'init', state: ${JSON.stringify(state, typedArrayReplacer)} }`);
+  await page.waitForSelector('p.perplexity');
+  assert.equal(await page.textContent('p.perplexity'), `Perplexity: A 7.389, B 9.025; highest along the path: naive 20.09, aligned 9.025`);
+  await page.locator('section.curve').screenshot({ path: join(SHOTS, 'heads-lm-curve.png') });
+  assert.deepEqual(pageErrors(page), []);
+  await page.close();
+});
