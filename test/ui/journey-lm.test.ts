@@ -1,0 +1,175 @@
+// A language model in a real VS Code (code-server + chromium), clicked as a person does: a
+// workspace with two tiny GPT-2 Hugging Face folders (A: the shared fixture; B: A under a known
+// permutation of its residual stream, MLPs, heads and the dimensions inside them) and a text file
+// as `rebasin.evaluationData` (tokenized with the tokenizer.json beside each model).
+// 1. Right-click B's model.safetensors → Align with… → A → Weight matching: the panel opens; its
+//    "Attention heads" tab shows each layer's head heatmap and the inner permutations; the loss
+//    curve says its perplexity, and aligning undid the permutation (aligned barrier 0, equal ends).
+// 2. Palette → Compute barrier… → B → A: the barrier panel shows the LM curve with perplexity.
+// Screenshots land in test-results/journey-lm-*.png.
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Frame, Page } from 'playwright-core';
+import { explorerRow, findFrame, menuItem, runCommand, screenshot, startWorkbench, type Workbench } from '../harness/workbench';
+import { hfFixture } from '../unit/helpers/hfFixtures';
+import { writePermutedHf } from './checkpoints';
+
+/** A short English text (written for this test): tokenized, about 40 windows of 32 tokens. */
+const TEXT = [
+  'The river runs past the old mill and under the stone bridge before it reaches the sea.',
+  'In the morning the baker opens the shop, and the smell of bread fills the narrow street.',
+  'Children walk to school in pairs, talking about the games they will play after lunch.',
+  'A small boat waits at the harbour while the fishermen mend their nets in the sun.',
+  'The library keeps its doors open late on Thursdays, when the reading group meets.',
+  'Rain came in from the west and the market stalls were covered with green canvas.',
+  'She planted tomatoes, beans and a row of sunflowers along the garden fence.',
+  'The train to the city leaves every hour, and the last one departs just before midnight.',
+  'He wrote letters to his sister every week, describing the weather and the neighbours.',
+  'At the end of the summer the fields turn gold and the farmers bring in the harvest.',
+  'The museum shows maps of the coast drawn by sailors more than two hundred years ago.',
+  'Snow fell quietly overnight, and by dawn the whole valley was white and still.',
+].join('\n');
+
+const FOLDER_A = 'gpt2-a';
+const FOLDER_B = 'gpt2-b';
+
+let wb: Workbench | undefined;
+let workspace = '';
+
+before(async () => {
+  workspace = mkdtempSync(join(tmpdir(), 'rebasin-lm-'));
+  const src = hfFixture('gpt2-tiny');
+  mkdirSync(join(workspace, FOLDER_A));
+  for (const f of ['model.safetensors', 'config.json', 'generation_config.json', 'tokenizer.json']) copyFileSync(join(src, f), join(workspace, FOLDER_A, f));
+  await writePermutedHf(src, join(workspace, FOLDER_B), 17);
+  writeFileSync(join(workspace, 'eval.txt'), `${TEXT}\n${TEXT}\n`);
+  mkdirSync(join(workspace, '.vscode'));
+  writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify({
+    'rebasin.evaluationData': 'eval.txt',
+    'rebasin.sequenceLength': 32,
+    'rebasin.lambdaSteps': 5,
+    'rebasin.workers': 1,
+  }));
+  // On a loaded machine the workbench's first page load can exceed its 30 s: a person reloads.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      wb = await startWorkbench({ workspace, extensionDevelopmentPath: process.env.REBASIN_EXTENSION_PATH });
+      break;
+    } catch (e) {
+      if (attempt === 3) throw e;
+      console.log(`[journey-lm] workbench start attempt ${attempt} failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+    }
+  }
+});
+
+after(async () => {
+  await wb?.close();
+  rmSync(workspace, { recursive: true, force: true });
+});
+
+/** The quick-pick row of `model.safetensors` in `folder` (not B's aligned output beside it). */
+async function pickModel(page: Page, folder: string, ms = 45_000): Promise<void> {
+  const row = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: 'model.safetensors' }).filter({ hasText: folder }).first();
+  await row.click({ timeout: ms });
+}
+
+/** The numbers of "Barrier: naive X, aligned Y". */
+async function barriers(frame: Frame): Promise<{ naive: number; aligned: number; text: string }> {
+  const text = (await frame.locator('p.barrier').textContent()) ?? '';
+  const m = /naive (-?[\d.e+-]+), aligned (-?[\d.e+-]+)/.exec(text);
+  assert.ok(m, `barrier text: ${text}`);
+  return { naive: Number(m[1]), aligned: Number(m[2]), text };
+}
+
+/** "Perplexity: A x, B y; …": the two endpoint perplexities. */
+async function endpointPerplexities(frame: Frame): Promise<{ a: number; b: number; text: string }> {
+  const text = (await frame.locator('p.perplexity').textContent()) ?? '';
+  const m = /Perplexity: A ([\d.e+]+), B ([\d.e+]+);/.exec(text);
+  assert.ok(m, `perplexity text: ${text}`);
+  return { a: Number(m[1]), b: Number(m[2]), text };
+}
+
+test('Align with… on a GPT-2 folder: head heatmaps per layer, an LM curve with perplexity, the permutation undone', async () => {
+  assert.ok(wb);
+  const { page } = wb;
+  const started = Date.now();
+  try {
+    await explorerRow(page, FOLDER_B).click();
+    // The first command after start-up can arrive before the extension host is ready: click again, as a person would.
+    for (let attempt = 1; ; attempt++) {
+      await menuItem(page, 'model.safetensors', 'Align with…');
+      try {
+        await pickModel(page, FOLDER_A);
+        break;
+      } catch (e) {
+        await screenshot(page, `journey-lm-pick-attempt-${attempt}`);
+        if (attempt === 2) throw e;
+        await page.keyboard.press('Escape');
+      }
+    }
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Weight matching' }).first().click({ timeout: 30_000 });
+
+    // The finished curve (not "Barrier so far") with its perplexity line.
+    const frame = await findFrame(page, 'p.perplexity', 120_000);
+    await frame.locator('p.barrier', { hasText: /^Barrier: / }).waitFor({ state: 'visible', timeout: 120_000 });
+    const curveSeconds = (Date.now() - started) / 1000;
+    const b = await barriers(frame);
+    const ppl = await endpointPerplexities(frame);
+    // Random weights: perplexity near the vocabulary size (320) at both ends, which are the same
+    // function (B is a permutation of A); aligning undoes the permutation, so the aligned path is flat.
+    assert.ok(ppl.a > 50 && ppl.a < 2000, ppl.text);
+    assert.ok(Math.abs(ppl.a - ppl.b) / ppl.a < 1e-3, `A and B compute the same function: ${ppl.text}`);
+    assert.ok(Math.abs(b.aligned) < 1e-3, `aligned barrier of a permuted copy: ${b.text}`);
+    const chart = frame.locator('canvas.chart').first();
+    await chart.scrollIntoViewIfNeeded();
+    await page.waitForTimeout(800);
+    await screenshot(page, 'journey-lm-curve');
+
+    // The heads, one layer at a time.
+    await frame.locator('button.tab', { hasText: 'Attention heads' }).click();
+    assert.equal(await frame.locator('.layer-summary').textContent(), 'layer 0 attention: 4 heads × 16 dims; q/k dims permute jointly within each head; v/o dims permute within each head');
+    const heads = frame.locator('section[data-group="P_transformer.h.0.heads"] canvas.heatmap');
+    assert.equal(await heads.evaluate((c) => `${(c as HTMLCanvasElement).width}x${(c as HTMLCanvasElement).height}`), '4x4');
+    assert.equal(await frame.locator('canvas.multiple').count(), 8, 'q/k and v/o: one picture per head each');
+    await frame.locator('section[data-group="P_transformer.h.0.heads"]').scrollIntoViewIfNeeded();
+    await page.waitForTimeout(500);
+    await screenshot(page, 'journey-lm-heads-layer0');
+    await frame.locator('select.layer-select').selectOption('1');
+    await frame.locator('section[data-group="P_transformer.h.1.heads"] canvas.heatmap').waitFor({ state: 'visible', timeout: 10_000 });
+    await frame.locator('section[data-group="P_transformer.h.1.vo"] button.seg[data-view="after"]').click();
+    await page.waitForTimeout(500);
+    await screenshot(page, 'journey-lm-heads-layer1-after');
+    console.log(`[journey-lm] align + curve shown ${curveSeconds.toFixed(1)} s after the pick; ${b.text.trim()}; ${ppl.text.trim()}`);
+  } catch (e) {
+    await screenshot(page, 'journey-lm-align-failed').catch(() => undefined);
+    throw e;
+  }
+});
+
+test('palette → Compute barrier… on the two GPT-2 folders: the LM barrier with perplexity', async () => {
+  assert.ok(wb);
+  const { page } = wb;
+  const started = Date.now();
+  try {
+    await page.keyboard.press('Escape');
+    await runCommand(page, 'Re-Basin: Compute barrier…');
+    await pickModel(page, FOLDER_B);
+    await pickModel(page, FOLDER_A);
+    const frame = await findFrame(page, 'h1:has-text("Re-Basin barrier")', 120_000);
+    await frame.locator('p.perplexity').waitFor({ state: 'visible', timeout: 60_000 });
+    const b = await barriers(frame);
+    const ppl = await endpointPerplexities(frame);
+    assert.ok(Math.abs(b.aligned) < 1e-3, `aligned barrier of a permuted copy: ${b.text}`);
+    assert.ok(Math.abs(ppl.a - ppl.b) / ppl.a < 1e-3, ppl.text);
+    await frame.locator('canvas.chart').first().scrollIntoViewIfNeeded();
+    await page.waitForTimeout(800);
+    await screenshot(page, 'journey-lm-barrier');
+    console.log(`[journey-lm] barrier shown ${((Date.now() - started) / 1000).toFixed(1)} s after the command; ${b.text.trim()}; ${ppl.text.trim()}`);
+  } catch (e) {
+    await screenshot(page, 'journey-lm-barrier-failed').catch(() => undefined);
+    throw e;
+  }
+});
