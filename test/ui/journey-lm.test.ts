@@ -1,11 +1,13 @@
 // A language model in a real VS Code (code-server + chromium), clicked as a person does: a
-// workspace with two tiny GPT-2 Hugging Face folders (A: the shared fixture; B: A under a known
-// permutation of its residual stream, MLPs, heads and the dimensions inside them) and a text file
-// as `rebasin.evaluationData` (tokenized with the tokenizer.json beside each model).
+// workspace with two tiny GPT-2 Hugging Face folders and a text file as `rebasin.evaluationData`
+// (tokenized with the tokenizer.json beside each model, the shared fixture's). A: a GPT-2 (2 layers,
+// 4 heads) trained here on that text; B: A under a known permutation of its residual stream, MLPs,
+// heads and the dimensions inside them, so the naive path crosses a real barrier and the aligned
+// one must be flat.
 // 1. Right-click B's model.safetensors → Align with… → A → Weight matching: the panel opens; its
 //    "Attention heads" tab shows each layer's head heatmap and the inner permutations; the loss
-//    curve says its perplexity, and aligning undid the permutation (aligned barrier 0, equal ends).
-// 2. Palette → Compute barrier… → B → A: the barrier panel shows the LM curve with perplexity.
+//    curve says its perplexity; aligning undid the permutation (aligned barrier 0, equal ends).
+// 2. Palette → Compute barrier… → B → A: the barrier panel shows the same LM curve.
 // Screenshots land in test-results/journey-lm-*.png.
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,10 +16,13 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
 import { explorerRow, findFrame, menuItem, runCommand, screenshot, startWorkbench, type Workbench } from '../harness/workbench';
+import { loadTokenizer, tokenizeTextFile } from '../../src/core/data/textTokenize';
+import { initBackend } from '../../src/engine/backend';
 import { hfFixture } from '../unit/helpers/hfFixtures';
+import { trainTinyGpt2, writeGpt2Folder, type TinyGpt2 } from '../unit/helpers/trainGpt2';
 import { writePermutedHf } from './checkpoints';
 
-/** A short English text (written for this test): tokenized, about 40 windows of 32 tokens. */
+/** A short English text (written for this test): twice over, 41 windows of 32 tokens with the fixture's tokenizer. */
 const TEXT = [
   'The river runs past the old mill and under the stone bridge before it reaches the sea.',
   'In the morning the baker opens the shop, and the smell of bread fills the narrow street.',
@@ -33,6 +38,10 @@ const TEXT = [
   'Snow fell quietly overnight, and by dawn the whole valley was white and still.',
 ].join('\n');
 
+/** Small enough to train in about 15 s here (100 Adam steps on wasm), big enough to have heads to permute. */
+const MODEL: TinyGpt2 = { layers: 2, d: 32, heads: 4, vocab: 320, positions: 32 };
+const SEQ_LEN = 32;
+
 const FOLDER_A = 'gpt2-a';
 const FOLDER_B = 'gpt2-b';
 
@@ -41,15 +50,23 @@ let workspace = '';
 
 before(async () => {
   workspace = mkdtempSync(join(tmpdir(), 'rebasin-lm-'));
-  const src = hfFixture('gpt2-tiny');
-  mkdirSync(join(workspace, FOLDER_A));
-  for (const f of ['model.safetensors', 'config.json', 'generation_config.json', 'tokenizer.json']) copyFileSync(join(src, f), join(workspace, FOLDER_A, f));
-  await writePermutedHf(src, join(workspace, FOLDER_B), 17);
-  writeFileSync(join(workspace, 'eval.txt'), `${TEXT}\n${TEXT}\n`);
+  const tokenizer = join(hfFixture('gpt2-tiny'), 'tokenizer.json');
+  const text = join(workspace, 'eval.txt');
+  writeFileSync(text, `${TEXT}\n${TEXT}\n`);
+  // A: trained on the text (next-token loss about 1.2 after 100 steps; random weights would give
+  // a flat curve at perplexity ≈ 320 on both paths).
+  const t0 = Date.now();
+  await initBackend('wasm');
+  const windows = await tokenizeTextFile(text, await loadTokenizer(tokenizer), SEQ_LEN);
+  const trained = await trainTinyGpt2(MODEL, windows, { seed: 1, steps: 100, batch: 8, lr: 1e-2 });
+  await writeGpt2Folder(join(workspace, FOLDER_A), MODEL, trained.weights);
+  copyFileSync(tokenizer, join(workspace, FOLDER_A, 'tokenizer.json'));
+  await writePermutedHf(join(workspace, FOLDER_A), join(workspace, FOLDER_B), 17);
+  console.log(`[journey-lm] A trained to loss ${trained.loss.toFixed(3)} on ${windows.n} windows in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   mkdirSync(join(workspace, '.vscode'));
   writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify({
     'rebasin.evaluationData': 'eval.txt',
-    'rebasin.sequenceLength': 32,
+    'rebasin.sequenceLength': SEQ_LEN,
     'rebasin.lambdaSteps': 5,
     'rebasin.workers': 1,
   }));
@@ -118,10 +135,11 @@ test('Align with… on a GPT-2 folder: head heatmaps per layer, an LM curve with
     const curveSeconds = (Date.now() - started) / 1000;
     const b = await barriers(frame);
     const ppl = await endpointPerplexities(frame);
-    // Random weights: perplexity near the vocabulary size (320) at both ends, which are the same
-    // function (B is a permutation of A); aligning undoes the permutation, so the aligned path is flat.
-    assert.ok(ppl.a > 50 && ppl.a < 2000, ppl.text);
+    // Both ends are the same function (B is a permutation of A); the naive path crosses a barrier;
+    // aligning undoes the permutation, so the aligned path is flat.
+    assert.ok(ppl.a < 10, `A was trained: ${ppl.text}`);
     assert.ok(Math.abs(ppl.a - ppl.b) / ppl.a < 1e-3, `A and B compute the same function: ${ppl.text}`);
+    assert.ok(b.naive > 0.5, `the naive path crosses a barrier: ${b.text}`);
     assert.ok(Math.abs(b.aligned) < 1e-3, `aligned barrier of a permuted copy: ${b.text}`);
     const chart = frame.locator('canvas.chart').first();
     await chart.scrollIntoViewIfNeeded();
@@ -130,7 +148,7 @@ test('Align with… on a GPT-2 folder: head heatmaps per layer, an LM curve with
 
     // The heads, one layer at a time.
     await frame.locator('button.tab', { hasText: 'Attention heads' }).click();
-    assert.equal(await frame.locator('.layer-summary').textContent(), 'layer 0 attention: 4 heads × 16 dims; q/k dims permute jointly within each head; v/o dims permute within each head');
+    assert.equal(await frame.locator('.layer-summary').textContent(), 'layer 0 attention: 4 heads × 8 dims; q/k dims permute jointly within each head; v/o dims permute within each head');
     const heads = frame.locator('section[data-group="P_transformer.h.0.heads"] canvas.heatmap');
     assert.equal(await heads.evaluate((c) => `${(c as HTMLCanvasElement).width}x${(c as HTMLCanvasElement).height}`), '4x4');
     assert.equal(await frame.locator('canvas.multiple').count(), 8, 'q/k and v/o: one picture per head each');
@@ -162,6 +180,7 @@ test('palette → Compute barrier… on the two GPT-2 folders: the LM barrier wi
     await frame.locator('p.perplexity').waitFor({ state: 'visible', timeout: 60_000 });
     const b = await barriers(frame);
     const ppl = await endpointPerplexities(frame);
+    assert.ok(b.naive > 0.5, `the naive path crosses a barrier: ${b.text}`);
     assert.ok(Math.abs(b.aligned) < 1e-3, `aligned barrier of a permuted copy: ${b.text}`);
     assert.ok(Math.abs(ppl.a - ppl.b) / ppl.a < 1e-3, ppl.text);
     await frame.locator('canvas.chart').first().scrollIntoViewIfNeeded();
