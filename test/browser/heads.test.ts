@@ -19,7 +19,7 @@ import { typedArrayReplacer } from '../../webview/reportData';
 import { hfFixture } from '../unit/helpers/hfFixtures';
 import { makeTmpDir, type TmpDir } from '../unit/helpers/tmp';
 import { writePermutedHf } from '../ui/checkpoints';
-import { cspViolations, pageErrors, postFromHost, SHOTS, startHarness, type Harness } from './harness';
+import { canvasStats, cspViolations, pageErrors, postFromHost, SHOTS, startHarness, warnings, type Harness } from './harness';
 
 let hx: Harness;
 let tmp: TmpDir;
@@ -187,6 +187,11 @@ test('an LM curve shows perplexity beside the loss: endpoints and the highest po
   await postFromHost(page, `{ type: 'init', state: ${JSON.stringify(state, typedArrayReplacer)} }`);
   await page.waitForSelector('p.perplexity');
   assert.equal(await page.textContent('p.perplexity'), `Perplexity: A 7.389, B 9.025; highest along the path: naive 20.09, aligned 9.025`);
+  // The perplexity axis is logarithmic: chart.js draws nothing (and the view logs a warning) unless that scale is registered.
+  await page.waitForTimeout(1_000);
+  const chart = await canvasStats(page, 'canvas.chart');
+  assert.ok(chart.opaque > 1000 && chart.colors > 10, `chart drawn: ${JSON.stringify(chart)}`);
+  assert.deepEqual(await warnings(page), []);
   await page.locator('section.curve').screenshot({ path: join(SHOTS, 'heads-lm-curve.png') });
   assert.deepEqual(pageErrors(page), []);
   await page.close();
