@@ -38,7 +38,7 @@ const TEXT = [
   'Snow fell quietly overnight, and by dawn the whole valley was white and still.',
 ].join('\n');
 
-/** Small enough to train in about 15 s here (100 Adam steps on wasm), big enough to have heads to permute. */
+/** Small enough to train in 5 to 20 s here (100 Adam steps on wasm, idle or loaded), big enough to have heads to permute. */
 const MODEL: TinyGpt2 = { layers: 2, d: 32, heads: 4, vocab: 320, positions: 32 };
 const SEQ_LEN = 32;
 
@@ -93,6 +93,19 @@ async function pickModel(page: Page, folder: string, ms = 45_000): Promise<void>
   await row.click({ timeout: ms });
 }
 
+/** Opaque pixels of the panel's chart canvas (0: chart.js drew nothing). */
+async function chartPixels(frame: Frame): Promise<number> {
+  return frame.locator('canvas.chart').first().evaluate((el) => {
+    const c = el as HTMLCanvasElement;
+    const ctx = c.getContext('2d');
+    if (!ctx || c.width === 0 || c.height === 0) return 0;
+    const d = ctx.getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+    return n;
+  });
+}
+
 /** The numbers of "Barrier: naive X, aligned Y". */
 async function barriers(frame: Frame): Promise<{ naive: number; aligned: number; text: string }> {
   const text = (await frame.locator('p.barrier').textContent()) ?? '';
@@ -144,6 +157,8 @@ test('Align with… on a GPT-2 folder: head heatmaps per layer, an LM curve with
     const chart = frame.locator('canvas.chart').first();
     await chart.scrollIntoViewIfNeeded();
     await page.waitForTimeout(800);
+    const drawn = await chartPixels(frame);
+    assert.ok(drawn > 1000, `the loss/perplexity chart is drawn (${drawn} opaque pixels)`);
     await screenshot(page, 'journey-lm-curve');
 
     // The heads, one layer at a time.
@@ -185,6 +200,7 @@ test('palette → Compute barrier… on the two GPT-2 folders: the LM barrier wi
     assert.ok(Math.abs(ppl.a - ppl.b) / ppl.a < 1e-3, ppl.text);
     await frame.locator('canvas.chart').first().scrollIntoViewIfNeeded();
     await page.waitForTimeout(800);
+    assert.ok((await chartPixels(frame)) > 1000, 'the barrier chart is drawn');
     await screenshot(page, 'journey-lm-barrier');
     console.log(`[journey-lm] barrier shown ${((Date.now() - started) / 1000).toFixed(1)} s after the command; ${b.text.trim()}; ${ppl.text.trim()}`);
   } catch (e) {
