@@ -11,6 +11,7 @@ import { inferSpec } from '../../src/core/spec';
 import { attentionLayers } from '../../src/core/spec/attentionLayers';
 import { readHfConfig } from '../../src/core/families/hfConfig';
 import type { PermSpec } from '../../src/core/checkpoint';
+import { attentionLayer } from '../../webview/validate';
 import { hfFixture } from './helpers/hfFixtures';
 
 async function specOf(fixture: string): Promise<PermSpec> {
@@ -66,5 +67,13 @@ describe('attention layers of a spec', () => {
     const layers = attentionLayers(spec);
     assert.deepEqual(layers.map((l) => l.label), ['layer 2', 'layer 10']);
     assert.equal(layers[0].summary, 'layer 2 attention: 2 heads × 3 dims; some head dims fixed');
+  });
+
+  it('the webview accepts the layers as sent and names a broken field in one line', async () => {
+    const [layer] = attentionLayers(await specOf('llama-tiny-gqa'));
+    const sent: unknown = JSON.parse(JSON.stringify(layer));
+    assert.deepEqual(attentionLayer(sent, 'state.attention[0]'), layer);
+    const { headDim: _dropped, ...broken } = layer;
+    assert.throws(() => attentionLayer(broken, 'state.attention[0]'), /^MessageError: message: `state\.attention\[0\]\.headDim` must be an integer ≥ 1$/);
   });
 });
