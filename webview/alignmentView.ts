@@ -6,6 +6,7 @@
 import { barrierChart, distanceChart, type LineChart } from './charts';
 import { csv, fmt, fmtSeconds, h, slug, clear } from './dom';
 import { HeatmapView, type HeatmapUiState } from './heatmapView';
+import { HeadsView, headGroupNames, type HeadsUiState } from './headsView';
 import type { AlignmentState, HeatmapData } from './protocol';
 import type { GroupSummary } from '../src/engine/protocol';
 import { readTheme, type ThemeColors } from './theme';
@@ -21,7 +22,12 @@ export interface AlignmentHost {
 export interface AlignmentUiState {
   tab: number;
   views: Record<string, HeatmapUiState>;
+  /** The "Attention heads" tab: layer shown and the inner permutations' view. */
+  heads?: HeadsUiState;
 }
+
+/** The tab that shows every attention layer's head groups (instead of one tab per group). */
+const HEADS_TAB = 'Attention heads';
 
 export function defaultUiState(): AlignmentUiState {
   return { tab: 0, views: {} };
@@ -65,6 +71,7 @@ export class AlignmentView {
   private readonly tabs: HTMLButtonElement[] = [];
   private readonly panel: HTMLElement;
   private heatmap: HeatmapView | undefined;
+  private headsView: HeadsView | undefined;
   private readonly names: string[];
 
   constructor(
@@ -74,7 +81,11 @@ export class AlignmentView {
     private readonly onUiChange: (ui: AlignmentUiState) => void,
   ) {
     this.theme = readTheme();
-    this.names = state.heatmaps.length > 0 ? state.heatmaps.map((m) => m.name) : state.groups.map((g) => g.name);
+    const all = state.heatmaps.length > 0 ? state.heatmaps.map((m) => m.name) : state.groups.map((g) => g.name);
+    // Head groups (heads, KV groups, q/k, v/o of every layer) go under one tab, layer by layer.
+    const heads = state.heatmaps.length > 0 && state.attention?.length ? headGroupNames(state.attention) : new Set<string>();
+    this.names = all.filter((n) => !heads.has(n));
+    if (heads.size > 0) this.names.push(HEADS_TAB);
     if (this.ui.tab >= this.names.length) this.ui.tab = 0;
     this.chartCanvas = h('canvas', { class: 'chart', role: 'img' });
     this.panel = h('div', { class: 'tabpanel', role: 'tabpanel', tabindex: -1 });
@@ -151,7 +162,17 @@ export class AlignmentView {
     this.panel.setAttribute('aria-labelledby', `tab-${i}`);
     clear(this.panel);
     this.heatmap?.dispose();
+    this.headsView?.dispose();
+    this.headsView = undefined;
     const name = this.names[i];
+    if (name === HEADS_TAB && this.state.attention) {
+      this.heatmap = undefined;
+      const ui = (this.ui.heads ??= { layer: 0, inner: 'perm' });
+      this.headsView = new HeadsView(this.state.attention, this.state.heatmaps, this.state.groups, this.theme, ui, this.ui.views, () => this.onUiChange(this.ui));
+      this.panel.append(this.headsView.element);
+      if (user) this.onUiChange(this.ui);
+      return;
+    }
     const data: HeatmapData | undefined = this.state.heatmaps.find((m) => m.name === name);
     const summary: GroupSummary | undefined = this.state.groups.find((g) => g.name === name);
     this.panel.append(this.groupStats(name, summary, data));
@@ -220,9 +241,15 @@ export class AlignmentView {
     const barrier = s.curve
       ? h('p', { class: 'barrier' }, `${barrierLabel}: naive ${fmt(s.curve.barrier.naive)}` + (s.curve.barrier.aligned !== undefined ? `, aligned ${fmt(s.curve.barrier.aligned)}` : ''))
       : '';
+    // Language models: perplexity = exp(loss) at the endpoints and at the worst point of each path.
+    const ppl = s.curve?.naive.perplexity;
+    const perplexity = s.curve && ppl && ppl.length > 0
+      ? h('p', { class: 'perplexity' }, `Perplexity: A ${fmt(ppl[0])}, B ${fmt(ppl[ppl.length - 1])}; highest along the path: naive ${fmt(Math.max(...ppl))}` +
+        (s.curve.aligned?.perplexity?.length ? `, aligned ${fmt(Math.max(...s.curve.aligned.perplexity))}` : ''))
+      : '';
     this.chartCanvas.setAttribute('aria-label', title);
     const box = s.curve || s.distance ? h('div', { class: 'chart-box' }, this.chartCanvas) : '';
-    return h('section', { class: 'curve', 'aria-labelledby': 'curve-h' }, h('h2', { id: 'curve-h' }, title), barrier, note, box, s.curve || s.distance ? actions : '');
+    return h('section', { class: 'curve', 'aria-labelledby': 'curve-h' }, h('h2', { id: 'curve-h' }, title), barrier, perplexity, note, box, s.curve || s.distance ? actions : '');
   }
 
   /**
@@ -290,6 +317,7 @@ export class AlignmentView {
   refreshTheme(): void {
     this.theme = readTheme();
     this.heatmap?.setTheme(this.theme);
+    this.headsView?.setTheme(this.theme);
     this.drawChart();
   }
 
@@ -299,6 +327,7 @@ export class AlignmentView {
 
   dispose(): void {
     this.heatmap?.dispose();
+    this.headsView?.dispose();
     this.chart?.destroy();
     this.element.remove();
   }

@@ -10,6 +10,7 @@ import {
   Filler,
   Legend,
   LinearScale,
+  LogarithmicScale,
   LineController,
   LineElement,
   PointElement,
@@ -23,7 +24,8 @@ import { fmt } from './dom';
 import type { PathDistance } from './protocol';
 import type { ThemeColors } from './theme';
 
-Chart.register(LineController, LineElement, PointElement, LinearScale, Legend, Tooltip, Title, Filler);
+// LogarithmicScale: the perplexity axis of language-model curves (without it chart.js throws and draws nothing).
+Chart.register(LineController, LineElement, PointElement, LinearScale, LogarithmicScale, Legend, Tooltip, Title, Filler);
 
 type LineConfig = ChartConfiguration<'line', { x: number; y: number }[]>;
 type LineDataset = ChartDataset<'line', { x: number; y: number }[]>;

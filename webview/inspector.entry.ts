@@ -5,7 +5,7 @@
  * a histogram fetched on demand (`requestStats` → `stats` | `statsError`).
  */
 import { clear, fmt, fmtBytes, h, vscodeApi } from './dom';
-import type { FromInspector, InspectorState, InspectorTensor } from './protocol';
+import type { AttentionLayer, FromInspector, InspectorState, InspectorTensor } from './protocol';
 import type { TensorStatsResult } from '../src/engine/protocol';
 import { readTheme, watchTheme } from './theme';
 import { inspectorState, toInspector } from './validate';
@@ -70,8 +70,13 @@ function section(title: string, id: string, ...content: (Node | string)[]): HTML
 function architectureSection(s: InspectorState): HTMLElement | string {
   const a = s.architecture;
   if (!a) return section('Architecture', 'arch-h', h('p', { class: 'hint' }, 'No known architecture detected; alignment needs a permutation spec (--spec).'));
-  const rows = Object.entries(a.perms).map(([name, n]) =>
-    h('tr', {}, h('th', { scope: 'row' }, name), h('td', { class: 'num' }, fmt(n)), h('td', { class: 'num' }, fmt(log10Factorial(n), 5))));
+  // A per-block permutation (inside heads) is one permutation of n / blocks units per block.
+  const rows = Object.entries(a.perms).map(([name, n]) => {
+    const blocks = a.blocks?.[name];
+    const units = blocks ? `${fmt(blocks)} × ${fmt(n / blocks)}` : fmt(n);
+    const log = blocks ? blocks * log10Factorial(n / blocks) : log10Factorial(n);
+    return h('tr', {}, h('th', { scope: 'row' }, name), h('td', { class: 'num' }, units), h('td', { class: 'num' }, fmt(log, 5)));
+  });
   if (Object.keys(a.perms).length === 0) {
     return section('Architecture', 'arch-h', h('p', { class: 'hint' }, a.family), ...(a.notes ?? []).map((n) => h('p', { class: 'hint' }, n)));
   }
@@ -83,7 +88,23 @@ function architectureSection(s: InspectorState): HTMLElement | string {
     h('table', { class: 'perm-table' },
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Group'), h('th', { scope: 'col', class: 'num' }, 'Units'), h('th', { scope: 'col', class: 'num' }, 'log₁₀ n!'))),
       h('tbody', {}, ...rows)),
+    attentionTable(a.attention ?? []),
     ...(a.notes ?? []).map((n) => h('p', { class: 'hint' }, n)));
+}
+
+/** Per layer: heads × head_dim (KV groups with GQA) and which dimensions permute inside a head. */
+function attentionTable(layers: readonly AttentionLayer[]): HTMLElement | string {
+  if (layers.length === 0) return '';
+  const rows = layers.map((l) => h('tr', { 'data-layer': l.layer, title: l.summary },
+    h('th', { scope: 'row' }, l.label),
+    h('td', {}, l.shape),
+    h('td', {}, l.details.join('; ') || 'no dimensions permute inside a head'),
+    h('td', { class: 'mono' }, [l.outer, l.groupHeads, ...l.inner.map((i) => i.perm)].filter((x): x is string => !!x).join(', '))));
+  return h('div', { class: 'attention' },
+    h('h3', { id: 'heads-h' }, 'Attention heads'),
+    h('table', { class: 'perm-table heads-table', 'aria-labelledby': 'heads-h' },
+      h('thead', {}, h('tr', {}, ...['Layer', 'Heads', 'Inside each head', 'Groups'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, ...rows)));
 }
 
 function metadataSection(s: InspectorState): HTMLElement {

@@ -18,9 +18,11 @@ import type {
   BarrierCurve,
   GroupSummary,
   TensorStatsResult,
+  AttentionLayer,
+  InnerPermutation,
 } from '../src/engine/protocol';
 
-export type { BarrierCurve, GroupSummary, TensorStatsResult, BackendName };
+export type { BarrierCurve, GroupSummary, TensorStatsResult, BackendName, AttentionLayer, InnerPermutation };
 
 /** Posted by every webview once its script has started and can receive `init`. */
 export interface ReadyMessage {
@@ -77,6 +79,11 @@ export interface AlignmentState {
    */
   readonly curveNote?: string;
   readonly distance?: PathDistance;
+  /**
+   * The attention layers of the run's spec (heads, KV groups, inner permutations): their heatmaps
+   * are shown per layer under one "Attention heads" tab instead of one tab per group.
+   */
+  readonly attention?: readonly AttentionLayer[];
 }
 
 export type ToAlignment =
@@ -150,6 +157,10 @@ export interface ArchitectureInfo {
   /** log10 of the symmetry group order, Σ log10(n!) over groups. */
   readonly symmetryLog10: number;
   readonly notes?: readonly string[];
+  /** Per-block permutations (inside heads): name → number of blocks (each of perms[name] / blocks units). */
+  readonly blocks?: Readonly<Record<string, number>>;
+  /** The attention layers: heads × head_dim, KV groups, which dimensions permute. */
+  readonly attention?: readonly AttentionLayer[];
 }
 
 export interface InspectorState {

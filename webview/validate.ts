@@ -6,6 +6,7 @@
 import type {
   AlignmentState,
   ArchitectureInfo,
+  AttentionLayer,
   BarriersState,
   HeatmapData,
   InspectorState,
@@ -150,6 +151,34 @@ export function barrierCurve(v: unknown, path: string): BarrierCurve {
   };
 }
 
+export function attentionLayer(v: unknown, path: string): AttentionLayer {
+  const o = obj(v, path);
+  const kvGroups = o.kvGroups === undefined ? undefined : int(o.kvGroups, `${path}.kvGroups`, 1);
+  const groupHeads = optStr(o.groupHeads, `${path}.groupHeads`);
+  if (typeof o.fixedDims !== 'boolean') fail(`${path}.fixedDims`, 'must be a boolean');
+  return {
+    layer: str(o.layer, `${path}.layer`),
+    label: str(o.label, `${path}.label`),
+    heads: int(o.heads, `${path}.heads`, 1),
+    ...(kvGroups !== undefined ? { kvGroups } : {}),
+    headDim: int(o.headDim, `${path}.headDim`, 1),
+    outer: str(o.outer, `${path}.outer`),
+    ...(groupHeads !== undefined ? { groupHeads } : {}),
+    inner: arr(o.inner, `${path}.inner`).map((x, i) => {
+      const q = obj(x, `${path}.inner[${i}]`);
+      return { perm: str(q.perm, `${path}.inner[${i}].perm`), label: str(q.label, `${path}.inner[${i}].label`) };
+    }),
+    fixedDims: o.fixedDims,
+    shape: str(o.shape, `${path}.shape`),
+    details: arr(o.details, `${path}.details`).map((x, i) => str(x, `${path}.details[${i}]`)),
+    summary: str(o.summary, `${path}.summary`),
+  };
+}
+
+function attentionLayers(v: unknown, path: string): AttentionLayer[] | undefined {
+  return v === undefined ? undefined : arr(v, path).map((x, i) => attentionLayer(x, `${path}[${i}]`));
+}
+
 export function alignmentState(v: unknown, path = 'state'): AlignmentState {
   const o = obj(v, path);
   const d = o.distance === undefined ? undefined : obj(o.distance, `${path}.distance`);
@@ -169,6 +198,7 @@ export function alignmentState(v: unknown, path = 'state'): AlignmentState {
     curve: o.curve === undefined ? undefined : barrierCurve(o.curve, `${path}.curve`),
     curveNote: optStr(o.curveNote, `${path}.curveNote`),
     distance: d && { naive: num(d.naive, `${path}.distance.naive`), aligned: num(d.aligned, `${path}.distance.aligned`) },
+    attention: attentionLayers(o.attention, `${path}.attention`),
   };
 }
 
@@ -245,6 +275,8 @@ function architecture(v: unknown, path: string): ArchitectureInfo {
     perms,
     symmetryLog10: num(o.symmetryLog10, `${path}.symmetryLog10`),
     notes: o.notes === undefined ? undefined : arr(o.notes, `${path}.notes`).map((x, i) => str(x, `${path}.notes[${i}]`)),
+    blocks: o.blocks === undefined ? undefined : Object.fromEntries(Object.entries(obj(o.blocks, `${path}.blocks`)).map(([k, n]) => [k, int(n, `${path}.blocks.${k}`, 1)])),
+    attention: attentionLayers(o.attention, `${path}.attention`),
   };
 }
 

@@ -5,6 +5,8 @@
  * an `error` of kind "Cancelled". Field names here are also the CLI's JSON contract.
  */
 import type { Progress } from '../core/checkpoint';
+import type { AttentionLayer } from '../core/spec/attentionLayers';
+export type { AttentionLayer, InnerPermutation } from '../core/spec/attentionLayers';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export type BackendChoice = 'auto' | BackendName;
@@ -208,6 +210,8 @@ export interface AlignResult {
   readonly family?: string;
   readonly groups: readonly GroupSummary[];
   readonly matrices?: readonly GroupMatrices[];
+  /** With `matrices`: the spec's attention layers, so the panel shows head groups per layer. */
+  readonly attention?: readonly AttentionLayer[];
   readonly equivalence?: EquivalenceReport;
   /** Weight-space distances over spec tensors: ||A - B|| (naive) and ||A - pi(B)|| (aligned). */
   readonly distance?: { readonly naive: number; readonly aligned: number };

@@ -348,6 +348,7 @@ function alignOk(o: Obj, where: string): void {
   optStr(o, 'family', where);
   groupsOk(o.groups, where);
   if (o.matrices !== undefined) matricesOk(o.matrices, where);
+  if (o.attention !== undefined && !Array.isArray(o.attention)) fail(where, 'field `attention` must be an array');
   if (o.distance !== undefined) {
     const d = obj(o.distance, `${where} field \`distance\``);
     num(d, 'naive', where);

@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { SafetensorsError, openCheckpoint, checkpointSummary } from '../core/safetensors';
-import { describeFamily, inferSpec, symmetryGroupLog10 } from '../core/spec';
+import { architectureOf } from './inspectorArchitecture';
 import { readHfConfig } from '../core/families/hfConfig';
 import type { ArchitectureInfo, InspectorState, ToInspector } from '../../webview/protocol';
 import { Disposable } from './dispose';
@@ -170,15 +170,7 @@ export async function readInspectorState(uri: vscode.Uri, log: Log): Promise<Ins
     const summary = checkpointSummary(ckpt);
     let architecture: ArchitectureInfo | undefined;
     try {
-      const inferred = inferSpec(summary.tensors, readHfConfig(summary.path));
-      const groups = Object.keys(inferred.spec.perms).length;
-      architecture = {
-        // One layer (or only un-permutable tensors): no hidden units, so no family worth naming.
-        family: groups === 0 ? 'No hidden units to permute (a single layer): nothing to align' : describeFamily(inferred),
-        perms: inferred.spec.perms,
-        symmetryLog10: symmetryGroupLog10(inferred.spec),
-        notes: inferred.notes,
-      };
+      architecture = architectureOf(summary.tensors, readHfConfig(summary.path));
     } catch (err) {
       log.trace(`inspector: no architecture for ${path.basename(file)}: ${errorMessage(err)}`);
     }

@@ -30,6 +30,7 @@ export function alignmentState(a: string, b: string, result: AlignResult, curve?
     curve,
     ...(curveNote !== undefined && !curve ? { curveNote } : {}),
     distance: result.distance,
+    ...(result.attention && result.attention.length > 0 ? { attention: result.attention } : {}),
   };
 }
 

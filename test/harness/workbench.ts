@@ -98,6 +98,56 @@ export async function contextMenu(page: Page, fileName: string, itemText: string
 }
 
 /**
+ * Right-clicks `file` in the explorer and clicks `item`, retrying until the extension host has
+ * contributed it (its menu items appear once the extension is loaded).
+ */
+export async function menuItem(page: Page, file: string, item: string, ms = 90_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    await explorerRow(page, file).waitFor({ state: 'visible', timeout: 30_000 });
+    await explorerRow(page, file).click({ button: 'right' });
+    const entry = page.locator('.monaco-menu .action-item', { hasText: item }).first();
+    try {
+      await entry.waitFor({ state: 'visible', timeout: 5_000 });
+      await entry.click();
+      // Under load a click can land while the menu is still settling: the item stays highlighted
+      // and the menu open. Enter then runs the highlighted item, as a person would.
+      const menu = page.locator('.monaco-menu').first();
+      await page.waitForTimeout(1_000);
+      if (await menu.isVisible().catch(() => false)) await page.keyboard.press('Enter');
+      return;
+    } catch (e) {
+      await page.keyboard.press('Escape');
+      if (Date.now() > deadline) throw e;
+      await page.waitForTimeout(2_000);
+    }
+  }
+}
+
+/**
+ * Waits for a notification with `text` in the notification centre (with the smoke-test driver
+ * toasts only go there), reopening the centre: it hides when its last entry closes.
+ */
+export async function notification(page: Page, text: string, ms = 60_000) {
+  const item = page.locator('.notifications-center .notification-list-item', { hasText: text }).first();
+  for (const deadline = Date.now() + ms; ; ) {
+    if (!(await page.locator('.notifications-center').first().isVisible().catch(() => false))) {
+      // On a loaded machine the palette can be slow to list the command: try again until the deadline.
+      await runCommand(page, 'Notifications: Show Notifications', 10_000).catch(async (e: unknown) => {
+        await page.keyboard.press('Escape');
+        if (Date.now() > deadline) throw e;
+      });
+    }
+    try {
+      await item.waitFor({ state: 'visible', timeout: 2_000 });
+      return item;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+    }
+  }
+}
+
+/**
  * The document inside a webview (two iframes deep). With several webviews open, pass `index`
  * (in DOM order) or use findFrame; without it, playwright fails when more than one matches.
  */

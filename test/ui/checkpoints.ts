@@ -1,9 +1,17 @@
 /**
  * Checkpoints the UI journeys put in their workspaces: PyTorch-named MLPs (`fc{i}.weight`
- * [out, in], `fc{i}.bias`) with seeded uniform (Kaiming-like) weights.
+ * [out, in], `fc{i}.bias`) with seeded uniform (Kaiming-like) weights, and Hugging Face folders
+ * that are a known permutation of a shared fixture (residual stream, MLPs, heads and the
+ * dimensions inside them).
  */
-import { writeSafetensors, type TensorSource } from '../../src/core/safetensors';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import * as path from 'node:path';
+import type { DenseTensor, Permutations } from '../../src/core/checkpoint';
+import { checkpointSummary, openCheckpoint, writeSafetensors, type TensorSource } from '../../src/core/safetensors';
 import { mulberry32 } from '../../src/core/matching/prng';
+import { applyPermutations, randomPermutations } from '../../src/core/matching/permute';
+import { readHfConfig } from '../../src/core/families/hfConfig';
+import { inferSpec } from '../../src/core/spec';
 
 export const SMALL_MLP: readonly number[] = [8, 32, 32, 4];
 
@@ -21,4 +29,30 @@ export async function writeMlp(file: string, seed: number, widths: readonly numb
     tensors.push(f32(`fc${i}.bias`, [out], new Float32Array(out).map(() => (rand() * 2 - 1) * 0.1)));
   }
   await writeSafetensors(file, tensors);
+}
+
+/** Files beside a Hugging Face model that the copy keeps. */
+const HF_SIDE_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json'];
+
+/**
+ * Writes to `dest` (created) a Hugging Face folder whose weights are those of the fixture folder
+ * `src` under a seeded random element of its inferred symmetry group: B[i] = A[perm[i]] along
+ * every permuted axis. Returns the permutations used.
+ */
+export async function writePermutedHf(src: string, dest: string, seed: number): Promise<Permutations> {
+  mkdirSync(dest, { recursive: true });
+  for (const f of HF_SIDE_FILES) if (existsSync(path.join(src, f))) copyFileSync(path.join(src, f), path.join(dest, f));
+  const ckpt = await openCheckpoint(path.join(src, 'model.safetensors'));
+  try {
+    const summary = checkpointSummary(ckpt);
+    const spec = inferSpec(summary.tensors, readHfConfig(summary.path)).spec;
+    const tensors = new Map<string, DenseTensor>();
+    for (const t of summary.tensors) tensors.set(t.name, { shape: [...t.shape], data: await ckpt.readFloat32(t.name) });
+    const perms = randomPermutations(spec, seed);
+    const permuted = applyPermutations(spec, perms, tensors);
+    await writeSafetensors(path.join(dest, 'model.safetensors'), [...permuted].map(([name, t]) => f32(name, [...t.shape], t.data)), { metadata: { format: 'pt' } });
+    return perms;
+  } finally {
+    await ckpt.close();
+  }
 }

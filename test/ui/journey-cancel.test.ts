@@ -8,37 +8,12 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { Page } from 'playwright-core';
-import { explorerRow, runCommand, screenshot, startWorkbench, type Workbench } from '../harness/workbench';
+import { menuItem, notification, runCommand, screenshot, startWorkbench, type Workbench } from '../harness/workbench';
 import { writeMlp } from './checkpoints';
 
 /** Wide enough that weight matching runs for seconds (about 5 s from the CLI on this machine). */
 const WIDTHS = [784, 1024, 1024, 1024, 10];
 
-
-/** Right-clicks `file` and clicks `item`, retrying until the extension host has contributed it. */
-async function menuItem(page: Page, file: string, item: string, ms = 90_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    await explorerRow(page, file).waitFor({ state: 'visible', timeout: 30_000 });
-    await explorerRow(page, file).click({ button: 'right' });
-    const entry = page.locator('.monaco-menu .action-item', { hasText: item }).first();
-    try {
-      await entry.waitFor({ state: 'visible', timeout: 5_000 });
-      await entry.click();
-      // Under load a click can land while the menu is still settling: the item stays highlighted
-      // and the menu open. Enter then runs the highlighted item, as a person would.
-      const menu = page.locator('.monaco-menu').first();
-      await page.waitForTimeout(1_000);
-      if (await menu.isVisible().catch(() => false)) await page.keyboard.press('Enter');
-      return;
-    } catch (e) {
-      await page.keyboard.press('Escape');
-      if (Date.now() > deadline) throw e;
-      await page.waitForTimeout(2_000);
-    }
-  }
-}
 
 let wb: Workbench | undefined;
 let workspace = '';
@@ -73,19 +48,7 @@ test('Cancel on the progress notification stops the alignment: "cancelled", no e
     await progress.locator('.monaco-button', { hasText: 'Cancel' }).first().click();
     const clickedAfter = (Date.now() - started) / 1000;
 
-    // The centre hides itself once its last entry (the progress) closes: reopen it until the outcome shows.
-    const cancelled = page.locator('.notifications-center .notification-list-item', { hasText: 'alignment cancelled; nothing was written' }).first();
-    for (const deadline = Date.now() + 30_000; ; ) {
-      if (!(await page.locator('.notifications-center').first().isVisible().catch(() => false))) {
-        await runCommand(page, 'Notifications: Show Notifications', 10_000);
-      }
-      try {
-        await cancelled.waitFor({ state: 'visible', timeout: 2_000 });
-        break;
-      } catch (e) {
-        if (Date.now() > deadline) throw e;
-      }
-    }
+    const cancelled = await notification(page, 'alignment cancelled; nothing was written', 30_000);
     const stopped = (Date.now() - started) / 1000;
     console.log(`[journey-cancel] Cancel clicked (during a sweep) ${clickedAfter.toFixed(1)} s after the pick; "cancelled" shown at ${stopped.toFixed(1)} s`);
     await screenshot(page, 'journey-cancel-cancelled');

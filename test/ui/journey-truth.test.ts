@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
 import { writeSafetensors } from '../../src/core/safetensors';
 import { mulberry32 } from '../../src/core/matching/prng';
-import { explorerRow, findFrame, runCommand, screenshot, startWorkbench, type Workbench } from '../harness/workbench';
+import { explorerRow, findFrame, menuItem, notification, runCommand, screenshot, startWorkbench, type Workbench } from '../harness/workbench';
 import { writeSparseCheckpoint } from '../unit/helpers/sparseCheckpoint';
 import { f32, writeMlp } from './checkpoints';
 
@@ -33,48 +33,6 @@ async function writeData(file: string): Promise<void> {
     f32('x', [EXAMPLES, WIDTHS[0]], new Float32Array(EXAMPLES * WIDTHS[0]).map(() => rand())),
     f32('y', [EXAMPLES], new Float32Array(EXAMPLES).map((_, i) => i % 10)),
   ]);
-}
-
-/** Right-clicks `file` and clicks `item`, retrying until the extension host has contributed it. */
-async function menuItem(page: Page, file: string, item: string, ms = 90_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    await explorerRow(page, file).waitFor({ state: 'visible', timeout: 30_000 });
-    await explorerRow(page, file).click({ button: 'right' });
-    const entry = page.locator('.monaco-menu .action-item', { hasText: item }).first();
-    try {
-      await entry.waitFor({ state: 'visible', timeout: 5_000 });
-      await entry.click();
-      const menu = page.locator('.monaco-menu').first();
-      await page.waitForTimeout(1_000);
-      if (await menu.isVisible().catch(() => false)) await page.keyboard.press('Enter');
-      return;
-    } catch (e) {
-      await page.keyboard.press('Escape');
-      if (Date.now() > deadline) throw e;
-      await page.waitForTimeout(2_000);
-    }
-  }
-}
-
-/** Waits for a notification with `text`, reopening the centre (it hides when its last entry closes). */
-async function notification(page: Page, text: string, ms = 60_000) {
-  const item = page.locator('.notifications-center .notification-list-item', { hasText: text }).first();
-  for (const deadline = Date.now() + ms; ; ) {
-    if (!(await page.locator('.notifications-center').first().isVisible().catch(() => false))) {
-      // On a loaded machine the palette can be slow to list the command: try again until the deadline.
-      await runCommand(page, 'Notifications: Show Notifications', 10_000).catch(async (e: unknown) => {
-        await page.keyboard.press('Escape');
-        if (Date.now() > deadline) throw e;
-      });
-    }
-    try {
-      await item.waitFor({ state: 'visible', timeout: 2_000 });
-      return item;
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-    }
-  }
 }
 
 /** The extension host processes code-server started (its process group), found once. */

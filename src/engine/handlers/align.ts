@@ -26,6 +26,7 @@ import type { AlignRequest, AlignResult, EquivalenceReport, GroupMatrices } from
 import { tfMatMul } from '../tfMatMul';
 import { TOOL, VERSION } from '../version';
 import { checkOutput, otherReads } from '../outputCheck';
+import { attentionLayers } from '../../core/spec/attentionLayers';
 
 /** Examples fed to both models by the equivalence check. */
 const EQUIVALENCE_EXAMPLES = 64;
@@ -139,6 +140,7 @@ export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Prom
       }
     }
 
+    const attention = attentionLayers(spec);
     const equivalenceReport = await equivalence(req, b, tb, spec, wm.perms, ctx);
     if (equivalenceReport && !equivalenceReport.ok) ctx.log(`equivalence check failed: ${equivalenceReport.message ?? ''}`);
 
@@ -167,6 +169,7 @@ export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Prom
       groups: wm.groups,
       distance: specDistances(spec, ta, tb, wm.perms),
       ...(matrices ? { matrices } : {}),
+      ...(matrices && attention.length > 0 ? { attention } : {}),
       ...(equivalenceReport ? { equivalence: equivalenceReport } : {}),
     };
   } finally {
