@@ -58,7 +58,9 @@ export function exportFileName(state: Pick<AlignmentState, 'a' | 'b'>, what: str
 
 function gain(g: { objectiveBefore: number; objectiveAfter: number }): string {
   const d = g.objectiveAfter - g.objectiveBefore;
-  const rel = g.objectiveBefore !== 0 ? ` (${d >= 0 ? '+' : ''}${fmt((100 * d) / Math.abs(g.objectiveBefore), 3)}%)` : '';
+  // A percentage says something only against a before that is not tiny next to the change (random
+  // units score about 0 before matching: "+318000%" would read as a measurement).
+  const rel = Math.abs(g.objectiveBefore) * 10 >= Math.abs(d) && g.objectiveBefore !== 0 ? ` (${d >= 0 ? '+' : ''}${fmt((100 * d) / Math.abs(g.objectiveBefore), 3)}%)` : '';
   return `${d >= 0 ? '+' : ''}${fmt(d)}${rel}`;
 }
 

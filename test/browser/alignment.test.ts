@@ -401,3 +401,19 @@ test('a curve still being computed: the points so far, "Barrier so far" and the 
   assert.equal(await page.locator('.curve-note').count(), 0, 'no note once the curve is complete');
   assert.deepEqual(pageErrors(page), []);
 });
+
+test('a gain is given in percent only against a before that is not tiny next to the change', async () => {
+  const page = await hx.open('alignment');
+  await postFromHost(page, `(() => {
+    const s = fixtures.alignmentState({});
+    s.groups = [
+      { ...s.groups[0], name: 'P_random', objectiveBefore: 0.01212, objectiveAfter: 2.518 },
+      { ...s.groups[0], name: 'P_trained', objectiveBefore: 323.3, objectiveAfter: 380.5 },
+    ];
+    return { type: 'init', state: s };
+  })()`);
+  await page.waitForSelector('section.group-table');
+  const gains = await page.locator('section.group-table tbody tr td:last-child').allTextContents();
+  assert.deepEqual(gains, ['+2.506', '+57.2 (+17.7%)']);
+  await page.close();
+});
