@@ -7,7 +7,7 @@ import { barrierChart, distanceChart, type LineChart } from './charts';
 import { csv, fmt, fmtSeconds, h, slug, clear } from './dom';
 import { HeatmapView, type HeatmapUiState } from './heatmapView';
 import type { AlignmentState, HeatmapData } from './protocol';
-import type { GroupSummary } from '../src/engine/protocol';
+import type { GroupSummary } from './protocol';
 import { readTheme, type ThemeColors } from './theme';
 
 /** What the view asks of its host (webview: post to the extension; report: download). */

@@ -6,7 +6,7 @@
  */
 import { clear, fmt, fmtBytes, h, vscodeApi } from './dom';
 import type { FromInspector, InspectorState, InspectorTensor } from './protocol';
-import type { TensorStatsResult } from '../src/engine/protocol';
+import type { TensorStatsResult } from './protocol';
 import { readTheme, watchTheme } from './theme';
 import { inspectorState, toInspector } from './validate';
 import { onMessages } from './onMessages';
