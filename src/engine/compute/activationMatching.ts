@@ -15,7 +15,9 @@ import { toBatches, type Batches } from './evaluate';
 import { assertFeaturesFit } from './dataFit';
 import type { ModelConfig } from './modelConfig';
 import { buildModel, type Model } from './models';
-import type { LmModel } from '../lm/layers';
+import type { LmFeatureHooks, LmModel } from '../lm/layers';
+import type { LmFeatureAxes, LmHeadAxes } from '../lm/featureAxes';
+import { headGroupValue, solveHeadGroup, type HeadStructure } from '../../core/matching/headMatching';
 import type { LmEvaluationInput } from '../lm/evaluate';
 
 interface Stats {
@@ -170,27 +172,33 @@ export async function activationMatchingFromTensors(
   }
 }
 
-/** Which spec permutation each LM feature belongs to (undefined: that feature is not permuted). */
-export interface LmFeaturePerms {
-  /** The residual stream's permutation: fed by the embeddings' and every block's output. */
-  readonly residual?: string;
-  /** Per block, its MLP hidden units' permutation. */
-  readonly mlp: readonly (string | undefined)[];
-}
+export type { LmFeatureAxes } from '../lm/featureAxes';
+
+/** Keys of a block's attention features in the running sums (never a permutation's name). */
+const HEAD_KINDS = ['out', 'q', 'k', 'v'] as const;
+const headKey = (layer: number, kind: (typeof HEAD_KINDS)[number]): string => `\u0000heads ${layer} ${kind}`;
 
 /**
  * Activation matching for a transformer language model on token data (Git Re-Basin section 3.1
- * applied to the residual stream and the MLP hidden units): one permutation of the residual
- * stream from the correlations of A's and B's residual features over every token and every
- * layer (the embeddings' output and each block's output are samples of the same units), and one
- * per MLP from its hidden units after the activation. Attention heads are not matched here.
+ * applied to a transformer's units), from the correlations of A's and B's features over every
+ * token:
+ * - the residual stream: one permutation from every layer's residual features (the embeddings'
+ *   output and each sub-block's output are samples of the same units);
+ * - each MLP's hidden units (its down projection's input);
+ * - each block's heads, after Verma & Elbayad 2024 (arXiv 2403.00986): the correlation matrix of
+ *   the heads' outputs (before the output projection) and of the q, k, v projections is cut into
+ *   per-head-pair blocks; for each pair (A's head, B's head) the inner permutations (v/o and,
+ *   where the spec has them, q/k dimensions; with GQA the query heads inside a KV group) are
+ *   solved by assignment, then one outer assignment over the heads (or KV groups) on the
+ *   pairs' values (core/matching/headMatching.ts, as weight matching with heads does).
+ * Permutations no feature exposes stay the identity and are listed in `unobserved`.
  */
 export async function lmActivationMatching(
   spec: PermSpec,
   a: LmModel,
   b: LmModel,
   input: LmEvaluationInput,
-  which: LmFeaturePerms,
+  which: LmFeatureAxes,
   opts: { signal?: AbortSignal; onProgress?: (p: Progress) => void; sequencesPerBatch?: number } = {},
 ): Promise<ActivationMatchingResult> {
   const stats = new Map<string, Stats>();
@@ -201,24 +209,76 @@ export async function lmActivationMatching(
     const s1 = Math.min(n, s0 + step);
     tf.tidy(() => {
       const ids = tf.tensor2d(input.input.subarray(s0 * t, s1 * t), [s1 - s0, t], 'int32');
-      const grab = (into: Map<string, tf.Tensor2D[]>) => ({
-        residual: (_layer: number, x: tf.Tensor2D) => push(into, which.residual, x),
-        mlp: (layer: number, h: tf.Tensor2D) => push(into, which.mlp[layer], h),
+      const grab = (into: Map<string, tf.Tensor2D[]>): LmFeatureHooks => ({
+        residual: (_layer, x) => push(into, which.residual, x),
+        mlp: (layer, h) => push(into, which.mlp[layer], h),
+        attention: (layer, f) => {
+          const axes = which.heads?.[layer];
+          if (!axes) return;
+          for (const kind of HEAD_KINDS) if (axes[kind]) push(into, headKey(layer, kind), f[kind]);
+        },
       });
       const fa = new Map<string, tf.Tensor2D[]>();
       const fb = new Map<string, tf.Tensor2D[]>();
       a.hidden(ids, grab(fa)).dispose();
       b.hidden(ids, grab(fb)).dispose();
-      for (const [perm, la] of fa) {
-        const lb = fb.get(perm) ?? [];
-        la.forEach((za, i) => lb[i] && accumulate(stats, perm, za, lb[i]));
+      for (const [key, la] of fa) {
+        const lb = fb.get(key) ?? [];
+        la.forEach((za, i) => lb[i] && accumulate(stats, key, za, lb[i]));
       }
       for (const x of [...fa.values(), ...fb.values()].flat()) x.dispose();
     });
     opts.onProgress?.({ stage: 'activations', fraction: s1 / n, message: `Activation matching: ${s1} of ${n} sequences` });
     await new Promise<void>((r) => setImmediate(r));
   }
-  return assign(spec, stats);
+  const heads = (which.heads ?? []).map((axes, layer) => (axes ? assignHeads(spec, stats, layer, axes) : undefined));
+  const plain = assign(spec, stats);
+  const perms = { ...plain.perms };
+  const correlation = { ...plain.correlation };
+  const solved = new Set<string>();
+  for (const h of heads) {
+    if (!h) continue;
+    for (const [name, p] of h.perms) {
+      perms[name] = p;
+      correlation[name] = h.correlation;
+      solved.add(name);
+    }
+  }
+  return { perms, correlation, unobserved: plain.unobserved.filter((name) => !solved.has(name)) };
+}
+
+/**
+ * One block's heads from its attention features' correlations: one HeadStructure per feature
+ * (its block axis and its A-by-B correlation matrix), solved inner then outer. Inner
+ * permutations no feature exposes (q/k dimensions when q and k are not block axes) are left out
+ * and stay the identity.
+ */
+function assignHeads(spec: PermSpec, stats: ReadonlyMap<string, Stats>, layer: number, axes: LmHeadAxes): { perms: Map<string, Int32Array>; correlation: { before: number; after: number } } | undefined {
+  const structs: HeadStructure[] = [];
+  let outer: string | undefined;
+  let units = 0;
+  for (const kind of HEAD_KINDS) {
+    const part = axes[kind];
+    const s = stats.get(headKey(layer, kind));
+    if (!part || !s || part.perms[0] === null) continue;
+    if (outer !== undefined && part.perms[0] !== outer) continue;
+    outer = part.perms[0];
+    structs.push({ split: part.split, perms: part.perms, s: Float32Array.from(correlationMatrix(s)) });
+    units += s.n;
+  }
+  if (outer === undefined) return undefined;
+  const blocks = spec.perms[outer];
+  const members = new Map<string, number>();
+  for (const st of structs) {
+    for (const name of st.perms.slice(1)) {
+      if (name !== null) members.set(name, spec.perms[name] / (spec.blocks?.[name] ?? blocks));
+    }
+  }
+  const solution = solveHeadGroup(structs, blocks, members);
+  const identity = (size: number) => Int32Array.from({ length: size }, (_, i) => i);
+  const before = headGroupValue(structs, identity(blocks), new Map([...members.keys()].map((name) => [name, identity(spec.perms[name])])), members);
+  const perms = new Map<string, Int32Array>([[outer, solution.outer], ...solution.inner]);
+  return { perms, correlation: { before: before / units, after: solution.value / units } };
 }
 
 function push(into: Map<string, tf.Tensor2D[]>, perm: string | undefined, x: tf.Tensor2D): void {

@@ -57,7 +57,7 @@ export function buildBert(tensors: TensorMap, config: LmConfig, weights: string)
     const model: LmModel = {
       config,
       description: `bert: ${config.layers} layers, width ${d}, ${heads} heads of ${headDim}, ${maxPositions} positions, masked-LM logits through ${untiedDecoder ? '`cls.predictions.decoder`' : `the tied \`${e}.word_embeddings.weight\``}`,
-      hidden(ids) {
+      hidden(ids, features) {
         const [n, s] = ids.shape;
         checkSequence(s, config);
         const x0 = tf.tidy(() => {
@@ -65,10 +65,19 @@ export function buildBert(tensors: TensorMap, config: LmConfig, weights: string)
           if (typeRow) x = tf.add(x, typeRow);
           return layerNorm(x, embNorm[0], embNorm[1], eps);
         });
-        const x = runBlocks(x0, blocks, (x, b) => {
-          const att = attention(dense(x, ...b.q), dense(x, ...b.k), dense(x, ...b.v), { batch: n, seq: s, heads, kvHeads: heads, headDim }, { causal: false });
+        // Post-LN: the residual stream's units are sampled after each LayerNorm.
+        features?.residual?.(-1, x0);
+        const x = runBlocks(x0, blocks, (x, b, i) => {
+          const [q, k, v] = [dense(x, ...b.q), dense(x, ...b.k), dense(x, ...b.v)];
+          const att = attention(q, k, v, { batch: n, seq: s, heads, kvHeads: heads, headDim }, { causal: false });
+          features?.attention?.(i, { q, k, v, out: att });
           const a = layerNorm(tf.add(x, dense(att, ...b.o)), b.ln1[0], b.ln1[1], eps);
-          return layerNorm(tf.add(a, dense(activate(dense(a, ...b.fc), config.act), ...b.out)), b.ln2[0], b.ln2[1], eps);
+          features?.residual?.(i - 0.5, a);
+          const hid = activate(dense(a, ...b.fc), config.act);
+          features?.mlp?.(i, hid);
+          const y = layerNorm(tf.add(a, dense(hid, ...b.out)), b.ln2[0], b.ln2[1], eps);
+          features?.residual?.(i, y);
+          return y;
         });
         const out = tf.tidy(() => layerNorm(activate(dense(x, ...transform), config.act), transformNorm[0], transformNorm[1], eps));
         x.dispose();

@@ -51,7 +51,9 @@ export function buildGpt2(tensors: TensorMap, config: LmConfig, weights: string)
           const scale = qScale(i);
           const qs = scale === 1 ? q : (tf.mul(q, scale) as tf.Tensor2D);
           const att = attention(qs, k, v, { batch: n, seq: s, heads, kvHeads: heads, headDim }, { causal: true });
+          features?.attention?.(i, { q, k, v, out: att });
           const r = tf.add(x, dense(att, b.proj[0], b.proj[1])) as tf.Tensor2D;
+          features?.residual?.(i - 0.5, r);
           const m = layerNorm(r, b.ln2[0], b.ln2[1], eps);
           const pre = dense(m, b.fc[0], b.fc[1]);
           features?.mlpPre?.(i, pre);

@@ -30,15 +30,33 @@ export interface LmModel {
 
 /**
  * Intermediate features for activation matching, token rows [n x T, units], called synchronously
- * inside the forward pass's tidy (read them at once or tf.keep them): the residual stream after
- * the embeddings (layer -1) and after each block, and each block's MLP hidden units after the
- * activation. Only the forward passes that implement them call them (GPT-2 today).
+ * inside the forward pass's tidy (read them at once or tf.keep them). Each is a sample of one
+ * permuted set of units: the residual stream (GPT-2 and Llama: after the embeddings, layer -1,
+ * after each attention and each block; BERT: the post-LayerNorm states, the same points), each
+ * block's MLP hidden units (the down projection's input: after the activation, Llama's
+ * SiLU(gate) x up), and each block's attention. The hooks only read tensors the pass computes
+ * anyway: a pass without hooks runs as before.
  */
 export interface LmFeatureHooks {
   residual?(layer: number, x: tf.Tensor2D): void;
   mlp?(layer: number, hidden: tf.Tensor2D): void;
+  /** Each block's attention features (see LmAttentionFeatures). */
+  attention?(layer: number, f: LmAttentionFeatures): void;
   /** Each block's MLP hidden units before the activation (REPAIR's statistics). */
   mlpPre?(layer: number, pre: tf.Tensor2D): void;
+}
+
+/**
+ * One block's attention, token rows: the projections as the weights give them (before rotary
+ * positions, q/k norms or GPT-2's score scaling), q [tokens, heads x head_dim], k and v
+ * [tokens, kv_heads x head_dim], and the heads' outputs before the output projection
+ * [tokens, heads x head_dim], laid out like the output projection's input.
+ */
+export interface LmAttentionFeatures {
+  readonly q: tf.Tensor2D;
+  readonly k: tf.Tensor2D;
+  readonly v: tf.Tensor2D;
+  readonly out: tf.Tensor2D;
 }
 
 /** The name prefix before the family's naming (`transformer.`, `model.`, `bert.`, or empty), checked against config.json. */

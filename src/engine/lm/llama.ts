@@ -71,7 +71,7 @@ export function buildLlama(tensors: TensorMap, config: LmConfig, weights: string
       description:
         `${config.modelType}: ${config.layers} layers, width ${d}, ${heads} heads${kvHeads !== heads ? ` (${kvHeads} key/value)` : ''} of ${headDim}, ` +
         `${ropeText}, logits through ${untiedHead ? '`lm_head`' : `the tied \`${embName}\``}`,
-      hidden(ids) {
+      hidden(ids, features) {
         const [n, s] = ids.shape;
         checkSequence(s, config);
         const tables = ropeTables(ropeInvFreq(rope, headDim, s, config.maxPositions), s);
@@ -79,12 +79,21 @@ export function buildLlama(tensors: TensorMap, config: LmConfig, weights: string
         const sin = tf.tensor4d(tables.sin, [1, s, 1, headDim]);
         try {
           const x0 = tf.tidy(() => (embScale === 1 ? embed(emb, ids) : (tf.mul(embed(emb, ids), embScale) as tf.Tensor2D)));
-          const x = runBlocks(x0, blocks, (x, b) => {
+          features?.residual?.(-1, x0);
+          const x = runBlocks(x0, blocks, (x, b, i) => {
             const a = rmsNorm(x, b.inNorm, eps);
-            const att = attention(dense(a, ...b.q), dense(a, ...b.k), dense(a, ...b.v), { batch: n, seq: s, heads, kvHeads, headDim }, { causal: true, rotary: { cos, sin }, qkNorm: b.qk });
+            const [q, k, v] = [dense(a, ...b.q), dense(a, ...b.k), dense(a, ...b.v)];
+            const att = attention(q, k, v, { batch: n, seq: s, heads, kvHeads, headDim }, { causal: true, rotary: { cos, sin }, qkNorm: b.qk });
+            features?.attention?.(i, { q, k, v, out: att });
             const r = tf.add(x, dense(att, ...b.o)) as tf.Tensor2D;
+            features?.residual?.(i - 0.5, r);
             const m = rmsNorm(r, b.postNorm, eps);
-            return tf.add(r, dense(tf.mul(activate(dense(m, ...b.gate), config.act), dense(m, ...b.up)) as tf.Tensor2D, ...b.down)) as tf.Tensor2D;
+            // SwiGLU: the hidden units are down_proj's input, SiLU(gate) x up.
+            const hid = tf.mul(activate(dense(m, ...b.gate), config.act), dense(m, ...b.up)) as tf.Tensor2D;
+            features?.mlp?.(i, hid);
+            const y = tf.add(r, dense(hid, ...b.down)) as tf.Tensor2D;
+            features?.residual?.(i, y);
+            return y;
           });
           const out = tf.tidy(() => rmsNorm(x, norm, eps));
           x.dispose();

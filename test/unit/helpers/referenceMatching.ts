@@ -231,6 +231,35 @@ export function referenceWeightMatching(
   const names = all.filter((p) => !inner.has(p));
   const random = mulberry32(opts.seed);
   let iterations = 0;
+  // With heads: the hub (the plain permutation, with a tensor no other permutation touches, that
+  // most other permutations share a tensor with: the residual stream) starts from its solve on
+  // those tensors alone, as the engine does.
+  if (groups.size > 0) {
+    const outerOf = (e: PermSpec['axes'][string][number]): string[] => (e === null ? [] : typeof e === 'string' ? [e] : e.parts.map((part) => part.perms[0]!));
+    let hub: string | undefined;
+    let most = 0;
+    for (const p of names) {
+      if (groups.has(p)) continue;
+      const free = occurrences.get(p)!.filter(({ tensor, axis }) => spec.axes[tensor].every((e, k) => k === axis || e === null));
+      if (free.length === 0) continue;
+      const dependents = names.filter((q) => Object.values(spec.axes).some((axes) => axes.some((e, k) => outerOf(e).includes(q) && axes.some((f, l) => l !== k && f === p)))).length;
+      if (dependents > most) { most = dependents; hub = p; }
+    }
+    if (hub !== undefined) {
+      const n = spec.perms[hub];
+      const cost = new Float64Array(n * n);
+      for (const { tensor, axis } of occurrences.get(hub)!) {
+        if (!spec.axes[tensor].every((e, k) => k === axis || e === null)) continue;
+        const ta = a.get(tensor)!;
+        const tb = b.get(tensor)!;
+        const wa = frontGathered(ta.data, ta.shape, axis, ta.shape.map(() => null));
+        const wb = frontGathered(tb.data, tb.shape, axis, tb.shape.map(() => null));
+        const rest = wa.length / n;
+        for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) { let x = 0; for (let k = 0; k < rest; k++) x += wa[i * rest + k] * wb[j * rest + k]; cost[i * n + j] += x; }
+      }
+      perms[hub] = Int32Array.from(solveAssignmentMax(cost, n).rowToCol);
+    }
+  }
   for (let sweep = 0; sweep < opts.maxIter; sweep++) {
     let progress = false;
     for (const p of shuffleInPlace(names.slice(), random)) {
