@@ -24,11 +24,14 @@ import type { DeepReadonly } from '../shared/schema/rules';
 import type { BackendName } from '../src/engine/protocol';
 
 import type * as results from '../shared/schema/results';
+import type * as attention from '../shared/schema/attention';
 
 export type BarrierCurve = DeepReadonly<results.BarrierCurve>;
 export type GroupSummary = DeepReadonly<results.GroupSummary>;
 export type PathMetrics = DeepReadonly<results.PathMetrics>;
 export type TensorStatsResult = DeepReadonly<results.TensorStatsResult>;
+export type AttentionLayer = DeepReadonly<attention.AttentionLayer>;
+export type InnerPermutation = DeepReadonly<attention.InnerPermutation>;
 export type { BackendName };
 
 /** Posted by every webview once its script has started and can receive `init`. */

@@ -10,8 +10,9 @@ import { barriersStateSchema } from '../shared/messages/barriers';
 import { inspectorStateSchema } from '../shared/messages/inspector';
 import { VIEW_MESSAGES, type ToView, type ViewName } from '../shared/messages/views';
 import { firstIssue, issueSegments, obj, type Schema } from '../shared/schema/rules';
+import { attentionLayerSchema } from '../shared/schema/attention';
 import { barrierCurveSchema } from '../shared/schema/results';
-import type { AlignmentState, BarrierCurve, BarriersState, InspectorState, ToAlignment, ToBarriers, ToInspector } from './protocol';
+import type { AlignmentState, AttentionLayer, BarrierCurve, BarriersState, InspectorState, ToAlignment, ToBarriers, ToInspector } from './protocol';
 
 export class MessageError extends Error {
   readonly kind = 'InvalidMessage';
@@ -56,3 +57,4 @@ export const alignmentState = (x: unknown, root = 'state'): AlignmentState => ch
 export const barriersState = (x: unknown, root = 'state'): BarriersState => check(barriersStateSchema, x, root);
 export const inspectorState = (x: unknown, root = 'state'): InspectorState => check(inspectorStateSchema, x, root);
 export const barrierCurve = (x: unknown, root: string): BarrierCurve => check(barrierCurveSchema, x, root);
+export const attentionLayer = (x: unknown, root: string): AttentionLayer => check(attentionLayerSchema, x, root);

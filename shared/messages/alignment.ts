@@ -7,6 +7,7 @@
 import * as v from 'valibot';
 import { typedArrayReviver } from '../float32Json';
 import { int, isPermutation, num, obj, str, type Schema } from '../schema/rules';
+import { attentionLayersSchema } from '../schema/attention';
 import { barrierCurveSchema, groupSummarySchema } from '../schema/results';
 import { exportName, MAX_EXPORT_CHARS, readySchema } from './common';
 
@@ -97,6 +98,11 @@ export const alignmentStateSchema = obj({
    */
   curveNote: v.optional(str()),
   distance: v.optional(pathDistanceSchema),
+  /**
+   * The attention layers of the run's spec (heads, KV groups, inner permutations): their heatmaps
+   * are shown per layer under one "Attention heads" tab instead of one tab per group.
+   */
+  attention: attentionLayersSchema,
 });
 
 /** Extension → alignment panel, by `type`. */

@@ -5,6 +5,7 @@
  */
 import * as v from 'valibot';
 import { int, num, obj, str, strArray } from '../schema/rules';
+import { attentionLayersSchema } from '../schema/attention';
 import { tensorStatsResultSchema } from '../schema/results';
 import { readySchema, shortText } from './common';
 
@@ -22,6 +23,10 @@ export const architectureInfoSchema = obj({
   /** log10 of the symmetry group order, Σ log10(n!) over groups. */
   symmetryLog10: num(),
   notes: v.optional(strArray()),
+  /** Per-block permutations (inside heads): name → number of blocks (each of perms[name] / blocks units). */
+  blocks: v.optional(v.record(v.string(), int(1), 'must be an object')),
+  /** The attention layers: heads × head_dim, KV groups, which dimensions permute. */
+  attention: attentionLayersSchema,
 });
 
 /**

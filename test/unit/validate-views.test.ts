@@ -10,7 +10,8 @@ import { stringifyWithFloats } from '../../shared/float32Json';
 import { asFromAlignment, asFromBarriers, asFromInspector } from '../../src/extension/messageGuards';
 import { decodePanel, encodePanel, parseRunList } from '../../src/extension/runRecord';
 import type { AlignmentState } from '../../webview/protocol';
-import { alignmentState, MessageError, toAlignment, toBarriers, toInspector } from '../../webview/validate';
+import { alignmentState, attentionLayer, MessageError, toAlignment, toBarriers, toInspector } from '../../webview/validate';
+import { validateResult } from '../../src/engine/validate';
 
 const curve = { lambdas: [0, 0.5, 1], naive: { loss: [1, 2, 1], acc: [0.9, 0.5, 0.9] }, barrier: { naive: 1 } };
 const heatmap = { name: 'P_0', size: 2, perm: [1, 0], before: new Float32Array([1, 0, 0, 1]), after: new Float32Array([0, 1, 1, 0]) };
@@ -62,6 +63,28 @@ describe('messages to the webviews', () => {
     rejected(() => toBarriers({ type: 'init' }), /^message: `state` must be an object$/);
     rejected(() => toAlignment({ type: 'init', state: { ...state, a: undefined } }), /^message: `state\.a` must be an object$/);
     rejected(() => toInspector({ type: 'statsProgress', tensor: 't', fraction: 2 }), /`message\.fraction` must be between 0 and 1/);
+  });
+});
+
+describe('attention layers (panel, inspector, align result)', () => {
+  const layer = {
+    layer: 'model.layers.0', label: 'layer 0', heads: 4, kvGroups: 2, headDim: 8, outer: 'P_model.layers.0.kv', groupHeads: 'P_model.layers.0.q',
+    inner: [{ perm: 'P_model.layers.0.vo', label: 'v/o' }], fixedDims: true, shape: '2 KV groups × 2 query heads × 8 dims',
+    details: ['v/o dims permute within each KV group', 'q/k dims fixed (RoPE)'], summary: 'layer 0 attention: …',
+  };
+
+  it('are taken as sent, and a broken field is named in one line', () => {
+    assert.deepEqual(attentionLayer(JSON.parse(JSON.stringify(layer)), 'state.attention[0]'), layer);
+    const { headDim: _dropped, ...broken } = layer;
+    rejected(() => attentionLayer(broken, 'state.attention[0]'), /^message: `state\.attention\[0\]\.headDim` must be an integer >= 1$/);
+    assert.deepEqual(alignmentState({ ...state, attention: [layer] }).attention, [layer]);
+    rejected(() => alignmentState({ ...state, attention: [{ ...layer, inner: 'qk' }] }), /`state\.attention\[0\]\.inner` must be an array/);
+    const architecture = { family: 'llama', perms: { P: 8 }, symmetryLog10: 4.6, blocks: { 'P_model.layers.0.vo': 2 }, attention: [layer] };
+    const init = toInspector({ type: 'init', state: { path: '/m', format: 'safetensors', metadata: {}, tensors: [], totalParams: 0, totalBytes: 0, architecture } });
+    assert.ok(init.type === 'init' && init.state.architecture?.attention?.[0].heads === 4);
+    const align = { method: 'weight', seconds: 1, iterations: 1, objectiveBefore: 0, objectiveAfter: 1, perms: { P: [0] }, backend: 'cpu', groups: [] };
+    validateResult('align', { ...align, attention: [layer] });
+    assert.throws(() => validateResult('align', { ...align, attention: [{ ...layer, heads: 0 }] }), (e: unknown) => e instanceof Error && /^invalid align result field `attention\[0\]`: field `heads` must be an integer >= 1$/.test(e.message));
   });
 });
 

@@ -6,6 +6,7 @@
 import * as v from 'valibot';
 import { METHOD_IDS } from '../../core/methods';
 import { bool, int, nonEmpty, num, numArray, obj, oneOf, permRecord, str, strArray } from '../../../shared/schema/rules';
+import { attentionLayersSchema } from '../../../shared/schema/attention';
 import { barrierCurveSchema, curveEntries, curveLengths, groupSummarySchema, tensorStatsResultSchema } from '../../../shared/schema/results';
 import { BACKEND_NAMES } from './requests';
 
@@ -60,6 +61,8 @@ const alignEntries = {
 export const alignResultSchema = obj({
   ...alignEntries,
   matrices: v.optional(v.array(groupMatricesSchema, 'must be an array')),
+  /** With `matrices`: the spec's attention layers, so the panel shows head groups per layer. */
+  attention: attentionLayersSchema,
 });
 
 const widenedSchema = obj({ tensor: str(), from: str(), to: str() });
