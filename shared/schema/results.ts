@@ -4,7 +4,7 @@
  * One rule each, wherever the shape arrives.
  */
 import * as v from 'valibot';
-import { int, nonEmpty, num, numArray, obj, type Schema } from './rules';
+import { int, nonEmpty, num, numArray, obj } from './rules';
 
 export const groupSummarySchema = obj({
   name: nonEmpty(),
@@ -84,5 +84,3 @@ export const tensorStatsResultSchema = v.pipe(
 );
 export type TensorStatsResult = v.InferOutput<typeof tensorStatsResultSchema>;
 
-/** Shorthand used by the message families. */
-export type { Schema };

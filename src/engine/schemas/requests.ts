@@ -32,7 +32,9 @@ export interface SteOptions {
 
 /**
  * Each method's own options object (`ste`: epochs, batch size, learning rate), built from its
- * entry in src/core/methods: adding an option there adds it here.
+ * entry in src/core/methods: adding an option there adds it to validation here. The type is
+ * declared (the registry's entries are not literal types): a new method with an options object
+ * adds its field to the cast below and its interface beside `SteOptions`.
  */
 const methodOptions = Object.fromEntries(
   METHODS.filter((m) => m.optionsField !== undefined).map((m) => [

@@ -98,11 +98,11 @@ const split = oneOf(['train', 'test'] as const);
 /** Batch sizes the memory plan chose, and the data BatchNorm statistics were recomputed on. */
 export const evaluationPlanSchema = obj({
   /** Examples per evaluation batch. */
-  batchSize: int(1),
+  batchSize: int(0),
   /** Planned bytes of activations per example (forward pass, measured on a probe batch). */
   activationBytesPerExample: num(),
   /** Present when BatchNorm statistics were recomputed at each lambda. */
-  batchNormReset: v.optional(obj({ split, examples: int(0), batchSize: int(1) })),
+  batchNormReset: v.optional(obj({ split, examples: int(0), batchSize: int(0) })),
   /** Present with REPAIR: the examples the unit statistics were measured on. */
   repair: v.optional(obj({ split, examples: int(0) })),
 });
