@@ -25,7 +25,7 @@ module.exports = {
     {
       name: 'only-extension-imports-vscode',
       severity: 'error',
-      from: { path: '^(src|webview)/', pathNot: '^src/extension/' },
+      from: { path: '^(src|webview|shared)/', pathNot: '^src/extension/' },
       to: { path: VSCODE },
     },
     {
@@ -42,6 +42,19 @@ module.exports = {
       to: { path: '^src/engine/protocol\\.ts$', dependencyTypesNot: ['type-only'] },
     },
     {
+      name: 'shared-is-pure',
+      comment: 'shared/ (pixel math, message schemas, the Float32-in-JSON codec) runs in Node and in the browser: it imports nothing of ours outside shared/, no vscode, no tfjs, no Node built-ins.',
+      severity: 'error',
+      from: { path: '^shared/' },
+      to: { path: '^(src|webview)/|' + VSCODE + '|' + TFJS },
+    },
+    {
+      name: 'shared-no-node-builtins',
+      severity: 'error',
+      from: { path: '^shared/' },
+      to: { dependencyTypes: ['core'] },
+    },
+    {
       name: 'engine-imports-no-extension-no-cli',
       severity: 'error',
       from: { path: '^src/engine/' },
@@ -51,7 +64,7 @@ module.exports = {
       name: 'no-cycles',
       comment: 'Type-only imports are erased at run time and do not count.',
       severity: 'error',
-      from: { path: '^(src|webview)/' },
+      from: { path: '^(src|webview|shared)/' },
       to: { circular: true, viaOnly: { dependencyTypesNot: ['type-only'] } },
     },
   ],

@@ -31,7 +31,7 @@ into a cache outside the clone (a few minutes); later runs start in seconds. Ctr
 const IGNORE = [
   '.git/**', '.ci/**', '.vscode-test/**', '.vscode-test.mjs', '.cache/**',
   'src/**', 'test/**', 'test-results/**', 'bench/**', 'bench-output/**', 'scripts/**', 'out/**',
-  'demo-output/**', 'webview/**', 'tsconfig.json', '*.vsix',
+  'demo-output/**', 'webview/**', 'shared/**', 'tsconfig.json', '*.vsix',
   '**/*.map', '**/*.d.ts', '**/*.ts',
   'node_modules/@tensorflow/*/dist/**/*_test.js',
   'node_modules/@tensorflow/*/dist/*.min.js',

@@ -6,7 +6,7 @@
 import { AlignmentView, defaultUiState, type AlignmentUiState } from './alignmentView';
 import { h, vscodeApi } from './dom';
 import type { AlignmentState, FromAlignment } from './protocol';
-import { typedArrayReplacer, typedArrayReviver } from './reportData';
+import { typedArrayReplacer, typedArrayReviver } from '../shared/float32Json';
 import { watchTheme } from './theme';
 import { alignmentState, toAlignment } from './validate';
 import { onMessages } from './onMessages';

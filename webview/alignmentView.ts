@@ -8,7 +8,7 @@ import { csv, fmt, fmtSeconds, h, slug, clear } from './dom';
 import { HeatmapView, type HeatmapUiState } from './heatmapView';
 import { HeadsView, headGroupNames, type HeadsUiState } from './headsView';
 import type { AlignmentState, HeatmapData } from './protocol';
-import type { GroupSummary } from '../src/engine/protocol';
+import type { GroupSummary } from './protocol';
 import { readTheme, type ThemeColors } from './theme';
 
 /** What the view asks of its host (webview: post to the extension; report: download). */

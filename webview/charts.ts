@@ -19,7 +19,7 @@ import {
   type ChartConfiguration,
   type ChartDataset,
 } from 'chart.js';
-import type { BarrierCurve } from '../src/engine/protocol';
+import type { BarrierCurve } from './protocol';
 import { fmt } from './dom';
 import type { PathDistance } from './protocol';
 import type { ThemeColors } from './theme';

@@ -5,9 +5,9 @@
  * (q/k, v/o dimensions) as small multiples: one head_dim × head_dim picture per head, A's head g
  * beside the B head it was matched with.
  */
-import { binary, colormap } from './colormap';
+import { binary, colormap } from '../shared/pixels/colormap';
 import { clear, fmt, h } from './dom';
-import { robustRange, toRgba } from './heatmap';
+import { robustRange, toRgba } from '../shared/pixels/heatmap';
 import { HeatmapView, type HeatmapUiState } from './heatmapView';
 import type { AttentionLayer, GroupSummary, HeatmapData, InnerPermutation } from './protocol';
 import type { ThemeColors } from './theme';

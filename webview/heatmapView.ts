@@ -4,9 +4,9 @@
  * at most 1024 cells per side, with pixelated zoom (wheel, buttons, +/- keys) and a hover tooltip
  * naming the A and B unit indices and the value.
  */
-import { binary, colormap, type ColormapName } from './colormap';
+import { binary, colormap, type ColormapName } from '../shared/pixels/colormap';
 import { h, fmt } from './dom';
-import { renderMatrix, renderPermutation, type BlockMode, type RenderedHeatmap } from './heatmap';
+import { renderMatrix, renderPermutation, type BlockMode, type RenderedHeatmap } from '../shared/pixels/heatmap';
 import type { HeatmapData } from './protocol';
 import type { ThemeColors } from './theme';
 

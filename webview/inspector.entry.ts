@@ -5,8 +5,7 @@
  * a histogram fetched on demand (`requestStats` → `stats` | `statsError`).
  */
 import { clear, fmt, fmtBytes, h, vscodeApi } from './dom';
-import type { AttentionLayer, FromInspector, InspectorState, InspectorTensor } from './protocol';
-import type { TensorStatsResult } from '../src/engine/protocol';
+import type { AttentionLayer, FromInspector, InspectorState, InspectorTensor, TensorStatsResult } from './protocol';
 import { readTheme, watchTheme } from './theme';
 import { inspectorState, toInspector } from './validate';
 import { onMessages } from './onMessages';

@@ -2,7 +2,7 @@
  * The data blob of the demo's self-contained `report.html`, and its text encoding. Pure (no DOM,
  * no Node APIs: base64 via the global `btoa`/`atob` both have), so the demo (Node) encodes and
  * `report.entry.ts` (browser) decodes with the same code. Float32Arrays travel as
- * `{"$f32": "<base64 of little-endian bytes>"}`.
+ * `{"$f32": "<base64 of little-endian bytes>"}` (the one codec: shared/float32Json.ts).
  *
  * Embedding (what `buildReportHtml` does):
  *   <style>  media/webview.css + media/alignment.css + media/report.css  </style>
@@ -11,6 +11,7 @@
  * `encodeReportData` escapes `<` so the JSON cannot close its script element; the bundle's
  * `</script` sequences are escaped by `escapeInlineScript`.
  */
+import { typedArrayReplacer, typedArrayReviver } from '../shared/float32Json';
 import type { AlignmentState } from './protocol';
 
 export interface ReportTable {
@@ -36,42 +37,6 @@ export interface ReportData {
 export const REPORT_CSS_FILES = ['media/webview.css', 'media/alignment.css', 'media/report.css'] as const;
 /** The bundle to inline in the report's `<script>`. */
 export const REPORT_SCRIPT_FILE = 'dist/webview/report.js';
-
-const CHUNK = 0x8000;
-
-export function bytesToBase64(bytes: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < bytes.length; i += CHUNK) s += String.fromCharCode(...bytes.subarray(i, i + CHUNK));
-  return btoa(s);
-}
-
-export function base64ToBytes(text: string): Uint8Array {
-  const s = atob(text);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
-}
-
-/** JSON.stringify replacer: Float32Array → {$f32: base64}. */
-export function typedArrayReplacer(_key: string, value: unknown): unknown {
-  if (value instanceof Float32Array) {
-    return { $f32: bytesToBase64(new Uint8Array(value.buffer, value.byteOffset, value.byteLength)) };
-  }
-  return value;
-}
-
-/** JSON.parse reviver: {$f32: base64} → Float32Array. */
-export function typedArrayReviver(_key: string, value: unknown): unknown {
-  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    const v = value as Record<string, unknown>;
-    if (typeof v.$f32 === 'string' && Object.keys(v).length === 1) {
-      const bytes = base64ToBytes(v.$f32);
-      if (bytes.length % 4 !== 0) throw new SyntaxError('report data: $f32 payload length is not a multiple of 4');
-      return new Float32Array(bytes.buffer, 0, bytes.length / 4);
-    }
-  }
-  return value;
-}
 
 /** JSON text safe to place inside `<script type="application/json">`. */
 export function encodeReportData(data: ReportData): string {

@@ -3,7 +3,7 @@
  * the user's theme), and a watcher that re-renders when VS Code switches the body class
  * (`vscode-light` / `vscode-dark` / `vscode-high-contrast[-light]`).
  */
-import { parseColor, type Rgb } from './colormap';
+import { parseColor, type Rgb } from '../shared/pixels/colormap';
 
 export type ThemeKind = 'light' | 'dark' | 'high-contrast' | 'high-contrast-light';
 

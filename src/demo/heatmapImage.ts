@@ -1,11 +1,10 @@
 /**
  * Heatmap PNGs for the demo report, drawn with the SAME downsampling and colour maps as the
- * alignment panel (the pixel code lives in `webview/heatmap.ts` and `webview/colormap.ts`, which
- * have no DOM dependency, so Node and the webview share one implementation). It sits in the demo,
- * which may import the webview's pure modules; src/core imports nothing above it.
+ * alignment panel: the pixel code lives in `shared/pixels/` (pure: no DOM, no Node), which the
+ * webview and this module both import, so the report and the panel share one implementation.
  */
-import { binary, colormap, type ColormapName } from '../../webview/colormap';
-import { renderMatrix, renderPermutation, type BlockMode } from '../../webview/heatmap';
+import { binary, colormap, type ColormapName } from '../../shared/pixels/colormap';
+import { renderMatrix, renderPermutation, type BlockMode } from '../../shared/pixels/heatmap';
 import { encodePng } from '../core/png';
 
 export interface HeatmapImageOptions {

@@ -5,19 +5,12 @@
  * panel state (heatmaps are large) is a separate file beside it, never in workspaceState.
  */
 import * as vscode from 'vscode';
-import type { AlignmentState, BarrierCurve, RunSummary } from '../../webview/protocol';
+import type { AlignmentState, BarrierCurve } from '../../webview/protocol';
 import { Disposable } from './dispose';
 import { type Log, errorMessage } from './log';
+import { decodePanel, encodePanel, parseRunList, type RunRecord } from './runRecord';
 
-/** A run as stored: the side view's summary plus the absolute paths the extension itself chose. */
-export interface RunRecord extends RunSummary {
-  readonly aPath: string;
-  readonly bPath: string;
-  readonly otherPaths?: readonly string[];
-  readonly outPath?: string;
-  /** True when a panel state file was stored for this run. */
-  readonly hasPanel?: boolean;
-}
+export type { RunRecord };
 
 const LIST_FILE = 'runs.json';
 const FORMAT_VERSION = 1;
@@ -168,44 +161,4 @@ export function bestLambda(curve: BarrierCurve): number | undefined {
     }
   });
   return best;
-}
-
-/** Keeps only well-formed records (the file may be from another version or edited by hand). */
-function parseRunList(x: unknown): RunRecord[] {
-  if (typeof x !== 'object' || x === null) return [];
-  const runs = (x as { runs?: unknown }).runs;
-  if (!Array.isArray(runs)) return [];
-  return runs.filter((r): r is RunRecord => {
-    if (typeof r !== 'object' || r === null) return false;
-    const o = r as Record<string, unknown>;
-    return (
-      typeof o.id === 'string' &&
-      (o.kind === 'align' || o.kind === 'merge' || o.kind === 'barrier') &&
-      typeof o.aPath === 'string' &&
-      typeof o.bPath === 'string' &&
-      typeof o.a === 'string' &&
-      typeof o.b === 'string' &&
-      typeof o.createdAt === 'string'
-    );
-  });
-}
-
-// Panel states hold Float32Arrays: stored as base64 of their bytes inside JSON.
-function encodePanel(state: AlignmentState): Uint8Array {
-  const json = JSON.stringify(state, (_key, value: unknown) =>
-    value instanceof Float32Array ? { f32: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') } : value,
-  );
-  return new TextEncoder().encode(json);
-}
-
-function decodePanel(bytes: Uint8Array): AlignmentState {
-  return JSON.parse(new TextDecoder().decode(bytes), (_key, value: unknown) => {
-    if (value && typeof value === 'object' && typeof (value as { f32?: unknown }).f32 === 'string') {
-      const buf = Buffer.from((value as { f32: string }).f32, 'base64');
-      const copy = new Uint8Array(buf.byteLength);
-      copy.set(buf);
-      return new Float32Array(copy.buffer);
-    }
-    return value;
-  }) as AlignmentState;
 }

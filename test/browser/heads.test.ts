@@ -15,7 +15,7 @@ import { alignHandler } from '../../src/engine/handlers/align';
 import { architectureOf } from '../../src/extension/inspectorArchitecture';
 import { alignmentState } from '../../src/extension/panelState';
 import type { AlignmentState, InspectorState } from '../../webview/protocol';
-import { typedArrayReplacer } from '../../webview/reportData';
+import { typedArrayReplacer } from '../../shared/float32Json';
 import { hfFixture } from '../unit/helpers/hfFixtures';
 import { makeTmpDir, type TmpDir } from '../unit/helpers/tmp';
 import { writePermutedHf } from '../ui/checkpoints';

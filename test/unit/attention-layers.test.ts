@@ -74,6 +74,6 @@ describe('attention layers of a spec', () => {
     const sent: unknown = JSON.parse(JSON.stringify(layer));
     assert.deepEqual(attentionLayer(sent, 'state.attention[0]'), layer);
     const { headDim: _dropped, ...broken } = layer;
-    assert.throws(() => attentionLayer(broken, 'state.attention[0]'), /^MessageError: message: `state\.attention\[0\]\.headDim` must be an integer ≥ 1$/);
+    assert.throws(() => attentionLayer(broken, 'state.attention[0]'), /^MessageError: message: `state\.attention\[0\]\.headDim` must be an integer >= 1$/);
   });
 });

@@ -93,6 +93,52 @@ describe('message validation', () => {
   });
 });
 
+describe('message validation: one rule per shape', () => {
+  const curve = { lambdas: [0, 0.5, 1], naive: { loss: [1, 2, 1], acc: [0.9, 0.5, 0.9] }, barrier: { naive: 1 } };
+  const barrier = { ...curve, backend: 'wasm', seconds: 1, workers: 2 };
+  const stats = { tensor: 't', count: 1, min: 0, max: 0, mean: 0, std: 0, nanCount: 0, infCount: 0 };
+
+  it('a curve has one loss and one accuracy per λ, on both paths and in every split', () => {
+    validateResult('barrier', barrier);
+    validateResult('barrier', { ...barrier, aligned: { loss: [1, 1, 1], acc: [1, 1, 1], perplexity: [2.7, 2.7, 2.7] }, barrier: { naive: 1, aligned: 0 } });
+    assert.throws(() => validateResult('barrier', { ...barrier, naive: { loss: [1, 2, 1], acc: [] } }), /`naive\.acc` must have one value per lambda \(3\), has 0/);
+    assert.throws(() => validateResult('barrier', { ...barrier, aligned: { loss: [1, 1], acc: [1, 1] } }), /`aligned\.loss` must have one value per lambda/);
+    assert.throws(() => validateResult('barrier', { ...barrier, naive: { ...curve.naive, perplexity: [1] } }), /`naive\.perplexity`/);
+    assert.throws(() => validateResult('barrier', { ...barrier, splits: { train: { ...curve, naive: { loss: [1], acc: [1] } } } }), /barrier result field `splits` field `train`: `naive\.loss` must have one value per lambda/);
+    assert.throws(() => validateResult('evaluatePath', { lambdas: [0, 1], loss: [1, 1], acc: [] }), /same length/);
+  });
+
+  it('a histogram has one more edge than counts, or none of either', () => {
+    validateResult('tensorStats', { ...stats, histogram: { edges: [0, 0.5, 1], counts: [3, 4] } });
+    validateResult('tensorStats', { ...stats, count: 0, histogram: { edges: [], counts: [] } });
+    assert.throws(() => validateResult('tensorStats', { ...stats, histogram: { edges: [0, 1], counts: [1, 0] } }), /one more edge than counts/);
+    assert.throws(() => validateResult('tensorStats', { ...stats, histogram: { edges: [0, 1], counts: [] } }), /one more edge than counts/);
+    assert.throws(() => validateResult('tensorStats', { ...stats, histogram: { edges: [0, 1], counts: [1.5] } }), /field `histogram`: field `counts\[0\]` must be an integer >= 0/);
+  });
+
+  it('names a missing field with its rule, nested fields with their path', () => {
+    const { seed: _seed, ...noSeed } = good[0] as { seed: number };
+    rejects(noSeed, /^invalid align request: field `seed` must be an integer in \[0, 4294967295\]$/);
+    rejects({ ...good[2], data: { path: 'x', limit: 0 } }, /^invalid barrier request field `data`: field `limit` must be an integer >= 1$/);
+    rejects({ ...good[3], lambdas: [0, Number.POSITIVE_INFINITY] }, /field `lambdas\[1\]` must be a finite number/);
+    rejects({ ...good[9], ste: { epochs: 1, batchSize: 1, learningRate: 0 } }, /^invalid barrier request field `ste`: field `learningRate` must be a number > 0$/);
+    assert.throws(() => validateFromWorker({ type: 'progress', id: 1 }), /invalid progress message: field `progress` must be an object$/);
+    assert.throws(() => validateResult('align', { method: 'weight' }), /invalid align result: field `seconds` must be a number$/);
+  });
+
+  it('returns the message it was given: same object, unknown fields kept, typed arrays untouched', () => {
+    const withExtra = { ...good[0], futureField: { any: 'thing' } };
+    assert.equal(validateRequest(withExtra), withExtra);
+    assert.deepEqual((validateRequest(withExtra) as unknown as { futureField: unknown }).futureField, { any: 'thing' });
+    const before = new Float32Array([1, 0, 0, 1]);
+    const align = {
+      method: 'weight', seconds: 1, iterations: 1, objectiveBefore: 0, objectiveAfter: 1, perms: { P: [1, 0] }, backend: 'cpu',
+      groups: [], matrices: [{ name: 'P', size: 2, before, after: before }],
+    };
+    assert.equal(validateResult('align', align).matrices?.[0].before, before);
+  });
+});
+
 describe('errors on the wire', () => {
   it('keeps the kind and file of every area and maps aborts to Cancelled', () => {
     const st = new SafetensorsError('InvalidOffset', '/x/model.safetensors', 'tensor `w` offsets overlap', 'w');

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { inflateSync } from 'node:zlib';
 import { crc32, encodePng, PngError } from '../../src/core/png';
 import { permutationPng, similarityPng } from '../../src/demo/heatmapImage';
-import { blockFactor, downsample, permutationCells, renderMatrix, toRgba } from '../../webview/heatmap';
-import { luminance, parseColor, viridis } from '../../webview/colormap';
+import { blockFactor, downsample, permutationCells, renderMatrix, toRgba } from '../../shared/pixels/heatmap';
+import { luminance, parseColor, viridis } from '../../shared/pixels/colormap';
 
 interface DecodedPng {
   width: number;

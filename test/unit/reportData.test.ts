@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { base64ToBytes, buildReportHtml, bytesToBase64, decodeReportData, encodeReportData, escapeInlineScript, type ReportData } from '../../webview/reportData';
+import { base64ToBytes, bytesToBase64 } from '../../shared/float32Json';
+import { buildReportHtml, decodeReportData, encodeReportData, escapeInlineScript, type ReportData } from '../../webview/reportData';
 
 function sample(): ReportData {
   const big = new Float32Array(40_000).map((_, i) => Math.sin(i) * 1e3);

@@ -201,7 +201,7 @@ export async function mergeHandler(req: MergeRequest, ctx: HandlerContext): Prom
     });
     return {
       out: req.out,
-      inputs: req.inputs,
+      inputs: [...req.inputs],
       lambda,
       aligned: req.align,
       method,

@@ -2,7 +2,7 @@
  * Pure pixel math for heatmaps (no DOM): block downsampling of an n×n matrix to a display
  * resolution, value → RGBA through a colour LUT, and the permutation matrix image drawn straight
  * from the gather indices (never materialising n² cells). The webview puts the RGBA into a canvas
- * `ImageData`; `src/core/heatmapImage.ts` encodes the same RGBA as PNG for the demo.
+ * `ImageData`; `src/demo/heatmapImage.ts` encodes the same RGBA as PNG for the demo.
  */
 import type { ColormapLut } from './colormap';
 

@@ -1,0 +1,129 @@
+/**
+ * Messages of the alignment panel: extension → webview (`init`, `update`, `curve`) and
+ * webview → extension (`ready`, exports, open a file). webview/protocol.ts takes its types from
+ * here. A new field of the panel's state goes into `alignmentStateSchema` (optional unless the
+ * extension always sends it); a new message type into `TO_ALIGNMENT` or `fromAlignmentSchema`.
+ */
+import * as v from 'valibot';
+import { typedArrayReviver } from '../float32Json';
+import { int, isPermutation, num, obj, str, type Schema } from '../schema/rules';
+import { attentionLayersSchema } from '../schema/attention';
+import { barrierCurveSchema, groupSummarySchema } from '../schema/results';
+import { exportName, MAX_EXPORT_CHARS, readySchema } from './common';
+
+export const modelRefSchema = obj({
+  /** Display name (usually the file name). */
+  name: str(),
+  path: str(),
+});
+
+/** Float32Array, any other typed array, ArrayBuffer, number[] or {$f32: base64} → Float32Array. */
+function toFloat32(x: unknown): Float32Array | undefined {
+  if (x instanceof Float32Array) return x;
+  if (x instanceof ArrayBuffer) return x.byteLength % 4 === 0 ? new Float32Array(x) : undefined;
+  if (ArrayBuffer.isView(x) && !(x instanceof DataView)) return Float32Array.from(x as unknown as ArrayLike<number>);
+  if (Array.isArray(x)) return x.every((e) => typeof e === 'number') ? Float32Array.from(x as number[]) : undefined;
+  if (typeof x === 'object' && x !== null && typeof (x as { $f32?: unknown }).$f32 === 'string') {
+    try {
+      const r = typedArrayReviver('', x);
+      return r instanceof Float32Array ? r : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+const floats = (): Schema<Float32Array> =>
+  v.pipe(
+    v.custom<unknown>((x) => toFloat32(x) !== undefined, 'must be a Float32Array, an array of numbers or {$f32: base64}'),
+    v.transform((x) => toFloat32(x) as Float32Array),
+  );
+
+/**
+ * Similarity of A's units (rows) against B's units (columns) for one permutation group,
+ * row-major `size × size`. The sender may downsample to at most 1024 per side; `size` is the
+ * matrix side actually sent and `originalSize` the group's true size (defaults to `size`).
+ * `perm[i]` is the B unit moved to position i (gather indices, length `originalSize`).
+ */
+export const heatmapDataSchema = v.pipe(
+  obj({
+    name: str(),
+    size: int(1),
+    originalSize: v.optional(int(1)),
+    perm: v.array(int(0), 'must be an array of indices'),
+    before: floats(),
+    after: floats(),
+  }),
+  v.forward(v.partialCheck([['size'], ['originalSize']], (h) => (h.originalSize ?? h.size) >= h.size, 'must be >= size'), ['originalSize']),
+  v.forward(
+    v.partialCheck(
+      [['size'], ['originalSize'], ['perm']],
+      (h) => h.perm.length === (h.originalSize ?? h.size) && isPermutation(h.perm),
+      (issue) => {
+        const h = issue.input as { size: number; originalSize?: number; perm: number[] };
+        const n = h.originalSize ?? h.size;
+        return h.perm.length !== n ? `has ${h.perm.length} entries, expected ${n}` : 'is not a permutation';
+      },
+    ),
+    ['perm'],
+  ),
+  v.check(
+    (h) => h.before.length === h.size * h.size && h.after.length === h.size * h.size,
+    (issue) => `\`before\` and \`after\` must have size² = ${issue.input.size ** 2} values`,
+  ),
+);
+
+/** Weight-space distances ‖A − B‖ (naive) and ‖A − π(B)‖ (aligned). */
+export const pathDistanceSchema = obj({ naive: num(), aligned: num() });
+
+export const alignmentStateSchema = obj({
+  title: str(),
+  a: modelRefSchema,
+  b: modelRefSchema,
+  out: v.optional(modelRefSchema),
+  method: str(),
+  backend: str(),
+  seconds: num(),
+  iterations: num(),
+  objectiveBefore: num(),
+  objectiveAfter: num(),
+  groups: v.array(groupSummarySchema, 'must be an array'),
+  heatmaps: v.array(heatmapDataSchema, 'must be an array'),
+  /** Loss/accuracy along the linear path; when absent the distance plot is shown instead. */
+  curve: v.optional(barrierCurveSchema),
+  /**
+   * Why there is no curve although the run has evaluation data ("Loss curve cancelled.",
+   * "Computing the loss curve…"); the distance plot is shown under it.
+   */
+  curveNote: v.optional(str()),
+  distance: v.optional(pathDistanceSchema),
+  /**
+   * The attention layers of the run's spec (heads, KV groups, inner permutations): their heatmaps
+   * are shown per layer under one "Attention heads" tab instead of one tab per group.
+   */
+  attention: attentionLayersSchema,
+});
+
+/** Extension → alignment panel, by `type`. */
+export const TO_ALIGNMENT = {
+  init: obj({ type: v.literal('init'), state: alignmentStateSchema }),
+  update: obj({ type: v.literal('update'), state: alignmentStateSchema }),
+  /** The loss curve arrived (or changed, or was given up: `curveNote`) after the heatmaps; only the curve section is redrawn. */
+  curve: obj({ type: v.literal('curve'), curve: v.optional(barrierCurveSchema), curveNote: v.optional(str()) }),
+} as const;
+
+/** Alignment panel → extension. */
+export const fromAlignmentSchema = v.variant('type', [
+  readySchema,
+  /** Save `csv` with a save dialog (suggested file name given). */
+  obj({ type: v.literal('exportCsv'), csv: v.pipe(v.string(), v.maxLength(MAX_EXPORT_CHARS)), suggestedName: exportName() }),
+  /** Save a PNG given as a `data:image/png;base64,...` URL. */
+  obj({
+    type: v.literal('exportPng'),
+    dataUrl: v.pipe(v.string(), v.maxLength(MAX_EXPORT_CHARS), v.startsWith('data:image/png;base64,')),
+    suggestedName: exportName(),
+  }),
+  obj({ type: v.literal('openFile'), which: v.picklist(['a', 'b', 'out']) }),
+]);
+

@@ -1,0 +1,179 @@
+/**
+ * Schemas of the results a worker sends back, one per request kind; their types
+ * (src/engine/protocol.ts) come from here. Field names are also the CLI's `--json` contract:
+ * add fields, never rename. A new result field goes into its result's entries below.
+ */
+import * as v from 'valibot';
+import { METHOD_IDS } from '../../core/methods';
+import { bool, int, nonEmpty, num, numArray, obj, oneOf, permRecord, str, strArray } from '../../../shared/schema/rules';
+import { attentionLayersSchema } from '../../../shared/schema/attention';
+import { barrierCurveSchema, curveEntries, curveLengths, groupSummarySchema, tensorStatsResultSchema } from '../../../shared/schema/results';
+import { BACKEND_NAMES } from './requests';
+
+const backend = oneOf(BACKEND_NAMES);
+const float32 = () => v.custom<Float32Array>((x) => x instanceof Float32Array, 'must be a Float32Array');
+const method = oneOf(METHOD_IDS);
+
+/** Similarity of A's units (rows) against B's units (columns), before and after alignment. */
+export const groupMatricesSchema = v.pipe(
+  obj({
+    name: nonEmpty(),
+    size: int(0),
+    before: float32(),
+    after: float32(),
+  }),
+  v.check(
+    (m) => m.before.length === m.size * m.size && m.after.length === m.size * m.size,
+    (issue) => `matrix \`${issue.input.name}\` fields \`before\` and \`after\` must be a Float32Array of ${issue.input.size}x${issue.input.size}`,
+  ),
+);
+
+export const equivalenceReportSchema = obj({
+  /** Largest |logit(B) - logit(pi(B))| on the batch. */
+  maxAbsDiff: num(),
+  /** maxAbsDiff divided by the largest |logit(B)|. */
+  relDiff: num(),
+  ok: bool(),
+  batch: oneOf(['data', 'random'] as const),
+  message: v.optional(str()),
+});
+
+const alignEntries = {
+  method,
+  seconds: num(),
+  iterations: int(0),
+  /** Sum over spec tensors of <A, pi(B)>, before (identity) and after. */
+  objectiveBefore: num(),
+  objectiveAfter: num(),
+  perms: permRecord(),
+  /** The file written (absent when nothing was written). */
+  out: v.optional(nonEmpty()),
+  /** When the request gave `out`: whether it was written (false after a failed equivalence check without keepOnMismatch). */
+  written: v.optional(bool()),
+  backend,
+  family: v.optional(nonEmpty()),
+  groups: v.array(groupSummarySchema, 'must be an array'),
+  equivalence: v.optional(equivalenceReportSchema),
+  /** Weight-space distances over spec tensors: ||A - B|| (naive) and ||A - pi(B)|| (aligned). */
+  distance: v.optional(obj({ naive: num(), aligned: num() })),
+};
+
+export const alignResultSchema = obj({
+  ...alignEntries,
+  matrices: v.optional(v.array(groupMatricesSchema, 'must be an array')),
+  /** With `matrices`: the spec's attention layers, so the panel shows head groups per layer. */
+  attention: attentionLayersSchema,
+});
+
+const widenedSchema = obj({ tensor: str(), from: str(), to: str() });
+
+export const mergeResultSchema = obj({
+  out: nonEmpty(),
+  inputs: strArray(),
+  lambda: num(),
+  aligned: bool(),
+  /** "weight" (two inputs aligned), "mergemany" (3+ aligned), "none" (no alignment). */
+  method: oneOf(['weight', 'mergemany', 'none'] as const),
+  seconds: num(),
+  backend,
+  /** Float tensors written in another dtype than the reference's (inputs of mixed dtypes: the wider one; or not encodable: F32). */
+  widened: v.optional(v.array(widenedSchema, 'must be an array')),
+});
+
+/**
+ * Where the aligned path's far end comes from: `alignment` (B aligned by this barrier run),
+ * `permutations` (an alignment's permutations passed in the request), `checkpoint` (an aligned
+ * file evaluated as is). `method` is the alignment's method ("unknown" for a file whose
+ * metadata does not say).
+ */
+export const alignedSourceSchema = obj({
+  method: oneOf([...METHOD_IDS, 'unknown'] as const),
+  source: oneOf(['alignment', 'permutations', 'checkpoint'] as const),
+  /** The aligned checkpoint (source "checkpoint"). */
+  checkpoint: v.optional(nonEmpty()),
+});
+
+const split = oneOf(['train', 'test'] as const);
+
+/** Batch sizes the memory plan chose, and the data BatchNorm statistics were recomputed on. */
+export const evaluationPlanSchema = obj({
+  /** Examples per evaluation batch. */
+  batchSize: int(0),
+  /** Planned bytes of activations per example (forward pass, measured on a probe batch). */
+  activationBytesPerExample: num(),
+  /** Present when BatchNorm statistics were recomputed at each lambda. */
+  batchNormReset: v.optional(obj({ split, examples: int(0), batchSize: int(0) })),
+  /** Present with REPAIR: the examples the unit statistics were measured on. */
+  repair: v.optional(obj({ split, examples: int(0) })),
+});
+
+/** A language-model curve's evaluation: the objective, how many positions were scored, the model and data read. */
+export const lmEvaluationInfoSchema = obj({
+  objective: oneOf(['causal', 'masked'] as const),
+  sequences: int(0),
+  seqLen: int(0),
+  /** Scored positions (next-token positions, or masked positions for BERT). */
+  positions: int(0),
+  /** The forward pass (family, sizes), one line. */
+  model: nonEmpty(),
+  /** The token data read, one line. */
+  data: nonEmpty(),
+});
+
+const barrierResultObject = obj({
+  ...curveEntries,
+  backend,
+  seconds: num(),
+  workers: int(1),
+  /** Present when split was "both": one curve per split (the top-level fields then hold "test"). */
+  splits: v.optional(obj({ test: v.optional(barrierCurveSchema), train: v.optional(barrierCurveSchema) })),
+  align: v.optional(obj(alignEntries)),
+  /** Which alignment the aligned curve belongs to (present with an aligned curve). */
+  alignedFrom: v.optional(alignedSourceSchema),
+  /** The evaluation plan of the workers (batch sizes under the memory budget). */
+  evaluation: v.optional(evaluationPlanSchema),
+  /** Language models: the objective and data the losses are over (the curves also carry `perplexity`). */
+  lm: v.optional(lmEvaluationInfoSchema),
+});
+export const barrierResultSchema = v.pipe(barrierResultObject, curveLengths<v.InferOutput<typeof barrierResultObject>>());
+
+/** One pool worker's share of a curve. One rule: one `loss`, `acc` (and `perplexity`) per λ. */
+export const evaluatePathResultSchema = v.pipe(
+  obj({
+    lambdas: numArray(),
+    loss: numArray(),
+    acc: numArray(),
+    /** Language models: exp(loss) at each lambda. */
+    perplexity: v.optional(numArray()),
+    plan: v.optional(evaluationPlanSchema),
+    /** Language models: what was evaluated. */
+    lm: v.optional(lmEvaluationInfoSchema),
+  }),
+  v.check(
+    (r) => r.loss.length === r.lambdas.length && r.acc.length === r.lambdas.length && (r.perplexity === undefined || r.perplexity.length === r.lambdas.length),
+    `fields \`lambdas\`, \`loss\`, \`acc\` (and \`perplexity\`) must have the same length`,
+  ),
+);
+
+export const trainResultSchema = obj({
+  out: nonEmpty(),
+  seconds: num(),
+  finalLoss: num(),
+  testLoss: v.optional(num()),
+  testAcc: v.optional(num()),
+  backend,
+});
+
+export const backendResultSchema = obj({ backend });
+
+/** Each request kind's result schema (the keys are REQUEST_SCHEMAS' keys). */
+export const RESULT_SCHEMAS = {
+  align: alignResultSchema,
+  merge: mergeResultSchema,
+  barrier: barrierResultSchema,
+  evaluatePath: evaluatePathResultSchema,
+  tensorStats: tensorStatsResultSchema,
+  train: trainResultSchema,
+  backend: backendResultSchema,
+} as const;
+

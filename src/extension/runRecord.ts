@@ -1,0 +1,52 @@
+/**
+ * The run history's stored records and their encoding (no vscode: unit-tested on its own). The
+ * list of runs is `{version, runs}` JSON; each run's panel state is a JSON file with its
+ * Float32Arrays in the one Float32-in-JSON codec (shared/float32Json.ts).
+ */
+import * as v from 'valibot';
+import { parseWithFloats, stringifyWithFloats } from '../../shared/float32Json';
+import { alignmentStateSchema } from '../../shared/messages/alignment';
+import { runSummaryEntries } from '../../shared/messages/barriers';
+import { bool, obj, str, strArray, type DeepReadonly } from '../../shared/schema/rules';
+import type { AlignmentState } from '../../webview/protocol';
+
+/**
+ * A run as stored: the side view's summary plus the absolute paths the extension itself chose.
+ * A new stored field goes here (optional: lists written by earlier versions lack it).
+ */
+export const runRecordSchema = obj({
+  ...runSummaryEntries,
+  aPath: str(),
+  bPath: str(),
+  otherPaths: v.optional(strArray()),
+  outPath: v.optional(str()),
+  /** True when a panel state file was stored for this run. */
+  hasPanel: v.optional(bool()),
+});
+export type RunRecord = DeepReadonly<v.InferOutput<typeof runRecordSchema>>;
+
+/** The list file: `{version, runs}`; runs are checked one by one. */
+const runListSchema = obj({ runs: v.array(v.unknown()) });
+
+/**
+ * Keeps only well-formed records (the file may be from another version or edited by hand): the
+ * same rules the side view applies to a listed run, so a kept record always shows.
+ */
+export function parseRunList(x: unknown): RunRecord[] {
+  const list = v.safeParse(runListSchema, x);
+  if (!list.success) return [];
+  return list.output.runs.flatMap((r) => {
+    const run = v.safeParse(runRecordSchema, r);
+    return run.success ? [run.output] : [];
+  });
+}
+
+// Panel states hold Float32Arrays: stored with the one Float32-in-JSON codec ({$f32: base64}).
+export function encodePanel(state: AlignmentState): Uint8Array {
+  return new TextEncoder().encode(stringifyWithFloats(state));
+}
+
+/** Reads a stored panel state; throws when it is not one (the caller warns and shows none). */
+export function decodePanel(bytes: Uint8Array): AlignmentState {
+  return v.parse(alignmentStateSchema, parseWithFloats(new TextDecoder().decode(bytes)));
+}
