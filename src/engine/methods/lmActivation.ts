@@ -6,7 +6,9 @@
 import type { PermSpec, TensorMap } from '../../core/checkpoint';
 import { lmActivationMatching } from '../compute/activationMatching';
 import type { HandlerContext } from '../dispatch';
+import { formatBytes, MemoryBudgetError } from '../../core/memoryPlan';
 import { EngineError } from '../errors';
+import { base } from '../loadTensors';
 import { tokenInput } from '../handlers/evaluateLmPath';
 import { locateLmCheckpoint } from '../lm/checkpoint';
 import { readLmConfig } from '../lm/config';
@@ -14,6 +16,7 @@ import { lmFeatureAxes } from '../lm/featureAxes';
 import { namePrefix } from '../lm/layers';
 import { buildLm } from '../lm/model';
 import type { AlignRequest } from '../protocol';
+import { memoryBudgetOf } from './common';
 
 export async function lmActivationPerms(req: AlignRequest, spec: PermSpec, ta: TensorMap, tb: TensorMap, ctx: HandlerContext): Promise<Record<string, Int32Array>> {
   if (!req.data) throw new EngineError('InvalidRequest', 'activation matching needs token data (--data): it runs both language models on it');
@@ -25,7 +28,14 @@ export async function lmActivationPerms(req: AlignRequest, spec: PermSpec, ta: T
   try {
     const b = buildLm(tb, config, req.b);
     try {
-      const r = await lmActivationMatching(spec, a, b, input, which, { signal: ctx.signal, onProgress: ctx.onProgress });
+      let r;
+      try {
+        r = await lmActivationMatching(spec, a, b, input, which, { signal: ctx.signal, onProgress: ctx.onProgress, memoryBudget: memoryBudgetOf(req) });
+      } catch (e) {
+        if (e instanceof MemoryBudgetError) throw new EngineError('OverBudget', `${base(req.b)}: ${e.message}`, req.b);
+        throw e;
+      }
+      if (r.plan.passes.length > 1) ctx.log(`activation matching: ${formatBytes(r.plan.statisticsBytes)} of statistics for all blocks at once; ${r.plan.passes.length} passes over the token data to stay within the memory budget of ${formatBytes(r.plan.budget)}`);
       if (r.unobserved.length) ctx.log(`activation matching: no activation exposes ${r.unobserved.join(', ')}; left as the identity`);
       return r.perms;
     } finally {
