@@ -179,10 +179,10 @@ describe('the memory formula', () => {
   it('a permutation shared by two blocks keeps them in one pass: refused where separate blocks would take two', () => {
     const blocks = tinyLlama.blocks.slice(0, 2).map((b) => ({ ...b, heads: [] }));
     const separate: LmActivationShapes = { ...tinyLlama, residual: undefined, blocks };
-    const oneBlock = planLmActivationMatching({ ...separate, blocks: blocks.slice(0, 1) }, Number.MAX_SAFE_INTEGER).peakBytes;
-    assert.deepEqual(planLmActivationMatching(separate, oneBlock).passes.map((p) => p.blocks), [[0], [1]]);
+    const oneBlock = planLmActivationMatching({ ...separate, blocks: blocks.slice(0, 1) }, Number.MAX_SAFE_INTEGER, 1).peakBytes;
+    assert.deepEqual(planLmActivationMatching(separate, oneBlock, 1).passes.map((p) => p.blocks), [[0], [1]]);
     const shared: LmActivationShapes = { ...separate, blocks: blocks.map((b) => ({ ...b, mlp: { perm: 'P_mlp', units: 5632 } })) };
     assert.deepEqual(planLmActivationMatching(shared, Number.MAX_SAFE_INTEGER).passes.map((p) => p.blocks), [[0, 1]]);
-    assert.throws(() => planLmActivationMatching(shared, oneBlock), (e: unknown) => e instanceof MemoryBudgetError && e.perm === 'P_mlp');
+    assert.throws(() => planLmActivationMatching(shared, oneBlock, 1), (e: unknown) => e instanceof MemoryBudgetError && e.perm === 'P_mlp');
   });
 });
