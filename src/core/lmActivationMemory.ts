@@ -1,7 +1,7 @@
 /**
  * Memory plan of activation matching on a transformer language model (issues 10 and 13):
- * the bytes of every allocation that grows with the model, from its shapes alone, before any
- * token is read, and the passes over the token data that keep them under the memory budget.
+ * the bytes of every allocation that grows with the model, from its shapes alone, before the
+ * models run, and the passes over the token data that keep them under the memory budget.
  *
  * What lmActivationMatching (engine/compute/activationMatching.ts) holds, per set of n units:
  * - running sums, float64: sum a, sum b, sum a^2, sum b^2 (n each) and A^T B (n x n):
@@ -10,8 +10,9 @@
  * - per batch of s sequences of T tokens, float32: the features kept from A's and B's forward
  *   passes until both have run, 2 x 4 x s T x (features' widths; the residual stream is sampled
  *   `samples` times per pass), plus the forward pass's own intermediates
- *   (`forwardBytesPerSequence` per sequence) and, while one feature is added, its A^T B product
- *   and read-back (2 x 4 n^2) and a transposed copy of A's features (4 s T n);
+ *   (`forwardBytesPerSequence` per sequence) and, while one feature is added (its products are
+ *   freed before the next), its A^T B product and read-back (2 x 4 n^2), a transposed copy of
+ *   A's features and a squared copy of A's or B's (2 x 4 s T n);
  * - at the end of a pass, to solve: a float64 correlation matrix (8 n^2) and, for heads, a
  *   float32 copy of each attention feature's (4 n^2 each).
  * The models' weights are not in this plan (the caller holds them either way), as for an
@@ -118,7 +119,7 @@ function peakOf(items: readonly Item[], shapes: LmActivationShapes, s: number): 
   const sums = features.reduce((acc, f) => acc + statisticsBytes(f.units), 0);
   const widest = features.reduce((m, f) => Math.max(m, f.units), 0);
   const featureBytesPerSequence = 2 * F32 * shapes.tokensPerSequence * features.reduce((acc, f) => acc + f.samples * f.units, 0);
-  const batch = s * (featureBytesPerSequence + shapes.forwardBytesPerSequence) + 2 * F32 * widest * widest + F32 * tokens * widest;
+  const batch = s * (featureBytesPerSequence + shapes.forwardBytesPerSequence) + 2 * F32 * widest * widest + 2 * F32 * tokens * widest;
   const headCopies = items.reduce((m, it) => Math.max(m, it.features.filter((f) => f.head).reduce((acc, f) => acc + F32 * f.units * f.units, 0)), 0);
   const solve = F64 * widest * widest + headCopies;
   return { statisticsBytes: sums, featureBytesPerSequence, peakBytes: sums + Math.max(batch, solve) };

@@ -85,7 +85,11 @@ export async function activationMatching(
   return assign(spec, stats);
 }
 
-/** Adds one batch of features [samples, units] of A and B to the running sums of permutation `perm`. Call inside tf.tidy. */
+/**
+ * Adds one batch of features [samples, units] of A and B to the running sums of permutation
+ * `perm`. Its products are freed on return (own tidy): a batch adds many features in turn, and
+ * only one feature's products are planned (core/lmActivationMemory.ts).
+ */
 function accumulate(stats: Map<string, Stats>, perm: string, za: tf.Tensor2D, zb: tf.Tensor2D): void {
   const n = za.shape[1];
   let s = stats.get(perm);
@@ -93,12 +97,14 @@ function accumulate(stats: Map<string, Stats>, perm: string, za: tf.Tensor2D, zb
     s = { n, count: 0, sumA: new Float64Array(n), sumB: new Float64Array(n), sqA: new Float64Array(n), sqB: new Float64Array(n), cross: new Float64Array(n * n) };
     stats.set(perm, s);
   }
-  // A^T B through an explicit transpose (wasm's transposed matMul is slow).
-  const cross = tf.matMul(tf.transpose(za), zb).dataSync();
-  const sa = tf.sum(za, 0).dataSync();
-  const sb = tf.sum(zb, 0).dataSync();
-  const qa = tf.sum(tf.square(za), 0).dataSync();
-  const qb = tf.sum(tf.square(zb), 0).dataSync();
+  const [cross, sa, sb, qa, qb] = tf.tidy(() => [
+    // A^T B through an explicit transpose (wasm's transposed matMul is slow).
+    tf.matMul(tf.transpose(za), zb).dataSync(),
+    tf.sum(za, 0).dataSync(),
+    tf.sum(zb, 0).dataSync(),
+    tf.sum(tf.square(za), 0).dataSync(),
+    tf.sum(tf.square(zb), 0).dataSync(),
+  ]);
   for (let j = 0; j < n; j++) {
     s.sumA[j] += sa[j];
     s.sumB[j] += sb[j];
