@@ -214,8 +214,8 @@ const headKey = (layer: number, kind: (typeof HEAD_KINDS)[number]): string => `\
  *   solved by assignment, then one outer assignment over the heads (or KV groups) on the
  *   pairs' values (core/matching/headMatching.ts, as weight matching with heads does).
  * Permutations no feature exposes stay the identity and are listed in `unobserved`.
- * Memory (core/lmActivationMemory.ts): the sums are planned from the shapes before any token is
- * read; over `memoryBudget` the blocks are split into passes over the data, each keeping only its
+ * Memory (core/lmActivationMemory.ts): the sums are planned from the shapes before the models
+ * run; over `memoryBudget` the blocks are split into passes over the data, each keeping only its
  * blocks' features and sums and solving them before the next (same batches, same permutations);
  * when even one block does not fit, MemoryBudgetError names its permutation and the bytes.
  */
