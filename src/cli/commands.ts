@@ -253,6 +253,7 @@ export async function barrier(ctx: CommandContext): Promise<void> {
     ...seedAndIter(args),
     resetBatchNorm: args.values['reset-bn'] ?? false,
     ...(args.values.repair ? { repair: true } : {}),
+    memoryBudget: byteSize('memory-budget', args.values['memory-budget']),
     allowNonFinite: args.values['allow-non-finite'] ?? false,
     ...(alignedCheckpoint !== undefined ? { alignedCheckpoint } : { method, ...(method === 'ste' ? { ste: methodOptions(args, 'ste') as AlignRequest['ste'] } : {}) }),
   }, 'barrier');

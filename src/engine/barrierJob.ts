@@ -265,7 +265,8 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
     report();
     if (plan.source === 'alignment') {
       alignDone = workers
-        .run<'align'>(plan.request, {
+        // An explicit budget binds the alignment too: its worker's share, as the others evaluate meanwhile.
+        .run<'align'>(req.memoryBudget !== undefined ? { ...plan.request, memoryBudget: share } : plan.request, {
           signal: controller.signal,
           onProgress: (p) => {
             alignFraction = Math.max(alignFraction, Math.min(1, p.fraction ?? 0));

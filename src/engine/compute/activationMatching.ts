@@ -6,6 +6,7 @@
  * spatial positions (each position is one sample of the channel). Permutations no hidden
  * activation reveals (e.g. a residual stream not exposed) stay the identity.
  */
+import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import type { PermSpec, Progress, TensorMap } from '../../core/checkpoint';
 import type { Dataset } from '../../core/data';
@@ -19,6 +20,10 @@ import type { LmFeatureHooks, LmModel } from '../lm/layers';
 import type { LmFeatureAxes, LmHeadAxes } from '../lm/featureAxes';
 import { headGroupValue, solveHeadGroup, type HeadStructure } from '../../core/matching/headMatching';
 import type { LmEvaluationInput } from '../lm/evaluate';
+import type { LmConfig } from '../lm/config';
+import { lmBytesPerSequence } from '../lm/memoryPlan';
+import { defaultMemoryBudget } from '../../core/memoryPlan';
+import { planLmActivationMatching, type LmActivationMemoryPlan, type LmActivationPass, type LmActivationShapes } from '../../core/lmActivationMemory';
 
 interface Stats {
   readonly n: number;
@@ -80,7 +85,11 @@ export async function activationMatching(
   return assign(spec, stats);
 }
 
-/** Adds one batch of features [samples, units] of A and B to the running sums of permutation `perm`. Call inside tf.tidy. */
+/**
+ * Adds one batch of features [samples, units] of A and B to the running sums of permutation
+ * `perm`. Its products are freed on return (own tidy): a batch adds many features in turn, and
+ * only one feature's products are planned (core/lmActivationMemory.ts).
+ */
 function accumulate(stats: Map<string, Stats>, perm: string, za: tf.Tensor2D, zb: tf.Tensor2D): void {
   const n = za.shape[1];
   let s = stats.get(perm);
@@ -88,12 +97,14 @@ function accumulate(stats: Map<string, Stats>, perm: string, za: tf.Tensor2D, zb
     s = { n, count: 0, sumA: new Float64Array(n), sumB: new Float64Array(n), sqA: new Float64Array(n), sqB: new Float64Array(n), cross: new Float64Array(n * n) };
     stats.set(perm, s);
   }
-  // A^T B through an explicit transpose (wasm's transposed matMul is slow).
-  const cross = tf.matMul(tf.transpose(za), zb).dataSync();
-  const sa = tf.sum(za, 0).dataSync();
-  const sb = tf.sum(zb, 0).dataSync();
-  const qa = tf.sum(tf.square(za), 0).dataSync();
-  const qb = tf.sum(tf.square(zb), 0).dataSync();
+  const [cross, sa, sb, qa, qb] = tf.tidy(() => [
+    // A^T B through an explicit transpose (wasm's transposed matMul is slow).
+    tf.matMul(tf.transpose(za), zb).dataSync(),
+    tf.sum(za, 0).dataSync(),
+    tf.sum(zb, 0).dataSync(),
+    tf.sum(tf.square(za), 0).dataSync(),
+    tf.sum(tf.square(zb), 0).dataSync(),
+  ]);
   for (let j = 0; j < n; j++) {
     s.sumA[j] += sa[j];
     s.sumB[j] += sb[j];
@@ -116,14 +127,25 @@ function assign(spec: PermSpec, stats: ReadonlyMap<string, Stats>): ActivationMa
       unobserved.push(name);
       continue;
     }
-    const corr = correlationMatrix(s);
-    const r = solveAssignmentMax(corr, s.n);
-    perms[name] = r.rowToCol;
-    let before = 0;
-    for (let i = 0; i < s.n; i++) before += corr[i * s.n + i];
-    correlation[name] = { before: before / s.n, after: r.value / s.n };
+    const r = assignOne(s);
+    perms[name] = r.perm;
+    correlation[name] = r.correlation;
   }
   return { perms, correlation, unobserved };
+}
+
+/** One permutation's assignment (maximise the summed correlation) and its mean correlation before and after. */
+function assignOne(s: Stats): { perm: Int32Array; correlation: { before: number; after: number } } {
+  const corr = correlationMatrix(s);
+  const r = solveAssignmentMax(corr, s.n);
+  let before = 0;
+  for (let i = 0; i < s.n; i++) before += corr[i * s.n + i];
+  return { perm: r.rowToCol, correlation: { before: before / s.n, after: r.value / s.n } };
+}
+
+/** Bytes a permutation's running sums hold (core/lmActivationMemory.ts `statisticsBytes` plans them). */
+function statsBytes(s: Stats): number {
+  return s.sumA.byteLength + s.sumB.byteLength + s.sqA.byteLength + s.sqB.byteLength + s.cross.byteLength;
 }
 
 /** Pearson correlation of A's unit i with B's unit j; dead units (zero variance) correlate 0. */
@@ -192,6 +214,10 @@ const headKey = (layer: number, kind: (typeof HEAD_KINDS)[number]): string => `\
  *   solved by assignment, then one outer assignment over the heads (or KV groups) on the
  *   pairs' values (core/matching/headMatching.ts, as weight matching with heads does).
  * Permutations no feature exposes stay the identity and are listed in `unobserved`.
+ * Memory (core/lmActivationMemory.ts): the sums are planned from the shapes before the models
+ * run; over `memoryBudget` the blocks are split into passes over the data, each keeping only its
+ * blocks' features and sums and solving them before the next (same batches, same permutations);
+ * when even one block does not fit, MemoryBudgetError names its permutation and the bytes.
  */
 export async function lmActivationMatching(
   spec: PermSpec,
@@ -199,52 +225,129 @@ export async function lmActivationMatching(
   b: LmModel,
   input: LmEvaluationInput,
   which: LmFeatureAxes,
-  opts: { signal?: AbortSignal; onProgress?: (p: Progress) => void; sequencesPerBatch?: number } = {},
-): Promise<ActivationMatchingResult> {
-  const stats = new Map<string, Stats>();
+  opts: LmActivationOptions = {},
+): Promise<LmActivationMatchingResult> {
   const { n, t } = input;
-  const step = Math.max(1, opts.sequencesPerBatch ?? 16);
-  for (let s0 = 0; s0 < n; s0 += step) {
-    throwIfCancelled(opts.signal, 'activation matching');
-    const s1 = Math.min(n, s0 + step);
-    tf.tidy(() => {
-      const ids = tf.tensor2d(input.input.subarray(s0 * t, s1 * t), [s1 - s0, t], 'int32');
-      const grab = (into: Map<string, tf.Tensor2D[]>): LmFeatureHooks => ({
-        residual: (_layer, x) => push(into, which.residual, x),
-        mlp: (layer, h) => push(into, which.mlp[layer], h),
-        attention: (layer, f) => {
-          const axes = which.heads?.[layer];
-          if (!axes) return;
-          for (const kind of HEAD_KINDS) if (axes[kind]) push(into, headKey(layer, kind), f[kind]);
-        },
+  const budget = opts.memoryBudget ?? defaultMemoryBudget(os.totalmem());
+  const plan = planLmActivationMatching(lmActivationShapes(which, a.config, input), budget, opts.sequencesPerBatch ?? 16);
+  const step = plan.sequencesPerBatch;
+  const perms: Record<string, Int32Array> = {};
+  const correlation: Record<string, { before: number; after: number }> = {};
+  const total = plan.passes.length;
+  for (const [k, pass] of plan.passes.entries()) {
+    const stats = new Map<string, Stats>();
+    const blocks = new Set(pass.blocks);
+    const what = total > 1 ? `pass ${k + 1} of ${total}, ${passLabel(pass)}, ` : '';
+    let featureBytes = 0;
+    for (let s0 = 0; s0 < n; s0 += step) {
+      throwIfCancelled(opts.signal, 'activation matching');
+      const s1 = Math.min(n, s0 + step);
+      tf.tidy(() => {
+        const ids = tf.tensor2d(input.input.subarray(s0 * t, s1 * t), [s1 - s0, t], 'int32');
+        // Only this pass's features are kept: the others' sums belong to another pass.
+        const grab = (into: Map<string, tf.Tensor2D[]>): LmFeatureHooks => ({
+          residual: (_layer, x) => {
+            if (pass.residual) push(into, which.residual, x);
+          },
+          mlp: (layer, h) => {
+            if (blocks.has(layer)) push(into, which.mlp[layer], h);
+          },
+          attention: (layer, f) => {
+            const axes = which.heads?.[layer];
+            if (!axes || !blocks.has(layer)) return;
+            for (const kind of HEAD_KINDS) if (axes[kind]) push(into, headKey(layer, kind), f[kind]);
+          },
+        });
+        const fa = new Map<string, tf.Tensor2D[]>();
+        const fb = new Map<string, tf.Tensor2D[]>();
+        a.hidden(ids, grab(fa)).dispose();
+        b.hidden(ids, grab(fb)).dispose();
+        const kept = [...fa.values(), ...fb.values()].flat();
+        featureBytes = Math.max(featureBytes, kept.reduce((acc, x) => acc + 4 * x.size, 0));
+        for (const [key, la] of fa) {
+          const lb = fb.get(key) ?? [];
+          la.forEach((za, i) => lb[i] && accumulate(stats, key, za, lb[i]));
+        }
+        for (const x of kept) x.dispose();
       });
-      const fa = new Map<string, tf.Tensor2D[]>();
-      const fb = new Map<string, tf.Tensor2D[]>();
-      a.hidden(ids, grab(fa)).dispose();
-      b.hidden(ids, grab(fb)).dispose();
-      for (const [key, la] of fa) {
-        const lb = fb.get(key) ?? [];
-        la.forEach((za, i) => lb[i] && accumulate(stats, key, za, lb[i]));
+      opts.onProgress?.({ stage: 'activations', fraction: (k * n + s1) / (total * n), message: `Activation matching: ${what}${s1} of ${n} sequences` });
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    opts.onPass?.({ pass: k, statisticsBytes: [...stats.values()].reduce((acc, x) => acc + statsBytes(x), 0), featureBytes });
+    // Solved now, so that the next pass starts with no sums held.
+    for (const name of Object.keys(spec.perms)) {
+      const x = stats.get(name);
+      if (!x) continue;
+      const r = assignOne(x);
+      perms[name] = r.perm;
+      correlation[name] = r.correlation;
+    }
+    for (const layer of pass.blocks) {
+      const axes = which.heads?.[layer];
+      const h = axes && assignHeads(spec, stats, layer, axes);
+      if (!h) continue;
+      for (const [name, p] of h.perms) {
+        perms[name] = p;
+        correlation[name] = h.correlation;
       }
-      for (const x of [...fa.values(), ...fb.values()].flat()) x.dispose();
-    });
-    opts.onProgress?.({ stage: 'activations', fraction: s1 / n, message: `Activation matching: ${s1} of ${n} sequences` });
-    await new Promise<void>((r) => setImmediate(r));
-  }
-  const heads = (which.heads ?? []).map((axes, layer) => (axes ? assignHeads(spec, stats, layer, axes) : undefined));
-  const plain = assign(spec, stats);
-  const perms = { ...plain.perms };
-  const correlation = { ...plain.correlation };
-  const solved = new Set<string>();
-  for (const h of heads) {
-    if (!h) continue;
-    for (const [name, p] of h.perms) {
-      perms[name] = p;
-      correlation[name] = h.correlation;
-      solved.add(name);
     }
   }
-  return { perms, correlation, unobserved: plain.unobserved.filter((name) => !solved.has(name)) };
+  const unobserved: string[] = [];
+  for (const [name, size] of Object.entries(spec.perms)) {
+    if (perms[name]) continue;
+    perms[name] = Int32Array.from({ length: size }, (_, i) => i);
+    unobserved.push(name);
+  }
+  return { perms, correlation, unobserved, plan };
+}
+
+export interface LmActivationOptions {
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (p: Progress) => void;
+  /** Sequences per forward pass at most (16); fewer when the memory budget needs it. */
+  readonly sequencesPerBatch?: number;
+  /** Bytes the sums, the kept features and the forward passes may use (default half of physical memory). */
+  readonly memoryBudget?: number;
+  /** After each pass over the data, what its accumulators actually held (the plan's check). */
+  readonly onPass?: (report: { readonly pass: number; readonly statisticsBytes: number; readonly featureBytes: number }) => void;
+}
+
+export interface LmActivationMatchingResult extends ActivationMatchingResult {
+  readonly plan: LmActivationMemoryPlan;
+}
+
+/** "residual stream and blocks 0–3", "blocks 4–7", "block 8" (blocks numbered as in the tensor names). */
+function passLabel(pass: LmActivationPass): string {
+  const bs = pass.blocks;
+  const blocks = bs.length === 0 ? '' : bs.length === 1 ? `block ${bs[0]}` : `blocks ${bs[0]}\u2013${bs[bs.length - 1]}`;
+  if (!pass.residual) return blocks;
+  return blocks ? `residual stream and ${blocks}` : 'residual stream';
+}
+
+/**
+ * The shapes activation matching's memory plan reads, from config.json and the feature axes:
+ * the residual stream is sampled 2L + 1 times per forward pass (the embeddings' output, each
+ * attention's and each block's), each block's MLP and attention features once.
+ */
+export function lmActivationShapes(which: LmFeatureAxes, config: LmConfig, input: Pick<LmEvaluationInput, 'n' | 't'>): LmActivationShapes {
+  const widths = { out: config.heads * config.headDim, q: config.heads * config.headDim, k: config.kvHeads * config.headDim, v: config.kvHeads * config.headDim };
+  return {
+    tokensPerSequence: input.t,
+    sequences: input.n,
+    forwardBytesPerSequence: lmBytesPerSequence(config, input.t),
+    residual: which.residual ? { perm: which.residual, units: config.hidden, samples: 2 * config.layers + 1 } : undefined,
+    blocks: Array.from({ length: config.layers }, (_, layer) => {
+      const mlp = which.mlp[layer];
+      const axes = which.heads?.[layer];
+      const heads = HEAD_KINDS.flatMap((kind) => {
+        const part = axes?.[kind];
+        if (!part) return [];
+        const names = part.perms.filter((p): p is string => p !== null);
+        return [{ perm: names[0] ?? `block ${layer} heads`, units: widths[kind], perms: names }];
+      });
+      return { mlp: mlp ? { perm: mlp, units: config.intermediate ?? 4 * config.hidden } : undefined, heads };
+    }),
+  };
 }
 
 /**

@@ -4,9 +4,12 @@
  * the spec has them, the attention heads with their inner permutations.
  */
 import type { PermSpec, TensorMap } from '../../core/checkpoint';
-import { lmActivationMatching } from '../compute/activationMatching';
+import { lmActivationMatching, lmActivationShapes } from '../compute/activationMatching';
+import { planLmActivationMatching } from '../../core/lmActivationMemory';
 import type { HandlerContext } from '../dispatch';
+import { formatBytes, MemoryBudgetError } from '../../core/memoryPlan';
 import { EngineError } from '../errors';
+import { base } from '../loadTensors';
 import { tokenInput } from '../handlers/evaluateLmPath';
 import { locateLmCheckpoint } from '../lm/checkpoint';
 import { readLmConfig } from '../lm/config';
@@ -14,6 +17,7 @@ import { lmFeatureAxes } from '../lm/featureAxes';
 import { namePrefix } from '../lm/layers';
 import { buildLm } from '../lm/model';
 import type { AlignRequest } from '../protocol';
+import { memoryBudgetOf } from './common';
 
 export async function lmActivationPerms(req: AlignRequest, spec: PermSpec, ta: TensorMap, tb: TensorMap, ctx: HandlerContext): Promise<Record<string, Int32Array>> {
   if (!req.data) throw new EngineError('InvalidRequest', 'activation matching needs token data (--data): it runs both language models on it');
@@ -21,11 +25,15 @@ export async function lmActivationPerms(req: AlignRequest, spec: PermSpec, ta: T
   const config = await readLmConfig(paths.config);
   const { input } = await tokenInput(req.data, config, paths.config, req.data.tokenizer ?? paths.tokenizer);
   const which = lmFeatureAxes(spec, config, namePrefix(ta, config, paths.weights));
+  const memoryBudget = memoryBudgetOf(req);
+  // Refused before the models are built (lmActivationMatching plans the same again).
+  const plan = overBudgetAsEngineError(req.b, () => planLmActivationMatching(lmActivationShapes(which, config, input), memoryBudget));
+  if (plan.passes.length > 1) ctx.log(`activation matching: ${formatBytes(plan.statisticsBytes)} of statistics for all blocks at once; ${plan.passes.length} passes over the token data to stay within the memory budget of ${formatBytes(plan.budget)}`);
   const a = buildLm(ta, config, paths.weights);
   try {
     const b = buildLm(tb, config, req.b);
     try {
-      const r = await lmActivationMatching(spec, a, b, input, which, { signal: ctx.signal, onProgress: ctx.onProgress });
+      const r = await lmActivationMatching(spec, a, b, input, which, { signal: ctx.signal, onProgress: ctx.onProgress, memoryBudget });
       if (r.unobserved.length) ctx.log(`activation matching: no activation exposes ${r.unobserved.join(', ')}; left as the identity`);
       return r.perms;
     } finally {
@@ -36,3 +44,13 @@ export async function lmActivationPerms(req: AlignRequest, spec: PermSpec, ta: T
   }
 }
 
+
+/** Runs `plan`, reporting its MemoryBudgetError as one line naming B. */
+function overBudgetAsEngineError<T>(b: string, plan: () => T): T {
+  try {
+    return plan();
+  } catch (e) {
+    if (e instanceof MemoryBudgetError) throw new EngineError('OverBudget', `${base(b)}: ${e.message}`, b);
+    throw e;
+  }
+}
