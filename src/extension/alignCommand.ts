@@ -161,6 +161,7 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
               seed: settings.seed,
               maxIter: settings.maxIterations,
               resetBatchNorm: settings.resetBatchNorm,
+              ...(settings.memoryBudget !== undefined ? { memoryBudget: settings.memoryBudget } : {}),
             },
             { onProgress: (p) => report(p, curvePhase), onPoint, signal },
           ),

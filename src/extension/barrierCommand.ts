@@ -77,6 +77,7 @@ async function runBarrier(deps: Deps, uri: unknown, uris: unknown, opts: Barrier
           seed: settings.seed,
           maxIter: settings.maxIterations,
           resetBatchNorm: settings.resetBatchNorm,
+          ...(settings.memoryBudget !== undefined ? { memoryBudget: settings.memoryBudget } : {}),
         },
         { onProgress: report, signal },
       ),
