@@ -129,7 +129,8 @@ test('Cancel during the loss curve: "b.aligned.safetensors written; loss curve c
     const soFar = (await live.locator('p.barrier').textContent()) ?? '';
     const count = (await live.locator('.curve-note').textContent()) ?? '';
     assert.match(count, /Loss curve: \d+ of 402 points/, 'the panel counts the points');
-    await live.locator('p.barrier').scrollIntoViewIfNeeded();
+    // The curve section is redrawn at every point (never 'stable' for playwright): scroll in the page.
+    await live.evaluate(() => document.querySelector('p.barrier')?.scrollIntoView({ block: 'center' }));
     await screenshot(page, 'journey-truth-curve-filling');
 
     const running = await notification(page, 'aligning b.safetensors');
