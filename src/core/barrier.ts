@@ -11,6 +11,27 @@ export function lambdaGrid(steps: number): number[] {
 }
 
 /**
+ * The indices 0..n-1 coarse to fine: both ends, then the middle, then the quarters, and so on
+ * (breadth first over halved intervals). A curve evaluated in this order spans the whole path
+ * from its first points, so its barrier so far (against the true endpoints) is a lower bound of
+ * the final one and its shape fills in evenly, where left to right it would grow from λ = 0.
+ */
+export function coarseToFine(n: number): number[] {
+  if (n <= 0) return [];
+  if (n === 1) return [0];
+  const out = [0, n - 1];
+  const intervals: [number, number][] = [[0, n - 1]];
+  for (let k = 0; k < intervals.length; k++) {
+    const [lo, hi] = intervals[k];
+    if (hi - lo < 2) continue;
+    const mid = Math.floor((lo + hi) / 2);
+    out.push(mid);
+    intervals.push([lo, mid], [mid, hi]);
+  }
+  return out;
+}
+
+/**
  * max over λ of L(λ) − ((1−t)·L(first) + t·L(last)), with t the position of λ between the first
  * and last lambda (t = λ for a 0..1 grid). Lambdas need not be sorted. The endpoints contribute 0,
  * so a convex curve has barrier 0; NaN losses give NaN (a diverged model has no barrier).

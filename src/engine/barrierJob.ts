@@ -13,7 +13,7 @@
  */
 import * as os from 'node:os';
 import type { CurvePoint, Progress } from '../core/checkpoint';
-import { barrierFromCurve, lambdaGrid } from '../core/barrier';
+import { barrierFromCurve, coarseToFine, lambdaGrid } from '../core/barrier';
 import { openCheckpoint } from '../core/safetensors';
 import { EngineError } from './errors';
 import type {
@@ -146,9 +146,11 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
     // refuses non-finite ones unless allowed), so the aligned path reuses the naive λ = 0.
     const shareStart = hasAligned && !req.allowNonFinite && lambdas[0] === 0;
     const queues: Queue[] = [];
+    // Coarse to fine, so a live plot spans the whole path from its first points.
+    const order = coarseToFine(lambdas.length);
     for (const split of splits) {
-      queues.push({ split, path: 'naive', todo: lambdas.map((_, i) => i), open: true });
-      if (hasAligned) queues.push({ split, path: 'aligned', todo: lambdas.map((_, i) => i).filter((i) => !(shareStart && i === 0)), open: plan.source !== 'alignment' });
+      queues.push({ split, path: 'naive', todo: [...order], open: true });
+      if (hasAligned) queues.push({ split, path: 'aligned', todo: order.filter((i) => !(shareStart && i === 0)), open: plan.source !== 'alignment' });
     }
     const totalPoints = splits.length * lambdas.length * (hasAligned ? 2 : 1);
     const toEvaluate = queues.reduce((s, q) => s + q.todo.length, 0);

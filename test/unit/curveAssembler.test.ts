@@ -2,7 +2,7 @@
 // paths, whose barriers equal the final ones once every point is in.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { barrierFromCurve, lambdaGrid } from '../../src/core/barrier';
+import { barrierFromCurve, coarseToFine, lambdaGrid } from '../../src/core/barrier';
 import { CurveAssembler } from '../../src/core/curveAssembler';
 import type { CurvePoint } from '../../src/core/checkpoint';
 import { mulberry32 } from '../../src/core/matching/prng';
@@ -61,4 +61,26 @@ test('a naive-only run draws the naive path alone', () => {
   assert.equal(curve.aligned, undefined);
   assert.equal(curve.barrier.aligned, undefined);
   assert.deepEqual(curve.lambdas, lambdas);
+});
+
+test('λs are evaluated coarse to fine: both ends, the middle, the quarters…, each once', () => {
+  assert.deepEqual(coarseToFine(9), [0, 8, 4, 2, 6, 1, 3, 5, 7]);
+  assert.deepEqual(coarseToFine(2), [0, 1]);
+  assert.deepEqual(coarseToFine(1), [0]);
+  for (const n of [3, 25, 101, 201]) {
+    const order = coarseToFine(n);
+    assert.deepEqual([...order].sort((x, y) => x - y), Array.from({ length: n }, (_, i) => i), `${n}: every index once`);
+    assert.deepEqual(order.slice(0, 3), [0, n - 1, Math.floor((n - 1) / 2)], `${n}: ends, then the middle`);
+  }
+  // A partial curve in this order spans the whole path: its barrier so far is a lower bound of the final one.
+  const c = new CurveAssembler(true);
+  const finalBarrier = barrierFromCurve(lambdas, naiveLoss);
+  for (const i of coarseToFine(lambdas.length)) {
+    c.add(points[2 * i]);
+    c.add(points[2 * i + 1]);
+    const curve = c.curve();
+    if (!curve) continue;
+    assert.deepEqual([curve.lambdas[0], curve.lambdas[curve.lambdas.length - 1]], [0, 1]);
+    assert.ok(curve.barrier.naive <= finalBarrier + 1e-12);
+  }
 });
