@@ -8,7 +8,7 @@
 import type { Checkpoint, DenseTensor, PermSpec, Permutations, TensorMap } from '../../core/checkpoint';
 import { loadDataset } from '../../core/data';
 import { applyPermutations, axisPermsOf, axisPermutations, identityPermutations, permuteTensor } from '../../core/matching/permute';
-import { similarityMatrixWith, type WeightMatchingResult } from '../../core/matching/weightMatching';
+import { blockSimilarityWith, similarityMatrixWith, type WeightMatchingResult } from '../../core/matching/weightMatching';
 import { checkMatchingMemory, memoryBudgetOf } from '../methods/common';
 import { writeCheckpointOutput } from '../../core/hf/layout';
 import { provenanceMetadata, type TensorSource } from '../../core/safetensors';
@@ -27,6 +27,7 @@ import { tfMatMul } from '../tfMatMul';
 import { TOOL, VERSION } from '../version';
 import { checkOutput, otherReads } from '../outputCheck';
 import { attentionLayers } from '../../core/spec/attentionLayers';
+import { outerPermutationOf } from '../../core/blockAxis';
 
 /** Examples fed to both models by the equivalence check. */
 const EQUIVALENCE_EXAMPLES = 64;
@@ -112,6 +113,15 @@ async function equivalence(req: AlignRequest, b: Checkpoint, loaded: TensorMap, 
   }
 }
 
+/**
+ * The permutations of a per-block group's "before" picture: none, except the outer one (heads,
+ * KV groups) that `inner` sits under, so each block pairs the same heads as after alignment.
+ */
+function outerPermutationsOnly(spec: PermSpec, identity: Permutations, aligned: Permutations, inner: string): Permutations {
+  const outer = outerPermutationOf(spec, inner);
+  return outer !== undefined && aligned[outer] ? { ...identity, [outer]: aligned[outer] } : identity;
+}
+
 export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Promise<AlignResult> {
   const started = performance.now();
   if (req.out !== undefined) await checkOutput(req.out, [req.a, req.b], req, req.b);
@@ -130,12 +140,27 @@ export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Prom
       matrices = [];
       for (const name of Object.keys(spec.perms).sort()) {
         throwIfCancelled(ctx.signal, 'align');
-        matrices.push({
-          name,
-          size: spec.perms[name],
-          before: await similarityMatrixWith(spec, ta, tb, identity, name, tfMatMul),
-          after: await similarityMatrixWith(spec, ta, tb, wm.perms, name, tfMatMul),
-        });
+        const blocks = spec.blocks?.[name] ?? 1;
+        if (blocks > 1) {
+          // Only the diagonal head_dim blocks (the rest is zero): a 768-wide GPT-2 group is 12 × 64²
+          // values instead of 768². "Before" pairs the same heads as "after" (outer permutation
+          // applied), with the dims unpermuted.
+          const outerOnly = outerPermutationsOnly(spec, identity, wm.perms, name);
+          matrices.push({
+            name,
+            size: spec.perms[name],
+            blocks,
+            before: await blockSimilarityWith(spec, ta, tb, outerOnly, name, tfMatMul),
+            after: await blockSimilarityWith(spec, ta, tb, wm.perms, name, tfMatMul),
+          });
+        } else {
+          matrices.push({
+            name,
+            size: spec.perms[name],
+            before: await similarityMatrixWith(spec, ta, tb, identity, name, tfMatMul),
+            after: await similarityMatrixWith(spec, ta, tb, wm.perms, name, tfMatMul),
+          });
+        }
         await new Promise<void>((r) => setImmediate(r));
       }
     }
