@@ -12,7 +12,7 @@
  * pair up). A per-block permutation's value is one flat Int32Array of blocks x size entries,
  * block g holding g*size + inner_g(i): a permutation of the whole range that keeps each block.
  */
-import type { AxisEntry, BlockAxis, BlockPart, Permutations, PermSpec } from './checkpoint';
+import type { AxisEntry, BlockAxis, BlockPart, Permutations } from './checkpoint';
 
 export function isBlockAxis(entry: AxisEntry | undefined): entry is BlockAxis {
   return typeof entry === 'object' && entry !== null;
@@ -121,21 +121,4 @@ export function blockOf(p: Int32Array, blocks: number, g: number): Int32Array {
 export function blockAxisToJson(axis: BlockAxis): unknown {
   const one = (p: BlockPart) => ({ split: [...p.split], perms: [...p.perms] });
   return axis.parts.length === 1 ? one(axis.parts[0]) : { concat: axis.parts.map(one) };
-}
-
-/**
- * The permutation of the outer blocks (heads, KV groups) that the per-block permutation `inner`
- * sits under in `spec`'s block axes; undefined when `inner` is not used at an inner level.
- */
-export function outerPermutationOf(spec: PermSpec, inner: string): string | undefined {
-  for (const entries of Object.values(spec.axes)) {
-    for (const e of entries) {
-      if (!isBlockAxis(e)) continue;
-      for (const part of e.parts) {
-        const outer = part.perms[0];
-        if (outer !== null && part.perms.slice(1).includes(inner)) return outer;
-      }
-    }
-  }
-  return undefined;
 }

@@ -27,7 +27,6 @@ import { tfMatMul } from '../tfMatMul';
 import { TOOL, VERSION } from '../version';
 import { checkOutput, otherReads } from '../outputCheck';
 import { attentionLayers } from '../../core/spec/attentionLayers';
-import { outerPermutationOf } from '../../core/blockAxis';
 
 /** Examples fed to both models by the equivalence check. */
 const EQUIVALENCE_EXAMPLES = 64;
@@ -113,15 +112,6 @@ async function equivalence(req: AlignRequest, b: Checkpoint, loaded: TensorMap, 
   }
 }
 
-/**
- * The permutations of a per-block group's "before" picture: none, except the outer one (heads,
- * KV groups) that `inner` sits under, so each block pairs the same heads as after alignment.
- */
-function outerPermutationsOnly(spec: PermSpec, identity: Permutations, aligned: Permutations, inner: string): Permutations {
-  const outer = outerPermutationOf(spec, inner);
-  return outer !== undefined && aligned[outer] ? { ...identity, [outer]: aligned[outer] } : identity;
-}
-
 export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Promise<AlignResult> {
   const started = performance.now();
   if (req.out !== undefined) await checkOutput(req.out, [req.a, req.b], req, req.b);
@@ -143,14 +133,14 @@ export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Prom
         const blocks = spec.blocks?.[name] ?? 1;
         if (blocks > 1) {
           // Only the diagonal head_dim blocks (the rest is zero): a 768-wide GPT-2 group is 12 × 64²
-          // values instead of 768². "Before" pairs the same heads as "after" (outer permutation
-          // applied), with the dims unpermuted.
-          const outerOnly = outerPermutationsOnly(spec, identity, wm.perms, name);
+          // values instead of 768². "Before" is B with every permutation applied but this one: the
+          // same matched heads as "after" (A's head g, B's head π_outer(g)), their dims unpermuted.
+          const allButThis = { ...wm.perms, [name]: identity[name] };
           matrices.push({
             name,
             size: spec.perms[name],
             blocks,
-            before: await blockSimilarityWith(spec, ta, tb, outerOnly, name, tfMatMul),
+            before: await blockSimilarityWith(spec, ta, tb, allButThis, name, tfMatMul),
             after: await blockSimilarityWith(spec, ta, tb, wm.perms, name, tfMatMul),
           });
         } else {
