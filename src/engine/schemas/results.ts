@@ -31,7 +31,9 @@ export const groupMatricesSchema = v.pipe(
   v.check((m) => m.blocks === undefined || m.size % m.blocks === 0, (issue) => `matrix \`${issue.input.name}\`: size ${issue.input.size} is not a multiple of blocks ${issue.input.blocks ?? 1}`),
   v.check(
     (m) => m.before.length === matrixValues(m.size, m.blocks) && m.after.length === matrixValues(m.size, m.blocks),
-    (issue) => `matrix \`${issue.input.name}\` fields \`before\` and \`after\` must be a Float32Array of ${matrixValues(issue.input.size, issue.input.blocks)} values`,
+    (issue) => issue.input.blocks === undefined
+      ? `matrix \`${issue.input.name}\` fields \`before\` and \`after\` must be a Float32Array of ${issue.input.size}x${issue.input.size}`
+      : `matrix \`${issue.input.name}\` fields \`before\` and \`after\` must be a Float32Array of ${issue.input.blocks} blocks of ${issue.input.size / issue.input.blocks}x${issue.input.size / issue.input.blocks}`,
   ),
 );
 
