@@ -7,6 +7,7 @@ import { barrierChart, distanceChart, type LineChart } from './charts';
 import { csv, fmt, fmtSeconds, h, slug, clear } from './dom';
 import { HeatmapView, type HeatmapUiState } from './heatmapView';
 import { HeadsView, headGroupNames, type HeadsUiState } from './headsView';
+import { expandBlocks } from '../shared/pixels/heatmapBlocks';
 import type { AlignmentState, HeatmapData } from './protocol';
 import type { GroupSummary } from './protocol';
 import { readTheme, type ThemeColors } from './theme';
@@ -175,7 +176,9 @@ export class AlignmentView {
       if (user) this.onUiChange(this.ui);
       return;
     }
-    const data: HeatmapData | undefined = this.state.heatmaps.find((m) => m.name === name);
+    // A per-block group (heads' inner dims) shown in a tab of its own is drawn whole.
+    const sent = this.state.heatmaps.find((m) => m.name === name);
+    const data: HeatmapData | undefined = sent && expandBlocks(sent);
     const summary: GroupSummary | undefined = this.state.groups.find((g) => g.name === name);
     this.panel.append(this.groupStats(name, summary, data));
     if (data) {
@@ -184,7 +187,7 @@ export class AlignmentView {
       this.panel.append(this.heatmap.element, this.heatmapExports(name, data));
     } else {
       this.heatmap = undefined;
-      this.panel.append(h('p', { class: 'empty' }, 'No similarity matrices were kept for this group (runs recorded before heatmaps were stored have none): align again to see them.'));
+      this.panel.append(h('p', { class: 'empty' }, this.state.heatmapsNote ?? 'No similarity matrices were kept for this group (runs recorded before heatmaps were stored have none): align again to see them.'));
     }
     if (user) this.onUiChange(this.ui);
   }

@@ -3,11 +3,13 @@
  * with the heatmap of its head permutation (n_heads × n_heads, or KV groups × KV groups with
  * grouped-query attention, then the query heads inside each group) and its inner permutations
  * (q/k, v/o dimensions) as small multiples: one head_dim × head_dim picture per head, A's head g
- * beside the B head it was matched with.
+ * beside the B head it was matched with. Inner permutations arrive as their diagonal blocks only
+ * (shared/pixels/heatmapBlocks.ts), older runs as whole matrices.
  */
 import { binary, colormap } from '../shared/pixels/colormap';
 import { clear, fmt, h } from './dom';
 import { robustRange, toRgba } from '../shared/pixels/heatmap';
+import { diagonalBlock, expandBlocks, hasBlockSimilarities } from '../shared/pixels/heatmapBlocks';
 import { HeatmapView, type HeatmapUiState } from './heatmapView';
 import type { AttentionLayer, GroupSummary, HeatmapData, InnerPermutation } from './protocol';
 import type { ThemeColors } from './theme';
@@ -116,7 +118,8 @@ export class HeadsView {
     // A small matrix starts as the permutation, about HEAD_MAP_PX wide: n_heads × n_heads is readable at a glance.
     const zoom = Math.max(1, Math.min(32, Math.floor(HEAD_MAP_PX / data.size)));
     const ui = (this.views[name] ??= { view: 'perm', colormap: 'viridis', mode: 'mean', zoom });
-    const view = new HeatmapView(data, this.theme, ui, this.onUiChange);
+    // Query heads within each KV group arrive as diagonal blocks: small (n_heads²) drawn whole.
+    const view = new HeatmapView(expandBlocks(data), this.theme, ui, this.onUiChange);
     this.heatmaps.push(view);
     section.append(view.element);
     return section;
@@ -137,9 +140,8 @@ export class HeadsView {
     const n = data.originalSize ?? data.size;
     const blocks = Math.floor(n / m);
     const outer = this.find(l.outer)?.perm;
-    // Similarities exist per block only when the matrix was sent whole (not block-averaged).
-    const whole = data.size === n;
-    const views: InnerView[] = whole ? ['perm', 'before', 'after'] : ['perm'];
+    // Similarities exist per block when sent as blocks, or as a whole matrix not block-averaged.
+    const views: InnerView[] = hasBlockSimilarities(data) ? ['perm', 'before', 'after'] : ['perm'];
     if (!views.includes(this.ui.inner)) this.ui.inner = 'perm';
     const seg = h('div', { class: 'segmented', role: 'radiogroup', 'aria-label': `${inner.label}: matrices shown` });
     for (const v of views) {
@@ -152,11 +154,6 @@ export class HeadsView {
       seg.append(b);
     }
     const localPerm = (g: number): Int32Array => Int32Array.from({ length: m }, (_, i) => data.perm[g * m + i] - g * m);
-    const block = (matrix: Float32Array, g: number): Float32Array => {
-      const out = new Float32Array(m * m);
-      for (let i = 0; i < m; i++) out.set(matrix.subarray((g * m + i) * n + g * m, (g * m + i) * n + g * m + m), i * m);
-      return out;
-    };
     const view = this.ui.inner;
     const values = Array.from({ length: blocks }, (_, g) => {
       if (view === 'perm') {
@@ -165,7 +162,7 @@ export class HeadsView {
         for (let i = 0; i < m; i++) cells[i * m + p[i]] = 1;
         return cells;
       }
-      return block(view === 'after' ? data.after : data.before, g);
+      return diagonalBlock(data, view, g, m) ?? new Float32Array(m * m);
     });
     let lo = 0;
     let hi = 1;
@@ -183,14 +180,16 @@ export class HeadsView {
       const ctx = canvas.getContext('2d');
       ctx?.putImageData(new ImageData(toRgba(v, lut, lo, hi) as Uint8ClampedArray<ArrayBuffer>, m, m), 0, 0);
       const moved = localPerm(g).reduce((a, x, i) => a + (x !== i ? 1 : 0), 0);
-      const partner = outer && view !== 'before' ? outer[g] : g;
+      // Blocks pair the same heads before and after; an older whole "before" matrix did not.
+      const samePairs = data.blocks !== undefined || view !== 'before';
+      const partner = outer && samePairs ? outer[g] : g;
       const caption = `A ${blockWord} ${g} ↔ B ${blockWord} ${partner}`;
       canvas.setAttribute('aria-label', `${inner.label} dims, ${caption}: ${INNER_LABELS[view].toLowerCase()}, ${moved} of ${m} dims moved`);
       grid.append(h('figure', { class: 'multiple-cell', role: 'listitem', 'data-block': String(g) }, canvas,
         h('figcaption', {}, caption, h('br', {}), h('span', { class: 'hint' }, `${moved} of ${m} moved`))));
     });
     section.append(h('div', { class: 'toolbar' }, seg), grid,
-      h('p', { class: 'hint' }, `Rows: A's dims; columns: the matched B ${blockWord}'s dims${view === 'before' ? ' (before: each head against the B head in the same position, unpermuted)' : view === 'after' ? ' (after alignment)' : ''}.`));
+      h('p', { class: 'hint' }, `Rows: A's dims; columns: the matched B ${blockWord}'s dims${view === 'before' ? (data.blocks !== undefined ? ` (before: the same matched ${blockWord}s, dims unpermuted)` : ` (before: each ${blockWord} against the B ${blockWord} in the same position, unpermuted)`) : view === 'after' ? ' (after alignment)' : ''}.`));
     return section;
   }
 

@@ -45,16 +45,30 @@ const floats = (): Schema<Float32Array> =>
  * row-major `size × size`. The sender may downsample to at most 1024 per side; `size` is the
  * matrix side actually sent and `originalSize` the group's true size (defaults to `size`).
  * `perm[i]` is the B unit moved to position i (gather indices, length `originalSize`).
+ *
+ * A per-block permutation (attention heads' inner dims) is sent as `blocks`: only its diagonal
+ * blocks, never downsampled (`size` is the group's size, m = size / blocks): `before` and
+ * `after` hold `blocks` row-major m × m matrices end to end, block g pairing A's head g with
+ * B's head π_outer(g) (before: the dims unpermuted). shared/heatmapBlocks.ts reads them.
  */
 export const heatmapDataSchema = v.pipe(
   obj({
     name: str(),
     size: int(1),
     originalSize: v.optional(int(1)),
+    blocks: v.optional(int(2)),
     perm: v.array(int(0), 'must be an array of indices'),
     before: floats(),
     after: floats(),
   }),
+  v.forward(
+    v.partialCheck(
+      [['size'], ['originalSize'], ['blocks']],
+      (h) => h.blocks === undefined || (h.size % h.blocks === 0 && (h.originalSize ?? h.size) === h.size),
+      (issue) => `blocks: size ${(issue.input as { size: number }).size} must be a multiple of it, and not downsampled`,
+    ),
+    ['blocks'],
+  ),
   v.forward(v.partialCheck([['size'], ['originalSize']], (h) => (h.originalSize ?? h.size) >= h.size, 'must be >= size'), ['originalSize']),
   v.forward(
     v.partialCheck(
@@ -69,10 +83,18 @@ export const heatmapDataSchema = v.pipe(
     ['perm'],
   ),
   v.check(
-    (h) => h.before.length === h.size * h.size && h.after.length === h.size * h.size,
-    (issue) => `\`before\` and \`after\` must have size² = ${issue.input.size ** 2} values`,
+    (h) => h.before.length === heatmapValues(h) && h.after.length === heatmapValues(h),
+    (issue) => issue.input.blocks === undefined
+      ? `\`before\` and \`after\` must have size² = ${issue.input.size ** 2} values`
+      : `\`before\` and \`after\` must have blocks × (size / blocks)² = ${heatmapValues(issue.input)} values`,
   ),
 );
+
+/** Values `before` (and `after`) of a heatmap hold: size², or blocks × (size / blocks)². */
+export function heatmapValues(h: { size: number; blocks?: number }): number {
+  const b = h.blocks ?? 1;
+  return b * Math.floor(h.size / b) ** 2;
+}
 
 /** Weight-space distances ‖A − B‖ (naive) and ‖A − π(B)‖ (aligned). */
 export const pathDistanceSchema = obj({ naive: num(), aligned: num() });
@@ -90,6 +112,8 @@ export const alignmentStateSchema = obj({
   objectiveAfter: num(),
   groups: v.array(groupSummarySchema, 'must be an array'),
   heatmaps: v.array(heatmapDataSchema, 'must be an array'),
+  /** Why a group has no heatmap, when it is not an old run's ("Compute barrier… keeps no similarity matrices…"). */
+  heatmapsNote: v.optional(str()),
   /** Loss/accuracy along the linear path; when absent the distance plot is shown instead. */
   curve: v.optional(barrierCurveSchema),
   /**

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import type { AlignResult } from '../engine/protocol';
 import { similarityPng } from './heatmapImage';
 import { heatmapsOf } from '../extension/heatmaps';
+import { expandBlocks } from '../../shared/pixels/heatmapBlocks';
 import type { AlignmentState } from '../../webview/protocol';
 import { REPORT_CSS_FILES, REPORT_SCRIPT_FILE, buildReportHtml, type ReportData } from '../../webview/reportData';
 import { writeFileAtomic } from './atomicWrite';
@@ -92,7 +93,7 @@ export async function writeReport(
   };
 
   const heatmaps: string[] = [];
-  for (const m of align.matrices ?? []) {
+  for (const m of (align.matrices ?? []).map((x) => expandBlocks(x))) {
     for (const which of ['before', 'after'] as const) {
       stop();
       // Small demo widths get scaled up so the image is at least ~512 pixels wide.

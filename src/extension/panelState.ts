@@ -48,6 +48,7 @@ export function barrierState(a: string, b: string, result: BarrierResult): Align
     objectiveAfter: align?.objectiveAfter ?? 0,
     groups: align?.groups ?? [],
     heatmaps: [],
+    heatmapsNote: 'A barrier run keeps no similarity matrices: use Align with… on these models to see the heatmaps.',
     curve: curveOf(result),
     distance: align?.distance,
   };

@@ -13,7 +13,7 @@ import { initBackend } from '../../src/engine/backend';
 import type { HandlerContext } from '../../src/engine/dispatch';
 import { alignHandler } from '../../src/engine/handlers/align';
 import { architectureOf } from '../../src/extension/inspectorArchitecture';
-import { alignmentState } from '../../src/extension/panelState';
+import { alignmentState, barrierState } from '../../src/extension/panelState';
 import type { AlignmentState, InspectorState } from '../../webview/protocol';
 import { typedArrayReplacer } from '../../shared/float32Json';
 import { hfFixture } from '../unit/helpers/hfFixtures';
@@ -85,6 +85,14 @@ test('GPT-2: head groups sit under one "Attention heads" tab, one layer at a tim
   // The known permutation moved the heads: the recovered one is not the identity.
   assert.ok(heads.perm.some((p, i) => p !== i), `heads permutation ${heads.perm.join(',')}`);
 
+  // Inner permutations arrive as their diagonal blocks only (4 heads × 16², not 64²).
+  for (const inner of ['qk', 'vo']) {
+    const m = state.heatmaps.find((x) => x.name === `P_transformer.h.0.${inner}`)!;
+    assert.equal(m.blocks, 4, `${m.name} sent as blocks`);
+    assert.equal(m.size, 64);
+    assert.equal(m.before.length, 4 * 16 * 16);
+    assert.equal(m.after.length, 4 * 16 * 16);
+  }
   // Inner permutations: one head_dim × head_dim picture per head, captioned with its matched B head.
   for (const inner of ['qk', 'vo']) {
     const name = `P_transformer.h.0.${inner}`;
@@ -114,6 +122,26 @@ test('GPT-2: head groups sit under one "Attention heads" tab, one layer at a tim
   assert.ok(diag / 16 > offDiag / 16 + 0.2, `diagonal ${diag / 16} vs off ${offDiag / 16}`);
   await page.screenshot({ path: join(SHOTS, 'heads-gpt2-after.png'), fullPage: true });
 
+  // Similarity before: the same matched heads (captions unchanged), their dims not yet permuted, so
+  // each row's bright cell sits where the permutation sends it.
+  await page.click('section[data-group="P_transformer.h.0.vo"] button.seg[data-view="before"]');
+  const vo = state.heatmaps.find((m) => m.name === 'P_transformer.h.0.vo')!.perm;
+  for (const g of [0, 3]) {
+    const caption = await page.locator(`section[data-group="P_transformer.h.0.vo"] figure[data-block="${g}"] figcaption`).textContent();
+    assert.ok(caption?.startsWith(`A head ${g} ↔ B head ${heads.perm[g]}`), caption ?? '');
+  }
+  let moved = 0;
+  let elsewhere = 0;
+  for (let i = 0; i < 16; i++) {
+    const j = vo[i];
+    moved += await luminance(page, sel, 0, j, i);
+    elsewhere += await luminance(page, sel, 0, (j + 7) % 16, i);
+  }
+  assert.ok(moved / 16 > elsewhere / 16 + 0.2, `permuted diagonal ${moved / 16} vs off ${elsewhere / 16}`);
+  assert.ok(vo.slice(0, 16).some((p, i) => p !== i), 'the v/o dims of head 0 moved');
+  assert.match((await page.textContent('section[data-group="P_transformer.h.0.vo"] p.hint:last-child')) ?? '', /before: the same matched heads, dims unpermuted/);
+  await page.screenshot({ path: join(SHOTS, 'heads-gpt2-before.png'), fullPage: true });
+
   // The layer selector: layer 1's groups replace layer 0's.
   await page.selectOption('select.layer-select', '1');
   assert.match((await page.textContent('.layer-summary')) ?? '', /^layer 1 attention/);
@@ -137,7 +165,25 @@ test('Llama with GQA: KV groups, query heads per group, v/o per KV group, q/k fi
   const caption = await page.locator('section[data-group="P_model.layers.0.vo"] figure[data-block="1"] figcaption').textContent();
   assert.ok(caption?.startsWith(`A KV group 1 ↔ B KV group ${kvPerm[1]}`), caption ?? '');
   assert.equal(await page.locator('section[data-group$=".qk"]').count(), 0);
+  // Query heads within each KV group arrive as blocks (2 groups × 2²) and are drawn whole: 4 × 4 above.
+  assert.equal(state.heatmaps.find((m) => m.name === 'P_model.layers.0.heads')!.blocks, 2);
   await page.screenshot({ path: join(SHOTS, 'heads-llama-gqa.png'), fullPage: true });
+  assert.deepEqual(pageErrors(page), []);
+  await page.close();
+});
+
+test('a barrier run lists head groups as tabs and says why it has no heatmaps', async () => {
+  const aligned = states.get('gpt2')!;
+  const curve = { lambdas: [0, 1], naive: { loss: [2, 2], acc: [0.3, 0.3] }, barrier: { naive: 0 } };
+  const align = { method: 'weight' as const, seconds: 1, iterations: 2, objectiveBefore: aligned.objectiveBefore, objectiveAfter: aligned.objectiveAfter, perms: {}, backend: 'wasm' as const, groups: aligned.groups.map((g) => ({ ...g })) };
+  const state = barrierState('a.safetensors', 'b.safetensors', { ...curve, backend: 'wasm', seconds: 1, workers: 1, align });
+  const page = await hx.open('alignment');
+  await postFromHost(page, `{ type: 'init', state: ${JSON.stringify(state, typedArrayReplacer)} }`);
+  await page.waitForSelector('button.tab');
+  await page.click('button.tab:has-text("P_transformer.h.0.vo")');
+  const empty = (await page.textContent('.tabpanel p.empty')) ?? '';
+  assert.match(empty, /barrier run keeps no similarity matrices/);
+  assert.doesNotMatch(empty, /recorded before heatmaps were stored/);
   assert.deepEqual(pageErrors(page), []);
   await page.close();
 });

@@ -248,19 +248,34 @@ export function solveHeadGroup(structs: readonly HeadStructure[], blocks: number
  * block g), zero between blocks.
  */
 export function headSimilarity(structs: readonly HeadStructure[], blocks: number, name: string, members: ReadonlyMap<string, number>): Float32Array {
-  const ps = prepare(structs);
-  const none = new Map<string, Int32Array>();
   const m = members.get(name);
   if (m === undefined) {
+    const ps = prepare(structs);
+    const none = new Map<string, Int32Array>();
     const out = new Float32Array(blocks * blocks);
     for (let g = 0; g < blocks; g++) for (let c = 0; c < blocks; c++) out[g * blocks + c] = pairValue(ps, g, c, none);
     return out;
   }
   const n = blocks * m;
   const out = new Float32Array(n * n);
+  const diagonal = headBlockSimilarity(structs, blocks, name, members);
   for (let g = 0; g < blocks; g++) {
-    const local = memberMatrix(ps, g, g, name, m, none, () => true);
-    for (let u = 0; u < m; u++) for (let v = 0; v < m; v++) out[(g * m + u) * n + g * m + v] = local[u * m + v];
+    for (let u = 0; u < m; u++) out.set(diagonal.subarray((g * m + u) * m, (g * m + u + 1) * m), (g * m + u) * n + g * m);
   }
+  return out;
+}
+
+/**
+ * Just the diagonal blocks of an inner permutation's `headSimilarity` (everything else is zero):
+ * `blocks` row-major m × m matrices end to end, block g pairing A's block g with B's block g as
+ * the structures stand (B already permuted by the outer permutation).
+ */
+export function headBlockSimilarity(structs: readonly HeadStructure[], blocks: number, name: string, members: ReadonlyMap<string, number>): Float32Array {
+  const m = members.get(name);
+  if (m === undefined) throw new Error(`headBlockSimilarity: \`${name}\` is not an inner permutation of this head group`);
+  const ps = prepare(structs);
+  const none = new Map<string, Int32Array>();
+  const out = new Float32Array(blocks * m * m);
+  for (let g = 0; g < blocks; g++) out.set(memberMatrix(ps, g, g, name, m, none, () => true), g * m * m);
   return out;
 }

@@ -36,7 +36,7 @@ import { mulberry32, shuffleInPlace } from './prng';
 import { matMulABt } from './jsMatMul';
 import { planWeightMatching, PRODUCT_BLOCK_BYTES } from '../memoryPlan';
 import { blockAxisSize, blockViolation, entryPermNames, isBlockAxis, partSize } from '../blockAxis';
-import { headGroupValue, headSimilarity, solveHeadGroup, type HeadStructure } from './headMatching';
+import { headGroupValue, headSimilarity, headBlockSimilarity, solveHeadGroup, type HeadStructure } from './headMatching';
 
 export interface WeightMatchingOptions {
   readonly seed: number;
@@ -567,6 +567,20 @@ export async function similarityMatrixWith(
   const out = new Float32Array(n * n);
   for (const [x, y, k] of blocks) addInto(out, await matmul.abT(x, y(), n, k, n));
   return out;
+}
+
+/**
+ * A per-block permutation's similarity as only the diagonal blocks of `similarityMatrix` (the
+ * rest is zero: a head's dims never meet another head's): `spec.blocks[permName]` row-major
+ * m × m matrices end to end, m = perms[permName] / blocks. Block g pairs A's head g with B's
+ * head at g after `perms` (so with the outer permutation applied: B's head π(g)).
+ */
+export async function blockSimilarityWith(
+  spec: PermSpec, a: TensorMap, b: TensorMap, perms: Permutations, permName: string, matmul: MatMulABt,
+): Promise<Float32Array> {
+  const group = headGroupOf(spec, a, b, permName);
+  if (!group || !group.members.has(permName)) throw new MatchingError('BadSpec', `block similarity: \`${permName}\` is not a per-block permutation`);
+  return headBlockSimilarity(await headStructures(spec, b, perms, group, true, matmul), group.blocks, permName, group.members);
 }
 
 /** The [n, k] operand pairs of one group's similarity matrix (B's operand built on demand). */

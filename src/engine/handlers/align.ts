@@ -8,7 +8,7 @@
 import type { Checkpoint, DenseTensor, PermSpec, Permutations, TensorMap } from '../../core/checkpoint';
 import { loadDataset } from '../../core/data';
 import { applyPermutations, axisPermsOf, axisPermutations, identityPermutations, permuteTensor } from '../../core/matching/permute';
-import { similarityMatrixWith, type WeightMatchingResult } from '../../core/matching/weightMatching';
+import { blockSimilarityWith, similarityMatrixWith, type WeightMatchingResult } from '../../core/matching/weightMatching';
 import { checkMatchingMemory, memoryBudgetOf } from '../methods/common';
 import { writeCheckpointOutput } from '../../core/hf/layout';
 import { provenanceMetadata, type TensorSource } from '../../core/safetensors';
@@ -130,12 +130,27 @@ export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Prom
       matrices = [];
       for (const name of Object.keys(spec.perms).sort()) {
         throwIfCancelled(ctx.signal, 'align');
-        matrices.push({
-          name,
-          size: spec.perms[name],
-          before: await similarityMatrixWith(spec, ta, tb, identity, name, tfMatMul),
-          after: await similarityMatrixWith(spec, ta, tb, wm.perms, name, tfMatMul),
-        });
+        const blocks = spec.blocks?.[name] ?? 1;
+        if (blocks > 1) {
+          // Only the diagonal head_dim blocks (the rest is zero): a 768-wide GPT-2 group is 12 × 64²
+          // values instead of 768². "Before" is B with every permutation applied but this one: the
+          // same matched heads as "after" (A's head g, B's head π_outer(g)), their dims unpermuted.
+          const allButThis = { ...wm.perms, [name]: identity[name] };
+          matrices.push({
+            name,
+            size: spec.perms[name],
+            blocks,
+            before: await blockSimilarityWith(spec, ta, tb, allButThis, name, tfMatMul),
+            after: await blockSimilarityWith(spec, ta, tb, wm.perms, name, tfMatMul),
+          });
+        } else {
+          matrices.push({
+            name,
+            size: spec.perms[name],
+            before: await similarityMatrixWith(spec, ta, tb, identity, name, tfMatMul),
+            after: await similarityMatrixWith(spec, ta, tb, wm.perms, name, tfMatMul),
+          });
+        }
         await new Promise<void>((r) => setImmediate(r));
       }
     }

@@ -14,19 +14,34 @@ const backend = oneOf(BACKEND_NAMES);
 const float32 = () => v.custom<Float32Array>((x) => x instanceof Float32Array, 'must be a Float32Array');
 const method = oneOf(METHOD_IDS);
 
-/** Similarity of A's units (rows) against B's units (columns), before and after alignment. */
+/**
+ * Similarity of A's units (rows) against B's units (columns), before and after alignment:
+ * `size × size` row-major; or, for a per-block permutation (`blocks`: attention heads' inner
+ * dims), only the diagonal blocks, `blocks` matrices of m × m (m = size / blocks) end to end,
+ * block g pairing A's head g with B's head π_outer(g) (before: dims unpermuted).
+ */
 export const groupMatricesSchema = v.pipe(
   obj({
     name: nonEmpty(),
     size: int(0),
+    blocks: v.optional(int(2)),
     before: float32(),
     after: float32(),
   }),
+  v.check((m) => m.blocks === undefined || m.size % m.blocks === 0, (issue) => `matrix \`${issue.input.name}\`: size ${issue.input.size} is not a multiple of blocks ${issue.input.blocks ?? 1}`),
   v.check(
-    (m) => m.before.length === m.size * m.size && m.after.length === m.size * m.size,
-    (issue) => `matrix \`${issue.input.name}\` fields \`before\` and \`after\` must be a Float32Array of ${issue.input.size}x${issue.input.size}`,
+    (m) => m.before.length === matrixValues(m.size, m.blocks) && m.after.length === matrixValues(m.size, m.blocks),
+    (issue) => issue.input.blocks === undefined
+      ? `matrix \`${issue.input.name}\` fields \`before\` and \`after\` must be a Float32Array of ${issue.input.size}x${issue.input.size}`
+      : `matrix \`${issue.input.name}\` fields \`before\` and \`after\` must be a Float32Array of ${issue.input.blocks} blocks of ${issue.input.size / issue.input.blocks}x${issue.input.size / issue.input.blocks}`,
   ),
 );
+
+/** Values of a similarity matrix of side `size`, whole or as `blocks` diagonal blocks. */
+export function matrixValues(size: number, blocks?: number): number {
+  const b = blocks ?? 1;
+  return b * (size / b) ** 2;
+}
 
 export const equivalenceReportSchema = obj({
   /** Largest |logit(B) - logit(pi(B))| on the batch. */
