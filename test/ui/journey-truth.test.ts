@@ -1,10 +1,10 @@
 // The UI says what happened, in a real VS Code (code-server + chromium), clicked as a person does:
-// 1. "Align with…" with evaluation data: the panel opens with the heatmaps as soon as the file is
+// 1. Statistics of a sparse 10 GiB tensor in the inspector: progress shows, a second click starts
+//    nothing, Cancel stops it, the extension host's memory stays flat; closing the tab cancels too.
+// 2. "Align with…" with evaluation data: the panel opens with the heatmaps as soon as the file is
 //    written, and the curve fills in ("Barrier so far"); Cancel while the loss curve is computed: the
 //    message says the file was written and the curve cancelled, the file stays, the panel and the
 //    side view keep the run.
-// 2. Statistics of a sparse 10 GiB tensor in the inspector: progress shows, a second click starts
-//    nothing, Cancel stops it, the extension host's memory stays flat; closing the tab cancels too.
 // Screenshots land in test-results/journey-truth-*.png.
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -92,6 +92,78 @@ after(async () => {
   rmSync(workspace, { recursive: true, force: true });
 });
 
+// Statistics first: it is quick, and a curve test that fails would leave its curve running beside it.
+/** The inspector's frame for huge.safetensors, opened by clicking it in the explorer. */
+async function openHuge(page: Page): Promise<Frame> {
+  const folder = explorerRow(page, 'sparse');
+  if ((await explorerRow(page, 'huge.safetensors').count()) === 0) await folder.click();
+  await explorerRow(page, 'huge.safetensors').click();
+  return findFrame(page, 'button[aria-label="Statistics of big"]', 60_000);
+}
+
+test('Statistics of a sparse 10 GiB tensor: progress, one computation, Cancel, flat memory; closing the tab cancels', async () => {
+  assert.ok(wb);
+  const { page } = wb;
+  try {
+    const frame = await openHuge(page);
+    const hosts = extensionHostPids(wb);
+    assert.ok(hosts.length > 0, 'found the extension host process');
+    const rss0 = rssMiB(hosts);
+    let peak = rss0;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(hosts))), 250);
+    try {
+      const stats = frame.locator('button[aria-label="Statistics of big"]');
+      await stats.click();
+      const message = frame.locator('tr.stats-row[data-stats-for="big"] .stats-message');
+      // Progress in the user's words once the engine has read some of it.
+      await frame.locator('tr.stats-row[data-stats-for="big"] .stats-message', { hasText: 'read' }).waitFor({ state: 'visible', timeout: 60_000 });
+      assert.equal(await stats.isDisabled(), true, 'a second click cannot start a second computation');
+      await stats.click({ force: true });
+      assert.equal(await frame.locator('tr.stats-row[data-stats-for="big"] .stats-progress').count(), 1);
+      await page.waitForTimeout(3_000);
+      const during = (await message.textContent()) ?? '';
+      await screenshot(page, 'journey-truth-stats-progress');
+      // Timed inside the page, from the click on Cancel to the row saying "cancelled" (the
+      // test process's own pauses under load do not count).
+      const stopMs = await frame.evaluate(
+        () =>
+          new Promise<number>((resolve) => {
+            const row = document.querySelector('tr.stats-row[data-stats-for="big"]') as HTMLElement;
+            const t0 = performance.now();
+            const seen = new MutationObserver(() => {
+              if (row.textContent?.includes('Statistics of big cancelled.')) {
+                seen.disconnect();
+                resolve(performance.now() - t0);
+              }
+            });
+            seen.observe(row, { childList: true, subtree: true, characterData: true });
+            setTimeout(() => resolve(Number.POSITIVE_INFINITY), 30_000);
+            (document.querySelector('button[aria-label="Cancel statistics of big"]') as HTMLButtonElement).click();
+          }),
+      );
+      await screenshot(page, 'journey-truth-stats-cancelled');
+      assert.equal(await stats.isDisabled(), false, 'Stats can be clicked again');
+      console.log(`[journey-truth] statistics: "${during}" when cancelled; stopped in ${stopMs.toFixed(0)} ms; extension host RSS ${rss0.toFixed(0)} → peak ${peak.toFixed(0)} MiB`);
+      assert.ok(stopMs < 5_000, `cancel took ${stopMs.toFixed(0)} ms`);
+      assert.ok(peak - rss0 < 300, `extension host grew ${(peak - rss0).toFixed(0)} MiB while reading a 10 GiB tensor`);
+
+      // Closing the tab cancels a running computation: the status bar's work item goes away.
+      await stats.click();
+      await frame.locator('tr.stats-row[data-stats-for="big"] .stats-message', { hasText: 'read' }).waitFor({ state: 'visible', timeout: 60_000 });
+      const busy = page.locator('.statusbar-item', { hasText: 'tensor statistics' }).first();
+      await busy.waitFor({ state: 'visible', timeout: 10_000 });
+      await runCommand(page, 'View: Close Editor', 10_000);
+      await busy.waitFor({ state: 'hidden', timeout: 10_000 });
+      await screenshot(page, 'journey-truth-stats-closed');
+    } finally {
+      clearInterval(sampler);
+    }
+  } catch (e) {
+    await screenshot(page, 'journey-truth-stats-failed').catch(() => undefined);
+    throw e;
+  }
+});
+
 test('Cancel during the loss curve: "b.aligned.safetensors written; loss curve cancelled", the file and the run stay', async () => {
   assert.ok(wb);
   const { page } = wb;
@@ -167,77 +239,6 @@ test('Cancel during the loss curve: "b.aligned.safetensors written; loss curve c
     await screenshot(page, 'journey-truth-curve-failed').catch(() => undefined);
     // Stop a curve still being computed, so the next test does not share the machine with it.
     await page.locator('.notifications-center .notification-list-item .monaco-button', { hasText: 'Cancel' }).first().dispatchEvent('click', undefined, { timeout: 5_000 }).catch(() => undefined);
-    throw e;
-  }
-});
-
-/** The inspector's frame for huge.safetensors, opened by clicking it in the explorer. */
-async function openHuge(page: Page): Promise<Frame> {
-  const folder = explorerRow(page, 'sparse');
-  if ((await explorerRow(page, 'huge.safetensors').count()) === 0) await folder.click();
-  await explorerRow(page, 'huge.safetensors').click();
-  return findFrame(page, 'button[aria-label="Statistics of big"]', 60_000);
-}
-
-test('Statistics of a sparse 10 GiB tensor: progress, one computation, Cancel, flat memory; closing the tab cancels', async () => {
-  assert.ok(wb);
-  const { page } = wb;
-  try {
-    const frame = await openHuge(page);
-    const hosts = extensionHostPids(wb);
-    assert.ok(hosts.length > 0, 'found the extension host process');
-    const rss0 = rssMiB(hosts);
-    let peak = rss0;
-    const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(hosts))), 250);
-    try {
-      const stats = frame.locator('button[aria-label="Statistics of big"]');
-      await stats.click();
-      const message = frame.locator('tr.stats-row[data-stats-for="big"] .stats-message');
-      // Progress in the user's words once the engine has read some of it.
-      await frame.locator('tr.stats-row[data-stats-for="big"] .stats-message', { hasText: 'read' }).waitFor({ state: 'visible', timeout: 60_000 });
-      assert.equal(await stats.isDisabled(), true, 'a second click cannot start a second computation');
-      await stats.click({ force: true });
-      assert.equal(await frame.locator('tr.stats-row[data-stats-for="big"] .stats-progress').count(), 1);
-      await page.waitForTimeout(3_000);
-      const during = (await message.textContent()) ?? '';
-      await screenshot(page, 'journey-truth-stats-progress');
-      // Timed inside the page, from the click on Cancel to the row saying "cancelled" (the
-      // test process's own pauses under load do not count).
-      const stopMs = await frame.evaluate(
-        () =>
-          new Promise<number>((resolve) => {
-            const row = document.querySelector('tr.stats-row[data-stats-for="big"]') as HTMLElement;
-            const t0 = performance.now();
-            const seen = new MutationObserver(() => {
-              if (row.textContent?.includes('Statistics of big cancelled.')) {
-                seen.disconnect();
-                resolve(performance.now() - t0);
-              }
-            });
-            seen.observe(row, { childList: true, subtree: true, characterData: true });
-            setTimeout(() => resolve(Number.POSITIVE_INFINITY), 30_000);
-            (document.querySelector('button[aria-label="Cancel statistics of big"]') as HTMLButtonElement).click();
-          }),
-      );
-      await screenshot(page, 'journey-truth-stats-cancelled');
-      assert.equal(await stats.isDisabled(), false, 'Stats can be clicked again');
-      console.log(`[journey-truth] statistics: "${during}" when cancelled; stopped in ${stopMs.toFixed(0)} ms; extension host RSS ${rss0.toFixed(0)} → peak ${peak.toFixed(0)} MiB`);
-      assert.ok(stopMs < 5_000, `cancel took ${stopMs.toFixed(0)} ms`);
-      assert.ok(peak - rss0 < 300, `extension host grew ${(peak - rss0).toFixed(0)} MiB while reading a 10 GiB tensor`);
-
-      // Closing the tab cancels a running computation: the status bar's work item goes away.
-      await stats.click();
-      await frame.locator('tr.stats-row[data-stats-for="big"] .stats-message', { hasText: 'read' }).waitFor({ state: 'visible', timeout: 60_000 });
-      const busy = page.locator('.statusbar-item', { hasText: 'tensor statistics' }).first();
-      await busy.waitFor({ state: 'visible', timeout: 10_000 });
-      await runCommand(page, 'View: Close Editor', 10_000);
-      await busy.waitFor({ state: 'hidden', timeout: 10_000 });
-      await screenshot(page, 'journey-truth-stats-closed');
-    } finally {
-      clearInterval(sampler);
-    }
-  } catch (e) {
-    await screenshot(page, 'journey-truth-stats-failed').catch(() => undefined);
     throw e;
   }
 });
