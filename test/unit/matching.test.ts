@@ -152,7 +152,7 @@ test('progress reports every sweep in the user\'s terms, with a rising fraction 
   const res = await weightMatching(mlpSpec, randomMlp(1), randomMlp(2), {
     seed: 3, maxIter: 20, matmul: jsMatMul, onProgress: (p) => {
       assert.equal(p.stage, 'weight-matching');
-      assert.match(p.message!, /^Weight matching: sweep \d+, \d+ of 2 permutations(, converged|, last sweep)?$/);
+      assert.match(p.message!, /^Weight matching: sweep \d+, \d+ of 2 permutations(, converged|, last sweep)?(; P\d \(\d+ units\): (\d+ of \d+ products|assignment)(, .* left for it)?)?$/);
       fractions.push(p.fraction!);
       if (/2 of 2 permutations/.test(p.message!)) stages.push(p.iteration!);
     },
@@ -160,6 +160,24 @@ test('progress reports every sweep in the user\'s terms, with a rising fraction 
   assert.deepEqual(stages, Array.from({ length: res.iterations }, (_, i) => i + 1));
   assert.ok(fractions.every((f, i) => f > 0 && f <= 1 && (i === 0 || f >= fractions[i - 1])), `fractions ${fractions}`);
   assert.equal(fractions.at(-1), 1);
+});
+
+test('progress names the permutation being solved, its products and its own time left', async () => {
+  // A clock that moves 2 s per reading: every product is reported, and the group's rate is known.
+  let t = 0;
+  const messages: string[] = [];
+  const fractions: number[] = [];
+  await weightMatching(mlpSpec, randomMlp(1), randomMlp(2), {
+    seed: 3, maxIter: 20, matmul: jsMatMul, clock: () => (t += 2000), onProgress: (p) => {
+      messages.push(p.message!);
+      fractions.push(p.fraction!);
+    },
+  });
+  const detail = messages.filter((m) => /; P\d \(\d+ units\): /.test(m));
+  assert.ok(detail.some((m) => /: 1 of [23] products/.test(m)), messages.join('\n'));
+  assert.ok(detail.some((m) => /: assignment/.test(m)), messages.join('\n'));
+  assert.ok(detail.some((m) => /, (about \d+ s|a few seconds) left for it$/.test(m)), messages.join('\n'));
+  assert.ok(fractions.every((f, i) => i === 0 || f >= fractions[i - 1]), `fractions ${fractions}`);
 });
 
 test('similarity matrix: diagonal maxima after aligning a permuted copy', async () => {
