@@ -192,7 +192,10 @@ async function alignAndCompare(a: string, b: string, out: string, logFile: strin
     // keep '?': the figures below do not depend on it
   }
   lines.push(`rebasin align: wall ${r.seconds.toFixed(1)} s (${iterations}); peak RSS ${gib(r.peakRssBytes)} (${r.peakRssBytes ? (r.peakRssBytes / inputBytes).toFixed(2) : '?'} x the inputs); read from disk ${gib(r.readBytes)}, read() total ${gib(r.rchar)}`);
-  lines.push(`  stages: ${stageTimes(fs.readFileSync(logFile, 'utf8'), r.seconds)}`);
+  const log = fs.readFileSync(logFile, 'utf8');
+  lines.push(`  stages: ${stageTimes(log, r.seconds)}`);
+  const read = /align: (read \d+ tensors .*)$/m.exec(log);
+  if (read) lines.push(`  engine: ${read[1]}`);
   const groups = await compareWithA(path.join(a, 'model.safetensors.index.json'), path.join(out, 'model.safetensors.index.json'));
   const total = [...groups.values()].reduce((s, g) => ({ equal: s.equal + g.equal, total: s.total + g.total }), { equal: 0, total: 0 });
   lines.push(`recovered exactly (aligned output == A, bit for bit): ${total.equal} of ${total.total} tensors${total.equal === total.total ? ' -- the whole permutation' : ''}`);

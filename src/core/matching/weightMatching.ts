@@ -31,7 +31,7 @@
 import type { BlockPart, DenseTensor, MatMulABt, PermSpec, Permutations, Progress, TensorMap } from '../checkpoint';
 import { AssignmentError, solveAssignmentMax, type AssignmentResult } from '../assignment/lap';
 import { cancelled, MatchingError } from './errors';
-import { checkPermutation, dotProduct, gatherAxes, identityPermutation, permuteTensor, axisPermsOf } from './permute';
+import { checkPermutation, gatherAxes, permutedDot, identityPermutation, permuteTensor, axisPermsOf } from './permute';
 import { mulberry32, shuffleInPlace } from './prng';
 import { matMulABt } from './jsMatMul';
 import { planWeightMatching, PRODUCT_BLOCK_BYTES } from '../memoryPlan';
@@ -56,6 +56,11 @@ export interface WeightMatchingOptions {
   readonly memoryBudget?: number;
   /** Budget for cached occurrence products, in bytes (default: what the memory plan leaves, else 1 GiB). */
   readonly cacheBytes?: number;
+  /**
+   * Bytes the process holds besides the two models (runtime, native library, heaps), counted
+   * against `memoryBudget`: taken from the cache only, so it never makes a plan refuse.
+   */
+  readonly reservedBytes?: number;
   /** Milliseconds clock of the progress reports (tests drive it; default Date.now). */
   readonly clock?: () => number;
 }
@@ -306,7 +311,7 @@ export async function weightMatching(
     }
     const memory = planWeightMatching(spec, shapes, { budget: opts.memoryBudget, heldBytes, counted: (t) => !isRunningStatistic(t) });
     holdConstants = memory.mode === 'cached';
-    cacheLeft = opts.cacheBytes ?? memory.cacheBytes;
+    cacheLeft = opts.cacheBytes ?? Math.max(0, memory.cacheBytes - (opts.reservedBytes ?? 0));
   }
   const { names, occurrences, heads } = plan(spec, a, b);
   const allNames = Object.keys(spec.perms).sort();
@@ -537,8 +542,8 @@ function objectives(
   let total = 0;
   for (const [tensor, axes] of Object.entries(spec.axes)) {
     if (isRunningStatistic(tensor)) continue;
-    const pb = permuteTensor(b.get(tensor)!, axisPermsOf(spec, perms, tensor));
-    const d = dotProduct(a.get(tensor)!.data, pb.data);
+    const tb = b.get(tensor)!;
+    const d = permutedDot(a.get(tensor)!.data, tb.data, tb.shape, axisPermsOf(spec, perms, tensor));
     total += d;
     for (const p of new Set(axes.flatMap(entryPermNames))) groups.set(p, groups.get(p)! + d);
   }
