@@ -161,6 +161,7 @@ export async function benchScale(opts: ScaleOptions): Promise<string[]> {
   const inputBytes = ['a', 'b'].reduce((s, side) => s + fs.readdirSync(path.join(dir, side)).filter((f) => f.endsWith('.safetensors')).reduce((t, f) => t + fs.statSync(path.join(dir, side, f)).size, 0), 0);
   lines.push(`${presetName}: ${shape.layers} layers, hidden ${shape.hidden}, MLP ${shape.intermediate}, ${shape.heads} heads in ${shape.kvHeads} KV groups, vocab ${shape.vocab}: ${(parameterCount(shape) / 1e6).toFixed(1)}M parameters per model, ${gib(inputBytes)} of BF16 shards for the pair`);
   const wanted = opts.backend ?? 'both';
+  if (!['wasm', 'tensorflow', 'both'].includes(wanted)) throw new Error(`--backend must be wasm, tensorflow or both, not ${wanted}`);
   const backends: ('wasm' | 'tensorflow')[] = [];
   if (wanted !== 'tensorflow') backends.push('wasm');
   if (wanted !== 'wasm') {
