@@ -31,7 +31,7 @@ const workerScript = path.join(root, 'dist', 'worker.js');
 const WIDTHS = [784, 512, 512, 512, 10];
 
 /** Makes the native backend loadable in this process and its children; returns why not, if not. */
-function provideNative(): { ok: true; how: string } | { ok: false; why: string } {
+export function provideNative(): { ok: true; how: string } | { ok: false; why: string } {
   try {
     require.resolve('@tensorflow/tfjs-node');
     return { ok: true, how: '@tensorflow/tfjs-node from node_modules' };

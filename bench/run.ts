@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark, each printing its figures as ratios against a baseline
  * measured in the same run (scipy / munkres / numpy / plain JS / one worker / a small file).
  * `npm run bench -- inspect lap` runs only the named sections; `npm run bench -- scale --preset 1b`
- * passes a flag to a section (scale: `--preset tiny|100m|1b`, default 100m; it is not part of the
+ * passes a flag to a section (scale: `--preset tiny|100m|1b` (default 100m), `--dir DIR`, `--backend wasm|tensorflow|both`; it is not part of the
  * default run, being minutes long).
  */
 import { benchAlignCli } from './alignCli';
@@ -49,7 +49,7 @@ const SECTIONS: Record<string, { title: string; run: () => Promise<string[]> }> 
   laphuge: { title: 'linear assignment at Llama MLP sizes (n = 5632, 14336; dense float64) vs scipy: time and peak memory', run: async () => benchLapLlama() },
   scale: {
     title: '`rebasin align` on a synthetic Llama pair (sharded BF16): wall time, peak RSS, bytes read, exact recovery',
-    run: () => benchScale(argv.values.get('preset') ?? '100m'),
+    run: () => benchScale({ preset: argv.values.get('preset') ?? '100m', dir: argv.values.get('dir'), backend: argv.values.get('backend') as 'wasm' | 'tensorflow' | 'both' | undefined }),
   },
   // Last: it loads the native backend in this process (other sections measure what `auto` picks).
   native: { title: 'wasm vs native tensorflow side by side (products, matching, align, barrier curve)', run: () => benchNative() },

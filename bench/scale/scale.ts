@@ -6,12 +6,20 @@
  * page cache included), and whether the known permutation was recovered: the aligned output is
  * compared with A tensor by tensor (bit-exact), reported per symmetry group (residual stream,
  * each layer's MLP, each layer's attention heads).
+ *
+ * Flags: `--dir DIR` (where the pair, the output and the CLI's progress log go; default
+ * bench-output/scale/<preset>), `--backend wasm|tensorflow|both` (default both when the native
+ * backend can be provided, one align each, never at the same time). The CLI's stderr (progress,
+ * `--debug` engine lines) is kept in DIR/align-<backend>.log with a timestamp per line, and the
+ * bench prints how long each stage (loading, matching, writing) took from it.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { openCheckpoint } from '../../src/core/safetensors';
 import { generateLlamaPair, parameterCount, PRESETS } from './generate';
+import { provideNative } from '../native';
 
 const root = path.join(__dirname, '..', '..');
 const cli = path.join(root, 'dist', 'cli.js');
@@ -36,14 +44,22 @@ function procField(file: string, key: RegExp): number | undefined {
 }
 
 /** Runs a command, polling /proc/<pid>/status (VmHWM) and /proc/<pid>/io every 200 ms. */
-function runMeasured(cmd: string, args: readonly string[]): Promise<ChildFigures> {
+function runMeasured(cmd: string, args: readonly string[], logFile: string): Promise<ChildFigures> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const log = fs.createWriteStream(logFile);
+    const stamp = (): string => (Number(process.hrtime.bigint() - t0) / 1e9).toFixed(1).padStart(7);
     let stdout = '';
     let stderr = '';
+    let partial = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const lines = (partial + d.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) log.write(`${stamp()} ${l}\n`);
+    });
     let peak: number | undefined;
     let readBytes: number | undefined;
     let rchar: number | undefined;
@@ -60,6 +76,7 @@ function runMeasured(cmd: string, args: readonly string[]): Promise<ChildFigures
     });
     child.on('exit', (code) => {
       clearInterval(timer);
+      log.end(partial ? `${stamp()} ${partial}\n` : '');
       resolve({ seconds: Number(process.hrtime.bigint() - t0) / 1e9, peakRssBytes: peak, readBytes, rchar, code, stdout, stderr });
     });
   });
@@ -93,27 +110,77 @@ async function compareWithA(aIndex: string, outIndex: string): Promise<Map<strin
   }
 }
 
-export async function benchScale(presetName: string): Promise<string[]> {
+/** Stage of a progress line of the CLI's log, by its words. */
+function stageOf(line: string): string | undefined {
+  if (/Reading /.test(line)) return 'loading';
+  if (/Weight matching/.test(line)) return 'matching';
+  if (/Checking that/.test(line)) return 'equivalence check';
+  if (/Writing /.test(line)) return 'writing';
+  return undefined;
+}
+
+/**
+ * Where the time went, from the timestamped log: each stage from its first progress line to the
+ * next stage's (progress starts 5 s in off a terminal, so loading is counted from 0).
+ */
+export function stageTimes(log: string, wall: number): string {
+  const firsts: [string, number][] = [];
+  for (const line of log.split('\n')) {
+    const m = /^\s*([\d.]+) (.*)$/.exec(line);
+    if (!m) continue;
+    const stage = stageOf(m[2]);
+    if (stage && !firsts.some(([s]) => s === stage)) firsts.push([stage, firsts.length === 0 ? 0 : Number(m[1])]);
+  }
+  return firsts.map(([s, t], i) => `${s} ${((i + 1 < firsts.length ? firsts[i + 1][1] : wall) - t).toFixed(1)} s`).join(', ');
+}
+
+export interface ScaleOptions {
+  readonly preset: string;
+  /** Folder of the pair, outputs and logs (default bench-output/scale/<preset>). */
+  readonly dir?: string;
+  readonly backend?: 'wasm' | 'tensorflow' | 'both';
+}
+
+export async function benchScale(opts: ScaleOptions): Promise<string[]> {
+  const presetName = opts.preset;
   if (!(presetName in PRESETS)) throw new Error(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`);
   const shape = PRESETS[presetName as keyof typeof PRESETS];
   const lines: string[] = [];
-  const dir = path.join(root, 'bench-output', 'scale', presetName);
+  const dir = path.resolve(opts.dir ?? path.join(root, 'bench-output', 'scale', presetName));
   const permutationFile = path.join(dir, 'permutation.json');
   if (!fs.existsSync(permutationFile)) {
     fs.rmSync(dir, { recursive: true, force: true });
     const t0 = performance.now();
     await generateLlamaPair({ shape, dir, seed: 0 });
-    lines.push(`generated the pair in ${((performance.now() - t0) / 1000).toFixed(1)} s (cached in ${path.relative(root, dir)})`);
+    lines.push(`generated the pair in ${((performance.now() - t0) / 1000).toFixed(1)} s (cached in ${dir})`);
   } else {
-    lines.push(`pair cached in ${path.relative(root, dir)}`);
+    lines.push(`pair cached in ${dir}`);
   }
   const a = path.join(dir, 'a');
   const b = path.join(dir, 'b');
-  const out = path.join(dir, 'aligned');
-  fs.rmSync(out, { recursive: true, force: true });
   const inputBytes = ['a', 'b'].reduce((s, side) => s + fs.readdirSync(path.join(dir, side)).filter((f) => f.endsWith('.safetensors')).reduce((t, f) => t + fs.statSync(path.join(dir, side, f)).size, 0), 0);
   lines.push(`${presetName}: ${shape.layers} layers, hidden ${shape.hidden}, MLP ${shape.intermediate}, ${shape.heads} heads in ${shape.kvHeads} KV groups, vocab ${shape.vocab}: ${(parameterCount(shape) / 1e6).toFixed(1)}M parameters per model, ${gib(inputBytes)} of BF16 shards for the pair`);
-  const r = await runMeasured(process.execPath, [cli, 'align', a, b, '--out', out, '--json']);
+  const wanted = opts.backend ?? 'both';
+  if (!['wasm', 'tensorflow', 'both'].includes(wanted)) throw new Error(`--backend must be wasm, tensorflow or both, not ${wanted}`);
+  const backends: ('wasm' | 'tensorflow')[] = [];
+  if (wanted !== 'tensorflow') backends.push('wasm');
+  if (wanted !== 'wasm') {
+    const native = provideNative();
+    if (native.ok) backends.push('tensorflow');
+    else lines.push(`native tensorflow: not measured (${native.why})`);
+  }
+  for (const backend of backends) {
+    lines.push(`-- backend ${backend} (load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} at start)`);
+    lines.push(...(await alignAndCompare(a, b, path.join(dir, `aligned-${backend}`), path.join(dir, `align-${backend}.log`), backend, inputBytes)));
+  }
+  return lines;
+}
+
+async function alignAndCompare(a: string, b: string, out: string, logFile: string, backend: string, inputBytes: number): Promise<string[]> {
+  const lines: string[] = [];
+  fs.rmSync(out, { recursive: true, force: true });
+  const r = await runMeasured(process.execPath, [cli, 'align', a, b, '--out', out, '--json', '--debug', '--backend', backend], logFile);
+  lines.push(`(load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} at the end; progress log ${logFile})`);
   if (r.code !== 0) {
     lines.push(`rebasin align FAILED (exit ${r.code}) after ${r.seconds.toFixed(1)} s, peak RSS ${gib(r.peakRssBytes)}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
     return lines;
@@ -126,6 +193,10 @@ export async function benchScale(presetName: string): Promise<string[]> {
     // keep '?': the figures below do not depend on it
   }
   lines.push(`rebasin align: wall ${r.seconds.toFixed(1)} s (${iterations}); peak RSS ${gib(r.peakRssBytes)} (${r.peakRssBytes ? (r.peakRssBytes / inputBytes).toFixed(2) : '?'} x the inputs); read from disk ${gib(r.readBytes)}, read() total ${gib(r.rchar)}`);
+  const log = fs.readFileSync(logFile, 'utf8');
+  lines.push(`  stages: ${stageTimes(log, r.seconds)}`);
+  const read = /align: (read \d+ tensors .*)$/m.exec(log);
+  if (read) lines.push(`  engine: ${read[1]}`);
   const groups = await compareWithA(path.join(a, 'model.safetensors.index.json'), path.join(out, 'model.safetensors.index.json'));
   const total = [...groups.values()].reduce((s, g) => ({ equal: s.equal + g.equal, total: s.total + g.total }), { equal: 0, total: 0 });
   lines.push(`recovered exactly (aligned output == A, bit for bit): ${total.equal} of ${total.total} tensors${total.equal === total.total ? ' -- the whole permutation' : ''}`);
@@ -133,5 +204,6 @@ export async function benchScale(presetName: string): Promise<string[]> {
     const label = g === 'residual' ? 'residual stream (embeddings, norms, lm_head)' : g === 'mlp' ? 'MLP tensors (gate/up/down)' : 'attention tensors (q/k/v/o: heads and KV groups)';
     lines.push(`  ${label}: ${c.equal} of ${c.total}${c.equal === c.total ? ' recovered' : ''}`);
   }
+  fs.rmSync(out, { recursive: true, force: true });
   return lines;
 }

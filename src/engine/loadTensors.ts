@@ -112,12 +112,13 @@ export async function readChecked(ck: Checkpoint, name: string, opts: LoadOption
   return { shape: info.shape, data };
 }
 
-/** Reads the named tensors as float32, checking cancellation between tensors. */
-export async function loadTensors(ck: Checkpoint, names: readonly string[], opts: LoadOptions): Promise<Map<string, DenseTensor>> {
+/** Reads the named tensors as float32, checking cancellation between tensors; `onTensor` after each one. */
+export async function loadTensors(ck: Checkpoint, names: readonly string[], opts: LoadOptions, onTensor?: (done: number, total: number) => void): Promise<Map<string, DenseTensor>> {
   const out = new Map<string, DenseTensor>();
   for (const name of names) {
     throwIfCancelled(opts.signal, 'loading tensors');
     out.set(name, await readChecked(ck, name, opts));
+    onTensor?.(out.size, names.length);
   }
   return out;
 }

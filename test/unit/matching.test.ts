@@ -6,7 +6,7 @@ import { MatchingError } from '../../src/core/matching/errors';
 import { jsMatMul, matMulABt } from '../../src/core/matching/jsMatMul';
 import {
   applyPermutations, composePermutations, identityPermutations, invertPermutation, objective,
-  permuteTensor, randomPermutations,
+  permuteTensor, permutedDot, randomPermutations,
 } from '../../src/core/matching/permute';
 import { mulberry32 } from '../../src/core/matching/prng';
 import { similarityMatrix, similarityMatrixWith, weightMatching } from '../../src/core/matching/weightMatching';
@@ -152,7 +152,7 @@ test('progress reports every sweep in the user\'s terms, with a rising fraction 
   const res = await weightMatching(mlpSpec, randomMlp(1), randomMlp(2), {
     seed: 3, maxIter: 20, matmul: jsMatMul, onProgress: (p) => {
       assert.equal(p.stage, 'weight-matching');
-      assert.match(p.message!, /^Weight matching: sweep \d+, \d+ of 2 permutations(, converged|, last sweep)?$/);
+      assert.match(p.message!, /^Weight matching: sweep \d+, \d+ of 2 permutations(, converged|, last sweep)?(; P\d \(\d+ units\): (\d+ of \d+ products|assignment)(, .* left for it)?)?$/);
       fractions.push(p.fraction!);
       if (/2 of 2 permutations/.test(p.message!)) stages.push(p.iteration!);
     },
@@ -160,6 +160,24 @@ test('progress reports every sweep in the user\'s terms, with a rising fraction 
   assert.deepEqual(stages, Array.from({ length: res.iterations }, (_, i) => i + 1));
   assert.ok(fractions.every((f, i) => f > 0 && f <= 1 && (i === 0 || f >= fractions[i - 1])), `fractions ${fractions}`);
   assert.equal(fractions.at(-1), 1);
+});
+
+test('progress names the permutation being solved, its products and its own time left', async () => {
+  // A clock that moves 2 s per reading: every product is reported, and the group's rate is known.
+  let t = 0;
+  const messages: string[] = [];
+  const fractions: number[] = [];
+  await weightMatching(mlpSpec, randomMlp(1), randomMlp(2), {
+    seed: 3, maxIter: 20, matmul: jsMatMul, clock: () => (t += 2000), onProgress: (p) => {
+      messages.push(p.message!);
+      fractions.push(p.fraction!);
+    },
+  });
+  const detail = messages.filter((m) => /; P\d \(\d+ units\): /.test(m));
+  assert.ok(detail.some((m) => /: 1 of [23] products/.test(m)), messages.join('\n'));
+  assert.ok(detail.some((m) => /: assignment/.test(m)), messages.join('\n'));
+  assert.ok(detail.some((m) => /, (about \d+ s|a few seconds) left for it$/.test(m)), messages.join('\n'));
+  assert.ok(fractions.every((f, i) => i === 0 || f >= fractions[i - 1]), `fractions ${fractions}`);
 });
 
 test('similarity matrix: diagonal maxima after aligning a permuted copy', async () => {
@@ -302,4 +320,53 @@ test('identity and random permutations; applyPermutations passes tensors outside
   let want = 0;
   for (const name of Object.keys(mlpSpec.axes)) for (const x of m.get(name)!.data) want += x * x;
   assert.ok(Math.abs(objective(mlpSpec, m, m) - want) < 1e-9 * want);
+});
+
+test('permutedDot equals the dot product with the gathered copy (float64 reference), ranks 1 to 4', () => {
+  fc.assert(fc.property(fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 4 }), fc.integer(), fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), (shape, seed, which) => {
+    const random = mulberry32(seed);
+    const size = shape.reduce((p, s) => p * s, 1);
+    const a = Float32Array.from({ length: size }, () => random() - 0.5);
+    const b = Float32Array.from({ length: size }, () => random() - 0.5);
+    const perms = shape.map((n, d) => {
+      if (!which[d]) return null;
+      const p = Array.from({ length: n }, (_, i) => i);
+      for (let i = n - 1; i > 0; i--) { const j = Math.floor(random() * (i + 1)); [p[i], p[j]] = [p[j], p[i]]; }
+      return Int32Array.from(p);
+    });
+    const gathered = permuteTensor({ shape, data: b }, perms).data;
+    let reference = 0;
+    for (let i = 0; i < size; i++) reference += a[i] * gathered[i];
+    assert.ok(Math.abs(permutedDot(a, b, shape, perms) - reference) <= 1e-9 * (1 + Math.abs(reference)));
+  }), { numRuns: 200 });
+});
+
+test('bytes reserved for the runtime come out of the cache only: more products, same permutations, never a refusal', async () => {
+  // Four hidden layers of two unrelated models: several sweeps, and products whose other
+  // permutation did not change are reused from the cache.
+  const widths = [6, 16, 16, 16, 16, 3];
+  const spec: PermSpec = { perms: {}, axes: {} };
+  const model = (seed: number): TensorMap => {
+    const r = mulberry32(seed);
+    const m = new Map<string, DenseTensor>();
+    for (let l = 0; l + 1 < widths.length; l++) m.set(`layers.${l}.weight`, tensor([widths[l + 1], widths[l]], r));
+    return m;
+  };
+  for (let l = 0; l + 1 < widths.length; l++) {
+    const out = l + 2 < widths.length ? `P${l}` : null;
+    if (out) (spec.perms as Record<string, number>)[out] = widths[l + 1];
+    (spec.axes as Record<string, (string | null)[]>)[`layers.${l}.weight`] = [out, l > 0 ? `P${l - 1}` : null];
+  }
+  const a = model(21);
+  const b = model(22);
+  const run = async (reservedBytes: number): Promise<{ perms: Record<string, Int32Array>; products: number }> => {
+    let products = 0;
+    const counting: MatMulABt = { abT: async (x, y, m, k, n) => { products++; return matMulABt(x, y, m, k, n); } };
+    const r = await weightMatching(spec, a, b, { seed: 1, maxIter: 20, matmul: counting, memoryBudget: 2 ** 30, reservedBytes });
+    return { perms: r.perms, products };
+  };
+  const free = await run(0);
+  const reserved = await run(2 ** 40);
+  assert.deepEqual(reserved.perms, free.perms);
+  assert.ok(reserved.products > free.products, `${reserved.products} products with the cache taken, ${free.products} without`);
 });

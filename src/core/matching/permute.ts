@@ -56,6 +56,52 @@ export function gatherAxes(
   return out;
 }
 
+/**
+ * <a, b gathered along `axisPerms`> (float64 sums) without materialising the gathered copy: the
+ * objective is taken over every tensor of both models, and a copy per tensor would allocate a
+ * whole model's worth of float32 at 1B parameters.
+ */
+export function permutedDot(a: Float32Array, b: Float32Array, shape: readonly number[], axisPerms: readonly (Int32Array | null)[]): number {
+  const rank = shape.length;
+  if (rank === 0 || axisPerms.every((p) => p === null)) return dotProduct(a, b);
+  const strides = new Array<number>(rank);
+  let s = 1;
+  for (let d = rank - 1; d >= 0; d--) { strides[d] = s; s *= shape[d]; }
+  if (s === 0) return 0;
+  const offsets = shape.map((size, d) => {
+    const p = axisPerms[d];
+    const o = new Int32Array(size);
+    for (let i = 0; i < size; i++) o[i] = (p ? p[i] : i) * strides[d];
+    return o;
+  });
+  const inner = offsets[rank - 1];
+  const innerLen = inner.length;
+  const contiguous = axisPerms[rank - 1] === null;
+  const idx = new Int32Array(rank);
+  let total = 0;
+  let w = 0;
+  for (;;) {
+    let base = 0;
+    for (let q = 0; q < rank - 1; q++) base += offsets[q][idx[q]];
+    if (contiguous) {
+      total += dotProduct(a.subarray(w, w + innerLen), b.subarray(base, base + innerLen));
+    } else {
+      let row = 0;
+      for (let i = 0; i < innerLen; i++) row += a[w + i] * b[base + inner[i]];
+      total += row;
+    }
+    w += innerLen;
+    let q = rank - 2;
+    while (q >= 0) {
+      if (++idx[q] < shape[q]) break;
+      idx[q] = 0;
+      q--;
+    }
+    if (q < 0) break;
+  }
+  return total;
+}
+
 /** Gathers `t` along each axis with a non-null permutation. */
 export function permuteTensor(t: DenseTensor, axisPerms: readonly (Int32Array | null)[]): DenseTensor {
   if (axisPerms.length !== t.shape.length) {

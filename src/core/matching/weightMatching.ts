@@ -31,12 +31,13 @@
 import type { BlockPart, DenseTensor, MatMulABt, PermSpec, Permutations, Progress, TensorMap } from '../checkpoint';
 import { AssignmentError, solveAssignmentMax, type AssignmentResult } from '../assignment/lap';
 import { cancelled, MatchingError } from './errors';
-import { checkPermutation, dotProduct, gatherAxes, identityPermutation, permuteTensor, axisPermsOf } from './permute';
+import { checkPermutation, gatherAxes, permutedDot, identityPermutation, permuteTensor, axisPermsOf } from './permute';
 import { mulberry32, shuffleInPlace } from './prng';
 import { matMulABt } from './jsMatMul';
 import { planWeightMatching, PRODUCT_BLOCK_BYTES } from '../memoryPlan';
 import { blockAxisSize, blockViolation, entryPermNames, isBlockAxis, partSize } from '../blockAxis';
 import { headGroupValue, headSimilarity, headBlockSimilarity, solveHeadGroup, type HeadStructure } from './headMatching';
+import { formatTimeLeft } from '../progressText';
 
 export interface WeightMatchingOptions {
   readonly seed: number;
@@ -55,6 +56,13 @@ export interface WeightMatchingOptions {
   readonly memoryBudget?: number;
   /** Budget for cached occurrence products, in bytes (default: what the memory plan leaves, else 1 GiB). */
   readonly cacheBytes?: number;
+  /**
+   * Bytes the process holds besides the two models (runtime, native library, heaps), counted
+   * against `memoryBudget`: taken from the cache only, so it never makes a plan refuse.
+   */
+  readonly reservedBytes?: number;
+  /** Milliseconds clock of the progress reports (tests drive it; default Date.now). */
+  readonly clock?: () => number;
 }
 
 /**
@@ -303,7 +311,7 @@ export async function weightMatching(
     }
     const memory = planWeightMatching(spec, shapes, { budget: opts.memoryBudget, heldBytes, counted: (t) => !isRunningStatistic(t) });
     holdConstants = memory.mode === 'cached';
-    cacheLeft = opts.cacheBytes ?? memory.cacheBytes;
+    cacheLeft = opts.cacheBytes ?? Math.max(0, memory.cacheBytes - (opts.reservedBytes ?? 0));
   }
   const { names, occurrences, heads } = plan(spec, a, b);
   const allNames = Object.keys(spec.perms).sort();
@@ -332,10 +340,10 @@ export async function weightMatching(
 
   // A head group's step: per-structure similarities S, then the pairwise inner / outer solve.
   const solveHeads = async (group: HeadGroup): Promise<boolean> => {
-    const structs = await headStructures(spec, b, perms, group, false, opts.matmul);
-    const current = headGroupValue(structs, perms[group.outer], new Map(Object.entries(perms)), group.members);
+    const structs = await headStructures(spec, b, perms, group, false, opts.matmul, () => current.partDone());
+    const value = headGroupValue(structs, perms[group.outer], new Map(Object.entries(perms)), group.members);
     const solved = solveHeadGroup(structs, group.blocks, group.members);
-    if (!(solved.value > current + 1e-12)) return false;
+    if (!(solved.value > value + 1e-12)) return false;
     perms[group.outer] = solved.outer;
     for (const [name, value] of solved.inner) perms[name] = value;
     for (const name of [group.outer, ...group.members.keys()]) versions.set(name, versions.get(name)! + 1);
@@ -376,12 +384,17 @@ export async function weightMatching(
     // and the memory plan allows; a P with only these is solved once, so nothing is held.
     const addFree = async (target: Float32Array): Promise<void> => {
       for (const o of occs) {
-        if (o.dependsOn.length === 0) await addProductInto(target, o.aFront(), bFront(spec, perms, o, b.get(o.tensor)!, false), n, o.rest, opts.matmul);
+        if (o.dependsOn.length === 0) {
+          await addProductInto(target, o.aFront(), bFront(spec, perms, o, b.get(o.tensor)!, false), n, o.rest, opts.matmul);
+          current.partDone();
+        }
       }
     };
     const hasFree = occs.some((o) => o.dependsOn.length === 0);
     const hold = holdConstants && hasFree && occs.some((o) => o.dependsOn.length > 0);
     let constant = constants.get(p);
+    // Held from an earlier solve: its products count as done at once.
+    if (constant) for (const o of occs) if (o.dependsOn.length === 0) current.partDone();
     if (!constant && hold) {
       constant = new Float32Array(n * n);
       await addFree(constant);
@@ -399,6 +412,7 @@ export async function weightMatching(
       const now = o.dependsOn.map((q) => versions.get(q)!);
       if (o.cached && o.cachedVersions!.every((v, k) => v === now[k])) {
         addInto(cost, o.cached);
+        current.partDone();
         continue;
       }
       const bNow = bFront(spec, perms, o, b.get(o.tensor)!, false);
@@ -413,6 +427,7 @@ export async function weightMatching(
           o.cachedB = bNow;
           o.cachedVersions = now;
           addInto(cost, o.cached);
+          current.partDone();
           continue;
         }
       }
@@ -431,17 +446,39 @@ export async function weightMatching(
         // Beyond the cache: summed straight into the cost matrix, recomputed at every solve.
         await addProductInto(cost, o.aFront(), bNow, n, o.rest, opts.matmul);
       }
+      current.partDone();
     }
     return cost;
   };
 
   const total = names.length;
-  const report = (sweep: number, done: number, finished: 'converged' | 'last sweep' | false): void => {
+  const clock = opts.clock ?? Date.now;
+  const report = (sweep: number, done: number, finished: 'converged' | 'last sweep' | false, within = 0, detail = ''): void => {
     opts.onProgress?.({
       stage: 'weight-matching', iteration: sweep + 1,
-      fraction: finished ? 1 : matchingFraction(sweep, done / Math.max(1, total), opts.maxIter),
-      message: `Weight matching: sweep ${sweep + 1}, ${done} of ${total} permutations${finished ? `, ${finished}` : ''}`,
+      fraction: finished ? 1 : matchingFraction(sweep, (done + within) / Math.max(1, total), opts.maxIter),
+      message: `Weight matching: sweep ${sweep + 1}, ${done} of ${total} permutations${finished ? `, ${finished}` : ''}${detail}`,
     });
+  };
+  // The permutation being solved: its products (one per tensor it acts on) and then its
+  // assignment, reported at most once a second with the group's own time left (a Llama MLP of
+  // 5632 units takes tens of seconds, so the step count alone would sit still).
+  const current = {
+    sweep: 0, step: 0, name: '', n: 0, parts: 1, done: 0, started: 0,
+    begin(sweep: number, step: number, name: string, parts: number): void {
+      Object.assign(this, { sweep, step, name, n: spec.perms[name], parts: parts + 1, done: 0, started: clock() });
+    },
+    partDone(): void {
+      this.done = Math.min(this.parts - 1, this.done + 1);
+      const now = clock();
+      if (!opts.onProgress || now - lastReport < 1000) return;
+      lastReport = now;
+      const within = this.done / this.parts;
+      const elapsed = (now - this.started) / 1000;
+      const left = this.done > 0 && elapsed >= 3 ? formatTimeLeft((elapsed * (this.parts - this.done)) / this.done) : '';
+      const what = this.done < this.parts - 1 ? `${this.done} of ${this.parts - 1} products` : 'assignment';
+      report(this.sweep, this.step, false, within, `; ${this.name} (${this.n} units): ${what}${left ? `, ${left} for it` : ''}`);
+    },
   };
   let iterations = 0;
   for (let sweep = 0; sweep < opts.maxIter; sweep++) {
@@ -458,21 +495,22 @@ export async function weightMatching(
       const inputs = dependencies.get(p)!.map((q) => versions.get(q)!);
       const seen = solvedAt.get(p);
       if (seen && seen.every((v, k) => v === inputs[k])) continue;
-      const now = Date.now();
+      const now = clock();
       if (opts.onProgress && step > 0 && now - lastReport >= 1000) {
         lastReport = now;
         report(sweep, step, false);
       }
       const group = heads.get(p);
+      current.begin(sweep, step, p, group ? group.occurrences.length : occurrences.get(p)!.length);
       if (group) {
         if (await solveHeads(group)) improved = true;
         solvedAt.set(p, dependencies.get(p)!.map((q) => versions.get(q)!));
         continue;
       }
       const cost = await costMatrix(p);
-      const current = perms[p];
+      const held = perms[p];
       let oldValue = 0;
-      for (let i = 0; i < n; i++) oldValue += cost[i * n + current[i]];
+      for (let i = 0; i < n; i++) oldValue += cost[i * n + held[i]];
       const solved = solveGroup(cost, n, p);
       if (solved.value > oldValue + 1e-12) {
         perms[p] = solved.rowToCol;
@@ -482,7 +520,7 @@ export async function weightMatching(
       solvedAt.set(p, dependencies.get(p)!.map((q) => versions.get(q)!));
     }
     iterations = sweep + 1;
-    lastReport = Date.now();
+    lastReport = clock();
     report(sweep, total, !improved ? 'converged' : iterations === opts.maxIter ? 'last sweep' : false);
     if (!improved) break;
   }
@@ -528,8 +566,8 @@ function objectives(
   let total = 0;
   for (const [tensor, axes] of Object.entries(spec.axes)) {
     if (isRunningStatistic(tensor)) continue;
-    const pb = permuteTensor(b.get(tensor)!, axisPermsOf(spec, perms, tensor));
-    const d = dotProduct(a.get(tensor)!.data, pb.data);
+    const tb = b.get(tensor)!;
+    const d = permutedDot(a.get(tensor)!.data, tb.data, tb.shape, axisPermsOf(spec, perms, tensor));
     total += d;
     for (const p of new Set(axes.flatMap(entryPermNames))) groups.set(p, groups.get(p)! + d);
   }
@@ -641,7 +679,7 @@ function mergeStructures(parts: readonly (HeadOperands & { s: Float32Array })[])
 
 /** S per block structure of a head group: sum of A_part . B'_part^T over its occurrences. */
 async function headStructures(
-  spec: PermSpec, b: TensorMap, perms: Permutations, group: HeadGroup, includeOwn: boolean, matmul: MatMulABt,
+  spec: PermSpec, b: TensorMap, perms: Permutations, group: HeadGroup, includeOwn: boolean, matmul: MatMulABt, onPart?: () => void,
 ): Promise<HeadStructure[]> {
   const byKey = new Map<string, { split: readonly number[]; perms: readonly (string | null)[]; s: Float32Array }>();
   for (const h of headOperands(spec, b, perms, group, includeOwn)) {
@@ -652,6 +690,7 @@ async function headStructures(
       byKey.set(key, st);
     }
     await addProductInto(st.s, h.a, h.b, h.size, h.rest, matmul);
+    onPart?.();
   }
   return [...byKey.values()];
 }

@@ -80,8 +80,14 @@ async function findPermutations(req: AlignRequest, a: Checkpoint, b: Checkpoint,
   // Data-driven methods run forward passes, which need every float tensor, not only the spec's.
   const names = !methodInfo(req.method).needsData ? Object.keys(spec.axes) : [...new Set([...Object.keys(spec.axes), ...floatNames(a)])];
   if (req.method === 'weight') checkMatchingMemory(spec, a, b, memoryBudgetOf(req));
-  const ta = await loadTensors(a, names, opts);
-  const tb = await loadTensors(b, names, opts);
+  // Loading a 1B pair takes minutes: say how far it is (both models count as one job).
+  const started = performance.now();
+  const reading = (offset: number) => (done: number, total: number): void =>
+    ctx.onProgress({ stage: 'loading', message: `Reading ${base(req.a)} and ${base(req.b)}: ${offset + done} of ${2 * total} tensors`, fraction: (offset + done) / (2 * total) });
+  const ta = await loadTensors(a, names, opts, reading(0));
+  const tb = await loadTensors(b, names, opts, reading(names.length));
+  const bytes = [...ta.values(), ...tb.values()].reduce((s, t) => s + t.data.byteLength, 0);
+  ctx.log(`align: read ${2 * names.length} tensors (${(bytes / 2 ** 30).toFixed(2)} GiB as float32) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   if (zeroed.size) ctx.log(`align: NaN/Inf weights of ${zeroed.size} tensor(s) count as 0 for matching (first: \`${[...zeroed][0]}\`); they are written unchanged`);
   throwIfCancelled(ctx.signal, 'align');
   return { result: await MATCHING_METHODS[req.method].run({ req, spec, a: ta, b: tb, ctx }), ta, tb };
