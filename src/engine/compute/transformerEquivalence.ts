@@ -12,6 +12,8 @@ import { checkEquivalence, type EquivalenceBatch } from './equivalence';
 import type { ModelConfig } from './modelConfig';
 import { buildTransformer, type TransformerModel } from './transformer';
 import { transformerOptions } from './transformerConfig';
+import type { LmConfig } from '../lm/config';
+import { buildLm, type LmModel } from '../lm/model';
 
 /** Sequences and tokens per sequence fed to both models. */
 export const TRANSFORMER_BATCH = { sequences: 4, tokens: 16 } as const;
@@ -70,4 +72,34 @@ function alignedOutput(m: TransformerModel, spec: PermSpec, perms: Permutations)
     const y = m.forward(x as tf.Tensor2D);
     return tf.gather(y, tf.tensor1d(perm, 'int32'), y.rank - 1);
   };
+}
+
+/**
+ * The check for a Hugging Face checkpoint: B and pi(B) through the LM forward pass its
+ * config.json describes (the pass that reproduces `transformers`' logits: heads, KV groups,
+ * RoPE), on seeded random token ids, one model on the backend at a time.
+ */
+export function checkLmEquivalence(b: TensorMap, piB: TensorMap, config: LmConfig, seed = 0): TransformerEquivalence {
+  let model: LmModel | undefined;
+  let batch: EquivalenceBatch | undefined;
+  let outB: tf.Tensor | undefined;
+  try {
+    model = buildLm(b, config);
+    const description = model.description;
+    const s = Math.min(TRANSFORMER_BATCH.tokens, config.maxPositions);
+    batch = tokenBatch(config.vocab, TRANSFORMER_BATCH.sequences, s, seed);
+    const mb = model;
+    const x = batch.x as tf.Tensor2D;
+    outB = tf.tidy(() => mb.logits(x));
+    model.dispose();
+    model = buildLm(piB, config);
+    const mp = model;
+    const kept = outB;
+    const report = checkEquivalence(() => kept, (ids) => mp.logits(ids as tf.Tensor2D), batch, config.family);
+    return { report, description };
+  } finally {
+    model?.dispose();
+    outB?.dispose();
+    batch?.x.dispose();
+  }
 }

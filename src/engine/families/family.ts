@@ -3,6 +3,7 @@
  * (src/core/families/) detects it, infers its spec and names its model-config keys.
  */
 import type { PermSpec, Permutations, TensorMap } from '../../core/checkpoint';
+import type { LmConfig } from '../lm/config';
 import type { FamilyId } from '../../core/families/family';
 import type { ModelConfig } from '../../core/families/modelConfig';
 import type { Model } from '../compute/models';
@@ -15,6 +16,11 @@ export interface FamilyEquivalenceInput {
   readonly perms: Permutations;
   readonly config: ModelConfig;
   readonly seed: number;
+  /**
+   * A Hugging Face checkpoint's config.json: the check then runs the LM forward pass (heads, KV
+   * groups, RoPE as the file says), the one tested against `transformers`' logits.
+   */
+  readonly lmConfig?: LmConfig;
 }
 
 export interface EngineFamily {

@@ -27,6 +27,8 @@ import { tfMatMul } from '../tfMatMul';
 import { TOOL, VERSION } from '../version';
 import { checkOutput, otherReads } from '../outputCheck';
 import { attentionLayers } from '../../core/spec/attentionLayers';
+import { isLmCheckpoint, locateLmCheckpoint } from '../lm/checkpoint';
+import { readLmConfig } from '../lm/config';
 
 /** Examples fed to both models by the equivalence check. */
 const EQUIVALENCE_EXAMPLES = 64;
@@ -108,7 +110,13 @@ async function equivalence(req: AlignRequest, b: Checkpoint, loaded: TensorMap, 
   try {
     const config = readModelConfig(req.a, req.model);
     const data = req.data ? () => loadDataset({ ...req.data!, limit: EQUIVALENCE_EXAMPLES }, req.data!.split === 'train' ? 'train' : 'test') : undefined;
-    return await checkFamilyEquivalence({ b: all, piB: applyPermutations(spec, perms, all), spec, perms, config, seed: req.seed }, data, (l) => ctx.log(l));
+    // A Hugging Face checkpoint (config.json beside it) runs through its LM forward pass; without a model config override.
+    const lmConfig = req.model === undefined && isLmCheckpoint(req.b) ? await readLmConfig(locateLmCheckpoint(req.b).config) : undefined;
+    return await checkFamilyEquivalence(
+      { b: all, piB: applyPermutations(spec, perms, all), spec, perms, config, seed: req.seed, ...(lmConfig ? { lmConfig } : {}) },
+      data,
+      (l) => ctx.log(l),
+    );
   } catch (e) {
     if (e instanceof ModelError && e.kind !== 'ConfigInvalid') {
       ctx.log(`equivalence check skipped: ${e.message}`);
