@@ -1,6 +1,6 @@
 /**
  * Transformer forward passes (src/engine/compute/transformer*.ts): GPT-2, Llama and BERT against
- * float64 plain-TS forward passes with the same meaning as test/unit/specPreserve.test.ts's
+ * float64 plain-TS forward passes with the same meaning as test/unit/core/spec/specPreserve.test.ts's
  * references (restated here: a test file cannot import another without running it); the
  * equivalence check passing under a random permutation of the inferred spec and failing, with
  * its cause, under a spec that misses an axis; head-count resolution; and an end-to-end align of
