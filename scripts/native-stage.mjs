@@ -1,5 +1,5 @@
-// `npm test`'s `native` stage: the engine tests (test/unit/compute*.test.ts, engine-backend,
-// engine-client) a second time on the native `tensorflow` backend, whenever it can be had here:
+// `npm test`'s `native` stage: the engine tests (test/unit/engine/compute/compute*.test.ts,
+// engine-backend, engine-client) a second time on the native `tensorflow` backend, whenever it can be had here:
 // tfjs-node installed with its addon, else the build of `npm run native:build` (made on demand
 // into its cache outside the clone, minutes the first time, a no-op after). When neither is
 // possible the stage is skipped with one line saying why; that is not a failure.
@@ -16,7 +16,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The engine test files that compute with tfjs (the others never touch a backend). */
 export function engineTestFiles(files) {
-  return files.filter((f) => /(^|\/)(compute[^/]*|engine-backend|engine-client)\.test\.ts$/.test(f));
+  return files.filter((f) => /(^|\/)(compute[^/]*|engine-backend|engine-client)(\.spawn)?\.test\.ts$/.test(f));
 }
 
 /** tfjs-node in node_modules with a built addon (a normal `npm install` where the download worked). */

@@ -1,5 +1,6 @@
 // `npm test`: every check of the project, in order, stopping nothing early so one run shows all
-// failures: typecheck, build, unit tests, the engine tests on native tensorflow (when it can be built), webview
+// failures: typecheck, build, unit tests (pure files two at a time, then the files that spawn
+// workers or processes one at a time), the engine tests on native tensorflow (when it can be built), webview
 // browser tests, the code-server install from an
 // empty cache, the extension's mocha suite in a real VS Code extension host (code-server), and the
 // UI journeys (chromium driving code-server). Prints a per-stage table and ends with exactly one
@@ -11,7 +12,8 @@
 // stops with one line giving the command. code-server and Node 24 come from npm
 // (scripts/code-server.mjs).
 //
-// Developer filters: `npm test -- --only unit`, `--only unit,browser`, `--skip ui`, `--list`.
+// Developer filters: `npm test -- --only unit` (both unit stages), `--only unit-pure`,
+// `--only unit,browser`, `--skip ui`, `--list`.
 // Stages needing built bundles (browser, integration, ui) pull in `build` automatically.
 
 import { spawn } from 'node:child_process';
@@ -38,12 +40,20 @@ function find(dir, suffix, recursive = true) {
   return out.sort();
 }
 
-const nodeTest = (files) => [
+const nodeTest = (files, concurrency = 1) => [
   process.execPath,
   '--import', 'tsx',
-  '--test', '--test-concurrency=1', '--test-reporter=spec',
+  '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec',
   ...files,
 ];
+
+// The unit tests in two stages (docs/testing.md, "Where a new test goes"): a file that starts
+// workers or processes (EngineClient, dist/worker.js, dist/cli.js, child_process, or
+// scripts/build.mjs in a `before`, which rewrites dist/) is named `*.spawn.test.ts` and runs one
+// file at a time; every other file is pure and runs two at a time (the CI machine has 2 cores).
+const SPAWN_SUFFIX = '.spawn.test.ts';
+const unitFiles = () => find('test/unit', '.test.ts');
+const PURE_CONCURRENCY = 2;
 
 // Each stage: a command (or null: nothing to run yet, with the reason), whether it reports test
 // counts, and a hang guard.
@@ -52,12 +62,16 @@ const STAGES = {
   // Layer rules (.dependency-cruiser.cjs, docs/architecture.md): `npm run check:layers`.
   layers: () => ({ cmd: ['npm', 'run', '--silent', 'check:layers'], counts: false, timeoutMin: 5 }),
   build: () => ({ cmd: [process.execPath, 'scripts/build.mjs'], counts: false, timeoutMin: 10 }),
-  unit: () => {
-    const files = find('test/unit', '.test.ts');
-    return files.length ? { cmd: nodeTest(files), counts: true, timeoutMin: 30 } : { none: 'no test/unit/**/*.test.ts yet' };
+  'unit-pure': () => {
+    const files = unitFiles().filter((f) => !f.endsWith(SPAWN_SUFFIX));
+    return files.length ? { cmd: nodeTest(files, PURE_CONCURRENCY), counts: true, timeoutMin: 30 } : { none: 'no pure test/unit/**/*.test.ts yet' };
+  },
+  'unit-spawn': () => {
+    const files = unitFiles().filter((f) => f.endsWith(SPAWN_SUFFIX));
+    return files.length ? { cmd: nodeTest(files), counts: true, timeoutMin: 30 } : { none: `no test/unit/**/*${SPAWN_SUFFIX} yet` };
   },
   // The engine tests again on native tensorflow, built on demand (scripts/native-stage.mjs).
-  native: () => nativePlan(find('test/unit', '.test.ts')),
+  native: () => nativePlan(unitFiles()),
   browser: () => {
     const files = find('test/browser', '.test.ts', false);
     return files.length ? { cmd: nodeTest(files), counts: true, timeoutMin: 15 } : { none: 'no test/browser/*.test.ts yet' };
@@ -79,6 +93,9 @@ const STAGES = {
 };
 const ORDER = Object.keys(STAGES);
 const NEEDS_BUILD = new Set(['browser', 'integration', 'ui']);
+// Names that stand for several stages in --only / --skip: `unit` is every unit test.
+const GROUPS = { unit: ['unit-pure', 'unit-spawn'] };
+const expand = (names) => names.flatMap((n) => GROUPS[n] ?? [n]);
 
 function parseArgs(argv) {
   let only = null;
@@ -86,10 +103,11 @@ function parseArgs(argv) {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => (a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i] ?? '');
-    if (a === '--only' || a.startsWith('--only=')) only = new Set(val().split(',').filter(Boolean));
-    else if (a === '--skip' || a.startsWith('--skip=')) for (const s of val().split(',').filter(Boolean)) skip.add(s);
+    if (a === '--only' || a.startsWith('--only=')) only = new Set(expand(val().split(',').filter(Boolean)));
+    else if (a === '--skip' || a.startsWith('--skip=')) for (const s of expand(val().split(',').filter(Boolean))) skip.add(s);
     else if (a === '--list') {
       console.log(ORDER.join('\n'));
+      for (const [group, stages] of Object.entries(GROUPS)) console.log(`${group} (= ${stages.join(' + ')})`);
       process.exit(0);
     } else {
       console.error(`test-all: unknown argument ${a} (use --only a,b / --skip a,b / --list)`);
@@ -98,7 +116,7 @@ function parseArgs(argv) {
   }
   for (const s of [...(only ?? []), ...skip]) {
     if (!ORDER.includes(s)) {
-      console.error(`test-all: unknown stage ${s} (stages: ${ORDER.join(', ')})`);
+      console.error(`test-all: unknown stage ${s} (stages: ${ORDER.join(', ')}; ${Object.keys(GROUPS).join(', ')} for groups)`);
       process.exit(2);
     }
   }
