@@ -244,3 +244,18 @@ export async function startWorkbench(o: StartWorkbenchOptions = {}): Promise<Wor
     throw e;
   }
 }
+
+/**
+ * startWorkbench, up to three times: on a loaded machine the workbench's first page load can
+ * exceed its 30 s, and a person reloads. `label` prefixes the log line of a failed attempt.
+ */
+export async function startWorkbenchRetrying(o: StartWorkbenchOptions, label: string): Promise<Workbench> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startWorkbench(o);
+    } catch (e) {
+      if (attempt === 3) throw e;
+      console.log(`[${label}] workbench start attempt ${attempt} failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+    }
+  }
+}

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
-import { explorerRow, findFrame, menuItem, runCommand, screenshot, startWorkbench, type Workbench } from '../harness/workbench';
+import { explorerRow, findFrame, menuItem, runCommand, screenshot, startWorkbenchRetrying, type Workbench } from '../harness/workbench';
 import { loadTokenizer, tokenizeTextFile } from '../../src/core/data/textTokenize';
 import { initBackend } from '../../src/engine/backend';
 import { hfFixture } from '../unit/helpers/hfFixtures';
@@ -70,16 +70,7 @@ before(async () => {
     'rebasin.lambdaSteps': 5,
     'rebasin.workers': 1,
   }));
-  // On a loaded machine the workbench's first page load can exceed its 30 s: a person reloads.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      wb = await startWorkbench({ workspace, extensionDevelopmentPath: process.env.REBASIN_EXTENSION_PATH });
-      break;
-    } catch (e) {
-      if (attempt === 3) throw e;
-      console.log(`[journey-lm] workbench start attempt ${attempt} failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
-    }
-  }
+  wb = await startWorkbenchRetrying({ workspace, extensionDevelopmentPath: process.env.REBASIN_EXTENSION_PATH }, 'journey-lm');
 });
 
 after(async () => {

@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
 import { writeSafetensors } from '../../src/core/safetensors';
 import { mulberry32 } from '../../src/core/matching/prng';
-import { explorerRow, findFrame, menuItem, notification, runCommand, screenshot, startWorkbench, type Workbench } from '../harness/workbench';
+import { explorerRow, findFrame, menuItem, notification, runCommand, screenshot, startWorkbenchRetrying, type Workbench } from '../harness/workbench';
 import { writeSparseCheckpoint } from '../unit/helpers/sparseCheckpoint';
 import { f32, writeMlp } from './checkpoints';
 
@@ -75,16 +75,7 @@ before(async () => {
   writeSparseCheckpoint(join(workspace, 'sparse', 'huge.safetensors'));
   mkdirSync(join(workspace, '.vscode'));
   writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'rebasin.evaluationData': 'eval-data.safetensors', 'rebasin.workers': 1, 'rebasin.lambdaSteps': 201 }));
-  // On a loaded machine the workbench's first page load can exceed its 30 s: a person reloads.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      wb = await startWorkbench({ workspace, extensionDevelopmentPath: process.env.REBASIN_EXTENSION_PATH });
-      break;
-    } catch (e) {
-      if (attempt === 3) throw e;
-      console.log(`[journey-truth] workbench start attempt ${attempt} failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
-    }
-  }
+  wb = await startWorkbenchRetrying({ workspace, extensionDevelopmentPath: process.env.REBASIN_EXTENSION_PATH }, 'journey-truth');
 });
 
 after(async () => {
