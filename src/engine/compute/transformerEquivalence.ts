@@ -31,35 +31,56 @@ export interface TransformerEquivalence {
   readonly description: string;
 }
 
+/** A built model as the check needs it: its words, its token limits, B's and pi(B)'s forward. */
+interface CheckedModel {
+  readonly description: string;
+  readonly vocab: number;
+  readonly maxPositions?: number;
+  /** The output compared for B (gathered by the stream permutation where it is the stream). */
+  forwardB(x: tf.Tensor2D): tf.Tensor;
+  forward(x: tf.Tensor2D): tf.Tensor;
+  dispose(): void;
+}
+
 /**
- * Builds B and pi(B) (config as for the other families, plus `heads` etc.) and compares them on
- * random tokens. One model is on the backend at a time: B's outputs are kept, B is freed, then
- * pi(B) is built (a transformer's weights dominate memory).
+ * Builds B and pi(B) with `build` and compares them on seeded random tokens. One model is on the
+ * backend at a time: B's outputs are kept, B is freed, then pi(B) is built (a transformer's
+ * weights dominate memory).
  */
-export function checkTransformerEquivalence(b: TensorMap, piB: TensorMap, spec: PermSpec, perms: Permutations, config: ModelConfig, seed = 0): TransformerEquivalence {
-  const opts = transformerOptions(config);
-  let model: TransformerModel | undefined;
+function checkOneAtATime(b: TensorMap, piB: TensorMap, build: (t: TensorMap) => CheckedModel, family: string, seed: number): TransformerEquivalence {
+  let model: CheckedModel | undefined;
   let batch: EquivalenceBatch | undefined;
   let outB: tf.Tensor | undefined;
   try {
-    model = buildTransformer(b, opts);
+    model = build(b);
     const description = model.description;
     const s = Math.min(TRANSFORMER_BATCH.tokens, model.maxPositions ?? TRANSFORMER_BATCH.tokens);
     batch = tokenBatch(model.vocab, TRANSFORMER_BATCH.sequences, s, seed);
-    const forwardB = alignedOutput(model, spec, perms);
-    const x = batch.x;
-    outB = tf.tidy(() => forwardB(x));
+    const mb = model;
+    const x = batch.x as tf.Tensor2D;
+    outB = tf.tidy(() => mb.forwardB(x));
     model.dispose();
-    model = buildTransformer(piB, opts);
+    model = build(piB);
     const mp = model;
     const kept = outB;
-    const report = checkEquivalence(() => kept, (ids) => mp.forward(ids as tf.Tensor2D), batch, 'transformer');
+    const report = checkEquivalence(() => kept, (ids) => mp.forward(ids as tf.Tensor2D), batch, family);
     return { report, description };
   } finally {
     model?.dispose();
     outB?.dispose();
     batch?.x.dispose();
   }
+}
+
+/** B against pi(B) through the token-id forward pass of compute/transformer.ts (config as for the other families, plus `heads` etc.). */
+export function checkTransformerEquivalence(b: TensorMap, piB: TensorMap, spec: PermSpec, perms: Permutations, config: ModelConfig, seed = 0): TransformerEquivalence {
+  const opts = transformerOptions(config);
+  const build = (t: TensorMap): CheckedModel => {
+    const m = buildTransformer(t, opts);
+    const forwardB = alignedOutput(m, spec, perms);
+    return { description: m.description, vocab: m.vocab, maxPositions: m.maxPositions, forwardB, forward: (x) => m.forward(x), dispose: () => m.dispose() };
+  };
+  return checkOneAtATime(b, piB, build, 'transformer', seed);
 }
 
 /** B's forward, its last axis gathered by the stream permutation when the output is the stream. */
@@ -77,29 +98,13 @@ function alignedOutput(m: TransformerModel, spec: PermSpec, perms: Permutations)
 /**
  * The check for a Hugging Face checkpoint: B and pi(B) through the LM forward pass its
  * config.json describes (the pass that reproduces `transformers`' logits: heads, KV groups,
- * RoPE), on seeded random token ids, one model on the backend at a time.
+ * RoPE) on seeded random token ids; the outputs are logits over the vocabulary, never permuted.
  */
 export function checkLmEquivalence(b: TensorMap, piB: TensorMap, config: LmConfig, seed = 0): TransformerEquivalence {
-  let model: LmModel | undefined;
-  let batch: EquivalenceBatch | undefined;
-  let outB: tf.Tensor | undefined;
-  try {
-    model = buildLm(b, config);
-    const description = model.description;
-    const s = Math.min(TRANSFORMER_BATCH.tokens, config.maxPositions);
-    batch = tokenBatch(config.vocab, TRANSFORMER_BATCH.sequences, s, seed);
-    const mb = model;
-    const x = batch.x as tf.Tensor2D;
-    outB = tf.tidy(() => mb.logits(x));
-    model.dispose();
-    model = buildLm(piB, config);
-    const mp = model;
-    const kept = outB;
-    const report = checkEquivalence(() => kept, (ids) => mp.logits(ids as tf.Tensor2D), batch, config.family);
-    return { report, description };
-  } finally {
-    model?.dispose();
-    outB?.dispose();
-    batch?.x.dispose();
-  }
+  const build = (t: TensorMap): CheckedModel => {
+    const m: LmModel = buildLm(t, config);
+    const forward = (x: tf.Tensor2D): tf.Tensor => m.logits(x);
+    return { description: m.description, vocab: config.vocab, maxPositions: config.maxPositions, forwardB: forward, forward, dispose: () => m.dispose() };
+  };
+  return checkOneAtATime(b, piB, build, config.family, seed);
 }
