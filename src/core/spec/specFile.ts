@@ -11,60 +11,16 @@
  * as `rebasin spec` writes it), "family" and "notes" (informational). Tensors the file does
  * not list are left unpermuted.
  */
-import type { AxisEntry, BlockAxis, BlockPart, PermSpec } from '../checkpoint';
+import type { AxisEntry, PermSpec } from '../checkpoint';
 import { blockAxisToJson, isBlockAxis } from '../blockAxis';
+import * as v from 'valibot';
 import { SpecError } from './errors';
+import { SpecFileSchema, specIssueLine, type SpecFile } from './specFileSchema';
 import { buildPermSpec, formatShape, naturalCompare, type TensorShape } from './shapes';
 
-export interface SpecFile {
-  readonly axes: Readonly<Record<string, readonly AxisEntry[]>>;
-  readonly perms?: Readonly<Record<string, number>>;
-  readonly family?: string;
-  readonly notes?: readonly string[];
-}
+export type { SpecFile } from './specFileSchema';
 
-const KNOWN_KEYS = new Set(['axes', 'perms', 'family', 'notes']);
-
-function typeOf(v: unknown): string {
-  if (v === null) return 'null';
-  if (v === undefined) return 'nothing';
-  if (Array.isArray(v)) return 'an array';
-  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function parsePart(v: unknown, where: string, file: string, tensor: string): BlockPart {
-  const bad = (why: string): never => {
-    throw new SpecError('BadStructure', `${file}: ${where} of tensor \`${tensor}\`: ${why}`, file, tensor);
-  };
-  if (!isPlainObject(v)) return bad(`a block must be an object with \`split\` and \`perms\`, got ${typeOf(v)}`);
-  for (const key of Object.keys(v)) if (key !== 'split' && key !== 'perms') bad(`unknown key \`${key}\` (expected \`split\` and \`perms\`, or \`concat\`)`);
-  const split = v.split;
-  if (!Array.isArray(split) || split.length < 2 || !split.every((d) => Number.isInteger(d) && (d as number) > 0)) {
-    bad('`split` must be an array of at least two positive integers (blocks, then the positions inside a block)');
-  }
-  const perms = v.perms;
-  if (!Array.isArray(perms) || !perms.every((p) => p === null || (typeof p === 'string' && p.length > 0))) {
-    bad('`perms` must be an array of permutation names or null, one per level of `split`');
-  }
-  return { split: split as number[], perms: perms as (string | null)[] };
-}
-
-function parseBlockAxis(v: Record<string, unknown>, axis: number, file: string, tensor: string): BlockAxis {
-  if ('concat' in v) {
-    if (Object.keys(v).length !== 1) throw new SpecError('BadStructure', `${file}: axis ${axis} of tensor \`${tensor}\`: \`concat\` cannot be combined with other keys`, file, tensor);
-    if (!Array.isArray(v.concat) || v.concat.length === 0) {
-      throw new SpecError('BadStructure', `${file}: axis ${axis} of tensor \`${tensor}\`: \`concat\` must be a non-empty array of blocks`, file, tensor);
-    }
-    return { parts: v.concat.map((p: unknown, k) => parsePart(p, `axis ${axis} part ${k}`, file, tensor)) };
-  }
-  return { parts: [parsePart(v, `axis ${axis}`, file, tensor)] };
-}
-
-/** Parses and checks the structure of a spec file's text; `file` names it in errors. */
+/** Parses and checks the structure of a spec file's text (SpecFileSchema); `file` names it in errors. */
 export function parseSpecFile(text: string, file: string): SpecFile {
   let json: unknown;
   try {
@@ -73,63 +29,13 @@ export function parseSpecFile(text: string, file: string): SpecFile {
     const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
     throw new SpecError('BadJson', `${file}: not valid json (${why.toLowerCase()})`, file);
   }
-  if (!isPlainObject(json)) {
-    throw new SpecError('BadStructure', `${file}: expected an object with an \`axes\` object, got ${typeOf(json)}`, file);
+  // The first issue only: one line, like every other error of this area.
+  const result = v.safeParse(SpecFileSchema, json, { abortEarly: true });
+  if (!result.success) {
+    const { line, tensor } = specIssueLine(result.issues[0]);
+    throw new SpecError('BadStructure', `${file}: ${line}`, file, tensor);
   }
-  for (const key of Object.keys(json)) {
-    if (!KNOWN_KEYS.has(key)) {
-      throw new SpecError('BadStructure', `${file}: unknown key \`${key}\` (expected \`axes\`, and optionally \`perms\`, \`family\`, \`notes\`)`, file);
-    }
-  }
-  const axesJson = json.axes;
-  if (!isPlainObject(axesJson)) {
-    throw new SpecError('BadStructure', `${file}: \`axes\` must be an object of tensor name -> array of permutation names or null, got ${typeOf(axesJson)}`, file);
-  }
-  const axes: Record<string, AxisEntry[]> = Object.fromEntries(
-    Object.entries(axesJson).map(([tensor, entry]) => {
-      if (!Array.isArray(entry)) {
-        throw new SpecError('BadStructure', `${file}: \`axes\` entry of tensor \`${tensor}\` must be an array (one item per axis), got ${typeOf(entry)}`, file, tensor);
-      }
-      const perms = entry.map((item: unknown, axis): AxisEntry => {
-        if (item === null) return null;
-        if (isPlainObject(item)) return parseBlockAxis(item, axis, file, tensor);
-        if (typeof item !== 'string' || item.length === 0) {
-          throw new SpecError(
-            'BadStructure',
-            `${file}: axis ${axis} of tensor \`${tensor}\` must be a permutation name (non-empty string), a block axis ({"split", "perms"}) or null, got ${typeOf(item)}`,
-            file,
-            tensor,
-          );
-        }
-        return item;
-      });
-      return [tensor, perms];
-    }),
-  );
-  const out: { axes: typeof axes; perms?: Record<string, number>; family?: string; notes?: string[] } = { axes };
-  if (json.perms !== undefined) {
-    if (!isPlainObject(json.perms)) throw new SpecError('BadStructure', `${file}: \`perms\` must be an object of name -> size, got ${typeOf(json.perms)}`, file);
-    const perms: Record<string, number> = Object.fromEntries(
-      Object.entries(json.perms).map(([name, size]) => {
-        if (typeof size !== 'number' || !Number.isInteger(size) || size < 1) {
-          throw new SpecError('BadStructure', `${file}: size of permutation \`${name}\` must be a positive integer`, file);
-        }
-        return [name, size];
-      }),
-    );
-    out.perms = perms;
-  }
-  if (json.family !== undefined) {
-    if (typeof json.family !== 'string') throw new SpecError('BadStructure', `${file}: \`family\` must be a string`, file);
-    out.family = json.family;
-  }
-  if (json.notes !== undefined) {
-    if (!Array.isArray(json.notes) || !json.notes.every((n) => typeof n === 'string')) {
-      throw new SpecError('BadStructure', `${file}: \`notes\` must be an array of strings`, file);
-    }
-    out.notes = json.notes as string[];
-  }
-  return out;
+  return result.output;
 }
 
 /**

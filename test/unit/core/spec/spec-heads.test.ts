@@ -59,6 +59,10 @@ describe('spec files: block axes', () => {
     throwsSpec(specText({ 'q.weight': [{ split: [2, 4], perms: [null, 'P'] }, null] }), 'BadStructure', /first level must name the permutation of the blocks/);
     throwsSpec(specText({ 'q.weight': [{ split: [2, 4], perms: ['P', 'P'] }, null] }), 'BadStructure', /named at two levels/);
     throwsSpec(specText({ 'q.weight': [{ split: [2, 4], perms: ['P', null], extra: 1 }, null] }), 'BadStructure', /unknown key `extra`/);
+    throwsSpec(specText({ 'q.weight': [{ concat: [], split: [2, 4] }, null] }), 'BadStructure', /^heads\.json: axis 0 of tensor `q\.weight`: `concat` cannot be combined with other keys$/);
+    throwsSpec(specText({ 'q.weight': [{ concat: [] }, null] }), 'BadStructure', /^heads\.json: axis 0 of tensor `q\.weight`: `concat` must be a non-empty array of blocks$/);
+    throwsSpec(specText({ 'q.weight': [null, { concat: [heads, 3] }] }), 'BadStructure', /^heads\.json: axis 1 part 1 of tensor `q\.weight`: a block must be an object with `split` and `perms`, got a number$/);
+    throwsSpec(specText({ 'q.weight': [{ concat: [{ split: [2, 4], perms: ['P', 7] }] }, null] }), 'BadStructure', /^heads\.json: axis 0 part 0 of tensor `q\.weight`: `perms` must be an array of permutation names or null/);
     throwsSpec(specText({ 'q.weight': [{ split: [2, 2], perms: ['P', null] }, null] }), 'SizeConflict', /cover 4 positions but the axis has 8/);
     throwsSpec(specText({ 'q.weight': [heads, null], 'o.weight': [null, 'P_vo'] }), 'SizeConflict', /`P_vo` acts as a whole on `o\.weight` axis 1 but inside 2 blocks/);
     throwsSpec(specText({ 'q.weight': [heads, null], 'o.weight': [null, { split: [4, 2], perms: ['P_heads', null] }] }), 'SizeConflict', /`P_heads` acts on `o\.weight` axis 1 level 0 of size 4 but on `q\.weight` axis 0 level 0 of size 2/);
