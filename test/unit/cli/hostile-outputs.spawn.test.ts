@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { encodeFromFloat32, openCheckpoint, writeSafetensors } from '../../../src/core/safetensors';
@@ -135,15 +135,18 @@ describe('hostile outputs (CLI)', () => {
       assertUnchanged(d, snap);
     });
 
-    it('a read-only output folder is refused (skipped as root, who may write anywhere)', async (t) => {
-      if (process.getuid?.() === 0) return t.skip('root bypasses folder permissions');
+    it('a read-only output folder is refused (as root, who may write anywhere else: a read-only tmpfs)', async () => {
       const { a, b, p } = await folder('out-ro');
       fs.mkdirSync(p('ro'));
-      fs.chmodSync(p('ro'), 0o555);
+      // Root bypasses folder permissions, not a read-only file system (CI and these machines run as root).
+      const asRoot = process.getuid?.() === 0;
+      if (asRoot) execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', p('ro')]);
+      else fs.chmodSync(p('ro'), 0o555);
       try {
         assertRefused(await runCli(['align', a, b, '--out', p('ro/o.safetensors')]), 'o.safetensors', /is not writable/);
       } finally {
-        fs.chmodSync(p('ro'), 0o755);
+        if (asRoot) spawnSync('umount', [p('ro')]);
+        else fs.chmodSync(p('ro'), 0o755);
       }
     });
 
