@@ -6,9 +6,9 @@
  *
  * Allocations of weight matching (src/core/matching/weightMatching.ts), all float32:
  * - per solve of permutation P (n units): its cost matrix, n*n; plus, for the largest
- *   (tensor, axis) occurrence of P, A's and B's operands with the axis in front (a copy of the
- *   tensor each, made per product) and a block of the product's rows (at most
- *   `PRODUCT_BLOCK_BYTES`);
+ *   (tensor, axis) occurrence of P, `OPERAND_COPIES` float32 copies of the tensor (see there)
+ *   and two blocks of the product's rows (at most `PRODUCT_BLOCK_BYTES` each: the backend's
+ *   result and its copy into JavaScript);
  * - held for the whole run: per permutation that has both kinds of occurrence, an n*n sum of
  *   the contributions that no other permutation changes ("constant");
  * - the cache of contributions that depend on other permutations: whatever the budget leaves.
@@ -21,6 +21,13 @@ import { entryPermNames, isBlockAxis } from './blockAxis';
 
 const F32 = 4;
 
+/**
+ * Float32 copies of one tensor alive during its product: A's and B's operands with the axis in
+ * front, B's operand under the permutations a cached product was computed with (a low-rank
+ * update rebuilds it), and the backend's copies of A, B and Bᵀ (tfjs copies its inputs).
+ */
+export const OPERAND_COPIES = 6;
+
 /** Rows of a cost-matrix product are computed in blocks of at most this many bytes of result. */
 export const PRODUCT_BLOCK_BYTES = 64 * 1024 * 1024;
 
@@ -28,7 +35,7 @@ export const PRODUCT_BLOCK_BYTES = 64 * 1024 * 1024;
 export interface PermutationMemory {
   readonly name: string;
   readonly size: number;
-  /** Bytes one solve allocates: cost matrix, the largest occurrence's two operands, one product block. */
+  /** Bytes one solve allocates: cost matrix, the largest occurrence's operand copies, two product blocks. */
   readonly solveBytes: number;
   /** Bytes of the held constant part (0 when P has no such part worth holding). */
   readonly constantBytes: number;
@@ -140,10 +147,10 @@ export function planWeightMatching(
   const perms: PermutationMemory[] = Object.keys(spec.perms).sort().map((name) => {
     const n = Math.max(spec.perms[name], blockAxisUnits.get(name) ?? 0);
     const cost = n * n * F32;
-    // A's and B's operands (A's is its own data when the axis is 0: counted anyway, a bound).
-    const operand = 2 * (largestOperand.get(name) ?? 0);
-    // The product of the largest occurrence, [n, rest] x [n, rest]^T, by row blocks of the result.
-    const block = Math.min(cost, Math.max(PRODUCT_BLOCK_BYTES, n * F32));
+    // The largest occurrence's copies (a bound: A's is its own data for a float32 tensor with the axis at 0).
+    const operand = OPERAND_COPIES * (largestOperand.get(name) ?? 0);
+    // The product of the largest occurrence, [n, rest] x [n, rest]^T, by row blocks of the result (twice: backend and JavaScript).
+    const block = 2 * Math.min(cost, Math.max(PRODUCT_BLOCK_BYTES, n * F32));
     const solveBytes = Math.max(cost, headSimilarityBytes.get(name) ?? 0) + operand + block;
     const constantBytes = hasFree.has(name) && hasDependent.has(name) && !blockAxisUnits.has(name) ? cost : 0;
     return { name, size: n, solveBytes, constantBytes };

@@ -4,10 +4,11 @@
  * bytes (so π(B) keeps B's dtypes bit for bit, whatever they are).
  */
 import * as path from 'node:path';
-import type { Checkpoint, DenseTensor, PermSpec, Permutations } from '../core/checkpoint';
+import type { Checkpoint, DenseTensor, PermSpec, Permutations, TensorInfo } from '../core/checkpoint';
 import { InputFileError, MAX_JSON_BYTES, readBoundedFile, utf8Text } from '../core/files';
 import { weightsPath } from '../core/hf/layout';
-import { openCheckpoint } from '../core/safetensors';
+import { halfBits, openCheckpoint } from '../core/safetensors';
+import { exponentMask, isHalfDtype, type HeldTensor } from '../core/heldTensor';
 import { checkCompatible, inferSpec, parseSpecFile, resolveSpec, SpecError } from '../core/spec';
 import { readHfConfig } from '../core/families/hfConfig';
 import { EngineError, throwIfCancelled } from './errors';
@@ -89,38 +90,70 @@ export interface LoadOptions {
   readonly zeroNonFinite?: Set<string>;
 }
 
-/** Reads one tensor as float32 and refuses NaN/Inf (naming file and tensor) unless allowed. */
-export async function readChecked(ck: Checkpoint, name: string, opts: LoadOptions): Promise<DenseTensor> {
+/** Refuses `bad` NaN/Inf values of a tensor, naming file and tensor, unless allowed; true when they are to be zeroed. */
+function nonFinite(ck: Checkpoint, name: string, bad: number, opts: LoadOptions): boolean {
+  if (bad === 0) return false;
+  if (!opts.allowNonFinite) {
+    throw new EngineError(
+      'NonFinite',
+      `${base(ck.path)}: tensor \`${name}\` holds ${bad} NaN/Inf value${bad === 1 ? '' : 's'}; allow non-finite weights (--allow-non-finite) to use it anyway`,
+      ck.path,
+    );
+  }
+  if (!opts.zeroNonFinite) return false;
+  opts.zeroNonFinite.add(name);
+  return true;
+}
+
+function infoOf(ck: Checkpoint, name: string): TensorInfo {
   const info = ck.get(name);
   if (!info) throw new EngineError('InvalidRequest', `${base(ck.path)}: tensor \`${name}\` not found`, ck.path);
+  return info;
+}
+
+/** Reads one tensor as float32 and refuses NaN/Inf (naming file and tensor) unless allowed. */
+export async function readChecked(ck: Checkpoint, name: string, opts: LoadOptions): Promise<DenseTensor> {
+  const info = infoOf(ck, name);
   let data = await ck.readFloat32(name);
-  if (isFloatDtype(info.dtype)) {
-    const bad = countNonFinite(data);
-    if (bad > 0 && opts.allowNonFinite) {
-      if (opts.zeroNonFinite) {
-        data = data.map((v) => (Number.isFinite(v) ? v : 0));
-        opts.zeroNonFinite.add(name);
-      }
-    } else if (bad > 0) {
-      throw new EngineError(
-        'NonFinite',
-        `${base(ck.path)}: tensor \`${name}\` holds ${bad} NaN/Inf value${bad === 1 ? '' : 's'}; allow non-finite weights (--allow-non-finite) to use it anyway`,
-        ck.path,
-      );
-    }
-  }
+  if (isFloatDtype(info.dtype) && nonFinite(ck, name, countNonFinite(data), opts)) data = data.map((v) => (Number.isFinite(v) ? v : 0));
   return { shape: info.shape, data };
 }
 
-/** Reads the named tensors as float32, checking cancellation between tensors; `onTensor` after each one. */
-export async function loadTensors(ck: Checkpoint, names: readonly string[], opts: LoadOptions, onTensor?: (done: number, total: number) => void): Promise<Map<string, DenseTensor>> {
-  const out = new Map<string, DenseTensor>();
+/**
+ * Reads one tensor as weight matching holds it: 16-bit floats (BF16, F16) as stored, anything
+ * else as float32; NaN/Inf refused or zeroed as in `readChecked`.
+ */
+export async function readHeld(ck: Checkpoint, name: string, opts: LoadOptions): Promise<HeldTensor> {
+  const info = infoOf(ck, name);
+  const dtype = info.dtype;
+  if (!isHalfDtype(dtype)) return readChecked(ck, name, opts);
+  const bits = halfBits(await ck.readRaw(name), ck.path, name);
+  const mask = exponentMask(dtype);
+  let bad = 0;
+  for (let i = 0; i < bits.length; i++) if ((bits[i] & mask) === mask) bad++;
+  if (nonFinite(ck, name, bad, opts)) for (let i = 0; i < bits.length; i++) if ((bits[i] & mask) === mask) bits[i] = 0;
+  return { shape: info.shape, dtype, bits };
+}
+
+/** Reads the named tensors, checking cancellation between tensors; `onTensor` after each one. */
+async function loadEach<T>(ck: Checkpoint, names: readonly string[], opts: LoadOptions, read: (ck: Checkpoint, name: string, opts: LoadOptions) => Promise<T>, onTensor?: (done: number, total: number) => void): Promise<Map<string, T>> {
+  const out = new Map<string, T>();
   for (const name of names) {
     throwIfCancelled(opts.signal, 'loading tensors');
-    out.set(name, await readChecked(ck, name, opts));
+    out.set(name, await read(ck, name, opts));
     onTensor?.(out.size, names.length);
   }
   return out;
+}
+
+/** Reads the named tensors as float32 (see `loadEach`). */
+export function loadTensors(ck: Checkpoint, names: readonly string[], opts: LoadOptions, onTensor?: (done: number, total: number) => void): Promise<Map<string, DenseTensor>> {
+  return loadEach(ck, names, opts, readChecked, onTensor);
+}
+
+/** Reads the named tensors as weight matching holds them (`readHeld`): a BF16 model stays at 2 bytes a value. */
+export function loadHeldTensors(ck: Checkpoint, names: readonly string[], opts: LoadOptions, onTensor?: (done: number, total: number) => void): Promise<Map<string, HeldTensor>> {
+  return loadEach(ck, names, opts, readHeld, onTensor);
 }
 
 /**

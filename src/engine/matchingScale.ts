@@ -5,30 +5,42 @@
  * tensor of a model by one power of two scales every cost matrix by one positive constant, which
  * leaves each assignment, and so the permutations, unchanged; objectives are scaled back in float64.
  */
-import type { DenseTensor, TensorMap } from '../core/checkpoint';
+import { float32Of, valuesOf, type HeldTensor, type HeldTensorMap } from '../core/heldTensor';
 
 /** Above this magnitude a product of two weights, summed over a row, can overflow float32. */
 const SAFE_MAGNITUDE = 2 ** 40;
 
-function maxAbs(m: TensorMap): number {
+function maxAbs(m: HeldTensorMap): number {
   let max = 0;
   for (const t of m.values()) {
-    const d = t.data;
-    for (let i = 0; i < d.length; i++) {
-      const v = Math.abs(d[i]);
-      if (v > max && v !== Infinity) max = v;
+    const d = valuesOf(t);
+    if (d instanceof Float32Array) {
+      for (let i = 0; i < d.length; i++) {
+        const v = Math.abs(d[i]);
+        if (v > max && v !== Infinity) max = v;
+      }
+    } else {
+      const { bits, table } = d;
+      for (let i = 0; i < bits.length; i++) {
+        const v = Math.abs(table[bits[i]]);
+        if (v > max && v !== Infinity) max = v;
+      }
     }
   }
   return max;
 }
 
-/** The model's tensors scaled by a power of two so the largest is about 1 (exact in float32), and the factor. */
-export function scaledForMatching(m: TensorMap): { tensors: TensorMap; factor: number } {
+/**
+ * The model's tensors scaled by a power of two so the largest is about 1 (exact in float32), and
+ * the factor. Scaled tensors are float32 copies (16-bit ones too: rare weights, so no 16-bit
+ * rescaling path).
+ */
+export function scaledForMatching(m: HeldTensorMap): { tensors: HeldTensorMap; factor: number } {
   const max = maxAbs(m);
   if (max <= SAFE_MAGNITUDE) return { tensors: m, factor: 1 };
   const factor = 2 ** -Math.ceil(Math.log2(max));
-  const tensors = new Map<string, DenseTensor>();
-  for (const [name, t] of m) tensors.set(name, { shape: t.shape, data: t.data.map((v) => v * factor) });
+  const tensors = new Map<string, HeldTensor>();
+  for (const [name, t] of m) tensors.set(name, { shape: t.shape, data: float32Of(t).map((v) => v * factor) });
   return { tensors, factor };
 }
 

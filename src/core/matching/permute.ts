@@ -6,21 +6,27 @@ import type { DenseTensor, PermSpec, Permutations, TensorMap } from '../checkpoi
 import { MatchingError } from './errors';
 import { entryPermutation } from '../blockAxis';
 import { mulberry32, shuffleInPlace } from './prng';
+import type { HeldValues } from '../heldTensor';
 
 /**
  * Gathers `data` (row-major, `shape`) along every axis that has a permutation, writing the
  * axes in the order `order` (a permutation of 0..rank-1): out[i_order...] = data[perm_d(i_d)...].
  * With the identity order this is a plain gather; with the axis first it also moves the axis
- * to the front, giving the [n, rest] block that cost-matrix products need.
+ * to the front, giving the [n, rest] block that cost-matrix products need. 16-bit values
+ * (src/core/heldTensor.ts) are decoded as they are gathered.
  */
 export function gatherAxes(
-  data: Float32Array, shape: readonly number[], axisPerms: readonly (Int32Array | null)[], order: readonly number[],
+  values: HeldValues, shape: readonly number[], axisPerms: readonly (Int32Array | null)[], order: readonly number[],
 ): Float32Array {
   const rank = shape.length;
   const size = shape.reduce((p, s) => p * s, 1);
   const out = new Float32Array(size);
   if (size === 0) return out;
-  if (rank === 0) { out[0] = data[0]; return out; }
+  const data = values instanceof Float32Array ? values : null;
+  const half = values instanceof Float32Array ? null : values;
+  // BF16: the pattern shifted into the top half is the float32 (no table lookup).
+  const out32 = half?.bf16 ? new Uint32Array(out.buffer) : null;
+  if (rank === 0) { out[0] = data ? data[0] : half!.table[half!.bits[0]]; return out; }
   const strides = new Array<number>(rank);
   let s = 1;
   for (let d = rank - 1; d >= 0; d--) { strides[d] = s; s *= shape[d]; }
@@ -39,11 +45,27 @@ export function gatherAxes(
   for (;;) {
     let base = 0;
     for (let q = 0; q < rank - 1; q++) base += offsets[q][idx[q]];
-    if (contiguous) {
-      out.set(data.subarray(base, base + innerLen), w);
-      w += innerLen;
+    if (data) {
+      if (contiguous) {
+        out.set(data.subarray(base, base + innerLen), w);
+        w += innerLen;
+      } else {
+        for (let i = 0; i < innerLen; i++) out[w++] = data[base + inner[i]];
+      }
+    } else if (out32) {
+      const { bits } = half!;
+      if (contiguous) {
+        for (let i = 0; i < innerLen; i++) out32[w++] = bits[base + i] << 16;
+      } else {
+        for (let i = 0; i < innerLen; i++) out32[w++] = bits[base + inner[i]] << 16;
+      }
     } else {
-      for (let i = 0; i < innerLen; i++) out[w++] = data[base + inner[i]];
+      const { bits, table } = half!;
+      if (contiguous) {
+        for (let i = 0; i < innerLen; i++) out[w++] = table[bits[base + i]];
+      } else {
+        for (let i = 0; i < innerLen; i++) out[w++] = table[bits[base + inner[i]]];
+      }
     }
     let q = rank - 2;
     while (q >= 0) {
@@ -59,11 +81,14 @@ export function gatherAxes(
 /**
  * <a, b gathered along `axisPerms`> (float64 sums) without materialising the gathered copy: the
  * objective is taken over every tensor of both models, and a copy per tensor would allocate a
- * whole model's worth of float32 at 1B parameters.
+ * whole model's worth of float32 at 1B parameters. 16-bit values are decoded one row at a time.
  */
-export function permutedDot(a: Float32Array, b: Float32Array, shape: readonly number[], axisPerms: readonly (Int32Array | null)[]): number {
+export function permutedDot(a: HeldValues, b: HeldValues, shape: readonly number[], axisPerms: readonly (Int32Array | null)[]): number {
   const rank = shape.length;
-  if (rank === 0 || axisPerms.every((p) => p === null)) return dotProduct(a, b);
+  const plain = axisPerms.every((p) => p === null);
+  if (a instanceof Float32Array && b instanceof Float32Array && (rank === 0 || plain)) return dotProduct(a, b);
+  const at = (v: HeldValues, i: number): number => (v instanceof Float32Array ? v[i] : v.table[v.bits[i]]);
+  if (rank === 0) return at(a, 0) * at(b, 0);
   const strides = new Array<number>(rank);
   let s = 1;
   for (let d = rank - 1; d >= 0; d--) { strides[d] = s; s *= shape[d]; }
@@ -77,19 +102,31 @@ export function permutedDot(a: Float32Array, b: Float32Array, shape: readonly nu
   const inner = offsets[rank - 1];
   const innerLen = inner.length;
   const contiguous = axisPerms[rank - 1] === null;
+  // Rows of a (always contiguous) and of b (gathered through `inner`), decoded when 16-bit.
+  const rowA = a instanceof Float32Array ? null : new Float32Array(innerLen);
+  const rowB = b instanceof Float32Array && contiguous ? null : new Float32Array(innerLen);
   const idx = new Int32Array(rank);
   let total = 0;
   let w = 0;
   for (;;) {
     let base = 0;
     for (let q = 0; q < rank - 1; q++) base += offsets[q][idx[q]];
-    if (contiguous) {
-      total += dotProduct(a.subarray(w, w + innerLen), b.subarray(base, base + innerLen));
-    } else {
-      let row = 0;
-      for (let i = 0; i < innerLen; i++) row += a[w + i] * b[base + inner[i]];
-      total += row;
+    let ra: Float32Array;
+    if (a instanceof Float32Array) ra = a.subarray(w, w + innerLen);
+    else {
+      for (let i = 0; i < innerLen; i++) rowA![i] = a.table[a.bits[w + i]];
+      ra = rowA!;
     }
+    let rb: Float32Array;
+    if (!rowB) rb = (b as Float32Array).subarray(base, base + innerLen);
+    else if (b instanceof Float32Array) {
+      for (let i = 0; i < innerLen; i++) rowB[i] = b[base + inner[i]];
+      rb = rowB;
+    } else {
+      for (let i = 0; i < innerLen; i++) rowB[i] = b.table[b.bits[base + inner[i]]];
+      rb = rowB;
+    }
+    total += dotProduct(ra, rb);
     w += innerLen;
     let q = rank - 2;
     while (q >= 0) {

@@ -28,7 +28,8 @@
  * (src/core/matching/headMatching.ts, Verma & Elbayad 2024); it is adopted when it improves the
  * group's part of the objective.
  */
-import type { BlockPart, DenseTensor, MatMulABt, PermSpec, Permutations, Progress, TensorMap } from '../checkpoint';
+import type { BlockPart, MatMulABt, PermSpec, Permutations, Progress } from '../checkpoint';
+import { elementCount, float32Of, heldBytes as bytesHeld, valuesOf, type HeldTensor, type HeldTensorMap } from '../heldTensor';
 import { AssignmentError, solveAssignmentMax, type AssignmentResult } from '../assignment/lap';
 import { cancelled, MatchingError } from './errors';
 import { checkPermutation, gatherAxes, permutedDot, identityPermutation, permuteTensor, axisPermsOf } from './permute';
@@ -61,6 +62,14 @@ export interface WeightMatchingOptions {
    * against `memoryBudget`: taken from the cache only, so it never makes a plan refuse.
    */
   readonly reservedBytes?: number;
+  /**
+   * The process's resident bytes now (the engine passes process.memoryUsage.rss). With a
+   * `memoryBudget`, a contribution is cached only while the measured residency, the entry and
+   * one solve's working set fit the budget: the plan counts what this code allocates, but not
+   * the backend's own copies, allocator pools or garbage not yet collected, and the budget is
+   * what the user sees in the process's memory.
+   */
+  readonly residentBytes?: () => number;
   /** Milliseconds clock of the progress reports (tests drive it; default Date.now). */
   readonly clock?: () => number;
 }
@@ -109,8 +118,12 @@ interface Occurrence {
   readonly aFront: () => Float32Array;
   cached?: Float32Array;
   cachedVersions?: number[];
-  /** The B operand `cached` was computed from (for low-rank updates). */
-  cachedB?: Float32Array;
+  /**
+   * The permutations on B's axes `cached` was computed with (for low-rank updates: B's operand
+   * then is rebuilt from them, not held: at 1B parameters the held operands would take more
+   * than the products).
+   */
+  cachedAxisPerms?: (Int32Array | null)[];
 }
 
 /** One part of a block axis (heads) whose outer permutation is a group's. */
@@ -159,8 +172,17 @@ function frontOrder(rank: number, axis: number): number[] {
   return order;
 }
 
+/**
+ * A's tensor with `axis` in front, [n, rest], made when a product needs it: A's own float32
+ * array when the axis is 0, else (or for a 16-bit tensor) a new one.
+ */
+function aFrontOf(ta: HeldTensor, axis: number): () => Float32Array {
+  if (axis === 0) return () => float32Of(ta);
+  return () => gatherAxes(valuesOf(ta), ta.shape, ta.shape.map(() => null), frontOrder(ta.shape.length, axis));
+}
+
 /** Validates the spec against both models and lists each permutation's occurrences. */
-function plan(spec: PermSpec, a: TensorMap, b: TensorMap, only?: string): Plan {
+function plan(spec: PermSpec, a: HeldTensorMap, b: HeldTensorMap, only?: string): Plan {
   const all = Object.keys(spec.perms).sort();
   const occurrences = new Map<string, Occurrence[]>(all.map((p) => [p, []]));
   const heads = new Map<string, HeadGroup>();
@@ -183,9 +205,9 @@ function plan(spec: PermSpec, a: TensorMap, b: TensorMap, only?: string): Plan {
         if (blockAxisSize(p) !== ta.shape[axis]) {
           throw new MatchingError('ShapeMismatch', `weight matching: the blocks of axis ${axis} of tensor \`${tensor}\` cover ${blockAxisSize(p)} units, the axis has ${ta.shape[axis]}`, tensor);
         }
-        const rest = ta.data.length / ta.shape[axis];
+        const rest = elementCount(ta) / ta.shape[axis];
         const dependsOn = [...new Set(axes.flatMap((q, d) => (d !== axis ? entryPermNames(q) : [])))];
-        const aFront = axis === 0 ? () => ta.data : () => gatherAxes(ta.data, ta.shape, ta.shape.map(() => null), frontOrder(ta.shape.length, axis));
+        const aFront = aFrontOf(ta, axis);
         let offset = 0;
         for (const part of p.parts) {
           const outer = part.perms[0];
@@ -218,9 +240,9 @@ function plan(spec: PermSpec, a: TensorMap, b: TensorMap, only?: string): Plan {
       }
       if (only !== undefined && p !== only) return;
       if (isRunningStatistic(tensor)) return;
-      const rest = ta.data.length / size;
+      const rest = elementCount(ta) / size;
       const dependsOn = [...new Set(axes.flatMap((q, d) => (d !== axis ? entryPermNames(q) : [])))];
-      const aFront = axis === 0 ? () => ta.data : () => gatherAxes(ta.data, ta.shape, ta.shape.map(() => null), frontOrder(ta.shape.length, axis));
+      const aFront = aFrontOf(ta, axis);
       occurrences.get(p)!.push({ tensor, axis, n: size, rest, dependsOn, aFront });
     });
   }
@@ -234,12 +256,23 @@ function plan(spec: PermSpec, a: TensorMap, b: TensorMap, only?: string): Plan {
 }
 
 /** B_t with the permutations on the occurrence's other axes applied, the axis moved to the front. */
-function bFront(spec: PermSpec, perms: Permutations, occ: Occurrence, tb: DenseTensor, includeOwn: boolean): Float32Array {
+function bFront(spec: PermSpec, perms: Permutations, occ: { readonly tensor: string; readonly axis: number }, tb: HeldTensor, includeOwn: boolean): Float32Array {
+  return bFrontWith(bAxisPerms(spec, perms, occ, includeOwn), occ.axis, tb);
+}
+
+/** The permutations on B's axes for an occurrence's operand (its own axis too when `includeOwn`). */
+function bAxisPerms(spec: PermSpec, perms: Permutations, occ: { readonly tensor: string; readonly axis: number }, includeOwn: boolean): (Int32Array | null)[] {
   const axisPerms = axisPermsOf(spec, perms, occ.tensor);
   if (!includeOwn) axisPerms[occ.axis] = null;
-  if (occ.axis === 0 && axisPerms.every((p) => p === null)) return tb.data;
-  return gatherAxes(tb.data, tb.shape, axisPerms, frontOrder(tb.shape.length, occ.axis));
+  return axisPerms;
 }
+
+/** B's tensor gathered along `axisPerms`, `axis` moved to the front. */
+function bFrontWith(axisPerms: readonly (Int32Array | null)[], axis: number, tb: HeldTensor): Float32Array {
+  if (axis === 0 && axisPerms.every((p) => p === null)) return float32Of(tb);
+  return gatherAxes(valuesOf(tb), tb.shape, axisPerms, frontOrder(tb.shape.length, axis));
+}
+
 
 function addInto(target: Float32Array, x: Float32Array, offset = 0): void {
   for (let i = 0; i < x.length; i++) target[offset + i] += x[i];
@@ -295,23 +328,26 @@ const LOW_RANK_MAX_FRACTION = 0.25;
  * Aligns B to A (paper Algorithm 1). See the module comment for the definitions.
  */
 export async function weightMatching(
-  spec: PermSpec, a: TensorMap, b: TensorMap, opts: WeightMatchingOptions,
+  spec: PermSpec, a: HeldTensorMap, b: HeldTensorMap, opts: WeightMatchingOptions,
 ): Promise<WeightMatchingResult> {
   // Plan before plan() allocates A's axis-to-front copies.
   let holdConstants = true;
   let cacheLeft = opts.cacheBytes ?? 1 << 30;
+  // One solve's allocations (cost matrix, operands, a product block): kept free under the budget.
+  let solveBytes = 0;
   if (opts.memoryBudget !== undefined) {
     let heldBytes = 0;
     const shapes = new Map<string, readonly number[]>();
     for (const t of Object.keys(spec.axes)) {
       const ta = a.get(t);
       const tb = b.get(t);
-      if (ta) { shapes.set(t, ta.shape); heldBytes += ta.data.byteLength; }
-      if (tb) heldBytes += tb.data.byteLength;
+      if (ta) { shapes.set(t, ta.shape); heldBytes += bytesHeld(ta); }
+      if (tb) heldBytes += bytesHeld(tb);
     }
     const memory = planWeightMatching(spec, shapes, { budget: opts.memoryBudget, heldBytes, counted: (t) => !isRunningStatistic(t) });
     holdConstants = memory.mode === 'cached';
     cacheLeft = opts.cacheBytes ?? Math.max(0, memory.cacheBytes - (opts.reservedBytes ?? 0));
+    solveBytes = memory.solveBytes;
   }
   const { names, occurrences, heads } = plan(spec, a, b);
   const allNames = Object.keys(spec.perms).sort();
@@ -375,6 +411,10 @@ export async function weightMatching(
   };
   if (heads.size > 0 && !opts.initPerms) await anchorHub();
 
+  const { memoryBudget, residentBytes } = opts;
+  const residencyAllows = (bytes: number): boolean =>
+    memoryBudget === undefined || residentBytes === undefined || residentBytes() + bytes + solveBytes <= memoryBudget;
+
   const costMatrix = async (p: string): Promise<Float32Array> => {
     const n = spec.perms[p];
     const occs = occurrences.get(p)!;
@@ -415,24 +455,27 @@ export async function weightMatching(
         current.partDone();
         continue;
       }
-      const bNow = bFront(spec, perms, o, b.get(o.tensor)!, false);
-      if (o.cached && o.cachedB) {
+      const tb = b.get(o.tensor)!;
+      const axisPermsNow = bAxisPerms(spec, perms, o, false);
+      const bNow = bFrontWith(axisPermsNow, o.axis, tb);
+      if (o.cached && o.cachedAxisPerms) {
         // The cached product is A . B_old^T; only the columns whose B values moved contribute
         // to the difference: A[:, S] . (B_new - B_old)[:, S]^T (exact up to rounding).
-        const cols = changedColumns(o.cachedB, bNow, n, o.rest);
+        const bOld = bFrontWith(o.cachedAxisPerms, o.axis, tb);
+        const cols = changedColumns(bOld, bNow, n, o.rest);
         if (cols.length <= LOW_RANK_MAX_FRACTION * o.rest) {
           if (cols.length > 0) {
-            await addProductInto(o.cached, pickColumns(o.aFront(), n, o.rest, cols), pickColumns(bNow, n, o.rest, cols, o.cachedB), n, cols.length, opts.matmul);
+            await addProductInto(o.cached, pickColumns(o.aFront(), n, o.rest, cols), pickColumns(bNow, n, o.rest, cols, bOld), n, cols.length, opts.matmul);
           }
-          o.cachedB = bNow;
+          o.cachedAxisPerms = axisPermsNow;
           o.cachedVersions = now;
           addInto(cost, o.cached);
           current.partDone();
           continue;
         }
       }
-      const bytes = 4 * n * n + (bNow === b.get(o.tensor)!.data ? 0 : bNow.byteLength);
-      if (o.cached || cacheLeft >= bytes) {
+      const bytes = 4 * n * n;
+      if (o.cached || (cacheLeft >= bytes && residencyAllows(bytes))) {
         // Cached (or replacing a cached one): the product is kept for later solves.
         const product = o.cached ?? new Float32Array(n * n);
         if (o.cached) product.fill(0);
@@ -441,7 +484,7 @@ export async function weightMatching(
         addInto(cost, product);
         o.cached = product;
         o.cachedVersions = now;
-        o.cachedB = bNow;
+        o.cachedAxisPerms = axisPermsNow;
       } else {
         // Beyond the cache: summed straight into the cost matrix, recomputed at every solve.
         await addProductInto(cost, o.aFront(), bNow, n, o.rest, opts.matmul);
@@ -560,14 +603,14 @@ function solveGroup(cost: Float32Array, n: number, p: string): AssignmentResult 
 
 /** Total objective and each group's share (see GroupReport), for B aligned by `perms`. */
 function objectives(
-  spec: PermSpec, a: TensorMap, b: TensorMap, perms: Permutations, names: readonly string[],
+  spec: PermSpec, a: HeldTensorMap, b: HeldTensorMap, perms: Permutations, names: readonly string[],
 ): { total: number; groups: Map<string, number> } {
   const groups = new Map<string, number>(names.map((p) => [p, 0]));
   let total = 0;
   for (const [tensor, axes] of Object.entries(spec.axes)) {
     if (isRunningStatistic(tensor)) continue;
     const tb = b.get(tensor)!;
-    const d = permutedDot(a.get(tensor)!.data, tb.data, tb.shape, axisPermsOf(spec, perms, tensor));
+    const d = permutedDot(valuesOf(a.get(tensor)!), valuesOf(tb), tb.shape, axisPermsOf(spec, perms, tensor));
     total += d;
     for (const p of new Set(axes.flatMap(entryPermNames))) groups.set(p, groups.get(p)! + d);
   }
@@ -582,7 +625,7 @@ function objectives(
  * Computed with the plain-TS product (`jsMatMul`), synchronously; see `similarityMatrixWith`.
  */
 export function similarityMatrix(
-  spec: PermSpec, a: TensorMap, b: TensorMap, perms: Permutations, permName: string,
+  spec: PermSpec, a: HeldTensorMap, b: HeldTensorMap, perms: Permutations, permName: string,
 ): Float32Array {
   const group = headGroupOf(spec, a, b, permName);
   if (group) {
@@ -597,7 +640,7 @@ export function similarityMatrix(
 
 /** `similarityMatrix` with the given products (e.g. the engine's tfjs `MatMulABt`). */
 export async function similarityMatrixWith(
-  spec: PermSpec, a: TensorMap, b: TensorMap, perms: Permutations, permName: string, matmul: MatMulABt,
+  spec: PermSpec, a: HeldTensorMap, b: HeldTensorMap, perms: Permutations, permName: string, matmul: MatMulABt,
 ): Promise<Float32Array> {
   const group = headGroupOf(spec, a, b, permName);
   if (group) return headSimilarity(await headStructures(spec, b, perms, group, true, matmul), group.blocks, permName, group.members);
@@ -614,7 +657,7 @@ export async function similarityMatrixWith(
  * head at g after `perms` (so with the outer permutation applied: B's head π(g)).
  */
 export async function blockSimilarityWith(
-  spec: PermSpec, a: TensorMap, b: TensorMap, perms: Permutations, permName: string, matmul: MatMulABt,
+  spec: PermSpec, a: HeldTensorMap, b: HeldTensorMap, perms: Permutations, permName: string, matmul: MatMulABt,
 ): Promise<Float32Array> {
   const group = headGroupOf(spec, a, b, permName);
   if (!group || !group.members.has(permName)) throw new MatchingError('BadSpec', `block similarity: \`${permName}\` is not a per-block permutation`);
@@ -623,7 +666,7 @@ export async function blockSimilarityWith(
 
 /** The [n, k] operand pairs of one group's similarity matrix (B's operand built on demand). */
 function similarityBlocks(
-  spec: PermSpec, a: TensorMap, b: TensorMap, perms: Permutations, permName: string,
+  spec: PermSpec, a: HeldTensorMap, b: HeldTensorMap, perms: Permutations, permName: string,
 ): { n: number; blocks: [Float32Array, () => Float32Array, number][] } {
   const n = spec.perms[permName];
   if (n === undefined) throw new MatchingError('BadSpec', `similarity matrix: unknown permutation \`${permName}\``);
@@ -637,7 +680,7 @@ function similarityBlocks(
  * The head group `permName` belongs to (as its block permutation or an inner one), with only
  * the occurrences that involve it; undefined for a whole-axis permutation.
  */
-function headGroupOf(spec: PermSpec, a: TensorMap, b: TensorMap, permName: string): HeadGroup | undefined {
+function headGroupOf(spec: PermSpec, a: HeldTensorMap, b: HeldTensorMap, permName: string): HeadGroup | undefined {
   if (spec.perms[permName] === undefined) throw new MatchingError('BadSpec', `similarity matrix: unknown permutation \`${permName}\``);
   const { heads } = plan(spec, a, b, permName);
   return [...heads.values()].find((h) => h.outer === permName || h.members.has(permName));
@@ -654,12 +697,9 @@ interface HeadOperands {
 }
 
 /** Each block occurrence's operands: A's part rows and B's (other axes permuted; its own too when `includeOwn`). */
-function headOperands(spec: PermSpec, b: TensorMap, perms: Permutations, group: HeadGroup, includeOwn: boolean): HeadOperands[] {
+function headOperands(spec: PermSpec, b: HeldTensorMap, perms: Permutations, group: HeadGroup, includeOwn: boolean): HeadOperands[] {
   return group.occurrences.map((o) => {
-    const tb = b.get(o.tensor)!;
-    const axisPerms = axisPermsOf(spec, perms, o.tensor);
-    if (!includeOwn) axisPerms[o.axis] = null;
-    const bF = o.axis === 0 && axisPerms.every((p) => p === null) ? tb.data : gatherAxes(tb.data, tb.shape, axisPerms, frontOrder(tb.shape.length, o.axis));
+    const bF = bFront(spec, perms, o, b.get(o.tensor)!, includeOwn);
     const rows = (x: Float32Array): Float32Array => x.subarray(o.offset * o.rest, (o.offset + o.size) * o.rest);
     return { split: o.part.split, perms: o.part.perms, a: rows(o.aFront()), b: rows(bF), size: o.size, rest: o.rest };
   });
@@ -679,7 +719,7 @@ function mergeStructures(parts: readonly (HeadOperands & { s: Float32Array })[])
 
 /** S per block structure of a head group: sum of A_part . B'_part^T over its occurrences. */
 async function headStructures(
-  spec: PermSpec, b: TensorMap, perms: Permutations, group: HeadGroup, includeOwn: boolean, matmul: MatMulABt, onPart?: () => void,
+  spec: PermSpec, b: HeldTensorMap, perms: Permutations, group: HeadGroup, includeOwn: boolean, matmul: MatMulABt, onPart?: () => void,
 ): Promise<HeadStructure[]> {
   const byKey = new Map<string, { split: readonly number[]; perms: readonly (string | null)[]; s: Float32Array }>();
   for (const h of headOperands(spec, b, perms, group, includeOwn)) {

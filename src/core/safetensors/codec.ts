@@ -54,6 +54,13 @@ function lookup(bytes: Uint8Array, table: Float32Array): Float32Array {
   return out;
 }
 
+/** 16-bit tensor bytes (F16, BF16) as their little-endian bit patterns (a view when aligned on a little-endian host). */
+export function halfBits(bytes: Uint8Array, file = 'tensor', tensor?: string): Uint16Array {
+  if (bytes.length % 2 !== 0) throw new SafetensorsError('InvalidTensorInfo', file, `${bytes.length} bytes are not a whole number of 16-bit elements`, tensor);
+  const le = alignedLittleEndian(bytes, 2);
+  return new Uint16Array(le.buffer, le.byteOffset, bytes.length / 2);
+}
+
 /**
  * Decodes little-endian tensor bytes of `dtype` to float32: F16, BF16 and the FP8 formats exactly,
  * F64 rounded to nearest, integers converted (64-bit ones through Number), BOOL as 0/1.

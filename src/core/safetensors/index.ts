@@ -8,7 +8,7 @@ import { isShardIndexPath, openShardedCheckpoint } from './sharded';
 
 export { SafetensorsError, type SafetensorsErrorKind } from './errors';
 export { DTYPES, DTYPE_BITS, isKnownDtype, tensorSize } from './dtypes';
-export { DECODABLE_DTYPES, ENCODABLE_DTYPES, decodeToFloat32, encodeFromFloat32 } from './codec';
+export { DECODABLE_DTYPES, ENCODABLE_DTYPES, decodeToFloat32, encodeFromFloat32, halfBits } from './codec';
 export { MAX_HEADER_BYTES, parseHeader, parseSafetensorsBytes, readHeaderLength, type ParsedHeader } from './header';
 export { openSafetensors, type SafetensorsFile } from './reader';
 export { isShardIndexPath, openShardedCheckpoint, readShardIndex, type ShardIndex } from './sharded';

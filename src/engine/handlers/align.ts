@@ -7,7 +7,8 @@
  */
 import type { Checkpoint, DenseTensor, PermSpec, Permutations, TensorMap } from '../../core/checkpoint';
 import { loadDataset } from '../../core/data';
-import { applyPermutations, axisPermsOf, axisPermutations, identityPermutations, permuteTensor } from '../../core/matching/permute';
+import { applyPermutations, axisPermsOf, axisPermutations, gatherAxes, identityPermutations } from '../../core/matching/permute';
+import { denseOf, float32Of, heldBytes, valuesOf, type HeldTensorMap } from '../../core/heldTensor';
 import { blockSimilarityWith, similarityMatrixWith, type WeightMatchingResult } from '../../core/matching/weightMatching';
 import { checkMatchingMemory, memoryBudgetOf } from '../methods/common';
 import { writeCheckpointOutput } from '../../core/hf/layout';
@@ -18,7 +19,7 @@ import { ModelError } from '../compute/modelErrors';
 import type { HandlerContext } from '../dispatch';
 import { throwIfCancelled } from '../errors';
 import { checkFamilyEquivalence } from '../families/equivalence';
-import { base, closeAll, isFloatDtype, loadTensors, openAll, permuteRawBytes, specFor } from '../loadTensors';
+import { base, closeAll, isFloatDtype, loadHeldTensors, loadTensors, openAll, permuteRawBytes, specFor } from '../loadTensors';
 import { assertOutNotInput } from '../methods/common';
 import { MATCHING_METHODS } from '../methods/registry';
 import { methodInfo } from '../../core/methods/registry';
@@ -35,13 +36,14 @@ import { readLmConfig } from '../lm/config';
 const EQUIVALENCE_EXAMPLES = 64;
 
 /** Euclidean distance over the spec's tensors between A and B, and between A and π(B) (float64 sums). */
-export function specDistances(spec: PermSpec, a: TensorMap, b: TensorMap, perms: Permutations): { naive: number; aligned: number } {
+export function specDistances(spec: PermSpec, a: HeldTensorMap, b: HeldTensorMap, perms: Permutations): { naive: number; aligned: number } {
   let naive = 0;
   let aligned = 0;
   for (const tensor of Object.keys(spec.axes)) {
-    const x = a.get(tensor)!.data;
-    const y = b.get(tensor)!.data;
-    const z = permuteTensor(b.get(tensor)!, axisPermsOf(spec, perms, tensor)).data;
+    const tb = b.get(tensor)!;
+    const x = float32Of(a.get(tensor)!);
+    const y = float32Of(tb);
+    const z = gatherAxes(valuesOf(tb), tb.shape, axisPermsOf(spec, perms, tensor), tb.shape.map((_, d) => d));
     for (let i = 0; i < x.length; i++) {
       naive += (x[i] - y[i]) ** 2;
       aligned += (x[i] - z[i]) ** 2;
@@ -77,7 +79,7 @@ function floatNames(ck: Checkpoint): string[] {
 }
 
 /** Runs the requested method and reports it like weight matching. */
-async function findPermutations(req: AlignRequest, a: Checkpoint, b: Checkpoint, spec: PermSpec, ctx: HandlerContext): Promise<{ result: WeightMatchingResult; ta: TensorMap; tb: TensorMap }> {
+async function findPermutations(req: AlignRequest, a: Checkpoint, b: Checkpoint, spec: PermSpec, ctx: HandlerContext): Promise<{ result: WeightMatchingResult; ta: HeldTensorMap; tb: HeldTensorMap }> {
   const zeroed = new Set<string>();
   const opts = { allowNonFinite: req.allowNonFinite, signal: ctx.signal, zeroNonFinite: zeroed };
   // Data-driven methods run forward passes, which need every float tensor, not only the spec's.
@@ -87,13 +89,16 @@ async function findPermutations(req: AlignRequest, a: Checkpoint, b: Checkpoint,
   const started = performance.now();
   const reading = (offset: number) => (done: number, total: number): void =>
     ctx.onProgress({ stage: 'loading', message: `Reading ${base(req.a)} and ${base(req.b)}: ${offset + done} of ${2 * total} tensors`, fraction: (offset + done) / (2 * total) });
-  const ta = await loadTensors(a, names, opts, reading(0));
-  const tb = await loadTensors(b, names, opts, reading(names.length));
-  const bytes = [...ta.values(), ...tb.values()].reduce((s, t) => s + t.data.byteLength, 0);
-  ctx.log(`align: read ${2 * names.length} tensors (${(bytes / 2 ** 30).toFixed(2)} GiB as float32) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const method = MATCHING_METHODS[req.method];
+  const load = method.keepsStoredDtype ? loadHeldTensors : loadTensors;
+  const ta = await load(a, names, opts, reading(0));
+  const tb = await load(b, names, opts, reading(names.length));
+  const bytes = [...ta.values(), ...tb.values()].reduce((s, t) => s + heldBytes(t), 0);
+  const how = method.keepsStoredDtype ? 'BF16 and F16 as stored, the rest as float32' : 'as float32';
+  ctx.log(`align: read ${2 * names.length} tensors (${(bytes / 2 ** 30).toFixed(2)} GiB, ${how}) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   if (zeroed.size) ctx.log(`align: NaN/Inf weights of ${zeroed.size} tensor(s) count as 0 for matching (first: \`${[...zeroed][0]}\`); they are written unchanged`);
   throwIfCancelled(ctx.signal, 'align');
-  return { result: await MATCHING_METHODS[req.method].run({ req, spec, a: ta, b: tb, ctx }), ta, tb };
+  return { result: await method.run({ req, spec, a: ta, b: tb, ctx }), ta, tb };
 }
 
 /**
@@ -101,7 +106,7 @@ async function findPermutations(req: AlignRequest, a: Checkpoint, b: Checkpoint,
  * logits (transformers: seeded random token ids). Skipped, with a log line, when no forward pass
  * exists for the family or the model config cannot be completed (a transformer's head count).
  */
-async function equivalence(req: AlignRequest, b: Checkpoint, loaded: TensorMap, spec: PermSpec, perms: Permutations, ctx: HandlerContext): Promise<EquivalenceReport | undefined> {
+async function equivalence(req: AlignRequest, b: Checkpoint, loaded: HeldTensorMap, spec: PermSpec, perms: Permutations, ctx: HandlerContext): Promise<EquivalenceReport | undefined> {
   // The check holds π(B) and the backend's copy of one model beside A and B (float32): 4 models.
   const modelBytes = floatNames(b).reduce((sum, name) => sum + 4 * b.get(name)!.shape.reduce((p, d) => p * d, 1), 0);
   const budget = memoryBudgetOf(req);
@@ -113,7 +118,8 @@ async function equivalence(req: AlignRequest, b: Checkpoint, loaded: TensorMap, 
   const all = new Map<string, DenseTensor>();
   for (const name of floatNames(b)) {
     throwIfCancelled(ctx.signal, 'align');
-    all.set(name, loaded.get(name) ?? { shape: b.get(name)!.shape, data: await b.readFloat32(name) });
+    const held = loaded.get(name);
+    all.set(name, held ? denseOf(held) : { shape: b.get(name)!.shape, data: await b.readFloat32(name) });
   }
   try {
     const config = readModelConfig(req.a, req.model);

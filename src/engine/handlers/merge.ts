@@ -12,7 +12,8 @@ import { ENCODABLE_DTYPES, encodeFromFloat32, provenanceMetadata, type TensorSou
 import { currentBackend } from '../backend';
 import type { HandlerContext } from '../dispatch';
 import { EngineError, throwIfCancelled } from '../errors';
-import { assertCompatible, base, closeAll, isFloatDtype, loadTensors, openAll, readChecked, specFor } from '../loadTensors';
+import { assertCompatible, base, closeAll, isFloatDtype, loadHeldTensors, loadTensors, openAll, readChecked, specFor } from '../loadTensors';
+import { denseOf, type HeldTensor } from '../../core/heldTensor';
 import type { MergeRequest, MergeResult } from '../protocol';
 import { tfMatMul } from '../tfMatMul';
 import { TOOL, VERSION } from '../version';
@@ -84,15 +85,16 @@ async function mergeTwo(req: MergeRequest, a: Checkpoint, b: Checkpoint, ctx: Ha
   const opts = { allowNonFinite: req.allowNonFinite, signal: ctx.signal };
   let spec: PermSpec = { perms: {}, axes: {} };
   let perms: Permutations = {};
-  let loadedA = new Map<string, DenseTensor>();
-  let loadedB = new Map<string, DenseTensor>();
+  // As weight matching holds them: a BF16 pair at 2 bytes a value.
+  let loadedA = new Map<string, HeldTensor>();
+  let loadedB = new Map<string, HeldTensor>();
   if (req.align) {
     spec = (await specFor(req.spec, a, [b])).spec;
     const names = Object.keys(spec.axes);
     const zeroed = new Set<string>();
     checkMatchingMemory(spec, a, b, memoryBudgetOf(req));
-    loadedA = await loadTensors(a, names, { ...opts, zeroNonFinite: zeroed });
-    loadedB = await loadTensors(b, names, { ...opts, zeroNonFinite: zeroed });
+    loadedA = await loadHeldTensors(a, names, { ...opts, zeroNonFinite: zeroed });
+    loadedB = await loadHeldTensors(b, names, { ...opts, zeroNonFinite: zeroed });
     perms = (await matchWeights(spec, loadedA, loadedB, req.seed, req.maxIter, ctx, memoryBudgetOf(req))).perms;
     // Tensors zeroed for matching are re-read, so their NaN/Inf carry into the merge as they are.
     for (const name of zeroed) {
@@ -106,8 +108,10 @@ async function mergeTwo(req: MergeRequest, a: Checkpoint, b: Checkpoint, ctx: Ha
     if (!isFloatDtype(info.dtype)) return rawSource(a, info);
     return mergedSource(info, req.out, [b.get(info.name)], async () => {
       throwIfCancelled(ctx.signal, 'merge');
-      const ta = loadedA.get(info.name) ?? (await readChecked(a, info.name, opts));
-      const tb0 = loadedB.get(info.name) ?? (await readChecked(b, info.name, opts));
+      const heldA = loadedA.get(info.name);
+      const heldB = loadedB.get(info.name);
+      const ta = heldA ? denseOf(heldA) : await readChecked(a, info.name, opts);
+      const tb0 = heldB ? denseOf(heldB) : await readChecked(b, info.name, opts);
       const tb = permuteTensor(tb0, axisPermutations(spec, perms, info.name, info.shape.length));
       // Free the loaded copies as soon as each tensor is written.
       loadedA.delete(info.name);

@@ -5,10 +5,14 @@ import { isLmCheckpoint } from '../lm/checkpoint';
 import { reportFor, trainingData } from './common';
 import { lmActivationPerms } from './lmActivation';
 import type { MatchingMethod } from './method';
+import { denseTensors } from '../../core/heldTensor';
 
 export const activation: MatchingMethod = {
   id: 'activation',
-  run: async ({ req, spec, a, b, ctx }) => {
+  run: async (run) => {
+    const { req, spec, ctx } = run;
+    const a = denseTensors(run.a);
+    const b = denseTensors(run.b);
     if (isLmCheckpoint(req.a)) return reportFor(spec, a, b, await lmActivationPerms(req, spec, a, b, ctx), 1);
     const data = await trainingData(req);
     const config = readModelConfig(req.a, req.model);

@@ -16,6 +16,7 @@ import { base } from '../loadTensors';
 import type { AlignRequest, DataOptions } from '../protocol';
 import { tfMatMul } from '../tfMatMul';
 import { scaledForMatching, unscaledObjectives } from '../matchingScale';
+import { heldBytes, isHalfDtype, type HeldTensorMap } from '../../core/heldTensor';
 
 /** Refuses an output path that is (textually) one of the inputs, before any work is done. */
 export function assertOutNotInput(out: string, inputs: readonly string[]): void {
@@ -32,35 +33,45 @@ export function memoryBudgetOf(req: { readonly memoryBudget?: number }): number 
 
 /**
  * Refuses, before any tensor is read, a weight matching whose memory plan does not fit the
- * budget: one line naming B, the permutation and the bytes needed.
+ * budget: one line naming B, the permutation and the bytes needed. Both models count as
+ * weight matching holds them (`keepsStoredDtype`): 16-bit tensors at 2 bytes a value.
  */
 export function checkMatchingMemory(spec: PermSpec, a: Checkpoint, b: Checkpoint, budget: number): void {
   const shapes = new Map<string, readonly number[]>();
-  let heldBytes = 0;
+  let held = 0;
   for (const name of Object.keys(spec.axes)) {
-    const info = a.get(name);
-    if (!info) continue;
-    shapes.set(name, info.shape);
-    heldBytes += 2 * 4 * info.shape.reduce((p, s) => p * s, 1);
+    for (const ck of [a, b]) {
+      const info = ck.get(name);
+      if (!info) continue;
+      if (ck === a) shapes.set(name, info.shape);
+      held += (keepsStoredDtype(info.dtype) ? 2 : 4) * info.shape.reduce((p, s) => p * s, 1);
+    }
   }
   try {
-    planWeightMatching(spec, shapes, { budget, heldBytes, counted: (t) => !isRunningStatistic(t) });
+    planWeightMatching(spec, shapes, { budget, heldBytes: held, counted: (t) => !isRunningStatistic(t) });
   } catch (e) {
     if (e instanceof MemoryBudgetError) throw new EngineError('OverBudget', `${base(b.path)}: ${e.message}`, b.path);
     throw e;
   }
 }
 
+/** Whether weight matching holds a tensor of this dtype as stored (16-bit floats) rather than as float32. */
+export function keepsStoredDtype(dtype: string): boolean {
+  return isHalfDtype(dtype);
+}
+
 /** Weight matching with the tfjs cost-matrix products (ctx progress and cancellation wired). */
-export async function matchWeights(spec: PermSpec, a: TensorMap, b: TensorMap, seed: number, maxIter: number, ctx: HandlerContext, memoryBudget?: number): Promise<WeightMatchingResult> {
+export async function matchWeights(spec: PermSpec, a: HeldTensorMap, b: HeldTensorMap, seed: number, maxIter: number, ctx: HandlerContext, memoryBudget?: number): Promise<WeightMatchingResult> {
   // Weights near the float32 limit are matched at a power-of-two scale (same permutations).
   const sa = scaledForMatching(a);
   const sb = scaledForMatching(b);
   // The budget is the whole process's: what it holds besides the models (Node, the tfjs backend,
   // the native library: 0.5 to 1 GB measured at 1B parameters) comes out of the cache.
-  const modelBytes = [...a.values(), ...b.values()].reduce((sum, t) => sum + t.data.byteLength, 0);
+  const modelBytes = [...a.values(), ...b.values()].reduce((sum, t) => sum + heldBytes(t), 0);
   const reservedBytes = Math.max(0, process.memoryUsage().rss - modelBytes);
-  const r = await weightMatching(spec, sa.tensors, sb.tensors, { seed, maxIter, matmul: tfMatMul, signal: ctx.signal, onProgress: ctx.onProgress, memoryBudget, reservedBytes });
+  const r = await weightMatching(spec, sa.tensors, sb.tensors, {
+    seed, maxIter, matmul: tfMatMul, signal: ctx.signal, onProgress: ctx.onProgress, memoryBudget, reservedBytes, residentBytes: () => process.memoryUsage.rss(),
+  });
   return unscaledObjectives(r, 1 / (sa.factor * sb.factor));
 }
 

@@ -7,11 +7,15 @@ import { EngineError } from '../errors';
 import { isLmCheckpoint } from '../lm/checkpoint';
 import { reportFor, trainingData } from './common';
 import type { MatchingMethod } from './method';
+import { denseTensors } from '../../core/heldTensor';
 
 export const ste: MatchingMethod = {
   id: 'ste',
-  run: async ({ req, spec, a, b, ctx }) => {
+  run: async (run) => {
+    const { req, spec, ctx } = run;
     if (isLmCheckpoint(req.a)) throw new EngineError('InvalidRequest', `${req.a}: the straight-through estimator is not implemented for language models: use --method weight or activation`);
+    const a = denseTensors(run.a);
+    const b = denseTensors(run.b);
     const data = await trainingData(req);
     const config = readModelConfig(req.a, req.model);
     const opts = req.ste ?? (defaultOptions('ste') as { epochs: number; batchSize: number; learningRate: number });

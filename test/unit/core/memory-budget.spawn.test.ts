@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { formatBytes, MemoryBudgetError, parseByteSize, planWeightMatching, PRODUCT_BLOCK_BYTES } from '../../../src/core/memoryPlan';
+import { formatBytes, MemoryBudgetError, parseByteSize, planWeightMatching, PRODUCT_BLOCK_BYTES, OPERAND_COPIES } from '../../../src/core/memoryPlan';
 import { jsMatMul } from '../../../src/core/matching/jsMatMul';
 import { applyPermutations, invertPermutation, randomPermutations } from '../../../src/core/matching/permute';
 import { weightMatching } from '../../../src/core/matching/weightMatching';
@@ -28,14 +28,14 @@ test('byte sizes: decimal and binary units, bare numbers; nonsense is refused', 
   assert.equal(formatBytes(512), '512 B');
 });
 
-test('the plan counts the cost matrix, the largest occurrence\'s two operands and a product block', () => {
+test('the plan counts the cost matrix, the largest occurrence\'s operand copies and two product blocks', () => {
   // 1-H-1 MLP: P acts on layers.0.weight [H, 1] (axis 0), layers.0.bias [H], layers.1.weight [1, H] (axis 1).
   const H = 1000;
   const spec = { perms: { P: H }, axes: { 'layers.0.weight': ['P', null], 'layers.0.bias': ['P'], 'layers.1.weight': [null, 'P'], 'layers.1.bias': [null] } };
   const shapes = new Map<string, readonly number[]>([['layers.0.weight', [H, 1]], ['layers.0.bias', [H]], ['layers.1.weight', [1, H]], ['layers.1.bias', [1]]]);
   const plan = planWeightMatching(spec, shapes, { budget: 1e9, heldBytes: 1000 });
   const cost = 4 * H * H;
-  assert.equal(plan.solveBytes, cost + 2 * 4 * H + Math.min(cost, PRODUCT_BLOCK_BYTES));
+  assert.equal(plan.solveBytes, cost + OPERAND_COPIES * 4 * H + 2 * Math.min(cost, PRODUCT_BLOCK_BYTES));
   assert.equal(plan.constantBytes, 0, 'a permutation with no changing contributions holds no constant');
   assert.equal(plan.mode, 'cached');
   assert.equal(plan.cacheBytes, 1e9 - 1000 - plan.solveBytes);
