@@ -60,13 +60,16 @@ export function valuesOf(t: HeldTensor): HeldValues {
   return isHalf(t) ? { bits: t.bits, table: decodingTable(t.dtype), bf16: t.dtype === 'BF16' } : t.data;
 }
 
-/** The tensor's values as float32: a float32 tensor's own array (not a copy), else a fresh decoded one. */
-export function float32Of(t: HeldTensor): Float32Array {
+/**
+ * The tensor's values as float32: a float32 tensor's own array (not a copy), else decoded into
+ * `into` (its first values; at least as long as the tensor) or a new array.
+ */
+export function float32Of(t: HeldTensor, into?: Float32Array): Float32Array {
   if (!isHalf(t)) return t.data;
   const { bits } = t;
-  const out = new Float32Array(bits.length);
+  const out = into ? into.subarray(0, bits.length) : new Float32Array(bits.length);
   if (t.dtype === 'BF16') {
-    const out32 = new Uint32Array(out.buffer);
+    const out32 = new Uint32Array(out.buffer, out.byteOffset, out.length);
     for (let i = 0; i < bits.length; i++) out32[i] = bits[i] << 16;
   } else {
     const table = decodingTable(t.dtype);

@@ -22,9 +22,11 @@ import { entryPermNames, isBlockAxis } from './blockAxis';
 const F32 = 4;
 
 /**
- * Float32 copies of one tensor alive during its product: A's and B's operands with the axis in
- * front, B's operand under the permutations a cached product was computed with (a low-rank
- * update rebuilds it), and the backend's copies of A, B and Bᵀ (tfjs copies its inputs).
+ * Float32 copies of one tensor counted for its product: A's and B's operands with the axis in
+ * front and B's operand under the permutations a cached product was computed with (a low-rank
+ * update rebuilds it), in buffers reused from product to product; the backend's copies (tfjs
+ * copies its inputs: B and Bᵀ, then A and Bᵀ); and one for copies the garbage collector has not
+ * freed yet (picked columns, results).
  */
 export const OPERAND_COPIES = 6;
 

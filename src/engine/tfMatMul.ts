@@ -17,7 +17,16 @@ export function tfAbT(a: Float32Array, b: Float32Array, m: number, k: number, n:
   checkSizes(a, b, m, k, n);
   if (m === 0 || n === 0) return new Float32Array(m * n);
   if (k === 0) return new Float32Array(m * n);
-  const c = tf.tidy(() => tf.matMul(tf.tensor2d(a, [m, k]), tf.transpose(tf.tensor2d(b, [n, k]))));
+  // Bᵀ first, in its own scope, so B's copy is freed before A's is made: the backend then holds
+  // at most three operand-sized tensors (B and Bᵀ, then A, Bᵀ and C), not four (a wasm heap
+  // never shrinks below its high-water mark).
+  const bt = tf.tidy(() => tf.transpose(tf.tensor2d(b, [n, k])));
+  let c: tf.Tensor;
+  try {
+    c = tf.tidy(() => tf.matMul(tf.tensor2d(a, [m, k]), bt));
+  } finally {
+    bt.dispose();
+  }
   try {
     return c.dataSync() as Float32Array;
   } finally {

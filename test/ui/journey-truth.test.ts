@@ -86,10 +86,23 @@ after(async () => {
 // Statistics first: it is quick, and a curve test that fails would leave its curve running beside it.
 /** The inspector's frame for huge.safetensors, opened by clicking it in the explorer. */
 async function openHuge(page: Page): Promise<Frame> {
+  // This is the workbench's first action: a click before VS Code has registered the extension's
+  // contributions opens the text editor ("not displayed ... very large"), as it would for a user.
+  // Wait for one of them (the Re-Basin view container), and open the file once more if the
+  // inspector still did not come (seen once in CI, with the icon shown by then).
+  await page.locator('.activitybar .action-item a[aria-label^="Re-Basin"]').first().waitFor({ timeout: 60_000 });
   const folder = explorerRow(page, 'sparse');
   if ((await explorerRow(page, 'huge.safetensors').count()) === 0) await folder.click();
-  await explorerRow(page, 'huge.safetensors').click();
-  return findFrame(page, 'button[aria-label="Statistics of big"]', 60_000);
+  for (let attempt = 1; ; attempt++) {
+    await explorerRow(page, 'huge.safetensors').click();
+    try {
+      return await findFrame(page, 'button[aria-label="Statistics of big"]', 30_000);
+    } catch (e) {
+      if (attempt === 2) throw e;
+      console.log('[journey-truth] huge.safetensors did not open in the inspector within 30 s; closing its editor and opening it again');
+      await runCommand(page, 'View: Close All Editors');
+    }
+  }
 }
 
 test('Statistics of a sparse 10 GiB tensor: progress, one computation, Cancel, flat memory; closing the tab cancels', async () => {

@@ -16,16 +16,17 @@ import type { HeldValues } from '../heldTensor';
  * (src/core/heldTensor.ts) are decoded as they are gathered.
  */
 export function gatherAxes(
-  values: HeldValues, shape: readonly number[], axisPerms: readonly (Int32Array | null)[], order: readonly number[],
+  values: HeldValues, shape: readonly number[], axisPerms: readonly (Int32Array | null)[], order: readonly number[], into?: Float32Array,
 ): Float32Array {
   const rank = shape.length;
   const size = shape.reduce((p, s) => p * s, 1);
-  const out = new Float32Array(size);
+  // `into`: a buffer to reuse (its first `size` values are overwritten), else a new array.
+  const out = into ? into.subarray(0, size) : new Float32Array(size);
   if (size === 0) return out;
   const data = values instanceof Float32Array ? values : null;
   const half = values instanceof Float32Array ? null : values;
   // BF16: the pattern shifted into the top half is the float32 (no table lookup).
-  const out32 = half?.bf16 ? new Uint32Array(out.buffer) : null;
+  const out32 = half?.bf16 ? new Uint32Array(out.buffer, out.byteOffset, out.length) : null;
   if (rank === 0) { out[0] = data ? data[0] : half!.table[half!.bits[0]]; return out; }
   const strides = new Array<number>(rank);
   let s = 1;

@@ -115,7 +115,7 @@ interface Occurrence {
    * made for each product and dropped after it (held for every occurrence, these copies would
    * add up to a whole third model; one gather costs O(size), the product O(n * size)).
    */
-  readonly aFront: () => Float32Array;
+  readonly aFront: (into?: Float32Array) => Float32Array;
   cached?: Float32Array;
   cachedVersions?: number[];
   /**
@@ -136,7 +136,7 @@ interface BlockOccurrence {
   readonly part: BlockPart;
   readonly rest: number;
   readonly dependsOn: readonly string[];
-  readonly aFront: () => Float32Array;
+  readonly aFront: (into?: Float32Array) => Float32Array;
 }
 
 /** A head group: the block permutation `outer`, its inner permutations (name -> size inside a block). */
@@ -174,11 +174,29 @@ function frontOrder(rank: number, axis: number): number[] {
 
 /**
  * A's tensor with `axis` in front, [n, rest], made when a product needs it: A's own float32
- * array when the axis is 0, else (or for a 16-bit tensor) a new one.
+ * array when the axis is 0, else (or for a 16-bit tensor) written into `into` or a new array.
  */
-function aFrontOf(ta: HeldTensor, axis: number): () => Float32Array {
-  if (axis === 0) return () => float32Of(ta);
-  return () => gatherAxes(valuesOf(ta), ta.shape, ta.shape.map(() => null), frontOrder(ta.shape.length, axis));
+function aFrontOf(ta: HeldTensor, axis: number): (into?: Float32Array) => Float32Array {
+  if (axis === 0) return (into) => float32Of(ta, into);
+  return (into) => gatherAxes(valuesOf(ta), ta.shape, ta.shape.map(() => null), frontOrder(ta.shape.length, axis), into);
+}
+
+/**
+ * Reusable buffers for the operands of one product at a time (A's, B's, B's previous): made
+ * per product, they would be garbage by the hundreds of megabytes at 1B parameters (a 32000 x
+ * 2048 embedding is 262 MB as float32), left to the collector's timing. Each grows to the
+ * largest operand it has held; `take` gives a view of the first `size` values.
+ */
+class OperandBuffers {
+  private readonly buffers = new Map<string, Float32Array>();
+  take(slot: 'a' | 'b' | 'bOld', size: number): Float32Array {
+    let buf = this.buffers.get(slot);
+    if (!buf || buf.length < size) {
+      buf = new Float32Array(size);
+      this.buffers.set(slot, buf);
+    }
+    return buf.subarray(0, size);
+  }
 }
 
 /** Validates the spec against both models and lists each permutation's occurrences. */
@@ -256,8 +274,8 @@ function plan(spec: PermSpec, a: HeldTensorMap, b: HeldTensorMap, only?: string)
 }
 
 /** B_t with the permutations on the occurrence's other axes applied, the axis moved to the front. */
-function bFront(spec: PermSpec, perms: Permutations, occ: { readonly tensor: string; readonly axis: number }, tb: HeldTensor, includeOwn: boolean): Float32Array {
-  return bFrontWith(bAxisPerms(spec, perms, occ, includeOwn), occ.axis, tb);
+function bFront(spec: PermSpec, perms: Permutations, occ: { readonly tensor: string; readonly axis: number }, tb: HeldTensor, includeOwn: boolean, into?: Float32Array): Float32Array {
+  return bFrontWith(bAxisPerms(spec, perms, occ, includeOwn), occ.axis, tb, into);
 }
 
 /** The permutations on B's axes for an occurrence's operand (its own axis too when `includeOwn`). */
@@ -267,10 +285,10 @@ function bAxisPerms(spec: PermSpec, perms: Permutations, occ: { readonly tensor:
   return axisPerms;
 }
 
-/** B's tensor gathered along `axisPerms`, `axis` moved to the front. */
-function bFrontWith(axisPerms: readonly (Int32Array | null)[], axis: number, tb: HeldTensor): Float32Array {
-  if (axis === 0 && axisPerms.every((p) => p === null)) return float32Of(tb);
-  return gatherAxes(valuesOf(tb), tb.shape, axisPerms, frontOrder(tb.shape.length, axis));
+/** B's tensor gathered along `axisPerms`, `axis` moved to the front (into `into` when given, see `aFrontOf`). */
+function bFrontWith(axisPerms: readonly (Int32Array | null)[], axis: number, tb: HeldTensor, into?: Float32Array): Float32Array {
+  if (axis === 0 && axisPerms.every((p) => p === null)) return float32Of(tb, into);
+  return gatherAxes(valuesOf(tb), tb.shape, axisPerms, frontOrder(tb.shape.length, axis), into);
 }
 
 
@@ -293,6 +311,14 @@ async function addProductInto(target: Float32Array, aFront: Float32Array, b: Flo
     const r1 = Math.min(n, r0 + rows);
     addInto(target, await matmul.abT(aFront.subarray(r0 * k, r1 * k), b, r1 - r0, k, n), r0 * n);
   }
+}
+
+/** aFront[n, k] . b[n, k]^T as a new array (the backend's own result when it is one block). */
+async function productOf(aFront: Float32Array, b: Float32Array, n: number, k: number, matmul: MatMulABt): Promise<Float32Array> {
+  if (Math.floor(PRODUCT_BLOCK_BYTES / (4 * n)) >= n) return matmul.abT(aFront, b, n, k, n);
+  const out = new Float32Array(n * n);
+  await addProductInto(out, aFront, b, n, k, matmul);
+  return out;
 }
 
 /** Columns c of two [n, rest] row-major matrices that differ in any row. */
@@ -350,6 +376,11 @@ export async function weightMatching(
     solveBytes = memory.solveBytes;
   }
   const { names, occurrences, heads } = plan(spec, a, b);
+  const buffers = new OperandBuffers();
+  // The operands of occurrence `o` in reusable buffers (used at once, never kept).
+  const aOperand = (o: Occurrence): Float32Array => o.aFront(buffers.take('a', o.n * o.rest));
+  const bOperand = (o: Occurrence, axisPerms: readonly (Int32Array | null)[], slot: 'b' | 'bOld' = 'b'): Float32Array =>
+    bFrontWith(axisPerms, o.axis, b.get(o.tensor)!, buffers.take(slot, o.n * o.rest));
   const allNames = Object.keys(spec.perms).sort();
   const perms: Record<string, Int32Array> = {};
   for (const p of allNames) {
@@ -404,7 +435,7 @@ export async function weightMatching(
     const n = spec.perms[hub];
     const free = new Float32Array(n * n);
     for (const o of occurrences.get(hub)!) {
-      if (o.dependsOn.length === 0) await addProductInto(free, o.aFront(), bFront(spec, perms, o, b.get(o.tensor)!, false), n, o.rest, opts.matmul);
+      if (o.dependsOn.length === 0) await addProductInto(free, aOperand(o), bOperand(o, bAxisPerms(spec, perms, o, false)), n, o.rest, opts.matmul);
     }
     perms[hub] = solveGroup(free, n, hub).rowToCol;
     versions.set(hub, versions.get(hub)! + 1);
@@ -425,7 +456,7 @@ export async function weightMatching(
     const addFree = async (target: Float32Array): Promise<void> => {
       for (const o of occs) {
         if (o.dependsOn.length === 0) {
-          await addProductInto(target, o.aFront(), bFront(spec, perms, o, b.get(o.tensor)!, false), n, o.rest, opts.matmul);
+          await addProductInto(target, aOperand(o), bOperand(o, bAxisPerms(spec, perms, o, false)), n, o.rest, opts.matmul);
           current.partDone();
         }
       }
@@ -455,17 +486,16 @@ export async function weightMatching(
         current.partDone();
         continue;
       }
-      const tb = b.get(o.tensor)!;
       const axisPermsNow = bAxisPerms(spec, perms, o, false);
-      const bNow = bFrontWith(axisPermsNow, o.axis, tb);
+      const bNow = bOperand(o, axisPermsNow);
       if (o.cached && o.cachedAxisPerms) {
         // The cached product is A . B_old^T; only the columns whose B values moved contribute
         // to the difference: A[:, S] . (B_new - B_old)[:, S]^T (exact up to rounding).
-        const bOld = bFrontWith(o.cachedAxisPerms, o.axis, tb);
+        const bOld = bOperand(o, o.cachedAxisPerms, 'bOld');
         const cols = changedColumns(bOld, bNow, n, o.rest);
         if (cols.length <= LOW_RANK_MAX_FRACTION * o.rest) {
           if (cols.length > 0) {
-            await addProductInto(o.cached, pickColumns(o.aFront(), n, o.rest, cols), pickColumns(bNow, n, o.rest, cols, bOld), n, cols.length, opts.matmul);
+            await addProductInto(o.cached, pickColumns(aOperand(o), n, o.rest, cols), pickColumns(bNow, n, o.rest, cols, bOld), n, cols.length, opts.matmul);
           }
           o.cachedAxisPerms = axisPermsNow;
           o.cachedVersions = now;
@@ -477,17 +507,19 @@ export async function weightMatching(
       const bytes = 4 * n * n;
       if (o.cached || (cacheLeft >= bytes && residencyAllows(bytes))) {
         // Cached (or replacing a cached one): the product is kept for later solves.
-        const product = o.cached ?? new Float32Array(n * n);
-        if (o.cached) product.fill(0);
-        else cacheLeft -= bytes;
-        await addProductInto(product, o.aFront(), bNow, n, o.rest, opts.matmul);
-        addInto(cost, product);
-        o.cached = product;
+        if (o.cached) {
+          o.cached.fill(0);
+          await addProductInto(o.cached, aOperand(o), bNow, n, o.rest, opts.matmul);
+        } else {
+          cacheLeft -= bytes;
+          o.cached = await productOf(aOperand(o), bNow, n, o.rest, opts.matmul);
+        }
+        addInto(cost, o.cached);
         o.cachedVersions = now;
         o.cachedAxisPerms = axisPermsNow;
       } else {
         // Beyond the cache: summed straight into the cost matrix, recomputed at every solve.
-        await addProductInto(cost, o.aFront(), bNow, n, o.rest, opts.matmul);
+        await addProductInto(cost, aOperand(o), bNow, n, o.rest, opts.matmul);
       }
       current.partDone();
     }

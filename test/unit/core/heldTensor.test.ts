@@ -61,11 +61,22 @@ test('gathers and permuted dot products of 16-bit values equal those of their fl
     const other = halfOf({ shape, data: Float32Array.from({ length: size }, () => 4 * r() - 2) }, dtype);
     const dense = denseOf(half);
     const axisPerms = perms.map((p) => (p ? Int32Array.from(p) : null));
-    assert.deepEqual(gatherAxes(valuesOf(half), shape, axisPerms, order), gatherAxes(dense.data, shape, axisPerms, order));
+    const want = gatherAxes(dense.data, shape, axisPerms, order);
+    assert.deepEqual(gatherAxes(valuesOf(half), shape, axisPerms, order), want);
+    // Into a reused buffer longer than the tensor (its first values), 16-bit and float32 alike.
+    for (const values of [valuesOf(half), dense.data]) {
+      const buffer = new Float32Array(size + 7).fill(-9);
+      const got = gatherAxes(values, shape, axisPerms, order, buffer);
+      assert.equal(got.buffer, buffer.buffer);
+      assert.deepEqual(got, want);
+      assert.deepEqual([...buffer.subarray(size)], new Array(7).fill(-9));
+    }
+    const decoded = float32Of(half, new Float32Array(size + 3));
+    assert.deepEqual(decoded, dense.data);
     // Same float32 operands, summed in the same row order: equal up to float64 rounding.
-    const want = permutedDot(denseOf(other).data, dense.data, shape, axisPerms);
+    const dot = permutedDot(denseOf(other).data, dense.data, shape, axisPerms);
     for (const got of [permutedDot(valuesOf(other), valuesOf(half), shape, axisPerms), permutedDot(denseOf(other).data, valuesOf(half), shape, axisPerms)]) {
-      assert.ok(Math.abs(got - want) <= 1e-12 * (1 + Math.abs(want)), `${got} vs ${want}`);
+      assert.ok(Math.abs(got - dot) <= 1e-12 * (1 + Math.abs(dot)), `${got} vs ${dot}`);
     }
   }), { numRuns: 300 });
 });
