@@ -111,9 +111,10 @@ interface Occurrence {
   /** Permutation names on the other axes (may include P itself for a doubly permuted tensor). */
   readonly dependsOn: readonly string[];
   /**
-   * A with the axis moved to the front, [n, rest]: A's own data when the axis is 0, else a copy
-   * made for each product and dropped after it (held for every occurrence, these copies would
-   * add up to a whole third model; one gather costs O(size), the product O(n * size)).
+   * A with the axis moved to the front, [n, rest]: A's own data when the axis is 0 (float32),
+   * else made for each product, into a reused buffer when given (held for every occurrence,
+   * these copies would add up to a whole third model; one gather costs O(size), the product
+   * O(n * size)).
    */
   readonly aFront: (into?: Float32Array) => Float32Array;
   cached?: Float32Array;
@@ -290,7 +291,6 @@ function bFrontWith(axisPerms: readonly (Int32Array | null)[], axis: number, tb:
   if (axis === 0 && axisPerms.every((p) => p === null)) return float32Of(tb, into);
   return gatherAxes(valuesOf(tb), tb.shape, axisPerms, frontOrder(tb.shape.length, axis), into);
 }
-
 
 function addInto(target: Float32Array, x: Float32Array, offset = 0): void {
   for (let i = 0; i < x.length; i++) target[offset + i] += x[i];
