@@ -93,7 +93,3 @@ export function exponentMask(dtype: 'BF16' | 'F16'): number {
   return dtype === 'BF16' ? 0x7f80 : 0x7c00;
 }
 
-export function isNonFiniteHalf(dtype: 'BF16' | 'F16', h: number): boolean {
-  const mask = exponentMask(dtype);
-  return (h & mask) === mask;
-}

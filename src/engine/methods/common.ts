@@ -34,7 +34,7 @@ export function memoryBudgetOf(req: { readonly memoryBudget?: number }): number 
 /**
  * Refuses, before any tensor is read, a weight matching whose memory plan does not fit the
  * budget: one line naming B, the permutation and the bytes needed. Both models count as
- * weight matching holds them (`keepsStoredDtype`): 16-bit tensors at 2 bytes a value.
+ * weight matching holds them: 16-bit tensors at 2 bytes a value.
  */
 export function checkMatchingMemory(spec: PermSpec, a: Checkpoint, b: Checkpoint, budget: number): void {
   const shapes = new Map<string, readonly number[]>();
@@ -44,7 +44,8 @@ export function checkMatchingMemory(spec: PermSpec, a: Checkpoint, b: Checkpoint
       const info = ck.get(name);
       if (!info) continue;
       if (ck === a) shapes.set(name, info.shape);
-      held += (keepsStoredDtype(info.dtype) ? 2 : 4) * info.shape.reduce((p, s) => p * s, 1);
+      // As `readHeld` holds it (align and two-model merge): 16-bit floats as stored.
+      held += (isHalfDtype(info.dtype) ? 2 : 4) * info.shape.reduce((p, s) => p * s, 1);
     }
   }
   try {
@@ -53,11 +54,6 @@ export function checkMatchingMemory(spec: PermSpec, a: Checkpoint, b: Checkpoint
     if (e instanceof MemoryBudgetError) throw new EngineError('OverBudget', `${base(b.path)}: ${e.message}`, b.path);
     throw e;
   }
-}
-
-/** Whether weight matching holds a tensor of this dtype as stored (16-bit floats) rather than as float32. */
-export function keepsStoredDtype(dtype: string): boolean {
-  return isHalfDtype(dtype);
 }
 
 /** Weight matching with the tfjs cost-matrix products (ctx progress and cancellation wired). */
