@@ -16,7 +16,7 @@
 // When it cannot build (no pip, no wheel, no compiler...), prints ONE line saying why and exits 1.
 //
 // Flags: --print-dir (stdout gets only the package folder, for scripts), --quiet (no progress lines).
-// Recipe and measurements: ../shared/notes/COMPUTE.md (about 1.5 min and 1 GB).
+// Recipe: docs/architecture.md ("Backends, measured"); about 1.5 min and 1 GB.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';

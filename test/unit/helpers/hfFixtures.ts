@@ -1,19 +1,16 @@
 /**
- * The Hugging Face folders in the shared fixtures (`../shared/fixtures/hf` from the repository
- * root: CI lays a copy of shared/ beside the clone). `REBASIN_SHARED` may name the shared folder
- * instead (a worktree not beside it). A missing folder fails the test that needs it, with the
- * paths tried: these tests never skip.
+ * The Hugging Face folders the tests use, copied into the repository (`test/fixtures/hf`, see its
+ * SOURCES.md: written by `transformers`). A missing folder fails the test that needs it: these
+ * tests never skip.
  */
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 
-const REPO = path.join(__dirname, '..', '..', '..');
+const HF_FIXTURES = path.join(__dirname, '..', '..', 'fixtures', 'hf');
 
 export function hfFixturesDir(): string {
-  const tried = [process.env.REBASIN_SHARED, path.join(REPO, '..', 'shared')].filter((d): d is string => !!d).map((d) => path.join(d, 'fixtures', 'hf'));
-  const found = tried.find((d) => existsSync(d));
-  if (!found) throw new Error(`Hugging Face fixtures not found (tried ${tried.join(', ')}): put a copy of shared/ beside the repository or set REBASIN_SHARED`);
-  return found;
+  if (!existsSync(HF_FIXTURES)) throw new Error(`Hugging Face fixtures not found at ${HF_FIXTURES}`);
+  return HF_FIXTURES;
 }
 
 /** The fixture folder `name` (e.g. "gpt2-tiny"). */

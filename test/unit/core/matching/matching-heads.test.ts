@@ -4,7 +4,7 @@
  * group forbids change them; weight matching with heads recovers a known group element exactly
  * (every tensor equal to A's) on the fixtures and on random models; its objective agrees with
  * the float64 reference (exhaustive inner permutations per pair of heads).
- * Run with REBASIN_SHARED=/work/shared from a worktree.
+ * Fixtures: test/fixtures/hf (copied from transformers, see its SOURCES.md).
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

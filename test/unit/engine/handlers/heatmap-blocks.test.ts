@@ -4,7 +4,7 @@
  * (GPT-2 and Llama-GQA fixtures aligned with a known permutation of themselves), "before" pairs
  * the same heads as "after" (every other permutation applied, these dims not), the panel's schema
  * accepts them, and a GPT-2-sized model's heatmaps shrink by the number of heads.
- * Run with REBASIN_SHARED=/work/shared from a worktree.
+ * Fixtures: test/fixtures/hf (copied from transformers, see its SOURCES.md).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

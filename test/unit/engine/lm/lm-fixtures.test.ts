@@ -1,6 +1,6 @@
 /**
  * LM forward passes (src/engine/lm) against the logits Hugging Face `transformers` computed for
- * the shared fixtures (../shared/fixtures/hf/*, see its SOURCES.md): GPT-2, Llama with
+ * the fixtures in test/fixtures/hf (written by transformers, see its SOURCES.md): GPT-2, Llama with
  * grouped-query attention (single file and 10 shards), Qwen2 (q/k/v biases, tied embeddings)
  * and BERT (masked-LM head, all-ones attention mask), each read from its folder and config.json.
  */
