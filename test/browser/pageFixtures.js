@@ -61,9 +61,9 @@
     }));
     const s = {
       title: o.title || 'Align mlp_b onto mlp_a',
-      a: { name: 'mlp_a.safetensors', path: '/work/models/mlp_a.safetensors' },
-      b: { name: 'mlp_b.safetensors', path: '/work/models/mlp_b.safetensors' },
-      out: { name: 'mlp_b.aligned.safetensors', path: '/work/models/mlp_b.aligned.safetensors' },
+      a: { name: 'mlp_a.safetensors', path: '/home/user/models/mlp_a.safetensors' },
+      b: { name: 'mlp_b.safetensors', path: '/home/user/models/mlp_b.safetensors' },
+      out: { name: 'mlp_b.aligned.safetensors', path: '/home/user/models/mlp_b.aligned.safetensors' },
       method: 'weight',
       backend: 'wasm',
       seconds: 1.84,
@@ -106,7 +106,7 @@
     const perms = {};
     for (let l = 0; l < layers; l++) perms['P_' + l] = 512;
     return {
-      path: '/work/models/mlp_a.safetensors',
+      path: '/home/user/models/mlp_a.safetensors',
       format: 'safetensors',
       metadata: { format: 'pt', note: 'trained <b>seed 0</b>' },
       tensors,
