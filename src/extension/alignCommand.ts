@@ -7,9 +7,9 @@
  * argument `AlignOptions` that skips the picks (and makes failures reject instead of only
  * showing a notification).
  */
-import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { METHODS } from '../core/methods';
+import { checkpointName, checkpointNamePair } from '../core/checkpointName';
+import { METHODS, methodInfo } from '../core/methods';
 import { evaluationDataOptions } from './barrierCommand';
 import type { CurvePoint } from '../core/checkpoint';
 import type { AlignMethod, AlignResult, BarrierCurve, DataOptions } from '../engine/protocol';
@@ -19,9 +19,11 @@ import { checkCandidates, folderLabel, pickCompatible, readTensorList } from './
 import type { Deps } from './deps';
 import { CommandError } from './errors';
 import { timed } from './log';
-import { alignmentState, curveOf } from './panelState';
+import { assertDataFits, automatedData, pickEvaluationData } from './dataChoice';
+import { alignLogLine, alignSummary, alignWrite, cancelledText, curveCancelledLogLine, curveStartText, notWrittenNote, type AlignWrite, type CurveEnd } from './outcomeText';
+import { alignmentState, alignmentTitle, curveOf, runningState } from './panelState';
 import { isCancelled } from '../engine/errors';
-import { confirmOutput, describeError, formatNumber, otherSelected, reportFailure, targetUri, withCancellableProgress } from './runSupport';
+import { confirmOutput, describeError, fileStamp, otherSelected, reportFailure, targetUri, withCancellableProgress } from './runSupport';
 import { alignedOutputPath, readSettings } from './settings';
 import { requireTrust } from './workspaceTrust';
 
@@ -35,10 +37,18 @@ export interface AlignOptions {
   readonly replace?: boolean;
   /** Open the alignment panel afterwards (default true). */
   readonly openPanel?: boolean;
+  /** Evaluation data for this run; `null`: none. Default: the choice remembered for B, else `rebasin.evaluationData`. */
+  readonly data?: vscode.Uri | null;
+  /** Write π(B) even when the equivalence check fails (the CLI's `--keep-on-mismatch`; "Write anyway"). */
+  readonly keepOnMismatch?: boolean;
 }
 
 export interface AlignOutcome {
+  /** The output the run was asked to write; `written` says whether the engine wrote it. */
   readonly out: string;
+  /** From the engine's result: false after a failed equivalence check (`reason` says why). */
+  readonly written: boolean;
+  readonly reason?: string;
   readonly result: AlignResult;
   readonly curve?: BarrierCurve;
   /** Why there is no curve although evaluation data is set ("Loss curve cancelled."). */
@@ -51,7 +61,7 @@ export function alignWith(deps: Deps) {
     const automated = isOptions(options);
     const opts: AlignOptions = automated ? options : {};
     try {
-      return await runAlign(deps, uri, uris, opts);
+      return await runAlign(deps, uri, uris, opts, automated);
     } catch (err) {
       reportFailure(deps.log, 'alignment', err);
       if (automated) throw err;
@@ -64,7 +74,7 @@ function isOptions(x: unknown): x is AlignOptions {
   return typeof x === 'object' && x !== null && !(x instanceof vscode.Uri) && !Array.isArray(x);
 }
 
-async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOptions): Promise<AlignOutcome | undefined> {
+async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOptions, automated: boolean): Promise<AlignOutcome | undefined> {
   if (!(await requireTrust('aligning checkpoints'))) return undefined;
   const b = targetUri(uri);
   if (!b) {
@@ -78,37 +88,61 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
   const selected = otherSelected(b, uris);
   // B's own earlier output is B up to a permutation: never a useful reference.
   const ownOutput = vscode.Uri.file(alignedOutputPath(b.fsPath, settings.outputNaming));
-  const a = opts.reference ?? (selected.length === 1 ? selected[0] : await pickCompatible(b, `Align ${path.basename(b.fsPath)} with…`, [ownOutput]));
+  const a = opts.reference ?? (selected.length === 1 ? selected[0] : await pickCompatible(b, `Align ${checkpointName(b.fsPath)} with…`, [ownOutput]));
   if (!a) return undefined;
-  if (a.fsPath === b.fsPath) throw new CommandError('SameCheckpoint', `${path.basename(b.fsPath)}: cannot align a checkpoint with itself`, b.fsPath);
+  if (a.fsPath === b.fsPath) throw new CommandError('SameCheckpoint', `${checkpointName(b.fsPath)}: cannot align a checkpoint with itself`, b.fsPath);
   // Same tensor names and shapes, from the headers (the picker checked this already; automation did not).
   const [checked] = await checkCandidates(b.fsPath, bTensors, [a]);
   if (checked?.problem) throw new CommandError('Incompatible', checked.problem, a.fsPath);
 
-  const method = opts.method ?? (await pickMethod(settings.evaluationData !== undefined));
+  const method = opts.method ?? (await pickMethod());
   if (!method) return undefined;
-  if (method !== 'weight' && !settings.evaluationData) {
-    throw new CommandError('NeedsData', `${method} matching needs evaluation data: set \`rebasin.evaluationData\``);
+  const needsData = method !== 'weight';
+  // The data of this run: picked now (remembered per model), checked against the model before anything is replaced.
+  let dataPath: string | undefined;
+  if (automated) {
+    dataPath = automatedData(deps.data, b, opts.data, settings.evaluationData);
+    if (dataPath) await assertDataFits(dataPath, a.fsPath);
+  } else {
+    const picked = await pickEvaluationData(deps.data, {
+      model: b,
+      evaluated: a,
+      setting: settings.evaluationData,
+      required: needsData,
+      title: needsData ? `${methodInfo(method).label}: evaluation data` : 'Evaluation data for the loss curve',
+    });
+    if (picked === undefined) return undefined;
+    dataPath = picked ?? undefined;
+  }
+  if (needsData && !dataPath) {
+    throw new CommandError('NeedsData', `${method} matching needs evaluation data: pick a data set, or set \`rebasin.evaluationData\``);
   }
 
   const out = opts.out?.fsPath ?? alignedOutputPath(b.fsPath, settings.outputNaming);
   if (!(await confirmOutput(out, [a.fsPath, b.fsPath], opts.replace))) return undefined;
 
-  const data: DataOptions | undefined = settings.evaluationData ? evaluationDataOptions(settings.evaluationData, settings) : undefined;
-  const label = `align ${path.basename(b.fsPath)} → ${path.basename(a.fsPath)} (${method})`;
-  const outName = path.basename(out);
+  const data: DataOptions | undefined = dataPath ? evaluationDataOptions(dataPath, settings) : undefined;
+  const [aName, bName] = checkpointNamePair(a.fsPath, b.fsPath);
+  const label = `align ${bName} → ${aName} (${method})`;
+  // A panel of this pair left open from an earlier run: cleared and marked running, so its old results do not read as this run's.
+  const title = alignmentTitle(a.fsPath, b.fsPath);
+  if (opts.openPanel !== false && AlignmentPanel.openTitles().includes(title)) {
+    AlignmentPanel.show(deps.extensionUri, deps.log, runningState(a.fsPath, b.fsPath, method, `aligning ${bName} to ${aName}`));
+  }
   // With evaluation data the notification's bar gives the alignment its first part, the curve the rest.
   const alignPhase = { start: 0, end: data ? 0.3 : 1 };
   const curvePhase = { start: alignPhase.end, end: 1 };
   const started = Date.now();
   let aligned: AlignResult | undefined;
+  let write: AlignWrite | undefined;
   let curve: BarrierCurve | undefined;
   /** Why the panel has no loss curve although evaluation data is set. */
   let curveNote: string | undefined;
+  let curveEnd: CurveEnd = 'none';
   /** The panel opened as soon as the file was written, while the curve is computed. */
   let livePanel: AlignmentPanel | undefined;
   try {
-    await withCancellableProgress(`Re-Basin: aligning ${path.basename(b.fsPath)} to ${path.basename(a.fsPath)}`, async (report, signal) => {
+    await withCancellableProgress(`Re-Basin: aligning ${bName} to ${aName}`, async (report, signal) => {
       aligned = await timed(deps.log, label, () =>
         deps.engine.run(
           {
@@ -123,17 +157,25 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
             data,
             model: settings.modelConfig,
             includeMatrices: true,
+            ...(opts.keepOnMismatch ? { keepOnMismatch: true } : {}),
           },
           { onProgress: (p) => report(p, alignPhase), signal },
         ),
       );
+      write = alignWrite(aligned, out);
+      if (!write.written) {
+        // π(B) was not written: its loss curve would describe a model that computes something else than B.
+        curveNote = notWrittenNote(write);
+        return;
+      }
       if (!data) return;
+      const written = write;
       // The aligned file is written: from here a cancel or a failure only leaves the panel without its curve.
-      report({ stage: 'loss curve', message: `${outName} written; computing the loss curve` }, curvePhase);
+      report({ stage: 'loss curve', message: curveStartText(written) }, curvePhase);
       // The panel opens now with the heatmaps; the curve fills in as the points arrive.
       const total = 2 * settings.lambdaSteps;
       if (opts.openPanel !== false) {
-        livePanel = AlignmentPanel.show(deps.extensionUri, deps.log, alignmentState(a.fsPath, b.fsPath, { ...aligned, out: aligned.out ?? out }, undefined, `Loss curve: 0 of ${total} points…`));
+        livePanel = AlignmentPanel.show(deps.extensionUri, deps.log, alignmentState(a.fsPath, b.fsPath, aligned, undefined, `Loss curve: 0 of ${total} points…`));
       }
       const points = new CurveAssembler(true);
       let lastDraw = 0;
@@ -145,7 +187,7 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
         livePanel.updateCurve(points.curve(), `Loss curve: ${points.received} of ${total} points…`);
       };
       try {
-        const barrier = await timed(deps.log, `barrier ${path.basename(a.fsPath)} ↔ ${path.basename(b.fsPath)}`, () =>
+        const barrier = await timed(deps.log, `barrier ${aName} ↔ ${bName}`, () =>
           deps.engine.run(
             {
               kind: 'barrier',
@@ -167,12 +209,15 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
           ),
         );
         curve = curveOf(barrier);
+        curveEnd = 'done';
       } catch (err) {
         if (isCancelled(err)) {
           curveNote = 'Loss curve cancelled.';
-          deps.log.info(`${label}: ${outName} written; loss curve cancelled`);
+          curveEnd = 'cancelled';
+          deps.log.info(curveCancelledLogLine(label, written));
         } else {
           curveNote = `Loss curve failed: ${describeError(err)}`;
+          curveEnd = { failed: describeError(err) };
           deps.log.warn(`${label}: loss curve failed: ${describeError(err)}`);
         }
       }
@@ -180,27 +225,27 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
   } catch (err) {
     // A cancel that reached the worker after it had written the file (the answer is then
     // "cancelled" whatever the worker did): say what is on disk.
-    if (isCancelled(err) && !aligned && (await writtenSince(out, started))) {
-      throw new CommandError('Cancelled', `alignment cancelled after ${outName} was written`, out);
+    if (isCancelled(err) && !aligned && (await modifiedSince(out, started))) {
+      throw new CommandError('Cancelled', cancelledText('alignment', out), out);
     }
     throw err;
   }
   const result = aligned;
-  if (!result) return undefined;
+  const outcome = write;
+  if (!result || !outcome) return undefined;
 
-  deps.log.info(
-    `${label}: ${result.iterations} sweeps, objective ${formatNumber(result.objectiveBefore)} → ${formatNumber(result.objectiveAfter)} on ${result.backend}; wrote ${out}`,
-  );
-  const state = alignmentState(a.fsPath, b.fsPath, { ...result, out: result.out ?? out }, curve, curveNote);
+  deps.log.info(alignLogLine(label, result, outcome));
+  if (outcome.written === false && outcome.equivalence) deps.log.warn(`${label}: ${outcome.reason}`);
+  const state = alignmentState(a.fsPath, b.fsPath, result, curve, curveNote);
   const run = await deps.history.add(
     {
       kind: 'align',
-      a: path.basename(a.fsPath),
-      b: path.basename(b.fsPath),
+      a: aName,
+      b: bName,
       aPath: a.fsPath,
       bPath: b.fsPath,
-      outPath: out,
-      out: path.basename(out),
+      // Only a file the engine wrote is linked, with its size and time to notice a later replacement.
+      ...(outcome.written ? { outPath: outcome.out, out: checkpointName(outcome.out), outStamp: await fileStamp(outcome.out) } : {}),
       method,
       backend: result.backend,
       seconds: result.seconds,
@@ -215,25 +260,31 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
   if (livePanel?.isOpen) livePanel.updateCurve(curve, curveNote);
   else if (opts.openPanel !== false && !livePanel) AlignmentPanel.show(deps.extensionUri, deps.log, state);
   const moved = result.groups.reduce((s, g) => s + g.moved, 0);
-  const cancelled = curveNote?.startsWith('Loss curve cancelled') === true;
-  const failed = curveNote !== undefined && !cancelled;
-  const summary = cancelled
-    ? `Re-Basin: ${outName} written; loss curve cancelled.`
-    : failed
-      ? `Re-Basin: aligned and wrote ${outName}, but the loss curve failed: ${(curveNote ?? '').replace(/^Loss curve failed: /, '')}`
-      : `Re-Basin: aligned ${path.basename(b.fsPath)} to ${path.basename(a.fsPath)} (${moved} units moved) and wrote ${outName}.`;
-  const shown = failed
-    ? vscode.window.showWarningMessage(summary, 'Open panel', 'Reveal in Explorer')
-    : vscode.window.showInformationMessage(summary, 'Open panel', 'Reveal in Explorer');
+  const summary = alignSummary({ a: aName, b: bName }, moved, outcome, curveEnd);
+  const actions = outcome.written ? ['Open panel', 'Reveal in Explorer'] : ['Write anyway', 'Open panel', 'Show Log'];
+  const shown = summary.warning ? vscode.window.showWarningMessage(summary.text, ...actions) : vscode.window.showInformationMessage(summary.text, ...actions);
   void shown.then(async (choice) => {
     if (choice === 'Open panel') AlignmentPanel.show(deps.extensionUri, deps.log, state);
-    if (choice === 'Reveal in Explorer') await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(out));
+    if (choice === 'Show Log') deps.log.show();
+    if (choice === 'Reveal in Explorer' && outcome.written) await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(outcome.out));
+    if (choice === 'Write anyway') {
+      const again: AlignOptions = { reference: a, method, out: vscode.Uri.file(out), keepOnMismatch: true, data: dataPath ? vscode.Uri.file(dataPath) : null };
+      await vscode.commands.executeCommand('rebasin.alignWith', b, undefined, again);
+    }
   });
-  return { out, result, curve, curveNote, runId: run.id };
+  return {
+    out,
+    written: outcome.written,
+    ...(outcome.written ? {} : { reason: outcome.reason }),
+    result,
+    curve,
+    curveNote,
+    runId: run.id,
+  };
 }
 
-/** True when `file` exists and was modified at or after `sinceMs` (written by this run). */
-async function writtenSince(file: string, sinceMs: number): Promise<boolean> {
+/** True when `file` exists and was modified at or after `sinceMs` (written during this run). */
+async function modifiedSince(file: string, sinceMs: number): Promise<boolean> {
   try {
     const stat = await vscode.workspace.fs.stat(vscode.Uri.file(file));
     return stat.mtime >= sinceMs - 1000;
@@ -246,27 +297,14 @@ interface MethodItem extends vscode.QuickPickItem {
   readonly method?: AlignMethod;
 }
 
-/** Weight matching always; activation matching and STE only with evaluation data configured. */
-async function pickMethod(hasData: boolean): Promise<AlignMethod | undefined> {
-  const needsData = 'needs evaluation data: set rebasin.evaluationData';
-  const items: MethodItem[] = METHODS.map((m) =>
-    !m.needsData || hasData
-      ? { label: m.label, description: m.description, detail: m.detail, method: m.id }
-      : { label: `$(circle-slash) ${m.label}`, description: needsData },
-  );
-  for (;;) {
-    const picked = await vscode.window.showQuickPick(items, { title: 'Alignment method', placeHolder: 'How should units be matched?', ignoreFocusOut: true });
-    if (!picked) return undefined;
-    if (picked.method) return picked.method;
-    const choice = await vscode.window.showInformationMessage(
-      'Re-Basin: activation matching and the straight-through estimator run the models on data. Set `rebasin.evaluationData` to a data set first.',
-      'Open Settings',
-      'Choose another method',
-    );
-    if (choice === 'Open Settings') {
-      await vscode.commands.executeCommand('workbench.action.openSettings', 'rebasin.evaluationData');
-      return undefined;
-    }
-    if (choice !== 'Choose another method') return undefined;
-  }
+/** The alignment methods; those that run the models on data ask for the data next. */
+async function pickMethod(): Promise<AlignMethod | undefined> {
+  const items: MethodItem[] = METHODS.map((m) => ({
+    label: m.label,
+    description: m.needsData ? `${m.description} · runs on evaluation data (picked next)` : m.description,
+    detail: m.detail,
+    method: m.id,
+  }));
+  const picked = await vscode.window.showQuickPick(items, { title: 'Alignment method', placeHolder: 'How should units be matched?', ignoreFocusOut: true, matchOnDescription: true });
+  return picked?.method;
 }
