@@ -7,6 +7,7 @@
  * argument `AlignOptions` that skips the picks (and makes failures reject instead of only
  * showing a notification).
  */
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { checkpointName, checkpointNamePair } from '../core/checkpointName';
 import { METHODS, methodInfo } from '../core/methods';
@@ -19,7 +20,7 @@ import { checkCandidates, folderLabel, pickCompatible, readTensorList } from './
 import type { Deps } from './deps';
 import { CommandError } from './errors';
 import { timed } from './log';
-import { assertDataFits, automatedData, pickEvaluationData } from './dataChoice';
+import { defaultData, pickEvaluationData } from './dataChoice';
 import { alignLogLine, alignSummary, alignWrite, cancelledText, curveCancelledLogLine, curveStartText, notWrittenNote, type AlignWrite, type CurveEnd } from './outcomeText';
 import { alignmentState, alignmentTitle, curveOf, runningState } from './panelState';
 import { isCancelled } from '../engine/errors';
@@ -95,28 +96,35 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
   const [checked] = await checkCandidates(b.fsPath, bTensors, [a]);
   if (checked?.problem) throw new CommandError('Incompatible', checked.problem, a.fsPath);
 
-  const method = opts.method ?? (await pickMethod());
-  if (!method) return undefined;
-  const needsData = method !== 'weight';
-  // The data of this run: picked now (remembered per model), checked against the model before anything is replaced.
-  let dataPath: string | undefined;
-  if (automated) {
-    dataPath = automatedData(deps.data, b, opts.data, settings.evaluationData);
-    if (dataPath) await assertDataFits(dataPath, a.fsPath);
-  } else {
-    const picked = await pickEvaluationData(deps.data, {
-      model: b,
-      evaluated: a,
-      setting: settings.evaluationData,
-      required: needsData,
-      title: needsData ? `${methodInfo(method).label}: evaluation data` : 'Evaluation data for the loss curve',
-    });
-    if (picked === undefined) return undefined;
-    dataPath = picked ?? undefined;
+  // The data of this run: the given one, else B's remembered choice, else the setting; checked
+  // against the model before anything is replaced. Interactively the method pick shows it and
+  // lets the user change it for this run (remembered for B).
+  const initial = await defaultData(deps.data, b, a, opts.data, settings.evaluationData);
+  let choice: RunData = { path: initial.path, problem: initial.problem, source: initial.source };
+  let method = opts.method;
+  while (!method) {
+    const picked = await pickMethod(b, choice);
+    if (!picked) return undefined;
+    if (picked === 'data' || (methodInfo(picked).needsData && !choice.path)) {
+      const data = await pickEvaluationData(deps.data, {
+        model: b,
+        evaluated: a,
+        setting: settings.evaluationData,
+        required: picked !== 'data',
+        title: picked === 'data' ? 'Evaluation data for this run' : `${methodInfo(picked).label}: evaluation data`,
+        problem: choice.problem,
+      });
+      if (data !== undefined) choice = { path: data ?? undefined, source: 'picked' };
+      if (picked === 'data' || data === undefined) continue;
+    }
+    method = picked;
   }
-  if (needsData && !dataPath) {
-    throw new CommandError('NeedsData', `${method} matching needs evaluation data: pick a data set, or set \`rebasin.evaluationData\``);
+  const dataPath = choice.path;
+  if (methodInfo(method).needsData && !dataPath) {
+    throw new CommandError('NeedsData', `${method} matching needs evaluation data: ${choice.problem ?? 'pick a data set, or set `rebasin.evaluationData`'}`);
   }
+  /** Why there is no loss curve although data was configured for this model. */
+  const dataNote = !dataPath && choice.problem ? `No loss curve: ${choice.problem}.` : undefined;
 
   const out = opts.out?.fsPath ?? alignedOutputPath(b.fsPath, settings.outputNaming);
   if (!(await confirmOutput(out, [a.fsPath, b.fsPath], opts.replace))) return undefined;
@@ -168,7 +176,10 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
         curveNote = notWrittenNote(write);
         return;
       }
-      if (!data) return;
+      if (!data) {
+        curveNote = dataNote;
+        return;
+      }
       const written = write;
       // The aligned file is written: from here a cancel or a failure only leaves the panel without its curve.
       report({ stage: 'loss curve', message: curveStartText(written) }, curvePhase);
@@ -293,18 +304,39 @@ async function modifiedSince(file: string, sinceMs: number): Promise<boolean> {
   }
 }
 
-interface MethodItem extends vscode.QuickPickItem {
-  readonly method?: AlignMethod;
+/** The data of a run as the method pick shows it. */
+interface RunData {
+  readonly path?: string;
+  readonly source?: 'remembered' | 'setting' | 'given' | 'picked';
+  /** Why the configured data is not used. */
+  readonly problem?: string;
 }
 
-/** The alignment methods; those that run the models on data ask for the data next. */
-async function pickMethod(): Promise<AlignMethod | undefined> {
+interface MethodItem extends vscode.QuickPickItem {
+  readonly method?: AlignMethod | 'data';
+}
+
+/**
+ * The alignment methods, and below them the evaluation data of this run (used for the loss
+ * curve, and by the methods that run the models on data); picking that row changes it.
+ */
+async function pickMethod(b: vscode.Uri, data: RunData): Promise<AlignMethod | 'data' | undefined> {
+  const name = checkpointName(b.fsPath);
   const items: MethodItem[] = METHODS.map((m) => ({
     label: m.label,
-    description: m.needsData ? `${m.description} · runs on evaluation data (picked next)` : m.description,
+    description: m.needsData && !data.path ? `${m.description} · needs evaluation data (picked next)` : m.description,
     detail: m.detail,
     method: m.id,
   }));
-  const picked = await vscode.window.showQuickPick(items, { title: 'Alignment method', placeHolder: 'How should units be matched?', ignoreFocusOut: true, matchOnDescription: true });
+  const from = data.source === 'remembered' ? `used last time for ${name}` : data.source === 'setting' ? 'the rebasin.evaluationData setting' : 'chosen for this run';
+  items.push({ label: '', kind: vscode.QuickPickItemKind.Separator });
+  items.push(
+    data.path
+      ? { label: `$(database) Evaluation data: ${path.basename(data.path)}`, description: from, detail: 'For the loss curve after aligning. Pick to change it for this run.', method: 'data' }
+      : data.problem
+        ? { label: '$(warning) Evaluation data: none that suits this model', description: data.problem, detail: 'No loss curve. Pick to choose data for this run.', method: 'data' }
+        : { label: '$(database) Evaluation data: none', description: 'no loss curve', detail: 'Pick to choose data for this run.', method: 'data' },
+  );
+  const picked = await vscode.window.showQuickPick(items, { title: 'Alignment method', placeHolder: 'How should units be matched?', ignoreFocusOut: true });
   return picked?.method;
 }

@@ -9,7 +9,7 @@ import { checkpointName, checkpointNamePair } from '../core/checkpointName';
 import type { BarrierResult, DataOptions } from '../engine/protocol';
 import { AlignmentPanel } from './alignmentPanel';
 import { folderLabel, pickCompatible, pickOne, readTensorList } from './checkpointPicker';
-import { assertDataFits, automatedData, pickEvaluationData } from './dataChoice';
+import { defaultData, pickEvaluationData } from './dataChoice';
 import type { Deps } from './deps';
 import { CommandError } from './errors';
 import { timed } from './log';
@@ -61,15 +61,14 @@ async function runBarrier(deps: Deps, uri: unknown, uris: unknown, opts: Barrier
   if (a.fsPath === b.fsPath) throw new CommandError('SameCheckpoint', `${checkpointName(a.fsPath)}: a barrier needs two different checkpoints`, a.fsPath);
 
   const settings = readSettings(b);
-  // Automation: the given data, else the model's remembered choice, else the setting; interactively picked (remembered per model).
-  const dataPath = automated
-    ? automatedData(deps.data, b, opts.data, settings.evaluationData)
-    : await pickEvaluationData(deps.data, { model: b, evaluated: a, setting: settings.evaluationData, required: true, title: 'Compute barrier: evaluation data' });
+  // The given data, else B's remembered choice, else the setting, when it suits the model; else picked now (and remembered).
+  const initial = await defaultData(deps.data, b, a, opts.data, settings.evaluationData);
+  let dataPath = initial.path;
+  if (!dataPath && automated) throw new CommandError('NeedsData', `a loss barrier needs evaluation data: ${initial.problem ?? 'pick a data set, or set `rebasin.evaluationData`'}`);
   if (!dataPath) {
-    if (automated) throw new CommandError('NeedsData', 'a loss barrier needs evaluation data: pick a data set, or set `rebasin.evaluationData`');
-    return undefined;
+    dataPath = (await pickEvaluationData(deps.data, { model: b, evaluated: a, setting: settings.evaluationData, required: true, title: 'Compute barrier: evaluation data', problem: initial.problem })) ?? undefined;
+    if (!dataPath) return undefined;
   }
-  await assertDataFits(dataPath, a.fsPath);
 
   const [aName, bName] = checkpointNamePair(a.fsPath, b.fsPath);
   const label = `barrier ${aName} ↔ ${bName}`;

@@ -94,6 +94,14 @@ export function folderLabel(uri: vscode.Uri): string {
 }
 
 /**
+ * A pick row's description: the folder, or, for a checkpoint named by its model folder, its
+ * path in the workspace (so the file name shows and typing either the folder or the file matches).
+ */
+export function pickDescription(uri: vscode.Uri): string {
+  return checkpointName(uri.fsPath) === path.basename(uri.fsPath) ? folderLabel(uri) : vscode.workspace.asRelativePath(uri);
+}
+
+/**
  * Quick pick of checkpoints compatible with `target`. Resolves to the chosen URI, or undefined
  * when the user dismisses it.
  */
@@ -161,7 +169,7 @@ function candidateItems(candidates: readonly Candidate[]): CandidateItem[] {
   for (const c of good) {
     items.push({
       label: `$(file-binary) ${checkpointName(c.uri.fsPath)}`,
-      description: folderLabel(c.uri),
+      description: pickDescription(c.uri),
       detail: `${c.tensors} tensors, ${formatCount(c.params ?? 0)} parameters${c.output ? ' · an earlier Re-Basin output' : ''}`,
       candidate: c,
     });
@@ -170,7 +178,7 @@ function candidateItems(candidates: readonly Candidate[]): CandidateItem[] {
   for (const c of bad) {
     items.push({
       label: `$(circle-slash) ${checkpointName(c.uri.fsPath)}`,
-      description: folderLabel(c.uri),
+      description: pickDescription(c.uri),
       detail: c.problem,
       candidate: c,
     });
@@ -257,7 +265,7 @@ export async function pickMany(title: string, minimum: number): Promise<vscode.U
     }
     items.push({
       label: `${hint.layout < 0 ? '$(circle-slash)' : '$(file-binary)'} ${checkpointName(hint.uri.fsPath)}`,
-      description: folderLabel(hint.uri),
+      description: pickDescription(hint.uri),
       detail: hint.detail,
       uri: hint.uri,
     });
@@ -284,7 +292,7 @@ export async function pickOne(title: string, placeHolder: string): Promise<vscod
   const uris = await findCheckpoints();
   const items: (vscode.QuickPickItem & { uri?: vscode.Uri })[] = uris.map((uri) => ({
     label: checkpointName(uri.fsPath),
-    description: folderLabel(uri),
+    description: pickDescription(uri),
     uri,
   }));
   items.push({ label: '$(folder-opened) Browse…', alwaysShow: true });

@@ -32,7 +32,7 @@ export class DataChoices {
 }
 
 /** Throws the real reason `data` cannot evaluate `model` (checked from names and headers only). */
-export async function assertDataFits(data: string, model: string): Promise<void> {
+async function assertDataFits(data: string, model: string): Promise<void> {
   const problem = await dataFitProblem(data, model);
   if (problem) throw new CommandError('DataMismatch', problem, data);
 }
@@ -52,6 +52,8 @@ export interface DataPick {
   /** False: "No data" is offered (align without a curve). */
   readonly required: boolean;
   readonly title: string;
+  /** Why the default data was not used (it does not suit the model): shown as the pick's placeholder. */
+  readonly problem?: string;
 }
 
 /**
@@ -79,7 +81,8 @@ export async function pickEvaluationData(choices: DataChoices, p: DataPick): Pro
       else items.push(none);
     }
     items.push({ label: '$(folder-opened) Choose a file or folder…', detail: 'IDX folder, x/y .safetensors/.npz/.npy; language models: token ids or .txt/.jsonl text', browse: true, alwaysShow: true });
-    const picked = await vscode.window.showQuickPick(items, { title: p.title, placeHolder: `Evaluation data for ${name}`, ignoreFocusOut: true, matchOnDescription: true, matchOnDetail: true });
+    const placeHolder = p.problem ? `${p.problem}. Pick other data for ${name}` : `Evaluation data for ${name}`;
+    const picked = await vscode.window.showQuickPick(items, { title: p.title, placeHolder, ignoreFocusOut: true, matchOnDescription: true, matchOnDetail: true });
     if (!picked) return undefined;
     let data: Choice | undefined = picked.data;
     if (picked.browse) {
@@ -100,11 +103,32 @@ export async function pickEvaluationData(choices: DataChoices, p: DataPick): Pro
   }
 }
 
-/** Data for an automated run: the given one, else the model's remembered choice, else the setting. */
-export function automatedData(choices: DataChoices, model: vscode.Uri, given: vscode.Uri | null | undefined, setting: string | undefined): string | undefined {
-  if (given === null) return undefined;
-  if (given) return given.fsPath;
+/** The data a run uses unless another is picked: the model's remembered choice, else the setting. */
+export interface DefaultData {
+  /** The data, when there is some and it suits the model. */
+  readonly path?: string;
+  /** Where it comes from, for the pick's words. */
+  readonly source?: 'remembered' | 'setting' | 'given';
+  /** Why the remembered or configured data is not used: it does not suit the model (one line). */
+  readonly problem?: string;
+}
+
+/**
+ * The data of a run before any pick: `given` (automation; `null`: none), else the choice
+ * remembered for `model`, else the setting; checked against `evaluated`. Given data that does not
+ * fit throws; remembered or configured data that does not fit is dropped, with the cause.
+ */
+export async function defaultData(choices: DataChoices, model: vscode.Uri, evaluated: vscode.Uri, given: vscode.Uri | null | undefined, setting: string | undefined): Promise<DefaultData> {
+  if (given === null) return {};
+  if (given) {
+    await assertDataFits(given.fsPath, evaluated.fsPath);
+    return { path: given.fsPath, source: 'given' };
+  }
   const remembered = choices.remembered(model.fsPath);
-  if (remembered === null) return undefined;
-  return remembered ?? setting;
+  if (remembered === null) return { source: 'remembered' };
+  const found = remembered ?? setting;
+  if (!found) return {};
+  const source = remembered !== undefined ? 'remembered' : 'setting';
+  const problem = await dataFitProblem(found, evaluated.fsPath);
+  return problem ? { source, problem } : { path: found, source };
 }

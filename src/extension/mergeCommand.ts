@@ -10,14 +10,13 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Progress } from '../core/checkpoint';
 import { checkpointName, checkpointNamePair } from '../core/checkpointName';
-import { dataFitProblem } from '../core/data';
 import { weightsPath } from '../core/hf/layout';
 import { formatLambda, formatNumber, formatPercent } from '../core/numberText';
 import { isCancelled } from '../engine/errors';
 import type { MergeResult } from '../engine/protocol';
 import { evaluationDataOptions } from './barrierCommand';
-import { automatedData } from './dataChoice';
-import { checkCandidates, folderLabel, pickMany, readTensorList } from './checkpointPicker';
+import { defaultData } from './dataChoice';
+import { checkCandidates, folderLabel, pickDescription, pickMany, readTensorList } from './checkpointPicker';
 import type { Deps } from './deps';
 import { CommandError } from './errors';
 import { timed } from './log';
@@ -100,8 +99,9 @@ async function runMerge(deps: Deps, opts: MergeOptions): Promise<MergeOutcome | 
   const out = opts.out?.fsPath ?? mergedOutputPath(reference.fsPath);
   const all = [reference, ...others].map((u) => u.fsPath);
   // The merged model is evaluated on the reference's data when there is some (its remembered choice, else the setting).
-  const dataPath = automatedData(deps.data, reference, opts.data, settings.evaluationData);
-  const dataProblem = dataPath ? await dataFitProblem(dataPath, reference.fsPath) : undefined;
+  const data = await defaultData(deps.data, reference, reference, opts.data, settings.evaluationData);
+  const dataPath = data.path;
+  const dataProblem = data.problem;
   if (!(await confirmOutput(out, all, opts.replace))) return undefined;
 
   const label = `merge ${[refName, ...otherNames].join(' + ')} (λ=${formatLambda(lambda)})`;
@@ -109,10 +109,10 @@ async function runMerge(deps: Deps, opts: MergeOptions): Promise<MergeOutcome | 
     const merged = await timed(deps.log, label, () =>
       deps.engine.run(
         { kind: 'merge', inputs: all, out, lambda, align: true, seed: settings.seed, maxIter: settings.maxIterations, memoryBudget: settings.memoryBudget },
-        { onProgress: (p) => report(p, { start: 0, end: dataPath && !dataProblem ? 0.6 : 1 }), signal },
+        { onProgress: (p) => report(p, { start: 0, end: dataPath ? 0.6 : 1 }), signal },
       ),
     );
-    if (!dataPath || dataProblem) return { result: merged, quality: dataProblem ? `not evaluated: ${dataProblem}` : undefined };
+    if (!dataPath) return { result: merged, quality: dataProblem ? `not evaluated: ${dataProblem}` : undefined };
     try {
       const measured = await evaluateMerge(deps, merged.out, all, dataPath, settings, (p) => report(p, { start: 0.6, end: 1 }), signal);
       return { result: merged, quality: qualityText(measured, [refName, ...otherNames], dataPath) };
@@ -201,7 +201,7 @@ export function nearEndpointNote(lambda: number, refName: string, otherName: str
 
 async function pickReference(inputs: readonly vscode.Uri[]): Promise<vscode.Uri | undefined> {
   const picked = await vscode.window.showQuickPick(
-    inputs.map((uri) => ({ label: checkpointName(uri.fsPath), description: folderLabel(uri), uri })),
+    inputs.map((uri) => ({ label: checkpointName(uri.fsPath), description: pickDescription(uri), uri })),
     { title: 'Merge checkpoints: reference', placeHolder: 'The others are aligned to this one; the merge goes beside it', ignoreFocusOut: true, matchOnDescription: true },
   );
   return picked?.uri;
