@@ -1,5 +1,6 @@
 /** One function per `rebasin` command: parse its flags, run it, print text or one JSON object. */
 import * as path from 'node:path';
+import { checkpointName } from '../core/checkpointName';
 import { weightsPath } from '../core/hf/layout';
 import { openCheckpoint, checkpointSummary } from '../core/safetensors';
 import { SpecError, formatSpecFile, inferSpec, skeletonSpecFile, specToFile, symmetryGroupLog10 } from '../core/spec';
@@ -195,9 +196,9 @@ export async function align(ctx: CommandContext): Promise<void> {
   if (args.values.json) out.json(result);
   else printAlign(out, result);
   if (result.equivalence && !result.equivalence.ok) {
-    const outName = path.basename(args.values.out ?? b);
+    const outName = checkpointName(args.values.out ?? b);
     const fate = result.written ? `${outName} was kept (--keep-on-mismatch)` : `nothing was written (--keep-on-mismatch keeps ${outName} anyway)`;
-    throw new Error(`${path.basename(b)}: alignment changed the network's function: ${result.equivalence.message ?? 'check the permutation spec'}; ${fate}`);
+    throw new Error(`${checkpointName(b)}: alignment changed the network's function: ${result.equivalence.message ?? 'check the permutation spec'}; ${fate}`);
   }
 }
 
