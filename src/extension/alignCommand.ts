@@ -21,7 +21,7 @@ import type { Deps } from './deps';
 import { CommandError } from './errors';
 import { timed } from './log';
 import { defaultData, pickEvaluationData } from './dataChoice';
-import { alignLogLine, alignSummary, alignWrite, cancelledText, curveCancelledLogLine, curveStartText, notWrittenNote, type AlignWrite, type CurveEnd } from './outcomeText';
+import { alignLogLine, alignSummary, alignWrite, cancelledText, curveCancelledLogLine, curveStartText, keptNote, notWrittenNote, type AlignWrite, type CurveEnd } from './outcomeText';
 import { alignmentState, alignmentTitle, curveOf, runningState } from './panelState';
 import { isCancelled } from '../engine/errors';
 import { confirmOutput, describeError, fileStamp, otherSelected, reportFailure, targetUri, withCancellableProgress } from './runSupport';
@@ -262,7 +262,7 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
       seconds: result.seconds,
       barrier: curve?.barrier,
       curve,
-      note: curveNote,
+      note: curveNote ?? (outcome.written ? keptNote(outcome) : undefined),
       folder: folderLabel(b),
       seed: settings.seed,
     },

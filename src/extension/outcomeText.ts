@@ -10,23 +10,24 @@ import type { AlignResult, EquivalenceReport, MergeResult } from '../engine/prot
 
 /** What the engine did with the aligned output. */
 export type AlignWrite =
-  | { readonly written: true; readonly out: string }
+  | { readonly written: true; readonly out: string; /** Kept although the equivalence check failed (keep on mismatch): why it failed. */ readonly mismatch?: string }
   | { readonly written: false; readonly requested: string; readonly reason: string; readonly equivalence?: EquivalenceReport };
 
 /** The write outcome of an align result; `requested` is the output the request named. */
 export function alignWrite(result: Pick<AlignResult, 'out' | 'written' | 'equivalence'>, requested: string): AlignWrite {
-  if (result.written !== false && result.out !== undefined) return { written: true, out: result.out };
   const e = result.equivalence;
-  if (e && !e.ok) return { written: false, requested, reason: equivalenceFailure(e), equivalence: e };
+  const failed = e && !e.ok ? e : undefined;
+  if (result.written !== false && result.out !== undefined) return { written: true, out: result.out, ...(failed ? { mismatch: equivalenceFailure(failed) } : {}) };
+  if (failed) return { written: false, requested, reason: equivalenceFailure(failed), equivalence: failed };
   return { written: false, requested, reason: 'the compute engine reported no output file' };
 }
 
-/** "the equivalence check failed: π(B) computes …" with the measured difference. */
+/** "the equivalence check failed on a seeded random batch: π(B) computes … (largest logit difference 17.7, …)". */
 export function equivalenceFailure(e: EquivalenceReport): string {
   const batch = e.batch === 'data' ? 'a batch of the evaluation data' : 'a seeded random batch';
-  const measured = `largest logit difference ${formatNumber(e.maxAbsDiff)}, ${formatNumber(e.relDiff)} of the largest logit, on ${batch}`;
-  const detail = e.message?.replace(/^pi\(B\)/, 'π(B)');
-  return `the equivalence check failed (${measured}): ${detail ?? 'π(B) computes a different function than B'}`;
+  // The engine's message carries the measured difference; without one, say it here.
+  const what = e.message?.replace(/^pi\(B\)/, 'π(B)') ?? `π(B) computes a different function than B (largest logit difference ${formatNumber(e.maxAbsDiff)}, ${formatNumber(e.relDiff)} of the largest logit)`;
+  return `the equivalence check failed on ${batch}: ${what}`;
 }
 
 /** The progress line once the aligned file is on disk and the loss curve starts. */
@@ -52,6 +53,7 @@ export function alignSummary(names: { readonly a: string; readonly b: string }, 
     };
   }
   const out = checkpointName(w.out);
+  if (w.mismatch) return { text: `Re-Basin: wrote ${out} as asked, although ${w.mismatch}.`, warning: true };
   if (curve === 'cancelled') return { text: `Re-Basin: ${out} written; loss curve cancelled.`, warning: false };
   if (typeof curve === 'object') return { text: `Re-Basin: aligned and wrote ${out}, but the loss curve failed: ${curve.failed}`, warning: true };
   return { text: `Re-Basin: aligned ${names.b} to ${names.a} (${moved} units moved) and wrote ${out}.`, warning: false };
@@ -60,6 +62,11 @@ export function alignSummary(names: { readonly a: string; readonly b: string }, 
 /** The history card's and panel's note for an alignment that wrote nothing. */
 export function notWrittenNote(w: Extract<AlignWrite, { written: false }>): string {
   return `Nothing written: ${w.reason}.`;
+}
+
+/** The history card's note for an output kept although the equivalence check failed. */
+export function keptNote(w: Extract<AlignWrite, { written: true }>): string | undefined {
+  return w.mismatch ? `Written as asked although ${w.mismatch}.` : undefined;
 }
 
 /** The log line when the loss curve was cancelled after the file was written. */

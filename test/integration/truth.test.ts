@@ -52,7 +52,7 @@ describe('Re-Basin extension: says what happened', function () {
     })) as AlignOutcome;
     assert.equal(outcome.result.written, false, 'the engine refused to write');
     assert.equal(outcome.written, false);
-    assert.match(outcome.reason ?? '', /equivalence check failed \(largest logit difference [\d.]+/);
+    assert.match(outcome.reason ?? '', /^the equivalence check failed on a seeded random batch: π\(B\) computes a different function than B \(largest logit difference [\d.]+/);
     assert.ok(!fs.existsSync(out), 'no aligned file');
     const run = api.runs()[0];
     assert.equal(run.kind, 'align');
@@ -92,6 +92,7 @@ describe('Re-Basin extension: says what happened', function () {
     assert.equal(runs[0].id, second.runId);
     assert.equal(runs[0].out, 'bare-gpt2/model.aligned.safetensors');
     assert.ok(runs[0].outStamp, 'the output identity is recorded');
+    assert.match(runs[0].note ?? '', /^Written as asked although the equivalence check failed/);
     const earlier = runs.find((r) => r.id === first.runId)!;
     assert.equal(earlier.replaced, true, 'the earlier run no longer owns the file');
     assert.equal(runs[0].replaced, undefined);

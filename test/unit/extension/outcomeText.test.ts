@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import ts from 'typescript';
 import type { AlignResult, MergeResult } from '../../../src/engine/protocol';
-import { alignLogLine, alignSummary, alignWrite, cancelledText, curveStartText, mergeSummary, notWrittenNote } from '../../../src/extension/outcomeText';
+import { alignLogLine, alignSummary, alignWrite, cancelledText, curveStartText, keptNote, mergeSummary, notWrittenNote } from '../../../src/extension/outcomeText';
 
 const failed = {
   maxAbsDiff: 17.672176361083984,
@@ -30,9 +30,10 @@ test('an engine result with written: false is reported as nothing written, with 
   const s = alignSummary({ a: 'gpt2-a', b: 'gpt2-b' }, 10, w, 'none');
   assert.equal(s.warning, true);
   assert.match(s.text, /nothing was written/);
-  assert.match(s.text, /equivalence check failed/);
-  assert.match(s.text, /largest logit difference 17\.672/);
-  assert.match(s.text, /0\.58151 of the largest logit/);
+  assert.match(s.text, /the equivalence check failed on a seeded random batch: π\(B\) computes a different function than B \(largest logit difference 17\.7, 0\.582 of the largest logit\)/);
+  // Without the engine's words, the numbers are said here.
+  const bare = alignWrite(result({ written: false, equivalence: { ...failed, message: undefined } }), '/w/x');
+  assert.match(bare.written ? '' : bare.reason, /largest logit difference 17\.672, 0\.58151 of the largest logit/);
   assert.match(s.text, /Write anyway/);
   assert.match(s.text, /--keep-on-mismatch/);
   assert.doesNotMatch(s.text, /\bwrote\b/);
@@ -43,6 +44,11 @@ test('an engine result with written: false is reported as nothing written, with 
 test('the output is named as written only when the engine says so and names it', () => {
   assert.equal(alignWrite(result({}), '/w/b.aligned.safetensors').written, false, 'no out in the result: nothing written');
   assert.equal(alignWrite(result({ out: '/w/b.aligned.safetensors', written: false }), '/w/b.aligned.safetensors').written, false);
+  const kept = alignWrite(result({ out: '/w/b.aligned.safetensors', written: true, equivalence: failed }), '/w/b.aligned.safetensors');
+  const keptText = alignSummary({ a: 'a', b: 'b' }, 3, kept, 'none');
+  assert.equal(keptText.warning, true, 'kept although the check failed: a warning that says so');
+  assert.match(keptText.text, /^Re-Basin: wrote b\.aligned\.safetensors as asked, although the equivalence check failed/);
+  assert.match(kept.written ? keptNote(kept) ?? '' : '', /^Written as asked although the equivalence check failed/);
   const w = alignWrite(result({ out: '/w/gpt2-b/model.aligned.safetensors', written: true, equivalence: { ...failed, ok: true } }), '/w/other');
   assert.deepEqual(w, { written: true, out: '/w/gpt2-b/model.aligned.safetensors' });
   assert.equal(curveStartText(w as Extract<typeof w, { written: true }>), 'gpt2-b/model.aligned.safetensors written; computing the loss curve');
