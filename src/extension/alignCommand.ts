@@ -134,9 +134,8 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
   const label = `align ${bName} → ${aName} (${method})`;
   // A panel of this pair left open from an earlier run: cleared and marked running, so its old results do not read as this run's.
   const title = alignmentTitle(a.fsPath, b.fsPath);
-  if (opts.openPanel !== false && AlignmentPanel.openTitles().includes(title)) {
-    AlignmentPanel.show(deps.extensionUri, deps.log, runningState(a.fsPath, b.fsPath, method, `aligning ${bName} to ${aName}`));
-  }
+  const markedRunning = opts.openPanel !== false && AlignmentPanel.openTitles().includes(title);
+  if (markedRunning) AlignmentPanel.show(deps.extensionUri, deps.log, runningState(a.fsPath, b.fsPath, method, `aligning ${bName} to ${aName}`));
   // With evaluation data the notification's bar gives the alignment its first part, the curve the rest.
   const alignPhase = { start: 0, end: data ? 0.3 : 1 };
   const curvePhase = { start: alignPhase.end, end: 1 };
@@ -234,6 +233,11 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
       }
     });
   } catch (err) {
+    // A panel marked running says the run ended without results, rather than "running" for ever.
+    if (markedRunning && AlignmentPanel.openTitles().includes(title)) {
+      const stopped = isCancelled(err) ? runningState(a.fsPath, b.fsPath, method, '', 'cancelled') : runningState(a.fsPath, b.fsPath, method, describeError(err), 'failed');
+      AlignmentPanel.show(deps.extensionUri, deps.log, stopped);
+    }
     // A cancel that reached the worker after it had written the file (the answer is then
     // "cancelled" whatever the worker did): say what is on disk.
     if (isCancelled(err) && !aligned && (await modifiedSince(out, started))) {

@@ -21,14 +21,16 @@ export function alignmentTitle(a: string, b: string): string {
 }
 
 /**
- * What an open panel of the same pair shows while a new run of it works: the earlier run's
- * heatmaps and curve are cleared, so nothing stale reads as current.
+ * What an open panel of the same pair shows while a new run of it works (`status` "running"),
+ * or after that run stopped without results ("cancelled", "failed"): the earlier run's heatmaps
+ * and curve are cleared, so nothing stale reads as current.
  */
-export function runningState(a: string, b: string, method: string, what: string): AlignmentState {
+export function runningState(a: string, b: string, method: string, what: string, status: 'running' | 'cancelled' | 'failed' = 'running'): AlignmentState {
+  const note = status === 'running' ? `Running: ${what}…` : `This run ${status === 'cancelled' ? 'was cancelled' : `failed: ${what}`}. Its earlier results are in the Barrier charts view.`;
   return {
     title: alignmentTitle(a, b),
     ...refs(a, b),
-    method: `${method} (running)`,
+    method: `${method} (${status})`,
     backend: '…',
     seconds: 0,
     iterations: 0,
@@ -36,8 +38,8 @@ export function runningState(a: string, b: string, method: string, what: string)
     objectiveAfter: 0,
     groups: [],
     heatmaps: [],
-    heatmapsNote: `Running: ${what}. The heatmaps of this run appear when it finishes.`,
-    curveNote: `Running: ${what}…`,
+    heatmapsNote: status === 'running' ? `Running: ${what}. The heatmaps of this run appear when it finishes.` : note,
+    curveNote: note,
   };
 }
 
