@@ -161,6 +161,11 @@ export function reportFailure(log: Log, what: string, err: unknown): unknown {
 export function describeError(err: unknown): string {
   const message = errorMessage(err).split('\n')[0] ?? 'unknown error';
   const file = typeof err === 'object' && err !== null ? (err as { file?: unknown }).file : undefined;
-  if (typeof file === 'string' && file && !message.includes(path.basename(file)) && !message.includes(checkpointName(file))) return `${checkpointName(file)}: ${message}`;
+  if (typeof file !== 'string' || !file) return message;
+  const base = path.basename(file);
+  const name = checkpointName(file);
+  // "model.safetensors: …" from the engine names the model by its folder here, like everything else.
+  if (name !== base && message.startsWith(`${base}:`)) return `${name}:${message.slice(base.length + 1)}`;
+  if (!message.includes(base) && !message.includes(name)) return `${name}: ${message}`;
   return message;
 }
