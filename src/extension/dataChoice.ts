@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { checkpointName } from '../core/checkpointName';
-import { dataFitProblem } from '../core/data';
+import { dataFitProblem, defaultDataFor, type DefaultData } from '../core/data';
 import { CommandError } from './errors';
 
 const KEY = 'rebasin.evaluationDataByModel';
@@ -29,12 +29,6 @@ export class DataChoices {
     all[model] = data;
     await this.memento.update(KEY, all);
   }
-}
-
-/** Throws the real reason `data` cannot evaluate `model` (checked from names and headers only). */
-async function assertDataFits(data: string, model: string): Promise<void> {
-  const problem = await dataFitProblem(data, model);
-  if (problem) throw new CommandError('DataMismatch', problem, data);
 }
 
 interface DataItem extends vscode.QuickPickItem {
@@ -103,32 +97,13 @@ export async function pickEvaluationData(choices: DataChoices, p: DataPick): Pro
   }
 }
 
-/** The data a run uses unless another is picked: the model's remembered choice, else the setting. */
-export interface DefaultData {
-  /** The data, when there is some and it suits the model. */
-  readonly path?: string;
-  /** Where it comes from, for the pick's words. */
-  readonly source?: 'remembered' | 'setting' | 'given';
-  /** Why the remembered or configured data is not used: it does not suit the model (one line). */
-  readonly problem?: string;
-}
-
 /**
  * The data of a run before any pick: `given` (automation; `null`: none), else the choice
  * remembered for `model`, else the setting; checked against `evaluated`. Given data that does not
  * fit throws; remembered or configured data that does not fit is dropped, with the cause.
  */
 export async function defaultData(choices: DataChoices, model: vscode.Uri, evaluated: vscode.Uri, given: vscode.Uri | null | undefined, setting: string | undefined): Promise<DefaultData> {
-  if (given === null) return {};
-  if (given) {
-    await assertDataFits(given.fsPath, evaluated.fsPath);
-    return { path: given.fsPath, source: 'given' };
-  }
-  const remembered = choices.remembered(model.fsPath);
-  if (remembered === null) return { source: 'remembered' };
-  const found = remembered ?? setting;
-  if (!found) return {};
-  const source = remembered !== undefined ? 'remembered' : 'setting';
-  const problem = await dataFitProblem(found, evaluated.fsPath);
-  return problem ? { source, problem } : { path: found, source };
+  const found = await defaultDataFor({ evaluated: evaluated.fsPath, given: given === null ? null : given?.fsPath, remembered: choices.remembered(model.fsPath), setting });
+  if (found.source === 'given' && found.problem) throw new CommandError('DataMismatch', found.problem, given?.fsPath);
+  return found;
 }

@@ -76,3 +76,26 @@ export async function dataFitProblem(dataPath: string, model: string): Promise<s
   }
   return undefined;
 }
+
+/** The data a run uses unless another is picked, and why configured data is not used. */
+export interface DefaultData {
+  /** The data, when there is some and it suits the model. */
+  readonly path?: string;
+  /** Where it comes from: given by the caller, remembered for the model, or the setting. */
+  readonly source?: 'given' | 'remembered' | 'setting';
+  /** Why the given, remembered or configured data is not used: it does not suit the model (one line). */
+  readonly problem?: string;
+}
+
+/**
+ * The data of a run before any pick: `given` (`null`: none), else the choice `remembered` for the
+ * model (`null`: "no data" was chosen), else the `setting`; kept only when it suits `evaluated`.
+ */
+export async function defaultDataFor(o: { evaluated: string; given?: string | null; remembered?: string | null; setting?: string }): Promise<DefaultData> {
+  if (o.given === null) return {};
+  const source = o.given !== undefined ? 'given' : o.remembered !== undefined ? 'remembered' : o.setting !== undefined ? 'setting' : undefined;
+  const found = o.given ?? (o.remembered === undefined ? o.setting : o.remembered);
+  if (!source || !found) return source ? { source } : {};
+  const problem = await dataFitProblem(found, o.evaluated);
+  return problem ? { source, problem } : { path: found, source };
+}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { dataFitProblem, dataShape, loadDataset } from '../../../../src/core/data';
+import { dataFitProblem, dataShape, defaultDataFor, loadDataset } from '../../../../src/core/data';
 import { writeSafetensors, type TensorSource } from '../../../../src/core/safetensors';
 import { tmpDirFor } from '../../helpers/tmp';
 
@@ -63,4 +63,26 @@ test('a lone .npy read as labelled data says it has no labels and what token ids
     assert.match(e.message, /ids\.npy: a \.npy alone has no labels: classifiers need labelled examples .*token ids are evaluation data for language models only/);
     return true;
   });
+});
+
+test("a run's data: given, else the model's remembered choice, else the setting; kept only when it suits the model", async (t) => {
+  const tmp = await tmpDirFor(t);
+  writeFileSync(tmp.file('ids.npy'), npy('<i4', [4, 8], 4));
+  await writeSafetensors(tmp.file('xy.safetensors'), [f32('x', [4, 8]), f32('y', [4])]);
+  const mlp = tmp.file('mlp.safetensors');
+  writeFileSync(mlp, '');
+  const [ids, xy] = [tmp.file('ids.npy'), tmp.file('xy.safetensors')];
+  // One workspace setting (token ids, for a language model elsewhere) and an MLP with its own choice.
+  assert.deepEqual(await defaultDataFor({ evaluated: mlp, remembered: xy, setting: ids }), { path: xy, source: 'remembered' });
+  assert.deepEqual(await defaultDataFor({ evaluated: mlp, setting: xy }), { path: xy, source: 'setting' });
+  assert.deepEqual(await defaultDataFor({ evaluated: mlp, remembered: null, setting: xy }), { source: 'remembered' }, '"no data" chosen for this model');
+  assert.deepEqual(await defaultDataFor({ evaluated: mlp, given: null, remembered: xy }), {});
+  assert.deepEqual(await defaultDataFor({ evaluated: mlp, given: xy, remembered: ids }), { path: xy, source: 'given' });
+  assert.deepEqual(await defaultDataFor({ evaluated: mlp }), {});
+  const fromSetting = await defaultDataFor({ evaluated: mlp, setting: ids });
+  assert.equal(fromSetting.path, undefined, 'the setting does not suit the MLP: not used');
+  assert.match(fromSetting.problem ?? '', /^ids\.npy holds .* but mlp\.safetensors is evaluated as a classifier/);
+  const given = await defaultDataFor({ evaluated: mlp, given: ids });
+  assert.deepEqual([given.source, given.path], ['given', undefined]);
+  assert.ok(given.problem);
 });
