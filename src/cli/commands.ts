@@ -1,6 +1,7 @@
 /** One function per `rebasin` command: parse its flags, run it, print text or one JSON object. */
 import * as path from 'node:path';
 import { checkpointName } from '../core/checkpointName';
+import { formatLambda } from '../core/numberText';
 import { weightsPath } from '../core/hf/layout';
 import { openCheckpoint, checkpointSummary } from '../core/safetensors';
 import { SpecError, formatSpecFile, inferSpec, skeletonSpecFile, specToFile, symmetryGroupLog10 } from '../core/spec';
@@ -218,7 +219,7 @@ export async function merge(ctx: CommandContext): Promise<void> {
   }, 'merge');
   if (args.values.json) return out.json(result);
   const how = result.method === 'none' ? 'without alignment' : result.method === 'mergemany' ? 'with MergeMany alignment' : 'after weight matching';
-  out.text(`merged ${result.inputs.length} checkpoints ${how}, lambda ${result.lambda}, in ${result.seconds.toFixed(2)} s on ${result.backend}`);
+  out.text(`merged ${result.inputs.length} checkpoints ${how}, lambda ${formatLambda(result.lambda)}, in ${result.seconds.toFixed(2)} s on ${result.backend}`);
   const widened = result.widened ?? [];
   if (widened.length) out.text(`note: ${widened.length} tensor(s) written as ${widened[0].to}, not ${widened[0].from}: the inputs differ in dtype (first: \`${safeText(widened[0].tensor)}\`)`);
   out.text(`wrote ${result.out}`);
