@@ -1,5 +1,7 @@
 /** One function per `rebasin` command: parse its flags, run it, print text or one JSON object. */
 import * as path from 'node:path';
+import { checkpointName } from '../core/checkpointName';
+import { formatLambda } from '../core/numberText';
 import { weightsPath } from '../core/hf/layout';
 import { openCheckpoint, checkpointSummary } from '../core/safetensors';
 import { SpecError, formatSpecFile, inferSpec, skeletonSpecFile, specToFile, symmetryGroupLog10 } from '../core/spec';
@@ -195,9 +197,9 @@ export async function align(ctx: CommandContext): Promise<void> {
   if (args.values.json) out.json(result);
   else printAlign(out, result);
   if (result.equivalence && !result.equivalence.ok) {
-    const outName = path.basename(args.values.out ?? b);
+    const outName = checkpointName(args.values.out ?? b);
     const fate = result.written ? `${outName} was kept (--keep-on-mismatch)` : `nothing was written (--keep-on-mismatch keeps ${outName} anyway)`;
-    throw new Error(`${path.basename(b)}: alignment changed the network's function: ${result.equivalence.message ?? 'check the permutation spec'}; ${fate}`);
+    throw new Error(`${checkpointName(b)}: alignment changed the network's function: ${result.equivalence.message ?? 'check the permutation spec'}; ${fate}`);
   }
 }
 
@@ -217,7 +219,7 @@ export async function merge(ctx: CommandContext): Promise<void> {
   }, 'merge');
   if (args.values.json) return out.json(result);
   const how = result.method === 'none' ? 'without alignment' : result.method === 'mergemany' ? 'with MergeMany alignment' : 'after weight matching';
-  out.text(`merged ${result.inputs.length} checkpoints ${how}, lambda ${result.lambda}, in ${result.seconds.toFixed(2)} s on ${result.backend}`);
+  out.text(`merged ${result.inputs.length} checkpoints ${how}, lambda ${formatLambda(result.lambda)}, in ${result.seconds.toFixed(2)} s on ${result.backend}`);
   const widened = result.widened ?? [];
   if (widened.length) out.text(`note: ${widened.length} tensor(s) written as ${widened[0].to}, not ${widened[0].from}: the inputs differ in dtype (first: \`${safeText(widened[0].tensor)}\`)`);
   out.text(`wrote ${result.out}`);

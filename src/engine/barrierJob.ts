@@ -88,11 +88,12 @@ function alignedPlan(req: BarrierRequest, lm: boolean): AlignedPlan {
 
 const METHODS: readonly AlignMethod[] = ['weight', 'activation', 'ste'];
 
-/** The method an aligned checkpoint records in its provenance metadata (`rebasin.method`), else "unknown". */
+/** The method an aligned checkpoint records in its provenance metadata (`rebasin.align.method`), else "unknown". */
 async function methodOfCheckpoint(file: string): Promise<AlignMethod | 'unknown'> {
   const ck = await openCheckpoint(lmWeightsPath(file));
   try {
-    const m = ck.metadata['rebasin.method'];
+    // `rebasin.align.method` since alignments keep B's own keys; `rebasin.method` in files of earlier versions.
+    const m = ck.metadata['rebasin.align.method'] ?? ck.metadata['rebasin.method'];
     return METHODS.find((x) => x === m) ?? 'unknown';
   } finally {
     await ck.close();

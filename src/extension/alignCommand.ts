@@ -9,7 +9,8 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { METHODS } from '../core/methods';
+import { checkpointName, checkpointNamePair } from '../core/checkpointName';
+import { METHODS, methodInfo } from '../core/methods';
 import { evaluationDataOptions } from './barrierCommand';
 import type { CurvePoint } from '../core/checkpoint';
 import type { AlignMethod, AlignResult, BarrierCurve, DataOptions } from '../engine/protocol';
@@ -19,9 +20,11 @@ import { checkCandidates, folderLabel, pickCompatible, readTensorList } from './
 import type { Deps } from './deps';
 import { CommandError } from './errors';
 import { timed } from './log';
-import { alignmentState, curveOf } from './panelState';
+import { defaultData, pickEvaluationData } from './dataChoice';
+import { alignLogLine, alignSummary, alignWrite, cancelledText, curveCancelledLogLine, curveStartText, keptNote, notWrittenNote, type AlignWrite, type CurveEnd } from './outcomeText';
+import { alignmentState, alignmentTitle, curveOf, runningState } from './panelState';
 import { isCancelled } from '../engine/errors';
-import { confirmOutput, describeError, formatNumber, otherSelected, reportFailure, targetUri, withCancellableProgress } from './runSupport';
+import { confirmOutput, describeError, fileStamp, otherSelected, reportFailure, targetUri, withCancellableProgress } from './runSupport';
 import { alignedOutputPath, readSettings } from './settings';
 import { requireTrust } from './workspaceTrust';
 
@@ -35,10 +38,18 @@ export interface AlignOptions {
   readonly replace?: boolean;
   /** Open the alignment panel afterwards (default true). */
   readonly openPanel?: boolean;
+  /** Evaluation data for this run; `null`: none. Default: the choice remembered for B, else `rebasin.evaluationData`. */
+  readonly data?: vscode.Uri | null;
+  /** Write π(B) even when the equivalence check fails (the CLI's `--keep-on-mismatch`; "Write anyway"). */
+  readonly keepOnMismatch?: boolean;
 }
 
 export interface AlignOutcome {
+  /** The output the run was asked to write; `written` says whether the engine wrote it. */
   readonly out: string;
+  /** From the engine's result: false after a failed equivalence check (`reason` says why). */
+  readonly written: boolean;
+  readonly reason?: string;
   readonly result: AlignResult;
   readonly curve?: BarrierCurve;
   /** Why there is no curve although evaluation data is set ("Loss curve cancelled."). */
@@ -51,7 +62,7 @@ export function alignWith(deps: Deps) {
     const automated = isOptions(options);
     const opts: AlignOptions = automated ? options : {};
     try {
-      return await runAlign(deps, uri, uris, opts);
+      return await runAlign(deps, uri, uris, opts, automated);
     } catch (err) {
       reportFailure(deps.log, 'alignment', err);
       if (automated) throw err;
@@ -64,7 +75,7 @@ function isOptions(x: unknown): x is AlignOptions {
   return typeof x === 'object' && x !== null && !(x instanceof vscode.Uri) && !Array.isArray(x);
 }
 
-async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOptions): Promise<AlignOutcome | undefined> {
+async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOptions, automated: boolean): Promise<AlignOutcome | undefined> {
   if (!(await requireTrust('aligning checkpoints'))) return undefined;
   const b = targetUri(uri);
   if (!b) {
@@ -78,37 +89,67 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
   const selected = otherSelected(b, uris);
   // B's own earlier output is B up to a permutation: never a useful reference.
   const ownOutput = vscode.Uri.file(alignedOutputPath(b.fsPath, settings.outputNaming));
-  const a = opts.reference ?? (selected.length === 1 ? selected[0] : await pickCompatible(b, `Align ${path.basename(b.fsPath)} with…`, [ownOutput]));
+  const a = opts.reference ?? (selected.length === 1 ? selected[0] : await pickCompatible(b, `Align ${checkpointName(b.fsPath)} with…`, [ownOutput]));
   if (!a) return undefined;
-  if (a.fsPath === b.fsPath) throw new CommandError('SameCheckpoint', `${path.basename(b.fsPath)}: cannot align a checkpoint with itself`, b.fsPath);
+  if (a.fsPath === b.fsPath) throw new CommandError('SameCheckpoint', `${checkpointName(b.fsPath)}: cannot align a checkpoint with itself`, b.fsPath);
   // Same tensor names and shapes, from the headers (the picker checked this already; automation did not).
   const [checked] = await checkCandidates(b.fsPath, bTensors, [a]);
   if (checked?.problem) throw new CommandError('Incompatible', checked.problem, a.fsPath);
 
-  const method = opts.method ?? (await pickMethod(settings.evaluationData !== undefined));
-  if (!method) return undefined;
-  if (method !== 'weight' && !settings.evaluationData) {
-    throw new CommandError('NeedsData', `${method} matching needs evaluation data: set \`rebasin.evaluationData\``);
+  // The data of this run: the given one, else B's remembered choice, else the setting; checked
+  // against the model before anything is replaced. Interactively the method pick shows it and
+  // lets the user change it for this run (remembered for B).
+  const initial = await defaultData(deps.data, b, a, opts.data, settings.evaluationData);
+  let choice: RunData = { path: initial.path, problem: initial.problem, source: initial.source };
+  let method = opts.method;
+  while (!method) {
+    const picked = await pickMethod(b, choice);
+    if (!picked) return undefined;
+    if (picked === 'data' || (methodInfo(picked).needsData && !choice.path)) {
+      const data = await pickEvaluationData(deps.data, {
+        model: b,
+        evaluated: a,
+        setting: settings.evaluationData,
+        required: picked !== 'data',
+        title: picked === 'data' ? 'Evaluation data for this run' : `${methodInfo(picked).label}: evaluation data`,
+        problem: choice.problem,
+      });
+      if (data !== undefined) choice = { path: data ?? undefined, source: 'picked' };
+      if (picked === 'data' || data === undefined) continue;
+    }
+    method = picked;
   }
+  const dataPath = choice.path;
+  if (methodInfo(method).needsData && !dataPath) {
+    throw new CommandError('NeedsData', `${method} matching needs evaluation data: ${choice.problem ?? 'pick a data set, or set `rebasin.evaluationData`'}`);
+  }
+  /** Why there is no loss curve although data was configured for this model. */
+  const dataNote = !dataPath && choice.problem ? `No loss curve: ${choice.problem}.` : undefined;
 
   const out = opts.out?.fsPath ?? alignedOutputPath(b.fsPath, settings.outputNaming);
   if (!(await confirmOutput(out, [a.fsPath, b.fsPath], opts.replace))) return undefined;
 
-  const data: DataOptions | undefined = settings.evaluationData ? evaluationDataOptions(settings.evaluationData, settings) : undefined;
-  const label = `align ${path.basename(b.fsPath)} → ${path.basename(a.fsPath)} (${method})`;
-  const outName = path.basename(out);
+  const data: DataOptions | undefined = dataPath ? evaluationDataOptions(dataPath, settings) : undefined;
+  const [aName, bName] = checkpointNamePair(a.fsPath, b.fsPath);
+  const label = `align ${bName} → ${aName} (${method})`;
+  // A panel of this pair left open from an earlier run: cleared and marked running, so its old results do not read as this run's.
+  const title = alignmentTitle(a.fsPath, b.fsPath);
+  const markedRunning = opts.openPanel !== false && AlignmentPanel.openTitles().includes(title);
+  if (markedRunning) AlignmentPanel.show(deps.extensionUri, deps.log, runningState(a.fsPath, b.fsPath, method, `aligning ${bName} to ${aName}`));
   // With evaluation data the notification's bar gives the alignment its first part, the curve the rest.
   const alignPhase = { start: 0, end: data ? 0.3 : 1 };
   const curvePhase = { start: alignPhase.end, end: 1 };
   const started = Date.now();
   let aligned: AlignResult | undefined;
+  let write: AlignWrite | undefined;
   let curve: BarrierCurve | undefined;
   /** Why the panel has no loss curve although evaluation data is set. */
   let curveNote: string | undefined;
+  let curveEnd: CurveEnd = 'none';
   /** The panel opened as soon as the file was written, while the curve is computed. */
   let livePanel: AlignmentPanel | undefined;
   try {
-    await withCancellableProgress(`Re-Basin: aligning ${path.basename(b.fsPath)} to ${path.basename(a.fsPath)}`, async (report, signal) => {
+    await withCancellableProgress(`Re-Basin: aligning ${bName} to ${aName}`, async (report, signal) => {
       aligned = await timed(deps.log, label, () =>
         deps.engine.run(
           {
@@ -123,17 +164,28 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
             data,
             model: settings.modelConfig,
             includeMatrices: true,
+            ...(opts.keepOnMismatch ? { keepOnMismatch: true } : {}),
           },
           { onProgress: (p) => report(p, alignPhase), signal },
         ),
       );
-      if (!data) return;
+      write = alignWrite(aligned, out);
+      if (!write.written) {
+        // π(B) was not written: its loss curve would describe a model that computes something else than B.
+        curveNote = notWrittenNote(write);
+        return;
+      }
+      if (!data) {
+        curveNote = dataNote;
+        return;
+      }
+      const written = write;
       // The aligned file is written: from here a cancel or a failure only leaves the panel without its curve.
-      report({ stage: 'loss curve', message: `${outName} written; computing the loss curve` }, curvePhase);
+      report({ stage: 'loss curve', message: curveStartText(written) }, curvePhase);
       // The panel opens now with the heatmaps; the curve fills in as the points arrive.
       const total = 2 * settings.lambdaSteps;
       if (opts.openPanel !== false) {
-        livePanel = AlignmentPanel.show(deps.extensionUri, deps.log, alignmentState(a.fsPath, b.fsPath, { ...aligned, out: aligned.out ?? out }, undefined, `Loss curve: 0 of ${total} points…`));
+        livePanel = AlignmentPanel.show(deps.extensionUri, deps.log, alignmentState(a.fsPath, b.fsPath, aligned, undefined, `Loss curve: 0 of ${total} points…`));
       }
       const points = new CurveAssembler(true);
       let lastDraw = 0;
@@ -145,7 +197,7 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
         livePanel.updateCurve(points.curve(), `Loss curve: ${points.received} of ${total} points…`);
       };
       try {
-        const barrier = await timed(deps.log, `barrier ${path.basename(a.fsPath)} ↔ ${path.basename(b.fsPath)}`, () =>
+        const barrier = await timed(deps.log, `barrier ${aName} ↔ ${bName}`, () =>
           deps.engine.run(
             {
               kind: 'barrier',
@@ -167,46 +219,54 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
           ),
         );
         curve = curveOf(barrier);
+        curveEnd = 'done';
       } catch (err) {
         if (isCancelled(err)) {
           curveNote = 'Loss curve cancelled.';
-          deps.log.info(`${label}: ${outName} written; loss curve cancelled`);
+          curveEnd = 'cancelled';
+          deps.log.info(curveCancelledLogLine(label, written));
         } else {
           curveNote = `Loss curve failed: ${describeError(err)}`;
+          curveEnd = { failed: describeError(err) };
           deps.log.warn(`${label}: loss curve failed: ${describeError(err)}`);
         }
       }
     });
   } catch (err) {
+    // A panel marked running says the run ended without results, rather than "running" for ever.
+    if (markedRunning && AlignmentPanel.openTitles().includes(title)) {
+      const stopped = isCancelled(err) ? runningState(a.fsPath, b.fsPath, method, '', 'cancelled') : runningState(a.fsPath, b.fsPath, method, describeError(err), 'failed');
+      AlignmentPanel.show(deps.extensionUri, deps.log, stopped);
+    }
     // A cancel that reached the worker after it had written the file (the answer is then
     // "cancelled" whatever the worker did): say what is on disk.
-    if (isCancelled(err) && !aligned && (await writtenSince(out, started))) {
-      throw new CommandError('Cancelled', `alignment cancelled after ${outName} was written`, out);
+    if (isCancelled(err) && !aligned && (await modifiedSince(out, started))) {
+      throw new CommandError('Cancelled', cancelledText('alignment', out), out);
     }
     throw err;
   }
   const result = aligned;
-  if (!result) return undefined;
+  const outcome = write;
+  if (!result || !outcome) return undefined;
 
-  deps.log.info(
-    `${label}: ${result.iterations} sweeps, objective ${formatNumber(result.objectiveBefore)} → ${formatNumber(result.objectiveAfter)} on ${result.backend}; wrote ${out}`,
-  );
-  const state = alignmentState(a.fsPath, b.fsPath, { ...result, out: result.out ?? out }, curve, curveNote);
+  deps.log.info(alignLogLine(label, result, outcome));
+  if (outcome.written === false && outcome.equivalence) deps.log.warn(`${label}: ${outcome.reason}`);
+  const state = alignmentState(a.fsPath, b.fsPath, result, curve, curveNote);
   const run = await deps.history.add(
     {
       kind: 'align',
-      a: path.basename(a.fsPath),
-      b: path.basename(b.fsPath),
+      a: aName,
+      b: bName,
       aPath: a.fsPath,
       bPath: b.fsPath,
-      outPath: out,
-      out: path.basename(out),
+      // Only a file the engine wrote is linked, with its size and time to notice a later replacement.
+      ...(outcome.written ? { outPath: outcome.out, out: checkpointName(outcome.out), outStamp: await fileStamp(outcome.out) } : {}),
       method,
       backend: result.backend,
       seconds: result.seconds,
       barrier: curve?.barrier,
       curve,
-      note: curveNote,
+      note: curveNote ?? (outcome.written ? keptNote(outcome) : undefined),
       folder: folderLabel(b),
       seed: settings.seed,
     },
@@ -215,25 +275,31 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
   if (livePanel?.isOpen) livePanel.updateCurve(curve, curveNote);
   else if (opts.openPanel !== false && !livePanel) AlignmentPanel.show(deps.extensionUri, deps.log, state);
   const moved = result.groups.reduce((s, g) => s + g.moved, 0);
-  const cancelled = curveNote?.startsWith('Loss curve cancelled') === true;
-  const failed = curveNote !== undefined && !cancelled;
-  const summary = cancelled
-    ? `Re-Basin: ${outName} written; loss curve cancelled.`
-    : failed
-      ? `Re-Basin: aligned and wrote ${outName}, but the loss curve failed: ${(curveNote ?? '').replace(/^Loss curve failed: /, '')}`
-      : `Re-Basin: aligned ${path.basename(b.fsPath)} to ${path.basename(a.fsPath)} (${moved} units moved) and wrote ${outName}.`;
-  const shown = failed
-    ? vscode.window.showWarningMessage(summary, 'Open panel', 'Reveal in Explorer')
-    : vscode.window.showInformationMessage(summary, 'Open panel', 'Reveal in Explorer');
+  const summary = alignSummary({ a: aName, b: bName }, moved, outcome, curveEnd);
+  const actions = outcome.written ? ['Open panel', 'Reveal in Explorer'] : ['Write anyway', 'Open panel', 'Show Log'];
+  const shown = summary.warning ? vscode.window.showWarningMessage(summary.text, ...actions) : vscode.window.showInformationMessage(summary.text, ...actions);
   void shown.then(async (choice) => {
     if (choice === 'Open panel') AlignmentPanel.show(deps.extensionUri, deps.log, state);
-    if (choice === 'Reveal in Explorer') await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(out));
+    if (choice === 'Show Log') deps.log.show();
+    if (choice === 'Reveal in Explorer' && outcome.written) await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(outcome.out));
+    if (choice === 'Write anyway') {
+      const again: AlignOptions = { reference: a, method, out: vscode.Uri.file(out), keepOnMismatch: true, data: dataPath ? vscode.Uri.file(dataPath) : null };
+      await vscode.commands.executeCommand('rebasin.alignWith', b, undefined, again);
+    }
   });
-  return { out, result, curve, curveNote, runId: run.id };
+  return {
+    out,
+    written: outcome.written,
+    ...(outcome.written ? {} : { reason: outcome.reason }),
+    result,
+    curve,
+    curveNote,
+    runId: run.id,
+  };
 }
 
-/** True when `file` exists and was modified at or after `sinceMs` (written by this run). */
-async function writtenSince(file: string, sinceMs: number): Promise<boolean> {
+/** True when `file` exists and was modified at or after `sinceMs` (written during this run). */
+async function modifiedSince(file: string, sinceMs: number): Promise<boolean> {
   try {
     const stat = await vscode.workspace.fs.stat(vscode.Uri.file(file));
     return stat.mtime >= sinceMs - 1000;
@@ -242,31 +308,39 @@ async function writtenSince(file: string, sinceMs: number): Promise<boolean> {
   }
 }
 
-interface MethodItem extends vscode.QuickPickItem {
-  readonly method?: AlignMethod;
+/** The data of a run as the method pick shows it. */
+interface RunData {
+  readonly path?: string;
+  readonly source?: 'remembered' | 'setting' | 'given' | 'picked';
+  /** Why the configured data is not used. */
+  readonly problem?: string;
 }
 
-/** Weight matching always; activation matching and STE only with evaluation data configured. */
-async function pickMethod(hasData: boolean): Promise<AlignMethod | undefined> {
-  const needsData = 'needs evaluation data: set rebasin.evaluationData';
-  const items: MethodItem[] = METHODS.map((m) =>
-    !m.needsData || hasData
-      ? { label: m.label, description: m.description, detail: m.detail, method: m.id }
-      : { label: `$(circle-slash) ${m.label}`, description: needsData },
+interface MethodItem extends vscode.QuickPickItem {
+  readonly method?: AlignMethod | 'data';
+}
+
+/**
+ * The alignment methods, and below them the evaluation data of this run (used for the loss
+ * curve, and by the methods that run the models on data); picking that row changes it.
+ */
+async function pickMethod(b: vscode.Uri, data: RunData): Promise<AlignMethod | 'data' | undefined> {
+  const name = checkpointName(b.fsPath);
+  const items: MethodItem[] = METHODS.map((m) => ({
+    label: m.label,
+    description: m.needsData && !data.path ? `${m.description} · needs evaluation data (picked next)` : m.description,
+    detail: m.detail,
+    method: m.id,
+  }));
+  const from = data.source === 'remembered' ? `used last time for ${name}` : data.source === 'setting' ? 'the rebasin.evaluationData setting' : 'chosen for this run';
+  items.push({ label: '', kind: vscode.QuickPickItemKind.Separator });
+  items.push(
+    data.path
+      ? { label: `$(database) Evaluation data: ${path.basename(data.path)}`, description: from, detail: 'For the loss curve after aligning. Pick to change it for this run.', method: 'data' }
+      : data.problem
+        ? { label: '$(warning) Evaluation data: none that suits this model', description: data.problem, detail: 'No loss curve. Pick to choose data for this run.', method: 'data' }
+        : { label: '$(database) Evaluation data: none', description: 'no loss curve', detail: 'Pick to choose data for this run.', method: 'data' },
   );
-  for (;;) {
-    const picked = await vscode.window.showQuickPick(items, { title: 'Alignment method', placeHolder: 'How should units be matched?', ignoreFocusOut: true });
-    if (!picked) return undefined;
-    if (picked.method) return picked.method;
-    const choice = await vscode.window.showInformationMessage(
-      'Re-Basin: activation matching and the straight-through estimator run the models on data. Set `rebasin.evaluationData` to a data set first.',
-      'Open Settings',
-      'Choose another method',
-    );
-    if (choice === 'Open Settings') {
-      await vscode.commands.executeCommand('workbench.action.openSettings', 'rebasin.evaluationData');
-      return undefined;
-    }
-    if (choice !== 'Choose another method') return undefined;
-  }
+  const picked = await vscode.window.showQuickPick(items, { title: 'Alignment method', placeHolder: 'How should units be matched?', ignoreFocusOut: true });
+  return picked?.method;
 }

@@ -1,13 +1,15 @@
 /**
  * "Compute barrier…": loss and accuracy of (1−λ)·A + λ·B on a λ grid, naive and after aligning
  * B to A (paper §2/§5: the loss barrier is the largest rise of the curve above the straight line
- * between its endpoints). Needs evaluation data: the setting, else a file/folder picked now.
+ * between its endpoints). Needs evaluation data: picked for the run (the choice remembered per
+ * model first, then the `rebasin.evaluationData` setting), checked against the model first.
  */
-import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { checkpointName, checkpointNamePair } from '../core/checkpointName';
 import type { BarrierResult, DataOptions } from '../engine/protocol';
 import { AlignmentPanel } from './alignmentPanel';
 import { folderLabel, pickCompatible, pickOne, readTensorList } from './checkpointPicker';
+import { defaultData, pickEvaluationData } from './dataChoice';
 import type { Deps } from './deps';
 import { CommandError } from './errors';
 import { timed } from './log';
@@ -20,7 +22,7 @@ export interface BarrierOptions {
   /** Reference A (explorer invocations pass B as the clicked file). */
   readonly a?: vscode.Uri;
   readonly b?: vscode.Uri;
-  /** Evaluation data (file or folder); default: `rebasin.evaluationData`. */
+  /** Evaluation data (file or folder); default: the choice remembered for B, else `rebasin.evaluationData`. */
   readonly data?: vscode.Uri;
   /** Also compute the aligned path (default true). */
   readonly align?: boolean;
@@ -39,7 +41,7 @@ export function computeBarrier(deps: Deps, fromExplorer: boolean) {
     const automated = typeof raw === 'object' && raw !== null && !(raw instanceof vscode.Uri);
     const opts = automated ? (raw as BarrierOptions) : {};
     try {
-      return await runBarrier(deps, fromExplorer ? uri : undefined, uris, opts);
+      return await runBarrier(deps, fromExplorer ? uri : undefined, uris, opts, automated);
     } catch (err) {
       reportFailure(deps.log, 'barrier', err);
       if (automated) throw err;
@@ -48,22 +50,29 @@ export function computeBarrier(deps: Deps, fromExplorer: boolean) {
   };
 }
 
-async function runBarrier(deps: Deps, uri: unknown, uris: unknown, opts: BarrierOptions): Promise<BarrierOutcome | undefined> {
+async function runBarrier(deps: Deps, uri: unknown, uris: unknown, opts: BarrierOptions, automated: boolean): Promise<BarrierOutcome | undefined> {
   if (!(await requireTrust('computing loss barriers'))) return undefined;
   const b = opts.b ?? (uri === undefined ? await pickOne('Compute barrier (1 of 2): model B', 'Pick model B: the one aligned to the reference A you pick next') : targetUri(uri));
   if (!b) return undefined;
   await readTensorList(b.fsPath);
   const selected = otherSelected(b, uris);
-  const a = opts.a ?? (selected.length === 1 ? selected[0] : await pickCompatible(b, `Compute barrier: ${path.basename(b.fsPath)} with…`));
+  const a = opts.a ?? (selected.length === 1 ? selected[0] : await pickCompatible(b, `Compute barrier: ${checkpointName(b.fsPath)} with…`));
   if (!a) return undefined;
-  if (a.fsPath === b.fsPath) throw new CommandError('SameCheckpoint', `${path.basename(a.fsPath)}: a barrier needs two different checkpoints`, a.fsPath);
+  if (a.fsPath === b.fsPath) throw new CommandError('SameCheckpoint', `${checkpointName(a.fsPath)}: a barrier needs two different checkpoints`, a.fsPath);
 
   const settings = readSettings(b);
-  const dataPath = opts.data?.fsPath ?? settings.evaluationData ?? (await pickData());
-  if (!dataPath) return undefined;
+  // The given data, else B's remembered choice, else the setting, when it suits the model; else picked now (and remembered).
+  const initial = await defaultData(deps.data, b, a, opts.data, settings.evaluationData);
+  let dataPath = initial.path;
+  if (!dataPath && automated) throw new CommandError('NeedsData', `a loss barrier needs evaluation data: ${initial.problem ?? 'pick a data set, or set `rebasin.evaluationData`'}`);
+  if (!dataPath) {
+    dataPath = (await pickEvaluationData(deps.data, { model: b, evaluated: a, setting: settings.evaluationData, required: true, title: 'Compute barrier: evaluation data', problem: initial.problem })) ?? undefined;
+    if (!dataPath) return undefined;
+  }
 
-  const label = `barrier ${path.basename(a.fsPath)} ↔ ${path.basename(b.fsPath)}`;
-  const result = await withCancellableProgress(`Re-Basin: loss barrier ${path.basename(a.fsPath)} ↔ ${path.basename(b.fsPath)}`, (report, signal) =>
+  const [aName, bName] = checkpointNamePair(a.fsPath, b.fsPath);
+  const label = `barrier ${aName} ↔ ${bName}`;
+  const result = await withCancellableProgress(`Re-Basin: loss barrier ${aName} ↔ ${bName}`, (report, signal) =>
     timed(deps.log, label, () =>
       deps.engine.run(
         {
@@ -90,8 +99,8 @@ async function runBarrier(deps: Deps, uri: unknown, uris: unknown, opts: Barrier
   const run = await deps.history.add(
     {
       kind: 'barrier',
-      a: path.basename(a.fsPath),
-      b: path.basename(b.fsPath),
+      a: aName,
+      b: bName,
       aPath: a.fsPath,
       bPath: b.fsPath,
       method: result.align?.method ?? 'none',
@@ -117,13 +126,3 @@ export function evaluationDataOptions(dataPath: string, settings: Pick<Settings,
   };
 }
 
-async function pickData(): Promise<string | undefined> {
-  const choice = await vscode.window.showOpenDialog({
-    title: 'Evaluation data (MNIST-style IDX folder, .safetensors with x/y, .npy/.npz; language models: token ids or .txt/.jsonl text)',
-    canSelectFiles: true,
-    canSelectFolders: true,
-    canSelectMany: false,
-    openLabel: 'Use as evaluation data',
-  });
-  return choice?.[0]?.fsPath;
-}

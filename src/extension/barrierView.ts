@@ -117,7 +117,7 @@ function toSummary(r: RunRecord): RunSummary {
     seconds: r.seconds,
     barrier: r.barrier,
     curve: r.curve,
-    out: r.out,
+    out: r.out && r.replaced ? `${r.out} (replaced by a later run)` : r.out,
     note: r.note,
     folder: r.folder,
     seed: r.seed,

@@ -6,6 +6,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { checkpointName } from '../core/checkpointName';
 import type { TensorInfo } from '../core/checkpoint';
 import { openCheckpoint } from '../core/safetensors';
 import { checkCompatible } from '../core/spec';
@@ -23,7 +24,7 @@ export interface Candidate {
 
 /** Our own outputs: the default names, or `rebasin.*` provenance in the header's metadata. */
 export function isRebasinOutput(file: string, metadata: Readonly<Record<string, string>> = {}): boolean {
-  return /\.(aligned|merged)\.safetensors$/i.test(file) || metadata['rebasin.tool'] !== undefined || metadata['rebasin.method'] !== undefined;
+  return /\.(aligned|merged)\.safetensors$/i.test(file) || metadata['rebasin.tool'] !== undefined || metadata['rebasin.method'] !== undefined || metadata['rebasin.align.method'] !== undefined;
 }
 
 /** Tensor list and metadata of a checkpoint (header only). */
@@ -70,7 +71,7 @@ export async function checkCandidates(target: string, targetTensors: readonly Te
   for (const uri of uris) {
     try {
       const { tensors, metadata } = await readHeader(uri.fsPath);
-      const problem = checkCompatible(tensors, targetTensors, path.basename(uri.fsPath), path.basename(target));
+      const problem = checkCompatible(tensors, targetTensors, checkpointName(uri.fsPath), checkpointName(target));
       const params = tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
       out.push({ uri, problem: problem?.message, tensors: tensors.length, params, output: isRebasinOutput(uri.fsPath, metadata) });
     } catch (err) {
@@ -93,6 +94,14 @@ export function folderLabel(uri: vscode.Uri): string {
 }
 
 /**
+ * A pick row's description: the folder, or, for a checkpoint named by its model folder, its
+ * path in the workspace (so the file name shows and typing either the folder or the file matches).
+ */
+export function pickDescription(uri: vscode.Uri): string {
+  return checkpointName(uri.fsPath) === path.basename(uri.fsPath) ? folderLabel(uri) : vscode.workspace.asRelativePath(uri);
+}
+
+/**
  * Quick pick of checkpoints compatible with `target`. Resolves to the chosen URI, or undefined
  * when the user dismisses it.
  */
@@ -103,6 +112,7 @@ export async function pickCompatible(target: vscode.Uri, title: string, exclude:
   qp.title = title;
   qp.placeholder = 'Checking checkpoints in the workspace…';
   qp.matchOnDescription = true;
+  qp.matchOnDetail = true;
   qp.busy = true;
   qp.ignoreFocusOut = true;
   qp.show();
@@ -111,7 +121,7 @@ export async function pickCompatible(target: vscode.Uri, title: string, exclude:
   qp.items = candidateItems(candidates);
   qp.busy = false;
   qp.placeholder = candidates.some((c) => !c.problem)
-    ? `Pick the checkpoint to align ${path.basename(target.fsPath)} with`
+    ? `Pick the checkpoint to align ${checkpointName(target.fsPath)} with`
     : 'No compatible checkpoint in the workspace: Browse… for one';
   return new Promise<vscode.Uri | undefined>((resolve) => {
     let done = false;
@@ -129,12 +139,12 @@ export async function pickCompatible(target: vscode.Uri, title: string, exclude:
         const picked = await browseCheckpoint(title);
         if (!picked) return;
         if (excluded.has(picked.fsPath)) {
-          void vscode.window.showWarningMessage(`Re-Basin: ${path.basename(picked.fsPath)} is the checkpoint being aligned; pick another one.`);
+          void vscode.window.showWarningMessage(`Re-Basin: ${checkpointName(picked.fsPath)} is the checkpoint being aligned; pick another one.`);
           return;
         }
         const [checked] = await checkCandidates(target.fsPath, targetTensors, [picked]);
         if (checked?.problem) {
-          void vscode.window.showWarningMessage(`Re-Basin: cannot use ${path.basename(picked.fsPath)}: ${checked.problem}`);
+          void vscode.window.showWarningMessage(`Re-Basin: cannot use ${checkpointName(picked.fsPath)}: ${checked.problem}`);
           return;
         }
         finish(picked);
@@ -142,8 +152,8 @@ export async function pickCompatible(target: vscode.Uri, title: string, exclude:
       }
       if (item.candidate?.problem) {
         // Keep the pick open: the user learns why and can choose another.
-        void vscode.window.showWarningMessage(`Re-Basin: cannot use ${path.basename(item.candidate.uri.fsPath)}: ${item.candidate.problem}`);
-        qp.title = `${title}: ${path.basename(item.candidate.uri.fsPath)} is incompatible`;
+        void vscode.window.showWarningMessage(`Re-Basin: cannot use ${checkpointName(item.candidate.uri.fsPath)}: ${item.candidate.problem}`);
+        qp.title = `${title}: ${checkpointName(item.candidate.uri.fsPath)} is incompatible`;
         return;
       }
       if (item.candidate) finish(item.candidate.uri);
@@ -158,8 +168,8 @@ function candidateItems(candidates: readonly Candidate[]): CandidateItem[] {
   if (good.length) items.push({ label: 'Compatible', kind: vscode.QuickPickItemKind.Separator });
   for (const c of good) {
     items.push({
-      label: `$(file-binary) ${path.basename(c.uri.fsPath)}`,
-      description: folderLabel(c.uri),
+      label: `$(file-binary) ${checkpointName(c.uri.fsPath)}`,
+      description: pickDescription(c.uri),
       detail: `${c.tensors} tensors, ${formatCount(c.params ?? 0)} parameters${c.output ? ' · an earlier Re-Basin output' : ''}`,
       candidate: c,
     });
@@ -167,8 +177,8 @@ function candidateItems(candidates: readonly Candidate[]): CandidateItem[] {
   if (bad.length) items.push({ label: 'Incompatible', kind: vscode.QuickPickItemKind.Separator });
   for (const c of bad) {
     items.push({
-      label: `$(circle-slash) ${path.basename(c.uri.fsPath)}`,
-      description: folderLabel(c.uri),
+      label: `$(circle-slash) ${checkpointName(c.uri.fsPath)}`,
+      description: pickDescription(c.uri),
       detail: c.problem,
       candidate: c,
     });
@@ -254,8 +264,8 @@ export async function pickMany(title: string, minimum: number): Promise<vscode.U
       items.push({ label: hint.layout < 0 ? 'Unreadable' : count === 1 ? `Layout ${hint.layout + 1}` : `Layout ${hint.layout + 1}: ${count} compatible`, kind: vscode.QuickPickItemKind.Separator });
     }
     items.push({
-      label: `${hint.layout < 0 ? '$(circle-slash)' : '$(file-binary)'} ${path.basename(hint.uri.fsPath)}`,
-      description: folderLabel(hint.uri),
+      label: `${hint.layout < 0 ? '$(circle-slash)' : '$(file-binary)'} ${checkpointName(hint.uri.fsPath)}`,
+      description: pickDescription(hint.uri),
       detail: hint.detail,
       uri: hint.uri,
     });
@@ -264,6 +274,7 @@ export async function pickMany(title: string, minimum: number): Promise<vscode.U
     title,
     canPickMany: true,
     matchOnDescription: true,
+    matchOnDetail: true,
     placeHolder: `Select ${minimum} or more checkpoints with the same tensor names and shapes (one layout)`,
     ignoreFocusOut: true,
   });
@@ -280,12 +291,12 @@ export async function pickMany(title: string, minimum: number): Promise<vscode.U
 export async function pickOne(title: string, placeHolder: string): Promise<vscode.Uri | undefined> {
   const uris = await findCheckpoints();
   const items: (vscode.QuickPickItem & { uri?: vscode.Uri })[] = uris.map((uri) => ({
-    label: path.basename(uri.fsPath),
-    description: folderLabel(uri),
+    label: checkpointName(uri.fsPath),
+    description: pickDescription(uri),
     uri,
   }));
   items.push({ label: '$(folder-opened) Browse…', alwaysShow: true });
-  const picked = await vscode.window.showQuickPick(items, { title, placeHolder, ignoreFocusOut: true });
+  const picked = await vscode.window.showQuickPick(items, { title, placeHolder, ignoreFocusOut: true, matchOnDescription: true, matchOnDetail: true });
   if (!picked) return undefined;
   return picked.uri ?? (await browseCheckpoint(title));
 }

@@ -2,7 +2,6 @@
  * The command table (rust-analyzer's `createCommands` shape): one factory per command id,
  * each closing over the shared services. Ids and titles are declared in package.json.
  */
-import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { alignWith } from './alignCommand';
 import { AlignmentPanel } from './alignmentPanel';
@@ -12,7 +11,7 @@ import type { Deps } from './deps';
 import { InspectorEditorProvider } from './inspectorEditor';
 import { mergeCheckpoints } from './mergeCommand';
 import type { RunRecord } from './runHistory';
-import { reportFailure, targetUri } from './runSupport';
+import { fileStamp, reportFailure, targetUri } from './runSupport';
 
 type Handler = (...args: unknown[]) => unknown;
 
@@ -79,14 +78,39 @@ function clearRunHistory(deps: Deps) {
 
 /** Reopens a stored run: its alignment/barrier panel, or the merged checkpoint in the inspector. */
 export async function reopenRun(deps: Deps, run: RunRecord): Promise<void> {
+  const changed = await outputChange(deps, run);
+  const replaced = changed !== undefined;
+  const fate = changed === 'missing' ? 'is no longer there' : 'was replaced by a later run';
   if (run.kind === 'merge') {
+    if (replaced) {
+      void vscode.window.showWarningMessage(`Re-Basin: ${run.out ?? 'the output'} of this merge ${fate}; it no longer holds this merge.`);
+      return;
+    }
     if (run.outPath) await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(run.outPath), InspectorEditorProvider.viewType);
     return;
   }
   const state = await deps.history.loadPanel(run.id);
   if (state) {
-    AlignmentPanel.show(deps.extensionUri, deps.log, state);
+    // The stored panel keeps its results but no longer links a file that now holds another run's output.
+    const { out: _out, ...rest } = state;
+    AlignmentPanel.show(deps.extensionUri, deps.log, replaced ? rest : state);
+    if (replaced) void vscode.window.showInformationMessage(`Re-Basin: ${run.out ?? 'the output'} of this run ${fate}; the panel shows this run's results without linking it.`);
     return;
   }
-  void vscode.window.showWarningMessage(`Re-Basin: the stored results of ${run.kind} ${path.basename(run.bPath)} → ${path.basename(run.aPath)} are gone.`);
+  void vscode.window.showWarningMessage(`Re-Basin: the stored results of ${run.kind} ${run.b} → ${run.a} are gone.`);
+}
+
+/**
+ * How the run's output changed since the run: `replaced` when a later run wrote it or the file
+ * there is not the one the run wrote (size or mtime differ), `missing` when it is gone.
+ */
+async function outputChange(deps: Deps, run: RunRecord): Promise<'replaced' | 'missing' | undefined> {
+  if (!run.outPath) return undefined;
+  if (run.replaced) return 'replaced';
+  if (!run.outStamp) return undefined;
+  const now = await fileStamp(run.outPath);
+  if (!now) return 'missing';
+  if (now.size === run.outStamp.size && now.mtime === run.outStamp.mtime) return undefined;
+  await deps.history.markReplaced(run.id);
+  return 'replaced';
 }

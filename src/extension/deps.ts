@@ -1,5 +1,6 @@
 /** The shared services every command and view is built from (made once in `activate`). */
 import type * as vscode from 'vscode';
+import type { DataChoices } from './dataChoice';
 import type { EngineHost } from './engineHost';
 import type { Log } from './log';
 import type { RunHistory } from './runHistory';
@@ -9,4 +10,6 @@ export interface Deps {
   readonly log: Log;
   readonly engine: EngineHost;
   readonly history: RunHistory;
+  /** Evaluation data chosen per model (workspace state). */
+  readonly data: DataChoices;
 }

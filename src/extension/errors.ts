@@ -10,6 +10,8 @@ export type CommandErrorKind =
   | 'TooFewInputs'
   /** Two checkpoints do not have the same tensor names and shapes. */
   | 'Incompatible'
+  /** The evaluation data does not suit the model (token ids for a classifier, labelled examples for a language model). */
+  | 'DataMismatch'
   /** Cancelled after the output (`file`) had been written: the cancel came too late to stop it. */
   | 'Cancelled';
 

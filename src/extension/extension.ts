@@ -7,6 +7,7 @@ import { AlignmentPanel } from './alignmentPanel';
 import type { RebasinApi } from './api';
 import { BarrierViewProvider } from './barrierView';
 import { registerCommands, reopenRun } from './commands';
+import { DataChoices } from './dataChoice';
 import type { Deps } from './deps';
 import { EngineHost } from './engineHost';
 import { InspectorEditorProvider } from './inspectorEditor';
@@ -22,7 +23,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Rebasi
     const historyDir = context.storageUri ?? context.globalStorageUri;
     const history = await RunHistory.create(historyDir, log);
     context.subscriptions.push(history);
-    const deps: Deps = { extensionUri: context.extensionUri, log, engine, history };
+    const deps: Deps = { extensionUri: context.extensionUri, log, engine, history, data: new DataChoices(context.workspaceState) };
 
     context.subscriptions.push(registerCommands(deps));
     context.subscriptions.push(InspectorEditorProvider.register(context, deps));

@@ -6,6 +6,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { checkpointName } from '../core/checkpointName';
 import { SafetensorsError, openCheckpoint, checkpointSummary } from '../core/safetensors';
 import { architectureOf } from './inspectorArchitecture';
 import { readHfConfig } from '../core/families/hfConfig';
@@ -68,7 +69,7 @@ export class InspectorEditorProvider extends Disposable implements vscode.Custom
 
   async resolveCustomEditor(document: CheckpointDocument, panel: vscode.WebviewPanel): Promise<void> {
     panel.webview.options = webviewOptions(this.extensionUri);
-    panel.webview.html = webviewHtml(panel.webview, this.extensionUri, 'inspector', path.basename(document.uri.fsPath));
+    panel.webview.html = webviewHtml(panel.webview, this.extensionUri, 'inspector', checkpointName(document.uri.fsPath));
     const post = (m: ToInspector): void => void panel.webview.postMessage(m);
     // One computation per tensor at a time; each can be cancelled, and closing the tab cancels all.
     const running = new Map<string, AbortController>();
@@ -109,7 +110,7 @@ export class InspectorEditorProvider extends Disposable implements vscode.Custom
     running.set(tensor, abort);
     InspectorEditorProvider.statsEmitter.fire({ tensor, running: running.size });
     try {
-      const stats = await timed(this.log, `tensor stats ${path.basename(document.uri.fsPath)} \`${tensor}\``, () =>
+      const stats = await timed(this.log, `tensor stats ${checkpointName(document.uri.fsPath)} \`${tensor}\``, () =>
         this.engine.run(
           { kind: 'tensorStats', path: document.uri.fsPath, tensor, bins: HISTOGRAM_BINS },
           {
@@ -150,14 +151,14 @@ const NOT_SAFETENSORS: Readonly<Record<string, string>> = {
 export function notSafetensorsText(file: string, err: unknown): string | undefined {
   const kind = err instanceof SafetensorsError ? err.kind : undefined;
   const why = kind ? NOT_SAFETENSORS[kind] : undefined;
-  return why ? `${path.basename(file)}: not a safetensors file (${why})` : undefined;
+  return why ? `${checkpointName(file)}: not a safetensors file (${why})` : undefined;
 }
 
 /** Reads the header (never tensor data) and describes the architecture when it can be inferred. */
 export async function readInspectorState(uri: vscode.Uri, log: Log): Promise<InspectorState> {
   const file = uri.fsPath;
   const base = { path: file, format: file.endsWith('.json') ? 'sharded' : 'safetensors', metadata: {}, tensors: [], totalParams: 0, totalBytes: 0 };
-  if (uri.scheme !== 'file') return { ...base, error: `${path.basename(file)}: only files on disk can be inspected (scheme ${uri.scheme})` };
+  if (uri.scheme !== 'file') return { ...base, error: `${checkpointName(file)}: only files on disk can be inspected (scheme ${uri.scheme})` };
   const started = Date.now();
   let ckpt;
   try {

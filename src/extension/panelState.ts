@@ -1,11 +1,46 @@
 /** Builds the alignment panel's state from engine results (align, barrier) for new and stored runs. */
-import * as path from 'node:path';
+import { checkpointName, checkpointNamePair } from '../core/checkpointName';
 import type { AlignResult, BarrierCurve, BarrierResult } from '../engine/protocol';
 import type { AlignmentState, ModelRef } from '../../webview/protocol';
 import { heatmapsOf } from './heatmaps';
 
-export function modelRef(file: string): ModelRef {
-  return { name: path.basename(file), path: file };
+export function modelRef(file: string, name = checkpointName(file)): ModelRef {
+  return { name, path: file };
+}
+
+/** A and B as the panel names them (told apart when their names alone are equal). */
+function refs(a: string, b: string): { a: ModelRef; b: ModelRef } {
+  const [na, nb] = checkpointNamePair(a, b);
+  return { a: modelRef(a, na), b: modelRef(b, nb) };
+}
+
+/** The alignment panel's title (also how an open panel of the same pair is found again). */
+export function alignmentTitle(a: string, b: string): string {
+  const [na, nb] = checkpointNamePair(a, b);
+  return `Re-Basin: ${nb} → ${na}`;
+}
+
+/**
+ * What an open panel of the same pair shows while a new run of it works (`status` "running"),
+ * or after that run stopped without results ("cancelled", "failed"): the earlier run's heatmaps
+ * and curve are cleared, so nothing stale reads as current.
+ */
+export function runningState(a: string, b: string, method: string, what: string, status: 'running' | 'cancelled' | 'failed' = 'running'): AlignmentState {
+  const note = status === 'running' ? `Running: ${what}…` : `This run ${status === 'cancelled' ? 'was cancelled' : `failed: ${what}`}. Its earlier results are in the Barrier charts view.`;
+  return {
+    title: alignmentTitle(a, b),
+    ...refs(a, b),
+    method: `${method} (${status})`,
+    backend: '…',
+    seconds: 0,
+    iterations: 0,
+    objectiveBefore: 0,
+    objectiveAfter: 0,
+    groups: [],
+    heatmaps: [],
+    heatmapsNote: status === 'running' ? `Running: ${what}. The heatmaps of this run appear when it finishes.` : note,
+    curveNote: note,
+  };
 }
 
 /** Just the curve fields (a BarrierResult also carries backend, timing, splits). */
@@ -15,9 +50,8 @@ export function curveOf(r: BarrierCurve): BarrierCurve {
 
 export function alignmentState(a: string, b: string, result: AlignResult, curve?: BarrierCurve, curveNote?: string): AlignmentState {
   return {
-    title: `Re-Basin: ${path.basename(b)} → ${path.basename(a)}`,
-    a: modelRef(a),
-    b: modelRef(b),
+    title: alignmentTitle(a, b),
+    ...refs(a, b),
     out: result.out ? modelRef(result.out) : undefined,
     method: result.method,
     backend: result.backend,
@@ -37,9 +71,8 @@ export function alignmentState(a: string, b: string, result: AlignResult, curve?
 export function barrierState(a: string, b: string, result: BarrierResult): AlignmentState {
   const align = result.align;
   return {
-    title: `Re-Basin barrier: ${path.basename(a)} ↔ ${path.basename(b)}`,
-    a: modelRef(a),
-    b: modelRef(b),
+    title: `Re-Basin barrier: ${checkpointNamePair(a, b).join(' ↔ ')}`,
+    ...refs(a, b),
     method: align?.method ?? 'none',
     backend: result.backend,
     seconds: result.seconds,

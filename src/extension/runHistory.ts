@@ -44,7 +44,7 @@ export class RunHistory extends Disposable {
     return this.runs.find((r) => r.id === id);
   }
 
-  async add(record: Omit<RunRecord, 'id' | 'createdAt' | 'hasPanel'>, panel?: AlignmentState): Promise<RunRecord> {
+  async add(record: Omit<RunRecord, 'id' | 'createdAt' | 'hasPanel' | 'replaced'>, panel?: AlignmentState): Promise<RunRecord> {
     const id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
     let hasPanel = false;
     if (panel) {
@@ -56,7 +56,9 @@ export class RunHistory extends Disposable {
       }
     }
     const full: RunRecord = { ...record, id, createdAt: new Date().toISOString(), hasPanel };
-    this.runs = [full, ...this.runs];
+    // Earlier runs that wrote the same output lost their file to this one.
+    const replaces = (r: RunRecord): boolean => full.outPath !== undefined && r.outPath === full.outPath && !r.replaced;
+    this.runs = [full, ...this.runs.map((r) => (replaces(r) ? { ...r, replaced: true } : r))];
     await this.save();
     return full;
   }
@@ -70,6 +72,13 @@ export class RunHistory extends Disposable {
       this.log.warn(`run history: panel of run ${id} is unreadable: ${errorMessage(err)}`);
       return undefined;
     }
+  }
+
+  /** Marks a run's output as replaced (found changed on disk when the run was reopened). */
+  async markReplaced(id: string): Promise<void> {
+    if (!this.get(id) || this.get(id)?.replaced) return;
+    this.runs = this.runs.map((r) => (r.id === id ? { ...r, replaced: true } : r));
+    await this.save();
   }
 
   async delete(id: string): Promise<void> {

@@ -7,7 +7,7 @@ import * as v from 'valibot';
 import { parseWithFloats, stringifyWithFloats } from '../../shared/float32Json';
 import { alignmentStateSchema } from '../../shared/messages/alignment';
 import { runSummaryEntries } from '../../shared/messages/barriers';
-import { bool, obj, str, strArray, type DeepReadonly } from '../../shared/schema/rules';
+import { bool, num, obj, str, strArray, type DeepReadonly } from '../../shared/schema/rules';
 import type { AlignmentState } from '../../webview/protocol';
 
 /**
@@ -20,6 +20,10 @@ export const runRecordSchema = obj({
   bPath: str(),
   otherPaths: v.optional(strArray()),
   outPath: v.optional(str()),
+  /** Size and mtime of the output when this run wrote it: a different file there now is a later run's. */
+  outStamp: v.optional(obj({ size: num(), mtime: num() })),
+  /** A later run wrote the same output: this run's file is gone. */
+  replaced: v.optional(bool()),
   /** True when a panel state file was stored for this run. */
   hasPanel: v.optional(bool()),
 });

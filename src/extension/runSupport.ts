@@ -5,12 +5,14 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { checkpointName } from '../core/checkpointName';
 import type { Progress } from '../core/checkpoint';
 import { ProgressClock, formatProgress, type ProgressView } from '../core/progressText';
 import { assertNotAnInput } from '../core/safetensors/output-guard';
 import { isCancelled } from '../engine/errors';
 import { CommandError } from './errors';
 import type { Log } from './log';
+import { cancelledText } from './outcomeText';
 import { errorMessage } from './log';
 
 const CHECKPOINT = /\.safetensors$|\.safetensors\.index\.json$/i;
@@ -38,10 +40,26 @@ export function otherSelected(uri: vscode.Uri | undefined, uris: unknown): vscod
   return uris.filter((u): u is vscode.Uri => u instanceof vscode.Uri && isCheckpointUri(u) && u.fsPath !== uri?.fsPath);
 }
 
-export function formatNumber(x: number): string {
-  if (!Number.isFinite(x)) return String(x);
-  const a = Math.abs(x);
-  return a !== 0 && (a >= 1e5 || a < 1e-3) ? x.toExponential(3) : x.toPrecision(5).replace(/\.?0+$/, '');
+export { formatNumber } from '../core/numberText';
+
+/** Size and modification time of an output as written: a run remembers which file was its own. */
+export interface FileStamp {
+  readonly size: number;
+  readonly mtime: number;
+}
+
+/** The output's stamp (a folder output: its weights file or index), or undefined when it is missing. */
+export async function fileStamp(out: string): Promise<FileStamp | undefined> {
+  const probe = async (file: string): Promise<FileStamp | undefined> => {
+    try {
+      const stat = await vscode.workspace.fs.stat(vscode.Uri.file(file));
+      if (stat.type & vscode.FileType.Directory) return undefined;
+      return { size: stat.size, mtime: stat.mtime };
+    } catch {
+      return undefined;
+    }
+  };
+  return (await probe(out)) ?? (await probe(path.join(out, 'model.safetensors'))) ?? (await probe(path.join(out, 'model.safetensors.index.json')));
 }
 
 /**
@@ -112,7 +130,7 @@ export async function confirmOutput(out: string, inputs: readonly string[], repl
   if (!exists || replace === true) return true;
   if (replace === false) return false;
   const choice = await vscode.window.showWarningMessage(
-    `${path.basename(out)} already exists (an earlier output). Replace it?`,
+    `${checkpointName(out)} already exists (an earlier output). Replace it?`,
     { modal: true },
     'Replace',
   );
@@ -126,8 +144,7 @@ export async function confirmOutput(out: string, inputs: readonly string[], repl
 export function reportFailure(log: Log, what: string, err: unknown): unknown {
   if (isCancelled(err)) {
     // A CommandError 'Cancelled' names the output that was written before the cancel took effect.
-    const written = err instanceof CommandError ? err.file : undefined;
-    const text = written ? `${what} cancelled after ${path.basename(written)} was written` : `${what} cancelled; nothing was written`;
+    const text = cancelledText(what, err instanceof CommandError ? err.file : undefined);
     log.info(text);
     void vscode.window.showInformationMessage(`Re-Basin: ${text}.`);
     return err;
@@ -144,6 +161,11 @@ export function reportFailure(log: Log, what: string, err: unknown): unknown {
 export function describeError(err: unknown): string {
   const message = errorMessage(err).split('\n')[0] ?? 'unknown error';
   const file = typeof err === 'object' && err !== null ? (err as { file?: unknown }).file : undefined;
-  if (typeof file === 'string' && file && !message.includes(path.basename(file))) return `${path.basename(file)}: ${message}`;
+  if (typeof file !== 'string' || !file) return message;
+  const base = path.basename(file);
+  const name = checkpointName(file);
+  // "model.safetensors: …" from the engine names the model by its folder here, like everything else.
+  if (name !== base && message.startsWith(`${base}:`)) return `${name}:${message.slice(base.length + 1)}`;
+  if (!message.includes(base) && !message.includes(name)) return `${name}: ${message}`;
   return message;
 }

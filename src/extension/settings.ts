@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { MAX_ITER, SEED } from '../core/methods';
 import type { BackendChoice } from '../engine/protocol';
+import { locateCheckpoint } from '../core/hf/layout';
 import { parseByteSize } from '../core/memoryPlan';
 
 export interface Settings {
@@ -86,7 +87,13 @@ export function alignedOutputPath(b: string, naming: string): string {
   return path.join(path.dirname(b), naming.replace(/\$\{name\}/g, checkpointStem(b)));
 }
 
-/** Where a merge with reference `ref` goes: `<ref>.merged.safetensors` beside it. */
+/**
+ * Where a merge with reference `ref` goes: `<ref>.merged.safetensors` beside it; for a Hugging
+ * Face model (config.json beside the weights) or a sharded one, a folder `<folder>-merged` beside
+ * its folder, written in the same layout (config and tokenizer files copied).
+ */
 export function mergedOutputPath(ref: string): string {
+  const layout = locateCheckpoint(ref);
+  if (layout.huggingFace || layout.sharded) return path.join(path.dirname(layout.folder), `${path.basename(layout.folder)}-merged`);
   return path.join(path.dirname(ref), `${checkpointStem(ref)}.merged.safetensors`);
 }

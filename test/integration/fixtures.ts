@@ -83,14 +83,16 @@ export function nextEvent<T>(event: vscode.Event<T>, accept: (v: T) => boolean, 
 
 /**
  * A Hugging Face GPT-2 folder (config.json + model.safetensors, tied embeddings) with seeded
- * random weights: 1 block, width 16, 2 heads, vocabulary 20, 8 positions. Returns the weights file.
+ * random weights: 1 block, width 16 (or `d`), 2 heads (or `heads`), vocabulary 20, 8 positions.
+ * `config: false` leaves config.json out (a bare model.safetensors in a folder). Returns the weights file.
  */
-export async function writeGpt2(dir: string, seed: number): Promise<string> {
+export async function writeGpt2(dir: string, seed: number, o: { d?: number; heads?: number; config?: boolean } = {}): Promise<string> {
   const { randomGpt2 } = await import('../unit/helpers/lmReference');
-  const w = randomGpt2({ layers: 1, d: 16, vocab: 20, positions: 8, lmHead: false, seed });
+  const d = o.d ?? 16;
+  const w = randomGpt2({ layers: 1, d, vocab: 20, positions: 8, lmHead: false, seed });
   fs.mkdirSync(dir, { recursive: true });
-  const config = { model_type: 'gpt2', activation_function: 'gelu_new', layer_norm_epsilon: 1e-5, n_embd: 16, n_head: 2, n_layer: 1, n_positions: 8, vocab_size: 20, tie_word_embeddings: true };
-  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
+  const config = { model_type: 'gpt2', activation_function: 'gelu_new', layer_norm_epsilon: 1e-5, n_embd: d, n_head: o.heads ?? 2, n_layer: 1, n_positions: 8, vocab_size: 20, tie_word_embeddings: true };
+  if (o.config !== false) fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
   const file = path.join(dir, 'model.safetensors');
   await writeSafetensors(file, [...w].map(([name, t]) => f32(name, [...t.shape], t.data)), { metadata: { format: 'pt' } });
   return file;

@@ -201,18 +201,38 @@ async function readSafetensorsData(file: string, which: Which) {
   }
 }
 
-/** `images.npy` → `labels.npy`, `x.npy` → `y.npy`, `x_test.npy` → `y_test.npy`, `foo_images.npy` → `foo_labels.npy`. */
-async function readNpyPair(file: string) {
-  const dir = path.dirname(file);
+/** Names the labels of a `.npy` of examples may have: `images` → `labels`, `x` → `y`, `x_test` → `y_test`, `foo_images` → `foo_labels`. */
+export function labelsFileCandidates(file: string): string[] {
   const base = path.basename(file);
-  const candidates = [
+  return [
     base.replace(/images/i, 'labels'),
     base.replace(/^x(?=[_.])/i, 'y'),
     base.replace(/_x(?=[_.])/i, '_y'),
   ].filter((c) => c !== base);
-  const labelsFile = candidates.map((c) => path.join(dir, c)).find((f) => existsSync(f));
+}
+
+/** The labels file beside a `.npy` of examples, when there is one. */
+export function labelsFileFor(file: string): string | undefined {
+  return labelsFileCandidates(file).map((c) => path.join(path.dirname(file), c)).find((f) => existsSync(f));
+}
+
+/** True when the tensor (or npz entry) names hold a labelled pair this module reads (x/y, images/labels, x_test/y_test…). */
+export function hasLabelledPair(keys: ReadonlySet<string>): boolean {
+  return (['train', 'test'] as const).some((which) => keyPairs(which).some(([x, y]) => keys.has(x) && keys.has(y)));
+}
+
+async function readNpyPair(file: string) {
+  const base = path.basename(file);
+  const candidates = labelsFileCandidates(file);
+  const labelsFile = labelsFileFor(file);
   if (!labelsFile) {
-    throw new DataError('NotFound', `${file}: labels file not found beside it (tried ${candidates.join(', ') || 'nothing: name the file images*.npy or x*.npy'})`, file);
+    throw new DataError(
+      'NotFound',
+      candidates.length
+        ? `${file}: labels file not found beside it (tried ${candidates.join(', ')})`
+        : `${file}: a .npy alone has no labels: classifiers need labelled examples (images*.npy with labels*.npy beside it, or x*.npy with y*.npy); token ids are evaluation data for language models only`,
+      file,
+    );
   }
   const images = parseNpy(new Uint8Array(await readData(file)), file);
   const labels = parseNpy(new Uint8Array(await readData(labelsFile)), labelsFile);

@@ -1,5 +1,6 @@
 export { loadDataset, mnistDataDir, type Dataset, type DataSource, type Which } from './dataset';
 export { DataError, type DataErrorKind } from './errors';
+export { dataFitProblem, dataShape, defaultDataFor, type DataKind, type DataShape, type DefaultData } from './dataFit';
 export { parseIdx } from './idx';
 export { parseNpy, type NumericArray } from './npy';
 export { readZipEntries } from './zip';

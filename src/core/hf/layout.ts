@@ -7,7 +7,7 @@
  * generation_config.json and the tokenizer files copied, `__metadata__` with `format: pt`.
  * Layout reference: huggingface.co/docs/safetensors and transformers' sharded checkpoints.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { SafetensorsError, printable } from '../safetensors/errors';
 import { isShardIndexPath, readShardIndex } from '../safetensors/sharded';
@@ -63,6 +63,23 @@ export function locateCheckpoint(p: string): CheckpointLocation {
   }
   const folder = path.dirname(path.resolve(p));
   return { weights: p, folder, sharded: isShardIndexPath(p), huggingFace: existsSync(path.join(folder, 'config.json')) };
+}
+
+/**
+ * True for a Hugging Face language model: a folder, or weights with a config.json beside them
+ * that names a `model_type`. Such checkpoints are evaluated on token ids or text, the others
+ * (classifiers) on labelled examples.
+ */
+export function isLanguageModelCheckpoint(p: string): boolean {
+  try {
+    if (statSync(p).isDirectory()) return true;
+    const config = path.join(path.dirname(p), 'config.json');
+    if (!existsSync(config)) return false;
+    const parsed: unknown = JSON.parse(readFileSync(config, 'utf8'));
+    return typeof parsed === 'object' && parsed !== null && typeof (parsed as { model_type?: unknown }).model_type === 'string';
+  } catch {
+    return false;
+  }
 }
 
 /** The weights file or index to open for a path that may be a folder. */

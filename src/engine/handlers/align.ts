@@ -140,6 +140,17 @@ async function equivalence(req: AlignRequest, b: Checkpoint, loaded: HeldTensorM
   }
 }
 
+/**
+ * π(B)'s metadata: B's own entries untouched (its training seed stays `rebasin.seed`), the
+ * alignment's under `rebasin.align.*`, and `rebasin.tool` marking a file Re-Basin wrote.
+ */
+export function alignedMetadata(bMetadata: Readonly<Record<string, string>>, req: Pick<AlignRequest, 'method' | 'a' | 'seed'>): Record<string, string> {
+  const own = provenanceMetadata({}, { tool: TOOL, version: VERSION, method: req.method, reference: req.a, seed: req.seed });
+  const out: Record<string, string> = { ...bMetadata, 'rebasin.tool': TOOL };
+  for (const [key, value] of Object.entries(own)) if (key !== 'rebasin.tool') out[key.replace(/^rebasin\./, 'rebasin.align.')] = value;
+  return out;
+}
+
 export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Promise<AlignResult> {
   const started = performance.now();
   if (req.out !== undefined) await checkOutput(req.out, [req.a, req.b], req, req.b);
@@ -191,7 +202,7 @@ export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Prom
     const write = req.out !== undefined && (!equivalenceReport || equivalenceReport.ok || req.keepOnMismatch === true);
     if (req.out !== undefined && write) {
       ctx.onProgress({ stage: 'writing', message: `Writing ${base(req.out)}` });
-      const metadata = provenanceMetadata(b.metadata, { tool: TOOL, version: VERSION, method: req.method, reference: req.a, seed: req.seed });
+      const metadata = alignedMetadata(b.metadata, req);
       await writePermuted(req.out, b, spec, wm.perms, metadata, [req.a, req.b], ctx.signal, {
         alsoReads: otherReads(req, req.a),
         layoutOf: req.b,

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { DenseTensor, TensorMap } from '../../core/checkpoint';
+import { isLanguageModelCheckpoint } from '../../core/hf/layout';
 import { openCheckpoint } from '../../core/safetensors';
 import { ModelError } from '../compute/modelErrors';
 import { readLmConfig, type LmConfig } from './config';
@@ -75,17 +76,7 @@ export async function loadLmCheckpoint(p: string): Promise<LoadedLm> {
  * a `config.json` beside it naming a `model_type`. Image checkpoints (MLP, VGG, ResNet) carry a
  * `.rebasin.json` or nothing, so a barrier tells the two apart by the checkpoint, not the data.
  */
-export function isLmCheckpoint(p: string): boolean {
-  try {
-    if (statSync(p).isDirectory()) return true;
-    const config = path.join(path.dirname(p), 'config.json');
-    if (!existsSync(config)) return false;
-    const parsed: unknown = JSON.parse(readFileSync(config, 'utf8'));
-    return typeof parsed === 'object' && parsed !== null && typeof (parsed as { model_type?: unknown }).model_type === 'string';
-  } catch {
-    return false;
-  }
-}
+export const isLmCheckpoint = isLanguageModelCheckpoint;
 
 /** The weights file (or shard index) of a folder, weights file or shard index. */
 export function lmWeightsPath(p: string): string {

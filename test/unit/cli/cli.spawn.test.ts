@@ -106,7 +106,7 @@ describe('rebasin CLI', () => {
     const orig = await openCheckpoint(a);
     try {
       for (const t of orig.tensors) assert.deepEqual(await aligned.readFloat32(t.name), await orig.readFloat32(t.name), t.name);
-      assert.equal(aligned.metadata['rebasin.method'], 'weight');
+      assert.equal(aligned.metadata['rebasin.align.method'], 'weight');
     } finally {
       await aligned.close();
       await orig.close();

@@ -143,9 +143,10 @@ describe('engine client and worker', () => {
     const ck = await openCheckpoint(file('b.aligned.safetensors'));
     try {
       assert.equal(ck.metadata['rebasin.tool'], 'rebasin');
-      assert.equal(ck.metadata['rebasin.method'], 'weight');
-      assert.equal(ck.metadata['rebasin.reference'], file('a.safetensors'));
-      assert.equal(ck.metadata['rebasin.seed'], '0');
+      assert.equal(ck.metadata['rebasin.align.method'], 'weight');
+      assert.equal(ck.metadata['rebasin.align.reference'], file('a.safetensors'));
+      assert.equal(ck.metadata['rebasin.align.seed'], '0');
+      assert.equal(ck.metadata['rebasin.seed'], undefined, 'the alignment seed does not pose as B\'s own');
       assert.equal(ck.metadata.source, 'engine test', "B's own metadata is kept");
     } finally {
       await ck.close();

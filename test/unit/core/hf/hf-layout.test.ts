@@ -94,7 +94,7 @@ describe('Hugging Face folder out', () => {
     const file = await openSafetensors(path.join(out, 'model.safetensors'));
     try {
       assert.equal(file.metadata.format, 'pt');
-      assert.equal(file.metadata['rebasin.method'], 'weight');
+      assert.equal(file.metadata['rebasin.align.method'], 'weight');
     } finally {
       await file.close();
     }
