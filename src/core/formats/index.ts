@@ -4,3 +4,4 @@
  */
 export { CheckpointFormatError, type FormatErrorKind } from './errors';
 export { detectFileFormat, detectFormat, openCheckpoint, openCheckpointFile, type DetectedFormat } from './open';
+export { convertToSafetensors, type ConvertResult } from './convert';

@@ -1,0 +1,63 @@
+/**
+ * Flax names and layouts seen as PyTorch's, so one set of inference rules serves both:
+ * `Dense_0/kernel` [in, out] is `Dense_0.weight` [out, in], a Conv kernel HWIO is OIHW,
+ * BatchNorm `scale`/`bias` are `weight`/`bias` and its `batch_stats` `mean`/`var` are
+ * `running_mean`/`running_var`. A collection prefix (`params/`, `batch_stats/`) is dropped so a
+ * layer's parameters and statistics form one module. Axes inferred on that view are mapped back
+ * to the Flax tensors axis by axis.
+ */
+import type { AxisEntry } from '../checkpoint';
+import type { AxesTable, TensorShape } from './shapes';
+
+const COLLECTIONS = new Set(['params', 'batch_stats']);
+const LEAF_AS_TORCH: Readonly<Record<string, string>> = { kernel: 'weight', bias: 'bias', scale: 'weight', mean: 'running_mean', var: 'running_var', embedding: 'weight' };
+
+/** Flax axis i reads torch-view axis ORDER[rank][i]. */
+const ORDER: Readonly<Record<number, readonly number[]>> = { 2: [1, 0], 3: [2, 1, 0], 4: [2, 3, 1, 0], 5: [2, 3, 4, 1, 0] };
+
+export interface FlaxView {
+  /** The tensors as PyTorch would name and shape them. */
+  readonly tensors: readonly TensorShape[];
+  /** The inferred axes mapped back onto the Flax names and layouts. */
+  toFlax(axes: Readonly<AxesTable>): AxesTable;
+}
+
+/** True when the names are Flax's: `/`-separated paths with at least one `kernel`, every leaf a known parameter. */
+export function looksFlax(tensors: readonly TensorShape[]): boolean {
+  if (tensors.length === 0) return false;
+  return tensors.some((t) => t.name.endsWith('/kernel')) && tensors.every((t) => t.name.includes('/') && Object.hasOwn(LEAF_AS_TORCH, t.name.slice(t.name.lastIndexOf('/') + 1)));
+}
+
+/** The torch-named view of Flax tensors (call when `looksFlax`). */
+export function flaxAsTorch(tensors: readonly TensorShape[]): FlaxView {
+  const back = new Map<string, { flax: TensorShape; order?: readonly number[] }>();
+  const view: TensorShape[] = [];
+  for (const t of tensors) {
+    const parts = t.name.split('/');
+    const leaf = parts.pop()!;
+    if (parts.length > 1 && COLLECTIONS.has(parts[0])) parts.shift();
+    const kernel = leaf === 'kernel' && t.shape.length >= 2 ? ORDER[t.shape.length] : undefined;
+    // Flax axis i is view axis order[i]; so view axis order[i] has size shape[i].
+    let shape: number[] = [...t.shape];
+    if (kernel) {
+      shape = new Array<number>(t.shape.length);
+      kernel.forEach((v, i) => (shape[v] = t.shape[i]));
+    }
+    const name = `${parts.join('.')}.${LEAF_AS_TORCH[leaf]}`;
+    back.set(name, { flax: t, ...(kernel ? { order: kernel } : {}) });
+    view.push({ name, shape });
+  }
+  return {
+    tensors: view,
+    toFlax(axes) {
+      const out: AxesTable = {};
+      for (const [name, entries] of Object.entries(axes)) {
+        const b = back.get(name);
+        if (!b) continue;
+        const order = b.order;
+        out[b.flax.name] = order ? order.map((v): AxisEntry => entries[v] ?? null) : [...entries];
+      }
+      return out;
+    },
+  };
+}
