@@ -27,6 +27,12 @@ export class PickleBuilder {
     return this.op(0x58, ...n, ...b);
   }
   int(v: number): this {
+    if (!Number.isInteger(v) || Math.abs(v) >= 2 ** 31) {
+      // LONG1: little-endian two's complement (non-negative here: 8 bytes, high bit clear).
+      const n = Buffer.alloc(8);
+      n.writeBigInt64LE(BigInt(v));
+      return this.op(0x8a, 8, ...n);
+    }
     const n = Buffer.alloc(4);
     n.writeInt32LE(v);
     return this.op(0x4a, ...n);
