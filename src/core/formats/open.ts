@@ -1,9 +1,9 @@
 /**
  * One way in for every checkpoint format: the format is told by the file's first bytes, not its
  * name (a `.bin` may be a zip or a legacy pickle; `checkpoint_100` has no extension at all):
- * `PK\x03\x04` a PyTorch zip, `\x80` + protocol 2-5 a legacy `torch.save` pickle, a msgpack map
- * a Flax checkpoint, anything else safetensors (whose reader explains what is wrong). A `.json`
- * is a shard index whose shards are opened the same way.
+ * a length prefix then `{` is safetensors, `PK\x03\x04` a PyTorch zip, `\x80` + protocol 2-5 a
+ * legacy `torch.save` pickle, a msgpack map a Flax checkpoint, anything else safetensors (whose
+ * reader explains what is wrong). A `.json` is a shard index whose shards are opened the same way.
  */
 import type { FileHandle } from 'node:fs/promises';
 import type { Checkpoint } from '../checkpoint';
@@ -17,8 +17,13 @@ import { openTorchLegacy, openTorchZip } from './torchFile';
 
 export type DetectedFormat = 'safetensors' | 'pytorch-zip' | 'pytorch-legacy' | 'flax';
 
-/** The format the first bytes of a file say it has (`safetensors` when nothing else fits). */
+/**
+ * The format the first bytes of a file say it has (`safetensors` when nothing else fits).
+ * Safetensors is checked first: its 8-byte length prefix can begin with any byte (a header of
+ * 0x280 bytes starts `80 02`, like a pickle), but its header then opens with `{` at byte 8.
+ */
 export function detectFormat(head: Uint8Array): DetectedFormat {
+  if (head.length >= 9 && head[8] === 0x7b && head[6] === 0 && head[7] === 0) return 'safetensors';
   if (head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && ((head[2] === 3 && head[3] === 4) || (head[2] === 5 && head[3] === 6))) return 'pytorch-zip';
   if (head.length >= 2 && head[0] === 0x80 && head[1] >= 2 && head[1] <= 5) return 'pytorch-legacy';
   // A msgpack map (fixmap with entries, map16, map32) whose first key is a string.

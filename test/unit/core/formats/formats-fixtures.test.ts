@@ -11,7 +11,7 @@ import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Checkpoint } from '../../../../src/core/checkpoint';
-import { CheckpointFormatError, detectFileFormat, openCheckpoint } from '../../../../src/core/formats';
+import { CheckpointFormatError, detectFileFormat, detectFormat, openCheckpoint } from '../../../../src/core/formats';
 import { weightsPath } from '../../../../src/core/hf/layout';
 import { encodeFromFloat32 } from '../../../../src/core/safetensors';
 import { hfFixture } from '../../helpers/hfFixtures';
@@ -102,6 +102,20 @@ describe('PyTorch fixtures', () => {
     const want = await rawTensors(fixture('mlp.safetensors'));
     const got = await rawTensors(renamed);
     for (const [name, t] of want) assert.ok(got.get(name)!.bytes.equals(t.bytes));
+  });
+
+  it('detection: a safetensors length prefix that looks like a pickle or msgpack start is still safetensors', () => {
+    const st = (len: number): Uint8Array => {
+      const b = Buffer.alloc(16, 0x20);
+      b.writeBigUInt64LE(BigInt(len));
+      b[8] = 0x7b;
+      return b;
+    };
+    assert.equal(detectFormat(st(0x280)), 'safetensors'); // 80 02 ...: a pickle's PROTO 2
+    assert.equal(detectFormat(st(0xa081)), 'safetensors'); // 81 a0 ...: a msgpack map with a string key
+    assert.equal(detectFormat(Uint8Array.from([0x80, 0x02, 0x8a, 0x0a])), 'pytorch-legacy');
+    assert.equal(detectFormat(Uint8Array.from([0x81, 0xa6])), 'flax');
+    assert.equal(detectFormat(Uint8Array.from([0x50, 0x4b, 0x03, 0x04])), 'pytorch-zip');
   });
 
   it('mlp_evil.pt is refused in one line naming the global, and nothing runs', async () => {
