@@ -6,7 +6,7 @@
  * layer's parameters and statistics form one module. Axes inferred on that view are mapped back
  * to the Flax tensors axis by axis.
  */
-import type { AxisEntry } from '../checkpoint';
+import type { AxisEntry, DenseTensor, TensorMap } from '../checkpoint';
 import type { AxesTable, TensorShape } from './shapes';
 
 const COLLECTIONS = new Set(['params', 'batch_stats']);
@@ -60,4 +60,44 @@ export function flaxAsTorch(tensors: readonly TensorShape[]): FlaxView {
       return out;
     },
   };
+}
+
+/**
+ * Flax tensors with their data in PyTorch's layout, for the forward passes (which read PyTorch
+ * state dicts): kernels transposed to [out, in] / OIHW, names as `flaxAsTorch` gives them.
+ */
+export function flaxTensorsAsTorch(tensors: TensorMap): Map<string, DenseTensor> {
+  const list = [...tensors].map(([name, t]) => ({ name, shape: t.shape }));
+  const view = flaxAsTorch(list).tensors;
+  const out = new Map<string, DenseTensor>();
+  list.forEach((t, k) => {
+    const src = tensors.get(t.name)!;
+    const order = t.name.endsWith('/kernel') ? ORDER[t.shape.length] : undefined;
+    out.set(view[k].name, { shape: view[k].shape, data: order ? transpose(src.data, t.shape, view[k].shape, order) : src.data });
+  });
+  return out;
+}
+
+/** Row-major transpose: view axis order[i] is source axis i. */
+function transpose(data: Float32Array, shape: readonly number[], viewShape: readonly number[], order: readonly number[]): Float32Array {
+  const rank = shape.length;
+  const srcStride = new Array<number>(rank);
+  for (let i = rank - 1, s = 1; i >= 0; i--) (srcStride[i] = s), (s *= shape[i]);
+  // The source stride of each view axis.
+  const stride = new Array<number>(rank);
+  order.forEach((v, i) => (stride[v] = srcStride[i]));
+  const out = new Float32Array(data.length);
+  const index = new Array<number>(rank).fill(0);
+  let src = 0;
+  for (let o = 0; o < out.length; o++) {
+    out[o] = data[src];
+    for (let d = rank - 1; d >= 0; d--) {
+      index[d]++;
+      src += stride[d];
+      if (index[d] < viewShape[d]) break;
+      src -= stride[d] * viewShape[d];
+      index[d] = 0;
+    }
+  }
+  return out;
 }
