@@ -9,11 +9,10 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import type { Checkpoint, TensorInfo } from '../checkpoint';
-import { decodeToFloat32 } from '../safetensors/codec';
 import { tensorSize } from '../safetensors/dtypes';
 import { readFully } from '../safetensors/file-io';
-import { compareNames } from '../safetensors/names';
 import { CheckpointFormatError, quoted } from './errors';
+import { LazyCheckpoint } from './lazyCheckpoint';
 import { FileWindow, decodeMsgpack, type BlobRef, type MsgMap, type MsgValue } from './msgpack';
 
 const NDARRAY_EXT = 1;
@@ -70,46 +69,14 @@ function weightsOf(root: MsgMap): { map: MsgMap; where: string } {
   return { map, where: path.length === 0 ? 'the top level' : path.map((k) => `\`${k}\``).join(' > ') };
 }
 
-class FlaxCheckpoint implements Checkpoint {
+class FlaxCheckpoint extends LazyCheckpoint {
   readonly format = 'flax' as const;
-  readonly metadata: Readonly<Record<string, string>> = {};
-  readonly tensors: readonly TensorInfo[];
-  private readonly byName: ReadonlyMap<string, TensorInfo>;
-  private handle: FileHandle | undefined;
-
-  constructor(
-    readonly path: string,
-    handle: FileHandle,
-    tensors: TensorInfo[],
-    readonly origin: string,
-  ) {
-    this.handle = handle;
-    this.tensors = tensors.sort((a, b) => compareNames(a.name, b.name));
-    this.byName = new Map(tensors.map((t) => [t.name, t]));
-  }
-
-  get(name: string): TensorInfo | undefined {
-    return this.byName.get(name);
-  }
 
   async readRaw(name: string): Promise<Uint8Array> {
-    const info = this.byName.get(name);
-    if (!info) throw new CheckpointFormatError('TensorNotFound', this.path, `tensor ${quoted(name)} not found`);
-    if (!this.handle) throw new CheckpointFormatError('Io', this.path, `cannot read tensor ${quoted(name)}: checkpoint is closed`);
+    const { info, handle } = this.reading(name);
     const out = new Uint8Array(info.byteLength);
-    await readFully(this.handle, out, info.dataOffsets[0], this.path);
+    await readFully(handle, out, info.dataOffsets[0], this.path);
     return out;
-  }
-
-  async readFloat32(name: string): Promise<Float32Array> {
-    const raw = await this.readRaw(name);
-    return decodeToFloat32(this.byName.get(name)!.dtype, raw, this.path, name);
-  }
-
-  async close(): Promise<void> {
-    const handle = this.handle;
-    this.handle = undefined;
-    await handle?.close();
   }
 }
 

@@ -8,10 +8,9 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import type { Checkpoint, TensorInfo } from '../checkpoint';
-import { decodeToFloat32 } from '../safetensors/codec';
 import { readFully } from '../safetensors/file-io';
-import { compareNames } from '../safetensors/names';
 import { CheckpointFormatError, quoted } from './errors';
+import { LazyCheckpoint } from './lazyCheckpoint';
 import { PickleList, PickleTruncated, readPickle, type PickleValue } from './pickle';
 import { findTensorDict } from './tensorDict';
 import { ELEMENT_BYTES, StorageRef, TorchTensorRef, torchPickleHost } from './torchPickle';
@@ -75,34 +74,18 @@ function checkView(ref: TorchTensorRef, storage: StorageBytes, file: string, nam
   return { count, span };
 }
 
-class TorchCheckpoint implements Checkpoint {
+class TorchCheckpoint extends LazyCheckpoint {
   readonly format = 'pytorch' as const;
-  readonly metadata: Readonly<Record<string, string>> = {};
-  readonly tensors: readonly TensorInfo[];
-  private readonly byName: ReadonlyMap<string, PlacedTensor>;
-  private handle: FileHandle | undefined;
+  private readonly placed: ReadonlyMap<string, PlacedTensor>;
 
-  constructor(
-    readonly path: string,
-    handle: FileHandle,
-    placed: readonly PlacedTensor[],
-    /** Where the tensor dict was found (see tensorDict.ts). */
-    readonly origin: string,
-  ) {
-    this.handle = handle;
-    this.byName = new Map(placed.map((p) => [p.info.name, p]));
-    this.tensors = placed.map((p) => p.info).sort((a, b) => compareNames(a.name, b.name));
-  }
-
-  get(name: string): TensorInfo | undefined {
-    return this.byName.get(name)?.info;
+  constructor(path: string, handle: FileHandle, placed: readonly PlacedTensor[], origin: string) {
+    super(path, handle, placed.map((p) => p.info), origin);
+    this.placed = new Map(placed.map((p) => [p.info.name, p]));
   }
 
   async readRaw(name: string): Promise<Uint8Array> {
-    const p = this.byName.get(name);
-    if (!p) throw new CheckpointFormatError('TensorNotFound', this.path, `tensor ${quoted(name)} not found`);
-    if (!this.handle) throw new CheckpointFormatError('Io', this.path, `cannot read tensor ${quoted(name)}: checkpoint is closed`);
-    const { ref, storage, info } = p;
+    const { info } = this.reading(name);
+    const { ref, storage } = this.placed.get(name)!;
     const elem = ELEMENT_BYTES[ref.dtype];
     const out = new Uint8Array(info.byteLength);
     if (info.byteLength === 0) return out;
@@ -128,18 +111,6 @@ class TorchCheckpoint implements Checkpoint {
       }
     }
     return out;
-  }
-
-  async readFloat32(name: string): Promise<Float32Array> {
-    const info = this.get(name);
-    const raw = await this.readRaw(name);
-    return decodeToFloat32(info!.dtype, raw, this.path, name);
-  }
-
-  async close(): Promise<void> {
-    const handle = this.handle;
-    this.handle = undefined;
-    await handle?.close();
   }
 }
 

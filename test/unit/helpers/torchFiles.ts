@@ -5,6 +5,7 @@
  * they are told, so hostile files are as easy to make as good ones.
  */
 import * as zlib from 'node:zlib';
+import { zipBytes } from './hostile';
 
 /** Pickle opcodes, appended in order. */
 export class PickleBuilder {
@@ -101,46 +102,11 @@ export interface ZipEntry {
   readonly claimedSize?: number;
 }
 
-/** A zip archive of the entries in order (central directory at the end, no zip64). */
+/** A zip archive of the entries in order (src: the hostile suite's writer, with CRCs). */
 export function zipArchive(entries: readonly ZipEntry[]): Uint8Array {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const e of entries) {
-    const name = Buffer.from(e.name, 'utf8');
-    const body = e.deflate ? zlib.deflateRawSync(e.data) : Buffer.from(e.data);
-    const crc = zlib.crc32(e.data) >>> 0;
-    const size = e.claimedSize ?? e.data.length;
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(e.deflate ? 8 : 0, 8);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(body.length, 18);
-    local.writeUInt32LE(size, 22);
-    local.writeUInt16LE(name.length, 26);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE(20, 4);
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(e.deflate ? 8 : 0, 10);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(body.length, 20);
-    central.writeUInt32LE(size, 24);
-    central.writeUInt16LE(name.length, 28);
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, name, body);
-    centrals.push(central, name);
-    offset += 30 + name.length + body.length;
-  }
-  const cd = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(cd.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return new Uint8Array(Buffer.concat([...locals, cd, end]));
+  return new Uint8Array(
+    zipBytes(entries.map((e) => ({ name: e.name, stored: e.deflate ? zlib.deflateRawSync(e.data) : e.data, method: e.deflate ? 8 : 0, size: e.claimedSize ?? e.data.length, crc: zlib.crc32(e.data) >>> 0 }))),
+  );
 }
 
 /** A `torch.save` zip: `<folder>/data.pkl`, `<folder>/data/<key>`, byteorder and version. */
