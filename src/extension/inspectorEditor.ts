@@ -179,7 +179,7 @@ export async function readInspectorState(uri: vscode.Uri, log: Log): Promise<Ins
     } catch (err) {
       log.trace(`inspector: no architecture for ${path.basename(file)}: ${errorMessage(err)}`);
     }
-    log.info(`inspector: read header of ${file} (${summary.tensors.length} tensors) in ${Date.now() - started} ms`);
+    log.info(`inspector: read header of ${file} (${summary.tensors.length} tensors${summary.origin ? `, ${summary.format} weights at ${summary.origin}` : ''}) in ${Date.now() - started} ms`);
     return {
       path: summary.path,
       format: summary.format,

@@ -7,7 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Checkpoint } from '../../../../src/core/checkpoint';
@@ -16,7 +16,7 @@ import { weightsPath } from '../../../../src/core/hf/layout';
 import { encodeFromFloat32 } from '../../../../src/core/safetensors';
 import { hfFixture } from '../../helpers/hfFixtures';
 import { makeTmpDir, type TmpDir } from '../../helpers/tmp';
-import { stateDictPickle, torchZip, type TensorSpec } from '../../helpers/torchFiles';
+import { legacyTorch, stateDictPickle, torchZip, type TensorSpec } from '../../helpers/torchFiles';
 
 const FORMATS = path.join(__dirname, '..', '..', '..', 'fixtures', 'formats');
 const fixture = (name: string): string => path.join(FORMATS, name);
@@ -118,6 +118,19 @@ describe('PyTorch fixtures', () => {
     assert.equal(detectFormat(Uint8Array.from([0x50, 0x4b, 0x03, 0x04])), 'pytorch-zip');
   });
 
+  it('the zip64 end record torch writes is followed when the classic one says 0xffff / 0xffffffff (files over 4 GiB)', async () => {
+    const bytes = Buffer.from(await readFile(fixture('mlp.pt')));
+    const eocd = bytes.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+    bytes.writeUInt16LE(0xffff, eocd + 8);
+    bytes.writeUInt16LE(0xffff, eocd + 10);
+    bytes.writeUInt32LE(0xffffffff, eocd + 16);
+    const file = tmp.file('zip64.pt');
+    await writeFile(file, bytes);
+    const want = await rawTensors(fixture('mlp.safetensors'));
+    const got = await rawTensors(file);
+    for (const [name, t] of want) assert.ok(got.get(name)!.bytes.equals(t.bytes), name);
+  });
+
   it('mlp_evil.pt is refused in one line naming the global, and nothing runs', async () => {
     const marker = '/tmp/REBASIN_PWNED';
     const existed = existsSync(marker);
@@ -176,6 +189,21 @@ describe('views and shards (files written here)', () => {
     assert.deepEqual(got.transposed, Array.from({ length: 24 }, (_, k) => (k % 4) * 6 + Math.floor(k / 4)));
     assert.deepEqual(got.column, [2, 8, 14, 20]);
     assert.deepEqual(got.block, [7, 8, 9, 13, 14, 15]);
+  });
+
+  it('a legacy file whose pickle is longer than the first read window (3,000 tensors on one BF16 storage)', async () => {
+    const storage = new Uint8Array(Uint16Array.from({ length: 3000 }, (_, i) => 0x3f80 + (i % 100)).buffer);
+    const tensors: TensorSpec[] = Array.from({ length: 3000 }, (_, i) => ({ name: `block.${i}.scale`, key: 'k', storage: 'BFloat16Storage', numel: 3000, offset: i, shape: [1], stride: [1] }));
+    const pickle = stateDictPickle(tensors, 'model_state_dict');
+    assert.ok(pickle.length > 1 << 16);
+    const file = tmp.file('legacy-long.pt');
+    await writeFile(file, legacyTorch(pickle, new Map([['k', { bytes: storage, elementBytes: 2 }]])));
+    await withCheckpoint(file, async (c) => {
+      assert.equal(c.tensors.length, 3000);
+      assert.equal(c.origin, '`model_state_dict`');
+      assert.deepEqual([...(await c.readRaw('block.2999.scale'))], [...storage.subarray(2 * 2999, 2 * 3000)]);
+      assert.equal(c.get('block.7.scale')?.dtype, 'BF16');
+    });
   });
 
   it('sharded pytorch_model-0000i-of-0000n.bin through pytorch_model.bin.index.json, and a folder holding it', async () => {
