@@ -41,10 +41,17 @@ const TORCH_DTYPES: Readonly<Record<string, string>> = {
   short: 'I16',
   int8: 'I8',
   uint8: 'U8',
+  uint16: 'U16',
+  uint32: 'U32',
+  uint64: 'U64',
   bool: 'BOOL',
+  float8_e4m3fn: 'F8_E4M3',
+  float8_e5m2: 'F8_E5M2',
 };
 
-export const ELEMENT_BYTES: Readonly<Record<string, number>> = { F32: 4, F64: 8, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+export const ELEMENT_BYTES: Readonly<Record<string, number>> = {
+  F32: 4, F64: 8, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, U16: 2, U32: 4, U64: 8, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1,
+};
 
 class Callable implements PickleObject {
   readonly kind = 'callable';

@@ -16,7 +16,7 @@ import { weightsPath } from '../../../../src/core/hf/layout';
 import { encodeFromFloat32 } from '../../../../src/core/safetensors';
 import { hfFixture } from '../../helpers/hfFixtures';
 import { makeTmpDir, type TmpDir } from '../../helpers/tmp';
-import { legacyTorch, stateDictPickle, torchZip, type TensorSpec } from '../../helpers/torchFiles';
+import { PickleBuilder, legacyTorch, stateDictPickle, tensorOps, torchZip, type TensorSpec } from '../../helpers/torchFiles';
 
 const FORMATS = path.join(__dirname, '..', '..', '..', 'fixtures', 'formats');
 const fixture = (name: string): string => path.join(FORMATS, name);
@@ -166,7 +166,7 @@ describe('Flax fixtures', () => {
   }
 });
 
-describe('views and shards (files written here)', () => {
+describe('files written here: views, v3, parameters, long pickles, shards', () => {
   it('strided and offset views sharing one storage read as row-major copies', async () => {
     // One storage of 24 floats 0..23; a [4, 6] view, its transpose [6, 4] (stride [1, 6]), a column
     // [4] at offset 2 (stride 6) and a [2, 3] block at offset 7 (stride [6, 1]).
@@ -189,6 +189,26 @@ describe('views and shards (files written here)', () => {
     assert.deepEqual(got.transposed, Array.from({ length: 24 }, (_, k) => (k % 4) * 6 + Math.floor(k / 4)));
     assert.deepEqual(got.column, [2, 8, 14, 20]);
     assert.deepEqual(got.block, [7, 8, 9, 13, 14, 15]);
+  });
+
+  it('_rebuild_tensor_v3 on an UntypedStorage with a dtype, and _rebuild_parameter around a tensor', async () => {
+    const p = new PickleBuilder().proto().emptyDict().mark();
+    // v3(storage, offset, size, stride, requires_grad, hooks, dtype): 3 uint16 values at element offset 1 of 8 bytes.
+    p.str('counts').global('torch._utils', '_rebuild_tensor_v3').mark();
+    p.mark().str('storage').global('torch', 'UntypedStorage').str('0').str('cpu').int(8).op(0x74).op(0x51);
+    p.int(1).tupleOf([3]).tupleOf([1]).op(0x89).global('collections', 'OrderedDict').op(0x29).reduce().global('torch', 'uint16').op(0x74).reduce();
+    // Parameter(tensor) over storage 1.
+    p.str('weight').global('torch._utils', '_rebuild_parameter').mark();
+    tensorOps(p, { name: '', key: '1', storage: 'FloatStorage', numel: 2, offset: 0, shape: [2], stride: [1] });
+    p.op(0x88).global('collections', 'OrderedDict').op(0x29).reduce().op(0x74).reduce();
+    const pickle = p.setitems().stop().bytes();
+    const file = tmp.file('v3.pt');
+    await writeFile(file, torchZip('v3', pickle, new Map([['0', new Uint8Array(Uint16Array.from([9, 10, 11, 12]).buffer)], ['1', new Uint8Array(Float32Array.from([0.5, -2]).buffer)]])));
+    await withCheckpoint(file, async (c) => {
+      assert.equal(c.get('counts')?.dtype, 'U16');
+      assert.deepEqual([...new Uint16Array((await c.readRaw('counts')).buffer)], [10, 11, 12]);
+      assert.deepEqual([...(await c.readFloat32('weight'))], [0.5, -2]);
+    });
   });
 
   it('a legacy file whose pickle is longer than the first read window (3,000 tensors on one BF16 storage)', async () => {
