@@ -72,6 +72,24 @@ describe('Flax layouts', () => {
     assert.deepEqual(r.spec.perms, { [p0]: 8, [p1]: 16 });
   });
 
+  it('the paper\'s VGG naming (Conv_i, LayerNorm_i after Conv_i, then Dense_i): each LayerNorm takes its Conv\'s permutation', () => {
+    const widths = [3, 8, 16, 16];
+    const tensors: { name: string; shape: number[] }[] = [];
+    for (let i = 0; i < 3; i++) {
+      tensors.push({ name: `Conv_${i}/kernel`, shape: [3, 3, widths[i], widths[i + 1]] }, { name: `Conv_${i}/bias`, shape: [widths[i + 1]] });
+      tensors.push({ name: `LayerNorm_${i}/scale`, shape: [widths[i + 1]] }, { name: `LayerNorm_${i}/bias`, shape: [widths[i + 1]] });
+    }
+    tensors.push({ name: 'Dense_0/kernel', shape: [16, 32] }, { name: 'Dense_0/bias', shape: [32] }, { name: 'Dense_1/kernel', shape: [32, 10] }, { name: 'Dense_1/bias', shape: [10] });
+    const r = inferSpec(tensors);
+    assert.equal(r.family, 'vgg');
+    for (let i = 0; i < 3; i++) {
+      assert.deepEqual(r.spec.axes[`LayerNorm_${i}/scale`], [`P_Conv_${i}`]);
+      assert.deepEqual(r.spec.axes[`Conv_${i}/kernel`], [null, null, i === 0 ? null : `P_Conv_${i - 1}`, `P_Conv_${i}`]);
+    }
+    assert.deepEqual(r.spec.axes['Dense_0/kernel'], ['P_Conv_2', 'P_Dense_0']);
+    assert.deepEqual(r.spec.axes['Dense_1/kernel'], ['P_Dense_0', null]);
+  });
+
   it('the PyTorch view of Flax weights: kernels transposed to [out, in] (the safetensors fixture\'s values) and HWIO to OIHW', async () => {
     const view = flaxTensorsAsTorch(await readAll(path.join(FORMATS, 'mlp.msgpack')));
     const torch = await readAll(path.join(FORMATS, 'mlp.safetensors'));
