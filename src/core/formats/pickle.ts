@@ -151,7 +151,8 @@ export function readPickle(bytes: Uint8Array, host: PickleHost, file: string, st
     if (!(dict instanceof PickleDict)) return fail(`sets items on ${describe(dict)}, not a dict`);
     if (items.length % 2 !== 0) fail('sets a key without a value');
     for (let i = 0; i < items.length; i += 2) {
-      dict.entries.set(keyOf(items[i]), items[i + 1]);
+      // Keys by value for strings and numbers, by identity otherwise (a state dict's keys are strings).
+      dict.entries.set(items[i], items[i + 1]);
       grow(dict, items[i + 1]);
     }
   };
@@ -383,11 +384,6 @@ export function readPickle(bytes: Uint8Array, host: PickleHost, file: string, st
         throw new CheckpointFormatError('Unsupported', file, `${what}: opcode 0x${op.toString(16).padStart(2, '0')} at offset ${opAt} is not one a state dict uses`);
     }
   }
-}
-
-/** Dict keys: strings and numbers by value, anything else by identity. */
-function keyOf(v: PickleValue): unknown {
-  return v;
 }
 
 /** A value in a few words, for messages. */
