@@ -5,7 +5,7 @@
  * they are told, so hostile files are as easy to make as good ones.
  */
 import * as zlib from 'node:zlib';
-import { zipBytes } from './hostile';
+import { zipBytes } from './zipBytes';
 
 /** Pickle opcodes, appended in order. */
 export class PickleBuilder {
@@ -102,7 +102,7 @@ export interface ZipEntry {
   readonly claimedSize?: number;
 }
 
-/** A zip archive of the entries in order (src: the hostile suite's writer, with CRCs). */
+/** A zip archive of the entries in order (the hostile suite's writer, with CRCs). */
 export function zipArchive(entries: readonly ZipEntry[]): Uint8Array {
   return new Uint8Array(
     zipBytes(entries.map((e) => ({ name: e.name, stored: e.deflate ? zlib.deflateRawSync(e.data) : e.data, method: e.deflate ? 8 : 0, size: e.claimedSize ?? e.data.length, crc: zlib.crc32(e.data) >>> 0 }))),
