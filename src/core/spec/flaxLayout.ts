@@ -3,14 +3,33 @@
  * `Dense_0/kernel` [in, out] is `Dense_0.weight` [out, in], a Conv kernel HWIO is OIHW,
  * BatchNorm `scale`/`bias` are `weight`/`bias` and its `batch_stats` `mean`/`var` are
  * `running_mean`/`running_var`. A collection prefix (`params/`, `batch_stats/`) is dropped so a
- * layer's parameters and statistics form one module. Axes inferred on that view are mapped back
- * to the Flax tensors axis by axis.
+ * layer's parameters and statistics form one module. The Git Re-Basin paper's ResNet-20
+ * (`blockgroups_G/blocks_B/{conv1,norm1,conv2,norm2,shortcut/layers_0|1}`, `conv1`, `norm1`,
+ * `dense`; github.com/samuela/git-re-basin src/resnet20.py) is named as the CIFAR ResNet ports
+ * are (`layer{G+1}.B.{conv1,bn1,...,shortcut.0|1}`, `bn1`, `linear`). Axes inferred on that view
+ * are mapped back to the Flax tensors axis by axis.
  */
 import type { AxisEntry, DenseTensor, TensorMap } from '../checkpoint';
 import type { AxesTable, TensorShape } from './shapes';
 
 const COLLECTIONS = new Set(['params', 'batch_stats']);
 const LEAF_AS_TORCH: Readonly<Record<string, string>> = { kernel: 'weight', bias: 'bias', scale: 'weight', mean: 'running_mean', var: 'running_var', embedding: 'weight' };
+
+/** The paper's ResNet module paths as the CIFAR ports name them (`/`-paths in, `.`-paths out). */
+function resnetModule(parts: readonly string[]): string[] | undefined {
+  const path = parts.join('/');
+  const block = /^blockgroups_(\d+)\/blocks_(\d+)\/(conv[12]|norm[12]|shortcut\/layers_[01])$/.exec(path);
+  if (block) {
+    const inner = block[3].replace(/^norm/, 'bn').replace(/^shortcut\/layers_/, 'shortcut.');
+    return [`layer${Number(block[1]) + 1}`, block[2], inner];
+  }
+  const top: Readonly<Record<string, string>> = { conv1: 'conv1', norm1: 'bn1', dense: 'linear' };
+  return Object.hasOwn(top, path) ? [top[path]] : undefined;
+}
+
+function isPaperResnet(tensors: readonly TensorShape[]): boolean {
+  return tensors.some((t) => /(^|\/)blockgroups_\d+\/blocks_\d+\/conv1\/kernel$/.test(t.name));
+}
 
 /** Flax axis i reads torch-view axis ORDER[rank][i]. */
 const ORDER: Readonly<Record<number, readonly number[]>> = { 2: [1, 0], 3: [2, 1, 0], 4: [2, 3, 1, 0], 5: [2, 3, 4, 1, 0] };
@@ -32,10 +51,12 @@ export function looksFlax(tensors: readonly TensorShape[]): boolean {
 export function flaxAsTorch(tensors: readonly TensorShape[]): FlaxView {
   const back = new Map<string, { flax: TensorShape; order?: readonly number[] }>();
   const view: TensorShape[] = [];
+  const resnet = isPaperResnet(tensors);
   for (const t of tensors) {
-    const parts = t.name.split('/');
+    let parts = t.name.split('/');
     const leaf = parts.pop()!;
     if (parts.length > 1 && COLLECTIONS.has(parts[0])) parts.shift();
+    if (resnet) parts = resnetModule(parts) ?? parts;
     const kernel = leaf === 'kernel' && t.shape.length >= 2 ? ORDER[t.shape.length] : undefined;
     // Flax axis i is view axis order[i]; so view axis order[i] has size shape[i].
     let shape: number[] = [...t.shape];

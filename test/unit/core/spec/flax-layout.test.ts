@@ -90,6 +90,49 @@ describe('Flax layouts', () => {
     assert.deepEqual(r.spec.axes['Dense_1/kernel'], ['P_Dense_0', null]);
   });
 
+  it('the paper\'s ResNet-20 naming (blockgroups_G/blocks_B, LayerNorm, 3x3 conv shortcuts): the CIFAR ResNet spec', () => {
+    const tensors: { name: string; shape: number[] }[] = [];
+    const conv = (name: string, i: number, o: number): void => void tensors.push({ name: `params/${name}/kernel`, shape: [3, 3, i, o] });
+    const norm = (name: string, c: number): void => void tensors.push({ name: `params/${name}/scale`, shape: [c] }, { name: `params/${name}/bias`, shape: [c] });
+    conv('conv1', 3, 16);
+    norm('norm1', 16);
+    const widths = [16, 32, 64];
+    for (let g = 0; g < 3; g++) {
+      for (let b = 0; b < 2; b++) {
+        const p = `blockgroups_${g}/blocks_${b}`;
+        const inC = b === 0 && g > 0 ? widths[g - 1] : widths[g];
+        conv(`${p}/conv1`, inC, widths[g]);
+        norm(`${p}/norm1`, widths[g]);
+        conv(`${p}/conv2`, widths[g], widths[g]);
+        norm(`${p}/norm2`, widths[g]);
+        if (b === 0 && g > 0) {
+          conv(`${p}/shortcut/layers_0`, inC, widths[g]);
+          norm(`${p}/shortcut/layers_1`, widths[g]);
+        }
+      }
+    }
+    tensors.push({ name: 'params/dense/kernel', shape: [64, 10] }, { name: 'params/dense/bias', shape: [10] });
+    const r = inferSpec(tensors);
+    assert.equal(r.family, 'resnet-cifar');
+    const a = r.spec.axes;
+    const stem = a['params/conv1/kernel'][3];
+    assert.ok(typeof stem === 'string');
+    assert.deepEqual(a['params/norm1/scale'], [stem]);
+    // Identity shortcuts carry the stream: block 1 of group 0 reads and writes the stem's permutation.
+    assert.equal(a['params/blockgroups_0/blocks_1/conv1/kernel'][2], stem);
+    assert.equal(a['params/blockgroups_0/blocks_1/conv2/kernel'][3], stem);
+    // A conv shortcut maps the old stream to a new one, which the block's conv2 and norm2 write.
+    const s1 = a['params/blockgroups_1/blocks_0/shortcut/layers_0/kernel'];
+    assert.equal(s1[2], stem);
+    assert.ok(typeof s1[3] === 'string' && s1[3] !== stem);
+    assert.equal(a['params/blockgroups_1/blocks_0/conv2/kernel'][3], s1[3]);
+    assert.deepEqual(a['params/blockgroups_1/blocks_0/shortcut/layers_1/scale'], [s1[3]]);
+    assert.equal(a['params/blockgroups_1/blocks_0/conv1/kernel'][2], stem);
+    // The head reads the last stream.
+    assert.equal(a['params/dense/kernel'][0], a['params/blockgroups_2/blocks_1/conv2/kernel'][3]);
+    assert.equal(a['params/dense/kernel'][1], null);
+  });
+
   it('the PyTorch view of Flax weights: kernels transposed to [out, in] (the safetensors fixture\'s values) and HWIO to OIHW', async () => {
     const view = flaxTensorsAsTorch(await readAll(path.join(FORMATS, 'mlp.msgpack')));
     const torch = await readAll(path.join(FORMATS, 'mlp.safetensors'));
