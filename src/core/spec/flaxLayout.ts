@@ -27,7 +27,8 @@ function resnetModule(parts: readonly string[]): string[] | undefined {
   return Object.hasOwn(top, path) ? [top[path]] : undefined;
 }
 
-function isPaperResnet(tensors: readonly TensorShape[]): boolean {
+/** The Git Re-Basin paper's Flax ResNet naming (`blockgroups_G/blocks_B/conv1`). */
+export function isPaperResnet(tensors: readonly TensorShape[]): boolean {
   return tensors.some((t) => /(^|\/)blockgroups_\d+\/blocks_\d+\/conv1\/kernel$/.test(t.name));
 }
 
