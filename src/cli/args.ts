@@ -19,11 +19,12 @@ function ste(flag: string): string {
 export const USAGE = `usage: rebasin <command> [options]
 
 commands:
-  inspect FILE                 header of a .safetensors file or sharded index: tensors, sizes, architecture
+  inspect FILE                 header of a checkpoint (.safetensors, sharded index, PyTorch .pt/.bin/.ckpt, Flax msgpack): tensors, sizes, architecture
   spec FILE                    print the inferred permutation spec ({"axes": ...}) to edit and pass with --spec
   align A B --out OUT          permute B's hidden units onto A (weight matching by default) and write OUT
   merge A B [C ...] --out OUT  align every input to A and merge them in weight space
   barrier A B --data PATH      loss and accuracy along the linear path, naive and aligned, and both barriers
+  convert IN --out OUT         write a PyTorch or Flax checkpoint as OUT.safetensors (same names, dtypes, layouts)
 
 options:
   --json                one JSON object on stdout

@@ -4,6 +4,7 @@ import { checkpointName } from '../core/checkpointName';
 import { formatLambda } from '../core/numberText';
 import { weightsPath } from '../core/hf/layout';
 import { openCheckpoint, checkpointSummary } from '../core/safetensors';
+import { convertToSafetensors } from '../core/formats';
 import { SpecError, formatSpecFile, inferSpec, skeletonSpecFile, specToFile, symmetryGroupLog10 } from '../core/spec';
 import { readHfConfig } from '../core/families/hfConfig';
 import { MAX_ITER, METHOD_IDS, SEED, methodInfo, optionAccepts, optionRule, type MethodId, type NumberOption } from '../core/methods';
@@ -37,7 +38,7 @@ function architectureOf(ckpt: Checkpoint): { family: string; perms: Record<strin
 }
 
 export async function inspect({ args, out }: CommandContext): Promise<void> {
-  const [file] = expectPositionals(args, 1, 1, 'one FILE (.safetensors, .safetensors.index.json or a Hugging Face folder)');
+  const [file] = expectPositionals(args, 1, 1, 'one FILE (.safetensors, an .index.json, a Hugging Face folder, a PyTorch or Flax checkpoint)');
   const ckpt = await openCheckpoint(weightsPath(file));
   try {
     const summary = checkpointSummary(ckpt);
@@ -45,6 +46,7 @@ export async function inspect({ args, out }: CommandContext): Promise<void> {
     const report = architecture ? { ...summary, architecture: { family: architecture.family, perms: architecture.perms } } : summary;
     if (args.values.json) return out.json(report);
     out.text(`${safeText(summary.path, 400)} (${summary.format})`);
+    if (summary.origin) out.text(`  weights found at ${summary.origin}`);
     out.text(`  ${formatCount(summary.tensors.length)} tensors, ${formatCount(summary.totalParams)} parameters, ${formatBytes(summary.totalBytes)}`);
     const meta = Object.entries(summary.metadata);
     if (meta.length) out.text(`  metadata: ${meta.map(([k, v]) => `${safeText(k, 60)}=${safeText(v, 200)}`).join(', ')}`);
@@ -288,4 +290,12 @@ export async function barrier(ctx: CommandContext): Promise<void> {
   out.text(`${result.seconds.toFixed(2)} s on ${result.backend} with ${result.workers} worker(s)`);
 }
 
-export const COMMANDS: Readonly<Record<string, (ctx: CommandContext) => Promise<void>>> = { inspect, spec, align, merge, barrier };
+export async function convert({ args, out, signal }: CommandContext): Promise<void> {
+  const [file] = expectPositionals(args, 1, 1, 'one checkpoint to convert (PyTorch .pt/.pth/.bin/.ckpt, Flax msgpack, or safetensors)');
+  const result = await convertToSafetensors(weightsPath(file), requireOut(args), signal);
+  if (args.values.json) return out.json(result);
+  out.text(`${formatCount(result.tensors)} tensors (${formatBytes(result.bytes)}) from ${safeText(path.basename(result.input), 200)} (${result.format}${result.origin ? `, weights at ${result.origin}` : ''})`);
+  out.text(`wrote ${result.out}`);
+}
+
+export const COMMANDS: Readonly<Record<string, (ctx: CommandContext) => Promise<void>>> = { inspect, spec, align, merge, barrier, convert };

@@ -12,17 +12,25 @@ export interface TensorInfo {
   readonly shape: readonly number[];
   /** Bytes of data: product(shape) x dtype bits / 8. */
   readonly byteLength: number;
-  /** [begin, end) relative to the start of the data section of `file`. */
+  /** [begin, end) relative to the start of the data section of `file` (PyTorch / Flax: absolute in the file, the span the tensor covers). */
   readonly dataOffsets: readonly [number, number];
   /** Absolute path of the file holding the bytes (the shard, for sharded checkpoints). */
   readonly file: string;
 }
 
-/** A single `.safetensors` file or a sharded checkpoint opened through its index JSON. */
+/** How a checkpoint's file is written: safetensors (one file, or shards behind an index JSON), PyTorch's `torch.save`, Flax msgpack. */
+export type CheckpointFormat = 'safetensors' | 'sharded' | 'pytorch' | 'flax';
+
+/**
+ * A `.safetensors` file, a sharded checkpoint opened through its index JSON, a PyTorch
+ * `torch.save` file or a Flax msgpack file (src/core/formats: read without running anything).
+ */
 export interface Checkpoint {
-  /** The path the user gave (the `.safetensors` file or the `*.safetensors.index.json`). */
+  /** The path the user gave (the weights file or the `*.index.json`). */
   readonly path: string;
-  readonly format: 'safetensors' | 'sharded';
+  readonly format: CheckpointFormat;
+  /** PyTorch / Flax: where the weights were found in the file ("`state_dict`, prefix `model.` removed"). */
+  readonly origin?: string;
   /** `__metadata__` (single file) or the first shard's (sharded), string to string. */
   readonly metadata: Readonly<Record<string, string>>;
   /** Every tensor, sorted by name. */

@@ -1,5 +1,6 @@
 /**
- * Finding and choosing checkpoints: the workspace's `.safetensors` files and sharded index files,
+ * Finding and choosing checkpoints: the workspace's `.safetensors` files, sharded index files and
+ * PyTorch / Flax checkpoints (`.pt`, `.pth`, `.ckpt`, `.msgpack`, `pytorch_model.bin`),
  * checked for compatibility with a given checkpoint from their headers alone (same tensor names
  * and shapes), compatible ones first. Incompatible ones stay visible with the reason; picking one
  * explains instead of closing. "Browse…" opens a file dialog for checkpoints outside the workspace.
@@ -44,11 +45,12 @@ const MAX_FILES = 500;
 /** Every checkpoint of the workspace (single files and sharded index files), sorted by path. */
 export async function findCheckpoints(): Promise<vscode.Uri[]> {
   const exclude = '{**/node_modules/**,**/.git/**}';
-  const [files, indexes] = await Promise.all([
+  const [files, indexes, others] = await Promise.all([
     vscode.workspace.findFiles('**/*.safetensors', exclude, MAX_FILES),
-    vscode.workspace.findFiles('**/*.safetensors.index.json', exclude, MAX_FILES),
+    vscode.workspace.findFiles('**/*.{safetensors,bin}.index.json', exclude, MAX_FILES),
+    vscode.workspace.findFiles('**/{*.pt,*.pth,*.ckpt,*.msgpack,pytorch_model.bin}', exclude, MAX_FILES),
   ]);
-  return [...files.filter((u) => !SHARD.test(u.fsPath)), ...indexes].sort((a, b) => a.fsPath.localeCompare(b.fsPath));
+  return [...files.filter((u) => !SHARD.test(u.fsPath)), ...indexes, ...others].sort((a, b) => a.fsPath.localeCompare(b.fsPath));
 }
 
 /** Tensor names and shapes of a checkpoint (header only); throws the reader's error naming the file. */

@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import { alignWith } from './alignCommand';
 import { AlignmentPanel } from './alignmentPanel';
 import { computeBarrier } from './barrierCommand';
+import { convertCheckpoint } from './convertCommand';
 import { pickOne } from './checkpointPicker';
 import type { Deps } from './deps';
 import { InspectorEditorProvider } from './inspectorEditor';
@@ -23,6 +24,7 @@ const COMMANDS: Readonly<Record<string, (deps: Deps) => Handler>> = {
   'rebasin.inspectCheckpoint': () => inspectCheckpoint as Handler,
   'rebasin.showBackend': (d) => showBackend(d) as Handler,
   'rebasin.clearRunHistory': (d) => clearRunHistory(d) as Handler,
+  'rebasin.convertToSafetensors': (d) => convertCheckpoint(d) as Handler,
 };
 
 export function registerCommands(deps: Deps): vscode.Disposable {
@@ -33,7 +35,7 @@ export function registerCommands(deps: Deps): vscode.Disposable {
 async function inspectCheckpoint(uri?: unknown): Promise<void> {
   const target = targetUri(uri) ?? (await pickOne('Inspect checkpoint', 'Pick a checkpoint to inspect'));
   if (!target) return;
-  const viewType = target.path.endsWith('.json') ? InspectorEditorProvider.indexViewType : InspectorEditorProvider.viewType;
+  const viewType = InspectorEditorProvider.viewTypeFor(target.path);
   await vscode.commands.executeCommand('vscode.openWith', target, viewType);
 }
 

@@ -1,7 +1,7 @@
 /**
- * The checkpoint inspector: a read-only custom editor for `*.safetensors` (default editor: the
- * file is binary) and `*.safetensors.index.json` (offered under "Open With…"). Opening reads the
- * header only, so a 10 GB file shows at once; per-tensor statistics and histograms are computed
+ * The checkpoint inspector: a read-only custom editor for `*.safetensors`, PyTorch `*.pt`, `*.pth`,
+ * `*.ckpt` and Flax `*.msgpack` (default editor: the files are binary), and `*.index.json`, `*.bin`
+ * and `checkpoint_*` (offered under "Open With…"). Opening reads the header (or pickle) only, so a 10 GB file shows at once; per-tensor statistics and histograms are computed
  * in the compute worker when the user asks for them.
  */
 import * as path from 'node:path';
@@ -35,8 +35,13 @@ class CheckpointDocument implements vscode.CustomDocument {
 
 export class InspectorEditorProvider extends Disposable implements vscode.CustomReadonlyEditorProvider<CheckpointDocument> {
   static readonly viewType = 'rebasin.inspector';
-  /** The same inspector, offered for sharded index JSON files (priority "option"). */
+  /** The same inspector, offered (priority "option") for sharded index JSON files and names other tools use too (`.bin`, Flax's `checkpoint_<step>`). */
   static readonly indexViewType = 'rebasin.inspectorIndex';
+
+  /** The view type whose package.json selector matches the file (the default one for .safetensors, .pt, .pth, .ckpt, .msgpack). */
+  static viewTypeFor(file: string): string {
+    return /\.(safetensors|pt|pth|ckpt|msgpack)$/i.test(file) ? InspectorEditorProvider.viewType : InspectorEditorProvider.indexViewType;
+  }
   private static readonly shownEmitter = new vscode.EventEmitter<InspectorState>();
   /** Fires each time an inspector has sent its state to its webview (tests use it). */
   static readonly onDidShow = InspectorEditorProvider.shownEmitter.event;
@@ -157,7 +162,7 @@ export function notSafetensorsText(file: string, err: unknown): string | undefin
 /** Reads the header (never tensor data) and describes the architecture when it can be inferred. */
 export async function readInspectorState(uri: vscode.Uri, log: Log): Promise<InspectorState> {
   const file = uri.fsPath;
-  const base = { path: file, format: file.endsWith('.json') ? 'sharded' : 'safetensors', metadata: {}, tensors: [], totalParams: 0, totalBytes: 0 };
+  const base = { path: file, format: file.endsWith('.json') ? 'sharded' : /\.(pt|pth|bin|ckpt)$/i.test(file) ? 'pytorch' : /\.msgpack$/i.test(file) ? 'flax' : 'safetensors', metadata: {}, tensors: [], totalParams: 0, totalBytes: 0 };
   if (uri.scheme !== 'file') return { ...base, error: `${checkpointName(file)}: only files on disk can be inspected (scheme ${uri.scheme})` };
   const started = Date.now();
   let ckpt;
@@ -175,7 +180,7 @@ export async function readInspectorState(uri: vscode.Uri, log: Log): Promise<Ins
     } catch (err) {
       log.trace(`inspector: no architecture for ${path.basename(file)}: ${errorMessage(err)}`);
     }
-    log.info(`inspector: read header of ${file} (${summary.tensors.length} tensors) in ${Date.now() - started} ms`);
+    log.info(`inspector: read header of ${file} (${summary.tensors.length} tensors${summary.origin ? `, ${summary.format} weights at ${summary.origin}` : ''}) in ${Date.now() - started} ms`);
     return {
       path: summary.path,
       format: summary.format,

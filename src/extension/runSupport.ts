@@ -15,7 +15,8 @@ import type { Log } from './log';
 import { cancelledText } from './outcomeText';
 import { errorMessage } from './log';
 
-const CHECKPOINT = /\.safetensors$|\.safetensors\.index\.json$/i;
+/** safetensors, shard indexes, and the PyTorch and Flax files src/core/formats reads. */
+const CHECKPOINT = /\.(safetensors|pt|pth|bin|ckpt|msgpack)$|\.index\.json$/i;
 
 export function isCheckpointUri(uri: vscode.Uri): boolean {
   return CHECKPOINT.test(uri.path);
@@ -28,6 +29,8 @@ export function isCheckpointUri(uri: vscode.Uri): boolean {
 export function targetUri(arg: unknown): vscode.Uri | undefined {
   if (arg instanceof vscode.Uri) return arg;
   const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+  // A file open in the inspector is a checkpoint whatever its name (Flax's `checkpoint_100`).
+  if (input instanceof vscode.TabInputCustom && input.viewType.startsWith('rebasin.inspector')) return input.uri;
   if (input instanceof vscode.TabInputCustom || input instanceof vscode.TabInputText) {
     return isCheckpointUri(input.uri) ? input.uri : undefined;
   }

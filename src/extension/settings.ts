@@ -76,10 +76,10 @@ function resolvePath(value: string | undefined, scope?: vscode.Uri): string | un
   return path.normalize(p);
 }
 
-/** Strips `.safetensors` or `.safetensors.index.json` from a checkpoint file name. */
+/** Strips `.safetensors`, `.safetensors.index.json` or a PyTorch / Flax extension from a checkpoint file name. */
 export function checkpointStem(file: string): string {
   const base = path.basename(file);
-  return base.replace(/\.safetensors\.index\.json$/i, '').replace(/\.safetensors$/i, '');
+  return base.replace(/\.safetensors\.index\.json$/i, '').replace(/\.(safetensors|pt|pth|bin|ckpt|msgpack)$/i, '');
 }
 
 /** Where the aligned copy of `b` goes: beside it, named by the `outputNaming` pattern. */

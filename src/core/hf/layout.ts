@@ -16,6 +16,12 @@ import { writeSafetensors, type TensorSource } from '../safetensors/writer';
 
 export const SINGLE_WEIGHTS = 'model.safetensors';
 export const SHARD_INDEX = 'model.safetensors.index.json';
+/** Older Hugging Face folders: PyTorch and Flax weights (read without running them, src/core/formats). */
+const OTHER_WEIGHTS: readonly { readonly file: string; readonly sharded: boolean }[] = [
+  { file: 'pytorch_model.bin', sharded: false },
+  { file: 'pytorch_model.bin.index.json', sharded: true },
+  { file: 'flax_model.msgpack', sharded: false },
+];
 
 /** Files `save_pretrained` / tokenizers write beside the weights, copied to an output folder. */
 export const COMPANION_FILES: readonly string[] = [
@@ -58,8 +64,10 @@ export function locateCheckpoint(p: string): CheckpointLocation {
     const single = path.join(p, SINGLE_WEIGHTS);
     const index = path.join(p, SHARD_INDEX);
     const weights = existsSync(single) ? single : existsSync(index) ? index : undefined;
-    if (!weights) throw new SafetensorsError('Io', p, `folder has neither ${SINGLE_WEIGHTS} nor ${SHARD_INDEX}`);
-    return { weights, folder: path.resolve(p), sharded: weights === index, huggingFace: true };
+    if (weights) return { weights, folder: path.resolve(p), sharded: weights === index, huggingFace: true };
+    const other = OTHER_WEIGHTS.find((w) => existsSync(path.join(p, w.file)));
+    if (!other) throw new SafetensorsError('Io', p, `folder has neither ${SINGLE_WEIGHTS} nor ${SHARD_INDEX} (nor pytorch_model.bin, its index or flax_model.msgpack)`);
+    return { weights: path.join(p, other.file), folder: path.resolve(p), sharded: other.sharded, huggingFace: true };
   }
   const folder = path.dirname(path.resolve(p));
   return { weights: p, folder, sharded: isShardIndexPath(p), huggingFace: existsSync(path.join(folder, 'config.json')) };
@@ -97,6 +105,12 @@ export function companionFiles(folder: string): string[] {
   return COMPANION_FILES.map((f) => path.join(folder, f)).filter((f) => existsSync(f));
 }
 
+/** The output name of an input shard: `pytorch_model-00001-of-00002.bin` is written as `model-00001-of-00002.safetensors`. */
+export function safetensorsShardName(file: string): string {
+  if (file.toLowerCase().endsWith('.safetensors')) return file;
+  return `${file.replace(/\.[^.]*$/, '').replace(/^pytorch_model/, 'model')}.safetensors`;
+}
+
 /**
  * Groups the tensors to write into the input's shards: the same file names, each holding the
  * tensors the input's index puts there. A tensor the index does not place goes to the last shard.
@@ -104,11 +118,11 @@ export function companionFiles(folder: string): string[] {
 export async function shardPlan(layout: CheckpointLocation, sources: readonly TensorSource[]): Promise<{ shards: ShardToWrite[]; indexMetadata?: Record<string, unknown> }> {
   if (!layout.sharded) return { shards: [{ file: SINGLE_WEIGHTS, tensors: sources }] };
   const index = await readShardIndex(layout.weights);
-  const files = index.shards.map((s) => path.basename(s));
+  const files = index.shards.map((s) => safetensorsShardName(path.basename(s)));
   const byFile = new Map<string, TensorSource[]>(files.map((f) => [f, []]));
   for (const s of sources) {
     const shard = index.weightMap.get(s.name);
-    byFile.get(shard ? path.basename(shard) : files[files.length - 1])!.push(s);
+    byFile.get(shard ? safetensorsShardName(path.basename(shard)) : files[files.length - 1])!.push(s);
   }
   return { shards: files.map((file) => ({ file, tensors: byFile.get(file)! })), indexMetadata: { ...index.metadata } };
 }

@@ -2,9 +2,6 @@
  * safetensors for Re-Basin: a strict reader (the reference library's validation rules, header only,
  * tensors on demand), sharded checkpoints, an atomic streaming writer and dtype conversions.
  */
-import type { Checkpoint } from '../checkpoint';
-import { openSafetensors } from './reader';
-import { isShardIndexPath, openShardedCheckpoint } from './sharded';
 
 export { SafetensorsError, type SafetensorsErrorKind } from './errors';
 export { DTYPES, DTYPE_BITS, isKnownDtype, tensorSize } from './dtypes';
@@ -23,8 +20,5 @@ export { checkpointSummary, type CheckpointSummary, type TensorSummary } from '.
 export { compareNames } from './names';
 export { assertNotAnInput, assertOutputTarget } from './output-guard';
 export { removeStaleTemps, tempNameFor } from './writer';
-
-/** Opens a `.safetensors` file, or a sharded checkpoint through its `*.safetensors.index.json`. */
-export function openCheckpoint(path: string): Promise<Checkpoint> {
-  return isShardIndexPath(path) ? openShardedCheckpoint(path) : openSafetensors(path);
-}
+/** Opens a checkpoint of any supported format (safetensors, sharded, PyTorch, Flax): see src/core/formats. */
+export { openCheckpoint } from '../formats/open';

@@ -6,7 +6,7 @@ import { findDuplicateKey } from './duplicate-keys';
 import { compareNames } from './names';
 import { SafetensorsError, fromInputFileError, printable, tensorLabel } from './errors';
 import { MAX_HEADER_BYTES } from './header';
-import { openSafetensors, type SafetensorsFile } from './reader';
+import { openSafetensors } from './reader';
 
 /** A parsed `model.safetensors.index.json`. */
 export interface ShardIndex {
@@ -87,14 +87,14 @@ async function assertInsideFolder(indexPath: string, shard: string): Promise<voi
 
 class ShardedCheckpoint implements Checkpoint {
   readonly format = 'sharded' as const;
-  private readonly owner: ReadonlyMap<string, SafetensorsFile>;
+  private readonly owner: ReadonlyMap<string, Checkpoint>;
 
   constructor(
     readonly path: string,
     readonly metadata: Readonly<Record<string, string>>,
     readonly tensors: readonly TensorInfo[],
-    owner: ReadonlyMap<string, SafetensorsFile>,
-    private readonly shards: readonly SafetensorsFile[],
+    owner: ReadonlyMap<string, Checkpoint>,
+    private readonly shards: readonly Checkpoint[],
   ) {
     this.owner = owner;
   }
@@ -103,7 +103,7 @@ class ShardedCheckpoint implements Checkpoint {
     return this.owner.get(name)?.get(name);
   }
 
-  private shardOf(name: string): SafetensorsFile {
+  private shardOf(name: string): Checkpoint {
     const shard = this.owner.get(name);
     if (!shard) throw new SafetensorsError('TensorNotFound', this.path, `${tensorLabel(name)} not found`, name);
     return shard;
@@ -126,10 +126,11 @@ class ShardedCheckpoint implements Checkpoint {
  * Opens a sharded checkpoint through its index as one Checkpoint. Every shard is validated like a
  * single file; a missing shard, a tensor present in two shards, and a tensor the map places in a
  * shard that lacks it are errors naming them. Tensors of a shard that the map omits are kept.
+ * `openShard` opens one shard (src/core/formats passes its own, so PyTorch shards open too).
  */
-export async function openShardedCheckpoint(indexPath: string): Promise<Checkpoint> {
+export async function openShardedCheckpoint(indexPath: string, openShard: (file: string) => Promise<Checkpoint> = openSafetensors): Promise<Checkpoint> {
   const index = await readShardIndex(indexPath);
-  const opened: SafetensorsFile[] = [];
+  const opened: Checkpoint[] = [];
   try {
     for (const shard of index.shards) {
       try {
@@ -144,9 +145,9 @@ export async function openShardedCheckpoint(indexPath: string): Promise<Checkpoi
         );
       }
       await assertInsideFolder(indexPath, shard);
-      opened.push(await openSafetensors(shard));
+      opened.push(await openShard(shard));
     }
-    const owner = new Map<string, SafetensorsFile>();
+    const owner = new Map<string, Checkpoint>();
     for (const shard of opened) {
       for (const t of shard.tensors) {
         const first = owner.get(t.name);

@@ -1,4 +1,4 @@
-import type { Checkpoint } from '../checkpoint';
+import type { Checkpoint, CheckpointFormat } from '../checkpoint';
 
 /** One tensor in a checkpoint summary. */
 export interface TensorSummary {
@@ -12,7 +12,9 @@ export interface TensorSummary {
 /** What `rebasin inspect --json` prints about a checkpoint (without `architecture`). */
 export interface CheckpointSummary {
   readonly path: string;
-  readonly format: 'safetensors' | 'sharded';
+  readonly format: CheckpointFormat;
+  /** PyTorch / Flax: where the weights were found in the file. */
+  readonly origin?: string;
   readonly metadata: Readonly<Record<string, string>>;
   readonly tensors: readonly TensorSummary[];
   readonly totalParams: number;
@@ -28,5 +30,5 @@ export function checkpointSummary(ckpt: Checkpoint): CheckpointSummary {
     totalBytes += t.byteLength;
     return { name: t.name, dtype: t.dtype, shape: [...t.shape], offsets: [t.dataOffsets[0], t.dataOffsets[1]] as const };
   });
-  return { path: ckpt.path, format: ckpt.format, metadata: { ...ckpt.metadata }, tensors, totalParams, totalBytes };
+  return { path: ckpt.path, format: ckpt.format, ...(ckpt.origin ? { origin: ckpt.origin } : {}), metadata: { ...ckpt.metadata }, tensors, totalParams, totalBytes };
 }

@@ -9,6 +9,7 @@ import { FAMILY_IDS, type FamilyId, type HfConfig, type ReportedFamily } from '.
 import { detectFamily } from '../families/registry';
 import { HAND_WRITTEN_SPEC_HINT, SpecError } from './errors';
 import type { TransformerKind } from './inferTransformer';
+import { flaxAsTorch, looksFlax } from './flaxLayout';
 import { buildPermSpec, type AxesTable, type TensorShape } from './shapes';
 
 /** @deprecated the reported family name; use `FamilyId` (src/core/families) for the family itself. */
@@ -45,6 +46,17 @@ function resolve(axes: AxesTable, tensors: readonly TensorShape[], notes: string
  * throws SpecError (`Unplaceable`, `UnknownFamily`) naming what it could not place.
  */
 export function inferSpec(tensors: readonly TensorShape[], hf?: HfConfig): InferredSpec {
+  if (looksFlax(tensors)) {
+    // Flax names and layouts: inferred on their PyTorch view, axes mapped back (spec/flaxLayout.ts).
+    const view = flaxAsTorch(tensors);
+    const family = detectFamily(view.tensors, hf);
+    if (family) {
+      const r = family.infer(view.tensors, hf);
+      const notes = [...r.notes, 'Flax layout: Dense kernels read as [in, out], Conv kernels as HWIO'];
+      const variant = family.reportedAs === 'transformer' ? (family.id as TransformerKind) : undefined;
+      return { id: family.id, family: family.reportedAs, ...(variant ? { variant } : {}), spec: resolve(view.toFlax(r.axes), tensors, notes), notes };
+    }
+  }
   const family = detectFamily(tensors, hf);
   if (!family) {
     const first = tensors[0]?.name;

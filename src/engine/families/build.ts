@@ -4,6 +4,7 @@ import { isFamilyId, type FamilyId } from '../../core/families/family';
 import { readModelConfig, type ModelConfig } from '../../core/families/modelConfig';
 import { ModelError } from '../../core/families/modelErrors';
 import { CORE_FAMILIES, detectFamily } from '../../core/families/registry';
+import { flaxAsTorch, flaxTensorsAsTorch, isPaperResnet, looksFlax } from '../../core/spec/flaxLayout';
 import type { TensorShape } from '../../core/spec/shapes';
 import type { Model } from '../compute/models';
 import { engineFamily } from './registry';
@@ -19,7 +20,8 @@ function shapes(tensors: TensorMap): TensorShape[] {
  */
 export function detectModelFamily(tensors: TensorMap, config: ModelConfig = {}): FamilyId {
   if (isFamilyId(config.family)) return config.family;
-  const named = shapes(tensors);
+  const given = shapes(tensors);
+  const named = looksFlax(given) ? flaxAsTorch(given).tensors : given;
   if (config.family === 'transformer') {
     const t = CORE_FAMILIES.find((f) => f.reportedAs === 'transformer' && f.detect(named));
     if (t) return t.id;
@@ -30,7 +32,14 @@ export function detectModelFamily(tensors: TensorMap, config: ModelConfig = {}):
 }
 
 /** The family's classifier forward pass; ModelError `Unsupported` for a family without one. */
-export function buildModel(tensors: TensorMap, config: ModelConfig = {}): Model {
+export function buildModel(weights: TensorMap, config: ModelConfig = {}): Model {
+  // Flax checkpoints run through the same forward passes, their kernels seen in PyTorch's layout.
+  const flax = looksFlax(shapes(weights));
+  if (flax && isPaperResnet(shapes(weights))) {
+    // Its norms are LayerNorms over channels, which the ResNet forward pass does not run: refuse rather than compute another function.
+    throw new ModelError('Unsupported', "the Git Re-Basin paper's Flax ResNet (LayerNorm) has no forward pass here: weight matching works; barriers, evaluation and data-driven matching do not");
+  }
+  const tensors = flax ? flaxTensorsAsTorch(weights) : weights;
   const id = detectModelFamily(tensors, config);
   const family = engineFamily(id);
   if (!family.buildClassifier) {

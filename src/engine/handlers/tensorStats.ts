@@ -8,6 +8,7 @@
 import { open } from 'node:fs/promises';
 import { decodeToFloat32, openCheckpoint, openSafetensors } from '../../core/safetensors';
 import { readFully } from '../../core/safetensors/file-io';
+import { detectFileFormat } from '../../core/formats';
 import type { TensorInfo } from '../../core/checkpoint';
 import type { HandlerContext } from '../dispatch';
 import { EngineError, throwIfCancelled } from '../errors';
@@ -89,23 +90,46 @@ function sizeText(bytes: number): string {
   return `${u === 0 ? v : v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[u]}`;
 }
 
+/** A tensor's bytes, read in chunks: positioned reads from a safetensors file, or a PyTorch / Flax tensor read once. */
+interface TensorBytes {
+  readonly byteLength: number;
+  readonly dtype: string;
+  readonly count: number;
+  read(target: Uint8Array, at: number): Promise<void>;
+  close(): Promise<void>;
+}
+
 /** Where a tensor's bytes are: its file (the shard, for sharded checkpoints) and absolute offset. */
-async function locate(req: TensorStatsRequest): Promise<{ file: string; start: number; byteLength: number; dtype: string; count: number }> {
+async function locate(req: TensorStatsRequest): Promise<TensorBytes> {
   const ck = await openCheckpoint(req.path);
   let info: TensorInfo | undefined;
+  let whole: Uint8Array | undefined;
   try {
     info = ck.get(req.tensor);
+    // PyTorch and Flax tensors may be strided views or compressed members: read through the checkpoint, once.
+    if (info && (await detectFileFormat(info.file)) !== 'safetensors') whole = await ck.readRaw(req.tensor);
   } finally {
     await ck.close();
   }
   if (!info) throw new EngineError('InvalidRequest', `${base(req.path)}: tensor \`${req.tensor}\` not found`, req.path);
+  const shape = { byteLength: info.byteLength, dtype: info.dtype, count: info.shape.reduce((p, d) => p * d, 1) };
+  if (whole) {
+    const bytes = whole;
+    return { ...shape, read: async (target, at) => target.set(bytes.subarray(at, at + target.length)), close: async () => undefined };
+  }
   // The file holding the bytes (the shard of a sharded checkpoint): its header says where its data section starts.
   const holder = await openSafetensors(info.file);
+  let start: number;
   try {
-    return { file: info.file, start: holder.dataStart + info.dataOffsets[0], byteLength: info.byteLength, dtype: info.dtype, count: info.shape.reduce((p, d) => p * d, 1) };
+    start = holder.dataStart + info.dataOffsets[0];
   } finally {
     await holder.close();
   }
+  const file = info.file;
+  const handle = await open(file, 'r').catch((cause: unknown) => {
+    throw new EngineError('InvalidRequest', `${base(file)}: cannot open for reading (${cause instanceof Error ? cause.message : String(cause)})`, file);
+  });
+  return { ...shape, read: (target, at) => readFully(handle, target, start + at, file), close: () => handle.close() };
 }
 
 /** `chunkBytes` is for tests (many chunks from a small tensor); the engine uses the default. */
@@ -114,21 +138,19 @@ export async function tensorStatsHandler(req: TensorStatsRequest, ctx: HandlerCo
   const { count, byteLength, dtype } = where;
   const width = count === 0 ? 1 : byteLength / count;
   if (!Number.isInteger(width) && byteLength > chunkBytes) {
+    await where.close();
     throw new EngineError('Unsupported', `${base(req.path)}: statistics of \`${req.tensor}\` (${dtype}, ${sizeText(byteLength)}) are not supported`, req.path);
   }
   // Whole elements per chunk; a sub-byte dtype (if decodable at all) is small enough to read at once.
   const step = Number.isInteger(width) ? Math.max(width, Math.floor(Math.min(chunkBytes, CHUNK_ELEMENTS * width) / width) * width) : byteLength;
   const buffer = new Uint8Array(Math.min(step, Math.max(1, byteLength)));
-  const handle = await open(where.file, 'r').catch((cause: unknown) => {
-    throw new EngineError('InvalidRequest', `${base(where.file)}: cannot open for reading (${cause instanceof Error ? cause.message : String(cause)})`, where.file);
-  });
   const total = sizeText(byteLength);
   /** Reads the tensor chunk by chunk, handing each decoded chunk to `use`. */
   const pass = async (use: (x: Float32Array) => void, words: string, passStart: number): Promise<void> => {
     for (let at = 0; at < byteLength; at += step) {
       throwIfCancelled(ctx.signal, 'tensor statistics');
       const chunk = buffer.subarray(0, Math.min(step, byteLength - at));
-      await readFully(handle, chunk, where.start + at, where.file);
+      await where.read(chunk, at);
       use(decodeToFloat32(dtype, chunk, req.path, req.tensor));
       const done = Math.min(byteLength, at + step);
       ctx.onProgress({
@@ -163,6 +185,6 @@ export async function tensorStatsHandler(req: TensorStatsRequest, ctx: HandlerCo
       histogram: { edges, counts },
     };
   } finally {
-    await handle.close();
+    await where.close();
   }
 }

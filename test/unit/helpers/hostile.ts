@@ -160,51 +160,7 @@ export function idxHeader(shape: readonly number[]): Buffer {
   return b;
 }
 
-export interface ZipEntry {
-  readonly name: string;
-  /** Bytes as stored in the archive (already deflated for method 8). */
-  readonly stored: Uint8Array;
-  readonly method: 0 | 8;
-  /** Uncompressed size written in the headers. */
-  readonly size: number;
-}
-
-/** A minimal zip archive (no zip64, crc left 0: checked only after sizes). */
-export function zipBytes(entries: readonly ZipEntry[]): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const e of entries) {
-    const name = Buffer.from(e.name, 'utf8');
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(e.method, 8);
-    local.writeUInt32LE(e.stored.length, 18);
-    local.writeUInt32LE(e.size, 22);
-    local.writeUInt16LE(name.length, 26);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE(20, 4);
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(e.method, 10);
-    central.writeUInt32LE(e.stored.length, 20);
-    central.writeUInt32LE(e.size, 24);
-    central.writeUInt16LE(name.length, 28);
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, name, Buffer.from(e.stored));
-    centrals.push(central, name);
-    offset += 30 + name.length + e.stored.length;
-  }
-  const cd = Buffer.concat(centrals);
-  const eocd = Buffer.alloc(22);
-  eocd.writeUInt32LE(0x06054b50, 0);
-  eocd.writeUInt16LE(entries.length, 8);
-  eocd.writeUInt16LE(entries.length, 10);
-  eocd.writeUInt32LE(cd.length, 12);
-  eocd.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, cd, eocd]);
-}
+export { zipBytes, type ZipEntry } from './zipBytes';
 
 /** `prefix` followed by `zeros` zero bytes, compressed as a stream (never held whole). */
 export async function compressedZeros(kind: 'gzip' | 'deflate-raw', prefix: Uint8Array, zeros: number): Promise<Buffer> {
