@@ -9,15 +9,12 @@
  *   documents following one another in the stream.
  */
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { InputFileError, MAX_TOKENIZER_JSON_BYTES, readJsonObject } from '../files';
 import { DataError } from './errors';
 import { jsonlDocuments, textPieces } from './text';
 import { MAX_TOKENS, type TokenArray } from './tokensArrays';
-
-/** tokenizer.json of released models is up to ~35 MB (Gemma 3); larger is not a tokenizer. */
-const MAX_TOKENIZER_BYTES = 256 * 1024 * 1024;
 
 export interface TextTokenizer {
   /** The tokenizer.json read. */
@@ -30,23 +27,13 @@ export interface TextTokenizer {
 }
 
 async function readJson(file: string, what: string): Promise<Record<string, unknown>> {
-  let size: number;
   try {
-    const st = await stat(file);
-    if (!st.isFile()) throw new Error('not a regular file');
-    size = st.size;
+    return await readJsonObject(file, MAX_TOKENIZER_JSON_BYTES, what);
   } catch (e) {
-    throw new DataError('NotFound', `${file}: ${what} not found (${(e as Error).message})`, file);
+    if (!(e instanceof InputFileError)) throw e;
+    const kind = e.kind === 'Io' ? 'NotFound' : e.kind === 'NotJson' ? 'Corrupt' : 'Unsupported';
+    throw new DataError(kind, `${file}: ${e.detail}`, file);
   }
-  if (size > MAX_TOKENIZER_BYTES) throw new DataError('Unsupported', `${file}: ${size} bytes is too large for a ${what}`, file);
-  let json: unknown;
-  try {
-    json = JSON.parse(await readFile(file, 'utf8'));
-  } catch (e) {
-    throw new DataError('Corrupt', `${file}: ${what} is not valid JSON (${(e as Error).message})`, file);
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new DataError('Corrupt', `${file}: ${what} must be a JSON object`, file);
-  return json as Record<string, unknown>;
 }
 
 /** Loads `tokenizer.json` (and `tokenizer_config.json` beside it when present). */

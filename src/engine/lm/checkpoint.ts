@@ -3,9 +3,10 @@
  * the folder `save_pretrained` wrote, at its `model.safetensors`, or at its
  * `model.safetensors.index.json` (sharded); `config.json` and `tokenizer.json` sit beside them.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { DenseTensor, TensorMap } from '../../core/checkpoint';
+import { MAX_CONFIG_JSON_BYTES, readJsonObjectSync } from '../../core/files';
 import { openCheckpoint } from '../../core/safetensors';
 import { ModelError } from '../compute/modelErrors';
 import { readLmConfig, type LmConfig } from './config';
@@ -80,8 +81,7 @@ export function isLmCheckpoint(p: string): boolean {
     if (statSync(p).isDirectory()) return true;
     const config = path.join(path.dirname(p), 'config.json');
     if (!existsSync(config)) return false;
-    const parsed: unknown = JSON.parse(readFileSync(config, 'utf8'));
-    return typeof parsed === 'object' && parsed !== null && typeof (parsed as { model_type?: unknown }).model_type === 'string';
+    return typeof readJsonObjectSync(config, MAX_CONFIG_JSON_BYTES, 'config.json').model_type === 'string';
   } catch {
     return false;
   }
