@@ -78,8 +78,17 @@ export async function tokenizeTextFile(file: string, tokenizer: TextTokenizer, s
   let tokens = 0;
   const jsonl = /\.jsonl$/i.test(file);
   const docs = jsonl ? jsonlDocuments(file) : textPieces(file);
+  let piece = 0;
   outer: for await (const doc of docs) {
-    const ids = tokenizer.encode(doc, jsonl);
+    piece++;
+    let ids: number[];
+    try {
+      ids = tokenizer.encode(doc, jsonl);
+    } catch (e) {
+      // The tokenizer's own limits (a regular expression's stack on a huge word): one line naming the file.
+      const what = jsonl ? `record ${piece}` : `the text after ${tokens} tokens`;
+      throw new DataError('Unsupported', `${file}: the tokenizer cannot read ${what} (${(e instanceof Error ? e.message : String(e)).split('\n')[0]})`, file);
+    }
     tokens += ids.length;
     for (const id of ids) {
       cur[fill++] = id;
