@@ -227,6 +227,15 @@ describe('raw text with tokenizer.json', () => {
     const bin = write('bin.txt', Buffer.from([0x41, 0xff, 0xfe, 0x41]));
     await assert.rejects(loadTokenData({ path: bin, tokenizer, seqLen: 2 }, MODEL), dataError(/bin\.txt: not valid UTF-8/));
   });
+  it('a .txt holding a 5 MB word is tokenized like the word alone (it overflowed the stack), a BOM is not text', async () => {
+    const tokenizer = path.join(hfFixture('gpt2-tiny'), 'tokenizer.json');
+    const tok = await loadTokenizer(tokenizer);
+    const word = '1'.repeat(5_000_000);
+    const f = write('word.txt', `\ufeffhello\n${word}\n`);
+    const d = await loadTokenData({ path: f, tokenizer, seqLen: 8, limit: 3 }, MODEL);
+    const stream = [...tok.encode('hello\n', false), ...tok.encode(`${word}\n`, false).slice(0, 24)];
+    assert.deepEqual(Array.from(d.ids), stream.slice(0, 24));
+  });
   it('a large .txt is read in pieces of whole lines that add up to the file', async () => {
     const line = 'The GNU General Public License is a free, copyleft license for software and other kinds of works.\n';
     const body = line.repeat(Math.ceil((2.5 * 1024 * 1024) / line.length));

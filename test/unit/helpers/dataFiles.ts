@@ -1,0 +1,106 @@
+/** Writers of data files for the readers' tests: sparse files, raw safetensors, npy, IDX and zip bytes (pure: no process started). */
+import * as fs from 'node:fs';
+
+/** A sparse file of `bytes` (no disk used): only fstat sees its size. */
+export function sparseFile(p: string, bytes: number, head: Uint8Array = new Uint8Array(0)): void {
+  const fd = fs.openSync(p, 'w');
+  if (head.length) fs.writeSync(fd, head, 0, head.length, 0);
+  fs.ftruncateSync(fd, bytes);
+  fs.closeSync(fd);
+}
+
+/** A `.safetensors` file from a raw header (object or JSON text) and data bytes, no validation. */
+export function rawSafetensors(p: string, header: object | string, data: Uint8Array = new Uint8Array(0)): void {
+  let json = Buffer.from(typeof header === 'string' ? header : JSON.stringify(header), 'utf8');
+  const pad = (8 - (json.length % 8)) % 8;
+  json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(json.length));
+  fs.writeFileSync(p, Buffer.concat([prefix, json, data]));
+}
+
+/** An `.npy` (version 1) file's bytes. */
+export function npyBytes(descr: string, shape: readonly number[], data: Uint8Array): Buffer {
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  const total = 10 + header.length + 1;
+  header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
+  const head = Buffer.alloc(10);
+  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(head);
+  head.writeUInt16LE(header.length, 8);
+  return Buffer.concat([head, Buffer.from(header, 'latin1'), data]);
+}
+
+/** An IDX file's bytes: u8 data of `shape`. */
+export function idxHeader(shape: readonly number[]): Buffer {
+  const b = Buffer.alloc(4 + 4 * shape.length);
+  b[2] = 0x08;
+  b[3] = shape.length;
+  shape.forEach((d, i) => b.writeUInt32BE(d, 4 + 4 * i));
+  return b;
+}
+
+export interface ZipEntry {
+  readonly name: string;
+  /** Bytes as stored in the archive (already deflated for method 8). */
+  readonly stored: Uint8Array;
+  readonly method: 0 | 8;
+  /** Uncompressed size written in the headers. */
+  readonly size: number;
+}
+
+/** A minimal zip archive (no zip64, crc left 0: checked only after sizes). */
+export function zipBytes(entries: readonly ZipEntry[]): Buffer {
+  const locals: Buffer[] = [];
+  const centrals: Buffer[] = [];
+  let offset = 0;
+  for (const e of entries) {
+    const name = Buffer.from(e.name, 'utf8');
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(e.method, 8);
+    local.writeUInt32LE(e.stored.length, 18);
+    local.writeUInt32LE(e.size, 22);
+    local.writeUInt16LE(name.length, 26);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(20, 4);
+    central.writeUInt16LE(20, 6);
+    central.writeUInt16LE(e.method, 10);
+    central.writeUInt32LE(e.stored.length, 20);
+    central.writeUInt32LE(e.size, 24);
+    central.writeUInt16LE(name.length, 28);
+    central.writeUInt32LE(offset, 42);
+    locals.push(local, name, Buffer.from(e.stored));
+    centrals.push(central, name);
+    offset += 30 + name.length + e.stored.length;
+  }
+  const cd = Buffer.concat(centrals);
+  const eocd = Buffer.alloc(22);
+  eocd.writeUInt32LE(0x06054b50, 0);
+  eocd.writeUInt16LE(entries.length, 8);
+  eocd.writeUInt16LE(entries.length, 10);
+  eocd.writeUInt32LE(cd.length, 12);
+  eocd.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, cd, eocd]);
+}
+
+/** `prefix` followed by `zeros` zero bytes, compressed as a stream (never held whole). */
+export async function compressedZeros(kind: 'gzip' | 'deflate-raw', prefix: Uint8Array, zeros: number): Promise<Buffer> {
+  const zlib = await import('node:zlib');
+  const z = kind === 'gzip' ? zlib.createGzip({ level: 9 }) : zlib.createDeflateRaw({ level: 9 });
+  const chunks: Buffer[] = [];
+  z.on('data', (c: Buffer) => chunks.push(c));
+  const done = new Promise<void>((resolve, reject) => {
+    z.on('end', resolve);
+    z.on('error', reject);
+  });
+  z.write(prefix);
+  const block = Buffer.alloc(1 << 20);
+  for (let left = zeros; left > 0; left -= block.length) {
+    if (!z.write(left >= block.length ? block : block.subarray(0, left))) await new Promise((r) => z.once('drain', r));
+  }
+  z.end();
+  await done;
+  return Buffer.concat(chunks);
+}
