@@ -46,9 +46,11 @@ export interface ZipEntry {
   readonly method: 0 | 8;
   /** Uncompressed size written in the headers. */
   readonly size: number;
+  /** CRC-32 written in the headers (default 0). */
+  readonly crc?: number;
 }
 
-/** A minimal zip archive (no zip64, crc left 0: checked only after sizes). */
+/** A minimal zip archive (no zip64; crc 0 unless given: checked only after sizes). */
 export function zipBytes(entries: readonly ZipEntry[]): Buffer {
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
@@ -59,6 +61,7 @@ export function zipBytes(entries: readonly ZipEntry[]): Buffer {
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4);
     local.writeUInt16LE(e.method, 8);
+    local.writeUInt32LE(e.crc ?? 0, 14);
     local.writeUInt32LE(e.stored.length, 18);
     local.writeUInt32LE(e.size, 22);
     local.writeUInt16LE(name.length, 26);
@@ -67,6 +70,7 @@ export function zipBytes(entries: readonly ZipEntry[]): Buffer {
     central.writeUInt16LE(20, 4);
     central.writeUInt16LE(20, 6);
     central.writeUInt16LE(e.method, 10);
+    central.writeUInt32LE(e.crc ?? 0, 16);
     central.writeUInt32LE(e.stored.length, 20);
     central.writeUInt32LE(e.size, 24);
     central.writeUInt16LE(name.length, 28);

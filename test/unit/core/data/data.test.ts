@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { DataError, loadDataset, mnistDataDir, type Dataset } from '../../../../src/core/data';
 import { writeSafetensors } from '../../../../src/core/safetensors';
+import { zipBytes } from '../../helpers/dataFiles';
 import { makeTmpDir, type TmpDir } from '../../helpers/tmp';
 
 let tmp: TmpDir;
@@ -40,43 +41,13 @@ function npy(descr: string, shape: number[], body: Uint8Array): Uint8Array {
 
 /** A zip archive (what np.savez / np.savez_compressed write), stored or deflated entries. */
 function zip(entries: [string, Uint8Array][], deflate: boolean, corruptCrc = false): Uint8Array {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const [name, data] of entries) {
-    const nameBytes = Buffer.from(name);
-    const body = deflate ? zlib.deflateRawSync(data) : Buffer.from(data);
-    const crc = (zlib.crc32(data) ^ (corruptCrc ? 1 : 0)) >>> 0;
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(deflate ? 8 : 0, 8);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(body.length, 18);
-    local.writeUInt32LE(data.length, 22);
-    local.writeUInt16LE(nameBytes.length, 26);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE(20, 4);
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(deflate ? 8 : 0, 10);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(body.length, 20);
-    central.writeUInt32LE(data.length, 24);
-    central.writeUInt16LE(nameBytes.length, 28);
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, nameBytes, body);
-    centrals.push(central, nameBytes);
-    offset += 30 + nameBytes.length + body.length;
-  }
-  const cd = Buffer.concat(centrals);
-  const eocd = Buffer.alloc(22);
-  eocd.writeUInt32LE(0x06054b50, 0);
-  eocd.writeUInt16LE(entries.length, 8);
-  eocd.writeUInt16LE(entries.length, 10);
-  eocd.writeUInt32LE(cd.length, 12);
-  eocd.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, cd, eocd]);
+  return zipBytes(entries.map(([name, data]) => ({
+    name,
+    stored: deflate ? zlib.deflateRawSync(data) : data,
+    method: deflate ? 8 : 0,
+    size: data.length,
+    crc: (zlib.crc32(data) ^ (corruptCrc ? 1 : 0)) >>> 0,
+  })));
 }
 
 function int64le(values: number[]): Uint8Array {
