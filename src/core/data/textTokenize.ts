@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { InputFileError, MAX_TOKENIZER_JSON_BYTES, readJsonObject } from '../files';
+import { formatBytes } from '../memoryPlan';
 import { DataError } from './errors';
 import { jsonlDocuments, textPieces } from './text';
 import { MAX_TOKENS, type TokenArray } from './tokensArrays';
@@ -65,12 +66,18 @@ export interface TextWindows extends TokenArray {
 
 /**
  * Tokenizes `file` (.txt or .jsonl) into windows [n, seqLen]; stops reading once `limit`
- * windows are full (or the token cap is reached, which without a limit is an error).
+ * windows are full (or the token cap is reached, which without a limit is an error). Windows
+ * are held twice at the end (the list and the array handed out), 8 bytes a token, which must
+ * fit `budget` when given.
  */
-export async function tokenizeTextFile(file: string, tokenizer: TextTokenizer, seqLen: number, limit?: number): Promise<TextWindows> {
+export async function tokenizeTextFile(file: string, tokenizer: TextTokenizer, seqLen: number, limit?: number, budget?: number): Promise<TextWindows> {
   if (!Number.isInteger(seqLen) || seqLen < 2) throw new DataError('BadShape', `${file}: sequence length must be an integer of at least 2, got ${seqLen}`, file);
-  const cap = Math.floor(MAX_TOKENS / seqLen);
+  const byBudget = budget !== undefined ? Math.floor(budget / (8 * seqLen)) : Infinity;
+  const cap = Math.min(Math.floor(MAX_TOKENS / seqLen), byBudget);
   const want = limit !== undefined && limit > 0 ? limit : undefined;
+  const overBudget = (windows: number): DataError =>
+    new DataError('OverBudget', `${file}: ${windows} windows of ${seqLen} tokens need ${formatBytes(windows * seqLen * 8)}, over the memory budget of ${formatBytes(budget ?? 0)}: give a limit on the number of sequences`, file);
+  if (want !== undefined && want > byBudget) throw overBudget(want);
   if (want !== undefined && want > cap) throw new DataError('Unsupported', `${file}: ${want} windows of ${seqLen} tokens is more than the ${MAX_TOKENS} token ids read at once`, file);
   const windows: Int32Array[] = [];
   let cur = new Int32Array(seqLen);
@@ -97,6 +104,7 @@ export async function tokenizeTextFile(file: string, tokenizer: TextTokenizer, s
         cur = new Int32Array(seqLen);
         fill = 0;
         if (want !== undefined && windows.length === want) break outer;
+        if (windows.length > byBudget) throw overBudget(windows.length);
         if (windows.length > cap) {
           throw new DataError('Unsupported', `${file}: the text gives more than ${cap} windows of ${seqLen} tokens (${MAX_TOKENS} token ids): give a limit on the number of sequences`, file);
         }

@@ -69,7 +69,7 @@ export async function loadTokenData(opts: TokenDataOptions, model: TokenModelLim
       throw new DataError('BadShape', `${p}: sequence length ${seqLen} exceeds the model's ${model.maxPositions} positions (${model.source})`, p);
     }
     tokenizer = await loadTokenizer(opts.tokenizer);
-    const w = await tokenizeTextFile(p, tokenizer, seqLen, opts.limit);
+    const w = await tokenizeTextFile(p, tokenizer, seqLen, opts.limit, budget);
     arr = w;
     description = `${w.n} windows of ${w.t} tokens from ${w.tokens} tokens of text (${tokenizer.source})`;
   } else {

@@ -236,6 +236,14 @@ describe('raw text with tokenizer.json', () => {
     const stream = [...tok.encode('hello\n', false), ...tok.encode(`${word}\n`, false).slice(0, 24)];
     assert.deepEqual(Array.from(d.ids), stream.slice(0, 24));
   });
+  it('raw text is held within the memory budget: windows beyond it are refused naming the file', async () => {
+    const tokenizer = path.join(hfFixture('gpt2-tiny'), 'tokenizer.json');
+    const f = write('budget.txt', text.repeat(4));
+    // 3 windows of 8 tokens, held twice as int32: 192 bytes.
+    await assert.rejects(loadTokenData({ path: f, tokenizer, seqLen: 8 }, MODEL, 192), dataError(/budget\.txt: 4 windows of 8 tokens need 256 B, over the memory budget of 192 B/));
+    await assert.rejects(loadTokenData({ path: f, tokenizer, seqLen: 8, limit: 5 }, MODEL, 192), dataError(/budget\.txt: 5 windows of 8 tokens need 320 B, over the memory budget of 192 B/));
+    assert.equal((await loadTokenData({ path: f, tokenizer, seqLen: 8, limit: 3 }, MODEL, 192)).n, 3);
+  });
   it('a large .txt is read in pieces of whole lines that add up to the file', async () => {
     const line = 'The GNU General Public License is a free, copyleft license for software and other kinds of works.\n';
     const body = line.repeat(Math.ceil((2.5 * 1024 * 1024) / line.length));
