@@ -9,6 +9,7 @@ import { benchAlignCli } from './alignCli';
 import { benchAssignment } from './assignment';
 import { benchBarrier } from './barrier';
 import { benchBarrierPool } from './barrierPool';
+import { benchDataBombs } from './dataBombs';
 import { benchInspect } from './inspect';
 import { benchLm } from './lm';
 import { benchMatching } from './matching';
@@ -37,6 +38,7 @@ const ON_REQUEST = new Set(['scale', 'laphuge']);
 const SECTIONS: Record<string, { title: string; run: () => Promise<string[]> }> = {
   inspect: { title: 'inspect: 10 GB sparse file vs a small file', run: () => benchInspect() },
   lap: { title: 'linear assignment vs scipy and munkres', run: () => benchAssignment() },
+  bombs: { title: 'data-set bombs (small compressed files declaring 800 MB) refused from their headers: peak RSS vs reading MNIST', run: () => benchDataBombs() },
   matmul: { title: 'cost-matrix products per backend vs plain JS', run: () => benchMatmul() },
   matching: {
     title: 'weight matching in-process (plain JS and tfjs products) vs numpy+scipy',

@@ -13,7 +13,9 @@ export type InputFileErrorKind =
   /** The file is larger than the cap for its kind. */
   | 'TooLarge'
   /** The operating system refused (missing file, permissions, I/O). */
-  | 'Io';
+  | 'Io'
+  /** A JSON side file is not UTF-8 JSON, or not a JSON object. */
+  | 'NotJson';
 
 /** One-line error about an input file; `file` is the path as given. */
 export class InputFileError extends Error {
@@ -173,4 +175,35 @@ export function readBoundedFileSync(file: string, maxBytes: number, what: string
 /** Decodes UTF-8 text read with one of the bounded readers (a BOM is dropped). */
 export function utf8Text(bytes: Uint8Array): string {
   return new TextDecoder('utf-8').decode(bytes);
+}
+
+/** Caps for the JSON side files read beside a checkpoint (bytes). */
+export const MAX_CONFIG_JSON_BYTES = 16 * 1024 * 1024;
+/** tokenizer.json of released models is up to ~35 MB (Gemma 3); larger is not a tokenizer. */
+export const MAX_TOKENIZER_JSON_BYTES = 256 * 1024 * 1024;
+
+function parseJsonObject(file: string, bytes: Uint8Array, what: string): Record<string, unknown> {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (cause) {
+    const why = cause instanceof SyntaxError ? cause.message.split('\n')[0] : 'not UTF-8 text';
+    throw new InputFileError('NotJson', file, `${what} is not valid JSON (${safeText(why, 120)})`, { cause });
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new InputFileError('NotJson', file, `${what} must be a JSON object`);
+  return json as Record<string, unknown>;
+}
+
+/**
+ * The one reader of JSON side files (config.json, index json, spec json, tokenizer.json,
+ * generation_config.json): a regular file of at most `maxBytes` (a FIFO, device or symlink to
+ * /dev/zero is refused before any read), holding a JSON object.
+ */
+export async function readJsonObject(file: string, maxBytes: number, what: string): Promise<Record<string, unknown>> {
+  return parseJsonObject(file, await readBoundedFile(file, maxBytes, what), what);
+}
+
+/** The synchronous twin of readJsonObject. */
+export function readJsonObjectSync(file: string, maxBytes: number, what: string): Record<string, unknown> {
+  return parseJsonObject(file, readBoundedFileSync(file, maxBytes, what), what);
 }

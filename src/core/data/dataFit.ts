@@ -12,7 +12,7 @@ import { isLanguageModelCheckpoint } from '../hf/layout';
 import { openCheckpoint } from '../safetensors';
 import { hasLabelledPair, labelsFileFor } from './dataset';
 import { isTextDataPath } from './text';
-import { readZipEntries } from './zip';
+import { listZipEntries } from './zip';
 
 /** `labelled`: examples with labels (classifiers); `tokens`: token ids; `text`: raw text (language models). */
 export type DataKind = 'labelled' | 'tokens' | 'text';
@@ -46,7 +46,7 @@ export async function dataShape(p: string): Promise<DataShape | undefined> {
         await ck.close();
       }
     } else if (/\.npz$/i.test(p)) {
-      keys = new Set([...readZipEntries(await readBoundedFile(p, MAX_DATA_FILE_BYTES, 'data file'), p).keys()].map((k) => k.replace(/\.npy$/, '')));
+      keys = new Set([...listZipEntries(await readBoundedFile(p, MAX_DATA_FILE_BYTES, 'data file'), p).keys()].map((k) => k.replace(/\.npy$/, '')));
     } else {
       return undefined;
     }

@@ -16,7 +16,11 @@ export type DataErrorKind =
   /** A valid file using a feature we do not read (dtype, Fortran order, compression). */
   | 'Unsupported'
   /** Bytes are missing or a checksum does not match. */
-  | 'Corrupt';
+  | 'Corrupt'
+  /** A value is NaN or infinite. */
+  | 'NonFinite'
+  /** Reading the data would hold more than the memory budget. */
+  | 'OverBudget';
 
 export class DataError extends Error {
   override readonly name = 'DataError';

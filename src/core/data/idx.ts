@@ -14,7 +14,7 @@ const IDX_DTYPES: Record<number, { bytes: number; kind: 'u8' | 'i8' | 'i16' | 'i
   0x0e: { bytes: 8, kind: 'f64' },
 };
 
-interface IdxHeader {
+export interface IdxHeader {
   readonly dt: { bytes: number; kind: 'u8' | 'i8' | 'i16' | 'i32' | 'f32' | 'f64' };
   readonly shape: number[];
   readonly dataStart: number;

@@ -12,8 +12,10 @@ export type NumericArray =
   | { readonly shape: number[]; readonly dtype: 'float'; readonly data: Float32Array };
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
+/** An npy header (dict) longer than this is not one numpy writes. */
+export const MAX_NPY_HEADER = 1 << 20;
 
-interface NpyHeader {
+export interface NpyHeader {
   readonly kind: string;
   readonly size: number;
   readonly little: boolean;
@@ -42,7 +44,7 @@ export function readNpyHeader(bytes: Uint8Array, file: string): NpyHeader | unde
   } else {
     throw new DataError('Unsupported', `${file}: npy format version ${major} is not supported`, file);
   }
-  if (headerLen > 1 << 20) throw new DataError('Corrupt', `${file}: npy header claims ${headerLen} bytes (damaged file?)`, file);
+  if (headerLen > MAX_NPY_HEADER) throw new DataError('Corrupt', `${file}: npy header claims ${headerLen} bytes (damaged file?)`, file);
   const dataStart = headerStart + headerLen;
   if (bytes.length < dataStart) return undefined;
   const header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(bytes.subarray(headerStart, dataStart));

@@ -7,6 +7,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { StringDecoder } from 'node:string_decoder';
 import { DataError } from './errors';
 
 /** Pieces of `.txt` are cut after a line break once this many characters are buffered. */
@@ -27,34 +28,50 @@ async function* utf8Chunks(file: string): AsyncGenerator<string> {
     throw new DataError('NotFound', `${file}: text data does not exist`, file);
   }
   if (!st.isFile()) throw new DataError('Unsupported', `${file}: text data is not a regular file`, file);
+  // The fatal decoder only checks the bytes: its streamed output is two-byte text, on which a
+  // regular expression over a long word overflows V8's stack; StringDecoder gives compact text.
   const decoder = new TextDecoder('utf-8', { fatal: true });
+  const text = new StringDecoder('utf8');
   const stream = createReadStream(file, { highWaterMark: 1024 * 1024 });
   let offset = 0;
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       try {
-        yield decoder.decode(chunk, { stream: true });
+        decoder.decode(chunk, { stream: true });
       } catch {
         throw new DataError('Corrupt', `${file}: not valid UTF-8 (near byte ${offset})`, file);
       }
+      // A BOM at the start is not text (TextDecoder drops it; StringDecoder keeps it).
+      const piece = text.write(offset === 0 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf ? chunk.subarray(3) : chunk);
       offset += chunk.length;
+      if (piece) yield piece;
     }
     try {
-      const rest = decoder.decode();
-      if (rest) yield rest;
+      decoder.decode();
     } catch {
       throw new DataError('Corrupt', `${file}: not valid UTF-8 (the file ends inside a character)`, file);
     }
+    const rest = text.end();
+    if (rest) yield rest;
   } finally {
     stream.destroy();
   }
 }
 
-/** Pieces of a `.txt` file, each ending after a line break (the last may not), in order. */
+/**
+ * Pieces of a `.txt` file, each ending after a line break (the last may not), in order. Each
+ * piece is one flat string: a string grown chunk by chunk (`+=`) is a rope, and a regular
+ * expression over a rope of a long line overflows V8's stack (the tokenizers' pre-tokenizers
+ * run one on every piece).
+ */
 export async function* textPieces(file: string): AsyncGenerator<string> {
-  let buf = '';
+  let parts: string[] = [];
+  let length = 0;
   for await (const chunk of utf8Chunks(file)) {
-    buf += chunk;
+    parts.push(chunk);
+    length += chunk.length;
+    if (length < PIECE_CHARS) continue;
+    let buf = parts.join('');
     while (buf.length >= PIECE_CHARS) {
       let cut = buf.lastIndexOf('\n') + 1;
       if (cut === 0) {
@@ -65,8 +82,11 @@ export async function* textPieces(file: string): AsyncGenerator<string> {
       yield buf.slice(0, cut);
       buf = buf.slice(cut);
     }
+    parts = [buf];
+    length = buf.length;
   }
-  if (buf.length > 0) yield buf;
+  const rest = parts.join('');
+  if (rest.length > 0) yield rest;
 }
 
 /** The `"text"` of each record of a `.jsonl` file, in order. */

@@ -9,15 +9,13 @@
  *   documents following one another in the stream.
  */
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { InputFileError, MAX_TOKENIZER_JSON_BYTES, readJsonObject } from '../files';
+import { formatBytes } from '../memoryPlan';
 import { DataError } from './errors';
 import { jsonlDocuments, textPieces } from './text';
 import { MAX_TOKENS, type TokenArray } from './tokensArrays';
-
-/** tokenizer.json of released models is up to ~35 MB (Gemma 3); larger is not a tokenizer. */
-const MAX_TOKENIZER_BYTES = 256 * 1024 * 1024;
 
 export interface TextTokenizer {
   /** The tokenizer.json read. */
@@ -30,23 +28,13 @@ export interface TextTokenizer {
 }
 
 async function readJson(file: string, what: string): Promise<Record<string, unknown>> {
-  let size: number;
   try {
-    const st = await stat(file);
-    if (!st.isFile()) throw new Error('not a regular file');
-    size = st.size;
+    return await readJsonObject(file, MAX_TOKENIZER_JSON_BYTES, what);
   } catch (e) {
-    throw new DataError('NotFound', `${file}: ${what} not found (${(e as Error).message})`, file);
+    if (!(e instanceof InputFileError)) throw e;
+    const kind = e.kind === 'Io' ? 'NotFound' : e.kind === 'NotJson' ? 'Corrupt' : 'Unsupported';
+    throw new DataError(kind, `${file}: ${e.detail}`, file);
   }
-  if (size > MAX_TOKENIZER_BYTES) throw new DataError('Unsupported', `${file}: ${size} bytes is too large for a ${what}`, file);
-  let json: unknown;
-  try {
-    json = JSON.parse(await readFile(file, 'utf8'));
-  } catch (e) {
-    throw new DataError('Corrupt', `${file}: ${what} is not valid JSON (${(e as Error).message})`, file);
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new DataError('Corrupt', `${file}: ${what} must be a JSON object`, file);
-  return json as Record<string, unknown>;
 }
 
 /** Loads `tokenizer.json` (and `tokenizer_config.json` beside it when present). */
@@ -78,12 +66,18 @@ export interface TextWindows extends TokenArray {
 
 /**
  * Tokenizes `file` (.txt or .jsonl) into windows [n, seqLen]; stops reading once `limit`
- * windows are full (or the token cap is reached, which without a limit is an error).
+ * windows are full (or the token cap is reached, which without a limit is an error). Windows
+ * are held twice at the end (the list and the array handed out), 8 bytes a token, which must
+ * fit `budget` when given.
  */
-export async function tokenizeTextFile(file: string, tokenizer: TextTokenizer, seqLen: number, limit?: number): Promise<TextWindows> {
+export async function tokenizeTextFile(file: string, tokenizer: TextTokenizer, seqLen: number, limit?: number, budget?: number): Promise<TextWindows> {
   if (!Number.isInteger(seqLen) || seqLen < 2) throw new DataError('BadShape', `${file}: sequence length must be an integer of at least 2, got ${seqLen}`, file);
-  const cap = Math.floor(MAX_TOKENS / seqLen);
+  const byBudget = budget !== undefined ? Math.floor(budget / (8 * seqLen)) : Infinity;
+  const cap = Math.min(Math.floor(MAX_TOKENS / seqLen), byBudget);
   const want = limit !== undefined && limit > 0 ? limit : undefined;
+  const overBudget = (windows: number): DataError =>
+    new DataError('OverBudget', `${file}: ${windows} windows of ${seqLen} tokens need ${formatBytes(windows * seqLen * 8)}, over the memory budget of ${formatBytes(budget ?? 0)}: give a limit on the number of sequences`, file);
+  if (want !== undefined && want > byBudget) throw overBudget(want);
   if (want !== undefined && want > cap) throw new DataError('Unsupported', `${file}: ${want} windows of ${seqLen} tokens is more than the ${MAX_TOKENS} token ids read at once`, file);
   const windows: Int32Array[] = [];
   let cur = new Int32Array(seqLen);
@@ -91,8 +85,17 @@ export async function tokenizeTextFile(file: string, tokenizer: TextTokenizer, s
   let tokens = 0;
   const jsonl = /\.jsonl$/i.test(file);
   const docs = jsonl ? jsonlDocuments(file) : textPieces(file);
+  let piece = 0;
   outer: for await (const doc of docs) {
-    const ids = tokenizer.encode(doc, jsonl);
+    piece++;
+    let ids: number[];
+    try {
+      ids = tokenizer.encode(doc, jsonl);
+    } catch (e) {
+      // The tokenizer's own limits (a regular expression's stack on a huge word): one line naming the file.
+      const what = jsonl ? `record ${piece}` : `the text after ${tokens} tokens`;
+      throw new DataError('Unsupported', `${file}: the tokenizer cannot read ${what} (${(e instanceof Error ? e.message : String(e)).split('\n')[0]})`, file);
+    }
     tokens += ids.length;
     for (const id of ids) {
       cur[fill++] = id;
@@ -101,6 +104,7 @@ export async function tokenizeTextFile(file: string, tokenizer: TextTokenizer, s
         cur = new Int32Array(seqLen);
         fill = 0;
         if (want !== undefined && windows.length === want) break outer;
+        if (windows.length > byBudget) throw overBudget(windows.length);
         if (windows.length > cap) {
           throw new DataError('Unsupported', `${file}: the text gives more than ${cap} windows of ${seqLen} tokens (${MAX_TOKENS} token ids): give a limit on the number of sequences`, file);
         }

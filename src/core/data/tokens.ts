@@ -56,7 +56,8 @@ export function isTokenDataPath(p: string): boolean {
   return isTokenArrayPath(p) || isTextDataPath(p);
 }
 
-export async function loadTokenData(opts: TokenDataOptions, model: TokenModelLimits): Promise<TokenData> {
+/** Reads token data; `budget` (the memory budget, when given) is checked from the headers before the rows are read. */
+export async function loadTokenData(opts: TokenDataOptions, model: TokenModelLimits, budget?: number): Promise<TokenData> {
   const p = opts.path;
   let arr: TokenArray;
   let description: string;
@@ -68,13 +69,13 @@ export async function loadTokenData(opts: TokenDataOptions, model: TokenModelLim
       throw new DataError('BadShape', `${p}: sequence length ${seqLen} exceeds the model's ${model.maxPositions} positions (${model.source})`, p);
     }
     tokenizer = await loadTokenizer(opts.tokenizer);
-    const w = await tokenizeTextFile(p, tokenizer, seqLen, opts.limit);
+    const w = await tokenizeTextFile(p, tokenizer, seqLen, opts.limit, budget);
     arr = w;
     description = `${w.n} windows of ${w.t} tokens from ${w.tokens} tokens of text (${tokenizer.source})`;
   } else {
-    if (/\.npy$/i.test(p)) arr = await readNpyTokens(p, opts.limit);
-    else if (/\.npz$/i.test(p)) arr = await readNpzTokens(p, opts.limit);
-    else if (/\.safetensors$/i.test(p)) arr = await readSafetensorsTokens(p, opts.limit);
+    if (/\.npy$/i.test(p)) arr = await readNpyTokens(p, opts.limit, budget);
+    else if (/\.npz$/i.test(p)) arr = await readNpzTokens(p, opts.limit, budget);
+    else if (/\.safetensors$/i.test(p)) arr = await readSafetensorsTokens(p, opts.limit, budget);
     else throw new DataError('Unsupported', `${p}: token data must be .npy, .npz or .safetensors token ids, or .txt/.jsonl text`, p);
     description = `${arr.n}${arr.n < arr.total ? ` of ${arr.total}` : ''} sequences of ${arr.t} tokens`;
   }

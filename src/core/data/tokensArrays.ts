@@ -7,7 +7,8 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { openSafetensors } from '../safetensors';
 import { DataError } from './errors';
-import { readZipEntries } from './zip';
+import { formatBytes } from '../memoryPlan';
+import { entryNpyHeader, listZipEntries, readZipEntry } from './zip';
 
 /** Largest token file read whole (`.npz`); `.npy` / `.safetensors` read only the rows needed. */
 export const MAX_TOKEN_ARCHIVE_BYTES = 1024 * 1024 * 1024;
@@ -51,6 +52,7 @@ function memorySource(bytes: Uint8Array): ByteSource {
 async function fileSource(handle: FileHandle, file: string): Promise<ByteSource> {
   const st = await handle.stat();
   if (!st.isFile()) throw new DataError('Unsupported', `${file}: token data is not a regular file`, file);
+  if (st.size === 0) throw new DataError('Corrupt', `${file}: token data is empty (0 bytes)`, file);
   return {
     size: st.size,
     read: async (offset, length) => {
@@ -66,15 +68,39 @@ async function fileSource(handle: FileHandle, file: string): Promise<ByteSource>
   };
 }
 
-/** Rows [0, n) of [total, t] ids of `type` starting at `start`, converted to int32 with range checks. */
-async function readRows(src: ByteSource, start: number, type: IntType, total: number, t: number, limit: number | undefined, file: string): Promise<TokenArray> {
-  const n = limit !== undefined && limit > 0 ? Math.min(limit, total) : total;
+/** Where the rows go and what else the read holds (`heldBytes`: an archive read whole), against `budget`. */
+interface RowPlan {
+  readonly limit?: number;
+  readonly budget?: number;
+  readonly heldBytes?: number;
+}
+
+/** The bytes a read of `n` rows of `t` ids holds (int32 ids, one slice of the file, `held`). */
+function rowBytes(n: number, t: number, type: IntType, held: number): number {
+  return n * t * 4 + Math.min(n * t * type.bytes, SLICE_BYTES) + held;
+}
+
+/** Refuses, before any row is read, more ids than are read at once or more bytes than the budget. */
+function checkRows(total: number, t: number, type: IntType, plan: RowPlan, file: string): number {
+  const n = plan.limit !== undefined && plan.limit > 0 ? Math.min(plan.limit, total) : total;
   if (n * t > MAX_TOKENS) {
     throw new DataError('Unsupported', `${file}: ${n} sequences of ${t} tokens is more than the ${MAX_TOKENS} token ids read at once: give a limit of at most ${Math.floor(MAX_TOKENS / t)} sequences`, file);
   }
+  const bytes = rowBytes(n, t, type, plan.heldBytes ?? 0);
+  if (plan.budget !== undefined && bytes > plan.budget) {
+    throw new DataError('OverBudget', `${file}: reading ${n} sequences of ${t} tokens needs ${formatBytes(bytes)}, over the memory budget of ${formatBytes(plan.budget)}: give a limit on the number of sequences or a larger --memory-budget`, file);
+  }
+  return n;
+}
+
+/** Files are read in slices of about this many bytes so a large file never needs a second copy of itself. */
+const SLICE_BYTES = 8 * 1024 * 1024;
+
+/** Rows [0, n) of [total, t] ids of `type` starting at `start`, converted to int32 with range checks. */
+async function readRows(src: ByteSource, start: number, type: IntType, total: number, t: number, plan: RowPlan, file: string): Promise<TokenArray> {
+  const n = checkRows(total, t, type, plan, file);
   const ids = new Int32Array(n * t);
-  // Read in slices of about 8 MiB so a large file never needs a second copy of itself.
-  const perSlice = Math.max(1, Math.floor((8 * 1024 * 1024) / type.bytes));
+  const perSlice = Math.max(1, Math.floor(SLICE_BYTES / type.bytes));
   for (let first = 0; first < n * t; first += perSlice) {
     const count = Math.min(perSlice, n * t - first);
     const bytes = await src.read(start + first * type.bytes, count * type.bytes);
@@ -118,7 +144,7 @@ const NPY_MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
 const MAX_NPY_HEADER = 1024 * 1024;
 
 /** Token ids of an npy array from `src` (a file or an npz entry). */
-async function npyTokens(src: ByteSource, file: string, limit: number | undefined): Promise<TokenArray> {
+async function npyTokens(src: ByteSource, file: string, plan: RowPlan): Promise<TokenArray> {
   const head = await src.read(0, Math.min(src.size, 12));
   if (head.length < 10 || NPY_MAGIC.some((m, i) => head[i] !== m)) throw new DataError('BadMagic', `${file}: not an npy file (missing \\x93NUMPY magic)`, file);
   const major = head[6];
@@ -146,13 +172,13 @@ async function npyTokens(src: ByteSource, file: string, limit: number | undefine
   if (src.size - dataStart !== n * t * type.bytes) {
     throw new DataError('Corrupt', `${file}: npy data holds ${src.size - dataStart} bytes, shape [${n}, ${t}] of '${descr}' needs ${n * t * type.bytes}`, file);
   }
-  return readRows(src, dataStart, type, n, t, limit, file);
+  return readRows(src, dataStart, type, n, t, plan, file);
 }
 
-export async function readNpyTokens(file: string, limit?: number): Promise<TokenArray> {
+export async function readNpyTokens(file: string, limit?: number, budget?: number): Promise<TokenArray> {
   const handle = await openForReading(file);
   try {
-    return await npyTokens(await fileSource(handle, file), file, limit);
+    return await npyTokens(await fileSource(handle, file), file, { limit, budget });
   } finally {
     await handle.close();
   }
@@ -160,7 +186,7 @@ export async function readNpyTokens(file: string, limit?: number): Promise<Token
 
 // ---------------------------------------------------------------- .npz
 
-export async function readNpzTokens(file: string, limit?: number): Promise<TokenArray> {
+export async function readNpzTokens(file: string, limit?: number, budget?: number): Promise<TokenArray> {
   const handle = await openForReading(file);
   let bytes: Uint8Array;
   try {
@@ -168,19 +194,33 @@ export async function readNpzTokens(file: string, limit?: number): Promise<Token
     if (src.size > MAX_TOKEN_ARCHIVE_BYTES) {
       throw new DataError('Unsupported', `${file}: ${src.size} bytes is over the ${MAX_TOKEN_ARCHIVE_BYTES}-byte limit for .npz token data: save the ids as .npy or .safetensors (read row by row)`, file);
     }
+    if (budget !== undefined && src.size > budget) {
+      throw new DataError('OverBudget', `${file}: reading the ${formatBytes(src.size)} archive is over the memory budget of ${formatBytes(budget)}: save the ids as .npy or .safetensors (read row by row)`, file);
+    }
     bytes = await src.read(0, src.size);
   } finally {
     await handle.close();
   }
-  const entries = readZipEntries(bytes, file);
+  const entries = listZipEntries(bytes, file);
   const key = entries.has('input_ids.npy') ? 'input_ids.npy' : entries.size === 1 ? [...entries.keys()][0] : undefined;
   if (!key) throw new DataError('NotFound', `${file}: needs an array \`input_ids\`; has ${[...entries.keys()].map((k) => k.replace(/\.npy$/, '')).join(', ') || 'none'}`, file);
-  return npyTokens(memorySource(entries.get(key)!), `${file}:${key.replace(/\.npy$/, '')}`, limit);
+  const label = `${file}:${key.replace(/\.npy$/, '')}`;
+  const entry = entries.get(key)!;
+  // The entry's header first: its shape is checked against the caps and the budget before it is inflated.
+  const header = entryNpyHeader(entry, file);
+  if (!header) throw new DataError('Corrupt', `${label}: npy header truncated`, label);
+  const m = /^[<>|=]([iu])([1248])$/.exec(header.descr);
+  if (m) {
+    const [total, t] = checkShape(header.shape, label, 'token ids');
+    const inflated = entry.method === 0 ? 0 : header.need;
+    checkRows(total, t, { bytes: Number(m[2]) as IntType['bytes'], signed: m[1] === 'i', little: true, name: header.descr }, { limit, budget, heldBytes: bytes.length + inflated }, label);
+  }
+  return npyTokens(memorySource(await readZipEntry(entry, file)), label, { limit });
 }
 
 // ---------------------------------------------------------------- .safetensors
 
-export async function readSafetensorsTokens(file: string, limit?: number): Promise<TokenArray> {
+export async function readSafetensorsTokens(file: string, limit?: number, budget?: number): Promise<TokenArray> {
   const st = await openSafetensors(file);
   let info;
   let dataStart: number;
@@ -196,7 +236,7 @@ export async function readSafetensorsTokens(file: string, limit?: number): Promi
   const [n, t] = checkShape(info.shape, file, '`input_ids`');
   const handle = await openForReading(file);
   try {
-    return await readRows(await fileSource(handle, file), dataStart + info.dataOffsets[0], { ...int, little: true, name: info.dtype }, n, t, limit, file);
+    return await readRows(await fileSource(handle, file), dataStart + info.dataOffsets[0], { ...int, little: true, name: info.dtype }, n, t, { limit, budget }, file);
   } finally {
     await handle.close();
   }

@@ -2,11 +2,24 @@
  * Just enough of the ZIP format (PKWARE APPNOTE 6.3) to read `.npz` archives: the end of
  * central directory record (and its zip64 twin, which numpy's savez may write), the central
  * directory, and stored (0) or deflated (8) entries, checked against their CRC-32.
+ * The directory is read first and an entry is inflated only when asked for, so a caller can
+ * check the arrays' headers against each other before inflating any of them.
  */
 import * as zlib from 'node:zlib';
 import { DataError } from './errors';
-import { inflateBounded } from './inflate';
-import { readNpyHeader } from './npy';
+import { declaredSize, inflateCapped } from './inflate';
+import { readNpyHeader, type NpyHeader } from './npy';
+
+/** One entry of the central directory; `raw` is its stored (possibly compressed) bytes. */
+export interface ZipEntry {
+  readonly name: string;
+  /** 0 stored, 8 deflated. */
+  readonly method: number;
+  readonly crc: number;
+  /** Uncompressed size the directory declares. */
+  readonly size: number;
+  readonly raw: Uint8Array;
+}
 
 /** An entry may not declare more than this (Node's Buffer limit). */
 const MAX_ENTRY_BYTES = 2 ** 31 - 1;
@@ -17,8 +30,8 @@ const EOCD64 = 0x06064b50;
 const CENTRAL = 0x02014b50;
 const LOCAL = 0x04034b50;
 
-/** Every entry of a zip archive, decompressed, by name. */
-export function readZipEntries(bytes: Uint8Array, file: string): Map<string, Uint8Array> {
+/** The entries of a zip archive, by name, none of them decompressed. */
+export function listZipEntries(bytes: Uint8Array, file: string): Map<string, ZipEntry> {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   // The EOCD record is 22 bytes plus a comment of at most 65535 bytes, at the very end.
   let eocd = -1;
@@ -37,7 +50,7 @@ export function readZipEntries(bytes: Uint8Array, file: string): Map<string, Uin
     count = Number(dv.getBigUint64(rec + 32, true));
     cdOffset = Number(dv.getBigUint64(rec + 48, true));
   }
-  const out = new Map<string, Uint8Array>();
+  const out = new Map<string, ZipEntry>();
   let p = cdOffset;
   for (let i = 0; i < count; i++) {
     if (p + 46 > bytes.length || dv.getUint32(p, true) !== CENTRAL) throw new DataError('Corrupt', `${file}: zip central directory entry ${i} is damaged`, file);
@@ -68,19 +81,39 @@ export function readZipEntries(bytes: Uint8Array, file: string): Map<string, Uin
     if (localOffset + 30 > bytes.length || dv.getUint32(localOffset, true) !== LOCAL) throw new DataError('Corrupt', `${file}: zip entry \`${name}\` has no local header`, file);
     const dataStart = localOffset + 30 + dv.getUint16(localOffset + 26, true) + dv.getUint16(localOffset + 28, true);
     if (dataStart + compSize > bytes.length) throw new DataError('Corrupt', `${file}: zip entry \`${name}\` is truncated`, file);
-    const raw = bytes.subarray(dataStart, dataStart + compSize);
-    let data: Uint8Array;
-    if (method === 0) data = raw;
-    else if (method === 8) {
-      // An .npy entry inflates no further than its own header declares; others no further than the directory says.
-      const label = `zip entry \`${name}\``;
-      const declared = /\.npy$/i.test(name) ? (head: Uint8Array) => readNpyHeader(head, `${file}:${name}`)?.need : () => size;
-      data = inflateBounded('deflate-raw', raw, declared, Math.min(MAX_ENTRY_BYTES, size), file, label);
-    }
-    else throw new DataError('Unsupported', `${file}: zip entry \`${name}\` uses compression method ${method} (only stored and deflated are read)`, file);
-    if (data.length !== size) throw new DataError('Corrupt', `${file}: zip entry \`${name}\` should hold ${size} bytes, holds ${data.length}`, file);
-    if (typeof zlib.crc32 === 'function' && zlib.crc32(data) >>> 0 !== crc) throw new DataError('Corrupt', `${file}: zip entry \`${name}\` fails its crc-32 check`, file);
-    out.set(name, data);
+    if (method !== 0 && method !== 8) throw new DataError('Unsupported', `${file}: zip entry \`${name}\` uses compression method ${method} (only stored and deflated are read)`, file);
+    out.set(name, { name, method, crc, size, raw: bytes.subarray(dataStart, dataStart + compSize) });
   }
   return out;
+}
+
+/**
+ * The npy header of an `.npy` entry, inflating only a prefix of it; undefined when the entry is
+ * too short to hold one. A deflated entry declaring more than its compressed bytes can hold is refused.
+ */
+export function entryNpyHeader(entry: ZipEntry, file: string): NpyHeader | undefined {
+  const label = `${file}:${entry.name.replace(/\.npy$/i, '')}`;
+  if (entry.method === 0) return readNpyHeader(entry.raw, label);
+  let header: NpyHeader | undefined;
+  declaredSize('deflate-raw', entry.raw, (head) => (header = readNpyHeader(head, label))?.need, MAX_ENTRY_BYTES, file, `zip entry \`${entry.name}\``);
+  return header;
+}
+
+/**
+ * An entry's content, inflated into a buffer of the size its npy header declares (or the
+ * directory's), refused beyond it, then checked against the directory's size and CRC-32.
+ */
+export async function readZipEntry(entry: ZipEntry, file: string): Promise<Uint8Array> {
+  const { name, size } = entry;
+  let data: Uint8Array;
+  if (entry.method === 0) data = entry.raw;
+  else {
+    const label = `zip entry \`${name}\``;
+    // An .npy entry inflates no further than its own header declares; others no further than the directory says.
+    const declared = /\.npy$/i.test(name) ? entryNpyHeader(entry, file)?.need : size;
+    data = await inflateCapped('deflate-raw', entry.raw, Math.min(declared ?? size, MAX_ENTRY_BYTES), file, label);
+  }
+  if (data.length !== size) throw new DataError('Corrupt', `${file}: zip entry \`${name}\` should hold ${size} bytes, holds ${data.length}`, file);
+  if (typeof zlib.crc32 === 'function' && zlib.crc32(data) >>> 0 !== entry.crc) throw new DataError('Corrupt', `${file}: zip entry \`${name}\` fails its crc-32 check`, file);
+  return data;
 }

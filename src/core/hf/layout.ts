@@ -7,8 +7,9 @@
  * generation_config.json and the tokenizer files copied, `__metadata__` with `format: pt`.
  * Layout reference: huggingface.co/docs/safetensors and transformers' sharded checkpoints.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
+import { MAX_CONFIG_JSON_BYTES, readJsonObjectSync } from '../files';
 import { SafetensorsError, printable } from '../safetensors/errors';
 import { isShardIndexPath, readShardIndex } from '../safetensors/sharded';
 import { writeCheckpointFolder, type ShardToWrite } from '../safetensors/shardedWriter';
@@ -83,8 +84,8 @@ export function isLanguageModelCheckpoint(p: string): boolean {
     if (statSync(p).isDirectory()) return true;
     const config = path.join(path.dirname(p), 'config.json');
     if (!existsSync(config)) return false;
-    const parsed: unknown = JSON.parse(readFileSync(config, 'utf8'));
-    return typeof parsed === 'object' && parsed !== null && typeof (parsed as { model_type?: unknown }).model_type === 'string';
+    // Capped and regular files only: a config.json linked to /dev/zero is refused, not read.
+    return typeof readJsonObjectSync(config, MAX_CONFIG_JSON_BYTES, 'config.json').model_type === 'string';
   } catch {
     return false;
   }

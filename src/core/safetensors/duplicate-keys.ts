@@ -22,6 +22,18 @@ interface Frame {
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
+/** Index of the quote closing the string that opens at `i`: the next quote not preceded by an odd run of backslashes. */
+export function closingQuote(text: string, i: number): number {
+  let j = text.indexOf('"', i + 1);
+  for (;;) {
+    if (j < 0) return text.length;
+    let slashes = 0;
+    while (text.charCodeAt(j - 1 - slashes) === BACKSLASH) slashes++;
+    if (slashes % 2 === 0) return j;
+    j = text.indexOf('"', j + 1);
+  }
+}
+
 /** Returns the first repeated key of any object in `text` (valid JSON), or undefined. */
 export function findDuplicateKey(text: string): DuplicateKey | undefined {
   const stack: Frame[] = [];
@@ -29,18 +41,7 @@ export function findDuplicateKey(text: string): DuplicateKey | undefined {
   for (let i = 0; i < text.length; ) {
     const c = text.charCodeAt(i);
     if (c === QUOTE) {
-      // Find the closing quote: the next quote not preceded by an odd run of backslashes.
-      let j = text.indexOf('"', i + 1);
-      for (;;) {
-        if (j < 0) {
-          j = text.length;
-          break;
-        }
-        let slashes = 0;
-        while (text.charCodeAt(j - 1 - slashes) === BACKSLASH) slashes++;
-        if (slashes % 2 === 0) break;
-        j = text.indexOf('"', j + 1);
-      }
+      const j = closingQuote(text, i);
       const top = stack[stack.length - 1];
       const isKey = top !== undefined && top.keys !== null && (prev === 0x7b /* { */ || prev === 0x2c); /* , */
       if (isKey && top.keys !== null) {

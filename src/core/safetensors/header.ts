@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import type { TensorInfo } from '../checkpoint';
 import { isKnownDtype, tensorSize } from './dtypes';
 import { findDuplicateKey } from './duplicate-keys';
+import { findNonIntegerLiteral } from './integer-literals';
 import { compareNames } from './names';
 import { SafetensorsError, printable, tensorLabel } from './errors';
 
@@ -76,6 +77,16 @@ function parseJsonObject(headerBytes: Uint8Array, file: string): Record<string, 
   }
   if (!isPlainObject(json)) {
     throw new SafetensorsError('NotAnObject', file, `header json is ${describe(json)}, not an object`);
+  }
+  const literal = findNonIntegerLiteral(text);
+  if (literal && literal.tensor !== METADATA_KEY) {
+    const where = literal.tensor !== undefined ? `${tensorLabel(literal.tensor)} ${literal.field ?? 'entry'}` : 'the header';
+    throw new SafetensorsError(
+      literal.field === 'data_offsets' ? 'InvalidOffset' : 'InvalidShape',
+      file,
+      `${where} has the number ${printable(literal.literal, 40)}, not a non-negative integer (shapes and offsets are JSON integers: 1, not 1.0)`,
+      literal.tensor,
+    );
   }
   const duplicate = findDuplicateKey(text);
   if (duplicate) {

@@ -13,7 +13,7 @@ import { statSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { DenseTensor } from '../../core/checkpoint';
-import { loadDataset, type Dataset } from '../../core/data';
+import { loadDataset, type DataLimits, type Dataset } from '../../core/data';
 import type { DataOptions } from '../protocol';
 import { linearOutputs, toBatches, type Batches } from './evaluate';
 
@@ -79,21 +79,21 @@ class PathCache {
    * size is planned from the loaded data set (`planBatch`, the memory plan); a cached data set
    * with another batch size is re-batched (its first-layer outputs go with the old batches).
    */
-  async data(opts: DataOptions, which: 'train' | 'test', planBatch: number | ((dataset: Dataset) => number)): Promise<Lease<CachedData>> {
+  async data(opts: DataOptions, which: 'train' | 'test', limits: DataLimits, planBatch: number | ((dataset: Dataset) => number)): Promise<Lease<CachedData>> {
     const plan = (d: Dataset): number => (typeof planBatch === 'number' ? planBatch : planBatch(d));
     let stat: string;
     try {
       stat = statKey(opts.path);
     } catch {
       // Missing or unreadable: the loader raises the typed error naming the path.
-      const dataset = await loadDataset(opts, which);
+      const dataset = await loadDataset(opts, which, limits);
       const batchSize = plan(dataset);
       const batches = toBatches(dataset, batchSize);
       return this.lease(entry({ key: '', dataset, batches, batchSize }, () => batches.dispose()), true);
     }
     const dataKey = JSON.stringify([stat, which, opts.limit ?? null, opts.mean ?? null, opts.std ?? null]);
     const cached = this.dataEntry?.value;
-    const dataset = cached && cached.key.startsWith(`${dataKey}|`) ? cached.dataset : await loadDataset(opts, which);
+    const dataset = cached && cached.key.startsWith(`${dataKey}|`) ? cached.dataset : await loadDataset(opts, which, limits);
     const batchSize = plan(dataset);
     const key = `${dataKey}|${batchSize}`;
     // Another request may have filled it while this one read the files.

@@ -123,7 +123,7 @@ async function equivalence(req: AlignRequest, b: Checkpoint, loaded: HeldTensorM
   }
   try {
     const config = readModelConfig(req.a, req.model);
-    const data = req.data ? () => loadDataset({ ...req.data!, limit: EQUIVALENCE_EXAMPLES }, req.data!.split === 'train' ? 'train' : 'test') : undefined;
+    const data = req.data ? () => loadDataset({ ...req.data!, limit: EQUIVALENCE_EXAMPLES }, req.data!.split === 'train' ? 'train' : 'test', { budget }) : undefined;
     // A Hugging Face checkpoint (config.json beside it) runs through its LM forward pass; without a model config override.
     const lmConfig = req.model === undefined && isLmCheckpoint(req.b) ? await readLmConfig(locateLmCheckpoint(req.b).config) : undefined;
     return await checkFamilyEquivalence(

@@ -43,7 +43,7 @@ function keep(entry: CachedTokens): void {
 }
 
 /** Token data ready for `config`'s objective: read (and checked against the model) once per data/config. */
-export async function tokenInput(data: DataOptions, config: LmConfig, configPath: string, tokenizer: string | undefined): Promise<CachedTokens> {
+export async function tokenInput(data: DataOptions, config: LmConfig, configPath: string, tokenizer: string | undefined, budget?: number): Promise<CachedTokens> {
   const key = JSON.stringify([fileKey(data.path), fileKey(configPath), tokenizer ? fileKey(tokenizer) : null, data.seqLen, data.limit, data.maskSeed, data.maskId]);
   if (cached?.key === key) {
     keep(cached);
@@ -52,6 +52,7 @@ export async function tokenInput(data: DataOptions, config: LmConfig, configPath
   const tokens = await loadTokenData(
     { path: data.path, ...(tokenizer ? { tokenizer } : {}), ...(data.seqLen !== undefined ? { seqLen: data.seqLen } : {}), ...(data.limit !== undefined ? { limit: data.limit } : {}) },
     { vocab: config.vocab, maxPositions: config.maxPositions, source: configPath },
+    budget,
   );
   // Token arrays carry no tokenizer: a masked LM still takes its mask and special ids from the checkpoint's.
   const withTokenizer = config.objective === 'masked' && !tokens.tokenizer && tokenizer ? { ...tokens, tokenizer: await loadTokenizer(tokenizer) } : tokens;
@@ -83,7 +84,7 @@ export async function evaluateLmPathHandler(req: EvaluatePathRequest, ctx: Handl
   const paths = locateLmCheckpoint(req.a);
   const config = await readLmConfig(paths.config);
   const bWeights = lmWeightsPath(req.b);
-  const tokens = await tokenInput(req.data, config, paths.config, req.data.tokenizer ?? paths.tokenizer);
+  const tokens = await tokenInput(req.data, config, paths.config, req.data.tokenizer ?? paths.tokenizer, req.memoryBudget ?? defaultMemoryBudget());
   throwIfCancelled(ctx.signal, 'evaluatePath');
   const a = await readLmWeights(paths.weights);
   const b = await permutedB(req, paths.weights, bWeights, await readLmWeights(bWeights));

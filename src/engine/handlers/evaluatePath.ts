@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { DenseTensor } from '../../core/checkpoint';
-import { loadDataset, type Dataset } from '../../core/data';
+import { loadDataset, type DataLimits, type Dataset } from '../../core/data';
 import { interpolate } from '../../core/matching/merge';
 import { currentBackend } from '../backend';
 import { throwIfCancelled } from '../errors';
@@ -42,6 +42,8 @@ interface PathPlan {
   readonly perExample: number;
   readonly first?: string;
   readonly hasBatchNorm: boolean;
+  /** The request's memory budget and the model's input: data sets are refused from their headers when they do not fit. */
+  readonly limits: DataLimits;
   /** Batch size for a data set (the memory plan, given what the data set and the BatchNorm-reset examples hold). */
   batchFor(d: Dataset, bn: Dataset | undefined, what: string): number;
 }
@@ -53,6 +55,7 @@ async function planPath(req: EvaluatePathRequest, ends: PathEnds): Promise<PathP
   let fixed: number;
   const first = probe.inputLinear;
   const hasBatchNorm = probe.batchNormLayers.length > 0;
+  const inputShape = [...probe.inputShape];
   try {
     ({ perExample, fixed } = await activationBytesPerExample(probe));
     if (req.resetBatchNorm && hasBatchNorm) {
@@ -72,6 +75,7 @@ async function planPath(req: EvaluatePathRequest, ends: PathEnds): Promise<PathP
     perExample,
     ...(first ? { first } : {}),
     hasBatchNorm,
+    limits: { budget, inputShape },
     batchFor: (d, bn, what) => {
       // The data set in JS and uploaded; MLPs also keep first-layer outputs of A, B and pi(B) (4 bytes per unit).
       const firstUnits = first ? (ends.a.get(`${first}.weight`)?.shape[0] ?? 0) : 0;
@@ -103,10 +107,10 @@ export async function evaluatePathHandler(req: EvaluatePathRequest, ctx: Handler
     const first = planner.first;
     // The first BN_RESET_EXAMPLES examples of the training split (of the evaluated data when that is the training split).
     const resetting = req.resetBatchNorm === true && planner.hasBatchNorm;
-    const bnSource = resetting && which !== 'train' ? await loadDataset({ ...req.data, limit: BN_RESET_EXAMPLES }, 'train') : undefined;
+    const bnSource = resetting && which !== 'train' ? await loadDataset({ ...req.data, limit: BN_RESET_EXAMPLES }, 'train', planner.limits) : undefined;
     // REPAIR: unit statistics of A and pi(B) on the first training examples, once per chunk.
     if (req.repair) {
-      const train = await loadDataset({ ...req.data, limit: BN_RESET_EXAMPLES }, 'train');
+      const train = await loadDataset({ ...req.data, limit: BN_RESET_EXAMPLES }, 'train', planner.limits);
       const x = tf.tensor2d(train.x, [train.n, train.x.length / Math.max(1, train.n)]);
       owned.push(x);
       const activation = ends.config.activation ?? 'relu';
@@ -114,7 +118,7 @@ export async function evaluatePathHandler(req: EvaluatePathRequest, ctx: Handler
       plan = { batchSize: 0, activationBytesPerExample: 0, repair: { split: 'train', examples: train.n } };
     }
     const name = req.b.split(/[\\/]/).pop();
-    const dataLease = await pathCache.data(req.data, which, (d) => planner.batchFor(d, resetting ? (bnSource ?? d) : undefined, `evaluating ${name} on ${d.source}`));
+    const dataLease = await pathCache.data(req.data, which, planner.limits, (d) => planner.batchFor(d, resetting ? (bnSource ?? d) : undefined, `evaluating ${name} on ${d.source}`));
     leases.push(dataLease);
     const { dataset: data, batches, batchSize } = dataLease.value;
     plan = { ...plan, batchSize, activationBytesPerExample: Math.round(planner.perExample) };

@@ -3,7 +3,7 @@
  * the folder `save_pretrained` wrote, at its `model.safetensors`, or at its
  * `model.safetensors.index.json` (sharded); `config.json` and `tokenizer.json` sit beside them.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { DenseTensor, TensorMap } from '../../core/checkpoint';
 import { isLanguageModelCheckpoint } from '../../core/hf/layout';

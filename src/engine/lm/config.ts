@@ -8,7 +8,7 @@
  * Rotary settings come from `rope_theta` + `rope_scaling` (transformers 4) or `rope_parameters`
  * (transformers 5, e.g. `{"rope_theta": 10000, "rope_type": "default"}`).
  */
-import { readFile, stat } from 'node:fs/promises';
+import { InputFileError, MAX_CONFIG_JSON_BYTES, readJsonObject } from '../../core/files';
 import { ModelError } from '../compute/modelErrors';
 
 /** Forward-pass family: GPT-2 blocks, Llama-style decoder blocks (also Mistral, Qwen2/3, Gemma), BERT encoder. */
@@ -71,26 +71,17 @@ const FAMILIES: Readonly<Record<string, LmFamily>> = {
   bert: 'bert',
 };
 
-/** config.json files larger than this are not configs. */
-const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
-
 /** Reads and interprets `config.json` (path to the file). */
 export async function readLmConfig(file: string): Promise<LmConfig> {
-  let size: number;
+  let json: Record<string, unknown>;
   try {
-    size = (await stat(file)).size;
-  } catch {
-    throw new ModelError('ConfigInvalid', `${file}: config.json not found (a Hugging Face folder has one beside the weights)`, file);
-  }
-  if (size > MAX_CONFIG_BYTES) throw new ModelError('ConfigInvalid', `${file}: ${size} bytes is too large for a config.json`, file);
-  let json: unknown;
-  try {
-    json = JSON.parse(await readFile(file, 'utf8'));
+    json = await readJsonObject(file, MAX_CONFIG_JSON_BYTES, 'config.json');
   } catch (e) {
-    throw new ModelError('ConfigInvalid', `${file}: not valid JSON (${(e as Error).message})`, file);
+    if (!(e instanceof InputFileError)) throw e;
+    const detail = e.kind === 'Io' && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' ? 'config.json not found (a Hugging Face folder has one beside the weights)' : e.detail;
+    throw new ModelError('ConfigInvalid', `${file}: ${detail}`, file);
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ModelError('ConfigInvalid', `${file}: config.json must be a JSON object`, file);
-  return parseLmConfig(json as Record<string, unknown>, file);
+  return parseLmConfig(json, file);
 }
 
 /** Interprets a parsed config.json object; `file` names it in messages. */

@@ -106,6 +106,6 @@ export function reportFor(spec: PermSpec, a: TensorMap, b: TensorMap, perms: Per
 export function trainingData(req: AlignRequest): Promise<Dataset> {
   const data: DataOptions | undefined = req.data;
   if (!data) throw new EngineError('InvalidRequest', `${req.method} matching needs data (--data): it runs both models on examples`);
-  return loadDataset(data, data.split === 'test' ? 'test' : 'train');
+  return loadDataset(data, data.split === 'test' ? 'test' : 'train', { budget: memoryBudgetOf(req) });
 }
 

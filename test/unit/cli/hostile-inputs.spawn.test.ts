@@ -174,8 +174,8 @@ describe('hostile inputs (CLI)', () => {
       assert.ok(r.peakMb < 300, `peak ${r.peakMb} MB`);
     });
 
-    it('a 3 GB (sparse) .npy data file is refused by its size', async () => {
-      const r = await refusedIn('big-npy', (d) => ['barrier', a, b, '--data', path.join(d, 'x.npy'), '--steps', '2'], (d) => path.join(d, 'x.npy'), /data file is \d+ bytes, over the/, (d) => {
+    it('a 3 GB (sparse) .npy data file is refused by its size against its header, before reading', async () => {
+      const r = await refusedIn('big-npy', (d) => ['barrier', a, b, '--data', path.join(d, 'x.npy'), '--steps', '2'], (d) => path.join(d, 'x.npy'), /npy data holds 3221225344 bytes, shape \[100, 8\] of '<f4' needs 3200/, (d) => {
         sparseFile(path.join(d, 'x.npy'), 3 * 2 ** 30, npyBytes('<f4', [100, 8], new Uint8Array(0)));
         fs.writeFileSync(path.join(d, 'y.npy'), npyBytes('<i8', [100], new Uint8Array(800)));
       });
@@ -183,8 +183,9 @@ describe('hostile inputs (CLI)', () => {
     });
 
     it('a gzip IDX bomb (1 GB of zeros behind a 10-image header) is refused within a second, in < 300 MB', async () => {
-      const gz = await compressedZeros('gzip', idxHeader([10, 28, 28]), 2 ** 30);
-      const r = await refusedIn('gz-bomb', (d) => ['barrier', a, b, '--data', path.join(d, 'mnist'), '--steps', '2'], () => 't10k-images-idx3-ubyte.gz', /decompresses to more than the 7856 bytes its header declares/, (d) => {
+      // Images of 2x4 fit the model's 8 inputs, so the headers pass and the inflation is what refuses.
+      const gz = await compressedZeros('gzip', idxHeader([10, 2, 4]), 2 ** 30);
+      const r = await refusedIn('gz-bomb', (d) => ['barrier', a, b, '--data', path.join(d, 'mnist'), '--steps', '2'], () => 't10k-images-idx3-ubyte.gz', /decompresses to more than the 96 bytes its header declares/, (d) => {
         fs.mkdirSync(path.join(d, 'mnist'));
         fs.writeFileSync(path.join(d, 'mnist', 't10k-images-idx3-ubyte.gz'), gz);
         fs.writeFileSync(path.join(d, 'mnist', 't10k-labels-idx1-ubyte'), Buffer.concat([idxHeader([10]), Buffer.alloc(10)]));
@@ -207,6 +208,19 @@ describe('hostile inputs (CLI)', () => {
         ]));
       });
       assert.ok(r.peakMb < 300, `peak ${r.peakMb} MB`);
+    });
+
+    it('data over --memory-budget is refused from its header, naming the file, the bytes and the budget (barrier, align)', async () => {
+      const n = 10_000_000;
+      const big = (d: string): string => path.join(d, 'big.safetensors');
+      const setup = (d: string): void => {
+        rawSafetensors(big(d), { x: { dtype: 'F32', shape: [n, 8], data_offsets: [0, n * 32] }, y: { dtype: 'U8', shape: [n], data_offsets: [n * 32, n * 33] } });
+        fs.truncateSync(big(d), fs.statSync(big(d)).size + n * 33);
+      };
+      const problem = /reading 10000000 images of \[8\] needs [\d.]+ GB, over the memory budget of [\d.]+ MB/;
+      const r = await refusedIn('data-budget', (d) => ['barrier', a, b, '--data', big(d), '--steps', '2', '--memory-budget', '64MB'], (d) => `${big(d)}:x`, problem, setup);
+      assert.ok(r.peakMb < 300, `peak ${r.peakMb} MB`);
+      await refusedIn('data-budget-align', (d) => ['align', a, b, '--method', 'activation', '--data', big(d), '--out', path.join(d, 'out.safetensors'), '--memory-budget', '64MB'], (d) => `${big(d)}:x`, problem, setup);
     });
 
     it('an .npz entry declaring far more than its compressed bytes can hold is refused', async () => {

@@ -227,6 +227,23 @@ describe('raw text with tokenizer.json', () => {
     const bin = write('bin.txt', Buffer.from([0x41, 0xff, 0xfe, 0x41]));
     await assert.rejects(loadTokenData({ path: bin, tokenizer, seqLen: 2 }, MODEL), dataError(/bin\.txt: not valid UTF-8/));
   });
+  it('a .txt holding a 5 MB word is tokenized like the word alone (it overflowed the stack), a BOM is not text', async () => {
+    const tokenizer = path.join(hfFixture('gpt2-tiny'), 'tokenizer.json');
+    const tok = await loadTokenizer(tokenizer);
+    const word = '1'.repeat(5_000_000);
+    const f = write('word.txt', `\ufeffhello\n${word}\n`);
+    const d = await loadTokenData({ path: f, tokenizer, seqLen: 8, limit: 3 }, MODEL);
+    const stream = [...tok.encode('hello\n', false), ...tok.encode(`${word}\n`, false).slice(0, 24)];
+    assert.deepEqual(Array.from(d.ids), stream.slice(0, 24));
+  });
+  it('raw text is held within the memory budget: windows beyond it are refused naming the file', async () => {
+    const tokenizer = path.join(hfFixture('gpt2-tiny'), 'tokenizer.json');
+    const f = write('budget.txt', text.repeat(4));
+    // 3 windows of 8 tokens, held twice as int32: 192 bytes.
+    await assert.rejects(loadTokenData({ path: f, tokenizer, seqLen: 8 }, MODEL, 192), dataError(/budget\.txt: 4 windows of 8 tokens need 256 B, over the memory budget of 192 B/));
+    await assert.rejects(loadTokenData({ path: f, tokenizer, seqLen: 8, limit: 5 }, MODEL, 192), dataError(/budget\.txt: 5 windows of 8 tokens need 320 B, over the memory budget of 192 B/));
+    assert.equal((await loadTokenData({ path: f, tokenizer, seqLen: 8, limit: 3 }, MODEL, 192)).n, 3);
+  });
   it('a large .txt is read in pieces of whole lines that add up to the file', async () => {
     const line = 'The GNU General Public License is a free, copyleft license for software and other kinds of works.\n';
     const body = line.repeat(Math.ceil((2.5 * 1024 * 1024) / line.length));

@@ -69,6 +69,11 @@ const CASES: readonly Case[] = [
   { name: 'dtype not a string', bytes: rawFile(`{"a":${entry(32, [2], [0, 8])}}`, 8), kind: 'InvalidTensorInfo' },
   { name: 'negative dimension', bytes: rawFile(`{"a":${entry('F32', [-2], [0, 8])}}`, 8), kind: 'InvalidShape', message: /dimension 0 is -2, not a non-negative integer/ },
   { name: 'fractional dimension', bytes: rawFile(`{"a":${entry('F32', [1.5], [0, 8])}}`, 8), kind: 'InvalidShape' },
+  // serde's u64 (the reference library's shape and offsets) takes JSON integers only; JSON.parse reads 1.0 as 1.
+  { name: 'dimension written 1.0', bytes: rawFile('{"a":{"dtype":"F32","shape":[1.0],"data_offsets":[0,4]}}', 4), kind: 'InvalidShape', tensor: 'a', message: /tensor `a` shape has the number 1\.0, not a non-negative integer/ },
+  { name: 'dimension written 2e0', bytes: rawFile('{"a":{"dtype":"F32","shape":[2e0],"data_offsets":[0,8]}}', 8), kind: 'InvalidShape', message: /has the number 2e0/ },
+  { name: 'dimension written -0', bytes: rawFile('{"a":{"dtype":"F32","shape":[-0],"data_offsets":[0,0]}}', 0), kind: 'InvalidShape', message: /has the number -0/ },
+  { name: 'offset written 4.0', bytes: rawFile('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4.0]}}', 4), kind: 'InvalidOffset', message: /tensor `a` data_offsets has the number 4\.0/ },
   { name: 'string dimension', bytes: rawFile(`{"a":${entry('F32', ['2'], [0, 8])}}`, 8), kind: 'InvalidShape' },
   { name: 'shape not an array', bytes: rawFile(`{"a":${entry('F32', 2, [0, 8])}}`, 8), kind: 'InvalidShape' },
   { name: 'missing dtype', bytes: rawFile('{"a":{"shape":[2],"data_offsets":[0,8]}}', 8), kind: 'InvalidTensorInfo', message: /tensor `a` entry has no `dtype`/ },
