@@ -66,7 +66,7 @@ onMessages(toAlignment, (m) => {
   if (m.type === 'curve') {
     // Only the curve changed: keep the heatmaps as they are.
     if (!view) return;
-    view.setCurve(m.curve, m.curveNote);
+    view.setCurve(m.curve, m.curveNote, m.data);
     save(view.currentState);
     return;
   }

@@ -13,13 +13,14 @@ import { METHODS } from '../core/methods';
 import { evaluationDataOptions } from './barrierCommand';
 import type { CurvePoint } from '../core/checkpoint';
 import type { AlignMethod, AlignResult, BarrierCurve, DataOptions } from '../engine/protocol';
+import type { DataProvenance } from '../../webview/protocol';
 import { CurveAssembler } from '../core/curveAssembler';
 import { AlignmentPanel } from './alignmentPanel';
 import { checkCandidates, folderLabel, pickCompatible, readTensorList } from './checkpointPicker';
 import type { Deps } from './deps';
 import { CommandError } from './errors';
 import { timed } from './log';
-import { alignmentState, curveOf } from './panelState';
+import { alignmentState, curveOf, dataProvenance } from './panelState';
 import { isCancelled } from '../engine/errors';
 import { confirmOutput, describeError, formatNumber, otherSelected, reportFailure, targetUri, withCancellableProgress } from './runSupport';
 import { alignedOutputPath, readSettings } from './settings';
@@ -105,6 +106,8 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
   let curve: BarrierCurve | undefined;
   /** Why the panel has no loss curve although evaluation data is set. */
   let curveNote: string | undefined;
+  /** The data the curve was computed on (shown under the chart). */
+  let curveData: DataProvenance | undefined;
   /** The panel opened as soon as the file was written, while the curve is computed. */
   let livePanel: AlignmentPanel | undefined;
   try {
@@ -138,12 +141,14 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
       const points = new CurveAssembler(true);
       let lastDraw = 0;
       const onPoint = (p: CurvePoint): void => {
-        if (!points.add(p) || !livePanel?.isOpen) return;
+        if (!points.add(p) || !livePanel?.isOpen || signal.aborted) return;
         const now = Date.now();
         if (now - lastDraw < 250 && points.received < total) return;
         lastDraw = now;
         livePanel.updateCurve(points.curve(), `Loss curve: ${points.received} of ${total} points…`);
       };
+      // A cancel takes a few seconds to reach the workers: say at once that it was heard, and that the points so far stay.
+      signal.addEventListener('abort', () => livePanel?.isOpen && livePanel.updateCurve(points.curve(), 'Cancelling… the points computed so far are kept.'), { once: true });
       try {
         const barrier = await timed(deps.log, `barrier ${path.basename(a.fsPath)} ↔ ${path.basename(b.fsPath)}`, () =>
           deps.engine.run(
@@ -167,9 +172,12 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
           ),
         );
         curve = curveOf(barrier);
+        curveData = dataProvenance(data.path, barrier);
       } catch (err) {
         if (isCancelled(err)) {
-          curveNote = 'Loss curve cancelled.';
+          // The points computed before the cancel are kept, marked as a partial curve.
+          curve = points.curve();
+          curveNote = curve ? `Loss curve cancelled after ${points.received} of ${total} points.` : 'Loss curve cancelled.';
           deps.log.info(`${label}: ${outName} written; loss curve cancelled`);
         } else {
           curveNote = `Loss curve failed: ${describeError(err)}`;
@@ -191,7 +199,7 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
   deps.log.info(
     `${label}: ${result.iterations} sweeps, objective ${formatNumber(result.objectiveBefore)} → ${formatNumber(result.objectiveAfter)} on ${result.backend}; wrote ${out}`,
   );
-  const state = alignmentState(a.fsPath, b.fsPath, { ...result, out: result.out ?? out }, curve, curveNote);
+  const state = alignmentState(a.fsPath, b.fsPath, { ...result, out: result.out ?? out }, curve, curveNote, curveData);
   const run = await deps.history.add(
     {
       kind: 'align',
@@ -204,15 +212,16 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
       method,
       backend: result.backend,
       seconds: result.seconds,
-      barrier: curve?.barrier,
-      curve,
+      // A partial (cancelled) curve stays in the panel only: its barrier is not the run's.
+      barrier: curveNote ? undefined : curve?.barrier,
+      curve: curveNote ? undefined : curve,
       note: curveNote,
       folder: folderLabel(b),
       seed: settings.seed,
     },
     state,
   );
-  if (livePanel?.isOpen) livePanel.updateCurve(curve, curveNote);
+  if (livePanel?.isOpen) livePanel.updateCurve(curve, curveNote, curveData);
   else if (opts.openPanel !== false && !livePanel) AlignmentPanel.show(deps.extensionUri, deps.log, state);
   const moved = result.groups.reduce((s, g) => s + g.moved, 0);
   const cancelled = curveNote?.startsWith('Loss curve cancelled') === true;

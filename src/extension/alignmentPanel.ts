@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { AlignmentState, BarrierCurve, ToAlignment } from '../../webview/protocol';
+import type { AlignmentState, BarrierCurve, DataProvenance, ToAlignment } from '../../webview/protocol';
 import { Disposable } from './dispose';
 import type { Log } from './log';
 import { errorMessage } from './log';
@@ -82,10 +82,10 @@ export class AlignmentPanel extends Disposable {
    * heatmaps: the webview redraws only its curve section. While the curve is computed, `curve`
    * holds the points so far and `curveNote` says how many.
    */
-  updateCurve(curve: BarrierCurve | undefined, curveNote?: string): void {
-    const { curve: _c, curveNote: _n, ...rest } = this.state;
-    this.state = { ...rest, ...(curve ? { curve } : {}), ...(curveNote ? { curveNote } : {}) };
-    if (this.ready) this.post({ type: 'curve', curve, curveNote });
+  updateCurve(curve: BarrierCurve | undefined, curveNote?: string, data?: DataProvenance): void {
+    const { curve: _c, curveNote: _n, data: _d, ...rest } = this.state;
+    this.state = { ...rest, ...(curve ? { curve } : {}), ...(curveNote ? { curveNote } : {}), ...(data ? { data } : {}) };
+    if (this.ready) this.post({ type: 'curve', curve, curveNote, ...(data ? { data } : {}) });
   }
 
   private post(message: ToAlignment): void {
@@ -128,6 +128,11 @@ export class AlignmentPanel extends Disposable {
     if (!target) return;
     await vscode.workspace.fs.writeFile(target, bytes);
     this.log.info(`exported ${target.fsPath}`);
+    // Say where it went, with the two things one does next.
+    void vscode.window.showInformationMessage(`Re-Basin: saved ${path.basename(target.fsPath)}.`, 'Open', 'Reveal').then(async (choice) => {
+      if (choice === 'Open') await vscode.commands.executeCommand('vscode.open', target);
+      if (choice === 'Reveal') await vscode.commands.executeCommand('revealFileInOS', target);
+    });
   }
 
   override dispose(): void {

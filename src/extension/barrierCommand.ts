@@ -86,7 +86,7 @@ async function runBarrier(deps: Deps, uri: unknown, uris: unknown, opts: Barrier
   deps.log.info(
     `${label}: barrier naive ${formatNumber(result.barrier.naive)}${result.barrier.aligned !== undefined ? `, aligned ${formatNumber(result.barrier.aligned)}` : ''} on ${result.backend} (${result.workers} worker(s))`,
   );
-  const state = barrierState(a.fsPath, b.fsPath, result);
+  const state = barrierState(a.fsPath, b.fsPath, result, dataPath);
   const run = await deps.history.add(
     {
       kind: 'barrier',

@@ -377,7 +377,8 @@ test('export file names stay short with long model names', async () => {
   await page.locator('section.curve').getByRole('button', { name: 'Export PNG' }).click();
   const names = (await posted(page)).map((m) => field(m, 'suggestedName'));
   for (const n of names) assert.ok(n.length <= 80, `${n} (${n.length} characters)`);
-  assert.equal(names[0], 'experiment_2_a_weights_b-to-experiment_2_a_weights_a-P_0-after.png');
+  // The names differ only at the end: that part is kept.
+  assert.equal(names[0], 'point_with_ema_weights_b-to-point_with_ema_weights_a-P_0-after.png');
   assert.match(names[1], /-curve\.png$/);
   await page.close();
 });
