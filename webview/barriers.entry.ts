@@ -58,8 +58,8 @@ function runCard(run: RunSummary, pending: (() => void)[]): HTMLElement {
   const where = [run.folder ? `${run.folder}/` : '', run.method, run.seed !== undefined ? `seed ${run.seed}` : '', when(run.createdAt)].filter(Boolean).join(' · ');
   const li = h('li', { class: `run run-${run.kind}`, tabindex: 0, 'data-run-id': run.id, 'aria-label': `${run.kind} run ${pair}, ${run.method}. Press Enter to open.` },
     h('div', { class: 'run-head' }, h('span', { class: 'kind' }, run.kind), h('span', { class: 'pair', title: pair }, pair), del),
-    h('p', { class: 'meta', title: `${where} · ${fmtSeconds(run.seconds)} on ${run.backend}` }, where),
-    h('p', { class: 'meta' }, `${fmtSeconds(run.seconds)} on ${run.backend}`),
+    h('p', { class: 'meta', title: run.interrupted ? where : `${where} · ${fmtSeconds(run.seconds)} on ${run.backend}` }, where),
+    h('p', { class: 'meta' }, run.interrupted ? 'interrupted: no time or backend recorded' : `${fmtSeconds(run.seconds)} on ${run.backend}`),
     barrier, plot);
   li.addEventListener('click', () => api.postMessage({ type: 'openRun', id: run.id }));
   li.addEventListener('keydown', (e) => {

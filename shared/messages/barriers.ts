@@ -32,6 +32,8 @@ export const runSummaryEntries = {
   folder: v.optional(str()),
   /** The seed of the run's weight matching / merge. */
   seed: v.optional(num()),
+  /** A job a window reload stopped (recorded at the next activation): `note` says what it was doing. */
+  interrupted: v.optional(bool()),
 };
 
 export const runSummarySchema = obj(runSummaryEntries);

@@ -10,7 +10,9 @@ import type { AlignmentState, BarrierCurve, DataProvenance, ToAlignment } from '
 import { Disposable } from './dispose';
 import type { Log } from './log';
 import { errorMessage } from './log';
+import type { Deps } from './deps';
 import { asFromAlignment } from './messageGuards';
+import { afterReload, persistedState, persistedTitle } from './panelRestore';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
 export class AlignmentPanel extends Disposable {
@@ -57,6 +59,43 @@ export class AlignmentPanel extends Disposable {
     panel.webview.html = webviewHtml(panel.webview, extensionUri, 'alignment', state.title);
     AlignmentPanel.opened.fire(created);
     return created;
+  }
+
+  /**
+   * Brings back the panels open before a window reload: from the state their webview kept, else
+   * from the run history (a state too large for the webview to keep), else says it cannot.
+   */
+  static registerSerializer(deps: Pick<Deps, 'extensionUri' | 'log' | 'history'>): vscode.Disposable {
+    return vscode.window.registerWebviewPanelSerializer(AlignmentPanel.viewType, {
+      deserializeWebviewPanel: async (panel: vscode.WebviewPanel, saved: unknown) => {
+        const title = persistedTitle(saved) ?? panel.title;
+        const state = persistedState(saved) ?? (await AlignmentPanel.storedState(deps, title));
+        if (!state) {
+          panel.dispose();
+          void vscode.window.showInformationMessage(`Re-Basin: "${title}" could not be restored after the reload; reopen its run from the Barrier charts view.`);
+          return;
+        }
+        AlignmentPanel.revive(panel, deps.extensionUri, deps.log, afterReload(state));
+      },
+    });
+  }
+
+  /** The newest stored run panel with this title (the last few runs only). */
+  private static async storedState(deps: Pick<Deps, 'history'>, title: string): Promise<AlignmentState | undefined> {
+    for (const run of deps.history.list().filter((r) => r.hasPanel).slice(0, 20)) {
+      const state = await deps.history.loadPanel(run.id);
+      if (state?.title === title) return state;
+    }
+    return undefined;
+  }
+
+  private static revive(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, log: Log, state: AlignmentState): AlignmentPanel {
+    panel.webview.options = webviewOptions(extensionUri);
+    panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icons', 'rebasin.svg');
+    const revived = new AlignmentPanel(panel, state, log);
+    panel.webview.html = webviewHtml(panel.webview, extensionUri, 'alignment', state.title);
+    AlignmentPanel.opened.fire(revived);
+    return revived;
   }
 
   static disposeAll(): void {

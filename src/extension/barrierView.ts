@@ -126,5 +126,6 @@ function toSummary(r: RunRecord): RunSummary {
     note: r.note,
     folder: r.folder,
     seed: r.seed,
+    ...(r.interrupted ? { interrupted: true } : {}),
   };
 }

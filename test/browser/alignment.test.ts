@@ -418,3 +418,11 @@ test('a gain is given in percent only against a before that is not tiny next to 
   assert.deepEqual(gains, ['+2.506', '+57.2 (+17.7%)']);
   await page.close();
 });
+
+test('the kept state names the panel (its title), so a window reload can find the run when the data is too large to keep', async () => {
+  const page = await openWithInit();
+  const kept = (await page.evaluate('window.__state')) as { title?: string; data?: string };
+  assert.equal(kept.title, 'Align mlp_b onto mlp_a');
+  assert.ok(kept.data && kept.data.includes('"title":"Align mlp_b onto mlp_a"'));
+  await page.close();
+});

@@ -155,3 +155,15 @@ test('Restricted Mode: the empty state says the commands are hidden and how to t
   assert.match((await page.textContent('.empty-state')) ?? '', /Align with…/);
   await page.close();
 });
+
+test('a run a window reload interrupted says so, with no time or backend made up', async () => {
+  const page = await hx.open('barriers', 'vscode-dark', { width: 340, height: 400 });
+  await postFromHost(page, `{ type: 'init', state: { runs: [{ id: 'i1', kind: 'align', a: 'mlp_a.safetensors', b: 'mlp_b.safetensors', method: 'weight', createdAt: '2026-12-07T13:10:00Z', backend: 'none', seconds: 0, note: 'Interrupted by a window reload while aligning (started 13:05:09); no result was kept.', interrupted: true }] } }`);
+  await page.waitForSelector('li.run');
+  const text = (await page.textContent('li.run')) ?? '';
+  assert.match(text, /Interrupted by a window reload while aligning/);
+  assert.match(text, /interrupted: no time or backend recorded/);
+  assert.doesNotMatch(text, /on none/);
+  await page.locator('li.run').screenshot({ path: join(SHOTS, 'barriers-interrupted.png') });
+  await page.close();
+});
