@@ -77,8 +77,8 @@ export function withCancellableProgress<T>(
       cancelling = vscode.window.setStatusBarMessage(`$(sync~spin) Re-Basin: ${CANCELLING}`);
       abort.abort();
     });
-    // One clock per phase: the time left is estimated from the current phase's own rate, and
-    // shown only in the last phase (an earlier phase's estimate would leave out what follows).
+    // One clock per phase: the time left is estimated from the current phase's own rate; in an
+    // earlier phase it is said to be that step's (it leaves out what follows).
     const clocks = new Map<string, ProgressClock>();
     let shown = 0;
     const report: ReportProgress = (p, phase) => {
@@ -95,9 +95,9 @@ export function withCancellableProgress<T>(
       const view: ProgressView = {
         words: local.words,
         ...(whole !== undefined ? { percent: Math.floor(shown) } : {}),
-        ...(last && local.secondsLeft !== undefined ? { secondsLeft: local.secondsLeft } : {}),
+        ...(local.secondsLeft !== undefined ? { secondsLeft: local.secondsLeft } : {}),
       };
-      progress.report({ message: formatProgress(view), increment });
+      progress.report({ message: formatProgress(view, last ? undefined : 'for this step'), increment });
     };
     try {
       return await work(report, abort.signal);
