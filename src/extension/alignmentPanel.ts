@@ -68,16 +68,21 @@ export class AlignmentPanel extends Disposable {
   static registerSerializer(deps: Pick<Deps, 'extensionUri' | 'log' | 'history'>): vscode.Disposable {
     return vscode.window.registerWebviewPanelSerializer(AlignmentPanel.viewType, {
       deserializeWebviewPanel: async (panel: vscode.WebviewPanel, saved: unknown) => {
-        const title = persistedTitle(saved) ?? panel.title;
-        const state = persistedState(saved) ?? (await AlignmentPanel.storedState(deps, title));
-        if (!state) {
-          panel.dispose();
-          void vscode.window.showInformationMessage(`Re-Basin: "${title}" could not be restored after the reload; reopen its run from the Barrier charts view.`);
-          return;
-        }
-        AlignmentPanel.revive(panel, deps.extensionUri, deps.log, afterReload(state));
+        await AlignmentPanel.restore(panel, saved, deps);
       },
     });
+  }
+
+  /** What the serializer does with a panel VS Code recreated and the state its webview kept. */
+  static async restore(panel: vscode.WebviewPanel, saved: unknown, deps: Pick<Deps, 'extensionUri' | 'log' | 'history'>): Promise<AlignmentPanel | undefined> {
+    const title = persistedTitle(saved) ?? panel.title;
+    const state = persistedState(saved) ?? (await AlignmentPanel.storedState(deps, title));
+    if (!state) {
+      panel.dispose();
+      void vscode.window.showInformationMessage(`Re-Basin: "${title}" could not be restored after the reload; reopen its run from the Barrier charts view.`);
+      return undefined;
+    }
+    return AlignmentPanel.revive(panel, deps.extensionUri, deps.log, afterReload(state));
   }
 
   /** The newest stored run panel with this title (the last few runs only). */

@@ -43,6 +43,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<Rebasi
       historyLocation: () => historyDir,
       onDidShowInspector: InspectorEditorProvider.onDidShow,
       onDidChangeRuns: history.onDidChange,
+      restorePanel: async (saved) => {
+        const panel = vscode.window.createWebviewPanel(AlignmentPanel.viewType, 'Re-Basin', vscode.ViewColumn.Active, {});
+        return (await AlignmentPanel.restore(panel, saved, deps))?.title;
+      },
+      recoverInterruptedJobs: () => journal.recover(history),
     };
   } catch (err) {
     // VS Code does not tell the user when activation fails: say it, then let VS Code record it.
