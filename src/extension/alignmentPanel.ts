@@ -95,6 +95,7 @@ export class AlignmentPanel extends Disposable {
   }
 
   private static revive(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, log: Log, state: AlignmentState): AlignmentPanel {
+    panel.title = state.title;
     panel.webview.options = webviewOptions(extensionUri);
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icons', 'rebasin.svg');
     const revived = new AlignmentPanel(panel, state, log);
