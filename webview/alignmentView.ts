@@ -317,7 +317,9 @@ export class AlignmentView {
 
   private tableSection(): HTMLElement {
     const s = this.state;
-    const head = h('tr', {}, ...['Group', 'Units', 'Moved', 'Objective before', 'Objective after', 'Gain'].map((c, i) => h('th', { scope: 'col', class: i > 0 ? 'num' : undefined }, c)));
+    const defined: Record<string, string> = { 'Objective before': DEFINITIONS.objective, 'Objective after': DEFINITIONS.objective, Gain: DEFINITIONS.gain };
+    const head = h('tr', {}, ...['Group', 'Units', 'Moved', 'Objective before', 'Objective after', 'Gain'].map((c, i) =>
+      h('th', { scope: 'col', class: [i > 0 ? 'num' : '', defined[c] ? 'defined' : ''].filter(Boolean).join(' ') || undefined, title: defined[c] }, c)));
     const body = h('tbody', {});
     for (const g of s.groups) {
       body.append(h('tr', {}, h('th', { scope: 'row' }, g.name), h('td', { class: 'num' }, fmt(g.size)), h('td', { class: 'num' }, fmt(g.moved)),
