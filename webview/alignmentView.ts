@@ -203,7 +203,7 @@ export class AlignmentView {
     const png = h('button', { type: 'button', class: 'secondary' }, 'Export PNG');
     png.addEventListener('click', () => {
       const hm = this.heatmap;
-      if (hm) this.host.exportPng(hm.canvas.toDataURL('image/png'), exportFileName(this.state, hm.view, 'png', name));
+      if (hm) this.host.exportPng(chartPng(hm.canvas, this.heatmapTitle(name, hm.view), this.theme, 640), exportFileName(this.state, hm.view, 'png', name));
     });
     const cells = h('button', { type: 'button', class: 'secondary' }, 'Matrix CSV');
     cells.addEventListener('click', () => {
@@ -262,6 +262,13 @@ export class AlignmentView {
       : s.distance ? h('p', { class: 'hint provenance' }, 'Computed from the weights alone (no data).') : '';
     return h('section', { class: 'curve', 'aria-labelledby': 'curve-h' }, h('h2', { id: 'curve-h' }, title), barrier, perplexity, note, box, legend, provenance,
       this.chartAnnouncer, s.curve || s.distance ? actions : '');
+  }
+
+  /** The exported heatmap's title: which group and view, which models, what rows and columns are. */
+  private heatmapTitle(group: string, view: string): string[] {
+    const [a, b] = distinctLabels(this.state.a, this.state.b);
+    const what = view === 'perm' ? 'permutation' : view === 'before' ? 'similarity before alignment' : 'similarity after alignment';
+    return [`${group}: ${what}`, `rows: units of A = ${a}; columns: units of B = ${b} · method ${this.state.method}`];
   }
 
   /** The exported chart's title: what is plotted, for which models, over which data. */

@@ -5,15 +5,22 @@
  */
 import type { ThemeColors } from './theme';
 
-/** A PNG data URL of `source` on a solid `theme.background`, with `lines` above it (the first in bold). */
-export function chartPng(source: HTMLCanvasElement, lines: readonly string[], theme: ThemeColors): string {
-  // The chart canvas is in device pixels: scale the title the same way.
-  const scale = source.clientWidth > 0 ? source.width / source.clientWidth : 1;
+/**
+ * A PNG data URL of `source` on a solid `theme.background`, with `lines` above it (the first in
+ * bold). `minWidth`: a small pixel map (a heatmap, one pixel a cell) is enlarged by a whole factor
+ * to at least this width, cells kept sharp, so the title fits above it.
+ */
+export function chartPng(source: HTMLCanvasElement, lines: readonly string[], theme: ThemeColors, minWidth = 0): string {
+  const enlarge = Math.max(1, Math.ceil(minWidth / Math.max(1, source.width)));
+  const width = source.width * enlarge;
+  const height = source.height * enlarge;
+  // A chart canvas is in device pixels: scale the title the same way.
+  const scale = enlarge === 1 && source.clientWidth > 0 ? source.width / source.clientWidth : 1;
   const pad = Math.round(16 * scale);
   const lineHeight = Math.round(20 * scale);
   const out = document.createElement('canvas');
-  out.width = source.width + 2 * pad;
-  out.height = source.height + 2 * pad + lines.length * lineHeight;
+  out.width = width + 2 * pad;
+  out.height = height + 2 * pad + lines.length * lineHeight;
   const ctx = out.getContext('2d');
   if (!ctx) return source.toDataURL('image/png');
   ctx.fillStyle = theme.background;
@@ -24,6 +31,7 @@ export function chartPng(source: HTMLCanvasElement, lines: readonly string[], th
     ctx.font = `${i === 0 ? 'bold ' : ''}${Math.round((i === 0 ? 15 : 12) * scale)}px ${theme.fontFamily}`;
     ctx.fillText(text, pad, pad + i * lineHeight, out.width - 2 * pad);
   });
-  ctx.drawImage(source, pad, pad + lines.length * lineHeight);
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(source, pad, pad + lines.length * lineHeight, width, height);
   return out.toDataURL('image/png');
 }

@@ -169,3 +169,32 @@ test('export names keep the part that tells A from B (folders for same-named fil
   assert.match(names[1], /seed_00042.*-to-.*seed_00017/);
   await page.close();
 });
+
+test('Export PNG of a heatmap: enlarged with sharp cells, on a solid background, under a title naming group, view and models', async () => {
+  const page = await openCurve('vscode-light');
+  await clearPosted(page);
+  await page.locator('.tabpanel').getByRole('button', { name: 'Export PNG' }).click();
+  const [m] = await posted(page);
+  const dataUrl = field(m, 'dataUrl');
+  writeFileSync(join(SHOTS, 'explain-export-heatmap-light.png'), Buffer.from(dataUrl.split(',')[1], 'base64'));
+  const probe = await page.evaluate(async (url) => {
+    const img = new Image();
+    img.src = url;
+    await img.decode();
+    const c = document.createElement('canvas');
+    c.width = img.width;
+    c.height = img.height;
+    const ctx = c.getContext('2d')!;
+    ctx.drawImage(img, 0, 0);
+    const d = ctx.getImageData(0, 0, c.width, c.height).data;
+    let transparent = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i] < 255) transparent++;
+    return { transparent, width: c.width, height: c.height };
+  }, dataUrl);
+  assert.equal(probe.transparent, 0);
+  // 64 cells enlarged ×10 to 640 px, plus the margins and two title lines.
+  assert.equal(probe.width, 640 + 32);
+  assert.equal(probe.height, 640 + 32 + 40);
+  assert.equal(field(m, 'suggestedName'), 'mlp_b-to-mlp_a-P_0-after.png');
+  await page.close();
+});
