@@ -176,7 +176,8 @@ export class AlignmentPanel extends Disposable {
     // Say where it went, with the two things one does next.
     void vscode.window.showInformationMessage(`Re-Basin: saved ${path.basename(target.fsPath)}.`, 'Open', 'Reveal').then(async (choice) => {
       if (choice === 'Open') await vscode.commands.executeCommand('vscode.open', target);
-      if (choice === 'Reveal') await vscode.commands.executeCommand('revealFileInOS', target);
+      // In the Explorer when the file is in the workspace, else in the system's file manager.
+      if (choice === 'Reveal') await vscode.commands.executeCommand(vscode.workspace.getWorkspaceFolder(target) ? 'revealInExplorer' : 'revealFileInOS', target);
     });
   }
 
