@@ -210,7 +210,7 @@ export async function alignHandler(req: AlignRequest, context: HandlerContext): 
       await writePermuted(req.out, b, spec, wm.perms, metadata, [req.a, req.b], ctx.signal, {
         alsoReads: otherReads(req, req.a),
         layoutOf: req.b,
-        onShard: (i, n) => ctx.onProgress({ stage: 'writing', message: `Writing π(B): shard ${i + 1} of ${n}` }),
+        onShard: (i, n) => ctx.onProgress({ stage: 'writing', message: `Writing π(B): shard ${i + 1} of ${n}`, fraction: i / n }),
       });
     }
     return {

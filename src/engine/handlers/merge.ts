@@ -207,7 +207,7 @@ export async function mergeHandler(req: MergeRequest, context: HandlerContext): 
       inputs: req.inputs,
       alsoReads: otherReads(req, req.inputs[0]),
       signal: ctx.signal,
-      onShard: (i, n) => ctx.onProgress({ stage: 'writing', message: `Writing the merged model: shard ${i + 1} of ${n}` }),
+      onShard: (i, n) => ctx.onProgress({ stage: 'writing', message: `Writing the merged model: shard ${i + 1} of ${n}`, fraction: i / n }),
     });
     return {
       out: req.out,
