@@ -4,7 +4,7 @@
  * that keep the part where the two names differ, and the line saying which data a curve is over.
  * Pure (no DOM): unit-tested on its own.
  */
-import { fmt, slug } from './dom';
+import { fmt, slug } from './format';
 import type { DataProvenance, ModelRef } from './protocol';
 
 /** Model file name without `.safetensors` / `.safetensors.index.json`. */
