@@ -50,7 +50,7 @@ export function computeBarrier(deps: Deps, fromExplorer: boolean) {
 
 async function runBarrier(deps: Deps, uri: unknown, uris: unknown, opts: BarrierOptions): Promise<BarrierOutcome | undefined> {
   if (!(await requireTrust('computing loss barriers'))) return undefined;
-  const b = opts.b ?? (uri === undefined ? await pickOne('Compute barrier (1 of 2): model B', 'Pick model B: the one aligned to the reference A you pick next') : targetUri(uri));
+  const b = opts.b ?? (uri === undefined ? await pickOne('Compute barrier (1 of 2): model B', 'Pick model B: the one aligned to the reference A you pick next', true) : targetUri(uri));
   if (!b) return undefined;
   await readTensorList(b.fsPath);
   const selected = otherSelected(b, uris);

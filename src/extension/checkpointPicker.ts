@@ -323,9 +323,22 @@ async function pickSameLayout<T extends vscode.QuickPickItem & { uri?: vscode.Ur
   });
 }
 
-/** Single pick of any workspace checkpoint. */
-export async function pickOne(title: string, placeHolder: string): Promise<vscode.Uri | undefined> {
-  const uris = await findCheckpoints();
+/** True when the file's header holds only data tensors (x/y, token ids, recorded logits); false when unreadable. */
+async function holdsData(uri: vscode.Uri): Promise<boolean> {
+  try {
+    return isDataFile((await readHeader(uri.fsPath)).tensors.map((t) => t.name));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Single pick of any workspace checkpoint; `modelsOnly` leaves out data files (a model to run,
+ * not one to inspect).
+ */
+export async function pickOne(title: string, placeHolder: string, modelsOnly = false): Promise<vscode.Uri | undefined> {
+  const found = await findCheckpoints();
+  const uris = modelsOnly ? (await Promise.all(found.map(async (u) => ((await holdsData(u)) ? undefined : u)))).filter((u): u is vscode.Uri => u !== undefined) : found;
   const items: (vscode.QuickPickItem & { uri?: vscode.Uri })[] = uris.map((uri) => ({
     label: path.basename(uri.fsPath),
     description: folderLabel(uri),
