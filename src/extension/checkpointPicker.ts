@@ -337,8 +337,9 @@ async function holdsData(uri: vscode.Uri): Promise<boolean> {
  * not one to inspect).
  */
 export async function pickOne(title: string, placeHolder: string, modelsOnly = false): Promise<vscode.Uri | undefined> {
-  const found = await findCheckpoints();
-  const uris = modelsOnly ? (await Promise.all(found.map(async (u) => ((await holdsData(u)) ? undefined : u)))).filter((u): u is vscode.Uri => u !== undefined) : found;
+  const uris: vscode.Uri[] = [];
+  // One header at a time (up to 500 files: no burst of open handles).
+  for (const u of await findCheckpoints()) if (!modelsOnly || !(await holdsData(u))) uris.push(u);
   const items: (vscode.QuickPickItem & { uri?: vscode.Uri })[] = uris.map((uri) => ({
     label: path.basename(uri.fsPath),
     description: folderLabel(uri),
