@@ -13,6 +13,8 @@ import { onMessages } from './onMessages';
 
 interface Persisted {
   ui: AlignmentUiState;
+  /** The panel's title: after a window reload the extension finds the run by it when `data` was too large to keep. */
+  title?: string;
   /** AlignmentState as JSON with base64 typed arrays; omitted when too large. */
   data?: string;
 }
@@ -27,6 +29,7 @@ let persisted: Persisted = api.getState() ?? { ui: defaultUiState() };
 
 function save(state?: AlignmentState): void {
   if (state) {
+    persisted.title = state.title;
     const bytes = state.heatmaps.reduce((a, m) => a + (m.before.byteLength + m.after.byteLength), 0);
     persisted.data = bytes <= PERSIST_LIMIT_BYTES ? JSON.stringify(state, typedArrayReplacer) : undefined;
   }
@@ -66,7 +69,7 @@ onMessages(toAlignment, (m) => {
   if (m.type === 'curve') {
     // Only the curve changed: keep the heatmaps as they are.
     if (!view) return;
-    view.setCurve(m.curve, m.curveNote);
+    view.setCurve(m.curve, m.curveNote, m.data);
     save(view.currentState);
     return;
   }

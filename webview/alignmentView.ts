@@ -3,8 +3,10 @@
  * demo's standalone report (`report.entry.ts`): run summary, one heatmap per permutation group
  * (tabs), per-group stats, the interpolation (or distance) plot, and CSV/PNG export.
  */
-import { barrierChart, distanceChart, type LineChart } from './charts';
+import { barrierChart, distanceChart, enableChartKeyboard, type LineChart } from './charts';
 import { csv, fmt, fmtSeconds, h, slug, clear } from './dom';
+import { chartPng } from './exportImage';
+import { distinctLabels, exportFileName, provenanceText } from './exportName';
 import { HeatmapView, type HeatmapUiState } from './heatmapView';
 import { HeadsView, headGroupNames, type HeadsUiState } from './headsView';
 import { expandBlocks } from '../shared/pixels/heatmapBlocks';
@@ -34,28 +36,14 @@ export function defaultUiState(): AlignmentUiState {
   return { tab: 0, views: {} };
 }
 
-/** Model file name without `.safetensors` / `.safetensors.index.json`. */
-function stem(name: string): string {
-  return name.replace(/\.safetensors\.index\.json$/i, '').replace(/\.safetensors$/i, '');
-}
-
-/** At most `max` characters, keeping the start and the end ("long-name…tail" as "long-n_tail"). */
-function clip(s: string, max: number): string {
-  if (s.length <= max) return s;
-  const head = Math.ceil((max - 1) / 2);
-  return `${s.slice(0, head)}_${s.slice(s.length - (max - 1 - head))}`;
-}
-
-/**
- * A short export file name: "<B>-to-<A>[-<group>]-<what>.<ext>", each part clipped, so the save
- * dialog proposes something a person can read (about 80 characters at most).
- */
-export function exportFileName(state: Pick<AlignmentState, 'a' | 'b'>, what: string, ext: string, group?: string): string {
-  const parts = [`${clip(slug(stem(state.b.name)), 24)}-to-${clip(slug(stem(state.a.name)), 24)}`];
-  if (group) parts.push(clip(slug(group), 20));
-  parts.push(clip(slug(what), 12));
-  return `${parts.join('-')}.${ext}`;
-}
+/** One line per figure the panel shows, as hover text and in "What do these numbers mean?". */
+export const DEFINITIONS = {
+  barrier:
+    'Loss barrier: the largest rise of the loss along the straight path (1−λ)·A + λ·B above the line joining the losses of A (λ = 0) and B (λ = 1). Near 0: no barrier between the two models. "Aligned" is the same path with B\'s units permuted onto A\'s.',
+  objective:
+    'Matching objective: Σ over the matched weight tensors of ⟨A, π(B)⟩, the similarity of A\'s weights and B\'s weights with B\'s units permuted by π. Before: B as it is (π = identity); after: with the permutations found. Higher is more alike.',
+  gain: 'Gain: objective after − objective before (and in percent of before, when before is not tiny next to the change). Positive: the permutation made B more like A.',
+} as const;
 
 function gain(g: { objectiveBefore: number; objectiveAfter: number }): string {
   const d = g.objectiveAfter - g.objectiveBefore;
@@ -70,6 +58,8 @@ export class AlignmentView {
   private theme: ThemeColors;
   private chart: LineChart | undefined;
   private readonly chartCanvas: HTMLCanvasElement;
+  /** Reads out the chart point the keyboard moved to. */
+  private readonly chartAnnouncer: HTMLElement;
   private curveElement: HTMLElement;
   private readonly tabs: HTMLButtonElement[] = [];
   private readonly panel: HTMLElement;
@@ -91,6 +81,8 @@ export class AlignmentView {
     if (heads.size > 0) this.names.push(HEADS_TAB);
     if (this.ui.tab >= this.names.length) this.ui.tab = 0;
     this.chartCanvas = h('canvas', { class: 'chart', role: 'img' });
+    this.chartAnnouncer = h('p', { class: 'sr-only chart-point', 'aria-live': 'polite' });
+    enableChartKeyboard(this.chartCanvas, () => this.chart, (text) => (this.chartAnnouncer.textContent = text));
     this.panel = h('div', { class: 'tabpanel', role: 'tabpanel', tabindex: -1 });
     this.curveElement = this.curveSection();
     this.element = h('main', { class: 'alignment' }, this.header(), this.groupsSection(), this.curveElement, this.tableSection());
@@ -117,17 +109,18 @@ export class AlignmentView {
       h('span', { class: 'tag' }, 'B'), this.fileButton('b', s.b.name, s.b.path),
       s.out ? ' → ' : '', s.out ? this.fileButton('out', s.out.name, s.out.path) : '');
     const facts = h('dl', { class: 'facts' });
-    const fact = (k: string, v: string) => facts.append(h('div', {}, h('dt', {}, k), h('dd', {}, v)));
+    const fact = (k: string, v: string, definition?: string) =>
+      facts.append(h('div', {}, h('dt', definition ? { class: 'defined', title: definition } : {}, k), h('dd', definition ? { title: definition } : {}, v)));
     fact('Method', s.method);
     fact('Backend', s.backend);
     fact('Time', fmtSeconds(s.seconds));
     fact('Iterations', fmt(s.iterations));
-    fact('Objective', `${fmt(s.objectiveBefore)} → ${fmt(s.objectiveAfter)}`);
-    fact('Gain', gain(s));
+    fact('Objective', `${fmt(s.objectiveBefore)} → ${fmt(s.objectiveAfter)}`, DEFINITIONS.objective);
+    fact('Gain', gain(s), DEFINITIONS.gain);
     const moved = s.groups.reduce((a, g) => a + g.moved, 0);
     const total = s.groups.reduce((a, g) => a + g.size, 0);
     fact('Units moved', `${fmt(moved)} of ${fmt(total)}`);
-    return h('header', {}, h('h1', {}, s.title), models, facts);
+    return h('header', {}, h('h1', {}, s.title), models, facts, definitionsList());
   }
 
   private groupsSection(): HTMLElement {
@@ -194,13 +187,14 @@ export class AlignmentView {
 
   private groupStats(name: string, g: GroupSummary | undefined, data: HeatmapData | undefined): HTMLElement {
     const dl = h('dl', { class: 'facts group-stats', 'aria-label': `Statistics of group ${name}` });
-    const fact = (k: string, v: string) => dl.append(h('div', {}, h('dt', {}, k), h('dd', {}, v)));
+    const fact = (k: string, v: string, definition?: string) =>
+      dl.append(h('div', {}, h('dt', definition ? { class: 'defined', title: definition } : {}, k), h('dd', {}, v)));
     const size = g?.size ?? data?.originalSize ?? data?.size;
     fact('Units', fmt(size));
     if (g) {
       fact('Moved', `${fmt(g.moved)} (${fmt((100 * g.moved) / Math.max(1, g.size), 3)}%)`);
-      fact('Objective', `${fmt(g.objectiveBefore)} → ${fmt(g.objectiveAfter)}`);
-      fact('Gain', gain(g));
+      fact('Objective', `${fmt(g.objectiveBefore)} → ${fmt(g.objectiveAfter)}`, DEFINITIONS.objective);
+      fact('Gain', gain(g), DEFINITIONS.gain);
     }
     return dl;
   }
@@ -209,7 +203,7 @@ export class AlignmentView {
     const png = h('button', { type: 'button', class: 'secondary' }, 'Export PNG');
     png.addEventListener('click', () => {
       const hm = this.heatmap;
-      if (hm) this.host.exportPng(hm.canvas.toDataURL('image/png'), exportFileName(this.state, hm.view, 'png', name));
+      if (hm) this.host.exportPng(chartPng(hm.canvas, this.heatmapTitle(name, hm.view), this.theme, 640), exportFileName(this.state, hm.view, 'png', name));
     });
     const cells = h('button', { type: 'button', class: 'secondary' }, 'Matrix CSV');
     cells.addEventListener('click', () => {
@@ -228,7 +222,7 @@ export class AlignmentView {
     const title = s.curve ? 'Loss along the interpolation path' : 'Weight-space distance along the interpolation path';
     const actions = h('div', { class: 'actions', role: 'group', 'aria-label': 'Export plot' });
     const png = h('button', { type: 'button', class: 'secondary' }, 'Export PNG');
-    png.addEventListener('click', () => this.host.exportPng(this.chartCanvas.toDataURL('image/png'), exportFileName(this.state, s.curve ? 'curve' : 'distance', 'png')));
+    png.addEventListener('click', () => this.host.exportPng(chartPng(this.chartCanvas, this.exportTitle(title), this.theme), exportFileName(this.state, s.curve ? 'curve' : 'distance', 'png')));
     const csvBtn = h('button', { type: 'button', class: 'secondary' }, 'Export CSV');
     csvBtn.addEventListener('click', () => this.host.exportCsv(this.curveCsv(), exportFileName(this.state, s.curve ? 'curve' : 'distance', 'csv')));
     actions.append(png, csvBtn);
@@ -240,11 +234,14 @@ export class AlignmentView {
       note = h('p', { class: 'hint curve-note', role: 'status' }, s.distance ? `${s.curveNote} ${meanwhile}, ${distanceText}` : s.curveNote);
     } else if (!s.curve && !s.distance) note = h('p', { class: 'empty' }, 'No evaluation data and no distances in this run.');
     else if (!s.curve) note = h('p', { class: 'hint' }, `No evaluation data: ${distanceText}`);
-    // A curve with a note is still being computed: the barriers are those of the points so far.
-    if (s.curve && s.curveNote) note = h('p', { class: 'hint curve-note', role: 'status' }, s.curveNote);
-    const barrierLabel = s.curve && s.curveNote ? 'Barrier so far' : 'Barrier';
+    // A curve with a note is partial: still being computed (the note ends in "…"), or stopped
+    // (cancelled, interrupted) with the points computed before kept. Its barriers are those of the points it has.
+    const running = s.curveNote?.endsWith('…') === true;
+    if (s.curve && s.curveNote) note = h('p', { class: `hint curve-note${running ? '' : ' stopped'}`, role: 'status' }, s.curveNote);
+    const barrierLabel = s.curve && s.curveNote ? (running ? 'Barrier so far' : 'Barrier over the points computed') : 'Barrier';
     const barrier = s.curve
-      ? h('p', { class: 'barrier' }, `${barrierLabel}: naive ${fmt(s.curve.barrier.naive)}` + (s.curve.barrier.aligned !== undefined ? `, aligned ${fmt(s.curve.barrier.aligned)}` : ''))
+      ? h('p', { class: 'barrier' }, h('span', { class: 'defined', title: DEFINITIONS.barrier }, barrierLabel),
+        `: naive ${fmt(s.curve.barrier.naive)}` + (s.curve.barrier.aligned !== undefined ? `, aligned ${fmt(s.curve.barrier.aligned)}` : ''))
       : '';
     // Language models: perplexity = exp(loss) at the endpoints and at the worst point of each path.
     const ppl = s.curve?.naive.perplexity;
@@ -252,18 +249,49 @@ export class AlignmentView {
       ? h('p', { class: 'perplexity' }, `Perplexity: A ${fmt(ppl[0])}, B ${fmt(ppl[ppl.length - 1])}; highest along the path: naive ${fmt(Math.max(...ppl))}` +
         (s.curve.aligned?.perplexity?.length ? `, aligned ${fmt(Math.max(...s.curve.aligned.perplexity))}` : ''))
       : '';
-    this.chartCanvas.setAttribute('aria-label', title);
+    this.chartCanvas.setAttribute('aria-label', `${title}. Use the left and right arrow keys to read the points.`);
     const box = s.curve || s.distance ? h('div', { class: 'chart-box' }, this.chartCanvas) : '';
-    return h('section', { class: 'curve', 'aria-labelledby': 'curve-h' }, h('h2', { id: 'curve-h' }, title), barrier, perplexity, note, box, s.curve || s.distance ? actions : '');
+    // What the lines are and which data they are over, under the chart.
+    const legend = s.curve
+      ? h('p', { class: 'hint chart-key' }, 'Solid lines: loss (left axis)' +
+        (s.curve.naive.acc.length === s.curve.lambdas.length ? ' · dashed: accuracy in % (right axis)' : '') +
+        (s.curve.naive.perplexity?.length ? ' · dotted: perplexity = exp(loss), on a log scale (right axis)' : '') + '. Red: naive path; blue: B aligned to A.')
+      : '';
+    const provenance = s.curve
+      ? h('p', { class: 'hint provenance' }, s.data ? `Data: ${provenanceText(s.data)}.` : 'Data: not recorded for this run.')
+      : s.distance ? h('p', { class: 'hint provenance' }, 'Computed from the weights alone (no data).') : '';
+    return h('section', { class: 'curve', 'aria-labelledby': 'curve-h' }, h('h2', { id: 'curve-h' }, title), barrier, perplexity, note, box, legend, provenance,
+      this.chartAnnouncer, s.curve || s.distance ? actions : '');
+  }
+
+  /** The exported heatmap's title: which group and view, which models, what rows and columns are. */
+  private heatmapTitle(group: string, view: string): string[] {
+    const [a, b] = distinctLabels(this.state.a, this.state.b);
+    const what = view === 'perm' ? 'permutation' : view === 'before' ? 'similarity before alignment' : 'similarity after alignment';
+    return [`${group}: ${what}`, `rows: units of A = ${a}; columns: units of B = ${b} · method ${this.state.method}`];
+  }
+
+  /** The exported chart's title: what is plotted, for which models, over which data. */
+  private exportTitle(what: string): string[] {
+    const s = this.state;
+    const [a, b] = distinctLabels(s.a, s.b);
+    const lines = [`${what}: A = ${a}, B = ${b}`];
+    const facts: string[] = [];
+    if (s.curve) facts.push(s.data ? `data ${provenanceText(s.data)}` : 'data not recorded');
+    if (s.curve) facts.push(`barrier naive ${fmt(s.curve.barrier.naive, 3)}` + (s.curve.barrier.aligned !== undefined ? `, aligned ${fmt(s.curve.barrier.aligned, 3)}` : ''));
+    if (s.curveNote && s.curve) facts.push(s.curveNote);
+    facts.push(`method ${s.method}`);
+    lines.push(facts.join(' · '));
+    return lines;
   }
 
   /**
    * The loss curve arrived (or was given up) after the heatmaps: only the curve section is
    * redrawn, so the heatmap's zoom, view and scroll stay as the user left them.
    */
-  setCurve(curve: AlignmentState['curve'], curveNote?: string): void {
-    const { curve: _c, curveNote: _n, ...rest } = this.state;
-    this.state = { ...rest, ...(curve ? { curve } : {}), ...(curveNote ? { curveNote } : {}) };
+  setCurve(curve: AlignmentState['curve'], curveNote?: string, data?: AlignmentState['data']): void {
+    const { curve: _c, curveNote: _n, data: _d, ...rest } = this.state;
+    this.state = { ...rest, ...(curve ? { curve } : {}), ...(curveNote ? { curveNote } : {}), ...(data ?? this.state.data ? { data: data ?? this.state.data } : {}) };
     const next = this.curveSection();
     this.curveElement.replaceWith(next);
     this.curveElement = next;
@@ -296,7 +324,9 @@ export class AlignmentView {
 
   private tableSection(): HTMLElement {
     const s = this.state;
-    const head = h('tr', {}, ...['Group', 'Units', 'Moved', 'Objective before', 'Objective after', 'Gain'].map((c, i) => h('th', { scope: 'col', class: i > 0 ? 'num' : undefined }, c)));
+    const defined: Record<string, string> = { 'Objective before': DEFINITIONS.objective, 'Objective after': DEFINITIONS.objective, Gain: DEFINITIONS.gain };
+    const head = h('tr', {}, ...['Group', 'Units', 'Moved', 'Objective before', 'Objective after', 'Gain'].map((c, i) =>
+      h('th', { scope: 'col', class: [i > 0 ? 'num' : '', defined[c] ? 'defined' : ''].filter(Boolean).join(' ') || undefined, title: defined[c] }, c)));
     const body = h('tbody', {});
     for (const g of s.groups) {
       body.append(h('tr', {}, h('th', { scope: 'row' }, g.name), h('td', { class: 'num' }, fmt(g.size)), h('td', { class: 'num' }, fmt(g.moved)),
@@ -336,4 +366,14 @@ export class AlignmentView {
     this.chart?.destroy();
     this.element.remove();
   }
+}
+
+/** "What do these numbers mean?": the definitions, for keyboard and screen-reader users too (hover text is not). */
+function definitionsList(): HTMLElement {
+  const dl = h('dl', { class: 'definitions' });
+  for (const [term, text] of [['Barrier', DEFINITIONS.barrier], ['Objective', DEFINITIONS.objective], ['Gain', DEFINITIONS.gain]] as const) {
+    const body = text.replace(/^[^:]+: /, '');
+    dl.append(h('dt', {}, term), h('dd', {}, body[0].toUpperCase() + body.slice(1)));
+  }
+  return h('details', { class: 'definitions-box' }, h('summary', {}, 'What do these numbers mean?'), dl);
 }

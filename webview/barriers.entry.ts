@@ -58,8 +58,8 @@ function runCard(run: RunSummary, pending: (() => void)[]): HTMLElement {
   const where = [run.folder ? `${run.folder}/` : '', run.method, run.seed !== undefined ? `seed ${run.seed}` : '', when(run.createdAt)].filter(Boolean).join(' · ');
   const li = h('li', { class: `run run-${run.kind}`, tabindex: 0, 'data-run-id': run.id, 'aria-label': `${run.kind} run ${pair}, ${run.method}. Press Enter to open.` },
     h('div', { class: 'run-head' }, h('span', { class: 'kind' }, run.kind), h('span', { class: 'pair', title: pair }, pair), del),
-    h('p', { class: 'meta', title: `${where} · ${fmtSeconds(run.seconds)} on ${run.backend}` }, where),
-    h('p', { class: 'meta' }, `${fmtSeconds(run.seconds)} on ${run.backend}`),
+    h('p', { class: 'meta', title: run.interrupted ? where : `${where} · ${fmtSeconds(run.seconds)} on ${run.backend}` }, where),
+    h('p', { class: 'meta' }, run.interrupted ? 'interrupted: no time or backend recorded' : `${fmtSeconds(run.seconds)} on ${run.backend}`),
     barrier, plot);
   li.addEventListener('click', () => api.postMessage({ type: 'openRun', id: run.id }));
   li.addEventListener('keydown', (e) => {
@@ -69,14 +69,45 @@ function runCard(run: RunSummary, pending: (() => void)[]): HTMLElement {
       api.postMessage({ type: 'openRun', id: run.id });
     } else if (e.key === 'Delete') {
       e.preventDefault();
-      api.postMessage({ type: 'deleteRun', id: run.id });
+      askDelete(li, run.id, pair);
     }
   });
   del.addEventListener('click', (e) => {
     e.stopPropagation();
-    api.postMessage({ type: 'deleteRun', id: run.id });
+    askDelete(li, run.id, pair);
   });
   return li;
+}
+
+/**
+ * ✕ (or Delete) asks first, inside the card: a run deleted from the history cannot be brought
+ * back. "Keep" (or Escape) puts the card back as it was.
+ */
+function askDelete(li: HTMLElement, id: string, pair: string): void {
+  if (li.querySelector('.confirm-delete')) return;
+  const yes = h('button', { type: 'button', class: 'danger' }, 'Delete');
+  const no = h('button', { type: 'button', class: 'secondary' }, 'Keep');
+  const box = h('div', { class: 'confirm-delete', role: 'group', 'aria-label': `Delete run ${pair}?` },
+    h('span', {}, 'Delete this run from the history? Checkpoint files are kept.'), yes, no);
+  const close = (): void => {
+    box.remove();
+    li.focus();
+  };
+  yes.addEventListener('click', (e) => {
+    e.stopPropagation();
+    api.postMessage({ type: 'deleteRun', id });
+  });
+  no.addEventListener('click', (e) => {
+    e.stopPropagation();
+    close();
+  });
+  box.addEventListener('click', (e) => e.stopPropagation());
+  box.addEventListener('keydown', (e) => {
+    e.stopPropagation();
+    if (e.key === 'Escape') close();
+  });
+  li.querySelector('.run-head')?.after(box);
+  no.focus();
 }
 
 function render(state: BarriersState): void {
@@ -85,7 +116,7 @@ function render(state: BarriersState): void {
   charts = [];
   clear(root);
   if (state.runs.length === 0) {
-    root.append(h('div', { class: 'empty-state' },
+    root.append(state.trusted === false ? restrictedState() : h('div', { class: 'empty-state' },
       h('p', {}, 'No runs yet.'),
       h('p', { class: 'hint' }, 'Right-click a .safetensors checkpoint in the Explorer and choose "Align with…" or "Compute barrier with…", or run "Re-Basin: Merge checkpoints…" from the Command Palette.')));
     return;
@@ -98,6 +129,17 @@ function render(state: BarriersState): void {
   for (const r of runs) list.append(runCard(r, pending));
   root.append(h('div', { class: 'toolbar' }, h('span', { class: 'count' }, `${state.runs.length} run${state.runs.length === 1 ? '' : 's'}`), h('span', { class: 'spacer' }), clearAll), list);
   for (const p of pending) p();
+}
+
+/** Restricted Mode hides the commands that make runs: say so, and how to trust the folder. */
+function restrictedState(): HTMLElement {
+  const trust = h('button', { type: 'button' }, 'Manage Workspace Trust…');
+  trust.addEventListener('click', () => api.postMessage({ type: 'manageTrust' }));
+  return h('div', { class: 'empty-state restricted' },
+    h('p', {}, 'No runs yet. This folder is in Restricted Mode.'),
+    h('p', { class: 'hint' }, 'In Restricted Mode Re-Basin only inspects checkpoints: aligning, merging and computing barriers run over workspace files, so their commands are hidden. ' +
+      'To use them, trust this folder: click "Restricted Mode" in the status bar, or run "Workspaces: Manage Workspace Trust" from the Command Palette, and choose "Trust".'),
+    trust);
 }
 
 const saved = api.getState();

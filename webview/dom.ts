@@ -10,6 +10,8 @@ export interface VsCodeApi<Out, State> {
   setState(state: State): void;
 }
 
+export { fmt, slug } from './format';
+
 declare function acquireVsCodeApi(): { postMessage(m: unknown): void; getState(): unknown; setState(s: unknown): void };
 
 /**
@@ -54,16 +56,6 @@ export function clear(el: Element): void {
   while (el.firstChild) el.removeChild(el.firstChild);
 }
 
-/** Compact number: 3 significant digits for small values, thousands separators for integers. */
-export function fmt(v: number | undefined, digits = 4): string {
-  if (v === undefined || Number.isNaN(v)) return '–';
-  if (!Number.isFinite(v)) return v > 0 ? '∞' : '−∞';
-  if (Number.isInteger(v) && Math.abs(v) < 1e15) return v.toLocaleString('en-US');
-  const a = Math.abs(v);
-  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(2);
-  return Number(v.toPrecision(digits)).toString();
-}
-
 export function fmtBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let v = n;
@@ -91,9 +83,4 @@ export function csvField(v: string | number | undefined): string {
 
 export function csv(rows: readonly (readonly (string | number | undefined)[])[]): string {
   return rows.map((r) => r.map(csvField).join(',')).join('\n') + '\n';
-}
-
-/** A file-name-safe slug. */
-export function slug(s: string): string {
-  return s.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '') || 'export';
 }

@@ -19,7 +19,7 @@ const DTYPE_BYTES: Record<string, number> = {
 };
 
 type StatsEntry =
-  | { status: 'loading'; fraction?: number; message?: string; cancelling?: boolean }
+  | { status: 'loading'; fraction?: number; message?: string; timeLeft?: string; cancelling?: boolean }
   | { status: 'done'; stats: TensorStatsResult }
   | { status: 'cancelled' }
   | { status: 'error'; message: string };
@@ -146,9 +146,14 @@ function progressBox(name: string, e: Extract<StatsEntry, { status: 'loading' }>
   const bar = h('progress', { class: 'stats-bar', max: 1, 'aria-label': `Statistics of ${name}: progress` });
   if (e.fraction !== undefined) bar.value = e.fraction;
   else bar.removeAttribute('value');
-  const pct = e.fraction !== undefined ? ` (${Math.floor(e.fraction * 100)}%)` : '';
-  const text = h('span', { class: 'stats-message' }, `${e.message ?? `Computing statistics of ${name}…`}${pct}`);
+  const text = h('span', { class: 'stats-message' }, progressText(name, e));
   return h('div', { class: 'stats-progress', role: 'status' }, text, bar, cancel);
+}
+
+/** "Statistics (pass 1 of 2): 1.2 GB of 4 GB read (30%, about 40 s left)". */
+function progressText(name: string, e: Extract<StatsEntry, { status: 'loading' }>): string {
+  const tail = [e.fraction !== undefined ? `${Math.floor(e.fraction * 100)}%` : '', e.timeLeft ?? ''].filter(Boolean).join(', ');
+  return `${e.message ?? `Computing statistics of ${name}…`}${tail ? ` (${tail})` : ''}`;
 }
 
 /** Updates a shown progress box in place (keeps the Cancel button under the pointer). */
@@ -162,7 +167,7 @@ function updateProgress(name: string): boolean {
     const text = r.querySelector<HTMLElement>('.stats-message');
     if (!bar || !text) continue;
     if (e.fraction !== undefined) bar.value = e.fraction;
-    text.textContent = `${e.message ?? `Computing statistics of ${name}…`}${e.fraction !== undefined ? ` (${Math.floor(e.fraction * 100)}%)` : ''}`;
+    text.textContent = progressText(name, e);
     updated = true;
   }
   return updated;
@@ -360,6 +365,7 @@ onMessages(toInspector, (m) => {
       if (e?.status !== 'loading') break;
       e.fraction = m.fraction;
       e.message = m.message;
+      e.timeLeft = m.timeLeft;
       if (!updateProgress(m.tensor)) refreshStats(m.tensor);
       break;
     }

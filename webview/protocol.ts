@@ -43,6 +43,7 @@ export interface ReadyMessage {
 
 export type ModelRef = DeepReadonly<v.InferOutput<typeof alignment.modelRefSchema>>;
 export type HeatmapData = DeepReadonly<v.InferOutput<typeof alignment.heatmapDataSchema>>;
+export type DataProvenance = DeepReadonly<v.InferOutput<typeof alignment.dataProvenanceSchema>>;
 export type PathDistance = DeepReadonly<v.InferOutput<typeof alignment.pathDistanceSchema>>;
 export type AlignmentState = DeepReadonly<v.InferOutput<typeof alignment.alignmentStateSchema>>;
 export type ToAlignment = DeepReadonly<ToView<'alignment'>>;

@@ -96,6 +96,22 @@ export function heatmapValues(h: { size: number; blocks?: number }): number {
   return b * Math.floor(h.size / b) ** 2;
 }
 
+/**
+ * Which data a loss curve was computed on, shown under the chart and in an exported PNG's title:
+ * the data file or folder, the split, and how much of it (examples; language models: sequences
+ * of `seqLen` tokens and the positions scored).
+ */
+export const dataProvenanceSchema = obj({
+  /** The data file or folder name. */
+  name: str(),
+  split: v.optional(str()),
+  examples: v.optional(int(0)),
+  sequences: v.optional(int(0)),
+  seqLen: v.optional(int(0)),
+  /** Language models: next-token (or masked) positions the loss is averaged over. */
+  positions: v.optional(int(0)),
+});
+
 /** Weight-space distances ‖A − B‖ (naive) and ‖A − π(B)‖ (aligned). */
 export const pathDistanceSchema = obj({ naive: num(), aligned: num() });
 
@@ -122,6 +138,8 @@ export const alignmentStateSchema = obj({
    */
   curveNote: v.optional(str()),
   distance: v.optional(pathDistanceSchema),
+  /** The data the curve was computed on (absent: older runs, or no curve). */
+  data: v.optional(dataProvenanceSchema),
   /**
    * The attention layers of the run's spec (heads, KV groups, inner permutations): their heatmaps
    * are shown per layer under one "Attention heads" tab instead of one tab per group.
@@ -134,7 +152,7 @@ export const TO_ALIGNMENT = {
   init: obj({ type: v.literal('init'), state: alignmentStateSchema }),
   update: obj({ type: v.literal('update'), state: alignmentStateSchema }),
   /** The loss curve arrived (or changed, or was given up: `curveNote`) after the heatmaps; only the curve section is redrawn. */
-  curve: obj({ type: v.literal('curve'), curve: v.optional(barrierCurveSchema), curveNote: v.optional(str()) }),
+  curve: obj({ type: v.literal('curve'), curve: v.optional(barrierCurveSchema), curveNote: v.optional(str()), data: v.optional(dataProvenanceSchema) }),
 } as const;
 
 /** Alignment panel → extension. */

@@ -5,7 +5,7 @@
  * versions lack it).
  */
 import * as v from 'valibot';
-import { num, obj, str, strArray } from '../schema/rules';
+import { bool, num, obj, str, strArray } from '../schema/rules';
 import { barrierCurveSchema } from '../schema/results';
 import { readySchema, shortText } from './common';
 
@@ -32,11 +32,17 @@ export const runSummaryEntries = {
   folder: v.optional(str()),
   /** The seed of the run's weight matching / merge. */
   seed: v.optional(num()),
+  /** A job a window reload stopped (recorded at the next activation): `note` says what it was doing. */
+  interrupted: v.optional(bool()),
 };
 
 export const runSummarySchema = obj(runSummaryEntries);
 
-export const barriersStateSchema = obj({ runs: v.array(runSummarySchema, 'must be an array') });
+export const barriersStateSchema = obj({
+  runs: v.array(runSummarySchema, 'must be an array'),
+  /** False in Restricted Mode: the commands that make runs are hidden, so the empty state says how to trust the folder. */
+  trusted: v.optional(bool()),
+});
 
 /** Extension → barrier side view, by `type`. */
 export const TO_BARRIERS = {
@@ -50,4 +56,6 @@ export const fromBarriersSchema = v.variant('type', [
   obj({ type: v.literal('openRun'), id: shortText(100) }),
   obj({ type: v.literal('deleteRun'), id: shortText(100) }),
   obj({ type: v.literal('clearRuns') }),
+  /** Restricted Mode: open VS Code's workspace trust editor. */
+  obj({ type: v.literal('manageTrust') }),
 ]);

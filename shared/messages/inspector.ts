@@ -67,6 +67,8 @@ export const TO_INSPECTOR = {
     tensor: str(),
     fraction: v.custom<number>((x) => typeof x === 'number' && x >= 0 && x <= 1, 'must be between 0 and 1'),
     message: v.optional(str()),
+    /** "about 40 s left", once the rate is measured. */
+    timeLeft: v.optional(str()),
   }),
   /** The computation stopped because the user cancelled it. */
   statsCancelled: obj({ type: v.literal('statsCancelled'), tensor: str() }),

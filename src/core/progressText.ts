@@ -51,10 +51,51 @@ export function formatPercentAndTime(view: Pick<ProgressView, 'percent' | 'secon
   return parts.join(', ');
 }
 
-/** One line: "Loss curve: 14 of 50 points (28%, about 1 min left)". */
-export function formatProgress(view: ProgressView): string {
+/**
+ * One line: "Loss curve: 14 of 50 points (28%, about 1 min left)". `scope` says what the time
+ * left covers when it is not the whole job ("for this step").
+ */
+export function formatProgress(view: ProgressView, scope?: string): string {
   const tail = formatPercentAndTime(view);
-  return tail ? `${view.words} (${tail})` : view.words;
+  const scoped = scope && view.secondsLeft !== undefined && tail ? `${tail} ${scope}` : tail;
+  return scoped ? `${view.words} (${scoped})` : view.words;
+}
+
+/**
+ * The one estimate of time left, from the measured rate: seconds since `fraction` was
+ * `startFraction`, times what is left over what was done. Undefined until enough is done for
+ * the rate to mean something (early rates mislead), and once done.
+ */
+export function secondsLeftAtRate(elapsedMs: number, fraction: number, startFraction = 0): number | undefined {
+  const done = fraction - startFraction;
+  if (fraction >= 1 || done < ETA_MIN_FRACTION || elapsedMs < ETA_MIN_MS) return undefined;
+  return ((elapsedMs / 1000) * (1 - fraction)) / done;
+}
+
+/**
+ * A job made of stages that each report their own 0..1 fraction (reading, then matching, then
+ * writing): maps every update to the fraction of the whole job, so the bar moves through the
+ * stages instead of filling once per stage and then sitting still. `stages` lists the stages in
+ * order with their share of the job (stage names as in Progress.stage; several names may share
+ * a step). An update of a stage not listed keeps the fraction reached; it never goes backwards.
+ */
+export function jobFractions(stages: readonly (readonly [names: readonly string[], share: number])[]): (p: Progress) => Progress {
+  const total = stages.reduce((s, [, share]) => s + share, 0) || 1;
+  const spans = new Map<string, { start: number; share: number }>();
+  let start = 0;
+  for (const [names, share] of stages) {
+    for (const n of names) spans.set(n, { start: start / total, share: share / total });
+    start += share;
+  }
+  let reached = 0;
+  return (p) => {
+    const span = spans.get(p.stage);
+    if (span) {
+      const own = p.fraction !== undefined && Number.isFinite(p.fraction) ? Math.min(1, Math.max(0, p.fraction)) : 0;
+      reached = Math.max(reached, span.start + own * span.share);
+    }
+    return { ...p, fraction: reached };
+  };
 }
 
 /**
@@ -83,10 +124,7 @@ export class ProgressClock {
     }
     this.shown = Math.max(this.shown, fraction);
     const percent = Math.floor(this.shown * 100);
-    const elapsed = t - this.startMs;
-    const done = this.shown - this.startFraction;
-    const secondsLeft =
-      this.shown < 1 && done >= ETA_MIN_FRACTION && elapsed >= ETA_MIN_MS ? ((elapsed / 1000) * (1 - this.shown)) / done : undefined;
+    const secondsLeft = secondsLeftAtRate(t - this.startMs, this.shown, this.startFraction);
     return secondsLeft === undefined ? { words, percent } : { words, percent, secondsLeft };
   }
 }

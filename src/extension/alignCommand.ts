@@ -14,6 +14,7 @@ import { METHODS, methodInfo } from '../core/methods';
 import { evaluationDataOptions } from './barrierCommand';
 import type { CurvePoint } from '../core/checkpoint';
 import type { AlignMethod, AlignResult, BarrierCurve, DataOptions } from '../engine/protocol';
+import type { DataProvenance } from '../../webview/protocol';
 import { CurveAssembler } from '../core/curveAssembler';
 import { AlignmentPanel } from './alignmentPanel';
 import { checkCandidates, folderLabel, pickCompatible, readTensorList } from './checkpointPicker';
@@ -22,7 +23,7 @@ import { CommandError } from './errors';
 import { timed } from './log';
 import { defaultData, pickEvaluationData } from './dataChoice';
 import { alignLogLine, alignSummary, alignWrite, cancelledText, curveCancelledLogLine, curveStartText, keptNote, notWrittenNote, type AlignWrite, type CurveEnd } from './outcomeText';
-import { alignmentState, alignmentTitle, curveOf, runningState } from './panelState';
+import { alignmentState, alignmentTitle, curveOf, dataProvenance, runningState } from './panelState';
 import { isCancelled } from '../engine/errors';
 import { confirmOutput, describeError, fileStamp, otherSelected, reportFailure, targetUri, withCancellableProgress } from './runSupport';
 import { alignedOutputPath, readSettings } from './settings';
@@ -146,6 +147,8 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
   /** Why the panel has no loss curve although evaluation data is set. */
   let curveNote: string | undefined;
   let curveEnd: CurveEnd = 'none';
+  /** The data the curve was computed on (shown under the chart). */
+  let curveData: DataProvenance | undefined;
   /** The panel opened as soon as the file was written, while the curve is computed. */
   let livePanel: AlignmentPanel | undefined;
   try {
@@ -190,12 +193,14 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
       const points = new CurveAssembler(true);
       let lastDraw = 0;
       const onPoint = (p: CurvePoint): void => {
-        if (!points.add(p) || !livePanel?.isOpen) return;
+        if (!points.add(p) || !livePanel?.isOpen || signal.aborted) return;
         const now = Date.now();
         if (now - lastDraw < 250 && points.received < total) return;
         lastDraw = now;
         livePanel.updateCurve(points.curve(), `Loss curve: ${points.received} of ${total} points…`);
       };
+      // A cancel takes a few seconds to reach the workers: say at once that it was heard, and that the points so far stay.
+      signal.addEventListener('abort', () => livePanel?.isOpen && livePanel.updateCurve(points.curve(), 'Cancelling… the points computed so far are kept.'), { once: true });
       try {
         const barrier = await timed(deps.log, `barrier ${aName} ↔ ${bName}`, () =>
           deps.engine.run(
@@ -220,9 +225,12 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
         );
         curve = curveOf(barrier);
         curveEnd = 'done';
+        curveData = dataProvenance(data.path, barrier);
       } catch (err) {
         if (isCancelled(err)) {
-          curveNote = 'Loss curve cancelled.';
+          // The points computed before the cancel are kept, marked as a partial curve.
+          curve = points.curve();
+          curveNote = curve ? `Loss curve cancelled after ${points.received} of ${total} points.` : 'Loss curve cancelled.';
           curveEnd = 'cancelled';
           deps.log.info(curveCancelledLogLine(label, written));
         } else {
@@ -251,7 +259,7 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
 
   deps.log.info(alignLogLine(label, result, outcome));
   if (outcome.written === false && outcome.equivalence) deps.log.warn(`${label}: ${outcome.reason}`);
-  const state = alignmentState(a.fsPath, b.fsPath, result, curve, curveNote);
+  const state = alignmentState(a.fsPath, b.fsPath, result, curve, curveNote, curveData);
   const run = await deps.history.add(
     {
       kind: 'align',
@@ -264,15 +272,16 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
       method,
       backend: result.backend,
       seconds: result.seconds,
-      barrier: curve?.barrier,
-      curve,
+      // A partial (cancelled or failed) curve stays in the panel only: its barrier is not the run's.
+      barrier: curveNote ? undefined : curve?.barrier,
+      curve: curveNote ? undefined : curve,
       note: curveNote ?? (outcome.written ? keptNote(outcome) : undefined),
       folder: folderLabel(b),
       seed: settings.seed,
     },
     state,
   );
-  if (livePanel?.isOpen) livePanel.updateCurve(curve, curveNote);
+  if (livePanel?.isOpen) livePanel.updateCurve(curve, curveNote, curveData);
   else if (opts.openPanel !== false && !livePanel) AlignmentPanel.show(deps.extensionUri, deps.log, state);
   const moved = result.groups.reduce((s, g) => s + g.moved, 0);
   const summary = alignSummary({ a: aName, b: bName }, moved, outcome, curveEnd);

@@ -6,11 +6,13 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { AlignmentState, BarrierCurve, ToAlignment } from '../../webview/protocol';
+import type { AlignmentState, BarrierCurve, DataProvenance, ToAlignment } from '../../webview/protocol';
 import { Disposable } from './dispose';
 import type { Log } from './log';
 import { errorMessage } from './log';
+import type { Deps } from './deps';
 import { asFromAlignment } from './messageGuards';
+import { afterReload, persistedState, persistedTitle } from './panelRestore';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
 export class AlignmentPanel extends Disposable {
@@ -59,6 +61,49 @@ export class AlignmentPanel extends Disposable {
     return created;
   }
 
+  /**
+   * Brings back the panels open before a window reload: from the state their webview kept, else
+   * from the run history (a state too large for the webview to keep), else says it cannot.
+   */
+  static registerSerializer(deps: Pick<Deps, 'extensionUri' | 'log' | 'history'>): vscode.Disposable {
+    return vscode.window.registerWebviewPanelSerializer(AlignmentPanel.viewType, {
+      deserializeWebviewPanel: async (panel: vscode.WebviewPanel, saved: unknown) => {
+        await AlignmentPanel.restore(panel, saved, deps);
+      },
+    });
+  }
+
+  /** What the serializer does with a panel VS Code recreated and the state its webview kept. */
+  static async restore(panel: vscode.WebviewPanel, saved: unknown, deps: Pick<Deps, 'extensionUri' | 'log' | 'history'>): Promise<AlignmentPanel | undefined> {
+    const title = persistedTitle(saved) ?? panel.title;
+    const state = persistedState(saved) ?? (await AlignmentPanel.storedState(deps, title));
+    if (!state) {
+      panel.dispose();
+      void vscode.window.showInformationMessage(`Re-Basin: "${title}" could not be restored after the reload; reopen its run from the Barrier charts view.`);
+      return undefined;
+    }
+    return AlignmentPanel.revive(panel, deps.extensionUri, deps.log, afterReload(state));
+  }
+
+  /** The newest stored run panel with this title (the last few runs only). */
+  private static async storedState(deps: Pick<Deps, 'history'>, title: string): Promise<AlignmentState | undefined> {
+    for (const run of deps.history.list().filter((r) => r.hasPanel).slice(0, 20)) {
+      const state = await deps.history.loadPanel(run.id);
+      if (state?.title === title) return state;
+    }
+    return undefined;
+  }
+
+  private static revive(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, log: Log, state: AlignmentState): AlignmentPanel {
+    panel.title = state.title;
+    panel.webview.options = webviewOptions(extensionUri);
+    panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icons', 'rebasin.svg');
+    const revived = new AlignmentPanel(panel, state, log);
+    panel.webview.html = webviewHtml(panel.webview, extensionUri, 'alignment', state.title);
+    AlignmentPanel.opened.fire(revived);
+    return revived;
+  }
+
   static disposeAll(): void {
     for (const p of [...AlignmentPanel.open]) p.panel.dispose();
   }
@@ -82,10 +127,10 @@ export class AlignmentPanel extends Disposable {
    * heatmaps: the webview redraws only its curve section. While the curve is computed, `curve`
    * holds the points so far and `curveNote` says how many.
    */
-  updateCurve(curve: BarrierCurve | undefined, curveNote?: string): void {
-    const { curve: _c, curveNote: _n, ...rest } = this.state;
-    this.state = { ...rest, ...(curve ? { curve } : {}), ...(curveNote ? { curveNote } : {}) };
-    if (this.ready) this.post({ type: 'curve', curve, curveNote });
+  updateCurve(curve: BarrierCurve | undefined, curveNote?: string, data?: DataProvenance): void {
+    const { curve: _c, curveNote: _n, data: _d, ...rest } = this.state;
+    this.state = { ...rest, ...(curve ? { curve } : {}), ...(curveNote ? { curveNote } : {}), ...(data ? { data } : {}) };
+    if (this.ready) this.post({ type: 'curve', curve, curveNote, ...(data ? { data } : {}) });
   }
 
   private post(message: ToAlignment): void {
@@ -128,6 +173,12 @@ export class AlignmentPanel extends Disposable {
     if (!target) return;
     await vscode.workspace.fs.writeFile(target, bytes);
     this.log.info(`exported ${target.fsPath}`);
+    // Say where it went, with the two things one does next.
+    void vscode.window.showInformationMessage(`Re-Basin: saved ${path.basename(target.fsPath)}.`, 'Open', 'Reveal').then(async (choice) => {
+      if (choice === 'Open') await vscode.commands.executeCommand('vscode.open', target);
+      // In the Explorer when the file is in the workspace, else in the system's file manager.
+      if (choice === 'Reveal') await vscode.commands.executeCommand(vscode.workspace.getWorkspaceFolder(target) ? 'revealInExplorer' : 'revealFileInOS', target);
+    });
   }
 
   override dispose(): void {

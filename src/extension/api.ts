@@ -19,4 +19,12 @@ export interface RebasinApi {
   historyLocation(): vscode.Uri;
   /** Fires when the run history changes. */
   readonly onDidChangeRuns: vscode.Event<void>;
+  /**
+   * Does what the panel serializer does after a window reload, on a new panel given the state its
+   * webview kept (`{ui, title, data}`); resolves to the restored panel's title, or undefined when
+   * nothing could be restored (tests: a real reload would end the test run).
+   */
+  restorePanel(saved: unknown): Promise<string | undefined>;
+  /** Records the jobs an earlier window left noted as under way, as activation does; resolves to how many. */
+  recoverInterruptedJobs(): Promise<number>;
 }

@@ -52,7 +52,7 @@ export function computeBarrier(deps: Deps, fromExplorer: boolean) {
 
 async function runBarrier(deps: Deps, uri: unknown, uris: unknown, opts: BarrierOptions, automated: boolean): Promise<BarrierOutcome | undefined> {
   if (!(await requireTrust('computing loss barriers'))) return undefined;
-  const b = opts.b ?? (uri === undefined ? await pickOne('Compute barrier (1 of 2): model B', 'Pick model B: the one aligned to the reference A you pick next') : targetUri(uri));
+  const b = opts.b ?? (uri === undefined ? await pickOne('Compute barrier (1 of 2): model B', 'Pick model B: the one aligned to the reference A you pick next', true) : targetUri(uri));
   if (!b) return undefined;
   await readTensorList(b.fsPath);
   const selected = otherSelected(b, uris);
@@ -95,7 +95,7 @@ async function runBarrier(deps: Deps, uri: unknown, uris: unknown, opts: Barrier
   deps.log.info(
     `${label}: barrier naive ${formatNumber(result.barrier.naive)}${result.barrier.aligned !== undefined ? `, aligned ${formatNumber(result.barrier.aligned)}` : ''} on ${result.backend} (${result.workers} worker(s))`,
   );
-  const state = barrierState(a.fsPath, b.fsPath, result);
+  const state = barrierState(a.fsPath, b.fsPath, result, dataPath);
   const run = await deps.history.add(
     {
       kind: 'barrier',

@@ -26,6 +26,8 @@ export class BarrierViewProvider extends Disposable implements vscode.WebviewVie
   ) {
     super();
     this.register(history.onDidChange(() => this.push('update')));
+    // Trusting the folder changes the empty state's advice.
+    this.register(vscode.workspace.onDidGrantWorkspaceTrust(() => this.push('update')));
   }
 
   static register(
@@ -63,7 +65,7 @@ export class BarrierViewProvider extends Disposable implements vscode.WebviewVie
   }
 
   private state(): BarriersState {
-    return { runs: this.history.list().map(toSummary) };
+    return { runs: this.history.list().map(toSummary), trusted: vscode.workspace.isTrusted };
   }
 
   private push(type: 'init' | 'update'): void {
@@ -96,6 +98,9 @@ export class BarrierViewProvider extends Disposable implements vscode.WebviewVie
         case 'clearRuns':
           await vscode.commands.executeCommand('rebasin.clearRunHistory');
           break;
+        case 'manageTrust':
+          await vscode.commands.executeCommand('workbench.trust.manage');
+          break;
       }
     } catch (err) {
       void vscode.window.showErrorMessage(`Re-Basin: ${errorMessage(err)}`);
@@ -121,5 +126,6 @@ function toSummary(r: RunRecord): RunSummary {
     note: r.note,
     folder: r.folder,
     seed: r.seed,
+    ...(r.interrupted ? { interrupted: true } : {}),
   };
 }

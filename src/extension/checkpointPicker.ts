@@ -9,8 +9,10 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { checkpointName } from '../core/checkpointName';
 import type { TensorInfo } from '../core/checkpoint';
+import { dataFileProblem, isDataFile } from '../core/data';
 import { openCheckpoint } from '../core/safetensors';
 import { checkCompatible } from '../core/spec';
+import { selectionProblem } from './layoutSelection';
 import { errorMessage } from './log';
 
 export interface Candidate {
@@ -21,6 +23,8 @@ export interface Candidate {
   readonly params?: number;
   /** Written by Re-Basin (an aligned or merged file): listed after the original models. */
   readonly output?: boolean;
+  /** Evaluation data or recorded outputs, not a model (`reference_logits.safetensors`): not listed. */
+  readonly data?: boolean;
 }
 
 /** Our own outputs: the default names, or `rebasin.*` provenance in the header's metadata. */
@@ -73,6 +77,11 @@ export async function checkCandidates(target: string, targetTensors: readonly Te
   for (const uri of uris) {
     try {
       const { tensors, metadata } = await readHeader(uri.fsPath);
+      const names = tensors.map((t) => t.name);
+      if (isDataFile(names)) {
+        out.push({ uri, problem: dataFileProblem(names), data: true });
+        continue;
+      }
       const problem = checkCompatible(tensors, targetTensors, checkpointName(uri.fsPath), checkpointName(target));
       const params = tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
       out.push({ uri, problem: problem?.message, tensors: tensors.length, params, output: isRebasinOutput(uri.fsPath, metadata) });
@@ -166,7 +175,8 @@ export async function pickCompatible(target: vscode.Uri, title: string, exclude:
 function candidateItems(candidates: readonly Candidate[]): CandidateItem[] {
   const items: CandidateItem[] = [];
   const good = candidates.filter((c) => !c.problem);
-  const bad = candidates.filter((c) => c.problem);
+  // Data files are not models: not offered at all (Browse… still says why one cannot be used).
+  const bad = candidates.filter((c) => c.problem && !c.data);
   if (good.length) items.push({ label: 'Compatible', kind: vscode.QuickPickItemKind.Separator });
   for (const c of good) {
     items.push({
@@ -224,6 +234,8 @@ export async function layoutHints(uris: readonly vscode.Uri[]): Promise<LayoutHi
   for (const uri of uris) {
     try {
       const { tensors, metadata } = await readHeader(uri.fsPath);
+      // Data files (x/y, token ids, recorded logits) are not models: not offered for a merge.
+      if (isDataFile(tensors.map((t) => t.name))) continue;
       const params = tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
       read.push({ uri, key: layoutKey(tensors), tensors: tensors.length, params, output: isRebasinOutput(uri.fsPath, metadata) });
     } catch (err) {
@@ -256,7 +268,7 @@ export async function pickMany(title: string, minimum: number): Promise<vscode.U
     return undefined;
   }
   const hints = await layoutHints(uris);
-  type Item = vscode.QuickPickItem & { uri?: vscode.Uri };
+  type Item = vscode.QuickPickItem & { uri?: vscode.Uri; layout?: number };
   const items: Item[] = [];
   let layout: number | undefined;
   for (const hint of hints) {
@@ -270,16 +282,10 @@ export async function pickMany(title: string, minimum: number): Promise<vscode.U
       description: pickDescription(hint.uri),
       detail: hint.detail,
       uri: hint.uri,
+      layout: hint.layout,
     });
   }
-  const picked = await vscode.window.showQuickPick(items, {
-    title,
-    canPickMany: true,
-    matchOnDescription: true,
-    matchOnDetail: true,
-    placeHolder: `Select ${minimum} or more checkpoints with the same tensor names and shapes (one layout)`,
-    ignoreFocusOut: true,
-  });
+  const picked = await pickSameLayout(items, title, minimum);
   if (!picked) return undefined;
   const chosen = picked.filter((p): p is Item & { uri: vscode.Uri } => p.uri !== undefined);
   if (chosen.length < minimum) {
@@ -289,9 +295,64 @@ export async function pickMany(title: string, minimum: number): Promise<vscode.U
   return chosen.map((p) => p.uri);
 }
 
-/** Single pick of any workspace checkpoint. */
-export async function pickOne(title: string, placeHolder: string): Promise<vscode.Uri | undefined> {
-  const uris = await findCheckpoints();
+/**
+ * A multi-select that checks the selection as it is made: ticking checkpoints of another layout
+ * (or an unreadable one) says so at once in the title, and accepting such a selection keeps the
+ * pick open with the reason instead of failing later.
+ */
+async function pickSameLayout<T extends vscode.QuickPickItem & { uri?: vscode.Uri; layout?: number }>(items: readonly T[], title: string, minimum: number): Promise<readonly T[] | undefined> {
+  const qp = vscode.window.createQuickPick<T>();
+  qp.title = title;
+  qp.canSelectMany = true;
+  qp.matchOnDescription = true;
+  qp.matchOnDetail = true;
+  qp.ignoreFocusOut = true;
+  qp.placeholder = `Select ${minimum} or more checkpoints with the same tensor names and shapes (one layout)`;
+  qp.items = items;
+  const problem = (selected: readonly T[]): string | undefined =>
+    selectionProblem(selected.filter((s) => s.uri).map((s) => ({ name: checkpointName(s.uri!.fsPath), layout: s.layout ?? -1 })));
+  qp.onDidChangeSelection((selected) => {
+    const p = problem(selected);
+    qp.title = p ? `${title}: ${p}` : title;
+  });
+  qp.show();
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (value: readonly T[] | undefined): void => {
+      if (done) return;
+      done = true;
+      resolve(value);
+      qp.dispose();
+    };
+    qp.onDidHide(() => finish(undefined));
+    qp.onDidAccept(() => {
+      const p = problem(qp.selectedItems);
+      if (p) {
+        void vscode.window.showWarningMessage(`Re-Basin: cannot merge: ${p}.`);
+        return;
+      }
+      finish([...qp.selectedItems]);
+    });
+  });
+}
+
+/** True when the file's header holds only data tensors (x/y, token ids, recorded logits); false when unreadable. */
+async function holdsData(uri: vscode.Uri): Promise<boolean> {
+  try {
+    return isDataFile((await readHeader(uri.fsPath)).tensors.map((t) => t.name));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Single pick of any workspace checkpoint; `modelsOnly` leaves out data files (a model to run,
+ * not one to inspect).
+ */
+export async function pickOne(title: string, placeHolder: string, modelsOnly = false): Promise<vscode.Uri | undefined> {
+  const uris: vscode.Uri[] = [];
+  // One header at a time (up to 500 files: no burst of open handles).
+  for (const u of await findCheckpoints()) if (!modelsOnly || !(await holdsData(u))) uris.push(u);
   const items: (vscode.QuickPickItem & { uri?: vscode.Uri })[] = uris.map((uri) => ({
     label: checkpointName(uri.fsPath),
     description: pickDescription(uri),

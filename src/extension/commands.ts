@@ -80,6 +80,11 @@ function clearRunHistory(deps: Deps) {
 
 /** Reopens a stored run: its alignment/barrier panel, or the merged checkpoint in the inspector. */
 export async function reopenRun(deps: Deps, run: RunRecord): Promise<void> {
+  if (run.interrupted) {
+    // Nothing was kept of a job a window reload stopped: say so instead of "results are gone".
+    void vscode.window.showInformationMessage(`Re-Basin: ${run.note ?? 'this run was interrupted by a window reload'} Run it again to see its results.`);
+    return;
+  }
   const changed = await outputChange(deps, run);
   const replaced = changed !== undefined;
   const fate = changed === 'missing' ? 'is no longer there' : 'was replaced by a later run';

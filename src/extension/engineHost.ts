@@ -11,6 +11,7 @@ import type { BackendName, EngineRequest, ResultOf } from '../engine/protocol';
 import type { CurvePoint, Progress } from '../core/checkpoint';
 import { Disposable } from './dispose';
 import { type Log, errorMessage } from './log';
+import type { JobJournal } from './jobJournal';
 import { readSettings } from './settings';
 
 export interface RunOptions {
@@ -40,6 +41,8 @@ export class EngineHost extends Disposable {
   constructor(
     private readonly extensionUri: vscode.Uri,
     private readonly log: Log,
+    /** Notes each run-making request while it is under way (a reload then leaves a trace). */
+    private readonly journal?: JobJournal,
   ) {
     super();
     this.status = this.register(vscode.window.createStatusBarItem('rebasin.engine', vscode.StatusBarAlignment.Left, 10));
@@ -70,11 +73,13 @@ export class EngineHost extends Disposable {
     const client = await this.ensure();
     this.active++;
     this.updateStatus(request.kind);
+    const noted = await this.journal?.begin(request);
     try {
       return await client.request(request, { onProgress: options.onProgress, onPoint: options.onPoint, signal: options.signal });
     } finally {
       this.active--;
       this.updateStatus();
+      await noted?.();
     }
   }
 

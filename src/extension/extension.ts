@@ -11,6 +11,7 @@ import { DataChoices } from './dataChoice';
 import type { Deps } from './deps';
 import { EngineHost } from './engineHost';
 import { InspectorEditorProvider } from './inspectorEditor';
+import { JobJournal } from './jobJournal';
 import { createLog, errorMessage } from './log';
 import { RunHistory } from './runHistory';
 
@@ -18,17 +19,22 @@ export async function activate(context: vscode.ExtensionContext): Promise<Rebasi
   try {
     const log = createLog();
     context.subscriptions.push(log);
-    const engine = new EngineHost(context.extensionUri, log);
-    context.subscriptions.push(engine);
     const historyDir = context.storageUri ?? context.globalStorageUri;
+    const journal = new JobJournal(historyDir, log);
+    const engine = new EngineHost(context.extensionUri, log, journal);
+    context.subscriptions.push(engine);
     const history = await RunHistory.create(historyDir, log);
     context.subscriptions.push(history);
+    // Jobs a window reload stopped: recorded as such, not lost without a word.
+    await journal.recover(history);
     const deps: Deps = { extensionUri: context.extensionUri, log, engine, history, data: new DataChoices(context.workspaceState) };
 
     context.subscriptions.push(registerCommands(deps));
     context.subscriptions.push(InspectorEditorProvider.register(context, deps));
     context.subscriptions.push(BarrierViewProvider.register(context, { history, log, reopen: (run) => reopenRun(deps, run) }));
     context.subscriptions.push({ dispose: () => AlignmentPanel.disposeAll() });
+    // Alignment/barrier panels open before a window reload come back.
+    context.subscriptions.push(AlignmentPanel.registerSerializer(deps));
 
     log.info(`Re-Basin ${String(context.extension.packageJSON.version)} activated (compute worker starts on first use)`);
     return {
@@ -38,6 +44,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<Rebasi
       historyLocation: () => historyDir,
       onDidShowInspector: InspectorEditorProvider.onDidShow,
       onDidChangeRuns: history.onDidChange,
+      restorePanel: async (saved) => {
+        const panel = vscode.window.createWebviewPanel(AlignmentPanel.viewType, 'Re-Basin', vscode.ViewColumn.Active, {});
+        return (await AlignmentPanel.restore(panel, saved, deps))?.title;
+      },
+      recoverInterruptedJobs: () => journal.recover(history),
     };
   } catch (err) {
     // VS Code does not tell the user when activation fails: say it, then let VS Code record it.

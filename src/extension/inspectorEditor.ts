@@ -17,6 +17,7 @@ import type { Log } from './log';
 import { errorMessage, timed } from './log';
 import { asFromInspector } from './messageGuards';
 import { isCancelled } from '../engine/errors';
+import { ProgressClock, formatTimeLeft } from '../core/progressText';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
 const HISTOGRAM_BINS = 64;
@@ -112,6 +113,7 @@ export class InspectorEditorProvider extends Disposable implements vscode.Custom
   /** Runs one tensor's statistics in the compute worker, posting progress, the result, or why it stopped. */
   private async computeStats(document: CheckpointDocument, tensor: string, running: Map<string, AbortController>, post: (m: ToInspector) => void): Promise<void> {
     const abort = new AbortController();
+    const clock = new ProgressClock();
     running.set(tensor, abort);
     InspectorEditorProvider.statsEmitter.fire({ tensor, running: running.size });
     try {
@@ -122,7 +124,9 @@ export class InspectorEditorProvider extends Disposable implements vscode.Custom
             signal: abort.signal,
             onProgress: (p) => {
               if (p.fraction !== undefined && Number.isFinite(p.fraction)) {
-                post({ type: 'statsProgress', tensor, fraction: Math.min(1, Math.max(0, p.fraction)), message: p.message });
+                // The time left at the measured rate, as every long job shows it.
+                const left = clock.view(p).secondsLeft;
+                post({ type: 'statsProgress', tensor, fraction: Math.min(1, Math.max(0, p.fraction)), message: p.message, ...(left !== undefined ? { timeLeft: formatTimeLeft(left) } : {}) });
               }
             },
           },

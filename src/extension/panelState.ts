@@ -1,7 +1,8 @@
 /** Builds the alignment panel's state from engine results (align, barrier) for new and stored runs. */
+import * as path from 'node:path';
 import { checkpointName, checkpointNamePair } from '../core/checkpointName';
 import type { AlignResult, BarrierCurve, BarrierResult } from '../engine/protocol';
-import type { AlignmentState, ModelRef } from '../../webview/protocol';
+import type { AlignmentState, DataProvenance, ModelRef } from '../../webview/protocol';
 import { heatmapsOf } from './heatmaps';
 
 export function modelRef(file: string, name = checkpointName(file)): ModelRef {
@@ -48,7 +49,25 @@ export function curveOf(r: BarrierCurve): BarrierCurve {
   return { lambdas: r.lambdas, naive: r.naive, aligned: r.aligned, barrier: r.barrier };
 }
 
-export function alignmentState(a: string, b: string, result: AlignResult, curve?: BarrierCurve, curveNote?: string): AlignmentState {
+/**
+ * Which data a curve was computed on: the data file or folder given, the split and the examples
+ * the workers evaluated (language models: sequences, tokens each, positions scored).
+ */
+export function dataProvenance(dataPath: string, result: Pick<BarrierResult, 'evaluation' | 'lm'>): DataProvenance {
+  const evaluated = result.evaluation?.data;
+  const lm = result.lm;
+  return {
+    name: path.basename(dataPath),
+    ...(evaluated ? { split: evaluated.split, examples: evaluated.examples } : {}),
+    ...(lm ? { sequences: lm.sequences, seqLen: lm.seqLen, positions: lm.positions } : {}),
+  };
+}
+
+/**
+ * The panel's state of an alignment. A curve with a note is partial: still being computed (the
+ * note ends in "…") or stopped (cancelled, interrupted): its points so far are kept.
+ */
+export function alignmentState(a: string, b: string, result: AlignResult, curve?: BarrierCurve, curveNote?: string, data?: DataProvenance): AlignmentState {
   return {
     title: alignmentTitle(a, b),
     ...refs(a, b),
@@ -62,13 +81,14 @@ export function alignmentState(a: string, b: string, result: AlignResult, curve?
     groups: result.groups,
     heatmaps: heatmapsOf(result),
     curve,
-    ...(curveNote !== undefined && !curve ? { curveNote } : {}),
+    ...(curveNote !== undefined ? { curveNote } : {}),
     distance: result.distance,
+    ...(data ? { data } : {}),
     ...(result.attention && result.attention.length > 0 ? { attention: result.attention } : {}),
   };
 }
 
-export function barrierState(a: string, b: string, result: BarrierResult): AlignmentState {
+export function barrierState(a: string, b: string, result: BarrierResult, dataPath?: string): AlignmentState {
   const align = result.align;
   return {
     title: `Re-Basin barrier: ${checkpointNamePair(a, b).join(' ↔ ')}`,
@@ -84,5 +104,6 @@ export function barrierState(a: string, b: string, result: BarrierResult): Align
     heatmapsNote: 'A barrier run keeps no similarity matrices: use Align with… on these models to see the heatmaps.',
     curve: curveOf(result),
     distance: align?.distance,
+    ...(dataPath !== undefined ? { data: dataProvenance(dataPath, result) } : {}),
   };
 }

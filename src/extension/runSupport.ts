@@ -77,6 +77,9 @@ export interface ProgressPhase {
 /** Reports engine progress to a notification; `phase` maps a request's fraction into the whole command's. */
 export type ReportProgress = (p: Progress, phase?: ProgressPhase) => void;
 
+/** What a job shows from the moment its Cancel is clicked until it has stopped. */
+export const CANCELLING = 'Cancelling… (finishing the step under way)';
+
 /**
  * Runs `work` under a cancellable notification; the token becomes an AbortSignal. The message is
  * "words (42%, about 1 min left)"; the bar never goes backwards.
@@ -87,12 +90,20 @@ export function withCancellableProgress<T>(
 ): Thenable<T> {
   return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
     const abort = new AbortController();
-    const sub = token.onCancellationRequested(() => abort.abort());
-    // One clock per phase: the time left is estimated from the current phase's own rate, and
-    // shown only in the last phase (an earlier phase's estimate would leave out what follows).
+    // A cancel takes a moment to reach the workers: acknowledge it at once (the notification and
+    // the status bar), and let no later progress message cover it.
+    let cancelling: vscode.Disposable | undefined;
+    const sub = token.onCancellationRequested(() => {
+      progress.report({ message: CANCELLING });
+      cancelling = vscode.window.setStatusBarMessage(`$(sync~spin) Re-Basin: ${CANCELLING}`);
+      abort.abort();
+    });
+    // One clock per phase: the time left is estimated from the current phase's own rate; in an
+    // earlier phase it is said to be that step's (it leaves out what follows).
     const clocks = new Map<string, ProgressClock>();
     let shown = 0;
     const report: ReportProgress = (p, phase) => {
+      if (abort.signal.aborted) return;
       const f = p.fraction !== undefined && Number.isFinite(p.fraction) ? Math.min(1, Math.max(0, p.fraction)) : undefined;
       const whole = f === undefined ? (phase ? phase.start : undefined) : phase ? phase.start + f * (phase.end - phase.start) : f;
       const key = phase ? `${phase.start}-${phase.end}` : 'all';
@@ -105,14 +116,15 @@ export function withCancellableProgress<T>(
       const view: ProgressView = {
         words: local.words,
         ...(whole !== undefined ? { percent: Math.floor(shown) } : {}),
-        ...(last && local.secondsLeft !== undefined ? { secondsLeft: local.secondsLeft } : {}),
+        ...(local.secondsLeft !== undefined ? { secondsLeft: local.secondsLeft } : {}),
       };
-      progress.report({ message: formatProgress(view), increment });
+      progress.report({ message: formatProgress(view, last ? undefined : 'for this step'), increment });
     };
     try {
       return await work(report, abort.signal);
     } finally {
       sub.dispose();
+      cancelling?.dispose();
     }
   });
 }

@@ -377,7 +377,8 @@ test('export file names stay short with long model names', async () => {
   await page.locator('section.curve').getByRole('button', { name: 'Export PNG' }).click();
   const names = (await posted(page)).map((m) => field(m, 'suggestedName'));
   for (const n of names) assert.ok(n.length <= 80, `${n} (${n.length} characters)`);
-  assert.equal(names[0], 'experiment_2_a_weights_b-to-experiment_2_a_weights_a-P_0-after.png');
+  // The names differ only at the end: that part is kept.
+  assert.equal(names[0], 'point_with_ema_weights_b-to-point_with_ema_weights_a-P_0-after.png');
   assert.match(names[1], /-curve\.png$/);
   await page.close();
 });
@@ -415,5 +416,13 @@ test('a gain is given in percent only against a before that is not tiny next to 
   await page.waitForSelector('section.group-table');
   const gains = await page.locator('section.group-table tbody tr td:last-child').allTextContents();
   assert.deepEqual(gains, ['+2.506', '+57.2 (+17.7%)']);
+  await page.close();
+});
+
+test('the kept state names the panel (its title), so a window reload can find the run when the data is too large to keep', async () => {
+  const page = await openWithInit();
+  const kept = (await page.evaluate('window.__state')) as { title?: string; data?: string };
+  assert.equal(kept.title, 'Align mlp_b onto mlp_a');
+  assert.ok(kept.data && kept.data.includes('"title":"Align mlp_b onto mlp_a"'));
   await page.close();
 });

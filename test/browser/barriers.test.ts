@@ -57,6 +57,8 @@ test('click and Enter open a run; delete and clear all post their messages', asy
   await page.locator('li[data-run-id="r3"]').focus();
   await page.keyboard.press('Enter');
   await page.getByRole('button', { name: 'Delete run mlp_a ↔ mlp_c' }).click();
+  // ✕ asks first, in the card; Delete confirms.
+  await page.locator('li[data-run-id="r2"] .confirm-delete').getByRole('button', { name: 'Delete' }).click();
   await page.getByRole('button', { name: 'Clear all' }).click();
   assert.deepEqual(await posted(page), [
     { type: 'openRun', id: 'r1' },
@@ -113,5 +115,55 @@ test('runs of same-named files read apart: whole names, folder, seed, method, ti
   assert.match((await page.locator('li[data-run-id="x1"]').textContent()) ?? '', /Loss curve cancelled\./);
   await page.screenshot({ path: join(SHOTS, 'barriers-similar-runs.png'), fullPage: true });
   assert.deepEqual(pageErrors(page), []);
+  await page.close();
+});
+
+test('✕ and the Delete key ask first: Keep and Escape put the card back, nothing is deleted', async () => {
+  const page = await openWithRuns();
+  await clearPosted(page);
+  await page.getByRole('button', { name: 'Delete run mlp_a ↔ mlp_c' }).click();
+  const box = page.locator('li[data-run-id="r2"] .confirm-delete');
+  assert.match((await box.textContent()) ?? '', /Delete this run from the history\? Checkpoint files are kept\./);
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Keep', 'focus on the safe choice');
+  await page.locator('li[data-run-id="r2"]').screenshot({ path: join(SHOTS, 'barriers-confirm-delete.png') });
+  await box.getByRole('button', { name: 'Keep' }).click();
+  assert.equal(await box.count(), 0);
+  await page.locator('li[data-run-id="r1"]').focus();
+  await page.keyboard.press('Delete');
+  await page.locator('li[data-run-id="r1"] .confirm-delete').waitFor();
+  await page.keyboard.press('Escape');
+  assert.equal(await page.locator('.confirm-delete').count(), 0);
+  assert.deepEqual(await posted(page), [], 'nothing deleted, no run opened');
+  await page.close();
+});
+
+test('Restricted Mode: the empty state says the commands are hidden and how to trust the folder', async () => {
+  const page = await hx.open('barriers', 'vscode-light', { width: 340, height: 500 });
+  await postFromHost(page, `{ type: 'init', state: { runs: [], trusted: false } }`);
+  await page.waitForSelector('.empty-state.restricted');
+  const text = (await page.textContent('.empty-state')) ?? '';
+  assert.match(text, /Restricted Mode/);
+  assert.match(text, /Manage Workspace Trust/);
+  assert.doesNotMatch(text, /choose "Align with…"/, 'no advice to run hidden commands');
+  await page.screenshot({ path: join(SHOTS, 'barriers-empty-restricted.png') });
+  await clearPosted(page);
+  await page.getByRole('button', { name: 'Manage Workspace Trust…' }).click();
+  assert.deepEqual(await posted(page), [{ type: 'manageTrust' }]);
+  // Trusted (or an older host that does not say): the usual advice.
+  await postFromHost(page, `{ type: 'update', state: { runs: [], trusted: true } }`);
+  await page.waitForFunction(() => !document.querySelector('.restricted'));
+  assert.match((await page.textContent('.empty-state')) ?? '', /Align with…/);
+  await page.close();
+});
+
+test('a run a window reload interrupted says so, with no time or backend made up', async () => {
+  const page = await hx.open('barriers', 'vscode-dark', { width: 340, height: 400 });
+  await postFromHost(page, `{ type: 'init', state: { runs: [{ id: 'i1', kind: 'align', a: 'mlp_a.safetensors', b: 'mlp_b.safetensors', method: 'weight', createdAt: '2026-12-07T13:10:00Z', backend: 'none', seconds: 0, note: 'Interrupted by a window reload while aligning (started 13:05:09); no result was kept.', interrupted: true }] } }`);
+  await page.waitForSelector('li.run');
+  const text = (await page.textContent('li.run')) ?? '';
+  assert.match(text, /Interrupted by a window reload while aligning/);
+  assert.match(text, /interrupted: no time or backend recorded/);
+  assert.doesNotMatch(text, /on none/);
+  await page.locator('li.run').screenshot({ path: join(SHOTS, 'barriers-interrupted.png') });
   await page.close();
 });

@@ -145,6 +145,9 @@ test('statistics: progress in place, one computation per tensor, Cancel', async 
   await row.locator('.stats-message', { hasText: '2.50 GiB of 10.0 GiB read (25%)' }).waitFor();
   assert.equal(await row.locator('progress').evaluate((p) => (p as HTMLProgressElement).value), 0.25);
   assert.equal(await page.evaluate(() => (document.querySelector('button.stats-cancel') as HTMLElement & { mark?: number }).mark), 1, 'updated in place: the Cancel button under the pointer stays');
+  // Once the rate is measured, the time left comes with the percentage.
+  await postFromHost(page, `{ type: 'statsProgress', tensor: 'layers.1.weight', fraction: 0.3, message: 'Statistics (pass 1 of 2): 3.00 GiB of 10.0 GiB read', timeLeft: 'about 40 s left' }`);
+  await row.locator('.stats-message', { hasText: '3.00 GiB of 10.0 GiB read (30%, about 40 s left)' }).waitFor();
   await page.screenshot({ path: join(SHOTS, 'inspector-stats-progress.png') });
   await cancel.click();
   assert.deepEqual((await posted(page)).slice(1), [{ type: 'cancelStats', tensor: 'layers.1.weight' }]);

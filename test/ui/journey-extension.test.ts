@@ -202,6 +202,8 @@ test('the Re-Basin side view lists the runs and draws a chart', async () => {
   await page.locator('.tab.active', { hasText: 'b.safetensors → a.safetensors' }).waitFor({ state: 'visible', timeout: 30_000 });
   assert.equal(await frame.locator('li.run').count(), 2);
   await frame.locator('li.run-merge button.delete').first().click();
+  // ✕ asks first, in the card.
+  await frame.locator('li.run-merge .confirm-delete button', { hasText: 'Delete' }).first().click();
   await frame.locator('li.run-merge').waitFor({ state: 'detached', timeout: 30_000 });
   assert.equal(await frame.locator('li.run').count(), 1);
 });

@@ -304,6 +304,11 @@ function keyPairs(which: Which): [string, string][] {
   ];
 }
 
+/** Every tensor name an x/y data file may hold (both splits), for telling data files from models. */
+export function dataPairNames(): string[] {
+  return (['train', 'test'] as const).flatMap((w) => keyPairs(w).flat());
+}
+
 function pickPair(keys: Set<string>, which: Which, file: string): [string, string] {
   for (const [xi, yi] of keyPairs(which)) if (keys.has(xi) && keys.has(yi)) return [xi, yi];
   throw new DataError('NotFound', `${file}: needs tensors x/y, images/labels or x_${which}/y_${which}; has ${[...keys].join(', ') || 'none'}`, file);

@@ -6,5 +6,6 @@ export { parseNpy, type NumericArray } from './npy';
 export { listZipEntries, readZipEntry, type ZipEntry } from './zip';
 export { isTokenArrayPath, isTokenDataPath, loadTokenData, validateTokens, DEFAULT_MAX_SEQ_LEN, type TokenData, type TokenDataOptions, type TokenModelLimits } from './tokens';
 export { isTextDataPath } from './text';
+export { dataFileProblem, isDataFile } from './dataFile';
 export { loadTokenizer, type TextTokenizer } from './textTokenize';
 export { maskTokens, MASK_RATE, type MaskedLmBatch, type MaskOptions } from './tokensMask';

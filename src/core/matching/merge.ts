@@ -7,7 +7,7 @@ import type { DenseTensor, MatMulABt, PermSpec, Permutations, Progress, TensorMa
 import { cancelled, MatchingError } from './errors';
 import { applyPermutations, composePermutations, identityPermutations, invertPermutation } from './permute';
 import { mulberry32, shuffleInPlace } from './prng';
-import { weightMatching } from './weightMatching';
+import { matchingFraction, weightMatching } from './weightMatching';
 
 function sameShape(x: DenseTensor, y: DenseTensor): boolean {
   return x.shape.length === y.shape.length && x.shape.every((s, d) => s === y.shape[d]) && x.data.length === y.data.length;
@@ -118,10 +118,14 @@ export async function mergeMany(spec: PermSpec, models: readonly TensorMap[], op
   for (let round = 0; round < opts.maxIter; round++) {
     let changed = false;
     const order = shuffleInPlace(models.map((_, k) => k), random);
-    for (const k of order) {
+    for (const [position, k] of order.entries()) {
       if (opts.signal?.aborted) throw cancelled();
       const target = meanOf(aligned, specNames, k);
+      // How far the whole merge is: rounds taken to cost less and less, like weight matching's sweeps.
+      const fraction = (within: number): number => matchingFraction(round, (position + within) / models.length, opts.maxIter);
+      const step = `MergeMany: round ${round + 1}, model ${k + 1} of ${models.length}`;
       const res = await weightMatching(spec, target, specOnly(models[k]), {
+        onProgress: opts.onProgress && ((p) => opts.onProgress?.({ stage: 'merge-many', iteration: round + 1, fraction: fraction(Math.min(1, p.fraction ?? 0)), message: `${step}: ${p.message ?? 'weight matching'}` })),
         seed: Math.floor(random() * 0x7fffffff), maxIter: opts.maxIter, matmul: opts.matmul,
         signal: opts.signal, initPerms: perms[k],
         // The inputs and their aligned copies are held besides the two operands weight matching counts.
@@ -133,8 +137,8 @@ export async function mergeMany(spec: PermSpec, models: readonly TensorMap[], op
         aligned[k] = applyPermutations(spec, res.perms, specOnly(models[k]));
       }
       opts.onProgress?.({
-        stage: 'merge-many', iteration: round + 1, objective: res.objectiveAfter,
-        message: `MergeMany: round ${round + 1}, model ${k + 1} of ${models.length} aligned to the mean of the others`,
+        stage: 'merge-many', iteration: round + 1, objective: res.objectiveAfter, fraction: fraction(1),
+        message: `${step} aligned to the mean of the others`,
       });
     }
     iterations = round + 1;

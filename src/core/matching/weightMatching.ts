@@ -38,7 +38,7 @@ import { matMulABt } from './jsMatMul';
 import { planWeightMatching, PRODUCT_BLOCK_BYTES } from '../memoryPlan';
 import { blockAxisSize, blockViolation, entryPermNames, isBlockAxis, partSize } from '../blockAxis';
 import { headGroupValue, headSimilarity, headBlockSimilarity, solveHeadGroup, type HeadStructure } from './headMatching';
-import { formatTimeLeft } from '../progressText';
+import { formatTimeLeft, secondsLeftAtRate } from '../progressText';
 
 export interface WeightMatchingOptions {
   readonly seed: number;
@@ -549,8 +549,8 @@ export async function weightMatching(
       if (!opts.onProgress || now - lastReport < 1000) return;
       lastReport = now;
       const within = this.done / this.parts;
-      const elapsed = (now - this.started) / 1000;
-      const left = this.done > 0 && elapsed >= 3 ? formatTimeLeft((elapsed * (this.parts - this.done)) / this.done) : '';
+      const seconds = secondsLeftAtRate(now - this.started, within);
+      const left = seconds !== undefined ? formatTimeLeft(seconds) : '';
       const what = this.done < this.parts - 1 ? `${this.done} of ${this.parts - 1} products` : 'assignment';
       report(this.sweep, this.step, false, within, `; ${this.name} (${this.n} units): ${what}${left ? `, ${left} for it` : ''}`);
     },

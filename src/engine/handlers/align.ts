@@ -31,6 +31,18 @@ import { attentionLayers } from '../../core/spec/attentionLayers';
 import { formatBytes } from '../../core/memoryPlan';
 import { isLmCheckpoint, locateLmCheckpoint } from '../lm/checkpoint';
 import { readLmConfig } from '../lm/config';
+import { jobFractions } from '../../core/progressText';
+
+/**
+ * Each stage's share of an alignment, per method, so the caller's bar moves through reading,
+ * matching and writing (each stage reports its own 0..1). Rough weights from timed runs: the
+ * matching dominates, reading a large pair is next.
+ */
+function alignStages(method: AlignRequest['method']): readonly (readonly [readonly string[], number])[] {
+  const matching: readonly (readonly [readonly string[], number])[] =
+    method === 'ste' ? [[['weight-matching'], 0.2], [['ste'], 0.55]] : [[['weight-matching', 'activations'], 0.75]];
+  return [[['loading'], 0.15], ...matching, [['matrices'], 0.03], [['equivalence'], 0.03], [['writing'], 0.04]];
+}
 
 /** Examples fed to both models by the equivalence check. */
 const EQUIVALENCE_EXAMPLES = 64;
@@ -151,8 +163,11 @@ export function alignedMetadata(bMetadata: Readonly<Record<string, string>>, req
   return out;
 }
 
-export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Promise<AlignResult> {
+export async function alignHandler(req: AlignRequest, context: HandlerContext): Promise<AlignResult> {
   const started = performance.now();
+  // Progress as a fraction of the whole alignment, whatever the stage.
+  const whole = jobFractions(alignStages(req.method));
+  const ctx: HandlerContext = { ...context, onProgress: (p) => context.onProgress(whole(p)) };
   if (req.out !== undefined) await checkOutput(req.out, [req.a, req.b], req, req.b);
   const [a, b] = await openAll([req.a, req.b]);
   try {
@@ -206,7 +221,7 @@ export async function alignHandler(req: AlignRequest, ctx: HandlerContext): Prom
       await writePermuted(req.out, b, spec, wm.perms, metadata, [req.a, req.b], ctx.signal, {
         alsoReads: otherReads(req, req.a),
         layoutOf: req.b,
-        onShard: (i, n) => ctx.onProgress({ stage: 'writing', message: `Writing π(B): shard ${i + 1} of ${n}` }),
+        onShard: (i, n) => ctx.onProgress({ stage: 'writing', message: `Writing π(B): shard ${i + 1} of ${n}`, fraction: i / n }),
       });
     }
     return {

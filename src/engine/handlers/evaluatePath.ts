@@ -121,7 +121,7 @@ export async function evaluatePathHandler(req: EvaluatePathRequest, ctx: Handler
     const dataLease = await pathCache.data(req.data, which, planner.limits, (d) => planner.batchFor(d, resetting ? (bnSource ?? d) : undefined, `evaluating ${name} on ${d.source}`));
     leases.push(dataLease);
     const { dataset: data, batches, batchSize } = dataLease.value;
-    plan = { ...plan, batchSize, activationBytesPerExample: Math.round(planner.perExample) };
+    plan = { ...plan, batchSize, activationBytesPerExample: Math.round(planner.perExample), data: { source: data.source, split: which, examples: data.n } };
     throwIfCancelled(ctx.signal, 'evaluatePath');
     // MLPs: the first layer's outputs for A and pi(B), mixed per lambda instead of recomputed.
     let firstA: tf.Tensor2D[] | undefined;

@@ -19,6 +19,10 @@ import { tfMatMul } from '../tfMatMul';
 import { TOOL, VERSION } from '../version';
 import { checkMatchingMemory, matchWeights, memoryBudgetOf } from '../methods/common';
 import { checkOutput, otherReads } from '../outputCheck';
+import { jobFractions } from '../../core/progressText';
+
+/** Each stage's share of a merge, so the caller's bar moves through reading, matching and writing. */
+const MERGE_STAGES = [[['loading'], 0.1], [['weight-matching', 'merge-many'], 0.8], [['writing'], 0.1]] as const;
 
 /** Bits of an encodable float dtype (wider holds more), 0 for others. */
 const FLOAT_BITS: Readonly<Record<string, number>> = { F16: 16, BF16: 16, F32: 32, F64: 64 };
@@ -171,7 +175,9 @@ async function mergeSeveral(req: MergeRequest, cks: Checkpoint[], ctx: HandlerCo
   return { sources, method: 'mergemany' };
 }
 
-export async function mergeHandler(req: MergeRequest, ctx: HandlerContext): Promise<MergeResult> {
+export async function mergeHandler(req: MergeRequest, context: HandlerContext): Promise<MergeResult> {
+  const whole = jobFractions(MERGE_STAGES);
+  const ctx: HandlerContext = { ...context, onProgress: (p) => context.onProgress(whole(p)) };
   const started = performance.now();
   await checkOutput(req.out, req.inputs, req, req.inputs[0]);
   const cks = await openAll(req.inputs);
@@ -201,7 +207,7 @@ export async function mergeHandler(req: MergeRequest, ctx: HandlerContext): Prom
       inputs: req.inputs,
       alsoReads: otherReads(req, req.inputs[0]),
       signal: ctx.signal,
-      onShard: (i, n) => ctx.onProgress({ stage: 'writing', message: `Writing the merged model: shard ${i + 1} of ${n}` }),
+      onShard: (i, n) => ctx.onProgress({ stage: 'writing', message: `Writing the merged model: shard ${i + 1} of ${n}`, fraction: i / n }),
     });
     return {
       out: req.out,

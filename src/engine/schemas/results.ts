@@ -120,6 +120,8 @@ export const evaluationPlanSchema = obj({
   batchNormReset: v.optional(obj({ split, examples: int(0), batchSize: int(0) })),
   /** Present with REPAIR: the examples the unit statistics were measured on. */
   repair: v.optional(obj({ split, examples: int(0) })),
+  /** The data the losses are over: the file(s) read, the split and the number of examples. */
+  data: v.optional(obj({ source: str(), split, examples: int(0) })),
 });
 
 /** A language-model curve's evaluation: the objective, how many positions were scored, the model and data read. */

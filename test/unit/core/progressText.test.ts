@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PassThrough } from 'node:stream';
-import { ProgressClock, formatProgress, formatTimeLeft, progressWords } from '../../../src/core/progressText';
+import { ProgressClock, formatProgress, formatTimeLeft, jobFractions, progressWords, secondsLeftAtRate } from '../../../src/core/progressText';
 import { progressLine } from '../../../src/cli/progress';
 
 test('words: the message when given, else the stage (capitalised) and the sweep', () => {
@@ -75,4 +75,34 @@ test('CLI progress line (not a terminal): words, percentage and time left, at mo
     'barrier: Loss curve: 25 of 50 points (50%, about 10 s left) [10.0s]',
     'barrier: done (10.0s)',
   ]);
+});
+
+test('time left at the measured rate: one estimate for every job, none too early or when done', () => {
+  // 30 s for 25%: 75% more takes 90 s.
+  assert.equal(secondsLeftAtRate(30_000, 0.25), 90);
+  // From where the phase started: 20 s for 0.5 → 0.75, 0.25 more takes 20 s.
+  assert.equal(secondsLeftAtRate(20_000, 0.75, 0.5), 20);
+  assert.equal(secondsLeftAtRate(2_000, 0.5), undefined, 'under 3 s');
+  assert.equal(secondsLeftAtRate(60_000, 0.01), undefined, 'under 3% done');
+  assert.equal(secondsLeftAtRate(60_000, 1), undefined, 'done');
+  // An earlier step's estimate says it is that step's.
+  assert.equal(formatProgress({ words: 'Activation matching: batch 3 of 40', percent: 12, secondsLeft: 70 }, 'for this step'), 'Activation matching: batch 3 of 40 (12%, about 1 min left for this step)');
+  assert.equal(formatProgress({ words: 'Writing', percent: 12 }, 'for this step'), 'Writing (12%)');
+});
+
+test('job fractions: each stage fills its share of the whole job, in order, never backwards', () => {
+  const whole = jobFractions([[['loading'], 0.2], [['weight-matching', 'activations'], 0.6], [['writing'], 0.2]]);
+  const f = (stage: string, fraction?: number) => whole({ stage, ...(fraction !== undefined ? { fraction } : {}) }).fraction;
+  assert.equal(f('loading', 0), 0);
+  assert.equal(f('loading', 1), 0.2);
+  // Matching starts at its own 0: the bar stays at 20% instead of falling back, then moves on.
+  assert.equal(f('activations', 0), 0.2);
+  assert.ok(Math.abs(f('activations', 0.5)! - 0.5) < 1e-12);
+  // A stage not listed (or a stage without a fraction) keeps what was reached; an earlier stage cannot pull it back.
+  assert.ok(Math.abs(f('equivalence')! - 0.5) < 1e-12);
+  assert.ok(Math.abs(f('loading', 0.5)! - 0.5) < 1e-12);
+  assert.ok(Math.abs(f('writing')! - 0.8) < 1e-12, 'a stage without a fraction is at its start');
+  assert.equal(f('writing', 1), 1);
+  // Words pass through unchanged.
+  assert.equal(whole({ stage: 'writing', message: 'Writing b.aligned.safetensors' }).message, 'Writing b.aligned.safetensors');
 });

@@ -84,6 +84,8 @@ test('a ResNet barrier with BatchNorm reset plans its batches under the memory b
   assert.ok(plan.batchSize >= 1 && plan.batchSize < N, `batch ${plan.batchSize} is planned below the data set's ${N}`);
   assert.ok(plan.batchSize * plan.activationBytesPerExample < budget, 'a batch of activations fits the budget');
   assert.deepEqual(plan.batchNormReset, { split: 'train', examples: N, batchSize: Math.min(500, plan.batchSize) });
+  // Which data the losses are over (the panel shows it under the chart).
+  assert.deepEqual(plan.data, { source: tmp.file('data.safetensors'), split: 'test', examples: N });
   // The fixed batch would have held N examples of activations at once; the heap stayed within the budget.
   const grown = wasmHeapBytes() - heapBefore;
   assert.ok(N * plan.activationBytesPerExample > budget, 'the unplanned batch would not fit the budget');
