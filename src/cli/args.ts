@@ -24,18 +24,21 @@ commands:
   align A B --out OUT          permute B's hidden units onto A (weight matching by default) and write OUT
   merge A B [C ...] --out OUT  align every input to A and merge them in weight space
   barrier A B --data PATH      loss and accuracy along the linear path, naive and aligned, and both barriers
+  diff A B [--align]           how far B is from A per tensor, per layer and in total (and pi(B) with --align)
+  scan FILE                    every tensor's min/max/mean/std, NaN/Inf/zero counts and problem flags
 
 options:
   --json                one JSON object on stdout
   --out FILE            output checkpoint (never one of the inputs)
   --spec FILE           permutation spec JSON ({"axes": {"tensor": ["P_0", null]}}); inferred when absent
-  --method M            align/barrier: ${METHOD_IDS.map((m, i) => (i === 0 ? `${m} (default)` : m)).join(' | ')} (activation and ste need --data)
+  --method M            align/barrier/diff --align: ${METHOD_IDS.map((m, i) => (i === 0 ? `${m} (default)` : m)).join(' | ')} (activation and ste need --data)
   --aligned FILE        barrier: evaluate this aligned checkpoint as pi(B) instead of aligning again
   --seed N              ${SEED.help} (default ${SEED.default})
   --max-iter N          ${MAX_ITER.help} (default ${MAX_ITER.default})
   --memory-budget SIZE  align/merge/barrier: memory for the computation, e.g. 8GB, 512MiB (default: half of RAM)
   --lambda L            merge: weight of the other model(s), (1-L)*A + L*pi(B) (default 0.5)
   --no-align            merge/barrier: skip alignment (naive)
+  --align               diff: also align B onto A (as align does, nothing written) and compare A with pi(B)
   --data PATH           evaluation data: IDX folder (MNIST layout), safetensors with x/y, .npy/.npz;
                         for Hugging Face language models: token ids [N, T] (.npy/.npz/.safetensors
                         input_ids) or raw text (.txt/.jsonl, with the checkpoint's tokenizer.json)
@@ -72,6 +75,7 @@ const options = {
   'memory-budget': { type: 'string' },
   lambda: { type: 'string' },
   'no-align': { type: 'boolean' },
+  align: { type: 'boolean' },
   data: { type: 'string' },
   tokenizer: { type: 'string' },
   'seq-len': { type: 'string' },

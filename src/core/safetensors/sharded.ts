@@ -113,6 +113,10 @@ class ShardedCheckpoint implements Checkpoint {
     return this.shardOf(name).readRaw(name);
   }
 
+  readRawRange(name: string, begin: number, end: number): Promise<Uint8Array> {
+    return this.shardOf(name).readRawRange(name, begin, end);
+  }
+
   readFloat32(name: string): Promise<Float32Array> {
     return this.shardOf(name).readFloat32(name);
   }
