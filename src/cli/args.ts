@@ -31,14 +31,15 @@ options:
   --json                one JSON object on stdout
   --out FILE            output checkpoint (never one of the inputs)
   --spec FILE           permutation spec JSON ({"axes": {"tensor": ["P_0", null]}}); inferred when absent
-  --method M            align/barrier/diff --align: ${METHOD_IDS.map((m, i) => (i === 0 ? `${m} (default)` : m)).join(' | ')} (activation and ste need --data)
+  --method M            align/barrier: ${METHOD_IDS.map((m, i) => (i === 0 ? `${m} (default)` : m)).join(' | ')} (activation and ste need --data)
   --aligned FILE        barrier: evaluate this aligned checkpoint as pi(B) instead of aligning again
   --seed N              ${SEED.help} (default ${SEED.default})
   --max-iter N          ${MAX_ITER.help} (default ${MAX_ITER.default})
   --memory-budget SIZE  align/merge/barrier: memory for the computation, e.g. 8GB, 512MiB (default: half of RAM)
   --lambda L            merge: weight of the other model(s), (1-L)*A + L*pi(B) (default 0.5)
   --no-align            merge/barrier: skip alignment (naive)
-  --align               diff: also align B onto A (as align does, nothing written) and compare A with pi(B)
+  --align               diff: also align B onto A (as align does, with --method, --spec ...; nothing
+                        written) and compare A with pi(B)
   --data PATH           evaluation data: IDX folder (MNIST layout), safetensors with x/y, .npy/.npz;
                         for Hugging Face language models: token ids [N, T] (.npy/.npz/.safetensors
                         input_ids) or raw text (.txt/.jsonl, with the checkpoint's tokenizer.json)
