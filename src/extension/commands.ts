@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import { alignWith } from './alignCommand';
 import { AlignmentPanel } from './alignmentPanel';
 import { computeBarrier } from './barrierCommand';
+import { compareWith } from './diffCommand';
 import { pickOne } from './checkpointPicker';
 import type { Deps } from './deps';
 import { InspectorEditorProvider } from './inspectorEditor';
@@ -24,6 +25,7 @@ const COMMANDS: Readonly<Record<string, (deps: Deps) => Handler>> = {
   'rebasin.inspectCheckpoint': () => inspectCheckpoint as Handler,
   'rebasin.showBackend': (d) => showBackend(d) as Handler,
   'rebasin.clearRunHistory': (d) => clearRunHistory(d) as Handler,
+  'rebasin.compareWith': (d) => compareWith(d) as Handler,
 };
 
 export function registerCommands(deps: Deps): vscode.Disposable {

@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import { AlignmentPanel } from './alignmentPanel';
 import type { RebasinApi } from './api';
 import { BarrierViewProvider } from './barrierView';
+import { DiffPanel } from './diffPanel';
 import { registerCommands, reopenRun } from './commands';
 import type { Deps } from './deps';
 import { EngineHost } from './engineHost';
@@ -28,6 +29,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Rebasi
     context.subscriptions.push(InspectorEditorProvider.register(context, deps));
     context.subscriptions.push(BarrierViewProvider.register(context, { history, log, reopen: (run) => reopenRun(deps, run) }));
     context.subscriptions.push({ dispose: () => AlignmentPanel.disposeAll() });
+    context.subscriptions.push({ dispose: () => DiffPanel.disposeAll() });
 
     log.info(`Re-Basin ${String(context.extension.packageJSON.version)} activated (compute worker starts on first use)`);
     return {
