@@ -6,7 +6,7 @@
 import * as v from 'valibot';
 import { diffResultSchema, scanResultSchema } from '../schema/diff';
 import { obj, str } from '../schema/rules';
-import { exportName, MAX_EXPORT_CHARS, readySchema } from './common';
+import { exportCsvSchema, exportPngSchema, readySchema } from './common';
 import { modelRefSchema } from './alignment';
 
 export const diffStateSchema = obj({
@@ -27,12 +27,8 @@ export const TO_DIFF = {
 /** Diff view → extension. */
 export const fromDiffSchema = v.variant('type', [
   readySchema,
-  obj({ type: v.literal('exportCsv'), csv: v.pipe(v.string(), v.maxLength(MAX_EXPORT_CHARS)), suggestedName: exportName() }),
-  obj({
-    type: v.literal('exportPng'),
-    dataUrl: v.pipe(v.string(), v.maxLength(MAX_EXPORT_CHARS), v.startsWith('data:image/png;base64,')),
-    suggestedName: exportName(),
-  }),
+  exportCsvSchema,
+  exportPngSchema,
   /** Run the health scan on both checkpoints and send `init` again with `scanA` / `scanB`. */
   obj({ type: v.literal('scan') }),
 ]);

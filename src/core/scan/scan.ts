@@ -11,6 +11,7 @@
 import type { Checkpoint } from '../checkpoint';
 import type { ScanFlag } from '../../../shared/schema/scanFlags';
 import { CHUNK_ELEMENTS, isNumericDtype, tensorValueChunks } from '../safetensors/chunks';
+import { addMoments, emptyMoments, meanAndStd } from './moments';
 
 export const EXTREME_ABS = 1e4;
 export const EXTREME_STD_RATIO = 100;
@@ -59,41 +60,6 @@ export interface ScanOptions {
   readonly chunkElements?: number;
 }
 
-interface Moments {
-  count: number;
-  nanCount: number;
-  infCount: number;
-  zeroCount: number;
-  min: number;
-  max: number;
-  /** Sums of (x - shift), float64: the variance stays accurate when |mean| >> std. */
-  shift: number;
-  sum: number;
-  sumSq: number;
-}
-
-function addValues(m: Moments, x: ArrayLike<number>): void {
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i];
-    if (v !== v) {
-      m.nanCount++;
-      continue;
-    }
-    if (v === Infinity || v === -Infinity) {
-      m.infCount++;
-      continue;
-    }
-    if (v === 0) m.zeroCount++;
-    if (m.count === 0) m.shift = v;
-    const d = v - m.shift;
-    m.count++;
-    m.sum += d;
-    m.sumSq += d * d;
-    if (v < m.min) m.min = v;
-    if (v > m.max) m.max = v;
-  }
-}
-
 function median(xs: number[]): number {
   if (xs.length === 0) return Number.NaN;
   const s = [...xs].sort((p, q) => p - q);
@@ -122,19 +88,18 @@ export async function scanCheckpoint(ck: Checkpoint, opts: ScanOptions = {}): Pr
   for (const info of readable) {
     const count = info.shape.reduce((p, d) => p * d, 1);
     const width = count === 0 ? 0 : info.byteLength / count;
-    const m: Moments = { count: 0, nanCount: 0, infCount: 0, zeroCount: 0, min: Infinity, max: -Infinity, shift: 0, sum: 0, sumSq: 0 };
+    const m = emptyMoments();
     for await (const x of tensorValueChunks(ck, info.name, chunk)) {
       opts.beforeChunk?.();
-      addValues(m, x);
+      addMoments(m, x);
       done += x.length * width;
       opts.onProgress?.(done, total, info.name);
     }
-    const mean = m.count ? m.shift + m.sum / m.count : Number.NaN;
-    const variance = m.count ? Math.max(0, m.sumSq / m.count - (m.sum / m.count) ** 2) : Number.NaN;
+    const { mean, std } = meanAndStd(m);
     scanned.push({
       t: {
         name: info.name, dtype: info.dtype, shape: [...info.shape], count,
-        min: m.count ? m.min : Number.NaN, max: m.count ? m.max : Number.NaN, mean, std: Math.sqrt(variance),
+        min: m.count ? m.min : Number.NaN, max: m.count ? m.max : Number.NaN, mean, std,
         nanCount: m.nanCount, infCount: m.infCount, zeroCount: m.zeroCount,
       },
       finite: m.count,
