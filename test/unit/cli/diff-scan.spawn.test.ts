@@ -6,8 +6,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { cp } from 'node:fs/promises';
 import * as path from 'node:path';
-import { encodeFromFloat32, writeSafetensors } from '../../../src/core/safetensors';
+import { encodeFromFloat32, openCheckpoint, writeSafetensors } from '../../../src/core/safetensors';
+import { hfFixture } from '../helpers/hfFixtures';
 import type { DiffResult, ScanResult } from '../../../src/engine/protocol';
 import { permuteMlp, randomMlp, randomPerm, tempDir, writeMlp } from '../helpers/engine-fixtures';
 import { writeSparseCheckpoint } from '../helpers/sparseCheckpoint';
@@ -86,6 +88,41 @@ describe('rebasin diff and scan', () => {
     assert.deepEqual(aligned.tensors, viaFile.tensors);
     assert.deepEqual(aligned.layers, viaFile.layers);
     assert.deepEqual(aligned.totals, viaFile.totals);
+  });
+
+  it('Hugging Face folders: a Llama (GQA) folder against its sharded copy is all zero; --align equals a diff against the folder `align` writes', async () => {
+    const llama = hfFixture('llama-tiny-gqa');
+    const same = json<DiffResult>(run(['diff', llama, hfFixture('llama-tiny-gqa-sharded'), '--json']));
+    assert.ok(same.tensors.length > 20);
+    assert.equal(same.totals.l2, 0);
+    assert.deepEqual([same.onlyInA, same.onlyInB, same.mismatches], [[], [], []]);
+    // B: the same architecture with other weights (A's plus a fixed wave), so alignment moves heads and units.
+    const other = path.join(tmp.dir, 'llama-b');
+    await cp(llama, other, { recursive: true });
+    const ck = await openCheckpoint(path.join(llama, 'model.safetensors'));
+    const tensors = [];
+    try {
+      for (const t of ck.tensors) {
+        const x = (await ck.readFloat32(t.name)).map((v, i) => v + 0.5 * Math.sin(i * 0.7 + t.name.length));
+        tensors.push({ name: t.name, dtype: t.dtype, shape: t.shape, read: async () => encodeFromFloat32(t.dtype, x) });
+      }
+      await writeSafetensors(path.join(other, 'model.safetensors'), tensors);
+    } finally {
+      await ck.close();
+    }
+    const out = path.join(tmp.dir, 'llama-b-aligned');
+    const aligned = run(['align', llama, other, '--out', out]);
+    assert.equal(aligned.code, 0, aligned.stderr);
+    const viaFolder = json<DiffResult>(run(['diff', llama, out, '--json']));
+    const r = json<DiffResult>(run(['diff', llama, other, '--align', '--json']));
+    assert.ok(r.aligned);
+    assert.ok(r.aligned.permutations.some((p) => p.name.endsWith('.kv_heads') || p.name.endsWith('.heads')), 'head permutations are among the groups');
+    assert.ok(r.aligned.permutations.some((p) => p.moved > 0));
+    assert.deepEqual(r.aligned.tensors, viaFolder.tensors);
+    assert.deepEqual(r.aligned.totals, viaFolder.totals);
+    assert.ok(r.aligned.totals.l2 < r.totals.l2, `aligned ${r.aligned.totals.l2} < naive ${r.totals.l2}`);
+    const scanned = json<ScanResult>(run(['scan', llama, '--json']));
+    assert.equal(scanned.tensors.length, same.tensors.length);
   });
 
   it('diff: usage errors for alignment options without --align and for --symmetry', () => {
