@@ -5,11 +5,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { cp } from 'node:fs/promises';
 import * as path from 'node:path';
 import { encodeFromFloat32, openCheckpoint, writeSafetensors } from '../../../src/core/safetensors';
 import { hfFixture } from '../helpers/hfFixtures';
+import { interruptCli } from '../helpers/cliInterrupt';
 import type { DiffResult, ScanResult } from '../../../src/engine/protocol';
 import { permuteMlp, randomMlp, randomPerm, tempDir, writeMlp } from '../helpers/engine-fixtures';
 import { writeSparseCheckpoint } from '../helpers/sparseCheckpoint';
@@ -150,28 +151,10 @@ describe('rebasin diff and scan', () => {
   it('Ctrl-C cancels a scan of a sparse 10 GiB file promptly', async () => {
     const big = path.join(tmp.dir, 'sparse.safetensors');
     writeSparseCheckpoint(big);
-    const child = spawn(process.execPath, [cli, 'scan', big, '--debug'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    let running = true;
-    void exited.then(() => (running = false));
-    // --debug prints the engine's log lines at once: the worker is up and the scan under way.
-    await new Promise<void>((resolve) => {
-      const poll = setInterval(() => {
-        if (/\[engine\]/.test(stderr) || !running) {
-          clearInterval(poll);
-          resolve();
-        }
-      }, 20);
-    });
-    await new Promise((r) => setTimeout(r, 300));
-    assert.ok(running, `the scan ended before it could be interrupted: ${stderr}`);
-    const t0 = Date.now();
-    child.kill('SIGINT');
-    const code = await exited;
-    assert.equal(code, 130, stderr);
-    assert.ok(Date.now() - t0 < 5000, 'stopped promptly');
-    assert.match(stderr, /cancelled/);
+    const r = await interruptCli(cli, ['scan', big], 300);
+    assert.ok(r.running, `the scan ended before it could be interrupted: ${r.stderr}`);
+    assert.equal(r.code, 130, r.stderr);
+    assert.ok(r.stoppedInMs < 5000, 'stopped promptly');
+    assert.match(r.stderr, /cancelled/);
   });
 });
