@@ -6,6 +6,7 @@
 import * as v from 'valibot';
 import { bool, int, nonEmpty, num, obj, oneOf, str } from './rules';
 import { SCAN_FLAG_NAMES } from './scanFlags';
+import { tensorMomentEntries } from './results';
 
 const maybeNum = () => v.nullable(num());
 const shape = () => v.array(int(0), 'must be an array of dimensions');
@@ -58,13 +59,7 @@ export const tensorScanSchema = obj({
   name: nonEmpty(),
   dtype: nonEmpty(),
   shape: shape(),
-  count: int(0),
-  min: num(),
-  max: num(),
-  mean: num(),
-  std: num(),
-  nanCount: int(0),
-  infCount: int(0),
+  ...tensorMomentEntries,
   zeroCount: int(0),
   flags: v.array(oneOf(SCAN_FLAG_NAMES), 'must be an array of flags'),
 });
