@@ -10,7 +10,7 @@ import { formatBytes } from '../../core/memoryPlan';
 import { MAX_ITER, SEED } from '../../core/methods';
 import type { Permutations } from '../../core/checkpoint';
 import type { HandlerContext } from '../dispatch';
-import { throwIfCancelled } from '../errors';
+import { EngineError, throwIfCancelled } from '../errors';
 import { base, closeAll, openAll, specFor } from '../loadTensors';
 import type { AlignResult, DiffRequest, DiffResult } from '../protocol';
 import { alignHandler } from './align';
@@ -36,6 +36,10 @@ export async function diffHandler(req: DiffRequest, ctx: HandlerContext): Promis
   const started = performance.now();
   const alignment = req.align ? await alignFirst(req, ctx) : undefined;
   throwIfCancelled(ctx.signal, 'diff');
+  // π(B) must compute what B computes (as `align` checks it): else its figures would describe another network.
+  if (alignment?.equivalence && !alignment.equivalence.ok) {
+    throw new EngineError('InvalidRequest', `${base(req.b)}: alignment changed the network's function: ${alignment.equivalence.message ?? 'check the permutation spec'}; no aligned figures`, req.b);
+  }
   const [a, b] = await openAll([req.a, req.b]);
   try {
     let permutationsOf: ((tensor: string, rank: number) => (Int32Array | null)[]) | undefined;

@@ -6,6 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { cp } from 'node:fs/promises';
 import * as path from 'node:path';
 import { encodeFromFloat32, openCheckpoint, writeSafetensors } from '../../../src/core/safetensors';
@@ -124,6 +125,17 @@ describe('rebasin diff and scan', () => {
     assert.ok(r.aligned.totals.l2 < r.totals.l2, `aligned ${r.aligned.totals.l2} < naive ${r.totals.l2}`);
     const scanned = json<ScanResult>(run(['scan', llama, '--json']));
     assert.equal(scanned.tensors.length, same.tensors.length);
+  });
+
+  it('diff --align refuses, in one line, a spec under which π(B) computes another function', async () => {
+    // Rows of layer 0 permuted without the matching columns of layer 1: not a symmetry of the network.
+    const spec = path.join(tmp.dir, 'broken.spec.json');
+    writeFileSync(spec, JSON.stringify({ axes: { 'layers.0.weight': ['P_x', null], 'layers.0.bias': ['P_x'], 'layers.1.weight': [null, null], 'layers.1.bias': [null], 'layers.2.weight': [null, null], 'layers.2.bias': [null] } }));
+    const r = run(['diff', a, c, '--align', '--spec', spec, '--json']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^rebasin: c\.safetensors: alignment changed the network's function: .*no aligned figures$/m);
+    assert.equal(r.stderr.trim().split('\n').filter((l) => l.startsWith('rebasin:')).length, 1);
   });
 
   it('diff: usage errors for alignment options without --align and for --symmetry', () => {
