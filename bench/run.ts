@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark, each printing its figures as ratios against a baseline
  * measured in the same run (scipy / munkres / numpy / plain JS / one worker / a small file).
  * `npm run bench -- inspect lap` runs only the named sections; `npm run bench -- scale --preset 1b`
- * passes a flag to a section (scale: `--preset tiny|100m|1b` (default 100m), `--dir DIR`, `--backend wasm|tensorflow|both`; it is not part of the
+ * passes a flag to a section (diffscan is on request too, being a minute long; scale: `--preset tiny|100m|1b` (default 100m), `--dir DIR`, `--backend wasm|tensorflow|both`; it is not part of the
  * default run, being minutes long).
  */
 import { benchAlignCli } from './alignCli';
@@ -10,6 +10,7 @@ import { benchAssignment } from './assignment';
 import { benchBarrier } from './barrier';
 import { benchBarrierPool } from './barrierPool';
 import { benchDataBombs } from './dataBombs';
+import { benchDiffScan } from './diffScan';
 import { benchInspect } from './inspect';
 import { benchLm } from './lm';
 import { benchMatching } from './matching';
@@ -33,7 +34,7 @@ function flags(argv: readonly string[]): { names: string[]; values: Map<string, 
 const argv = flags(process.argv.slice(2));
 
 /** Sections only run when named (too long for the default run). */
-const ON_REQUEST = new Set(['scale', 'laphuge']);
+const ON_REQUEST = new Set(['scale', 'laphuge', 'diffscan']);
 
 const SECTIONS: Record<string, { title: string; run: () => Promise<string[]> }> = {
   inspect: { title: 'inspect: 10 GB sparse file vs a small file', run: () => benchInspect() },
@@ -48,6 +49,7 @@ const SECTIONS: Record<string, { title: string; run: () => Promise<string[]> }> 
   pool: { title: 'barrier curve over the worker pool vs one worker', run: () => benchBarrierPool() },
   barrier: { title: 'barrier curve of trained MLPs in one thread (training included)', run: () => benchBarrier(true) },
   lm: { title: 'LM evaluation (GPT-2 shape): tokens/s and tfjs peak memory against the batch plan', run: () => benchLm() },
+  diffscan: { title: '`rebasin diff` and `scan` on sparse 4 GiB files vs a small file: peak RSS of the CLI process', run: async () => benchDiffScan() },
   laphuge: { title: 'linear assignment at Llama MLP sizes (n = 5632, 14336; dense float64) vs scipy: time and peak memory', run: async () => benchLapLlama() },
   scale: {
     title: '`rebasin align` on a synthetic Llama pair (sharded BF16): wall time, peak RSS, bytes read, exact recovery',

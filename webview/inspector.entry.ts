@@ -5,7 +5,7 @@
  * a histogram fetched on demand (`requestStats` → `stats` | `statsError`).
  */
 import { clear, fmt, fmtBytes, h, vscodeApi } from './dom';
-import type { AttentionLayer, FromInspector, InspectorState, InspectorTensor, TensorStatsResult } from './protocol';
+import type { AttentionLayer, FromInspector, InspectorState, InspectorTensor, ScanResult, TensorStatsResult } from './protocol';
 import { readTheme, watchTheme } from './theme';
 import { inspectorState, toInspector } from './validate';
 import { onMessages } from './onMessages';
@@ -41,6 +41,10 @@ const stats = new Map<string, StatsEntry>();
 let groups: Group[] = [];
 let filterText = '';
 let current: InspectorState | undefined;
+/** "Scan for problems": flags per tensor name once the scan has run; `onlyFlagged` narrows the table to them. */
+let scanFlags: Map<string, readonly string[]> | undefined;
+let onlyFlagged = false;
+let scanStatus = '';
 
 function params(t: InspectorTensor): number {
   return t.shape.reduce((a, b) => a * b, 1);
@@ -206,8 +210,10 @@ function tensorRows(t: InspectorTensor): HTMLTableRowElement[] {
     refreshStats(t.name);
     api.postMessage({ type: 'requestStats', tensor: t.name });
   });
-  const row = h('tr', { class: 'tensor', 'data-tensor': t.name },
-    h('th', { scope: 'row', class: 'mono name', title: t.name }, t.name.slice(prefixOf(t.name).length + (t.name.includes('.') ? 1 : 0)) || t.name),
+  const flags = scanFlags?.get(t.name) ?? [];
+  const row = h('tr', { class: flags.length ? 'tensor flagged' : 'tensor', 'data-tensor': t.name, 'data-flags': flags.length ? flags.join(' ') : undefined },
+    h('th', { scope: 'row', class: 'mono name', title: t.name }, t.name.slice(prefixOf(t.name).length + (t.name.includes('.') ? 1 : 0)) || t.name,
+      ...flags.map((f) => h('span', { class: 'flag', title: FLAG_WORDS[f] ?? f }, f))),
     h('td', { class: 'mono' }, t.dtype),
     h('td', { class: 'mono' }, `[${t.shape.join(', ')}]`),
     h('td', { class: 'num' }, fmt(params(t))),
@@ -234,9 +240,42 @@ function refreshStats(name: string): void {
 }
 
 function visibleTensors(g: Group): InspectorTensor[] {
-  if (!filterText) return g.tensors;
+  const flagged = onlyFlagged && scanFlags ? g.tensors.filter((t) => (scanFlags?.get(t.name)?.length ?? 0) > 0) : g.tensors;
+  if (!filterText) return flagged;
   const f = filterText.toLowerCase();
-  return g.tensors.filter((t) => t.name.toLowerCase().includes(f));
+  return flagged.filter((t) => t.name.toLowerCase().includes(f));
+}
+
+const FLAG_WORDS: Readonly<Record<string, string>> = {
+  nan: 'some values are NaN',
+  inf: 'some values are ±Inf',
+  'all-zero': 'every value is 0',
+  constant: 'every value is the same',
+  extreme: 'max |x| above 10⁴, or a std over 100 × the file\'s median std',
+};
+
+/** The scan's summary and the "only flagged" switch, under the toolbar. */
+function scanBar(): HTMLElement {
+  const bar = h('div', { class: 'scan-bar', role: 'status' }, scanStatus);
+  if (scanFlags) {
+    const only = h('input', { type: 'checkbox', class: 'only-flagged', checked: onlyFlagged });
+    only.addEventListener('change', () => {
+      onlyFlagged = only.checked;
+      applyFilter();
+    });
+    bar.append(' ', h('label', {}, only, ' Only flagged tensors'));
+  }
+  return bar;
+}
+
+function showScan(scan: ScanResult): void {
+  scanFlags = new Map(scan.tensors.filter((t) => t.flags.length).map((t) => [t.name, t.flags]));
+  const counts = new Map<string, number>();
+  for (const flags of scanFlags.values()) for (const f of flags) counts.set(f, (counts.get(f) ?? 0) + 1);
+  scanStatus = scan.flagged === 0
+    ? `Scan: no problems found in ${fmt(scan.tensors.length)} tensors.`
+    : `Scan: ${fmt(scan.flagged)} of ${fmt(scan.tensors.length)} tensors flagged (${[...counts].map(([f, n]) => `${f}: ${n}`).join(', ')}).`;
+  onlyFlagged = scan.flagged > 0;
 }
 
 function renderRows(g: Group, limit = ROW_PAGE): void {
@@ -268,7 +307,7 @@ function applyFilter(): void {
   for (const g of groups) {
     const n = visibleTensors(g).length;
     g.header.hidden = n === 0;
-    showRows(g, n > 0 && (filterText ? true : g.open));
+    showRows(g, n > 0 && (filterText || onlyFlagged ? true : g.open));
   }
 }
 
@@ -310,7 +349,13 @@ function tensorSection(s: InspectorState): HTMLElement {
   expand.addEventListener('click', () => groups.forEach((g) => setOpen(g, true)));
   const collapse = h('button', { type: 'button', class: 'secondary' }, 'Collapse all');
   collapse.addEventListener('click', () => groups.forEach((g) => setOpen(g, false)));
-  return section('Tensors', 'tensors-h', h('div', { class: 'toolbar' }, filter, expand, collapse), h('div', { class: 'table-scroll' }, table));
+  const scan = h('button', { type: 'button', class: 'scan-button', title: 'Statistics of every tensor; NaN, Inf, all-zero, constant and extreme tensors are flagged' }, 'Scan for problems');
+  scan.addEventListener('click', () => {
+    scanStatus = 'Scanning every tensor…';
+    for (const bar of root.querySelectorAll('.scan-bar')) bar.textContent = scanStatus;
+    api.postMessage({ type: 'scan' });
+  });
+  return section('Tensors', 'tensors-h', h('div', { class: 'toolbar' }, filter, expand, collapse, scan), scanBar(), h('div', { class: 'table-scroll' }, table));
 }
 
 function render(s: InspectorState): void {
@@ -330,7 +375,7 @@ function render(s: InspectorState): void {
       h('div', {}, h('dt', {}, 'Parameters'), h('dd', {}, fmt(s.totalParams))),
       h('div', {}, h('dt', {}, 'Size'), h('dd', {}, fmtBytes(s.totalBytes)))));
   root.append(h('main', { class: 'inspector' }, head, architectureSection(s), tensorSection(s), metadataSection(s)));
-  if (filterText) applyFilter();
+  if (filterText || onlyFlagged) applyFilter();
 }
 
 const saved = api.getState();
@@ -345,6 +390,9 @@ onMessages(toInspector, (m) => {
   switch (m.type) {
     case 'init':
       stats.clear();
+      scanFlags = undefined;
+      onlyFlagged = false;
+      scanStatus = '';
       render(m.state);
       api.setState(m.state);
       break;
@@ -359,6 +407,14 @@ onMessages(toInspector, (m) => {
     case 'statsCancelled':
       stats.set(m.tensor, { status: 'cancelled' });
       refreshStats(m.tensor);
+      break;
+    case 'scan':
+      showScan(m.scan);
+      if (current) render(current);
+      break;
+    case 'scanStopped':
+      scanStatus = m.message;
+      for (const bar of root.querySelectorAll('.scan-bar')) bar.textContent = scanStatus;
       break;
     case 'statsProgress': {
       const e = stats.get(m.tensor);

@@ -18,6 +18,8 @@
 import type * as v from 'valibot';
 import type * as alignment from '../shared/messages/alignment';
 import type * as barriers from '../shared/messages/barriers';
+import type * as diff from '../shared/messages/diff';
+import type * as diffResults from '../shared/schema/diff';
 import type * as inspector from '../shared/messages/inspector';
 import type { FromView, ToView, VIEW_MESSAGES } from '../shared/messages/views';
 import type { DeepReadonly } from '../shared/schema/rules';
@@ -64,6 +66,14 @@ export type ArchitectureInfo = DeepReadonly<v.InferOutput<typeof inspector.archi
 export type InspectorState = DeepReadonly<v.InferOutput<typeof inspector.inspectorStateSchema>>;
 export type ToInspector = DeepReadonly<ToView<'inspector'>>;
 export type FromInspector = DeepReadonly<FromView<'inspector'>>;
+
+// ---------------------------------------------------------------- diff view
+
+export type DiffResult = DeepReadonly<diffResults.DiffResult>;
+export type ScanResult = DeepReadonly<diffResults.ScanResult>;
+export type DiffState = DeepReadonly<v.InferOutput<typeof diff.diffStateSchema>>;
+export type ToDiff = DeepReadonly<ToView<'diff'>>;
+export type FromDiff = DeepReadonly<FromView<'diff'>>;
 
 /** Which view a message belongs to (handy for generic host-side helpers). */
 export type ViewMessages = { [N in keyof typeof VIEW_MESSAGES]: { to: DeepReadonly<ToView<N>>; from: DeepReadonly<FromView<N>> } };

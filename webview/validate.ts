@@ -12,7 +12,7 @@ import { VIEW_MESSAGES, type ToView, type ViewName } from '../shared/messages/vi
 import { firstIssue, issueSegments, obj, type Schema } from '../shared/schema/rules';
 import { attentionLayerSchema } from '../shared/schema/attention';
 import { barrierCurveSchema } from '../shared/schema/results';
-import type { AlignmentState, AttentionLayer, BarrierCurve, BarriersState, InspectorState, ToAlignment, ToBarriers, ToInspector } from './protocol';
+import type { AlignmentState, AttentionLayer, BarrierCurve, BarriersState, InspectorState, ToAlignment, ToBarriers, ToDiff, ToInspector } from './protocol';
 
 export class MessageError extends Error {
   readonly kind = 'InvalidMessage';
@@ -35,7 +35,7 @@ function check<T>(schema: Schema<T>, x: unknown, root: string): T {
   return r.value;
 }
 
-const VIEW_TITLES: Record<ViewName, string> = { alignment: 'the alignment view', barriers: 'the barrier view', inspector: 'the inspector view' };
+const VIEW_TITLES: Record<ViewName, string> = { alignment: 'the alignment view', barriers: 'the barrier view', inspector: 'the inspector view', diff: 'the diff view' };
 
 /** One view's message: its `type` first, then that type's schema. */
 function toView<N extends ViewName>(view: N, x: unknown): ToView<N> {
@@ -51,6 +51,7 @@ function toView<N extends ViewName>(view: N, x: unknown): ToView<N> {
 export const toAlignment = (x: unknown): ToAlignment => toView('alignment', x);
 export const toBarriers = (x: unknown): ToBarriers => toView('barriers', x);
 export const toInspector = (x: unknown): ToInspector => toView('inspector', x);
+export const toDiff = (x: unknown): ToDiff => toView('diff', x);
 
 /** A state on its own (the alignment view's persisted state, the report's data). */
 export const alignmentState = (x: unknown, root = 'state'): AlignmentState => check(alignmentStateSchema, x, root);

@@ -9,7 +9,7 @@ import { typedArrayReviver } from '../float32Json';
 import { int, isPermutation, num, obj, str, type Schema } from '../schema/rules';
 import { attentionLayersSchema } from '../schema/attention';
 import { barrierCurveSchema, groupSummarySchema } from '../schema/results';
-import { exportName, MAX_EXPORT_CHARS, readySchema } from './common';
+import { exportCsvSchema, exportPngSchema, readySchema } from './common';
 
 export const modelRefSchema = obj({
   /** Display name (usually the file name). */
@@ -158,14 +158,8 @@ export const TO_ALIGNMENT = {
 /** Alignment panel → extension. */
 export const fromAlignmentSchema = v.variant('type', [
   readySchema,
-  /** Save `csv` with a save dialog (suggested file name given). */
-  obj({ type: v.literal('exportCsv'), csv: v.pipe(v.string(), v.maxLength(MAX_EXPORT_CHARS)), suggestedName: exportName() }),
-  /** Save a PNG given as a `data:image/png;base64,...` URL. */
-  obj({
-    type: v.literal('exportPng'),
-    dataUrl: v.pipe(v.string(), v.maxLength(MAX_EXPORT_CHARS), v.startsWith('data:image/png;base64,')),
-    suggestedName: exportName(),
-  }),
+  exportCsvSchema,
+  exportPngSchema,
   obj({ type: v.literal('openFile'), which: v.picklist(['a', 'b', 'out']) }),
 ]);
 

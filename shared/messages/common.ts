@@ -19,3 +19,13 @@ export const exportName = () =>
 
 /** A short identifier (run id, tensor name) sent back by a webview. */
 export const shortText = (max: number) => v.pipe(v.string(), v.minLength(1), v.maxLength(max));
+
+/** Save `csv` with a save dialog (suggested file name given). */
+export const exportCsvSchema = obj({ type: v.literal('exportCsv'), csv: v.pipe(v.string(), v.maxLength(MAX_EXPORT_CHARS)), suggestedName: exportName() });
+
+/** Save a PNG given as a `data:image/png;base64,...` URL. */
+export const exportPngSchema = obj({
+  type: v.literal('exportPng'),
+  dataUrl: v.pipe(v.string(), v.maxLength(MAX_EXPORT_CHARS), v.startsWith('data:image/png;base64,')),
+  suggestedName: exportName(),
+});

@@ -7,6 +7,7 @@ import * as v from 'valibot';
 import { int, num, obj, str, strArray } from '../schema/rules';
 import { attentionLayersSchema } from '../schema/attention';
 import { tensorStatsResultSchema } from '../schema/results';
+import { scanResultSchema } from '../schema/diff';
 import { readySchema, shortText } from './common';
 
 export const inspectorTensorSchema = obj({
@@ -73,6 +74,10 @@ export const TO_INSPECTOR = {
   /** The computation stopped because the user cancelled it. */
   statsCancelled: obj({ type: v.literal('statsCancelled'), tensor: str() }),
   statsError: obj({ type: v.literal('statsError'), tensor: str(), message: str() }),
+  /** "Scan for problems" finished: every tensor's statistics and flags; flagged tensors are marked in the table. */
+  scan: obj({ type: v.literal('scan'), scan: scanResultSchema }),
+  /** The scan stopped: cancelled by the user, or failed (`message`). */
+  scanStopped: obj({ type: v.literal('scanStopped'), message: str() }),
 } as const;
 
 /** Inspector → extension. */
@@ -82,4 +87,6 @@ export const fromInspectorSchema = v.variant('type', [
   obj({ type: v.literal('requestStats'), tensor: shortText(10_000) }),
   /** Stop the running statistics of a tensor. */
   obj({ type: v.literal('cancelStats'), tensor: shortText(10_000) }),
+  /** Scan every tensor for problems (NaN, Inf, all-zero, constant, extreme), under a cancellable notification. */
+  obj({ type: v.literal('scan') }),
 ]);

@@ -6,12 +6,14 @@
 import type * as v from 'valibot';
 import { fromAlignmentSchema, TO_ALIGNMENT } from './alignment';
 import { fromBarriersSchema, TO_BARRIERS } from './barriers';
+import { fromDiffSchema, TO_DIFF } from './diff';
 import { fromInspectorSchema, TO_INSPECTOR } from './inspector';
 
 export const VIEW_MESSAGES = {
   alignment: { to: TO_ALIGNMENT, from: fromAlignmentSchema },
   barriers: { to: TO_BARRIERS, from: fromBarriersSchema },
   inspector: { to: TO_INSPECTOR, from: fromInspectorSchema },
+  diff: { to: TO_DIFF, from: fromDiffSchema },
 } as const;
 
 export type ViewName = keyof typeof VIEW_MESSAGES;

@@ -64,16 +64,21 @@ const curveObject = obj(curveEntries);
 export const barrierCurveSchema = v.pipe(curveObject, curveLengths<v.InferOutput<typeof curveObject>>());
 export type BarrierCurve = v.InferOutput<typeof barrierCurveSchema>;
 
+/** A tensor's element count and, over its finite values, min, max, mean and std; NaN and ±Inf counts. */
+export const tensorMomentEntries = {
+  count: int(0),
+  min: num(),
+  max: num(),
+  mean: num(),
+  std: num(),
+  nanCount: int(0),
+  infCount: int(0),
+};
+
 export const tensorStatsResultSchema = v.pipe(
   obj({
     tensor: nonEmpty(),
-    count: int(0),
-    min: num(),
-    max: num(),
-    mean: num(),
-    std: num(),
-    nanCount: int(0),
-    infCount: int(0),
+    ...tensorMomentEntries,
     histogram: obj({ edges: numArray(), counts: v.array(int(0), 'must be an array of counts') }),
   }),
   // One rule: one more edge than counts, or neither (a tensor without finite values).

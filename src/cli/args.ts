@@ -25,6 +25,8 @@ commands:
   merge A B [C ...] --out OUT  align every input to A and merge them in weight space
   barrier A B --data PATH      loss and accuracy along the linear path, naive and aligned, and both barriers
   convert IN --out OUT         write a PyTorch or Flax checkpoint as OUT.safetensors (same names, dtypes, layouts)
+  diff A B [--align]           how far B is from A per tensor, per layer and in total (and pi(B) with --align)
+  scan FILE                    every tensor's min/max/mean/std, NaN/Inf/zero counts and problem flags
 
 options:
   --json                one JSON object on stdout
@@ -37,6 +39,8 @@ options:
   --memory-budget SIZE  align/merge/barrier: memory for the computation, e.g. 8GB, 512MiB (default: half of RAM)
   --lambda L            merge: weight of the other model(s), (1-L)*A + L*pi(B) (default 0.5)
   --no-align            merge/barrier: skip alignment (naive)
+  --align               diff: also align B onto A (as align does, with --method, --spec ...; nothing
+                        written) and compare A with pi(B)
   --data PATH           evaluation data: IDX folder (MNIST layout), safetensors with x/y, .npy/.npz;
                         for Hugging Face language models: token ids [N, T] (.npy/.npz/.safetensors
                         input_ids) or raw text (.txt/.jsonl, with the checkpoint's tokenizer.json)
@@ -73,6 +77,7 @@ const options = {
   'memory-budget': { type: 'string' },
   lambda: { type: 'string' },
   'no-align': { type: 'boolean' },
+  align: { type: 'boolean' },
   data: { type: 'string' },
   tokenizer: { type: 'string' },
   'seq-len': { type: 'string' },

@@ -10,7 +10,7 @@ import { readHfConfig } from '../core/families/hfConfig';
 import { MAX_ITER, METHOD_IDS, SEED, methodInfo, optionAccepts, optionRule, type MethodId, type NumberOption } from '../core/methods';
 import type { Checkpoint } from '../core/checkpoint';
 import { EngineClient } from '../engine/client';
-import type { AlignRequest, AlignResult, BackendChoice, BarrierCurve, BarrierResult, DataOptions, EngineRequest, MergeResult, ResultOf } from '../engine/protocol';
+import type { AlignRequest, AlignResult, BackendChoice, BarrierCurve, BarrierResult, DataOptions, DiffResult, EngineRequest, MergeResult, ResultOf, ScanResult } from '../engine/protocol';
 import { type ParsedArgs, UsageError, byteSize, expectPositionals, fraction, int, oneOf, optionalInt, positive } from './args';
 import { progressLine } from './progress';
 import { formatBytes, formatCount, table, writeTable } from './format';
@@ -298,4 +298,96 @@ export async function convert({ args, out, signal }: CommandContext): Promise<vo
   out.text(`wrote ${result.out}`);
 }
 
-export const COMMANDS: Readonly<Record<string, (ctx: CommandContext) => Promise<void>>> = { inspect, spec, align, merge, barrier, convert };
+
+/** A figure for a table: 4 significant digits, "-" when it does not exist (cosine of a zero tensor). */
+function figure(x: number | null | undefined): string {
+  return x === null || x === undefined || Number.isNaN(x) ? '-' : x.toPrecision(4);
+}
+
+function printDiff(out: Output, r: DiffResult): void {
+  const al = r.aligned;
+  const alignedBy = al ? new Map(al.tensors.map((t) => [t.name, t])) : undefined;
+  const alignedLayer = al ? new Map(al.layers.map((l) => [l.name, l])) : undefined;
+  out.text(`A: ${safeText(r.a, 400)}`);
+  out.text(`B: ${safeText(r.b, 400)}`);
+  out.text(`${formatCount(r.tensors.length)} tensors compared; only in A: ${r.onlyInA.length}, only in B: ${r.onlyInB.length}, shape or dtype differs: ${r.mismatches.length}, not numeric: ${r.skipped.length}`);
+  const t = r.totals;
+  out.text(`total: ||A-B|| = ${figure(t.l2)}, relative ${figure(t.relative)}, cosine ${figure(t.cosine)}, max |A-B| ${figure(t.maxAbs)}`);
+  if (al) {
+    out.text(`aligned (${al.method} matching): ||A-pi(B)|| = ${figure(al.totals.l2)}, relative ${figure(al.totals.relative)}, cosine ${figure(al.totals.cosine)}, max |A-pi(B)| ${figure(al.totals.maxAbs)}`);
+  }
+  if (t.nonFinite) out.text(`note: ${formatCount(t.nonFinite)} value pair(s) with NaN or Inf are left out of the figures`);
+  out.text('');
+  const alignedCols = al ? ['aligned relative', 'aligned cosine'] : [];
+  out.text(table(['layer', 'tensors', 'relative', 'cosine', ...alignedCols], r.layers.map((l) => {
+    const x = alignedLayer?.get(l.name);
+    return [l.name, String(l.tensors), figure(l.relative), figure(l.cosine), ...(x ? [figure(x.relative), figure(x.cosine)] : [])];
+  })));
+  out.text('');
+  writeTable(['tensor', 'shape', 'dtype', 'relative', 'cosine', 'max |A-B|', ...alignedCols], r.tensors.length, (i) => {
+    const x = r.tensors[i];
+    const y = alignedBy?.get(x.name);
+    return [x.name, `[${x.shape.join(', ')}]`, x.dtypeB ? `${x.dtype}/${x.dtypeB}` : x.dtype, figure(x.relative), figure(x.cosine), figure(x.maxAbs), ...(y ? [figure(y.relative), figure(y.cosine)] : [])];
+  }, (chunk) => out.text(chunk));
+  if (r.mismatches.length) {
+    out.text('');
+    out.text(table(['differs', 'shape A', 'shape B', 'dtype A', 'dtype B', 'compared'], r.mismatches.map((m) => [m.name, `[${m.shapeA.join(', ')}]`, `[${m.shapeB.join(', ')}]`, m.dtypeA, m.dtypeB, m.compared ? 'yes' : 'no'])));
+  }
+  for (const [side, names] of [['A', r.onlyInA], ['B', r.onlyInB]] as const) {
+    if (names.length) out.text(`\nonly in ${side} (${names.length}): ${names.slice(0, 20).map((n) => safeText(n, 120)).join(', ')}${names.length > 20 ? ', ...' : ''}`);
+  }
+  for (const s of r.skipped) out.text(`not compared: ${safeText(s.name, 200)}: ${s.reason}`);
+  if (al) {
+    out.text('');
+    out.text(table(['permutation', 'units', 'moved'], al.permutations.map((p) => [p.name, String(p.size), String(p.moved)])));
+  }
+}
+
+export async function diff(ctx: CommandContext): Promise<void> {
+  const { args, out } = ctx;
+  const [a, b] = expectPositionals(args, 2, 2, 'A B (compare B with A)');
+  const align = args.values.align ?? false;
+  if (!align) {
+    for (const flag of ['method', 'spec', 'data', 'model', 'seed', 'max-iter', 'memory-budget'] as const) {
+      if (args.values[flag] !== undefined) throw new UsageError(`--${flag} is an option of --align`);
+    }
+  }
+  const method = oneOf('method', args.values.method, METHOD_IDS, 'weight');
+  const result: DiffResult = await runOnEngine(ctx, {
+    kind: 'diff',
+    a: path.resolve(a),
+    b: path.resolve(b),
+    ...(align
+      ? {
+          align: true,
+          method,
+          spec: resolved(args.values.spec),
+          ...seedAndIter(args),
+          memoryBudget: byteSize('memory-budget', args.values['memory-budget']),
+          data: dataOptions(args, methodInfo(method).needsData),
+          model: resolved(args.values.model),
+          allowNonFinite: args.values['allow-non-finite'] ?? false,
+        }
+      : {}),
+  }, 'diff');
+  if (args.values.json) return out.json(result);
+  printDiff(out, result);
+}
+
+export async function scan(ctx: CommandContext): Promise<void> {
+  const { args, out } = ctx;
+  const [file] = expectPositionals(args, 1, 1, 'one FILE (.safetensors, .safetensors.index.json or a Hugging Face folder)');
+  const r: ScanResult = await runOnEngine(ctx, { kind: 'scan', path: path.resolve(file) }, 'scan');
+  if (args.values.json) return out.json(r);
+  out.text(`${safeText(r.path, 400)}: ${formatCount(r.tensors.length)} tensors scanned in ${r.seconds.toFixed(2)} s; ${r.flagged} flagged`);
+  out.text(`  flags: nan, inf = some values are NaN / Inf; all-zero; constant = every value equal; extreme = max |x| > ${r.rule.extremeAbs} or std > ${r.rule.extremeStdRatio} x the median std (${figure(r.medianStd)})`);
+  out.text(`  dtypes: ${r.dtypes.map((d) => `${d.dtype} ${formatCount(d.tensors)} tensors, ${formatCount(d.params)} values, ${formatBytes(d.bytes)}`).join('; ')}`);
+  for (const s of r.skipped) out.text(`  not scanned: ${safeText(s.name, 200)}: ${s.reason}`);
+  out.text('');
+  writeTable(['tensor', 'dtype', 'shape', 'min', 'max', 'mean', 'std', 'NaN', 'Inf', 'zeros', 'flags'], r.tensors.length, (i) => {
+    const x = r.tensors[i];
+    return [x.name, x.dtype, `[${x.shape.join(', ')}]`, figure(x.min), figure(x.max), figure(x.mean), figure(x.std), String(x.nanCount), String(x.infCount), String(x.zeroCount), x.flags.join(',')];
+  }, (chunk) => out.text(chunk));
+}
+
+export const COMMANDS: Readonly<Record<string, (ctx: CommandContext) => Promise<void>>> = { inspect, spec, align, merge, barrier, convert, diff, scan };

@@ -38,6 +38,11 @@ export interface Checkpoint {
   get(name: string): TensorInfo | undefined;
   /** The tensor's raw little-endian bytes, read with positioned reads (never the whole file). */
   readRaw(name: string): Promise<Uint8Array>;
+  /**
+   * Bytes [begin, end) of the tensor's raw data, so a tensor can be read in chunks (diff, scan).
+   * Optional: a reader without it is read whole, tensor by tensor (safetensors/chunks.ts).
+   */
+  readRawRange?(name: string, begin: number, end: number): Promise<Uint8Array>;
   /** The tensor decoded to float32 (F16, BF16, F8 exactly; integer types converted). */
   readFloat32(name: string): Promise<Float32Array>;
   close(): Promise<void>;

@@ -9,6 +9,8 @@ import { runBarrierJob, type JobWorkers } from './barrierJob';
 import type { EngineRequest, ResultOf } from './protocol';
 import { alignHandler } from './handlers/align';
 import { backendHandler } from './handlers/backend';
+import { diffHandler } from './handlers/diff';
+import { scanHandler } from './handlers/scan';
 import { evaluatePathHandler } from './handlers/evaluatePath';
 import { mergeHandler } from './handlers/merge';
 import { tensorStatsHandler } from './handlers/tensorStats';
@@ -46,6 +48,10 @@ export async function dispatch(request: EngineRequest, ctx: HandlerContext): Pro
       return runBarrierJob(request, thisWorker(ctx), { signal: ctx.signal, onProgress: ctx.onProgress });
     case 'evaluatePath':
       return evaluatePathHandler(request, ctx);
+    case 'diff':
+      return diffHandler(request, ctx);
+    case 'scan':
+      return scanHandler(request, ctx);
     case 'train':
       return trainHandler(request, ctx);
   }

@@ -17,6 +17,7 @@ import type * as res from './schemas/results';
 import type * as msg from './schemas/messages';
 
 export type { BarrierCurve, GroupSummary, PathMetrics, TensorStatsResult } from '../../shared/schema/results';
+export type { DiffResult, ScanResult } from '../../shared/schema/diff';
 
 export type BackendName = (typeof req.BACKEND_NAMES)[number];
 export type BackendChoice = (typeof req.BACKEND_CHOICES)[number];
@@ -33,6 +34,8 @@ export type BarrierRequest = Request<typeof req.barrierRequestSchema>;
 export type EvaluatePathRequest = Request<typeof req.evaluatePathRequestSchema>;
 export type TensorStatsRequest = Request<typeof req.tensorStatsRequestSchema>;
 export type TrainRequest = Request<typeof req.trainRequestSchema>;
+export type DiffRequest = Request<typeof req.diffRequestSchema>;
+export type ScanRequest = Request<typeof req.scanRequestSchema>;
 export type BackendRequest = Request<typeof req.backendRequestSchema>;
 export type { SteOptions } from './schemas/requests';
 
@@ -42,6 +45,8 @@ export type EngineRequest =
   | BarrierRequest
   | EvaluatePathRequest
   | TensorStatsRequest
+  | DiffRequest
+  | ScanRequest
   | TrainRequest
   | BackendRequest;
 

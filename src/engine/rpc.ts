@@ -168,11 +168,14 @@ export function describeRequest(r: EngineRequest): string {
     case 'align':
     case 'barrier':
     case 'evaluatePath':
+    case 'diff':
       return `${r.kind} request (${base(r.b)} onto ${base(r.a)})`;
     case 'merge':
       return `merge request (${r.inputs.map(base).join(', ')})`;
     case 'tensorStats':
       return `tensorStats request (${base(r.path)}: \`${r.tensor}\`)`;
+    case 'scan':
+      return `scan request (${base(r.path)})`;
     case 'train':
       return `train request (${base(r.out)})`;
     case 'backend':

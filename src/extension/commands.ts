@@ -7,6 +7,7 @@ import { alignWith } from './alignCommand';
 import { AlignmentPanel } from './alignmentPanel';
 import { computeBarrier } from './barrierCommand';
 import { convertCheckpoint } from './convertCommand';
+import { compareWith } from './diffCommand';
 import { pickOne } from './checkpointPicker';
 import type { Deps } from './deps';
 import { InspectorEditorProvider } from './inspectorEditor';
@@ -25,6 +26,7 @@ const COMMANDS: Readonly<Record<string, (deps: Deps) => Handler>> = {
   'rebasin.showBackend': (d) => showBackend(d) as Handler,
   'rebasin.clearRunHistory': (d) => clearRunHistory(d) as Handler,
   'rebasin.convertToSafetensors': (d) => convertCheckpoint(d) as Handler,
+  'rebasin.compareWith': (d) => compareWith(d) as Handler,
 };
 
 export function registerCommands(deps: Deps): vscode.Disposable {

@@ -28,6 +28,8 @@ const WORK_WORDS: Record<EngineRequest['kind'], string> = {
   barrier: 'loss curve',
   evaluatePath: 'loss curve',
   tensorStats: 'tensor statistics',
+  diff: 'comparing',
+  scan: 'scanning',
   train: 'training',
   backend: 'starting',
 };

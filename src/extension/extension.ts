@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import { AlignmentPanel } from './alignmentPanel';
 import type { RebasinApi } from './api';
 import { BarrierViewProvider } from './barrierView';
+import { DiffPanel } from './diffPanel';
 import { registerCommands, reopenRun } from './commands';
 import { DataChoices } from './dataChoice';
 import type { Deps } from './deps';
@@ -35,6 +36,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Rebasi
     context.subscriptions.push({ dispose: () => AlignmentPanel.disposeAll() });
     // Alignment/barrier panels open before a window reload come back.
     context.subscriptions.push(AlignmentPanel.registerSerializer(deps));
+    context.subscriptions.push({ dispose: () => DiffPanel.disposeAll() });
 
     log.info(`Re-Basin ${String(context.extension.packageJSON.version)} activated (compute worker starts on first use)`);
     return {

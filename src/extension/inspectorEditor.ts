@@ -18,6 +18,7 @@ import { errorMessage, timed } from './log';
 import { asFromInspector } from './messageGuards';
 import { isCancelled } from '../engine/errors';
 import { ProgressClock, formatTimeLeft } from '../core/progressText';
+import { reportFailure, withCancellableProgress } from './runSupport';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
 const HISTOGRAM_BINS = 64;
@@ -95,6 +96,10 @@ export class InspectorEditorProvider extends Disposable implements vscode.Custom
           running.get(message.tensor)?.abort();
           return;
         }
+        if (message.type === 'scan') {
+          await this.scan(document, post);
+          return;
+        }
         // Only tensors of this checkpoint's header, in the file the extension opened.
         if (!document.tensorNames.has(message.tensor)) {
           post({ type: 'statsError', tensor: message.tensor, message: 'no such tensor in this checkpoint' });
@@ -108,6 +113,21 @@ export class InspectorEditorProvider extends Disposable implements vscode.Custom
       for (const abort of running.values()) abort.abort();
       subs.forEach((s) => s.dispose());
     });
+  }
+
+  /** "Scan for problems": every tensor's statistics and flags, in the worker, under a cancellable notification. */
+  private async scan(document: CheckpointDocument, post: (m: ToInspector) => void): Promise<void> {
+    const name = path.basename(document.uri.fsPath);
+    try {
+      const scan = await withCancellableProgress(`Re-Basin: scanning ${name} for problems`, (report, signal) =>
+        this.engine.run({ kind: 'scan', path: document.uri.fsPath }, { onProgress: (p) => report(p), signal }),
+      );
+      this.log.info(`scan: ${name}: ${scan.flagged} of ${scan.tensors.length} tensors flagged in ${scan.seconds.toFixed(1)} s`);
+      post({ type: 'scan', scan });
+    } catch (err) {
+      reportFailure(this.log, 'scanning for problems', err);
+      post({ type: 'scanStopped', message: isCancelled(err) ? 'Scan cancelled.' : `Scan failed: ${errorMessage(err)}` });
+    }
   }
 
   /** Runs one tensor's statistics in the compute worker, posting progress, the result, or why it stopped. */

@@ -6,7 +6,7 @@
  */
 import * as v from 'valibot';
 import { VIEW_MESSAGES, type ViewName } from '../../shared/messages/views';
-import type { FromAlignment, FromBarriers, FromInspector, ViewMessages } from '../../webview/protocol';
+import type { FromAlignment, FromBarriers, FromDiff, FromInspector, ViewMessages } from '../../webview/protocol';
 
 function fromView<N extends ViewName>(view: N, x: unknown): ViewMessages[N]['from'] | undefined {
   const r = v.safeParse(VIEW_MESSAGES[view].from, x, { abortEarly: true });
@@ -16,3 +16,4 @@ function fromView<N extends ViewName>(view: N, x: unknown): ViewMessages[N]['fro
 export const asFromAlignment = (x: unknown): FromAlignment | undefined => fromView('alignment', x);
 export const asFromBarriers = (x: unknown): FromBarriers | undefined => fromView('barriers', x);
 export const asFromInspector = (x: unknown): FromInspector | undefined => fromView('inspector', x);
+export const asFromDiff = (x: unknown): FromDiff | undefined => fromView('diff', x);

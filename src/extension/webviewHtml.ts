@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import * as vscode from 'vscode';
 
-export type WebviewName = 'alignment' | 'barriers' | 'inspector';
+export type WebviewName = 'alignment' | 'barriers' | 'inspector' | 'diff';
 
 /** The only folders a Re-Basin webview may load from. */
 export function webviewRoots(extensionUri: vscode.Uri): vscode.Uri[] {

@@ -16,7 +16,7 @@ export const ROOT = join(__dirname, '..', '..');
 export const SHOTS = join(ROOT, 'test-results', 'browser');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-export type ViewName = 'alignment' | 'barriers' | 'inspector';
+export type ViewName = 'alignment' | 'barriers' | 'inspector' | 'diff';
 export type Theme = 'vscode-dark' | 'vscode-light' | 'vscode-high-contrast';
 
 const TYPES: Record<string, string> = {

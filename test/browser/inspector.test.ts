@@ -183,3 +183,30 @@ test('a checkpoint without hidden units says so instead of a family with 0 group
   assert.doesNotMatch(arch, /Permutation groups|MLP/);
   await page.close();
 });
+
+test('Scan for problems posts scan; the result marks flagged tensors, and "only flagged" narrows the table to them', async () => {
+  const page = await openWithInit();
+  await clearPosted(page);
+  await page.getByRole('button', { name: 'Scan for problems' }).click();
+  assert.deepEqual(await posted(page), [{ type: 'scan' }]);
+  assert.equal(await page.textContent('.scan-bar'), 'Scanning every tensor…');
+  const t = (name: string, flags: string[]) => ({ name, dtype: 'F32', shape: [512], count: 512, min: 0, max: 0, mean: 0, std: 0, nanCount: flags.includes('nan') ? 3 : 0, infCount: 0, zeroCount: flags.includes('all-zero') ? 512 : 0, flags });
+  const scan = {
+    path: '/home/user/models/mlp_a.safetensors', seconds: 0.3, medianStd: 0.02, flagged: 2, skipped: [], rule: { extremeAbs: 1e4, extremeStdRatio: 100 },
+    dtypes: [{ dtype: 'F32', tensors: 8, params: 1000, bytes: 4000 }],
+    tensors: [t('layers.0.bias', ['all-zero']), t('layers.2.weight', ['nan']), t('layers.1.bias', [])],
+  };
+  await postFromHost(page, `{ type: 'scan', scan: ${JSON.stringify(scan)} }`);
+  await page.waitForSelector('tr.tensor.flagged');
+  assert.equal(await page.textContent('.scan-bar'), 'Scan: 2 of 3 tensors flagged (all-zero: 1, nan: 1).  Only flagged tensors');
+  assert.deepEqual(await page.$$eval('tr.tensor', (rows) => rows.map((r) => [r.getAttribute('data-tensor'), r.getAttribute('data-flags')])), [['layers.0.bias', 'all-zero'], ['layers.2.weight', 'nan']]);
+  await page.uncheck('input.only-flagged');
+  assert.equal(await page.locator('tr.tensor').count(), 11);
+  assert.equal(await page.locator('tr.tensor.flagged').count(), 2);
+  await page.screenshot({ path: join(SHOTS, 'inspector-scan.png') });
+  await postFromHost(page, `{ type: 'scanStopped', message: 'Scan cancelled.' }`);
+  assert.equal(await page.textContent('.scan-bar'), 'Scan cancelled.');
+  assert.deepEqual(pageErrors(page), []);
+  assert.deepEqual(await warnings(page), []);
+  await page.close();
+});

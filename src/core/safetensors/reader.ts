@@ -15,6 +15,7 @@ export interface SafetensorsFile extends Checkpoint {
   readonly headerLength: number;
   /** Absolute position of the data section (8 + headerLength). */
   readonly dataStart: number;
+  readRawRange(name: string, begin: number, end: number): Promise<Uint8Array>;
 }
 
 class OpenSafetensorsFile implements SafetensorsFile {
@@ -56,6 +57,18 @@ class OpenSafetensorsFile implements SafetensorsFile {
       throw ioError(this.path, `hold ${tensorLabel(name)} (${info.byteLength} bytes) in memory`, cause);
     }
     await readFully(handle, bytes, this.dataStart + info.dataOffsets[0], this.path);
+    return bytes;
+  }
+
+  async readRawRange(name: string, begin: number, end: number): Promise<Uint8Array> {
+    const info = this.info(name);
+    const handle = this.handle;
+    if (!handle) throw new SafetensorsError('Io', this.path, `cannot read ${tensorLabel(name)}: checkpoint is closed`, name);
+    if (!(Number.isSafeInteger(begin) && Number.isSafeInteger(end) && 0 <= begin && begin <= end && end <= info.byteLength)) {
+      throw new SafetensorsError('InvalidOffset', this.path, `bytes ${begin}..${end} are outside ${tensorLabel(name)} (${info.byteLength} bytes)`, name);
+    }
+    const bytes = new Uint8Array(end - begin); // fresh: byteOffset 0, every dtype view aligned
+    await readFully(handle, bytes, this.dataStart + info.dataOffsets[0] + begin, this.path);
     return bytes;
   }
 

@@ -97,6 +97,7 @@ class ShardedCheckpoint implements Checkpoint {
     private readonly shards: readonly Checkpoint[],
   ) {
     this.owner = owner;
+    if (shards.every((s) => s.readRawRange)) this.readRawRange = (name, begin, end) => this.shardOf(name).readRawRange!(name, begin, end);
   }
 
   get(name: string): TensorInfo | undefined {
@@ -112,6 +113,9 @@ class ShardedCheckpoint implements Checkpoint {
   readRaw(name: string): Promise<Uint8Array> {
     return this.shardOf(name).readRaw(name);
   }
+
+  /** Present when every shard reads byte ranges (safetensors shards do; other formats may not). */
+  readonly readRawRange?: (name: string, begin: number, end: number) => Promise<Uint8Array>;
 
   readFloat32(name: string): Promise<Float32Array> {
     return this.shardOf(name).readFloat32(name);

@@ -10,6 +10,7 @@ import { decodeToFloat32, openCheckpoint, openSafetensors } from '../../core/saf
 import { readFully } from '../../core/safetensors/file-io';
 import { detectFileFormat } from '../../core/formats';
 import type { TensorInfo } from '../../core/checkpoint';
+import { addMoments, emptyMoments, meanAndStd } from '../../core/scan/moments';
 import type { HandlerContext } from '../dispatch';
 import { EngineError, throwIfCancelled } from '../errors';
 import { base } from '../loadTensors';
@@ -19,43 +20,6 @@ import type { TensorStatsRequest, TensorStatsResult } from '../protocol';
 export const STATS_CHUNK_BYTES = 64 * 1024 * 1024;
 /** Elements decoded at once: bounds the float32 copy of dtypes other than F32 (16 MiB). */
 const CHUNK_ELEMENTS = 4 * 1024 * 1024;
-
-export interface Moments {
-  count: number;
-  nanCount: number;
-  infCount: number;
-  min: number;
-  max: number;
-  /** Shifted sums (x - shift), float64, to keep the variance accurate when |mean| >> std. */
-  shift: number;
-  sum: number;
-  sumSq: number;
-}
-
-export function emptyMoments(): Moments {
-  return { count: 0, nanCount: 0, infCount: 0, min: Infinity, max: -Infinity, shift: Number.NaN, sum: 0, sumSq: 0 };
-}
-
-export function addMoments(m: Moments, x: Float32Array): void {
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i];
-    if (Number.isNaN(v)) {
-      m.nanCount++;
-      continue;
-    }
-    if (v === Infinity || v === -Infinity) {
-      m.infCount++;
-      continue;
-    }
-    if (Number.isNaN(m.shift)) m.shift = v;
-    const d = v - m.shift;
-    m.count++;
-    m.sum += d;
-    m.sumSq += d * d;
-    if (v < m.min) m.min = v;
-    if (v > m.max) m.max = v;
-  }
-}
 
 /** Histogram edges: `bins` equal bins over [min, max] (a constant tensor gets [v - 0.5, v + 0.5]). */
 export function histogramEdges(min: number, max: number, bins: number): number[] {
@@ -163,8 +127,7 @@ export async function tensorStatsHandler(req: TensorStatsRequest, ctx: HandlerCo
   try {
     const m = emptyMoments();
     await pass((x) => addMoments(m, x), 'Statistics (pass 1 of 2)', 0);
-    const mean = m.count ? m.shift + m.sum / m.count : Number.NaN;
-    const variance = m.count ? Math.max(0, m.sumSq / m.count - (m.sum / m.count) ** 2) : Number.NaN;
+    const { mean, std } = meanAndStd(m);
     let edges: number[] = [];
     let counts: number[] = [];
     if (m.count > 0) {
@@ -179,7 +142,7 @@ export async function tensorStatsHandler(req: TensorStatsRequest, ctx: HandlerCo
       min: m.count ? m.min : Number.NaN,
       max: m.count ? m.max : Number.NaN,
       mean,
-      std: Math.sqrt(variance),
+      std,
       nanCount: m.nanCount,
       infCount: m.infCount,
       histogram: { edges, counts },

@@ -166,6 +166,32 @@ export const tensorStatsRequestSchema = obj({
   bins: v.pipe(int(1), v.maxValue(100_000, 'must be at most 100000')),
 });
 
+/**
+ * Distance of B from A per tensor, layer and in total (`rebasin diff`); with `align`, B is first
+ * aligned onto A by the align request's path (same options, nothing written) and A is also
+ * compared with π(B).
+ */
+export const diffRequestSchema = obj({
+  kind: v.literal('diff'),
+  a: nonEmpty(),
+  b: nonEmpty(),
+  align: optBool(),
+  method: v.optional(method),
+  spec: optStr(),
+  seed: v.optional(option(SEED)),
+  maxIter: v.optional(option(MAX_ITER)),
+  data: v.optional(dataOptionsSchema),
+  model: optStr(),
+  allowNonFinite: optBool(),
+  memoryBudget,
+});
+
+/** Every tensor's statistics and health flags (`rebasin scan`, "Scan for problems"). */
+export const scanRequestSchema = obj({
+  kind: v.literal('scan'),
+  path: nonEmpty(),
+});
+
 /** Train an MLP on a data set and save it as safetensors (demo, tests). */
 export const trainRequestSchema = obj({
   kind: v.literal('train'),
@@ -192,6 +218,8 @@ export const REQUEST_SCHEMAS = {
   barrier: barrierRequestSchema,
   evaluatePath: evaluatePathRequestSchema,
   tensorStats: tensorStatsRequestSchema,
+  diff: diffRequestSchema,
+  scan: scanRequestSchema,
   train: trainRequestSchema,
   backend: backendRequestSchema,
 } as const;

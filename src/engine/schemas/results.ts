@@ -6,6 +6,7 @@
 import * as v from 'valibot';
 import { METHOD_IDS } from '../../core/methods';
 import { bool, int, nonEmpty, num, numArray, obj, oneOf, permRecord, str, strArray } from '../../../shared/schema/rules';
+import { diffResultSchema, scanResultSchema } from '../../../shared/schema/diff';
 import { attentionLayersSchema } from '../../../shared/schema/attention';
 import { barrierCurveSchema, curveEntries, curveLengths, groupSummarySchema, tensorStatsResultSchema } from '../../../shared/schema/results';
 import { BACKEND_NAMES } from './requests';
@@ -190,6 +191,8 @@ export const RESULT_SCHEMAS = {
   barrier: barrierResultSchema,
   evaluatePath: evaluatePathResultSchema,
   tensorStats: tensorStatsResultSchema,
+  diff: diffResultSchema,
+  scan: scanResultSchema,
   train: trainResultSchema,
   backend: backendResultSchema,
 } as const;

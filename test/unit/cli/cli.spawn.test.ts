@@ -5,11 +5,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openCheckpoint, writeSafetensors, encodeFromFloat32 } from '../../../src/core/safetensors';
 import { permuteMlp, randomMlp, randomPerm, tempDir, writeMlp } from '../helpers/engine-fixtures';
+import { interruptCli } from '../helpers/cliInterrupt';
 
 const root = path.join(__dirname, '..', '..', '..');
 const cli = path.join(root, 'dist', 'cli.js');
@@ -230,29 +231,11 @@ describe('rebasin CLI', () => {
     await writeMlp(bigA, randomMlp([784, 1024, 1024, 1024, 10], 21));
     await writeMlp(bigB, randomMlp([784, 1024, 1024, 1024, 10], 22));
     const out = path.join(tmp.dir, 'cancelled.safetensors');
-    // --debug prints the engine's log lines at once (progress waits a few seconds off a terminal):
-    // the first one means the signal handlers are in place and the worker is running.
-    const child = spawn(process.execPath, [cli, 'align', bigA, bigB, '--out', out, '--debug'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    let running = true;
-    void exited.then(() => (running = false));
-    await new Promise<void>((resolve) => {
-      const poll = setInterval(() => {
-        if (/\[engine\]/.test(stderr) || !running) {
-          clearInterval(poll);
-          resolve();
-        }
-      }, 20);
-    });
-    assert.ok(running, `the align ended before it could be interrupted: ${stderr}`);
-    const t0 = Date.now();
-    child.kill('SIGINT');
-    const code = await exited;
-    assert.equal(code, 130, stderr);
-    assert.ok(Date.now() - t0 < 5000, 'stopped promptly');
-    assert.match(stderr, /cancelled/);
+    const r = await interruptCli(cli, ['align', bigA, bigB, '--out', out]);
+    assert.ok(r.running, `the align ended before it could be interrupted: ${r.stderr}`);
+    assert.equal(r.code, 130, r.stderr);
+    assert.ok(r.stoppedInMs < 5000, 'stopped promptly');
+    assert.match(r.stderr, /cancelled/);
     assert.deepEqual(fs.readdirSync(tmp.dir).filter((f) => f.startsWith('cancelled') || f.includes('.tmp')), []);
   });
 });

@@ -30,6 +30,9 @@ const good: EngineRequest[] = [
   { kind: 'barrier', a: 'a', b: 'b', data, steps: 5, align: true, seed: 0, maxIter: 100, method: 'activation', perms: { P0: [1, 0] }, memoryBudget: 2 ** 30 },
   { kind: 'barrier', a: 'a', b: 'b', data, steps: 5, align: true, seed: 0, maxIter: 100, alignedCheckpoint: 'b.aligned.safetensors' },
   { kind: 'barrier', a: 'a', b: 'b', data, steps: 5, align: true, seed: 0, maxIter: 100, method: 'ste', ste: { epochs: 1, batchSize: 100, learningRate: 1e-3 } },
+  { kind: 'diff', a: 'a', b: 'b' },
+  { kind: 'diff', a: 'a', b: 'b', align: true, method: 'weight', seed: 0, maxIter: 100, memoryBudget: 2 ** 30 },
+  { kind: 'scan', path: 'a' },
 ];
 
 function rejects(x: unknown, pattern: RegExp): void {

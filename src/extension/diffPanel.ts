@@ -1,0 +1,129 @@
+/**
+ * The diff view panel ("Compare with…"): shows a diff result (naive, and after alignment when it
+ * was asked for), runs "Scan for problems" on both checkpoints when the view asks, and saves the
+ * view's CSV / PNG exports where the user says. Every message from the webview is validated.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { DiffState, ToDiff } from '../../webview/protocol';
+import type { Deps } from './deps';
+import { Disposable } from './dispose';
+import { errorMessage } from './log';
+import { asFromDiff } from './messageGuards';
+import { reportFailure, withCancellableProgress } from './runSupport';
+import { webviewHtml, webviewOptions } from './webviewHtml';
+
+export class DiffPanel extends Disposable {
+  static readonly viewType = 'rebasin.diff';
+  private static readonly open = new Set<DiffPanel>();
+  private static readonly opened = new vscode.EventEmitter<DiffPanel>();
+  /** Fires when a panel is created (tests and automation use it). */
+  static readonly onDidOpen = DiffPanel.opened.event;
+
+  private ready = false;
+
+  private constructor(
+    private readonly panel: vscode.WebviewPanel,
+    private state: DiffState,
+    private readonly deps: Deps,
+  ) {
+    super();
+    DiffPanel.open.add(this);
+    this.register(panel.onDidDispose(() => this.dispose()));
+    this.register(panel.webview.onDidReceiveMessage((m: unknown) => void this.onMessage(m)));
+  }
+
+  /** Opens a panel showing `state`, or refreshes the open one with the same title. */
+  static show(deps: Deps, state: DiffState): DiffPanel {
+    for (const existing of DiffPanel.open) {
+      if (existing.panel.title === state.title) {
+        existing.update(state);
+        existing.panel.reveal(undefined, false);
+        return existing;
+      }
+    }
+    const panel = vscode.window.createWebviewPanel(DiffPanel.viewType, state.title, vscode.ViewColumn.Active, { ...webviewOptions(deps.extensionUri), retainContextWhenHidden: false });
+    panel.iconPath = vscode.Uri.joinPath(deps.extensionUri, 'media', 'icons', 'rebasin.svg');
+    const created = new DiffPanel(panel, state, deps);
+    panel.webview.html = webviewHtml(panel.webview, deps.extensionUri, 'diff', state.title);
+    DiffPanel.opened.fire(created);
+    return created;
+  }
+
+  static disposeAll(): void {
+    for (const p of [...DiffPanel.open]) p.panel.dispose();
+  }
+
+  get title(): string {
+    return this.panel.title;
+  }
+
+  get currentState(): DiffState {
+    return this.state;
+  }
+
+  update(state: DiffState): void {
+    this.state = state;
+    if (this.ready) this.post({ type: 'init', state });
+  }
+
+  private post(message: ToDiff): void {
+    void this.panel.webview.postMessage(message);
+  }
+
+  /** Scans A and B (one request each, in the compute worker) and marks their flagged tensors. */
+  async scan(): Promise<void> {
+    const { a, b } = this.state;
+    try {
+      const [scanA, scanB] = await withCancellableProgress(`Re-Basin: scanning ${a.name} and ${b.name} for problems`, async (report, signal) => [
+        await this.deps.engine.run({ kind: 'scan', path: a.path }, { onProgress: (p) => report(p, { start: 0, end: 0.5 }), signal }),
+        await this.deps.engine.run({ kind: 'scan', path: b.path }, { onProgress: (p) => report(p, { start: 0.5, end: 1 }), signal }),
+      ]);
+      this.deps.log.info(`scan: ${a.name} ${scanA.flagged} flagged, ${b.name} ${scanB.flagged} flagged`);
+      this.update({ ...this.state, scanA, scanB });
+    } catch (err) {
+      reportFailure(this.deps.log, 'scanning for problems', err);
+    }
+  }
+
+  private async onMessage(raw: unknown): Promise<void> {
+    const message = asFromDiff(raw);
+    if (!message) {
+      this.deps.log.warn('diff view: dropped an invalid message');
+      return;
+    }
+    try {
+      switch (message.type) {
+        case 'ready':
+          this.ready = true;
+          this.post({ type: 'init', state: this.state });
+          break;
+        case 'scan':
+          await this.scan();
+          break;
+        case 'exportCsv':
+          await this.save(message.suggestedName, new TextEncoder().encode(message.csv), { 'CSV': ['csv'] });
+          break;
+        case 'exportPng':
+          await this.save(message.suggestedName, Buffer.from(message.dataUrl.slice('data:image/png;base64,'.length), 'base64'), { 'PNG image': ['png'] });
+          break;
+      }
+    } catch (err) {
+      void vscode.window.showErrorMessage(`Re-Basin: ${errorMessage(err)}`);
+    }
+  }
+
+  /** Asks where to save an export (beside B by default); the webview only suggests a bare file name. */
+  private async save(suggested: string, bytes: Uint8Array, filters: Record<string, string[]>): Promise<void> {
+    const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.file(path.join(path.dirname(this.state.b.path), suggested)), filters });
+    if (!target) return;
+    await vscode.workspace.fs.writeFile(target, bytes);
+    this.deps.log.info(`exported ${target.fsPath}`);
+  }
+
+  override dispose(): void {
+    DiffPanel.open.delete(this);
+    super.dispose();
+    this.panel.dispose();
+  }
+}
