@@ -5,7 +5,7 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { locateCheckpoint, writesFolder } from '../core/hf/layout';
+import { checkFolderOutput, locateCheckpoint, writesFolder } from '../core/hf/layout';
 import { SafetensorsError, assertOutputTarget } from '../core/safetensors';
 import { EngineError } from './errors';
 import type { DataOptions } from './protocol';
@@ -18,7 +18,7 @@ export interface ReadFiles {
 
 /** Plain files a request reads besides its checkpoints: spec, model config (given or default beside A), data. */
 export function otherReads(req: ReadFiles, a: string): string[] {
-  const files = [req.spec, req.model ?? `${a}.rebasin.json`];
+  const files = [req.spec, req.model ?? `${a}.rebasin.json`, req.data?.tokenizer];
   const data = req.data?.path;
   if (data !== undefined) {
     files.push(data);
@@ -41,7 +41,9 @@ export async function checkOutput(out: string, checkpoints: readonly string[], r
   try {
     const layouts = checkpoints.map(locateCheckpoint);
     const folder = writesFolder(locateCheckpoint(layoutOf), out);
-    await assertOutputTarget(out, layouts.map((l) => l.weights), otherReads(req, layouts[0].weights), { folder });
+    const reads = otherReads(req, layouts[0].weights);
+    await assertOutputTarget(out, layouts.map((l) => l.weights), reads, { folder });
+    if (folder) await checkFolderOutput(out, layoutOf, checkpoints, reads);
   } catch (e) {
     if (e instanceof SafetensorsError) throw new EngineError('InvalidRequest', e.message, out, { cause: e });
     throw e;
