@@ -4,8 +4,8 @@ export { dataFitProblem, dataShape, defaultDataFor, type DataKind, type DataShap
 export { parseIdx } from './idx';
 export { parseNpy, type NumericArray } from './npy';
 export { listZipEntries, readZipEntry, type ZipEntry } from './zip';
-export { isTokenArrayPath, isTokenDataPath, loadTokenData, validateTokens, DEFAULT_MAX_SEQ_LEN, type TokenData, type TokenDataOptions, type TokenModelLimits } from './tokens';
+export { isTokenArrayPath, isTokenDataPath, loadTokenData, validateTokens, DEFAULT_MAX_SEQ_LEN, type TokenData, type TokenDataOptions, type TokenModelLimits, type TextTokenizeFn } from './tokens';
 export { isTextDataPath } from './text';
 export { dataFileProblem, isDataFile } from './dataFile';
-export { loadTokenizer, type TextTokenizer } from './textTokenize';
+export { loadTokenizer, tokenizeTextFile, type TextTokenizer, type TextWindows } from './textTokenize';
 export { maskTokens, MASK_RATE, type MaskedLmBatch, type MaskOptions } from './tokensMask';
