@@ -16,7 +16,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { locateCheckpoint, writeCheckpointOutput } from '../../../../src/core/hf/layout';
 import { openCheckpoint, openSafetensors, SafetensorsError, type TensorSource } from '../../../../src/core/safetensors';
 import { OUTPUT_MANIFEST, removeStaleTempFolders, writeCheckpointFolder } from '../../../../src/core/safetensors/shardedWriter';
-import { spawnSync } from 'node:child_process';
 import { initBackend } from '../../../../src/engine/backend';
 import type { HandlerContext } from '../../../../src/engine/dispatch';
 import { alignHandler } from '../../../../src/engine/handlers/align';
@@ -261,7 +260,7 @@ describe('sharded folder writer: atomic', () => {
   it('stale temporary folders of a dead run: .tmp removed, .old loses only what its manifest lists', async () => {
     const parent = tmp.file('stale');
     await mkdir(parent);
-    const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+    const dead = 4_194_305; // above Linux's largest pid_max (2^22): no process has it
     const tmpDir = path.join(parent, `.out.${dead}.0123456789ab.tmp`);
     const oldDir = path.join(parent, `.out.${dead}.0123456789ab.old`);
     const live = path.join(parent, `.out.${process.pid}.0123456789ab.tmp`);
