@@ -1,4 +1,4 @@
-export { loadDataset, mnistDataDir, type DataLimits, type Dataset, type DataSource, type Which } from './dataset';
+export { labelsFileCandidates, loadDataset, mnistDataDir, type DataLimits, type Dataset, type DataSource, type Which } from './dataset';
 export { DataError, type DataErrorKind } from './errors';
 export { dataFitProblem, dataShape, defaultDataFor, type DataKind, type DataShape, type DefaultData } from './dataFit';
 export { parseIdx } from './idx';

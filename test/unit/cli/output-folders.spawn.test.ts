@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { hfFixture } from '../helpers/hfFixtures';
-import { tempDir } from '../helpers/engine-fixtures';
+import { randomMlp, tempDir, writeMlp } from '../helpers/engine-fixtures';
 import { assertRefused, assertUnchanged, deadPid, mkfifo, root, runCli, snapshot } from '../helpers/hostile';
 
 const MANIFEST = '.rebasin-output.json';
@@ -51,6 +51,18 @@ describe('folder outputs (CLI)', () => {
         assertUnchanged(prev, snap);
       });
     }
+  });
+
+  it('align --out over the labels read beside an .npy of images is refused', async () => {
+    const { d, p } = pair('labels');
+    await writeMlp(p('a.safetensors'), randomMlp([8, 6, 3], 1));
+    await writeMlp(p('b.safetensors'), randomMlp([8, 6, 3], 2));
+    fs.writeFileSync(p('x.npy'), 'images');
+    fs.writeFileSync(p('y.npy'), 'labels');
+    const snap = snapshot(d);
+    const r = await runCli(['align', p('a.safetensors'), p('b.safetensors'), '--method', 'activation', '--data', p('x.npy'), '--out', p('y.npy')]);
+    assertRefused(r, 'y.npy', /refusing to write over an input/);
+    assertUnchanged(d, snap);
   });
 
   describe('2. only what we wrote is replaced', () => {
