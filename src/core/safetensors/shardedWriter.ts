@@ -19,7 +19,7 @@ import { tensorSize } from './dtypes';
 import { InputFileError, readBoundedFile } from '../files';
 import { SafetensorsError, ioError, printable } from './errors';
 import { isShardIndexPath, readShardIndex } from './sharded';
-import { writeSafetensors, type TensorSource } from './writer';
+import { processIsGone, writeSafetensors, type TensorSource } from './writer';
 
 export interface ShardToWrite {
   /** File name inside the folder (e.g. `model-00001-of-00003.safetensors`). */
@@ -160,16 +160,6 @@ export async function assertFolderTarget(out: string, inputs: readonly string[],
 
 /** Our temporary and set-aside folders: `.<name>.<pid>.<12 hex>.tmp` / `.old`. */
 const TEMP_FOLDER = /^\..*\.(\d+)\.[0-9a-f]{12}\.(tmp|old)$/;
-
-function processIsGone(pid: number): boolean {
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ESRCH'; // EPERM: alive, someone else's
-  }
-}
 
 /**
  * Removes the temporary folders that runs killed before they could clean up left in `parent`:
