@@ -155,6 +155,44 @@ describe('folder outputs (CLI)', () => {
       assert.ok(!fs.existsSync(path.join(d, 'o.safetensors')));
     });
 
+    it('SIGTERM ends the process after cleanup even when a read is stuck in the operating system', async () => {
+      const d = path.join(tmp.dir, 'stuck');
+      fs.mkdirSync(d);
+      const p = (n: string): string => path.join(d, n);
+      await writeMlp(p('a.safetensors'), randomMlp([784, 1024, 1024, 1024, 10], 21));
+      await writeMlp(p('b.safetensors'), randomMlp([784, 1024, 1024, 1024, 10], 22));
+      mkfifo(p('fifo'));
+      // A preload that leaves a read of a FIFO pending in the thread pool (no writer ever comes):
+      // such a read holds a Node process open, and even process.exit waits for it.
+      fs.writeFileSync(p('stuck.cjs'), `if (require('node:worker_threads').isMainThread) require('node:fs').readFile(${JSON.stringify(p('fifo'))}, () => undefined);\n`);
+      const saved = process.env.NODE_OPTIONS;
+      process.env.NODE_OPTIONS = `${saved ?? ''} --require ${p('stuck.cjs')}`.trim();
+      let sentAt = 0;
+      let r;
+      try {
+        r = await runCli(['align', p('a.safetensors'), p('b.safetensors'), '--out', p('o.safetensors'), '--debug'], {
+          timeoutMs: 60_000,
+          onSpawn: (child, output) => {
+            const poll = setInterval(() => {
+              if (/\[engine\]/.test(output.stderr())) {
+                clearInterval(poll);
+                sentAt = Date.now();
+                child.kill('SIGTERM');
+              }
+            }, 50);
+            child.on('exit', () => clearInterval(poll));
+          },
+        });
+      } finally {
+        if (saved === undefined) delete process.env.NODE_OPTIONS;
+        else process.env.NODE_OPTIONS = saved;
+      }
+      assert.match(r.stderr, /cancelled; nothing was written/);
+      assert.ok(r.code === 130 || r.signal === 'SIGTERM', `ended by exit 130 or the signal: ${r.code} ${r.signal}`);
+      assert.ok(Date.now() - sentAt < 15_000, 'ended promptly');
+      assert.ok(!fs.existsSync(p('o.safetensors')));
+    });
+
     it('the temporary folders of a killed run are removed by the next write; a live run\'s are kept', async () => {
       const { d, a, b, p } = pair('stale');
       const dead = `.out.${deadPid()}.0123456789ab.tmp`;
