@@ -191,6 +191,32 @@ export async function removeStaleTempFolders(parent: string): Promise<string[]> 
   return removed;
 }
 
+/**
+ * Removes what this process left beside `out` (its temporary file or folder): for a caller that
+ * cancelled a write whose worker was stopped before it could clean up. Best effort.
+ */
+export async function removeOwnTemps(out: string): Promise<void> {
+  const parent = path.dirname(path.resolve(out));
+  const prefix = `.${path.basename(out)}.${process.pid}.`;
+  let names: string[];
+  try {
+    names = await readdir(parent);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !/\.[0-9a-f]{12}\.tmp$/.test(name)) continue;
+    const p = path.join(parent, name);
+    try {
+      const s = await lstat(p);
+      if (s.isFile()) await unlink(p);
+      else if (s.isDirectory()) await removeOurFiles(p);
+    } catch {
+      // gone already
+    }
+  }
+}
+
 /** Deletes the regular files of `dir` (only those of `allowed` when given, and the manifest), then the folder if empty. */
 async function removeOurFiles(dir: string, allowed?: ReadonlySet<string>): Promise<void> {
   for (const name of await readdir(dir)) {

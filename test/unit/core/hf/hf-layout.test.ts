@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { locateCheckpoint, writeCheckpointOutput } from '../../../../src/core/hf/layout';
 import { openCheckpoint, openSafetensors, SafetensorsError, type TensorSource } from '../../../../src/core/safetensors';
-import { OUTPUT_MANIFEST, removeStaleTempFolders, writeCheckpointFolder } from '../../../../src/core/safetensors/shardedWriter';
+import { OUTPUT_MANIFEST, removeOwnTemps, removeStaleTempFolders, writeCheckpointFolder } from '../../../../src/core/safetensors/shardedWriter';
 import { initBackend } from '../../../../src/engine/backend';
 import type { HandlerContext } from '../../../../src/engine/dispatch';
 import { alignHandler } from '../../../../src/engine/handlers/align';
@@ -274,6 +274,21 @@ describe('sharded folder writer: atomic', () => {
     assert.ok(!existsSync(tmpDir));
     assert.deepEqual(await readdir(oldDir), ['note.txt']);
     assert.ok(existsSync(path.join(live, 'model.safetensors')));
+  });
+
+  it('removeOwnTemps removes this process\'s temporary file and folder beside an output, nothing else', async () => {
+    const parent = tmp.file('own-temps');
+    await mkdir(parent);
+    const mineDir = path.join(parent, `.out.${process.pid}.0123456789ab.tmp`);
+    const mineFile = path.join(parent, `.out.${process.pid}.ba9876543210.tmp`);
+    const other = path.join(parent, `.out.4194305.0123456789ab.tmp`);
+    await mkdir(mineDir);
+    await writeFile(path.join(mineDir, 'model.safetensors'), 'x');
+    await writeFile(mineFile, 'x');
+    await writeFile(other, 'x');
+    await writeFile(path.join(parent, 'out'), 'x');
+    await removeOwnTemps(path.join(parent, 'out'));
+    assert.deepEqual((await readdir(parent)).sort(), [path.basename(other), 'out'].sort());
   });
 
   it('a failing tensor read leaves nothing; an earlier output of ours stays as it was', async () => {
