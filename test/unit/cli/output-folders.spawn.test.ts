@@ -155,6 +155,16 @@ describe('folder outputs (CLI)', () => {
       assert.ok(!fs.existsSync(path.join(d, 'o.safetensors')));
     });
 
+    it('a FIFO config.json beside A (named by its weights file) does not hang barrier', async () => {
+      const { a, b, p } = pair('fifo-config-barrier');
+      fs.rmSync(path.join(a, 'config.json'));
+      mkfifo(path.join(a, 'config.json'));
+      fs.writeFileSync(p('text.txt'), 'hello world, some text for the model to read\n');
+      const r = await runCli(['barrier', path.join(a, 'model.safetensors'), path.join(b, 'model.safetensors'), '--data', p('text.txt'), '--steps', '3', '--workers', '1'], { timeoutMs: 30_000 });
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stderr.split('\n').filter((l) => l.startsWith('rebasin:')).length, 1, r.stderr);
+    });
+
     it('SIGTERM ends the process after cleanup even when a read is stuck in the operating system', async () => {
       const d = path.join(tmp.dir, 'stuck');
       fs.mkdirSync(d);
