@@ -98,7 +98,7 @@ export async function assertHoldsNoInput(out: string, inputs: readonly string[],
 async function readManifest(dir: string): Promise<Set<string> | undefined> {
   try {
     const json: unknown = JSON.parse((await readBoundedFile(path.join(dir, OUTPUT_MANIFEST), 1_000_000, 'manifest')).toString('utf8'));
-    if (typeof json !== 'object' || json === null || !('files' in json) || !Array.isArray(json.files)) return undefined;
+    if (typeof json !== 'object' || json === null || !('tool' in json) || json.tool !== 'rebasin' || !('files' in json) || !Array.isArray(json.files)) return undefined;
     const files = json.files as unknown[];
     if (!files.every((f): f is string => typeof f === 'string' && f === path.basename(f) && f !== '' && f !== '.' && f !== '..')) return undefined;
     return new Set(files);
