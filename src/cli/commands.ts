@@ -15,6 +15,7 @@ import { type ParsedArgs, UsageError, byteSize, expectPositionals, fraction, int
 import { progressLine } from './progress';
 import { formatBytes, formatCount, table, writeTable } from './format';
 import { safeText } from '../core/files';
+import { removeOwnTemps } from '../core/safetensors/shardedWriter';
 
 export interface Output {
   json(value: unknown): void;
@@ -136,6 +137,12 @@ async function runOnEngine<K extends EngineRequest['kind']>(ctx: CommandContext,
     return result as ResultOf[K];
   } catch (err) {
     if (tty || shown) bar.done('failed');
+    // A worker stopped mid-write (cancel past its grace time) cannot remove its temporary output.
+    const out = 'out' in request ? request.out : undefined;
+    if (typeof out === 'string') {
+      await client.dispose();
+      await removeOwnTemps(out);
+    }
     throw err;
   } finally {
     await client.dispose();

@@ -9,6 +9,21 @@ import { USAGE, UsageError, parseCommandLine } from './args';
 /** Signals that cancel the running request like Ctrl-C, so the engine removes any half-written output. */
 const CANCEL_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
+/** The cancel signal received, re-raised if the process does not end by itself after cleanup. */
+let cancelledBy: NodeJS.Signals | undefined;
+
+/**
+ * Ends the process by `signal` itself (its default action, our handlers being gone) in `ms` unless
+ * it has exited by then: a read stuck in the operating system (a FIFO, a hung network file
+ * system) holds the process open, and even process.exit waits for it.
+ */
+function endBySignalAfter(signal: NodeJS.Signals, ms: number): void {
+  setTimeout(() => {
+    for (const sig of CANCEL_SIGNALS) process.removeAllListeners(sig);
+    process.kill(process.pid, signal);
+  }, ms).unref();
+}
+
 /** Exit quietly when the reader of our output goes away (`rebasin inspect x | head -1`). */
 function exitQuietlyOnClosedPipe(stream: NodeJS.WriteStream): void {
   stream.on('error', (err: NodeJS.ErrnoException) => {
@@ -39,9 +54,12 @@ async function main(argv: readonly string[]): Promise<number> {
     const controller = new AbortController();
     // Ctrl-C, `kill` and a closed terminal cancel the running request; the engine then removes
     // any half-written output. A second signal finds no handler and ends the process at once.
-    const onSignal = (): void => {
+    const onSignal = (signal: NodeJS.Signals): void => {
       for (const sig of CANCEL_SIGNALS) process.removeListener(sig, onSignal);
+      cancelledBy = signal;
       controller.abort();
+      // The engine stops within about a second; past that, the signal ends the process.
+      endBySignalAfter(signal, 10_000);
     };
     for (const sig of CANCEL_SIGNALS) process.on(sig, onSignal);
     try {
@@ -77,4 +95,6 @@ async function main(argv: readonly string[]): Promise<number> {
 
 main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
+  // Cleanup is done: the process ends now (exit 130), or by the signal if something holds it.
+  if (code === 130 && cancelledBy !== undefined) endBySignalAfter(cancelledBy, 1000);
 });

@@ -34,6 +34,7 @@ import type {
 } from './protocol';
 import { throttleProgress } from './rpc';
 import { isLmCheckpoint, lmWeightsPath } from './lm/checkpoint';
+import { checkAlignedCheckpoint } from './alignedCheck';
 
 /** What the job needs of a worker pool. */
 export interface JobWorkers {
@@ -133,6 +134,8 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
     const splits: ('test' | 'train')[] = req.data.split === 'both' ? ['test', 'train'] : [req.data.split ?? 'test'];
     const lambdas = lambdaGrid(req.steps);
     const plan = alignedPlan(req, lm);
+    // Before any evaluation: a file that is not B permuted would give a barrier of another network.
+    if (plan.source === 'checkpoint') await checkAlignedCheckpoint(plan.file, req.b, req.allowNonFinite ?? false, controller.signal);
     const alignedFrom: AlignedSource | undefined =
       plan.source === 'none'
         ? undefined

@@ -5,9 +5,10 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { locateCheckpoint, writesFolder } from '../core/hf/layout';
+import { checkFolderOutput, locateCheckpoint, writesFolder } from '../core/hf/layout';
 import { SafetensorsError, assertOutputTarget } from '../core/safetensors';
 import { EngineError } from './errors';
+import { labelsFileCandidates } from '../core/data';
 import type { DataOptions } from './protocol';
 
 export interface ReadFiles {
@@ -16,12 +17,14 @@ export interface ReadFiles {
   readonly data?: DataOptions;
 }
 
-/** Plain files a request reads besides its checkpoints: spec, model config (given or default beside A), data. */
+/** Plain files a request reads besides its checkpoints: spec, model config (given or default beside A), data (and labels beside it), tokenizer. */
 export function otherReads(req: ReadFiles, a: string): string[] {
-  const files = [req.spec, req.model ?? `${a}.rebasin.json`];
+  const files = [req.spec, req.model ?? `${a}.rebasin.json`, req.data?.tokenizer];
   const data = req.data?.path;
   if (data !== undefined) {
     files.push(data);
+    // An .npy of images is read with its labels beside it.
+    if (/\.npy$/i.test(data)) files.push(...labelsFileCandidates(data).map((n) => path.join(path.dirname(data), n)));
     try {
       if (statSync(data).isDirectory()) {
         for (const name of readdirSync(data)) if (/idx\d-ubyte(\.gz)?$/i.test(name)) files.push(path.join(data, name));
@@ -41,7 +44,9 @@ export async function checkOutput(out: string, checkpoints: readonly string[], r
   try {
     const layouts = checkpoints.map(locateCheckpoint);
     const folder = writesFolder(locateCheckpoint(layoutOf), out);
-    await assertOutputTarget(out, layouts.map((l) => l.weights), otherReads(req, layouts[0].weights), { folder });
+    const reads = otherReads(req, layouts[0].weights);
+    await assertOutputTarget(out, layouts.map((l) => l.weights), reads, { folder });
+    if (folder) await checkFolderOutput(out, layoutOf, checkpoints, reads);
   } catch (e) {
     if (e instanceof SafetensorsError) throw new EngineError('InvalidRequest', e.message, out, { cause: e });
     throw e;

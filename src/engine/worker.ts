@@ -10,6 +10,7 @@ import { serializeError } from './errors';
 import type { FromWorker } from './protocol';
 import { serveRequests } from './rpc';
 import { validateBackendChoice } from './validate';
+import { serveTokenizeJob, setTokenizeScript } from './tokenizeThread';
 
 // stderr is captured by the caller (WorkerConnection) and routed to its log.
 const log = (line: string): void => {
@@ -34,4 +35,8 @@ async function main(): Promise<void> {
   post({ type: 'ready', backend });
 }
 
-void main();
+// A thread this worker started to tokenize raw text under a time budget runs that job only.
+if (!serveTokenizeJob()) {
+  setTokenizeScript(__filename);
+  void main();
+}

@@ -8,7 +8,7 @@
  */
 import { DataError } from './errors';
 import { isTextDataPath } from './text';
-import { loadTokenizer, tokenizeTextFile, type TextTokenizer } from './textTokenize';
+import { loadTokenizer, tokenizeTextFile, type TextTokenizer, type TextWindows } from './textTokenize';
 import { readNpyTokens, readNpzTokens, readSafetensorsTokens, type TokenArray } from './tokensArrays';
 
 export interface TokenData {
@@ -34,7 +34,12 @@ export interface TokenDataOptions {
   readonly seqLen?: number;
   /** At most this many sequences (the first ones). */
   readonly limit?: number;
+  /** Tokenizes raw text elsewhere (the engine: in a thread under a time budget); default inline. */
+  readonly tokenizeText?: TextTokenizeFn;
 }
+
+/** Raw text file → windows of `seqLen` token ids with the tokenizer.json at `tokenizer` (`budget`: as tokenizeTextFile). */
+export type TextTokenizeFn = (file: string, tokenizer: string, seqLen: number, limit?: number, budget?: number) => Promise<TextWindows>;
 
 /** What the data is checked against: the model's vocabulary and positions, and where they come from. */
 export interface TokenModelLimits {
@@ -69,7 +74,7 @@ export async function loadTokenData(opts: TokenDataOptions, model: TokenModelLim
       throw new DataError('BadShape', `${p}: sequence length ${seqLen} exceeds the model's ${model.maxPositions} positions (${model.source})`, p);
     }
     tokenizer = await loadTokenizer(opts.tokenizer);
-    const w = await tokenizeTextFile(p, tokenizer, seqLen, opts.limit, budget);
+    const w = opts.tokenizeText ? await opts.tokenizeText(p, opts.tokenizer, seqLen, opts.limit, budget) : await tokenizeTextFile(p, tokenizer, seqLen, opts.limit, budget);
     arr = w;
     description = `${w.n} windows of ${w.t} tokens from ${w.tokens} tokens of text (${tokenizer.source})`;
   } else {

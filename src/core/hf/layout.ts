@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { MAX_CONFIG_JSON_BYTES, readJsonObjectSync } from '../files';
 import { SafetensorsError, printable } from '../safetensors/errors';
 import { isShardIndexPath, readShardIndex } from '../safetensors/sharded';
-import { writeCheckpointFolder, type ShardToWrite } from '../safetensors/shardedWriter';
+import { assertFolderTarget, writeCheckpointFolder, type ShardToWrite } from '../safetensors/shardedWriter';
 import { writeSafetensors, type TensorSource } from '../safetensors/writer';
 
 export const SINGLE_WEIGHTS = 'model.safetensors';
@@ -101,7 +101,7 @@ export function writesFolder(layout: CheckpointLocation, out: string): boolean {
   return !out.toLowerCase().endsWith('.safetensors') && (layout.huggingFace || layout.sharded);
 }
 
-/** The companion files present in a folder. */
+/** The companion files present in a folder (anything by those names: the writer refuses what is not a regular file). */
 export function companionFiles(folder: string): string[] {
   return COMPANION_FILES.map((f) => path.join(folder, f)).filter((f) => existsSync(f));
 }
@@ -110,6 +110,15 @@ export function companionFiles(folder: string): string[] {
 export function safetensorsShardName(file: string): string {
   if (file.toLowerCase().endsWith('.safetensors')) return file;
   return `${file.replace(/\.[^.]*$/, '').replace(/^pytorch_model/, 'model')}.safetensors`;
+}
+
+/**
+ * The checks of a folder output that need no computation (handlers call it first): `out` holds
+ * no input, is absent, empty or an earlier output of ours, and the side files to copy are regular
+ * files of a sane size.
+ */
+export async function checkFolderOutput(out: string, layoutOf: string, inputs: readonly string[], alsoReads: readonly string[] = []): Promise<void> {
+  await assertFolderTarget(out, inputs.map(weightsPath), alsoReads, companionFiles(locateCheckpoint(layoutOf).folder));
 }
 
 /**
@@ -158,6 +167,7 @@ export async function writeCheckpointOutput(out: string, layoutOf: string, sourc
     copy: companionFiles(layout.folder),
     metadata: { format: 'pt', ...opts.metadata },
     inputs,
+    alsoReads: opts.alsoReads,
     signal: opts.signal,
     onShard: opts.onShard,
   });

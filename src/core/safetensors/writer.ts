@@ -141,7 +141,8 @@ export function tempNameFor(outPath: string): string {
   return `.${cutUtf8(path.basename(outPath), NAME_MAX_BYTES - 1 - suffix.length)}${suffix}`;
 }
 
-function processIsGone(pid: number): boolean {
+/** True when no process has `pid` (our own pid never counts as gone). */
+export function processIsGone(pid: number): boolean {
   if (pid === process.pid) return false;
   try {
     process.kill(pid, 0);

@@ -22,6 +22,7 @@ import { buildLm } from '../lm/model';
 import { lmBytesPerSequence, lmModelBytes, planLmBatches } from '../lm/memoryPlan';
 import type { DataOptions, EvaluatePathRequest, EvaluatePathResult, LmEvaluationInfo } from '../protocol';
 import type { HandlerContext } from '../dispatch';
+import { threadTokenizer } from '../tokenizeThread';
 
 /** How long an unused token input stays cached (a barrier's chunks follow each other within this). */
 const TOKENS_IDLE_MS = 20_000;
@@ -43,14 +44,16 @@ function keep(entry: CachedTokens): void {
 }
 
 /** Token data ready for `config`'s objective: read (and checked against the model) once per data/config. */
-export async function tokenInput(data: DataOptions, config: LmConfig, configPath: string, tokenizer: string | undefined, budget?: number): Promise<CachedTokens> {
+export async function tokenInput(data: DataOptions, config: LmConfig, configPath: string, tokenizer: string | undefined, budget?: number, signal?: AbortSignal): Promise<CachedTokens> {
   const key = JSON.stringify([fileKey(data.path), fileKey(configPath), tokenizer ? fileKey(tokenizer) : null, data.seqLen, data.limit, data.maskSeed, data.maskId]);
   if (cached?.key === key) {
     keep(cached);
     return cached;
   }
+  // Raw text is tokenized in a thread of its own, under a time budget (tokenizeThread.ts).
+  const tokenizeText = threadTokenizer(signal);
   const tokens = await loadTokenData(
-    { path: data.path, ...(tokenizer ? { tokenizer } : {}), ...(data.seqLen !== undefined ? { seqLen: data.seqLen } : {}), ...(data.limit !== undefined ? { limit: data.limit } : {}) },
+    { path: data.path, ...(tokenizer ? { tokenizer } : {}), ...(data.seqLen !== undefined ? { seqLen: data.seqLen } : {}), ...(data.limit !== undefined ? { limit: data.limit } : {}), ...(tokenizeText ? { tokenizeText } : {}) },
     { vocab: config.vocab, maxPositions: config.maxPositions, source: configPath },
     budget,
   );
@@ -84,7 +87,7 @@ export async function evaluateLmPathHandler(req: EvaluatePathRequest, ctx: Handl
   const paths = locateLmCheckpoint(req.a);
   const config = await readLmConfig(paths.config);
   const bWeights = lmWeightsPath(req.b);
-  const tokens = await tokenInput(req.data, config, paths.config, req.data.tokenizer ?? paths.tokenizer, req.memoryBudget ?? defaultMemoryBudget());
+  const tokens = await tokenInput(req.data, config, paths.config, req.data.tokenizer ?? paths.tokenizer, req.memoryBudget ?? defaultMemoryBudget(), ctx.signal);
   throwIfCancelled(ctx.signal, 'evaluatePath');
   const a = await readLmWeights(paths.weights);
   const b = await permutedB(req, paths.weights, bWeights, await readLmWeights(bWeights));

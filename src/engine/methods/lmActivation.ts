@@ -23,7 +23,7 @@ export async function lmActivationPerms(req: AlignRequest, spec: PermSpec, ta: T
   if (!req.data) throw new EngineError('InvalidRequest', 'activation matching needs token data (--data): it runs both language models on it');
   const paths = locateLmCheckpoint(req.a);
   const config = await readLmConfig(paths.config);
-  const { input } = await tokenInput(req.data, config, paths.config, req.data.tokenizer ?? paths.tokenizer, memoryBudgetOf(req));
+  const { input } = await tokenInput(req.data, config, paths.config, req.data.tokenizer ?? paths.tokenizer, memoryBudgetOf(req), ctx.signal);
   const which = lmFeatureAxes(spec, config, namePrefix(ta, config, paths.weights));
   const memoryBudget = memoryBudgetOf(req);
   // Refused before the models are built (lmActivationMatching plans the same again).

@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { locateCheckpoint, writeCheckpointOutput } from '../../../../src/core/hf/layout';
 import { openCheckpoint, openSafetensors, SafetensorsError, type TensorSource } from '../../../../src/core/safetensors';
-import { writeCheckpointFolder } from '../../../../src/core/safetensors/shardedWriter';
+import { OUTPUT_MANIFEST, removeOwnTemps, removeStaleTempFolders, writeCheckpointFolder } from '../../../../src/core/safetensors/shardedWriter';
 import { initBackend } from '../../../../src/engine/backend';
 import type { HandlerContext } from '../../../../src/engine/dispatch';
 import { alignHandler } from '../../../../src/engine/handlers/align';
@@ -87,7 +87,7 @@ describe('Hugging Face folder out', () => {
     const out = tmp.file('gpt2-aligned');
     const r = await alignHandler(alignRequest(a, b, out), ctx());
     assert.equal(r.out, out);
-    assert.deepEqual((await readdir(out)).sort(), ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json']);
+    assert.deepEqual((await readdir(out)).sort(), ['.rebasin-output.json', 'config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json']);
     for (const f of ['config.json', 'generation_config.json', 'tokenizer.json']) {
       assert.deepEqual(await readFile(path.join(out, f)), await readFile(path.join(b, f)), f);
     }
@@ -118,7 +118,7 @@ describe('Hugging Face folder out', () => {
     assert.deepEqual(outIndex.weight_map, inIndex.weight_map);
     assert.deepEqual(Object.keys(outIndex).sort(), ['metadata', 'weight_map']);
     const shards = [...new Set(Object.values(inIndex.weight_map))].sort();
-    assert.deepEqual((await readdir(out)).sort(), [...shards, 'config.json', 'generation_config.json', 'model.safetensors.index.json', 'tokenizer.json'].sort());
+    assert.deepEqual((await readdir(out)).sort(), [...shards, '.rebasin-output.json', 'config.json', 'generation_config.json', 'model.safetensors.index.json', 'tokenizer.json'].sort());
     const written = await rawTensors(path.join(out, 'model.safetensors.index.json'));
     assert.equal(outIndex.metadata.total_size, [...written.values()].reduce((s, t) => s + t.bytes.length, 0));
     assert.equal(outIndex.metadata.total_size, inIndex.metadata.total_size);
@@ -175,7 +175,7 @@ describe('Hugging Face folder out', () => {
     await alignHandler(alignRequest(a, b, empty), ctx());
     assert.ok(existsSync(path.join(empty, 'model.safetensors')));
     await alignHandler(alignRequest(a, b, empty), ctx());
-    assert.deepEqual((await readdir(empty)).sort(), ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json']);
+    assert.deepEqual((await readdir(empty)).sort(), ['.rebasin-output.json', 'config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json']);
     assert.deepEqual((await readdir(tmp.path)).filter((f) => f.startsWith('.')), []);
   });
 });
@@ -223,6 +223,72 @@ describe('sharded folder writer: atomic', () => {
     const index = JSON.parse(await readFile(path.join(out, 'model.safetensors.index.json'), 'utf8')) as { metadata: { total_size: number }; weight_map: Record<string, string> };
     assert.equal(index.metadata.total_size, 6 * 16);
     assert.equal(index.weight_map['s2.b'], 'model-00002-of-00003.safetensors');
+  });
+
+  it('writes a manifest of its files; replaces exactly them; refuses a folder holding anything else', async () => {
+    const parent = tmp.file('manifest');
+    await mkdir(parent);
+    const out = path.join(parent, 'out');
+    await writeFile(path.join(parent, 'extra.json'), '{"a": 1}');
+    const opts = { shards: [{ file: 'model.safetensors', tensors: [tensor('a', 1)] }], copy: [path.join(parent, 'extra.json')] };
+    await writeCheckpointFolder(out, opts);
+    const manifest = JSON.parse(await readFile(path.join(out, OUTPUT_MANIFEST), 'utf8')) as { tool: string; files: string[] };
+    assert.deepEqual(manifest, { tool: 'rebasin', files: ['extra.json', 'model.safetensors'] });
+    await writeCheckpointFolder(out, { shards: [{ file: 'model.safetensors', tensors: [tensor('a', 2)] }] });
+    assert.deepEqual((await readdir(out)).sort(), [OUTPUT_MANIFEST, 'model.safetensors']);
+    assert.deepEqual(await readdir(parent), ['extra.json', 'out']);
+    await mkdir(path.join(out, 'sub'));
+    await assert.rejects(writeCheckpointFolder(out, opts), /holds the folder `sub`, which Re-Basin did not write/);
+    // A manifest that lists the subfolder does not make it ours: only regular files are.
+    await writeFile(path.join(out, OUTPUT_MANIFEST), JSON.stringify({ tool: 'rebasin', files: ['model.safetensors', 'sub'] }));
+    await assert.rejects(writeCheckpointFolder(out, opts), /holds the folder `sub`/);
+    await writeFile(path.join(out, OUTPUT_MANIFEST), JSON.stringify({ tool: 'rebasin', files: ['../x'] }));
+    await assert.rejects(writeCheckpointFolder(out, opts), /not empty and was not written by Re-Basin/);
+    assert.ok(existsSync(path.join(out, 'sub')));
+  });
+
+  it('refuses a folder that holds a file the command reads (alsoReads), before writing anything', async () => {
+    const parent = tmp.file('also-reads');
+    await mkdir(parent);
+    const out = path.join(parent, 'out');
+    await writeCheckpointFolder(out, { shards: [{ file: 'model.safetensors', tensors: [tensor('a', 1)] }] });
+    await writeFile(path.join(out, 'spec.json'), '{}');
+    await assert.rejects(writeCheckpointFolder(out, { shards: [{ file: 'model.safetensors', tensors: [tensor('a', 1)] }], alsoReads: [path.join(out, 'spec.json')] }), /refusing to write over an input \(`spec.json` is in this folder\)/);
+    assert.ok(existsSync(path.join(out, 'spec.json')));
+  });
+
+  it('stale temporary folders of a dead run: .tmp removed, .old loses only what its manifest lists', async () => {
+    const parent = tmp.file('stale');
+    await mkdir(parent);
+    const dead = 4_194_305; // above Linux's largest pid_max (2^22): no process has it
+    const tmpDir = path.join(parent, `.out.${dead}.0123456789ab.tmp`);
+    const oldDir = path.join(parent, `.out.${dead}.0123456789ab.old`);
+    const live = path.join(parent, `.out.${process.pid}.0123456789ab.tmp`);
+    for (const d of [tmpDir, oldDir, live]) {
+      await mkdir(d);
+      await writeFile(path.join(d, 'model.safetensors'), 'x');
+    }
+    await writeFile(path.join(oldDir, OUTPUT_MANIFEST), JSON.stringify({ tool: 'rebasin', files: ['model.safetensors'] }));
+    await writeFile(path.join(oldDir, 'note.txt'), 'mine');
+    await removeStaleTempFolders(parent);
+    assert.ok(!existsSync(tmpDir));
+    assert.deepEqual(await readdir(oldDir), ['note.txt']);
+    assert.ok(existsSync(path.join(live, 'model.safetensors')));
+  });
+
+  it('removeOwnTemps removes this process\'s temporary file and folder beside an output, nothing else', async () => {
+    const parent = tmp.file('own-temps');
+    await mkdir(parent);
+    const mineDir = path.join(parent, `.out.${process.pid}.0123456789ab.tmp`);
+    const mineFile = path.join(parent, `.out.${process.pid}.ba9876543210.tmp`);
+    const other = path.join(parent, `.out.4194305.0123456789ab.tmp`);
+    await mkdir(mineDir);
+    await writeFile(path.join(mineDir, 'model.safetensors'), 'x');
+    await writeFile(mineFile, 'x');
+    await writeFile(other, 'x');
+    await writeFile(path.join(parent, 'out'), 'x');
+    await removeOwnTemps(path.join(parent, 'out'));
+    assert.deepEqual((await readdir(parent)).sort(), [path.basename(other), 'out'].sort());
   });
 
   it('a failing tensor read leaves nothing; an earlier output of ours stays as it was', async () => {
