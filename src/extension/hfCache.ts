@@ -7,28 +7,21 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { type CachedModel, cachedModelOf, hubCacheDir, listCachedModels } from '../core/hf/cache';
+import { HF_PREFIX, cachedModelOf, hubCacheDir, listCachedModels } from '../core/hf/cache';
 
 function hub(): string {
   return hubCacheDir(process.env, os.homedir());
 }
 
-/** Models seen by the last listing, by weights path (labels show their refs). */
-const seen = new Map<string, CachedModel>();
-
 /** The checkpoint (model.safetensors or its shard index) of each cached model snapshot. */
 export function cachedCheckpoints(): vscode.Uri[] {
-  const models = listCachedModels(hub());
-  for (const m of models) seen.set(m.weights, m);
-  return models.map((m) => vscode.Uri.file(m.weights));
+  return listCachedModels(hub()).map((m) => vscode.Uri.file(m.weights));
 }
 
 /** "HF cache · org/name@main" for a checkpoint in the cache; undefined for any other. */
 export function cacheLabel(uri: vscode.Uri): string | undefined {
-  const known = seen.get(uri.fsPath);
-  if (known) return `HF cache · ${known.ref.slice('hf:'.length)}`;
   const m = cachedModelOf(uri.fsPath, hub());
-  return m && `HF cache · ${m.repoId}@${m.commit.slice(0, 7)}`;
+  return m && `HF cache · ${m.ref.slice(HF_PREFIX.length)}`;
 }
 
 /**

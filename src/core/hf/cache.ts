@@ -149,6 +149,11 @@ export interface CachedModel {
   readonly ref: string;
 }
 
+/** `hf:org/name@main` (else another ref naming the commit, else the commit itself). */
+function cliName(repoId: string, commit: string, refs: readonly string[]): string {
+  return `${HF_PREFIX}${repoId}@${refs.includes('main') ? 'main' : (refs[0] ?? commit)}`;
+}
+
 /** Ref names under refs/ (nested ones like `pr/1` included), with their commit hashes. */
 function listRefs(repoDir: string): Map<string, string[]> {
   const byCommit = new Map<string, string[]>();
@@ -201,18 +206,19 @@ export function listCachedModels(hub: string, limit = 200): CachedModel[] {
       const weights = snapshotWeights(folder);
       if (weights === undefined) continue;
       const names = refs.get(commit) ?? [];
-      const rev = names.includes('main') ? 'main' : (names[0] ?? commit);
-      out.push({ repoId, commit, refs: names, folder, weights, ref: `${HF_PREFIX}${repoId}@${rev}` });
+      out.push({ repoId, commit, refs: names, folder, weights, ref: cliName(repoId, commit, names) });
       if (out.length >= limit) return out;
     }
   }
   return out;
 }
 
-/** The cached model a path lies in (for labels), when it is inside a snapshot of `hub`. */
-export function cachedModelOf(file: string, hub: string): { repoId: string; commit: string } | undefined {
+/** The cached model a path lies in (labels, output names), when it is inside a snapshot of `hub`. */
+export function cachedModelOf(file: string, hub: string): { repoId: string; commit: string; ref: string } | undefined {
   const rel = path.relative(hub, path.resolve(file));
   const parts = rel.split(path.sep);
   if (rel.startsWith('..') || path.isAbsolute(rel) || parts.length < 4 || !parts[0].startsWith('models--') || parts[1] !== 'snapshots') return undefined;
-  return { repoId: repoIdOf(parts[0]), commit: parts[2] };
+  const [repo, , commit] = parts;
+  const repoId = repoIdOf(repo);
+  return { repoId, commit, ref: cliName(repoId, commit, listRefs(path.join(hub, repo)).get(commit) ?? []) };
 }

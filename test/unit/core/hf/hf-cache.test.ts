@@ -120,7 +120,8 @@ describe('listCachedModels', () => {
   });
   it('tells which cached model a file lies in', () => {
     const [m] = listCachedModels(hub);
-    assert.deepEqual(cachedModelOf(m.weights, hub), { repoId: m.repoId, commit: m.commit });
+    assert.deepEqual(cachedModelOf(m.weights, hub), { repoId: m.repoId, commit: m.commit, ref: m.ref });
+    assert.equal(cachedModelOf(path.join(hub, 'models--org--gpt2-tiny', 'snapshots', old, 'model.safetensors'), hub)?.ref, 'hf:org/gpt2-tiny@pr/3');
     assert.equal(cachedModelOf(hfFixture('gpt2-tiny'), hub), undefined);
   });
 });
