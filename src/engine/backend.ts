@@ -44,9 +44,9 @@ let shared = false;
 
 /**
  * From now on, in this thread, `require('@tensorflow/tfjs-core')`, `-backend-cpu` and
- * `require('@tensorflow/tfjs')` return the instances this module uses (bundled into
- * dist/worker.js; from sources, our node_modules copies). Nothing else in the worker requires
- * tfjs by name, so only tfjs-node and what it loads are affected.
+ * `require('@tensorflow/tfjs')` return the instances this module uses. In dist/worker.js those
+ * are bundled and nothing else requires tfjs by name, so only tfjs-node and what it loads are
+ * affected; from sources they are the node_modules copies the requests would load anyway.
  */
 function shareOurTfjs(): void {
   if (shared) return;

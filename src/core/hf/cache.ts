@@ -18,9 +18,9 @@ import { SHARD_INDEX, SINGLE_WEIGHTS } from './layout';
 
 export const HF_PREFIX = 'hf:';
 
+/** A malformed `hf:` reference, or one the cache cannot answer (one line, naming the folder). */
 export class HfCacheError extends Error {
   override readonly name = 'HfCacheError';
-  readonly kind = 'HfCacheMiss';
 }
 
 /** The environment variables the hub cache location depends on. */
