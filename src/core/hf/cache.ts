@@ -11,10 +11,10 @@
  * ~/.cache/huggingface/hub. Nothing here touches the network: a model that is not in the cache
  * is an error naming the folder looked in.
  */
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { safeText } from '../files';
-import { SHARD_INDEX, SINGLE_WEIGHTS } from './layout';
+import { SINGLE_WEIGHTS, locateCheckpoint } from './layout';
 
 export const HF_PREFIX = 'hf:';
 
@@ -84,10 +84,16 @@ function isDir(p: string): boolean {
   }
 }
 
-/** The checkpoint in a snapshot (following its symlinks): model.safetensors, else the shard index. */
+/**
+ * The checkpoint in a snapshot (following its symlinks), as a Hugging Face folder is read:
+ * model.safetensors, else its shard index, else pytorch_model.bin, its index, flax_model.msgpack.
+ */
 export function snapshotWeights(snapshot: string): string | undefined {
-  for (const f of [SINGLE_WEIGHTS, SHARD_INDEX]) if (existsSync(path.join(snapshot, f))) return path.join(snapshot, f);
-  return undefined;
+  try {
+    return locateCheckpoint(snapshot).weights;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Reads refs/<name> (a commit hash); undefined when there is no such ref. */
@@ -132,7 +138,7 @@ export function resolveHfRef(arg: string, hub: string): ResolvedHfRef {
   const folder = path.join(snapshots, commit);
   if (!isDir(folder)) throw new HfCacheError(`${shown}: revision ${revision} is commit ${commit}, whose snapshot ${folder} is not in the cache`);
   if (snapshotWeights(folder) === undefined) {
-    throw new HfCacheError(`${shown}: snapshot ${folder} has neither ${SINGLE_WEIGHTS} nor ${SHARD_INDEX} (not downloaded, or not safetensors)`);
+    throw new HfCacheError(`${shown}: snapshot ${folder} holds no weights (${SINGLE_WEIGHTS}, pytorch_model.bin, flax_model.msgpack or their indexes; not downloaded?)`);
   }
   return { repoId, commit, folder };
 }
@@ -143,7 +149,7 @@ export interface CachedModel {
   /** Refs pointing at this commit (`main`, tags), sorted; empty for a snapshot no ref names. */
   readonly refs: readonly string[];
   readonly folder: string;
-  /** model.safetensors or model.safetensors.index.json inside the snapshot. */
+  /** The weights inside the snapshot (model.safetensors, its index, pytorch_model.bin, …). */
   readonly weights: string;
   /** `hf:org/name@ref` (or `@commit`): how the CLI names it. */
   readonly ref: string;
@@ -179,7 +185,7 @@ function listRefs(repoDir: string): Map<string, string[]> {
 }
 
 /**
- * The cached models with safetensors weights, by repository, then `main` first, other named
+ * The cached models with weights Re-Basin reads, by repository, then `main` first, other named
  * snapshots next, unnamed ones last. At most `limit` entries; an absent or unreadable cache lists none.
  */
 export function listCachedModels(hub: string, limit = 200): CachedModel[] {

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstatSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
+import { copyFileSync, lstatSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { HfCacheError, cachedModelOf, hubCacheDir, listCachedModels, parseHfRef, resolveHfRef } from '../../../../src/core/hf/cache';
 import { openCheckpoint } from '../../../../src/core/safetensors';
@@ -18,6 +18,7 @@ let hub: string;
 const main = fakeCommit('gpt2 main');
 const old = fakeCommit('gpt2 old');
 const sharded = fakeCommit('llama sharded');
+const pytorch = fakeCommit('pytorch only');
 
 before(async () => {
   tmp = await makeTmpDir('rebasin-hf-cache-');
@@ -29,6 +30,10 @@ before(async () => {
   const tokOnly = tmp.file('tok');
   mkdirSync(tokOnly);
   addSnapshot(hub, 'org/tokenizer-only', tokOnly, fakeCommit('tok'), ['main']);
+  // An older upload with PyTorch weights only.
+  mkdirSync(tmp.file('pt'));
+  copyFileSync(path.join(__dirname, '..', '..', '..', 'fixtures', 'formats', 'gpt2-tiny-pytorch_model.bin'), tmp.file('pt/pytorch_model.bin'));
+  addSnapshot(hub, 'old/gpt2-pt', tmp.file('pt'), pytorch, ['main']);
 });
 after(() => tmp.remove());
 
@@ -89,7 +94,7 @@ describe('resolveHfRef', () => {
     miss('hf:org/absent', 'hf:org/absent', 'not in the Hugging Face cache', path.join(hub, 'models--org--absent'));
     miss('hf:org/gpt2-tiny@v9', 'revision v9', path.join(hub, 'models--org--gpt2-tiny', 'refs'));
     miss(`hf:org/gpt2-tiny@${'0'.repeat(40)}`, path.join(hub, 'models--org--gpt2-tiny', 'snapshots'));
-    miss('hf:org/tokenizer-only', 'has neither model.safetensors nor model.safetensors.index.json');
+    miss('hf:org/tokenizer-only', 'holds no weights (model.safetensors, pytorch_model.bin');
     missIn(tmp.file('elsewhere'), 'hf:org/gpt2-tiny', path.join(tmp.file('elsewhere'), 'models--org--gpt2-tiny'));
   });
   it('reads a ref file with a trailing newline (written by hand) like one without', () => {
@@ -102,12 +107,13 @@ describe('resolveHfRef', () => {
 });
 
 describe('listCachedModels', () => {
-  it('lists each snapshot with safetensors weights, main first, with its CLI name', () => {
+  it('lists each snapshot with weights, main first, with its CLI name', () => {
     const models = listCachedModels(hub);
     assert.deepEqual(
       models.map((m) => [m.repoId, m.ref, m.refs.join(','), path.basename(m.weights)]),
       [
         ['meta/llama-sharded', 'hf:meta/llama-sharded@main', 'main', 'model.safetensors.index.json'],
+        ['old/gpt2-pt', 'hf:old/gpt2-pt@main', 'main', 'pytorch_model.bin'],
         ['org/gpt2-tiny', 'hf:org/gpt2-tiny@main', 'main', 'model.safetensors'],
         ['org/gpt2-tiny', 'hf:org/gpt2-tiny@pr/3', 'pr/3,v1', 'model.safetensors'],
       ],
@@ -117,6 +123,7 @@ describe('listCachedModels', () => {
   it('lists nothing for an absent cache and stops at the limit', () => {
     assert.deepEqual(listCachedModels(tmp.file('no-such-hub')), []);
     assert.equal(listCachedModels(hub, 2).length, 2);
+    assert.equal(resolveHfRef('hf:old/gpt2-pt', hub).commit, pytorch, 'PyTorch-only snapshots resolve too');
   });
   it('tells which cached model a file lies in', () => {
     const [m] = listCachedModels(hub);
