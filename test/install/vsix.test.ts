@@ -61,9 +61,17 @@ describe('the .vsix, installed into code-server', () => {
     assert.ok(bytes < MAX_BYTES, `${bytes} bytes`);
     assert.ok(files.length <= MAX_FILES, `${files.length} files`);
     assert.deepEqual(files.filter((n) => /node_modules|\/src\/|\.ts$|\.map$/.test(n)), [], 'no dependencies, sources or source maps');
-    for (const f of ['extension/dist/extension.js', 'extension/dist/worker.js', 'extension/dist/wasm/tfjs-backend-wasm-simd.wasm', 'extension/media/icons/rebasin.svg']) {
-      assert.ok(files.includes(f), `${f} is in the package`);
-    }
+    // Every webview the extension opens (all entries but the demo's report page) with its stylesheet.
+    const webviews = readdirSync(join(repoRoot, 'webview')).filter((f) => f.endsWith('.entry.ts') && f !== 'report.entry.ts').map((f) => f.replace('.entry.ts', ''));
+    const needed = [
+      'extension/dist/extension.js',
+      'extension/dist/worker.js',
+      'extension/dist/wasm/tfjs-backend-wasm-simd.wasm',
+      'extension/media/icons/rebasin.svg',
+      'extension/media/webview.css',
+      ...webviews.flatMap((w) => [`extension/dist/webview/${w}.js`, `extension/media/${w}.css`]),
+    ];
+    for (const f of needed) assert.ok(files.includes(f), `${f} is in the package`);
   });
 
   it('installs with --install-extension, activates, and computes on wasm from the installed files', { timeout: 10 * 60_000 }, async () => {
