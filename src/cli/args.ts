@@ -28,6 +28,9 @@ commands:
   diff A B [--align]           how far B is from A per tensor, per layer and in total (and pi(B) with --align)
   scan FILE                    every tensor's min/max/mean/std, NaN/Inf/zero counts and problem flags
 
+  A checkpoint may be named hf:org/name[@rev]: the model's snapshot in the local Hugging Face cache
+  ($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub; never downloaded).
+
 options:
   --json                one JSON object on stdout
   --out FILE            output checkpoint (never one of the inputs)

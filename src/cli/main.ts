@@ -5,6 +5,7 @@
 import { safeJson, safeText } from '../core/files';
 import { COMMANDS } from './commands';
 import { USAGE, UsageError, parseCommandLine } from './args';
+import { resolveHfPositionals } from './hfRefs';
 
 /** Signals that cancel the running request like Ctrl-C, so the engine removes any half-written output. */
 const CANCEL_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -51,6 +52,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     const run = COMMANDS[args.command];
     if (!run) throw new UsageError(args.command ? `unknown command "${args.command}"` : 'no command given');
+    const resolvedArgs = resolveHfPositionals(args);
     const controller = new AbortController();
     // Ctrl-C, `kill` and a closed terminal cancel the running request; the engine then removes
     // any half-written output. A second signal finds no handler and ends the process at once.
@@ -64,7 +66,7 @@ async function main(argv: readonly string[]): Promise<number> {
     for (const sig of CANCEL_SIGNALS) process.on(sig, onSignal);
     try {
       await run({
-        args,
+        args: resolvedArgs,
         signal: controller.signal,
         out: {
           json: (value) => process.stdout.write(safeJson(JSON.stringify(value)) + '\n'),

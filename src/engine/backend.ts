@@ -1,13 +1,19 @@
 /**
  * Chooses the tfjs backend for this thread: native `tensorflow` (tfjs-node, an optional
  * dependency) when its addon loads, else `wasm` (SIMD, single-threaded in Node), else `cpu`.
- * tfjs is not bundled (see scripts/build.mjs), so tfjs-node registers its kernels in the same
- * tfjs-core instance we import here.
+ * tfjs is bundled into dist/worker.js; tfjs-node is not (a native addon, hundreds of MB) and is
+ * loaded at run time from a folder, with its `@tensorflow/tfjs-core` requests answered by the
+ * tfjs-core instance imported here, so its kernels register where our code computes.
  */
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
+// Imported as a namespace (not for side effects only): the bundler keeps it, and tfjs-node's
+// requests for it get this instance.
+import * as tfCpu from '@tensorflow/tfjs-backend-cpu';
+// The union package (layers, converter, data) that tfjs-node re-exports; it also registers the
+// gradients training needs (see gradients.ts), so the worker carries it anyway.
+import * as tfUnion from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { EngineError } from './errors';
 import { quietNativeLogs } from './nativeLogs';
@@ -23,50 +29,51 @@ function firstLine(e: unknown): string {
 }
 
 /**
- * A tfjs-node package outside node_modules, built by `npm run native:build` (it caches one
- * outside the clone where tfjs-node's own install cannot download libtensorflow). Opt-in, so
- * that building it changes nothing for runs that did not ask for it.
+ * The tfjs-node package folder to load: the one given (the extension's
+ * `rebasin.nativeBackendPath`), else REBASIN_TFJS_NODE (CLI, tests; `npm run native:build`
+ * prints it), else none: `@tensorflow/tfjs-node` is then looked up as an ordinary dependency.
  */
-export function tfjsNodeOverride(): string | undefined {
-  const dir = process.env.REBASIN_TFJS_NODE;
+export function tfjsNodeOverride(configured?: string): string | undefined {
+  const dir = configured || process.env.REBASIN_TFJS_NODE;
   return dir ? path.resolve(dir) : undefined;
 }
 
-type ResolveFilename = (request: string, parent: NodeModule | undefined, isMain: boolean, options?: unknown) => string;
-const TFJS_SHARED = /^@tensorflow\/tfjs(-(core|backend-cpu|backend-wasm|backend-webgl|converter|layers|data))?(\/.*)?$/;
+type Load = (request: string, parent: NodeModule | undefined, isMain: boolean) => unknown;
 
-/** node_modules folders whose `@tensorflow/tfjs*` requests already resolve to ours. */
-const sharedScopes = new Set<string>();
+let shared = false;
 
 /**
- * Loads tfjs-node from `dir` with its `@tensorflow/tfjs*` requests resolved from here, so its
- * kernels land in the tfjs-core instance this module uses (the cached package carries none).
+ * From now on, in this thread, `require('@tensorflow/tfjs-core')`, `-backend-cpu` and
+ * `require('@tensorflow/tfjs')` return the instances this module uses. In dist/worker.js those
+ * are bundled and nothing else requires tfjs by name, so only tfjs-node and what it loads are
+ * affected; from sources they are the node_modules copies the requests would load anyway.
  */
-function requireTfjsNodeFrom(dir: string): void {
-  const scope = fs.realpathSync(path.resolve(dir, '..', '..')) + path.sep; // its node_modules
-  if (!sharedScopes.has(scope)) {
-    sharedScopes.add(scope);
-    const Module = require('node:module') as { _resolveFilename: ResolveFilename };
-    const original = Module._resolveFilename;
-    const self = module;
-    // Module filenames are real paths, so a prefix test is enough.
-    Module._resolveFilename = function resolveShared(request, parent, isMain, options) {
-      const fromScope = parent?.filename?.startsWith(scope) === true && TFJS_SHARED.test(request);
-      return original.call(this, request, fromScope ? self : parent, isMain, options);
-    };
-  }
-  require(dir);
+function shareOurTfjs(): void {
+  if (shared) return;
+  shared = true;
+  const Module = require('node:module') as { _load: Load };
+  const original = Module._load;
+  const ours: Record<string, unknown> = { '@tensorflow/tfjs-core': tf, '@tensorflow/tfjs-backend-cpu': tfCpu, '@tensorflow/tfjs': tfUnion };
+  Module._load = function loadShared(request, parent, isMain) {
+    return Object.hasOwn(ours, request) ? ours[request] : original.call(this, request, parent, isMain);
+  };
 }
 
-async function tryTensorflow(log: Log): Promise<string | undefined> {
+/** Loads tfjs-node: from `dir` when given, else as an ordinary dependency. */
+function requireTfjsNode(dir: string | undefined): void {
+  shareOurTfjs();
+  if (dir) require(dir);
+  else require('@tensorflow/tfjs-node');
+}
+
+async function tryTensorflow(log: Log, nativeDir?: string): Promise<string | undefined> {
   quietNativeLogs();
-  const override = tfjsNodeOverride();
+  const dir = tfjsNodeOverride(nativeDir);
   try {
-    // Optional dependency: absent (MODULE_NOT_FOUND) or present without its addon on many machines.
-    if (override) requireTfjsNodeFrom(override);
-    else require('@tensorflow/tfjs-node');
+    // Optional: absent (MODULE_NOT_FOUND) or present without its addon on many machines.
+    requireTfjsNode(dir);
   } catch (e) {
-    return `@tensorflow/tfjs-node cannot load${override ? ` from REBASIN_TFJS_NODE=${override}` : ''} (${firstLine(e)})`;
+    return `@tensorflow/tfjs-node cannot load${dir ? ` from ${dir}` : ''} (${firstLine(e)})`;
   }
   if (tf.findBackend('tensorflow') === null && tf.findBackendFactory('tensorflow') === null) {
     return '@tensorflow/tfjs-node loaded but registered no `tensorflow` backend in our tfjs-core (version mismatch?)';
@@ -79,13 +86,13 @@ async function tryTensorflow(log: Log): Promise<string | undefined> {
 
 /** Folder holding tfjs-backend-wasm's .wasm files, with the trailing '/' setWasmPaths needs. */
 export function wasmDirectory(): string {
-  const candidates: string[] = [];
+  // The build copies them to dist/wasm beside the bundle; from sources, the package has them.
+  const candidates = [path.join(__dirname, 'wasm')];
   try {
     candidates.push(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm')));
   } catch {
-    // Not resolvable from here; the build copies the files to dist/wasm beside the bundle.
+    // Not resolvable from here (an installed extension has no node_modules).
   }
-  candidates.push(path.join(__dirname, 'wasm'));
   const dir = candidates.find((d) => fs.existsSync(path.join(d, 'tfjs-backend-wasm.wasm'))) ?? candidates[0];
   return dir.endsWith(path.sep) || dir.endsWith('/') ? dir : `${dir}/`;
 }
@@ -111,7 +118,7 @@ async function tryCpu(log: Log): Promise<string | undefined> {
   return undefined;
 }
 
-const loaders: Record<BackendName, (log: Log) => Promise<string | undefined>> = {
+const loaders: Record<BackendName, (log: Log, nativeDir?: string) => Promise<string | undefined>> = {
   tensorflow: tryTensorflow,
   wasm: tryWasm,
   cpu: tryCpu,
@@ -119,13 +126,16 @@ const loaders: Record<BackendName, (log: Log) => Promise<string | undefined>> = 
 
 let current: BackendName | undefined;
 
-/** Sets up tfjs in this thread and returns the backend in use. Idempotent for the same choice. */
-export async function initBackend(choice: BackendChoice, log: Log = () => undefined): Promise<BackendName> {
+/**
+ * Sets up tfjs in this thread and returns the backend in use. Idempotent for the same choice.
+ * `nativeDir`: the tfjs-node folder to try for `tensorflow` (see tfjsNodeOverride).
+ */
+export async function initBackend(choice: BackendChoice, log: Log = () => undefined, nativeDir?: string): Promise<BackendName> {
   if (current && (choice === 'auto' || choice === current)) return current;
   const order: BackendName[] = choice === 'auto' ? ['tensorflow', 'wasm', 'cpu'] : [choice];
   const reasons: string[] = [];
   for (const name of order) {
-    const reason = await loaders[name](log);
+    const reason = await loaders[name](log, nativeDir);
     if (reason === undefined) {
       await tf.ready();
       current = name;

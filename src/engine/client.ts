@@ -15,6 +15,8 @@ import { validateRequest } from './validate';
 
 export interface EngineClientOptions {
   readonly backend: BackendChoice;
+  /** Folder of a @tensorflow/tfjs-node package for the `tensorflow` backend (default: REBASIN_TFJS_NODE, else node_modules). */
+  readonly nativeBackendPath?: string;
   /** Worker threads for independent work (default: number of cores). */
   readonly workers?: number;
   /** The worker bundle (default: worker.js beside this bundle, i.e. dist/worker.js). */
@@ -58,6 +60,7 @@ export class EngineClient {
     const pool = new WorkerPool({
       script: opts.workerScript ?? path.join(__dirname, 'worker.js'),
       backend: opts.backend,
+      nativeBackendPath: opts.nativeBackendPath,
       size: opts.workers ?? defaultWorkerCount(),
       log,
       cancelGraceMs: opts.cancelGraceMs,

@@ -12,6 +12,7 @@ import { WorkerConnection, type CallOptions, type Log } from './rpc';
 export interface PoolOptions {
   readonly script: string;
   readonly backend: BackendChoice;
+  readonly nativeBackendPath?: string;
   /** Number of workers (default: the number of cores). */
   readonly size?: number;
   readonly log?: Log;
@@ -59,6 +60,7 @@ export class WorkerPool {
       const starting = WorkerConnection.start({
         script: this.options.script,
         backend: this.options.backend,
+        nativeBackendPath: this.options.nativeBackendPath,
         log: this.options.log,
         cancelGraceMs: this.options.cancelGraceMs,
         maxOldGenerationSizeMb: this.options.maxOldGenerationSizeMb,

@@ -154,6 +154,8 @@ interface Pending {
 export interface WorkerStartOptions {
   readonly script: string;
   readonly backend: BackendChoice;
+  /** The tfjs-node folder the `tensorflow` backend loads from (else REBASIN_TFJS_NODE, else node_modules). */
+  readonly nativeBackendPath?: string;
   readonly log?: Log;
   /** V8 heap cap for the worker; exceeding it ends the worker (WorkerDied), not the caller. */
   readonly maxOldGenerationSizeMb?: number;
@@ -219,7 +221,7 @@ export class WorkerConnection {
     let worker: Worker;
     try {
       worker = new Worker(options.script, {
-        workerData: { backend: options.backend },
+        workerData: { backend: options.backend, nativeBackendPath: options.nativeBackendPath },
         // Captured so tfjs banners and handler logs reach the caller's log, not the user's terminal.
         stdout: true,
         stderr: true,

@@ -1,6 +1,7 @@
 /**
  * Entry of the compute worker (bundled to dist/worker.js, run as a worker_threads Worker).
- * Start-up: choose the tfjs backend given in `workerData.backend`, then announce it with a
+ * Start-up: choose the tfjs backend given in `workerData.backend` (tfjs-node from
+ * `workerData.nativeBackendPath` when given), then announce it with a
  * `ready` message (or an `error` with id 0 when it cannot load), then serve requests.
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -25,8 +26,10 @@ async function main(): Promise<void> {
   let backend;
   try {
     const data: unknown = workerData;
-    const choice = validateBackendChoice(typeof data === 'object' && data !== null ? (data as Record<string, unknown>).backend ?? 'auto' : 'auto');
-    backend = await initBackend(choice, log);
+    const fields = typeof data === 'object' && data !== null ? (data as Record<string, unknown>) : {};
+    const choice = validateBackendChoice(fields.backend ?? 'auto');
+    const nativeDir = typeof fields.nativeBackendPath === 'string' && fields.nativeBackendPath !== '' ? fields.nativeBackendPath : undefined;
+    backend = await initBackend(choice, log, nativeDir);
   } catch (e) {
     post({ type: 'error', id: 0, error: serializeError(e) });
     return;

@@ -12,6 +12,7 @@ import type { TensorInfo } from '../core/checkpoint';
 import { dataFileProblem, isDataFile } from '../core/data';
 import { openCheckpoint } from '../core/safetensors';
 import { checkCompatible } from '../core/spec';
+import { cacheLabel, cachedCheckpoints } from './hfCache';
 import { selectionProblem } from './layoutSelection';
 import { errorMessage } from './log';
 
@@ -46,7 +47,7 @@ async function readHeader(file: string): Promise<{ tensors: readonly TensorInfo[
 const SHARD = /-\d{5}-of-\d{5}\.safetensors$/;
 const MAX_FILES = 500;
 
-/** Every checkpoint of the workspace (single files and sharded index files), sorted by path. */
+/** Every checkpoint of the workspace (single files and sharded index files) sorted by path, then the Hugging Face cache's. */
 export async function findCheckpoints(): Promise<vscode.Uri[]> {
   const exclude = '{**/node_modules/**,**/.git/**}';
   const [files, indexes, others] = await Promise.all([
@@ -54,7 +55,8 @@ export async function findCheckpoints(): Promise<vscode.Uri[]> {
     vscode.workspace.findFiles('**/*.{safetensors,bin}.index.json', exclude, MAX_FILES),
     vscode.workspace.findFiles('**/{*.pt,*.pth,*.ckpt,*.msgpack,pytorch_model.bin}', exclude, MAX_FILES),
   ]);
-  return [...files.filter((u) => !SHARD.test(u.fsPath)), ...indexes, ...others].sort((a, b) => a.fsPath.localeCompare(b.fsPath));
+  const workspace = [...files.filter((u) => !SHARD.test(u.fsPath)), ...indexes, ...others].sort((a, b) => a.fsPath.localeCompare(b.fsPath));
+  return [...workspace, ...cachedCheckpoints()];
 }
 
 /** Tensor names and shapes of a checkpoint (header only); throws the reader's error naming the file. */
@@ -100,6 +102,8 @@ interface CandidateItem extends vscode.QuickPickItem {
 
 /** The folder a checkpoint is in, relative to the workspace ('' at the top; folder name only in multi-root). */
 export function folderLabel(uri: vscode.Uri): string {
+  const cached = cacheLabel(uri);
+  if (cached) return cached;
   const dir = path.dirname(vscode.workspace.asRelativePath(uri));
   return dir === '.' ? '' : dir;
 }

@@ -10,8 +10,10 @@ import { convertCheckpoint } from './convertCommand';
 import { compareWith } from './diffCommand';
 import { pickOne } from './checkpointPicker';
 import type { Deps } from './deps';
+import { BACKEND_WORDS } from './engineHost';
 import { InspectorEditorProvider } from './inspectorEditor';
 import { mergeCheckpoints } from './mergeCommand';
+import { setUpNativeBackend } from './nativeBackend';
 import type { RunRecord } from './runHistory';
 import { fileStamp, reportFailure, targetUri } from './runSupport';
 
@@ -27,6 +29,7 @@ const COMMANDS: Readonly<Record<string, (deps: Deps) => Handler>> = {
   'rebasin.clearRunHistory': (d) => clearRunHistory(d) as Handler,
   'rebasin.convertToSafetensors': (d) => convertCheckpoint(d) as Handler,
   'rebasin.compareWith': (d) => compareWith(d) as Handler,
+  'rebasin.setUpNativeBackend': (d) => setUpNativeBackend(d) as Handler,
 };
 
 export function registerCommands(deps: Deps): vscode.Disposable {
@@ -49,13 +52,11 @@ function showBackend(deps: Deps) {
         { location: vscode.ProgressLocation.Window, title: 'Re-Basin: starting the compute worker' },
         () => deps.engine.ensureBackend(),
       );
-      const why: Record<string, string> = {
-        tensorflow: 'native TensorFlow (tfjs-node)',
-        wasm: 'WebAssembly (tfjs-backend-wasm): native TensorFlow is not installed here',
-        cpu: 'plain JavaScript (tfjs-backend-cpu): the slowest backend',
-      };
       deps.log.info(`compute backend: ${backend}`);
-      void vscode.window.showInformationMessage(`Re-Basin computes on ${why[backend] ?? backend}.`);
+      const native = backend === 'tensorflow' ? [] : ['Set up native backend'];
+      void vscode.window.showInformationMessage(`Re-Basin computes on ${BACKEND_WORDS[backend]}.`, ...native).then(async (c) => {
+        if (c) await vscode.commands.executeCommand('rebasin.setUpNativeBackend');
+      });
       return backend;
     } catch (err) {
       reportFailure(deps.log, 'starting the compute worker', err);

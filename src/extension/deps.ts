@@ -7,6 +7,8 @@ import type { RunHistory } from './runHistory';
 
 export interface Deps {
   readonly extensionUri: vscode.Uri;
+  /** The extension's global storage (the native backend installs there). */
+  readonly globalStorageUri: vscode.Uri;
   readonly log: Log;
   readonly engine: EngineHost;
   readonly history: RunHistory;

@@ -1,7 +1,8 @@
 /**
  * The compute worker as the extension host sees it: started lazily on the first request (so
- * activation stays light), restarted when `rebasin.backend`/`rebasin.workers` change, shown in
- * the status bar with its backend while work runs, terminated on deactivate. The extension host
+ * activation stays light), restarted when `rebasin.backend`/`rebasin.workers`/
+ * `rebasin.nativeBackendPath` change, its backend shown in the status bar once it runs (with the
+ * work in progress), terminated on deactivate. The extension host
  * never does heavy math on its own thread: everything numeric goes through `run`.
  */
 import * as path from 'node:path';
@@ -34,6 +35,13 @@ const WORK_WORDS: Record<EngineRequest['kind'], string> = {
   backend: 'starting',
 };
 
+/** The backends in the user's words (status bar tooltip, "Show compute backend"). */
+export const BACKEND_WORDS: Record<BackendName, string> = {
+  tensorflow: 'native TensorFlow (tfjs-node)',
+  wasm: 'WebAssembly (tfjs-backend-wasm)',
+  cpu: 'plain JavaScript (tfjs-backend-cpu), the slowest backend',
+};
+
 export class EngineHost extends Disposable {
   private client: Promise<EngineClient> | undefined;
   private backendName: BackendName | undefined;
@@ -52,7 +60,8 @@ export class EngineHost extends Disposable {
     this.status.command = 'rebasin.showBackend';
     this.register(
       vscode.workspace.onDidChangeConfiguration((e) => {
-        if ((e.affectsConfiguration('rebasin.backend') || e.affectsConfiguration('rebasin.workers')) && this.active === 0) {
+        const compute = ['rebasin.backend', 'rebasin.workers', 'rebasin.nativeBackendPath'].some((s) => e.affectsConfiguration(s));
+        if (compute && this.active === 0) {
           this.log.info('compute settings changed: the worker restarts on next use');
           void this.stop();
         }
@@ -99,6 +108,7 @@ export class EngineHost extends Disposable {
       this.log.info(`starting compute worker (backend setting: ${settings.backend}, workers: ${settings.workers ?? 'one per core'})`);
       const client = EngineClient.start({
         backend: settings.backend,
+        nativeBackendPath: settings.nativeBackendPath,
         workers: settings.workers,
         workerScript,
         log: (line: string) => this.log.trace(`worker: ${line}`),
@@ -108,6 +118,7 @@ export class EngineHost extends Disposable {
         (backend) => {
           this.backendName = backend;
           this.log.info(`compute worker ready on ${backend} in ${Date.now() - started} ms`);
+          this.updateStatus();
           return client;
         },
         async (err: unknown) => {
@@ -122,11 +133,35 @@ export class EngineHost extends Disposable {
     return this.client;
   }
 
+  /**
+   * Loads tfjs-node from `folder` in a worker of its own (the running one is left alone) and
+   * resolves when the `tensorflow` backend works there; rejects with the reason it does not.
+   */
+  async checkNative(folder: string): Promise<void> {
+    const probe = EngineClient.start({
+      backend: 'tensorflow',
+      nativeBackendPath: folder,
+      workers: 1,
+      workerScript: path.join(this.extensionUri.fsPath, 'dist', 'worker.js'),
+      log: (line: string) => this.log.trace(`native check: ${line}`),
+    });
+    try {
+      await probe.backend();
+    } finally {
+      await probe.dispose().catch(() => undefined);
+    }
+  }
+
+  /** Work in progress while requests run; otherwise the backend of the running worker (none before it starts). */
   private updateStatus(kind?: EngineRequest['kind']): void {
+    const backend = this.backendName;
     if (this.active > 0) {
-      const backend = this.backendName ?? '…';
-      this.status.text = `$(sync~spin) Re-Basin: ${kind ? WORK_WORDS[kind] : 'working'} on ${backend}`;
-      this.status.tooltip = `Re-Basin compute worker (${backend} backend) is running ${this.active} request(s)`;
+      this.status.text = `$(sync~spin) Re-Basin: ${kind ? WORK_WORDS[kind] : 'working'} on ${backend ?? '…'}`;
+      this.status.tooltip = `Re-Basin compute worker (${backend ?? '…'} backend) is running ${this.active} request(s)`;
+      this.status.show();
+    } else if (backend) {
+      this.status.text = `$(chip) Re-Basin: ${backend}`;
+      this.status.tooltip = `Re-Basin computes on ${BACKEND_WORDS[backend]}. Click for details.`;
       this.status.show();
     } else {
       this.status.hide();
@@ -138,6 +173,7 @@ export class EngineHost extends Disposable {
     const client = this.client;
     this.client = undefined;
     this.backendName = undefined;
+    this.updateStatus();
     if (!client) return;
     try {
       await (await client).dispose();

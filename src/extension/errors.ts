@@ -12,7 +12,7 @@ export type CommandErrorKind =
   | 'Incompatible'
   /** The evaluation data does not suit the model (token ids for a classifier, labelled examples for a language model). */
   | 'DataMismatch'
-  /** Cancelled after the output (`file`) had been written: the cancel came too late to stop it. */
+  /** Cancelled after the output (`file`) had been written (the cancel came too late to stop it), or before anything was kept. */
   | 'Cancelled';
 
 export class CommandError extends Error {

@@ -28,7 +28,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<Rebasi
     context.subscriptions.push(history);
     // Jobs a window reload stopped: recorded as such, not lost without a word.
     await journal.recover(history);
-    const deps: Deps = { extensionUri: context.extensionUri, log, engine, history, data: new DataChoices(context.workspaceState) };
+    const deps: Deps = {
+      extensionUri: context.extensionUri,
+      globalStorageUri: context.globalStorageUri,
+      log,
+      engine,
+      history,
+      data: new DataChoices(context.workspaceState),
+    };
 
     context.subscriptions.push(registerCommands(deps));
     context.subscriptions.push(InspectorEditorProvider.register(context, deps));

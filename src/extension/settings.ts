@@ -8,6 +8,7 @@ import { MAX_ITER, SEED } from '../core/methods';
 import type { BackendChoice } from '../engine/protocol';
 import { locateCheckpoint } from '../core/hf/layout';
 import { parseByteSize } from '../core/memoryPlan';
+import { outputAnchor } from './hfCache';
 
 export interface Settings {
   readonly backend: BackendChoice;
@@ -26,6 +27,8 @@ export interface Settings {
   readonly resetBatchNorm: boolean;
   /** Worker threads; undefined means one per core (the engine's default). */
   readonly workers?: number;
+  /** Folder of a @tensorflow/tfjs-node package for the native backend; undefined: none configured. */
+  readonly nativeBackendPath?: string;
   /** Bytes for weight matching (`8GB`, `512MiB`); undefined means half of physical memory (the engine's default). */
   readonly memoryBudget?: number;
 }
@@ -48,6 +51,7 @@ export function readSettings(scope?: vscode.Uri): Settings {
     resetBatchNorm: c.get<boolean>('resetBatchNorm', false) === true,
     workers: clampInt(c.get<number>('workers', 0), 0, 64, 0) || undefined,
     memoryBudget: parseByteSize(c.get<string>('memoryBudget', '') ?? '') ?? undefined,
+    nativeBackendPath: resolvePath(c.get<string>('nativeBackendPath', ''), scope),
   };
 }
 
@@ -84,16 +88,22 @@ export function checkpointStem(file: string): string {
 
 /** Where the aligned copy of `b` goes: beside it, named by the `outputNaming` pattern. */
 export function alignedOutputPath(b: string, naming: string): string {
-  return path.join(path.dirname(b), naming.replace(/\$\{name\}/g, checkpointStem(b)));
+  const anchor = outputAnchor(b);
+  return path.join(path.dirname(anchor), naming.replace(/\$\{name\}/g, checkpointStem(anchor)));
 }
 
 /**
  * Where a merge with reference `ref` goes: `<ref>.merged.safetensors` beside it; for a Hugging
  * Face model (config.json beside the weights) or a sharded one, a folder `<folder>-merged` beside
- * its folder, written in the same layout (config and tokenizer files copied).
+ * its folder, written in the same layout (config and tokenizer files copied). For a model in the
+ * Hugging Face cache, in the workspace instead, named after the model (see outputAnchor).
  */
 export function mergedOutputPath(ref: string): string {
   const layout = locateCheckpoint(ref);
-  if (layout.huggingFace || layout.sharded) return path.join(path.dirname(layout.folder), `${path.basename(layout.folder)}-merged`);
-  return path.join(path.dirname(ref), `${checkpointStem(ref)}.merged.safetensors`);
+  const anchor = outputAnchor(ref);
+  if (layout.huggingFace || layout.sharded) {
+    const folder = anchor === ref ? layout.folder : path.join(path.dirname(anchor), checkpointStem(anchor));
+    return `${folder}-merged`;
+  }
+  return path.join(path.dirname(anchor), `${checkpointStem(anchor)}.merged.safetensors`);
 }

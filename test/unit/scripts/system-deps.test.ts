@@ -20,14 +20,14 @@ describe('which stages need which Debian package', () => {
 
   it('chromium for the stages that open a browser; libkrb5-dev only where code-server gets built', () => {
     assert.deepEqual(Object.fromEntries(packagesFor(ALL, { codeServerInstalled: false })), {
-      chromium: ['unit-spawn', 'browser', 'integration', 'ui'],
+      chromium: ['unit-spawn', 'browser', 'install', 'integration', 'ui'],
       'libkrb5-dev': ['install', 'integration', 'ui'],
     });
   });
 
   it('with code-server cached, only the install stage (a fresh install) needs libkrb5-dev', () => {
     assert.deepEqual(Object.fromEntries(packagesFor(ALL, { codeServerInstalled: true })), {
-      chromium: ['unit-spawn', 'browser', 'integration', 'ui'],
+      chromium: ['unit-spawn', 'browser', 'install', 'integration', 'ui'],
       'libkrb5-dev': ['install'],
     });
     assert.deepEqual(Object.fromEntries(packagesFor(['build', 'integration'], { codeServerInstalled: true })), {
@@ -56,7 +56,7 @@ describe('provisioning the missing packages', () => {
       ),
       plan.line,
     );
-    assert.match(plan.line, /chromium \(headless browser, for unit-spawn, browser, integration, ui\)/);
+    assert.match(plan.line, /chromium \(headless browser, for unit-spawn, browser, install, integration, ui\)/);
   });
 
   it('names only the missing package', () => {
