@@ -358,7 +358,9 @@ describe('engine client and worker', () => {
     await rejectsWithKind(pending, 'Cancelled');
     const took = Date.now() - cancelledAt;
     assert.ok(cancelledAt > 0, 'the alignment reported progress before it was cancelled');
-    assert.ok(took < 1000, `cancellation took ${took} ms`);
+    // The worker checks between steps (tens of ms apart); 2 s leaves room for a loaded machine
+    // (1004-1019 ms were seen at load 14-19) while still catching a cancel that waits for the solve.
+    assert.ok(took < 2000, `cancellation took ${took} ms`);
     // The worker stopped between steps and answered itself: it was not terminated.
     assert.ok(!logLines.some((l) => /terminated|exited/.test(l)), logLines.join('\n'));
     assert.equal((await client.request({ kind: 'backend' })).backend, await client.backend());
