@@ -1,51 +1,27 @@
 /**
  * `barrier --aligned FILE` evaluates FILE as π(B). A file that is not B with its units permuted
- * (A itself, another run's model, a file with NaN weights) would give an "aligned barrier" of some
- * other network, so FILE is checked before any evaluation:
- * - the same tensors as B: names, dtypes and shapes;
- * - each tensor holds the same values as B's, in some order: a permutation moves values, never
- *   changes them. Compared as a multiset through two order-free hashes of the raw element bytes
- *   (one pass, one tensor of each file in memory at a time);
- * - its float weights are finite unless --allow-non-finite.
- * This is necessary for FILE = π(B), not sufficient (values shuffled within a tensor against the
- * spec pass), but it refuses every file that is not a rearrangement of B's weights.
+ * (A itself, another run's model, a file with NaN weights, B's values shuffled against the spec)
+ * would give an "aligned barrier" of some other network, so FILE is checked before any
+ * evaluation, one tensor of each file in memory at a time:
+ * - the same tensors as B: names, dtypes and shapes; finite float weights unless --allow-non-finite;
+ * - FILE is π(B) for the spec (--spec, else inferred from B): the permutations are recovered from
+ *   the two files (core/matching/recoverPermutations.ts), then B permuted by them must reproduce
+ *   every tensor of FILE bit for bit (tensors the spec does not name: B's bytes unchanged).
+ * When no spec can be inferred and none is given, the check falls back to what holds for any
+ * permutation: each tensor holds B's values in some order (order-free hashes of the bytes).
  */
 import * as path from 'node:path';
-import type { Checkpoint } from '../core/checkpoint';
+import type { Checkpoint, PermSpec } from '../core/checkpoint';
 import { openCheckpoint } from '../core/safetensors';
 import { dtypeBits } from '../core/safetensors/dtypes';
+import { SpecError } from '../core/spec';
+import { axisPermutations } from '../core/matching/permute';
+import { multisetHash, sliceHashes, UnitSignatures } from '../core/matching/recoverPermutations';
 import { EngineError, throwIfCancelled } from './errors';
-import { countNonFinite, isFloatDtype } from './loadTensors';
+import { countNonFinite, isFloatDtype, permuteRawBytes, specFor } from './loadTensors';
 import { lmWeightsPath } from './lm/checkpoint';
 
-/** Two independent 32-bit mixes of a 32-bit word (murmur3's finaliser with two seeds). */
-function mix(x: number, seed: number): number {
-  let h = (x ^ seed) >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-/** Order-free hash of the elements of `raw` (`size` bytes each): sums of two mixes of each element, mod 2^32. */
-export function multisetHash(raw: Uint8Array, size: number): [number, number] {
-  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  let s1 = 0;
-  let s2 = 0;
-  for (let o = 0; o + size <= raw.byteLength; o += size) {
-    let word: number;
-    if (size === 1) word = view.getUint8(o);
-    else if (size === 2) word = view.getUint16(o, true);
-    else if (size === 4) word = view.getUint32(o, true);
-    else {
-      // 8 bytes and more: fold the words of the element in order (their order within it matters).
-      word = 0x9e3779b9;
-      for (let k = 0; k + 4 <= size; k += 4) word = mix(word ^ view.getUint32(o + k, true), k + 1);
-    }
-    s1 = (s1 + mix(word, 0x1b873593)) >>> 0;
-    s2 = (s2 + mix(word, 0xcc9e2d51)) >>> 0;
-  }
-  return [s1, s2];
-}
+export { multisetHash } from '../core/matching/recoverPermutations';
 
 const base = (p: string): string => path.basename(p);
 
@@ -55,38 +31,112 @@ function elementBytes(dtype: string): number {
   return bits >= 8 ? bits / 8 : 1;
 }
 
-async function compare(file: string, aligned: Checkpoint, b: Checkpoint, allowNonFinite: boolean, signal?: AbortSignal): Promise<void> {
-  const notPermutation = (why: string): EngineError =>
-    new EngineError('InvalidRequest', `${base(file)}: not an alignment of ${base(b.path)} (${why}); --aligned takes the checkpoint \`rebasin align\` wrote for these A and B`, file);
-  const names = new Set(b.tensors.map((t) => t.name));
-  for (const t of aligned.tensors) if (!names.has(t.name)) throw notPermutation(`tensor \`${t.name}\` is not in B`);
-  for (const tb of b.tensors) {
-    throwIfCancelled(signal, 'barrier');
-    const ta = aligned.get(tb.name);
-    if (!ta) throw notPermutation(`tensor \`${tb.name}\` is missing`);
-    if (ta.dtype !== tb.dtype || ta.shape.join(',') !== tb.shape.join(',')) {
-      throw notPermutation(`tensor \`${tb.name}\` is ${ta.dtype} [${ta.shape.join(', ')}], B's is ${tb.dtype} [${tb.shape.join(', ')}]`);
+/** Lets other work (progress, a cancel) run between tensors of a big model. */
+const yieldNow = (): Promise<void> => new Promise<void>((r) => setImmediate(r));
+
+function sameBytes(x: Uint8Array, y: Uint8Array): boolean {
+  return x.byteLength === y.byteLength && Buffer.compare(Buffer.from(x.buffer, x.byteOffset, x.byteLength), Buffer.from(y.buffer, y.byteOffset, y.byteLength)) === 0;
+}
+
+interface CheckOptions {
+  readonly allowNonFinite: boolean;
+  /** The spec file the barrier was given (else inferred from B's names and shapes). */
+  readonly spec?: string;
+  /** The model config the barrier was given (spec inference of a Hugging Face checkpoint). */
+  readonly model?: string;
+  readonly signal?: AbortSignal;
+}
+
+class AlignedCheck {
+  constructor(private readonly file: string, private readonly aligned: Checkpoint, private readonly b: Checkpoint, private readonly opts: CheckOptions) {}
+
+  notPermutation(why: string): EngineError {
+    return new EngineError('InvalidRequest', `${base(this.file)}: not an alignment of ${base(this.b.path)} (${why}); --aligned takes the checkpoint \`rebasin align\` wrote for these A and B`, this.file);
+  }
+
+  /** Names, dtypes, shapes; finite weights. */
+  async structure(): Promise<void> {
+    const names = new Set(this.b.tensors.map((t) => t.name));
+    for (const t of this.aligned.tensors) if (!names.has(t.name)) throw this.notPermutation(`tensor \`${t.name}\` is not in B`);
+    for (const tb of this.b.tensors) {
+      throwIfCancelled(this.opts.signal, 'barrier');
+      const ta = this.aligned.get(tb.name);
+      if (!ta) throw this.notPermutation(`tensor \`${tb.name}\` is missing`);
+      if (ta.dtype !== tb.dtype || ta.shape.join(',') !== tb.shape.join(',')) {
+        throw this.notPermutation(`tensor \`${tb.name}\` is ${ta.dtype} [${ta.shape.join(', ')}], B's is ${tb.dtype} [${tb.shape.join(', ')}]`);
+      }
+      if (!this.opts.allowNonFinite && isFloatDtype(ta.dtype)) {
+        const bad = countNonFinite(await this.aligned.readFloat32(tb.name));
+        if (bad > 0) throw new EngineError('NonFinite', `${base(this.file)}: tensor \`${tb.name}\` holds ${bad} NaN/Inf value${bad === 1 ? '' : 's'}; allow non-finite weights (--allow-non-finite) to use it anyway`, this.file);
+        await yieldNow();
+      }
     }
-    if (!allowNonFinite && isFloatDtype(ta.dtype)) {
-      const bad = countNonFinite(await aligned.readFloat32(tb.name));
-      if (bad > 0) throw new EngineError('NonFinite', `${base(file)}: tensor \`${tb.name}\` holds ${bad} NaN/Inf value${bad === 1 ? '' : 's'}; allow non-finite weights (--allow-non-finite) to use it anyway`, file);
+  }
+
+  /** The permutations taking B to FILE, as far as the signatures of their units tell. */
+  async recover(spec: PermSpec): Promise<Record<string, Int32Array>> {
+    const signatures = new UnitSignatures(spec);
+    for (const [name, entries] of Object.entries(spec.axes)) {
+      throwIfCancelled(this.opts.signal, 'barrier');
+      const info = this.b.get(name)!;
+      const size = elementBytes(info.dtype);
+      const axes = UnitSignatures.permutedAxes(entries);
+      const hb = sliceHashes(await this.b.readRaw(name), size, info.shape, axes);
+      const hf = sliceHashes(await this.aligned.readRaw(name), size, info.shape, axes);
+      signatures.add(entries, hb, hf);
+      await yieldNow();
     }
-    const size = elementBytes(tb.dtype);
-    const [x1, x2] = multisetHash(await aligned.readRaw(tb.name), size);
-    const [y1, y2] = multisetHash(await b.readRaw(tb.name), size);
-    if (x1 !== y1 || x2 !== y2) throw notPermutation(`tensor \`${tb.name}\` holds other values than B's, not B's values permuted`);
-    // Big models: let other work (progress, a cancel) run between tensors.
-    await new Promise<void>((r) => setImmediate(r));
+    return signatures.recover();
+  }
+
+  /** B permuted by `perms` must be FILE, bit for bit, tensor by tensor. */
+  async verify(spec: PermSpec, perms: Record<string, Int32Array>): Promise<void> {
+    for (const t of this.b.tensors) {
+      throwIfCancelled(this.opts.signal, 'barrier');
+      const axisPerms = axisPermutations(spec, perms, t.name, t.shape.length);
+      const expected = permuteRawBytes(await this.b.readRaw(t.name), t.dtype, t.shape, axisPerms, this.b.path, t.name);
+      if (!sameBytes(expected, await this.aligned.readRaw(t.name))) {
+        const how = spec.axes[t.name] ? 'B\'s tensor permuted consistently with the spec' : 'B\'s tensor (the spec does not permute it)';
+        throw this.notPermutation(`tensor \`${t.name}\` is not ${how}`);
+      }
+      await yieldNow();
+    }
+  }
+
+  /** Without a spec: each tensor holds B's values in some order. */
+  async sameValues(): Promise<void> {
+    for (const tb of this.b.tensors) {
+      throwIfCancelled(this.opts.signal, 'barrier');
+      const size = elementBytes(tb.dtype);
+      const [x1, x2] = multisetHash(await this.aligned.readRaw(tb.name), size);
+      const [y1, y2] = multisetHash(await this.b.readRaw(tb.name), size);
+      if (x1 !== y1 || x2 !== y2) throw this.notPermutation(`tensor \`${tb.name}\` holds other values than B's, not B's values permuted`);
+      await yieldNow();
+    }
   }
 }
 
-/** Refuses (one line naming FILE) an aligned checkpoint that is not a permutation of B; see the module comment. */
-export async function checkAlignedCheckpoint(file: string, b: string, allowNonFinite: boolean, signal?: AbortSignal): Promise<void> {
+/** The spec FILE is checked against; undefined when none is given and none can be inferred. */
+async function specOf(b: Checkpoint, aligned: Checkpoint, opts: CheckOptions): Promise<PermSpec | undefined> {
+  try {
+    return (await specFor(opts.spec, b, [aligned], opts.model)).spec;
+  } catch (e) {
+    if (opts.spec === undefined && e instanceof SpecError && (e.kind === 'Unplaceable' || e.kind === 'UnknownFamily')) return undefined;
+    throw e;
+  }
+}
+
+/** Refuses (one line naming FILE) an aligned checkpoint that is not π(B); see the module comment. */
+export async function checkAlignedCheckpoint(file: string, b: string, opts: CheckOptions): Promise<void> {
   const aligned = await openCheckpoint(lmWeightsPath(file));
   try {
     const original = await openCheckpoint(lmWeightsPath(b));
     try {
-      await compare(file, aligned, original, allowNonFinite, signal);
+      const check = new AlignedCheck(file, aligned, original, opts);
+      await check.structure();
+      const spec = await specOf(original, aligned, opts);
+      if (spec === undefined) return await check.sameValues();
+      await check.verify(spec, await check.recover(spec));
     } finally {
       await original.close();
     }

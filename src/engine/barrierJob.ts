@@ -135,7 +135,7 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
     const lambdas = lambdaGrid(req.steps);
     const plan = alignedPlan(req, lm);
     // Before any evaluation: a file that is not B permuted would give a barrier of another network.
-    if (plan.source === 'checkpoint') await checkAlignedCheckpoint(plan.file, req.b, req.allowNonFinite ?? false, controller.signal);
+    if (plan.source === 'checkpoint') await checkAlignedCheckpoint(plan.file, req.b, { allowNonFinite: req.allowNonFinite ?? false, spec: req.spec, model: req.model, signal: controller.signal });
     const alignedFrom: AlignedSource | undefined =
       plan.source === 'none'
         ? undefined

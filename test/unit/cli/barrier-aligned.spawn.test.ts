@@ -1,13 +1,15 @@
 /**
  * `barrier --aligned FILE` (issue 18, finding 11): FILE must be π(B). The file `align` wrote
- * passes; A itself (which gave a fake aligned barrier of 0) and π(B) with a NaN weight are
- * refused in one line naming FILE, before any evaluation.
+ * passes; A itself (which gave a fake aligned barrier of 0), π(B) with a NaN weight and π(B) with
+ * the rows of its first layer shuffled against the next layer (each tensor still holds B's values)
+ * are refused in one line naming FILE, before any evaluation.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { encodeFromFloat32, openCheckpoint, writeSafetensors } from '../../../src/core/safetensors';
+import { permuteBytes } from '../../../src/core/matching/permute';
 import { randomMlp, tempDir, writeMlp } from '../helpers/engine-fixtures';
 import { assertRefused, root, runCli } from '../helpers/hostile';
 
@@ -30,7 +32,18 @@ describe('barrier --aligned FILE (CLI)', () => {
   });
   after(() => tmp.cleanup());
 
-  it('evaluates the file align wrote; refuses A and a NaN weight', async () => {
+  /** π(B) as align wrote it, with `change` applied to each tensor's float32 values. */
+  async function alteredCopy(out: string, change: (name: string, data: Float32Array, shape: readonly number[]) => Float32Array): Promise<void> {
+    const ck = await openCheckpoint(f('pib.safetensors'));
+    const sources = await Promise.all(ck.tensors.map(async (t) => {
+      const data = change(t.name, await ck.readFloat32(t.name), t.shape);
+      return { name: t.name, dtype: t.dtype, shape: t.shape, read: async () => encodeFromFloat32(t.dtype, data) };
+    }));
+    await ck.close();
+    await writeSafetensors(out, sources);
+  }
+
+  it('evaluates the file align wrote; refuses A, a NaN weight and a shuffle against the spec', async () => {
     const al = await runCli(['align', f('a.safetensors'), f('b.safetensors'), '--out', f('pib.safetensors')]);
     assert.equal(al.code, 0, al.stderr);
     const ok = await runCli(['barrier', f('a.safetensors'), f('b.safetensors'), '--aligned', f('pib.safetensors'), ...steps, '--json']);
@@ -38,17 +51,24 @@ describe('barrier --aligned FILE (CLI)', () => {
     assert.equal((JSON.parse(ok.stdout) as { alignedFrom: { source: string } }).alignedFrom.source, 'checkpoint');
 
     const fake = await runCli(['barrier', f('a.safetensors'), f('b.safetensors'), '--aligned', f('a.safetensors'), ...steps]);
-    assertRefused(fake, 'a.safetensors', /not an alignment of b\.safetensors/);
+    assertRefused(fake, 'a.safetensors', /not an alignment of b\.safetensors \(tensor `layers\.0\.(weight|bias)` is not B's tensor permuted consistently with the spec\)/);
 
-    const ck = await openCheckpoint(f('pib.safetensors'));
-    const sources = await Promise.all(ck.tensors.map(async (t) => {
-      const data = await ck.readFloat32(t.name);
-      if (t.name === 'layers.1.weight') data[5] = NaN;
-      return { name: t.name, dtype: t.dtype, shape: t.shape, read: async () => encodeFromFloat32(t.dtype, data) };
-    }));
-    await ck.close();
-    await writeSafetensors(f('nan.safetensors'), sources);
+    await alteredCopy(f('nan.safetensors'), (name, data) => {
+      if (name === 'layers.1.weight') data[5] = NaN;
+      return data;
+    });
     const nan = await runCli(['barrier', f('a.safetensors'), f('b.safetensors'), '--aligned', f('nan.safetensors'), ...steps]);
     assertRefused(nan, 'nan.safetensors', /NaN\/Inf value; allow non-finite weights/);
+
+    // Layer 0's hidden units reversed (rows of its weight, its bias), layer 1's columns left as
+    // they are: every tensor holds the values align wrote, in another order, yet it is another network.
+    const reversed = (n: number): Int32Array => Int32Array.from({ length: n }, (_, i) => n - 1 - i);
+    await alteredCopy(f('shuffled.safetensors'), (name, data, shape) => {
+      if (name !== 'layers.0.weight' && name !== 'layers.0.bias') return data;
+      const axes = shape.map((n, d) => (d === 0 ? reversed(n) : null));
+      return new Float32Array(permuteBytes(new Uint8Array(data.buffer), shape, axes)!.buffer);
+    });
+    const shuffled = await runCli(['barrier', f('a.safetensors'), f('b.safetensors'), '--aligned', f('shuffled.safetensors'), ...steps]);
+    assertRefused(shuffled, 'shuffled.safetensors', /not an alignment of b\.safetensors \(tensor `layers\.\d\.(weight|bias)` is not B's tensor permuted consistently with the spec\)/);
   });
 });
