@@ -7,8 +7,9 @@
  * - FILE is π(B) for the spec (--spec, else inferred from B): the permutations are recovered from
  *   the two files (core/matching/recoverPermutations.ts), then B permuted by them must reproduce
  *   every tensor of FILE bit for bit (tensors the spec does not name: B's bytes unchanged).
- * When no spec can be inferred and none is given, the check falls back to what holds for any
- * permutation: each tensor holds B's values in some order (order-free hashes of the bytes).
+ * When no spec can be inferred and none is given: each tensor must hold B's values in some order
+ * (order-free hashes of the bytes: true of any permutation), then FILE must compute B's function
+ * (the equivalence check, run by the caller in a worker: forward passes on a few examples).
  */
 import * as path from 'node:path';
 import type { Checkpoint, PermSpec } from '../core/checkpoint';
@@ -20,6 +21,7 @@ import { multisetHash, sliceHashes, UnitSignatures } from '../core/matching/reco
 import { EngineError, throwIfCancelled } from './errors';
 import { countNonFinite, isFloatDtype, permuteRawBytes, specFor } from './loadTensors';
 import { lmWeightsPath } from './lm/checkpoint';
+import type { EquivalenceResult } from './protocol';
 
 export { multisetHash } from '../core/matching/recoverPermutations';
 
@@ -45,6 +47,8 @@ interface CheckOptions {
   /** The model config the barrier was given (spec inference of a Hugging Face checkpoint). */
   readonly model?: string;
   readonly signal?: AbortSignal;
+  /** Runs the equivalence check of FILE against B (used when there is no spec). */
+  readonly equivalence?: () => Promise<EquivalenceResult>;
 }
 
 class AlignedCheck {
@@ -114,6 +118,15 @@ class AlignedCheck {
       await yieldNow();
     }
   }
+
+  /** Without a spec: FILE computes B's function (when a forward pass exists and fits the budget). */
+  async sameFunction(): Promise<void> {
+    const r = await this.opts.equivalence?.();
+    const e = r?.equivalence;
+    if (!e || e.ok) return;
+    const on = e.batch === 'data' ? 'examples of the data' : 'random inputs';
+    throw this.notPermutation(`it computes another function than B: largest logit difference ${e.maxAbsDiff.toPrecision(3)}, ${e.relDiff.toPrecision(3)} of the largest logit, on ${on}`);
+  }
 }
 
 /** The spec FILE is checked against; undefined when none is given and none can be inferred. */
@@ -135,7 +148,11 @@ export async function checkAlignedCheckpoint(file: string, b: string, opts: Chec
       const check = new AlignedCheck(file, aligned, original, opts);
       await check.structure();
       const spec = await specOf(original, aligned, opts);
-      if (spec === undefined) return await check.sameValues();
+      if (spec === undefined) {
+        await check.sameValues();
+        await check.sameFunction();
+        return;
+      }
       await check.verify(spec, await check.recover(spec));
     } finally {
       await original.close();

@@ -27,6 +27,7 @@ import type {
   BarrierResult,
   EngineRequest,
   EvaluatePathRequest,
+  EquivalenceResult,
   EvaluationPlan,
   LmEvaluationInfo,
   PathMetrics,
@@ -135,7 +136,16 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
     const lambdas = lambdaGrid(req.steps);
     const plan = alignedPlan(req, lm);
     // Before any evaluation: a file that is not B permuted would give a barrier of another network.
-    if (plan.source === 'checkpoint') await checkAlignedCheckpoint(plan.file, req.b, { allowNonFinite: req.allowNonFinite ?? false, spec: req.spec, model: req.model, signal: controller.signal });
+    if (plan.source === 'checkpoint') {
+      const file = plan.file;
+      // Without a spec, FILE must compute B's function: forward passes, in worker 0.
+      const equivalence = (): Promise<EquivalenceResult> => workers.run(
+        { kind: 'equivalence', b: req.b, other: file, data: req.data, model: req.model, seed: req.seed, allowNonFinite: req.allowNonFinite, memoryBudget: req.memoryBudget },
+        { signal: controller.signal },
+        0,
+      );
+      await checkAlignedCheckpoint(file, req.b, { allowNonFinite: req.allowNonFinite ?? false, spec: req.spec, model: req.model, signal: controller.signal, equivalence });
+    }
     const alignedFrom: AlignedSource | undefined =
       plan.source === 'none'
         ? undefined

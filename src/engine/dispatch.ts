@@ -12,6 +12,7 @@ import { backendHandler } from './handlers/backend';
 import { diffHandler } from './handlers/diff';
 import { scanHandler } from './handlers/scan';
 import { evaluatePathHandler } from './handlers/evaluatePath';
+import { equivalenceHandler } from './handlers/equivalence';
 import { mergeHandler } from './handlers/merge';
 import { tensorStatsHandler } from './handlers/tensorStats';
 import { trainHandler } from './handlers/train';
@@ -48,6 +49,8 @@ export async function dispatch(request: EngineRequest, ctx: HandlerContext): Pro
       return runBarrierJob(request, thisWorker(ctx), { signal: ctx.signal, onProgress: ctx.onProgress });
     case 'evaluatePath':
       return evaluatePathHandler(request, ctx);
+    case 'equivalence':
+      return equivalenceHandler(request, ctx);
     case 'diff':
       return diffHandler(request, ctx);
     case 'scan':

@@ -32,6 +32,7 @@ export type AlignRequest = Request<typeof req.alignRequestSchema>;
 export type MergeRequest = Request<typeof req.mergeRequestSchema>;
 export type BarrierRequest = Request<typeof req.barrierRequestSchema>;
 export type EvaluatePathRequest = Request<typeof req.evaluatePathRequestSchema>;
+export type EquivalenceRequest = Request<typeof req.equivalenceRequestSchema>;
 export type TensorStatsRequest = Request<typeof req.tensorStatsRequestSchema>;
 export type TrainRequest = Request<typeof req.trainRequestSchema>;
 export type DiffRequest = Request<typeof req.diffRequestSchema>;
@@ -44,6 +45,7 @@ export type EngineRequest =
   | MergeRequest
   | BarrierRequest
   | EvaluatePathRequest
+  | EquivalenceRequest
   | TensorStatsRequest
   | DiffRequest
   | ScanRequest
@@ -61,6 +63,7 @@ export type EvaluationPlan = v.InferOutput<typeof res.evaluationPlanSchema>;
 export type LmEvaluationInfo = v.InferOutput<typeof res.lmEvaluationInfoSchema>;
 export type BarrierResult = v.InferOutput<typeof res.barrierResultSchema>;
 export type EvaluatePathResult = v.InferOutput<typeof res.evaluatePathResultSchema>;
+export type EquivalenceResult = v.InferOutput<typeof res.equivalenceResultSchema>;
 export type TrainResult = v.InferOutput<typeof res.trainResultSchema>;
 export type BackendResult = v.InferOutput<typeof res.backendResultSchema>;
 

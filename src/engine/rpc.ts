@@ -174,6 +174,8 @@ export function describeRequest(r: EngineRequest): string {
       return `${r.kind} request (${base(r.b)} onto ${base(r.a)})`;
     case 'merge':
       return `merge request (${r.inputs.map(base).join(', ')})`;
+    case 'equivalence':
+      return `equivalence request (${base(r.other)} against ${base(r.b)})`;
     case 'tensorStats':
       return `tensorStats request (${base(r.path)}: \`${r.tensor}\`)`;
     case 'scan':

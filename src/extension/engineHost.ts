@@ -28,6 +28,7 @@ const WORK_WORDS: Record<EngineRequest['kind'], string> = {
   merge: 'merging',
   barrier: 'loss curve',
   evaluatePath: 'loss curve',
+  equivalence: 'checking the aligned checkpoint',
   tensorStats: 'tensor statistics',
   diff: 'comparing',
   scan: 'scanning',

@@ -158,6 +158,22 @@ export const evaluatePathRequestSchema = obj({
   memoryBudget,
 });
 
+/**
+ * Does `other` compute B's function? B and `other` run side by side on a few examples of the data
+ * (else seeded random inputs) and their outputs are compared: `barrier --aligned` checks a file
+ * this way when no spec says how it should be B permuted.
+ */
+export const equivalenceRequestSchema = obj({
+  kind: v.literal('equivalence'),
+  b: nonEmpty(),
+  other: nonEmpty(),
+  data: v.optional(dataOptionsSchema),
+  model: optStr(),
+  seed: v.optional(option(SEED)),
+  allowNonFinite: optBool(),
+  memoryBudget,
+});
+
 /** Statistics and histogram of one tensor (inspector, on demand). */
 export const tensorStatsRequestSchema = obj({
   kind: v.literal('tensorStats'),
@@ -217,6 +233,7 @@ export const REQUEST_SCHEMAS = {
   merge: mergeRequestSchema,
   barrier: barrierRequestSchema,
   evaluatePath: evaluatePathRequestSchema,
+  equivalence: equivalenceRequestSchema,
   tensorStats: tensorStatsRequestSchema,
   diff: diffRequestSchema,
   scan: scanRequestSchema,

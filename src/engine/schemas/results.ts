@@ -173,6 +173,12 @@ export const evaluatePathResultSchema = v.pipe(
   ),
 );
 
+/** The equivalence check's report, or why it could not run (no forward pass, over the memory budget). */
+export const equivalenceResultSchema = obj({
+  equivalence: v.optional(equivalenceReportSchema),
+  skipped: v.optional(str()),
+});
+
 export const trainResultSchema = obj({
   out: nonEmpty(),
   seconds: num(),
@@ -190,6 +196,7 @@ export const RESULT_SCHEMAS = {
   merge: mergeResultSchema,
   barrier: barrierResultSchema,
   evaluatePath: evaluatePathResultSchema,
+  equivalence: equivalenceResultSchema,
   tensorStats: tensorStatsResultSchema,
   diff: diffResultSchema,
   scan: scanResultSchema,

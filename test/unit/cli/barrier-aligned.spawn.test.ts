@@ -2,7 +2,8 @@
  * `barrier --aligned FILE` (issue 18, finding 11): FILE must be π(B). The file `align` wrote
  * passes; A itself (which gave a fake aligned barrier of 0), π(B) with a NaN weight and π(B) with
  * the rows of its first layer shuffled against the next layer (each tensor still holds B's values)
- * are refused in one line naming FILE, before any evaluation.
+ * are refused in one line naming FILE, before any evaluation. A model whose spec cannot be
+ * inferred (a scalar no layer reads) is checked by its function: π(B) passes, the shuffle is refused.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { encodeFromFloat32, openCheckpoint, writeSafetensors } from '../../../src/core/safetensors';
 import { permuteBytes } from '../../../src/core/matching/permute';
-import { randomMlp, tempDir, writeMlp } from '../helpers/engine-fixtures';
+import { permuteMlp, randomMlp, randomPerm, tempDir, writeMlp } from '../helpers/engine-fixtures';
 import { assertRefused, root, runCli } from '../helpers/hostile';
 
 describe('barrier --aligned FILE (CLI)', () => {
@@ -70,5 +71,26 @@ describe('barrier --aligned FILE (CLI)', () => {
     });
     const shuffled = await runCli(['barrier', f('a.safetensors'), f('b.safetensors'), '--aligned', f('shuffled.safetensors'), ...steps]);
     assertRefused(shuffled, 'shuffled.safetensors', /not an alignment of b\.safetensors \(tensor `layers\.\d\.(weight|bias)` is not B's tensor permuted consistently with the spec\)/);
+  });
+
+  it('without an inferable spec: evaluates a permuted copy, refuses one that computes another function', async () => {
+    const temperature = { temperature: { dtype: 'F32', shape: [], bytes: new Uint8Array(new Float32Array([0.7]).buffer) } };
+    const b = randomMlp([8, 16, 12, 3], 2);
+    await writeMlp(f('t-a.safetensors'), randomMlp([8, 16, 12, 3], 1), 'F32', temperature);
+    await writeMlp(f('t-b.safetensors'), b, 'F32', temperature);
+    await writeMlp(f('t-pib.safetensors'), permuteMlp(b, [randomPerm(16, 3), randomPerm(12, 4)]), 'F32', temperature);
+    const ok = await runCli(['barrier', f('t-a.safetensors'), f('t-b.safetensors'), '--aligned', f('t-pib.safetensors'), ...steps, '--json']);
+    assert.equal(ok.code, 0, ok.stderr);
+
+    // Layer 0's rows reversed without layer 1's columns: B's values, another function.
+    const shuffled = new Map([...b].map(([k, t]) => [k, { shape: t.shape, data: t.data.slice() }]));
+    const [rows, cols] = b.get('layers.0.weight')!.shape;
+    for (let r = 0; r < rows; r++) {
+      shuffled.get('layers.0.weight')!.data.set(b.get('layers.0.weight')!.data.subarray((rows - 1 - r) * cols, (rows - r) * cols), r * cols);
+      shuffled.get('layers.0.bias')!.data[r] = b.get('layers.0.bias')!.data[rows - 1 - r];
+    }
+    await writeMlp(f('t-shuffled.safetensors'), shuffled, 'F32', temperature);
+    const bad = await runCli(['barrier', f('t-a.safetensors'), f('t-b.safetensors'), '--aligned', f('t-shuffled.safetensors'), ...steps]);
+    assertRefused(bad, 't-shuffled.safetensors', /not an alignment of t-b\.safetensors \(it computes another function than B: largest logit difference .* on examples of the data\)/);
   });
 });

@@ -2,7 +2,8 @@
  * `barrier --aligned FILE` checks FILE against B (src/engine/alignedCheck.ts): π(B) for B's spec
  * passes; A, values shuffled inside a tensor against the spec, a NaN weight or another shape are
  * refused in one line naming FILE. Checked against plain references: π(B) built here by gathering
- * rows (MLP), and by core's gather with random head permutations (the GPT-2 fixture).
+ * rows (MLP), and by core's gather with random head permutations (the GPT-2 fixture). Without an
+ * inferable spec, FILE must compute B's function: the real equivalence handler runs both.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +15,8 @@ import { readHfConfig } from '../../../src/core/families/hfConfig';
 import { axisPermutations, permuteBytes, randomPermutations } from '../../../src/core/matching/permute';
 import { randomMlp, tempDir, writeMlp, type Mlp } from '../helpers/engine-fixtures';
 import { hfFixture } from '../helpers/hfFixtures';
+import { initBackend } from '../../../src/engine/backend';
+import { equivalenceHandler } from '../../../src/engine/handlers/equivalence';
 
 /**
  * Writes B's weights file permuted by random spec permutations (seeded), then `extra` applied to
@@ -112,5 +115,34 @@ describe('aligned checkpoint check', () => {
       'transformer.h.0.attn.c_proj.weight': [swap(64, 0, 16), null],
     });
     await assert.rejects(checkAlignedCheckpoint(f('gpt2-heads.safetensors'), b, off), /^EngineError: gpt2-heads\.safetensors: not an alignment of model\.safetensors \(tensor `transformer\.h\.0\.attn\.c_(attn|proj)\.(weight|bias)` is not B's tensor permuted consistently with the spec\)/);
+  });
+
+  it("without an inferable spec: B's values in some order, and B's function (forward passes)", async () => {
+    await initBackend('wasm');
+    const widths = [6, 10, 4];
+    const a = randomMlp(widths, 1);
+    const b = randomMlp(widths, 2);
+    // A scalar no layer reads: spec inference cannot place it, the forward pass ignores it.
+    const temperature = { temperature: { dtype: 'F32', shape: [], bytes: new Uint8Array(new Float32Array([0.7]).buffer) } };
+    await writeMlp(f('t-a.safetensors'), a, 'F32', temperature);
+    await writeMlp(f('t-b.safetensors'), b, 'F32', temperature);
+    await writeMlp(f('t-pib.safetensors'), permuted(b), 'F32', temperature);
+    await writeMlp(f('t-shuffled.safetensors'), permuted(b, false), 'F32', temperature);
+    const ctx = { signal: new AbortController().signal, onProgress: () => undefined, log: () => undefined };
+    let ran = 0;
+    const opts = (other: string) => ({
+      allowNonFinite: false,
+      equivalence: () => {
+        ran++;
+        return equivalenceHandler({ kind: 'equivalence', b: f('t-b.safetensors'), other }, ctx);
+      },
+    });
+    await checkAlignedCheckpoint(f('t-pib.safetensors'), f('t-b.safetensors'), opts(f('t-pib.safetensors')));
+    assert.equal(ran, 1, 'π(B) went through the equivalence check');
+    await assert.rejects(checkAlignedCheckpoint(f('t-a.safetensors'), f('t-b.safetensors'), opts(f('t-a.safetensors'))), /t-a\.safetensors: not an alignment of t-b\.safetensors \(tensor `layers\.0\.(weight|bias)` holds other values than B's/);
+    await assert.rejects(
+      checkAlignedCheckpoint(f('t-shuffled.safetensors'), f('t-b.safetensors'), opts(f('t-shuffled.safetensors'))),
+      /^EngineError: t-shuffled\.safetensors: not an alignment of t-b\.safetensors \(it computes another function than B: largest logit difference [\d.e+-]+, [\d.e+-]+ of the largest logit, on random inputs\)/,
+    );
   });
 });

@@ -33,6 +33,7 @@ const good: EngineRequest[] = [
   { kind: 'diff', a: 'a', b: 'b' },
   { kind: 'diff', a: 'a', b: 'b', align: true, method: 'weight', seed: 0, maxIter: 100, memoryBudget: 2 ** 30 },
   { kind: 'scan', path: 'a' },
+  { kind: 'equivalence', b: 'b', other: 'b.aligned.safetensors', data, seed: 0, memoryBudget: 2 ** 30 },
 ];
 
 function rejects(x: unknown, pattern: RegExp): void {
