@@ -58,28 +58,42 @@ interface AxisHashes {
   readonly h2: Uint32Array;
 }
 
+/** The element words of `raw`: a typed view for 1, 2 and 4 bytes when aligned, else decoded one by one. */
+function elementWords(raw: Uint8Array, size: number, count: number): ArrayLike<number> {
+  if (size === 1) return raw;
+  if (size === 2 && raw.byteOffset % 2 === 0) return new Uint16Array(raw.buffer, raw.byteOffset, count);
+  if (size === 4 && raw.byteOffset % 4 === 0) return new Uint32Array(raw.buffer, raw.byteOffset, count);
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const out = new Uint32Array(count);
+  for (let e = 0; e < count; e++) out[e] = elementWord(view, e * size, size);
+  return out;
+}
+
 /** For each axis in `axes`, the order-free hash of each slice along it (one pass over the elements). */
 export function sliceHashes(raw: Uint8Array, size: number, shape: readonly number[], axes: readonly number[]): Map<number, AxisHashes> {
   const out = new Map<number, AxisHashes>();
   for (const d of axes) out.set(d, { h1: new Uint32Array(shape[d]), h2: new Uint32Array(shape[d]) });
-  const rank = shape.length;
   const count = shape.reduce((p, n) => p * n, 1);
   if (count === 0 || axes.length === 0) return out;
-  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  const digits = new Int32Array(rank);
-  const targets = axes.map((d) => ({ d, ...out.get(d)! }));
-  for (let e = 0; e < count; e++) {
-    const word = elementWord(view, e * size, size);
-    const m1 = mix(word, SEED1);
-    const m2 = mix(word, SEED2);
-    for (const t of targets) {
-      const i = digits[t.d];
-      t.h1[i] = (t.h1[i] + m1) >>> 0;
-      t.h2[i] = (t.h2[i] + m2) >>> 0;
-    }
-    for (let d = rank - 1; d >= 0; d--) {
-      if (++digits[d] < shape[d]) break;
-      digits[d] = 0;
+  const words = elementWords(raw, size, count);
+  // Element e's index on axis d is floor(e / inner_d) mod shape[d], inner_d the product of the later axes.
+  for (const d of axes) {
+    const { h1, h2 } = out.get(d)!;
+    const inner = shape.slice(d + 1).reduce((p, n) => p * n, 1);
+    const n = shape[d];
+    let e = 0;
+    while (e < count) {
+      for (let i = 0; i < n; i++) {
+        let s1 = h1[i];
+        let s2 = h2[i];
+        for (let k = 0; k < inner; k++, e++) {
+          const w = words[e];
+          s1 = (s1 + mix(w, SEED1)) >>> 0;
+          s2 = (s2 + mix(w, SEED2)) >>> 0;
+        }
+        h1[i] = s1;
+        h2[i] = s2;
+      }
     }
   }
   return out;
