@@ -174,6 +174,8 @@ export function describeRequest(r: EngineRequest): string {
       return `${r.kind} request (${base(r.b)} onto ${base(r.a)})`;
     case 'merge':
       return `merge request (${r.inputs.map(base).join(', ')})`;
+    case 'diffTensor':
+      return `diffTensor request (\`${r.tensor}\` of ${base(r.b)} against ${base(r.a)})`;
     case 'tensorStats':
       return `tensorStats request (${base(r.path)}: \`${r.tensor}\`)`;
     case 'scan':

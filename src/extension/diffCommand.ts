@@ -59,6 +59,7 @@ export function compareWith(deps: Deps) {
             ...(align
               ? {
                   align: true,
+                  keepPerms: true,
                   method: 'weight' as const,
                   seed: settings.seed,
                   maxIter: settings.maxIterations,
@@ -72,7 +73,13 @@ export function compareWith(deps: Deps) {
       );
       deps.log.info(`compared ${nameA} and ${nameB}${align ? ' (aligned)' : ''} in ${result.seconds.toFixed(1)} s: relative change ${result.totals.relative ?? 'n/a'}${result.aligned ? `, aligned ${result.aligned.totals.relative ?? 'n/a'}` : ''}`);
       if (opts.openPanel !== false) {
-        DiffPanel.show(deps, { title: `${nameA} vs ${nameB}${align ? ' (aligned)' : ''}`, a: { name: nameA, path: a.fsPath }, b: { name: nameB, path: b.fsPath }, result });
+        DiffPanel.show(deps, {
+          title: `${nameA} vs ${nameB}${align ? ' (aligned)' : ''}`,
+          a: { name: nameA, path: a.fsPath },
+          b: { name: nameB, path: b.fsPath },
+          result,
+          ...(align && settings.modelConfig !== undefined ? { model: settings.modelConfig } : {}),
+        });
       }
       return { result };
     } catch (err) {

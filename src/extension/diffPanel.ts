@@ -1,6 +1,7 @@
 /**
  * The diff view panel ("Compare with…"): shows a diff result (naive, and after alignment when it
- * was asked for), runs "Scan for problems" on both checkpoints when the view asks, and saves the
+ * was asked for), runs "Scan for problems" on both checkpoints and draws a chosen tensor
+ * (`diffTensor` request) when the view asks, and saves the
  * view's CSV / PNG exports where the user says. Every message from the webview is validated.
  */
 import * as path from 'node:path';
@@ -86,6 +87,22 @@ export class DiffPanel extends Disposable {
     }
   }
 
+  /**
+   * Draws one tensor (histograms and |A−B|) in the compute worker: of π(B) when the comparison
+   * was aligned, with the permutations the diff kept. A failure is shown in the view, not as a toast.
+   */
+  async showTensor(tensor: string): Promise<void> {
+    const { a, b, result, model } = this.state;
+    if (!result.tensors.some((t) => t.name === tensor)) return;
+    const perms = result.aligned?.perms;
+    try {
+      const picture = await this.deps.engine.run({ kind: 'diffTensor', a: a.path, b: b.path, tensor, ...(perms ? { perms } : {}), ...(perms && model !== undefined ? { model } : {}) });
+      this.post({ type: 'tensor', picture });
+    } catch (err) {
+      this.post({ type: 'tensorError', tensor, message: errorMessage(err) });
+    }
+  }
+
   private async onMessage(raw: unknown): Promise<void> {
     const message = asFromDiff(raw);
     if (!message) {
@@ -100,6 +117,9 @@ export class DiffPanel extends Disposable {
           break;
         case 'scan':
           await this.scan();
+          break;
+        case 'showTensor':
+          await this.showTensor(message.tensor);
           break;
         case 'exportCsv':
           await this.save(message.suggestedName, new TextEncoder().encode(message.csv), { 'CSV': ['csv'] });

@@ -30,6 +30,7 @@ const WORK_WORDS: Record<EngineRequest['kind'], string> = {
   evaluatePath: 'loss curve',
   tensorStats: 'tensor statistics',
   diff: 'comparing',
+  diffTensor: 'drawing a tensor',
   scan: 'scanning',
   train: 'training',
   backend: 'starting',
