@@ -14,6 +14,9 @@ import { asFromDiff } from './messageGuards';
 import { reportFailure, withCancellableProgress } from './runSupport';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
+/** Above this (A and B as float32), drawing a tensor shows a cancellable notification. */
+const LARGE_TENSOR_BYTES = 256 * 1024 * 1024;
+
 export class DiffPanel extends Disposable {
   static readonly viewType = 'rebasin.diff';
   private static readonly open = new Set<DiffPanel>();
@@ -22,6 +25,8 @@ export class DiffPanel extends Disposable {
   static readonly onDidOpen = DiffPanel.opened.event;
 
   private ready = false;
+  /** The tensor picture being computed: a click on another row stops it. */
+  private drawing: AbortController | undefined;
 
   private constructor(
     private readonly panel: vscode.WebviewPanel,
@@ -95,12 +100,27 @@ export class DiffPanel extends Disposable {
     const { a, b, result, model } = this.state;
     if (!result.tensors.some((t) => t.name === tensor)) return;
     const perms = result.aligned?.perms;
+    this.drawing?.abort();
+    const drawing = new AbortController();
+    this.drawing = drawing;
+    const request = { kind: 'diffTensor', a: a.path, b: b.path, tensor, ...(perms ? { perms } : {}), ...(perms && model !== undefined ? { model } : {}) } as const;
     try {
-      const picture = await this.deps.engine.run({ kind: 'diffTensor', a: a.path, b: b.path, tensor, ...(perms ? { perms } : {}), ...(perms && model !== undefined ? { model } : {}) });
+      // A large tensor gets a notification with progress and Cancel; a small one is drawn at once, quietly.
+      const picture = this.bytesOf(tensor) > LARGE_TENSOR_BYTES
+        ? await withCancellableProgress(`Re-Basin: drawing ${tensor}`, (report, signal) => this.deps.engine.run(request, { onProgress: (p) => report(p), signal: AbortSignal.any([signal, drawing.signal]) }))
+        : await this.deps.engine.run(request, { signal: drawing.signal });
       this.post({ type: 'tensor', picture });
     } catch (err) {
-      this.post({ type: 'tensorError', tensor, message: errorMessage(err) });
+      if (!drawing.signal.aborted) this.post({ type: 'tensorError', tensor, message: errorMessage(err) });
+    } finally {
+      if (this.drawing === drawing) this.drawing = undefined;
     }
+  }
+
+  /** Bytes of A's and B's tensor read per pass (as float32 when decoded). */
+  private bytesOf(tensor: string): number {
+    const t = this.state.result.tensors.find((x) => x.name === tensor);
+    return t ? 2 * 4 * t.shape.reduce((p, d) => p * d, 1) : 0;
   }
 
   private async onMessage(raw: unknown): Promise<void> {
@@ -142,6 +162,7 @@ export class DiffPanel extends Disposable {
   }
 
   override dispose(): void {
+    this.drawing?.abort();
     DiffPanel.open.delete(this);
     super.dispose();
     this.panel.dispose();

@@ -31,6 +31,8 @@ export interface PictureOptions {
   readonly maxSide?: number;
   /** Called before each chunk: throw to cancel. */
   readonly beforeChunk?: () => void;
+  /** Elements read of both passes (`done` of `total`), after each chunk. */
+  readonly onProgress?: (done: number, total: number) => void;
   readonly chunkElements?: number;
 }
 
@@ -86,6 +88,12 @@ export async function tensorPicture(a: Checkpoint, b: Checkpoint, name: string, 
   const blockCols = Math.max(1, Math.ceil(nCols / maxSide));
   const rows = Math.ceil(nRows / blockRows);
   const cols = Math.ceil(nCols / blockCols);
+  const total = 2 * nRows * nCols;
+  let done = 0;
+  const read = (n: number): void => {
+    done = Math.min(total, done + n);
+    opts.onProgress?.(done, total);
+  };
 
   // Pass 1: one finite range for both, so the two histograms share their bins.
   let min = Infinity;
@@ -98,6 +106,7 @@ export async function tensorPicture(a: Checkpoint, b: Checkpoint, name: string, 
         if (v > max) max = v;
       }
     }
+    read(x.length);
   }
   // ±Infinity would make the range infinite: fall back to the finite values' range in that rare case.
   if (!Number.isFinite(min) || !Number.isFinite(max)) {
@@ -127,6 +136,7 @@ export async function tensorPicture(a: Checkpoint, b: Checkpoint, name: string, 
       if (d > cells[o]) cells[o] = d; // NaN never wins
     }
     at += x.length;
+    read(x.length);
   }
   return {
     tensor: name,

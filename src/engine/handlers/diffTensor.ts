@@ -22,13 +22,15 @@ export async function diffTensorHandler(req: DiffTensorRequest, ctx: HandlerCont
       const perms: Permutations = Object.fromEntries(Object.entries(req.perms).map(([k, p]) => [k, Int32Array.from(p)]));
       permutations = axisPermutations(spec, perms, req.tensor, ta.shape.length);
     }
-    ctx.onProgress({ stage: 'diff', message: `Drawing \`${req.tensor}\` of ${base(req.a)} and ${req.perms ? 'π(B) ' : ''}${base(req.b)}` });
+    const what = `Drawing \`${req.tensor}\` of ${base(req.a)} and ${req.perms ? 'π(B) ' : ''}${base(req.b)}`;
+    ctx.onProgress({ stage: 'diff', message: what });
     try {
       return await tensorPicture(a, b, req.tensor, {
         ...(permutations ? { permutations } : {}),
         ...(req.bins !== undefined ? { bins: req.bins } : {}),
         ...(req.maxSide !== undefined ? { maxSide: req.maxSide } : {}),
         beforeChunk: () => throwIfCancelled(ctx.signal, 'diff'),
+        onProgress: (done, total) => ctx.onProgress({ stage: 'diff', fraction: done / total, message: `${what}: pass ${done * 2 <= total ? 1 : 2} of 2` }),
       });
     } catch (e) {
       if (e instanceof EngineError || !(e instanceof Error)) throw e;
