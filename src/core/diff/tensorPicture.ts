@@ -8,6 +8,7 @@
 import type { Checkpoint } from '../checkpoint';
 import { permuteBytes } from '../matching/permute';
 import { bytesValueChunks, CHUNK_ELEMENTS, readableElementBytes, tensorValueChunks, type TensorValues } from '../safetensors/chunks';
+import { addHistogram, histogramEdges } from '../scan/histogram';
 
 export interface Histogram {
   /** bins + 1 edges; the last bin is closed on the right. */
@@ -60,16 +61,6 @@ async function* pairedChunks(a: Checkpoint, b: Checkpoint, name: string, opts: P
   }
 }
 
-function addToHistogram(counts: number[], lo: number, hi: number, x: TensorValues): void {
-  const bins = counts.length;
-  const scale = bins / (hi - lo);
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i];
-    if (!Number.isFinite(v)) continue;
-    counts[Math.min(bins - 1, Math.max(0, Math.floor((v - lo) * scale)))]++;
-  }
-}
-
 /** Histograms and the |A−B| block-max heatmap of tensor `name`, present in both with the same shape. */
 export async function tensorPicture(a: Checkpoint, b: Checkpoint, name: string, opts: PictureOptions = {}): Promise<TensorPicture> {
   const ta = a.get(name);
@@ -116,10 +107,10 @@ export async function tensorPicture(a: Checkpoint, b: Checkpoint, name: string, 
       for (const s of [x, y]) for (let i = 0; i < s.length; i++) if (Number.isFinite(s[i])) (min = Math.min(min, s[i])), (max = Math.max(max, s[i]));
     }
   }
-  const finite = Number.isFinite(min) && Number.isFinite(max);
-  const lo = !finite ? 0 : min === max ? min - 0.5 : min;
-  const hi = !finite ? 1 : min === max ? max + 0.5 : max;
-  const edges = Array.from({ length: bins + 1 }, (_, i) => (i === bins ? hi : lo + ((hi - lo) * i) / bins));
+  // No finite value at all: empty histograms over [0, 1].
+  const edges = Number.isFinite(min) && Number.isFinite(max) ? histogramEdges(min, max, bins) : histogramEdges(0, 1, bins);
+  const lo = edges[0];
+  const hi = edges[bins];
 
   // Pass 2: histograms and block max of |A−B|.
   const countsA = new Array<number>(bins).fill(0);
@@ -127,8 +118,8 @@ export async function tensorPicture(a: Checkpoint, b: Checkpoint, name: string, 
   const cells = new Float64Array(rows * cols).fill(-1);
   let at = 0;
   for await (const [x, y] of pairedChunks(a, b, name, opts)) {
-    addToHistogram(countsA, lo, hi, x);
-    addToHistogram(countsB, lo, hi, y);
+    addHistogram(countsA, lo, hi, x);
+    addHistogram(countsB, lo, hi, y);
     for (let i = 0; i < x.length; i++) {
       const d = Math.abs(x[i] - y[i]);
       const k = at + i;

@@ -45,7 +45,7 @@ test('π(B) drawn with the permutations under the inferred spec equals B permute
     const naive = await diffTensorHandler({ kind: 'diffTensor', a, b, tensor }, ctx());
     assert.notDeepEqual(naive.heatmap.values, aligned.heatmap.values, tensor);
     assert.match(progress[0]?.message ?? '', new RegExp(`Drawing \`${tensor}\` of a\\.safetensors and π\\(B\\) b\\.safetensors`));
-    assert.deepEqual([progress.at(-1)?.fraction, progress.at(-1)?.message.endsWith(': pass 2 of 2')], [1, true]);
+    assert.deepEqual([progress.at(-1)?.fraction, progress.at(-1)?.message?.endsWith(': pass 2 of 2')], [1, true]);
   }
 });
 
