@@ -71,6 +71,7 @@ export async function tensorPicture(a: Checkpoint, b: Checkpoint, name: string, 
   if (ta.shape.length !== tb.shape.length || ta.shape.some((d, i) => d !== tb.shape[i])) {
     throw new Error(`${b.path}: tensor \`${name}\` has shape [${tb.shape.join(', ')}], A's is [${ta.shape.join(', ')}]`);
   }
+  if (ta.shape.some((d) => d === 0)) throw new Error(`${a.path}: tensor \`${name}\` has no values (shape [${ta.shape.join(', ')}])`);
   const bins = opts.bins ?? PICTURE_BINS;
   const maxSide = opts.maxSide ?? PICTURE_MAX_SIDE;
   const nRows = ta.shape[0];

@@ -92,14 +92,16 @@ test('π(B): the picture of B permuted by hand; F16 read as stored; conv kernels
   assert.notDeepEqual(naive.heatmap.values, aligned.heatmap.values);
 });
 
-test('NaN pairs leave their cell empty (null) and out of the histograms; vectors and shape mismatches are refused by name', async (t) => {
+test('NaN pairs leave their cell empty (null) and out of the histograms; vectors, empty tensors and shape mismatches are refused by name', async (t) => {
   const dir = await tmpDirFor(t);
   await write(dir.file('a.safetensors'), [
     { name: 'm', dtype: 'F32', shape: [2, 2], values: Float32Array.of(1, Number.NaN, 3, 4) },
     { name: 'v', dtype: 'F32', shape: [2], values: Float32Array.of(1, 2) },
     { name: 's', dtype: 'F32', shape: [2, 2], values: Float32Array.of(1, 2, 3, 4) },
+    { name: 'e', dtype: 'F32', shape: [0, 3], values: new Float32Array(0) },
   ]);
   await write(dir.file('b.safetensors'), [
+    { name: 'e', dtype: 'F32', shape: [0, 3], values: new Float32Array(0) },
     { name: 'm', dtype: 'F32', shape: [2, 2], values: Float32Array.of(1, 2, 3, 5) },
     { name: 'v', dtype: 'F32', shape: [2], values: Float32Array.of(1, 2) },
     { name: 's', dtype: 'F32', shape: [4, 1], values: Float32Array.of(1, 2, 3, 4) },
@@ -110,5 +112,6 @@ test('NaN pairs leave their cell empty (null) and out of the histograms; vectors
   assert.equal(p.histogramB.counts.reduce((s, c) => s + c, 0), 4);
   await assert.rejects(picture(dir.file('a.safetensors'), dir.file('b.safetensors'), 'v'), /tensor `v` has 1 axis; a picture needs 2 or more/);
   await assert.rejects(picture(dir.file('a.safetensors'), dir.file('b.safetensors'), 's'), /tensor `s` has shape \[4, 1\], A's is \[2, 2\]/);
+  await assert.rejects(picture(dir.file('a.safetensors'), dir.file('b.safetensors'), 'e'), /tensor `e` has no values \(shape \[0, 3\]\)/);
   await assert.rejects(picture(dir.file('a.safetensors'), dir.file('b.safetensors'), 'nope'), /tensor `nope` not found/);
 });
