@@ -1,6 +1,6 @@
 /**
  * Barrier side view: a list of past runs (pair, method, a small naive-vs-aligned loss chart,
- * barrier values, backend, duration). Click or Enter opens a run, the delete button removes it,
+ * barrier values, or a comparison's relative change, backend, duration). Click or Enter opens a run, the delete button removes it,
  * "Clear all" removes every run. State arrives as `init`/`update` after the `ready` handshake.
  */
 import { barrierChart, type LineChart } from './charts';
@@ -31,6 +31,7 @@ function noCurveText(run: RunSummary): string {
   if (run.note) return run.note;
   if (run.kind === 'merge') return run.out ? `wrote ${run.out}` : 'merge (no loss curve)';
   if (run.kind === 'barrier') return 'no curve recorded';
+  if (run.kind === 'diff') return 'comparison: open it for the table, the per-layer chart and the tensors';
   return 'no loss curve: no evaluation data was set';
 }
 
@@ -44,6 +45,13 @@ function runCard(run: RunSummary, pending: (() => void)[]): HTMLElement {
     ? h('p', { class: 'barrier' }, 'barrier: ', h('span', { class: 'naive' }, 'naive'), ` ${fmt(run.barrier.naive, 3)}`,
       run.barrier.aligned !== undefined ? ' · ' : '', run.barrier.aligned !== undefined ? h('span', { class: 'aligned' }, 'aligned') : '',
       run.barrier.aligned !== undefined ? ` ${fmt(run.barrier.aligned, 3)}` : '')
+    : '';
+  // A comparison's figure: how far B is from A in total, naive and after alignment (same colours).
+  const pct = (x: number | null | undefined): string => (x === null || x === undefined ? 'n/a' : `${fmt(100 * x, 3)}%`);
+  const change = run.change
+    ? h('p', { class: 'barrier change' }, 'relative change: ', h('span', { class: 'naive' }, 'naive'), ` ${pct(run.change.naive)}`,
+      run.change.aligned !== undefined ? ' · ' : '', run.change.aligned !== undefined ? h('span', { class: 'aligned' }, 'aligned') : '',
+      run.change.aligned !== undefined ? ` ${pct(run.change.aligned)}` : '')
     : '';
   let plot: HTMLElement;
   if (run.curve) {
@@ -60,7 +68,7 @@ function runCard(run: RunSummary, pending: (() => void)[]): HTMLElement {
     h('div', { class: 'run-head' }, h('span', { class: 'kind' }, run.kind), h('span', { class: 'pair', title: pair }, pair), del),
     h('p', { class: 'meta', title: run.interrupted ? where : `${where} · ${fmtSeconds(run.seconds)} on ${run.backend}` }, where),
     h('p', { class: 'meta' }, run.interrupted ? 'interrupted: no time or backend recorded' : `${fmtSeconds(run.seconds)} on ${run.backend}`),
-    barrier, plot);
+    barrier, change, plot);
   li.addEventListener('click', () => api.postMessage({ type: 'openRun', id: run.id }));
   li.addEventListener('keydown', (e) => {
     if (e.target !== li) return;
@@ -118,7 +126,7 @@ function render(state: BarriersState): void {
   if (state.runs.length === 0) {
     root.append(state.trusted === false ? restrictedState() : h('div', { class: 'empty-state' },
       h('p', {}, 'No runs yet.'),
-      h('p', { class: 'hint' }, 'Right-click a .safetensors checkpoint in the Explorer and choose "Align with…" or "Compute barrier with…", or run "Re-Basin: Merge checkpoints…" from the Command Palette.')));
+      h('p', { class: 'hint' }, 'Right-click a .safetensors checkpoint in the Explorer and choose "Align with…", "Compute barrier with…" or "Compare with…", or run "Re-Basin: Merge checkpoints…" from the Command Palette.')));
     return;
   }
   const clearAll = h('button', { type: 'button', class: 'secondary clear-all' }, 'Clear all');

@@ -1,6 +1,7 @@
 /**
  * Diff view webview ("Compare with…"): waits for `init` from the extension (after posting
- * `ready`), renders the DiffView, posts exports and scan requests, follows theme changes, and
+ * `ready`), renders the DiffView, posts exports, scan and tensor-picture requests (handing the
+ * pictures back to the view), follows theme changes, and
  * keeps the UI choices (sort, filter) with `vscode.setState`.
  */
 import { DiffView, defaultDiffUi, type DiffUiState } from './diffView';
@@ -22,6 +23,8 @@ let view: DiffView | undefined;
 root.append(h('p', { class: 'loading', role: 'status' }, 'Waiting for the comparison…'));
 
 onMessages(toDiff, (m) => {
+  if (m.type === 'tensor') return view?.showPicture(m.picture);
+  if (m.type === 'tensorError') return view?.showPictureError(m.tensor, m.message);
   view?.dispose();
   root.textContent = '';
   view = new DiffView(
@@ -30,6 +33,7 @@ onMessages(toDiff, (m) => {
       exportCsv: (csv, suggestedName) => api.postMessage({ type: 'exportCsv', csv, suggestedName }),
       exportPng: (dataUrl, suggestedName) => api.postMessage({ type: 'exportPng', dataUrl, suggestedName }),
       scan: () => api.postMessage({ type: 'scan' }),
+      showTensor: (tensor) => api.postMessage({ type: 'showTensor', tensor }),
     },
     persisted.ui,
     (ui) => {

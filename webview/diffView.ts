@@ -2,11 +2,13 @@
  * The diff view: totals (naive and, after alignment, for π(B)), a per-layer bar chart of relative
  * change naive vs aligned, and a sortable, filterable table of every tensor (shared tensors with
  * their figures, tensors only in A or only in B), with the health scan's flags when it has run.
- * Exports the table (as filtered and sorted) as CSV and the chart as PNG.
+ * Exports the table (as filtered and sorted) as CSV and the chart as PNG. Clicking the row of a
+ * tensor with two or more axes asks the extension for its picture (histograms and |A−B|).
  */
 import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, Tooltip } from 'chart.js';
 import { append, csv, fmt, h, slug } from './dom';
-import type { DiffState, ScanResult } from './protocol';
+import type { DiffState, ScanResult, TensorPicture } from './protocol';
+import { tensorPictureNote, tensorPictureSection } from './tensorPictureView';
 import { readTheme, withAlpha } from './theme';
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip);
@@ -17,6 +19,8 @@ export interface DiffRow {
   readonly shape: string;
   readonly dtype: string;
   readonly side: 'both' | 'A' | 'B';
+  /** Axes of a compared tensor (rows of ≥ 2 axes can be drawn). */
+  readonly rank?: number;
   readonly relative?: number;
   readonly cosine?: number;
   readonly maxAbs?: number;
@@ -60,6 +64,7 @@ export function diffRows(state: DiffState): DiffRow[] {
     shape: `[${t.shape.join(', ')}]`,
     dtype: t.dtypeB ? `${t.dtype} / ${t.dtypeB}` : t.dtype,
     side: 'both',
+    rank: t.shape.length,
     relative: num(t.relative),
     cosine: num(t.cosine),
     maxAbs: t.maxAbs,
@@ -112,6 +117,8 @@ export interface DiffViewActions {
   exportCsv(csv: string, suggestedName: string): void;
   exportPng(dataUrl: string, suggestedName: string): void;
   scan(): void;
+  /** Ask for a tensor's picture (answered by `showPicture` or `showPictureError`). */
+  showTensor(name: string): void;
 }
 
 export class DiffView {
@@ -121,6 +128,8 @@ export class DiffView {
   private readonly thead = h('thead');
   private readonly count = h('span', { class: 'count', role: 'status' });
   private readonly canvas = h('canvas', { class: 'layer-chart', 'aria-label': 'Relative change per layer, naive and aligned' });
+  private readonly picture = h('div', { class: 'picture-slot' }, h('p', { class: 'hint' }, 'Click the row of a matrix (2 or more axes) to see its histograms in A and B and where they differ.'));
+  private selected: string | undefined;
 
   constructor(
     private readonly state: DiffState,
@@ -171,6 +180,7 @@ export class DiffView {
       h('p', { class: 'summary' }, `${r.tensors.length} tensors compared · only in A: ${r.onlyInA.length} · only in B: ${r.onlyInB.length} · shape or dtype differs: ${r.mismatches.length}`),
       scanNote,
       h('div', { class: 'chart-box' }, this.canvas),
+      this.picture,
       h('div', { class: 'toolbar' }, h('label', {}, 'Changed more than ', minInput, ' %'), show, this.count, scanButton, csvButton, pngButton),
       h('table', { class: 'diff-table' }, this.thead, this.tbody),
     );
@@ -230,9 +240,32 @@ export class DiffView {
     this.tbody.textContent = '';
     const cols = this.columns();
     for (const row of rows) {
-      this.tbody.append(h('tr', { 'data-name': row.name, class: row.flags ? 'flagged' : undefined }, ...cols.map((c) => h('td', { class: c.numeric ? 'num' : undefined }, this.cell(row, c.key)))));
+      const drawable = row.side === 'both' && (row.rank ?? 0) >= 2;
+      const classes = [row.flags ? 'flagged' : '', drawable ? 'drawable' : '', row.name === this.selected ? 'selected' : ''].filter(Boolean).join(' ');
+      const tr = h('tr', { 'data-name': row.name, class: classes || undefined, title: drawable ? 'Click: histograms and |A−B| of this tensor' : undefined }, ...cols.map((c) => h('td', { class: c.numeric ? 'num' : undefined }, this.cell(row, c.key))));
+      if (drawable) tr.addEventListener('click', () => this.choose(row.name));
+      this.tbody.append(tr);
     }
     this.count.textContent = `${rows.length} of ${this.rows.length} tensors`;
+  }
+
+  private choose(name: string): void {
+    this.selected = name;
+    for (const tr of this.tbody.querySelectorAll('tr.selected')) tr.classList.remove('selected');
+    this.tbody.querySelector(`tr[data-name="${CSS.escape(name)}"]`)?.classList.add('selected');
+    this.picture.replaceChildren(tensorPictureNote(name, `Drawing ${name}…`));
+    this.actions.showTensor(name);
+  }
+
+  /** Shows the picture the extension sent (if it is still the chosen tensor's). */
+  showPicture(p: TensorPicture): void {
+    if (p.tensor !== this.selected) return;
+    this.picture.replaceChildren(tensorPictureSection(p, this.state.result.aligned?.perms !== undefined));
+  }
+
+  showPictureError(tensor: string, message: string): void {
+    if (tensor !== this.selected) return;
+    this.picture.replaceChildren(tensorPictureNote(tensor, `Could not draw ${tensor}: ${message}`, true));
   }
 
   /** The table as shown (filter and order), figures unrounded. */

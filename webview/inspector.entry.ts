@@ -5,6 +5,7 @@
  * a histogram fetched on demand (`requestStats` → `stats` | `statsError`).
  */
 import { clear, fmt, fmtBytes, h, vscodeApi } from './dom';
+import { drawHistogram } from './histogram';
 import type { AttentionLayer, FromInspector, InspectorState, InspectorTensor, ScanResult, TensorStatsResult } from './protocol';
 import { readTheme, watchTheme } from './theme';
 import { inspectorState, toInspector } from './validate';
@@ -116,23 +117,6 @@ function metadataSection(s: InspectorState): HTMLElement {
   return section('__metadata__', 'meta-h', h('table', { class: 'meta-table' },
     h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Key'), h('th', { scope: 'col' }, 'Value'))),
     h('tbody', {}, ...entries.map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', { class: 'mono' }, v))))));
-}
-
-function drawHistogram(canvas: HTMLCanvasElement, counts: readonly number[]): void {
-  const theme = readTheme();
-  const ctx = canvas.getContext('2d');
-  if (!ctx) return;
-  const { width, height } = canvas;
-  ctx.clearRect(0, 0, width, height);
-  const max = Math.max(1, ...counts);
-  const w = width / Math.max(1, counts.length);
-  ctx.fillStyle = theme.blue;
-  counts.forEach((c, i) => {
-    const bh = c > 0 ? Math.max(1, (c / max) * (height - 2)) : 0;
-    ctx.fillRect(i * w, height - bh, Math.max(1, w - 1), bh);
-  });
-  ctx.fillStyle = theme.grid;
-  ctx.fillRect(0, height - 1, width, 1);
 }
 
 /** The running computation: what it is doing, how far (a bar once the engine reports), and Cancel. */

@@ -71,6 +71,7 @@ export type FromInspector = DeepReadonly<FromView<'inspector'>>;
 
 export type DiffResult = DeepReadonly<diffResults.DiffResult>;
 export type ScanResult = DeepReadonly<diffResults.ScanResult>;
+export type TensorPicture = DeepReadonly<diffResults.TensorPictureResult>;
 export type DiffState = DeepReadonly<v.InferOutput<typeof diff.diffStateSchema>>;
 export type ToDiff = DeepReadonly<ToView<'diff'>>;
 export type FromDiff = DeepReadonly<FromView<'diff'>>;

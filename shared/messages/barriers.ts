@@ -9,11 +9,11 @@ import { bool, num, obj, str, strArray } from '../schema/rules';
 import { barrierCurveSchema } from '../schema/results';
 import { readySchema, shortText } from './common';
 
-export const RUN_KINDS = ['align', 'merge', 'barrier'] as const;
+export const RUN_KINDS = ['align', 'merge', 'barrier', 'diff'] as const;
 
 export const runSummaryEntries = {
   id: str(),
-  kind: v.picklist(RUN_KINDS, 'must be align, merge or barrier'),
+  kind: v.picklist(RUN_KINDS, 'must be align, merge, barrier or diff'),
   /** Display names of the two models (merge: reference and first other). */
   a: str(),
   b: str(),
@@ -34,6 +34,8 @@ export const runSummaryEntries = {
   seed: v.optional(num()),
   /** A job a window reload stopped (recorded at the next activation): `note` says what it was doing. */
   interrupted: v.optional(bool()),
+  /** A diff run's total relative change ||A−B|| / ||A||, naive and (aligned) against π(B); null when ||A|| is 0. */
+  change: v.optional(obj({ naive: v.nullable(num()), aligned: v.optional(v.nullable(num())) })),
 };
 
 export const runSummarySchema = obj(runSummaryEntries);

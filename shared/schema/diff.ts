@@ -4,7 +4,7 @@
  * Figures are float64; a figure that does not exist (cosine of a zero tensor) is null.
  */
 import * as v from 'valibot';
-import { bool, int, nonEmpty, num, obj, oneOf, str } from './rules';
+import { bool, int, nonEmpty, num, obj, oneOf, permRecord, str } from './rules';
 import { SCAN_FLAG_NAMES } from './scanFlags';
 import { tensorMomentEntries } from './results';
 
@@ -50,6 +50,8 @@ export const diffResultSchema = obj({
       method: nonEmpty(),
       family: v.optional(str()),
       permutations: v.array(obj({ name: nonEmpty(), size: int(0), moved: int(0) }), 'must be an array of permutations'),
+      /** The permutations themselves (gather indices), only when the request asked (`keepPerms`): the diff view's tensor pictures use them. */
+      perms: v.optional(permRecord()),
     }),
   ),
 });
@@ -76,3 +78,21 @@ export const scanResultSchema = obj({
   rule: obj({ extremeAbs: num(), extremeStdRatio: num() }),
 });
 export type ScanResult = v.InferOutput<typeof scanResultSchema>;
+
+const histogramSchema = v.pipe(
+  obj({ edges: v.array(num(), 'must be an array of numbers'), counts: v.array(int(0), 'must be an array of counts') }),
+  v.check((h) => h.edges.length === h.counts.length + 1, 'must have one more edge than counts'),
+);
+
+/** One tensor of a diff drawn (`diffTensor` request): both histograms over one range, |A−B| by block max. */
+export const tensorPictureSchema = obj({
+  tensor: nonEmpty(),
+  shape: shape(),
+  histogramA: histogramSchema,
+  histogramB: histogramSchema,
+  heatmap: v.pipe(
+    obj({ rows: int(1), cols: int(1), blockRows: int(1), blockCols: int(1), values: v.array(v.nullable(num()), 'must be an array of numbers') }),
+    v.check((m) => m.values.length === m.rows * m.cols, 'must have rows × cols values'),
+  ),
+});
+export type TensorPictureResult = v.InferOutput<typeof tensorPictureSchema>;

@@ -10,6 +10,7 @@ import type { EngineRequest, ResultOf } from './protocol';
 import { alignHandler } from './handlers/align';
 import { backendHandler } from './handlers/backend';
 import { diffHandler } from './handlers/diff';
+import { diffTensorHandler } from './handlers/diffTensor';
 import { scanHandler } from './handlers/scan';
 import { evaluatePathHandler } from './handlers/evaluatePath';
 import { equivalenceHandler } from './handlers/equivalence';
@@ -53,6 +54,8 @@ export async function dispatch(request: EngineRequest, ctx: HandlerContext): Pro
       return equivalenceHandler(request, ctx);
     case 'diff':
       return diffHandler(request, ctx);
+    case 'diffTensor':
+      return diffTensorHandler(request, ctx);
     case 'scan':
       return scanHandler(request, ctx);
     case 'train':

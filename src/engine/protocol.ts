@@ -17,7 +17,7 @@ import type * as res from './schemas/results';
 import type * as msg from './schemas/messages';
 
 export type { BarrierCurve, GroupSummary, PathMetrics, TensorStatsResult } from '../../shared/schema/results';
-export type { DiffResult, ScanResult } from '../../shared/schema/diff';
+export type { DiffResult, ScanResult, TensorPictureResult } from '../../shared/schema/diff';
 
 export type BackendName = (typeof req.BACKEND_NAMES)[number];
 export type BackendChoice = (typeof req.BACKEND_CHOICES)[number];
@@ -37,6 +37,7 @@ export type TensorStatsRequest = Request<typeof req.tensorStatsRequestSchema>;
 export type TrainRequest = Request<typeof req.trainRequestSchema>;
 export type DiffRequest = Request<typeof req.diffRequestSchema>;
 export type ScanRequest = Request<typeof req.scanRequestSchema>;
+export type DiffTensorRequest = Request<typeof req.diffTensorRequestSchema>;
 export type BackendRequest = Request<typeof req.backendRequestSchema>;
 export type { SteOptions } from './schemas/requests';
 
@@ -48,6 +49,7 @@ export type EngineRequest =
   | EquivalenceRequest
   | TensorStatsRequest
   | DiffRequest
+  | DiffTensorRequest
   | ScanRequest
   | TrainRequest
   | BackendRequest;

@@ -176,6 +176,8 @@ export function describeRequest(r: EngineRequest): string {
       return `merge request (${r.inputs.map(base).join(', ')})`;
     case 'equivalence':
       return `equivalence request (${base(r.other)} against ${base(r.b)})`;
+    case 'diffTensor':
+      return `diffTensor request (\`${r.tensor}\` of ${base(r.b)} against ${base(r.a)})`;
     case 'tensorStats':
       return `tensorStats request (${base(r.path)}: \`${r.tensor}\`)`;
     case 'scan':

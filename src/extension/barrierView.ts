@@ -127,5 +127,6 @@ function toSummary(r: RunRecord): RunSummary {
     folder: r.folder,
     seed: r.seed,
     ...(r.interrupted ? { interrupted: true } : {}),
+    ...(r.change ? { change: r.change } : {}),
   };
 }

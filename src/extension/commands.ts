@@ -8,6 +8,7 @@ import { AlignmentPanel } from './alignmentPanel';
 import { computeBarrier } from './barrierCommand';
 import { convertCheckpoint } from './convertCommand';
 import { compareWith } from './diffCommand';
+import { DiffPanel } from './diffPanel';
 import { pickOne } from './checkpointPicker';
 import type { Deps } from './deps';
 import { BACKEND_WORDS } from './engineHost';
@@ -81,7 +82,7 @@ function clearRunHistory(deps: Deps) {
   };
 }
 
-/** Reopens a stored run: its alignment/barrier panel, or the merged checkpoint in the inspector. */
+/** Reopens a stored run: its alignment/barrier panel, its diff view, or the merged checkpoint in the inspector. */
 export async function reopenRun(deps: Deps, run: RunRecord): Promise<void> {
   if (run.interrupted) {
     // Nothing was kept of a job a window reload stopped: say so instead of "results are gone".
@@ -97,6 +98,12 @@ export async function reopenRun(deps: Deps, run: RunRecord): Promise<void> {
       return;
     }
     if (run.outPath) await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(run.outPath), InspectorEditorProvider.viewType);
+    return;
+  }
+  if (run.kind === 'diff') {
+    const diff = await deps.history.loadDiffPanel(run.id);
+    if (diff) DiffPanel.show(deps, diff);
+    else void vscode.window.showWarningMessage(`Re-Basin: the stored results of diff ${run.a} vs ${run.b} are gone.`);
     return;
   }
   const state = await deps.history.loadPanel(run.id);

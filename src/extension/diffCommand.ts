@@ -1,12 +1,14 @@
 /**
  * "Compare with…": how far another checkpoint is from this one, tensor by tensor and per layer,
  * optionally after aligning it (the engine's `diff` request, read in chunks in the compute
- * worker), shown in the diff view. Nothing is written.
+ * worker), shown in the diff view and kept in the run history (the side view's card reopens it).
+ * No checkpoint is written.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { DiffResult } from '../engine/protocol';
-import { pickOne } from './checkpointPicker';
+import type { DiffState } from '../../webview/protocol';
+import { folderLabel, pickOne } from './checkpointPicker';
 import type { Deps } from './deps';
 import { DiffPanel } from './diffPanel';
 import { otherSelected, reportFailure, targetUri, withCancellableProgress } from './runSupport';
@@ -36,7 +38,7 @@ async function pickAlign(a: string, b: string): Promise<boolean | undefined> {
 }
 
 export function compareWith(deps: Deps) {
-  return async (uri?: unknown, uris?: unknown, options?: unknown): Promise<{ result: DiffResult } | undefined> => {
+  return async (uri?: unknown, uris?: unknown, options?: unknown): Promise<{ result: DiffResult; runId: string } | undefined> => {
     const automated = isOptions(options);
     const opts: CompareOptions = automated ? options : {};
     try {
@@ -59,6 +61,7 @@ export function compareWith(deps: Deps) {
             ...(align
               ? {
                   align: true,
+                  keepPerms: true,
                   method: 'weight' as const,
                   seed: settings.seed,
                   maxIter: settings.maxIterations,
@@ -71,10 +74,31 @@ export function compareWith(deps: Deps) {
         ),
       );
       deps.log.info(`compared ${nameA} and ${nameB}${align ? ' (aligned)' : ''} in ${result.seconds.toFixed(1)} s: relative change ${result.totals.relative ?? 'n/a'}${result.aligned ? `, aligned ${result.aligned.totals.relative ?? 'n/a'}` : ''}`);
-      if (opts.openPanel !== false) {
-        DiffPanel.show(deps, { title: `${nameA} vs ${nameB}${align ? ' (aligned)' : ''}`, a: { name: nameA, path: a.fsPath }, b: { name: nameB, path: b.fsPath }, result });
-      }
-      return { result };
+      const state: DiffState = {
+        title: `${nameA} vs ${nameB}${align ? ' (aligned)' : ''}`,
+        a: { name: nameA, path: a.fsPath },
+        b: { name: nameB, path: b.fsPath },
+        result,
+        ...(align && settings.modelConfig !== undefined ? { model: settings.modelConfig } : {}),
+      };
+      const run = await deps.history.add(
+        {
+          kind: 'diff',
+          a: nameA,
+          b: nameB,
+          aPath: a.fsPath,
+          bPath: b.fsPath,
+          method: result.aligned?.method ?? 'naive',
+          backend: deps.engine.backend ?? 'unknown',
+          seconds: result.seconds,
+          change: { naive: result.totals.relative, ...(result.aligned ? { aligned: result.aligned.totals.relative } : {}) },
+          folder: folderLabel(b),
+          ...(align ? { seed: settings.seed } : {}),
+        },
+        state,
+      );
+      if (opts.openPanel !== false) DiffPanel.show(deps, state);
+      return { result, runId: run.id };
     } catch (err) {
       reportFailure(deps.log, 'comparing checkpoints', err);
       if (automated) throw err;

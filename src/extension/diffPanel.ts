@@ -1,6 +1,7 @@
 /**
  * The diff view panel ("Compare with…"): shows a diff result (naive, and after alignment when it
- * was asked for), runs "Scan for problems" on both checkpoints when the view asks, and saves the
+ * was asked for), runs "Scan for problems" on both checkpoints and draws a chosen tensor
+ * (`diffTensor` request) when the view asks, and saves the
  * view's CSV / PNG exports where the user says. Every message from the webview is validated.
  */
 import * as path from 'node:path';
@@ -13,6 +14,9 @@ import { asFromDiff } from './messageGuards';
 import { reportFailure, withCancellableProgress } from './runSupport';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
+/** Above this (A and B as float32), drawing a tensor shows a cancellable notification. */
+const LARGE_TENSOR_BYTES = 256 * 1024 * 1024;
+
 export class DiffPanel extends Disposable {
   static readonly viewType = 'rebasin.diff';
   private static readonly open = new Set<DiffPanel>();
@@ -21,6 +25,8 @@ export class DiffPanel extends Disposable {
   static readonly onDidOpen = DiffPanel.opened.event;
 
   private ready = false;
+  /** The tensor picture being computed: a click on another row stops it. */
+  private drawing: AbortController | undefined;
 
   private constructor(
     private readonly panel: vscode.WebviewPanel,
@@ -86,6 +92,37 @@ export class DiffPanel extends Disposable {
     }
   }
 
+  /**
+   * Draws one tensor (histograms and |A−B|) in the compute worker: of π(B) when the comparison
+   * was aligned, with the permutations the diff kept. A failure is shown in the view, not as a toast.
+   */
+  async showTensor(tensor: string): Promise<void> {
+    const { a, b, result, model } = this.state;
+    if (!result.tensors.some((t) => t.name === tensor)) return;
+    const perms = result.aligned?.perms;
+    this.drawing?.abort();
+    const drawing = new AbortController();
+    this.drawing = drawing;
+    const request = { kind: 'diffTensor', a: a.path, b: b.path, tensor, ...(perms ? { perms } : {}), ...(perms && model !== undefined ? { model } : {}) } as const;
+    try {
+      // A large tensor gets a notification with progress and Cancel; a small one is drawn at once, quietly.
+      const picture = this.bytesOf(tensor) > LARGE_TENSOR_BYTES
+        ? await withCancellableProgress(`Re-Basin: drawing ${tensor}`, (report, signal) => this.deps.engine.run(request, { onProgress: (p) => report(p), signal: AbortSignal.any([signal, drawing.signal]) }))
+        : await this.deps.engine.run(request, { signal: drawing.signal });
+      this.post({ type: 'tensor', picture });
+    } catch (err) {
+      if (!drawing.signal.aborted) this.post({ type: 'tensorError', tensor, message: errorMessage(err) });
+    } finally {
+      if (this.drawing === drawing) this.drawing = undefined;
+    }
+  }
+
+  /** Bytes of A's and B's tensor read per pass (as float32 when decoded). */
+  private bytesOf(tensor: string): number {
+    const t = this.state.result.tensors.find((x) => x.name === tensor);
+    return t ? 2 * 4 * t.shape.reduce((p, d) => p * d, 1) : 0;
+  }
+
   private async onMessage(raw: unknown): Promise<void> {
     const message = asFromDiff(raw);
     if (!message) {
@@ -100,6 +137,9 @@ export class DiffPanel extends Disposable {
           break;
         case 'scan':
           await this.scan();
+          break;
+        case 'showTensor':
+          await this.showTensor(message.tensor);
           break;
         case 'exportCsv':
           await this.save(message.suggestedName, new TextEncoder().encode(message.csv), { 'CSV': ['csv'] });
@@ -122,6 +162,7 @@ export class DiffPanel extends Disposable {
   }
 
   override dispose(): void {
+    this.drawing?.abort();
     DiffPanel.open.delete(this);
     super.dispose();
     this.panel.dispose();

@@ -31,6 +31,7 @@ const WORK_WORDS: Record<EngineRequest['kind'], string> = {
   equivalence: 'checking the aligned checkpoint',
   tensorStats: 'tensor statistics',
   diff: 'comparing',
+  diffTensor: 'drawing a tensor',
   scan: 'scanning',
   train: 'training',
   backend: 'starting',

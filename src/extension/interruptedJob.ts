@@ -24,7 +24,7 @@ export const jobEntrySchema = obj({
 });
 export type JobEntry = v.InferOutput<typeof jobEntrySchema>;
 
-/** The entry of a request that makes a run (align, merge, barrier); undefined for the others. */
+/** The entry of a request that makes a run (align, merge, barrier, diff); undefined for the others. */
 export function jobOf(request: EngineRequest, now: number, pid?: number): JobEntry | undefined {
   const job = describe(request, now);
   return job && pid !== undefined ? { ...job, pid } : job;
@@ -43,6 +43,8 @@ function describe(request: EngineRequest, now: number): JobEntry | undefined {
       const [a, b, ...others] = request.inputs;
       return { kind: 'merge', aPath: a, bPath: b, ...(others.length > 0 ? { otherPaths: others } : {}), method: request.align ? (request.inputs.length > 2 ? 'mergemany' : 'weight') : 'none', doing: 'merging', startedAt: now };
     }
+    case 'diff':
+      return { kind: 'diff', aPath: request.a, bPath: request.b, method: request.align ? (request.method ?? 'weight') : 'naive', doing: 'comparing', startedAt: now };
     default:
       return undefined;
   }

@@ -1,14 +1,14 @@
 /**
- * Every align, merge and barrier run of the workspace, kept in the extension's workspace storage
+ * Every align, merge, barrier and diff run of the workspace, kept in the extension's workspace storage
  * (`context.storageUri`, or global storage when no folder is open) so the side view survives a
  * reload. The list is one small JSON file written atomically (temp file + rename); each run's
  * panel state (heatmaps are large) is a separate file beside it, never in workspaceState.
  */
 import * as vscode from 'vscode';
-import type { AlignmentState, BarrierCurve } from '../../webview/protocol';
+import type { AlignmentState, BarrierCurve, DiffState } from '../../webview/protocol';
 import { Disposable } from './dispose';
 import { type Log, errorMessage } from './log';
-import { decodePanel, encodePanel, parseRunList, type RunRecord } from './runRecord';
+import { decodeDiffPanel, decodePanel, encodePanel, parseRunList, type RunRecord } from './runRecord';
 
 export type { RunRecord };
 
@@ -44,7 +44,8 @@ export class RunHistory extends Disposable {
     return this.runs.find((r) => r.id === id);
   }
 
-  async add(record: Omit<RunRecord, 'id' | 'createdAt' | 'hasPanel' | 'replaced'>, panel?: AlignmentState): Promise<RunRecord> {
+  /** Adds a run; `panel` is its view's state (an alignment panel's, or the diff view's for a diff run). */
+  async add(record: Omit<RunRecord, 'id' | 'createdAt' | 'hasPanel' | 'replaced'>, panel?: AlignmentState | DiffState): Promise<RunRecord> {
     const id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
     let hasPanel = false;
     if (panel) {
@@ -64,10 +65,19 @@ export class RunHistory extends Disposable {
   }
 
   async loadPanel(id: string): Promise<AlignmentState | undefined> {
+    return this.readPanel(id, decodePanel);
+  }
+
+  /** A diff run's stored diff view state. */
+  async loadDiffPanel(id: string): Promise<DiffState | undefined> {
+    return this.readPanel(id, decodeDiffPanel);
+  }
+
+  private async readPanel<T>(id: string, decode: (bytes: Uint8Array) => T): Promise<T | undefined> {
     const run = this.get(id);
     if (!run?.hasPanel) return undefined;
     try {
-      return decodePanel(await vscode.workspace.fs.readFile(this.panelUri(id)));
+      return decode(await vscode.workspace.fs.readFile(this.panelUri(id)));
     } catch (err) {
       this.log.warn(`run history: panel of run ${id} is unreadable: ${errorMessage(err)}`);
       return undefined;

@@ -1,14 +1,16 @@
 /**
  * The run history's stored records and their encoding (no vscode: unit-tested on its own). The
  * list of runs is `{version, runs}` JSON; each run's panel state is a JSON file with its
- * Float32Arrays in the one Float32-in-JSON codec (shared/float32Json.ts).
+ * Float32Arrays in the one Float32-in-JSON codec (shared/float32Json.ts): an alignment panel's
+ * for align and barrier runs, the diff view's for diff runs.
  */
 import * as v from 'valibot';
 import { parseWithFloats, stringifyWithFloats } from '../../shared/float32Json';
 import { alignmentStateSchema } from '../../shared/messages/alignment';
+import { diffStateSchema } from '../../shared/messages/diff';
 import { runSummaryEntries } from '../../shared/messages/barriers';
 import { bool, num, obj, str, strArray, type DeepReadonly } from '../../shared/schema/rules';
-import type { AlignmentState } from '../../webview/protocol';
+import type { AlignmentState, DiffState } from '../../webview/protocol';
 
 /**
  * A run as stored: the side view's summary plus the absolute paths the extension itself chose.
@@ -46,11 +48,16 @@ export function parseRunList(x: unknown): RunRecord[] {
 }
 
 // Panel states hold Float32Arrays: stored with the one Float32-in-JSON codec ({$f32: base64}).
-export function encodePanel(state: AlignmentState): Uint8Array {
+export function encodePanel(state: AlignmentState | DiffState): Uint8Array {
   return new TextEncoder().encode(stringifyWithFloats(state));
 }
 
 /** Reads a stored panel state; throws when it is not one (the caller warns and shows none). */
 export function decodePanel(bytes: Uint8Array): AlignmentState {
   return v.parse(alignmentStateSchema, parseWithFloats(new TextDecoder().decode(bytes)));
+}
+
+/** Reads a diff run's stored view state; throws when it is not one. */
+export function decodeDiffPanel(bytes: Uint8Array): DiffState {
+  return v.parse(diffStateSchema, parseWithFloats(new TextDecoder().decode(bytes)));
 }

@@ -75,7 +75,7 @@ test('update replaces the list; invalid messages are logged and ignored', async 
   await postFromHost(page, `{ type: 'init' }`);
   await page.waitForFunction(() => (window as unknown as { __warnings: string[] }).__warnings.length >= 2);
   const w = await warnings(page);
-  assert.match(w[0], /`state\.runs\[0\]\.kind` must be align, merge or barrier/);
+  assert.match(w[0], /`state\.runs\[0\]\.kind` must be align, merge, barrier or diff/);
   assert.match(w[1], /`state` must be an object/);
   assert.equal(await page.locator('li.run').count(), 3);
   await postFromHost(page, `{ type: 'update', state: { runs: fixtures.runs().slice(0, 1) } }`);
@@ -165,5 +165,30 @@ test('a run a window reload interrupted says so, with no time or backend made up
   assert.match(text, /interrupted: no time or backend recorded/);
   assert.doesNotMatch(text, /on none/);
   await page.locator('li.run').screenshot({ path: join(SHOTS, 'barriers-interrupted.png') });
+  await page.close();
+});
+
+test('a diff run\'s card shows the relative change naive and aligned, and opens like any run', async () => {
+  const page = await hx.open('barriers', 'vscode-dark', { width: 340, height: 400 });
+  await postFromHost(page, `{ type: 'init', state: { runs: [
+    { id: 'd1', kind: 'diff', a: 'seed0.safetensors', b: 'seed1.safetensors', method: 'weight', createdAt: '2026-12-07T14:00:00Z', backend: 'wasm', seconds: 2.4, change: { naive: 1.37, aligned: 0.36 }, seed: 0 },
+    { id: 'd2', kind: 'diff', a: 'base.safetensors', b: 'tuned.safetensors', method: 'naive', createdAt: '2026-12-07T13:00:00Z', backend: 'wasm', seconds: 0.8, change: { naive: 0.042 } },
+  ] } }`);
+  await page.waitForSelector('li.run-diff');
+  const d1 = page.locator('li[data-run-id="d1"]');
+  assert.equal(await d1.locator('.kind').textContent(), 'diff');
+  assert.match((await d1.locator('.pair').textContent()) ?? '', /^seed0 ↔ seed1$/);
+  assert.equal(await d1.locator('.change').textContent(), 'relative change: naive 137% · aligned 36%');
+  assert.match((await d1.textContent()) ?? '', /comparison: open it for the table/);
+  assert.equal(await page.locator('li[data-run-id="d2"] .change').textContent(), 'relative change: naive 4.2%');
+  assert.match((await page.locator('li[data-run-id="d2"] .meta').first().textContent()) ?? '', /^naive · /);
+  await clearPosted(page);
+  await d1.click();
+  await page.locator('li[data-run-id="d2"]').focus();
+  await page.keyboard.press('Enter');
+  assert.deepEqual(await posted(page), [{ type: 'openRun', id: 'd1' }, { type: 'openRun', id: 'd2' }]);
+  await d1.screenshot({ path: join(SHOTS, 'barriers-diff-run.png') });
+  assert.deepEqual(pageErrors(page), []);
+  assert.deepEqual(await cspViolations(page), []);
   await page.close();
 });

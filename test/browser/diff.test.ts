@@ -1,13 +1,18 @@
 /**
  * The diff view ("Compare with…") in chromium: totals naive and aligned, the per-layer bar chart
  * (naive vs aligned), sorting by a column, the "changed more than x%" and "only in A/B" filters,
- * the CSV export of what is shown, and the scan's flags marking rows.
+ * the CSV export of what is shown, the scan's flags marking rows, and a clicked matrix's picture
+ * (both histograms and the |A−B| heatmap, computed by src/core/diff on real checkpoints).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import type { DiffState } from '../../webview/protocol';
+import type { DiffState, TensorPicture } from '../../webview/protocol';
+import { tensorPicture } from '../../src/core/diff';
+import { encodeFromFloat32, openCheckpoint, writeSafetensors } from '../../src/core/safetensors';
 import { canvasStats, clearPosted, cspViolations, field, pageErrors, parseCsv, postFromHost, posted, SHOTS, startHarness, warnings, type Harness } from './harness';
 
 let hx: Harness;
@@ -132,4 +137,67 @@ test('Scan for problems asks the extension; the scan\'s flags mark rows and the 
   assert.match((await page.textContent('.scan-note')) ?? '', /A: 1 of 2 tensors flagged · B: 1 of 1 tensors flagged/);
   await page.selectOption('select.show', 'flagged');
   assert.deepEqual(await names(page), ['layers.2.bias']);
+});
+
+/** The picture of a [16, 8] tensor of two real checkpoints: B = A plus noise, with a block of large changes. */
+async function realPicture(): Promise<TensorPicture> {
+  const dir = await mkdtemp(join(tmpdir(), 'rebasin-diff-picture-'));
+  try {
+    const a = Float32Array.from({ length: 128 }, (_, i) => Math.sin(i * 0.7));
+    const b = a.map((v, i) => v + 0.05 * Math.cos(i * 1.9) + (i >= 40 && i < 44 ? 1.5 : 0));
+    const files = [join(dir, 'a.safetensors'), join(dir, 'b.safetensors')];
+    for (const [f, v] of [[files[0], a], [files[1], b]] as const) await writeSafetensors(f, [{ name: 'layers.0.weight', dtype: 'F32', shape: [16, 8], read: async () => encodeFromFloat32('F32', v) }]);
+    const [x, y] = [await openCheckpoint(files[0]), await openCheckpoint(files[1])];
+    try {
+      return await tensorPicture(x, y, 'layers.0.weight', { bins: 32 });
+    } finally {
+      await x.close();
+      await y.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('clicking a matrix\'s row asks for its picture and shows both histograms and the |A−B| heatmap; vectors are not drawn', async () => {
+  const withPerms: DiffState = { ...state, result: { ...state.result, aligned: { ...state.result.aligned!, perms: { 'P_layers.0': Array.from({ length: 16 }, (_, i) => 15 - i) } } } };
+  const page = await openDiff(withPerms);
+  await clearPosted(page);
+  await page.click('tr[data-name="layers.0.bias"]');
+  await page.click('tr[data-name="layers.0.weight"]');
+  assert.deepEqual(await posted(page), [{ type: 'showTensor', tensor: 'layers.0.weight' }]);
+  assert.match((await page.textContent('.tensor-picture')) ?? '', /Drawing layers\.0\.weight/);
+  assert.equal(await page.getAttribute('tr[data-name="layers.0.weight"]', 'class'), 'drawable selected');
+  const picture = await realPicture();
+  await postFromHost(page, `{ type: 'tensor', picture: ${JSON.stringify(picture)} }`);
+  await page.waitForSelector('.tensor-picture canvas.diff-heatmap');
+  assert.deepEqual(await page.$$eval('.tensor-picture figcaption', (els) => els.map((e) => e.textContent)), ['A', 'π(B)', '|A−B|: 16 × 8 cells, one cell per element']);
+  for (const sel of ['canvas.hist-a', 'canvas.hist-b']) {
+    const s = await canvasStats(page, `.tensor-picture ${sel}`);
+    assert.ok(s.opaque > 500 && s.colors >= 2, `${sel} drew ${s.opaque} pixels in ${s.colors} colours`);
+  }
+  const heat = await canvasStats(page, '.tensor-picture canvas.diff-heatmap');
+  assert.deepEqual([heat.width, heat.height, heat.opaque], [8, 16, 128]);
+  assert.ok(heat.colors > 10, `heatmap has ${heat.colors} colours`);
+  // The four large changes (elements 40..43: row 5, columns 0..3) are the map's brightest cells (viridis yellow).
+  const bright = await page.evaluate(() => {
+    const c = document.querySelector('.tensor-picture canvas.diff-heatmap') as HTMLCanvasElement;
+    const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+    const out: number[] = [];
+    for (let i = 0; i < d.length / 4; i++) if (d[i * 4] > 200 && d[i * 4 + 1] > 200) out.push(i);
+    return out;
+  });
+  assert.deepEqual(bright, [40, 41, 42, 43]);
+  await page.locator('.tensor-picture').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: join(SHOTS, 'diff-tensor-picture.png'), fullPage: true });
+  // A picture of another tensor than the chosen one (a late answer) is ignored; an error is shown in place.
+  await postFromHost(page, `{ type: 'tensor', picture: ${JSON.stringify({ ...picture, tensor: 'layers.1.weight' })} }`);
+  assert.equal(await page.getAttribute('.tensor-picture', 'data-tensor'), 'layers.0.weight');
+  await page.click('tr[data-name="layers.1.weight"]');
+  await postFromHost(page, `{ type: 'tensorError', tensor: 'layers.1.weight', message: 'b.safetensors: cannot open for reading' }`);
+  await page.waitForSelector('.tensor-picture .error');
+  assert.equal(await page.textContent('.tensor-picture .error'), 'Could not draw layers.1.weight: b.safetensors: cannot open for reading');
+  assert.deepEqual(pageErrors(page), []);
+  assert.deepEqual(await cspViolations(page), []);
+  assert.deepEqual(await warnings(page), []);
 });

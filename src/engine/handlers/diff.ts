@@ -73,6 +73,7 @@ export async function diffHandler(req: DiffRequest, ctx: HandlerContext): Promis
               method: alignment.method,
               ...(alignment.family !== undefined ? { family: alignment.family } : {}),
               permutations: alignment.groups.map((g) => ({ name: g.name, size: g.size, moved: g.moved })),
+              ...(req.keepPerms ? { perms: alignment.perms } : {}),
             },
           }
         : {}),

@@ -10,6 +10,7 @@ import { decodeToFloat32, openCheckpoint, openSafetensors } from '../../core/saf
 import { readFully } from '../../core/safetensors/file-io';
 import { detectFileFormat } from '../../core/formats';
 import type { TensorInfo } from '../../core/checkpoint';
+import { addHistogram, histogramEdges } from '../../core/scan/histogram';
 import { addMoments, emptyMoments, meanAndStd } from '../../core/scan/moments';
 import type { HandlerContext } from '../dispatch';
 import { EngineError, throwIfCancelled } from '../errors';
@@ -20,27 +21,6 @@ import type { TensorStatsRequest, TensorStatsResult } from '../protocol';
 export const STATS_CHUNK_BYTES = 64 * 1024 * 1024;
 /** Elements decoded at once: bounds the float32 copy of dtypes other than F32 (16 MiB). */
 const CHUNK_ELEMENTS = 4 * 1024 * 1024;
-
-/** Histogram edges: `bins` equal bins over [min, max] (a constant tensor gets [v - 0.5, v + 0.5]). */
-export function histogramEdges(min: number, max: number, bins: number): number[] {
-  const lo = min === max ? min - 0.5 : min;
-  const hi = min === max ? max + 0.5 : max;
-  return Array.from({ length: bins + 1 }, (_, i) => (i === bins ? hi : lo + ((hi - lo) * i) / bins));
-}
-
-export function addHistogram(counts: number[], lo: number, hi: number, x: Float32Array): void {
-  const bins = counts.length;
-  const scale = bins / (hi - lo);
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i];
-    if (!Number.isFinite(v)) continue;
-    // The last bin is closed on the right, like numpy.histogram.
-    let k = Math.floor((v - lo) * scale);
-    if (k >= bins) k = bins - 1;
-    if (k < 0) k = 0;
-    counts[k]++;
-  }
-}
 
 /** "1.2 GiB", "340 MiB", "12 KiB": sizes in the progress text. */
 function sizeText(bytes: number): string {

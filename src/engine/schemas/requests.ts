@@ -200,6 +200,24 @@ export const diffRequestSchema = obj({
   model: optStr(),
   allowNonFinite: optBool(),
   memoryBudget,
+  /** Return the alignment's permutations in `aligned.perms` (the diff view draws tensors with them). */
+  keepPerms: optBool(),
+});
+
+/**
+ * One tensor of a diff drawn (the diff view, on demand): histograms of A and B (or π(B), given
+ * `perms` and the spec they belong to) and |A−B| reduced to at most `maxSide` cells a side.
+ */
+export const diffTensorRequestSchema = obj({
+  kind: v.literal('diffTensor'),
+  a: nonEmpty(),
+  b: nonEmpty(),
+  tensor: nonEmpty(),
+  perms: v.optional(permRecord()),
+  spec: optStr(),
+  model: optStr(),
+  bins: v.optional(v.pipe(int(1), v.maxValue(4096, 'must be at most 4096'))),
+  maxSide: v.optional(v.pipe(int(1), v.maxValue(1024, 'must be at most 1024'))),
 });
 
 /** Every tensor's statistics and health flags (`rebasin scan`, "Scan for problems"). */
@@ -236,6 +254,7 @@ export const REQUEST_SCHEMAS = {
   equivalence: equivalenceRequestSchema,
   tensorStats: tensorStatsRequestSchema,
   diff: diffRequestSchema,
+  diffTensor: diffTensorRequestSchema,
   scan: scanRequestSchema,
   train: trainRequestSchema,
   backend: backendRequestSchema,

@@ -6,7 +6,7 @@
 import * as v from 'valibot';
 import { METHOD_IDS } from '../../core/methods';
 import { bool, int, nonEmpty, num, numArray, obj, oneOf, permRecord, str, strArray } from '../../../shared/schema/rules';
-import { diffResultSchema, scanResultSchema } from '../../../shared/schema/diff';
+import { diffResultSchema, scanResultSchema, tensorPictureSchema } from '../../../shared/schema/diff';
 import { attentionLayersSchema } from '../../../shared/schema/attention';
 import { barrierCurveSchema, curveEntries, curveLengths, groupSummarySchema, tensorStatsResultSchema } from '../../../shared/schema/results';
 import { BACKEND_NAMES } from './requests';
@@ -199,6 +199,7 @@ export const RESULT_SCHEMAS = {
   equivalence: equivalenceResultSchema,
   tensorStats: tensorStatsResultSchema,
   diff: diffResultSchema,
+  diffTensor: tensorPictureSchema,
   scan: scanResultSchema,
   train: trainResultSchema,
   backend: backendResultSchema,

@@ -33,6 +33,8 @@ const good: EngineRequest[] = [
   { kind: 'diff', a: 'a', b: 'b' },
   { kind: 'diff', a: 'a', b: 'b', align: true, method: 'weight', seed: 0, maxIter: 100, memoryBudget: 2 ** 30 },
   { kind: 'scan', path: 'a' },
+  { kind: 'diffTensor', a: 'a', b: 'b', tensor: 'layers.0.weight', perms: { P0: [1, 0] }, bins: 64, maxSide: 256 },
+  { kind: 'diff', a: 'a', b: 'b', align: true, keepPerms: true },
   { kind: 'equivalence', b: 'b', other: 'b.aligned.safetensors', data, seed: 0, memoryBudget: 2 ** 30 },
 ];
 
@@ -69,6 +71,9 @@ describe('message validation', () => {
     rejects({ ...good[7], perms: { P0: [1, 1] } }, /not a permutation/);
     rejects({ ...good[7], memoryBudget: 0 }, /field `memoryBudget`/);
     rejects({ ...good[3], memoryBudget: -1 }, /field `memoryBudget`/);
+    rejects({ ...good[13], maxSide: 5000 }, /field `maxSide`/);
+    rejects({ ...good[13], tensor: '' }, /diffTensor request: field `tensor` must be a non-empty string/);
+    rejects({ ...good[13], perms: { P0: [0, 0] } }, /not a permutation/);
     rejects({ ...good[9], ste: { epochs: 0, batchSize: 1, learningRate: 1 } }, /field `epochs`/);
     assert.throws(() => validateToWorker({ type: 'request', id: 0, request: good[6] }), /field `id`/);
     assert.throws(() => validateToWorker({ type: 'shout', id: 1 }), /field `type`/);
@@ -125,6 +130,9 @@ describe('message validation: one rule per shape', () => {
     rejects(noSeed, /^invalid align request: field `seed` must be an integer in \[0, 4294967295\]$/);
     rejects({ ...good[2], data: { path: 'x', limit: 0 } }, /^invalid barrier request field `data`: field `limit` must be an integer >= 1$/);
     rejects({ ...good[3], lambdas: [0, Number.POSITIVE_INFINITY] }, /field `lambdas\[1\]` must be a finite number/);
+    rejects({ ...good[13], maxSide: 5000 }, /field `maxSide`/);
+    rejects({ ...good[13], tensor: '' }, /diffTensor request: field `tensor` must be a non-empty string/);
+    rejects({ ...good[13], perms: { P0: [0, 0] } }, /not a permutation/);
     rejects({ ...good[9], ste: { epochs: 1, batchSize: 1, learningRate: 0 } }, /^invalid barrier request field `ste`: field `learningRate` must be a number > 0$/);
     assert.throws(() => validateFromWorker({ type: 'progress', id: 1 }), /invalid progress message: field `progress` must be an object$/);
     assert.throws(() => validateResult('align', { method: 'weight' }), /invalid align result: field `seconds` must be a number$/);

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { diffCheckpoints } from '../../../src/core/diff';
+import { diffCheckpoints, tensorPicture } from '../../../src/core/diff';
 import { openCheckpoint } from '../../../src/core/safetensors';
 import { scanCheckpoint } from '../../../src/core/scan';
 import { asFromDiff } from '../../../src/extension/messageGuards';
@@ -32,8 +32,23 @@ test('the diff view takes a real diff result and scan; null figures stay null', 
   }
 });
 
-test('the extension accepts ready, scan and exports from the diff view, nothing else', () => {
+test('the diff view takes a real tensor picture and a picture error; a picture with the wrong cell count is refused', async () => {
+  const ck = await openCheckpoint(FIXTURE);
+  try {
+    const picture = await tensorPicture(ck, ck, 'float32_357');
+    const m = toDiff({ type: 'tensor', picture });
+    assert.equal(m.type === 'tensor' && m.picture.heatmap.values.length, 3 * 35);
+    assert.deepEqual(toDiff({ type: 'tensorError', tensor: 'x', message: 'gone' }), { type: 'tensorError', tensor: 'x', message: 'gone' });
+    assert.throws(() => toDiff({ type: 'tensor', picture: { ...picture, heatmap: { ...picture.heatmap, rows: 2 } } }), /rows × cols values/);
+  } finally {
+    await ck.close();
+  }
+});
+
+test('the extension accepts ready, scan, showTensor and exports from the diff view, nothing else', () => {
   assert.deepEqual(asFromDiff({ type: 'scan' }), { type: 'scan' });
+  assert.deepEqual(asFromDiff({ type: 'showTensor', tensor: 'layers.0.weight' }), { type: 'showTensor', tensor: 'layers.0.weight' });
+  assert.equal(asFromDiff({ type: 'showTensor', tensor: '' }), undefined);
   assert.deepEqual(asFromDiff({ type: 'ready' }), { type: 'ready' });
   assert.ok(asFromDiff({ type: 'exportCsv', csv: 'a,b\n', suggestedName: 'x.csv' }));
   assert.equal(asFromDiff({ type: 'exportCsv', csv: 'a', suggestedName: '../x.csv' }), undefined);

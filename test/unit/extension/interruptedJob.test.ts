@@ -16,6 +16,9 @@ test('run-making requests are noted with what they do; others are not', () => {
   assert.equal(jobOf({ kind: 'barrier', a: '/a.safetensors', b: '/b.safetensors', data: { path: '/d' }, steps: 5, align: false, seed: 0, maxIter: 1 }, T)?.method, 'none');
   const merge = jobOf({ kind: 'merge', inputs: ['/a.safetensors', '/b.safetensors', '/c.safetensors'], out: '/m.safetensors', lambda: 0.5, align: true, seed: 0, maxIter: 1 }, T);
   assert.deepEqual([merge?.kind, merge?.method, merge?.otherPaths], ['merge', 'mergemany', ['/c.safetensors']]);
+  assert.deepEqual(jobOf({ kind: 'diff', a: '/a.safetensors', b: '/b.safetensors', align: true }, T), { kind: 'diff', aPath: '/a.safetensors', bPath: '/b.safetensors', method: 'weight', doing: 'comparing', startedAt: T });
+  assert.equal(jobOf({ kind: 'diff', a: '/a.safetensors', b: '/b.safetensors' }, T)?.method, 'naive');
+  assert.equal(jobOf({ kind: 'diffTensor', a: '/a.safetensors', b: '/b.safetensors', tensor: 'w' }, T), undefined, 'drawing a tensor makes no run');
   assert.equal(jobOf({ kind: 'tensorStats', file: '/a.safetensors', tensor: 'w' } as never, T), undefined);
 });
 

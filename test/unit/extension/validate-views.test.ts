@@ -8,8 +8,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { stringifyWithFloats } from '../../../shared/float32Json';
 import { asFromAlignment, asFromBarriers, asFromInspector } from '../../../src/extension/messageGuards';
-import { decodePanel, encodePanel, parseRunList } from '../../../src/extension/runRecord';
-import type { AlignmentState } from '../../../webview/protocol';
+import { decodeDiffPanel, decodePanel, encodePanel, parseRunList } from '../../../src/extension/runRecord';
+import type { AlignmentState, DiffState } from '../../../webview/protocol';
 import { alignmentState, attentionLayer, MessageError, toAlignment, toBarriers, toInspector } from '../../../webview/validate';
 import { validateResult } from '../../../src/engine/validate';
 
@@ -131,5 +131,24 @@ describe('run history records', () => {
     // The second codec ({f32}) is gone: a panel in that form is not a panel state.
     const old = text.replace(/"\$f32"/g, '"f32"');
     assert.throws(() => decodePanel(new TextEncoder().encode(old)));
+  });
+
+  it('keeps diff runs with their relative change (null when ||A|| is 0) and stores the diff view\'s state', () => {
+    const diffRun = { ...run, id: 'd1', kind: 'diff', method: 'weight', change: { naive: 1.37, aligned: 0.36 } };
+    const list = parseRunList({ version: 1, runs: [diffRun, { ...diffRun, id: 'd2', method: 'naive', change: { naive: null } }, { ...diffRun, id: 'd3', change: { naive: 'big' } }, { ...diffRun, id: 'd4', kind: 'compare' }] });
+    assert.deepEqual(list.map((r) => [r.id, r.kind, r.change]), [['d1', 'diff', { naive: 1.37, aligned: 0.36 }], ['d2', 'diff', { naive: null }]]);
+    const fig = { l2: 1, relative: 0.5, cosine: null, maxAbs: 0.25, nonFinite: 0 };
+    const diffState: DiffState = {
+      title: 'a vs b (aligned)', a: { name: 'a', path: '/a' }, b: { name: 'b', path: '/b' }, model: '/m/config.json',
+      result: {
+        a: '/a', b: '/b', seconds: 0.1, tensors: [{ name: 'w', shape: [2, 2], dtype: 'F32', ...fig }], layers: [{ name: 'w', tensors: 1, ...fig }], totals: { name: 'total', tensors: 1, ...fig },
+        mismatches: [], onlyInA: [], onlyInB: ['x'], skipped: [],
+        aligned: { method: 'weight', tensors: [{ name: 'w', shape: [2, 2], dtype: 'F32', ...fig }], layers: [{ name: 'w', tensors: 1, ...fig }], totals: { name: 'total', tensors: 1, ...fig }, permutations: [{ name: 'P_0', size: 2, moved: 2 }], perms: { P_0: [1, 0] } },
+      },
+    };
+    assert.deepEqual(decodeDiffPanel(encodePanel(diffState)), diffState);
+    // An alignment panel is not a diff view's state, nor the other way round.
+    assert.throws(() => decodeDiffPanel(encodePanel(state)));
+    assert.throws(() => decodePanel(encodePanel(diffState)));
   });
 });
