@@ -30,7 +30,7 @@
  */
 import type { BlockPart, MatMulABt, PermSpec, Permutations, Progress } from '../checkpoint';
 import { elementCount, float32Of, heldBytes as bytesHeld, valuesOf, type HeldTensor, type HeldTensorMap } from '../heldTensor';
-import { AssignmentError, solveAssignmentMax, type AssignmentResult } from '../assignment/lap';
+import { AssignmentError, solveAssignmentMaxAsync, type AssignmentProgress, type AssignmentResult, type AsyncSolveOptions } from '../assignment/lap';
 import { cancelled, MatchingError } from './errors';
 import { checkPermutation, gatherAxes, permutedDot, identityPermutation, permuteTensor, axisPermsOf } from './permute';
 import { mulberry32, shuffleInPlace } from './prng';
@@ -437,7 +437,7 @@ export async function weightMatching(
     for (const o of occurrences.get(hub)!) {
       if (o.dependsOn.length === 0) await addProductInto(free, aOperand(o), bOperand(o, bAxisPerms(spec, perms, o, false)), n, o.rest, opts.matmul);
     }
-    perms[hub] = solveGroup(free, n, hub).rowToCol;
+    perms[hub] = (await solveGroup(free, n, hub, { signal: opts.signal })).rowToCol;
     versions.set(hub, versions.get(hub)! + 1);
   };
   if (heads.size > 0 && !opts.initPerms) await anchorHub();
@@ -549,10 +549,20 @@ export async function weightMatching(
       if (!opts.onProgress || now - lastReport < 1000) return;
       lastReport = now;
       const within = this.done / this.parts;
-      const seconds = secondsLeftAtRate(now - this.started, within);
+      // The products' own rate, for the products left (the assignment reports its own).
+      const seconds = secondsLeftAtRate(now - this.started, this.done / Math.max(1, this.parts - 1));
       const left = seconds !== undefined ? formatTimeLeft(seconds) : '';
-      const what = this.done < this.parts - 1 ? `${this.done} of ${this.parts - 1} products` : 'assignment';
-      report(this.sweep, this.step, false, within, `; ${this.name} (${this.n} units): ${what}${left ? `, ${left} for it` : ''}`);
+      if (this.done < this.parts - 1) {
+        report(this.sweep, this.step, false, within, `; ${this.name} (${this.n} units): ${this.done} of ${this.parts - 1} products${left ? `, ${left} for them` : ''}`);
+      }
+    },
+    /** Inside the assignment: its rows and its own estimate (the products' rate says nothing about it). */
+    solving(s: AssignmentProgress): void {
+      lastReport = clock();
+      const within = (this.parts - 1 + s.rowsDone / Math.max(1, s.n)) / this.parts;
+      const left = s.secondsLeft === undefined ? '' : `, ${formatTimeLeft(s.secondsLeft)} for it`;
+      const what = s.phase === 'reduction' ? 'assignment, first passes' : `assignment, ${s.rowsDone.toLocaleString('en-US')} of ${s.n.toLocaleString('en-US')} rows`;
+      report(this.sweep, this.step, false, within, `; ${this.name} (${this.n} units): ${what}${left}`);
     },
   };
   let iterations = 0;
@@ -586,7 +596,7 @@ export async function weightMatching(
       const held = perms[p];
       let oldValue = 0;
       for (let i = 0; i < n; i++) oldValue += cost[i * n + held[i]];
-      const solved = solveGroup(cost, n, p);
+      const solved = await solveGroup(cost, n, p, { signal: opts.signal, clock, onProgress: opts.onProgress ? (s) => current.solving(s) : undefined });
       if (solved.value > oldValue + 1e-12) {
         perms[p] = solved.rowToCol;
         versions.set(p, versions.get(p)! + 1);
@@ -622,13 +632,14 @@ export function matchingFraction(sweeps: number, part: number, maxIter: number):
   return Math.min(1, Math.max(1 - 0.5 ** done, done / maxIter));
 }
 
-function solveGroup(cost: Float32Array, n: number, p: string): AssignmentResult {
+async function solveGroup(cost: Float32Array, n: number, p: string, opts: AsyncSolveOptions): Promise<AssignmentResult> {
   try {
-    return solveAssignmentMax(cost, n);
+    return await solveAssignmentMaxAsync(cost, n, opts);
   } catch (e) {
     if (e instanceof AssignmentError && e.kind === 'NotFinite') {
       throw new MatchingError('NotFinite', `weight matching: the cost matrix of \`${p}\` is not finite: its tensors hold NaN or infinite weights`);
     }
+    if (e instanceof AssignmentError && e.kind === 'Cancelled') throw cancelled();
     throw e;
   }
 }
