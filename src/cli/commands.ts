@@ -156,7 +156,9 @@ function requireOut(args: ParsedArgs): string {
 
 function printAlign(out: Output, r: Omit<AlignResult, 'matrices'>): void {
   out.text(`aligned with ${r.method} matching in ${r.seconds.toFixed(2)} s on ${r.backend}: ${r.iterations} sweeps`);
-  out.text(`objective sum<A, pi(B)>: ${r.objectiveBefore.toPrecision(7)} -> ${r.objectiveAfter.toPrecision(7)}`);
+  out.text(`objective sum<A, pi(B)> over permuted tensors: ${r.objectiveBefore.toPrecision(7)} -> ${r.objectiveAfter.toPrecision(7)}`);
+  // The tensors no permutation touches add the same term before and after: shown apart, not hidden in the sum.
+  if (r.objectiveFixed !== undefined && r.objectiveFixed !== 0) out.text(`  (tensors no permutation touches add ${r.objectiveFixed.toPrecision(7)}, unchanged)`);
   out.text(table(['group', 'units', 'moved', 'objective before', 'after'], r.groups.map((g) => [g.name, String(g.size), String(g.moved), g.objectiveBefore.toPrecision(6), g.objectiveAfter.toPrecision(6)])));
   if (r.equivalence) {
     const e = r.equivalence;

@@ -94,9 +94,17 @@ export interface WeightMatchingResult {
   readonly perms: Record<string, Int32Array>;
   /** Sweeps run (each visits every permutation once). */
   readonly iterations: number;
-  /** Sum over spec tensors of <A_t, pi(B)_t> with the starting and final permutations (float64). */
+  /**
+   * Sum over the spec tensors a permutation acts on of <A_t, pi(B)_t>, with the starting and
+   * final permutations (float64): what the permutations can change.
+   */
   readonly objectiveBefore: number;
   readonly objectiveAfter: number;
+  /**
+   * Sum of <A_t, B_t> over the spec tensors no permutation touches (a ResNet's
+   * `num_batches_tracked`: tens of millions beside a matchable ~435), the same before and after.
+   */
+  readonly objectiveFixed: number;
   readonly groups: GroupReport[];
 }
 
@@ -165,6 +173,16 @@ interface Plan {
  */
 export function isRunningStatistic(tensor: string): boolean {
   return /(^|\.)running_(mean|var)$/.test(tensor);
+}
+
+/**
+ * Where a spec tensor's <A_t, pi(B)_t> goes in the reported objective: 'permuted' when a
+ * permutation acts on one of its axes, 'fixed' when none does (its term cannot change and is
+ * reported apart), 'excluded' for running statistics (see isRunningStatistic).
+ */
+export function objectiveTerm(spec: PermSpec, tensor: string): 'permuted' | 'fixed' | 'excluded' {
+  if (isRunningStatistic(tensor)) return 'excluded';
+  return (spec.axes[tensor] ?? []).some((e) => entryPermNames(e).length > 0) ? 'permuted' : 'fixed';
 }
 
 function frontOrder(rank: number, axis: number): number[] {
@@ -618,7 +636,7 @@ export async function weightMatching(
     for (let i = 0; i < perm.length; i++) if (perm[i] !== i) moved++;
     return { name: p, size: spec.perms[p], moved, objectiveBefore: before.groups.get(p)!, objectiveAfter: after.groups.get(p)! };
   });
-  return { perms, iterations, objectiveBefore: before.total, objectiveAfter: after.total, groups };
+  return { perms, iterations, objectiveBefore: before.total, objectiveAfter: after.total, objectiveFixed: before.fixed, groups };
 }
 
 /**
@@ -647,17 +665,23 @@ async function solveGroup(cost: Float32Array, n: number, p: string, opts: AsyncS
 /** Total objective and each group's share (see GroupReport), for B aligned by `perms`. */
 function objectives(
   spec: PermSpec, a: HeldTensorMap, b: HeldTensorMap, perms: Permutations, names: readonly string[],
-): { total: number; groups: Map<string, number> } {
+): { total: number; fixed: number; groups: Map<string, number> } {
   const groups = new Map<string, number>(names.map((p) => [p, 0]));
   let total = 0;
+  let fixed = 0;
   for (const [tensor, axes] of Object.entries(spec.axes)) {
-    if (isRunningStatistic(tensor)) continue;
+    const term = objectiveTerm(spec, tensor);
+    if (term === 'excluded') continue;
     const tb = b.get(tensor)!;
     const d = permutedDot(valuesOf(a.get(tensor)!), valuesOf(tb), tb.shape, axisPermsOf(spec, perms, tensor));
+    if (term === 'fixed') {
+      fixed += d;
+      continue;
+    }
     total += d;
     for (const p of new Set(axes.flatMap(entryPermNames))) groups.set(p, groups.get(p)! + d);
   }
-  return { total, groups };
+  return { total, fixed, groups };
 }
 
 /**

@@ -230,6 +230,7 @@ export async function alignHandler(req: AlignRequest, context: HandlerContext): 
       iterations: wm.iterations,
       objectiveBefore: wm.objectiveBefore,
       objectiveAfter: wm.objectiveAfter,
+      objectiveFixed: wm.objectiveFixed,
       perms: permsAsArrays(wm.perms),
       ...(req.out !== undefined && write ? { out: req.out } : {}),
       ...(req.out !== undefined ? { written: write } : {}),

@@ -58,9 +58,11 @@ const alignEntries = {
   method,
   seconds: num(),
   iterations: int(0),
-  /** Sum over spec tensors of <A, pi(B)>, before (identity) and after. */
+  /** Sum over the spec tensors a permutation acts on of <A, pi(B)>, before (identity) and after. */
   objectiveBefore: num(),
   objectiveAfter: num(),
+  /** Sum of <A, B> over the spec tensors no permutation touches (unchanged by alignment). */
+  objectiveFixed: v.optional(num()),
   perms: permRecord(),
   /** The file written (absent when nothing was written). */
   out: v.optional(nonEmpty()),
