@@ -14,7 +14,7 @@ import type { AlignRequest, AlignResult, BackendChoice, BarrierCurve, BarrierRes
 import { type ParsedArgs, UsageError, byteSize, expectPositionals, fraction, int, oneOf, optionalInt, positive } from './args';
 import { progressLine } from './progress';
 import { formatBytes, formatCount, table, writeTable } from './format';
-import { safeText } from '../core/files';
+import { displayName, safeText } from '../core/files';
 import { removeOwnTemps } from '../core/safetensors/shardedWriter';
 
 export interface Output {
@@ -81,7 +81,7 @@ export async function spec({ args, out }: CommandContext): Promise<void> {
       const skeleton = skeletonSpecFile(ckpt.tensors);
       if (args.values.json) out.json({ error: err.message, ...skeleton });
       else out.text(formatSpecFile(skeleton));
-      throw new Error(`${path.basename(file)}: ${err.message.replace(/^inferred spec: /, '')}`);
+      throw new Error(`${displayName(weightsPath(file))}: ${err.message.replace(/^inferred spec: /, '')}`);
     }
     // The spec file carries the axes (sizes come from the tensors when it is read back);
     // family, perms and notes ride along for the reader.
@@ -154,7 +154,13 @@ function requireOut(args: ParsedArgs): string {
   return path.resolve(args.values.out);
 }
 
+/** Warnings about the inputs, one line each on stderr (stdout keeps the report). */
+function warn(lines: readonly string[] | undefined): void {
+  for (const line of new Set(lines ?? [])) process.stderr.write(`warning: ${safeText(line, 400)}\n`);
+}
+
 function printAlign(out: Output, r: Omit<AlignResult, 'matrices'>): void {
+  warn(r.configDefaults);
   out.text(`aligned with ${r.method} matching in ${r.seconds.toFixed(2)} s on ${r.backend}: ${r.iterations} sweeps`);
   out.text(`objective sum<A, pi(B)> over permuted tensors: ${r.objectiveBefore.toPrecision(7)} -> ${r.objectiveAfter.toPrecision(7)}`);
   // The tensors no permutation touches add the same term before and after: shown apart, not hidden in the sum.
@@ -271,6 +277,7 @@ export async function barrier(ctx: CommandContext): Promise<void> {
     ...(alignedCheckpoint !== undefined ? { alignedCheckpoint } : { method, ...(method === 'ste' ? { ste: methodOptions(args, 'ste') as AlignRequest['ste'] } : {}) }),
   }, 'barrier');
   if (args.values.json) return out.json(result);
+  if (!result.align) warn(result.lm?.configDefaults);
   if (result.align) printAlign(out, result.align);
   const from = result.alignedFrom;
   if (from) {

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import type { Checkpoint, DenseTensor, PermSpec, Permutations, TensorInfo } from '../core/checkpoint';
-import { InputFileError, MAX_JSON_BYTES, readBoundedFile, utf8Text } from '../core/files';
+import { displayName, InputFileError, MAX_JSON_BYTES, readBoundedFile, utf8Text } from '../core/files';
 import { weightsPath } from '../core/hf/layout';
 import { halfBits, openCheckpoint } from '../core/safetensors';
 import { exponentMask, isHalfDtype, type HeldTensor } from '../core/heldTensor';
@@ -14,7 +14,8 @@ import { readHfConfig } from '../core/families/hfConfig';
 import { EngineError, throwIfCancelled } from './errors';
 import { permuteBytes } from '../core/matching/permute';
 
-export const base = (p: string): string => path.basename(p);
+/** A file's name in messages: `gpt2-a/model.safetensors` for a Hugging Face folder's (core/files.ts). */
+export const base = (p: string): string => displayName(p);
 
 /** Opens every path (a Hugging Face folder through its weights); closes the ones already open when one fails. */
 export async function openAll(paths: readonly string[]): Promise<Checkpoint[]> {

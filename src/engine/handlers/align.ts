@@ -30,7 +30,7 @@ import { checkOutput, otherReads } from '../outputCheck';
 import { attentionLayers } from '../../core/spec/attentionLayers';
 import { formatBytes } from '../../core/memoryPlan';
 import { isLmCheckpoint, locateLmCheckpoint } from '../lm/checkpoint';
-import { readLmConfig } from '../lm/config';
+import { defaultsNotice, readLmConfig } from '../lm/config';
 import { jobFractions } from '../../core/progressText';
 
 /**
@@ -152,6 +152,22 @@ async function equivalence(req: AlignRequest, b: Checkpoint, loaded: HeldTensorM
   }
 }
 
+/** The defaults-taken notices of A's and B's config.json (language models only). */
+async function configDefaultsOf(paths: readonly string[]): Promise<string[]> {
+  const lines: string[] = [];
+  for (const p of paths) {
+    if (!isLmCheckpoint(p)) continue;
+    try {
+      const notice = defaultsNotice(await readLmConfig(locateLmCheckpoint(p).config));
+      if (notice) lines.push(notice);
+    } catch (e) {
+      // A config the forward pass cannot use is refused where it is used (spec, equivalence).
+      if (!(e instanceof ModelError)) throw e;
+    }
+  }
+  return lines;
+}
+
 /**
  * π(B)'s metadata: B's own entries untouched (its training seed stays `rebasin.seed`), the
  * alignment's under `rebasin.align.*`, and `rebasin.tool` marking a file Re-Basin wrote.
@@ -174,6 +190,7 @@ export async function alignHandler(req: AlignRequest, context: HandlerContext): 
     ctx.onProgress({ stage: 'loading', message: `Reading ${base(req.a)} and ${base(req.b)}` });
     const { spec, family, notes } = await specFor(req.spec, a, [b], req.model);
     for (const n of notes) ctx.log(`spec: ${n}`);
+    const configDefaults = await configDefaultsOf([req.a, req.b]);
     const { result: wm, ta, tb } = await findPermutations(req, a, b, spec, ctx);
     throwIfCancelled(ctx.signal, 'align');
 
@@ -231,6 +248,7 @@ export async function alignHandler(req: AlignRequest, context: HandlerContext): 
       objectiveBefore: wm.objectiveBefore,
       objectiveAfter: wm.objectiveAfter,
       objectiveFixed: wm.objectiveFixed,
+      ...(configDefaults.length > 0 ? { configDefaults } : {}),
       perms: permsAsArrays(wm.perms),
       ...(req.out !== undefined && write ? { out: req.out } : {}),
       ...(req.out !== undefined ? { written: write } : {}),

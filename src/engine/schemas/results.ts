@@ -72,6 +72,8 @@ const alignEntries = {
   family: v.optional(nonEmpty()),
   groups: v.array(groupSummarySchema, 'must be an array'),
   equivalence: v.optional(equivalenceReportSchema),
+  /** Sizes a config.json beside A or B left out, taken from transformers' class defaults: one line per file. */
+  configDefaults: v.optional(strArray()),
   /** Weight-space distances over spec tensors: ||A - B|| (naive) and ||A - pi(B)|| (aligned). */
   distance: v.optional(obj({ naive: num(), aligned: num() })),
 };
@@ -138,6 +140,8 @@ export const lmEvaluationInfoSchema = obj({
   model: nonEmpty(),
   /** The token data read, one line. */
   data: nonEmpty(),
+  /** Sizes config.json left out, taken from transformers' class defaults: one line per file. */
+  configDefaults: v.optional(strArray()),
 });
 
 const barrierResultObject = obj({
