@@ -10,6 +10,10 @@ import { readHfConfig } from '../core/families/hfConfig';
 import { MAX_ITER, METHOD_IDS, SEED, methodInfo, optionAccepts, optionRule, type MethodId, type NumberOption } from '../core/methods';
 import type { Checkpoint } from '../core/checkpoint';
 import { EngineClient } from '../engine/client';
+import { defaultJobBudget } from '../engine/barrierJob';
+import { plannedWorkerCount } from '../engine/pool';
+import { isLmCheckpoint } from '../engine/lm/checkpoint';
+import { MAX_STEPS } from '../core/barrier';
 import type { AlignRequest, AlignResult, BackendChoice, BarrierCurve, BarrierResult, DataOptions, DiffResult, EngineRequest, MergeResult, ResultOf, ScanResult } from '../engine/protocol';
 import { type ParsedArgs, UsageError, byteSize, expectPositionals, fraction, int, oneOf, optionalInt, positive } from './args';
 import { progressLine } from './progress';
@@ -114,9 +118,25 @@ function dataOptions(args: ParsedArgs, required: boolean): DataOptions | undefin
 
 const resolved = (p: string | undefined): string | undefined => (p === undefined ? undefined : path.resolve(p));
 
+/** `--steps`: 2 to MAX_STEPS points on the λ grid. */
+function stepsOf(args: ParsedArgs): number {
+  const steps = int('steps', args.values.steps, 25, 2);
+  if (steps > MAX_STEPS) throw new UsageError(`--steps must be at most ${MAX_STEPS} (a λ step of ${1 / (MAX_STEPS - 1)}), got ${steps}`);
+  return steps;
+}
+
+/** `--workers`, capped by the cores and by the request's memory budget (a warning says so). */
+function workersFor(ctx: CommandContext, request: EngineRequest): number {
+  const requested = optionalInt('workers', ctx.args.values.workers);
+  const budget = ('memoryBudget' in request ? request.memoryBudget : undefined) ?? defaultJobBudget();
+  const { count, note } = plannedWorkerCount(requested, budget);
+  if (note) process.stderr.write(`warning: --workers: ${note}\n`);
+  return count;
+}
+
 async function runOnEngine<K extends EngineRequest['kind']>(ctx: CommandContext, request: Extract<EngineRequest, { kind: K }>, label: string): Promise<ResultOf[K]> {
   const backend = oneOf('backend', ctx.args.values.backend, ['auto', 'tensorflow', 'wasm', 'cpu'] as const, 'auto') as BackendChoice;
-  const workers = optionalInt('workers', ctx.args.values.workers);
+  const workers = workersFor(ctx, request);
   const client = EngineClient.start({ backend, workers, log: ctx.args.values.debug ? (line) => process.stderr.write(`[engine] ${line}\n`) : undefined });
   const bar = progressLine(label);
   // Off a terminal, progress waits a few seconds: a refusal of the inputs (which comes first) is then
@@ -260,6 +280,8 @@ export async function barrier(ctx: CommandContext): Promise<void> {
   if (alignedCheckpoint !== undefined && args.values.method !== undefined) throw new UsageError('--aligned evaluates a checkpoint already aligned; --method aligns B again: give one of them');
   if (alignedCheckpoint !== undefined && args.values['no-align']) throw new UsageError('--aligned gives the aligned path; --no-align asks for none: give one of them');
   const method = oneOf('method', args.values.method, ['weight', 'activation', 'ste'] as const, 'weight');
+  // Bad usage is exit 2 even when telling it takes a look at A (the engine would refuse it as an error).
+  if (args.values.split === 'both' && isLmCheckpoint(path.resolve(a))) throw new UsageError('--split both: token data has no train/test splits (A is a language model): evaluate it once');
   const result: BarrierResult = await runOnEngine(ctx, {
     kind: 'barrier',
     a: path.resolve(a),
@@ -267,7 +289,7 @@ export async function barrier(ctx: CommandContext): Promise<void> {
     data: dataOptions(args, true)!,
     model: resolved(args.values.model),
     spec: resolved(args.values.spec),
-    steps: int('steps', args.values.steps, 25, 2),
+    steps: stepsOf(args),
     align: !args.values['no-align'],
     ...seedAndIter(args),
     resetBatchNorm: args.values['reset-bn'] ?? false,

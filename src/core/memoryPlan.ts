@@ -90,7 +90,7 @@ export function parseByteSize(text: string): number | null {
   const unit = UNITS[m[2].toLowerCase()];
   if (unit === undefined) return null;
   const bytes = Math.floor(Number(m[1]) * unit);
-  return Number.isFinite(bytes) && bytes > 0 ? bytes : null;
+  return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : null;
 }
 
 /** Bytes in the user's terms: `3.6 GB` (decimal units, like the flag's GB). */

@@ -65,7 +65,16 @@ export async function specFor(specPath: string | undefined, a: Checkpoint, other
     return { spec: spec!, family: file.family, notes: file.notes ?? [] };
   }
   for (const b of others) assertCompatible(a, b);
-  const inferred = inferSpec(a.tensors, readHfConfig(a.path, modelConfigPath));
+  let inferred;
+  try {
+    inferred = inferSpec(a.tensors, readHfConfig(a.path, modelConfigPath));
+  } catch (e) {
+    // Inference reads A's names and shapes: its refusals are about A (as `rebasin spec` says them).
+    if (e instanceof SpecError && e.file === 'inferred spec') {
+      throw new SpecError(e.kind, `${base(a.path)}: ${e.message.replace(/^inferred spec: /, 'inferring the spec: ')}`, a.path, e.tensor);
+    }
+    throw e;
+  }
   return { spec: inferred.spec, family: inferred.family, notes: inferred.notes };
 }
 
