@@ -59,7 +59,7 @@ export interface WeightMatchingOptions {
   readonly cacheBytes?: number;
   /**
    * Bytes the process holds besides the two models (runtime, native library, heaps), counted
-   * against `memoryBudget`: taken from the cache only, so it never makes a plan refuse.
+   * against `memoryBudget` like the models: a plan that does not fit beside them is refused.
    */
   readonly reservedBytes?: number;
   /**
@@ -388,9 +388,9 @@ export async function weightMatching(
       if (ta) { shapes.set(t, ta.shape); heldBytes += bytesHeld(ta); }
       if (tb) heldBytes += bytesHeld(tb);
     }
-    const memory = planWeightMatching(spec, shapes, { budget: opts.memoryBudget, heldBytes, counted: (t) => !isRunningStatistic(t) });
+    const memory = planWeightMatching(spec, shapes, { budget: opts.memoryBudget, heldBytes, runtimeBytes: opts.reservedBytes, counted: (t) => !isRunningStatistic(t) });
     holdConstants = memory.mode === 'cached';
-    cacheLeft = opts.cacheBytes ?? Math.max(0, memory.cacheBytes - (opts.reservedBytes ?? 0));
+    cacheLeft = opts.cacheBytes ?? memory.cacheBytes;
     solveBytes = memory.solveBytes;
   }
   const { names, occurrences, heads } = plan(spec, a, b);

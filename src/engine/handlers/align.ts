@@ -28,7 +28,7 @@ import { tfMatMul } from '../tfMatMul';
 import { TOOL, VERSION } from '../version';
 import { checkOutput, otherReads } from '../outputCheck';
 import { attentionLayers } from '../../core/spec/attentionLayers';
-import { formatBytes } from '../../core/memoryPlan';
+import { equivalenceOverBudget } from '../../core/memoryPlan';
 import { isLmCheckpoint, locateLmCheckpoint } from '../lm/checkpoint';
 import { defaultsNotice, readLmConfig } from '../lm/config';
 import { jobFractions } from '../../core/progressText';
@@ -119,11 +119,13 @@ async function findPermutations(req: AlignRequest, a: Checkpoint, b: Checkpoint,
  * exists for the family or the model config cannot be completed (a transformer's head count).
  */
 async function equivalence(req: AlignRequest, b: Checkpoint, loaded: HeldTensorMap, spec: PermSpec, perms: Permutations, ctx: HandlerContext): Promise<EquivalenceReport | undefined> {
-  // The check holds π(B) and the backend's copy of one model beside A and B (float32): 4 models.
+  // The check holds π(B) and the backend's copy of one model beside A and B (float32): 4 models,
+  // and beside what the process holds now (measured: the runtime, A and B, what matching left).
   const modelBytes = floatNames(b).reduce((sum, name) => sum + 4 * b.get(name)!.shape.reduce((p, d) => p * d, 1), 0);
   const budget = memoryBudgetOf(req);
-  if (4 * modelBytes > budget) {
-    ctx.log(`equivalence check skipped: π(B) and a forward pass beside A and B need ${formatBytes(4 * modelBytes)}, over the memory budget of ${formatBytes(budget)} (--memory-budget)`);
+  const skip = equivalenceOverBudget(modelBytes, process.memoryUsage.rss(), budget);
+  if (skip) {
+    ctx.log(`equivalence check skipped: ${skip}`);
     return undefined;
   }
   ctx.onProgress({ stage: 'equivalence', message: 'Checking that π(B) computes the same function as B' });

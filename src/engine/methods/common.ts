@@ -49,7 +49,8 @@ export function checkMatchingMemory(spec: PermSpec, a: Checkpoint, b: Checkpoint
     }
   }
   try {
-    planWeightMatching(spec, shapes, { budget, heldBytes: held, counted: (t) => !isRunningStatistic(t) });
+    // The process before the models are read: Node, the backend, the workers (measured).
+    planWeightMatching(spec, shapes, { budget, heldBytes: held, runtimeBytes: process.memoryUsage.rss(), counted: (t) => !isRunningStatistic(t) });
   } catch (e) {
     if (e instanceof MemoryBudgetError) throw new EngineError('OverBudget', `${base(b.path)}: ${e.message}`, b.path);
     throw e;

@@ -105,7 +105,7 @@ describe('the CLI keeps its word', () => {
     const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
     assert.ok((JSON.parse(many.stdout) as { workers: number }).workers <= cores);
     assert.match(many.stderr, /^warning: --workers: 64 workers requested, using \d+: /m);
-    const budget = run(['barrier', ...files, '--steps', '3', '--workers', '8', '--memory-budget', '60MB', '--json']);
+    const budget = run(['barrier', ...files, '--steps', '3', '--no-align', '--workers', '8', '--memory-budget', '60MB', '--json']);
     assert.equal(budget.code, 0, budget.stderr);
     assert.equal((JSON.parse(budget.stdout) as { workers: number }).workers, 1, 'a 60 MB budget holds one worker');
     for (const args of [['--steps', '100000'], ['--limit', '1e300'], ['--seq-len', '1e300'], ['--workers', '1e300']]) {
