@@ -248,7 +248,7 @@ export async function lmActivationMatching(
 ): Promise<LmActivationMatchingResult> {
   const { n, t } = input;
   const budget = opts.memoryBudget ?? defaultMemoryBudget(os.totalmem());
-  const plan = planLmActivationMatching(lmActivationShapes(which, a.config, input), budget, opts.sequencesPerBatch ?? 16);
+  const plan = planLmActivationMatching(lmActivationShapes(which, a.config, input), budget, opts.sequencesPerBatch ?? 16, opts.heldBytes ?? 0);
   const step = plan.sequencesPerBatch;
   const perms: Record<string, Int32Array> = {};
   const correlation: Record<string, { before: number; after: number }> = {};
@@ -327,6 +327,8 @@ export interface LmActivationOptions {
   readonly sequencesPerBatch?: number;
   /** Bytes the sums, the kept features and the forward passes may use (default half of physical memory). */
   readonly memoryBudget?: number;
+  /** Bytes of the budget already held (the process, the models): the plan fits beside them. */
+  readonly heldBytes?: number;
   /** After each pass over the data, what its accumulators actually held (the plan's check). */
   readonly onPass?: (report: { readonly pass: number; readonly statisticsBytes: number; readonly featureBytes: number }) => void;
 }
