@@ -6,23 +6,18 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { cp, readFile, truncate, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { buildDist, runCli } from '../helpers/cli';
 import { hfFixture } from '../helpers/hfFixtures';
 import { makeTmpDir, type TmpDir } from '../helpers/tmp';
 import { permuteMlp, randomMlp, randomPerm, writeMlp } from '../helpers/engine-fixtures';
 import { encodeFromFloat32, writeSafetensors } from '../../../src/core/safetensors';
 
-const root = path.join(__dirname, '..', '..', '..');
-const cli = path.join(root, 'dist', 'cli.js');
 let tmp: TmpDir;
 
-function run(args: readonly string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const run = runCli;
 
 /** A copy of the tiny Llama fixture in `name`, its config.json edited by `edit`. */
 async function llamaCopy(name: string, edit: (config: Record<string, unknown>) => void): Promise<string> {
@@ -36,7 +31,7 @@ async function llamaCopy(name: string, edit: (config: Record<string, unknown>) =
 }
 
 before(async () => {
-  execFileSync(process.execPath, [path.join(root, 'scripts', 'build.mjs')], { stdio: 'ignore' });
+  buildDist();
   tmp = await makeTmpDir('rebasin-cli-trust-');
   const widths = [8, 16, 12, 3];
   const base = randomMlp(widths, 1);
