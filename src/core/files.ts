@@ -6,6 +6,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
+import { checkpointName } from './checkpointName';
 
 export type InputFileErrorKind =
   /** The path is a folder, FIFO, socket or device. */
@@ -31,22 +32,22 @@ export class InputFileError extends Error {
   }
 }
 
-/**
- * Names every Hugging Face folder gives its files (weights, shards, index, config, tokenizer):
- * alone they do not say whose file it is.
- */
-const SHARED_NAME = /^((model|pytorch_model)(-\d+-of-\d+)?\.(safetensors|bin)(\.index\.json)?|(config|tokenizer|tokenizer_config|generation_config|special_tokens_map)\.json)$/;
+/** Side files every Hugging Face folder names alike: alone they do not say whose file it is. */
+const SHARED_SIDE_FILE = /^(config|tokenizer|tokenizer_config|generation_config|special_tokens_map)\.json$/;
 
 /**
- * A file's name for a message: its base name, with its folder in front when the name is one
- * every Hugging Face folder uses (`gpt2-a/model.safetensors`, not `model.safetensors`, which is A's
- * and B's name alike).
+ * A file's name for a message: a checkpoint by the name it goes by everywhere (checkpointName:
+ * `gpt2-a` for `gpt2-a/model.safetensors`, which is A's and B's base name alike), a shared side
+ * file with its folder (`gpt2-a/config.json`), anything else by its base name.
  */
 export function displayName(file: string): string {
-  const name = path.basename(file) || file;
-  if (!SHARED_NAME.test(name)) return name;
-  const folder = path.basename(path.dirname(path.resolve(file)));
-  return folder ? `${folder}/${name}` : name;
+  const full = path.resolve(file);
+  const name = path.basename(full) || file;
+  if (SHARED_SIDE_FILE.test(name)) {
+    const folder = path.basename(path.dirname(full));
+    return folder ? `${folder}/${name}` : name;
+  }
+  return checkpointName(full);
 }
 
 /** Caps for whole-file reads (bytes). JSON inputs are small; data sets are read into memory. */

@@ -1,29 +1,21 @@
 /** The Hugging Face `config.json` beside a checkpoint, as far as family detection and spec inference need it. */
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { displayName, readBoundedFileSync, utf8Text } from '../files';
+import { readJsonObjectSync } from '../files';
 import { isLmModelType, parseLmConfig } from './lmConfig';
-import { ModelError } from './modelErrors';
 import type { HfConfig } from './family';
 
 /** Larger files are not a model config: skip them rather than read them. */
 const MAX_BYTES = 1 << 20;
 
 /**
- * A JSON object from `file`, or undefined when it is absent or not an object. Only a regular file
- * of at most MAX_BYTES is read (a FIFO or device never blocks); one that cannot be read or parsed
- * is refused in one line naming it: ignored, it would leave inference asking for keys it holds.
+ * A JSON object from `file`, or undefined when it is absent. Read by the one capped reader of
+ * JSON side files (a FIFO or device never blocks); one that cannot be read, parsed, or is not an
+ * object is refused in one line naming it: ignored, it left inference asking for keys it holds.
  */
 function readJson(file: string, what: string): Record<string, unknown> | undefined {
   if (!existsSync(file)) return undefined;
-  const text = utf8Text(readBoundedFileSync(file, MAX_BYTES, what));
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new ModelError('ConfigInvalid', `${displayName(file)}: not valid JSON (${(e as Error).message})`, file);
-  }
-  return typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? (raw as Record<string, unknown>) : undefined;
+  return readJsonObjectSync(file, MAX_BYTES, what);
 }
 
 function positiveInt(v: unknown): number | undefined {

@@ -61,7 +61,7 @@ test('an unreadable or unusable config.json is refused in one line naming its fo
   const folder = path.basename(dir.path);
   const weights = dir.file('model.safetensors');
   writeFileSync(dir.file('config.json'), '{not json');
-  assert.throws(() => readHfConfig(weights), (e: Error) => e.message.startsWith(`${folder}/config.json: not valid JSON`) && !e.message.includes('\n'));
+  assert.throws(() => readHfConfig(weights), (e: Error) => e.message.startsWith(`${folder}/config.json: config.json is not valid JSON`) && !e.message.includes('\n'));
   // Heads as align reads them: LlamaConfig's default of 32 heads does not divide a width of 8.
   writeFileSync(dir.file('config.json'), JSON.stringify({ model_type: 'llama', hidden_size: 8 }));
   assert.throws(() => readHfConfig(weights), /config\.json: 32 attention heads do not divide the width 8: add "head_dim"/);
