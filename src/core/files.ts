@@ -32,18 +32,21 @@ export class InputFileError extends Error {
   }
 }
 
-/** Side files every Hugging Face folder names alike: alone they do not say whose file it is. */
-const SHARED_SIDE_FILE = /^(config|tokenizer|tokenizer_config|generation_config|special_tokens_map)\.json$/;
+/**
+ * Files every Hugging Face folder names alike, shown with their folder: side files, and shards
+ * (an error is about one shard file, which "llama (shard 3 of 6)" would not let one find).
+ */
+const SHARED_NAME = /^((config|tokenizer|tokenizer_config|generation_config|special_tokens_map)\.json|(model|pytorch_model)-\d+-of-\d+\.(safetensors|bin))$/;
 
 /**
  * A file's name for a message: a checkpoint by the name it goes by everywhere (checkpointName:
  * `gpt2-a` for `gpt2-a/model.safetensors`, which is A's and B's base name alike), a shared side
- * file with its folder (`gpt2-a/config.json`), anything else by its base name.
+ * file or a shard with its folder (`gpt2-a/config.json`), anything else by its base name.
  */
 export function displayName(file: string): string {
   const full = path.resolve(file);
   const name = path.basename(full) || file;
-  if (SHARED_SIDE_FILE.test(name)) {
+  if (SHARED_NAME.test(name)) {
     const folder = path.basename(path.dirname(full));
     return folder ? `${folder}/${name}` : name;
   }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { DenseTensor, MatMulABt, PermSpec, TensorMap } from '../../../../src/core/checkpoint';
 import { MatchingError } from '../../../../src/core/matching/errors';
+import { MemoryBudgetError, planWeightMatching } from '../../../../src/core/memoryPlan';
 import { jsMatMul, matMulABt } from '../../../../src/core/matching/jsMatMul';
 import {
   applyPermutations, composePermutations, identityPermutations, invertPermutation, objective,
@@ -362,7 +363,7 @@ test('permutedDot equals the dot product with the gathered copy (float64 referen
   }), { numRuns: 200 });
 });
 
-test('bytes reserved for the runtime come out of the cache only: more products, same permutations, never a refusal', async () => {
+test('bytes reserved for the runtime count like the models: a smaller cache (more products, same permutations), and a refusal naming them past the budget', async () => {
   // Four hidden layers of two unrelated models: several sweeps, and products whose other
   // permutation did not change are reused from the cache.
   const widths = [6, 16, 16, 16, 16, 3];
@@ -387,7 +388,12 @@ test('bytes reserved for the runtime come out of the cache only: more products, 
     return { perms: r.perms, products };
   };
   const free = await run(0);
-  const reserved = await run(2 ** 40);
+  // Reserved so that one solve just fits: no room left for cached products.
+  const held = [...a.values(), ...b.values()].reduce((sum, t) => sum + 4 * t.data.length, 0);
+  const shapes = new Map([...a].map(([name, t]) => [name, t.shape]));
+  const { solveBytes } = planWeightMatching(spec, shapes, { budget: 2 ** 30, heldBytes: held });
+  const reserved = await run(2 ** 30 - held - solveBytes);
   assert.deepEqual(reserved.perms, free.perms);
   assert.ok(reserved.products > free.products, `${reserved.products} products with the cache taken, ${free.products} without`);
+  await assert.rejects(run(2 ** 30), (e: unknown) => e instanceof MemoryBudgetError && /the process's runtime 1\.1 GB\), over the memory budget of 1\.1 GB/.test(e.message));
 });
