@@ -6,7 +6,6 @@
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
-import { checkpointName } from './checkpointName';
 
 export type InputFileErrorKind =
   /** The path is a folder, FIFO, socket or device. */
@@ -33,24 +32,22 @@ export class InputFileError extends Error {
 }
 
 /**
- * Files every Hugging Face folder names alike, shown with their folder: side files, and shards
- * (an error is about one shard file, which "llama (shard 3 of 6)" would not let one find).
+ * Names every Hugging Face folder gives its files (weights, shards, index, config, tokenizer):
+ * alone they do not say whose file it is.
  */
-const SHARED_NAME = /^((config|tokenizer|tokenizer_config|generation_config|special_tokens_map)\.json|(model|pytorch_model)-\d+-of-\d+\.(safetensors|bin))$/;
+const SHARED_NAME = /^((model|pytorch_model)(-\d+-of-\d+)?\.(safetensors|bin)(\.index\.json)?|(config|tokenizer|tokenizer_config|generation_config|special_tokens_map)\.json)$/;
 
 /**
- * A file's name for a message: a checkpoint by the name it goes by everywhere (checkpointName:
- * `gpt2-a` for `gpt2-a/model.safetensors`, which is A's and B's base name alike), a shared side
- * file or a shard with its folder (`gpt2-a/config.json`), anything else by its base name.
+ * A file's name in an error line: its base name, with its folder in front when the name is one
+ * every Hugging Face folder uses (`gpt2-b/model.safetensors`, not `model.safetensors`, which is
+ * A's and B's name alike). A line about a file names the file; checkpointName is how a model is
+ * named in titles and cards (`gpt2-b`).
  */
 export function displayName(file: string): string {
-  const full = path.resolve(file);
-  const name = path.basename(full) || file;
-  if (SHARED_NAME.test(name)) {
-    const folder = path.basename(path.dirname(full));
-    return folder ? `${folder}/${name}` : name;
-  }
-  return checkpointName(full);
+  const name = path.basename(file) || file;
+  if (!SHARED_NAME.test(name)) return name;
+  const folder = path.basename(path.dirname(path.resolve(file)));
+  return folder ? `${folder}/${name}` : name;
 }
 
 /** Caps for whole-file reads (bytes). JSON inputs are small; data sets are read into memory. */

@@ -74,7 +74,7 @@ describe('the CLI keeps its word', () => {
     const reason = /4 key\/value heads of 16 dimensions do not fit the key width 32/;
     assert.match(spec.stderr, reason);
     assert.match(align.stderr, reason);
-    assert.match(align.stderr, /^rebasin: llama-no-kv: /, 'the line names the folder, not model.safetensors');
+    assert.match(align.stderr, /^rebasin: llama-no-kv\/model\.safetensors: /, 'the line names the folder, not only model.safetensors');
   });
 
   it('a config.json that is not JSON is refused, naming its folder, not ignored', async () => {
@@ -90,7 +90,7 @@ describe('the CLI keeps its word', () => {
     await truncate(path.join(dir, 'model.safetensors'), 1000);
     const r = run(['align', await llamaCopy('llama-ok', () => undefined), dir, '--out', tmp.file('broken-aligned')]);
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /^rebasin: llama-broken: /);
+    assert.match(r.stderr, /^rebasin: llama-broken\/model\.safetensors: /);
   });
 
   it('caps --workers by the cores and refuses --steps past the grid\'s limit and non-safe integers as bad usage', () => {

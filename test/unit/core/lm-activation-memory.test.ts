@@ -125,7 +125,7 @@ describe('activation matching memory on the Hugging Face fixtures', () => {
       (e: unknown) => {
         assert.ok(e instanceof EngineError, String(e));
         assert.equal(e.kind, 'OverBudget');
-        assert.match(e.message, /^llama-b: activation matching: \S+ needs \d[\d.]* kB of statistics and features \(.*\); the memory budget is 2\.0 kB \(--memory-budget\)$/);
+        assert.match(e.message, /^llama-b\/model\.safetensors: activation matching: \S+ needs \d[\d.]* kB of statistics and features \(.*\); the memory budget is 2\.0 kB \(--memory-budget\)$/);
         assert.doesNotMatch(e.message, /\n/);
         return true;
       },
