@@ -127,8 +127,10 @@ function parseNumber(flag: string, text: string | undefined, fallback: number, c
   return n;
 }
 
+// Safe integers only: 1e300 is an integer to JavaScript, but the engine's requests refuse it, and
+// that refusal would come back as an error (exit 1) rather than as bad usage (exit 2).
 export const int = (flag: string, text: string | undefined, fallback: number, min = 0): number =>
-  parseNumber(flag, text, fallback, (n) => Number.isInteger(n) && n >= min, `an integer >= ${min}`);
+  parseNumber(flag, text, fallback, (n) => Number.isSafeInteger(n) && n >= min, `an integer >= ${min}`);
 
 export const optionalInt = (flag: string, text: string | undefined, min = 1): number | undefined =>
   text === undefined ? undefined : int(flag, text, 0, min);

@@ -10,11 +10,15 @@ import { readHfConfig } from '../core/families/hfConfig';
 import { MAX_ITER, METHOD_IDS, SEED, methodInfo, optionAccepts, optionRule, type MethodId, type NumberOption } from '../core/methods';
 import type { Checkpoint } from '../core/checkpoint';
 import { EngineClient } from '../engine/client';
+import { defaultJobBudget } from '../engine/barrierJob';
+import { plannedWorkerCount } from '../engine/pool';
+import { isLmCheckpoint } from '../engine/lm/checkpoint';
+import { MAX_STEPS } from '../core/barrier';
 import type { AlignRequest, AlignResult, BackendChoice, BarrierCurve, BarrierResult, DataOptions, DiffResult, EngineRequest, MergeResult, ResultOf, ScanResult } from '../engine/protocol';
 import { type ParsedArgs, UsageError, byteSize, expectPositionals, fraction, int, oneOf, optionalInt, positive } from './args';
 import { progressLine } from './progress';
 import { formatBytes, formatCount, table, writeTable } from './format';
-import { safeText } from '../core/files';
+import { displayName, safeText } from '../core/files';
 import { removeOwnTemps } from '../core/safetensors/shardedWriter';
 
 export interface Output {
@@ -81,7 +85,7 @@ export async function spec({ args, out }: CommandContext): Promise<void> {
       const skeleton = skeletonSpecFile(ckpt.tensors);
       if (args.values.json) out.json({ error: err.message, ...skeleton });
       else out.text(formatSpecFile(skeleton));
-      throw new Error(`${path.basename(file)}: ${err.message.replace(/^inferred spec: /, '')}`);
+      throw new Error(`${displayName(weightsPath(file))}: ${err.message.replace(/^inferred spec: /, '')}`);
     }
     // The spec file carries the axes (sizes come from the tensors when it is read back);
     // family, perms and notes ride along for the reader.
@@ -114,9 +118,25 @@ function dataOptions(args: ParsedArgs, required: boolean): DataOptions | undefin
 
 const resolved = (p: string | undefined): string | undefined => (p === undefined ? undefined : path.resolve(p));
 
+/** `--steps`: 2 to MAX_STEPS points on the λ grid. */
+function stepsOf(args: ParsedArgs): number {
+  const steps = int('steps', args.values.steps, 25, 2);
+  if (steps > MAX_STEPS) throw new UsageError(`--steps must be at most ${MAX_STEPS} (a λ step of ${1 / (MAX_STEPS - 1)}), got ${steps}`);
+  return steps;
+}
+
+/** `--workers`, capped by the cores and by the request's memory budget (a warning says so). */
+function workersFor(ctx: CommandContext, request: EngineRequest): number {
+  const requested = optionalInt('workers', ctx.args.values.workers);
+  const budget = ('memoryBudget' in request ? request.memoryBudget : undefined) ?? defaultJobBudget();
+  const { count, note } = plannedWorkerCount(requested, budget);
+  if (note) process.stderr.write(`warning: --workers: ${note}\n`);
+  return count;
+}
+
 async function runOnEngine<K extends EngineRequest['kind']>(ctx: CommandContext, request: Extract<EngineRequest, { kind: K }>, label: string): Promise<ResultOf[K]> {
   const backend = oneOf('backend', ctx.args.values.backend, ['auto', 'tensorflow', 'wasm', 'cpu'] as const, 'auto') as BackendChoice;
-  const workers = optionalInt('workers', ctx.args.values.workers);
+  const workers = workersFor(ctx, request);
   const client = EngineClient.start({ backend, workers, log: ctx.args.values.debug ? (line) => process.stderr.write(`[engine] ${line}\n`) : undefined });
   const bar = progressLine(label);
   // Off a terminal, progress waits a few seconds: a refusal of the inputs (which comes first) is then
@@ -154,9 +174,17 @@ function requireOut(args: ParsedArgs): string {
   return path.resolve(args.values.out);
 }
 
+/** Warnings about the inputs, one line each on stderr (stdout keeps the report). */
+function warn(lines: readonly string[] | undefined): void {
+  for (const line of new Set(lines ?? [])) process.stderr.write(`warning: ${safeText(line, 400)}\n`);
+}
+
 function printAlign(out: Output, r: Omit<AlignResult, 'matrices'>): void {
+  warn(r.configDefaults);
   out.text(`aligned with ${r.method} matching in ${r.seconds.toFixed(2)} s on ${r.backend}: ${r.iterations} sweeps`);
-  out.text(`objective sum<A, pi(B)>: ${r.objectiveBefore.toPrecision(7)} -> ${r.objectiveAfter.toPrecision(7)}`);
+  out.text(`objective sum<A, pi(B)> over permuted tensors: ${r.objectiveBefore.toPrecision(7)} -> ${r.objectiveAfter.toPrecision(7)}`);
+  // The tensors no permutation touches add the same term before and after: shown apart, not hidden in the sum.
+  if (r.objectiveFixed !== undefined && r.objectiveFixed !== 0) out.text(`  (tensors no permutation touches add ${r.objectiveFixed.toPrecision(7)}, unchanged)`);
   out.text(table(['group', 'units', 'moved', 'objective before', 'after'], r.groups.map((g) => [g.name, String(g.size), String(g.moved), g.objectiveBefore.toPrecision(6), g.objectiveAfter.toPrecision(6)])));
   if (r.equivalence) {
     const e = r.equivalence;
@@ -252,6 +280,8 @@ export async function barrier(ctx: CommandContext): Promise<void> {
   if (alignedCheckpoint !== undefined && args.values.method !== undefined) throw new UsageError('--aligned evaluates a checkpoint already aligned; --method aligns B again: give one of them');
   if (alignedCheckpoint !== undefined && args.values['no-align']) throw new UsageError('--aligned gives the aligned path; --no-align asks for none: give one of them');
   const method = oneOf('method', args.values.method, ['weight', 'activation', 'ste'] as const, 'weight');
+  // Bad usage is exit 2 even when telling it takes a look at A (the engine would refuse it as an error).
+  if (args.values.split === 'both' && isLmCheckpoint(path.resolve(a))) throw new UsageError('--split both: token data has no train/test splits (A is a language model): evaluate it once');
   const result: BarrierResult = await runOnEngine(ctx, {
     kind: 'barrier',
     a: path.resolve(a),
@@ -259,7 +289,7 @@ export async function barrier(ctx: CommandContext): Promise<void> {
     data: dataOptions(args, true)!,
     model: resolved(args.values.model),
     spec: resolved(args.values.spec),
-    steps: int('steps', args.values.steps, 25, 2),
+    steps: stepsOf(args),
     align: !args.values['no-align'],
     ...seedAndIter(args),
     resetBatchNorm: args.values['reset-bn'] ?? false,
@@ -269,6 +299,7 @@ export async function barrier(ctx: CommandContext): Promise<void> {
     ...(alignedCheckpoint !== undefined ? { alignedCheckpoint } : { method, ...(method === 'ste' ? { ste: methodOptions(args, 'ste') as AlignRequest['ste'] } : {}) }),
   }, 'barrier');
   if (args.values.json) return out.json(result);
+  if (!result.align) warn(result.lm?.configDefaults);
   if (result.align) printAlign(out, result.align);
   const from = result.alignedFrom;
   if (from) {

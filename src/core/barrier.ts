@@ -5,6 +5,12 @@
  */
 
 /** `steps` evenly spaced lambdas from 0 to 1 inclusive (25 in the paper). */
+/**
+ * Most points on a loss curve: a λ step of 0.001, far finer than any barrier needs. Each point
+ * is a forward pass over the data per path, and the grid and its results are held whole.
+ */
+export const MAX_STEPS = 1001;
+
 export function lambdaGrid(steps: number): number[] {
   if (!Number.isInteger(steps) || steps < 2) throw new RangeError(`lambda grid: steps must be an integer >= 2, got ${steps}`);
   return Array.from({ length: steps }, (_, i) => (i === steps - 1 ? 1 : i / (steps - 1)));

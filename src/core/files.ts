@@ -27,8 +27,27 @@ export class InputFileError extends Error {
     readonly detail: string,
     options?: { cause?: unknown },
   ) {
-    super(`${safeText(path.basename(file) || file, 200)}: ${detail}`, options);
+    super(`${safeText(displayName(file), 200)}: ${detail}`, options);
   }
+}
+
+/**
+ * Names every Hugging Face folder gives its files (weights, shards, index, config, tokenizer):
+ * alone they do not say whose file it is.
+ */
+const SHARED_NAME = /^((model|pytorch_model)(-\d+-of-\d+)?\.(safetensors|bin)(\.index\.json)?|(config|tokenizer|tokenizer_config|generation_config|special_tokens_map)\.json)$/;
+
+/**
+ * A file's name in an error line: its base name, with its folder in front when the name is one
+ * every Hugging Face folder uses (`gpt2-b/model.safetensors`, not `model.safetensors`, which is
+ * A's and B's name alike). A line about a file names the file; checkpointName is how a model is
+ * named in titles and cards (`gpt2-b`).
+ */
+export function displayName(file: string): string {
+  const name = path.basename(file) || file;
+  if (!SHARED_NAME.test(name)) return name;
+  const folder = path.basename(path.dirname(path.resolve(file)));
+  return folder ? `${folder}/${name}` : name;
 }
 
 /** Caps for whole-file reads (bytes). JSON inputs are small; data sets are read into memory. */

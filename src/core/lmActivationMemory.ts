@@ -131,12 +131,13 @@ function peakOf(items: readonly Item[], shapes: LmActivationShapes, s: number): 
  * MemoryBudgetError, naming the permutation with the largest sums and the bytes needed, when
  * even one block (or the residual stream) does not fit with batches of one sequence.
  */
-export function planLmActivationMatching(shapes: LmActivationShapes, budget: number, sequencesPerBatch = 16): LmActivationMemoryPlan {
+export function planLmActivationMatching(shapes: LmActivationShapes, budget: number, sequencesPerBatch = 16, heldBytes = 0): LmActivationMemoryPlan {
   const items = itemsOf(shapes);
   const all = peakOf(items, shapes, 1);
-  // The largest batch (at most the requested one) with which every item fits on its own.
+  // The largest batch (at most the requested one) with which every item fits on its own, beside
+  // what the process holds (`heldBytes`: measured, with the models on the backend).
   let s = Math.max(1, Math.min(sequencesPerBatch, shapes.sequences));
-  const fits = (its: readonly Item[], k: number) => peakOf(its, shapes, k).peakBytes <= budget;
+  const fits = (its: readonly Item[], k: number) => heldBytes + peakOf(its, shapes, k).peakBytes <= budget;
   while (s > 1 && !items.every((it) => fits([it], s))) s--;
   const tooBig = items.find((it) => !fits([it], s));
   if (tooBig) {
@@ -144,7 +145,8 @@ export function planLmActivationMatching(shapes: LmActivationShapes, budget: num
     const needed = peakOf([tooBig], shapes, 1).peakBytes;
     const what = tooBig.residual && tooBig.blocks.length === 0 ? 'the residual stream' : tooBig.blocks.length === 1 ? `block ${tooBig.blocks[0]}` : 'its shared permutations';
     throw new MemoryBudgetError(
-      `activation matching: ${worst.perm} needs ${formatBytes(needed)} of statistics and features (${what}, one sequence per batch); ` +
+      `activation matching: ${worst.perm} needs ${formatBytes(needed)} of statistics and features (${what}, one sequence per batch` +
+      `${heldBytes > 0 ? `, beside the ${formatBytes(heldBytes)} the process and both models hold` : ''}); ` +
       `the memory budget is ${formatBytes(budget)} (--memory-budget)`,
       worst.perm, needed, budget,
     );

@@ -90,7 +90,24 @@ export function parseByteSize(text: string): number | null {
   const unit = UNITS[m[2].toLowerCase()];
   if (unit === undefined) return null;
   const bytes = Math.floor(Number(m[1]) * unit);
-  return Number.isFinite(bytes) && bytes > 0 ? bytes : null;
+  return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : null;
+}
+
+/**
+ * Why align's equivalence check does not fit, or null when it does. It holds π(B) and the
+ * backend's copy of one model beside A and B (4 float32 models of `modelBytes`), and it comes
+ * after matching, beside what the process holds then (`residentBytes`, measured: the runtime, A
+ * and B, what matching left): counted only as 4 models, a 77 MB-per-model Llama under 420 MB
+ * peaked at 549 MB in the check.
+ */
+export function equivalenceOverBudget(modelBytes: number, residentBytes: number, budget: number): string | null {
+  if (4 * modelBytes > budget) {
+    return `π(B) and a forward pass beside A and B need ${formatBytes(4 * modelBytes)}, over the memory budget of ${formatBytes(budget)} (--memory-budget)`;
+  }
+  if (residentBytes + 2 * modelBytes > budget) {
+    return `π(B) and a forward pass need ${formatBytes(2 * modelBytes)} beside the ${formatBytes(residentBytes)} the process holds, over the memory budget of ${formatBytes(budget)} (--memory-budget)`;
+  }
+  return null;
 }
 
 /** Bytes in the user's terms: `3.6 GB` (decimal units, like the flag's GB). */
@@ -110,12 +127,15 @@ function sizeOf(shape: readonly number[]): number {
 /**
  * Plans weight matching's memory for `spec` over tensors of the given shapes (only the spec's
  * tensors are read; running statistics excluded from the objective are skipped by `counted`).
- * Throws MemoryBudgetError when the largest solve does not fit in `budget - heldBytes`.
+ * Throws MemoryBudgetError when the largest solve does not fit in `budget - heldBytes - runtimeBytes`.
+ * `runtimeBytes` is what the process holds besides the models, measured (Node, the tfjs backend,
+ * its worker threads): a 77 MB-per-model Llama under a 300 MB budget peaked at 458 MB when only
+ * the models and the solve were counted.
  */
 export function planWeightMatching(
   spec: PermSpec,
   shapes: ReadonlyMap<string, readonly number[]>,
-  opts: { readonly budget: number; readonly heldBytes: number; readonly counted?: (tensor: string) => boolean },
+  opts: { readonly budget: number; readonly heldBytes: number; readonly runtimeBytes?: number; readonly counted?: (tensor: string) => boolean },
 ): WeightMatchingMemoryPlan {
   const largestOperand = new Map<string, number>();
   const hasFree = new Set<string>();
@@ -159,13 +179,15 @@ export function planWeightMatching(
   });
   const solveBytes = perms.reduce((m, p) => Math.max(m, p.solveBytes), 0);
   const constants = perms.reduce((s, p) => s + p.constantBytes, 0);
-  const available = opts.budget - opts.heldBytes;
+  const runtime = Math.max(0, opts.runtimeBytes ?? 0);
+  const available = opts.budget - opts.heldBytes - runtime;
   if (solveBytes > available) {
     const worst = perms.reduce((w, p) => (p.solveBytes > w.solveBytes ? p : w));
-    const needed = opts.heldBytes + worst.solveBytes;
+    const needed = opts.heldBytes + runtime + worst.solveBytes;
+    const runtimeText = runtime > 0 ? `, the process's runtime ${formatBytes(runtime)}` : '';
     throw new MemoryBudgetError(
       `weight matching: permutation \`${worst.name}\` (${worst.size} units) needs ${formatBytes(needed)} ` +
-      `(its ${worst.size}x${worst.size} cost matrix is ${formatBytes(worst.size * worst.size * F32)}, the models ${formatBytes(opts.heldBytes)}), ` +
+      `(its ${worst.size}x${worst.size} cost matrix is ${formatBytes(worst.size * worst.size * F32)}, the models ${formatBytes(opts.heldBytes)}${runtimeText}), ` +
       `over the memory budget of ${formatBytes(opts.budget)}; raise it with --memory-budget (setting rebasin.memoryBudget) or use a smaller model`,
       worst.name, needed, opts.budget,
     );

@@ -154,7 +154,7 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
           : { method: plan.source === 'alignment' ? plan.request.method : (req.method ?? 'weight'), source: plan.source };
     const hasAligned = plan.source !== 'none';
     // Each worker's share of the budget (they evaluate side by side).
-    const share = Math.floor((req.memoryBudget ?? defaultJobBudget()) / workers.size);
+    const share = Math.max(1, Math.floor((req.memoryBudget ?? defaultJobBudget()) / workers.size));
 
     // theta_aligned(0) = 1*A + 0*pi(B) = A = theta_naive(0) exactly (finite weights: the align
     // refuses non-finite ones unless allowed), so the aligned path reuses the naive λ = 0.

@@ -17,6 +17,7 @@ import { equivalenceHandler } from './handlers/equivalence';
 import { mergeHandler } from './handlers/merge';
 import { tensorStatsHandler } from './handlers/tensorStats';
 import { trainHandler } from './handlers/train';
+import { withFileNamed } from './errorNaming';
 
 /** What every handler receives besides its request. */
 export interface HandlerContext {
@@ -33,8 +34,16 @@ export type Handler<K extends EngineRequest['kind']> = (
   ctx: HandlerContext,
 ) => Promise<ResultOf[K]>;
 
-/** Runs one validated request in this worker. */
+/** Runs one validated request in this worker; its errors name a file (errorNaming.ts). */
 export async function dispatch(request: EngineRequest, ctx: HandlerContext): Promise<ResultOf[keyof ResultOf]> {
+  try {
+    return await route(request, ctx);
+  } catch (e) {
+    throw withFileNamed(e, request);
+  }
+}
+
+function route(request: EngineRequest, ctx: HandlerContext): Promise<ResultOf[keyof ResultOf]> {
   switch (request.kind) {
     case 'align':
       return alignHandler(request, ctx);

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import type { Checkpoint, DenseTensor, PermSpec, Permutations, TensorInfo } from '../core/checkpoint';
-import { InputFileError, MAX_JSON_BYTES, readBoundedFile, utf8Text } from '../core/files';
+import { displayName, InputFileError, MAX_JSON_BYTES, readBoundedFile, utf8Text } from '../core/files';
 import { weightsPath } from '../core/hf/layout';
 import { halfBits, openCheckpoint } from '../core/safetensors';
 import { exponentMask, isHalfDtype, type HeldTensor } from '../core/heldTensor';
@@ -14,7 +14,8 @@ import { readHfConfig } from '../core/families/hfConfig';
 import { EngineError, throwIfCancelled } from './errors';
 import { permuteBytes } from '../core/matching/permute';
 
-export const base = (p: string): string => path.basename(p);
+/** A file's name in messages: `gpt2-a/model.safetensors` for a Hugging Face folder's (core/files.ts). */
+export const base = (p: string): string => displayName(p);
 
 /** Opens every path (a Hugging Face folder through its weights); closes the ones already open when one fails. */
 export async function openAll(paths: readonly string[]): Promise<Checkpoint[]> {
@@ -64,7 +65,16 @@ export async function specFor(specPath: string | undefined, a: Checkpoint, other
     return { spec: spec!, family: file.family, notes: file.notes ?? [] };
   }
   for (const b of others) assertCompatible(a, b);
-  const inferred = inferSpec(a.tensors, readHfConfig(a.path, modelConfigPath));
+  let inferred;
+  try {
+    inferred = inferSpec(a.tensors, readHfConfig(a.path, modelConfigPath));
+  } catch (e) {
+    // Inference reads A's names and shapes: its refusals are about A (as `rebasin spec` says them).
+    if (e instanceof SpecError && e.file === 'inferred spec') {
+      throw new SpecError(e.kind, `${base(a.path)}: ${e.message.replace(/^inferred spec: /, 'inferring the spec: ')}`, a.path, e.tensor);
+    }
+    throw e;
+  }
   return { spec: inferred.spec, family: inferred.family, notes: inferred.notes };
 }
 

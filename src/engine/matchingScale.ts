@@ -45,12 +45,13 @@ export function scaledForMatching(m: HeldTensorMap): { tensors: HeldTensorMap; f
 }
 
 /** A matching result's objectives back on the weights' own scale (float64: 9e76 fits). */
-export function unscaledObjectives<R extends { objectiveBefore: number; objectiveAfter: number; groups: readonly G[] }, G extends { objectiveBefore: number; objectiveAfter: number }>(r: R, k: number): R {
+export function unscaledObjectives<R extends { objectiveBefore: number; objectiveAfter: number; objectiveFixed: number; groups: readonly G[] }, G extends { objectiveBefore: number; objectiveAfter: number }>(r: R, k: number): R {
   if (k === 1) return r;
   return {
     ...r,
     objectiveBefore: r.objectiveBefore * k,
     objectiveAfter: r.objectiveAfter * k,
+    objectiveFixed: r.objectiveFixed * k,
     groups: r.groups.map((g) => ({ ...g, objectiveBefore: g.objectiveBefore * k, objectiveAfter: g.objectiveAfter * k })),
   };
 }

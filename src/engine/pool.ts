@@ -5,6 +5,7 @@
  * that dies is replaced by a fresh one on the next request sent to its slot.
  */
 import * as os from 'node:os';
+import { formatBytes } from '../core/memoryPlan';
 import { EngineError } from './errors';
 import type { BackendChoice, BackendName, EngineRequest, ResultOf } from './protocol';
 import { WorkerConnection, type CallOptions, type Log } from './rpc';
@@ -23,6 +24,28 @@ export interface PoolOptions {
 export function defaultWorkerCount(): number {
   const n = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   return Math.max(1, n);
+}
+
+/**
+ * What one more compute worker holds before any model (its isolate, tfjs and the wasm module):
+ * measured 38 MB per worker on a tiny MLP barrier (1 worker 110 MB peak, 2: 151 MB, 8: 376 MB).
+ */
+export const WORKER_BASE_BYTES = 48 * 2 ** 20;
+
+/**
+ * The workers to start: the requested number (default one per core), at most one per core (more
+ * only share the cores and each holds its own runtime: `--workers 64` reached 2.3 GB on a tiny
+ * MLP) and at most as many as `budget` holds at WORKER_BASE_BYTES each. `note` says why fewer
+ * than requested, for a warning line.
+ */
+export function plannedWorkerCount(requested: number | undefined, budget: number, cores = defaultWorkerCount()): { count: number; note?: string } {
+  const byBudget = Math.max(1, Math.floor(budget / WORKER_BASE_BYTES));
+  const count = Math.max(1, Math.min(requested ?? cores, cores, byBudget));
+  if (requested === undefined || count >= requested) return { count };
+  const why = count === cores && cores < byBudget
+    ? `this machine has ${cores} core${cores === 1 ? '' : 's'}`
+    : `the memory budget of ${formatBytes(budget)} holds ${byBudget} worker${byBudget === 1 ? '' : 's'} of about ${formatBytes(WORKER_BASE_BYTES)} each`;
+  return { count, note: `${requested} workers requested, using ${count}: ${why}` };
 }
 
 interface Slot {

@@ -8,6 +8,8 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { EngineClient } from '../engine/client';
+import { defaultJobBudget } from '../engine/barrierJob';
+import { plannedWorkerCount } from '../engine/pool';
 import type { BackendName, EngineRequest, ResultOf } from '../engine/protocol';
 import type { CurvePoint, Progress } from '../core/checkpoint';
 import { Disposable } from './dispose';
@@ -108,10 +110,13 @@ export class EngineHost extends Disposable {
       const workerScript = path.join(this.extensionUri.fsPath, 'dist', 'worker.js');
       const started = Date.now();
       this.log.info(`starting compute worker (backend setting: ${settings.backend}, workers: ${settings.workers ?? 'one per core'})`);
+      // Capped by the cores and the memory budget, as the CLI's --workers is.
+      const workers = plannedWorkerCount(settings.workers, settings.memoryBudget ?? defaultJobBudget());
+      if (workers.note) this.log.warn(`rebasin.workers: ${workers.note}`);
       const client = EngineClient.start({
         backend: settings.backend,
         nativeBackendPath: settings.nativeBackendPath,
-        workers: settings.workers,
+        workers: workers.count,
         workerScript,
         log: (line: string) => this.log.trace(`worker: ${line}`),
       });

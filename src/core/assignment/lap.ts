@@ -14,7 +14,7 @@
  */
 
 /** Errors of the assignment solver. */
-export type AssignmentErrorKind = 'BadShape' | 'NotFinite';
+export type AssignmentErrorKind = 'BadShape' | 'NotFinite' | 'Cancelled';
 
 export class AssignmentError extends Error {
   override readonly name = 'AssignmentError';
@@ -58,9 +58,121 @@ function rejectNonFinite(cost: CostMatrix, n: number): never {
 
 /**
  * Solves max over permutations p of sum_i cost[i*n + p(i)] exactly (up to float64 rounding).
- * `cost` is row-major n x n; it is not modified.
+ * `cost` is row-major n x n; it is not modified. Synchronous: for the small solves (heads, tests);
+ * a solve that may take seconds goes through `solveAssignmentMaxAsync`.
  */
 export function solveAssignmentMax(cost: CostMatrix, n: number): AssignmentResult {
+  const steps = solveSteps(cost, n);
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
+  }
+}
+
+/** Where a long solve stands, for a progress line. */
+export interface AssignmentProgress {
+  /** 'reduction': the first passes over the whole matrix; 'augmenting': one shortest path per free row. */
+  readonly phase: 'reduction' | 'augmenting';
+  /** Rows assigned so far, of `n`. */
+  readonly rowsDone: number;
+  readonly n: number;
+  /** Seconds left, from the measured rate of the rows augmented so far (see RowRateEstimate). */
+  readonly secondsLeft?: number;
+}
+
+export interface AsyncSolveOptions {
+  /** Checked between slices of work (a few tens of milliseconds each); throws AssignmentError 'Cancelled'. */
+  readonly signal?: AbortSignal;
+  /** Called between slices, at most every `reportMs`. */
+  readonly onProgress?: (p: AssignmentProgress) => void;
+  /** Milliseconds clock (default performance.now). */
+  readonly clock?: () => number;
+  /** Longest stretch of work without giving the event loop a turn (default 50 ms). */
+  readonly sliceMs?: number;
+  /** Least time between two progress calls (default 1000 ms). */
+  readonly reportMs?: number;
+}
+
+/**
+ * `solveAssignmentMax` that gives the event loop a turn every `sliceMs` of work, so a worker
+ * can receive its cancel message and send progress while a wide solve runs: on degenerate
+ * (low-rank, tied) costs the augmenting paths are long and n = 30,000 takes far longer than
+ * the products that built the matrix. The result is the same as the synchronous solve's.
+ */
+export async function solveAssignmentMaxAsync(cost: CostMatrix, n: number, opts: AsyncSolveOptions = {}): Promise<AssignmentResult> {
+  const clock = opts.clock ?? ((): number => performance.now());
+  const sliceMs = opts.sliceMs ?? 50;
+  const reportMs = opts.reportMs ?? 1000;
+  const estimate = new RowRateEstimate();
+  let lastBreak = clock();
+  let lastReport = lastBreak;
+  const steps = solveSteps(cost, n);
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
+    const now = clock();
+    if (s.value.phase === 'augmenting') estimate.observe(s.value.augmented, s.value.toAugment, now);
+    if (now - lastBreak < sliceMs) continue;
+    if (opts.onProgress && now - lastReport >= reportMs) {
+      lastReport = now;
+      const secondsLeft = s.value.phase === 'augmenting' ? estimate.secondsLeft() : undefined;
+      opts.onProgress({ phase: s.value.phase, rowsDone: s.value.rowsDone, n, ...(secondsLeft === undefined ? {} : { secondsLeft }) });
+    }
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (opts.signal?.aborted) throw new AssignmentError('Cancelled', 'linear assignment: cancelled');
+    lastBreak = clock();
+  }
+}
+
+/**
+ * Time left of the augmenting phase from its own measured rate. The cost of a row's path grows
+ * as rows get assigned (on a low-rank cost the paths run through most assigned columns), so a
+ * constant rate would promise far too little: the elapsed time is fitted as t(k) ~ k^e between
+ * the points at k/2 and k rows, e clamped to [1, 3], and extrapolated to every row.
+ */
+export class RowRateEstimate {
+  private start: number | undefined;
+  /** (rows, ms since start) at each doubling of the rows augmented. */
+  private readonly marks: [number, number][] = [];
+  private rows = 0;
+  private total = 0;
+  private elapsed = 0;
+
+  observe(rows: number, total: number, now: number): void {
+    if (this.start === undefined) this.start = now;
+    this.rows = rows;
+    this.total = total;
+    this.elapsed = now - this.start;
+    const last = this.marks[this.marks.length - 1];
+    if (rows > 0 && (!last || rows >= 2 * last[0])) this.marks.push([rows, this.elapsed]);
+  }
+
+  /** Undefined until a row is done and a second has passed: early rates mislead. */
+  secondsLeft(): number | undefined {
+    const { rows, total, elapsed } = this;
+    if (rows <= 0 || elapsed < 1000) return undefined;
+    if (rows >= total) return 0;
+    let exponent = 1;
+    const half = [...this.marks].reverse().find(([k, t]) => k <= rows / 2 && t > 0);
+    if (half && elapsed > half[1]) exponent = Math.log(elapsed / half[1]) / Math.log(rows / half[0]);
+    exponent = Math.min(3, Math.max(1, exponent));
+    return ((elapsed * ((total / rows) ** exponent - 1)) / 1000);
+  }
+}
+
+/** A checkpoint of the solve: where it stands (yielded every few million cells of work). */
+interface SolveStep {
+  readonly phase: 'reduction' | 'augmenting';
+  readonly rowsDone: number;
+  /** Free rows augmented so far in the augmenting phase, and how many it has to do. */
+  readonly augmented: number;
+  readonly toAugment: number;
+}
+
+/** Cells of work between two checkpoints: a few milliseconds. */
+const CELLS_PER_STEP = 1 << 21;
+
+function* solveSteps(cost: CostMatrix, n: number): Generator<SolveStep, AssignmentResult> {
   checkShape(cost, n);
   const rowToCol = new Int32Array(n).fill(-1);
   const colToRow = new Int32Array(n).fill(-1);
@@ -68,10 +180,10 @@ export function solveAssignmentMax(cost: CostMatrix, n: number): AssignmentResul
   const v = new Float64Array(n);
   if (n > 0) {
     const free = new Int32Array(n);
-    let numFree = initialise(cost, n, v, rowToCol, colToRow, free);
-    numFree = augmentingRowReduction(cost, n, v, rowToCol, colToRow, free, numFree);
-    numFree = augmentingRowReduction(cost, n, v, rowToCol, colToRow, free, numFree);
-    augmentAll(cost, n, v, rowToCol, colToRow, free, numFree);
+    let numFree = yield* initialise(cost, n, v, rowToCol, colToRow, free);
+    numFree = yield* augmentingRowReduction(cost, n, v, rowToCol, colToRow, free, numFree);
+    numFree = yield* augmentingRowReduction(cost, n, v, rowToCol, colToRow, free, numFree);
+    yield* augmentAll(cost, n, v, rowToCol, colToRow, free, numFree);
   }
   // Back to the maximisation: u = -u_min, v = -v_min, with u_min_i = -c[i, x_i] - v_min[x_i].
   const u = new Float64Array(n);
@@ -92,10 +204,11 @@ export function solveAssignmentMax(cost: CostMatrix, n: number): AssignmentResul
  * reduction transfer. Leaves v feasible: every assigned row sits on a column of minimum
  * reduced cost -c[i,j] - v[j]. Returns the number of free rows, listed in `free`.
  */
-function initialise(
+function* initialise(
   cost: CostMatrix, n: number, v: Float64Array,
   rowToCol: Int32Array, colToRow: Int32Array, free: Int32Array,
-): number {
+): Generator<SolveStep, number> {
+  const rowsPerStep = Math.max(1, Math.floor(CELLS_PER_STEP / n));
   // Column minima of -cost = column maxima of cost; argmax kept as the lowest row index.
   // The same pass checks finiteness: h - h is 0 for finite h and NaN for NaN or +-Infinity.
   const colArg = new Int32Array(n);
@@ -112,6 +225,7 @@ function initialise(
       bad += h - h;
       if (h < v[j]) { v[j] = h; colArg[j] = i; }
     }
+    if (i % rowsPerStep === 0) yield { phase: 'reduction', rowsDone: 0, augmented: 0, toAugment: 0 };
   }
   if (bad !== 0) rejectNonFinite(cost, n);
   const matches = new Int32Array(n);
@@ -144,6 +258,7 @@ function initialise(
       }
       if (min !== Infinity) v[j1] = -cost[row + j1] - min;
     }
+    if (i % rowsPerStep === 0) yield { phase: 'reduction', rowsDone: i - numFree, augmented: 0, toAugment: 0 };
   }
   return numFree;
 }
@@ -152,10 +267,12 @@ function initialise(
  * One round of JV's augmenting row reduction: each free row takes its cheapest column,
  * lowering that column's price to the row's second-best slack and evicting its owner.
  */
-function augmentingRowReduction(
+function* augmentingRowReduction(
   cost: CostMatrix, n: number, v: Float64Array,
   rowToCol: Int32Array, colToRow: Int32Array, free: Int32Array, prevFree: number,
-): number {
+): Generator<SolveStep, number> {
+  const rowsPerStep = Math.max(1, Math.floor(CELLS_PER_STEP / n));
+  let scans = 0;
   let k = 0;
   let numFree = 0;
   // Bound the total work: with floats, price decrements can be tiny; the Dijkstra phase
@@ -198,6 +315,7 @@ function augmentingRowReduction(
       if (strict && --budget > 0) free[--k] = i0;
       else free[numFree++] = i0;
     }
+    if (++scans % rowsPerStep === 0) yield { phase: 'reduction', rowsDone: n - (prevFree - k) - numFree, augmented: 0, toAugment: 0 };
   }
   return numFree;
 }
@@ -207,10 +325,14 @@ function augmentingRowReduction(
  * reduced costs). Columns are kept in `cols`: [0, low) scanned, [low, up) at the current
  * minimum distance, [up, n) still to reach.
  */
-function augmentAll(
+function* augmentAll(
   cost: CostMatrix, n: number, v: Float64Array,
   rowToCol: Int32Array, colToRow: Int32Array, free: Int32Array, numFree: number,
-): void {
+): Generator<SolveStep, void> {
+  // Work since the last checkpoint, in cells: one path's search scans up to n columns of n.
+  let work = 0;
+  const step = (f: number): SolveStep => ({ phase: 'augmenting', rowsDone: n - numFree + f, augmented: f, toAugment: numFree });
+  yield step(0); // starts the clock of the rate estimate
   const d = new Float64Array(n);
   const pred = new Int32Array(n);
   const cols = new Int32Array(n);
@@ -246,6 +368,11 @@ function augmentAll(
         }
         if (endOfPath >= 0) break;
       }
+      work += n - up;
+      if (work >= CELLS_PER_STEP) {
+        work = 0;
+        yield step(f);
+      }
       // Scan one column at the minimum: relax through the row that owns it.
       const j1 = cols[low++];
       const i = colToRow[j1];
@@ -278,6 +405,11 @@ function augmentAll(
       rowToCol[i] = endOfPath;
       if (i === freeRow) break;
       endOfPath = next;
+    }
+    work += n;
+    if (work >= CELLS_PER_STEP) {
+      work = 0;
+      yield step(f + 1);
     }
   }
 }

@@ -30,7 +30,7 @@
  */
 import type { BlockPart, MatMulABt, PermSpec, Permutations, Progress } from '../checkpoint';
 import { elementCount, float32Of, heldBytes as bytesHeld, valuesOf, type HeldTensor, type HeldTensorMap } from '../heldTensor';
-import { AssignmentError, solveAssignmentMax, type AssignmentResult } from '../assignment/lap';
+import { AssignmentError, solveAssignmentMaxAsync, type AssignmentProgress, type AssignmentResult, type AsyncSolveOptions } from '../assignment/lap';
 import { cancelled, MatchingError } from './errors';
 import { checkPermutation, gatherAxes, permutedDot, identityPermutation, permuteTensor, axisPermsOf } from './permute';
 import { mulberry32, shuffleInPlace } from './prng';
@@ -59,7 +59,7 @@ export interface WeightMatchingOptions {
   readonly cacheBytes?: number;
   /**
    * Bytes the process holds besides the two models (runtime, native library, heaps), counted
-   * against `memoryBudget`: taken from the cache only, so it never makes a plan refuse.
+   * against `memoryBudget` like the models: a plan that does not fit beside them is refused.
    */
   readonly reservedBytes?: number;
   /**
@@ -94,9 +94,17 @@ export interface WeightMatchingResult {
   readonly perms: Record<string, Int32Array>;
   /** Sweeps run (each visits every permutation once). */
   readonly iterations: number;
-  /** Sum over spec tensors of <A_t, pi(B)_t> with the starting and final permutations (float64). */
+  /**
+   * Sum over the spec tensors a permutation acts on of <A_t, pi(B)_t>, with the starting and
+   * final permutations (float64): what the permutations can change.
+   */
   readonly objectiveBefore: number;
   readonly objectiveAfter: number;
+  /**
+   * Sum of <A_t, B_t> over the spec tensors no permutation touches (a ResNet's
+   * `num_batches_tracked`: tens of millions beside a matchable ~435), the same before and after.
+   */
+  readonly objectiveFixed: number;
   readonly groups: GroupReport[];
 }
 
@@ -165,6 +173,16 @@ interface Plan {
  */
 export function isRunningStatistic(tensor: string): boolean {
   return /(^|\.)running_(mean|var)$/.test(tensor);
+}
+
+/**
+ * Where a spec tensor's <A_t, pi(B)_t> goes in the reported objective: 'permuted' when a
+ * permutation acts on one of its axes, 'fixed' when none does (its term cannot change and is
+ * reported apart), 'excluded' for running statistics (see isRunningStatistic).
+ */
+export function objectiveTerm(spec: PermSpec, tensor: string): 'permuted' | 'fixed' | 'excluded' {
+  if (isRunningStatistic(tensor)) return 'excluded';
+  return (spec.axes[tensor] ?? []).some((e) => entryPermNames(e).length > 0) ? 'permuted' : 'fixed';
 }
 
 function frontOrder(rank: number, axis: number): number[] {
@@ -370,9 +388,9 @@ export async function weightMatching(
       if (ta) { shapes.set(t, ta.shape); heldBytes += bytesHeld(ta); }
       if (tb) heldBytes += bytesHeld(tb);
     }
-    const memory = planWeightMatching(spec, shapes, { budget: opts.memoryBudget, heldBytes, counted: (t) => !isRunningStatistic(t) });
+    const memory = planWeightMatching(spec, shapes, { budget: opts.memoryBudget, heldBytes, runtimeBytes: opts.reservedBytes, counted: (t) => !isRunningStatistic(t) });
     holdConstants = memory.mode === 'cached';
-    cacheLeft = opts.cacheBytes ?? Math.max(0, memory.cacheBytes - (opts.reservedBytes ?? 0));
+    cacheLeft = opts.cacheBytes ?? memory.cacheBytes;
     solveBytes = memory.solveBytes;
   }
   const { names, occurrences, heads } = plan(spec, a, b);
@@ -437,7 +455,7 @@ export async function weightMatching(
     for (const o of occurrences.get(hub)!) {
       if (o.dependsOn.length === 0) await addProductInto(free, aOperand(o), bOperand(o, bAxisPerms(spec, perms, o, false)), n, o.rest, opts.matmul);
     }
-    perms[hub] = solveGroup(free, n, hub).rowToCol;
+    perms[hub] = (await solveGroup(free, n, hub, { signal: opts.signal })).rowToCol;
     versions.set(hub, versions.get(hub)! + 1);
   };
   if (heads.size > 0 && !opts.initPerms) await anchorHub();
@@ -549,10 +567,20 @@ export async function weightMatching(
       if (!opts.onProgress || now - lastReport < 1000) return;
       lastReport = now;
       const within = this.done / this.parts;
-      const seconds = secondsLeftAtRate(now - this.started, within);
+      // The products' own rate, for the products left (the assignment reports its own).
+      const seconds = secondsLeftAtRate(now - this.started, this.done / Math.max(1, this.parts - 1));
       const left = seconds !== undefined ? formatTimeLeft(seconds) : '';
-      const what = this.done < this.parts - 1 ? `${this.done} of ${this.parts - 1} products` : 'assignment';
-      report(this.sweep, this.step, false, within, `; ${this.name} (${this.n} units): ${what}${left ? `, ${left} for it` : ''}`);
+      if (this.done < this.parts - 1) {
+        report(this.sweep, this.step, false, within, `; ${this.name} (${this.n} units): ${this.done} of ${this.parts - 1} products${left ? `, ${left} for them` : ''}`);
+      }
+    },
+    /** Inside the assignment: its rows and its own estimate (the products' rate says nothing about it). */
+    solving(s: AssignmentProgress): void {
+      lastReport = clock();
+      const within = (this.parts - 1 + s.rowsDone / Math.max(1, s.n)) / this.parts;
+      const left = s.secondsLeft === undefined ? '' : `, ${formatTimeLeft(s.secondsLeft)} for it`;
+      const what = s.phase === 'reduction' ? 'assignment, first passes' : `assignment, ${s.rowsDone.toLocaleString('en-US')} of ${s.n.toLocaleString('en-US')} rows`;
+      report(this.sweep, this.step, false, within, `; ${this.name} (${this.n} units): ${what}${left}`);
     },
   };
   let iterations = 0;
@@ -586,7 +614,7 @@ export async function weightMatching(
       const held = perms[p];
       let oldValue = 0;
       for (let i = 0; i < n; i++) oldValue += cost[i * n + held[i]];
-      const solved = solveGroup(cost, n, p);
+      const solved = await solveGroup(cost, n, p, { signal: opts.signal, clock, onProgress: opts.onProgress ? (s) => current.solving(s) : undefined });
       if (solved.value > oldValue + 1e-12) {
         perms[p] = solved.rowToCol;
         versions.set(p, versions.get(p)! + 1);
@@ -608,7 +636,7 @@ export async function weightMatching(
     for (let i = 0; i < perm.length; i++) if (perm[i] !== i) moved++;
     return { name: p, size: spec.perms[p], moved, objectiveBefore: before.groups.get(p)!, objectiveAfter: after.groups.get(p)! };
   });
-  return { perms, iterations, objectiveBefore: before.total, objectiveAfter: after.total, groups };
+  return { perms, iterations, objectiveBefore: before.total, objectiveAfter: after.total, objectiveFixed: before.fixed, groups };
 }
 
 /**
@@ -622,13 +650,14 @@ export function matchingFraction(sweeps: number, part: number, maxIter: number):
   return Math.min(1, Math.max(1 - 0.5 ** done, done / maxIter));
 }
 
-function solveGroup(cost: Float32Array, n: number, p: string): AssignmentResult {
+async function solveGroup(cost: Float32Array, n: number, p: string, opts: AsyncSolveOptions): Promise<AssignmentResult> {
   try {
-    return solveAssignmentMax(cost, n);
+    return await solveAssignmentMaxAsync(cost, n, opts);
   } catch (e) {
     if (e instanceof AssignmentError && e.kind === 'NotFinite') {
       throw new MatchingError('NotFinite', `weight matching: the cost matrix of \`${p}\` is not finite: its tensors hold NaN or infinite weights`);
     }
+    if (e instanceof AssignmentError && e.kind === 'Cancelled') throw cancelled();
     throw e;
   }
 }
@@ -636,17 +665,23 @@ function solveGroup(cost: Float32Array, n: number, p: string): AssignmentResult 
 /** Total objective and each group's share (see GroupReport), for B aligned by `perms`. */
 function objectives(
   spec: PermSpec, a: HeldTensorMap, b: HeldTensorMap, perms: Permutations, names: readonly string[],
-): { total: number; groups: Map<string, number> } {
+): { total: number; fixed: number; groups: Map<string, number> } {
   const groups = new Map<string, number>(names.map((p) => [p, 0]));
   let total = 0;
+  let fixed = 0;
   for (const [tensor, axes] of Object.entries(spec.axes)) {
-    if (isRunningStatistic(tensor)) continue;
+    const term = objectiveTerm(spec, tensor);
+    if (term === 'excluded') continue;
     const tb = b.get(tensor)!;
     const d = permutedDot(valuesOf(a.get(tensor)!), valuesOf(tb), tb.shape, axisPermsOf(spec, perms, tensor));
+    if (term === 'fixed') {
+      fixed += d;
+      continue;
+    }
     total += d;
     for (const p of new Set(axes.flatMap(entryPermNames))) groups.set(p, groups.get(p)! + d);
   }
-  return { total, groups };
+  return { total, fixed, groups };
 }
 
 /**

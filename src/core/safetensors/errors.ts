@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { InputFileError, safeText } from '../files';
+import { displayName, InputFileError, safeText } from '../files';
 
 /**
  * Every way reading or writing a safetensors checkpoint can fail. The first group mirrors the
@@ -70,7 +70,7 @@ export class SafetensorsError extends Error {
     readonly tensor?: string,
     options?: { cause?: unknown },
   ) {
-    super(`${printable(path.basename(file), 200)}: ${detail}`, options);
+    super(`${printable(displayName(file), 200)}: ${detail}`, options);
   }
 }
 

@@ -10,7 +10,8 @@ import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import type { PermSpec, Progress, TensorMap } from '../../core/checkpoint';
 import type { Dataset } from '../../core/data';
-import { solveAssignmentMax } from '../../core/assignment/lap';
+import { AssignmentError, solveAssignmentMaxAsync } from '../../core/assignment/lap';
+import { formatTimeLeft } from '../../core/progressText';
 import { throwIfCancelled } from '../errors';
 import { toBatches, type Batches } from './evaluate';
 import { assertFeaturesFit } from './dataFit';
@@ -82,7 +83,7 @@ export async function activationMatching(
     opts.onProgress?.({ stage: 'activations', fraction: (k + 1) / batches.xs.length, message: `Activation matching: batch ${k + 1} of ${batches.xs.length}` });
     await new Promise<void>((r) => setImmediate(r));
   }
-  return assign(spec, stats);
+  return assign(spec, stats, opts);
 }
 
 /**
@@ -116,7 +117,7 @@ function accumulate(stats: Map<string, Stats>, perm: string, za: tf.Tensor2D, zb
 }
 
 /** One assignment per permutation from its correlation matrix; permutations without features stay the identity. */
-function assign(spec: PermSpec, stats: ReadonlyMap<string, Stats>): ActivationMatchingResult {
+async function assign(spec: PermSpec, stats: ReadonlyMap<string, Stats>, opts: SolveOptions): Promise<ActivationMatchingResult> {
   const perms: Record<string, Int32Array> = {};
   const correlation: Record<string, { before: number; after: number }> = {};
   const unobserved: string[] = [];
@@ -127,17 +128,35 @@ function assign(spec: PermSpec, stats: ReadonlyMap<string, Stats>): ActivationMa
       unobserved.push(name);
       continue;
     }
-    const r = assignOne(s);
+    const r = await assignOne(name, s, opts);
     perms[name] = r.perm;
     correlation[name] = r.correlation;
   }
   return { perms, correlation, unobserved };
 }
 
-/** One permutation's assignment (maximise the summed correlation) and its mean correlation before and after. */
-function assignOne(s: Stats): { perm: Int32Array; correlation: { before: number; after: number } } {
+interface SolveOptions {
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (p: Progress) => void;
+}
+
+/**
+ * One permutation's assignment (maximise the summed correlation) and its mean correlation before
+ * and after. A wide one can take minutes: it reports its rows and stops on cancel inside the solve.
+ */
+async function assignOne(name: string, s: Stats, opts: SolveOptions): Promise<{ perm: Int32Array; correlation: { before: number; after: number } }> {
   const corr = correlationMatrix(s);
-  const r = solveAssignmentMax(corr, s.n);
+  const r = await solveAssignmentMaxAsync(corr, s.n, {
+    signal: opts.signal,
+    onProgress: opts.onProgress && ((p) => {
+      const left = p.secondsLeft === undefined ? '' : `, ${formatTimeLeft(p.secondsLeft)} for it`;
+      const what = p.phase === 'reduction' ? 'first passes' : `${p.rowsDone.toLocaleString('en-US')} of ${p.n.toLocaleString('en-US')} rows`;
+      opts.onProgress?.({ stage: 'activations', message: `Activation matching: assignment of ${name} (${p.n} units), ${what}${left}` });
+    }),
+  }).catch((e: unknown) => {
+    if (e instanceof AssignmentError && e.kind === 'Cancelled') throwIfCancelled(opts.signal, 'activation matching');
+    throw e;
+  });
   let before = 0;
   for (let i = 0; i < s.n; i++) before += corr[i * s.n + i];
   return { perm: r.rowToCol, correlation: { before: before / s.n, after: r.value / s.n } };
@@ -229,7 +248,7 @@ export async function lmActivationMatching(
 ): Promise<LmActivationMatchingResult> {
   const { n, t } = input;
   const budget = opts.memoryBudget ?? defaultMemoryBudget(os.totalmem());
-  const plan = planLmActivationMatching(lmActivationShapes(which, a.config, input), budget, opts.sequencesPerBatch ?? 16);
+  const plan = planLmActivationMatching(lmActivationShapes(which, a.config, input), budget, opts.sequencesPerBatch ?? 16, opts.heldBytes ?? 0);
   const step = plan.sequencesPerBatch;
   const perms: Record<string, Int32Array> = {};
   const correlation: Record<string, { before: number; after: number }> = {};
@@ -278,7 +297,7 @@ export async function lmActivationMatching(
     for (const name of Object.keys(spec.perms)) {
       const x = stats.get(name);
       if (!x) continue;
-      const r = assignOne(x);
+      const r = await assignOne(name, x, opts);
       perms[name] = r.perm;
       correlation[name] = r.correlation;
     }
@@ -308,6 +327,8 @@ export interface LmActivationOptions {
   readonly sequencesPerBatch?: number;
   /** Bytes the sums, the kept features and the forward passes may use (default half of physical memory). */
   readonly memoryBudget?: number;
+  /** Bytes of the budget already held (the process, the models): the plan fits beside them. */
+  readonly heldBytes?: number;
   /** After each pass over the data, what its accumulators actually held (the plan's check). */
   readonly onPass?: (report: { readonly pass: number; readonly statisticsBytes: number; readonly featureBytes: number }) => void;
 }

@@ -28,9 +28,9 @@ import { tfMatMul } from '../tfMatMul';
 import { TOOL, VERSION } from '../version';
 import { checkOutput, otherReads } from '../outputCheck';
 import { attentionLayers } from '../../core/spec/attentionLayers';
-import { formatBytes } from '../../core/memoryPlan';
+import { equivalenceOverBudget } from '../../core/memoryPlan';
 import { isLmCheckpoint, locateLmCheckpoint } from '../lm/checkpoint';
-import { readLmConfig } from '../lm/config';
+import { defaultsNotice, readLmConfig } from '../lm/config';
 import { jobFractions } from '../../core/progressText';
 
 /**
@@ -119,11 +119,13 @@ async function findPermutations(req: AlignRequest, a: Checkpoint, b: Checkpoint,
  * exists for the family or the model config cannot be completed (a transformer's head count).
  */
 async function equivalence(req: AlignRequest, b: Checkpoint, loaded: HeldTensorMap, spec: PermSpec, perms: Permutations, ctx: HandlerContext): Promise<EquivalenceReport | undefined> {
-  // The check holds π(B) and the backend's copy of one model beside A and B (float32): 4 models.
+  // The check holds π(B) and the backend's copy of one model beside A and B (float32): 4 models,
+  // and beside what the process holds now (measured: the runtime, A and B, what matching left).
   const modelBytes = floatNames(b).reduce((sum, name) => sum + 4 * b.get(name)!.shape.reduce((p, d) => p * d, 1), 0);
   const budget = memoryBudgetOf(req);
-  if (4 * modelBytes > budget) {
-    ctx.log(`equivalence check skipped: π(B) and a forward pass beside A and B need ${formatBytes(4 * modelBytes)}, over the memory budget of ${formatBytes(budget)} (--memory-budget)`);
+  const skip = equivalenceOverBudget(modelBytes, process.memoryUsage.rss(), budget);
+  if (skip) {
+    ctx.log(`equivalence check skipped: ${skip}`);
     return undefined;
   }
   ctx.onProgress({ stage: 'equivalence', message: 'Checking that π(B) computes the same function as B' });
@@ -152,6 +154,22 @@ async function equivalence(req: AlignRequest, b: Checkpoint, loaded: HeldTensorM
   }
 }
 
+/** The defaults-taken notices of A's and B's config.json (language models only). */
+async function configDefaultsOf(paths: readonly string[]): Promise<string[]> {
+  const lines: string[] = [];
+  for (const p of paths) {
+    if (!isLmCheckpoint(p)) continue;
+    try {
+      const notice = defaultsNotice(await readLmConfig(locateLmCheckpoint(p).config));
+      if (notice) lines.push(notice);
+    } catch (e) {
+      // A config the forward pass cannot use is refused where it is used (spec, equivalence).
+      if (!(e instanceof ModelError)) throw e;
+    }
+  }
+  return lines;
+}
+
 /**
  * π(B)'s metadata: B's own entries untouched (its training seed stays `rebasin.seed`), the
  * alignment's under `rebasin.align.*`, and `rebasin.tool` marking a file Re-Basin wrote.
@@ -174,6 +192,7 @@ export async function alignHandler(req: AlignRequest, context: HandlerContext): 
     ctx.onProgress({ stage: 'loading', message: `Reading ${base(req.a)} and ${base(req.b)}` });
     const { spec, family, notes } = await specFor(req.spec, a, [b], req.model);
     for (const n of notes) ctx.log(`spec: ${n}`);
+    const configDefaults = await configDefaultsOf([req.a, req.b]);
     const { result: wm, ta, tb } = await findPermutations(req, a, b, spec, ctx);
     throwIfCancelled(ctx.signal, 'align');
 
@@ -230,6 +249,8 @@ export async function alignHandler(req: AlignRequest, context: HandlerContext): 
       iterations: wm.iterations,
       objectiveBefore: wm.objectiveBefore,
       objectiveAfter: wm.objectiveAfter,
+      objectiveFixed: wm.objectiveFixed,
+      ...(configDefaults.length > 0 ? { configDefaults } : {}),
       perms: permsAsArrays(wm.perms),
       ...(req.out !== undefined && write ? { out: req.out } : {}),
       ...(req.out !== undefined ? { written: write } : {}),

@@ -17,7 +17,7 @@ import { evaluateLmWeights, prepareLmEvaluation, type LmEvaluationInput } from '
 import { interpolate } from '../../core/matching/merge';
 import { lmUnitStats, repairLmInterpolated, REPAIR_SEQUENCES } from '../lm/repair';
 import { lmWeightsPath, locateLmCheckpoint, readLmWeights } from '../lm/checkpoint';
-import { readLmConfig, type LmConfig } from '../lm/config';
+import { defaultsNotice, readLmConfig, type LmConfig } from '../lm/config';
 import { buildLm } from '../lm/model';
 import { lmBytesPerSequence, lmModelBytes, planLmBatches } from '../lm/memoryPlan';
 import type { DataOptions, EvaluatePathRequest, EvaluatePathResult, LmEvaluationInfo } from '../protocol';
@@ -122,7 +122,11 @@ export async function evaluateLmPathHandler(req: EvaluatePathRequest, ctx: Handl
       point: { lambda, loss: m.loss, acc: m.accuracy, perplexity: m.perplexity },
     });
   }
-  const lm: LmEvaluationInfo = { objective: input.objective, sequences: input.n, seqLen: input.t, positions: input.rows.length, model, data: tokens.description };
+  const notice = defaultsNotice(config);
+  const lm: LmEvaluationInfo = {
+    objective: input.objective, sequences: input.n, seqLen: input.t, positions: input.rows.length, model, data: tokens.description,
+    ...(notice ? { configDefaults: [notice] } : {}),
+  };
   return {
     lambdas: [...req.lambdas],
     loss,

@@ -8,7 +8,7 @@ import type { Checkpoint, PermSpec, Permutations, TensorMap } from '../../core/c
 import { loadDataset, type Dataset } from '../../core/data';
 import { entryPermNames } from '../../core/blockAxis';
 import { axisPermsOf, dotProduct, identityPermutations, permuteTensor } from '../../core/matching/permute';
-import { isRunningStatistic, weightMatching, type GroupReport, type WeightMatchingResult } from '../../core/matching/weightMatching';
+import { isRunningStatistic, objectiveTerm, weightMatching, type GroupReport, type WeightMatchingResult } from '../../core/matching/weightMatching';
 import { defaultMemoryBudget, MemoryBudgetError, planWeightMatching } from '../../core/memoryPlan';
 import type { HandlerContext } from '../dispatch';
 import { EngineError } from '../errors';
@@ -49,7 +49,8 @@ export function checkMatchingMemory(spec: PermSpec, a: Checkpoint, b: Checkpoint
     }
   }
   try {
-    planWeightMatching(spec, shapes, { budget, heldBytes: held, counted: (t) => !isRunningStatistic(t) });
+    // The process before the models are read: Node, the backend, the workers (measured).
+    planWeightMatching(spec, shapes, { budget, heldBytes: held, runtimeBytes: process.memoryUsage.rss(), counted: (t) => !isRunningStatistic(t) });
   } catch (e) {
     if (e instanceof MemoryBudgetError) throw new EngineError('OverBudget', `${base(b.path)}: ${e.message}`, b.path);
     throw e;
@@ -76,16 +77,22 @@ export async function matchWeights(spec: PermSpec, a: HeldTensorMap, b: HeldTens
  * (tensor, axis) pairs a group acts on of <A_t, π(B)_t>), as weightMatching reports it: used to
  * report data-driven methods on the same scale.
  */
-export function groupObjectives(spec: PermSpec, a: TensorMap, b: TensorMap, perms: Permutations): { total: number; groups: Map<string, number> } {
+export function groupObjectives(spec: PermSpec, a: TensorMap, b: TensorMap, perms: Permutations): { total: number; fixed: number; groups: Map<string, number> } {
   const groups = new Map<string, number>(Object.keys(spec.perms).map((p) => [p, 0]));
   let total = 0;
+  let fixed = 0;
   for (const [tensor, axes] of Object.entries(spec.axes)) {
-    if (isRunningStatistic(tensor)) continue;
+    const term = objectiveTerm(spec, tensor);
+    if (term === 'excluded') continue;
     const d = dotProduct(a.get(tensor)!.data, permuteTensor(b.get(tensor)!, axisPermsOf(spec, perms, tensor)).data);
+    if (term === 'fixed') {
+      fixed += d;
+      continue;
+    }
     total += d;
     for (const p of new Set(axes.flatMap(entryPermNames))) groups.set(p, groups.get(p)! + d);
   }
-  return { total, groups };
+  return { total, fixed, groups };
 }
 
 /** Weight matching's report for permutations another method found. */
@@ -99,7 +106,7 @@ export function reportFor(spec: PermSpec, a: TensorMap, b: TensorMap, perms: Per
     objectiveBefore: before.groups.get(name)!,
     objectiveAfter: after.groups.get(name)!,
   }));
-  return { perms: { ...perms }, iterations, objectiveBefore: before.total, objectiveAfter: after.total, groups };
+  return { perms: { ...perms }, iterations, objectiveBefore: before.total, objectiveAfter: after.total, objectiveFixed: before.fixed, groups };
 }
 
 /** Training examples for the data-driven methods (activation matching and STE learn on train). */

@@ -5,6 +5,7 @@
  */
 import * as v from 'valibot';
 import { MAX_ITER, METHOD_IDS, METHODS, optionAccepts, optionRule, SEED, type NumberOption } from '../../core/methods';
+import { MAX_STEPS } from '../../core/barrier';
 import { bool, finite, int, nonEmpty, numArray, obj, oneOf, permRecord, positive, type Schema } from '../../../shared/schema/rules';
 
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -114,7 +115,7 @@ export const barrierRequestSchema = v.pipe(
     data: dataOptionsSchema,
     model: optStr(),
     spec: optStr(),
-    steps: int(2),
+    steps: v.pipe(int(2), v.maxValue(MAX_STEPS, `must be at most ${MAX_STEPS}`)),
     align: bool(),
     ...seedAndIter,
     /** Recompute BatchNorm running statistics on training data at each lambda (paper appendix A.4). */

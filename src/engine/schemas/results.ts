@@ -58,9 +58,11 @@ const alignEntries = {
   method,
   seconds: num(),
   iterations: int(0),
-  /** Sum over spec tensors of <A, pi(B)>, before (identity) and after. */
+  /** Sum over the spec tensors a permutation acts on of <A, pi(B)>, before (identity) and after. */
   objectiveBefore: num(),
   objectiveAfter: num(),
+  /** Sum of <A, B> over the spec tensors no permutation touches (unchanged by alignment). */
+  objectiveFixed: v.optional(num()),
   perms: permRecord(),
   /** The file written (absent when nothing was written). */
   out: v.optional(nonEmpty()),
@@ -70,6 +72,8 @@ const alignEntries = {
   family: v.optional(nonEmpty()),
   groups: v.array(groupSummarySchema, 'must be an array'),
   equivalence: v.optional(equivalenceReportSchema),
+  /** Sizes a config.json beside A or B left out, taken from transformers' class defaults: one line per file. */
+  configDefaults: v.optional(strArray()),
   /** Weight-space distances over spec tensors: ||A - B|| (naive) and ||A - pi(B)|| (aligned). */
   distance: v.optional(obj({ naive: num(), aligned: num() })),
 };
@@ -136,6 +140,8 @@ export const lmEvaluationInfoSchema = obj({
   model: nonEmpty(),
   /** The token data read, one line. */
   data: nonEmpty(),
+  /** Sizes config.json left out, taken from transformers' class defaults: one line per file. */
+  configDefaults: v.optional(strArray()),
 });
 
 const barrierResultObject = obj({

@@ -5,24 +5,19 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { cp, readdir } from 'node:fs/promises';
 import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
+import { buildDist, runCli } from '../helpers/cli';
 import { hfFixture } from '../helpers/hfFixtures';
 import { makeTmpDir, type TmpDir } from '../helpers/tmp';
 
-const root = path.join(__dirname, '..', '..', '..');
-const cli = path.join(root, 'dist', 'cli.js');
 let tmp: TmpDir;
 
-function run(args: readonly string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const run = runCli;
 
 before(async () => {
-  execFileSync(process.execPath, [path.join(root, 'scripts', 'build.mjs')], { stdio: 'ignore' });
+  buildDist();
   tmp = await makeTmpDir('rebasin-hf-cli-');
   await cp(hfFixture('llama-tiny-gqa-sharded'), tmp.file('a'), { recursive: true });
   await cp(hfFixture('llama-tiny-gqa-sharded'), tmp.file('b'), { recursive: true });

@@ -125,8 +125,19 @@ describe('activation matching memory on the Hugging Face fixtures', () => {
       (e: unknown) => {
         assert.ok(e instanceof EngineError, String(e));
         assert.equal(e.kind, 'OverBudget');
-        assert.match(e.message, /^model\.safetensors: activation matching: \S+ needs \d[\d.]* kB of statistics and features \(.*\); the memory budget is 2\.0 kB \(--memory-budget\)$/);
+        assert.match(e.message, /^llama-b\/model\.safetensors: activation matching: \S+ needs \d[\d.]* kB of statistics and features \(.*\); the memory budget is 2\.0 kB \(--memory-budget\)$/);
         assert.doesNotMatch(e.message, /\n/);
+        return true;
+      },
+    );
+    // Sums and features that fit the budget alone, but not beside what the process holds (Node,
+    // tfjs, A and B, both models on the backend: hundreds of MB here): refused, naming it.
+    const stats = planLmActivationMatching(lmActivationShapes(lmFeatureAxes(spec, lm.config, namePrefix(lm.tensors, lm.config, src)), lm.config, { n: 4, t: 16 }), 1e12).peakBytes;
+    await assert.rejects(
+      alignHandler({ kind: 'align', a: path.join(src, 'model.safetensors'), b: path.join(dirB, 'model.safetensors'), method: 'activation', seed: 0, maxIter: 1, data: { path: data }, memoryBudget: 4 * stats }, ctx),
+      (e: unknown) => {
+        assert.ok(e instanceof EngineError && e.kind === 'OverBudget', String(e));
+        assert.match(e.message, /activation matching: \S+ needs .* of statistics and features \(.*, beside the \d[\d.]* MB the process and both models hold\); the memory budget is/);
         return true;
       },
     );

@@ -157,7 +157,7 @@ describe('errors on the wire', () => {
     const wire = serializeError(st);
     assert.equal(wire.kind, 'SafetensorsError:InvalidOffset');
     assert.equal(wire.file, '/x/model.safetensors');
-    assert.equal(wire.message, 'model.safetensors: tensor `w` offsets overlap');
+    assert.equal(wire.message, 'x/model.safetensors: tensor `w` offsets overlap', 'a Hugging Face file is named with its folder');
     const back = deserializeError(wire);
     assert.ok(back instanceof EngineError);
     assert.equal(back.kind, 'SafetensorsError:InvalidOffset');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AssignmentError, certifyOptimal, solveAssignmentMax } from '../../../../src/core/assignment/lap';
+import { AssignmentError, certifyOptimal, RowRateEstimate, solveAssignmentMax, solveAssignmentMaxAsync, type AssignmentProgress } from '../../../../src/core/assignment/lap';
 import { mulberry32 } from '../../../../src/core/matching/prng';
 
 const rng = mulberry32;
@@ -141,4 +141,59 @@ test('rejects NaN, infinite and mis-sized input with a clear error', () => {
     e instanceof AssignmentError && e.kind === 'NotFinite');
   assert.throws(() => solveAssignmentMax(new Float32Array(5), 2), (e: unknown) =>
     e instanceof AssignmentError && e.kind === 'BadShape');
+});
+
+/** A rank-`r` cost a·bᵀ: the degenerate case (long augmenting paths) of a 1-N-1 MLP's hidden layer. */
+function lowRank(n: number, r: number, seed: number): Float32Array {
+  const g = rng(seed);
+  const a = Array.from({ length: r }, () => Float64Array.from({ length: n }, () => gauss(g)));
+  const b = Array.from({ length: r }, () => Float64Array.from({ length: n }, () => gauss(g)));
+  const c = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) for (let q = 0; q < r; q++) c[i * n + j] += a[q][i] * b[q][j];
+  return c;
+}
+
+test('the async solve gives the sync solve\'s certified optimum on a low-rank cost, reporting rows as it goes', async () => {
+  const n = 400;
+  const c = lowRank(n, 1, 5);
+  const sync = solveAssignmentMax(c, n);
+  let t = 0;
+  const seen: AssignmentProgress[] = [];
+  // A clock that moves 10 ms per look: every checkpoint is a slice and a report.
+  const res = await solveAssignmentMaxAsync(c, n, { clock: () => (t += 10), sliceMs: 1, reportMs: 1, onProgress: (p) => seen.push(p) });
+  assert.deepEqual(res.rowToCol, sync.rowToCol);
+  assert.equal(res.value, sync.value);
+  assert.equal(certifyOptimal(c, n, res, 1e-6 * Math.abs(res.value)), null);
+  // Rank 1: the optimum pairs a's and b's order (rearrangement inequality).
+  assert.ok(seen.some((p) => p.phase === 'augmenting' && p.rowsDone > 0 && p.rowsDone < n), JSON.stringify(seen.slice(0, 3)));
+  assert.ok(seen.every((p) => p.n === n));
+});
+
+test('the async solve stops on an aborted signal between slices', async () => {
+  const n = 300;
+  const c = lowRank(n, 2, 6);
+  const controller = new AbortController();
+  let t = 0;
+  const solving = solveAssignmentMaxAsync(c, n, {
+    signal: controller.signal, clock: () => (t += 10), sliceMs: 1, reportMs: 1,
+    onProgress: () => controller.abort(),
+  });
+  await assert.rejects(solving, (e: unknown) => e instanceof AssignmentError && e.kind === 'Cancelled');
+});
+
+test('the time left follows a rate that grows with the rows done (fitted t ~ k^e, e in [1, 3])', () => {
+  // Elapsed time grows as k^2 (each row's path twice as long at twice the rows): at k = 250 of 1000,
+  // 1 s spent, 16 s in all: 15 s are left, where a constant rate would promise 3 s.
+  const quadratic = new RowRateEstimate();
+  quadratic.observe(0, 1000, 0);
+  for (let k = 1; k <= 250; k++) quadratic.observe(k, 1000, 1000 * (k / 250) ** 2);
+  assert.ok(Math.abs(quadratic.secondsLeft()! - 15) < 0.5, String(quadratic.secondsLeft()));
+  const linear = new RowRateEstimate();
+  linear.observe(0, 1000, 0);
+  for (let k = 1; k <= 500; k++) linear.observe(k, 1000, 4 * k);
+  assert.ok(Math.abs(linear.secondsLeft()! - 2) < 0.1, String(linear.secondsLeft()));
+  const early = new RowRateEstimate();
+  early.observe(10, 1000, 0);
+  early.observe(20, 1000, 500);
+  assert.equal(early.secondsLeft(), undefined, 'no estimate in the first second');
 });

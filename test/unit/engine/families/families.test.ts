@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { CORE_FAMILIES, FAMILY_IDS, detectFamily, readHfConfig } from '../../../../src/core/families';
 import { inferSpec } from '../../../../src/core/spec';
 import { detectModelFamily } from '../../../../src/engine/compute';
@@ -49,12 +50,24 @@ test("config.json's model_type decides between namings found in one checkpoint",
   assert.equal(detectFamily(both)?.id, 'gpt2', 'without config.json: registry order');
   const dir = await tmpDirFor(t);
   assert.equal(readHfConfig(dir.file('model.safetensors')), undefined);
-  writeFileSync(dir.file('config.json'), JSON.stringify({ model_type: 'llama', hidden_size: 8 }));
+  writeFileSync(dir.file('config.json'), JSON.stringify({ model_type: 'llama', hidden_size: 8, num_attention_heads: 2, num_key_value_heads: 1 }));
   const hf = readHfConfig(dir.file('model.safetensors'));
-  assert.deepEqual(hf, { model_type: 'llama' });
+  assert.deepEqual(hf, { model_type: 'llama', heads: 2, kvHeads: 1, headDim: 4 });
   assert.equal(detectFamily(both, hf)?.id, 'llama');
+});
+
+test('an unreadable or unusable config.json is refused in one line naming its folder, not ignored', async (t) => {
+  const dir = await tmpDirFor(t);
+  const folder = path.basename(dir.path);
+  const weights = dir.file('model.safetensors');
   writeFileSync(dir.file('config.json'), '{not json');
-  assert.equal(readHfConfig(dir.file('model.safetensors')), undefined);
+  assert.throws(() => readHfConfig(weights), (e: Error) => e.message.startsWith(`${folder}/config.json: config.json is not valid JSON`) && !e.message.includes('\n'));
+  // Heads as align reads them: LlamaConfig's default of 32 heads does not divide a width of 8.
+  writeFileSync(dir.file('config.json'), JSON.stringify({ model_type: 'llama', hidden_size: 8 }));
+  assert.throws(() => readHfConfig(weights), /config\.json: 32 attention heads do not divide the width 8: add "head_dim"/);
+  // A head count that is not a positive integer is named, not asked for as if it were missing.
+  writeFileSync(dir.file('config.json'), JSON.stringify({ model_type: 'llama', hidden_size: 8, num_attention_heads: '2' }));
+  assert.throws(() => readHfConfig(weights), /"num_attention_heads" must be a positive integer, got "2"/);
 });
 
 test('model config schema: valid configs pass (other families\' keys included), each invalid field names its rule', async () => {

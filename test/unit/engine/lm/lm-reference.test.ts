@@ -177,8 +177,8 @@ describe('config.json', () => {
     assert.throws(() => cfg(raw), (e: unknown) => e instanceof ModelError && re.test(e.message) && e.message.startsWith('test/config.json: ') && !e.message.includes('\n'));
   it('names the file and the key to add when something needed is missing', () => {
     fails({ n_layer: 2 }, /no "model_type": add it/);
-    fails({ model_type: 'gpt2', n_layer: 2, n_embd: 16, vocab_size: 5, n_positions: 4 }, /no "n_head" or "num_attention_heads": add it \(the number of attention heads\)/);
-    fails({ model_type: 'llama', num_hidden_layers: 2, hidden_size: 16, num_attention_heads: 4, vocab_size: 5 }, /no "max_position_embeddings": add it/);
+    // A missing head count takes GPT2Config's 12 (as transformers does), which does not divide 16.
+    fails({ model_type: 'gpt2', n_layer: 2, n_embd: 16, vocab_size: 5, n_positions: 4 }, /12 attention heads do not divide the width 16/);
     fails({ model_type: 'llama', num_hidden_layers: 1, hidden_size: 18, num_attention_heads: 4, vocab_size: 5, max_position_embeddings: 8 }, /4 attention heads do not divide the width 18: add "head_dim"/);
     fails({ model_type: 't5' }, /model_type "t5" has no LM forward pass here/);
     fails({ model_type: 'llama', num_hidden_layers: 1, hidden_size: 16, num_attention_heads: 4, vocab_size: 5, max_position_embeddings: 8, rope_scaling: { type: 'yarn', factor: 4 } }, /"rope_scaling" type "yarn" is not supported/);
@@ -192,6 +192,10 @@ describe('config.json', () => {
     assert.deepEqual([l.eps, l.act, l.tied, l.rope?.theta, l.rope?.type], [1e-6, 'silu', false, 10000, 'default']);
     const b = cfg({ model_type: 'bert', num_hidden_layers: 1, hidden_size: 16, num_attention_heads: 4, vocab_size: 5, max_position_embeddings: 8 });
     assert.deepEqual([b.eps, b.act, b.tied, b.objective], [1e-12, 'gelu', true, 'masked']);
+    // Sizes too: a Llama config without max_position_embeddings reads as LlamaConfig's 2048.
+    const noPositions = cfg({ model_type: 'llama', num_hidden_layers: 2, hidden_size: 16, num_attention_heads: 4, vocab_size: 5 });
+    assert.equal(noPositions.maxPositions, 2048);
+    assert.ok(noPositions.defaulted.includes('"max_position_embeddings" = 2048'));
   });
   it('refuses weights that disagree with config.json, naming both', () => {
     const w = randomGpt2({ layers: 2, d: 16, vocab: 23, positions: 10, lmHead: false, seed: 1 });
