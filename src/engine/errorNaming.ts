@@ -21,6 +21,7 @@ function requestFiles(r: EngineRequest): string[] {
     case 'evaluatePath':
       return [r.a, r.b, r.data.path];
     case 'diff':
+    case 'diffTensor':
       return [r.b, r.a];
     case 'equivalence':
       return [r.other, r.b];
