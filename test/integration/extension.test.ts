@@ -90,11 +90,11 @@ describe('Re-Basin extension', function () {
       contributes: { menus: Record<string, { command: string; when?: string }[]> };
     };
     const explorer = pkg.contributes.menus['explorer/context'];
-    assert.deepEqual(explorer.map((m) => m.command).sort(), ['rebasin.alignWith', 'rebasin.computeBarrierWith', 'rebasin.convertToSafetensors', 'rebasin.inspectCheckpoint']);
+    assert.deepEqual(explorer.map((m) => m.command).sort(), ['rebasin.alignWith', 'rebasin.compareWith', 'rebasin.computeBarrierWith', 'rebasin.convertToSafetensors', 'rebasin.inspectCheckpoint']);
     // Checkpoints: safetensors and the PyTorch / Flax files (convert: those only), and index JSON files.
     for (const m of explorer) assert.match(m.when ?? '', /resourceExtname =~ \/\^\\\.\((safetensors\|)?pt\|pth\|bin\|ckpt\|msgpack\)\$\//);
     for (const m of explorer.filter((x) => x.command !== 'rebasin.convertToSafetensors')) assert.match(m.when ?? '', /resourceFilename =~ \/\\\.index\\\.json\$\//);
-    for (const m of explorer.filter((x) => x.command !== 'rebasin.inspectCheckpoint' && x.command !== 'rebasin.convertToSafetensors')) assert.match(m.when ?? '', /isWorkspaceTrusted/);
+    for (const m of explorer.filter((x) => x.command !== 'rebasin.inspectCheckpoint' && x.command !== 'rebasin.convertToSafetensors' && x.command !== 'rebasin.compareWith')) assert.match(m.when ?? '', /isWorkspaceTrusted/);
   });
 
   it('opens a checkpoint in the inspector from its header alone', async function () {

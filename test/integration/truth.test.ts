@@ -124,7 +124,8 @@ describe('Re-Basin extension: says what happened', function () {
     })) as MergeOutcome;
     assert.equal(outcome.out, inWorkspace('truth', 'gpt2-one-head-merged'));
     assert.ok(fs.statSync(outcome.out).isDirectory(), 'a folder, as the CLI writes for --out DIR');
-    assert.deepEqual(fs.readdirSync(outcome.out).sort(), ['config.json', 'model.safetensors']);
+    // The files written, and the manifest that lets a later merge replace exactly them.
+    assert.deepEqual(fs.readdirSync(outcome.out).sort(), ['.rebasin-output.json', 'config.json', 'model.safetensors']);
     assert.match(outcome.quality ?? '', /^loss [\d.e+-]+ \(perplexity [\d.e+-]+\), token accuracy [\d.]+% on ids\.npy; gpt2-one-head: loss [\d.e+-]+ \(perplexity [\d.e+-]+\), token accuracy [\d.]+%; gpt2-one-head-b: loss/);
     assert.match(outcome.endpointNote ?? '', /λ=0\.95 is close to gpt2-one-head-b: the merge is nearly gpt2-one-head-b alone/);
     const run = api.runs()[0];
