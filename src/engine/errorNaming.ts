@@ -45,7 +45,9 @@ export function withFileNamed(e: unknown, request: EngineRequest): unknown {
   const kind = errorKind(e);
   if (kind === 'Cancelled' || !(e instanceof Error)) return e;
   const files = requestFiles(request);
-  if (files.length === 0 || files.some((f) => shownNames(f).some((n) => e.message.includes(n)))) return e;
+  // A message about the output (a full disk) names it: that is the file it is about.
+  const out = 'out' in request && typeof request.out === 'string' ? [request.out] : [];
+  if (files.length === 0 || [...files, ...out].some((f) => shownNames(f).some((n) => e.message.includes(n)))) return e;
   const lead = request.kind === 'align' ? displayName(files[0]) : files.slice(0, 3).map(displayName).join(', ');
   const named = new EngineError(kind, `${lead}: ${e.message}`, files[0], { cause: e });
   if (e.stack) named.stack = e.stack;

@@ -29,7 +29,7 @@ function zeroLink(folder: string, name: string): string {
 
 test('a JSON side file linked to /dev/zero is refused before any read, naming it', async () => {
   const file = zeroLink('zero', 'config.json');
-  await assert.rejects(readJsonObject(file, 1000, 'config.json'), (e: unknown) => e instanceof InputFileError && e.kind === 'NotRegular' && e.message === 'config.json: config.json is not a regular file (it is a device)');
+  await assert.rejects(readJsonObject(file, 1000, 'config.json'), (e: unknown) => e instanceof InputFileError && e.kind === 'NotRegular' && e.message === 'zero/config.json: config.json is not a regular file (it is a device)');
   assert.throws(() => readJsonObjectSync(file, 1000, 'config.json'), (e: unknown) => e instanceof InputFileError && e.kind === 'NotRegular');
 });
 

@@ -22,3 +22,12 @@ test('an error that names a file already, and a cancellation, are left as they a
   const cancelled = new EngineError('Cancelled', 'barrier cancelled');
   assert.equal(withFileNamed(cancelled, barrier), cancelled);
 });
+
+test('an error about the output (a full disk) names the output and is left as it is', () => {
+  const full = new Error('merge.safetensors: cannot write 68392 bytes at offset 65536 (ENOSPC): no space left on device, write');
+  const merge = { kind: 'merge', inputs: ['/m/a.safetensors', '/m/b.safetensors'], out: '/full/merge.safetensors', lambda: 0.5, align: true, seed: 0, maxIter: 1 } as const;
+  assert.equal(withFileNamed(full, { ...merge, inputs: [...merge.inputs] }), full);
+  const align = { kind: 'align', a: '/m/a.safetensors', b: '/m/b.safetensors', out: '/full/align.safetensors', method: 'weight', seed: 0, maxIter: 1 } as const;
+  const alignFull = new Error('align.safetensors: cannot write 68288 bytes at offset 65536 (ENOSPC): no space left on device, write');
+  assert.equal(withFileNamed(alignFull, align), alignFull);
+});
