@@ -202,7 +202,9 @@ describe('npm run demo (tiny setting, real MNIST, built dist/demo.js)', { timeou
     assert.deepEqual(leftovers(tmp.path), []);
   });
 
-  it('reuses the cached models on a rerun, and is faster', async () => {
+  // Not a timed assertion: "faster" depends on the machine's load (a rerun took 4.1 s against the
+  // first 3.1 s on a busy machine); that no training ran is what the rerun must show.
+  it('reuses the cached models on a rerun: no training', async () => {
     const again = await runDemo([...TINY, '--out', tmp.path]);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /cached; --retrain to train again/);
@@ -210,7 +212,6 @@ describe('npm run demo (tiny setting, real MNIST, built dist/demo.js)', { timeou
     const s = JSON.parse(readFileSync(tmp.file('summary.json'), 'utf8')) as DemoSummary;
     assert.deepEqual(s.models.trained, [false, false]);
     assert.equal(s.timings.train, undefined);
-    assert.ok(again.seconds < first.seconds, `rerun ${again.seconds.toFixed(1)} s vs first ${first.seconds.toFixed(1)} s`);
   });
 
   it('stops cleanly on Ctrl-C: exit 130, no temp files, no report', async () => {
