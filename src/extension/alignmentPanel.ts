@@ -4,7 +4,6 @@
  * run's numbers. The webview receives its state by message; every message it sends back is
  * validated, and "open file" only opens paths the extension put in that state itself.
  */
-import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { AlignmentState, BarrierCurve, DataProvenance, ToAlignment } from '../../webview/protocol';
 import { Disposable } from './dispose';
@@ -13,6 +12,7 @@ import { errorMessage } from './log';
 import type { Deps } from './deps';
 import { asFromAlignment } from './messageGuards';
 import { afterReload, persistedState, persistedTitle } from './panelRestore';
+import { saveExport } from './webviewExport';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
 export class AlignmentPanel extends Disposable {
@@ -155,30 +155,13 @@ export class AlignmentPanel extends Disposable {
           break;
         }
         case 'exportCsv':
-          await this.save(message.suggestedName, new TextEncoder().encode(message.csv), { 'CSV': ['csv'] });
-          break;
         case 'exportPng':
-          await this.save(message.suggestedName, Buffer.from(message.dataUrl.slice('data:image/png;base64,'.length), 'base64'), { 'PNG image': ['png'] });
+          await saveExport(message, this.state.out?.path ?? this.state.b.path, this.log);
           break;
       }
     } catch (err) {
       void vscode.window.showErrorMessage(`Re-Basin: ${errorMessage(err)}`);
     }
-  }
-
-  /** Asks where to save an export; the webview only suggests a bare file name. */
-  private async save(suggested: string, bytes: Uint8Array, filters: Record<string, string[]>): Promise<void> {
-    const dir = path.dirname(this.state.out?.path ?? this.state.b.path);
-    const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.file(path.join(dir, suggested)), filters });
-    if (!target) return;
-    await vscode.workspace.fs.writeFile(target, bytes);
-    this.log.info(`exported ${target.fsPath}`);
-    // Say where it went, with the two things one does next.
-    void vscode.window.showInformationMessage(`Re-Basin: saved ${path.basename(target.fsPath)}.`, 'Open', 'Reveal').then(async (choice) => {
-      if (choice === 'Open') await vscode.commands.executeCommand('vscode.open', target);
-      // In the Explorer when the file is in the workspace, else in the system's file manager.
-      if (choice === 'Reveal') await vscode.commands.executeCommand(vscode.workspace.getWorkspaceFolder(target) ? 'revealInExplorer' : 'revealFileInOS', target);
-    });
   }
 
   override dispose(): void {

@@ -4,7 +4,6 @@
  * (`diffTensor` request) when the view asks, and saves the
  * view's CSV / PNG exports where the user says. Every message from the webview is validated.
  */
-import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { DiffState, ToDiff } from '../../webview/protocol';
 import type { Deps } from './deps';
@@ -12,6 +11,7 @@ import { Disposable } from './dispose';
 import { errorMessage } from './log';
 import { asFromDiff } from './messageGuards';
 import { reportFailure, withCancellableProgress } from './runSupport';
+import { saveExport } from './webviewExport';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
 /** Above this (A and B as float32), drawing a tensor shows a cancellable notification. */
@@ -142,23 +142,13 @@ export class DiffPanel extends Disposable {
           await this.showTensor(message.tensor);
           break;
         case 'exportCsv':
-          await this.save(message.suggestedName, new TextEncoder().encode(message.csv), { 'CSV': ['csv'] });
-          break;
         case 'exportPng':
-          await this.save(message.suggestedName, Buffer.from(message.dataUrl.slice('data:image/png;base64,'.length), 'base64'), { 'PNG image': ['png'] });
+          await saveExport(message, this.state.b.path, this.deps.log);
           break;
       }
     } catch (err) {
       void vscode.window.showErrorMessage(`Re-Basin: ${errorMessage(err)}`);
     }
-  }
-
-  /** Asks where to save an export (beside B by default); the webview only suggests a bare file name. */
-  private async save(suggested: string, bytes: Uint8Array, filters: Record<string, string[]>): Promise<void> {
-    const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.file(path.join(path.dirname(this.state.b.path), suggested)), filters });
-    if (!target) return;
-    await vscode.workspace.fs.writeFile(target, bytes);
-    this.deps.log.info(`exported ${target.fsPath}`);
   }
 
   override dispose(): void {
