@@ -7,12 +7,12 @@
 import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { checkpointName } from '../checkpointName';
-import { MAX_DATA_FILE_BYTES, readBoundedFile } from '../files';
+import { openRegularFile } from '../files';
+import { ZipArchive } from '../formats/zipArchive';
 import { isLanguageModelCheckpoint } from '../hf/layout';
 import { openCheckpoint } from '../safetensors';
 import { hasLabelledPair, labelsFileFor } from './dataset';
 import { isTextDataPath } from './text';
-import { listZipEntries } from './zip';
 
 /** `labelled`: examples with labels (classifiers); `tokens`: token ids; `text`: raw text (language models). */
 export type DataKind = 'labelled' | 'tokens' | 'text';
@@ -46,7 +46,7 @@ export async function dataShape(p: string): Promise<DataShape | undefined> {
         await ck.close();
       }
     } else if (/\.npz$/i.test(p)) {
-      keys = new Set([...listZipEntries(await readBoundedFile(p, MAX_DATA_FILE_BYTES, 'data file'), p).keys()].map((k) => k.replace(/\.npy$/, '')));
+      keys = await npzKeys(p);
     } else {
       return undefined;
     }
@@ -98,4 +98,18 @@ export async function defaultDataFor(o: { evaluated: string; given?: string | nu
   if (!source || !found) return source ? { source } : {};
   const problem = await dataFitProblem(found, o.evaluated);
   return problem ? { source, problem } : { path: found, source };
+}
+
+/**
+ * The array names of an `.npz`, from its central directory alone: this runs on the extension
+ * host's thread before every run, so it never reads the archive (up to 2 GB) whole.
+ */
+async function npzKeys(file: string): Promise<Set<string>> {
+  const { handle, size } = await openRegularFile(file, 'data file');
+  try {
+    const zip = await ZipArchive.open(file, handle, size);
+    return new Set([...zip.members.keys()].map((k) => k.replace(/\.npy$/, '')));
+  } finally {
+    await handle.close();
+  }
 }

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { dataFitProblem, dataShape, defaultDataFor, loadDataset } from '../../../../src/core/data';
 import { writeSafetensors, type TensorSource } from '../../../../src/core/safetensors';
 import { tmpDirFor } from '../../helpers/tmp';
+import { zipBytes } from '../../helpers/zipBytes';
 
 /** A minimal .npy (version 1) of `descr` and `shape` with a zero body. */
 function npy(descr: string, shape: number[], bytesPer: number): Buffer {
@@ -32,6 +33,12 @@ test('tells labelled examples from token ids and text by names and headers', asy
   assert.equal((await dataShape(tmp.file('xy.safetensors')))?.kind, 'labelled');
   assert.equal((await dataShape(tmp.file('tokens.safetensors')))?.kind, 'tokens');
   assert.equal((await dataShape(tmp.path))?.kind, 'labelled', 'a folder is read as IDX images and labels');
+  // .npz: told from the archive's directory alone (entries of arrays named x/y, or input_ids).
+  const stored = (name: string, data: Buffer) => ({ name, stored: data, method: 0 as const, size: data.length });
+  writeFileSync(tmp.file('xy.npz'), zipBytes([stored('x.npy', npy('<f4', [4, 8], 4)), stored('y.npy', npy('<i8', [4], 8))]));
+  writeFileSync(tmp.file('ids.npz'), zipBytes([stored('input_ids.npy', npy('<i4', [2, 4], 4))]));
+  assert.equal((await dataShape(tmp.file('xy.npz')))?.kind, 'labelled');
+  assert.equal((await dataShape(tmp.file('ids.npz')))?.kind, 'tokens');
   assert.equal(await dataShape(tmp.file('missing.npy')), undefined, 'a missing path is left to the loader');
 });
 
