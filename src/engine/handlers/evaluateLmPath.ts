@@ -21,7 +21,7 @@ import { defaultsNotice, readLmConfig, type LmConfig } from '../lm/config';
 import { buildLm } from '../lm/model';
 import { lmBytesPerSequence, lmModelBytes, planLmBatches } from '../lm/memoryPlan';
 import type { DataOptions, EvaluatePathRequest, EvaluatePathResult, LmEvaluationInfo } from '../protocol';
-import type { HandlerContext } from '../dispatch';
+import type { HandlerContext } from '../handlerContext';
 import { threadTokenizer } from '../tokenizeThread';
 
 /** How long an unused token input stays cached (a barrier's chunks follow each other within this). */

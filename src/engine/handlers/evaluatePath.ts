@@ -14,7 +14,7 @@ import { interpolate } from '../../core/matching/merge';
 import { currentBackend } from '../backend';
 import { throwIfCancelled } from '../errors';
 import type { EvaluatePathRequest, EvaluatePathResult, EvaluationPlan } from '../protocol';
-import type { HandlerContext } from '../dispatch';
+import type { HandlerContext } from '../handlerContext';
 import { resetBatchNorm } from '../compute/batchNormReset';
 import { activationBytesPerExample } from '../compute/activationBytes';
 import { defaultMemoryBudget, planBatchSize } from '../compute/batchPlan';

@@ -4,7 +4,7 @@
  */
 import { formatBytes } from '../../core/memoryPlan';
 import { EXTREME_ABS, EXTREME_STD_RATIO, scanCheckpoint } from '../../core/scan';
-import type { HandlerContext } from '../dispatch';
+import type { HandlerContext } from '../handlerContext';
 import { throwIfCancelled } from '../errors';
 import { base, closeAll, openAll } from '../loadTensors';
 import type { ScanRequest, ScanResult } from '../protocol';

@@ -12,7 +12,7 @@ import { detectFileFormat } from '../../core/formats';
 import type { TensorInfo } from '../../core/checkpoint';
 import { addHistogram, histogramEdges } from '../../core/scan/histogram';
 import { addMoments, emptyMoments, meanAndStd } from '../../core/scan/moments';
-import type { HandlerContext } from '../dispatch';
+import type { HandlerContext } from '../handlerContext';
 import { EngineError, throwIfCancelled } from '../errors';
 import { base } from '../loadTensors';
 import type { TensorStatsRequest, TensorStatsResult } from '../protocol';

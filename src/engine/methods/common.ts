@@ -10,7 +10,7 @@ import { entryPermNames } from '../../core/blockAxis';
 import { axisPermsOf, dotProduct, identityPermutations, permuteTensor } from '../../core/matching/permute';
 import { isRunningStatistic, objectiveTerm, weightMatching, type GroupReport, type WeightMatchingResult } from '../../core/matching/weightMatching';
 import { defaultMemoryBudget, MemoryBudgetError, planWeightMatching } from '../../core/memoryPlan';
-import type { HandlerContext } from '../dispatch';
+import type { HandlerContext } from '../handlerContext';
 import { EngineError } from '../errors';
 import { base } from '../loadTensors';
 import type { AlignRequest, DataOptions } from '../protocol';

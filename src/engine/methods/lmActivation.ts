@@ -6,7 +6,7 @@
 import type { PermSpec, TensorMap } from '../../core/checkpoint';
 import { lmActivationMatching, lmActivationShapes } from '../compute/activationMatching';
 import { planLmActivationMatching } from '../../core/lmActivationMemory';
-import type { HandlerContext } from '../dispatch';
+import type { HandlerContext } from '../handlerContext';
 import { formatBytes, MemoryBudgetError } from '../../core/memoryPlan';
 import { EngineError } from '../errors';
 import { base } from '../loadTensors';
