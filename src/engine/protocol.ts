@@ -46,6 +46,8 @@ export type ScanRequest = RequestOf['scan'];
 export type DiffTensorRequest = RequestOf['diffTensor'];
 export type BackendRequest = RequestOf['backend'];
 export type { SteOptions } from './schemas/requests';
+/** The request fields of the methods' own options (`ste`), each method's declared in src/core/methods. */
+export type MethodOptionFields = Pick<AlignRequest, keyof typeof req.methodOptions>;
 
 // ---------------------------------------------------------------- results (docs: schemas/results.ts)
 

@@ -6,7 +6,7 @@
  */
 import { diffCheckpoints } from '../../core/diff';
 import { axisPermutations } from '../../core/matching/permute';
-import { formatBytes } from '../../core/memoryPlan';
+import { formatBytes } from '../../../shared/bytes';
 import { MAX_ITER, SEED } from '../../core/methods';
 import type { Permutations } from '../../core/checkpoint';
 import type { HandlerContext } from '../handlerContext';

@@ -7,7 +7,7 @@
  */
 import type { DenseTensor } from '../../core/checkpoint';
 import { loadDataset } from '../../core/data';
-import { formatBytes } from '../../core/memoryPlan';
+import { formatBytes } from '../../../shared/bytes';
 import { readModelConfig } from '../compute/modelConfig';
 import { ModelError } from '../compute/modelErrors';
 import type { HandlerContext } from '../handlerContext';

@@ -11,7 +11,7 @@ import { applyPermutations } from '../../core/matching/permute';
 import type { Permutations } from '../../core/checkpoint';
 import { EngineError, throwIfCancelled } from '../errors';
 import { closeAll, openAll, specFor } from '../loadTensors';
-import { defaultMemoryBudget } from '../compute/batchPlan';
+import { defaultMemoryBudget } from '../../core/memoryBudget';
 import { fileKey } from '../compute/pathCache';
 import { evaluateLmWeights, prepareLmEvaluation, type LmEvaluationInput } from '../lm/evaluate';
 import { interpolate } from '../../core/matching/merge';

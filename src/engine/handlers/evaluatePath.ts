@@ -17,7 +17,8 @@ import type { EvaluatePathRequest, EvaluatePathResult, EvaluationPlan } from '..
 import type { HandlerContext } from '../handlerContext';
 import { resetBatchNorm } from '../compute/batchNormReset';
 import { activationBytesPerExample } from '../compute/activationBytes';
-import { defaultMemoryBudget, planBatchSize } from '../compute/batchPlan';
+import { planBatchSize } from '../compute/batchPlan';
+import { defaultMemoryBudget } from '../../core/memoryBudget';
 import { evaluateModel, linearOutputs, toBatches, type Batches } from '../compute/evaluate';
 import { buildModel } from '../compute/models';
 import { layerPermutation, loadPathEnds, type PathEnds } from '../compute/pathModels';

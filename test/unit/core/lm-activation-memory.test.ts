@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import type { DenseTensor, PermSpec, TensorMap } from '../../../src/core/checkpoint';
 import { readHfConfig } from '../../../src/core/families/hfConfig';
 import { planLmActivationMatching, statisticsBytes, type LmActivationShapes } from '../../../src/core/lmActivationMemory';
-import { MemoryBudgetError } from '../../../src/core/memoryPlan';
+import { MemoryBudgetError } from '../../../src/core/memoryBudget';
 import { applyPermutations, randomPermutations } from '../../../src/core/matching/permute';
 import { writeSafetensors } from '../../../src/core/safetensors';
 import { inferSpec } from '../../../src/core/spec';
