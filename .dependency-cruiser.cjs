@@ -5,6 +5,14 @@
 /** `vscode` resolves to its type package (or nothing); tfjs to node_modules. */
 const VSCODE = '^vscode$|(^|/)node_modules/(@types/)?vscode/';
 const TFJS = '^@tensorflow/|(^|/)node_modules/@tensorflow/';
+/**
+ * The engine's inner order, bottom up: computations (compute/, lm/, families/) < matching methods
+ * (methods/) < request handlers (handlers/) < dispatch (the dispatcher, the barrier job, the
+ * worker and the client with their pool and RPC). A layer imports only layers below it.
+ */
+const ENGINE_METHODS = '^src/engine/methods/';
+const ENGINE_HANDLERS = '^src/engine/handlers/';
+const ENGINE_DISPATCH = '^src/engine/(dispatch|barrierJob|worker|client|pool|rpc)\\.ts$';
 
 module.exports = {
   forbidden: [
@@ -59,6 +67,44 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/engine/' },
       to: { path: '^src/(extension|cli)/' },
+    },
+    {
+      name: 'engine-compute-imports-no-method-handler-dispatch',
+      comment: 'Computations (compute/, lm/, families/) are the engine\'s bottom layer: no matching method, handler or dispatcher.',
+      severity: 'error',
+      from: { path: '^src/engine/(compute|lm|families)/' },
+      to: { path: [ENGINE_METHODS, ENGINE_HANDLERS, ENGINE_DISPATCH].join('|') },
+    },
+    {
+      name: 'engine-methods-import-no-handler-dispatch',
+      comment: 'Matching methods run inside the align handler: they import computations, never a handler or the dispatcher.',
+      severity: 'error',
+      from: { path: ENGINE_METHODS },
+      // EXCEPTION for the lead: methods/lmActivation.ts takes `tokenInput` (the token data of an LM
+      // request, cached per file) from handlers/evaluateLmPath.ts. It belongs under lm/, which the
+      // LM-family refactor (issue 20, items 1-2) rewrites: move it there and drop this pathNot.
+      to: { path: ENGINE_HANDLERS + '|' + ENGINE_DISPATCH, pathNot: '^src/engine/handlers/evaluateLmPath\\.ts$' },
+    },
+    {
+      name: 'engine-handlers-import-no-dispatch',
+      comment: 'Handlers are routed by dispatch.ts; they take their context from handlerContext.ts, never from the dispatcher.',
+      severity: 'error',
+      from: { path: ENGINE_HANDLERS },
+      to: { path: ENGINE_DISPATCH },
+    },
+    {
+      name: 'engine-protocol-imports-only-schemas',
+      comment: 'protocol.ts is the wire types derived from the schemas (the webviews import it): no dispatcher, handler or computation behind it.',
+      severity: 'error',
+      from: { path: '^src/engine/protocol\\.ts$' },
+      to: { path: '^src/engine/', pathNot: '^src/engine/schemas/' },
+    },
+    {
+      name: 'cli-imports-no-extension',
+      comment: 'The CLI runs without VS Code: nothing of src/extension (shared code goes to src/core or src/engine).',
+      severity: 'error',
+      from: { path: '^src/cli/' },
+      to: { path: '^src/extension/' },
     },
     {
       name: 'no-cycles',

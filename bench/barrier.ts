@@ -14,7 +14,7 @@ import { weightMatching } from '../src/core/matching/weightMatching';
 import { inferSpec } from '../src/core/spec';
 import { initBackend } from '../src/engine/backend';
 import { initMlp, trainMlp } from '../src/engine/compute';
-import type { HandlerContext } from '../src/engine/dispatch';
+import type { HandlerContext } from '../src/engine/handlerContext';
 import { evaluatePathHandler } from '../src/engine/handlers/evaluatePath';
 import { saveTensors } from '../src/engine/handlers/train';
 import { tfMatMul } from '../src/engine/tfMatMul';

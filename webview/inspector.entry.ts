@@ -4,7 +4,8 @@
  * fast), `__metadata__`, the detected architecture's permutation groups, and per-tensor stats with
  * a histogram fetched on demand (`requestStats` → `stats` | `statsError`).
  */
-import { clear, fmt, fmtBytes, h, vscodeApi } from './dom';
+import { formatBytes } from '../shared/bytes';
+import { clear, fmt, h, vscodeApi } from './dom';
 import { drawHistogram } from './histogram';
 import type { AttentionLayer, FromInspector, InspectorState, InspectorTensor, ScanResult, TensorStatsResult } from './protocol';
 import { readTheme, watchTheme } from './theme';
@@ -201,7 +202,7 @@ function tensorRows(t: InspectorTensor): HTMLTableRowElement[] {
     h('td', { class: 'mono' }, t.dtype),
     h('td', { class: 'mono' }, `[${t.shape.join(', ')}]`),
     h('td', { class: 'num' }, fmt(params(t))),
-    h('td', { class: 'num' }, fmtBytes(bytes(t))),
+    h('td', { class: 'num' }, formatBytes(bytes(t))),
     h('td', {}, btn));
   const statsRow = h('tr', { class: 'stats-row', 'data-stats-for': t.name, hidden: !stats.has(t.name) }, h('td', { colspan: 6 }, statsCell(t.name)));
   return [row, statsRow];
@@ -312,7 +313,7 @@ function tensorSection(s: InspectorState): HTMLElement {
     const b = tensors.reduce((a, t) => a + bytes(t), 0);
     const header = h('tbody', { class: 'group' }, h('tr', { class: 'group-row' },
       h('th', { scope: 'rowgroup', colspan: 3 }, toggle, h('span', { class: 'count' }, ` ${tensors.length} tensor${tensors.length === 1 ? '' : 's'}`)),
-      h('td', { class: 'num' }, fmt(p)), h('td', { class: 'num' }, fmtBytes(b)), h('td', {})));
+      h('td', { class: 'num' }, fmt(p)), h('td', { class: 'num' }, formatBytes(b)), h('td', {})));
     const rows = h('tbody', { class: 'group-rows', hidden: true });
     const g: Group = { prefix, tensors, params: p, bytes: b, open: false, header, rows, toggle };
     toggle.addEventListener('click', () => setOpen(g, toggle.getAttribute('aria-expanded') !== 'true'));
@@ -321,7 +322,7 @@ function tensorSection(s: InspectorState): HTMLElement {
     return g;
   });
   table.append(h('tfoot', {}, h('tr', {}, h('th', { scope: 'row', colspan: 3 }, `Total: ${fmt(s.tensors.length)} tensors`),
-    h('td', { class: 'num' }, fmt(s.totalParams)), h('td', { class: 'num' }, fmtBytes(s.totalBytes)), h('td', {}))));
+    h('td', { class: 'num' }, fmt(s.totalParams)), h('td', { class: 'num' }, formatBytes(s.totalBytes)), h('td', {}))));
 
   const filter = h('input', { type: 'search', class: 'filter', placeholder: 'Filter tensors by name', 'aria-label': 'Filter tensors by name' });
   filter.value = filterText;
@@ -357,7 +358,7 @@ function render(s: InspectorState): void {
       h('div', {}, h('dt', {}, 'Format'), h('dd', {}, s.format)),
       h('div', {}, h('dt', {}, 'Tensors'), h('dd', {}, fmt(s.tensors.length))),
       h('div', {}, h('dt', {}, 'Parameters'), h('dd', {}, fmt(s.totalParams))),
-      h('div', {}, h('dt', {}, 'Size'), h('dd', {}, fmtBytes(s.totalBytes)))));
+      h('div', {}, h('dt', {}, 'Size'), h('dd', {}, formatBytes(s.totalBytes)))));
   root.append(h('main', { class: 'inspector' }, head, architectureSection(s), tensorSection(s), metadataSection(s)));
   if (filterText || onlyFlagged) applyFilter();
 }

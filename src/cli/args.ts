@@ -2,19 +2,27 @@
  * Command-line parsing for `rebasin`. Commands, flags and JSON field names are a contract
  * (scripts call them): extend, never rename.
  */
-import { MAX_ITER, METHOD_IDS, SEED, methodInfo } from '../core/methods';
+import { DEFAULT_METHOD, MAX_ITER, METHODS, SEED, type NumberOption } from '../core/methods';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { parseByteSize } from '../core/memoryPlan';
+import { parseByteSize } from '../core/memoryBudget';
 
 export class UsageError extends Error {
   readonly kind = 'UsageError';
 }
 
-/** A default of an STE flag, as the help prints it. */
-function ste(flag: string): string {
-  const v = methodInfo('ste').options.find((o) => o.flag === flag)!.default;
-  return v < 0.01 ? v.toExponential() : String(v);
+/** Each method's own numeric options (`--ste-epochs` ...), declared by the method (src/core/methods). */
+const METHOD_OPTIONS: readonly NumberOption[] = METHODS.flatMap((m) => m.options);
+/** Every numeric option's flag: the shared seed and sweep cap, then the methods' own. */
+const OPTION_FLAGS: readonly NumberOption[] = [SEED, MAX_ITER, ...METHOD_OPTIONS];
+
+/** One numeric option's line of the help: `--ste-lr X  ste: learning rate (default 1e-3)`. */
+function optionUsage(o: NumberOption): string {
+  const d = o.default !== 0 && Math.abs(o.default) < 0.01 ? o.default.toExponential() : String(o.default);
+  return `  ${`--${o.flag} ${o.integer ? 'N' : 'X'}`.padEnd(22)}${o.help} (default ${d})`;
 }
+
+const methodList = METHODS.map((m) => (m.id === DEFAULT_METHOD ? `${m.id} (default)` : m.id)).join(' | ');
+const needData = METHODS.filter((m) => m.needsData).map((m) => m.id).join(' and ');
 
 export const USAGE = `usage: rebasin <command> [options]
 
@@ -35,10 +43,9 @@ options:
   --json                one JSON object on stdout
   --out FILE            output checkpoint (never one of the inputs)
   --spec FILE           permutation spec JSON ({"axes": {"tensor": ["P_0", null]}}); inferred when absent
-  --method M            align/barrier: ${METHOD_IDS.map((m, i) => (i === 0 ? `${m} (default)` : m)).join(' | ')} (activation and ste need --data)
+  --method M            align/barrier: ${methodList} (${needData} need --data)
   --aligned FILE        barrier: evaluate this aligned checkpoint as pi(B) instead of aligning again
-  --seed N              ${SEED.help} (default ${SEED.default})
-  --max-iter N          ${MAX_ITER.help} (default ${MAX_ITER.default})
+${[SEED, MAX_ITER].map(optionUsage).join('\n')}
   --memory-budget SIZE  align/merge/barrier: memory for the computation, e.g. 8GB, 512MiB (default: half of RAM)
   --lambda L            merge: weight of the other model(s), (1-L)*A + L*pi(B) (default 0.5)
   --no-align            merge/barrier: skip alignment (naive)
@@ -57,7 +64,7 @@ options:
   --steps N             barrier: lambda grid points (default 25)
   --reset-bn            recompute BatchNorm statistics along the path (paper appendix A.4)
   --repair              barrier: REPAIR (Jordan et al. 2022) along the path, for MLPs without BatchNorm
-  --ste-epochs N        ste: epochs (default ${ste('ste-epochs')})      --ste-batch N  (default ${ste('ste-batch')})   --ste-lr X (default ${ste('ste-lr')})
+${METHOD_OPTIONS.map(optionUsage).join('\n')}
   --backend B           auto (default) | tensorflow | wasm | cpu
   --workers N           compute workers for barrier curves (default: number of cores)
   --allow-non-finite    accept NaN/Inf weights instead of refusing them
@@ -67,7 +74,7 @@ options:
 
 exit status: 0 success, 1 error (one line naming the file), 2 bad usage`;
 
-const options = {
+const fixedOptions = {
   json: { type: 'boolean' },
   debug: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -75,8 +82,6 @@ const options = {
   spec: { type: 'string' },
   method: { type: 'string' },
   aligned: { type: 'string' },
-  seed: { type: 'string' },
-  'max-iter': { type: 'string' },
   'memory-budget': { type: 'string' },
   lambda: { type: 'string' },
   'no-align': { type: 'boolean' },
@@ -92,14 +97,20 @@ const options = {
   steps: { type: 'string' },
   'reset-bn': { type: 'boolean' },
   repair: { type: 'boolean' },
-  'ste-epochs': { type: 'string' },
-  'ste-batch': { type: 'string' },
-  'ste-lr': { type: 'string' },
   backend: { type: 'string' },
   workers: { type: 'string' },
   'allow-non-finite': { type: 'boolean' },
   'keep-on-mismatch': { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
+
+/**
+ * Every flag: the fixed ones above and one per numeric option of the registry. The option flags
+ * are left out of the type: they are read by their option (commands.ts `optionFlag`), never by name.
+ */
+const options = {
+  ...fixedOptions,
+  ...Object.fromEntries(OPTION_FLAGS.map((o) => [o.flag, { type: 'string' }])),
+} as typeof fixedOptions;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true; strict: true }>>['values'];
 
@@ -118,6 +129,12 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
   }
   const [command = '', ...positionals] = parsed.positionals;
   return { command, positionals, values: parsed.values };
+}
+
+/** A string flag's value by name: how the numeric options' flags (left out of `Values`) are read. */
+export function flagText(p: ParsedArgs, flag: string): string | undefined {
+  const value = (p.values as Readonly<Record<string, string | boolean | undefined>>)[flag];
+  return typeof value === 'string' ? value : undefined;
 }
 
 function parseNumber(flag: string, text: string | undefined, fallback: number, check: (n: number) => boolean, rule: string): number {

@@ -7,17 +7,18 @@ import { openCheckpoint, checkpointSummary } from '../core/safetensors';
 import { convertToSafetensors } from '../core/formats';
 import { SpecError, formatSpecFile, inferSpec, skeletonSpecFile, specToFile, symmetryGroupLog10 } from '../core/spec';
 import { readHfConfig } from '../core/families/hfConfig';
-import { MAX_ITER, METHOD_IDS, SEED, methodInfo, optionAccepts, optionRule, type MethodId, type NumberOption } from '../core/methods';
+import { DEFAULT_METHOD, MAX_ITER, METHOD_IDS, SEED, methodInfo, optionAccepts, optionRule, type MethodId, type NumberOption } from '../core/methods';
 import type { Checkpoint } from '../core/checkpoint';
 import { EngineClient } from '../engine/client';
-import { defaultJobBudget } from '../engine/barrierJob';
+import { defaultMemoryBudget } from '../core/memoryBudget';
 import { plannedWorkerCount } from '../engine/pool';
 import { isLmCheckpoint } from '../engine/lm/checkpoint';
 import { MAX_STEPS } from '../core/barrier';
-import type { AlignRequest, AlignResult, BackendChoice, BarrierCurve, BarrierResult, DataOptions, DiffResult, EngineRequest, MergeResult, ResultOf, ScanResult } from '../engine/protocol';
-import { type ParsedArgs, UsageError, byteSize, expectPositionals, fraction, int, oneOf, optionalInt, positive } from './args';
+import type { AlignResult, BackendChoice, BarrierCurve, BarrierResult, DataOptions, DiffResult, EngineRequest, MergeResult, MethodOptionFields, ResultOf, ScanResult } from '../engine/protocol';
+import { type ParsedArgs, UsageError, byteSize, expectPositionals, flagText, fraction, int, oneOf, optionalInt, positive } from './args';
 import { progressLine } from './progress';
-import { formatBytes, formatCount, table, writeTable } from './format';
+import { formatBytes } from '../../shared/bytes';
+import { formatCount, table, writeTable } from './format';
 import { displayName, safeText } from '../core/files';
 import { removeOwnTemps } from '../core/safetensors/shardedWriter';
 
@@ -128,7 +129,7 @@ function stepsOf(args: ParsedArgs): number {
 /** `--workers`, capped by the cores and by the request's memory budget (a warning says so). */
 function workersFor(ctx: CommandContext, request: EngineRequest): number {
   const requested = optionalInt('workers', ctx.args.values.workers);
-  const budget = ('memoryBudget' in request ? request.memoryBudget : undefined) ?? defaultJobBudget();
+  const budget = ('memoryBudget' in request ? request.memoryBudget : undefined) ?? defaultMemoryBudget();
   const { count, note } = plannedWorkerCount(requested, budget);
   if (note) process.stderr.write(`warning: --workers: ${note}\n`);
   return count;
@@ -195,7 +196,7 @@ function printAlign(out: Output, r: Omit<AlignResult, 'matrices'>): void {
 
 /** A numeric flag by its option's default and rule (src/core/methods). */
 function optionFlag(args: ParsedArgs, o: NumberOption): number {
-  const text = args.values[o.flag as keyof ParsedArgs['values']] as string | undefined;
+  const text = flagText(args, o.flag);
   if (text === undefined) return o.default;
   const n = Number(text);
   if (text.trim() === '' || !optionAccepts(o, n)) throw new UsageError(`--${o.flag} must be ${optionRule(o)}, got "${text}"`);
@@ -206,15 +207,17 @@ function seedAndIter(args: ParsedArgs): { seed: number; maxIter: number } {
   return { seed: optionFlag(args, SEED), maxIter: optionFlag(args, MAX_ITER) };
 }
 
-/** A method's own options from their flags (`--ste-epochs` ...). */
-function methodOptions(args: ParsedArgs, id: MethodId): Record<string, number> {
-  return Object.fromEntries(methodInfo(id).options.map((o) => [o.field, optionFlag(args, o)]));
+/** The method's own options from their flags (`--ste-epochs` ...), in the request field it declares; nothing for a method without options. */
+function methodOptions(args: ParsedArgs, id: MethodId): MethodOptionFields {
+  const m = methodInfo(id);
+  if (m.optionsField === undefined) return {};
+  return { [m.optionsField]: Object.fromEntries(m.options.map((o) => [o.field, optionFlag(args, o)])) } as MethodOptionFields;
 }
 
 export async function align(ctx: CommandContext): Promise<void> {
   const { args, out } = ctx;
   const [a, b] = expectPositionals(args, 2, 2, 'A B (align B onto A)');
-  const method = oneOf('method', args.values.method, METHOD_IDS, 'weight');
+  const method = oneOf('method', args.values.method, METHOD_IDS, DEFAULT_METHOD);
   const data = dataOptions(args, methodInfo(method).needsData);
   const result = await runOnEngine(ctx, {
     kind: 'align',
@@ -227,7 +230,7 @@ export async function align(ctx: CommandContext): Promise<void> {
     memoryBudget: byteSize('memory-budget', args.values['memory-budget']),
     data,
     model: resolved(args.values.model),
-    ste: method === 'ste' ? methodOptions(args, 'ste') as AlignRequest['ste'] : undefined,
+    ...methodOptions(args, method),
     allowNonFinite: args.values['allow-non-finite'] ?? false,
     keepOnMismatch: args.values['keep-on-mismatch'] ?? false,
   }, 'align');
@@ -279,7 +282,7 @@ export async function barrier(ctx: CommandContext): Promise<void> {
   const alignedCheckpoint = resolved(args.values.aligned);
   if (alignedCheckpoint !== undefined && args.values.method !== undefined) throw new UsageError('--aligned evaluates a checkpoint already aligned; --method aligns B again: give one of them');
   if (alignedCheckpoint !== undefined && args.values['no-align']) throw new UsageError('--aligned gives the aligned path; --no-align asks for none: give one of them');
-  const method = oneOf('method', args.values.method, ['weight', 'activation', 'ste'] as const, 'weight');
+  const method = oneOf('method', args.values.method, METHOD_IDS, DEFAULT_METHOD);
   // Bad usage is exit 2 even when telling it takes a look at A (the engine would refuse it as an error).
   if (args.values.split === 'both' && isLmCheckpoint(path.resolve(a))) throw new UsageError('--split both: token data has no train/test splits (A is a language model): evaluate it once');
   const result: BarrierResult = await runOnEngine(ctx, {
@@ -296,7 +299,7 @@ export async function barrier(ctx: CommandContext): Promise<void> {
     ...(args.values.repair ? { repair: true } : {}),
     memoryBudget: byteSize('memory-budget', args.values['memory-budget']),
     allowNonFinite: args.values['allow-non-finite'] ?? false,
-    ...(alignedCheckpoint !== undefined ? { alignedCheckpoint } : { method, ...(method === 'ste' ? { ste: methodOptions(args, 'ste') as AlignRequest['ste'] } : {}) }),
+    ...(alignedCheckpoint !== undefined ? { alignedCheckpoint } : { method, ...methodOptions(args, method) }),
   }, 'barrier');
   if (args.values.json) return out.json(result);
   if (!result.align) warn(result.lm?.configDefaults);
@@ -386,11 +389,11 @@ export async function diff(ctx: CommandContext): Promise<void> {
   const [a, b] = expectPositionals(args, 2, 2, 'A B (compare B with A)');
   const align = args.values.align ?? false;
   if (!align) {
-    for (const flag of ['method', 'spec', 'data', 'model', 'seed', 'max-iter', 'memory-budget'] as const) {
-      if (args.values[flag] !== undefined) throw new UsageError(`--${flag} is an option of --align`);
+    for (const flag of ['method', 'spec', 'data', 'model', SEED.flag, MAX_ITER.flag, 'memory-budget']) {
+      if (flagText(args, flag) !== undefined) throw new UsageError(`--${flag} is an option of --align`);
     }
   }
-  const method = oneOf('method', args.values.method, METHOD_IDS, 'weight');
+  const method = oneOf('method', args.values.method, METHOD_IDS, DEFAULT_METHOD);
   const result: DiffResult = await runOnEngine(ctx, {
     kind: 'diff',
     a: path.resolve(a),

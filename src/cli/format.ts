@@ -5,17 +5,6 @@ export function formatCount(n: number): string {
   return n.toLocaleString('en-US');
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
-}
-
 /** Widest a table cell may be; longer text (a tensor name from a file) is cut with "...". */
 export const MAX_CELL = 72;
 

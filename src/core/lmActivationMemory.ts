@@ -23,7 +23,8 @@
  * in the first), then solves their permutations and frees the sums. The batches are the same in
  * every pass, so the sums, hence the permutations, are those of a single pass.
  */
-import { formatBytes, MemoryBudgetError } from './memoryPlan';
+import { formatBytes } from '../../shared/bytes';
+import { MemoryBudgetError } from './memoryBudget';
 
 const F32 = 4;
 const F64 = 8;

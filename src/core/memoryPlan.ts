@@ -1,8 +1,8 @@
 /**
  * Memory plan of weight matching (issues 10 and 14): the bytes of every allocation that grows
  * with the problem, computed from tensor shapes alone, before anything is allocated. The
- * budget is the whole process's (`--memory-budget`, setting `rebasin.memoryBudget`, default half
- * of physical memory); the float32 copies of both models already held count against it.
+ * budget is the whole process's (memoryBudget.ts: `--memory-budget`, setting `rebasin.memoryBudget`,
+ * default half of physical memory); the float32 copies of both models already held count against it.
  *
  * Allocations of weight matching (src/core/matching/weightMatching.ts), all float32:
  * - per solve of permutation P (n units): its cost matrix, n*n; plus, for the largest
@@ -18,6 +18,8 @@
  */
 import type { PermSpec } from './checkpoint';
 import { entryPermNames, isBlockAxis } from './blockAxis';
+import { MemoryBudgetError } from './memoryBudget';
+import { formatBytes } from '../../shared/bytes';
 
 const F32 = 4;
 
@@ -57,42 +59,6 @@ export interface WeightMatchingMemoryPlan {
   readonly perms: readonly PermutationMemory[];
 }
 
-/** Over budget: the permutation whose solve does not fit, and the bytes it needs. */
-export class MemoryBudgetError extends Error {
-  readonly kind = 'OverBudget' as const;
-  constructor(message: string, readonly perm: string, readonly bytesNeeded: number, readonly budget: number) {
-    super(message);
-    this.name = 'MemoryBudgetError';
-  }
-}
-
-/** Half of physical memory: the default budget (the caller passes os.totalmem()). */
-export function defaultMemoryBudget(totalMemoryBytes: number): number {
-  return Math.floor(totalMemoryBytes / 2);
-}
-
-const UNITS: Readonly<Record<string, number>> = {
-  '': 1, b: 1,
-  k: 1024, ki: 1024, kb: 1e3, kib: 1024,
-  m: 1024 ** 2, mi: 1024 ** 2, mb: 1e6, mib: 1024 ** 2,
-  g: 1024 ** 3, gi: 1024 ** 3, gb: 1e9, gib: 1024 ** 3,
-  t: 1024 ** 4, ti: 1024 ** 4, tb: 1e12, tib: 1024 ** 4,
-};
-
-/**
- * Parses a byte size: a number with an optional unit, `512MiB`, `8GB`, `1.5 GiB`, `4g`, `1000000`.
- * kB/MB/GB/TB are decimal, KiB/MiB/GiB/TiB and the bare letters K/M/G/T binary. Returns null
- * when the text is not a positive size.
- */
-export function parseByteSize(text: string): number | null {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
-  if (!m) return null;
-  const unit = UNITS[m[2].toLowerCase()];
-  if (unit === undefined) return null;
-  const bytes = Math.floor(Number(m[1]) * unit);
-  return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : null;
-}
-
 /**
  * Why align's equivalence check does not fit, or null when it does. It holds π(B) and the
  * backend's copy of one model beside A and B (4 float32 models of `modelBytes`), and it comes
@@ -108,16 +74,6 @@ export function equivalenceOverBudget(modelBytes: number, residentBytes: number,
     return `π(B) and a forward pass need ${formatBytes(2 * modelBytes)} beside the ${formatBytes(residentBytes)} the process holds, over the memory budget of ${formatBytes(budget)} (--memory-budget)`;
   }
   return null;
-}
-
-/** Bytes in the user's terms: `3.6 GB` (decimal units, like the flag's GB). */
-export function formatBytes(bytes: number): string {
-  if (bytes < 1e3) return `${bytes} B`;
-  const units = ['kB', 'MB', 'GB', 'TB', 'PB'];
-  let v = bytes / 1e3;
-  let k = 0;
-  while (v >= 1e3 && k < units.length - 1) { v /= 1e3; k++; }
-  return `${v.toPrecision(v < 10 ? 2 : 3)} ${units[k]}`;
 }
 
 function sizeOf(shape: readonly number[]): number {

@@ -11,10 +11,11 @@
  *   the split it has cached (pathCache);
  * - each point is reported as soon as a worker has it (`Progress.point`).
  */
-import * as os from 'node:os';
 import type { CurvePoint, Progress } from '../core/checkpoint';
 import { barrierFromCurve, coarseToFine, lambdaGrid } from '../core/barrier';
 import { openCheckpoint } from '../core/safetensors';
+import { defaultMemoryBudget } from '../core/memoryBudget';
+import { DEFAULT_METHOD, METHOD_IDS, methodOptionsOf } from '../core/methods';
 import { EngineError } from './errors';
 import type {
   AlignedSource,
@@ -30,6 +31,7 @@ import type {
   EquivalenceResult,
   EvaluationPlan,
   LmEvaluationInfo,
+  MethodOptionFields,
   PathMetrics,
   ResultOf,
 } from './protocol';
@@ -55,11 +57,6 @@ export interface JobOptions {
   readonly onProgress?: (p: Progress) => void;
 }
 
-/** Default memory budget of a whole barrier job: half the physical memory, shared by the workers. */
-export function defaultJobBudget(): number {
-  return Math.floor(os.totalmem() / 2);
-}
-
 /** λs per evaluatePath request at most (small enough for both curves to fill in together). */
 const MAX_CHUNK = 8;
 
@@ -74,7 +71,7 @@ function alignedPlan(req: BarrierRequest, lm: boolean): AlignedPlan {
   if (req.alignedCheckpoint !== undefined) return { source: 'checkpoint', file: req.alignedCheckpoint };
   if (req.perms !== undefined) return { source: 'permutations', perms: req.perms };
   if (!req.align) return { source: 'none' };
-  const method = req.method ?? 'weight';
+  const method = req.method ?? DEFAULT_METHOD;
   return {
     source: 'alignment',
     // The same request `rebasin align` sends with these flags, so the curve belongs to the file
@@ -83,12 +80,10 @@ function alignedPlan(req: BarrierRequest, lm: boolean): AlignedPlan {
       // A Hugging Face folder is aligned through its weights file (config.json stays beside it).
       kind: 'align', a: lm ? lmWeightsPath(req.a) : req.a, b: lm ? lmWeightsPath(req.b) : req.b, spec: req.spec, model: req.model, method, seed: req.seed, maxIter: req.maxIter,
       allowNonFinite: req.allowNonFinite, data: req.data,
-      ...(method === 'ste' && req.ste ? { ste: req.ste } : {}),
+      ...methodOptionsOf<MethodOptionFields>(method, req),
     },
   };
 }
-
-const METHODS: readonly AlignMethod[] = ['weight', 'activation', 'ste'];
 
 /** The method an aligned checkpoint records in its provenance metadata (`rebasin.align.method`), else "unknown". */
 async function methodOfCheckpoint(file: string): Promise<AlignMethod | 'unknown'> {
@@ -96,7 +91,7 @@ async function methodOfCheckpoint(file: string): Promise<AlignMethod | 'unknown'
   try {
     // `rebasin.align.method` since alignments keep B's own keys; `rebasin.method` in files of earlier versions.
     const m = ck.metadata['rebasin.align.method'] ?? ck.metadata['rebasin.method'];
-    return METHODS.find((x) => x === m) ?? 'unknown';
+    return METHOD_IDS.find((x) => x === m) ?? 'unknown';
   } finally {
     await ck.close();
   }
@@ -151,10 +146,10 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
         ? undefined
         : plan.source === 'checkpoint'
           ? { method: await methodOfCheckpoint(plan.file), source: 'checkpoint', checkpoint: plan.file }
-          : { method: plan.source === 'alignment' ? plan.request.method : (req.method ?? 'weight'), source: plan.source };
+          : { method: plan.source === 'alignment' ? plan.request.method : (req.method ?? DEFAULT_METHOD), source: plan.source };
     const hasAligned = plan.source !== 'none';
     // Each worker's share of the budget (they evaluate side by side).
-    const share = Math.max(1, Math.floor((req.memoryBudget ?? defaultJobBudget()) / workers.size));
+    const share = Math.max(1, Math.floor((req.memoryBudget ?? defaultMemoryBudget()) / workers.size));
 
     // theta_aligned(0) = 1*A + 0*pi(B) = A = theta_naive(0) exactly (finite weights: the align
     // refuses non-finite ones unless allowed), so the aligned path reuses the naive λ = 0.
@@ -183,7 +178,7 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
       const partial = [...inFlight.values()].reduce((s, v) => s + v, 0);
       shown = Math.max(shown, Math.min(1, (alignWeight * alignFraction + pointsDone + partial) / (alignWeight + toEvaluate)));
       const curve = `${values.size} of ${totalPoints} points`;
-      const message = alignDoneFlag ? `Loss curve: ${curve}` : `${alignMessage ?? `Aligning (${alignedFrom?.method ?? 'weight'} matching)`}; loss curve: ${curve}`;
+      const message = alignDoneFlag ? `Loss curve: ${curve}` : `${alignMessage ?? `Aligning (${alignedFrom?.method ?? DEFAULT_METHOD} matching)`}; loss curve: ${curve}`;
       progress.push({ stage: alignDoneFlag ? 'loss curve' : 'align', fraction: shown, message, ...(point ? { point } : {}) });
     };
     /** Records a point (once) and streams it; the aligned λ = 0 follows the naive one. */

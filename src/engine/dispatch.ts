@@ -18,21 +18,7 @@ import { mergeHandler } from './handlers/merge';
 import { tensorStatsHandler } from './handlers/tensorStats';
 import { trainHandler } from './handlers/train';
 import { withFileNamed } from './errorNaming';
-
-/** What every handler receives besides its request. */
-export interface HandlerContext {
-  /** Aborted when the caller cancels; check it between steps (`throwIfCancelled`). */
-  readonly signal: AbortSignal;
-  /** Progress for the caller; call freely, rpc.ts throttles to about once per second plus milestones. */
-  readonly onProgress: (p: Progress) => void;
-  /** A line for the caller's log (output channel / --debug), not for the user's face. */
-  readonly log: (line: string) => void;
-}
-
-export type Handler<K extends EngineRequest['kind']> = (
-  request: Extract<EngineRequest, { kind: K }>,
-  ctx: HandlerContext,
-) => Promise<ResultOf[K]>;
+import type { HandlerContext } from './handlerContext';
 
 /** Runs one validated request in this worker; its errors name a file (errorNaming.ts). */
 export async function dispatch(request: EngineRequest, ctx: HandlerContext): Promise<ResultOf[keyof ResultOf]> {

@@ -18,6 +18,8 @@ export type EngineErrorKind =
   | 'InvalidRequest'
   /** A weight tensor holds NaN or Inf and the request did not allow non-finite weights. */
   | 'NonFinite'
+  /** A plan does not fit the memory budget (src/core/memoryBudget.ts); the message says what needs how much. */
+  | 'OverBudget'
   /** The request kind exists in the protocol but no handler can serve it in this build. */
   | 'Unsupported'
   /** The client was disposed while the request was pending. */

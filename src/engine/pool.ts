@@ -5,7 +5,7 @@
  * that dies is replaced by a fresh one on the next request sent to its slot.
  */
 import * as os from 'node:os';
-import { formatBytes } from '../core/memoryPlan';
+import { formatBytes } from '../../shared/bytes';
 import { EngineError } from './errors';
 import type { BackendChoice, BackendName, EngineRequest, ResultOf } from './protocol';
 import { WorkerConnection, type CallOptions, type Log } from './rpc';

@@ -28,31 +28,26 @@ export type Split = (typeof req.SPLITS)[number];
 
 type Request<S extends v.GenericSchema> = DeepReadonly<v.InferOutput<S>>;
 export type DataOptions = Request<typeof req.dataOptionsSchema>;
-export type AlignRequest = Request<typeof req.alignRequestSchema>;
-export type MergeRequest = Request<typeof req.mergeRequestSchema>;
-export type BarrierRequest = Request<typeof req.barrierRequestSchema>;
-export type EvaluatePathRequest = Request<typeof req.evaluatePathRequestSchema>;
-export type EquivalenceRequest = Request<typeof req.equivalenceRequestSchema>;
-export type TensorStatsRequest = Request<typeof req.tensorStatsRequestSchema>;
-export type TrainRequest = Request<typeof req.trainRequestSchema>;
-export type DiffRequest = Request<typeof req.diffRequestSchema>;
-export type ScanRequest = Request<typeof req.scanRequestSchema>;
-export type DiffTensorRequest = Request<typeof req.diffTensorRequestSchema>;
-export type BackendRequest = Request<typeof req.backendRequestSchema>;
-export type { SteOptions } from './schemas/requests';
 
-export type EngineRequest =
-  | AlignRequest
-  | MergeRequest
-  | BarrierRequest
-  | EvaluatePathRequest
-  | EquivalenceRequest
-  | TensorStatsRequest
-  | DiffRequest
-  | DiffTensorRequest
-  | ScanRequest
-  | TrainRequest
-  | BackendRequest;
+/** Maps each request kind to its request type, from the one list of schemas (`REQUEST_SCHEMAS`). */
+export type RequestOf = { [K in keyof typeof req.REQUEST_SCHEMAS]: Request<(typeof req.REQUEST_SCHEMAS)[K]> };
+/** Any request a worker accepts: a new kind joins by its line in `REQUEST_SCHEMAS`. */
+export type EngineRequest = RequestOf[keyof RequestOf];
+
+export type AlignRequest = RequestOf['align'];
+export type MergeRequest = RequestOf['merge'];
+export type BarrierRequest = RequestOf['barrier'];
+export type EvaluatePathRequest = RequestOf['evaluatePath'];
+export type EquivalenceRequest = RequestOf['equivalence'];
+export type TensorStatsRequest = RequestOf['tensorStats'];
+export type TrainRequest = RequestOf['train'];
+export type DiffRequest = RequestOf['diff'];
+export type ScanRequest = RequestOf['scan'];
+export type DiffTensorRequest = RequestOf['diffTensor'];
+export type BackendRequest = RequestOf['backend'];
+export type { SteOptions } from './schemas/requests';
+/** The request fields of the methods' own options (`ste`), each method's declared in src/core/methods. */
+export type MethodOptionFields = Pick<AlignRequest, keyof typeof req.methodOptions>;
 
 // ---------------------------------------------------------------- results (docs: schemas/results.ts)
 

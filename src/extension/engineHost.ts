@@ -8,7 +8,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { EngineClient } from '../engine/client';
-import { defaultJobBudget } from '../engine/barrierJob';
+import { defaultMemoryBudget } from '../core/memoryBudget';
 import { plannedWorkerCount } from '../engine/pool';
 import type { BackendName, EngineRequest, ResultOf } from '../engine/protocol';
 import type { CurvePoint, Progress } from '../core/checkpoint';
@@ -111,7 +111,7 @@ export class EngineHost extends Disposable {
       const started = Date.now();
       this.log.info(`starting compute worker (backend setting: ${settings.backend}, workers: ${settings.workers ?? 'one per core'})`);
       // Capped by the cores and the memory budget, as the CLI's --workers is.
-      const workers = plannedWorkerCount(settings.workers, settings.memoryBudget ?? defaultJobBudget());
+      const workers = plannedWorkerCount(settings.workers, settings.memoryBudget ?? defaultMemoryBudget());
       if (workers.note) this.log.warn(`rebasin.workers: ${workers.note}`);
       const client = EngineClient.start({
         backend: settings.backend,

@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import { MAX_ITER, SEED } from '../core/methods';
 import type { BackendChoice } from '../engine/protocol';
 import { locateCheckpoint } from '../core/hf/layout';
-import { parseByteSize } from '../core/memoryPlan';
+import { parseByteSize } from '../core/memoryBudget';
 import { outputAnchor } from './hfCache';
 
 export interface Settings {

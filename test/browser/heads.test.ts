@@ -10,7 +10,7 @@ import type { Page } from 'playwright-core';
 import { readHfConfig } from '../../src/core/families/hfConfig';
 import { checkpointSummary, openCheckpoint } from '../../src/core/safetensors';
 import { initBackend } from '../../src/engine/backend';
-import type { HandlerContext } from '../../src/engine/dispatch';
+import type { HandlerContext } from '../../src/engine/handlerContext';
 import { alignHandler } from '../../src/engine/handlers/align';
 import { architectureOf } from '../../src/extension/inspectorArchitecture';
 import { alignmentState, barrierState } from '../../src/extension/panelState';

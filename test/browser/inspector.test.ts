@@ -26,7 +26,7 @@ test('tensors are grouped by module prefix with subtotals, totals, metadata and 
   assert.deepEqual(prefixes, ['layers.0', 'layers.1', 'layers.2', 'layers.3', 'head', '(top level)']);
   const layer0 = page.locator('tbody.group', { has: page.locator('button[data-prefix="layers.0"]') });
   // 512*784 + 512 params, 4 bytes each.
-  assert.match((await layer0.textContent()) ?? '', /2 tensors401,920(1\.5 MiB)/);
+  assert.match((await layer0.textContent()) ?? '', /2 tensors401,920(1\.6 MB)/);
   assert.match((await page.textContent('tfoot')) ?? '', /Total: 11 tensors/);
   assert.match((await page.textContent('.meta-table')) ?? '', /trained <b>seed 0<\/b>/);
   assert.equal(await page.locator('.meta-table b').count(), 0, 'metadata is text, not markup');

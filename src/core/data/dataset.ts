@@ -10,7 +10,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { TensorInfo } from '../checkpoint';
 import { InputFileError, MAX_DATA_FILE_BYTES, openRegularFile, readBoundedFile } from '../files';
-import { formatBytes } from '../memoryPlan';
+import { formatBytes } from '../../../shared/bytes';
 import { openCheckpoint } from '../safetensors';
 import { DataError } from './errors';
 import { declaredSize, inflateBounded, inflateCapped } from './inflate';

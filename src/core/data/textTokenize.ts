@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { InputFileError, MAX_TOKENIZER_JSON_BYTES, readJsonObject } from '../files';
-import { formatBytes } from '../memoryPlan';
+import { formatBytes } from '../../../shared/bytes';
 import { DataError } from './errors';
 import { jsonlDocuments, textPieces } from './text';
 import { MAX_TOKENS, type TokenArray } from './tokensArrays';

@@ -7,7 +7,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { openSafetensors } from '../safetensors';
 import { DataError } from './errors';
-import { formatBytes } from '../memoryPlan';
+import { formatBytes } from '../../../shared/bytes';
 import { entryNpyHeader, listZipEntries, readZipEntry } from './zip';
 
 /** Largest token file read whole (`.npz`); `.npy` / `.safetensors` read only the rows needed. */

@@ -369,40 +369,59 @@ function pickColumns(x: Float32Array, n: number, rest: number, cols: readonly nu
 const LOW_RANK_MAX_FRACTION = 0.25;
 
 /**
- * Aligns B to A (paper Algorithm 1). See the module comment for the definitions.
+ * Aligns B to A (paper Algorithm 1). See the module comment for the definitions. The steps: plan
+ * the memory, start from the given permutations (else the identity), anchor a transformer's
+ * residual stream, sweep until a sweep improves nothing, and report the objective per group.
  */
 export async function weightMatching(
   spec: PermSpec, a: HeldTensorMap, b: HeldTensorMap, opts: WeightMatchingOptions,
 ): Promise<WeightMatchingResult> {
   // Plan before plan() allocates A's axis-to-front copies.
-  let holdConstants = true;
-  let cacheLeft = opts.cacheBytes ?? 1 << 30;
-  // One solve's allocations (cost matrix, operands, a product block): kept free under the budget.
-  let solveBytes = 0;
-  if (opts.memoryBudget !== undefined) {
-    let heldBytes = 0;
-    const shapes = new Map<string, readonly number[]>();
-    for (const t of Object.keys(spec.axes)) {
-      const ta = a.get(t);
-      const tb = b.get(t);
-      if (ta) { shapes.set(t, ta.shape); heldBytes += bytesHeld(ta); }
-      if (tb) heldBytes += bytesHeld(tb);
-    }
-    const memory = planWeightMatching(spec, shapes, { budget: opts.memoryBudget, heldBytes, runtimeBytes: opts.reservedBytes, counted: (t) => !isRunningStatistic(t) });
-    holdConstants = memory.mode === 'cached';
-    cacheLeft = opts.cacheBytes ?? memory.cacheBytes;
-    solveBytes = memory.solveBytes;
-  }
-  const { names, occurrences, heads } = plan(spec, a, b);
-  const buffers = new OperandBuffers();
-  // The operands of occurrence `o` in reusable buffers (used at once, never kept).
-  const aOperand = (o: Occurrence): Float32Array => o.aFront(buffers.take('a', o.n * o.rest));
-  const bOperand = (o: Occurrence, axisPerms: readonly (Int32Array | null)[], slot: 'b' | 'bOld' = 'b'): Float32Array =>
-    bFrontWith(axisPerms, o.axis, b.get(o.tensor)!, buffers.take(slot, o.n * o.rest));
+  const memory = planMemoryUse(spec, a, b, opts);
+  const planned = plan(spec, a, b);
   const allNames = Object.keys(spec.perms).sort();
+  const perms = startingPermutations(spec, allNames, opts.initPerms);
+  const before = objectives(spec, a, b, perms, allNames);
+  const descent = new CoordinateDescent(spec, b, opts, memory, planned, perms, allNames);
+  if (planned.heads.size > 0 && !opts.initPerms) await descent.anchorHub();
+  const iterations = await descent.sweepUntilConverged();
+  if (opts.signal?.aborted) throw cancelled();
+
+  const after = objectives(spec, a, b, perms, allNames);
+  const groups = groupReports(spec, allNames, perms, before.groups, after.groups);
+  return { perms, iterations, objectiveBefore: before.total, objectiveAfter: after.total, objectiveFixed: before.fixed, groups };
+}
+
+/** What weight matching may hold, from the memory plan made before anything is allocated (memoryPlan.ts). */
+interface MemoryUse {
+  /** Hold each permutation's constant part between its solves. */
+  readonly holdConstants: boolean;
+  /** Bytes for cached occurrence products. */
+  readonly cacheBytes: number;
+  /** One solve's allocations (cost matrix, operands, a product block): kept free under the budget. */
+  readonly solveBytes: number;
+}
+
+/** Without a budget: constants held and a 1 GiB cache, unchecked. */
+function planMemoryUse(spec: PermSpec, a: HeldTensorMap, b: HeldTensorMap, opts: WeightMatchingOptions): MemoryUse {
+  if (opts.memoryBudget === undefined) return { holdConstants: true, cacheBytes: opts.cacheBytes ?? 1 << 30, solveBytes: 0 };
+  let heldBytes = 0;
+  const shapes = new Map<string, readonly number[]>();
+  for (const t of Object.keys(spec.axes)) {
+    const ta = a.get(t);
+    const tb = b.get(t);
+    if (ta) { shapes.set(t, ta.shape); heldBytes += bytesHeld(ta); }
+    if (tb) heldBytes += bytesHeld(tb);
+  }
+  const memory = planWeightMatching(spec, shapes, { budget: opts.memoryBudget, heldBytes, runtimeBytes: opts.reservedBytes, counted: (t) => !isRunningStatistic(t) });
+  return { holdConstants: memory.mode === 'cached', cacheBytes: opts.cacheBytes ?? memory.cacheBytes, solveBytes: memory.solveBytes };
+}
+
+/** Each permutation's start: the given one (checked: a permutation that keeps units inside their blocks), else the identity. */
+function startingPermutations(spec: PermSpec, names: readonly string[], initPerms: Permutations | undefined): Record<string, Int32Array> {
   const perms: Record<string, Int32Array> = {};
-  for (const p of allNames) {
-    const init = opts.initPerms?.[p];
+  for (const p of names) {
+    const init = initPerms?.[p];
     if (init) {
       checkPermutation(init, spec.perms[p], `weight matching: initial permutation \`${p}\``);
       const blocks = spec.blocks?.[p] ?? 1;
@@ -412,231 +431,346 @@ export async function weightMatching(
     }
     perms[p] = init ? Int32Array.from(init) : identityPermutation(spec.perms[p]);
   }
-  const before = objectives(spec, a, b, perms, allNames);
-  const versions = new Map<string, number>(allNames.map((p) => [p, 0]));
-  const constants = new Map<string, Float32Array>();
-  const random = mulberry32(opts.seed);
-  let lastReport = 0;
-  const dependencies = new Map<string, string[]>(names.map((p) => {
+  return perms;
+}
+
+/** Per coordinate of the descent, the permutations its cost matrix depends on (sorted, each once). */
+function dependenciesOf({ names, occurrences, heads }: Plan): Map<string, string[]> {
+  return new Map<string, string[]>(names.map((p) => {
     const group = heads.get(p);
     const deps = group ? group.occurrences.flatMap((o) => o.dependsOn) : occurrences.get(p)!.flatMap((o) => o.dependsOn);
     return [p, [...new Set(deps)].sort()];
   }));
+}
 
-  // A head group's step: per-structure similarities S, then the pairwise inner / outer solve.
-  const solveHeads = async (group: HeadGroup): Promise<boolean> => {
-    const structs = await headStructures(spec, b, perms, group, false, opts.matmul, () => current.partDone());
-    const value = headGroupValue(structs, perms[group.outer], new Map(Object.entries(perms)), group.members);
-    const solved = solveHeadGroup(structs, group.blocks, group.members);
-    if (!(solved.value > value + 1e-12)) return false;
-    perms[group.outer] = solved.outer;
-    for (const [name, value] of solved.inner) perms[name] = value;
-    for (const name of [group.outer, ...group.members.keys()]) versions.set(name, versions.get(name)! + 1);
-    return true;
-  };
-  const solvedAt = new Map<string, number[]>();
+/** Each group's size, units moved and share of the objective before and after (GroupReport). */
+function groupReports(
+  spec: PermSpec, names: readonly string[], perms: Readonly<Record<string, Int32Array>>,
+  before: ReadonlyMap<string, number>, after: ReadonlyMap<string, number>,
+): GroupReport[] {
+  return names.map((p) => {
+    let moved = 0;
+    const perm = perms[p];
+    for (let i = 0; i < perm.length; i++) if (perm[i] !== i) moved++;
+    return { name: p, size: spec.perms[p], moved, objectiveBefore: before.get(p)!, objectiveAfter: after.get(p)! };
+  });
+}
 
-  // Transformers (specs with head groups): the residual stream's permutation acts on every
-  // block, and from the identity the descent stalls far from the optimum (trained tiny GPT-2:
-  // objective 655 where 2296 was reachable). The paper's MLPs are anchored by their unpermuted
-  // input; here the embeddings and norms anchor the hub, the permutation most others depend on:
-  // it starts from its own solve on the tensors no other permutation touches.
-  const anchorHub = async (): Promise<void> => {
+/**
+ * Coordinate descent over the permutations (changed in place in `perms`), with what it keeps
+ * between solves: each permutation's version (bumped when it changes), the held constant parts,
+ * the cached products (on their occurrences) and the inputs' versions at each last solve.
+ */
+class CoordinateDescent {
+  private readonly buffers = new OperandBuffers();
+  private readonly versions: Map<string, number>;
+  private readonly constants = new Map<string, Float32Array>();
+  private readonly solvedAt = new Map<string, number[]>();
+  private readonly dependencies: Map<string, string[]>;
+  private readonly progress: MatchingProgress;
+  private cacheLeft: number;
+
+  constructor(
+    private readonly spec: PermSpec,
+    private readonly b: HeldTensorMap,
+    private readonly opts: WeightMatchingOptions,
+    private readonly memory: MemoryUse,
+    private readonly planned: Plan,
+    private readonly perms: Record<string, Int32Array>,
+    allNames: readonly string[],
+  ) {
+    this.versions = new Map<string, number>(allNames.map((p) => [p, 0]));
+    this.dependencies = dependenciesOf(planned);
+    this.cacheLeft = memory.cacheBytes;
+    this.progress = new MatchingProgress(spec, opts, planned.names.length);
+  }
+
+  /** The operands of occurrence `o` in reusable buffers (used at once, never kept). */
+  private aOperand(o: Occurrence): Float32Array {
+    return o.aFront(this.buffers.take('a', o.n * o.rest));
+  }
+
+  private bOperand(o: Occurrence, axisPerms: readonly (Int32Array | null)[], slot: 'b' | 'bOld' = 'b'): Float32Array {
+    return bFrontWith(axisPerms, o.axis, this.b.get(o.tensor)!, this.buffers.take(slot, o.n * o.rest));
+  }
+
+  private bump(name: string): void {
+    this.versions.set(name, this.versions.get(name)! + 1);
+  }
+
+  private inputVersions(p: string): number[] {
+    return this.dependencies.get(p)!.map((q) => this.versions.get(q)!);
+  }
+
+  /**
+   * Transformers (specs with head groups): the residual stream's permutation acts on every
+   * block, and from the identity the descent stalls far from the optimum (trained tiny GPT-2:
+   * objective 655 where 2296 was reachable). The paper's MLPs are anchored by their unpermuted
+   * input; here the embeddings and norms anchor the hub, the permutation most others depend on:
+   * it starts from its own solve on the tensors no other permutation touches.
+   */
+  async anchorHub(): Promise<void> {
+    const { spec, perms, planned: { names, heads, occurrences } } = this;
     let hub: string | undefined;
     let most = 0;
     for (const p of names) {
       if (heads.has(p) || !occurrences.get(p)!.some((o) => o.dependsOn.length === 0)) continue;
-      const dependents = names.filter((q) => dependencies.get(q)!.includes(p)).length;
+      const dependents = names.filter((q) => this.dependencies.get(q)!.includes(p)).length;
       if (dependents > most) { most = dependents; hub = p; }
     }
     if (hub === undefined) return;
     const n = spec.perms[hub];
     const free = new Float32Array(n * n);
     for (const o of occurrences.get(hub)!) {
-      if (o.dependsOn.length === 0) await addProductInto(free, aOperand(o), bOperand(o, bAxisPerms(spec, perms, o, false)), n, o.rest, opts.matmul);
+      if (o.dependsOn.length === 0) await addProductInto(free, this.aOperand(o), this.bOperand(o, bAxisPerms(spec, perms, o, false)), n, o.rest, this.opts.matmul);
     }
-    perms[hub] = (await solveGroup(free, n, hub, { signal: opts.signal })).rowToCol;
-    versions.set(hub, versions.get(hub)! + 1);
-  };
-  if (heads.size > 0 && !opts.initPerms) await anchorHub();
+    perms[hub] = (await solveGroup(free, n, hub, { signal: this.opts.signal })).rowToCol;
+    this.bump(hub);
+  }
 
-  const { memoryBudget, residentBytes } = opts;
-  const residencyAllows = (bytes: number): boolean =>
-    memoryBudget === undefined || residentBytes === undefined || residentBytes() + bytes + solveBytes <= memoryBudget;
+  /** Sweeps in a seeded random order until one improves nothing, or `maxIter` of them; returns the sweeps run. */
+  async sweepUntilConverged(): Promise<number> {
+    const { opts } = this;
+    const random = mulberry32(opts.seed);
+    let iterations = 0;
+    for (let sweep = 0; sweep < opts.maxIter; sweep++) {
+      let improved = false;
+      const order = shuffleInPlace(this.planned.names.slice(), random);
+      for (let step = 0; step < order.length; step++) {
+        // Yield so a cancel message can be delivered, then honour it between solves.
+        await new Promise<void>((resolve) => setTimeout(resolve, 0));
+        if (opts.signal?.aborted) throw cancelled();
+        if (await this.visit(order[step], sweep, step)) improved = true;
+      }
+      iterations = sweep + 1;
+      this.progress.sweepDone(sweep, !improved ? 'converged' : iterations === opts.maxIter ? 'last sweep' : false);
+      if (!improved) break;
+    }
+    return iterations;
+  }
 
-  const costMatrix = async (p: string): Promise<Float32Array> => {
-    const n = spec.perms[p];
-    const occs = occurrences.get(p)!;
-    // Contributions that no other permutation changes. Both operands with the axis in front: B's
-    // raw layout is only right when the axis is 0 (an embedding [vocab, d] or a classifier
-    // [classes, d] has P on axis 1). Held between solves when P also has changing contributions
-    // and the memory plan allows; a P with only these is solved once, so nothing is held.
-    const addFree = async (target: Float32Array): Promise<void> => {
-      for (const o of occs) {
-        if (o.dependsOn.length === 0) {
-          await addProductInto(target, aOperand(o), bOperand(o, bAxisPerms(spec, perms, o, false)), n, o.rest, opts.matmul);
-          current.partDone();
-        }
-      }
-    };
-    const hasFree = occs.some((o) => o.dependsOn.length === 0);
-    const hold = holdConstants && hasFree && occs.some((o) => o.dependsOn.length > 0);
-    let constant = constants.get(p);
-    // Held from an earlier solve: its products count as done at once.
-    if (constant) for (const o of occs) if (o.dependsOn.length === 0) current.partDone();
-    if (!constant && hold) {
-      constant = new Float32Array(n * n);
-      await addFree(constant);
-      constants.set(p, constant);
-    }
-    let cost: Float32Array;
-    if (constant) {
-      cost = constant.slice();
-    } else {
-      cost = new Float32Array(n * n);
-      if (hasFree) await addFree(cost);
-    }
-    for (const o of occs) {
-      if (o.dependsOn.length === 0) continue;
-      const now = o.dependsOn.map((q) => versions.get(q)!);
-      if (o.cached && o.cachedVersions!.every((v, k) => v === now[k])) {
-        addInto(cost, o.cached);
-        current.partDone();
-        continue;
-      }
-      const axisPermsNow = bAxisPerms(spec, perms, o, false);
-      const bNow = bOperand(o, axisPermsNow);
-      if (o.cached && o.cachedAxisPerms) {
-        // The cached product is A . B_old^T; only the columns whose B values moved contribute
-        // to the difference: A[:, S] . (B_new - B_old)[:, S]^T (exact up to rounding).
-        const bOld = bOperand(o, o.cachedAxisPerms, 'bOld');
-        const cols = changedColumns(bOld, bNow, n, o.rest);
-        if (cols.length <= LOW_RANK_MAX_FRACTION * o.rest) {
-          if (cols.length > 0) {
-            await addProductInto(o.cached, pickColumns(aOperand(o), n, o.rest, cols), pickColumns(bNow, n, o.rest, cols, bOld), n, cols.length, opts.matmul);
-          }
-          o.cachedAxisPerms = axisPermsNow;
-          o.cachedVersions = now;
-          addInto(cost, o.cached);
-          current.partDone();
-          continue;
-        }
-      }
-      const bytes = 4 * n * n;
-      if (o.cached || (cacheLeft >= bytes && residencyAllows(bytes))) {
-        // Cached (or replacing a cached one): the product is kept for later solves.
-        if (o.cached) {
-          o.cached.fill(0);
-          await addProductInto(o.cached, aOperand(o), bNow, n, o.rest, opts.matmul);
-        } else {
-          cacheLeft -= bytes;
-          o.cached = await productOf(aOperand(o), bNow, n, o.rest, opts.matmul);
-        }
-        addInto(cost, o.cached);
-        o.cachedVersions = now;
-        o.cachedAxisPerms = axisPermsNow;
-      } else {
-        // Beyond the cache: summed straight into the cost matrix, recomputed at every solve.
-        await addProductInto(cost, aOperand(o), bNow, n, o.rest, opts.matmul);
-      }
-      current.partDone();
+  /** One coordinate of the descent: solved again unless its inputs are unchanged; true when it improved. */
+  private async visit(p: string, sweep: number, step: number): Promise<boolean> {
+    // P's cost matrix depends only on the permutations its occurrences depend on: when none
+    // changed since P was last solved, P is still optimal for it and the solve is skipped.
+    const inputs = this.inputVersions(p);
+    const seen = this.solvedAt.get(p);
+    if (seen && seen.every((v, k) => v === inputs[k])) return false;
+    this.progress.betweenSolves(sweep, step);
+    const group = this.planned.heads.get(p);
+    this.progress.begin(sweep, step, p, group ? group.occurrences.length : this.planned.occurrences.get(p)!.length);
+    const improved = group ? await this.solveHeads(group) : await this.solvePermutation(p);
+    this.solvedAt.set(p, this.inputVersions(p));
+    return improved;
+  }
+
+  /** A whole-axis permutation: its cost matrix, its assignment, adopted when it improves P's part of the objective. */
+  private async solvePermutation(p: string): Promise<boolean> {
+    const { opts, progress } = this;
+    const n = this.spec.perms[p];
+    const cost = await this.costMatrix(p);
+    const held = this.perms[p];
+    let oldValue = 0;
+    for (let i = 0; i < n; i++) oldValue += cost[i * n + held[i]];
+    const solved = await solveGroup(cost, n, p, { signal: opts.signal, clock: progress.clock, onProgress: opts.onProgress ? (s) => progress.solving(s) : undefined });
+    if (!(solved.value > oldValue + 1e-12)) return false;
+    this.perms[p] = solved.rowToCol;
+    this.bump(p);
+    return true;
+  }
+
+  /** A head group's step: per-structure similarities S, then the pairwise inner / outer solve. */
+  private async solveHeads(group: HeadGroup): Promise<boolean> {
+    const { perms } = this;
+    const structs = await headStructures(this.spec, this.b, perms, group, false, this.opts.matmul, () => this.progress.partDone());
+    const value = headGroupValue(structs, perms[group.outer], new Map(Object.entries(perms)), group.members);
+    const solved = solveHeadGroup(structs, group.blocks, group.members);
+    if (!(solved.value > value + 1e-12)) return false;
+    perms[group.outer] = solved.outer;
+    for (const [name, value] of solved.inner) perms[name] = value;
+    for (const name of [group.outer, ...group.members.keys()]) this.bump(name);
+    return true;
+  }
+
+  /** P's cost matrix: its constant part, then each contribution that depends on other permutations. */
+  private async costMatrix(p: string): Promise<Float32Array> {
+    const n = this.spec.perms[p];
+    const cost = await this.constantPart(p, n);
+    for (const o of this.planned.occurrences.get(p)!) {
+      if (o.dependsOn.length > 0) await this.addDependentProduct(o, n, cost);
     }
     return cost;
-  };
+  }
 
-  const total = names.length;
-  const clock = opts.clock ?? Date.now;
-  const report = (sweep: number, done: number, finished: 'converged' | 'last sweep' | false, within = 0, detail = ''): void => {
-    opts.onProgress?.({
+  /**
+   * A fresh cost matrix holding the contributions that no other permutation changes. Both
+   * operands with the axis in front: B's raw layout is only right when the axis is 0 (an
+   * embedding [vocab, d] or a classifier [classes, d] has P on axis 1). Held between solves when
+   * P also has changing contributions and the memory plan allows; a P with only these is solved
+   * once, so nothing is held.
+   */
+  private async constantPart(p: string, n: number): Promise<Float32Array> {
+    const occs = this.planned.occurrences.get(p)!;
+    const hasFree = occs.some((o) => o.dependsOn.length === 0);
+    const hold = this.memory.holdConstants && hasFree && occs.some((o) => o.dependsOn.length > 0);
+    let constant = this.constants.get(p);
+    // Held from an earlier solve: its products count as done at once.
+    if (constant) for (const o of occs) if (o.dependsOn.length === 0) this.progress.partDone();
+    if (!constant && hold) {
+      constant = new Float32Array(n * n);
+      await this.addFreeProducts(occs, n, constant);
+      this.constants.set(p, constant);
+    }
+    if (constant) return constant.slice();
+    const cost = new Float32Array(n * n);
+    if (hasFree) await this.addFreeProducts(occs, n, cost);
+    return cost;
+  }
+
+  private async addFreeProducts(occs: readonly Occurrence[], n: number, target: Float32Array): Promise<void> {
+    for (const o of occs) {
+      if (o.dependsOn.length === 0) {
+        await addProductInto(target, this.aOperand(o), this.bOperand(o, bAxisPerms(this.spec, this.perms, o, false)), n, o.rest, this.opts.matmul);
+        this.progress.partDone();
+      }
+    }
+  }
+
+  /**
+   * Adds occurrence `o`'s product under the current permutations to `cost`: the cached one when
+   * its inputs did not change, updated by the changed columns alone when few moved, else
+   * recomputed (and cached while the cache and the measured residency allow).
+   */
+  private async addDependentProduct(o: Occurrence, n: number, cost: Float32Array): Promise<void> {
+    const { spec, perms, opts } = this;
+    const now = o.dependsOn.map((q) => this.versions.get(q)!);
+    if (o.cached && o.cachedVersions!.every((v, k) => v === now[k])) {
+      addInto(cost, o.cached);
+      this.progress.partDone();
+      return;
+    }
+    const axisPermsNow = bAxisPerms(spec, perms, o, false);
+    const bNow = this.bOperand(o, axisPermsNow);
+    if (o.cached && o.cachedAxisPerms) {
+      // The cached product is A . B_old^T; only the columns whose B values moved contribute
+      // to the difference: A[:, S] . (B_new - B_old)[:, S]^T (exact up to rounding).
+      const bOld = this.bOperand(o, o.cachedAxisPerms, 'bOld');
+      const cols = changedColumns(bOld, bNow, n, o.rest);
+      if (cols.length <= LOW_RANK_MAX_FRACTION * o.rest) {
+        if (cols.length > 0) {
+          await addProductInto(o.cached, pickColumns(this.aOperand(o), n, o.rest, cols), pickColumns(bNow, n, o.rest, cols, bOld), n, cols.length, opts.matmul);
+        }
+        o.cachedAxisPerms = axisPermsNow;
+        o.cachedVersions = now;
+        addInto(cost, o.cached);
+        this.progress.partDone();
+        return;
+      }
+    }
+    const bytes = 4 * n * n;
+    if (o.cached || (this.cacheLeft >= bytes && this.residencyAllows(bytes))) {
+      // Cached (or replacing a cached one): the product is kept for later solves.
+      if (o.cached) {
+        o.cached.fill(0);
+        await addProductInto(o.cached, this.aOperand(o), bNow, n, o.rest, opts.matmul);
+      } else {
+        this.cacheLeft -= bytes;
+        o.cached = await productOf(this.aOperand(o), bNow, n, o.rest, opts.matmul);
+      }
+      addInto(cost, o.cached);
+      o.cachedVersions = now;
+      o.cachedAxisPerms = axisPermsNow;
+    } else {
+      // Beyond the cache: summed straight into the cost matrix, recomputed at every solve.
+      await addProductInto(cost, this.aOperand(o), bNow, n, o.rest, opts.matmul);
+    }
+    this.progress.partDone();
+  }
+
+  /** Whether `bytes` more fit the budget beside what the process holds now and one solve. */
+  private residencyAllows(bytes: number): boolean {
+    const { memoryBudget, residentBytes } = this.opts;
+    return memoryBudget === undefined || residentBytes === undefined || residentBytes() + bytes + this.memory.solveBytes <= memoryBudget;
+  }
+}
+
+/**
+ * Weight matching's progress: a line per sweep, and inside the permutation being solved, its
+ * products (one per tensor it acts on) and then its assignment, reported at most once a second
+ * with the group's own time left (a Llama MLP of 5632 units takes tens of seconds, so the step
+ * count alone would sit still).
+ */
+class MatchingProgress {
+  readonly clock: () => number;
+  private lastReport = 0;
+  private sweep = 0;
+  private step = 0;
+  private name = '';
+  private n = 0;
+  private parts = 1;
+  private done = 0;
+  private started = 0;
+
+  constructor(private readonly spec: PermSpec, private readonly opts: WeightMatchingOptions, private readonly total: number) {
+    this.clock = opts.clock ?? Date.now;
+  }
+
+  private report(sweep: number, done: number, finished: 'converged' | 'last sweep' | false, within = 0, detail = ''): void {
+    const { total } = this;
+    this.opts.onProgress?.({
       stage: 'weight-matching', iteration: sweep + 1,
-      fraction: finished ? 1 : matchingFraction(sweep, (done + within) / Math.max(1, total), opts.maxIter),
+      fraction: finished ? 1 : matchingFraction(sweep, (done + within) / Math.max(1, total), this.opts.maxIter),
       message: `Weight matching: sweep ${sweep + 1}, ${done} of ${total} permutations${finished ? `, ${finished}` : ''}${detail}`,
     });
-  };
-  // The permutation being solved: its products (one per tensor it acts on) and then its
-  // assignment, reported at most once a second with the group's own time left (a Llama MLP of
-  // 5632 units takes tens of seconds, so the step count alone would sit still).
-  const current = {
-    sweep: 0, step: 0, name: '', n: 0, parts: 1, done: 0, started: 0,
-    begin(sweep: number, step: number, name: string, parts: number): void {
-      Object.assign(this, { sweep, step, name, n: spec.perms[name], parts: parts + 1, done: 0, started: clock() });
-    },
-    partDone(): void {
-      this.done = Math.min(this.parts - 1, this.done + 1);
-      const now = clock();
-      if (!opts.onProgress || now - lastReport < 1000) return;
-      lastReport = now;
-      const within = this.done / this.parts;
-      // The products' own rate, for the products left (the assignment reports its own).
-      const seconds = secondsLeftAtRate(now - this.started, this.done / Math.max(1, this.parts - 1));
-      const left = seconds !== undefined ? formatTimeLeft(seconds) : '';
-      if (this.done < this.parts - 1) {
-        report(this.sweep, this.step, false, within, `; ${this.name} (${this.n} units): ${this.done} of ${this.parts - 1} products${left ? `, ${left} for them` : ''}`);
-      }
-    },
-    /** Inside the assignment: its rows and its own estimate (the products' rate says nothing about it). */
-    solving(s: AssignmentProgress): void {
-      lastReport = clock();
-      const within = (this.parts - 1 + s.rowsDone / Math.max(1, s.n)) / this.parts;
-      const left = s.secondsLeft === undefined ? '' : `, ${formatTimeLeft(s.secondsLeft)} for it`;
-      const what = s.phase === 'reduction' ? 'assignment, first passes' : `assignment, ${s.rowsDone.toLocaleString('en-US')} of ${s.n.toLocaleString('en-US')} rows`;
-      report(this.sweep, this.step, false, within, `; ${this.name} (${this.n} units): ${what}${left}`);
-    },
-  };
-  let iterations = 0;
-  for (let sweep = 0; sweep < opts.maxIter; sweep++) {
-    let improved = false;
-    const order = shuffleInPlace(names.slice(), random);
-    for (let step = 0; step < order.length; step++) {
-      // Yield so a cancel message can be delivered, then honour it between solves.
-      await new Promise<void>((resolve) => setTimeout(resolve, 0));
-      if (opts.signal?.aborted) throw cancelled();
-      const p = order[step];
-      const n = spec.perms[p];
-      // P's cost matrix depends only on the permutations its occurrences depend on: when none
-      // changed since P was last solved, P is still optimal for it and the solve is skipped.
-      const inputs = dependencies.get(p)!.map((q) => versions.get(q)!);
-      const seen = solvedAt.get(p);
-      if (seen && seen.every((v, k) => v === inputs[k])) continue;
-      const now = clock();
-      if (opts.onProgress && step > 0 && now - lastReport >= 1000) {
-        lastReport = now;
-        report(sweep, step, false);
-      }
-      const group = heads.get(p);
-      current.begin(sweep, step, p, group ? group.occurrences.length : occurrences.get(p)!.length);
-      if (group) {
-        if (await solveHeads(group)) improved = true;
-        solvedAt.set(p, dependencies.get(p)!.map((q) => versions.get(q)!));
-        continue;
-      }
-      const cost = await costMatrix(p);
-      const held = perms[p];
-      let oldValue = 0;
-      for (let i = 0; i < n; i++) oldValue += cost[i * n + held[i]];
-      const solved = await solveGroup(cost, n, p, { signal: opts.signal, clock, onProgress: opts.onProgress ? (s) => current.solving(s) : undefined });
-      if (solved.value > oldValue + 1e-12) {
-        perms[p] = solved.rowToCol;
-        versions.set(p, versions.get(p)! + 1);
-        improved = true;
-      }
-      solvedAt.set(p, dependencies.get(p)!.map((q) => versions.get(q)!));
-    }
-    iterations = sweep + 1;
-    lastReport = clock();
-    report(sweep, total, !improved ? 'converged' : iterations === opts.maxIter ? 'last sweep' : false);
-    if (!improved) break;
   }
-  if (opts.signal?.aborted) throw cancelled();
 
-  const after = objectives(spec, a, b, perms, allNames);
-  const groups: GroupReport[] = allNames.map((p) => {
-    let moved = 0;
-    const perm = perms[p];
-    for (let i = 0; i < perm.length; i++) if (perm[i] !== i) moved++;
-    return { name: p, size: spec.perms[p], moved, objectiveBefore: before.groups.get(p)!, objectiveAfter: after.groups.get(p)! };
-  });
-  return { perms, iterations, objectiveBefore: before.total, objectiveAfter: after.total, objectiveFixed: before.fixed, groups };
+  /** Before a solve (not the sweep's first): the sweep's count, at most once a second. */
+  betweenSolves(sweep: number, step: number): void {
+    const now = this.clock();
+    if (this.opts.onProgress && step > 0 && now - this.lastReport >= 1000) {
+      this.lastReport = now;
+      this.report(sweep, step, false);
+    }
+  }
+
+  begin(sweep: number, step: number, name: string, parts: number): void {
+    this.sweep = sweep;
+    this.step = step;
+    this.name = name;
+    this.n = this.spec.perms[name];
+    this.parts = parts + 1;
+    this.done = 0;
+    this.started = this.clock();
+  }
+
+  partDone(): void {
+    this.done = Math.min(this.parts - 1, this.done + 1);
+    const now = this.clock();
+    if (!this.opts.onProgress || now - this.lastReport < 1000) return;
+    this.lastReport = now;
+    const within = this.done / this.parts;
+    // The products' own rate, for the products left (the assignment reports its own).
+    const seconds = secondsLeftAtRate(now - this.started, this.done / Math.max(1, this.parts - 1));
+    const left = seconds !== undefined ? formatTimeLeft(seconds) : '';
+    if (this.done < this.parts - 1) {
+      this.report(this.sweep, this.step, false, within, `; ${this.name} (${this.n} units): ${this.done} of ${this.parts - 1} products${left ? `, ${left} for them` : ''}`);
+    }
+  }
+
+  /** Inside the assignment: its rows and its own estimate (the products' rate says nothing about it). */
+  solving(s: AssignmentProgress): void {
+    this.lastReport = this.clock();
+    const within = (this.parts - 1 + s.rowsDone / Math.max(1, s.n)) / this.parts;
+    const left = s.secondsLeft === undefined ? '' : `, ${formatTimeLeft(s.secondsLeft)} for it`;
+    const what = s.phase === 'reduction' ? 'assignment, first passes' : `assignment, ${s.rowsDone.toLocaleString('en-US')} of ${s.n.toLocaleString('en-US')} rows`;
+    this.report(this.sweep, this.step, false, within, `; ${this.name} (${this.n} units): ${what}${left}`);
+  }
+
+  /** A sweep's last line: how far it got and, at the end, why it stopped. */
+  sweepDone(sweep: number, finished: 'converged' | 'last sweep' | false): void {
+    this.lastReport = this.clock();
+    this.report(sweep, this.total, finished);
+  }
 }
 
 /**

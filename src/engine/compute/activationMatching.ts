@@ -6,7 +6,6 @@
  * spatial positions (each position is one sample of the channel). Permutations no hidden
  * activation reveals (e.g. a residual stream not exposed) stay the identity.
  */
-import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import type { PermSpec, Progress, TensorMap } from '../../core/checkpoint';
 import type { Dataset } from '../../core/data';
@@ -23,7 +22,7 @@ import { headGroupValue, solveHeadGroup, type HeadStructure } from '../../core/m
 import type { LmEvaluationInput } from '../lm/evaluate';
 import type { LmConfig } from '../lm/config';
 import { lmBytesPerSequence } from '../lm/memoryPlan';
-import { defaultMemoryBudget } from '../../core/memoryPlan';
+import { defaultMemoryBudget } from '../../core/memoryBudget';
 import { planLmActivationMatching, type LmActivationMemoryPlan, type LmActivationPass, type LmActivationShapes } from '../../core/lmActivationMemory';
 
 interface Stats {
@@ -247,7 +246,7 @@ export async function lmActivationMatching(
   opts: LmActivationOptions = {},
 ): Promise<LmActivationMatchingResult> {
   const { n, t } = input;
-  const budget = opts.memoryBudget ?? defaultMemoryBudget(os.totalmem());
+  const budget = opts.memoryBudget ?? defaultMemoryBudget();
   const plan = planLmActivationMatching(lmActivationShapes(which, a.config, input), budget, opts.sequencesPerBatch ?? 16, opts.heldBytes ?? 0);
   const step = plan.sequencesPerBatch;
   const perms: Record<string, Int32Array> = {};

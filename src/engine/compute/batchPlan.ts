@@ -6,14 +6,10 @@
  * A ResNet on 28x28 images holds about 1.5 MB of activations per example, so the fixed batch of
  * 2000 that suits an MLP needs 3 GB and overruns wasm's 4 GiB heap ("memory access out of bounds").
  */
-import * as os from 'node:os';
 import type { BackendName } from '../protocol';
 import { EngineError } from '../errors';
-
-/** The budget when a request gives none: half the physical memory (shared by the pool's workers). */
-export function defaultMemoryBudget(): number {
-  return Math.floor(os.totalmem() / 2);
-}
+import { OVER_BUDGET } from '../../core/memoryBudget';
+import { formatBytes } from '../../../shared/bytes';
 
 /**
  * What one worker on the wasm backend may plan for: its heap is a wasm32 memory of at most
@@ -46,13 +42,9 @@ export function planBatchSize(p: BatchPlanInput): number {
   const perExample = p.perExample * SAFETY;
   if (free < perExample) {
     throw new EngineError(
-      'MemoryBudget',
-      `${p.what}: needs ${mb(p.resident)} for weights and data plus ${mb(perExample)} per example, over the memory budget of ${mb(budget)}${p.backend === 'wasm' && p.budget > budget ? ' (the wasm backend addresses at most 4 GiB per worker)' : ''}: use fewer examples (--limit) or a larger budget`,
+      OVER_BUDGET,
+      `${p.what}: needs ${formatBytes(p.resident)} for weights and data plus ${formatBytes(perExample)} per example, over the memory budget of ${formatBytes(budget)}${p.backend === 'wasm' && p.budget > budget ? ' (the wasm backend addresses at most 4 GiB per worker)' : ''}: use fewer examples (--limit) or a larger budget`,
     );
   }
   return Math.max(1, Math.min(p.maxBatch, Math.floor(free / perExample)));
-}
-
-function mb(bytes: number): string {
-  return `${(bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0)} MB`;
 }

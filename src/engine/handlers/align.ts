@@ -16,7 +16,7 @@ import { provenanceMetadata, type TensorSource } from '../../core/safetensors';
 import { currentBackend } from '../backend';
 import { readModelConfig } from '../compute/modelConfig';
 import { ModelError } from '../compute/modelErrors';
-import type { HandlerContext } from '../dispatch';
+import type { HandlerContext } from '../handlerContext';
 import { throwIfCancelled } from '../errors';
 import { checkFamilyEquivalence } from '../families/equivalence';
 import { base, closeAll, isFloatDtype, loadHeldTensors, loadTensors, openAll, permuteRawBytes, specFor } from '../loadTensors';

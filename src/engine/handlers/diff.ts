@@ -6,10 +6,10 @@
  */
 import { diffCheckpoints } from '../../core/diff';
 import { axisPermutations } from '../../core/matching/permute';
-import { formatBytes } from '../../core/memoryPlan';
+import { formatBytes } from '../../../shared/bytes';
 import { MAX_ITER, SEED } from '../../core/methods';
 import type { Permutations } from '../../core/checkpoint';
-import type { HandlerContext } from '../dispatch';
+import type { HandlerContext } from '../handlerContext';
 import { EngineError, throwIfCancelled } from '../errors';
 import { base, closeAll, openAll, specFor } from '../loadTensors';
 import type { AlignResult, DiffRequest, DiffResult } from '../protocol';

@@ -6,7 +6,7 @@
 import { tensorPicture } from '../../core/diff';
 import { axisPermutations } from '../../core/matching/permute';
 import type { Permutations } from '../../core/checkpoint';
-import type { HandlerContext } from '../dispatch';
+import type { HandlerContext } from '../handlerContext';
 import { EngineError, throwIfCancelled } from '../errors';
 import { base, closeAll, openAll, specFor } from '../loadTensors';
 import type { DiffTensorRequest, TensorPictureResult } from '../protocol';

@@ -7,10 +7,10 @@
  */
 import type { DenseTensor } from '../../core/checkpoint';
 import { loadDataset } from '../../core/data';
-import { formatBytes } from '../../core/memoryPlan';
+import { formatBytes } from '../../../shared/bytes';
 import { readModelConfig } from '../compute/modelConfig';
 import { ModelError } from '../compute/modelErrors';
-import type { HandlerContext } from '../dispatch';
+import type { HandlerContext } from '../handlerContext';
 import { checkPermutedEquivalence } from '../families/equivalence';
 import { assertCompatible, closeAll, isFloatDtype, loadTensors, openAll } from '../loadTensors';
 import { memoryBudgetOf } from '../methods/common';

@@ -11,7 +11,7 @@ import { applyPermutations } from '../../core/matching/permute';
 import type { Permutations } from '../../core/checkpoint';
 import { EngineError, throwIfCancelled } from '../errors';
 import { closeAll, openAll, specFor } from '../loadTensors';
-import { defaultMemoryBudget } from '../compute/batchPlan';
+import { defaultMemoryBudget } from '../../core/memoryBudget';
 import { fileKey } from '../compute/pathCache';
 import { evaluateLmWeights, prepareLmEvaluation, type LmEvaluationInput } from '../lm/evaluate';
 import { interpolate } from '../../core/matching/merge';
@@ -21,7 +21,7 @@ import { defaultsNotice, readLmConfig, type LmConfig } from '../lm/config';
 import { buildLm } from '../lm/model';
 import { lmBytesPerSequence, lmModelBytes, planLmBatches } from '../lm/memoryPlan';
 import type { DataOptions, EvaluatePathRequest, EvaluatePathResult, LmEvaluationInfo } from '../protocol';
-import type { HandlerContext } from '../dispatch';
+import type { HandlerContext } from '../handlerContext';
 import { threadTokenizer } from '../tokenizeThread';
 
 /** How long an unused token input stays cached (a barrier's chunks follow each other within this). */

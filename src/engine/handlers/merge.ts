@@ -10,7 +10,7 @@ import { axisPermutations, permuteTensor } from '../../core/matching/permute';
 import { writeCheckpointOutput } from '../../core/hf/layout';
 import { ENCODABLE_DTYPES, encodeFromFloat32, provenanceMetadata, type TensorSource } from '../../core/safetensors';
 import { currentBackend } from '../backend';
-import type { HandlerContext } from '../dispatch';
+import type { HandlerContext } from '../handlerContext';
 import { EngineError, throwIfCancelled } from '../errors';
 import { assertCompatible, base, closeAll, isFloatDtype, loadHeldTensors, loadTensors, openAll, readChecked, specFor } from '../loadTensors';
 import { denseOf, type HeldTensor } from '../../core/heldTensor';

@@ -2,9 +2,9 @@
  * `scan` request: every tensor's statistics and health flags (src/core/scan), read in chunks, with
  * progress in bytes read and a cancellation check per chunk. Nothing is written.
  */
-import { formatBytes } from '../../core/memoryPlan';
+import { formatBytes } from '../../../shared/bytes';
 import { EXTREME_ABS, EXTREME_STD_RATIO, scanCheckpoint } from '../../core/scan';
-import type { HandlerContext } from '../dispatch';
+import type { HandlerContext } from '../handlerContext';
 import { throwIfCancelled } from '../errors';
 import { base, closeAll, openAll } from '../loadTensors';
 import type { ScanRequest, ScanResult } from '../protocol';

@@ -12,7 +12,8 @@ import { detectFileFormat } from '../../core/formats';
 import type { TensorInfo } from '../../core/checkpoint';
 import { addHistogram, histogramEdges } from '../../core/scan/histogram';
 import { addMoments, emptyMoments, meanAndStd } from '../../core/scan/moments';
-import type { HandlerContext } from '../dispatch';
+import { formatBytes } from '../../../shared/bytes';
+import type { HandlerContext } from '../handlerContext';
 import { EngineError, throwIfCancelled } from '../errors';
 import { base } from '../loadTensors';
 import type { TensorStatsRequest, TensorStatsResult } from '../protocol';
@@ -21,18 +22,6 @@ import type { TensorStatsRequest, TensorStatsResult } from '../protocol';
 export const STATS_CHUNK_BYTES = 64 * 1024 * 1024;
 /** Elements decoded at once: bounds the float32 copy of dtypes other than F32 (16 MiB). */
 const CHUNK_ELEMENTS = 4 * 1024 * 1024;
-
-/** "1.2 GiB", "340 MiB", "12 KiB": sizes in the progress text. */
-function sizeText(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${u === 0 ? v : v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[u]}`;
-}
 
 /** A tensor's bytes, read in chunks: positioned reads from a safetensors file, or a PyTorch / Flax tensor read once. */
 interface TensorBytes {
@@ -83,12 +72,12 @@ export async function tensorStatsHandler(req: TensorStatsRequest, ctx: HandlerCo
   const width = count === 0 ? 1 : byteLength / count;
   if (!Number.isInteger(width) && byteLength > chunkBytes) {
     await where.close();
-    throw new EngineError('Unsupported', `${base(req.path)}: statistics of \`${req.tensor}\` (${dtype}, ${sizeText(byteLength)}) are not supported`, req.path);
+    throw new EngineError('Unsupported', `${base(req.path)}: statistics of \`${req.tensor}\` (${dtype}, ${formatBytes(byteLength)}) are not supported`, req.path);
   }
   // Whole elements per chunk; a sub-byte dtype (if decodable at all) is small enough to read at once.
   const step = Number.isInteger(width) ? Math.max(width, Math.floor(Math.min(chunkBytes, CHUNK_ELEMENTS * width) / width) * width) : byteLength;
   const buffer = new Uint8Array(Math.min(step, Math.max(1, byteLength)));
-  const total = sizeText(byteLength);
+  const total = formatBytes(byteLength);
   /** Reads the tensor chunk by chunk, handing each decoded chunk to `use`. */
   const pass = async (use: (x: Float32Array) => void, words: string, passStart: number): Promise<void> => {
     for (let at = 0; at < byteLength; at += step) {
@@ -100,7 +89,7 @@ export async function tensorStatsHandler(req: TensorStatsRequest, ctx: HandlerCo
       ctx.onProgress({
         stage: 'statistics',
         fraction: passStart + (0.5 * done) / Math.max(1, byteLength),
-        message: `${words}: ${sizeText(done)} of ${total} read`,
+        message: `${words}: ${formatBytes(done)} of ${total} read`,
       });
     }
   };

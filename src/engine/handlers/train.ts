@@ -7,7 +7,7 @@ import type { DenseTensor } from '../../core/checkpoint';
 import { loadDataset } from '../../core/data';
 import { encodeFromFloat32, writeSafetensors } from '../../core/safetensors';
 import { currentBackend } from '../backend';
-import type { HandlerContext } from '../dispatch';
+import type { HandlerContext } from '../handlerContext';
 import { throwIfCancelled } from '../errors';
 import type { TrainRequest, TrainResult } from '../protocol';
 import { evaluateModel, toBatches } from '../compute/evaluate';

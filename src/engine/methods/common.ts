@@ -2,15 +2,15 @@
  * What the matching methods' engine modules share: weight matching with the tfjs products,
  * reports on weight matching's scale, and the training data of the data-driven methods.
  */
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Checkpoint, PermSpec, Permutations, TensorMap } from '../../core/checkpoint';
 import { loadDataset, type Dataset } from '../../core/data';
 import { entryPermNames } from '../../core/blockAxis';
 import { axisPermsOf, dotProduct, identityPermutations, permuteTensor } from '../../core/matching/permute';
 import { isRunningStatistic, objectiveTerm, weightMatching, type GroupReport, type WeightMatchingResult } from '../../core/matching/weightMatching';
-import { defaultMemoryBudget, MemoryBudgetError, planWeightMatching } from '../../core/memoryPlan';
-import type { HandlerContext } from '../dispatch';
+import { defaultMemoryBudget, MemoryBudgetError, OVER_BUDGET } from '../../core/memoryBudget';
+import { planWeightMatching } from '../../core/memoryPlan';
+import type { HandlerContext } from '../handlerContext';
 import { EngineError } from '../errors';
 import { base } from '../loadTensors';
 import type { AlignRequest, DataOptions } from '../protocol';
@@ -28,7 +28,7 @@ export function assertOutNotInput(out: string, inputs: readonly string[]): void 
 
 /** The request's memory budget in bytes, else half of physical memory. */
 export function memoryBudgetOf(req: { readonly memoryBudget?: number }): number {
-  return req.memoryBudget ?? defaultMemoryBudget(os.totalmem());
+  return req.memoryBudget ?? defaultMemoryBudget();
 }
 
 /**
@@ -52,7 +52,7 @@ export function checkMatchingMemory(spec: PermSpec, a: Checkpoint, b: Checkpoint
     // The process before the models are read: Node, the backend, the workers (measured).
     planWeightMatching(spec, shapes, { budget, heldBytes: held, runtimeBytes: process.memoryUsage.rss(), counted: (t) => !isRunningStatistic(t) });
   } catch (e) {
-    if (e instanceof MemoryBudgetError) throw new EngineError('OverBudget', `${base(b.path)}: ${e.message}`, b.path);
+    if (e instanceof MemoryBudgetError) throw new EngineError(OVER_BUDGET, `${base(b.path)}: ${e.message}`, b.path);
     throw e;
   }
 }

@@ -6,8 +6,9 @@
 import type { PermSpec, TensorMap } from '../../core/checkpoint';
 import { lmActivationMatching, lmActivationShapes } from '../compute/activationMatching';
 import { planLmActivationMatching } from '../../core/lmActivationMemory';
-import type { HandlerContext } from '../dispatch';
-import { formatBytes, MemoryBudgetError } from '../../core/memoryPlan';
+import type { HandlerContext } from '../handlerContext';
+import { formatBytes } from '../../../shared/bytes';
+import { MemoryBudgetError, OVER_BUDGET } from '../../core/memoryBudget';
 import { EngineError } from '../errors';
 import { base } from '../loadTensors';
 import { tokenInput } from '../handlers/evaluateLmPath';
@@ -55,7 +56,7 @@ function overBudgetAsEngineError<T>(b: string, plan: () => T): T {
   try {
     return plan();
   } catch (e) {
-    if (e instanceof MemoryBudgetError) throw new EngineError('OverBudget', `${base(b)}: ${e.message}`, b);
+    if (e instanceof MemoryBudgetError) throw new EngineError(OVER_BUDGET, `${base(b)}: ${e.message}`, b);
     throw e;
   }
 }

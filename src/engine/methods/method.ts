@@ -3,7 +3,7 @@ import type { PermSpec } from '../../core/checkpoint';
 import type { HeldTensorMap } from '../../core/heldTensor';
 import type { WeightMatchingResult } from '../../core/matching/weightMatching';
 import type { MethodId } from '../../core/methods/registry';
-import type { HandlerContext } from '../dispatch';
+import type { HandlerContext } from '../handlerContext';
 import type { AlignRequest } from '../protocol';
 
 export interface MethodRun {

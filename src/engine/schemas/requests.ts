@@ -37,7 +37,7 @@ export interface SteOptions {
  * declared (the registry's entries are not literal types): a new method with an options object
  * adds its field to the cast below and its interface beside `SteOptions`.
  */
-const methodOptions = Object.fromEntries(
+export const methodOptions = Object.fromEntries(
   METHODS.filter((m) => m.optionsField !== undefined).map((m) => [
     m.optionsField as string,
     v.optional(obj(Object.fromEntries(m.options.map((o) => [o.field, option(o)])))),

@@ -127,6 +127,6 @@ test('a memory budget too small for one example is refused in one line naming th
       },
       { signal: new AbortController().signal, onProgress: () => undefined, log: () => undefined },
     ),
-    (e: Error & { kind?: string }) => e.kind === 'MemoryBudget' && /b\.safetensors/.test(e.message) && !e.message.includes('\n'),
+    (e: Error & { kind?: string }) => e.kind === 'OverBudget' && /b\.safetensors/.test(e.message) && !e.message.includes('\n'),
   );
 });

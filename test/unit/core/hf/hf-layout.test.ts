@@ -17,7 +17,7 @@ import { locateCheckpoint, writeCheckpointOutput } from '../../../../src/core/hf
 import { openCheckpoint, openSafetensors, SafetensorsError, type TensorSource } from '../../../../src/core/safetensors';
 import { OUTPUT_MANIFEST, removeOwnTemps, removeStaleTempFolders, writeCheckpointFolder } from '../../../../src/core/safetensors/shardedWriter';
 import { initBackend } from '../../../../src/engine/backend';
-import type { HandlerContext } from '../../../../src/engine/dispatch';
+import type { HandlerContext } from '../../../../src/engine/handlerContext';
 import { alignHandler } from '../../../../src/engine/handlers/align';
 import { mergeHandler } from '../../../../src/engine/handlers/merge';
 import { loadLmCheckpoint } from '../../../../src/engine/lm/checkpoint';

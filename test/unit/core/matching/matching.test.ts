@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { DenseTensor, MatMulABt, PermSpec, TensorMap } from '../../../../src/core/checkpoint';
 import { MatchingError } from '../../../../src/core/matching/errors';
-import { MemoryBudgetError, planWeightMatching } from '../../../../src/core/memoryPlan';
+import { MemoryBudgetError } from '../../../../src/core/memoryBudget';
+import { planWeightMatching } from '../../../../src/core/memoryPlan';
 import { jsMatMul, matMulABt } from '../../../../src/core/matching/jsMatMul';
 import {
   applyPermutations, composePermutations, identityPermutations, invertPermutation, objective,

@@ -7,10 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { MAX_ITER, METHODS, METHOD_IDS, SEED, defaultOptions } from '../../../../src/core/methods';
+import { DEFAULT_METHOD, MAX_ITER, METHODS, METHOD_IDS, SEED, defaultOptions, methodOptionsOf } from '../../../../src/core/methods';
 import { MATCHING_METHODS } from '../../../../src/engine/methods/registry';
 import { validateRequest } from '../../../../src/engine/validate';
-import { USAGE } from '../../../../src/cli/args';
+import { USAGE, flagText, parseCommandLine } from '../../../../src/cli/args';
 
 const root = path.resolve(__dirname, '..', '..', '..', '..');
 const align = { kind: 'align', a: 'a.safetensors', b: 'b.safetensors', method: 'weight', seed: 0, maxIter: 100 };
@@ -36,7 +36,21 @@ test("package.json's settings have the registry's defaults and seed range", () =
 test('the CLI help shows the registry defaults', () => {
   assert.match(USAGE, /--method M +align\/barrier: weight \(default\) \| activation \| ste/);
   assert.match(USAGE, new RegExp(`--max-iter N .*\\(default ${MAX_ITER.default}\\)`));
-  assert.match(USAGE, /--ste-batch N +\(default 500\) +--ste-lr X \(default 1e-3\)/);
+  assert.match(USAGE, /--ste-batch N +ste: batch size \(default 500\)\n +--ste-lr X +ste: learning rate \(default 1e-3\)/);
+  assert.match(USAGE, /\(activation and ste need --data\)/);
+});
+
+test("the CLI takes every method's option flags from the registry, into the method's own request field", () => {
+  for (const m of METHODS) {
+    for (const o of m.options) {
+      const args = parseCommandLine(['align', 'a', 'b', `--${o.flag}`, String(o.default)]);
+      assert.equal(flagText(args, o.flag), String(o.default), o.flag);
+    }
+  }
+  const ste = { epochs: 1, batchSize: 10, learningRate: 1e-3 };
+  assert.deepEqual(methodOptionsOf('ste', { ste, seed: 0 }), { ste });
+  assert.deepEqual(methodOptionsOf('weight', { ste, seed: 0 }), {});
+  assert.equal(DEFAULT_METHOD, 'weight');
 });
 
 test('request validation applies the registry rules: seed in [0, 2^32 - 1], maxIter >= 1, STE options', () => {

@@ -16,7 +16,7 @@ import { evaluatePathHandler } from '../../../../src/engine/handlers/evaluatePat
 import { pathCache } from '../../../../src/engine/compute/pathCache';
 import { applyPermutations, randomPermutations } from '../../../../src/core/matching/permute';
 import { saveTensors, trainHandler } from '../../../../src/engine/handlers/train';
-import type { HandlerContext } from '../../../../src/engine/dispatch';
+import type { HandlerContext } from '../../../../src/engine/handlerContext';
 import { isCancelled } from '../../../../src/engine/errors';
 import { tfMatMul } from '../../../../src/engine/tfMatMul';
 import { makeTmpDir, type TmpDir } from '../../helpers/tmp';

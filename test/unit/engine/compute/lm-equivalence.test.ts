@@ -18,7 +18,7 @@ import { writeSafetensors } from '../../../../src/core/safetensors';
 import { inferSpec } from '../../../../src/core/spec';
 import { initBackend } from '../../../../src/engine/backend';
 import { checkLmEquivalence } from '../../../../src/engine/compute/transformerEquivalence';
-import type { HandlerContext } from '../../../../src/engine/dispatch';
+import type { HandlerContext } from '../../../../src/engine/handlerContext';
 import { alignHandler } from '../../../../src/engine/handlers/align';
 import { loadLmCheckpoint } from '../../../../src/engine/lm/checkpoint';
 import { hfFixture } from '../../helpers/hfFixtures';

@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { initBackend } from '../../../../src/engine/backend';
-import type { HandlerContext } from '../../../../src/engine/dispatch';
+import type { HandlerContext } from '../../../../src/engine/handlerContext';
 import { alignHandler } from '../../../../src/engine/handlers/align';
 import { equivalenceOverBudget } from '../../../../src/core/memoryPlan';
 import { EngineError } from '../../../../src/engine/errors';

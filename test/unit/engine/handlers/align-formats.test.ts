@@ -15,7 +15,7 @@ import { applyPermutations, randomPermutations } from '../../../../src/core/matc
 import { encodeFromFloat32, writeSafetensors } from '../../../../src/core/safetensors';
 import { inferSpec } from '../../../../src/core/spec';
 import { initBackend } from '../../../../src/engine/backend';
-import type { HandlerContext } from '../../../../src/engine/dispatch';
+import type { HandlerContext } from '../../../../src/engine/handlerContext';
 import { alignHandler } from '../../../../src/engine/handlers/align';
 import { mergeHandler } from '../../../../src/engine/handlers/merge';
 import { makeTmpDir, type TmpDir } from '../../helpers/tmp';

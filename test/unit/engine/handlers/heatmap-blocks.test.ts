@@ -18,7 +18,7 @@ import { readHfConfig } from '../../../../src/core/families/hfConfig';
 import { applyPermutations, identityPermutations, randomPermutations } from '../../../../src/core/matching/permute';
 import { similarityMatrix } from '../../../../src/core/matching/weightMatching';
 import { initBackend } from '../../../../src/engine/backend';
-import type { HandlerContext } from '../../../../src/engine/dispatch';
+import type { HandlerContext } from '../../../../src/engine/handlerContext';
 import { alignHandler } from '../../../../src/engine/handlers/align';
 import type { AlignResult } from '../../../../src/engine/protocol';
 import { heatmapsOf } from '../../../../src/extension/heatmaps';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { openCheckpoint } from '../../../../src/core/safetensors';
 import { initBackend } from '../../../../src/engine/backend';
-import type { HandlerContext } from '../../../../src/engine/dispatch';
+import type { HandlerContext } from '../../../../src/engine/handlerContext';
 import { mergeHandler } from '../../../../src/engine/handlers/merge';
 import { generateLlamaPair, PRESETS } from '../../../../bench/scale/generate';
 import { makeTmpDir, type TmpDir } from '../../helpers/tmp';

@@ -16,7 +16,7 @@ import { inferSpec } from '../../../../src/core/spec';
 import { initBackend } from '../../../../src/engine/backend';
 import { trainMlp } from '../../../../src/engine/compute';
 import { repairInterpolated, unitStats } from '../../../../src/engine/compute/repair';
-import type { HandlerContext } from '../../../../src/engine/dispatch';
+import type { HandlerContext } from '../../../../src/engine/handlerContext';
 import { evaluatePathHandler } from '../../../../src/engine/handlers/evaluatePath';
 import { saveTensors } from '../../../../src/engine/handlers/train';
 import { tfMatMul } from '../../../../src/engine/tfMatMul';

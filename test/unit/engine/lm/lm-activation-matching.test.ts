@@ -19,7 +19,7 @@ import { writeSafetensors } from '../../../../src/core/safetensors';
 import { inferSpec } from '../../../../src/core/spec';
 import { initBackend } from '../../../../src/engine/backend';
 import { lmActivationMatching } from '../../../../src/engine/compute/activationMatching';
-import type { HandlerContext } from '../../../../src/engine/dispatch';
+import type { HandlerContext } from '../../../../src/engine/handlerContext';
 import { alignHandler } from '../../../../src/engine/handlers/align';
 import { loadLmCheckpoint } from '../../../../src/engine/lm/checkpoint';
 import { prepareLmEvaluation } from '../../../../src/engine/lm/evaluate';
