@@ -2,7 +2,8 @@
  * The command line on a ViT pair (dist/cli.js): A is test/fixtures/hf/vit-tiny (written by
  * transformers, see its SOURCES.md), B the same network under a random element of its symmetry
  * group (residual stream, heads, q/k and v/o dimensions, MLP units), each a Hugging Face folder.
- * inspect names the family, align recovers A exactly (π(B) computes B's function), barrier
+ * inspect names the family, align recovers A exactly (π(B) computes B's function), activation
+ * matching recovers the stream and MLP units (heads are not matched from activations), barrier
  * evaluates both paths with accuracy on N×C×H×W images, and images of another shape are refused
  * in one line naming their file.
  */
@@ -79,6 +80,20 @@ describe('rebasin on a ViT pair (Hugging Face folders)', () => {
     } finally {
       await Promise.all([got.close(), want.close()]);
     }
+  });
+
+  it('activation matching on images recovers the residual stream and the MLP units; heads stay as they are', () => {
+    const perms = (method: string): Record<string, number[]> => {
+      const r = runCli(['align', tmp.file('a'), tmp.file('b'), '--method', method, '--data', tmp.file('images.safetensors'), '--out', tmp.file(`by-${method}`), '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const json = JSON.parse(r.stdout) as { perms: Record<string, number[]>; equivalence: { ok: boolean } };
+      assert.equal(json.equivalence.ok, true);
+      return json.perms;
+    };
+    const exact = perms('weight');
+    const byActivation = perms('activation');
+    for (const name of ['P_residual', 'P_vit.encoder.layer.0.mlp', 'P_vit.encoder.layer.1.mlp']) assert.deepEqual(byActivation[name], exact[name], name);
+    assert.deepEqual(byActivation['P_vit.encoder.layer.0.heads'], [0, 1, 2, 3]);
   });
 
   it('barrier evaluates both paths with accuracy on N×C×H×W images', () => {
