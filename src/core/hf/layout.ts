@@ -78,8 +78,8 @@ export function locateCheckpoint(p: string): CheckpointLocation {
 /**
  * True for a Hugging Face language model: a folder, or weights with a config.json beside them
  * that names a `model_type`. Such checkpoints are evaluated on token ids or text, the others
- * (classifiers) on labelled examples; so is a folder whose config.json names an image
- * classifier's model_type (a family outside the transformer namings, e.g. `vit`).
+ * (classifiers) on labelled examples. A config.json naming the model_type of a family outside
+ * the transformer namings (`vit`: an image classifier) makes it a classifier, folder or not.
  */
 export function isLanguageModelCheckpoint(p: string): boolean {
   let isDir = false;
