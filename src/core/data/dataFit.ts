@@ -69,7 +69,7 @@ export async function dataFitProblem(dataPath: string, model: string): Promise<s
   const name = checkpointName(model);
   const lm = isLanguageModelCheckpoint(model);
   if (!lm && shape.kind !== 'labelled') {
-    return `${data} holds ${shape.what}, data for a language model, but ${name} is evaluated as a classifier (no config.json with a model_type beside it): pick labelled examples (x/y or images/labels, an IDX folder)`;
+    return `${data} holds ${shape.what}, data for a language model, but ${name} is evaluated as a classifier (no config.json naming a language model beside it): pick labelled examples (x/y or images/labels, an IDX folder)`;
   }
   if (lm && shape.kind === 'labelled') {
     return `${data} holds ${shape.what} for a classifier, but ${name} is a language model (config.json beside it): pick token ids (.npy/.npz/.safetensors input_ids) or text (.txt/.jsonl)`;

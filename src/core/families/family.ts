@@ -8,14 +8,14 @@
 import type { AxesTable, TensorShape } from '../spec/shapes';
 
 /** Every family, by id: the one union used by spec inference, model configs and forward passes. */
-export const FAMILY_IDS = ['mlp', 'vgg', 'resnet', 'resnet-cifar', 'gpt2', 'llama', 'bert'] as const;
+export const FAMILY_IDS = ['mlp', 'vgg', 'resnet', 'resnet-cifar', 'gpt2', 'llama', 'bert', 'vit'] as const;
 export type FamilyId = (typeof FAMILY_IDS)[number];
 
 /**
  * The `family` the CLI's JSON, spec files and model configs use (docs/cli.md, a contract): the
  * transformer namings share the name `transformer`; their id travels as `variant`.
  */
-export type ReportedFamily = 'mlp' | 'vgg' | 'resnet' | 'resnet-cifar' | 'transformer';
+export type ReportedFamily = 'mlp' | 'vgg' | 'resnet' | 'resnet-cifar' | 'transformer' | 'vit';
 
 /**
  * The fields of a Hugging Face `config.json` that detection and spec inference read (attention
@@ -51,6 +51,11 @@ export interface CoreFamily {
   readonly mismatchHint: string;
   /** Model-config keys this family's forward pass reads besides `family` (docs/cli.md). */
   readonly configKeys: readonly string[];
+  /**
+   * The model-config keys a `config.json` of this family gives its forward pass (readModelConfig
+   * reads it beside the checkpoint; the model config's own keys win). Absent: not read for it.
+   */
+  modelConfigFromHf?(raw: Readonly<Record<string, unknown>>): Record<string, unknown>;
 }
 
 export function isFamilyId(s: unknown): s is FamilyId {

@@ -8,17 +8,22 @@
  *   { "family": "resnet-cifar", "inputShape": [3, 32, 32] }
  *   { "family": "resnet", "inputShape": [1, 28, 28] }
  *   { "family": "transformer", "heads": 12 }   (or "gpt2" / "llama" / "bert"; keys in transformerConfig.ts)
+ *   { "family": "vit", "heads": 4, "inputShape": [3, 32, 32] }
  *
  * Every field is optional; absent fields are inferred from the weights when unambiguous
  * (an MLP's input size is its first weight's `in`; a VGG's layout is the standard torchvision
  * configuration with the same conv widths; ResNets pool where torchvision / CIFAR ports do).
  * `inputShape` is PyTorch's per-example shape: [features] or [channels, height, width].
+ * A family that reads Hugging Face's `config.json` (`modelConfigFromHf`, e.g. ViT) takes its
+ * keys from there too; the model config's own keys win.
  */
-import { existsSync } from 'node:fs';
-import { MAX_MODEL_CONFIG_BYTES, readBoundedFileSync, utf8Text } from '../files';
+import { existsSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { MAX_CONFIG_JSON_BYTES, MAX_MODEL_CONFIG_BYTES, readBoundedFileSync, readJsonObjectSync, utf8Text } from '../files';
 import * as v from 'valibot';
 import { FAMILY_IDS, type FamilyId } from './family';
 import { ModelError } from './modelErrors';
+import { CORE_FAMILIES } from './registry';
 
 /** A family id, or `transformer`: whichever transformer naming the weights use (the name docs/cli.md gives). */
 export type ModelFamily = FamilyId | 'transformer';
@@ -49,12 +54,40 @@ export const ModelConfigSchema = v.looseObject({
 
 export type ModelConfig = Readonly<v.InferOutput<typeof ModelConfigSchema>>;
 
-/** Reads the explicit config, else `<checkpoint>.rebasin.json`, else returns `{}`. */
+/**
+ * The model-config keys of the `config.json` in the checkpoint's folder (a folder: its own), for
+ * a family that reads one; `{}` otherwise. One that cannot be read is left to spec inference,
+ * which refuses it in one line (src/core/families/hfConfig.ts).
+ */
+function hfModelConfig(checkpointPath: string): Record<string, unknown> {
+  if (!checkpointPath) return {};
+  let folder = path.dirname(checkpointPath);
+  try {
+    if (statSync(checkpointPath).isDirectory()) folder = checkpointPath;
+  } catch {
+    // not there: the reader names the missing checkpoint
+  }
+  const file = path.join(folder, 'config.json');
+  if (!existsSync(file)) return {};
+  let raw: Record<string, unknown>;
+  try {
+    raw = readJsonObjectSync(file, MAX_CONFIG_JSON_BYTES, 'config.json');
+  } catch {
+    return {};
+  }
+  const type = raw.model_type;
+  const family = typeof type === 'string' ? CORE_FAMILIES.find((f) => f.modelConfigFromHf && f.hfModelTypes?.includes(type)) : undefined;
+  return family?.modelConfigFromHf?.(raw) ?? {};
+}
+
+/** Reads the explicit config, else `<checkpoint>.rebasin.json`, over the keys a `config.json` gives; else returns `{}`. */
 export function readModelConfig(checkpointPath: string, explicitPath?: string): ModelConfig {
+  const fromHf = hfModelConfig(checkpointPath);
   const file = explicitPath ?? `${checkpointPath}.rebasin.json`;
   if (!existsSync(file)) {
     if (explicitPath) throw new ModelError('ConfigInvalid', `${file}: model config not found`, file);
-    return {};
+    // The family's modelConfigFromHf makes only valid keys: no message here names config.json.
+    return validateModelConfig(fromHf, 'config.json');
   }
   // A folder, FIFO or device is refused before any read; the size is checked first.
   const text = utf8Text(readBoundedFileSync(file, MAX_MODEL_CONFIG_BYTES, 'model config'));
@@ -64,7 +97,8 @@ export function readModelConfig(checkpointPath: string, explicitPath?: string): 
   } catch (e) {
     throw new ModelError('ConfigInvalid', `${file}: model config is not valid json (${(e as Error).message})`, file);
   }
-  return validateModelConfig(raw, file);
+  const isObject = typeof raw === 'object' && raw !== null && !Array.isArray(raw);
+  return validateModelConfig(isObject ? { ...fromHf, ...(raw as Record<string, unknown>) } : raw, file);
 }
 
 export function validateModelConfig(raw: unknown, file: string): ModelConfig {

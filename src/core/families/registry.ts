@@ -13,8 +13,9 @@ import { mlp } from './mlp';
 import { resnet } from './resnet';
 import { resnetCifar } from './resnetCifar';
 import { vgg } from './vgg';
+import { vit } from './vit';
 
-export const CORE_FAMILIES: readonly CoreFamily[] = [gpt2, llama, bert, resnetCifar, resnet, vgg, mlp];
+export const CORE_FAMILIES: readonly CoreFamily[] = [gpt2, llama, bert, vit, resnetCifar, resnet, vgg, mlp];
 
 export function coreFamily(id: FamilyId): CoreFamily {
   const f = CORE_FAMILIES.find((x) => x.id === id);

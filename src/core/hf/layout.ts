@@ -9,6 +9,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
+import { CORE_FAMILIES } from '../families/registry';
 import { MAX_CONFIG_JSON_BYTES, readJsonObjectSync } from '../files';
 import { SafetensorsError, printable } from '../safetensors/errors';
 import { isShardIndexPath, readShardIndex } from '../safetensors/sharded';
@@ -77,17 +78,21 @@ export function locateCheckpoint(p: string): CheckpointLocation {
 /**
  * True for a Hugging Face language model: a folder, or weights with a config.json beside them
  * that names a `model_type`. Such checkpoints are evaluated on token ids or text, the others
- * (classifiers) on labelled examples.
+ * (classifiers) on labelled examples. A config.json naming the model_type of a family outside
+ * the transformer namings (`vit`: an image classifier) makes it a classifier, folder or not.
  */
 export function isLanguageModelCheckpoint(p: string): boolean {
+  let isDir = false;
   try {
-    if (statSync(p).isDirectory()) return true;
-    const config = path.join(path.dirname(p), 'config.json');
-    if (!existsSync(config)) return false;
+    isDir = statSync(p).isDirectory();
+    const config = path.join(isDir ? p : path.dirname(p), 'config.json');
+    if (!existsSync(config)) return isDir;
     // Capped and regular files only: a config.json linked to /dev/zero is refused, not read.
-    return typeof readJsonObjectSync(config, MAX_CONFIG_JSON_BYTES, 'config.json').model_type === 'string';
+    const type = readJsonObjectSync(config, MAX_CONFIG_JSON_BYTES, 'config.json').model_type;
+    if (typeof type === 'string' && CORE_FAMILIES.some((f) => f.reportedAs !== 'transformer' && f.hfModelTypes?.includes(type))) return false;
+    return isDir || typeof type === 'string';
   } catch {
-    return false;
+    return isDir;
   }
 }
 

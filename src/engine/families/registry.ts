@@ -11,8 +11,9 @@ import { mlp } from './mlp';
 import { resnet } from './resnet';
 import { resnetCifar } from './resnetCifar';
 import { vgg } from './vgg';
+import { vit } from './vit';
 
-export const ENGINE_FAMILIES: readonly EngineFamily[] = [mlp, vgg, resnet, resnetCifar, gpt2, llama, bert];
+export const ENGINE_FAMILIES: readonly EngineFamily[] = [mlp, vgg, resnet, resnetCifar, gpt2, llama, bert, vit];
 
 export function engineFamily(id: FamilyId): EngineFamily {
   const f = ENGINE_FAMILIES.find((x) => x.id === id);

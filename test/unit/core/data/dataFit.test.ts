@@ -54,7 +54,7 @@ test('token data for a classifier and labelled data for a language model are ref
   writeFileSync(lm, '');
   assert.equal(
     await dataFitProblem(tmp.file('ids.npy'), mlp),
-    'ids.npy holds an array without labels beside it (token ids), data for a language model, but mlp.safetensors is evaluated as a classifier (no config.json with a model_type beside it): pick labelled examples (x/y or images/labels, an IDX folder)',
+    'ids.npy holds an array without labels beside it (token ids), data for a language model, but mlp.safetensors is evaluated as a classifier (no config.json naming a language model beside it): pick labelled examples (x/y or images/labels, an IDX folder)',
   );
   assert.match((await dataFitProblem(tmp.file('xy.safetensors'), lm)) ?? '', /^xy\.safetensors holds labelled examples for a classifier, but gpt2 is a language model/);
   assert.equal(await dataFitProblem(tmp.file('ids.npy'), lm), undefined);

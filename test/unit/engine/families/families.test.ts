@@ -77,7 +77,7 @@ test('model config schema: valid configs pass (other families\' keys included), 
   assert.deepEqual(validateModelConfig({ family: 'vgg', layout: [64, 'M', 128], eps: 1e-3, activation: 'gelu' }, 'm.json').layout, [64, 'M', 128]);
   const bad: [unknown, RegExp][] = [
     [[], /m\.json: model config must be a json object/],
-    [{ family: 'vit' }, /m\.json: family must be one of mlp, vgg, resnet, resnet-cifar, gpt2, llama, bert, transformer/],
+    [{ family: 'unet' }, /m\.json: family must be one of mlp, vgg, resnet, resnet-cifar, gpt2, llama, bert, vit, transformer/],
     [{ activation: 'swish' }, /activation must be one of relu, gelu/],
     [{ inputShape: [] }, /inputShape must be a non-empty array of positive integers/],
     [{ inputShape: [1, 0, 28] }, /inputShape must be a non-empty array of positive integers/],
