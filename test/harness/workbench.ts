@@ -248,6 +248,8 @@ export interface StartWorkbenchOptions {
   restricted?: boolean;
   /** Echo the server's output (default: only when REBASIN_TEST_VERBOSE is set). */
   verbose?: boolean;
+  /** The browser window's size (default 1400 × 900). */
+  viewport?: { width: number; height: number };
 }
 
 /**
@@ -274,7 +276,7 @@ export async function startWorkbench(o: StartWorkbenchOptions = {}): Promise<Wor
     if (ownWorkspace) rmSync(workspace, { recursive: true, force: true });
   };
   try {
-    browser = await launchBrowser();
+    browser = await launchBrowser({ viewport: o.viewport });
     await openWorkbench(browser.page, workbenchUrl(server, { folder: workspace, extensionDevelopmentPath: devPath ?? undefined }));
     return { server, browser, page: browser.page, workspace, close };
   } catch (e) {
