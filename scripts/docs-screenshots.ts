@@ -16,7 +16,7 @@ import { mnistDataDir } from '../src/core/data';
 import { checkpointSummary, openCheckpoint } from '../src/core/safetensors';
 import { EngineClient } from '../src/engine/client';
 import { repoRoot } from '../test/harness/paths';
-import { findFrame, menuItem, pickRow, runCommand, startWorkbenchRetrying, type Workbench } from '../test/harness/workbench';
+import { findFrame, menuItemThenPick, pickRow, runCommand, startWorkbenchRetrying, type Workbench } from '../test/harness/workbench';
 import { writeNudged } from '../test/ui/checkpoints';
 
 const OUT_DIR = join(repoRoot, 'docs', 'images');
@@ -60,16 +60,7 @@ async function writeFinetune(workspace: string): Promise<void> {
 
 /** Right-click `a` → Compare with… → `b` → `how`; resolves to the diff view's document. */
 async function compare(page: Page, a: string, b: string, how: 'Compare as they are' | 'Align first, then compare', title: string) {
-  for (let attempt = 1; ; attempt++) {
-    await menuItem(page, a, 'Compare with…');
-    try {
-      await pickRow(page, b, 20_000);
-      break;
-    } catch (e) {
-      if (attempt === 2) throw e;
-      await page.keyboard.press('Escape');
-    }
-  }
+  await menuItemThenPick(page, a, 'Compare with…', b);
   await pickRow(page, how);
   const frame = await findFrame(page, `h1:text-is("${title}")`, 180_000);
   await frame.locator('canvas.layer-chart').waitFor({ state: 'visible', timeout: 30_000 });

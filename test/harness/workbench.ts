@@ -125,6 +125,25 @@ export async function menuItem(page: Page, file: string, item: string, ms = 90_0
 }
 
 /**
+ * Right-clicks `file`, clicks `item`, then the quick-pick row showing `row`. Right after start-up
+ * the click can land before the extension host has the command and the pick never shows: a person
+ * clicks again, once. `shotName` saves a screenshot of a failed attempt.
+ */
+export async function menuItemThenPick(page: Page, file: string, item: string, row: string, shotName?: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await menuItem(page, file, item);
+    try {
+      await pickRow(page, row, 20_000);
+      return;
+    } catch (e) {
+      if (shotName) await screenshot(page, `${shotName}-attempt-${attempt}`).catch(() => undefined);
+      if (attempt === 2) throw e;
+      await page.keyboard.press('Escape');
+    }
+  }
+}
+
+/**
  * Waits for a notification with `text` in the notification centre (with the smoke-test driver
  * toasts only go there), reopening the centre: it hides when its last entry closes.
  */

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
-import { canvasPixels, explorerRow, findFrame, menuItem, notification, pickRow, screenshot, shotOnFailure, startWorkbenchRetrying, type Workbench } from '../harness/workbench';
+import { canvasPixels, explorerRow, findFrame, menuItemThenPick, notification, pickRow, screenshot, shotOnFailure, startWorkbenchRetrying, type Workbench } from '../harness/workbench';
 import { writeMlp, writePermuted } from './checkpoints';
 
 /** What `slug` (webview/format.ts) makes of the view's title "a.safetensors vs b.safetensors (aligned)". */
@@ -81,18 +81,7 @@ let view: Frame | undefined;
 test('right-click A → Compare with… → B → align first: the diff view shows B is A permuted', async () => {
   assert.ok(wb);
   const { page } = wb;
-  // The first right-click can land before the extension host has the command: a person clicks again.
-  for (let attempt = 1; ; attempt++) {
-    await menuItem(page, 'a.safetensors', 'Compare with…');
-    try {
-      await pickRow(page, 'b.safetensors', 20_000);
-      break;
-    } catch (e) {
-      await screenshot(page, `journey-compare-pick-attempt-${attempt}`);
-      if (attempt === 2) throw e;
-      await page.keyboard.press('Escape');
-    }
-  }
+  await menuItemThenPick(page, 'a.safetensors', 'Compare with…', 'b.safetensors', 'journey-compare-pick');
   await shotOnFailure(page, 'journey-compare-align', () => pickRow(page, 'Align first, then compare'));
   view = await shotOnFailure(page, 'journey-compare-view', () => findFrame(page, 'table.diff-table tbody tr', 120_000));
   await page.waitForTimeout(1_000);
