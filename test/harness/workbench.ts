@@ -125,6 +125,25 @@ export async function menuItem(page: Page, file: string, item: string, ms = 90_0
 }
 
 /**
+ * Right-clicks `file`, clicks `item`, then the quick-pick row showing `row`. Right after start-up
+ * the click can land before the extension host has the command and the pick never shows: a person
+ * clicks again, once. `shotName` saves a screenshot of a failed attempt.
+ */
+export async function menuItemThenPick(page: Page, file: string, item: string, row: string, shotName?: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await menuItem(page, file, item);
+    try {
+      await pickRow(page, row, 20_000);
+      return;
+    } catch (e) {
+      if (shotName) await screenshot(page, `${shotName}-attempt-${attempt}`).catch(() => undefined);
+      if (attempt === 2) throw e;
+      await page.keyboard.press('Escape');
+    }
+  }
+}
+
+/**
  * Waits for a notification with `text` in the notification centre (with the smoke-test driver
  * toasts only go there), reopening the centre: it hides when its last entry closes.
  */
@@ -176,6 +195,44 @@ export async function findFrame(page: Page, selector: string, timeoutMs = 60_000
   }
 }
 
+/** Size and number of distinct colours of a canvas (read back with getImageData). */
+export async function canvasPixels(frame: Frame, selector: string): Promise<{ width: number; height: number; colours: number; nonBlank: number }> {
+  return frame.locator(selector).first().evaluate((el) => {
+    const c = el as HTMLCanvasElement;
+    const ctx = c.getContext('2d');
+    if (!ctx || c.width === 0 || c.height === 0) return { width: c.width, height: c.height, colours: 0, nonBlank: 0 };
+    const d = ctx.getImageData(0, 0, c.width, c.height).data;
+    const seen = new Set<number>();
+    let nonBlank = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      if (d[i + 3] > 0) nonBlank++;
+      seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+    }
+    return { width: c.width, height: c.height, colours: seen.size, nonBlank };
+  });
+}
+
+/** Runs `step`; on failure saves a screenshot named `name` first. */
+export async function shotOnFailure<T>(page: Page, name: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (e) {
+    // Notifications only reach the notification centre under the smoke-test driver: show it.
+    await page.keyboard.press('Escape').catch(() => undefined);
+    await runCommand(page, 'Notifications: Show Notifications', 5_000).catch(() => undefined);
+    await page.waitForTimeout(500);
+    await screenshot(page, `${name}-failed`).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Clicks the quick-pick row showing `text` once it shows. */
+export async function pickRow(page: Page, text: string, ms = 30_000): Promise<void> {
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first();
+  await row.waitFor({ state: 'visible', timeout: ms });
+  await row.click();
+}
+
 /** Saves a full-page screenshot to test-results/<name>.png; returns the path. */
 export async function screenshot(page: Page, name: string): Promise<string> {
   const path = resultsPath(`${name.replace(/[^\w.-]+/g, '-')}.png`);
@@ -210,6 +267,8 @@ export interface StartWorkbenchOptions {
   restricted?: boolean;
   /** Echo the server's output (default: only when REBASIN_TEST_VERBOSE is set). */
   verbose?: boolean;
+  /** The browser window's size (default 1400 × 900). */
+  viewport?: { width: number; height: number };
 }
 
 /**
@@ -236,7 +295,7 @@ export async function startWorkbench(o: StartWorkbenchOptions = {}): Promise<Wor
     if (ownWorkspace) rmSync(workspace, { recursive: true, force: true });
   };
   try {
-    browser = await launchBrowser();
+    browser = await launchBrowser({ viewport: o.viewport });
     await openWorkbench(browser.page, workbenchUrl(server, { folder: workspace, extensionDevelopmentPath: devPath ?? undefined }));
     return { server, browser, page: browser.page, workspace, close };
   } catch (e) {

@@ -42,7 +42,15 @@ const HF_SIDE_FILES = ['config.json', 'generation_config.json', 'tokenizer.json'
 export async function writePermutedHf(src: string, dest: string, seed: number): Promise<Permutations> {
   mkdirSync(dest, { recursive: true });
   for (const f of HF_SIDE_FILES) if (existsSync(path.join(src, f))) copyFileSync(path.join(src, f), path.join(dest, f));
-  const ckpt = await openCheckpoint(path.join(src, 'model.safetensors'));
+  return writePermuted(path.join(src, 'model.safetensors'), path.join(dest, 'model.safetensors'), seed);
+}
+
+/**
+ * Writes to `destFile` the checkpoint `srcFile` under a seeded random element of its inferred
+ * symmetry group (the same function, its hidden units reordered). Returns the permutations used.
+ */
+export async function writePermuted(srcFile: string, destFile: string, seed: number): Promise<Permutations> {
+  const ckpt = await openCheckpoint(srcFile);
   try {
     const summary = checkpointSummary(ckpt);
     const spec = inferSpec(summary.tensors, readHfConfig(summary.path)).spec;
@@ -50,8 +58,33 @@ export async function writePermutedHf(src: string, dest: string, seed: number): 
     for (const t of summary.tensors) tensors.set(t.name, { shape: [...t.shape], data: await ckpt.readFloat32(t.name) });
     const perms = randomPermutations(spec, seed);
     const permuted = applyPermutations(spec, perms, tensors);
-    await writeSafetensors(path.join(dest, 'model.safetensors'), [...permuted].map(([name, t]) => f32(name, [...t.shape], t.data)), { metadata: { format: 'pt' } });
+    await writeSafetensors(destFile, [...permuted].map(([name, t]) => f32(name, [...t.shape], t.data)), { metadata: { format: 'pt' } });
     return perms;
+  } finally {
+    await ckpt.close();
+  }
+}
+
+/**
+ * Writes to `destFile` a stand-in for a fine-tune of `srcFile`: every tensor copied, except that
+ * each tensor named in `noise` gets seeded uniform noise of that size relative to its own RMS
+ * (0.05: each weight moved by up to 5 % of the tensor's RMS · √3). Deterministic.
+ */
+export async function writeNudged(srcFile: string, destFile: string, noise: Readonly<Record<string, number>>, seed: number): Promise<void> {
+  const rand = mulberry32(seed);
+  const ckpt = await openCheckpoint(srcFile);
+  try {
+    const out: TensorSource[] = [];
+    for (const t of checkpointSummary(ckpt).tensors) {
+      const data = await ckpt.readFloat32(t.name);
+      const scale = noise[t.name];
+      if (scale !== undefined) {
+        const rms = Math.sqrt(data.reduce((s, x) => s + x * x, 0) / Math.max(1, data.length));
+        for (let i = 0; i < data.length; i++) data[i] += (rand() * 2 - 1) * Math.sqrt(3) * scale * rms;
+      }
+      out.push(f32(t.name, [...t.shape], data));
+    }
+    await writeSafetensors(destFile, out, { metadata: { format: 'pt' } });
   } finally {
     await ckpt.close();
   }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
 import { writeSafetensors } from '../../src/core/safetensors';
-import { contextMenu, explorerRow, runCommand, screenshot, startWorkbench, type Workbench } from '../harness/workbench';
+import { canvasPixels, contextMenu, explorerRow, pickRow, runCommand, screenshot, shotOnFailure, startWorkbench, type Workbench } from '../harness/workbench';
 import { mulberry32 } from '../../src/core/matching/prng';
 import { SMALL_MLP, f32, writeMlp } from './checkpoints';
 
@@ -41,23 +41,6 @@ async function frameWith(page: Page, selector: string, ms: number): Promise<Fram
   }
 }
 
-/** Size and number of distinct colours of a canvas (read back with getImageData). */
-async function canvasPixels(frame: Frame, selector: string): Promise<{ width: number; height: number; colours: number; nonBlank: number }> {
-  return frame.locator(selector).first().evaluate((el) => {
-    const c = el as HTMLCanvasElement;
-    const ctx = c.getContext('2d');
-    if (!ctx || c.width === 0 || c.height === 0) return { width: c.width, height: c.height, colours: 0, nonBlank: 0 };
-    const d = ctx.getImageData(0, 0, c.width, c.height).data;
-    const seen = new Set<number>();
-    let nonBlank = 0;
-    for (let i = 0; i < d.length; i += 4) {
-      if (d[i + 3] > 0) nonBlank++;
-      seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
-    }
-    return { width: c.width, height: c.height, colours: seen.size, nonBlank };
-  });
-}
-
 /** The extension's menu items appear once its host has loaded it: retry the right-click until then. */
 async function contextMenuWhenReady(page: Page, file: string, item: string, ms = 90_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -77,26 +60,6 @@ async function contextMenuWhenReady(page: Page, file: string, item: string, ms =
       await page.waitForTimeout(2_000);
     }
   }
-}
-
-/** Runs `step`; on failure saves a screenshot named `name` first. */
-async function shotOnFailure<T>(page: Page, name: string, step: () => Promise<T>): Promise<T> {
-  try {
-    return await step();
-  } catch (e) {
-    // Notifications only reach the notification centre under the smoke-test driver: show it.
-    await page.keyboard.press('Escape').catch(() => undefined);
-    await runCommand(page, 'Notifications: Show Notifications', 5_000).catch(() => undefined);
-    await page.waitForTimeout(500);
-    await screenshot(page, `${name}-failed`).catch(() => undefined);
-    throw e;
-  }
-}
-
-async function pickRow(page: Page, text: string, ms = 30_000): Promise<void> {
-  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first();
-  await row.waitFor({ state: 'visible', timeout: ms });
-  await row.click();
 }
 
 let wb: Workbench | undefined;
