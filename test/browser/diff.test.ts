@@ -171,7 +171,7 @@ test('clicking a matrix\'s row asks for its picture and shows both histograms an
   const picture = await realPicture();
   await postFromHost(page, `{ type: 'tensor', picture: ${JSON.stringify(picture)} }`);
   await page.waitForSelector('.tensor-picture canvas.diff-heatmap');
-  assert.deepEqual(await page.$$eval('.tensor-picture figcaption', (els) => els.map((e) => e.textContent)), ['A', 'π(B)', '|A−B|: 16 × 8 cells, one cell per element']);
+  assert.deepEqual(await page.$$eval('.tensor-picture figcaption', (els) => els.map((e) => e.textContent)), ['A', 'π(B)', '|A−π(B)|: 16 × 8 cells, one cell per element']);
   for (const sel of ['canvas.hist-a', 'canvas.hist-b']) {
     const s = await canvasStats(page, `.tensor-picture ${sel}`);
     assert.ok(s.opaque > 500 && s.colors >= 2, `${sel} drew ${s.opaque} pixels in ${s.colors} colours`);
