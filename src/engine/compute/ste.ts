@@ -49,7 +49,7 @@ interface Layer {
 function mlpLayers(tensors: TensorMap): Layer[] {
   const mods = torchModules(tensors);
   const bad = mods.find((m) => m.kind !== 'linear');
-  if (bad) throw new ModelError('Unsupported', `ste matching supports MLPs of Linear layers only; \`${bad.name}\` is a ${bad.kind} module`);
+  if (bad) throw new ModelError('Unsupported', `ste matching supports MLPs of Linear layers only; \`${bad.name}\` is ${bad.kind === 'other' ? 'not a Linear layer' : `a ${bad.kind} layer`}`);
   return mods.map((m) => ({ weight: `${m.name}.weight`, bias: m.params.has('bias') ? `${m.name}.bias` : undefined }));
 }
 
