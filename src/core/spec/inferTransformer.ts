@@ -29,6 +29,7 @@
 import type { AxisEntry, BlockPart } from '../checkpoint';
 import type { HfConfig } from '../families/family';
 import { HAND_WRITTEN_SPEC_HINT, SpecError } from './errors';
+import { expertAxes, expertNote } from './inferExperts';
 import type { AxesTable, TensorShape } from './shapes';
 
 export type TransformerKind = 'gpt2' | 'llama' | 'bert';
@@ -259,6 +260,12 @@ export function inferTransformer(tensors: readonly TensorShape[], kind: Transfor
   const unplaced: TensorShape[] = [];
   const heads = headInfoOf(tensors, kind, prefix, hf);
   for (const t of tensors) {
+    // Mixtral's router and stacked experts (spec/inferExperts.ts).
+    const moe = kind === 'llama' ? expertAxes(t, tensors, RESIDUAL) : undefined;
+    if (moe) {
+      axes[t.name] = moe;
+      continue;
+    }
     const rel = t.name.startsWith(prefix) ? t.name.slice(prefix.length) : null;
     const found = (rel !== null ? findRule(body, rel) : null) ?? findRule(outside, t.name);
     if (!found || (found.rule.roles !== 'none' && found.rule.roles.length !== t.shape.length)) {
@@ -295,6 +302,8 @@ export function inferTransformer(tensors: readonly TensorShape[], kind: Transfor
     '`P_residual` permutes the residual stream of the whole model: embeddings, every projection reading or writing the stream, every norm on it',
     'the mlp hidden units of each block have their own permutation (`P_<block>.mlp`)',
   ];
+  const moeNote = kind === 'llama' ? expertNote(tensors) : undefined;
+  if (moeNote) notes.push(moeNote);
   if (!heads) notes.push('no attention projections found: no heads to permute');
   else if (kind !== 'llama') {
     notes.push(`attention: ${heads.heads} heads of ${heads.headDim} dimensions permute as units (\`P_<block>.heads\`); q and k permute the dimensions inside each head jointly (\`P_<block>.qk\`), v with the output projection's input (\`P_<block>.vo\`)`);

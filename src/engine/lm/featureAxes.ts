@@ -44,7 +44,9 @@ function sources(config: LmConfig, prefix: string, i: number): { residual: Src; 
         v: [`${h}.attn.c_attn.weight`, 1, 2],
       };
     }
-    case 'llama': {
+    case 'llama':
+    case 'mixtral': {
+      // Mixtral has no dense MLP (no down_proj): its experts' units are matched by weight only.
       const l = `${p}layers.${i}`;
       return {
         residual: [`${p}embed_tokens.weight`, 1],
