@@ -40,9 +40,10 @@ async function reference(): Promise<{ ids: Int32Array; logits: Float32Array; sha
   }
 }
 
-/** Every tensor of the fixture through its stacked view (experts `experts.*.wN`). */
-async function stackedTensors(): Promise<Map<string, DenseTensor>> {
-  const ck = stackExperts(await openCheckpoint(path.join(DIR, 'model.safetensors')));
+/** Every tensor of the fixture, experts as stored (`experts.E.wN`) or through the stacked view (`experts.*.wN`). */
+async function fixtureTensors(stacked = true): Promise<Map<string, DenseTensor>> {
+  const stored = await openCheckpoint(path.join(DIR, 'model.safetensors'));
+  const ck = stacked ? stackExperts(stored) : stored;
   try {
     const out = new Map<string, DenseTensor>();
     for (const t of ck.tensors) out.set(t.name, { shape: [...t.shape], data: await ck.readFloat32(t.name) });
@@ -82,14 +83,17 @@ describe('Mixtral forward pass', () => {
 
   it('reproduces the logits of transformers (experts as stored)', async () => {
     const lm = await loadLmCheckpoint(DIR);
-    const { worst, scale, description } = await worstAgainstReference(lm.tensors, lm.config);
+    const tensors = await fixtureTensors(false);
+    assert.ok(tensors.has('model.layers.0.block_sparse_moe.experts.3.w2.weight'));
+    const { worst, scale, description } = await worstAgainstReference(tensors, lm.config);
     assert.match(description, /mixtral: 2 layers, width 64, 4 heads \(2 key\/value\) of 16, 4 experts of 96 units \(top 2\), rotary base 1000000, logits through `lm_head`/);
     assert.ok(worst < 1e-4 * Math.max(1, scale), `largest difference ${worst} (logits up to ${scale})`);
   });
 
-  it('reproduces them from the stacked view of the experts', async () => {
+  it('reproduces them from the stacked view of the experts (as loadLmCheckpoint reads them)', async () => {
     const lm = await loadLmCheckpoint(DIR);
-    const { worst, scale } = await worstAgainstReference(await stackedTensors(), lm.config);
+    assert.ok(lm.tensors.has('model.layers.0.block_sparse_moe.experts.*.w2.weight'));
+    const { worst, scale } = await worstAgainstReference(lm.tensors, lm.config);
     assert.ok(worst < 1e-4 * Math.max(1, scale), `largest difference ${worst} (logits up to ${scale})`);
   });
 
@@ -109,7 +113,7 @@ describe('Mixtral forward pass', () => {
 
 describe('Mixtral symmetries', () => {
   it('the inferred spec permutes the experts (router rows with them), their units, heads and the stream', async () => {
-    const tensors = await stackedTensors();
+    const tensors = await fixtureTensors();
     const { spec, notes } = inferSpec([...tensors].map(([name, t]) => ({ name, shape: t.shape })), readHfConfig(path.join(DIR, 'model.safetensors')));
     const l = 'model.layers.0';
     assert.equal(spec.perms[`P_${l}.experts`], 4);
@@ -125,7 +129,7 @@ describe('Mixtral symmetries', () => {
 
   it('a random element of the group keeps the logits; a router row moved alone does not', async () => {
     const lm = await loadLmCheckpoint(DIR);
-    const tensors = await stackedTensors();
+    const tensors = await fixtureTensors();
     const { spec } = inferSpec([...tensors].map(([name, t]) => ({ name, shape: t.shape })), readHfConfig(path.join(DIR, 'model.safetensors')));
     for (const seed of [1, 2, 3]) {
       const perms = randomPermutations(spec, seed);
