@@ -26,6 +26,11 @@ export function expertPermNames(layer: string): { experts: string; units: string
   return { experts: `P_${layer}.experts`, units: `P_${layer}.expert_mlp` };
 }
 
+/** True for the experts' order of a layer (the outer permutation of its expert blocks). */
+export function isExpertPerm(name: string): boolean {
+  return /^P_.*\.experts$/.test(name);
+}
+
 /**
  * The axes of a Mixtral router or stacked expert tensor (full name), or undefined for any other
  * tensor. `residual` names the stream's permutation; the expert count comes from the layer's

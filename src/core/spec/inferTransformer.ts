@@ -298,12 +298,12 @@ export function inferTransformer(tensors: readonly TensorShape[], kind: Transfor
       unplaced[0].name,
     );
   }
+  // Mixtral: experts in place of each block's MLP.
+  const moeNote = kind === 'llama' ? expertNote(tensors) : undefined;
   const notes = [
     '`P_residual` permutes the residual stream of the whole model: embeddings, every projection reading or writing the stream, every norm on it',
-    'the mlp hidden units of each block have their own permutation (`P_<block>.mlp`)',
+    moeNote ?? 'the mlp hidden units of each block have their own permutation (`P_<block>.mlp`)',
   ];
-  const moeNote = kind === 'llama' ? expertNote(tensors) : undefined;
-  if (moeNote) notes.push(moeNote);
   if (!heads) notes.push('no attention projections found: no heads to permute');
   else if (kind !== 'llama') {
     notes.push(`attention: ${heads.heads} heads of ${heads.headDim} dimensions permute as units (\`P_<block>.heads\`); q and k permute the dimensions inside each head jointly (\`P_<block>.qk\`), v with the output projection's input (\`P_<block>.vo\`)`);

@@ -44,6 +44,11 @@ export interface LmFeatureHooks {
   attention?(layer: number, f: LmAttentionFeatures): void;
   /** Each block's MLP hidden units before the activation (REPAIR's statistics). */
   mlpPre?(layer: number, pre: tf.Tensor2D): void;
+  /**
+   * Mixture of experts: each block's experts' hidden units (w2's input) on every token, laid out
+   * like the stacked w2's input [tokens, experts x units] (core/moe/expertStack.ts).
+   */
+  experts?(layer: number, hidden: tf.Tensor2D): void;
 }
 
 /**

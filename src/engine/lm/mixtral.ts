@@ -37,15 +37,21 @@ export function routingWeights(logits: tf.Tensor2D, topK: number): tf.Tensor2D {
   });
 }
 
-/** The mixture-of-experts MLP of one block on normalised rows `m` [tokens, d]. */
-function moe(m: tf.Tensor2D, gate: tf.Tensor2D, experts: readonly Expert[], topK: number, config: LmConfig): tf.Tensor2D {
+/**
+ * The mixture-of-experts MLP of one block on normalised rows `m` [tokens, d]; `hidden`, when
+ * given, receives every expert's hidden units side by side [tokens, E x units].
+ */
+function moe(m: tf.Tensor2D, gate: tf.Tensor2D, experts: readonly Expert[], topK: number, config: LmConfig, hidden?: (h: tf.Tensor2D) => void): tf.Tensor2D {
   const weights = routingWeights(dense(m, gate), topK);
   let out: tf.Tensor2D | undefined;
+  const hids: tf.Tensor2D[] = [];
   experts.forEach((x, e) => {
     const hid = tf.mul(activate(dense(m, x.w1), config.act), dense(m, x.w3)) as tf.Tensor2D;
+    if (hidden) hids.push(hid);
     const y = tf.mul(dense(hid, x.w2), tf.slice(weights, [0, e], [-1, 1])) as tf.Tensor2D;
     out = out ? (tf.add(out, y) as tf.Tensor2D) : y;
   });
+  if (hidden) hidden(tf.concat(hids, 1));
   return out!;
 }
 
@@ -122,7 +128,8 @@ export function buildMixtral(tensors: TensorMap, config: LmConfig, weights: stri
             features?.attention?.(i, { q, k, v, out: att });
             const r = tf.add(x, dense(att, b.o)) as tf.Tensor2D;
             features?.residual?.(i - 0.5, r);
-            const y = tf.add(r, moe(rmsNorm(r, b.postNorm, eps), b.gate, b.experts, topK, config)) as tf.Tensor2D;
+            const hook = features?.experts;
+            const y = tf.add(r, moe(rmsNorm(r, b.postNorm, eps), b.gate, b.experts, topK, config, hook && ((h) => hook(i, h)))) as tf.Tensor2D;
             features?.residual?.(i, y);
             return y;
           });

@@ -68,6 +68,25 @@ describe('rebasin on a Mixtral pair', () => {
     }
   });
 
+  it('spec and inspect name the experts: stacked tensors with a block axis per layer', () => {
+    const r = runCli(['spec', A, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const file = JSON.parse(r.stdout) as { family: string; axes: Record<string, unknown> };
+    assert.equal(file.family, 'transformer');
+    assert.deepEqual(file.axes['model.layers.0.block_sparse_moe.experts.*.w2.weight'], ['P_residual', { parts: [{ split: [4, 96], perms: ['P_model.layers.0.experts', 'P_model.layers.0.expert_mlp'] }] }]);
+    const inspected = runCli(['inspect', A]);
+    assert.equal(inspected.code, 0, inspected.stderr);
+    assert.match(inspected.stdout, /note: mixture of experts: the 4 experts of each layer permute/);
+  });
+
+  it('barrier --aligned takes the written π(B) as π(B) (checked to be one)', () => {
+    const r = runCli(['barrier', A, tmp.file('b'), '--aligned', tmp.file('aligned'), '--data', tmp.file('tokens.npy'), '--steps', '2', '--workers', '1', '--backend', 'wasm', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim()) as BarrierResult;
+    assert.equal(out.alignedFrom?.source, 'checkpoint');
+    assert.ok(out.aligned && Math.abs(out.aligned.loss[1] - out.aligned.loss[0]) <= 1e-6, JSON.stringify(out.aligned));
+  });
+
   it('barrier on token ids runs the Mixtral forward pass: the aligned path is flat, its far end is B', () => {
     const r = runCli(['barrier', A, tmp.file('b'), '--data', tmp.file('tokens.npy'), '--steps', '3', '--workers', '1', '--backend', 'wasm', '--json']);
     assert.equal(r.code, 0, r.stderr);
@@ -81,5 +100,17 @@ describe('rebasin on a Mixtral pair', () => {
     assert.ok(out.barrier.aligned !== undefined && Math.abs(out.barrier.aligned) <= 1e-4, `aligned barrier ${out.barrier.aligned}`);
     // The naive midpoint is another model (random weights on random tokens: its loss is lower, not higher).
     assert.ok(Math.abs(loss[1] - loss[0]) > 1e-3, `naive midpoint ${loss[1]} vs A ${loss[0]}`);
+  });
+});
+
+describe('rebasin barrier --method activation on a Mixtral pair', () => {
+  it('matches experts and their units on the tokens: the aligned path is flat', () => {
+    const r = runCli(['barrier', A, tmp.file('b'), '--data', tmp.file('tokens.npy'), '--steps', '3', '--workers', '1', '--backend', 'wasm', '--method', 'activation', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim()) as BarrierResult;
+    assert.equal(out.alignedFrom?.method, 'activation');
+    assert.equal(out.align?.distance?.aligned, 0, 'π(B) is A');
+    assert.ok(out.aligned);
+    for (const x of out.aligned.loss) assert.ok(Math.abs(x - out.naive.loss[0]) <= 1e-4 * Math.abs(out.naive.loss[0]), `aligned ${x} vs A ${out.naive.loss[0]}`);
   });
 });

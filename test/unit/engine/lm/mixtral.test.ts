@@ -16,6 +16,7 @@ import { applyPermutations, randomPermutations } from '../../../../src/core/matc
 import { stackExperts } from '../../../../src/core/moe/expertStack';
 import { openCheckpoint } from '../../../../src/core/safetensors';
 import { inferSpec } from '../../../../src/core/spec';
+import { attentionLayers } from '../../../../src/core/spec/attentionLayers';
 import { initBackend } from '../../../../src/engine/backend';
 import { checkLmEquivalence } from '../../../../src/engine/compute/transformerEquivalence';
 import { loadLmCheckpoint } from '../../../../src/engine/lm/checkpoint';
@@ -125,6 +126,8 @@ describe('Mixtral symmetries', () => {
     assert.deepEqual(spec.axes[`${l}.block_sparse_moe.experts.*.w1.weight`], [block, 'P_residual']);
     assert.deepEqual(spec.axes[`${l}.block_sparse_moe.experts.*.w2.weight`], ['P_residual', block]);
     assert.ok(notes.some((n) => /the 4 experts of each layer permute/.test(n)), notes.join('\n'));
+    // The experts are blocks of the spec but not attention layers (inspector, alignment panel).
+    assert.deepEqual(attentionLayers(spec).map((a) => a.shape), ['2 KV groups × 2 query heads × 16 dims', '2 KV groups × 2 query heads × 16 dims']);
   });
 
   it('a random element of the group keeps the logits; a router row moved alone does not', async () => {
