@@ -49,7 +49,7 @@ before(async () => {
   const rand = mulberry32(3);
   writeTokensNpy(tmp.file('tokens.npy'), Int32Array.from({ length: 8 * 16 }, () => Math.floor(rand() * 320)), 8, 16);
 });
-after(() => (process.env.KEEP ? undefined : tmp?.remove()));
+after(() => tmp?.remove());
 
 describe('rebasin on a Mixtral pair', () => {
   it('align recovers the known permutation exactly and writes π(B) with B\'s names and shapes', async () => {
