@@ -1,6 +1,6 @@
 /**
- * Mixtral (MixtralForCausalLM) as `transformers` runs it: Llama's attention (RMSNorm, rotary
- * positions, grouped-query attention) with a sparse mixture-of-experts MLP in each block:
+ * Mixtral (MixtralForCausalLM) as `transformers` runs it: Llama's decoder (llama.ts: RMSNorm,
+ * rotary positions, grouped-query attention) with a sparse mixture-of-experts MLP in each block:
  *   router probabilities p = softmax(gate x) (float32), the top `num_experts_per_tok` of them
  *   renormalised to sum to 1, and out = sum over the chosen experts e of p_e . w2_e(SiLU(w1_e x) * w3_e x).
  * Every expert runs on every token and the unchosen ones are weighted 0: exact, simple, and
@@ -11,10 +11,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { DenseTensor, TensorMap } from '../../core/checkpoint';
 import { expertMember, type ExpertProjection } from '../../core/moe/expertStack';
 import { ModelError } from '../compute/modelErrors';
-import { attention, dense, embed, rmsNorm, TransformerWeights } from '../compute/transformerLayers';
+import { dense } from '../compute/transformerLayers';
 import type { LmConfig } from './config';
-import { activate, checkBlocks, checkSequence, expectShape, fullLogits, namePrefix, runBlocks, type LmModel } from './layers';
-import { ropeInvFreq, ropeTables } from './rope';
+import { activate, expectShape, type LmModel } from './layers';
+import { buildLlamaDecoder, type DecoderMlp } from './llama';
 
 interface Expert {
   readonly w1: tf.Tensor2D;
@@ -55,18 +55,18 @@ function moe(m: tf.Tensor2D, gate: tf.Tensor2D, experts: readonly Expert[], topK
   return out!;
 }
 
+/**
+ * Mixtral: Llama's decoder (llama.ts) with the experts as each block's MLP; each block's router
+ * and experts are checked against config.json as they are uploaded.
+ */
 export function buildMixtral(tensors: TensorMap, config: LmConfig, weights: string): LmModel {
-  const p = namePrefix(tensors, config, weights);
-  const { hidden: d, vocab, heads, kvHeads, headDim, eps } = config;
   const moeConfig = config.experts;
   if (!moeConfig) throw new ModelError('ConfigInvalid', `${config.file}: no "num_local_experts" for a mixture-of-experts model`, config.file);
   const { count, topK } = moeConfig;
+  const d = config.hidden;
   const f = config.intermediate!;
-  checkBlocks(tensors, `${p}layers.`, config, weights);
-  const embName = `${p}embed_tokens.weight`;
-  expectShape(tensors, embName, [vocab, d], weights, config);
-  const member = (i: number, e: number, w: ExpertProjection): DenseTensor => {
-    const experts = `${p}layers.${i}.block_sparse_moe.experts`;
+  const member = (l: string, e: number, w: ExpertProjection): DenseTensor => {
+    const experts = `${l}.block_sparse_moe.experts`;
     const t = expertMember(tensors, experts, e, count, w);
     const shape = w === 'w2' ? [d, f] : [f, d];
     if (!t) throw new ModelError('Unsupported', `${weights}: \`${experts}.${e}.${w}.weight\` is missing (config.json has ${count} experts per layer)`, weights);
@@ -75,79 +75,21 @@ export function buildMixtral(tensors: TensorMap, config: LmConfig, weights: stri
     }
     return t;
   };
-  for (let i = 0; i < config.layers; i++) {
-    const l = `${p}layers.${i}`;
-    expectShape(tensors, `${l}.self_attn.q_proj.weight`, [heads * headDim, d], weights, config);
-    expectShape(tensors, `${l}.self_attn.k_proj.weight`, [kvHeads * headDim, d], weights, config);
-    expectShape(tensors, `${l}.self_attn.v_proj.weight`, [kvHeads * headDim, d], weights, config);
-    expectShape(tensors, `${l}.self_attn.o_proj.weight`, [d, heads * headDim], weights, config);
-    expectShape(tensors, `${l}.block_sparse_moe.gate.weight`, [count, d], weights, config);
-  }
-  if (!config.tied && !tensors.has('lm_head.weight')) {
-    throw new ModelError('Unsupported', `${weights}: \`lm_head.weight\` is missing and ${config.file} says "tie_word_embeddings": false (or does not say, and false is the default for ${config.modelType})`, weights);
-  }
-  const rope = config.rope!;
-  const w = new TransformerWeights(tensors);
-  try {
-    const emb = w.matrix(embName);
-    // Expert matrices come from either naming, so they are made here rather than by name.
-    const linear = (t: DenseTensor): tf.Tensor2D => w.own(tf.tidy(() => tf.transpose(tf.tensor2d(t.data, [t.shape[0], t.shape[1]]))));
-    const blocks = Array.from({ length: config.layers }, (_, i) => {
-      const l = `${p}layers.${i}`;
+  const mlp: DecoderMlp<{ readonly gate: tf.Tensor2D; readonly experts: readonly Expert[] }> = {
+    description: `${count} experts of ${f} units (top ${topK})`,
+    build(w, l) {
+      expectShape(tensors, `${l}.block_sparse_moe.gate.weight`, [count, d], weights, config);
+      // Expert matrices come from either naming (as stored or stacked), so they are made here rather than by name.
+      const linear = (t: DenseTensor): tf.Tensor2D => w.own(tf.tidy(() => tf.transpose(tf.tensor2d(t.data, [t.shape[0], t.shape[1]]))));
       return {
-        inNorm: w.vector(`${l}.input_layernorm.weight`),
-        q: w.linear(`${l}.self_attn.q_proj.weight`),
-        k: w.linear(`${l}.self_attn.k_proj.weight`),
-        v: w.linear(`${l}.self_attn.v_proj.weight`),
-        o: w.linear(`${l}.self_attn.o_proj.weight`),
-        postNorm: w.vector(`${l}.post_attention_layernorm.weight`),
         gate: w.linear(`${l}.block_sparse_moe.gate.weight`),
-        experts: Array.from({ length: count }, (_, e): Expert => ({ w1: linear(member(i, e, 'w1')), w2: linear(member(i, e, 'w2')), w3: linear(member(i, e, 'w3')) })),
+        experts: Array.from({ length: count }, (_, e): Expert => ({ w1: linear(member(l, e, 'w1')), w2: linear(member(l, e, 'w2')), w3: linear(member(l, e, 'w3')) })),
       };
-    });
-    const norm = w.vector(`${p}norm.weight`);
-    const head = config.tied ? w.own(tf.tidy(() => tf.transpose(emb))) : w.linear('lm_head.weight');
-    const model: LmModel = {
-      config,
-      description:
-        `${config.modelType}: ${config.layers} layers, width ${d}, ${heads} heads${kvHeads !== heads ? ` (${kvHeads} key/value)` : ''} of ${headDim}, ` +
-        `${count} experts of ${f} units (top ${topK}), rotary base ${rope.theta}, logits through ${config.tied ? `the tied \`${embName}\`` : '`lm_head`'}`,
-      hidden(ids, features) {
-        const [n, s] = ids.shape;
-        checkSequence(s, config);
-        const tables = ropeTables(ropeInvFreq(rope, headDim, s, config.maxPositions), s);
-        const cos = tf.tensor4d(tables.cos, [1, s, 1, headDim]);
-        const sin = tf.tensor4d(tables.sin, [1, s, 1, headDim]);
-        try {
-          const x0 = embed(emb, ids);
-          features?.residual?.(-1, x0);
-          const x = runBlocks(x0, blocks, (x, b, i) => {
-            const a = rmsNorm(x, b.inNorm, eps);
-            const [q, k, v] = [dense(a, b.q), dense(a, b.k), dense(a, b.v)];
-            const att = attention(q, k, v, { batch: n, seq: s, heads, kvHeads, headDim }, { causal: true, rotary: { cos, sin } });
-            features?.attention?.(i, { q, k, v, out: att });
-            const r = tf.add(x, dense(att, b.o)) as tf.Tensor2D;
-            features?.residual?.(i - 0.5, r);
-            const hook = features?.experts;
-            const y = tf.add(r, moe(rmsNorm(r, b.postNorm, eps), b.gate, b.experts, topK, config, hook && ((h) => hook(i, h)))) as tf.Tensor2D;
-            features?.residual?.(i, y);
-            return y;
-          });
-          const out = tf.tidy(() => rmsNorm(x, norm, eps));
-          x.dispose();
-          return out;
-        } finally {
-          cos.dispose();
-          sin.dispose();
-        }
-      },
-      head: (rows) => dense(rows, head),
-      logits: (ids) => fullLogits(model, ids),
-      dispose: () => w.dispose(),
-    };
-    return model;
-  } catch (e) {
-    w.dispose();
-    throw e;
-  }
+    },
+    run: (m, b, i, features) => {
+      const hook = features?.experts;
+      return moe(m, b.gate, b.experts, topK, config, hook && ((h) => hook(i, h)));
+    },
+  };
+  return buildLlamaDecoder(tensors, config, weights, mlp);
 }
