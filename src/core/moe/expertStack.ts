@@ -32,7 +32,7 @@ export function stackedName(experts: string, w: ExpertProjection): string {
 }
 
 /** The stored name of expert `e`'s projection `w`. */
-export function memberName(experts: string, e: number, w: ExpertProjection): string {
+function memberName(experts: string, e: number, w: ExpertProjection): string {
   return `${experts}.${e}.${w}.weight`;
 }
 
@@ -117,11 +117,6 @@ function stackableGroups(tensors: readonly TensorInfo[]): Group[] {
     if (same) out.push({ experts: g.experts, w: g.w, members: members as TensorInfo[] });
   }
   return out;
-}
-
-/** True when the tensors hold expert projections in Mixtral's hub naming. */
-export function hasStoredExperts(tensors: readonly { readonly name: string }[]): boolean {
-  return tensors.some((t) => MEMBER.test(t.name));
 }
 
 /**

@@ -22,7 +22,7 @@ import type { TensorShape } from './shapes';
 const GATE = /^(.*)\.block_sparse_moe\.gate\.weight$/;
 
 /** The permutation names of the layer whose tensors start with `layer` (`model.layers.0`). */
-export function expertPermNames(layer: string): { experts: string; units: string } {
+function expertPermNames(layer: string): { experts: string; units: string } {
   return { experts: `P_${layer}.experts`, units: `P_${layer}.expert_mlp` };
 }
 
