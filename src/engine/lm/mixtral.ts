@@ -46,12 +46,21 @@ function moe(m: tf.Tensor2D, gate: tf.Tensor2D, experts: readonly Expert[], topK
   let out: tf.Tensor2D | undefined;
   const hids: tf.Tensor2D[] = [];
   experts.forEach((x, e) => {
-    const hid = tf.mul(activate(dense(m, x.w1), config.act), dense(m, x.w3)) as tf.Tensor2D;
-    if (hidden) hids.push(hid);
-    const y = tf.mul(dense(hid, x.w2), tf.slice(weights, [0, e], [-1, 1])) as tf.Tensor2D;
-    out = out ? (tf.add(out, y) as tf.Tensor2D) : y;
+    // One expert's intermediates at a time (the running sum, and its hidden units for the hook, stay).
+    const [sum, hid] = tf.tidy(() => {
+      const h = tf.mul(activate(dense(m, x.w1), config.act), dense(m, x.w3)) as tf.Tensor2D;
+      const y = tf.mul(dense(h, x.w2), tf.slice(weights, [0, e], [-1, 1])) as tf.Tensor2D;
+      return [out ? (tf.add(out, y) as tf.Tensor2D) : y, ...(hidden ? [h] : [])];
+    });
+    out?.dispose();
+    out = sum;
+    if (hid) hids.push(hid);
   });
-  if (hidden) hidden(tf.concat(hids, 1));
+  weights.dispose();
+  if (hidden) {
+    hidden(tf.concat(hids, 1));
+    for (const h of hids) h.dispose();
+  }
   return out!;
 }
 
