@@ -4,6 +4,7 @@ import { checkpointName } from '../core/checkpointName';
 import { formatLambda } from '../core/numberText';
 import { weightsPath } from '../core/hf/layout';
 import { openCheckpoint, checkpointSummary } from '../core/safetensors';
+import { stackExperts } from '../core/moe/expertStack';
 import { convertToSafetensors } from '../core/formats';
 import { SpecError, formatSpecFile, inferSpec, skeletonSpecFile, specToFile, symmetryGroupLog10 } from '../core/spec';
 import { readHfConfig } from '../core/families/hfConfig';
@@ -36,7 +37,8 @@ export interface CommandContext {
 /** Architecture as `rebasin inspect` reports it; absent when inference cannot place every tensor. */
 function architectureOf(ckpt: Checkpoint): { family: string; perms: Record<string, number>; symmetryLog10: number; notes: string[] } | undefined {
   try {
-    const inferred = inferSpec(ckpt.tensors, readHfConfig(ckpt.path));
+    // Mixture-of-experts layers as the spec sees them (stacked: core/moe/expertStack.ts).
+    const inferred = inferSpec(stackExperts(ckpt).tensors, readHfConfig(ckpt.path));
     return { family: inferred.family, perms: { ...inferred.spec.perms }, symmetryLog10: symmetryGroupLog10(inferred.spec), notes: inferred.notes };
   } catch {
     return undefined;
@@ -75,7 +77,8 @@ export async function inspect({ args, out }: CommandContext): Promise<void> {
 
 export async function spec({ args, out }: CommandContext): Promise<void> {
   const [file] = expectPositionals(args, 1, 1, 'one FILE');
-  const ckpt = await openCheckpoint(weightsPath(file));
+  // Experts stacked as align reads them, so the spec names the tensors align and merge use.
+  const ckpt = stackExperts(await openCheckpoint(weightsPath(file)));
   try {
     let inferred;
     try {

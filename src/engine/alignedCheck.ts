@@ -14,6 +14,7 @@
 import * as path from 'node:path';
 import type { Checkpoint, PermSpec } from '../core/checkpoint';
 import { openCheckpoint } from '../core/safetensors';
+import { stackExperts } from '../core/moe/expertStack';
 import { dtypeBits } from '../core/safetensors/dtypes';
 import { SpecError } from '../core/spec';
 import { axisPermutations } from '../core/matching/permute';
@@ -141,9 +142,10 @@ async function specOf(b: Checkpoint, aligned: Checkpoint, opts: CheckOptions): P
 
 /** Refuses (one line naming FILE) an aligned checkpoint that is not π(B); see the module comment. */
 export async function checkAlignedCheckpoint(file: string, b: string, opts: CheckOptions): Promise<void> {
-  const aligned = await openCheckpoint(lmWeightsPath(file));
+  // Experts stacked (core/moe/expertStack.ts), as the alignment saw them.
+  const aligned = stackExperts(await openCheckpoint(lmWeightsPath(file)));
   try {
-    const original = await openCheckpoint(lmWeightsPath(b));
+    const original = stackExperts(await openCheckpoint(lmWeightsPath(b)));
     try {
       const check = new AlignedCheck(file, aligned, original, opts);
       await check.structure();

@@ -13,15 +13,23 @@ import { checkCompatible, inferSpec, parseSpecFile, resolveSpec, SpecError } fro
 import { readHfConfig } from '../core/families/hfConfig';
 import { EngineError, throwIfCancelled } from './errors';
 import { permuteBytes } from '../core/matching/permute';
+import { stackExperts } from '../core/moe/expertStack';
 
 /** A file's name in messages: `gpt2-a/model.safetensors` for a Hugging Face folder's (core/files.ts). */
 export const base = (p: string): string => displayName(p);
 
-/** Opens every path (a Hugging Face folder through its weights); closes the ones already open when one fails. */
-export async function openAll(paths: readonly string[]): Promise<Checkpoint[]> {
+/**
+ * Opens every path (a Hugging Face folder through its weights); closes the ones already open when
+ * one fails. Mixture-of-experts layers are seen stacked (core/moe/expertStack.ts), so that the
+ * experts' order is an axis for the spec; `asStored` keeps every tensor as the file names it.
+ */
+export async function openAll(paths: readonly string[], opts: { readonly asStored?: boolean } = {}): Promise<Checkpoint[]> {
   const opened: Checkpoint[] = [];
   try {
-    for (const p of paths) opened.push(await openCheckpoint(weightsPath(p)));
+    for (const p of paths) {
+      const ck = await openCheckpoint(weightsPath(p));
+      opened.push(opts.asStored ? ck : stackExperts(ck));
+    }
     return opened;
   } catch (e) {
     await closeAll(opened);

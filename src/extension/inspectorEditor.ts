@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { checkpointName } from '../core/checkpointName';
 import { SafetensorsError, openCheckpoint, checkpointSummary } from '../core/safetensors';
+import { stackExperts } from '../core/moe/expertStack';
 import { architectureOf } from './inspectorArchitecture';
 import { readHfConfig } from '../core/families/hfConfig';
 import type { ArchitectureInfo, InspectorState, ToInspector } from '../../webview/protocol';
@@ -200,7 +201,8 @@ export async function readInspectorState(uri: vscode.Uri, log: Log): Promise<Ins
     const summary = checkpointSummary(ckpt);
     let architecture: ArchitectureInfo | undefined;
     try {
-      architecture = architectureOf(summary.tensors, readHfConfig(summary.path));
+      // Mixture-of-experts layers as the spec sees them (stacked: core/moe/expertStack.ts).
+      architecture = architectureOf(stackExperts(ckpt).tensors, readHfConfig(summary.path));
     } catch (err) {
       log.trace(`inspector: no architecture for ${path.basename(file)}: ${errorMessage(err)}`);
     }

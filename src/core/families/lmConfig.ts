@@ -13,8 +13,8 @@ import { InputFileError, MAX_CONFIG_JSON_BYTES, readJsonObject } from '../files'
 import * as path from 'node:path';
 import { ModelError } from './modelErrors';
 
-/** Forward-pass family: GPT-2 blocks, Llama-style decoder blocks (also Mistral, Qwen2/3, Gemma), BERT encoder. */
-export type LmFamily = 'gpt2' | 'llama' | 'bert';
+/** Forward-pass family: GPT-2 blocks, Llama-style decoder blocks (also Mistral, Qwen2/3, Gemma), Mixtral (Llama attention, mixture-of-experts MLP), BERT encoder. */
+export type LmFamily = 'gpt2' | 'llama' | 'mixtral' | 'bert';
 
 /** Hidden activations we compute: exact erf GELU, tanh GELU, ReLU, SiLU. */
 export type LmActivation = 'gelu' | 'gelu_tanh' | 'relu' | 'silu';
@@ -53,6 +53,8 @@ export interface LmConfig {
   /** Output head tied to the token embedding. */
   readonly tied: boolean;
   readonly rope?: RopeConfig;
+  /** Mixtral: experts per layer (`num_local_experts`) and experts each token is routed to (`num_experts_per_tok`). */
+  readonly experts?: { readonly count: number; readonly topK: number };
   /** Llama family: Gemma's RMSNorm scales by (1 + weight) and its embeddings by sqrt(hidden). */
   readonly gemma: boolean;
   /** Mistral/Qwen2 sliding-window attention span, when the config enables it. */
@@ -72,6 +74,7 @@ const FAMILIES: Readonly<Record<string, LmFamily>> = {
   qwen2: 'llama',
   qwen3: 'llama',
   gemma: 'llama',
+  mixtral: 'mixtral',
   bert: 'bert',
 };
 
@@ -89,12 +92,13 @@ const CLASS_DEFAULTS: Readonly<Record<string, Readonly<Record<string, number>>>>
   qwen2: { num_hidden_layers: 32, hidden_size: 4096, num_attention_heads: 32, num_key_value_heads: 32, vocab_size: 151936, max_position_embeddings: 32768, intermediate_size: 22016 },
   qwen3: { num_hidden_layers: 32, hidden_size: 4096, num_attention_heads: 32, num_key_value_heads: 32, head_dim: 128, vocab_size: 151936, max_position_embeddings: 32768, intermediate_size: 22016 },
   gemma: { num_hidden_layers: 28, hidden_size: 3072, num_attention_heads: 16, num_key_value_heads: 16, head_dim: 256, vocab_size: 256000, max_position_embeddings: 8192, intermediate_size: 24576 },
+  mixtral: { num_hidden_layers: 32, hidden_size: 4096, num_attention_heads: 32, num_key_value_heads: 8, vocab_size: 32000, max_position_embeddings: 131072, intermediate_size: 14336, num_local_experts: 8, num_experts_per_tok: 2 },
   bert: { num_hidden_layers: 12, hidden_size: 768, num_attention_heads: 12, vocab_size: 30522, max_position_embeddings: 512, intermediate_size: 3072 },
 };
 
 /** The config class transformers loads for each model_type, to name it in messages. */
 const CLASS_NAMES: Readonly<Record<string, string>> = {
-  gpt2: 'GPT2Config', llama: 'LlamaConfig', mistral: 'MistralConfig', qwen2: 'Qwen2Config', qwen3: 'Qwen3Config', gemma: 'GemmaConfig', bert: 'BertConfig',
+  gpt2: 'GPT2Config', llama: 'LlamaConfig', mistral: 'MistralConfig', qwen2: 'Qwen2Config', qwen3: 'Qwen3Config', gemma: 'GemmaConfig', mixtral: 'MixtralConfig', bert: 'BertConfig',
 };
 
 /**
@@ -131,7 +135,7 @@ export function parseLmConfig(raw: Record<string, unknown>, file: string): LmCon
     throw new ModelError('ConfigInvalid', `${file}: ${msg}`, file);
   };
   const modelType = raw.model_type;
-  if (typeof modelType !== 'string') return fail('no "model_type": add it ("gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma" or "bert")');
+  if (typeof modelType !== 'string') return fail('no "model_type": add it ("gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma", "mixtral" or "bert")');
   const family = FAMILIES[modelType];
   if (!family) throw new ModelError('Unsupported', `${file}: model_type "${modelType}" has no LM forward pass here (supported: ${Object.keys(FAMILIES).join(', ')})`, file);
 
@@ -172,18 +176,25 @@ export function parseLmConfig(raw: Record<string, unknown>, file: string): LmCon
   };
 
   const gpt2 = family === 'gpt2';
+  // Mixtral's attention, norms and rotary positions are Llama's.
+  const llamaLike = family === 'llama' || family === 'mixtral';
   const layers = int(gpt2 ? ['n_layer', 'num_hidden_layers'] : ['num_hidden_layers'], 'the number of transformer blocks');
   const hidden = int(gpt2 ? ['n_embd', 'hidden_size'] : ['hidden_size'], 'the width of the residual stream');
   const heads = int(gpt2 ? ['n_head', 'num_attention_heads'] : ['num_attention_heads'], 'the number of attention heads');
   const vocab = int(['vocab_size'], 'the number of token ids');
   const maxPositions = int(gpt2 ? ['n_positions', 'max_position_embeddings'] : ['max_position_embeddings'], 'the longest sequence the model takes');
-  const kvHeads = family === 'llama' ? int(['num_key_value_heads'], '', heads) : heads;
-  const headDim = family === 'llama' ? int(['head_dim'], '', hidden / heads) : hidden / heads;
+  const kvHeads = llamaLike ? int(['num_key_value_heads'], '', heads) : heads;
+  const headDim = llamaLike ? int(['head_dim'], '', hidden / heads) : hidden / heads;
   if (!Number.isInteger(headDim)) fail(`${heads} attention heads do not divide the width ${hidden}: add "head_dim"`);
   if (heads % kvHeads !== 0) fail(`"num_key_value_heads" ${kvHeads} must divide "num_attention_heads" ${heads}`);
 
   const intermediate = gpt2 ? int(['n_inner'], '', 4 * hidden) : int(['intermediate_size'], 'the MLP width');
-  const defaults = { gpt2: { eps: 1e-5, act: 'gelu_new', tied: true }, llama: { eps: 1e-6, act: 'silu', tied: false }, bert: { eps: 1e-12, act: 'gelu', tied: true } }[family];
+  const defaults = {
+    gpt2: { eps: 1e-5, act: 'gelu_new', tied: true },
+    llama: { eps: 1e-6, act: 'silu', tied: false },
+    mixtral: { eps: 1e-5, act: 'silu', tied: false },
+    bert: { eps: 1e-12, act: 'gelu', tied: true },
+  }[family];
   const gemma = modelType === 'gemma';
   const eps = num(gpt2 ? ['layer_norm_epsilon'] : family === 'bert' ? ['layer_norm_eps'] : ['rms_norm_eps'], defaults.eps);
   // Gemma names its MLP activation `hidden_activation` (gelu_pytorch_tanh); others use hidden_act / activation_function.
@@ -191,17 +202,20 @@ export function parseLmConfig(raw: Record<string, unknown>, file: string): LmCon
   const act = activation(raw[actKey] ?? (gemma ? 'gelu_pytorch_tanh' : defaults.act), actKey, fail);
   const tied = bool('tie_word_embeddings', gemma ? true : defaults.tied);
 
-  const rope = family === 'llama' ? ropeConfig(raw, fail) : undefined;
-  if (family === 'llama' && raw.partial_rotary_factor !== undefined && raw.partial_rotary_factor !== 1) {
+  // MixtralConfig's rotary base defaults to 1e6 (LlamaConfig's to 1e4).
+  const rope = llamaLike ? ropeConfig(raw, fail, family === 'mixtral' ? 1e6 : 10000) : undefined;
+  if (llamaLike && raw.partial_rotary_factor !== undefined && raw.partial_rotary_factor !== 1) {
     throw new ModelError('Unsupported', `${file}: partial rotary embeddings ("partial_rotary_factor" ${JSON.stringify(raw.partial_rotary_factor)}) are not supported`, file);
   }
-  if (family === 'llama' && rope && headDim % 2 !== 0) fail(`rotary embeddings need an even head_dim, got ${headDim}`);
+  if (llamaLike && rope && headDim % 2 !== 0) fail(`rotary embeddings need an even head_dim, got ${headDim}`);
   let slidingWindow: number | undefined;
   // Qwen2 writes sliding_window but only uses it with use_sliding_window true; Mistral's class
   // defaults it to 4096 (an explicit null turns it off).
   const sw = raw.sliding_window === undefined && modelType === 'mistral' ? int(['sliding_window'], '') : raw.sliding_window;
-  if (family === 'llama' && typeof sw === 'number' && sw > 0 && (modelType !== 'qwen2' && modelType !== 'qwen3' ? true : raw.use_sliding_window === true)) slidingWindow = sw;
+  if (llamaLike && typeof sw === 'number' && sw > 0 && (modelType !== 'qwen2' && modelType !== 'qwen3' ? true : raw.use_sliding_window === true)) slidingWindow = sw;
 
+  const experts = family === 'mixtral' ? { count: int(['num_local_experts'], 'the experts per layer'), topK: int(['num_experts_per_tok'], 'the experts each token is routed to') } : undefined;
+  if (experts && experts.topK > experts.count) fail(`"num_experts_per_tok" ${experts.topK} exceeds "num_local_experts" ${experts.count}`);
   if (family === 'bert') {
     const pet = raw.position_embedding_type;
     if (pet !== undefined && pet !== 'absolute') throw new ModelError('Unsupported', `${file}: BERT "position_embedding_type" ${JSON.stringify(pet)} is not supported (only "absolute")`, file);
@@ -223,6 +237,7 @@ export function parseLmConfig(raw: Record<string, unknown>, file: string): LmCon
     act,
     tied,
     rope,
+    ...(experts ? { experts } : {}),
     gemma,
     slidingWindow,
     scaleAttnWeights: gpt2 ? bool('scale_attn_weights', true) : true,
@@ -250,7 +265,7 @@ function activation(v: unknown, key: string, fail: (msg: string) => never): LmAc
 }
 
 /** Rotary settings from `rope_parameters` (transformers 5) or `rope_theta` + `rope_scaling` (4). */
-function ropeConfig(raw: Record<string, unknown>, fail: (msg: string) => never): RopeConfig {
+function ropeConfig(raw: Record<string, unknown>, fail: (msg: string) => never, defaultTheta: number): RopeConfig {
   const params = raw.rope_parameters;
   const scaling = raw.rope_scaling;
   const obj = (v: unknown, key: string): Record<string, unknown> | undefined => {
@@ -260,7 +275,7 @@ function ropeConfig(raw: Record<string, unknown>, fail: (msg: string) => never):
   };
   const p = obj(params, 'rope_parameters') ?? obj(scaling, 'rope_scaling') ?? {};
   const key = params !== undefined && params !== null ? 'rope_parameters' : 'rope_scaling';
-  const thetaRaw = p.rope_theta ?? raw.rope_theta ?? 10000;
+  const thetaRaw = p.rope_theta ?? raw.rope_theta ?? defaultTheta;
   if (typeof thetaRaw !== 'number' || !(thetaRaw > 0)) return fail(`"rope_theta" must be a positive number, got ${JSON.stringify(thetaRaw)}`);
   const typeRaw = p.rope_type ?? p.type ?? 'default';
   const factorOf = (): number => {

@@ -11,6 +11,7 @@
 import type { PermSpec } from '../checkpoint';
 import { isBlockAxis } from '../blockAxis';
 import { naturalCompare } from './shapes';
+import { isExpertPerm } from './inferExperts';
 
 /** One permutation of the dimensions inside each head (or KV group): one per block. */
 export interface InnerPermutation {
@@ -96,7 +97,8 @@ export function attentionLayers(spec: PermSpec): AttentionLayer[] {
       if (!isBlockAxis(entry)) continue;
       for (const part of entry.parts) {
         const outer = part.perms[0];
-        if (outer === null || outer === undefined || part.split.length < 2) continue;
+        // A mixture's experts are blocks too (spec/inferExperts.ts), but not attention.
+        if (outer === null || outer === undefined || part.split.length < 2 || isExpertPerm(outer)) continue;
         const c = byOuter.get(outer) ?? { heads: 0, headDim: part.split[part.split.length - 1], inner: [], fixed: false, order: byOuter.size };
         byOuter.set(outer, c);
         const blocks = part.split.slice(0, -1).reduce((p, s) => p * s, 1);

@@ -29,6 +29,7 @@
 import type { AxisEntry, BlockPart } from '../checkpoint';
 import type { HfConfig } from '../families/family';
 import { HAND_WRITTEN_SPEC_HINT, SpecError } from './errors';
+import { expertAxes, expertNote } from './inferExperts';
 import type { AxesTable, TensorShape } from './shapes';
 
 export type TransformerKind = 'gpt2' | 'llama' | 'bert';
@@ -259,6 +260,12 @@ export function inferTransformer(tensors: readonly TensorShape[], kind: Transfor
   const unplaced: TensorShape[] = [];
   const heads = headInfoOf(tensors, kind, prefix, hf);
   for (const t of tensors) {
+    // Mixtral's router and stacked experts (spec/inferExperts.ts).
+    const moe = kind === 'llama' ? expertAxes(t, tensors, RESIDUAL) : undefined;
+    if (moe) {
+      axes[t.name] = moe;
+      continue;
+    }
     const rel = t.name.startsWith(prefix) ? t.name.slice(prefix.length) : null;
     const found = (rel !== null ? findRule(body, rel) : null) ?? findRule(outside, t.name);
     if (!found || (found.rule.roles !== 'none' && found.rule.roles.length !== t.shape.length)) {
@@ -291,9 +298,11 @@ export function inferTransformer(tensors: readonly TensorShape[], kind: Transfor
       unplaced[0].name,
     );
   }
+  // Mixtral: experts in place of each block's MLP.
+  const moeNote = kind === 'llama' ? expertNote(tensors) : undefined;
   const notes = [
     '`P_residual` permutes the residual stream of the whole model: embeddings, every projection reading or writing the stream, every norm on it',
-    'the mlp hidden units of each block have their own permutation (`P_<block>.mlp`)',
+    moeNote ?? 'the mlp hidden units of each block have their own permutation (`P_<block>.mlp`)',
   ];
   if (!heads) notes.push('no attention projections found: no heads to permute');
   else if (kind !== 'llama') {

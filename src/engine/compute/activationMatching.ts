@@ -7,7 +7,7 @@
  * activation reveals (e.g. a residual stream not exposed) stay the identity.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { PermSpec, Progress, TensorMap } from '../../core/checkpoint';
+import type { BlockPart, PermSpec, Progress, TensorMap } from '../../core/checkpoint';
 import type { Dataset } from '../../core/data';
 import { AssignmentError, solveAssignmentMaxAsync } from '../../core/assignment/lap';
 import { formatTimeLeft } from '../../core/progressText';
@@ -217,6 +217,8 @@ export type { LmFeatureAxes } from '../lm/featureAxes';
 /** Keys of a block's attention features in the running sums (never a permutation's name). */
 const HEAD_KINDS = ['out', 'q', 'k', 'v'] as const;
 const headKey = (layer: number, kind: (typeof HEAD_KINDS)[number]): string => `\u0000heads ${layer} ${kind}`;
+/** Key of a block's experts' hidden units (mixture of experts) in the running sums. */
+const expertKey = (layer: number): string => `\u0000experts ${layer}`;
 
 /**
  * Activation matching for a transformer language model on token data (Git Re-Basin section 3.1
@@ -275,6 +277,9 @@ export async function lmActivationMatching(
             if (!axes || !blocks.has(layer)) return;
             for (const kind of HEAD_KINDS) if (axes[kind]) push(into, headKey(layer, kind), f[kind]);
           },
+          experts: (layer, h) => {
+            if (which.experts?.[layer] && blocks.has(layer)) push(into, expertKey(layer), h);
+          },
         });
         const fa = new Map<string, tf.Tensor2D[]>();
         const fb = new Map<string, tf.Tensor2D[]>();
@@ -302,11 +307,14 @@ export async function lmActivationMatching(
     }
     for (const layer of pass.blocks) {
       const axes = which.heads?.[layer];
-      const h = axes && assignHeads(spec, stats, layer, axes);
-      if (!h) continue;
-      for (const [name, p] of h.perms) {
-        perms[name] = p;
-        correlation[name] = h.correlation;
+      const experts = which.experts?.[layer];
+      // Heads, and the experts (blocks: experts, inside each: its units) by the same block assignment.
+      for (const h of [axes && assignHeads(spec, stats, layer, axes), experts && assignBlocks(spec, [[experts, stats.get(expertKey(layer))]])]) {
+        if (!h) continue;
+        for (const [name, p] of h.perms) {
+          perms[name] = p;
+          correlation[name] = h.correlation;
+        }
       }
     }
   }
@@ -365,7 +373,10 @@ export function lmActivationShapes(which: LmFeatureAxes, config: LmConfig, input
         const names = part.perms.filter((p): p is string => p !== null);
         return [{ perm: names[0] ?? `block ${layer} heads`, units: widths[kind], perms: names }];
       });
-      return { mlp: mlp ? { perm: mlp, units: config.intermediate ?? 4 * config.hidden } : undefined, heads };
+      // A block's experts are one more block-structured feature (experts x units wide).
+      const experts = which.experts?.[layer];
+      const expertUnits = experts ? [{ perm: experts.perms[0] ?? `block ${layer} experts`, units: experts.split[0] * experts.split[1], perms: experts.perms.filter((p): p is string => p !== null) }] : [];
+      return { mlp: mlp ? { perm: mlp, units: config.intermediate ?? 4 * config.hidden } : undefined, heads: [...heads, ...expertUnits] };
     }),
   };
 }
@@ -377,12 +388,15 @@ export function lmActivationShapes(which: LmFeatureAxes, config: LmConfig, input
  * and stay the identity.
  */
 function assignHeads(spec: PermSpec, stats: ReadonlyMap<string, Stats>, layer: number, axes: LmHeadAxes): { perms: Map<string, Int32Array>; correlation: { before: number; after: number } } | undefined {
+  return assignBlocks(spec, HEAD_KINDS.map((kind) => [axes[kind], stats.get(headKey(layer, kind))]));
+}
+
+/** One block group (heads, or a mixture's experts) from its features: block axis and sums each. */
+function assignBlocks(spec: PermSpec, features: readonly (readonly [BlockPart | undefined, Stats | undefined])[]): { perms: Map<string, Int32Array>; correlation: { before: number; after: number } } | undefined {
   const structs: HeadStructure[] = [];
   let outer: string | undefined;
   let units = 0;
-  for (const kind of HEAD_KINDS) {
-    const part = axes[kind];
-    const s = stats.get(headKey(layer, kind));
+  for (const [part, s] of features) {
     if (!part || !s || part.perms[0] === null) continue;
     if (outer !== undefined && part.perms[0] !== outer) continue;
     outer = part.perms[0];

@@ -12,6 +12,7 @@ import { denseOf, float32Of, heldBytes, valuesOf, type HeldTensorMap } from '../
 import { blockSimilarityWith, similarityMatrixWith, type WeightMatchingResult } from '../../core/matching/weightMatching';
 import { checkMatchingMemory, memoryBudgetOf } from '../methods/common';
 import { writeCheckpointOutput } from '../../core/hf/layout';
+import { unstackSources } from '../../core/moe/expertStack';
 import { provenanceMetadata, type TensorSource } from '../../core/safetensors';
 import { currentBackend } from '../backend';
 import { readModelConfig } from '../compute/modelConfig';
@@ -79,7 +80,7 @@ export async function writePermuted(
     byteLength: t.byteLength,
     read: async () => permuteRawBytes(await b.readRaw(t.name), t.dtype, t.shape, axisPermutations(spec, perms, t.name, t.shape.length), b.path, t.name),
   }));
-  await writeCheckpointOutput(out, opts.layoutOf ?? b.path, sources, { metadata, inputs, alsoReads: opts.alsoReads, signal, onShard: opts.onShard });
+  await writeCheckpointOutput(out, opts.layoutOf ?? b.path, unstackSources(sources, b), { metadata, inputs, alsoReads: opts.alsoReads, signal, onShard: opts.onShard });
 }
 
 function permsAsArrays(perms: Permutations): Record<string, number[]> {

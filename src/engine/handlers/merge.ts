@@ -8,6 +8,7 @@ import type { Checkpoint, DenseTensor, PermSpec, Permutations, TensorInfo } from
 import { interpolate, mergeMany } from '../../core/matching/merge';
 import { axisPermutations, permuteTensor } from '../../core/matching/permute';
 import { writeCheckpointOutput } from '../../core/hf/layout';
+import { unstackSources } from '../../core/moe/expertStack';
 import { ENCODABLE_DTYPES, encodeFromFloat32, provenanceMetadata, type TensorSource } from '../../core/safetensors';
 import { currentBackend } from '../backend';
 import type { HandlerContext } from '../handlerContext';
@@ -202,7 +203,7 @@ export async function mergeHandler(req: MergeRequest, context: HandlerContext): 
       inputs: req.inputs.join(','),
     });
     // In the reference's layout: a Hugging Face folder when inputs[0] is one (core/hf/layout.ts).
-    await writeCheckpointOutput(req.out, req.inputs[0], sources, {
+    await writeCheckpointOutput(req.out, req.inputs[0], unstackSources(sources, cks[0]), {
       metadata,
       inputs: req.inputs,
       alsoReads: otherReads(req, req.inputs[0]),

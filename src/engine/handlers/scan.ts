@@ -11,7 +11,7 @@ import type { ScanRequest, ScanResult } from '../protocol';
 
 export async function scanHandler(req: ScanRequest, ctx: HandlerContext): Promise<ScanResult> {
   const started = performance.now();
-  const [ck] = await openAll([req.path]);
+  const [ck] = await openAll([req.path], { asStored: true });
   try {
     const scan = await scanCheckpoint(ck, {
       beforeChunk: () => throwIfCancelled(ctx.signal, 'scan'),

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import type { DenseTensor, TensorMap } from '../../core/checkpoint';
 import { isLanguageModelCheckpoint } from '../../core/hf/layout';
 import { openCheckpoint } from '../../core/safetensors';
+import { stackExperts } from '../../core/moe/expertStack';
 import { ModelError } from '../compute/modelErrors';
 import { readLmConfig, type LmConfig } from './config';
 
@@ -42,9 +43,13 @@ export function locateLmCheckpoint(p: string): LmCheckpointPaths {
  */
 const BUFFER = /(\.attn\.(masked_)?bias|\.rotary_emb\.inv_freq|\.position_ids)$/;
 
-/** Every parameter of the checkpoint decoded to float32, by name (shards read one tensor at a time). */
+/**
+ * Every parameter of the checkpoint decoded to float32, by name (shards read one tensor at a
+ * time); mixture-of-experts layers stacked as the spec sees them (core/moe/expertStack.ts), so
+ * that permutations found on the spec apply to these names.
+ */
 export async function readLmWeights(weights: string): Promise<Map<string, DenseTensor>> {
-  const ckpt = await openCheckpoint(weights);
+  const ckpt = stackExperts(await openCheckpoint(weights));
   try {
     const out = new Map<string, DenseTensor>();
     for (const t of ckpt.tensors) {

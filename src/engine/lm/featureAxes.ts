@@ -8,6 +8,7 @@
 import type { BlockPart, PermSpec } from '../../core/checkpoint';
 import { isBlockAxis } from '../../core/blockAxis';
 import type { LmConfig } from './config';
+import { mixtralExpertAxes } from './mixtralFeatures';
 
 /** One block's attention features as block axes of the spec (undefined: not permuted as heads). */
 export interface LmHeadAxes {
@@ -26,6 +27,8 @@ export interface LmFeatureAxes {
   readonly mlp: readonly (string | undefined)[];
   /** Per block, its attention's block axes (absent: heads are not matched). */
   readonly heads?: readonly (LmHeadAxes | undefined)[];
+  /** Mixture of experts: per block, the experts' hidden units as a block axis [experts, units] (lm/mixtralFeatures.ts). */
+  readonly experts?: readonly (BlockPart | undefined)[];
 }
 
 /** Tensor names (and axis) of each feature, per family; `prefix` is the naming's prefix (`transformer.`, `model.`, `bert.`). */
@@ -44,7 +47,9 @@ function sources(config: LmConfig, prefix: string, i: number): { residual: Src; 
         v: [`${h}.attn.c_attn.weight`, 1, 2],
       };
     }
-    case 'llama': {
+    case 'llama':
+    case 'mixtral': {
+      // Mixtral has no dense MLP (no down_proj): its experts' units are matched by weight only.
       const l = `${p}layers.${i}`;
       return {
         residual: [`${p}embed_tokens.weight`, 1],
@@ -93,5 +98,6 @@ export function lmFeatureAxes(spec: PermSpec, config: LmConfig, prefix: string):
       const h: LmHeadAxes = { out: blockPart(spec, s.out), q: blockPart(spec, s.q), k: blockPart(spec, s.k), v: blockPart(spec, s.v) };
       return h.out || h.q || h.k || h.v ? h : undefined;
     }),
+    ...(config.family === 'mixtral' ? { experts: mixtralExpertAxes(spec, config, prefix) } : {}),
   };
 }

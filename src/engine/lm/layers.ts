@@ -44,6 +44,11 @@ export interface LmFeatureHooks {
   attention?(layer: number, f: LmAttentionFeatures): void;
   /** Each block's MLP hidden units before the activation (REPAIR's statistics). */
   mlpPre?(layer: number, pre: tf.Tensor2D): void;
+  /**
+   * Mixture of experts: each block's experts' hidden units (w2's input) on every token, laid out
+   * like the stacked w2's input [tokens, experts x units] (core/moe/expertStack.ts).
+   */
+  experts?(layer: number, hidden: tf.Tensor2D): void;
 }
 
 /**
@@ -62,9 +67,10 @@ export interface LmAttentionFeatures {
 /** The name prefix before the family's naming (`transformer.`, `model.`, `bert.`, or empty), checked against config.json. */
 export function namePrefix(tensors: TensorMap, config: LmConfig, weights: string): string {
   const found = detectTransformer([...tensors.entries()].map(([name, t]) => ({ name, shape: [...t.shape] })));
-  const expected = { gpt2: 'GPT-2 (`h.N.attn.c_attn`)', llama: 'Llama (`layers.N.self_attn.q_proj`)', bert: 'BERT (`encoder.layer.N.attention.self.query`)' }[config.family];
+  const expected = { gpt2: 'GPT-2 (`h.N.attn.c_attn`)', llama: 'Llama (`layers.N.self_attn.q_proj`)', mixtral: 'Mixtral (`layers.N.self_attn.q_proj`)', bert: 'BERT (`encoder.layer.N.attention.self.query`)' }[config.family];
   if (!found) throw new ModelError('Unsupported', `${weights}: no ${expected} blocks found`, weights);
-  if (found.kind !== config.family) {
+  // Mixtral's blocks are named as Llama's.
+  if (found.kind !== (config.family === 'mixtral' ? 'llama' : config.family)) {
     throw new ModelError('ConfigInvalid', `${weights}: config.json says model_type "${config.modelType}" but the weights are named like ${found.kind}`, weights);
   }
   return found.prefix;

@@ -12,10 +12,44 @@ import type { TensorMap } from '../../core/checkpoint';
 import { ModelError } from '../compute/modelErrors';
 import { attention, dense, embed, rmsNorm, TransformerWeights } from '../compute/transformerLayers';
 import type { LmConfig } from './config';
-import { activate, checkBlocks, checkSequence, expectShape, fullLogits, namePrefix, runBlocks, type LmModel } from './layers';
+import { activate, checkBlocks, checkSequence, expectShape, fullLogits, namePrefix, runBlocks, type LmFeatureHooks, type LmModel } from './layers';
 import { ropeInvFreq, ropeTables } from './rope';
 
+/**
+ * The MLP of a Llama-style block: the gated MLP (below), or Mixtral's experts (mixtral.ts) in a
+ * decoder that is otherwise Llama's.
+ */
+export interface DecoderMlp<M> {
+  /** Block `i`'s MLP weights (names under `layer`, e.g. `model.layers.3`), uploaded through `w`. */
+  build(w: TransformerWeights, layer: string, i: number): M;
+  /** The MLP's output on the normalised rows `m` [tokens, width]; `features` get its hidden units. */
+  run(m: tf.Tensor2D, block: M, i: number, features?: LmFeatureHooks): tf.Tensor2D;
+  /** Words for the model's description, e.g. "4 experts of 96 units (top 2)". */
+  readonly description?: string;
+}
+
+type Linear = readonly [tf.Tensor2D, tf.Tensor1D | undefined];
+
+/** The gated MLP (SwiGLU with SiLU; Gemma's tanh-GELU gate). */
+function gatedMlp(config: LmConfig): DecoderMlp<{ readonly gate: Linear; readonly up: Linear; readonly down: Linear }> {
+  const lin = (w: TransformerWeights, name: string): Linear => [w.linear(`${name}.weight`), w.optionalVector(`${name}.bias`)];
+  return {
+    build: (w, l) => ({ gate: lin(w, `${l}.mlp.gate_proj`), up: lin(w, `${l}.mlp.up_proj`), down: lin(w, `${l}.mlp.down_proj`) }),
+    run(m, b, i, features) {
+      // SwiGLU: the hidden units are down_proj's input, SiLU(gate) x up.
+      const hid = tf.mul(activate(dense(m, ...b.gate), config.act), dense(m, ...b.up)) as tf.Tensor2D;
+      features?.mlp?.(i, hid);
+      return dense(hid, ...b.down);
+    },
+  };
+}
+
 export function buildLlama(tensors: TensorMap, config: LmConfig, weights: string): LmModel {
+  return buildLlamaDecoder(tensors, config, weights, gatedMlp(config));
+}
+
+/** A Llama-style decoder whose blocks' MLP is `mlp`. */
+export function buildLlamaDecoder<M>(tensors: TensorMap, config: LmConfig, weights: string, mlp: DecoderMlp<M>): LmModel {
   const p = namePrefix(tensors, config, weights);
   const { hidden: d, vocab, heads, kvHeads, headDim, eps } = config;
   for (const n of tensors.keys()) {
@@ -55,9 +89,7 @@ export function buildLlama(tensors: TensorMap, config: LmConfig, weights: string
         o: lin(`${l}.self_attn.o_proj`),
         qk,
         postNorm: normWeight(`${l}.post_attention_layernorm.weight`),
-        gate: lin(`${l}.mlp.gate_proj`),
-        up: lin(`${l}.mlp.up_proj`),
-        down: lin(`${l}.mlp.down_proj`),
+        mlp: mlp.build(w, l, i),
       };
     });
     const norm = normWeight(`${p}norm.weight`);
@@ -70,7 +102,7 @@ export function buildLlama(tensors: TensorMap, config: LmConfig, weights: string
       config,
       description:
         `${config.modelType}: ${config.layers} layers, width ${d}, ${heads} heads${kvHeads !== heads ? ` (${kvHeads} key/value)` : ''} of ${headDim}, ` +
-        `${ropeText}, logits through ${untiedHead ? '`lm_head`' : `the tied \`${embName}\``}`,
+        `${mlp.description ? `${mlp.description}, ` : ''}${ropeText}, logits through ${untiedHead ? '`lm_head`' : `the tied \`${embName}\``}`,
       hidden(ids, features) {
         const [n, s] = ids.shape;
         checkSequence(s, config);
@@ -87,11 +119,7 @@ export function buildLlama(tensors: TensorMap, config: LmConfig, weights: string
             features?.attention?.(i, { q, k, v, out: att });
             const r = tf.add(x, dense(att, ...b.o)) as tf.Tensor2D;
             features?.residual?.(i - 0.5, r);
-            const m = rmsNorm(r, b.postNorm, eps);
-            // SwiGLU: the hidden units are down_proj's input, SiLU(gate) x up.
-            const hid = tf.mul(activate(dense(m, ...b.gate), config.act), dense(m, ...b.up)) as tf.Tensor2D;
-            features?.mlp?.(i, hid);
-            const y = tf.add(r, dense(hid, ...b.down)) as tf.Tensor2D;
+            const y = tf.add(r, mlp.run(rmsNorm(r, b.postNorm, eps), b.mlp, i, features)) as tf.Tensor2D;
             features?.residual?.(i, y);
             return y;
           });

@@ -11,6 +11,7 @@
  */
 import { ModelError } from '../compute/modelErrors';
 import type { LmConfig } from './config';
+import { mixtralMlpValuesPerToken, mixtralParameterCount } from './mixtralMemory';
 
 /** Activation budget of one evaluation when the caller gives none. */
 export const DEFAULT_LM_BUDGET_BYTES = 512 * 1024 * 1024;
@@ -29,7 +30,7 @@ const MiB = 1024 * 1024;
 
 export function lmBytesPerSequence(config: LmConfig, t: number): number {
   const mlp = config.intermediate ?? 4 * config.hidden;
-  const perToken = 12 * config.hidden + 10 * config.heads * config.headDim + 5 * mlp;
+  const perToken = 12 * config.hidden + 10 * config.heads * config.headDim + (config.family === 'mixtral' ? mixtralMlpValuesPerToken(config) : 5 * mlp);
   return 4 * (5 * config.heads * t * t + t * perToken);
 }
 
@@ -76,6 +77,8 @@ export function lmParameterCount(config: LmConfig, raw: { readonly attentionBias
       const block = 2 * d + d * q + 2 * d * k + q * d + qkvBias + qkNorm + 3 * d * f + (raw.mlpBias ? 2 * f + d : 0);
       return v * d + l * block + d + (config.tied ? 0 : v * d);
     }
+    case 'mixtral':
+      return mixtralParameterCount(config);
     case 'bert': {
       const block = 4 * (d * d + d) + 2 * 2 * d + (d * f + f) + (f * d + d);
       const head = d * d + d + 2 * d + v + (config.tied ? 0 : v * d);

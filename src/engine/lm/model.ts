@@ -9,6 +9,7 @@ import type { LmConfig } from './config';
 import { buildGpt2 } from './gpt2';
 import type { LmModel } from './layers';
 import { buildLlama } from './llama';
+import { buildMixtral } from './mixtral';
 
 export type { LmModel } from './layers';
 
@@ -19,6 +20,8 @@ export function buildLm(tensors: TensorMap, config: LmConfig, weights = config.f
       return buildGpt2(tensors, config, weights);
     case 'llama':
       return buildLlama(tensors, config, weights);
+    case 'mixtral':
+      return buildMixtral(tensors, config, weights);
     case 'bert':
       return buildBert(tensors, config, weights);
   }

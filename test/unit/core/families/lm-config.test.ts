@@ -45,3 +45,23 @@ test('a key that is present with a bad value is still refused, naming the file a
   assert.throws(() => parseLmConfig({ ...llama, max_position_embeddings: 0 }, 'x/config.json'), /x\/config\.json: "max_position_embeddings" must be a positive integer, got 0/);
   assert.throws(() => parseLmConfig({ ...llama, intermediate_size: 'wide' }, 'x/config.json'), /"intermediate_size" must be a positive integer, got "wide"/);
 });
+
+test('Mixtral: experts from num_local_experts / num_experts_per_tok, MixtralConfig defaults, rotary base in either form', () => {
+  const bare = { model_type: 'mixtral', num_hidden_layers: 2, hidden_size: 64, num_attention_heads: 4, vocab_size: 100, intermediate_size: 96, max_position_embeddings: 64 };
+  const c = parseLmConfig({ ...bare, num_local_experts: 4, num_experts_per_tok: 2, num_key_value_heads: 2, head_dim: null, rope_parameters: { rope_theta: 5e5, rope_type: 'default' } }, 'x/config.json');
+  assert.equal(c.family, 'mixtral');
+  assert.deepEqual(c.experts, { count: 4, topK: 2 });
+  assert.equal(c.headDim, 16, 'head_dim null: hidden / heads');
+  assert.equal(c.rope?.theta, 5e5);
+  // Older hub configs (transformers 4): a top-level rope_theta.
+  assert.equal(parseLmConfig({ ...bare, rope_theta: 2e5, num_key_value_heads: 2, num_local_experts: 8, num_experts_per_tok: 2 }, 'x/config.json').rope?.theta, 2e5);
+  const defaults = parseLmConfig({ ...bare, num_attention_heads: 32, hidden_size: 256 }, 'mixtral-a/config.json');
+  assert.deepEqual(defaults.experts, { count: 8, topK: 2 });
+  assert.equal(defaults.kvHeads, 8, 'MixtralConfig defaults num_key_value_heads to 8');
+  assert.equal(defaults.rope?.theta, 1e6, 'MixtralConfig\'s rotary base is 1e6');
+  assert.equal(defaults.eps, 1e-5);
+  assert.equal(defaults.slidingWindow, undefined, 'MixtralConfig: no sliding window by default');
+  assert.deepEqual(defaults.defaulted, ['"num_key_value_heads" = 8', '"num_local_experts" = 8', '"num_experts_per_tok" = 2']);
+  assert.match(defaultsNotice(defaults)!, /using MixtralConfig's defaults/);
+  assert.throws(() => parseLmConfig({ ...bare, num_key_value_heads: 2, num_local_experts: 2, num_experts_per_tok: 3 }, 'x/config.json'), /x\/config\.json: "num_experts_per_tok" 3 exceeds "num_local_experts" 2/);
+});

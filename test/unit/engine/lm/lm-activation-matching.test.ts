@@ -51,7 +51,7 @@ before(async () => {
 });
 after(() => tmp.remove());
 
-const FIXTURES = ['gpt2-tiny', 'llama-tiny-gqa', 'qwen2-tiny-gqa', 'bert-tiny'] as const;
+const FIXTURES = ['gpt2-tiny', 'llama-tiny-gqa', 'qwen2-tiny-gqa', 'mixtral-tiny', 'bert-tiny'] as const;
 
 describe('activation matching on the Hugging Face fixtures', () => {
   for (const fixture of FIXTURES) {
