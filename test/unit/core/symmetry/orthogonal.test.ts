@@ -5,6 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { matMul } from '../../../../src/core/linalg';
 import { mulberry32 } from '../../../../src/core/matching/prng';
 import { commutesWithRotary, gaussian, orthogonalityError, permuteAxis, randomOrthogonal, randomRotaryCommuting, rotateAxis, scaleAxis } from '../../../../src/core/symmetry/orthogonal';
 
@@ -25,11 +26,7 @@ function rotaryMatrix(n: number, angles: number[]): Float64Array {
   return m;
 }
 
-const mul = (a: Float64Array, b: Float64Array, n: number) => {
-  const out = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let k = 0; k < n; k++) for (let j = 0; j < n; j++) out[i * n + j] += a[i * n + k] * b[k * n + j];
-  return out;
-};
+const mul = (a: Float64Array, b: Float64Array, n: number) => matMul(a, false, b, false, n);
 
 describe('feature-axis maps', () => {
   it('fast-check: rotateAxis is v -> vQ on a slice along either axis, permuteAxis and scaleAxis likewise', () => {
