@@ -5,7 +5,10 @@
  * one module here and one there, one line in each registry (`./registry.ts`,
  * src/engine/families/registry.ts), and tests.
  */
+import type { TensorMap } from '../checkpoint';
 import type { AxesTable, TensorShape } from '../spec/shapes';
+import type { LmConfig } from './lmConfig';
+import type { TransformerOptions } from './lmShapes';
 
 /** Every family, by id: the one union used by spec inference, model configs and forward passes. */
 export const FAMILY_IDS = ['mlp', 'vgg', 'resnet', 'resnet-cifar', 'gpt2', 'llama', 'bert'] as const;
@@ -51,6 +54,11 @@ export interface CoreFamily {
   readonly mismatchHint: string;
   /** Model-config keys this family's forward pass reads besides `family` (docs/cli.md). */
   readonly configKeys: readonly string[];
+  /**
+   * Language models: the forward pass's config from the weights' shapes and the model config's
+   * keys, when no config.json sits beside the checkpoint (the equivalence check).
+   */
+  lmConfigFromShapes?(tensors: TensorMap, opts: TransformerOptions): LmConfig;
 }
 
 export function isFamilyId(s: unknown): s is FamilyId {

@@ -29,6 +29,8 @@ export interface RopeConfig {
   readonly originalMaxPositions?: number;
   readonly lowFreqFactor?: number;
   readonly highFreqFactor?: number;
+  /** Inverse frequencies a checkpoint stores (`rotary_emb.inv_freq`, weights without config.json): used as they are. */
+  readonly invFreq?: { readonly values: Float32Array; readonly tensor: string };
 }
 
 export interface LmConfig {
@@ -60,6 +62,11 @@ export interface LmConfig {
   /** GPT-2: attention scores divided by sqrt(head_dim) (`scale_attn_weights`) and by layer index + 1 (`scale_attn_by_inverse_layer_idx`). */
   readonly scaleAttnWeights: boolean;
   readonly scaleAttnByLayer: boolean;
+  /**
+   * Built from the weights' shapes, no config.json (lmShapes.ts): where the head count came from,
+   * and the output is whichever head the weights hold (Llama's `score`, BERT's task heads).
+   */
+  readonly fromShapes?: { readonly headsSource: string };
   /** Sizes the file left out and their class defaults, as `"max_position_embeddings" = 2048`. */
   readonly defaulted: readonly string[];
 }

@@ -7,7 +7,7 @@
  *   { "family": "vgg", "inputShape": [3, 32, 32], "layout": [64, "M", 128, "M", 256, 256, "M"] }
  *   { "family": "resnet-cifar", "inputShape": [3, 32, 32] }
  *   { "family": "resnet", "inputShape": [1, 28, 28] }
- *   { "family": "transformer", "heads": 12 }   (or "gpt2" / "llama" / "bert"; keys in transformerConfig.ts)
+ *   { "family": "transformer", "heads": 12 }   (or "gpt2" / "llama" / "bert"; keys in lmShapes.ts)
  *
  * Every field is optional; absent fields are inferred from the weights when unambiguous
  * (an MLP's input size is its first weight's `in`; a VGG's layout is the standard torchvision
@@ -32,7 +32,7 @@ const positiveInt = (rule: string) => v.pipe(v.number(rule), v.integer(rule), v.
 /**
  * The model config's schema (valibot; docs/architecture.md says why valibot). Each field's
  * message is the rule the user reads. Keys of other families (a transformer's `heads`...) pass
- * through and are checked by the family that reads them (src/engine/compute/transformerConfig.ts).
+ * through and are checked by the family that reads them (src/core/families/lmShapes.ts).
  */
 export const ModelConfigSchema = v.looseObject({
   family: v.optional(v.picklist(FAMILIES, `family must be one of ${FAMILIES.join(', ')}`)),

@@ -43,7 +43,7 @@ export function buildModel(weights: TensorMap, config: ModelConfig = {}): Model 
   const id = detectModelFamily(tensors, config);
   const family = engineFamily(id);
   if (!family.buildClassifier) {
-    // Their forward pass (token ids to logits, compute/transformer.ts) serves the equivalence check only.
+    // Their forward pass (token ids to logits, src/engine/lm/) serves LM barriers, activation matching and the equivalence check.
     throw new ModelError('Unsupported', 'transformer checkpoints have no classifier forward pass for barriers, evaluation or data-driven matching (weight matching and the equivalence check work)');
   }
   return family.buildClassifier(tensors, config);

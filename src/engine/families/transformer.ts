@@ -1,18 +1,20 @@
 /**
- * What the transformer engine modules share: the token-id forward pass of
- * src/engine/compute/transformer.ts serves the equivalence check. Their LM forward passes with
- * logits and losses (src/engine/lm/) will plug in here as `buildClassifier`'s counterpart.
+ * What the transformer engine modules share: the equivalence check runs B and π(B) through the
+ * family's LM forward pass (src/engine/lm/), with the checkpoint's config.json or, without
+ * one, the config the family's core module builds from the weights' shapes.
  */
+import { coreFamily } from '../../core/families/registry';
+import { transformerOptions } from '../../core/families/lmShapes';
 import type { TransformerKind } from '../../core/spec/inferTransformer';
-import { checkLmEquivalence, checkTransformerEquivalence } from '../compute/transformerEquivalence';
+import { checkLmEquivalence } from '../compute/transformerEquivalence';
 import type { EngineFamily } from './family';
 
 export function transformerEngineFamily(kind: TransformerKind): EngineFamily {
   return {
     id: kind,
     checkEquivalence: ({ b, piB, spec, perms, config, seed, lmConfig }) => {
-      // A Hugging Face folder's config.json gives the heads, KV groups and RoPE: its LM forward pass.
-      const r = lmConfig ? checkLmEquivalence(b, piB, lmConfig, seed) : checkTransformerEquivalence(b, piB, spec, perms, config, seed);
+      const lm = lmConfig ?? coreFamily(kind).lmConfigFromShapes!(b, transformerOptions(config));
+      const r = checkLmEquivalence(b, piB, lm, seed, { spec, perms });
       return { report: r.report, log: [`equivalence: ${r.description}`] };
     },
   };

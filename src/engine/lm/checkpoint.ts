@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { DenseTensor, TensorMap } from '../../core/checkpoint';
 import { isLanguageModelCheckpoint } from '../../core/hf/layout';
 import { openCheckpoint } from '../../core/safetensors';
-import { ModelError } from '../compute/modelErrors';
+import { ModelError } from '../../core/families/modelErrors';
 import { readLmConfig, type LmConfig } from './config';
 
 export interface LmCheckpointPaths {

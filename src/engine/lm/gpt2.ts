@@ -6,10 +6,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorMap } from '../../core/checkpoint';
-import { ModelError } from '../compute/modelErrors';
-import { attention, dense, embed, layerNorm, positions, TransformerWeights } from '../compute/transformerLayers';
+import { ModelError } from '../../core/families/modelErrors';
+import { attention, dense, embed, layerNorm, positions, TransformerWeights } from './blocks';
 import type { LmConfig } from './config';
-import { activate, checkBlocks, checkSequence, expectShape, fullLogits, namePrefix, runBlocks, type LmModel } from './layers';
+import { activate, checkBlocks, checkSequence, expectShape, fullLogits, headsText, namePrefix, runBlocks, type LmModel } from './layers';
 
 export function buildGpt2(tensors: TensorMap, config: LmConfig, weights: string): LmModel {
   const p = namePrefix(tensors, config, weights);
@@ -39,7 +39,7 @@ export function buildGpt2(tensors: TensorMap, config: LmConfig, weights: string)
     const qScale = (layer: number): number => (config.scaleAttnWeights ? 1 : Math.sqrt(headDim)) / (config.scaleAttnByLayer ? layer + 1 : 1);
     const model: LmModel = {
       config,
-      description: `gpt2: ${config.layers} layers, width ${d}, ${heads} heads of ${headDim}, ${maxPositions} positions, logits through ${untiedHead ? '`lm_head`' : `the tied \`${p}wte.weight\``}`,
+      description: `gpt2: ${config.layers} layers, width ${d}, ${headsText(config)}, ${maxPositions} positions, logits through ${untiedHead ? '`lm_head`' : `the tied \`${p}wte.weight\``}`,
       hidden(ids, features) {
         const [n, s] = ids.shape;
         checkSequence(s, config);
@@ -69,6 +69,7 @@ export function buildGpt2(tensors: TensorMap, config: LmConfig, weights: string)
       },
       head: (rows) => tf.matMul(rows, head),
       logits: (ids) => fullLogits(model, ids),
+      output: (ids) => fullLogits(model, ids),
       dispose: () => w.dispose(),
     };
     return model;

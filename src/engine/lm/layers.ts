@@ -1,14 +1,14 @@
 /**
  * What the LM forward passes share beyond the transformer building blocks of
- * compute/transformerLayers.ts: the model interface, checks of weights against config.json,
+ * blocks.ts: the model interface, checks of weights against config.json,
  * activations, and one block at a time under its own tidy (so a block's intermediates, T x T
  * attention scores included, are freed before the next block runs).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorMap } from '../../core/checkpoint';
 import { detectTransformer } from '../../core/spec/inferTransformer';
-import { ModelError } from '../compute/modelErrors';
-import { gelu, silu } from '../compute/transformerLayers';
+import { ModelError } from '../../core/families/modelErrors';
+import { gelu, silu } from './blocks';
 import type { LmActivation, LmConfig } from './config';
 
 /** A language model's forward pass on tfjs. */
@@ -25,6 +25,17 @@ export interface LmModel {
   head(rows: tf.Tensor2D): tf.Tensor2D;
   /** ids int32 [n, T] -> logits [n, T, vocab]. */
   logits(ids: tf.Tensor2D): tf.Tensor3D;
+  /**
+   * What the checkpoint's own head computes on ids int32 [n, T] (the equivalence check): the
+   * logits, or for a config built from shapes whichever head the weights hold ([n, T, out] per
+   * token, [n, out] pooled).
+   */
+  output(ids: tf.Tensor2D): tf.Tensor;
+  /**
+   * When the output's last axis is the residual stream (a headless BERT's hidden states): a
+   * tensor axis that carries the same permutation, so B's outputs can be lined up with pi(B)'s.
+   */
+  readonly outputAxis?: { readonly tensor: string; readonly axis: number };
   dispose(): void;
 }
 
@@ -125,6 +136,12 @@ export function fullLogits(model: Pick<LmModel, 'hidden' | 'head'>, ids: tf.Tens
     const [n, s] = ids.shape;
     return tf.reshape(model.head(model.hidden(ids)), [n, s, -1]) as tf.Tensor3D;
   });
+}
+
+/** "4 heads (2 key/value) of 16", with where the count came from when the config was built from shapes. */
+export function headsText(config: LmConfig): string {
+  const { heads, kvHeads, headDim } = config;
+  return `${heads} heads${kvHeads !== heads ? ` (${kvHeads} key/value)` : ''} of ${headDim}${config.fromShapes ? ` (${config.fromShapes.headsSource})` : ''}`;
 }
 
 export function checkSequence(s: number, config: LmConfig): void {

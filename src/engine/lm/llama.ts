@@ -9,10 +9,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorMap } from '../../core/checkpoint';
-import { ModelError } from '../compute/modelErrors';
-import { attention, dense, embed, rmsNorm, TransformerWeights } from '../compute/transformerLayers';
+import { ModelError } from '../../core/families/modelErrors';
+import { attention, dense, embed, rmsNorm, TransformerWeights } from './blocks';
 import type { LmConfig } from './config';
-import { activate, checkBlocks, checkSequence, expectShape, fullLogits, namePrefix, runBlocks, type LmModel } from './layers';
+import { activate, checkBlocks, checkSequence, expectShape, fullLogits, headsText, namePrefix, runBlocks, type LmModel } from './layers';
 import { ropeInvFreq, ropeTables } from './rope';
 
 export function buildLlama(tensors: TensorMap, config: LmConfig, weights: string): LmModel {
@@ -34,7 +34,9 @@ export function buildLlama(tensors: TensorMap, config: LmConfig, weights: string
     expectShape(tensors, `${l}.o_proj.weight`, [d, heads * headDim], weights, config);
   }
   const untiedHead = !config.tied;
-  if (untiedHead && !tensors.has('lm_head.weight')) {
+  // Built from shapes, a token classifier's `score` is the output head.
+  const headName = config.fromShapes && !tensors.has('lm_head.weight') && tensors.has('score.weight') ? 'score' : 'lm_head';
+  if (untiedHead && !tensors.has(`${headName}.weight`)) {
     throw new ModelError('Unsupported', `${weights}: \`lm_head.weight\` is missing and ${config.file} says "tie_word_embeddings": false (or does not say, and false is the default for ${config.modelType})`, weights);
   }
   const rope = config.rope!;
@@ -61,16 +63,16 @@ export function buildLlama(tensors: TensorMap, config: LmConfig, weights: string
       };
     });
     const norm = normWeight(`${p}norm.weight`);
-    const head = untiedHead ? w.linear('lm_head.weight') : w.own(tf.tidy(() => tf.transpose(emb)));
-    const headBias = untiedHead ? w.optionalVector('lm_head.bias') : undefined;
+    const head = untiedHead ? w.linear(`${headName}.weight`) : w.own(tf.tidy(() => tf.transpose(emb)));
+    const headBias = untiedHead ? w.optionalVector(`${headName}.bias`) : undefined;
     // Gemma multiplies embeddings by sqrt(hidden) rounded to the weights' dtype (float32 here).
     const embScale = config.gemma ? Math.fround(Math.sqrt(d)) : 1;
-    const ropeText = rope.type === 'default' ? `rotary base ${rope.theta}` : `rotary base ${rope.theta}, ${rope.type} scaling x${rope.factor}`;
+    const ropeText = rope.invFreq ? `rotary from \`${rope.invFreq.tensor}\`` : rope.type === 'default' ? `rotary base ${rope.theta}` : `rotary base ${rope.theta}, ${rope.type} scaling x${rope.factor}`;
+    const headText = !untiedHead ? `logits through the tied \`${embName}\`` : headName === 'score' ? 'a per-token `score` classifier' : 'logits through `lm_head`';
     const model: LmModel = {
       config,
       description:
-        `${config.modelType}: ${config.layers} layers, width ${d}, ${heads} heads${kvHeads !== heads ? ` (${kvHeads} key/value)` : ''} of ${headDim}, ` +
-        `${ropeText}, logits through ${untiedHead ? '`lm_head`' : `the tied \`${embName}\``}`,
+        `${config.modelType}: ${config.layers} layers, width ${d}, ${headsText(config)}, ${ropeText}, ${headText}`,
       hidden(ids, features) {
         const [n, s] = ids.shape;
         checkSequence(s, config);
@@ -105,6 +107,7 @@ export function buildLlama(tensors: TensorMap, config: LmConfig, weights: string
       },
       head: (rows) => dense(rows, head, headBias),
       logits: (ids) => fullLogits(model, ids),
+      output: (ids) => fullLogits(model, ids),
       dispose: () => w.dispose(),
     };
     return model;

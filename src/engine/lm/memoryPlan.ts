@@ -9,7 +9,7 @@
  * - per scored row: logits, log-softmax and the arg-max pass, about 3 x vocab.
  * The weights are not in this budget (the caller holds them either way).
  */
-import { ModelError } from '../compute/modelErrors';
+import { ModelError } from '../../core/families/modelErrors';
 import type { LmConfig } from './config';
 
 /** Activation budget of one evaluation when the caller gives none. */

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { DenseTensor, TensorMap } from '../../core/checkpoint';
-import { ModelError } from '../compute/modelErrors';
+import { ModelError } from '../../core/families/modelErrors';
 import type { LmConfig } from './config';
 import type { LmEvaluationInput } from './evaluate';
 import { buildLm } from './model';
