@@ -16,7 +16,6 @@
  */
 import type { TensorMap } from '../checkpoint';
 import { ModelError } from './modelErrors';
-import type { ModelConfig } from './modelConfig';
 
 export type GeluKind = 'exact' | 'tanh';
 
@@ -30,9 +29,9 @@ export interface TransformerOptions {
 
 const HINT = 'give "heads" in <checkpoint>.rebasin.json or the --model file';
 
-/** The transformer keys of a model config (validated; unknown to the other families, so read here). */
-export function transformerOptions(config: ModelConfig): TransformerOptions {
-  const raw = config as ModelConfig & Record<string, unknown>;
+/** The transformer keys of a model config (a ModelConfig, validated; unknown to the other families, so read here). */
+export function transformerOptions(config: object): TransformerOptions {
+  const raw = config as Readonly<Record<string, unknown>>;
   const bad = (rule: string): never => {
     throw new ModelError('ConfigInvalid', `model config: ${rule}`);
   };

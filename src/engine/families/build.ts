@@ -6,7 +6,7 @@ import { ModelError } from '../../core/families/modelErrors';
 import { CORE_FAMILIES, detectFamily } from '../../core/families/registry';
 import { flaxAsTorch, flaxTensorsAsTorch, isPaperResnet, looksFlax } from '../../core/spec/flaxLayout';
 import type { TensorShape } from '../../core/spec/shapes';
-import type { Model } from '../compute/models';
+import type { Model } from '../compute/model';
 import { engineFamily } from './registry';
 
 function shapes(tensors: TensorMap): TensorShape[] {

@@ -6,7 +6,7 @@ import type { TensorMap } from '../../core/checkpoint';
 import type { Dataset } from '../../core/data';
 import type { ModelConfig } from '../../core/families/modelConfig';
 import { checkEquivalence, equivalenceBatch, type EquivalenceBatch } from '../compute/equivalence';
-import type { Model } from '../compute/models';
+import type { Model } from '../compute/model';
 import type { EquivalenceReport } from '../protocol';
 import { buildModel, detectModelFamily } from './build';
 import type { FamilyEquivalenceInput } from './family';

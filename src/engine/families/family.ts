@@ -6,7 +6,7 @@ import type { PermSpec, Permutations, TensorMap } from '../../core/checkpoint';
 import type { LmConfig } from '../lm/config';
 import type { FamilyId } from '../../core/families/family';
 import type { ModelConfig } from '../../core/families/modelConfig';
-import type { Model } from '../compute/models';
+import type { Model } from '../compute/model';
 import type { EquivalenceReport } from '../protocol';
 
 export interface FamilyEquivalenceInput {

@@ -19,7 +19,7 @@ import { resetBatchNorm } from '../compute/batchNormReset';
 import { activationBytesPerExample } from '../compute/activationBytes';
 import { defaultMemoryBudget, planBatchSize } from '../compute/batchPlan';
 import { evaluateModel, linearOutputs, toBatches, type Batches } from '../compute/evaluate';
-import { buildModel } from '../compute/models';
+import { buildModel } from '../families/build';
 import { layerPermutation, loadPathEnds, type PathEnds } from '../compute/pathModels';
 import { pathCache, type Lease } from '../compute/pathCache';
 import { repairInterpolated, unitStats, type UnitStats } from '../compute/repair';
