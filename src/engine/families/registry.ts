@@ -4,6 +4,7 @@
  */
 import type { FamilyId } from '../../core/families/family';
 import { bert } from './bert';
+import type { LmArchitecture } from '../lm/architecture';
 import type { EngineFamily } from './family';
 import { gpt2 } from './gpt2';
 import { llama } from './llama';
@@ -13,6 +14,13 @@ import { resnetCifar } from './resnetCifar';
 import { vgg } from './vgg';
 
 export const ENGINE_FAMILIES: readonly EngineFamily[] = [mlp, vgg, resnet, resnetCifar, gpt2, llama, bert];
+
+/** The LM forward pass and its companions of family `id`; throws for a family without one. */
+export function lmArchitecture(id: FamilyId): LmArchitecture {
+  const lm = engineFamily(id).lm;
+  if (!lm) throw new Error(`family ${id} has no language-model forward pass`);
+  return lm;
+}
 
 export function engineFamily(id: FamilyId): EngineFamily {
   const f = ENGINE_FAMILIES.find((x) => x.id === id);

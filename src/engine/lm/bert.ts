@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { TensorMap } from '../../core/checkpoint';
 import { ModelError } from '../../core/families/modelErrors';
 import { attention, dense, embed, layerNorm, positions, TransformerWeights } from './blocks';
+import type { LmArchitecture } from './architecture';
 import type { LmConfig } from './config';
 import { activate, checkBlocks, checkSequence, expectShape, fullLogits, headsText, namePrefix, runBlocks, type LmModel } from './layers';
 
@@ -144,3 +145,27 @@ export function buildBert(tensors: TensorMap, config: LmConfig, weights: string)
     throw err;
   }
 }
+
+/** BERT as its family gives it to the generic LM code. */
+export const bertLm: LmArchitecture = {
+  build: buildBert,
+  featureSources(p, i) {
+    const l = `${p}encoder.layer.${i}`;
+    return {
+      residual: [`${p}embeddings.word_embeddings.weight`, 1],
+      mlp: [`${l}.output.dense.weight`, 1],
+      out: [`${l}.attention.output.dense.weight`, 1],
+      q: [`${l}.attention.self.query.weight`, 0],
+      k: [`${l}.attention.self.key.weight`, 0],
+      v: [`${l}.attention.self.value.weight`, 0],
+    };
+  },
+  parameterCount(config) {
+    const { hidden: d, vocab: v, layers: l } = config;
+    const f = config.intermediate ?? 4 * d;
+    // Token types and the masked-LM head (transform, its LayerNorm, the decoder bias, an untied decoder).
+    const block = 4 * (d * d + d) + 2 * 2 * d + (d * f + f) + (f * d + d);
+    const head = d * d + d + 2 * d + v + (config.tied ? 0 : v * d);
+    return v * d + config.maxPositions * d + 2 * d + 2 * d + l * block + head;
+  },
+};

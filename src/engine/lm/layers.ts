@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorMap } from '../../core/checkpoint';
+import { coreFamily } from '../../core/families/registry';
 import { detectTransformer } from '../../core/spec/inferTransformer';
 import { ModelError } from '../../core/families/modelErrors';
 import { gelu, silu } from './blocks';
@@ -73,8 +74,7 @@ export interface LmAttentionFeatures {
 /** The name prefix before the family's naming (`transformer.`, `model.`, `bert.`, or empty), checked against config.json. */
 export function namePrefix(tensors: TensorMap, config: LmConfig, weights: string): string {
   const found = detectTransformer([...tensors.entries()].map(([name, t]) => ({ name, shape: [...t.shape] })));
-  const expected = { gpt2: 'GPT-2 (`h.N.attn.c_attn`)', llama: 'Llama (`layers.N.self_attn.q_proj`)', bert: 'BERT (`encoder.layer.N.attention.self.query`)' }[config.family];
-  if (!found) throw new ModelError('Unsupported', `${weights}: no ${expected} blocks found`, weights);
+  if (!found) throw new ModelError('Unsupported', `${weights}: no blocks of the ${coreFamily(config.family).label} found`, weights);
   if (found.kind !== config.family) {
     throw new ModelError('ConfigInvalid', `${weights}: config.json says model_type "${config.modelType}" but the weights are named like ${found.kind}`, weights);
   }

@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { TensorMap } from '../../core/checkpoint';
 import { ModelError } from '../../core/families/modelErrors';
 import { attention, dense, embed, rmsNorm, TransformerWeights } from './blocks';
+import type { LmArchitecture } from './architecture';
 import type { LmConfig } from './config';
 import { activate, checkBlocks, checkSequence, expectShape, fullLogits, headsText, namePrefix, runBlocks, type LmModel } from './layers';
 import { ropeInvFreq, ropeTables } from './rope';
@@ -116,3 +117,30 @@ export function buildLlama(tensors: TensorMap, config: LmConfig, weights: string
     throw e;
   }
 }
+
+/** The Llama family as it gives itself to the generic LM code. */
+export const llamaLm: LmArchitecture = {
+  build: buildLlama,
+  featureSources(p, i) {
+    const l = `${p}layers.${i}`;
+    return {
+      residual: [`${p}embed_tokens.weight`, 1],
+      mlp: [`${l}.mlp.down_proj.weight`, 1],
+      out: [`${l}.self_attn.o_proj.weight`, 1],
+      q: [`${l}.self_attn.q_proj.weight`, 0],
+      k: [`${l}.self_attn.k_proj.weight`, 0],
+      v: [`${l}.self_attn.v_proj.weight`, 0],
+    };
+  },
+  parameterCount(config, raw) {
+    const { hidden: d, vocab: v, heads: h, kvHeads: kv, headDim: hd, layers: l } = config;
+    const f = config.intermediate ?? 4 * d;
+    const q = h * hd;
+    const k = kv * hd;
+    // Qwen2 has q/k/v biases, Qwen3 per-head q/k norms; Llama biases when `attention_bias` / `mlp_bias`.
+    const qkvBias = config.modelType === 'qwen2' ? q + 2 * k : raw.attentionBias ? q + 2 * k + d : 0;
+    const qkNorm = config.modelType === 'qwen3' ? 2 * hd : 0;
+    const block = 2 * d + d * q + 2 * d * k + q * d + qkvBias + qkNorm + 3 * d * f + (raw.mlpBias ? 2 * f + d : 0);
+    return v * d + l * block + d + (config.tied ? 0 : v * d);
+  },
+};
