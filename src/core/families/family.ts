@@ -5,14 +5,12 @@
  * one module here and one there, one line in each registry (`./registry.ts`,
  * src/engine/families/registry.ts), and tests.
  */
-import type { TensorMap } from '../checkpoint';
 import type { AxesTable, TensorShape } from '../spec/shapes';
-import type { LmConfig } from './lmConfig';
-import type { TransformerOptions } from './lmShapes';
+import type { FamilyId } from './familyId';
+import { FAMILY_IDS } from './familyId';
+import type { CoreLm } from './lm';
 
-/** Every family, by id: the one union used by spec inference, model configs and forward passes. */
-export const FAMILY_IDS = ['mlp', 'vgg', 'resnet', 'resnet-cifar', 'gpt2', 'llama', 'bert'] as const;
-export type FamilyId = (typeof FAMILY_IDS)[number];
+export { FAMILY_IDS, type FamilyId } from './familyId';
 
 /**
  * The `family` the CLI's JSON, spec files and model configs use (docs/cli.md, a contract): the
@@ -54,11 +52,8 @@ export interface CoreFamily {
   readonly mismatchHint: string;
   /** Model-config keys this family's forward pass reads besides `family` (docs/cli.md). */
   readonly configKeys: readonly string[];
-  /**
-   * Language models: the forward pass's config from the weights' shapes and the model config's
-   * keys, when no config.json sits beside the checkpoint (the equivalence check).
-   */
-  lmConfigFromShapes?(tensors: TensorMap, opts: TransformerOptions): LmConfig;
+  /** Language models: what their forward pass reads of config.json, or builds from the weights' shapes. */
+  readonly lm?: CoreLm;
 }
 
 export function isFamilyId(s: unknown): s is FamilyId {

@@ -1,16 +1,17 @@
 /** Llama and its namesakes (`layers.N.self_attn.q_proj`, RMSNorm, rotary embeddings, gated MLP). */
 import type { TensorMap } from '../checkpoint';
-import type { LmConfig } from './lmConfig';
+import type { CoreLm, LmConfig, RopeConfig } from './lm';
 import { countBlocks, FROM_SHAPES, resolveHeads, shapeOf, type TransformerOptions } from './lmShapes';
 import { ModelError } from './modelErrors';
-import { transformerFamily } from './transformer';
+import { namingPrefix, transformerFamily } from './transformer';
 
 /**
  * Sizes from the shapes; head_dim from the rotary `inv_freq` buffer or Qwen3's `q_norm` when the
  * file holds one, else 64 or 128 when only one divides the width; the rotary frequencies from
  * the buffer, else base `ropeTheta` (10000). No position table: any length runs.
  */
-function llamaFromShapes(tensors: TensorMap, opts: TransformerOptions, p: string): LmConfig {
+function llamaFromShapes(tensors: TensorMap, opts: TransformerOptions): LmConfig {
+  const p = namingPrefix(tensors, 'llama');
   const [vocab, hidden] = shapeOf(tensors, `${p}embed_tokens.weight`, 2);
   const layers = countBlocks(tensors, `${p}layers.`);
   const l0 = `${p}layers.0`;
@@ -41,4 +42,83 @@ function llamaFromShapes(tensors: TensorMap, opts: TransformerOptions, p: string
   };
 }
 
-export const llama = transformerFamily('llama', 'Transformer (Llama naming)', ['llama', 'mistral', 'qwen2', 'qwen3'], llamaFromShapes);
+/**
+ * Rotary settings from `rope_parameters` (transformers 5, e.g. `{"rope_theta": 10000, "rope_type": "default"}`)
+ * or `rope_theta` + `rope_scaling` (transformers 4).
+ */
+function ropeConfig(raw: Readonly<Record<string, unknown>>, fail: (msg: string) => never): RopeConfig {
+  const params = raw.rope_parameters;
+  const scaling = raw.rope_scaling;
+  const obj = (v: unknown, key: string): Record<string, unknown> | undefined => {
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'object' || Array.isArray(v)) return fail(`"${key}" must be an object`);
+    return v as Record<string, unknown>;
+  };
+  const p = obj(params, 'rope_parameters') ?? obj(scaling, 'rope_scaling') ?? {};
+  const key = params !== undefined && params !== null ? 'rope_parameters' : 'rope_scaling';
+  const thetaRaw = p.rope_theta ?? raw.rope_theta ?? 10000;
+  if (typeof thetaRaw !== 'number' || !(thetaRaw > 0)) return fail(`"rope_theta" must be a positive number, got ${JSON.stringify(thetaRaw)}`);
+  const typeRaw = p.rope_type ?? p.type ?? 'default';
+  const factorOf = (): number => {
+    const f = p.factor;
+    return typeof f === 'number' && f > 0 ? f : fail(`"${key}" of type "${String(typeRaw)}" needs a positive "factor"`);
+  };
+  switch (typeRaw) {
+    case 'default':
+      return { theta: thetaRaw, type: 'default', factor: 1 };
+    case 'linear':
+      return { theta: thetaRaw, type: 'linear', factor: factorOf() };
+    case 'dynamic':
+      return { theta: thetaRaw, type: 'dynamic', factor: factorOf() };
+    case 'llama3': {
+      const n = (k: string): number => {
+        const v = p[k];
+        return typeof v === 'number' && v > 0 ? v : fail(`"${key}" of type "llama3" needs a positive "${k}"`);
+      };
+      return { theta: thetaRaw, type: 'llama3', factor: factorOf(), originalMaxPositions: n('original_max_position_embeddings'), lowFreqFactor: n('low_freq_factor'), highFreqFactor: n('high_freq_factor') };
+    }
+    default:
+      return fail(`"${key}" type ${JSON.stringify(typeRaw)} is not supported (default, linear, dynamic, llama3)`);
+  }
+}
+
+/**
+ * LlamaConfig and its relatives' keys and class defaults (Mistral and Qwen2/3 default
+ * `num_key_value_heads` to a number, not to the head count), rotary settings, sliding window.
+ */
+const lm: CoreLm = {
+  modelTypes: {
+    llama: { className: 'LlamaConfig', defaults: { num_hidden_layers: 32, hidden_size: 4096, num_attention_heads: 32, vocab_size: 32000, max_position_embeddings: 2048, intermediate_size: 11008 } },
+    mistral: { className: 'MistralConfig', defaults: { num_hidden_layers: 32, hidden_size: 4096, num_attention_heads: 32, num_key_value_heads: 8, vocab_size: 32000, max_position_embeddings: 131072, intermediate_size: 14336, sliding_window: 4096 } },
+    qwen2: { className: 'Qwen2Config', defaults: { num_hidden_layers: 32, hidden_size: 4096, num_attention_heads: 32, num_key_value_heads: 32, vocab_size: 151936, max_position_embeddings: 32768, intermediate_size: 22016 } },
+    qwen3: { className: 'Qwen3Config', defaults: { num_hidden_layers: 32, hidden_size: 4096, num_attention_heads: 32, num_key_value_heads: 32, head_dim: 128, vocab_size: 151936, max_position_embeddings: 32768, intermediate_size: 22016 } },
+    gemma: { className: 'GemmaConfig', defaults: { num_hidden_layers: 28, hidden_size: 3072, num_attention_heads: 16, num_key_value_heads: 16, head_dim: 256, vocab_size: 256000, max_position_embeddings: 8192, intermediate_size: 24576 } },
+  },
+  objective: 'causal',
+  keys: {
+    layers: ['num_hidden_layers'],
+    hidden: ['hidden_size'],
+    heads: ['num_attention_heads'],
+    positions: ['max_position_embeddings'],
+    intermediate: 'intermediate_size',
+    eps: 'rms_norm_eps',
+    act: 'hidden_act',
+  },
+  defaults: { eps: 1e-6, act: 'silu', tied: false },
+  groupedQuery: true,
+  extra(r, { headDim }) {
+    const rope = ropeConfig(r.raw, r.fail);
+    if (r.raw.partial_rotary_factor !== undefined && r.raw.partial_rotary_factor !== 1) {
+      throw new ModelError('Unsupported', `${r.file}: partial rotary embeddings ("partial_rotary_factor" ${JSON.stringify(r.raw.partial_rotary_factor)}) are not supported`, r.file);
+    }
+    if (headDim % 2 !== 0) r.fail(`rotary embeddings need an even head_dim, got ${headDim}`);
+    // Qwen2 writes sliding_window but only uses it with use_sliding_window true; Mistral's class
+    // defaults it to 4096 (an explicit null turns it off).
+    const sw = r.raw.sliding_window === undefined && r.modelType === 'mistral' ? r.int(['sliding_window'], '') : r.raw.sliding_window;
+    const uses = r.modelType !== 'qwen2' && r.modelType !== 'qwen3' ? true : r.raw.use_sliding_window === true;
+    return { rope, ...(typeof sw === 'number' && sw > 0 && uses ? { slidingWindow: sw } : {}) };
+  },
+  fromShapes: llamaFromShapes,
+};
+
+export const llama = transformerFamily('llama', 'Transformer (Llama naming)', ['llama', 'mistral', 'qwen2', 'qwen3'], lm);

@@ -44,7 +44,7 @@ export async function checkFamilyEquivalence(
   if (engineFamily(id).lm) {
     if (data) log('equivalence: transformers run on random token ids; the data set is not used for this check');
     const { b, piB, spec, perms, config, seed, lmConfig } = input;
-    const lm = lmConfig ?? coreFamily(id).lmConfigFromShapes!(b, transformerOptions(config));
+    const lm = lmConfig ?? coreFamily(id).lm!.fromShapes(b, transformerOptions(config));
     const r = checkLmEquivalence(b, piB, lm, seed, { spec, perms });
     log(`equivalence: ${r.description}`);
     return r.report;

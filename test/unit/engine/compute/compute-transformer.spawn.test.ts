@@ -40,7 +40,7 @@ before(async () => {
 /** The family's LmConfig from the weights' shapes and model-config keys, as the equivalence check builds it without config.json. */
 function shapesConfig(tensors: TensorMap, opts: TransformerOptions): LmConfig {
   const kind = detectTransformer([...tensors].map(([name, t]) => ({ name, shape: t.shape })))!.kind;
-  return coreFamily(kind).lmConfigFromShapes!(tensors, opts);
+  return coreFamily(kind).lm!.fromShapes(tensors, opts);
 }
 
 function buildTransformer(tensors: TensorMap, opts: TransformerOptions = {}): LmModel {
