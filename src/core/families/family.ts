@@ -6,17 +6,11 @@
  * src/engine/families/registry.ts), and tests.
  */
 import type { AxesTable, TensorShape } from '../spec/shapes';
-import type { FamilyId } from './familyId';
+import type { FamilyId, FamilyName } from './familyId';
 import { FAMILY_IDS } from './familyId';
 import type { CoreLm } from './lm';
 
-export { FAMILY_IDS, type FamilyId } from './familyId';
-
-/**
- * The `family` the CLI's JSON, spec files and model configs use (docs/cli.md, a contract): the
- * transformer namings share the name `transformer`; their id travels as `variant`.
- */
-export type ReportedFamily = 'mlp' | 'vgg' | 'resnet' | 'resnet-cifar' | 'transformer';
+export { FAMILY_IDS, type FamilyId, type FamilyName } from './familyId';
 
 /**
  * The fields of a Hugging Face `config.json` that detection and spec inference read (attention
@@ -39,7 +33,8 @@ export interface FamilyInference {
 
 export interface CoreFamily {
   readonly id: FamilyId;
-  readonly reportedAs: ReportedFamily;
+  /** Its name in the CLI's JSON and spec files: its id, or `transformer`. */
+  readonly reportedAs: FamilyName;
   /** The family in words, for the inspector ("ResNet (torchvision naming)"). */
   readonly label: string;
   /** `config.json` `model_type` values naming this family. */

@@ -2,3 +2,10 @@
 /** Every family, by id: the one union used by spec inference, model configs and forward passes. */
 export const FAMILY_IDS = ['mlp', 'vgg', 'resnet', 'resnet-cifar', 'gpt2', 'llama', 'bert'] as const;
 export type FamilyId = (typeof FAMILY_IDS)[number];
+
+/**
+ * A family as the CLI's JSON, spec files and model configs name it (docs/cli.md, a contract): its
+ * id, or `transformer`, the name the transformer namings share (CoreFamily.reportedAs says which;
+ * their id then travels as `variant`).
+ */
+export type FamilyName = FamilyId | 'transformer';

@@ -1,12 +1,44 @@
 /** GPT-2 (Hugging Face naming: `h.N.attn.c_attn`, Conv1D weights stored [in, out]). */
 import type { CoreLm, LmConfig } from './lm';
 import { countBlocks, FROM_SHAPES, resolveHeads, shapeOf, type TransformerOptions } from './lmShapes';
-import { namingPrefix, transformerFamily } from './transformer';
+import { namingPrefixOf, transformerFamily } from './transformer';
 import type { TensorMap } from '../checkpoint';
+import { LM_HEAD_RULES, N, type Rule, type TransformerNaming } from '../spec/inferTransformer';
+
+// Each regex matches a name relative to the model prefix; group 1 is the block number when present.
+const GPT2_RULES: readonly Rule[] = [
+  { re: /^wte\.weight$/, roles: [null, 'R'] },
+  { re: /^wpe\.weight$/, roles: [null, 'R'] },
+  { re: new RegExp(`^h\\.${N}\\.ln_[12]\\.(weight|bias)$`), roles: ['R'] },
+  { re: new RegExp(`^h\\.${N}\\.attn\\.c_attn\\.weight$`), roles: ['R', 'QKV'] },
+  { re: new RegExp(`^h\\.${N}\\.attn\\.c_attn\\.bias$`), roles: ['QKV'] },
+  { re: new RegExp(`^h\\.${N}\\.attn\\.c_proj\\.weight$`), roles: ['O', 'R'] },
+  { re: new RegExp(`^h\\.${N}\\.attn\\.c_proj\\.bias$`), roles: ['R'] },
+  { re: new RegExp(`^h\\.${N}\\.attn\\.(bias|masked_bias)$`), roles: 'none' },
+  { re: new RegExp(`^h\\.${N}\\.mlp\\.c_fc\\.weight$`), roles: ['R', 'M'] },
+  { re: new RegExp(`^h\\.${N}\\.mlp\\.c_fc\\.bias$`), roles: ['M'] },
+  { re: new RegExp(`^h\\.${N}\\.mlp\\.c_proj\\.weight$`), roles: ['M', 'R'] },
+  { re: new RegExp(`^h\\.${N}\\.mlp\\.c_proj\\.bias$`), roles: ['R'] },
+  { re: /^ln_f\.(weight|bias)$/, roles: ['R'] },
+];
+
+/** GPT-2's spec rules: Conv1D [in, out] weights, q|k|v packed in `c_attn`, heads with inner q/k and v/o permutations. */
+const naming: TransformerNaming = {
+  id: 'gpt2',
+  detect: /^(.*?)h\.\d+\.attn\.c_attn\.weight$/,
+  blockPrefix: 'h.',
+  rules: GPT2_RULES,
+  outsideRules: () => LM_HEAD_RULES,
+  attention: { q: /^h\.\d+\.attn\.c_attn\.weight$/, packed: true },
+  headsKey: '"n_head"',
+  rotary: false,
+  lmHead: true,
+  notes: ['gpt-2 conv1d weights are stored [in, out]: their first axis reads the stream'],
+};
 
 /** Sizes from the shapes; tanh GELU and eps 1e-5 unless the model config says otherwise; every released size has head_dim 64. */
 function gpt2FromShapes(tensors: TensorMap, opts: TransformerOptions): LmConfig {
-  const p = namingPrefix(tensors, 'gpt2');
+  const p = namingPrefixOf(tensors, naming);
   const [vocab, hidden] = shapeOf(tensors, `${p}wte.weight`, 2);
   const layers = countBlocks(tensors, `${p}h.`);
   const hc = resolveHeads('gpt2', [64], shapeOf(tensors, `${p}h.0.attn.c_attn.weight`, 2)[1] / 3, opts);
@@ -19,7 +51,7 @@ function gpt2FromShapes(tensors: TensorMap, opts: TransformerOptions): LmConfig 
 }
 
 /** GPT2Config's keys (`n_layer`, `n_embd`, ...; the generic names as aliases), defaults and score-scaling options. */
-const lm: CoreLm = {
+const lm: Omit<CoreLm, 'prefix'> = {
   modelTypes: { gpt2: { className: 'GPT2Config', defaults: { n_layer: 12, n_embd: 768, n_head: 12, vocab_size: 50257, n_positions: 1024 } } },
   objective: 'causal',
   keys: {
@@ -37,4 +69,4 @@ const lm: CoreLm = {
   fromShapes: gpt2FromShapes,
 };
 
-export const gpt2 = transformerFamily('gpt2', 'Transformer (GPT-2 naming)', ['gpt2'], lm);
+export const gpt2 = transformerFamily(naming, 'Transformer (GPT-2 naming)', ['gpt2'], lm);

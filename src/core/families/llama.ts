@@ -1,9 +1,47 @@
 /** Llama and its namesakes (`layers.N.self_attn.q_proj`, RMSNorm, rotary embeddings, gated MLP). */
 import type { TensorMap } from '../checkpoint';
+import { LM_HEAD_RULES, N, type Rule, type TransformerNaming } from '../spec/inferTransformer';
 import type { CoreLm, LmConfig, RopeConfig } from './lm';
 import { countBlocks, FROM_SHAPES, resolveHeads, shapeOf, type TransformerOptions } from './lmShapes';
 import { ModelError } from './modelErrors';
-import { namingPrefix, transformerFamily } from './transformer';
+import { namingPrefixOf, transformerFamily } from './transformer';
+
+// Each regex matches a name relative to the model prefix; group 1 is the block number when present.
+const LLAMA_RULES: readonly Rule[] = [
+  { re: /^embed_tokens\.weight$/, roles: [null, 'R'] },
+  { re: new RegExp(`^layers\\.${N}\\.(input|post_attention|pre_feedforward|post_feedforward)_layernorm\\.(weight|bias)$`), roles: ['R'] },
+  { re: new RegExp(`^layers\\.${N}\\.self_attn\\.q_proj\\.weight$`), roles: ['Q', 'R'] },
+  { re: new RegExp(`^layers\\.${N}\\.self_attn\\.k_proj\\.weight$`), roles: ['K', 'R'] },
+  { re: new RegExp(`^layers\\.${N}\\.self_attn\\.v_proj\\.weight$`), roles: ['V', 'R'] },
+  { re: new RegExp(`^layers\\.${N}\\.self_attn\\.q_proj\\.bias$`), roles: ['Q'] },
+  { re: new RegExp(`^layers\\.${N}\\.self_attn\\.k_proj\\.bias$`), roles: ['K'] },
+  { re: new RegExp(`^layers\\.${N}\\.self_attn\\.v_proj\\.bias$`), roles: ['V'] },
+  { re: new RegExp(`^layers\\.${N}\\.self_attn\\.q_norm\\.weight$`), roles: ['QN'] },
+  { re: new RegExp(`^layers\\.${N}\\.self_attn\\.k_norm\\.weight$`), roles: ['KN'] },
+  { re: new RegExp(`^layers\\.${N}\\.self_attn\\.o_proj\\.weight$`), roles: ['R', 'O'] },
+  { re: new RegExp(`^layers\\.${N}\\.self_attn\\.o_proj\\.bias$`), roles: ['R'] },
+  { re: new RegExp(`^layers\\.${N}\\.self_attn\\.rotary_emb\\.inv_freq$`), roles: 'none' },
+  { re: new RegExp(`^layers\\.${N}\\.mlp\\.(gate|up)_proj\\.weight$`), roles: ['M', 'R'] },
+  { re: new RegExp(`^layers\\.${N}\\.mlp\\.(gate|up)_proj\\.bias$`), roles: ['M'] },
+  { re: new RegExp(`^layers\\.${N}\\.mlp\\.down_proj\\.weight$`), roles: ['R', 'M'] },
+  { re: new RegExp(`^layers\\.${N}\\.mlp\\.down_proj\\.bias$`), roles: ['R'] },
+  { re: /^norm\.(weight|bias)$/, roles: ['R'] },
+  { re: /^rotary_emb\.inv_freq$/, roles: 'none' },
+];
+
+/** The Llama naming's spec rules: rotary q/k (no inner permutation), grouped-query KV groups, gated MLP. */
+const naming: TransformerNaming = {
+  id: 'llama',
+  detect: /^(.*?)layers\.\d+\.self_attn\.q_proj\.weight$/,
+  blockPrefix: 'layers.',
+  rules: LLAMA_RULES,
+  outsideRules: () => LM_HEAD_RULES,
+  attention: { q: /^layers\.\d+\.self_attn\.q_proj\.weight$/, k: /^layers\.\d+\.self_attn\.k_proj\.weight$/ },
+  headsKey: '"num_attention_heads"',
+  rotary: true,
+  lmHead: true,
+  notes: [],
+};
 
 /**
  * Sizes from the shapes; head_dim from the rotary `inv_freq` buffer or Qwen3's `q_norm` when the
@@ -11,7 +49,7 @@ import { namingPrefix, transformerFamily } from './transformer';
  * the buffer, else base `ropeTheta` (10000). No position table: any length runs.
  */
 function llamaFromShapes(tensors: TensorMap, opts: TransformerOptions): LmConfig {
-  const p = namingPrefix(tensors, 'llama');
+  const p = namingPrefixOf(tensors, naming);
   const [vocab, hidden] = shapeOf(tensors, `${p}embed_tokens.weight`, 2);
   const layers = countBlocks(tensors, `${p}layers.`);
   const l0 = `${p}layers.0`;
@@ -86,7 +124,7 @@ function ropeConfig(raw: Readonly<Record<string, unknown>>, fail: (msg: string) 
  * LlamaConfig and its relatives' keys and class defaults (Mistral and Qwen2/3 default
  * `num_key_value_heads` to a number, not to the head count), rotary settings, sliding window.
  */
-const lm: CoreLm = {
+const lm: Omit<CoreLm, 'prefix'> = {
   modelTypes: {
     llama: { className: 'LlamaConfig', defaults: { num_hidden_layers: 32, hidden_size: 4096, num_attention_heads: 32, vocab_size: 32000, max_position_embeddings: 2048, intermediate_size: 11008 } },
     mistral: { className: 'MistralConfig', defaults: { num_hidden_layers: 32, hidden_size: 4096, num_attention_heads: 32, num_key_value_heads: 8, vocab_size: 32000, max_position_embeddings: 131072, intermediate_size: 14336, sliding_window: 4096 } },
@@ -121,4 +159,4 @@ const lm: CoreLm = {
   fromShapes: llamaFromShapes,
 };
 
-export const llama = transformerFamily('llama', 'Transformer (Llama naming)', ['llama', 'mistral', 'qwen2', 'qwen3'], lm);
+export const llama = transformerFamily(naming, 'Transformer (Llama naming)', ['llama', 'mistral', 'qwen2', 'qwen3'], lm);

@@ -6,6 +6,7 @@
 import type { TensorMap } from '../checkpoint';
 import type { FamilyId } from './familyId';
 import type { TransformerOptions } from './lmShapes';
+import type { TensorShape } from '../spec/shapes';
 
 /** Hidden activations we compute: exact erf GELU, tanh GELU, ReLU, SiLU. */
 export type LmActivation = 'gelu' | 'gelu_tanh' | 'relu' | 'silu';
@@ -101,6 +102,8 @@ export interface CoreLm {
   readonly groupedQuery: boolean;
   /** The family's own keys (rotary settings, score scaling, refusals), after the common ones. */
   extra?(r: LmConfigReader, common: { readonly headDim: number }): Partial<Pick<LmConfig, 'rope' | 'slidingWindow' | 'scaleAttnWeights' | 'scaleAttnByLayer'>>;
+  /** The name prefix before the family's blocks (`transformer.`, `model.`, `bert.`, or empty); null when the tensors are not so named. */
+  prefix(tensors: readonly TensorShape[]): string | null;
   /** The config from the weights' shapes and the model config's keys (no config.json: the equivalence check). */
   fromShapes(tensors: TensorMap, opts: TransformerOptions): LmConfig;
 }

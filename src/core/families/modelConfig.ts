@@ -17,14 +17,13 @@
 import { existsSync } from 'node:fs';
 import { MAX_MODEL_CONFIG_BYTES, readBoundedFileSync, utf8Text } from '../files';
 import * as v from 'valibot';
-import { FAMILY_IDS, type FamilyId } from './family';
+import { FAMILY_IDS, type FamilyName } from './familyId';
 import { ModelError } from './modelErrors';
 
-/** A family id, or `transformer`: whichever transformer naming the weights use (the name docs/cli.md gives). */
-export type ModelFamily = FamilyId | 'transformer';
 export type Activation = 'relu' | 'gelu' | 'tanh' | 'sigmoid' | 'identity';
 
-const FAMILIES: readonly ModelFamily[] = [...FAMILY_IDS, 'transformer'];
+// A family id, or `transformer`: whichever transformer naming the weights use (the name docs/cli.md gives).
+const FAMILIES: readonly FamilyName[] = [...FAMILY_IDS, 'transformer'];
 const ACTIVATIONS: readonly Activation[] = ['relu', 'gelu', 'tanh', 'sigmoid', 'identity'];
 
 const positiveInt = (rule: string) => v.pipe(v.number(rule), v.integer(rule), v.minValue(1, rule));

@@ -6,8 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorMap } from '../../core/checkpoint';
-import { coreFamily } from '../../core/families/registry';
-import { detectTransformer } from '../../core/spec/inferTransformer';
+import { CORE_FAMILIES, coreFamily } from '../../core/families/registry';
 import { ModelError } from '../../core/families/modelErrors';
 import { gelu, silu } from './blocks';
 import type { LmActivation, LmConfig } from './config';
@@ -73,12 +72,17 @@ export interface LmAttentionFeatures {
 
 /** The name prefix before the family's naming (`transformer.`, `model.`, `bert.`, or empty), checked against config.json. */
 export function namePrefix(tensors: TensorMap, config: LmConfig, weights: string): string {
-  const found = detectTransformer([...tensors.entries()].map(([name, t]) => ({ name, shape: [...t.shape] })));
-  if (!found) throw new ModelError('Unsupported', `${weights}: no blocks of the ${coreFamily(config.family).label} found`, weights);
-  if (found.kind !== config.family) {
-    throw new ModelError('ConfigInvalid', `${weights}: config.json says model_type "${config.modelType}" but the weights are named like ${found.kind}`, weights);
+  const shapes = [...tensors.entries()].map(([name, t]) => ({ name, shape: [...t.shape] }));
+  // The first language-model naming the weights show, in registry order.
+  for (const f of CORE_FAMILIES) {
+    const prefix = f.lm?.prefix(shapes) ?? null;
+    if (prefix === null) continue;
+    if (f.id !== config.family) {
+      throw new ModelError('ConfigInvalid', `${weights}: config.json says model_type "${config.modelType}" but the weights are named like ${f.id}`, weights);
+    }
+    return prefix;
   }
-  return found.prefix;
+  throw new ModelError('Unsupported', `${weights}: no blocks of the ${coreFamily(config.family).label} found`, weights);
 }
 
 /** Checks the blocks `<blockPrefix>0 .. L-1` are there, L from config.json. */

@@ -22,8 +22,7 @@ import { testBackend } from '../../helpers/backend';
 import { EngineClient } from '../../../../src/engine/client';
 import { ModelError } from '../../../../src/engine/compute/modelErrors';
 import { resolveHeads, transformerOptions, type TransformerOptions } from '../../../../src/core/families/lmShapes';
-import { coreFamily } from '../../../../src/core/families/registry';
-import { detectTransformer } from '../../../../src/core/spec/inferTransformer';
+import { coreFamily, detectFamily } from '../../../../src/core/families/registry';
 import { checkLmEquivalence, tokenBatch } from '../../../../src/engine/compute/transformerEquivalence';
 import { buildLm, type LmModel } from '../../../../src/engine/lm/model';
 import type { LmConfig } from '../../../../src/engine/lm/config';
@@ -39,8 +38,8 @@ before(async () => {
 
 /** The family's LmConfig from the weights' shapes and model-config keys, as the equivalence check builds it without config.json. */
 function shapesConfig(tensors: TensorMap, opts: TransformerOptions): LmConfig {
-  const kind = detectTransformer([...tensors].map(([name, t]) => ({ name, shape: t.shape })))!.kind;
-  return coreFamily(kind).lm!.fromShapes(tensors, opts);
+  const family = detectFamily([...tensors].map(([name, t]) => ({ name, shape: t.shape })))!;
+  return coreFamily(family.id).lm!.fromShapes(tensors, opts);
 }
 
 function buildTransformer(tensors: TensorMap, opts: TransformerOptions = {}): LmModel {
