@@ -40,7 +40,8 @@ export function checkPermutedEquivalence(b: TensorMap, piB: TensorMap, config: M
 export async function checkFamilyEquivalence(
   input: FamilyEquivalenceInput, data: (() => Promise<Dataset | undefined>) | undefined, log: (line: string) => void,
 ): Promise<EquivalenceReport> {
-  const id = detectModelFamily(input.b, input.config);
+  // config.json's model_type names the family when there is one; else the weights' naming does.
+  const id = input.lmConfig?.family ?? detectModelFamily(input.b, input.config);
   if (engineFamily(id).lm) {
     if (data) log('equivalence: transformers run on random token ids; the data set is not used for this check');
     const { b, piB, spec, perms, config, seed, lmConfig } = input;
