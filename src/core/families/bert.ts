@@ -1,7 +1,7 @@
 /** BERT (`encoder.layer.N.attention.self.query`, post-LN, optional pooler and masked-LM head). */
 import type { TensorMap } from '../checkpoint';
 import { N, type Rule, type TransformerNaming } from '../spec/inferTransformer';
-import type { CoreLm, LmConfig } from './lm';
+import { HF_SIZE_KEYS, type CoreLm, type LmConfig } from './lm';
 import { ModelError } from './modelErrors';
 import { countBlocks, FROM_SHAPES, resolveHeads, shapeOf, type TransformerOptions } from './lmShapes';
 import { namingPrefixOf, transformerFamily } from './transformer';
@@ -79,15 +79,7 @@ function bertFromShapes(tensors: TensorMap, opts: TransformerOptions): LmConfig 
 const lm: Omit<CoreLm, 'prefix'> = {
   modelTypes: { bert: { className: 'BertConfig', defaults: { num_hidden_layers: 12, hidden_size: 768, num_attention_heads: 12, vocab_size: 30522, max_position_embeddings: 512, intermediate_size: 3072 } } },
   objective: 'masked',
-  keys: {
-    layers: ['num_hidden_layers'],
-    hidden: ['hidden_size'],
-    heads: ['num_attention_heads'],
-    positions: ['max_position_embeddings'],
-    intermediate: 'intermediate_size',
-    eps: 'layer_norm_eps',
-    act: 'hidden_act',
-  },
+  keys: { ...HF_SIZE_KEYS, eps: 'layer_norm_eps' },
   defaults: { eps: 1e-12, act: 'gelu', tied: true },
   groupedQuery: false,
   extra: (r) => {

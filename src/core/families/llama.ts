@@ -1,7 +1,7 @@
 /** Llama and its namesakes (`layers.N.self_attn.q_proj`, RMSNorm, rotary embeddings, gated MLP). */
 import type { TensorMap } from '../checkpoint';
 import { LM_HEAD_RULES, N, type Rule, type TransformerNaming } from '../spec/inferTransformer';
-import type { CoreLm, LmConfig, RopeConfig } from './lm';
+import { HF_SIZE_KEYS, type CoreLm, type LmConfig, type RopeConfig } from './lm';
 import { countBlocks, FROM_SHAPES, resolveHeads, shapeOf, type TransformerOptions } from './lmShapes';
 import { ModelError } from './modelErrors';
 import { namingPrefixOf, transformerFamily } from './transformer';
@@ -133,15 +133,7 @@ const lm: Omit<CoreLm, 'prefix'> = {
     gemma: { className: 'GemmaConfig', defaults: { num_hidden_layers: 28, hidden_size: 3072, num_attention_heads: 16, num_key_value_heads: 16, head_dim: 256, vocab_size: 256000, max_position_embeddings: 8192, intermediate_size: 24576 } },
   },
   objective: 'causal',
-  keys: {
-    layers: ['num_hidden_layers'],
-    hidden: ['hidden_size'],
-    heads: ['num_attention_heads'],
-    positions: ['max_position_embeddings'],
-    intermediate: 'intermediate_size',
-    eps: 'rms_norm_eps',
-    act: 'hidden_act',
-  },
+  keys: { ...HF_SIZE_KEYS, eps: 'rms_norm_eps' },
   defaults: { eps: 1e-6, act: 'silu', tied: false },
   groupedQuery: true,
   extra(r, { headDim }) {

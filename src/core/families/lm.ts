@@ -76,6 +76,16 @@ export interface LmConfigReader {
   fail(msg: string): never;
 }
 
+/** The config.json keys most `transformers` config classes use (BertConfig, LlamaConfig and its relatives); GPT2Config has its own. */
+export const HF_SIZE_KEYS = {
+  layers: ['num_hidden_layers'],
+  hidden: ['hidden_size'],
+  heads: ['num_attention_heads'],
+  positions: ['max_position_embeddings'],
+  intermediate: 'intermediate_size',
+  act: 'hidden_act',
+} as const;
+
 /** What a family's forward pass reads of config.json (its core module declares it). */
 export interface CoreLm {
   /**

@@ -9,7 +9,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { FAMILY_IDS } from '../../../src/core/families/familyId';
 
@@ -17,18 +17,10 @@ const root = path.resolve(__dirname, '..', '..', '..');
 const SCANNED = ['src', 'webview', 'shared'];
 const FAMILY_DIRS = ['src/core/families', 'src/engine/families', 'src/engine/lm'];
 
+/** The TypeScript files below `dir` (none when it is absent). */
 function filesUnder(dir: string): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  return names.flatMap((name) => {
-    const p = path.join(dir, name);
-    if (statSync(p).isDirectory()) return name === 'node_modules' ? [] : filesUnder(p);
-    return /\.tsx?$/.test(name) ? [p] : [];
-  });
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => /\.tsx?$/.test(f) && !f.includes('node_modules')).map((f) => path.join(dir, f));
 }
 
 /** `resnet-cifar` is written `resnetCifar` in file names. */
