@@ -12,7 +12,7 @@ import type { Checkpoint } from '../core/checkpoint';
 import { EngineClient } from '../engine/client';
 import { defaultJobBudget } from '../engine/barrierJob';
 import { plannedWorkerCount } from '../engine/pool';
-import { isLmCheckpoint } from '../engine/lm/checkpoint';
+import { lmCheckpointFamily } from '../core/families/lmCheckpoint';
 import { MAX_STEPS } from '../core/barrier';
 import type { AlignRequest, AlignResult, BackendChoice, BarrierCurve, BarrierResult, DataOptions, DiffResult, EngineRequest, MergeResult, ResultOf, ScanResult } from '../engine/protocol';
 import { type ParsedArgs, UsageError, byteSize, expectPositionals, fraction, int, oneOf, optionalInt, positive } from './args';
@@ -281,7 +281,7 @@ export async function barrier(ctx: CommandContext): Promise<void> {
   if (alignedCheckpoint !== undefined && args.values['no-align']) throw new UsageError('--aligned gives the aligned path; --no-align asks for none: give one of them');
   const method = oneOf('method', args.values.method, ['weight', 'activation', 'ste'] as const, 'weight');
   // Bad usage is exit 2 even when telling it takes a look at A (the engine would refuse it as an error).
-  if (args.values.split === 'both' && isLmCheckpoint(path.resolve(a))) throw new UsageError('--split both: token data has no train/test splits (A is a language model): evaluate it once');
+  if (args.values.split === 'both' && lmCheckpointFamily(path.resolve(a))) throw new UsageError('--split both: token data has no train/test splits (A is a language model): evaluate it once');
   const result: BarrierResult = await runOnEngine(ctx, {
     kind: 'barrier',
     a: path.resolve(a),

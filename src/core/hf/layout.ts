@@ -91,6 +91,21 @@ export function isLanguageModelCheckpoint(p: string): boolean {
   }
 }
 
+/**
+ * The `model_type` of the config.json in folder `p` or beside weights `p`; undefined when there
+ * is none, or it cannot be read (capped and regular files only, as above).
+ */
+export function hfModelType(p: string): string | undefined {
+  try {
+    const config = statSync(p).isDirectory() ? path.join(p, 'config.json') : path.join(path.dirname(p), 'config.json');
+    if (!existsSync(config)) return undefined;
+    const t = readJsonObjectSync(config, MAX_CONFIG_JSON_BYTES, 'config.json').model_type;
+    return typeof t === 'string' ? t : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The weights file or index to open for a path that may be a folder. */
 export function weightsPath(p: string): string {
   return locateCheckpoint(p).weights;
