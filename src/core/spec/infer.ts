@@ -49,7 +49,7 @@ export function inferSpec(tensors: readonly TensorShape[], hf?: HfConfig): Infer
     if (family) {
       const r = family.infer(view.tensors, hf);
       const notes = [...r.notes, 'Flax layout: Dense kernels read as [in, out], Conv kernels as HWIO'];
-      const variant = family.reportedAs === 'transformer' ? family.id : undefined;
+      const variant = family.reportedAs !== family.id ? family.id : undefined;
       return { id: family.id, family: family.reportedAs, ...(variant ? { variant } : {}), spec: resolve(view.toFlax(r.axes), tensors, notes), notes };
     }
   }
@@ -65,6 +65,6 @@ export function inferSpec(tensors: readonly TensorShape[], hf?: HfConfig): Infer
     );
   }
   const r = family.infer(tensors, hf);
-  const variant = family.reportedAs === 'transformer' ? family.id : undefined;
+  const variant = family.reportedAs !== family.id ? family.id : undefined;
   return { id: family.id, family: family.reportedAs, ...(variant ? { variant } : {}), spec: resolve(r.axes, tensors, r.notes), notes: r.notes };
 }

@@ -22,10 +22,9 @@ export function detectModelFamily(tensors: TensorMap, config: ModelConfig = {}):
   if (isFamilyId(config.family)) return config.family;
   const given = shapes(tensors);
   const named = looksFlax(given) ? flaxAsTorch(given).tensors : given;
-  if (config.family === 'transformer') {
-    const t = CORE_FAMILIES.find((f) => f.reportedAs === 'transformer' && f.detect(named));
-    if (t) return t.id;
-  }
+  // A name several families share (`transformer`): whichever of them the weights' naming shows.
+  const t = CORE_FAMILIES.find((f) => f.reportedAs === config.family && f.detect(named));
+  if (t) return t.id;
   const found = detectFamily(named);
   if (found) return found.id;
   return [...tensors.values()].some((t) => t.shape.length === 4) ? 'vgg' : 'mlp';
