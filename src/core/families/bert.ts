@@ -90,4 +90,4 @@ const lm: Omit<CoreLm, 'prefix'> = {
   fromShapes: bertFromShapes,
 };
 
-export const bert = transformerFamily(naming, 'Transformer (BERT naming)', ['bert', 'roberta'], lm);
+export const bert = transformerFamily(naming, 'Transformer (BERT naming)', lm, ['roberta']);

@@ -69,4 +69,4 @@ const lm: Omit<CoreLm, 'prefix'> = {
   fromShapes: gpt2FromShapes,
 };
 
-export const gpt2 = transformerFamily(naming, 'Transformer (GPT-2 naming)', ['gpt2'], lm);
+export const gpt2 = transformerFamily(naming, 'Transformer (GPT-2 naming)', lm);

@@ -151,4 +151,4 @@ const lm: Omit<CoreLm, 'prefix'> = {
   fromShapes: llamaFromShapes,
 };
 
-export const llama = transformerFamily(naming, 'Transformer (Llama naming)', ['llama', 'mistral', 'qwen2', 'qwen3'], lm);
+export const llama = transformerFamily(naming, 'Transformer (Llama naming)', lm);

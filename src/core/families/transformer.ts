@@ -12,13 +12,17 @@ export function namingPrefixOf(tensors: TensorMap, naming: TransformerNaming): s
   return namingPrefix([...tensors].map(([name, t]) => ({ name, shape: t.shape })), naming) ?? '';
 }
 
-/** A transformer family: reported as `transformer`, detected by its naming, its spec by its rules, its LM pass's config. */
-export function transformerFamily(naming: TransformerNaming, label: string, hfModelTypes: readonly string[], lm: Omit<CoreLm, 'prefix'>): CoreFamily {
+/**
+ * A transformer family: reported as `transformer`, detected by its naming, its spec by its rules,
+ * its LM pass's config. config.json names it by the `model_type`s its forward pass reads and by
+ * `alsoNamedBy` (types with the same naming that have no forward pass here, e.g. roberta).
+ */
+export function transformerFamily(naming: TransformerNaming, label: string, lm: Omit<CoreLm, 'prefix'>, alsoNamedBy: readonly string[] = []): CoreFamily {
   return {
     id: naming.id,
     reportedAs: 'transformer',
     label,
-    hfModelTypes,
+    hfModelTypes: [...Object.keys(lm.modelTypes), ...alsoNamedBy],
     detect: (tensors) => namingPrefix(tensors, naming) !== null,
     infer: (tensors, hf) => inferTransformer(tensors, naming, namingPrefix(tensors, naming) ?? '', hf),
     mismatchHint: 'the residual stream, attention heads or a norm the spec misses',
