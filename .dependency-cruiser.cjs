@@ -107,6 +107,13 @@ module.exports = {
       to: { path: '^src/extension/' },
     },
     {
+      name: 'lm-imports-no-compute',
+      comment: 'src/engine/lm (transformer blocks, LM forward passes, their evaluation) sits below src/engine/compute: compute may use lm, never the reverse.',
+      severity: 'error',
+      from: { path: '^src/engine/lm/' },
+      to: { path: '^src/engine/compute/' },
+    },
+    {
       name: 'no-cycles',
       comment: 'Type-only imports are erased at run time and do not count.',
       severity: 'error',

@@ -13,7 +13,7 @@ import type { Checkpoint } from '../core/checkpoint';
 import { EngineClient } from '../engine/client';
 import { defaultMemoryBudget } from '../core/memoryBudget';
 import { plannedWorkerCount } from '../engine/pool';
-import { isLmCheckpoint } from '../engine/lm/checkpoint';
+import { lmCheckpointFamily } from '../core/families/lmCheckpoint';
 import { MAX_STEPS } from '../core/barrier';
 import type { AlignResult, BackendChoice, BarrierCurve, BarrierResult, DataOptions, DiffResult, EngineRequest, MergeResult, MethodOptionFields, ResultOf, ScanResult } from '../engine/protocol';
 import { type ParsedArgs, UsageError, byteSize, expectPositionals, flagText, fraction, int, oneOf, optionalInt, positive } from './args';
@@ -287,7 +287,7 @@ export async function barrier(ctx: CommandContext): Promise<void> {
   if (alignedCheckpoint !== undefined && args.values['no-align']) throw new UsageError('--aligned gives the aligned path; --no-align asks for none: give one of them');
   const method = oneOf('method', args.values.method, METHOD_IDS, DEFAULT_METHOD);
   // Bad usage is exit 2 even when telling it takes a look at A (the engine would refuse it as an error).
-  if (args.values.split === 'both' && isLmCheckpoint(path.resolve(a))) throw new UsageError('--split both: token data has no train/test splits (A is a language model): evaluate it once');
+  if (args.values.split === 'both' && lmCheckpointFamily(path.resolve(a))) throw new UsageError('--split both: token data has no train/test splits (A is a language model): evaluate it once');
   const result: BarrierResult = await runOnEngine(ctx, {
     kind: 'barrier',
     a: path.resolve(a),

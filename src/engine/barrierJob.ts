@@ -36,7 +36,8 @@ import type {
   ResultOf,
 } from './protocol';
 import { throttleProgress } from './rpc';
-import { isLmCheckpoint, lmWeightsPath } from './lm/checkpoint';
+import { lmCheckpointFamily } from '../core/families/lmCheckpoint';
+import { lmWeightsPath } from './lm/checkpoint';
 import { checkAlignedCheckpoint } from './alignedCheck';
 
 /** What the job needs of a worker pool. */
@@ -124,8 +125,8 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
   try {
     // Every worker will get λ chunks: start them while the alignment runs.
     workers.warmUp(workers.size);
-    // Language models (Hugging Face checkpoints) are evaluated on token data, which has no splits.
-    const lm = isLmCheckpoint(req.a);
+    // Language models (Hugging Face checkpoints of an LM family) are evaluated on token data, which has no splits.
+    const lm = lmCheckpointFamily(req.a) !== undefined;
     if (lm && req.data.split === 'both') throw new EngineError('InvalidRequest', `${req.data.path}: token data has no train/test splits: evaluate it once (no --split both)`);
     const splits: ('test' | 'train')[] = req.data.split === 'both' ? ['test', 'train'] : [req.data.split ?? 'test'];
     const lambdas = lambdaGrid(req.steps);

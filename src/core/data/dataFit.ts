@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { checkpointName } from '../checkpointName';
 import { openRegularFile } from '../files';
 import { ZipArchive } from '../formats/zipArchive';
-import { isLanguageModelCheckpoint } from '../hf/layout';
+import { lmCheckpointFamily } from '../families/lmCheckpoint';
 import { openCheckpoint } from '../safetensors';
 import { hasLabelledPair, labelsFileFor } from './dataset';
 import { isTextDataPath } from './text';
@@ -67,7 +67,7 @@ export async function dataFitProblem(dataPath: string, model: string): Promise<s
   if (!shape) return undefined;
   const data = path.basename(dataPath);
   const name = checkpointName(model);
-  const lm = isLanguageModelCheckpoint(model);
+  const lm = lmCheckpointFamily(model) !== undefined;
   if (!lm && shape.kind !== 'labelled') {
     return `${data} holds ${shape.what}, data for a language model, but ${name} is evaluated as a classifier (no config.json naming a language model beside it): pick labelled examples (x/y or images/labels, an IDX folder)`;
   }

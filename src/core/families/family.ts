@@ -6,16 +6,11 @@
  * src/engine/families/registry.ts), and tests.
  */
 import type { AxesTable, TensorShape } from '../spec/shapes';
+import type { FamilyId, FamilyName } from './familyId';
+import { FAMILY_IDS } from './familyId';
+import type { CoreLm } from './lm';
 
-/** Every family, by id: the one union used by spec inference, model configs and forward passes. */
-export const FAMILY_IDS = ['mlp', 'vgg', 'resnet', 'resnet-cifar', 'gpt2', 'llama', 'bert', 'vit'] as const;
-export type FamilyId = (typeof FAMILY_IDS)[number];
-
-/**
- * The `family` the CLI's JSON, spec files and model configs use (docs/cli.md, a contract): the
- * transformer namings share the name `transformer`; their id travels as `variant`.
- */
-export type ReportedFamily = 'mlp' | 'vgg' | 'resnet' | 'resnet-cifar' | 'transformer' | 'vit';
+export { FAMILY_IDS, type FamilyId, type FamilyName } from './familyId';
 
 /**
  * The fields of a Hugging Face `config.json` that detection and spec inference read (attention
@@ -38,7 +33,8 @@ export interface FamilyInference {
 
 export interface CoreFamily {
   readonly id: FamilyId;
-  readonly reportedAs: ReportedFamily;
+  /** Its name in the CLI's JSON and spec files: its id, or `transformer`. */
+  readonly reportedAs: FamilyName;
   /** The family in words, for the inspector ("ResNet (torchvision naming)"). */
   readonly label: string;
   /** `config.json` `model_type` values naming this family. */
@@ -56,6 +52,8 @@ export interface CoreFamily {
    * reads it beside the checkpoint; the model config's own keys win). Absent: not read for it.
    */
   modelConfigFromHf?(raw: Readonly<Record<string, unknown>>): Record<string, unknown>;
+  /** Language models: what their forward pass reads of config.json, or builds from the weights' shapes. */
+  readonly lm?: CoreLm;
 }
 
 export function isFamilyId(s: unknown): s is FamilyId {

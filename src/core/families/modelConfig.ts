@@ -7,7 +7,7 @@
  *   { "family": "vgg", "inputShape": [3, 32, 32], "layout": [64, "M", 128, "M", 256, 256, "M"] }
  *   { "family": "resnet-cifar", "inputShape": [3, 32, 32] }
  *   { "family": "resnet", "inputShape": [1, 28, 28] }
- *   { "family": "transformer", "heads": 12 }   (or "gpt2" / "llama" / "bert"; keys in transformerConfig.ts)
+ *   { "family": "transformer", "heads": 12 }   (or "gpt2" / "llama" / "bert"; keys in lmShapes.ts)
  *   { "family": "vit", "heads": 4, "inputShape": [3, 32, 32] }
  *
  * Every field is optional; absent fields are inferred from the weights when unambiguous
@@ -21,15 +21,14 @@ import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { MAX_CONFIG_JSON_BYTES, MAX_MODEL_CONFIG_BYTES, readBoundedFileSync, readJsonObjectSync, utf8Text } from '../files';
 import * as v from 'valibot';
-import { FAMILY_IDS, type FamilyId } from './family';
+import { FAMILY_IDS, type FamilyName } from './familyId';
 import { ModelError } from './modelErrors';
 import { CORE_FAMILIES } from './registry';
 
-/** A family id, or `transformer`: whichever transformer naming the weights use (the name docs/cli.md gives). */
-export type ModelFamily = FamilyId | 'transformer';
 export type Activation = 'relu' | 'gelu' | 'tanh' | 'sigmoid' | 'identity';
 
-const FAMILIES: readonly ModelFamily[] = [...FAMILY_IDS, 'transformer'];
+// A family id, or `transformer`: whichever transformer naming the weights use (the name docs/cli.md gives).
+const FAMILIES: readonly FamilyName[] = [...FAMILY_IDS, 'transformer'];
 const ACTIVATIONS: readonly Activation[] = ['relu', 'gelu', 'tanh', 'sigmoid', 'identity'];
 
 const positiveInt = (rule: string) => v.pipe(v.number(rule), v.integer(rule), v.minValue(1, rule));
@@ -37,7 +36,7 @@ const positiveInt = (rule: string) => v.pipe(v.number(rule), v.integer(rule), v.
 /**
  * The model config's schema (valibot; docs/architecture.md says why valibot). Each field's
  * message is the rule the user reads. Keys of other families (a transformer's `heads`...) pass
- * through and are checked by the family that reads them (src/engine/compute/transformerConfig.ts).
+ * through and are checked by the family that reads them (src/core/families/lmShapes.ts).
  */
 export const ModelConfigSchema = v.looseObject({
   family: v.optional(v.picklist(FAMILIES, `family must be one of ${FAMILIES.join(', ')}`)),

@@ -9,7 +9,6 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { CORE_FAMILIES } from '../families/registry';
 import { MAX_CONFIG_JSON_BYTES, readJsonObjectSync } from '../files';
 import { SafetensorsError, printable } from '../safetensors/errors';
 import { isShardIndexPath, readShardIndex } from '../safetensors/sharded';
@@ -78,21 +77,32 @@ export function locateCheckpoint(p: string): CheckpointLocation {
 /**
  * True for a Hugging Face language model: a folder, or weights with a config.json beside them
  * that names a `model_type`. Such checkpoints are evaluated on token ids or text, the others
- * (classifiers) on labelled examples. A config.json naming the model_type of a family outside
- * the transformer namings (`vit`: an image classifier) makes it a classifier, folder or not.
+ * (classifiers) on labelled examples.
  */
 export function isLanguageModelCheckpoint(p: string): boolean {
-  let isDir = false;
   try {
-    isDir = statSync(p).isDirectory();
-    const config = path.join(isDir ? p : path.dirname(p), 'config.json');
-    if (!existsSync(config)) return isDir;
+    if (statSync(p).isDirectory()) return true;
+    const config = path.join(path.dirname(p), 'config.json');
+    if (!existsSync(config)) return false;
     // Capped and regular files only: a config.json linked to /dev/zero is refused, not read.
-    const type = readJsonObjectSync(config, MAX_CONFIG_JSON_BYTES, 'config.json').model_type;
-    if (typeof type === 'string' && CORE_FAMILIES.some((f) => f.reportedAs !== 'transformer' && f.hfModelTypes?.includes(type))) return false;
-    return isDir || typeof type === 'string';
+    return typeof readJsonObjectSync(config, MAX_CONFIG_JSON_BYTES, 'config.json').model_type === 'string';
   } catch {
-    return isDir;
+    return false;
+  }
+}
+
+/**
+ * The `model_type` of the config.json in folder `p` or beside weights `p`; undefined when there
+ * is none, or it cannot be read (capped and regular files only, as above).
+ */
+export function hfModelType(p: string): string | undefined {
+  try {
+    const config = statSync(p).isDirectory() ? path.join(p, 'config.json') : path.join(path.dirname(p), 'config.json');
+    if (!existsSync(config)) return undefined;
+    const t = readJsonObjectSync(config, MAX_CONFIG_JSON_BYTES, 'config.json').model_type;
+    return typeof t === 'string' ? t : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -5,25 +5,21 @@
  * Family details and the choices made at awkward boundaries are in each family's inference file.
  */
 import type { PermSpec } from '../checkpoint';
-import { FAMILY_IDS, type FamilyId, type HfConfig, type ReportedFamily } from '../families/family';
+import { FAMILY_IDS, type FamilyId, type HfConfig, type FamilyName } from '../families/family';
 import { detectFamily } from '../families/registry';
 import { HAND_WRITTEN_SPEC_HINT, SpecError } from './errors';
-import type { TransformerKind } from './inferTransformer';
 import { flaxAsTorch, looksFlax } from './flaxLayout';
 import { buildPermSpec, type AxesTable, type TensorShape } from './shapes';
-
-/** @deprecated the reported family name; use `FamilyId` (src/core/families) for the family itself. */
-export type SpecFamily = ReportedFamily;
 
 export interface InferredSpec {
   /** The family (registry id). */
   readonly id: FamilyId;
   /** The family as the CLI's JSON and spec files name it (`transformer` for the three transformer namings). */
-  readonly family: ReportedFamily;
+  readonly family: FamilyName;
   readonly spec: PermSpec;
   readonly notes: string[];
   /** Which transformer naming was recognised (only for family `transformer`). */
-  readonly variant?: TransformerKind;
+  readonly variant?: FamilyId;
 }
 
 const SOURCE = 'inferred spec';
@@ -53,7 +49,7 @@ export function inferSpec(tensors: readonly TensorShape[], hf?: HfConfig): Infer
     if (family) {
       const r = family.infer(view.tensors, hf);
       const notes = [...r.notes, 'Flax layout: Dense kernels read as [in, out], Conv kernels as HWIO'];
-      const variant = family.reportedAs === 'transformer' ? (family.id as TransformerKind) : undefined;
+      const variant = family.reportedAs !== family.id ? family.id : undefined;
       return { id: family.id, family: family.reportedAs, ...(variant ? { variant } : {}), spec: resolve(view.toFlax(r.axes), tensors, notes), notes };
     }
   }
@@ -69,6 +65,6 @@ export function inferSpec(tensors: readonly TensorShape[], hf?: HfConfig): Infer
     );
   }
   const r = family.infer(tensors, hf);
-  const variant = family.reportedAs === 'transformer' ? (family.id as TransformerKind) : undefined;
+  const variant = family.reportedAs !== family.id ? family.id : undefined;
   return { id: family.id, family: family.reportedAs, ...(variant ? { variant } : {}), spec: resolve(r.axes, tensors, r.notes), notes: r.notes };
 }

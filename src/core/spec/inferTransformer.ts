@@ -28,15 +28,48 @@
  */
 import type { AxisEntry, BlockPart } from '../checkpoint';
 import type { HfConfig } from '../families/family';
+import type { FamilyId } from '../families/familyId';
 import { HAND_WRITTEN_SPEC_HINT, SpecError } from './errors';
-import { expertAxes, expertNote } from './inferExperts';
 import type { AxesTable, TensorShape } from './shapes';
 
-export type TransformerKind = 'gpt2' | 'llama' | 'bert';
+/**
+ * One transformer naming's spec rules, declared by its family's core module (src/core/families/):
+ * how its blocks are named, each tensor's roles, where its attention widths are read, and what
+ * its attention allows (rotary q/k dimensions never move; grouped-query KV groups).
+ */
+export interface TransformerNaming {
+  readonly id: FamilyId;
+  /** A name every model of the naming has in each block; group 1 is the prefix before it. */
+  readonly detect: RegExp;
+  /** Blocks are `<prefix><blockPrefix>N.` (`h.`, `layers.`, `encoder.layer.`). */
+  readonly blockPrefix: string;
+  /** Roles of the tensors under the prefix, matched on the name relative to it. */
+  readonly rules: readonly Rule[];
+  /** Roles of the heads outside the prefix, matched on the full name (`hasPooler`: the model has a pooler). */
+  outsideRules(hasPooler: boolean): readonly Rule[];
+  /** The first block's q and k projections (relative names): their widths; `packed`: q|k|v in one [in, 3 x out] Conv1D. */
+  readonly attention: { readonly q: RegExp; readonly k?: RegExp; readonly packed?: boolean };
+  /** config.json's head-count key, for messages. */
+  readonly headsKey: string;
+  /** Rotary q/k: no inner permutation of q/k dimensions; KV groups; head_dim shown by `q_norm` / `inv_freq`. */
+  readonly rotary: boolean;
+  /** Causal LM: an absent `lm_head` is taken as tied to the token embeddings (a note says so). */
+  readonly lmHead: boolean;
+  /** The naming's own notes. */
+  readonly notes: readonly string[];
+  /**
+   * Axes of tensors the naming places itself before its rules (Mixtral's router and stacked
+   * experts, spec/inferExperts.ts); undefined for the tensors the rules place. `residual` is the
+   * stream's permutation.
+   */
+  ownAxes?(t: TensorShape, tensors: readonly TensorShape[], residual: string): AxisEntry[] | undefined;
+  /** The note on each block's MLP when the naming has its own (Mixtral: experts in its place). */
+  mlpNote?(tensors: readonly TensorShape[]): string | undefined;
+}
 
 export interface TransformerResult {
   readonly family: 'transformer';
-  readonly kind: TransformerKind;
+  readonly kind: FamilyId;
   readonly axes: AxesTable;
   readonly notes: string[];
 }
@@ -49,116 +82,28 @@ const RESIDUAL = 'P_residual';
  * output; O: the heads of the attention output projection's input; QKV: GPT-2's packed q|k|v;
  * QN/KN: a q/k norm (follows q/k when whole-width, left alone when [head_dim]); null: not permuted.
  */
-type Role = 'R' | 'M' | 'Q' | 'K' | 'V' | 'O' | 'QKV' | 'QN' | 'KN' | null;
-interface Rule {
+export type Role = 'R' | 'M' | 'Q' | 'K' | 'V' | 'O' | 'QKV' | 'QN' | 'KN' | null;
+export interface Rule {
   readonly re: RegExp;
   /** One role per axis; `weight`/`bias` rules are written for their exact rank. */
   readonly roles: readonly Role[] | 'none';
 }
 
-const N = String.raw`(\d+)`;
+/** A block number in a rule's regex (group 1). */
+export const N = String.raw`(\d+)`;
 
 // Each regex matches a name relative to the model prefix; group 1 is the block number when present.
-const GPT2_RULES: readonly Rule[] = [
-  { re: /^wte\.weight$/, roles: [null, 'R'] },
-  { re: /^wpe\.weight$/, roles: [null, 'R'] },
-  { re: new RegExp(`^h\\.${N}\\.ln_[12]\\.(weight|bias)$`), roles: ['R'] },
-  { re: new RegExp(`^h\\.${N}\\.attn\\.c_attn\\.weight$`), roles: ['R', 'QKV'] },
-  { re: new RegExp(`^h\\.${N}\\.attn\\.c_attn\\.bias$`), roles: ['QKV'] },
-  { re: new RegExp(`^h\\.${N}\\.attn\\.c_proj\\.weight$`), roles: ['O', 'R'] },
-  { re: new RegExp(`^h\\.${N}\\.attn\\.c_proj\\.bias$`), roles: ['R'] },
-  { re: new RegExp(`^h\\.${N}\\.attn\\.(bias|masked_bias)$`), roles: 'none' },
-  { re: new RegExp(`^h\\.${N}\\.mlp\\.c_fc\\.weight$`), roles: ['R', 'M'] },
-  { re: new RegExp(`^h\\.${N}\\.mlp\\.c_fc\\.bias$`), roles: ['M'] },
-  { re: new RegExp(`^h\\.${N}\\.mlp\\.c_proj\\.weight$`), roles: ['M', 'R'] },
-  { re: new RegExp(`^h\\.${N}\\.mlp\\.c_proj\\.bias$`), roles: ['R'] },
-  { re: /^ln_f\.(weight|bias)$/, roles: ['R'] },
-];
-
-const LLAMA_RULES: readonly Rule[] = [
-  { re: /^embed_tokens\.weight$/, roles: [null, 'R'] },
-  { re: new RegExp(`^layers\\.${N}\\.(input|post_attention|pre_feedforward|post_feedforward)_layernorm\\.(weight|bias)$`), roles: ['R'] },
-  { re: new RegExp(`^layers\\.${N}\\.self_attn\\.q_proj\\.weight$`), roles: ['Q', 'R'] },
-  { re: new RegExp(`^layers\\.${N}\\.self_attn\\.k_proj\\.weight$`), roles: ['K', 'R'] },
-  { re: new RegExp(`^layers\\.${N}\\.self_attn\\.v_proj\\.weight$`), roles: ['V', 'R'] },
-  { re: new RegExp(`^layers\\.${N}\\.self_attn\\.q_proj\\.bias$`), roles: ['Q'] },
-  { re: new RegExp(`^layers\\.${N}\\.self_attn\\.k_proj\\.bias$`), roles: ['K'] },
-  { re: new RegExp(`^layers\\.${N}\\.self_attn\\.v_proj\\.bias$`), roles: ['V'] },
-  { re: new RegExp(`^layers\\.${N}\\.self_attn\\.q_norm\\.weight$`), roles: ['QN'] },
-  { re: new RegExp(`^layers\\.${N}\\.self_attn\\.k_norm\\.weight$`), roles: ['KN'] },
-  { re: new RegExp(`^layers\\.${N}\\.self_attn\\.o_proj\\.weight$`), roles: ['R', 'O'] },
-  { re: new RegExp(`^layers\\.${N}\\.self_attn\\.o_proj\\.bias$`), roles: ['R'] },
-  { re: new RegExp(`^layers\\.${N}\\.self_attn\\.rotary_emb\\.inv_freq$`), roles: 'none' },
-  { re: new RegExp(`^layers\\.${N}\\.mlp\\.(gate|up)_proj\\.weight$`), roles: ['M', 'R'] },
-  { re: new RegExp(`^layers\\.${N}\\.mlp\\.(gate|up)_proj\\.bias$`), roles: ['M'] },
-  { re: new RegExp(`^layers\\.${N}\\.mlp\\.down_proj\\.weight$`), roles: ['R', 'M'] },
-  { re: new RegExp(`^layers\\.${N}\\.mlp\\.down_proj\\.bias$`), roles: ['R'] },
-  { re: /^norm\.(weight|bias)$/, roles: ['R'] },
-  { re: /^rotary_emb\.inv_freq$/, roles: 'none' },
-];
-
-const BERT_RULES: readonly Rule[] = [
-  { re: /^embeddings\.(word|position|token_type)_embeddings\.weight$/, roles: [null, 'R'] },
-  { re: /^embeddings\.LayerNorm\.(weight|bias|gamma|beta)$/, roles: ['R'] },
-  { re: /^embeddings\.(position_ids|token_type_ids)$/, roles: 'none' },
-  { re: new RegExp(`^encoder\\.layer\\.${N}\\.attention\\.self\\.query\\.weight$`), roles: ['Q', 'R'] },
-  { re: new RegExp(`^encoder\\.layer\\.${N}\\.attention\\.self\\.key\\.weight$`), roles: ['K', 'R'] },
-  { re: new RegExp(`^encoder\\.layer\\.${N}\\.attention\\.self\\.value\\.weight$`), roles: ['V', 'R'] },
-  { re: new RegExp(`^encoder\\.layer\\.${N}\\.attention\\.self\\.query\\.bias$`), roles: ['Q'] },
-  { re: new RegExp(`^encoder\\.layer\\.${N}\\.attention\\.self\\.key\\.bias$`), roles: ['K'] },
-  { re: new RegExp(`^encoder\\.layer\\.${N}\\.attention\\.self\\.value\\.bias$`), roles: ['V'] },
-  { re: new RegExp(`^encoder\\.layer\\.${N}\\.attention\\.output\\.dense\\.weight$`), roles: ['R', 'O'] },
-  { re: new RegExp(`^encoder\\.layer\\.${N}\\.attention\\.output\\.dense\\.bias$`), roles: ['R'] },
-  { re: new RegExp(`^encoder\\.layer\\.${N}\\.(attention\\.output|output)\\.LayerNorm\\.(weight|bias|gamma|beta)$`), roles: ['R'] },
-  { re: new RegExp(`^encoder\\.layer\\.${N}\\.intermediate\\.dense\\.weight$`), roles: ['M', 'R'] },
-  { re: new RegExp(`^encoder\\.layer\\.${N}\\.intermediate\\.dense\\.bias$`), roles: ['M'] },
-  { re: new RegExp(`^encoder\\.layer\\.${N}\\.output\\.dense\\.weight$`), roles: ['R', 'M'] },
-  { re: new RegExp(`^encoder\\.layer\\.${N}\\.output\\.dense\\.bias$`), roles: ['R'] },
-  // The pooler reads the first token of the stream; its output is the model's, not permuted.
-  { re: /^pooler\.dense\.weight$/, roles: [null, 'R'] },
-  { re: /^pooler\.dense\.bias$/, roles: [null] },
-];
-
-/** Heads outside the model prefix, matched on the full name. */
-const LM_HEAD_RULES: readonly Rule[] = [
+/** A causal LM's heads outside the model prefix, matched on the full name. */
+export const LM_HEAD_RULES: readonly Rule[] = [
   { re: /^(lm_head|score)\.weight$/, roles: [null, 'R'] },
   { re: /^(lm_head|score)\.bias$/, roles: [null] },
 ];
 
-/**
- * BERT heads. The MLM decoder is usually tied to `word_embeddings` (whose width is the stream),
- * so the MLM transform keeps the stream's order: dense [R, R], its LayerNorm R, decoder [-, R].
- */
-function bertHeadRules(hasPooler: boolean): readonly Rule[] {
-  return [
-    { re: /^cls\.predictions\.transform\.dense\.weight$/, roles: ['R', 'R'] },
-    { re: /^cls\.predictions\.transform\.dense\.bias$/, roles: ['R'] },
-    { re: /^cls\.predictions\.transform\.LayerNorm\.(weight|bias|gamma|beta)$/, roles: ['R'] },
-    { re: /^cls\.predictions\.decoder\.weight$/, roles: [null, 'R'] },
-    { re: /^cls\.(predictions|seq_relationship)\./, roles: 'none' },
-    // Sequence classifiers read the pooler's output; token classifiers (no pooler) read the stream.
-    { re: /^(classifier|qa_outputs)\.weight$/, roles: hasPooler ? 'none' : [null, 'R'] },
-    { re: /^(classifier|qa_outputs)\.bias$/, roles: 'none' },
-  ];
-}
-
-const DETECT: readonly { kind: TransformerKind; re: RegExp }[] = [
-  { kind: 'gpt2', re: /^(.*?)h\.\d+\.attn\.c_attn\.weight$/ },
-  { kind: 'llama', re: /^(.*?)layers\.\d+\.self_attn\.q_proj\.weight$/ },
-  { kind: 'bert', re: /^(.*?)encoder\.layer\.\d+\.attention\.self\.query\.weight$/ },
-];
-
-/**
- * Which transformer naming the tensors use (the first of gpt2, llama, bert found; only `only`
- * when given), and the prefix before it (`transformer.`, `model.`, `bert.`).
- */
-export function detectTransformer(tensors: readonly TensorShape[], only?: TransformerKind): { kind: TransformerKind; prefix: string } | null {
-  for (const d of DETECT) {
-    if (only && d.kind !== only) continue;
-    for (const t of tensors) {
-      const m = d.re.exec(t.name);
-      if (m) return { kind: d.kind, prefix: m[1] };
-    }
+/** The prefix before `naming`'s blocks (`transformer.`, `model.`, `bert.`, or empty); null when the tensors are not so named. */
+export function namingPrefix(tensors: readonly TensorShape[], naming: TransformerNaming): string | null {
+  for (const t of tensors) {
+    const m = naming.detect.exec(t.name);
+    if (m) return m[1];
   }
   return null;
 }
@@ -179,14 +124,11 @@ export interface HeadInfo {
 }
 
 /** Widths (rows) of the first block's query and key projections; null without attention tensors. */
-function attentionWidths(tensors: readonly TensorShape[], kind: TransformerKind, prefix: string): { q: number; k: number } | null {
+function attentionWidths(tensors: readonly TensorShape[], naming: TransformerNaming, prefix: string): { q: number; k: number } | null {
   const find = (re: RegExp): TensorShape | undefined => tensors.find((t) => t.name.startsWith(prefix) && re.test(t.name.slice(prefix.length)));
-  if (kind === 'gpt2') {
-    const t = find(/^h\.\d+\.attn\.c_attn\.weight$/);
-    return t && t.shape.length === 2 ? { q: t.shape[1] / 3, k: t.shape[1] / 3 } : null;
-  }
-  const q = find(kind === 'llama' ? /^layers\.\d+\.self_attn\.q_proj\.weight$/ : /^encoder\.layer\.\d+\.attention\.self\.query\.weight$/);
-  const k = find(kind === 'llama' ? /^layers\.\d+\.self_attn\.k_proj\.weight$/ : /^encoder\.layer\.\d+\.attention\.self\.key\.weight$/);
+  const q = find(naming.attention.q);
+  if (naming.attention.packed) return q && q.shape.length === 2 ? { q: q.shape[1] / 3, k: q.shape[1] / 3 } : null;
+  const k = naming.attention.k ? find(naming.attention.k) : undefined;
   return q && k && q.shape.length === 2 && k.shape.length === 2 ? { q: q.shape[0], k: k.shape[0] } : null;
 }
 
@@ -195,10 +137,10 @@ function attentionWidths(tensors: readonly TensorShape[], kind: TransformerKind,
  * `q_norm` [head_dim] or rotary `inv_freq` [head_dim / 2]); throws a one-line SpecError saying
  * what to add when nothing tells.
  */
-export function headInfoOf(tensors: readonly TensorShape[], kind: TransformerKind, prefix: string, hf?: HfConfig): HeadInfo | null {
-  const widths = attentionWidths(tensors, kind, prefix);
+export function headInfoOf(tensors: readonly TensorShape[], naming: TransformerNaming, prefix: string, hf?: HfConfig): HeadInfo | null {
+  const widths = attentionWidths(tensors, naming, prefix);
   if (!widths) return null;
-  const key = kind === 'gpt2' ? '"n_head"' : '"num_attention_heads"';
+  const key = naming.headsKey;
   const fail = (why: string): never => {
     throw new SpecError(
       'Unplaceable',
@@ -208,13 +150,13 @@ export function headInfoOf(tensors: readonly TensorShape[], kind: TransformerKin
   };
   let heads = hf?.heads;
   let headDim = hf?.headDim;
-  if (heads === undefined && kind === 'llama') {
+  if (heads === undefined && naming.rotary) {
     const norm = tensors.find((t) => /self_attn\.q_norm\.weight$/.test(t.name) && t.shape.length === 1 && t.shape[0] < widths.q);
     const rotary = tensors.find((t) => /rotary_emb\.inv_freq$/.test(t.name) && t.shape.length === 1);
     headDim ??= norm ? norm.shape[0] : rotary ? 2 * rotary.shape[0] : undefined;
     if (headDim !== undefined && widths.q % headDim === 0) heads = widths.q / headDim;
   }
-  if (heads === undefined) return fail(`cannot tell the number of attention heads of this ${kind} model (attention width ${widths.q})`);
+  if (heads === undefined) return fail(`cannot tell the number of attention heads of this ${naming.id} model (attention width ${widths.q})`);
   headDim ??= widths.q / heads;
   if (!Number.isInteger(headDim) || heads * headDim !== widths.q) {
     return fail(`${heads} attention heads${hf?.headDim ? ` of ${hf.headDim} dimensions` : ''} do not fit the attention width ${widths.q}`);
@@ -227,9 +169,9 @@ export function headInfoOf(tensors: readonly TensorShape[], kind: TransformerKin
 }
 
 /** The block-axis entry of an attention role in block `base` (`P_<prefix><block>`). */
-function headEntry(role: 'Q' | 'K' | 'V' | 'O', kind: TransformerKind, h: HeadInfo, base: string): AxisEntry {
+function headEntry(role: 'Q' | 'K' | 'V' | 'O', rotary: boolean, h: HeadInfo, base: string): AxisEntry {
   const heads = `${base}.heads`;
-  if (kind !== 'llama') {
+  if (!rotary) {
     // GPT-2 / BERT: q and k share the inner permutation, v and the output projection another.
     return { parts: [{ split: [h.heads, h.headDim], perms: [heads, role === 'Q' || role === 'K' ? `${base}.qk` : `${base}.vo`] }] };
   }
@@ -251,19 +193,19 @@ function headEntry(role: 'Q' | 'K' | 'V' | 'O', kind: TransformerKind, h: HeadIn
   }
 }
 
-export function inferTransformer(tensors: readonly TensorShape[], kind: TransformerKind, prefix: string, hf?: HfConfig): TransformerResult {
-  const body = kind === 'gpt2' ? GPT2_RULES : kind === 'llama' ? LLAMA_RULES : BERT_RULES;
+export function inferTransformer(tensors: readonly TensorShape[], naming: TransformerNaming, prefix: string, hf?: HfConfig): TransformerResult {
+  const kind = naming.id;
+  const body = naming.rules;
   const hasPooler = tensors.some((t) => t.name === `${prefix}pooler.dense.weight`);
-  const outside = kind === 'bert' ? bertHeadRules(hasPooler) : LM_HEAD_RULES;
-  const blockPrefix = kind === 'gpt2' ? 'h.' : kind === 'llama' ? 'layers.' : 'encoder.layer.';
+  const outside = naming.outsideRules(hasPooler);
+  const blockPrefix = naming.blockPrefix;
   const axes: AxesTable = {};
   const unplaced: TensorShape[] = [];
-  const heads = headInfoOf(tensors, kind, prefix, hf);
+  const heads = headInfoOf(tensors, naming, prefix, hf);
   for (const t of tensors) {
-    // Mixtral's router and stacked experts (spec/inferExperts.ts).
-    const moe = kind === 'llama' ? expertAxes(t, tensors, RESIDUAL) : undefined;
-    if (moe) {
-      axes[t.name] = moe;
+    const own = naming.ownAxes?.(t, tensors, RESIDUAL);
+    if (own) {
+      axes[t.name] = own;
       continue;
     }
     const rel = t.name.startsWith(prefix) ? t.name.slice(prefix.length) : null;
@@ -280,12 +222,12 @@ export function inferTransformer(tensors: readonly TensorShape[], kind: Transfor
       if (r === 'M') return `${base}.mlp`;
       if (r === null || !heads) return null;
       if (r === 'QKV') {
-        const parts = (['Q', 'K', 'V'] as const).flatMap((x) => (headEntry(x, kind, heads, base) as { parts: BlockPart[] }).parts);
+        const parts = (['Q', 'K', 'V'] as const).flatMap((x) => (headEntry(x, naming.rotary, heads, base) as { parts: BlockPart[] }).parts);
         return { parts };
       }
       // A q/k norm over one head's dimensions is shared by all heads: q/k dimensions never move, so it stays.
-      if (r === 'QN' || r === 'KN') return t.shape[axis] === heads.headDim ? null : headEntry(r === 'QN' ? 'Q' : 'K', kind, heads, base);
-      return headEntry(r, kind, heads, base);
+      if (r === 'QN' || r === 'KN') return t.shape[axis] === heads.headDim ? null : headEntry(r === 'QN' ? 'Q' : 'K', naming.rotary, heads, base);
+      return headEntry(r, naming.rotary, heads, base);
     };
     axes[t.name] = rule.roles === 'none' ? t.shape.map(() => null) : rule.roles.map((r, axis) => entry(r, axis));
   }
@@ -298,14 +240,13 @@ export function inferTransformer(tensors: readonly TensorShape[], kind: Transfor
       unplaced[0].name,
     );
   }
-  // Mixtral: experts in place of each block's MLP.
-  const moeNote = kind === 'llama' ? expertNote(tensors) : undefined;
+  const mlpNote = naming.mlpNote?.(tensors);
   const notes = [
     '`P_residual` permutes the residual stream of the whole model: embeddings, every projection reading or writing the stream, every norm on it',
-    moeNote ?? 'the mlp hidden units of each block have their own permutation (`P_<block>.mlp`)',
+    mlpNote ?? 'the mlp hidden units of each block have their own permutation (`P_<block>.mlp`)',
   ];
   if (!heads) notes.push('no attention projections found: no heads to permute');
-  else if (kind !== 'llama') {
+  else if (!naming.rotary) {
     notes.push(`attention: ${heads.heads} heads of ${heads.headDim} dimensions permute as units (\`P_<block>.heads\`); q and k permute the dimensions inside each head jointly (\`P_<block>.qk\`), v with the output projection's input (\`P_<block>.vo\`)`);
   } else {
     notes.push(
@@ -315,10 +256,9 @@ export function inferTransformer(tensors: readonly TensorShape[], kind: Transfor
     );
     notes.push('rotary position embeddings: q/k dimensions inside a head are never permuted (rotary pairs)');
   }
-  if (kind !== 'bert' && !tensors.some((t) => /^(lm_head|score)\.weight$/.test(t.name))) {
+  if (naming.lmHead && !tensors.some((t) => /^(lm_head|score)\.weight$/.test(t.name))) {
     notes.push('no `lm_head`: the output projection is taken to be tied to the token embeddings, which carry the stream permutation');
   }
-  if (kind === 'bert') notes.push("the encoder's last hidden states come out in the permuted order; the pooler output and the heads do not change");
-  if (kind === 'gpt2') notes.push('gpt-2 conv1d weights are stored [in, out]: their first axis reads the stream');
+  notes.push(...naming.notes);
   return { family: 'transformer', kind, axes, notes };
 }

@@ -4,7 +4,7 @@
  * batch plan (batchPlan.ts) of loss-curve evaluation.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { ForwardOptions, Model } from './models';
+import type { ForwardOptions, Model } from './model';
 
 /**
  * Bytes of tensors a forward pass of `model` holds at its peak, per example, and the part that

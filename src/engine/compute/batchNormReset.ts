@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { throwIfCancelled } from '../errors';
 import type { Batches } from './evaluate';
-import type { Model } from './models';
+import type { Model } from './model';
 
 export async function resetBatchNorm(model: Model, batches: Batches, signal?: AbortSignal): Promise<void> {
   if (model.batchNormLayers.length === 0) return;

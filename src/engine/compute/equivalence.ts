@@ -10,7 +10,7 @@ import type { Dataset } from '../../core/data';
 import { mulberry32 } from '../../core/matching/prng';
 import type { EquivalenceReport } from '../protocol';
 import { isFamilyId } from '../../core/families/family';
-import { coreFamily } from '../../core/families/registry';
+import { CORE_FAMILIES, coreFamily } from '../../core/families/registry';
 
 /** Relative logit difference accepted as float rounding. */
 export const EQUIVALENCE_TOLERANCE = 1e-4;
@@ -54,7 +54,7 @@ export function checkEquivalence(forwardB: Forward, forwardPiB: Forward, batch: 
 
 function likelyCause(family: string | undefined): string {
   const base = 'the permutation spec does not match the architecture';
-  // A spec file's family is free text; `transformer` is the reported name of the three transformer namings.
-  const id = family === 'transformer' ? 'gpt2' : family;
-  return isFamilyId(id) ? `${base} (${coreFamily(id).mismatchHint})` : `${base} (a layer order or a residual stream the spec misses); write the spec by hand`;
+  // A spec file's family is free text: a family id, or the name several families are reported by (`transformer`).
+  const f = isFamilyId(family) ? coreFamily(family) : CORE_FAMILIES.find((c) => c.reportedAs === family);
+  return f ? `${base} (${f.mismatchHint})` : `${base} (a layer order or a residual stream the spec misses); write the spec by hand`;
 }

@@ -7,7 +7,7 @@ import type { DenseTensor } from '../../core/checkpoint';
 import type { Dataset } from '../../core/data';
 import { DataError } from '../../core/data';
 import { throwIfCancelled } from '../errors';
-import type { ForwardOptions, Model } from './models';
+import type { ForwardOptions, Model } from './model';
 import { assertFeaturesFit } from './dataFit';
 
 export interface Batches {

@@ -1,6 +1,7 @@
 /** The engine's tfjs compute: forward passes, evaluation, training, and the data-driven aligners. */
-export { buildModel, loadModel, detectModelFamily, readTensors, type Model, type ForwardOptions } from './models';
-export { readModelConfig, validateModelConfig, type ModelConfig, type ModelFamily, type Activation } from './modelConfig';
+export type { Model, ForwardOptions } from './model';
+export { buildModel, loadModel, detectModelFamily, readTensors } from '../families/build';
+export { readModelConfig, validateModelConfig, type ModelConfig, type Activation } from './modelConfig';
 export { ModelError, type ModelErrorKind } from './modelErrors';
 export { evaluateModel, toBatches, type Batches, type Metrics } from './evaluate';
 export { resetBatchNorm } from './batchNormReset';

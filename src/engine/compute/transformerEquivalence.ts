@@ -9,9 +9,6 @@ import type { PermSpec, Permutations, TensorMap } from '../../core/checkpoint';
 import { mulberry32 } from '../../core/matching/prng';
 import type { EquivalenceReport } from '../protocol';
 import { checkEquivalence, type EquivalenceBatch } from './equivalence';
-import type { ModelConfig } from './modelConfig';
-import { buildTransformer, type TransformerModel } from './transformer';
-import { transformerOptions } from './transformerConfig';
 import type { LmConfig } from '../lm/config';
 import { buildLm, type LmModel } from '../lm/model';
 
@@ -72,39 +69,31 @@ function checkOneAtATime(b: TensorMap, piB: TensorMap, build: (t: TensorMap) => 
   }
 }
 
-/** B against pi(B) through the token-id forward pass of compute/transformer.ts (config as for the other families, plus `heads` etc.). */
-export function checkTransformerEquivalence(b: TensorMap, piB: TensorMap, spec: PermSpec, perms: Permutations, config: ModelConfig, seed = 0): TransformerEquivalence {
-  const opts = transformerOptions(config);
-  const build = (t: TensorMap): CheckedModel => {
-    const m = buildTransformer(t, opts);
-    const forwardB = alignedOutput(m, spec, perms);
-    return { description: m.description, vocab: m.vocab, maxPositions: m.maxPositions, forwardB, forward: (x) => m.forward(x), dispose: () => m.dispose() };
-  };
-  return checkOneAtATime(b, piB, build, 'transformer', seed);
-}
-
-/** B's forward, its last axis gathered by the stream permutation when the output is the stream. */
-function alignedOutput(m: TransformerModel, spec: PermSpec, perms: Permutations): (x: tf.Tensor) => tf.Tensor {
-  const name = m.outputAxis ? spec.axes[m.outputAxis.tensor]?.[m.outputAxis.axis] : null;
-  const perm = typeof name === 'string' ? perms[name] : undefined;
-  if (!perm) return (x) => m.forward(x as tf.Tensor2D);
-  // pi(B)'s unit i is B's unit perm[i] (permutations gather: out[i] = in[perm[i]]).
-  return (x) => {
-    const y = m.forward(x as tf.Tensor2D);
-    return tf.gather(y, tf.tensor1d(perm, 'int32'), y.rank - 1);
-  };
-}
-
 /**
- * The check for a Hugging Face checkpoint: B and pi(B) through the LM forward pass its
- * config.json describes (the pass that reproduces `transformers`' logits: heads, KV groups,
- * RoPE) on seeded random token ids; the outputs are logits over the vocabulary, never permuted.
+ * B against pi(B) through the LM forward pass of `config`'s family (the pass that reproduces
+ * `transformers`' logits) on seeded random token ids. `config` is the checkpoint's config.json,
+ * or built from the weights' shapes and the model config (core/families/lmShapes.ts); then the
+ * output is whichever head the weights hold, and where it is the residual stream (a headless
+ * BERT's hidden states) B's outputs are gathered by the stream permutation of `aligned` first.
  */
-export function checkLmEquivalence(b: TensorMap, piB: TensorMap, config: LmConfig, seed = 0): TransformerEquivalence {
+export function checkLmEquivalence(b: TensorMap, piB: TensorMap, config: LmConfig, seed = 0, aligned?: { spec: PermSpec; perms: Permutations }): TransformerEquivalence {
   const build = (t: TensorMap): CheckedModel => {
     const m: LmModel = buildLm(t, config);
-    const forward = (x: tf.Tensor2D): tf.Tensor => m.logits(x);
-    return { description: m.description, vocab: config.vocab, maxPositions: config.maxPositions, forwardB: forward, forward, dispose: () => m.dispose() };
+    const forward = (x: tf.Tensor2D): tf.Tensor => m.output(x);
+    const forwardB = aligned ? alignedOutput(m, aligned.spec, aligned.perms) : forward;
+    return { description: m.description, vocab: config.vocab, maxPositions: config.maxPositions, forwardB, forward, dispose: () => m.dispose() };
   };
   return checkOneAtATime(b, piB, build, config.family, seed);
+}
+
+/** B's output, its last axis gathered by the stream permutation when the output is the stream. */
+function alignedOutput(m: LmModel, spec: PermSpec, perms: Permutations): (x: tf.Tensor2D) => tf.Tensor {
+  const name = m.outputAxis ? spec.axes[m.outputAxis.tensor]?.[m.outputAxis.axis] : null;
+  const perm = typeof name === 'string' ? perms[name] : undefined;
+  if (!perm) return (x) => m.output(x);
+  // pi(B)'s unit i is B's unit perm[i] (permutations gather: out[i] = in[perm[i]]).
+  return (x) => {
+    const y = m.output(x);
+    return tf.gather(y, tf.tensor1d(perm, 'int32'), y.rank - 1);
+  };
 }

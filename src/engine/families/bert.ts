@@ -1,4 +1,5 @@
-/** BERT forward pass (token ids to hidden states or head outputs) for the equivalence check. */
-import { transformerEngineFamily } from './transformer';
+/** BERT's forward pass (masked-LM logits, or a task head built from shapes; src/engine/lm/bert.ts). */
+import { bertLm } from '../lm/bert';
+import type { EngineFamily } from './family';
 
-export const bert = transformerEngineFamily('bert');
+export const bert: EngineFamily = { id: 'bert', lm: bertLm };

@@ -6,7 +6,7 @@ import { ModelError } from '../../core/families/modelErrors';
 import { CORE_FAMILIES, detectFamily } from '../../core/families/registry';
 import { flaxAsTorch, flaxTensorsAsTorch, isPaperResnet, looksFlax } from '../../core/spec/flaxLayout';
 import type { TensorShape } from '../../core/spec/shapes';
-import type { Model } from '../compute/models';
+import type { Model } from '../compute/model';
 import { engineFamily } from './registry';
 
 function shapes(tensors: TensorMap): TensorShape[] {
@@ -22,10 +22,9 @@ export function detectModelFamily(tensors: TensorMap, config: ModelConfig = {}):
   if (isFamilyId(config.family)) return config.family;
   const given = shapes(tensors);
   const named = looksFlax(given) ? flaxAsTorch(given).tensors : given;
-  if (config.family === 'transformer') {
-    const t = CORE_FAMILIES.find((f) => f.reportedAs === 'transformer' && f.detect(named));
-    if (t) return t.id;
-  }
+  // A name several families share (`transformer`): whichever of them the weights' naming shows.
+  const t = CORE_FAMILIES.find((f) => f.reportedAs === config.family && f.detect(named));
+  if (t) return t.id;
   const found = detectFamily(named);
   if (found) return found.id;
   return [...tensors.values()].some((t) => t.shape.length === 4) ? 'vgg' : 'mlp';
@@ -43,7 +42,7 @@ export function buildModel(weights: TensorMap, config: ModelConfig = {}): Model 
   const id = detectModelFamily(tensors, config);
   const family = engineFamily(id);
   if (!family.buildClassifier) {
-    // Their forward pass (token ids to logits, compute/transformer.ts) serves the equivalence check only.
+    // Their forward pass (token ids to logits, src/engine/lm/) serves LM barriers, activation matching and the equivalence check.
     throw new ModelError('Unsupported', 'transformer checkpoints have no classifier forward pass for barriers, evaluation or data-driven matching (weight matching and the equivalence check work)');
   }
   return family.buildClassifier(tensors, config);

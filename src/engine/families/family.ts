@@ -1,12 +1,15 @@
 /**
- * What a model family is to the engine: its forward pass. The family's core module
- * (src/core/families/) detects it, infers its spec and names its model-config keys.
+ * What a model family is to the engine: its forward pass, a classifier's or a language model's
+ * with what the generic LM code asks of it. The family's core module (src/core/families/)
+ * detects it, infers its spec, names its model-config keys and, for a language model, builds
+ * its config from the weights' shapes.
  */
 import type { PermSpec, Permutations, TensorMap } from '../../core/checkpoint';
+import type { LmArchitecture } from '../lm/architecture';
 import type { LmConfig } from '../lm/config';
 import type { FamilyId } from '../../core/families/family';
 import type { ModelConfig } from '../../core/families/modelConfig';
-import type { Model } from '../compute/models';
+import type { Model } from '../compute/model';
 import type { EquivalenceReport } from '../protocol';
 
 export interface FamilyEquivalenceInput {
@@ -28,12 +31,13 @@ export interface EngineFamily {
   /**
    * Logits [n, classes] from a classifier's weights: barriers, evaluation, BatchNorm reset,
    * activation matching and STE use it, and the equivalence check runs it on the data (or
-   * random inputs). Absent for families without one yet (the transformers).
+   * random inputs). Absent for language models (`lm`).
    */
   buildClassifier?(tensors: TensorMap, config: ModelConfig): Model;
   /**
-   * The equivalence check of a family without a classifier (the transformers: seeded random
-   * token ids). `log` lines go to the user.
+   * A language model's forward pass (logits, tested against `transformers`'), its features for
+   * activation matching, its parameter count and REPAIR's units: LM barriers, activation
+   * matching and the equivalence check (seeded random token ids) run it.
    */
-  checkEquivalence?(input: FamilyEquivalenceInput): { report: EquivalenceReport; log: string[] };
+  readonly lm?: LmArchitecture;
 }

@@ -1,4 +1,5 @@
-/** GPT-2 forward pass (token ids to logits) for the equivalence check. */
-import { transformerEngineFamily } from './transformer';
+/** GPT-2's LM forward pass (src/engine/lm/gpt2.ts). */
+import { gpt2Lm } from '../lm/gpt2';
+import type { EngineFamily } from './family';
 
-export const gpt2 = transformerEngineFamily('gpt2');
+export const gpt2: EngineFamily = { id: 'gpt2', lm: gpt2Lm };

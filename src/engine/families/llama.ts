@@ -1,4 +1,5 @@
-/** Llama forward pass (token ids to logits; RMSNorm, rotary, grouped-query attention) for the equivalence check. */
-import { transformerEngineFamily } from './transformer';
+/** The Llama family's LM forward pass (RMSNorm, rotary, grouped-query attention; src/engine/lm/llama.ts). */
+import { llamaLm } from '../lm/llama';
+import type { EngineFamily } from './family';
 
-export const llama = transformerEngineFamily('llama');
+export const llama: EngineFamily = { id: 'llama', lm: llamaLm };

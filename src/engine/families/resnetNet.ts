@@ -10,7 +10,7 @@ import type { Activation, ModelConfig } from '../../core/families/modelConfig';
 import { ModelError } from '../../core/families/modelErrors';
 import { resnetPrefix } from '../../core/spec/inferResnet';
 import { activate, batchNorm, conv, maxPool, toNHWC, type ForwardOptions } from '../compute/layers';
-import type { Model } from '../compute/models';
+import type { Model } from '../compute/model';
 import { ParamStore, torchModules, type TorchModule } from '../compute/params';
 
 interface ConvBn {

@@ -8,7 +8,7 @@ import type { TensorMap } from '../../core/checkpoint';
 import type { Activation, ModelConfig } from '../../core/families/modelConfig';
 import { ModelError } from '../../core/families/modelErrors';
 import { activate, batchNorm, conv, flattenTorch, layerNorm, maxPool, toNHWC, type ForwardOptions } from '../compute/layers';
-import type { Model } from '../compute/models';
+import type { Model } from '../compute/model';
 import { ParamStore, torchModules, type TorchModule } from '../compute/params';
 
 /** torchvision's VGG feature layouts, matched by conv widths up to a common width multiplier. */

@@ -14,7 +14,7 @@ import type { Activation, ModelConfig } from '../../core/families/modelConfig';
 import { ModelError } from '../../core/families/modelErrors';
 import { vitPrefix } from '../../core/families/vit';
 import { activate, layerNorm, toNHWC, type ForwardOptions } from '../compute/layers';
-import type { Model } from '../compute/models';
+import type { Model } from '../compute/model';
 import { ParamStore } from '../compute/params';
 import type { EngineFamily } from './family';
 

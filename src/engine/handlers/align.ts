@@ -30,7 +30,8 @@ import { TOOL, VERSION } from '../version';
 import { checkOutput, otherReads } from '../outputCheck';
 import { attentionLayers } from '../../core/spec/attentionLayers';
 import { equivalenceOverBudget } from '../../core/memoryPlan';
-import { isLmCheckpoint, locateLmCheckpoint } from '../lm/checkpoint';
+import { lmCheckpointFamily } from '../../core/families/lmCheckpoint';
+import { locateLmCheckpoint } from '../lm/checkpoint';
 import { defaultsNotice, readLmConfig } from '../lm/config';
 import { jobFractions } from '../../core/progressText';
 
@@ -140,7 +141,7 @@ async function equivalence(req: AlignRequest, b: Checkpoint, loaded: HeldTensorM
     const config = readModelConfig(req.a, req.model);
     const data = req.data ? () => loadDataset({ ...req.data!, limit: EQUIVALENCE_EXAMPLES }, req.data!.split === 'train' ? 'train' : 'test', { budget }) : undefined;
     // A Hugging Face checkpoint (config.json beside it) runs through its LM forward pass; without a model config override.
-    const lmConfig = req.model === undefined && isLmCheckpoint(req.b) ? await readLmConfig(locateLmCheckpoint(req.b).config) : undefined;
+    const lmConfig = req.model === undefined && lmCheckpointFamily(req.b) ? await readLmConfig(locateLmCheckpoint(req.b).config) : undefined;
     return await checkFamilyEquivalence(
       { b: all, piB: applyPermutations(spec, perms, all), spec, perms, config, seed: req.seed, ...(lmConfig ? { lmConfig } : {}) },
       data,
@@ -159,7 +160,7 @@ async function equivalence(req: AlignRequest, b: Checkpoint, loaded: HeldTensorM
 async function configDefaultsOf(paths: readonly string[]): Promise<string[]> {
   const lines: string[] = [];
   for (const p of paths) {
-    if (!isLmCheckpoint(p)) continue;
+    if (!lmCheckpointFamily(p)) continue;
     try {
       const notice = defaultsNotice(await readLmConfig(locateLmCheckpoint(p).config));
       if (notice) lines.push(notice);

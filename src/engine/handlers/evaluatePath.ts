@@ -20,12 +20,12 @@ import { activationBytesPerExample } from '../compute/activationBytes';
 import { planBatchSize } from '../compute/batchPlan';
 import { defaultMemoryBudget } from '../../core/memoryBudget';
 import { evaluateModel, linearOutputs, toBatches, type Batches } from '../compute/evaluate';
-import { buildModel } from '../compute/models';
+import { buildModel } from '../families/build';
 import { layerPermutation, loadPathEnds, type PathEnds } from '../compute/pathModels';
 import { pathCache, type Lease } from '../compute/pathCache';
 import { repairInterpolated, unitStats, type UnitStats } from '../compute/repair';
 import type { Activation } from '../compute/modelConfig';
-import { isLmCheckpoint } from '../lm/checkpoint';
+import { lmCheckpointFamily } from '../../core/families/lmCheckpoint';
 import { evaluateLmPathHandler } from './evaluateLmPath';
 
 /** Largest evaluation batch: large enough for efficient matmuls, small enough to cancel within a second. */
@@ -89,8 +89,8 @@ async function planPath(req: EvaluatePathRequest, ends: PathEnds): Promise<PathP
 }
 
 export async function evaluatePathHandler(req: EvaluatePathRequest, ctx: HandlerContext): Promise<EvaluatePathResult> {
-  // Hugging Face language models take token data and their own forward passes.
-  if (isLmCheckpoint(req.a)) return evaluateLmPathHandler(req, ctx);
+  // Language-model families take token data and their LM forward passes.
+  if (lmCheckpointFamily(req.a)) return evaluateLmPathHandler(req, ctx);
   ctx.onProgress({ stage: 'loading', fraction: 0 });
   const ends = await loadPathEnds({ a: req.a, b: req.b, perms: req.perms, spec: req.spec, model: req.model, signal: ctx.signal });
   throwIfCancelled(ctx.signal, 'evaluatePath');

@@ -11,7 +11,7 @@ import type { HandlerContext } from '../handlerContext';
 import { throwIfCancelled } from '../errors';
 import type { TrainRequest, TrainResult } from '../protocol';
 import { evaluateModel, toBatches } from '../compute/evaluate';
-import { buildModel } from '../compute/models';
+import { buildModel } from '../families/build';
 import { trainMlp } from '../compute/train';
 
 /** Saves PyTorch-named float32 tensors atomically (the writer uses temp file + rename). */

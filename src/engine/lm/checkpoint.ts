@@ -6,10 +6,9 @@
 import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { DenseTensor, TensorMap } from '../../core/checkpoint';
-import { isLanguageModelCheckpoint } from '../../core/hf/layout';
 import { openCheckpoint } from '../../core/safetensors';
 import { stackExperts } from '../../core/moe/expertStack';
-import { ModelError } from '../compute/modelErrors';
+import { ModelError } from '../../core/families/modelErrors';
 import { readLmConfig, type LmConfig } from './config';
 
 export interface LmCheckpointPaths {
@@ -75,13 +74,6 @@ export async function loadLmCheckpoint(p: string): Promise<LoadedLm> {
   const tensors = await readLmWeights(paths.weights);
   return { paths, config, tensors };
 }
-
-/**
- * True when `p` is a Hugging Face language model: a folder, or a weights file / shard index with
- * a `config.json` beside it naming a `model_type`. Image checkpoints (MLP, VGG, ResNet) carry a
- * `.rebasin.json` or nothing, so a barrier tells the two apart by the checkpoint, not the data.
- */
-export const isLmCheckpoint = isLanguageModelCheckpoint;
 
 /** The weights file (or shard index) of a folder, weights file or shard index. */
 export function lmWeightsPath(p: string): string {

@@ -6,10 +6,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorMap } from '../../core/checkpoint';
-import { ModelError } from '../compute/modelErrors';
-import { attention, dense, embed, layerNorm, positions, TransformerWeights } from '../compute/transformerLayers';
+import { ModelError } from '../../core/families/modelErrors';
+import { attention, dense, embed, layerNorm, positions, TransformerWeights } from './blocks';
+import type { LmArchitecture } from './architecture';
 import type { LmConfig } from './config';
-import { activate, checkBlocks, checkSequence, expectShape, fullLogits, namePrefix, runBlocks, type LmModel } from './layers';
+import { activate, checkBlocks, checkSequence, expectShape, fullLogits, headsText, namePrefix, runBlocks, type LmModel } from './layers';
 
 export function buildGpt2(tensors: TensorMap, config: LmConfig, weights: string): LmModel {
   const p = namePrefix(tensors, config, weights);
@@ -39,7 +40,7 @@ export function buildGpt2(tensors: TensorMap, config: LmConfig, weights: string)
     const qScale = (layer: number): number => (config.scaleAttnWeights ? 1 : Math.sqrt(headDim)) / (config.scaleAttnByLayer ? layer + 1 : 1);
     const model: LmModel = {
       config,
-      description: `gpt2: ${config.layers} layers, width ${d}, ${heads} heads of ${headDim}, ${maxPositions} positions, logits through ${untiedHead ? '`lm_head`' : `the tied \`${p}wte.weight\``}`,
+      description: `gpt2: ${config.layers} layers, width ${d}, ${headsText(config)}, ${maxPositions} positions, logits through ${untiedHead ? '`lm_head`' : `the tied \`${p}wte.weight\``}`,
       hidden(ids, features) {
         const [n, s] = ids.shape;
         checkSequence(s, config);
@@ -69,6 +70,7 @@ export function buildGpt2(tensors: TensorMap, config: LmConfig, weights: string)
       },
       head: (rows) => tf.matMul(rows, head),
       logits: (ids) => fullLogits(model, ids),
+      output: (ids) => fullLogits(model, ids),
       dispose: () => w.dispose(),
     };
     return model;
@@ -77,3 +79,28 @@ export function buildGpt2(tensors: TensorMap, config: LmConfig, weights: string)
     throw e;
   }
 }
+
+/** GPT-2 as its family gives it to the generic LM code. */
+export const gpt2Lm: LmArchitecture = {
+  build: buildGpt2,
+  featureSources(p, i) {
+    const h = `${p}h.${i}`;
+    // Conv1D weights are [in, out]; c_attn packs q | k | v on its output axis.
+    return {
+      residual: [`${p}wte.weight`, 1],
+      mlp: [`${h}.mlp.c_proj.weight`, 0],
+      out: [`${h}.attn.c_proj.weight`, 0],
+      q: [`${h}.attn.c_attn.weight`, 1, 0],
+      k: [`${h}.attn.c_attn.weight`, 1, 1],
+      v: [`${h}.attn.c_attn.weight`, 1, 2],
+    };
+  },
+  parameterCount(config) {
+    const { hidden: d, vocab: v, layers: l } = config;
+    const f = config.intermediate ?? 4 * d;
+    const block = 2 * 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + (d * f + f) + (f * d + d);
+    return v * d + config.maxPositions * d + l * block + 2 * d + (config.tied ? 0 : v * d);
+  },
+  // Conv1D `c_fc` [in, out]: column j and bias j belong to hidden unit j.
+  repairUnits: (p, l) => ({ weight: `${p}h.${l}.mlp.c_fc.weight`, bias: `${p}h.${l}.mlp.c_fc.bias` }),
+};

@@ -1,14 +1,14 @@
 /**
  * What the LM forward passes share beyond the transformer building blocks of
- * compute/transformerLayers.ts: the model interface, checks of weights against config.json,
+ * blocks.ts: the model interface, checks of weights against config.json,
  * activations, and one block at a time under its own tidy (so a block's intermediates, T x T
  * attention scores included, are freed before the next block runs).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorMap } from '../../core/checkpoint';
-import { detectTransformer } from '../../core/spec/inferTransformer';
-import { ModelError } from '../compute/modelErrors';
-import { gelu, silu } from '../compute/transformerLayers';
+import { CORE_FAMILIES, coreFamily } from '../../core/families/registry';
+import { ModelError } from '../../core/families/modelErrors';
+import { gelu, silu } from './blocks';
 import type { LmActivation, LmConfig } from './config';
 
 /** A language model's forward pass on tfjs. */
@@ -25,6 +25,17 @@ export interface LmModel {
   head(rows: tf.Tensor2D): tf.Tensor2D;
   /** ids int32 [n, T] -> logits [n, T, vocab]. */
   logits(ids: tf.Tensor2D): tf.Tensor3D;
+  /**
+   * What the checkpoint's own head computes on ids int32 [n, T] (the equivalence check): the
+   * logits, or for a config built from shapes whichever head the weights hold ([n, T, out] per
+   * token, [n, out] pooled).
+   */
+  output(ids: tf.Tensor2D): tf.Tensor;
+  /**
+   * When the output's last axis is the residual stream (a headless BERT's hidden states): a
+   * tensor axis that carries the same permutation, so B's outputs can be lined up with pi(B)'s.
+   */
+  readonly outputAxis?: { readonly tensor: string; readonly axis: number };
   dispose(): void;
 }
 
@@ -66,14 +77,17 @@ export interface LmAttentionFeatures {
 
 /** The name prefix before the family's naming (`transformer.`, `model.`, `bert.`, or empty), checked against config.json. */
 export function namePrefix(tensors: TensorMap, config: LmConfig, weights: string): string {
-  const found = detectTransformer([...tensors.entries()].map(([name, t]) => ({ name, shape: [...t.shape] })));
-  const expected = { gpt2: 'GPT-2 (`h.N.attn.c_attn`)', llama: 'Llama (`layers.N.self_attn.q_proj`)', mixtral: 'Mixtral (`layers.N.self_attn.q_proj`)', bert: 'BERT (`encoder.layer.N.attention.self.query`)' }[config.family];
-  if (!found) throw new ModelError('Unsupported', `${weights}: no ${expected} blocks found`, weights);
-  // Mixtral's blocks are named as Llama's.
-  if (found.kind !== (config.family === 'mixtral' ? 'llama' : config.family)) {
-    throw new ModelError('ConfigInvalid', `${weights}: config.json says model_type "${config.modelType}" but the weights are named like ${found.kind}`, weights);
+  const shapes = [...tensors.entries()].map(([name, t]) => ({ name, shape: [...t.shape] }));
+  // The first language-model naming the weights show, in registry order.
+  for (const f of CORE_FAMILIES) {
+    const prefix = f.lm?.prefix(shapes) ?? null;
+    if (prefix === null) continue;
+    if (f.id !== config.family) {
+      throw new ModelError('ConfigInvalid', `${weights}: config.json says model_type "${config.modelType}" but the weights are named like ${f.id}`, weights);
+    }
+    return prefix;
   }
-  return found.prefix;
+  throw new ModelError('Unsupported', `${weights}: no blocks of the ${coreFamily(config.family).label} found`, weights);
 }
 
 /** Checks the blocks `<blockPrefix>0 .. L-1` are there, L from config.json. */
@@ -131,6 +145,12 @@ export function fullLogits(model: Pick<LmModel, 'hidden' | 'head'>, ids: tf.Tens
     const [n, s] = ids.shape;
     return tf.reshape(model.head(model.hidden(ids)), [n, s, -1]) as tf.Tensor3D;
   });
+}
+
+/** "4 heads (2 key/value) of 16", with where the count came from when the config was built from shapes. */
+export function headsText(config: LmConfig): string {
+  const { heads, kvHeads, headDim } = config;
+  return `${heads} heads${kvHeads !== heads ? ` (${kvHeads} key/value)` : ''} of ${headDim}${config.fromShapes ? ` (${config.fromShapes.headsSource})` : ''}`;
 }
 
 export function checkSequence(s: number, config: LmConfig): void {

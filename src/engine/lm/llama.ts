@@ -9,10 +9,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorMap } from '../../core/checkpoint';
-import { ModelError } from '../compute/modelErrors';
-import { attention, dense, embed, rmsNorm, TransformerWeights } from '../compute/transformerLayers';
+import { ModelError } from '../../core/families/modelErrors';
+import { attention, dense, embed, rmsNorm, TransformerWeights } from './blocks';
+import type { LmArchitecture } from './architecture';
 import type { LmConfig } from './config';
-import { activate, checkBlocks, checkSequence, expectShape, fullLogits, namePrefix, runBlocks, type LmFeatureHooks, type LmModel } from './layers';
+import { activate, checkBlocks, checkSequence, expectShape, fullLogits, headsText, namePrefix, runBlocks, type LmFeatureHooks, type LmModel } from './layers';
 import { ropeInvFreq, ropeTables } from './rope';
 
 /**
@@ -68,7 +69,9 @@ export function buildLlamaDecoder<M>(tensors: TensorMap, config: LmConfig, weigh
     expectShape(tensors, `${l}.o_proj.weight`, [d, heads * headDim], weights, config);
   }
   const untiedHead = !config.tied;
-  if (untiedHead && !tensors.has('lm_head.weight')) {
+  // Built from shapes, a token classifier's `score` is the output head.
+  const headName = config.fromShapes && !tensors.has('lm_head.weight') && tensors.has('score.weight') ? 'score' : 'lm_head';
+  if (untiedHead && !tensors.has(`${headName}.weight`)) {
     throw new ModelError('Unsupported', `${weights}: \`lm_head.weight\` is missing and ${config.file} says "tie_word_embeddings": false (or does not say, and false is the default for ${config.modelType})`, weights);
   }
   const rope = config.rope!;
@@ -93,16 +96,16 @@ export function buildLlamaDecoder<M>(tensors: TensorMap, config: LmConfig, weigh
       };
     });
     const norm = normWeight(`${p}norm.weight`);
-    const head = untiedHead ? w.linear('lm_head.weight') : w.own(tf.tidy(() => tf.transpose(emb)));
-    const headBias = untiedHead ? w.optionalVector('lm_head.bias') : undefined;
+    const head = untiedHead ? w.linear(`${headName}.weight`) : w.own(tf.tidy(() => tf.transpose(emb)));
+    const headBias = untiedHead ? w.optionalVector(`${headName}.bias`) : undefined;
     // Gemma multiplies embeddings by sqrt(hidden) rounded to the weights' dtype (float32 here).
     const embScale = config.gemma ? Math.fround(Math.sqrt(d)) : 1;
-    const ropeText = rope.type === 'default' ? `rotary base ${rope.theta}` : `rotary base ${rope.theta}, ${rope.type} scaling x${rope.factor}`;
+    const ropeText = rope.invFreq ? `rotary from \`${rope.invFreq.tensor}\`` : rope.type === 'default' ? `rotary base ${rope.theta}` : `rotary base ${rope.theta}, ${rope.type} scaling x${rope.factor}`;
+    const headText = !untiedHead ? `logits through the tied \`${embName}\`` : headName === 'score' ? 'a per-token `score` classifier' : 'logits through `lm_head`';
     const model: LmModel = {
       config,
       description:
-        `${config.modelType}: ${config.layers} layers, width ${d}, ${heads} heads${kvHeads !== heads ? ` (${kvHeads} key/value)` : ''} of ${headDim}, ` +
-        `${mlp.description ? `${mlp.description}, ` : ''}${ropeText}, logits through ${untiedHead ? '`lm_head`' : `the tied \`${embName}\``}`,
+        `${config.modelType}: ${config.layers} layers, width ${d}, ${headsText(config)}, ${mlp.description ? `${mlp.description}, ` : ''}${ropeText}, ${headText}`,
       hidden(ids, features) {
         const [n, s] = ids.shape;
         checkSequence(s, config);
@@ -133,6 +136,7 @@ export function buildLlamaDecoder<M>(tensors: TensorMap, config: LmConfig, weigh
       },
       head: (rows) => dense(rows, head, headBias),
       logits: (ids) => fullLogits(model, ids),
+      output: (ids) => fullLogits(model, ids),
       dispose: () => w.dispose(),
     };
     return model;
@@ -141,3 +145,30 @@ export function buildLlamaDecoder<M>(tensors: TensorMap, config: LmConfig, weigh
     throw e;
   }
 }
+
+/** The Llama family as it gives itself to the generic LM code. */
+export const llamaLm: LmArchitecture = {
+  build: buildLlama,
+  featureSources(p, i) {
+    const l = `${p}layers.${i}`;
+    return {
+      residual: [`${p}embed_tokens.weight`, 1],
+      mlp: [`${l}.mlp.down_proj.weight`, 1],
+      out: [`${l}.self_attn.o_proj.weight`, 1],
+      q: [`${l}.self_attn.q_proj.weight`, 0],
+      k: [`${l}.self_attn.k_proj.weight`, 0],
+      v: [`${l}.self_attn.v_proj.weight`, 0],
+    };
+  },
+  parameterCount(config, raw) {
+    const { hidden: d, vocab: v, heads: h, kvHeads: kv, headDim: hd, layers: l } = config;
+    const f = config.intermediate ?? 4 * d;
+    const q = h * hd;
+    const k = kv * hd;
+    // Qwen2 has q/k/v biases, Qwen3 per-head q/k norms; Llama biases when `attention_bias` / `mlp_bias`.
+    const qkvBias = config.modelType === 'qwen2' ? q + 2 * k : raw.attentionBias ? q + 2 * k + d : 0;
+    const qkNorm = config.modelType === 'qwen3' ? 2 * hd : 0;
+    const block = 2 * d + d * q + 2 * d * k + q * d + qkvBias + qkNorm + 3 * d * f + (raw.mlpBias ? 2 * f + d : 0);
+    return v * d + l * block + d + (config.tied ? 0 : v * d);
+  },
+};

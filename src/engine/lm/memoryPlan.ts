@@ -9,9 +9,10 @@
  * - per scored row: logits, log-softmax and the arg-max pass, about 3 x vocab.
  * The weights are not in this budget (the caller holds them either way).
  */
-import { ModelError } from '../compute/modelErrors';
+import { ModelError } from '../../core/families/modelErrors';
+import { lmArchitecture } from '../families/registry';
+import type { LmBiasFlags } from './architecture';
 import type { LmConfig } from './config';
-import { mixtralMlpValuesPerToken, mixtralParameterCount } from './mixtralMemory';
 
 /** Activation budget of one evaluation when the caller gives none. */
 export const DEFAULT_LM_BUDGET_BYTES = 512 * 1024 * 1024;
@@ -30,7 +31,7 @@ const MiB = 1024 * 1024;
 
 export function lmBytesPerSequence(config: LmConfig, t: number): number {
   const mlp = config.intermediate ?? 4 * config.hidden;
-  const perToken = 12 * config.hidden + 10 * config.heads * config.headDim + (config.family === 'mixtral' ? mixtralMlpValuesPerToken(config) : 5 * mlp);
+  const perToken = 12 * config.hidden + 10 * config.heads * config.headDim + (lmArchitecture(config.family).mlpValuesPerToken?.(config) ?? 5 * mlp);
   return 4 * (5 * config.heads * t * t + t * perToken);
 }
 
@@ -61,30 +62,8 @@ export function planLmBatches(config: LmConfig, t: number, budgetBytes = DEFAULT
  * Qwen2 on q/k/v, Llama when `attention_bias` / `mlp_bias`), BERT's token types and masked-LM
  * head. Computable before any weight is read, so a job can plan its models' memory.
  */
-export function lmParameterCount(config: LmConfig, raw: { readonly attentionBias?: boolean; readonly mlpBias?: boolean } = {}): number {
-  const { hidden: d, vocab: v, heads: h, kvHeads: kv, headDim: hd, layers: l } = config;
-  const f = config.intermediate ?? 4 * d;
-  const q = h * hd;
-  const k = kv * hd;
-  switch (config.family) {
-    case 'gpt2': {
-      const block = 2 * 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + (d * f + f) + (f * d + d);
-      return v * d + config.maxPositions * d + l * block + 2 * d + (config.tied ? 0 : v * d);
-    }
-    case 'llama': {
-      const qkvBias = config.modelType === 'qwen2' ? q + 2 * k : raw.attentionBias ? q + 2 * k + d : 0;
-      const qkNorm = config.modelType === 'qwen3' ? 2 * hd : 0;
-      const block = 2 * d + d * q + 2 * d * k + q * d + qkvBias + qkNorm + 3 * d * f + (raw.mlpBias ? 2 * f + d : 0);
-      return v * d + l * block + d + (config.tied ? 0 : v * d);
-    }
-    case 'mixtral':
-      return mixtralParameterCount(config);
-    case 'bert': {
-      const block = 4 * (d * d + d) + 2 * 2 * d + (d * f + f) + (f * d + d);
-      const head = d * d + d + 2 * d + v + (config.tied ? 0 : v * d);
-      return v * d + config.maxPositions * d + 2 * d + 2 * d + l * block + head;
-    }
-  }
+export function lmParameterCount(config: LmConfig, raw: LmBiasFlags = {}): number {
+  return lmArchitecture(config.family).parameterCount(config, raw);
 }
 
 /** Bytes a built model holds: its weights as float32 in memory plus their tfjs copies. */

@@ -10,11 +10,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { DenseTensor, TensorMap } from '../../core/checkpoint';
 import { expertMember, type ExpertProjection } from '../../core/moe/expertStack';
-import { ModelError } from '../compute/modelErrors';
-import { dense } from '../compute/transformerLayers';
+import { ModelError } from '../../core/families/modelErrors';
+import type { LmArchitecture } from './architecture';
+import { dense } from './blocks';
 import type { LmConfig } from './config';
 import { activate, expectShape, type LmModel } from './layers';
-import { buildLlamaDecoder, type DecoderMlp } from './llama';
+import { buildLlamaDecoder, llamaLm, type DecoderMlp } from './llama';
+import { mixtralExpertAxes } from './mixtralFeatures';
+import { mixtralMlpValuesPerToken, mixtralParameterCount } from './mixtralMemory';
 
 interface Expert {
   readonly w1: tf.Tensor2D;
@@ -102,3 +105,16 @@ export function buildMixtral(tensors: TensorMap, config: LmConfig, weights: stri
   };
   return buildLlamaDecoder(tensors, config, weights, mlp);
 }
+
+/**
+ * The Mixtral family as it gives itself to the generic LM code: Llama's feature tensors (its
+ * attention is Llama's; no dense MLP, so the experts' units come through `expertFeatureAxes`),
+ * its parameters and per-token MLP values for the memory plan (mixtralMemory.ts).
+ */
+export const mixtralLm: LmArchitecture = {
+  build: buildMixtral,
+  featureSources: llamaLm.featureSources,
+  parameterCount: mixtralParameterCount,
+  mlpValuesPerToken: mixtralMlpValuesPerToken,
+  expertFeatureAxes: mixtralExpertAxes,
+};

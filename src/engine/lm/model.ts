@@ -1,28 +1,16 @@
 /**
- * The LM forward pass for a checkpoint's family (config.json `model_type`): GPT-2, the Llama
- * family, or BERT. Weights are a name -> float32 map (a checkpoint read by
- * checkpoint.ts, or an interpolated / permuted copy of one).
+ * The LM forward pass of a checkpoint's family (config.json `model_type`, or the family its
+ * weights' naming shows): the family's engine module gives it (`EngineFamily.lm`). Weights are a
+ * name -> float32 map (a checkpoint read by checkpoint.ts, or an interpolated / permuted copy).
  */
 import type { TensorMap } from '../../core/checkpoint';
-import { buildBert } from './bert';
+import { lmArchitecture } from '../families/registry';
 import type { LmConfig } from './config';
-import { buildGpt2 } from './gpt2';
 import type { LmModel } from './layers';
-import { buildLlama } from './llama';
-import { buildMixtral } from './mixtral';
 
 export type { LmModel } from './layers';
 
 /** Builds the forward pass; `weights` names the weights in messages (default: the config's folder). */
 export function buildLm(tensors: TensorMap, config: LmConfig, weights = config.file.replace(/config\.json$/, 'model.safetensors')): LmModel {
-  switch (config.family) {
-    case 'gpt2':
-      return buildGpt2(tensors, config, weights);
-    case 'llama':
-      return buildLlama(tensors, config, weights);
-    case 'mixtral':
-      return buildMixtral(tensors, config, weights);
-    case 'bert':
-      return buildBert(tensors, config, weights);
-  }
+  return lmArchitecture(config.family).build(tensors, config, weights);
 }

@@ -1,5 +1,6 @@
 /**
- * REPAIR (Jordan et al. 2022, arXiv 2211.08403) for a GPT-2's MLP hidden units: in the
+ * REPAIR (Jordan et al. 2022, arXiv 2211.08403) for an LM's MLP hidden units (GPT-2 so far: its
+ * family's `repairUnits`): in the
  * interpolated model, each block's MLP pre-activation mean and standard deviation (over every
  * token of the data) are rescaled to the interpolation of A's and pi(B)'s, folded into `c_fc`
  * (Conv1D, weight [in, out]: column j and bias j belong to hidden unit j). Blocks are repaired in
@@ -8,9 +9,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { DenseTensor, TensorMap } from '../../core/checkpoint';
-import { ModelError } from '../compute/modelErrors';
+import { ModelError } from '../../core/families/modelErrors';
 import type { LmConfig } from './config';
 import type { LmEvaluationInput } from './evaluate';
+import { lmArchitecture } from '../families/registry';
+import type { LmArchitecture } from './architecture';
+import { namePrefix } from './layers';
 import { buildLm } from './model';
 
 /** Per block: MLP pre-activation mean and standard deviation per hidden unit. */
@@ -19,15 +23,16 @@ export type LmUnitStats = readonly { readonly mean: Float64Array; readonly std: 
 /** Tokens used for the statistics: at most this many sequences of the data. */
 export const REPAIR_SEQUENCES = 64;
 
-function prefixOf(t: TensorMap): string {
-  const k = [...t.keys()].find((n) => n.endsWith('ln_f.weight'));
-  if (k === undefined) throw new ModelError('Unsupported', 'REPAIR for language models is implemented for GPT-2 (no `ln_f.weight`)');
-  return k.slice(0, -'ln_f.weight'.length);
+/** The family's hidden-unit weights for REPAIR; one line when it has none. */
+function repairUnitsOf(config: LmConfig): NonNullable<LmArchitecture['repairUnits']> {
+  const units = lmArchitecture(config.family).repairUnits;
+  if (!units) throw new ModelError('Unsupported', `REPAIR for language models is implemented for GPT-2, not yet for ${config.modelType}`);
+  return units;
 }
 
 /** MLP pre-activation statistics of blocks `only` (all when absent) of the model `t`. */
 export async function lmUnitStats(t: TensorMap, config: LmConfig, input: LmEvaluationInput, only?: number): Promise<LmUnitStats> {
-  if (config.family !== 'gpt2') throw new ModelError('Unsupported', `REPAIR for language models is implemented for GPT-2, not yet for ${config.modelType}`);
+  repairUnitsOf(config);
   const L = config.layers;
   const units = config.intermediate ?? 4 * config.hidden;
   const sum = Array.from({ length: L }, () => new Float64Array(units));
@@ -65,12 +70,12 @@ export async function lmUnitStats(t: TensorMap, config: LmConfig, input: LmEvalu
 
 /** The interpolated GPT-2 `theta` at `lambda` with its MLP units' statistics set to the endpoints' interpolation. */
 export async function repairLmInterpolated(theta: TensorMap, lambda: number, statsA: LmUnitStats, statsB: LmUnitStats, config: LmConfig, input: LmEvaluationInput): Promise<Map<string, DenseTensor>> {
-  const p = prefixOf(theta);
+  const unitsOf = repairUnitsOf(config);
+  const p = namePrefix(theta, config, config.file);
   const out = new Map(theta);
   for (let l = 0; l < config.layers; l++) {
     const { mean, std } = (await lmUnitStats(out, config, input, l))[l];
-    const wName = `${p}h.${l}.mlp.c_fc.weight`;
-    const bName = `${p}h.${l}.mlp.c_fc.bias`;
+    const { weight: wName, bias: bName } = unitsOf(p, l);
     const w = out.get(wName);
     if (!w) throw new ModelError('ShapeMismatch', `\`${wName}\` is missing`);
     const [inp, units] = w.shape;

@@ -23,6 +23,7 @@ function defaultInvFreq(dim: number, theta: number): Float32Array {
  *   interpolated linearly in original_max / wavelength.
  */
 export function ropeInvFreq(rope: RopeConfig, dim: number, seqLen: number, maxPositions: number): Float32Array {
+  if (rope.invFreq) return rope.invFreq.values;
   switch (rope.type) {
     case 'default':
       return defaultInvFreq(dim, rope.theta);

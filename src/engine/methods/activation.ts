@@ -1,7 +1,7 @@
 /** Activation matching (paper §3.1): one assignment per group from activation correlations on training data. */
 import { readModelConfig } from '../../core/families/modelConfig';
 import { activationMatchingFromTensors } from '../compute/activationMatching';
-import { isLmCheckpoint } from '../lm/checkpoint';
+import { lmCheckpointFamily } from '../../core/families/lmCheckpoint';
 import { reportFor, trainingData } from './common';
 import { lmActivationPerms } from './lmActivation';
 import type { MatchingMethod } from './method';
@@ -13,7 +13,7 @@ export const activation: MatchingMethod = {
     const { req, spec, ctx } = run;
     const a = denseTensors(run.a);
     const b = denseTensors(run.b);
-    if (isLmCheckpoint(req.a)) return reportFor(spec, a, b, await lmActivationPerms(req, spec, a, b, ctx), 1);
+    if (lmCheckpointFamily(req.a)) return reportFor(spec, a, b, await lmActivationPerms(req, spec, a, b, ctx), 1);
     const data = await trainingData(req);
     const config = readModelConfig(req.a, req.model);
     const r = await activationMatchingFromTensors(spec, a, b, config, data, { signal: ctx.signal, onProgress: ctx.onProgress });

@@ -4,7 +4,7 @@ import { defaultOptions } from '../../core/methods/registry';
 import { steMatching } from '../compute/ste';
 import { tfMatMul } from '../tfMatMul';
 import { EngineError } from '../errors';
-import { isLmCheckpoint } from '../lm/checkpoint';
+import { lmCheckpointFamily } from '../../core/families/lmCheckpoint';
 import { reportFor, trainingData } from './common';
 import type { MatchingMethod } from './method';
 import { denseTensors } from '../../core/heldTensor';
@@ -13,7 +13,7 @@ export const ste: MatchingMethod = {
   id: 'ste',
   run: async (run) => {
     const { req, spec, ctx } = run;
-    if (isLmCheckpoint(req.a)) throw new EngineError('InvalidRequest', `${req.a}: the straight-through estimator is not implemented for language models: use --method weight or activation`);
+    if (lmCheckpointFamily(req.a)) throw new EngineError('InvalidRequest', `${req.a}: the straight-through estimator is not implemented for language models: use --method weight or activation`);
     const a = denseTensors(run.a);
     const b = denseTensors(run.b);
     const data = await trainingData(req);

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { InputFileError, readJsonObject, readJsonObjectSync } from '../../../src/core/files';
 import { DataError, loadTokenizer } from '../../../src/core/data';
 import { readLmConfig } from '../../../src/engine/lm/config';
-import { isLmCheckpoint } from '../../../src/engine/lm/checkpoint';
+import { lmCheckpointFamily } from '../../../src/core/families/lmCheckpoint';
 import { ModelError } from '../../../src/engine/compute/modelErrors';
 import { makeTmpDir, type TmpDir } from '../helpers/tmp';
 
@@ -53,7 +53,7 @@ test('a config.json or tokenizer.json linked to /dev/zero is refused by the lang
   await assert.rejects(readLmConfig(config), (e: unknown) => e instanceof ModelError && e.message === `${config}: config.json is not a regular file (it is a device)`);
   // Deciding whether a weights file is a language model reads config.json beside it: refused, so not one.
   writeFileSync(path.join(tmp.path, 'lm', 'model.safetensors'), '');
-  assert.equal(isLmCheckpoint(path.join(tmp.path, 'lm', 'model.safetensors')), false);
+  assert.equal(lmCheckpointFamily(path.join(tmp.path, 'lm', 'model.safetensors')), undefined);
   const tokenizer = zeroLink('tok', 'tokenizer.json');
   await assert.rejects(loadTokenizer(tokenizer), (e: unknown) => e instanceof DataError && e.message === `${tokenizer}: tokenizer.json is not a regular file (it is a device)`);
 });

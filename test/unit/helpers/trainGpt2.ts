@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '../../../src/engine/gradients';
 import { mulberry32 } from '../../../src/core/matching/prng';
 import { writeSafetensors } from '../../../src/core/safetensors';
-import { attention, dense, gelu, layerNorm, positions } from '../../../src/engine/compute/transformerLayers';
+import { attention, dense, gelu, layerNorm, positions } from '../../../src/engine/lm/blocks';
 import { randomGpt2, type RefTensor } from './lmReference';
 
 export interface TinyGpt2 {

@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '../../../src/engine/gradients';
 import { mulberry32 } from '../../../src/core/matching/prng';
 import { writeSafetensors } from '../../../src/core/safetensors';
-import { attention, defaultInvFreq, gelu, layerNorm, positions, rmsNorm, rotaryTables, silu } from '../../../src/engine/compute/transformerLayers';
+import { attention, defaultInvFreq, gelu, layerNorm, positions, rmsNorm, rotaryTables, silu } from '../../../src/engine/lm/blocks';
 import { randomBertMlm, randomLlama, type RefTensor } from './lmReference';
 
 export interface TinyLlama {

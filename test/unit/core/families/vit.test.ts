@@ -11,7 +11,7 @@ import { copyFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { readHfConfig, readModelConfig } from '../../../../src/core/families';
 import { dataFitProblem } from '../../../../src/core/data/dataFit';
-import { isLanguageModelCheckpoint } from '../../../../src/core/hf/layout';
+import { lmCheckpointFamily } from '../../../../src/core/families/lmCheckpoint';
 import { openCheckpoint } from '../../../../src/core/safetensors';
 import { inferSpec, type TensorShape } from '../../../../src/core/spec';
 import { SpecError } from '../../../../src/core/spec/errors';
@@ -93,9 +93,9 @@ test("the model config comes from config.json (ViTConfig's defaults where it is 
 });
 
 test('a ViT folder is a classifier: labelled images suit it, token ids do not', async (t) => {
-  assert.equal(isLanguageModelCheckpoint(DIR), false);
-  assert.equal(isLanguageModelCheckpoint(WEIGHTS), false);
-  assert.equal(isLanguageModelCheckpoint(hfFixture('gpt2-tiny')), true, 'language models stay language models');
+  assert.equal(lmCheckpointFamily(DIR), undefined);
+  assert.equal(lmCheckpointFamily(WEIGHTS), undefined);
+  assert.deepEqual(lmCheckpointFamily(hfFixture('gpt2-tiny')), { family: 'gpt2' }, 'language models stay language models');
   const dir = await tmpDirFor(t);
   const tokens = dir.file('tokens.npz');
   const npy = (name: string, bytes: Buffer) => ({ name, stored: bytes, method: 0 as const, size: bytes.length });

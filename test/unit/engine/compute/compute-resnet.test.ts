@@ -1,5 +1,5 @@
 /**
- * ResNet forward passes (src/engine/compute/models.ts) against the float64 reference of
+ * ResNet forward passes (src/engine/families/, built through families/build.ts) against the float64 reference of
  * test/unit/helpers/referenceForward.ts: torchvision BasicBlock and Bottleneck nets with a 3x3
  * stem (stride 1, no max pool: nets adapted to 28x28 images) and a 7x7 stem (stride 2 and
  * max pool), one-channel 28x28 inputs, and the losses a `--model` config

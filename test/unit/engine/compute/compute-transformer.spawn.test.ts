@@ -1,5 +1,6 @@
 /**
- * Transformer forward passes (src/engine/compute/transformer*.ts): GPT-2, Llama and BERT against
+ * Transformer forward passes built from the weights' shapes (no config.json: core/families/lmShapes.ts
+ * and each family's `lmConfigFromShapes`, run by the LM passes of src/engine/lm/): GPT-2, Llama and BERT against
  * float64 plain-TS forward passes with the same meaning as test/unit/core/spec/specPreserve.test.ts's
  * references (restated here: a test file cannot import another without running it); the
  * equivalence check passing under a random permutation of the inferred spec and failing, with
@@ -20,9 +21,11 @@ import { initBackend } from '../../../../src/engine/backend';
 import { testBackend } from '../../helpers/backend';
 import { EngineClient } from '../../../../src/engine/client';
 import { ModelError } from '../../../../src/engine/compute/modelErrors';
-import { buildTransformer, type TransformerOptions } from '../../../../src/engine/compute/transformer';
-import { resolveHeads, transformerOptions } from '../../../../src/engine/compute/transformerConfig';
-import { checkTransformerEquivalence, tokenBatch } from '../../../../src/engine/compute/transformerEquivalence';
+import { resolveHeads, transformerOptions, type TransformerOptions } from '../../../../src/core/families/lmShapes';
+import { coreFamily, detectFamily } from '../../../../src/core/families/registry';
+import { checkLmEquivalence, tokenBatch } from '../../../../src/engine/compute/transformerEquivalence';
+import { buildLm, type LmModel } from '../../../../src/engine/lm/model';
+import type { LmConfig } from '../../../../src/engine/lm/config';
 import { bertStateDict, gpt2StateDict, llamaStateDict, seededRandom, shapesOf, toTensorMap, type StateTensor } from '../../helpers/stateDicts';
 import { makeTmpDir, type TmpDir } from '../../helpers/tmp';
 import { bertForward as bertReference, gpt2Forward as gpt2Reference, llamaForward as llamaReference, type W } from '../../helpers/referenceForward';
@@ -33,13 +36,23 @@ before(async () => {
 
 // ------------------------------------------------------------------ helpers
 
+/** The family's LmConfig from the weights' shapes and model-config keys, as the equivalence check builds it without config.json. */
+function shapesConfig(tensors: TensorMap, opts: TransformerOptions): LmConfig {
+  const family = detectFamily([...tensors].map(([name, t]) => ({ name, shape: t.shape })))!;
+  return coreFamily(family.id).lm!.fromShapes(tensors, opts);
+}
+
+function buildTransformer(tensors: TensorMap, opts: TransformerOptions = {}): LmModel {
+  return buildLm(tensors, shapesConfig(tensors, opts));
+}
+
 /** Runs the tfjs forward on seeded token ids and the reference on each sequence; returns the largest relative difference. */
 function compareWithReference(sd: StateTensor[], opts: TransformerOptions, n: number, s: number, reference: (w: W, tokens: number[]) => Float64Array): number {
   const model = buildTransformer(toTensorMap(sd), opts);
-  const batch = tokenBatch(model.vocab, n, s, 3);
+  const batch = tokenBatch(model.config.vocab, n, s, 3);
   try {
     const ids = Array.from(batch.x.dataSync());
-    const got = tf.tidy(() => model.forward(batch.x as tf.Tensor2D).dataSync());
+    const got = tf.tidy(() => model.output(batch.x as tf.Tensor2D).dataSync());
     const w = new Map(sd.map((t) => [t.name, t]));
     const want: number[] = [];
     for (let i = 0; i < n; i++) want.push(...reference(w, ids.slice(i * s, (i + 1) * s)));
@@ -58,7 +71,7 @@ function permutedCheck(sd: StateTensor[], config: Record<string, unknown>, spec?
   const tensors: TensorMap = toTensorMap(sd);
   const inferred = inferSpec(shapesOf(sd), { heads: config.heads as number | undefined, kvHeads: config.kvHeads as number | undefined }).spec;
   const perms = randomPermutations(inferred, seed);
-  return checkTransformerEquivalence(tensors, applyPermutations(spec ?? inferred, perms, tensors), spec ?? inferred, perms, config);
+  return checkLmEquivalence(tensors, applyPermutations(spec ?? inferred, perms, tensors), shapesConfig(tensors, transformerOptions(config as never)), 0, { spec: spec ?? inferred, perms });
 }
 
 // ------------------------------------------------------------------ tests
@@ -80,7 +93,7 @@ describe('transformer forward passes match the plain-TS references', () => {
   it('Llama (RMSNorm, rotary, grouped-query attention, SwiGLU)', () => {
     const sd = llamaStateDict({ layers: 2, dModel: 16, heads: 4, kvHeads: 2, intermediate: 20, vocab: 11, seed: 20 });
     const model = buildTransformer(toTensorMap(sd), { heads: 4 });
-    assert.equal(model.kvHeads, 2, 'key/value heads from k_proj width / head_dim');
+    assert.equal(model.config.kvHeads, 2, 'key/value heads from k_proj width / head_dim');
     model.dispose();
     const rel = compareWithReference(sd, { heads: 4 }, 2, 7, (w, t) => llamaReference(w, t, 2, 4, 2));
     assert.ok(rel < 1e-5, `relative difference ${rel}`);
@@ -135,8 +148,7 @@ describe('transformer equivalence check', () => {
     bert.push(extra('cls.predictions.bias', [13]), extra('cls.predictions.transform.dense.weight', [16, 16]), extra('cls.predictions.transform.dense.bias', [16]));
     bert.push(extra('cls.predictions.transform.LayerNorm.weight', [16], 0.8, 1.2), extra('cls.predictions.transform.LayerNorm.bias', [16]));
     const mlm = buildTransformer(toTensorMap(bert), { heads: 2 });
-    assert.equal(mlm.output, 'logits');
-    assert.match(mlm.description, /masked-lm logits through the tied `bert\.embeddings\.word_embeddings\.weight`/);
+    assert.match(mlm.description, /masked-LM logits through the tied `bert\.embeddings\.word_embeddings\.weight`/);
     mlm.dispose();
     const rb = permutedCheck(bert, { heads: 2 });
     assert.equal(rb.report.ok, true, rb.report.message);
@@ -151,9 +163,9 @@ describe('transformer equivalence check', () => {
     const p = buildTransformer(piB, { heads: 2 });
     const batch = tokenBatch(13, 2, 4, 1);
     try {
-      assert.equal(b.output, 'hidden');
+      assert.match(b.description, /output: the final hidden states/);
       assert.deepEqual(b.outputAxis, { tensor: 'bert.encoder.layer.0.output.LayerNorm.weight', axis: 0 });
-      const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(b.forward(batch.x as tf.Tensor2D), p.forward(batch.x as tf.Tensor2D)))).dataSync()[0]);
+      const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(b.output(batch.x as tf.Tensor2D), p.output(batch.x as tf.Tensor2D)))).dataSync()[0]);
       assert.ok(diff > 1e-2, `unaligned hidden states differ (${diff})`);
     } finally {
       b.dispose();
@@ -185,14 +197,14 @@ describe('transformer equivalence check', () => {
 
 describe('transformer model config and head counts', () => {
   it('reads heads from the config, else a tensor showing head_dim, else an unambiguous convention', () => {
-    assert.deepEqual(resolveHeads('gpt2', 768, { heads: 12 }), { heads: 12, headDim: 64, source: 'model config' });
-    assert.equal(resolveHeads('gpt2', 768, {}).heads, 12);
-    assert.equal(resolveHeads('bert', 128, {}).heads, 2);
-    assert.equal(resolveHeads('llama', 2048 + 64, {}).heads, 33, 'divisible by 64 only');
-    assert.equal(resolveHeads('llama', 4096, {}, { headDim: 128, tensor: 'inv_freq' }).heads, 32);
-    assert.throws(() => resolveHeads('llama', 4096, {}), (e: unknown) => e instanceof ModelError && e.kind === 'Unsupported' && /64 or 128 both fit.*"heads"/.test(e.message));
-    assert.throws(() => resolveHeads('gpt2', 16, {}), (e: unknown) => e instanceof ModelError && e.kind === 'Unsupported' && /neither a multiple of 64/.test(e.message));
-    assert.throws(() => resolveHeads('gpt2', 16, { heads: 3 }), (e: unknown) => e instanceof ModelError && e.kind === 'ConfigInvalid');
+    assert.deepEqual(resolveHeads('gpt2', [64], 768, { heads: 12 }), { heads: 12, headDim: 64, source: 'model config' });
+    assert.equal(resolveHeads('gpt2', [64], 768, {}).heads, 12);
+    assert.equal(resolveHeads('bert', [64], 128, {}).heads, 2);
+    assert.equal(resolveHeads('llama', [64, 128], 2048 + 64, {}).heads, 33, 'divisible by 64 only');
+    assert.equal(resolveHeads('llama', [64, 128], 4096, {}, { headDim: 128, tensor: 'inv_freq' }).heads, 32);
+    assert.throws(() => resolveHeads('llama', [64, 128], 4096, {}), (e: unknown) => e instanceof ModelError && e.kind === 'Unsupported' && /64 or 128 both fit.*"heads"/.test(e.message));
+    assert.throws(() => resolveHeads('gpt2', [64], 16, {}), (e: unknown) => e instanceof ModelError && e.kind === 'Unsupported' && /neither a multiple of 64/.test(e.message));
+    assert.throws(() => resolveHeads('gpt2', [64], 16, { heads: 3 }), (e: unknown) => e instanceof ModelError && e.kind === 'ConfigInvalid');
   });
   it('validates the transformer keys of a model config', () => {
     assert.deepEqual(transformerOptions({ family: 'transformer', heads: 4, gelu: 'exact' } as never), { heads: 4, kvHeads: undefined, eps: undefined, gelu: 'exact', ropeTheta: undefined });

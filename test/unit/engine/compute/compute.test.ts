@@ -1,5 +1,5 @@
 /**
- * Forward passes (src/engine/compute/models.ts): an MLP against a plain-TS forward pass, conv
+ * Forward passes (src/engine/families/, built through families/build.ts): an MLP against a plain-TS forward pass, conv
  * padding against a direct PyTorch-semantics convolution, and every conv family keeping its
  * function under a random permutation of its inferred spec (the spec-inference correctness
  * test for conv nets), the equivalence check failing on a wrong spec, and BatchNorm reset.

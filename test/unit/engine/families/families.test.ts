@@ -17,7 +17,7 @@ import { tmpDirFor } from '../../helpers/tmp';
 test('every family id has exactly one core module and one engine module', () => {
   assert.deepEqual(CORE_FAMILIES.map((f) => f.id).sort(), [...FAMILY_IDS].sort());
   assert.deepEqual(ENGINE_FAMILIES.map((f) => f.id).sort(), [...FAMILY_IDS].sort());
-  for (const f of ENGINE_FAMILIES) assert.ok(f.buildClassifier || f.checkEquivalence, `${f.id}: no forward pass`);
+  for (const f of ENGINE_FAMILIES) assert.ok(f.buildClassifier || f.lm, `${f.id}: no forward pass`);
 });
 
 test('spec inference and the forward pass detect the same family', () => {
@@ -77,7 +77,7 @@ test('model config schema: valid configs pass (other families\' keys included), 
   assert.deepEqual(validateModelConfig({ family: 'vgg', layout: [64, 'M', 128], eps: 1e-3, activation: 'gelu' }, 'm.json').layout, [64, 'M', 128]);
   const bad: [unknown, RegExp][] = [
     [[], /m\.json: model config must be a json object/],
-    [{ family: 'unet' }, /m\.json: family must be one of mlp, vgg, resnet, resnet-cifar, gpt2, llama, bert, vit, transformer/],
+    [{ family: 'unet' }, /m\.json: family must be one of mlp, vgg, resnet, resnet-cifar, gpt2, llama, mixtral, bert, vit, transformer/],
     [{ activation: 'swish' }, /activation must be one of relu, gelu/],
     [{ inputShape: [] }, /inputShape must be a non-empty array of positive integers/],
     [{ inputShape: [1, 0, 28] }, /inputShape must be a non-empty array of positive integers/],

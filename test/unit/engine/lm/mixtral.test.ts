@@ -4,7 +4,8 @@
  * the experts as stored and as the stacked view the spec uses (core/moe/expertStack.ts); a random
  * element of the inferred group (experts reordered per layer with the router's rows, each
  * expert's units, heads within KV groups, KV groups, v/o dimensions, the residual stream) keeps
- * the logits, and moving one router row without its expert does not.
+ * the logits, and moving one router row without its expert does not. The family's optional
+ * LmArchitecture capabilities reach the generic code: the experts' feature axes and memory figure.
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,7 +22,8 @@ import { initBackend } from '../../../../src/engine/backend';
 import { checkLmEquivalence } from '../../../../src/engine/compute/transformerEquivalence';
 import { loadLmCheckpoint } from '../../../../src/engine/lm/checkpoint';
 import { readLmConfig, type LmConfig } from '../../../../src/engine/lm/config';
-import { lmParameterCount } from '../../../../src/engine/lm/memoryPlan';
+import { lmFeatureAxes } from '../../../../src/engine/lm/featureAxes';
+import { lmBytesPerSequence, lmParameterCount } from '../../../../src/engine/lm/memoryPlan';
 import { buildLm } from '../../../../src/engine/lm/model';
 import { routingWeights } from '../../../../src/engine/lm/mixtral';
 import { hfFixture } from '../../helpers/hfFixtures';
@@ -150,5 +152,26 @@ describe('Mixtral symmetries', () => {
     const broken = new Map(tensors).set(gate, { shape: g.shape, data });
     const { report } = checkLmEquivalence(tensors, broken, lm.config);
     assert.equal(report.ok, false);
+  });
+});
+
+describe('Mixtral through the generic LM code (its LmArchitecture capabilities)', () => {
+  it("activation matching's feature axes: the experts' block axis per layer, no dense MLP", async () => {
+    const c = await readLmConfig(path.join(DIR, 'config.json'));
+    const tensors = await fixtureTensors();
+    const { spec } = inferSpec([...tensors].map(([name, t]) => ({ name, shape: t.shape })), readHfConfig(path.join(DIR, 'model.safetensors')));
+    const axes = lmFeatureAxes(spec, c, 'model.');
+    assert.equal(axes.residual, 'P_residual');
+    assert.deepEqual(axes.mlp, [undefined, undefined]);
+    assert.deepEqual(axes.experts?.map((p) => p?.perms), [['P_model.layers.0.experts', 'P_model.layers.0.expert_mlp'], ['P_model.layers.1.experts', 'P_model.layers.1.expert_mlp']]);
+    assert.ok(axes.heads?.every((h) => h?.out !== undefined));
+  });
+
+  it("the memory plan counts the experts' per-token values, not a dense MLP's", async () => {
+    const c = await readLmConfig(path.join(DIR, 'config.json'));
+    const f = c.intermediate!;
+    const t = 16;
+    const perToken = 12 * c.hidden + 10 * c.heads * c.headDim + (5 * f + 4 * c.experts!.count + 2 * c.hidden);
+    assert.equal(lmBytesPerSequence(c, t), 4 * (5 * c.heads * t * t + t * perToken));
   });
 });

@@ -1,14 +1,14 @@
 /**
  * A classifier forward pass (logits) as barriers, evaluation, BatchNorm reset and the data-driven
- * aligners use it. Each family's is in its engine module (src/engine/families/).
+ * aligners use it. Each family's is in its engine module (src/engine/families/); building one
+ * goes through src/engine/families/build.ts. Only the interface lives here, so the families and
+ * compute/ both import it without a cycle.
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { FamilyId } from '../../core/families/family';
 import type { ForwardOptions } from './layers';
 
 export type { ForwardOptions } from './layers';
-// Building one goes through the family registries (src/engine/families/).
-export { buildModel, detectModelFamily, loadModel, readTensors } from '../families/build';
 
 export interface Model {
   readonly family: FamilyId;

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { DenseTensor, TensorMap } from '../../core/checkpoint';
-import { ModelError } from './modelErrors';
+import { ModelError } from '../../core/families/modelErrors';
 
 /** The tfjs tensors of one model, uploaded once; `dispose()` frees them all. */
 export class TransformerWeights {
