@@ -195,10 +195,18 @@ export async function findFrame(page: Page, selector: string, timeoutMs = 60_000
   }
 }
 
+/** The part of a page's <canvas> that canvasPixels reads. */
+interface CanvasLike {
+  readonly width: number;
+  readonly height: number;
+  getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { readonly data: ArrayLike<number> } } | null;
+}
+
 /** Size and number of distinct colours of a canvas (read back with getImageData). */
 export async function canvasPixels(frame: Frame, selector: string): Promise<{ width: number; height: number; colours: number; nonBlank: number }> {
   return frame.locator(selector).first().evaluate((el) => {
-    const c = el as HTMLCanvasElement;
+    // This runs in the page; the harness compiles without DOM types, so the canvas is typed here.
+    const c = el as unknown as CanvasLike;
     const ctx = c.getContext('2d');
     if (!ctx || c.width === 0 || c.height === 0) return { width: c.width, height: c.height, colours: 0, nonBlank: 0 };
     const d = ctx.getImageData(0, 0, c.width, c.height).data;
