@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { lambdaGrid, barrierFromCurve } from '../src/core/barrier';
 import { loadDataset, mnistDataDir } from '../src/core/data';
 import { weightMatching } from '../src/core/matching/weightMatching';
-import { inferSpec } from '../src/core/spec';
+import { inferSpec } from '../src/core/permspec';
 import { initBackend } from '../src/engine/backend';
 import { initMlp, trainMlp } from '../src/engine/compute';
 import type { HandlerContext } from '../src/engine/handlerContext';

@@ -6,7 +6,7 @@ import { weightsPath } from '../core/hf/layout';
 import { openCheckpoint, checkpointSummary } from '../core/safetensors';
 import { stackExperts } from '../core/moe/expertStack';
 import { convertToSafetensors } from '../core/formats';
-import { SpecError, formatSpecFile, inferSpec, skeletonSpecFile, specToFile, symmetryGroupLog10 } from '../core/spec';
+import { SpecError, formatSpecFile, inferSpec, skeletonSpecFile, specToFile, symmetryGroupLog10 } from '../core/permspec';
 import { readHfConfig } from '../core/families/hfConfig';
 import { DEFAULT_METHOD, MAX_ITER, METHOD_IDS, SEED, methodInfo, optionAccepts, optionRule, type MethodId, type NumberOption } from '../core/methods';
 import type { Checkpoint } from '../core/checkpoint';

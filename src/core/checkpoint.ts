@@ -1,6 +1,6 @@
 /**
  * The contracts every part of Re-Basin shares about checkpoints and tensors.
- * Implementations live beside this file (safetensors/, spec/, matching/); these
+ * Implementations live beside this file (safetensors/, permspec/, matching/); these
  * types are the boundary, so change them only with every caller in view.
  */
 

@@ -16,7 +16,7 @@ import type { Checkpoint, PermSpec } from '../core/checkpoint';
 import { openCheckpoint } from '../core/safetensors';
 import { stackExperts } from '../core/moe/expertStack';
 import { dtypeBits } from '../core/safetensors/dtypes';
-import { SpecError } from '../core/spec';
+import { SpecError } from '../core/permspec';
 import { axisPermutations } from '../core/matching/permute';
 import { multisetHash, sliceHashes, UnitSignatures } from '../core/matching/recoverPermutations';
 import { EngineError, throwIfCancelled } from './errors';

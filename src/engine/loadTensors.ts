@@ -9,7 +9,7 @@ import { displayName, InputFileError, MAX_JSON_BYTES, readBoundedFile, utf8Text 
 import { weightsPath } from '../core/hf/layout';
 import { halfBits, openCheckpoint } from '../core/safetensors';
 import { exponentMask, isHalfDtype, type HeldTensor } from '../core/heldTensor';
-import { checkCompatible, inferSpec, parseSpecFile, resolveSpec, SpecError } from '../core/spec';
+import { checkCompatible, inferSpec, parseSpecFile, resolveSpec, SpecError } from '../core/permspec';
 import { readHfConfig } from '../core/families/hfConfig';
 import { EngineError, throwIfCancelled } from './errors';
 import { permuteBytes } from '../core/matching/permute';

@@ -11,7 +11,7 @@ import { checkpointName } from '../core/checkpointName';
 import type { TensorInfo } from '../core/checkpoint';
 import { dataFileProblem, isDataFile } from '../core/data';
 import { openCheckpoint } from '../core/safetensors';
-import { checkCompatible } from '../core/spec';
+import { checkCompatible } from '../core/permspec';
 import { cacheLabel, cachedCheckpoints } from './hfCache';
 import { selectionProblem } from './layoutSelection';
 import { errorMessage } from './log';

@@ -5,8 +5,8 @@
  * directly and in the browser test with the shared fixtures.
  */
 import type { HfConfig } from '../core/families/family';
-import { describeFamily, inferSpec, symmetryGroupLog10, type TensorShape } from '../core/spec';
-import { attentionLayers } from '../core/spec/attentionLayers';
+import { describeFamily, inferSpec, symmetryGroupLog10, type TensorShape } from '../core/permspec';
+import { attentionLayers } from '../core/permspec/attentionLayers';
 import type { ArchitectureInfo } from '../../webview/protocol';
 
 /** Throws (a SpecError) when no architecture can be inferred. */

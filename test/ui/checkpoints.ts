@@ -11,7 +11,7 @@ import { checkpointSummary, openCheckpoint, writeSafetensors, type TensorSource 
 import { mulberry32 } from '../../src/core/matching/prng';
 import { applyPermutations, randomPermutations } from '../../src/core/matching/permute';
 import { readHfConfig } from '../../src/core/families/hfConfig';
-import { inferSpec } from '../../src/core/spec';
+import { inferSpec } from '../../src/core/permspec';
 
 export const SMALL_MLP: readonly number[] = [8, 32, 32, 4];
 

@@ -1,7 +1,7 @@
 /** BERT (`encoder.layer.N.attention.self.query`, post-LN, optional pooler and masked-LM head). */
 import type { TensorMap } from '../checkpoint';
 import { SymmetryUnsupported } from '../symmetry/errors';
-import { N, type Rule, type TransformerNaming } from '../spec/inferTransformer';
+import { N, type Rule, type TransformerNaming } from '../permspec/inferTransformer';
 import { HF_SIZE_KEYS, type CoreLm, type LmConfig } from './lm';
 import { ModelError } from './modelErrors';
 import { countBlocks, FROM_SHAPES, resolveHeads, shapeOf, type TransformerOptions } from './lmShapes';

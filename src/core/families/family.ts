@@ -5,7 +5,7 @@
  * one module here and one there, one line in each registry (`./registry.ts`,
  * src/engine/families/registry.ts), and tests.
  */
-import type { AxesTable, TensorShape } from '../spec/shapes';
+import type { AxesTable, TensorShape } from '../permspec/shapes';
 import type { FamilyId, FamilyName } from './familyId';
 import { FAMILY_IDS } from './familyId';
 import type { CoreLm } from './lm';

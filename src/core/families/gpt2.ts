@@ -4,7 +4,7 @@ import { countBlocks, FROM_SHAPES, resolveHeads, shapeOf, type TransformerOption
 import { namingPrefixOf, transformerFamily } from './transformer';
 import type { TensorMap } from '../checkpoint';
 import type { BlockLayout, LinearLayer, TransformerLayout } from '../symmetry/transformerLayout';
-import { LM_HEAD_RULES, N, type Rule, type TransformerNaming } from '../spec/inferTransformer';
+import { LM_HEAD_RULES, N, type Rule, type TransformerNaming } from '../permspec/inferTransformer';
 
 // Each regex matches a name relative to the model prefix; group 1 is the block number when present.
 const GPT2_RULES: readonly Rule[] = [

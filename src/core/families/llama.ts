@@ -2,7 +2,7 @@
 import type { TensorMap } from '../checkpoint';
 import { SymmetryUnsupported } from '../symmetry/errors';
 import type { BlockLayout, LinearLayer, TransformerLayout } from '../symmetry/transformerLayout';
-import { LM_HEAD_RULES, N, type Rule, type TransformerNaming } from '../spec/inferTransformer';
+import { LM_HEAD_RULES, N, type Rule, type TransformerNaming } from '../permspec/inferTransformer';
 import { HF_SIZE_KEYS, type CoreLm, type LmConfig, type LmConfigReader, type RopeConfig } from './lm';
 import { countBlocks, FROM_SHAPES, resolveHeads, shapeOf, type TransformerOptions } from './lmShapes';
 import { ModelError } from './modelErrors';

@@ -6,7 +6,7 @@
 import type { TensorMap } from '../checkpoint';
 import type { FamilyId } from './familyId';
 import type { TransformerOptions } from './lmShapes';
-import type { TensorShape } from '../spec/shapes';
+import type { TensorShape } from '../permspec/shapes';
 import type { TransformerLayout } from '../symmetry/transformerLayout';
 
 /** Hidden activations we compute: exact erf GELU, tanh GELU, ReLU, SiLU. */

@@ -2,11 +2,11 @@
  * Mixtral (MixtralForCausalLM): Llama's attention, norms and rotary positions (its naming and
  * keys are Llama's, imported from llama.ts), with a sparse mixture of experts in place of each
  * block's MLP: `layers.L.block_sparse_moe.gate.weight` (the router) and
- * `layers.L.block_sparse_moe.experts.E.w1|w2|w3.weight`, placed by spec/inferExperts.ts on their
+ * `layers.L.block_sparse_moe.experts.E.w1|w2|w3.weight`, placed by permspec/inferExperts.ts on their
  * stacked view (core/moe/expertStack.ts).
  */
-import { expertAxes, expertNote } from '../spec/inferExperts';
-import type { TransformerNaming } from '../spec/inferTransformer';
+import { expertAxes, expertNote } from '../permspec/inferExperts';
+import type { TransformerNaming } from '../permspec/inferTransformer';
 import { HF_SIZE_KEYS, type CoreLm } from './lm';
 import { LLAMA_NAMING, llamaAttentionKeys } from './llama';
 import { ModelError } from './modelErrors';

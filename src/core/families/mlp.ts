@@ -1,5 +1,5 @@
 /** MLP: a chain of Linear layers (Git Re-Basin's `mlp_permutation_spec`, found from names and shapes). */
-import { inferSequential, looksSequential } from '../spec/inferSequential';
+import { inferSequential, looksSequential } from '../permspec/inferSequential';
 import type { CoreFamily } from './family';
 
 export const mlp: CoreFamily = {

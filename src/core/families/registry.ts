@@ -5,7 +5,7 @@
  * `config.json` beside the checkpoint names a family whose detection also accepts them.
  * Add a family with one line here (and one in src/engine/families/registry.ts).
  */
-import type { TensorShape } from '../spec/shapes';
+import type { TensorShape } from '../permspec/shapes';
 import { bert } from './bert';
 import type { CoreFamily, FamilyId, HfConfig } from './family';
 import { gpt2 } from './gpt2';

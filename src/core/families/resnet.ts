@@ -1,5 +1,5 @@
 /** torchvision ResNets (`conv1`, `bn1`, `layerK.M.*`, `downsample`, `fc`): BasicBlock and Bottleneck, 7x7 or 3x3 stem. */
-import { inferResnet, resnetKind, resnetPrefix } from '../spec/inferResnet';
+import { inferResnet, resnetKind, resnetPrefix } from '../permspec/inferResnet';
 import type { CoreFamily } from './family';
 
 export const resnet: CoreFamily = {

@@ -1,5 +1,5 @@
 /** CIFAR ResNet ports such as ResNet-20 (`shortcut` naming, option-A shortcuts or a `linear` head). */
-import { inferResnet, resnetKind, resnetPrefix } from '../spec/inferResnet';
+import { inferResnet, resnetKind, resnetPrefix } from '../permspec/inferResnet';
 import type { CoreFamily } from './family';
 
 export const resnetCifar: CoreFamily = {

@@ -1,6 +1,6 @@
 /** What the transformer namings share: detection by naming, inference by inferTransformer with the family's rules. */
 import type { TensorMap } from '../checkpoint';
-import { inferTransformer, namingPrefix, type TransformerNaming } from '../spec/inferTransformer';
+import { inferTransformer, namingPrefix, type TransformerNaming } from '../permspec/inferTransformer';
 import type { CoreFamily } from './family';
 import type { CoreLm } from './lm';
 

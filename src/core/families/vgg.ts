@@ -1,5 +1,5 @@
 /** VGG-style conv stacks: conv [+ BN] + activation [+ max pool], then Linear layers (`vgg16_permutation_spec`). */
-import { inferSequential, looksSequential, sequentialKind } from '../spec/inferSequential';
+import { inferSequential, looksSequential, sequentialKind } from '../permspec/inferSequential';
 import type { CoreFamily } from './family';
 
 export const vgg: CoreFamily = {

@@ -14,8 +14,8 @@
  * Heads come from config.json (`num_attention_heads`) or the model config's `heads`.
  */
 import type { AxisEntry } from '../checkpoint';
-import { HAND_WRITTEN_SPEC_HINT, SpecError } from '../spec/errors';
-import type { AxesTable, TensorShape } from '../spec/shapes';
+import { HAND_WRITTEN_SPEC_HINT, SpecError } from '../permspec/errors';
+import type { AxesTable, TensorShape } from '../permspec/shapes';
 import type { CoreFamily, FamilyInference, HfConfig } from './family';
 
 const SOURCE = 'inferred spec';

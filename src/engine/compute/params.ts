@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { DenseTensor, TensorMap } from '../../core/checkpoint';
-import { naturalCompare } from '../../core/spec/shapes';
+import { naturalCompare } from '../../core/permspec/shapes';
 import { ModelError } from './modelErrors';
 
 export type ModuleKind = 'linear' | 'conv' | 'batchnorm' | 'layernorm' | 'other';

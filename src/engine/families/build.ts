@@ -4,8 +4,8 @@ import { isFamilyId, type FamilyId } from '../../core/families/family';
 import { readModelConfig, type ModelConfig } from '../../core/families/modelConfig';
 import { ModelError } from '../../core/families/modelErrors';
 import { CORE_FAMILIES, detectFamily } from '../../core/families/registry';
-import { flaxAsTorch, flaxTensorsAsTorch, isPaperResnet, looksFlax } from '../../core/spec/flaxLayout';
-import type { TensorShape } from '../../core/spec/shapes';
+import { flaxAsTorch, flaxTensorsAsTorch, isPaperResnet, looksFlax } from '../../core/permspec/flaxLayout';
+import type { TensorShape } from '../../core/permspec/shapes';
 import type { Model } from '../compute/model';
 import { engineFamily } from './registry';
 

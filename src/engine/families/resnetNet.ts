@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { DenseTensor, TensorMap } from '../../core/checkpoint';
 import type { Activation, ModelConfig } from '../../core/families/modelConfig';
 import { ModelError } from '../../core/families/modelErrors';
-import { resnetPrefix } from '../../core/spec/inferResnet';
+import { resnetPrefix } from '../../core/permspec/inferResnet';
 import { activate, batchNorm, conv, maxPool, toNHWC, type ForwardOptions } from '../compute/layers';
 import type { Model } from '../compute/model';
 import { ParamStore, torchModules, type TorchModule } from '../compute/params';

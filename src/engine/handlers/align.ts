@@ -28,7 +28,7 @@ import type { AlignRequest, AlignResult, EquivalenceReport, GroupMatrices } from
 import { tfMatMul } from '../tfMatMul';
 import { TOOL, VERSION } from '../version';
 import { checkOutput, otherReads } from '../outputCheck';
-import { attentionLayers } from '../../core/spec/attentionLayers';
+import { attentionLayers } from '../../core/permspec/attentionLayers';
 import { equivalenceOverBudget } from '../../core/memoryPlan';
 import { lmCheckpointFamily } from '../../core/families/lmCheckpoint';
 import { locateLmCheckpoint } from '../lm/checkpoint';

@@ -17,7 +17,7 @@ import { readHfConfig } from '../../../src/core/families/hfConfig';
 import { applyPermutations, randomPermutations } from '../../../src/core/matching/permute';
 import { stackExperts, unstackSources } from '../../../src/core/moe/expertStack';
 import { openCheckpoint, writeSafetensors } from '../../../src/core/safetensors';
-import { inferSpec } from '../../../src/core/spec';
+import { inferSpec } from '../../../src/core/permspec';
 import type { AlignResult, BarrierResult } from '../../../src/engine/protocol';
 import { buildDist, runCli } from '../helpers/cli';
 import { hfFixture } from '../helpers/hfFixtures';

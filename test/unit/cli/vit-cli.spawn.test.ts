@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { readHfConfig } from '../../../src/core/families';
 import { applyPermutations, randomPermutations } from '../../../src/core/matching/permute';
 import { encodeFromFloat32, openCheckpoint, writeSafetensors } from '../../../src/core/safetensors';
-import { inferSpec } from '../../../src/core/spec';
+import { inferSpec } from '../../../src/core/permspec';
 import { buildDist, runCli } from '../helpers/cli';
 import { hfFixture } from '../helpers/hfFixtures';
 import { assertRefused, runCli as runCliWatched } from '../helpers/hostile';

@@ -16,7 +16,7 @@ import { planLmActivationMatching, statisticsBytes, type LmActivationShapes } fr
 import { MemoryBudgetError } from '../../../src/core/memoryBudget';
 import { applyPermutations, randomPermutations } from '../../../src/core/matching/permute';
 import { writeSafetensors } from '../../../src/core/safetensors';
-import { inferSpec } from '../../../src/core/spec';
+import { inferSpec } from '../../../src/core/permspec';
 import { initBackend } from '../../../src/engine/backend';
 import { lmActivationMatching, lmActivationShapes } from '../../../src/engine/compute/activationMatching';
 import type { HandlerContext } from '../../../src/engine/handlerContext';

@@ -14,7 +14,7 @@ import { planWeightMatching, PRODUCT_BLOCK_BYTES, OPERAND_COPIES } from '../../.
 import { jsMatMul } from '../../../src/core/matching/jsMatMul';
 import { applyPermutations, invertPermutation, randomPermutations } from '../../../src/core/matching/permute';
 import { weightMatching } from '../../../src/core/matching/weightMatching';
-import { inferSpec } from '../../../src/core/spec/infer';
+import { inferSpec } from '../../../src/core/permspec/infer';
 import { randomMlp, tempDir, writeMlp } from '../helpers/engine-fixtures';
 import * as sd from '../helpers/stateDicts';
 

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { checkAlignedCheckpoint, multisetHash } from '../../../src/engine/alignedCheck';
 import { openCheckpoint, writeSafetensors } from '../../../src/core/safetensors';
-import { inferSpec } from '../../../src/core/spec';
+import { inferSpec } from '../../../src/core/permspec';
 import { readHfConfig } from '../../../src/core/families/hfConfig';
 import { axisPermutations, permuteBytes, randomPermutations } from '../../../src/core/matching/permute';
 import { randomMlp, tempDir, writeMlp, type Mlp } from '../helpers/engine-fixtures';

@@ -13,8 +13,8 @@ import { parseLmConfig } from '../../../../src/core/families/lmConfig';
 import { coreFamily, detectFamily } from '../../../../src/core/families/registry';
 import { stackExperts } from '../../../../src/core/moe/expertStack';
 import { openCheckpoint } from '../../../../src/core/safetensors';
-import type { TensorShape } from '../../../../src/core/spec/shapes';
-import { inferSpec } from '../../../../src/core/spec';
+import type { TensorShape } from '../../../../src/core/permspec/shapes';
+import { inferSpec } from '../../../../src/core/permspec';
 import { SymmetryUnsupported, transformerLayout } from '../../../../src/core/symmetry';
 import { hfFixture } from '../../helpers/hfFixtures';
 

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BlockAxis, PermSpec, TensorMap } from '../../../../src/core/checkpoint';
 import { openCheckpoint } from '../../../../src/core/safetensors';
-import { inferSpec } from '../../../../src/core/spec';
+import { inferSpec } from '../../../../src/core/permspec';
 import { readHfConfig } from '../../../../src/core/families/hfConfig';
 import { applyPermutations, randomPermutations } from '../../../../src/core/matching/permute';
 import { similarityMatrix, weightMatching } from '../../../../src/core/matching/weightMatching';

@@ -16,7 +16,7 @@ import { jsMatMul } from '../../../../src/core/matching/jsMatMul';
 import { applyPermutations, invertPermutation, randomPermutations } from '../../../../src/core/matching/permute';
 import { mulberry32 } from '../../../../src/core/matching/prng';
 import { isRunningStatistic, weightMatching } from '../../../../src/core/matching/weightMatching';
-import { inferSpec } from '../../../../src/core/spec/infer';
+import { inferSpec } from '../../../../src/core/permspec/infer';
 import type { HfConfig } from '../../../../src/core/families';
 import { referenceObjective, referenceWeightMatching } from '../../helpers/referenceMatching';
 import * as sd from '../../helpers/stateDicts';

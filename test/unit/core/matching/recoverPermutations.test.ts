@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { openCheckpoint } from '../../../../src/core/safetensors';
-import { inferSpec } from '../../../../src/core/spec';
+import { inferSpec } from '../../../../src/core/permspec';
 import { readHfConfig } from '../../../../src/core/families/hfConfig';
 import { axisPermutations, permuteBytes, randomPermutations } from '../../../../src/core/matching/permute';
 import { multisetHash, sliceHashes, UnitSignatures } from '../../../../src/core/matching/recoverPermutations';

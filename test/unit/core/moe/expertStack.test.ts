@@ -17,7 +17,7 @@ import { weightMatching } from '../../../../src/core/matching/weightMatching';
 import { expertMember, memberBytes, stackBytes, stackExperts, unstackSources } from '../../../../src/core/moe/expertStack';
 import { openCheckpoint } from '../../../../src/core/safetensors';
 import type { TensorSource } from '../../../../src/core/safetensors/writer';
-import { inferSpec } from '../../../../src/core/spec';
+import { inferSpec } from '../../../../src/core/permspec';
 import { hfFixture } from '../../helpers/hfFixtures';
 
 const WEIGHTS = path.join(hfFixture('mixtral-tiny'), 'model.safetensors');

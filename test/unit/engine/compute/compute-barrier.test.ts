@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { DenseTensor, PermSpec } from '../../../../src/core/checkpoint';
 import { loadDataset, mnistDataDir, type Dataset } from '../../../../src/core/data';
 import { weightMatching } from '../../../../src/core/matching/weightMatching';
-import { inferSpec } from '../../../../src/core/spec';
+import { inferSpec } from '../../../../src/core/permspec';
 import { initBackend } from '../../../../src/engine/backend';
 import { testBackend } from '../../helpers/backend';
 import { activationMatchingFromTensors, steMatching, trainMlp } from '../../../../src/engine/compute';

@@ -1,7 +1,7 @@
 /**
  * Transformer forward passes built from the weights' shapes (no config.json: core/families/lmShapes.ts
  * and each family's `lmConfigFromShapes`, run by the LM passes of src/engine/lm/): GPT-2, Llama and BERT against
- * float64 plain-TS forward passes with the same meaning as test/unit/core/spec/specPreserve.test.ts's
+ * float64 plain-TS forward passes with the same meaning as test/unit/core/permspec/specPreserve.test.ts's
  * references (restated here: a test file cannot import another without running it); the
  * equivalence check passing under a random permutation of the inferred spec and failing, with
  * its cause, under a spec that misses an axis; head-count resolution; and an end-to-end align of
@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { PermSpec, TensorMap } from '../../../../src/core/checkpoint';
 import { applyPermutations, randomPermutations } from '../../../../src/core/matching/permute';
 import { encodeFromFloat32, writeSafetensors } from '../../../../src/core/safetensors';
-import { inferSpec } from '../../../../src/core/spec';
+import { inferSpec } from '../../../../src/core/permspec';
 import { initBackend } from '../../../../src/engine/backend';
 import { testBackend } from '../../helpers/backend';
 import { EngineClient } from '../../../../src/engine/client';

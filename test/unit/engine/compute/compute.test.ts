@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import type { PermSpec } from '../../../../src/core/checkpoint';
 import { applyPermutations, randomPermutations } from '../../../../src/core/matching/permute';
-import { inferSpec } from '../../../../src/core/spec';
+import { inferSpec } from '../../../../src/core/permspec';
 import { initBackend } from '../../../../src/engine/backend';
 import { testBackend } from '../../helpers/backend';
 import { buildModel, checkPermutedEquivalence, resetBatchNorm, toBatches, type ModelConfig } from '../../../../src/engine/compute';

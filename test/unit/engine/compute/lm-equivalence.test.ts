@@ -15,7 +15,7 @@ import type { DenseTensor, PermSpec, TensorMap } from '../../../../src/core/chec
 import { readHfConfig } from '../../../../src/core/families/hfConfig';
 import { applyPermutations, randomPermutations } from '../../../../src/core/matching/permute';
 import { writeSafetensors } from '../../../../src/core/safetensors';
-import { inferSpec } from '../../../../src/core/spec';
+import { inferSpec } from '../../../../src/core/permspec';
 import { initBackend } from '../../../../src/engine/backend';
 import { checkLmEquivalence } from '../../../../src/engine/compute/transformerEquivalence';
 import type { HandlerContext } from '../../../../src/engine/handlerContext';

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { CORE_FAMILIES, FAMILY_IDS, detectFamily, readHfConfig } from '../../../../src/core/families';
-import { inferSpec } from '../../../../src/core/spec';
+import { inferSpec } from '../../../../src/core/permspec';
 import { detectModelFamily } from '../../../../src/engine/compute';
 import { ENGINE_FAMILIES } from '../../../../src/engine/families/registry';
 import { cifarResnetStateDict, gpt2StateDict, llamaStateDict, mlpStateDict, resnetStateDict, shapesOf, toTensorMap, vggStateDict } from '../../helpers/stateDicts';

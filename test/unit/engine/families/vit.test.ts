@@ -15,7 +15,7 @@ import { applyPermutations, randomPermutations } from '../../../../src/core/matc
 import { jsMatMul } from '../../../../src/core/matching/jsMatMul';
 import { weightMatching } from '../../../../src/core/matching/weightMatching';
 import { openCheckpoint } from '../../../../src/core/safetensors';
-import { inferSpec } from '../../../../src/core/spec';
+import { inferSpec } from '../../../../src/core/permspec';
 import { initBackend } from '../../../../src/engine/backend';
 import { buildModel, readTensors } from '../../../../src/engine/compute';
 import { hfFixture } from '../../helpers/hfFixtures';

@@ -13,7 +13,7 @@ import type { Checkpoint, DenseTensor } from '../../../../src/core/checkpoint';
 import { detectFileFormat, openCheckpoint } from '../../../../src/core/formats';
 import { applyPermutations, randomPermutations } from '../../../../src/core/matching/permute';
 import { encodeFromFloat32, writeSafetensors } from '../../../../src/core/safetensors';
-import { inferSpec } from '../../../../src/core/spec';
+import { inferSpec } from '../../../../src/core/permspec';
 import { initBackend } from '../../../../src/engine/backend';
 import type { HandlerContext } from '../../../../src/engine/handlerContext';
 import { alignHandler } from '../../../../src/engine/handlers/align';

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import * as v from 'valibot';
 import type { DenseTensor, PermSpec, Permutations } from '../../../../src/core/checkpoint';
 import { encodeFromFloat32, openCheckpoint, writeSafetensors } from '../../../../src/core/safetensors';
-import { inferSpec } from '../../../../src/core/spec';
+import { inferSpec } from '../../../../src/core/permspec';
 import { readHfConfig } from '../../../../src/core/families/hfConfig';
 import { applyPermutations, identityPermutations, randomPermutations } from '../../../../src/core/matching/permute';
 import { similarityMatrix } from '../../../../src/core/matching/weightMatching';

@@ -12,7 +12,7 @@ import type { DenseTensor, TensorMap } from '../../../../src/core/checkpoint';
 import { loadDataset, mnistDataDir } from '../../../../src/core/data';
 import { interpolate } from '../../../../src/core/matching/merge';
 import { weightMatching } from '../../../../src/core/matching/weightMatching';
-import { inferSpec } from '../../../../src/core/spec';
+import { inferSpec } from '../../../../src/core/permspec';
 import { initBackend } from '../../../../src/engine/backend';
 import { trainMlp } from '../../../../src/engine/compute';
 import { repairInterpolated, unitStats } from '../../../../src/engine/compute/repair';

@@ -15,7 +15,7 @@ import { readHfConfig } from '../../../../src/core/families/hfConfig';
 import { jsMatMul } from '../../../../src/core/matching/jsMatMul';
 import { applyPermutations, randomPermutations } from '../../../../src/core/matching/permute';
 import { weightMatching } from '../../../../src/core/matching/weightMatching';
-import { inferSpec } from '../../../../src/core/spec';
+import { inferSpec } from '../../../../src/core/permspec';
 import { initBackend } from '../../../../src/engine/backend';
 import { lmActivationMatching } from '../../../../src/engine/compute/activationMatching';
 import { loadLmCheckpoint, type LoadedLm } from '../../../../src/engine/lm/checkpoint';

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { PermSpec } from '../../../../src/core/checkpoint';
 import type { HfConfig } from '../../../../src/core/families';
-import { SpecError, describeFamily, inferSpec, resolveSpec, specToFile, symmetryGroupLog10, type InferredSpec } from '../../../../src/core/spec';
+import { SpecError, describeFamily, inferSpec, resolveSpec, specToFile, symmetryGroupLog10, type InferredSpec } from '../../../../src/core/permspec';
 import {
   bertStateDict,
   cifarResnetStateDict,

@@ -1,7 +1,7 @@
 /** Block axes (attention heads) in the spec format: parsing, validation, printing, applying. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SpecError, formatSpecFile, parseSpecFile, resolveSpec, specToFile } from '../../../../src/core/spec';
+import { SpecError, formatSpecFile, parseSpecFile, resolveSpec, specToFile } from '../../../../src/core/permspec';
 import { applyPermutations, axisPermutations, randomPermutations } from '../../../../src/core/matching/permute';
 import { expandBlockAxis } from '../../../../src/core/blockAxis';
 import { permuteRawBytes } from '../../../../src/engine/loadTensors';
@@ -95,7 +95,10 @@ describe('spec files: block axes', () => {
     const spec = resolveSpec(parseSpecFile(specText({ 'q.weight': [heads, null], 'o.weight': [null, heads] }), 'h.json'), tensors, undefined, 'h.json');
     const perms = randomPermutations(spec, 7);
     const q: DenseTensor = { shape: [8, 3], data: Float32Array.from({ length: 24 }, (_, i) => i) };
-    const out = applyPermutations(spec, perms, new Map([['q.weight', q]])).get('q.weight')!;
+    // Every tensor the spec permutes must be there (a missing one is an error, not a pass).
+    const o: DenseTensor = { shape: [3, 8], data: new Float32Array(24) };
+    const out = applyPermutations(spec, perms, new Map([['q.weight', q], ['o.weight', o]])).get('q.weight')!;
+    assert.throws(() => applyPermutations(spec, perms, new Map([['q.weight', q]])), /names `o.weight` but the weights hold no such tensor/);
     const full = expandBlockAxis(spec.axes['q.weight'][0] as BlockAxis, perms, (n) => { throw new Error(n); });
     for (let r = 0; r < 8; r++) for (let c = 0; c < 3; c++) assert.equal(out.data[r * 3 + c], q.data[full[r] * 3 + c]);
     // The writer's per-axis indices (what `align --out` uses) are the expanded block axis.

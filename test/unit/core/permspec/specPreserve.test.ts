@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { PermSpec } from '../../../../src/core/checkpoint';
-import { inferSpec } from '../../../../src/core/spec';
+import { inferSpec } from '../../../../src/core/permspec';
 import type { HfConfig } from '../../../../src/core/families';
 import {
   mlpLayerName,

@@ -12,7 +12,7 @@ import {
   skeletonSpecFile,
   specToFile,
   symmetryGroupLog10,
-} from '../../../../src/core/spec';
+} from '../../../../src/core/permspec';
 import { mlpStateDict, resnetStateDict, shapesOf } from '../../helpers/stateDicts';
 
 /** Asserts fn throws a SpecError of that kind whose message contains every fragment. */

@@ -1,5 +1,5 @@
 /**
- * The attention layers read back from a spec's block axes (src/core/spec/attentionLayers.ts): the
+ * The attention layers read back from a spec's block axes (src/core/permspec/attentionLayers.ts): the
  * inspector's and the alignment panel's per-layer head view. Checked on the specs inferred for the
  * shared Hugging Face fixtures (GPT-2, BERT, Llama with GQA) and on a hand-written spec.
  */
@@ -7,8 +7,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { openCheckpoint, checkpointSummary } from '../../../../src/core/safetensors';
-import { inferSpec } from '../../../../src/core/spec';
-import { attentionLayers } from '../../../../src/core/spec/attentionLayers';
+import { inferSpec } from '../../../../src/core/permspec';
+import { attentionLayers } from '../../../../src/core/permspec/attentionLayers';
 import { readHfConfig } from '../../../../src/core/families/hfConfig';
 import type { PermSpec } from '../../../../src/core/checkpoint';
 import { attentionLayer } from '../../../../webview/validate';

@@ -1,5 +1,5 @@
 /**
- * Spec inference on Flax names and layouts (src/core/spec/flaxLayout.ts): Dense kernels [in, out],
+ * Spec inference on Flax names and layouts (src/core/permspec/flaxLayout.ts): Dense kernels [in, out],
  * Conv kernels HWIO, BatchNorm scale/bias with batch_stats mean/var, collection prefixes; and the
  * PyTorch-layout view the forward passes read. Fixtures: test/fixtures/formats (SOURCES.md).
  */
@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import type { DenseTensor } from '../../../../src/core/checkpoint';
 import { openCheckpoint } from '../../../../src/core/formats';
-import { flaxTensorsAsTorch, looksFlax } from '../../../../src/core/spec/flaxLayout';
-import { inferSpec } from '../../../../src/core/spec';
+import { flaxTensorsAsTorch, looksFlax } from '../../../../src/core/permspec/flaxLayout';
+import { inferSpec } from '../../../../src/core/permspec';
 
 const FORMATS = path.join(__dirname, '..', '..', '..', 'fixtures', 'formats');
 
