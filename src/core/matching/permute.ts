@@ -8,31 +8,6 @@ import { entryPermutation } from '../blockAxis';
 import { mulberry32, shuffleInPlace } from './prng';
 import type { HeldValues } from '../heldTensor';
 
-/** Side of the square tiles `gatherTiled` copies: 32 x 32 floats keep the rows being read in cache. */
-const TILE = 32;
-
-/**
- * out[a, b] = data[rowOffsets[a] + colOffsets[b]] by tiles: a 2-D gather that moves the axis
- * (a transpose) reads across rows, and row by row it missed the cache on every value (the
- * largest cost of a weight-matching sweep after the products and the assignment).
- */
-function gatherTiled(data: Float32Array, rowOffsets: Int32Array, colOffsets: Int32Array, out: Float32Array): Float32Array {
-  const rows = rowOffsets.length;
-  const cols = colOffsets.length;
-  for (let a0 = 0; a0 < rows; a0 += TILE) {
-    const a1 = Math.min(rows, a0 + TILE);
-    for (let b0 = 0; b0 < cols; b0 += TILE) {
-      const b1 = Math.min(cols, b0 + TILE);
-      for (let a = a0; a < a1; a++) {
-        const base = rowOffsets[a];
-        const w = a * cols;
-        for (let b = b0; b < b1; b++) out[w + b] = data[base + colOffsets[b]];
-      }
-    }
-  }
-  return out;
-}
-
 /**
  * Gathers `data` (row-major, `shape`) along every axis that has a permutation, writing the
  * axes in the order `order` (a permutation of 0..rank-1): out[i_order...] = data[perm_d(i_d)...].
@@ -66,7 +41,6 @@ export function gatherAxes(
   const inner = offsets[rank - 1];
   const innerLen = inner.length;
   const contiguous = order[rank - 1] === rank - 1 && axisPerms[rank - 1] === null;
-  if (data && rank === 2 && !contiguous) return gatherTiled(data, offsets[0], inner, out);
   const idx = new Int32Array(rank);
   let w = 0;
   for (;;) {
@@ -189,8 +163,14 @@ export function axisPermsOf(spec: PermSpec, perms: Permutations, name: string): 
   return spec.axes[name].map((entry) => entryPermutation(entry, perms, missing));
 }
 
-/** pi(tensors): every tensor the spec names is permuted; tensors not in the spec are passed through. */
+/**
+ * pi(tensors): every tensor the spec names is permuted; tensors not in the spec are passed through.
+ * A spec tensor the map lacks is an error, not a pass: a partial pi(B) (say, a router's rows moved
+ * but its experts, held under other names, not) computes another function without a word.
+ */
 export function applyPermutations(spec: PermSpec, perms: Permutations, tensors: TensorMap): Map<string, DenseTensor> {
+  const absent = Object.keys(spec.axes).find((name) => !tensors.has(name));
+  if (absent !== undefined) throw new MatchingError('BadSpec', `permute: the spec names \`${absent}\` but the weights hold no such tensor`, absent);
   const out = new Map<string, DenseTensor>();
   for (const [name, t] of tensors) {
     out.set(name, spec.axes[name] ? permuteTensor(t, axisPermsOf(spec, perms, name)) : t);
