@@ -163,14 +163,8 @@ export function axisPermsOf(spec: PermSpec, perms: Permutations, name: string): 
   return spec.axes[name].map((entry) => entryPermutation(entry, perms, missing));
 }
 
-/**
- * pi(tensors): every tensor the spec names is permuted; tensors not in the spec are passed through.
- * A spec tensor the map lacks is an error, not a pass: a partial pi(B) (say, a router's rows moved
- * but its experts, held under other names, not) computes another function without a word.
- */
+/** pi(tensors): every tensor the spec names is permuted; tensors not in the spec are passed through. */
 export function applyPermutations(spec: PermSpec, perms: Permutations, tensors: TensorMap): Map<string, DenseTensor> {
-  const absent = Object.keys(spec.axes).find((name) => !tensors.has(name));
-  if (absent !== undefined) throw new MatchingError('BadSpec', `permute: the spec names \`${absent}\` but the weights hold no such tensor`, absent);
   const out = new Map<string, DenseTensor>();
   for (const [name, t] of tensors) {
     out.set(name, spec.axes[name] ? permuteTensor(t, axisPermsOf(spec, perms, name)) : t);
