@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark, each printing its figures as ratios against a baseline
  * measured in the same run (scipy / munkres / numpy / plain JS / one worker / a small file).
  * `npm run bench -- inspect lap` runs only the named sections; `npm run bench -- scale --preset 1b`
- * passes a flag to a section (diffscan is on request too, being a minute long; scale: `--preset tiny|100m|1b` (default 100m), `--dir DIR`, `--backend wasm|tensorflow|both`; it is not part of the
+ * passes a flag to a section (align: `--previous PATH` also times a previous build's dist/cli.js; diffscan is on request too, being a minute long; scale: `--preset tiny|100m|1b` (default 100m), `--dir DIR`, `--backend wasm|tensorflow|both`; it is not part of the
  * default run, being minutes long).
  */
 import { benchAlignCli } from './alignCli';
@@ -45,7 +45,7 @@ const SECTIONS: Record<string, { title: string; run: () => Promise<string[]> }> 
     title: 'weight matching in-process (plain JS and tfjs products) vs numpy+scipy',
     run: async () => [...(await benchMatching()), ...(await initBackend('auto').then((b) => benchMatching(tfMatMul, `tfjs ${b}`)))],
   },
-  align: { title: 'end-to-end `rebasin align` vs numpy+scipy; peak memory of a large alignment', run: () => benchAlignCli() },
+  align: { title: 'end-to-end `rebasin align` vs numpy+scipy; peak memory of a large alignment', run: () => benchAlignCli({ previousCli: argv.values.get('previous') }) },
   pool: { title: 'barrier curve over the worker pool vs one worker', run: () => benchBarrierPool() },
   barrier: { title: 'barrier curve of trained MLPs in one thread (training included)', run: () => benchBarrier(true) },
   lm: { title: 'LM evaluation (GPT-2 shape): tokens/s and tfjs peak memory against the batch plan', run: () => benchLm() },

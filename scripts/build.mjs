@@ -2,7 +2,9 @@
 // compute worker, the CLI, the demo and each webview script. Targets whose entry file does
 // not exist yet are skipped, so the build works while parts are being added.
 import * as esbuild from 'esbuild';
-import { existsSync, mkdirSync, copyFileSync, readdirSync, readFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, copyFileSync, readdirSync, readFileSync, writeFileSync, rmSync, chmodSync } from 'node:fs';
+import Module from 'node:module';
+import * as vm from 'node:vm';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,6 +38,7 @@ const targets = [
     define: { 'process.env.REBASIN_BUNDLED_TFJS_VERSION': JSON.stringify(tfjsVersion) },
   },
   { ...node, entryPoints: ['src/engine/worker.ts'], outfile: 'dist/worker.js' },
+  { ...node, entryPoints: ['src/engine/workerBoot.ts'], outfile: 'dist/workerBoot.js' },
   { ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   { ...node, entryPoints: ['src/demo/main.ts'], outfile: 'dist/demo.js' },
 ];
@@ -62,6 +65,17 @@ if (existsSync(webviewDir)) {
 
 const present = targets.filter((t) => existsSync(join(root, t.entryPoints[0])));
 
+/**
+ * V8's code cache of dist/worker.js, which dist/workerBoot.js starts workers from
+ * (src/engine/workerBoot.ts): compiled here, by the Node that built the bundle.
+ */
+function writeWorkerCodeCache() {
+  const file = join(root, 'dist', 'worker.js');
+  if (!existsSync(file)) return;
+  const script = new vm.Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file });
+  writeFileSync(`${file}.cache`, script.createCachedData());
+}
+
 function copyWasm() {
   const src = join(root, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist');
   const dst = join(root, 'dist', 'wasm');
@@ -71,11 +85,14 @@ function copyWasm() {
 
 process.chdir(root);
 if (watch) {
+  // Rebuilds would outdate a code cache: none is written, an old one removed (workerBoot.ts also ignores a stale one).
+  rmSync(join(root, 'dist', 'worker.js.cache'), { force: true });
   for (const t of present) await (await esbuild.context(t)).watch();
   copyWasm();
 } else {
   await Promise.all(present.map((t) => esbuild.build(t)));
   copyWasm();
+  writeWorkerCodeCache();
   if (existsSync(join(root, 'dist', 'cli.js'))) chmodSync(join(root, 'dist', 'cli.js'), 0o755);
   console.log(`built ${present.map((t) => t.outfile).join(', ')}`);
 }

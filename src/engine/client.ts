@@ -4,6 +4,7 @@
  * the whole pool: the engine's barrier job (barrierJob.ts) plans and runs it on this pool; the
  * client only hands it over and passes its progress and curve points back.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CurvePoint, Progress } from '../core/checkpoint';
 import { quietNativeLogs } from './nativeLogs';
@@ -19,7 +20,7 @@ export interface EngineClientOptions {
   readonly nativeBackendPath?: string;
   /** Worker threads for independent work (default: number of cores). */
   readonly workers?: number;
-  /** The worker bundle (default: worker.js beside this bundle, i.e. dist/worker.js). */
+  /** The worker bundle (default: workerBoot.js, else worker.js, beside this bundle: dist/). */
   readonly workerScript?: string;
   /** Receives worker log lines (backend choice, tfjs notices); nothing is printed otherwise. */
   readonly log?: (line: string) => void;
@@ -47,6 +48,15 @@ export function chunk<T>(items: readonly T[], parts: number): T[][] {
   return out;
 }
 
+/**
+ * The worker bundle beside this one: started through workerBoot.js (from V8's code cache, see
+ * workerBoot.ts) when the build put it there, else worker.js itself (a package without it).
+ */
+function defaultWorkerScript(): string {
+  const boot = path.join(__dirname, 'workerBoot.js');
+  return fs.existsSync(boot) ? boot : path.join(__dirname, 'worker.js');
+}
+
 export class EngineClient {
   private constructor(
     private readonly pool: WorkerPool,
@@ -58,7 +68,7 @@ export class EngineClient {
     quietNativeLogs();
     const log = opts.log ?? (() => undefined);
     const pool = new WorkerPool({
-      script: opts.workerScript ?? path.join(__dirname, 'worker.js'),
+      script: opts.workerScript ?? defaultWorkerScript(),
       backend: opts.backend,
       nativeBackendPath: opts.nativeBackendPath,
       size: opts.workers ?? defaultWorkerCount(),
