@@ -3,14 +3,17 @@
  * permutation, match B's units to A's by the correlation of their post-activation features,
  * one linear assignment (maximise) per permutation. Features are streamed in batches: only
  * running sums are kept (sum a, sum b, sum a^2, sum b^2, A^T B). Conv features are pooled over
- * spatial positions (each position is one sample of the channel). Permutations no hidden
- * activation reveals (e.g. a residual stream not exposed) stay the identity.
+ * spatial positions (each position is one sample of the channel). Features on a block axis
+ * (a ViT's q, k, v and heads' outputs) are solved per group of blocks as the language models'
+ * heads are (`assignBlocks`). Permutations no hidden activation reveals (e.g. a residual stream
+ * not exposed) stay the identity.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BlockPart, PermSpec, Progress, TensorMap } from '../../core/checkpoint';
 import type { Dataset } from '../../core/data';
 import { AssignmentError, solveAssignmentMaxAsync } from '../../core/assignment/lap';
 import { formatTimeLeft } from '../../core/progressText';
+import { isBlockAxis } from '../../core/blockAxis';
 import { throwIfCancelled } from '../errors';
 import { toBatches, type Batches } from './evaluate';
 import { assertFeaturesFit } from './dataFit';
@@ -56,14 +59,16 @@ export async function activationMatching(
   opts: { signal?: AbortSignal; onProgress?: (p: Progress) => void } = {},
 ): Promise<ActivationMatchingResult> {
   const stats = new Map<string, Stats>();
+  // Block-axis features (heads) by their key in `stats`, with the block axis they are laid out on.
+  const blockParts = new Map<string, BlockPart>();
   for (let k = 0; k < batches.xs.length; k++) {
     throwIfCancelled(opts.signal, 'activation matching');
     tf.tidy(() => {
       const featsA = new Map<string, tf.Tensor2D[]>();
       const featsB = new Map<string, tf.Tensor2D[]>();
-      const collect = (into: Map<string, tf.Tensor2D[]>) => (weight: string, f: tf.Tensor) => {
-        const perm = spec.axes[weight]?.[0];
-        if (typeof perm !== 'string') return;
+      const collect = (into: Map<string, tf.Tensor2D[]>) => (weight: string, f: tf.Tensor, axis = 0) => {
+        const perm = featureKey(spec, weight, axis, blockParts);
+        if (perm === undefined) return;
         const list = into.get(perm) ?? [];
         // The forward pass's own tidy would free the features when it returns: keep them until used.
         list.push(tf.keep(asSamples(f)));
@@ -83,7 +88,21 @@ export async function activationMatching(
     opts.onProgress?.({ stage: 'activations', fraction: (k + 1) / batches.xs.length, message: `Activation matching: batch ${k + 1} of ${batches.xs.length}` });
     await new Promise<void>((r) => setImmediate(r));
   }
-  return assign(spec, stats, opts);
+  return assign(spec, stats, blockParts, opts);
+}
+
+/**
+ * Where a feature laid out like `weight`'s axis `axis` is summed: its permutation's name, or for
+ * a block axis of one part (a transformer's heads) a key of its own, recorded in `blockParts`
+ * (each such feature is one block structure of its group, solved by `assignBlocks`).
+ */
+function featureKey(spec: PermSpec, weight: string, axis: number, blockParts: Map<string, BlockPart>): string | undefined {
+  const entry = spec.axes[weight]?.[axis];
+  if (typeof entry === 'string') return entry;
+  if (!isBlockAxis(entry) || entry.parts.length !== 1 || entry.parts[0].perms[0] === null) return undefined;
+  const key = `\u0000block ${weight} ${axis}`;
+  blockParts.set(key, entry.parts[0]);
+  return key;
 }
 
 /**
@@ -116,13 +135,31 @@ function accumulate(stats: Map<string, Stats>, perm: string, za: tf.Tensor2D, zb
   s.count += za.shape[0];
 }
 
-/** One assignment per permutation from its correlation matrix; permutations without features stay the identity. */
-async function assign(spec: PermSpec, stats: ReadonlyMap<string, Stats>, opts: SolveOptions): Promise<ActivationMatchingResult> {
+/**
+ * One assignment per permutation from its correlation matrix; block-axis features (heads) by
+ * block assignment per group, its inner permutations with it; permutations without features
+ * stay the identity.
+ */
+async function assign(spec: PermSpec, stats: ReadonlyMap<string, Stats>, blockParts: ReadonlyMap<string, BlockPart>, opts: SolveOptions): Promise<ActivationMatchingResult> {
   const perms: Record<string, Int32Array> = {};
   const correlation: Record<string, { before: number; after: number }> = {};
   const unobserved: string[] = [];
+  const groups = new Map<string, [BlockPart, Stats | undefined][]>();
+  for (const [key, part] of blockParts) {
+    const outer = part.perms[0] as string;
+    groups.set(outer, [...(groups.get(outer) ?? []), [part, stats.get(key)]]);
+  }
+  for (const features of groups.values()) {
+    const h = assignBlocks(spec, features);
+    if (!h) continue;
+    for (const [name, p] of h.perms) {
+      perms[name] = p;
+      correlation[name] = h.correlation;
+    }
+  }
   for (const [name, size] of Object.entries(spec.perms)) {
     const s = stats.get(name);
+    if (perms[name] && !s) continue;
     if (!s) {
       perms[name] = Int32Array.from({ length: size }, (_, i) => i);
       unobserved.push(name);

@@ -15,8 +15,11 @@ export interface ForwardOptions {
   /**
    * Post-activation features of each permuted hidden layer, keyed by the weight tensor that
    * writes them ([n, units], or [n, h, w, channels] for convs). Read synchronously or tf.keep.
+   * `axis` (default 0, the axis a weight writes): the features are laid out like this axis of
+   * `weight` instead, e.g. a transformer's attention output before its projection (axis 1).
+   * Features on a block axis (heads) are matched as blocks with their inner permutations.
    */
-  readonly onActivation?: (weight: string, features: tf.Tensor) => void;
+  readonly onActivation?: (weight: string, features: tf.Tensor, axis?: number) => void;
   /**
    * The first Linear layer's output (x W^T + b) computed elsewhere: used instead of computing
    * it. A barrier curve precomputes it for A and B once, since it is linear in the weights.

@@ -39,6 +39,8 @@ interface Block {
   readonly out: Linear;
   /** The MLP's first weight: activation matching keys its units by it. */
   readonly fcName: string;
+  /** The q, k, v and output projections' weights: activation matching keys the heads' features by them. */
+  readonly names: { readonly q: string; readonly k: string; readonly v: string; readonly o: string };
 }
 
 /** x [n, s, in] · W + b -> [n, s, out]. */
@@ -49,16 +51,22 @@ function linear(x: tf.Tensor3D, l: Linear): tf.Tensor3D {
   return tf.reshape(y, [n, s, l.w.shape[1]]);
 }
 
-/** Multi-head self-attention without a mask: softmax(q k^T / sqrt(d)) v per head, heads concatenated. */
-function attention(x: tf.Tensor3D, blk: Block, heads: number): tf.Tensor3D {
+/**
+ * Multi-head self-attention without a mask: softmax(q k^T / sqrt(d)) v per head, heads
+ * concatenated. Activation matching sees q, k, v (laid out like their weights' output axes,
+ * heads x head_dim) and the heads' output (like the output projection's input axis).
+ */
+function attention(x: tf.Tensor3D, blk: Block, heads: number, opts: ForwardOptions): tf.Tensor3D {
   const [n, s, width] = x.shape;
   const d = blk.q.w.shape[1] / heads;
   const split = (t: tf.Tensor3D): tf.Tensor4D => tf.transpose(tf.reshape(t, [n, s, heads, d]), [0, 2, 1, 3]);
-  const q = split(linear(x, blk.q));
-  const k = split(linear(x, blk.k));
-  const v = split(linear(x, blk.v));
-  const p = tf.softmax(tf.div(tf.matMul(q, k, false, true), Math.sqrt(d)));
-  const ctx = tf.reshape(tf.transpose(tf.matMul(p, v), [0, 2, 1, 3]), [n, s, heads * d]) as tf.Tensor3D;
+  const [qf, kf, vf] = [linear(x, blk.q), linear(x, blk.k), linear(x, blk.v)];
+  opts.onActivation?.(blk.names.q, qf);
+  opts.onActivation?.(blk.names.k, kf);
+  opts.onActivation?.(blk.names.v, vf);
+  const p = tf.softmax(tf.div(tf.matMul(split(qf), split(kf), false, true), Math.sqrt(d)));
+  const ctx = tf.reshape(tf.transpose(tf.matMul(p, split(vf)), [0, 2, 1, 3]), [n, s, heads * d]) as tf.Tensor3D;
+  opts.onActivation?.(blk.names.o, ctx, 1);
   return linear(ctx, blk.o).reshape([n, s, width]);
 }
 
@@ -116,6 +124,7 @@ export function buildVit(tensors: TensorMap, config: ModelConfig): Model {
         fc: lin(`${at}.intermediate.dense`),
         out: lin(`${at}.output.dense`),
         fcName: `${at}.intermediate.dense.weight`,
+        names: { q: `${at}.attention.attention.query.weight`, k: `${at}.attention.attention.key.weight`, v: `${at}.attention.attention.value.weight`, o: `${at}.attention.output.dense.weight` },
       });
     }
     final = norm(`${prefix}layernorm`);
@@ -141,7 +150,7 @@ export function buildVit(tensors: TensorMap, config: ModelConfig): Model {
       // The residual stream: its permutation is the patch projection's output axis.
       opts.onActivation?.(stream, s);
       for (const blk of blocks) {
-        s = tf.add(s, attention(layerNorm(s, blk.ln1.g, blk.ln1.b, eps) as tf.Tensor3D, blk, heads));
+        s = tf.add(s, attention(layerNorm(s, blk.ln1.g, blk.ln1.b, eps) as tf.Tensor3D, blk, heads, opts));
         const hidden = activate(linear(layerNorm(s, blk.ln2.g, blk.ln2.b, eps) as tf.Tensor3D, blk.fc), act) as tf.Tensor3D;
         opts.onActivation?.(blk.fcName, hidden);
         s = tf.add(s, linear(hidden, blk.out));

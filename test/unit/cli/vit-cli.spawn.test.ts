@@ -3,9 +3,9 @@
  * transformers, see its SOURCES.md), B the same network under a random element of its symmetry
  * group (residual stream, heads, q/k and v/o dimensions, MLP units), each a Hugging Face folder.
  * inspect names the family, align recovers A exactly (π(B) computes B's function), activation
- * matching recovers the stream and MLP units (heads are not matched from activations), barrier
- * evaluates both paths with accuracy on N×C×H×W images, and images of another shape are refused
- * in one line naming their file.
+ * matching on images recovers every group too (stream, heads, q/k and v/o dimensions, MLP units),
+ * barrier evaluates both paths with accuracy on N×C×H×W images (with weight or activation
+ * matching), and images of another shape are refused in one line naming their file.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -82,7 +82,7 @@ describe('rebasin on a ViT pair (Hugging Face folders)', () => {
     }
   });
 
-  it('activation matching on images recovers the residual stream and the MLP units; heads stay as they are', () => {
+  it('activation matching on images recovers every permutation weight matching finds: stream, heads, q/k, v/o, MLP units', () => {
     const perms = (method: string): Record<string, number[]> => {
       const r = runCli(['align', tmp.file('a'), tmp.file('b'), '--method', method, '--data', tmp.file('images.safetensors'), '--out', tmp.file(`by-${method}`), '--json']);
       assert.equal(r.code, 0, r.stderr);
@@ -92,8 +92,9 @@ describe('rebasin on a ViT pair (Hugging Face folders)', () => {
     };
     const exact = perms('weight');
     const byActivation = perms('activation');
-    for (const name of ['P_residual', 'P_vit.encoder.layer.0.mlp', 'P_vit.encoder.layer.1.mlp']) assert.deepEqual(byActivation[name], exact[name], name);
-    assert.deepEqual(byActivation['P_vit.encoder.layer.0.heads'], [0, 1, 2, 3]);
+    assert.equal(Object.keys(exact).length, 9);
+    for (const name of Object.keys(exact)) assert.deepEqual(byActivation[name], exact[name], name);
+    assert.notDeepEqual(byActivation['P_vit.encoder.layer.0.heads'], [0, 1, 2, 3]);
   });
 
   it('barrier evaluates both paths with accuracy on N×C×H×W images', () => {
@@ -103,6 +104,14 @@ describe('rebasin on a ViT pair (Hugging Face folders)', () => {
     assert.deepEqual(json.lambdas, [0, 0.5, 1]);
     for (const acc of [...json.naive.acc, ...json.aligned.acc]) assert.ok(acc >= 0 && acc <= 1);
     // π(B) is A: the aligned path stays at A's loss.
+    for (const l of json.aligned.loss) assert.ok(Math.abs(l - json.aligned.loss[0]) < 1e-5, `${json.aligned.loss}`);
+    assert.ok(Math.abs(json.barrier.aligned) < 1e-5);
+  });
+
+  it('barrier --method activation aligns B on the images and its aligned path stays at A', () => {
+    const r = runCli(['barrier', tmp.file('a'), tmp.file('b'), '--method', 'activation', '--data', tmp.file('images.safetensors'), '--steps', '3', '--workers', '1', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const json = JSON.parse(r.stdout) as { aligned: { loss: number[]; acc: number[] }; barrier: { aligned: number } };
     for (const l of json.aligned.loss) assert.ok(Math.abs(l - json.aligned.loss[0]) < 1e-5, `${json.aligned.loss}`);
     assert.ok(Math.abs(json.barrier.aligned) < 1e-5);
   });

@@ -3,7 +3,9 @@
  * test/fixtures/hf/vit-tiny (written by transformers, see its SOURCES.md): our forward pass gives
  * transformers' logits for its pixel_values; random elements of the inferred group (residual
  * stream, heads, q/k and v/o dimensions inside each head, MLP units) keep them, a permutation
- * outside the group does not; weight matching recovers a known group element exactly.
+ * outside the group does not; weight matching and activation matching (on random images: the
+ * residual stream, MLP units, heads and the q/k and v/o dimensions inside them) recover a known
+ * group element exactly.
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,6 +20,7 @@ import { openCheckpoint } from '../../../../src/core/safetensors';
 import { inferSpec } from '../../../../src/core/permspec';
 import { initBackend } from '../../../../src/engine/backend';
 import { buildModel, readTensors } from '../../../../src/engine/compute';
+import { activationMatchingFromTensors } from '../../../../src/engine/compute/activationMatching';
 import { hfFixture } from '../../helpers/hfFixtures';
 
 const DIR = hfFixture('vit-tiny');
@@ -116,5 +119,22 @@ describe('ViT (vit-tiny, transformers 5.18 reference logits)', () => {
     const aligned = applyPermutations(spec, r.perms, b);
     for (const [name, t] of weights) assert.deepEqual(Array.from(aligned.get(name)!.data), Array.from(t.data), `\`${name}\` differs`);
     assert.ok(logitsError(aligned) < 1e-4);
+  });
+
+  it('activation matching on random images recovers a random group element exactly: stream, heads, q/k, v/o, MLP', async () => {
+    const b = applyPermutations(spec, randomPermutations(spec, 12), weights);
+    // Uniform noise in [-1, 1) from a fixed LCG: the images need no structure, only variety.
+    let state = 7;
+    const n = 16;
+    const x = Float32Array.from({ length: n * 3 * 32 * 32 }, () => {
+      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+      return state / 2 ** 31 - 1;
+    });
+    const data = { x, xShape: [n, 3, 32, 32], y: new Int32Array(n), n, classes: 10, source: 'random images' };
+    const r = await activationMatchingFromTensors(spec, weights, b, readModelConfig(WEIGHTS), data, { batchSize: 8 });
+    assert.deepEqual(r.unobserved, []);
+    for (const name of Object.keys(spec.perms)) assert.ok(r.correlation[name].after > 0.999, `${name}: ${JSON.stringify(r.correlation[name])}`);
+    const aligned = applyPermutations(spec, r.perms, b);
+    for (const [name, t] of weights) assert.deepEqual(Array.from(aligned.get(name)!.data), Array.from(t.data), `\`${name}\` differs`);
   });
 });
