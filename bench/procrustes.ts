@@ -66,9 +66,8 @@ function timed<T>(run: () => T, repeats: number): { seconds: number; value: T } 
 }
 
 export async function benchProcrustes(maxD = 2048): Promise<string[]> {
-  const lines: string[] = [];
   const numpy = hasNumpy();
-  if (!numpy) lines.push('numpy baseline skipped: python3 with numpy not found');
+  if (!numpy) console.log('numpy baseline skipped: python3 with numpy not found');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rebasin-procrustes-'));
   try {
     for (const d of SIZES.filter((x) => x <= maxD)) {
@@ -97,11 +96,11 @@ export async function benchProcrustes(maxD = 2048): Promise<string[]> {
         const gap = Math.abs(objective(fast.value, m) - objective(reference, m)) / Math.abs(objective(reference, m));
         line += `; Jacobi ${jacobi.toFixed(3)} s: ${(jacobi / fast.seconds).toFixed(1)}x faster, objective gap ${gap.toExponential(1)}`;
       }
-      lines.push(line);
+      // Printed as soon as measured (d = 4096 takes minutes), not only at the end of the section.
+      console.log(line);
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  lines.push(`load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} cores (shared machine: other work inflates these times)`);
-  return lines;
+  return [`load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} cores (shared machine: other work inflates these times)`];
 }

@@ -6,22 +6,23 @@
  * src/core/symmetry/transformerGroup.ts): the problem splits into u's line and its complement,
  * solved by Procrustes in d - 1 dimensions.
  *
- * Method, chosen by measurement (bench/procrustes.ts, docs/transformers.md): the symmetric
- * eigendecomposition M^T M = V S^2 V^T (Householder tridiagonalisation + implicit QL, about
- * 10 d^3 flops in all with the products) gives V, then U's columns are M v_i / |M v_i| and
- * R = U V^T. One-sided Jacobi (svd.ts) stays as the float64 reference in tests: it is 20 to 40
- * times slower here (6 to 12 sweeps of 6 d^3 flops with poor locality). ml-matrix's SVD is the
- * same JAMA Golub-Kahan algorithm on arrays of arrays; a tfjs polar iteration (Newton-Schulz)
- * would be float32 and needs tens of d^3 products for an ill-conditioned M. Squaring M loses
- * the small singular directions (relative error eps (s_1/s_i)^2): columns with
- * s_i < TAIL s_1 are re-orthogonalised by Gram-Schmidt against the larger ones, and null ones
- * completed from the standard basis. Their share of the objective is at most 2 s_i each, so the
- * objective still matches the reference to a relative ~1e-9, and R is orthogonal to ~1e-10.
+ * Method, chosen by measurement (bench/procrustes.ts; figures in docs/transformers.md): the
+ * symmetric eigendecomposition M^T M = V S^2 V^T (Householder tridiagonalisation + implicit QL,
+ * symmetricEigen.ts) gives V, U's columns are M v_i / |M v_i|, and R = U V^T; about 10 d^3 flops
+ * with the products, in float64. The alternatives: one-sided Jacobi (svd.ts) is 6 to 12 sweeps of
+ * 6 d^3 flops with poor locality, 4 to 9 times slower here at d = 256 .. 768, and stays as the
+ * float64 reference in tests (procrustesReference.ts); ml-matrix's SVD is the same Golub-Kahan
+ * algorithm of JAMA on arrays of arrays (not faster in kind, so no dependency); a polar iteration
+ * on tfjs products (Newton-Schulz) is float32 and needs tens of d^3 products for an
+ * ill-conditioned M. Squaring M loses the directions of singular values below sqrt(eps) s_1
+ * (relative error eps (s_1 / s_i)^2), so the tail below TAIL s_1 is solved again, recursively, in
+ * the complement of the head (polarFactors); numerically null directions are completed from the
+ * standard basis (any completion gives the same objective).
  */
 import { gemm, transpose } from './dense';
 import { symmetricEigen } from './symmetricEigen';
 
-/** Below this fraction of the largest singular value, M v_i / s_i is re-orthogonalised. */
+/** Below this fraction of the largest singular value, the singular directions are solved again. */
 const TAIL = 1e-3;
 
 /** The orthogonal d x d R (row-major) maximising trace(R^T M) for a row-major d x d M. */
