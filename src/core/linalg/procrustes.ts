@@ -10,7 +10,7 @@
  * symmetric eigendecomposition M^T M = V S^2 V^T (Householder tridiagonalisation + implicit QL,
  * symmetricEigen.ts) gives V, U's columns are M v_i / |M v_i|, and R = U V^T; about 10 d^3 flops
  * with the products, in float64. The alternatives: one-sided Jacobi (svd.ts) is 6 to 12 sweeps of
- * 6 d^3 flops with poor locality, 4 to 9 times slower here at d = 256 .. 768, and stays as the
+ * 6 d^3 flops with poor locality, 3 to 5 times slower here at d = 256 .. 768, and stays as the
  * float64 reference in tests (procrustesReference.ts); ml-matrix's SVD is the same Golub-Kahan
  * algorithm of JAMA on arrays of arrays (not faster in kind, so no dependency); a polar iteration
  * on tfjs products (Newton-Schulz) is float32 and needs tens of d^3 products for an
