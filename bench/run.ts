@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark, each printing its figures as ratios against a baseline
  * measured in the same run (scipy / munkres / numpy / plain JS / one worker / a small file).
  * `npm run bench -- inspect lap` runs only the named sections; `npm run bench -- scale --preset 1b`
- * passes a flag to a section (align: `--previous PATH` also times a previous build's dist/cli.js; diffscan is on request too, being a minute long; scale: `--preset tiny|100m|1b` (default 100m), `--dir DIR`, `--backend wasm|tensorflow|both`; it is not part of the
+ * passes a flag to a section (align: `--previous PATH` also times a previous build's dist/cli.js; diffscan and procrustes are on request too, being minutes long; procrustes: `--max-d 4096`; scale: `--preset tiny|100m|1b` (default 100m), `--dir DIR`, `--backend wasm|tensorflow|both`; it is not part of the
  * default run, being minutes long).
  */
 import { benchAlignCli } from './alignCli';
@@ -16,6 +16,7 @@ import { benchLm } from './lm';
 import { benchMatching } from './matching';
 import { benchMatmul } from './matmul';
 import { benchNative } from './native';
+import { benchProcrustes } from './procrustes';
 import { benchLapLlama } from './lapLlama';
 import { benchScale } from './scale/scale';
 import { initBackend } from '../src/engine/backend';
@@ -34,7 +35,7 @@ function flags(argv: readonly string[]): { names: string[]; values: Map<string, 
 const argv = flags(process.argv.slice(2));
 
 /** Sections only run when named (too long for the default run). */
-const ON_REQUEST = new Set(['scale', 'laphuge', 'diffscan']);
+const ON_REQUEST = new Set(['scale', 'laphuge', 'diffscan', 'procrustes']);
 
 const SECTIONS: Record<string, { title: string; run: () => Promise<string[]> }> = {
   inspect: { title: 'inspect: 10 GB sparse file vs a small file', run: () => benchInspect() },
@@ -50,6 +51,10 @@ const SECTIONS: Record<string, { title: string; run: () => Promise<string[]> }> 
   barrier: { title: 'barrier curve of trained MLPs in one thread (training included)', run: () => benchBarrier(true) },
   lm: { title: 'LM evaluation (GPT-2 shape): tokens/s and tfjs peak memory against the batch plan', run: () => benchLm() },
   diffscan: { title: '`rebasin diff` and `scan` on sparse 4 GiB files vs a small file: peak RSS of the CLI process', run: async () => benchDiffScan() },
+  procrustes: {
+    title: 'orthogonal Procrustes (eigen path) vs numpy SVD and the Jacobi reference, d = 64 .. 2048 (`--max-d 4096` for more)',
+    run: () => benchProcrustes(Number(argv.values.get('max-d') ?? 2048)),
+  },
   laphuge: { title: 'linear assignment at Llama MLP sizes (n = 5632, 14336; dense float64) vs scipy: time and peak memory', run: async () => benchLapLlama() },
   scale: {
     title: '`rebasin align` on a synthetic Llama pair (sharded BF16): wall time, peak RSS, bytes read, exact recovery',

@@ -5,9 +5,9 @@
  * Golub-Kahan port of JAMA, say) because it is short enough to check by eye, has no dependency,
  * and gives singular vectors accurate to float64 even for tiny singular values, which is what
  * Procrustes needs: R = U V^T is read from the vectors, not the values. Its cost is
- * O(n^3) per sweep (6 to 12 sweeps): measured 17 ms at d = 64 and 16 s at d = 768, so d = 4096
- * (cubic growth: most of an hour) needs a faster method still (docs/transformers.md, "Orthogonal
- * symmetry (in progress)").
+ * O(n^3) per sweep (6 to 12 sweeps): measured 17 ms at d = 64 and 16 s at d = 768, too slow for
+ * wide models, so `procrustes` uses the symmetric eigensolver (procrustes.ts) and this SVD is the
+ * float64 reference it is tested against (`procrustesByJacobi`).
  */
 
 export interface Svd {

@@ -1,12 +1,13 @@
 /**
  * SVD and Procrustes (src/core/linalg) against plain float64 references written here: the
  * reconstruction U S V^T, the polar factor by Newton's iteration X <- (X + X^-T) / 2 (a different
- * algorithm reaching the same R for a non-singular M), and brute force over permutations.
+ * algorithm reaching the same R for a non-singular M), brute force over permutations, and, for the
+ * fast eigendecomposition path, the one-sided Jacobi SVD on random, rank-deficient and ill-conditioned M.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { matMul, procrustes, procrustesFixing, svd } from '../../../../src/core/linalg';
+import { householderTo, matMul, procrustes, procrustesByJacobi, procrustesFixing, svd } from '../../../../src/core/linalg';
 import { mulberry32 } from '../../../../src/core/matching/prng';
 import { gaussian, orthogonalityError, randomOrthogonal, randomOrthogonalFixing } from '../../../../src/core/symmetry/orthogonal';
 
@@ -159,5 +160,90 @@ describe('procrustesFixing (R u = u, for LayerNorm)', () => {
     const spd = matMul(a, true, a, false, d);
     const r = procrustesFixing(matMul(spd, false, q, false, d), d, ones(d));
     assert.ok(maxDiff(r, q) < 1e-10, `${maxDiff(r, q)}`);
+  });
+});
+
+describe('procrustes (eigendecomposition of M^T M) against the one-sided Jacobi reference', () => {
+  /** M = Q1 diag(s) Q2^T with chosen singular values. */
+  const withSingularValues = (s: readonly number[], random: () => number): Float64Array => {
+    const d = s.length;
+    const left = randomOrthogonal(d, random);
+    const right = randomOrthogonal(d, random);
+    const scaled = left.map((x, idx) => x * s[idx % d]);
+    return matMul(scaled, false, right, true, d);
+  };
+  const check = (label: string, m: Float64Array, d: number, objectiveTol: number) => {
+    const r = procrustes(m, d);
+    const reference = procrustesByJacobi(m, d);
+    const nuclear = svd(m, d, d).s.reduce((x, y) => x + y, 0);
+    assert.ok(orthogonalityError(r, d) < 1e-10, `${label}: orthogonality error ${orthogonalityError(r, d)}`);
+    const gap = Math.abs(inner(r, m) - inner(reference, m));
+    assert.ok(gap <= objectiveTol * Math.max(nuclear, 1e-300), `${label}: objective ${inner(r, m)} vs reference ${inner(reference, m)}`);
+    return { r, reference };
+  };
+
+  it('random M (d = 64, 128): the same R and objective as the reference', () => {
+    const random = mulberry32(11);
+    for (const d of [64, 128]) {
+      const m = randomMatrix(d, d, random);
+      const { r, reference } = check(`random d=${d}`, m, d, 1e-12);
+      assert.ok(maxDiff(r, reference) < 1e-8, `d=${d}: R differs from the reference by ${maxDiff(r, reference)}`);
+    }
+  });
+
+  it('rank-deficient M (rank 5 and rank d/2, d = 96) and M = 0: orthogonal, same objective', () => {
+    const random = mulberry32(12);
+    const d = 96;
+    for (const rank of [5, d / 2]) {
+      const s = Array.from({ length: d }, (_, i) => (i < rank ? 1 + random() : 0));
+      check(`rank ${rank}`, withSingularValues(s, random), d, 1e-12);
+    }
+    const r = procrustes(new Float64Array(16 * 16), 16);
+    assert.ok(orthogonalityError(r, 16) < 1e-12);
+  });
+
+  it('ill-conditioned M (singular values from 1 down to 1e-12, d = 96; and 1e3 .. 1e-9 with clusters)', () => {
+    const random = mulberry32(13);
+    const d = 96;
+    check('geometric 1..1e-12', withSingularValues(Array.from({ length: d }, (_, i) => 10 ** ((-12 * i) / (d - 1))), random), d, 1e-12);
+    const clustered = Array.from({ length: d }, (_, i) => (i < 30 ? 1e3 : i < 60 ? 1 + 1e-12 * i : 1e-9));
+    check('clusters', withSingularValues(clustered, random), d, 1e-12);
+  });
+
+  it('an orthogonal M (all singular values equal) is its own Procrustes solution', () => {
+    const random = mulberry32(14);
+    const q = randomOrthogonal(64, random);
+    assert.ok(maxDiff(procrustes(q, 64), q) < 1e-12);
+  });
+
+  it('recovers a known Q from Q S with S symmetric positive definite at d = 128', () => {
+    const random = mulberry32(15);
+    const d = 128;
+    const q = randomOrthogonal(d, random);
+    const a = randomMatrix(d, d, random);
+    const spd = matMul(a, true, a, false, d).map((x, idx) => x + (idx % (d + 1) === 0 ? 0.1 : 0));
+    assert.ok(maxDiff(procrustes(matMul(q, false, spd, false, d), d), q) < 1e-9);
+  });
+
+  it('procrustesFixing at d = 97: equals the reduction solved by the Jacobi reference', () => {
+    const random = mulberry32(16);
+    const d = 97;
+    const u = new Float64Array(d).fill(1 / Math.sqrt(d));
+    for (const m of [randomMatrix(d, d, random), withSingularValues(Array.from({ length: d }, (_, i) => (i < 10 ? 1 : 0)), random)]) {
+      const r = procrustesFixing(m, d, u);
+      const h = householderTo(u, d);
+      const inner0 = matMul(matMul(h, false, m, false, d), false, h, false, d);
+      const block = Float64Array.from({ length: (d - 1) * (d - 1) }, (_, idx) => inner0[(Math.floor(idx / (d - 1)) + 1) * d + (idx % (d - 1)) + 1]);
+      const rb = procrustesByJacobi(block, d - 1);
+      const mid = Float64Array.from({ length: d * d }, (_, idx) => {
+        const i = Math.floor(idx / d);
+        const j = idx % d;
+        return i === 0 || j === 0 ? (i === j ? 1 : 0) : rb[(i - 1) * (d - 1) + j - 1];
+      });
+      const reference = matMul(matMul(h, false, mid, false, d), false, h, false, d);
+      assert.ok(orthogonalityError(r, d) < 1e-10);
+      for (let i = 0; i < d; i++) assert.ok(Math.abs(inner(r.subarray(i * d, (i + 1) * d), u) - u[i]) < 1e-10);
+      assert.ok(Math.abs(inner(r, m) - inner(reference, m)) < 1e-11 * Math.abs(inner(reference, m)));
+    }
   });
 });
