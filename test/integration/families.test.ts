@@ -123,6 +123,15 @@ describe('Re-Basin extension: Mixtral and ViT', function () {
     return outcome;
   }
 
+  type Barrier = BarrierOutcome['result'];
+  /** Compute barrier… on the pair; the result has an aligned path. */
+  async function barrier(a: string, b: string, data: string): Promise<Barrier & { aligned: NonNullable<Barrier['aligned']> }> {
+    const outcome = (await vscode.commands.executeCommand('rebasin.computeBarrier', { a: vscode.Uri.file(a), b: vscode.Uri.file(b), data: vscode.Uri.file(data), openPanel: false })) as BarrierOutcome;
+    const { aligned } = outcome.result;
+    assert.ok(aligned, 'an aligned path');
+    return { ...outcome.result, aligned };
+  }
+
   describe('Mixtral (mixtral-tiny: 4 experts, top 2, 2 KV groups)', function () {
     let a: string;
     let b: string;
@@ -165,15 +174,8 @@ describe('Re-Basin extension: Mixtral and ViT', function () {
     });
 
     it('the barrier on token ids is flat on the aligned path', async function () {
-      const outcome = (await vscode.commands.executeCommand('rebasin.computeBarrier', {
-        a: vscode.Uri.file(a),
-        b: vscode.Uri.file(b),
-        data: vscode.Uri.file(ids),
-        openPanel: false,
-      })) as BarrierOutcome;
-      const r = outcome.result;
+      const r = await barrier(a, b, ids);
       assert.equal(r.lm?.objective, 'causal');
-      assert.ok(r.aligned, 'an aligned path');
       const a0 = r.naive.loss[0];
       for (const x of r.aligned.loss) assert.ok(Math.abs(x - a0) <= 1e-4 * Math.abs(a0), `aligned ${x} vs A ${a0}`);
       assert.ok(r.barrier.aligned !== undefined && Math.abs(r.barrier.aligned) <= 1e-4, `aligned barrier ${r.barrier.aligned}`);
@@ -210,14 +212,7 @@ describe('Re-Basin extension: Mixtral and ViT', function () {
     });
 
     it('the barrier on images is flat on the aligned path, with accuracy', async function () {
-      const outcome = (await vscode.commands.executeCommand('rebasin.computeBarrier', {
-        a: vscode.Uri.file(a),
-        b: vscode.Uri.file(b),
-        data: vscode.Uri.file(images),
-        openPanel: false,
-      })) as BarrierOutcome;
-      const r = outcome.result;
-      assert.ok(r.aligned, 'an aligned path');
+      const r = await barrier(a, b, images);
       assert.equal(r.naive.acc?.length, r.lambdas.length);
       for (const x of r.aligned.loss) assert.ok(Math.abs(x - r.aligned.loss[0]) < 1e-5, `aligned ${r.aligned.loss}`);
       assert.ok(Math.abs(r.barrier.aligned ?? NaN) < 1e-5, `aligned barrier ${r.barrier.aligned}`);
