@@ -7,7 +7,7 @@
 import { formatBytes } from '../shared/bytes';
 import { clear, fmt, h, vscodeApi } from './dom';
 import { drawHistogram } from './histogram';
-import type { AttentionLayer, FromInspector, InspectorState, InspectorTensor, ScanResult, TensorStatsResult } from './protocol';
+import type { AttentionLayer, ExpertLayer, FromInspector, InspectorState, InspectorTensor, ScanResult, TensorStatsResult } from './protocol';
 import { readTheme, watchTheme } from './theme';
 import { inspectorState, toInspector } from './validate';
 import { onMessages } from './onMessages';
@@ -94,6 +94,7 @@ function architectureSection(s: InspectorState): HTMLElement | string {
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Group'), h('th', { scope: 'col', class: 'num' }, 'Units'), h('th', { scope: 'col', class: 'num' }, 'log₁₀ n!'))),
       h('tbody', {}, ...rows)),
     attentionTable(a.attention ?? []),
+    expertTable(a.experts ?? []),
     ...(a.notes ?? []).map((n) => h('p', { class: 'hint' }, n)));
 }
 
@@ -109,6 +110,22 @@ function attentionTable(layers: readonly AttentionLayer[]): HTMLElement | string
     h('h3', { id: 'heads-h' }, 'Attention heads'),
     h('table', { class: 'perm-table heads-table', 'aria-labelledby': 'heads-h' },
       h('thead', {}, h('tr', {}, ...['Layer', 'Heads', 'Inside each head', 'Groups'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, ...rows)));
+}
+
+/** Per layer of a mixture of experts: experts × units, the router's top-k, the permutations that move them. */
+function expertTable(layers: readonly ExpertLayer[]): HTMLElement | string {
+  if (layers.length === 0) return '';
+  const rows = layers.map((l) => h('tr', { 'data-layer': l.layer, title: l.summary },
+    h('th', { scope: 'row' }, l.label),
+    h('td', {}, `${fmt(l.experts)} experts × ${fmt(l.unitsPerExpert)} units`),
+    h('td', { class: 'num' }, l.topK !== undefined ? fmt(l.topK) : '—'),
+    h('td', {}, 'experts permute as units, the units inside each expert'),
+    h('td', { class: 'mono' }, `${l.outer}, ${l.units}`)));
+  return h('div', { class: 'experts' },
+    h('h3', { id: 'experts-h' }, 'Experts'),
+    h('table', { class: 'perm-table experts-table', 'aria-labelledby': 'experts-h' },
+      h('thead', {}, h('tr', {}, ...['Layer', 'Experts', 'Router top-k', 'What permutes', 'Groups'].map((c) => h('th', { scope: 'col' }, c)))),
       h('tbody', {}, ...rows)));
 }
 

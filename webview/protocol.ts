@@ -27,6 +27,7 @@ import type { BackendName } from '../src/engine/protocol';
 
 import type * as results from '../shared/schema/results';
 import type * as attention from '../shared/schema/attention';
+import type * as experts from '../shared/schema/experts';
 
 export type BarrierCurve = DeepReadonly<results.BarrierCurve>;
 export type GroupSummary = DeepReadonly<results.GroupSummary>;
@@ -34,6 +35,7 @@ export type PathMetrics = DeepReadonly<results.PathMetrics>;
 export type TensorStatsResult = DeepReadonly<results.TensorStatsResult>;
 export type AttentionLayer = DeepReadonly<attention.AttentionLayer>;
 export type InnerPermutation = DeepReadonly<attention.InnerPermutation>;
+export type ExpertLayer = DeepReadonly<experts.ExpertLayer>;
 export type { BackendName };
 
 /** Posted by every webview once its script has started and can receive `init`. */

@@ -6,6 +6,7 @@
 import * as v from 'valibot';
 import { int, num, obj, str, strArray } from '../schema/rules';
 import { attentionLayersSchema } from '../schema/attention';
+import { expertLayersSchema } from '../schema/experts';
 import { tensorStatsResultSchema } from '../schema/results';
 import { scanResultSchema } from '../schema/diff';
 import { readySchema, shortText } from './common';
@@ -28,6 +29,8 @@ export const architectureInfoSchema = obj({
   blocks: v.optional(v.record(v.string(), int(1), 'must be an object')),
   /** The attention layers: heads × head_dim, KV groups, which dimensions permute. */
   attention: attentionLayersSchema,
+  /** The mixture-of-experts layers: experts × units per expert, the router's top-k. */
+  experts: expertLayersSchema,
 });
 
 /**

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { readHfConfig } from '../../src/core/families/hfConfig';
+import { stackExperts } from '../../src/core/moe/expertStack';
 import { checkpointSummary, openCheckpoint } from '../../src/core/safetensors';
 import { initBackend } from '../../src/engine/backend';
 import type { HandlerContext } from '../../src/engine/handlerContext';
@@ -193,7 +194,8 @@ async function inspectorStateOf(name: string): Promise<InspectorState> {
   const ckpt = await openCheckpoint(file);
   try {
     const s = checkpointSummary(ckpt);
-    return { path: s.path, format: s.format, metadata: s.metadata, tensors: s.tensors, totalParams: s.totalParams, totalBytes: s.totalBytes, architecture: architectureOf(s.tensors, readHfConfig(s.path)) };
+    // As the extension's inspector reads it: a mixture's experts on their stacked view.
+    return { path: s.path, format: s.format, metadata: s.metadata, tensors: s.tensors, totalParams: s.totalParams, totalBytes: s.totalBytes, architecture: architectureOf(stackExperts(ckpt).tensors, readHfConfig(s.path)) };
   } finally {
     await ckpt.close();
   }
@@ -222,6 +224,22 @@ test('the inspector lists each attention layer: heads × head_dim, KV groups, wh
     assert.deepEqual(pageErrors(page), []);
     await page.close();
   }
+});
+
+test('the inspector lists each mixture-of-experts layer: experts × units, the router\'s top-k, what permutes', async () => {
+  const page = await hx.open('inspector');
+  await postFromHost(page, `{ type: 'init', state: ${JSON.stringify(await inspectorStateOf('mixtral-tiny'))} }`);
+  await page.waitForSelector('table.experts-table');
+  const rows = page.locator('table.experts-table tbody tr');
+  assert.equal(await rows.count(), 2);
+  assert.deepEqual(await rows.nth(1).locator('th, td').allTextContents(), ['layer 1', '4 experts × 96 units', '2', 'experts permute as units, the units inside each expert', 'P_model.layers.1.experts, P_model.layers.1.expert_mlp']);
+  assert.equal(await rows.nth(0).getAttribute('title'), 'layer 0 MLP: 4 experts × 96 units, router top 2; experts permute as units, the units inside each expert');
+  // The heads beside them (GQA) are not mistaken for experts, nor the experts for heads.
+  assert.deepEqual((await page.locator('table.heads-table tbody tr').nth(0).locator('th, td').allTextContents()).slice(0, 2), ['layer 0', '2 KV groups × 2 query heads × 16 dims']);
+  assert.equal(await page.locator('table.heads-table tbody tr').count(), 2);
+  await page.locator('section[aria-labelledby="arch-h"]').screenshot({ path: join(SHOTS, 'inspector-experts-mixtral-tiny.png') });
+  assert.deepEqual(pageErrors(page), []);
+  await page.close();
 });
 
 test('an LM curve shows perplexity beside the loss: endpoints and the highest point of each path', async () => {

@@ -24,6 +24,8 @@ export interface HfConfig {
   /** Key/value heads (grouped-query attention); absent: as many as `heads`. */
   readonly kvHeads?: number;
   readonly headDim?: number;
+  /** Mixture of experts: the experts the router picks per token (`num_experts_per_tok`). */
+  readonly expertsPerToken?: number;
 }
 
 export interface FamilyInference {

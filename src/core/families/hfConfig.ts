@@ -35,7 +35,7 @@ export function readHfConfig(checkpointPath: string, modelConfigPath?: string): 
   const raw = readJson(configFile, 'config.json');
   const model = readJson(modelConfigPath ?? `${checkpointPath}.rebasin.json`, 'model config');
   if (!raw && !model) return undefined;
-  const out: { model_type?: string; heads?: number; kvHeads?: number; headDim?: number } = {};
+  const out: { -readonly [K in keyof HfConfig]: HfConfig[K] } = {};
   if (raw && typeof raw.model_type === 'string') out.model_type = raw.model_type;
   const lm = raw && modelConfigPath === undefined && isLmModelType(raw.model_type) ? parseLmConfig(raw, configFile) : undefined;
   const heads = positiveInt(model?.heads) ?? lm?.heads ?? positiveInt(raw?.num_attention_heads) ?? positiveInt(raw?.n_head);
@@ -44,5 +44,7 @@ export function readHfConfig(checkpointPath: string, modelConfigPath?: string): 
   if (heads !== undefined) out.heads = heads;
   if (kvHeads !== undefined) out.kvHeads = kvHeads;
   if (headDim !== undefined) out.headDim = headDim;
+  const expertsPerToken = positiveInt(raw?.num_experts_per_tok);
+  if (expertsPerToken !== undefined) out.expertsPerToken = expertsPerToken;
   return out;
 }
