@@ -19,7 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '../gradients';
-import type { DenseTensor, MatMulABt, PermSpec, Permutations, Progress, TensorMap } from '../../core/checkpoint';
+import type { PermSpec, Permutations, TensorMap } from '../../core/checkpoint';
 import { interpolate } from '../../core/matching/merge';
 import { applyPermutations } from '../../core/matching/permute';
 import { mulberry32, shuffleInPlace } from '../../core/matching/prng';
@@ -27,23 +27,16 @@ import { weightMatching } from '../../core/matching/weightMatching';
 import { throwIfCancelled } from '../errors';
 import { liveWeights } from '../lm/blocks';
 import type { LmConfig } from '../lm/config';
-import { evaluateLm, type LmEvaluationInput } from '../lm/evaluate';
+import { evaluateLm, lowerBound, type LmEvaluationInput } from '../lm/evaluate';
 import { lmBytesPerSequence } from '../lm/memoryPlan';
 import { buildLm } from '../lm/model';
+import type { SteOptions } from './ste';
+import { SteProxy } from './steProxy';
 
-export interface LmSteOptions {
-  readonly epochs: number;
-  /** Most sequences per step (the memory plan may allow fewer). */
-  readonly batchSize: number;
-  readonly learningRate: number;
-  readonly seed: number;
-  /** Weight-matching sweeps per projection. */
-  readonly maxIter: number;
-  readonly matmul: MatMulABt;
+/** The classifier STE's options (`batchSize`: most sequences per step, the memory plan may allow fewer). */
+export interface LmSteOptions extends Omit<SteOptions, 'activation'> {
   /** Bytes the training step's activations and gradients may take. */
   readonly budgetBytes: number;
-  readonly signal?: AbortSignal;
-  readonly onProgress?: (p: Progress) => void;
 }
 
 export interface LmSteResult {
@@ -63,7 +56,7 @@ export function lmSteBatch(config: LmConfig, t: number, budgetBytes: number, mos
   return Math.max(1, Math.min(most, Math.floor(budgetBytes / perSequence)));
 }
 
-/** Sequences [s0, s1) of prepared token data as its own input (rows renumbered). */
+/** Sequences `seqs` of prepared token data, in that order, with their scored rows renumbered. */
 function sequencesOf(input: LmEvaluationInput, seqs: readonly number[]): { ids: Int32Array; rows: Int32Array; targets: Int32Array } {
   const { t } = input;
   const ids = new Int32Array(seqs.length * t);
@@ -71,23 +64,12 @@ function sequencesOf(input: LmEvaluationInput, seqs: readonly number[]): { ids: 
   const targets: number[] = [];
   seqs.forEach((s, j) => {
     ids.set(input.input.subarray(s * t, (s + 1) * t), j * t);
-    for (let r = lowerBound(input.rows, s * t); r < input.rows.length && input.rows[r] < (s + 1) * t; r++) {
+    for (let r = lowerBound(input.rows, s * t, 0); r < input.rows.length && input.rows[r] < (s + 1) * t; r++) {
       rows.push(input.rows[r] - s * t + j * t);
       targets.push(input.targets[r]);
     }
   });
   return { ids, rows: Int32Array.from(rows), targets: Int32Array.from(targets) };
-}
-
-function lowerBound(rows: Int32Array, value: number): number {
-  let lo = 0;
-  let hi = rows.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (rows[mid] < value) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 function samePerms(x: Permutations, y: Permutations): boolean {
@@ -119,17 +101,9 @@ export async function lmSteMatching(spec: PermSpec, a: TensorMap, b: TensorMap, 
   let best = { perms: init, loss: start };
   const scored: Permutations[] = [init];
 
-  const constA = new Map<string, tf.Tensor>();
-  const proxy = new Map<string, tf.Variable>();
-  for (const n of names) {
-    const t = a.get(n)!;
-    constA.set(n, tf.tensor(t.data, [...t.shape]));
-    proxy.set(n, tf.tidy(() => tf.variable(tf.tensor(t.data, [...t.shape]))));
-  }
-  const optimizer = tf.train.adam(opts.learningRate);
+  const ste = new SteProxy(a, names, opts.learningRate);
   const rand = mulberry32(opts.seed ^ 0x57e);
   const order = Array.from({ length: input.n }, (_, i) => i);
-  const proxyMap = (): Map<string, DenseTensor> => new Map(names.map((n) => [n, { shape: a.get(n)!.shape, data: proxy.get(n)!.dataSync() as Float32Array }]));
   let perms: Permutations = init;
   const stepLoss: number[] = [];
   const began = Date.now();
@@ -138,7 +112,7 @@ export async function lmSteMatching(spec: PermSpec, a: TensorMap, b: TensorMap, 
       shuffleInPlace(order, rand);
       for (let s0 = 0; s0 < input.n; s0 += batch) {
         throwIfCancelled(opts.signal, 'ste matching');
-        perms = (await weightMatching(spec, proxyMap(), b, { seed: opts.seed, maxIter: opts.maxIter, matmul: opts.matmul, signal: opts.signal, initPerms: perms })).perms;
+        perms = (await weightMatching(spec, ste.host(), b, { seed: opts.seed, maxIter: opts.maxIter, matmul: opts.matmul, signal: opts.signal, initPerms: perms })).perms;
         if (!scored.some((p) => samePerms(p, perms))) {
           scored.push(perms);
           const loss = await midpointCheckLoss(perms);
@@ -161,32 +135,30 @@ export async function lmSteMatching(spec: PermSpec, a: TensorMap, b: TensorMap, 
       }
     }
     throwIfCancelled(opts.signal, 'ste matching');
-    perms = (await weightMatching(spec, proxyMap(), b, { seed: opts.seed, maxIter: opts.maxIter, matmul: opts.matmul, signal: opts.signal, initPerms: perms })).perms;
+    perms = (await weightMatching(spec, ste.host(), b, { seed: opts.seed, maxIter: opts.maxIter, matmul: opts.matmul, signal: opts.signal, initPerms: perms })).perms;
     if (!scored.some((p) => samePerms(p, perms))) {
       const loss = await midpointCheckLoss(perms);
       if (loss < best.loss) best = { perms, loss };
     }
     return { perms: best.perms, stepLoss, checkLoss: { start, result: best.loss }, batch };
   } finally {
-    optimizer.dispose();
-    for (const t of [...constA.values(), ...proxy.values()]) t.dispose();
+    ste.dispose();
   }
 
   /** One Adam step on theta~ from the midpoint loss of `part`; returns that loss. */
   async function step(part: { ids: Int32Array; rows: Int32Array; targets: Int32Array }, piB: TensorMap): Promise<number> {
     const m = part.ids.length / input.t;
     const loss = tf.tidy(() => {
-      // The straight-through offsets pi(B) - theta~ are constants: off the gradient tape.
-      const offset = new Map(names.map((n) => [n, tf.sub(tf.tensor(piB.get(n)!.data, [...a.get(n)!.shape]), proxy.get(n)!)]));
+      const offsets = ste.offsets(piB);
       const ids = tf.tensor2d(part.ids, [m, input.t], 'int32');
       const local = tf.tensor1d(part.rows, 'int32');
       const target = tf.oneHot(tf.tensor1d(part.targets, 'int32'), config.vocab);
-      return optimizer.minimize(() => {
-        const mid = new Map(names.map((n) => [n, tf.mul(0.5, tf.add(constA.get(n)!, tf.add(proxy.get(n)!, offset.get(n)!)))]));
+      return ste.minimize(() => {
+        const mid = new Map(names.map((n) => [n, ste.midpoint(n, offsets)]));
         const model = buildLm(liveWeights(mid), config, 'the interpolated model');
         const logits = model.head(tf.gather(model.hidden(ids), local, 0) as tf.Tensor2D);
         return tf.div(tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), target))), part.rows.length) as tf.Scalar;
-      }, true, [...proxy.values()])!;
+      });
     });
     const v = (await loss.data())[0];
     loss.dispose();
