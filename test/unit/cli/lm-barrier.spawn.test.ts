@@ -5,16 +5,18 @@
  * losses and accuracies equal to a float64 reference forward pass, perplexity = exp(loss), the
  * aligned path's far end the same function as B, and an aligned barrier below the naive one
  * (weight matching, activation matching on the tokens, and the straight-through estimator through
- * `align` and `barrier --method ste`).
+ * `align` and `barrier --method ste`; cancelled during its steps, STE writes nothing).
  * Also its one-line errors on token data: ids over the vocabulary, sequences longer than the
  * model's positions, raw text without a tokenizer.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { initBackend } from '../../../src/engine/backend';
+import { EngineClient } from '../../../src/engine/client';
+import { EngineError } from '../../../src/engine/errors';
 import type { BarrierResult } from '../../../src/engine/protocol';
 import { crossEntropyRow, gpt2Logits, type RefWeights } from '../helpers/lmReference';
 import { makeTmpDir, type TmpDir } from '../helpers/tmp';
@@ -130,6 +132,29 @@ describe('rebasin barrier on two trained tiny GPT-2 models', () => {
     const last = res.lambdas.length - 1;
     assert.ok(Math.abs(res.aligned.loss[last] - res.naive.loss[last]) <= 1e-4, `pi(B) ${res.aligned.loss[last]} vs B ${res.naive.loss[last]}`);
     assert.ok(res.barrier.aligned !== undefined && res.barrier.aligned < res.barrier.naive, `barriers: naive ${res.barrier.naive}, aligned ${res.barrier.aligned}`);
+  });
+
+  it('cancels an STE alignment of language models during its steps, writing nothing', async () => {
+    const client = EngineClient.start({ backend: 'wasm', workers: 1, workerScript: path.join(root, 'dist', 'worker.js') });
+    try {
+      const controller = new AbortController();
+      const out = path.join(tmp.path, 'cancelled-ste');
+      let stepsSeen = 0;
+      const pending = client.request(
+        { kind: 'align', a: dirA(), b: dirB(), out, method: 'ste', data: { path: data() }, ste: { epochs: 50, batchSize: 4, learningRate: 0.01 }, seed: 0, maxIter: 20 },
+        {
+          signal: controller.signal,
+          onProgress: (p) => {
+            if (p.stage === 'ste' && ++stepsSeen === 1) controller.abort();
+          },
+        },
+      );
+      await assert.rejects(pending, (e: unknown) => e instanceof EngineError && e.kind === 'Cancelled');
+      assert.equal(stepsSeen >= 1, true);
+      assert.deepEqual(readdirSync(tmp.path).filter((n) => n.startsWith('cancelled-ste')), []);
+    } finally {
+      await client.dispose();
+    }
   });
 
   it('refuses ids over the vocabulary, sequences over the positions and text without a tokenizer, naming the file', () => {
