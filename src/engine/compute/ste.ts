@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '../gradients';
-import type { DenseTensor, MatMulABt, PermSpec, Progress, TensorMap } from '../../core/checkpoint';
+import type { MatMulABt, PermSpec, Progress, TensorMap } from '../../core/checkpoint';
 import type { Dataset } from '../../core/data';
 import { applyPermutations } from '../../core/matching/permute';
 import { mulberry32, shuffleInPlace } from '../../core/matching/prng';
@@ -20,6 +20,7 @@ import type { Activation } from './modelConfig';
 import { activate } from './layers';
 import { ModelError } from './modelErrors';
 import { torchModules } from './params';
+import { SteProxy } from './steProxy';
 
 export interface SteOptions {
   readonly epochs: number;
@@ -58,22 +59,14 @@ export async function steMatching(spec: PermSpec, a: TensorMap, b: TensorMap, da
   const names = layers.flatMap((l) => (l.bias ? [l.weight, l.bias] : [l.weight]));
   const act = opts.activation ?? 'relu';
   const features = data.xShape.slice(1).reduce((x, y) => x * y, 1);
-  const constA = new Map<string, tf.Tensor>();
-  const proxy = new Map<string, tf.Variable>();
-  for (const n of names) {
-    const t = a.get(n)!;
-    constA.set(n, tf.tensor(t.data, [...t.shape]));
-    proxy.set(n, tf.tidy(() => tf.variable(tf.tensor(t.data, [...t.shape]))));
-  }
-  const optimizer = tf.train.adam(opts.learningRate);
+  const ste = new SteProxy(a, names, opts.learningRate);
   const rand = mulberry32(opts.seed ^ 0x57e);
   const order = Int32Array.from({ length: data.n }, (_, i) => i);
   const bx = new Float32Array(opts.batchSize * features);
   const by = new Int32Array(opts.batchSize);
-  const proxyMap = (): Map<string, DenseTensor> => new Map(names.map((n) => [n, { shape: a.get(n)!.shape, data: proxy.get(n)!.dataSync() as Float32Array }]));
   let perms: Record<string, Int32Array> | undefined;
   const project = async (): Promise<Record<string, Int32Array>> => {
-    const r = await weightMatching(spec, proxyMap(), b, { seed: opts.seed, maxIter: opts.maxIter, matmul: opts.matmul, signal: opts.signal, initPerms: perms });
+    const r = await weightMatching(spec, ste.host(), b, { seed: opts.seed, maxIter: opts.maxIter, matmul: opts.matmul, signal: opts.signal, initPerms: perms });
     return r.perms;
   };
   const epochLoss: number[] = [];
@@ -93,12 +86,11 @@ export async function steMatching(spec: PermSpec, a: TensorMap, b: TensorMap, da
           by[r] = data.y[src];
         }
         const loss = tf.tidy(() => {
-          // The straight-through offsets pi(B) - theta~ are constants: off the gradient tape.
-          const offset = new Map(names.map((n) => [n, tf.sub(tf.tensor(piB.get(n)!.data, [...a.get(n)!.shape]), proxy.get(n)!)]));
+          const offsets = ste.offsets(piB);
           const x = tf.tensor2d(bx.subarray(0, m * features), [m, features]);
           const y = tf.tensor1d(by.subarray(0, m), 'int32');
-          return optimizer.minimize(() => {
-            const mid = (n: string): tf.Tensor => tf.mul(0.5, tf.add(constA.get(n)!, tf.add(proxy.get(n)!, offset.get(n)!)));
+          return ste.minimize(() => {
+            const mid = (n: string): tf.Tensor => ste.midpoint(n, offsets);
             let h: tf.Tensor2D = x;
             layers.forEach((l, i) => {
               h = i === 0 ? matMulFastInputConst(h, tf.transpose(mid(l.weight)) as tf.Tensor2D) : matMulFast(h, tf.transpose(mid(l.weight)) as tf.Tensor2D);
@@ -106,7 +98,7 @@ export async function steMatching(spec: PermSpec, a: TensorMap, b: TensorMap, da
               if (i < layers.length - 1) h = activate(h, act) as tf.Tensor2D;
             });
             return tf.div(batchLossAndCorrect(h, y).lossSum, m) as tf.Scalar;
-          }, true)!;
+          });
         });
         lossSum += (await loss.data())[0] * m;
         seen += m;
@@ -119,7 +111,6 @@ export async function steMatching(spec: PermSpec, a: TensorMap, b: TensorMap, da
     perms = await project();
     return { perms, epochLoss };
   } finally {
-    optimizer.dispose();
-    for (const t of [...constA.values(), ...proxy.values()]) t.dispose();
+    ste.dispose();
   }
 }

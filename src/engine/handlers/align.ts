@@ -42,7 +42,7 @@ import { jobFractions } from '../../core/progressText';
  */
 function alignStages(method: AlignRequest['method']): readonly (readonly [readonly string[], number])[] {
   const matching: readonly (readonly [readonly string[], number])[] =
-    method === 'ste' ? [[['weight-matching'], 0.2], [['ste'], 0.55]] : [[['weight-matching', 'activations'], 0.75]];
+    method === 'ste' ? [[['weight-matching', 'activations'], 0.2], [['ste'], 0.55]] : [[['weight-matching', 'activations'], 0.75]];
   return [[['loading'], 0.15], ...matching, [['matrices'], 0.03], [['equivalence'], 0.03], [['writing'], 0.04]];
 }
 

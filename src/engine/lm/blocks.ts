@@ -8,10 +8,36 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { DenseTensor, TensorMap } from '../../core/checkpoint';
 import { ModelError } from '../../core/families/modelErrors';
 
-/** The tfjs tensors of one model, uploaded once; `dispose()` frees them all. */
+/** Weights a `liveWeights` map carries: tfjs tensors the forward pass reads as they are. */
+const LIVE = new WeakMap<TensorMap, ReadonlyMap<string, tf.Tensor>>();
+
+/**
+ * A weights map whose tensors are tfjs tensors (for example computed from tf.Variables inside a
+ * gradient function): every family's build reads it like a checkpoint (names and shapes are
+ * checked as usual), but its forward pass computes on these tensors without copying them, so
+ * gradients flow to them. The tensors are borrowed: the model's `dispose()` leaves them alone.
+ */
+export function liveWeights(tensors: ReadonlyMap<string, tf.Tensor>): TensorMap {
+  const map = new Map<string, DenseTensor>();
+  for (const [name, t] of tensors) {
+    map.set(name, {
+      shape: t.shape,
+      get data(): Float32Array {
+        throw new Error(`transformer: \`${name}\` is a live tensor: its values are not read on the host`);
+      },
+    });
+  }
+  LIVE.set(map, tensors);
+  return map;
+}
+
+/** The tfjs tensors of one model, uploaded once (or borrowed, see `liveWeights`); `dispose()` frees those it made. */
 export class TransformerWeights {
   private readonly owned: tf.Tensor[] = [];
-  constructor(private readonly tensors: TensorMap) {}
+  private readonly live: ReadonlyMap<string, tf.Tensor> | undefined;
+  constructor(private readonly tensors: TensorMap) {
+    this.live = LIVE.get(tensors);
+  }
 
   has(name: string): boolean {
     return this.tensors.has(name);
@@ -30,19 +56,32 @@ export class TransformerWeights {
     return t;
   }
 
+  /** The live tensor `name` (rank checked), when this model borrows its weights. */
+  private borrowed(name: string, rank: number): tf.Tensor | undefined {
+    if (!this.live) return undefined;
+    this.dense(name, rank);
+    return this.live.get(name);
+  }
+
   /** PyTorch Linear weight [out, in] as [in, out]. */
   linear(name: string): tf.Tensor2D {
+    const b = this.borrowed(name, 2);
+    if (b) return this.keep(tf.transpose(b as tf.Tensor2D));
     const t = this.dense(name, 2);
     return this.keep(tf.tidy(() => tf.transpose(tf.tensor2d(t.data, [t.shape[0], t.shape[1]]))));
   }
 
   /** A matrix as stored: GPT-2 Conv1D [in, out], embedding tables [rows, width]. */
   matrix(name: string): tf.Tensor2D {
+    const b = this.borrowed(name, 2);
+    if (b) return b as tf.Tensor2D;
     const t = this.dense(name, 2);
     return this.keep(tf.tensor2d(t.data, [t.shape[0], t.shape[1]]));
   }
 
   vector(name: string): tf.Tensor1D {
+    const b = this.borrowed(name, 1);
+    if (b) return b as tf.Tensor1D;
     return this.keep(tf.tensor1d(this.dense(name, 1).data));
   }
 

@@ -138,7 +138,7 @@ export async function evaluateLm(model: LmModel, input: LmEvaluationInput, opts:
 }
 
 /** First index i >= from with rows[i] >= value (rows increasing). */
-function lowerBound(rows: Int32Array, value: number, from: number): number {
+export function lowerBound(rows: Int32Array, value: number, from: number): number {
   let lo = from;
   let hi = rows.length;
   while (lo < hi) {

@@ -4,16 +4,19 @@
  * Hugging Face folders in a temp folder; the barrier job (built CLI, one worker) gives endpoint
  * losses and accuracies equal to a float64 reference forward pass, perplexity = exp(loss), the
  * aligned path's far end the same function as B, and an aligned barrier below the naive one
- * (weight matching, and activation matching on the tokens).
+ * (weight matching, activation matching on the tokens, and the straight-through estimator through
+ * `align` and `barrier --method ste`; cancelled during its steps, STE writes nothing).
  * Also its one-line errors on token data: ids over the vocabulary, sequences longer than the
  * model's positions, raw text without a tokenizer.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { initBackend } from '../../../src/engine/backend';
+import { EngineClient } from '../../../src/engine/client';
+import { EngineError } from '../../../src/engine/errors';
 import type { BarrierResult } from '../../../src/engine/protocol';
 import { crossEntropyRow, gpt2Logits, type RefWeights } from '../helpers/lmReference';
 import { makeTmpDir, type TmpDir } from '../helpers/tmp';
@@ -113,6 +116,45 @@ describe('rebasin barrier on two trained tiny GPT-2 models', () => {
     const last = out.lambdas.length - 1;
     assert.ok(Math.abs(out.aligned.loss[last] - out.naive.loss[last]) <= 1e-4, `pi(B) ${out.aligned.loss[last]} vs B ${out.naive.loss[last]}`);
     assert.ok(out.barrier.aligned !== undefined && out.barrier.aligned < out.barrier.naive, `barriers: naive ${out.barrier.naive}, aligned ${out.barrier.aligned}`);
+  });
+
+  it('aligns by the straight-through estimator (align and barrier --method ste): B\'s function kept, barrier below the naive one', () => {
+    const ste = ['--method', 'ste', '--ste-epochs', '1', '--ste-batch', '8', '--ste-lr', '0.01'];
+    const out = path.join(tmp.path, 'by-ste');
+    const al = run(['align', dirA(), dirB(), '--data', data(), '--out', out, '--workers', '1', '--backend', 'wasm', ...ste, '--json']);
+    assert.equal(al.code, 0, al.stderr);
+    assert.equal((JSON.parse(al.stdout.trim()) as { method?: string }).method, 'ste');
+    const r = run(['barrier', dirA(), dirB(), '--data', data(), '--steps', '3', '--workers', '1', '--backend', 'wasm', ...ste, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const res = JSON.parse(r.stdout.trim()) as BarrierResult;
+    assert.equal(res.alignedFrom?.method, 'ste');
+    assert.ok(res.aligned);
+    const last = res.lambdas.length - 1;
+    assert.ok(Math.abs(res.aligned.loss[last] - res.naive.loss[last]) <= 1e-4, `pi(B) ${res.aligned.loss[last]} vs B ${res.naive.loss[last]}`);
+    assert.ok(res.barrier.aligned !== undefined && res.barrier.aligned < res.barrier.naive, `barriers: naive ${res.barrier.naive}, aligned ${res.barrier.aligned}`);
+  });
+
+  it('cancels an STE alignment of language models during its steps, writing nothing', async () => {
+    const client = EngineClient.start({ backend: 'wasm', workers: 1, workerScript: path.join(root, 'dist', 'worker.js') });
+    try {
+      const controller = new AbortController();
+      const out = path.join(tmp.path, 'cancelled-ste');
+      let stepsSeen = 0;
+      const pending = client.request(
+        { kind: 'align', a: dirA(), b: dirB(), out, method: 'ste', data: { path: data() }, ste: { epochs: 50, batchSize: 4, learningRate: 0.01 }, seed: 0, maxIter: 20 },
+        {
+          signal: controller.signal,
+          onProgress: (p) => {
+            if (p.stage === 'ste' && ++stepsSeen === 1) controller.abort();
+          },
+        },
+      );
+      await assert.rejects(pending, (e: unknown) => e instanceof EngineError && e.kind === 'Cancelled');
+      assert.equal(stepsSeen >= 1, true);
+      assert.deepEqual(readdirSync(tmp.path).filter((n) => n.startsWith('cancelled-ste')), []);
+    } finally {
+      await client.dispose();
+    }
   });
 
   it('refuses ids over the vocabulary, sequences over the positions and text without a tokenizer, naming the file', () => {
