@@ -15,7 +15,7 @@ import { defaultMemoryBudget } from '../../core/memoryBudget';
 import { fileKey } from '../compute/pathCache';
 import { evaluateLmWeights, prepareLmEvaluation, type LmEvaluationInput } from '../lm/evaluate';
 import { interpolate } from '../../core/matching/merge';
-import { lmUnitStats, repairLmInterpolated, REPAIR_SEQUENCES } from '../lm/repair';
+import { lmUnitStats, repairLmInterpolated, repairSequences } from '../lm/repair';
 import { lmWeightsPath, locateLmCheckpoint, readLmWeights } from '../lm/checkpoint';
 import { defaultsNotice, readLmConfig, type LmConfig } from '../lm/config';
 import { buildLm } from '../lm/model';
@@ -106,12 +106,13 @@ export async function evaluateLmPathHandler(req: EvaluatePathRequest, ctx: Handl
   const loss: number[] = [];
   const acc: number[] = [];
   const perplexity: number[] = [];
-  // REPAIR (GPT-2 MLP units): endpoint statistics on the first sequences of the evaluated tokens.
-  const repair = req.repair ? { a: await lmUnitStats(a, config, input), b: await lmUnitStats(b, config, input) } : undefined;
+  // REPAIR (the family's sites, lm/repair.ts): endpoint statistics on the first sequences of the evaluated tokens.
+  const sequences = req.repair ? repairSequences(config, input, budgetBytes) : 0;
+  const repair = req.repair ? { a: await lmUnitStats(a, config, input, sequences), b: await lmUnitStats(b, config, input, sequences) } : undefined;
   for (const [i, lambda] of req.lambdas.entries()) {
     throwIfCancelled(ctx.signal, 'evaluatePath');
     const theta = interpolate(a, b, lambda);
-    const m = await evaluateLmWeights(repair ? await repairLmInterpolated(theta, lambda, repair.a, repair.b, config, input) : theta, config, input, { budgetBytes, signal: ctx.signal });
+    const m = await evaluateLmWeights(repair ? await repairLmInterpolated(theta, lambda, repair.a, repair.b, config, input, sequences) : theta, config, input, { budgetBytes, signal: ctx.signal });
     loss.push(m.loss);
     acc.push(m.accuracy);
     perplexity.push(m.perplexity);
@@ -135,7 +136,7 @@ export async function evaluateLmPathHandler(req: EvaluatePathRequest, ctx: Handl
     plan: {
       batchSize: batches.sequences,
       activationBytesPerExample: lmBytesPerSequence(config, input.t),
-      ...(repair ? { repair: { split: 'test' as const, examples: Math.min(input.n, REPAIR_SEQUENCES) } } : {}),
+      ...(repair ? { repair: { split: 'test' as const, examples: sequences } } : {}),
     },
     lm,
   };

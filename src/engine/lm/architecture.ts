@@ -2,7 +2,7 @@
  * What one language-model architecture gives the generic LM code (its family's engine module
  * carries it as `EngineFamily.lm`, src/engine/families/): the forward pass, the tensors whose
  * axes name each feature of activation matching, the parameter count the memory plan uses, and
- * REPAIR's hidden-unit weights where implemented. Generic code (model.ts, featureAxes.ts,
+ * REPAIR's sites. Generic code (model.ts, featureAxes.ts,
  * memoryPlan.ts, repair.ts) asks the family; no family name is switched on outside it.
  */
 import type { BlockPart, PermSpec, TensorMap } from '../../core/checkpoint';
@@ -31,6 +31,19 @@ export interface LmBiasFlags {
   readonly mlpBias?: boolean;
 }
 
+/**
+ * One set of units REPAIR renormalises (repair.ts): u' = s u + t per unit, folded into weights.
+ * `scale`: [tensor, axis, offset] entries whose index offset + j along axis is multiplied by s_j
+ * (the producing layer's weight and bias; a tensor the checkpoint lacks is skipped), which makes
+ * the units s u. `shift`: where t goes, into the producer's bias after scaling (`bias`), or
+ * through the consumer's weight (units on `axis`) into the consumer's bias (b + W t). When that
+ * bias is not in the checkpoint the units are only rescaled (their std matched, not their mean).
+ */
+export interface LmRepairSite {
+  readonly scale: readonly (readonly [string, number, number?])[];
+  readonly shift?: { readonly bias: string; readonly through?: undefined } | { readonly bias: string; readonly through: string; readonly axis: number };
+}
+
 export interface LmArchitecture {
   /** The forward pass; `weights` names the weights in messages. */
   build(tensors: TensorMap, config: LmConfig, weights: string): LmModel;
@@ -39,10 +52,11 @@ export interface LmArchitecture {
   /** Parameters of the model `config` describes, as Hugging Face lays them out (before any weight is read). */
   parameterCount(config: LmConfig, raw: LmBiasFlags): number;
   /**
-   * REPAIR of the MLP hidden units: block `l`'s up projection stored [in, units] (weight, bias).
+   * REPAIR's sites in forward order (the `repair` hook's `site` numbers them, layers.ts
+   * LmFeatureHooks): the units each renormalises and where the affine correction is folded.
    * Absent: REPAIR is not implemented for the family.
    */
-  repairUnits?(prefix: string, l: number): { readonly weight: string; readonly bias: string };
+  repairSites?(prefix: string, config: LmConfig, tensors: TensorMap): readonly LmRepairSite[];
   /**
    * float32 values per token one block's MLP holds in the forward pass, when not the gated or
    * plain MLP's 5 x its width (the memory plan, memoryPlan.ts): Mixtral's experts.

@@ -104,7 +104,8 @@ export function buildBert(tensors: TensorMap, config: LmConfig, weights: string)
         features?.attention?.(i, { q, k, v, out: att });
         const a = layerNorm(tf.add(x, dense(att, ...b.o)), b.ln1[0], b.ln1[1], eps);
         features?.residual?.(i - 0.5, a);
-        const hid = activate(dense(a, ...b.fc), config.act);
+        const fc = dense(a, ...b.fc);
+        const hid = activate(features?.repair ? features.repair(i, fc) : fc, config.act);
         features?.mlp?.(i, hid);
         const y = layerNorm(tf.add(a, dense(hid, ...b.out)), b.ln2[0], b.ln2[1], eps);
         features?.residual?.(i, y);
@@ -160,6 +161,12 @@ export const bertLm: LmArchitecture = {
       v: [`${l}.attention.self.value.weight`, 0],
     };
   },
+  // REPAIR: each block's MLP pre-activations, the output of `intermediate.dense` (Linear [out, in]: row j and bias j are unit j).
+  repairSites: (p, config) =>
+    Array.from({ length: config.layers }, (_, l) => {
+      const fc = `${p}encoder.layer.${l}.intermediate.dense`;
+      return { scale: [[`${fc}.weight`, 0], [`${fc}.bias`, 0]], shift: { bias: `${fc}.bias` } };
+    }),
   parameterCount(config) {
     const { hidden: d, vocab: v, layers: l } = config;
     const f = config.intermediate ?? 4 * d;

@@ -56,8 +56,8 @@ export function buildGpt2(tensors: TensorMap, config: LmConfig, weights: string)
           const r = tf.add(x, dense(att, b.proj[0], b.proj[1])) as tf.Tensor2D;
           features?.residual?.(i - 0.5, r);
           const m = layerNorm(r, b.ln2[0], b.ln2[1], eps);
-          const pre = dense(m, b.fc[0], b.fc[1]);
-          features?.mlpPre?.(i, pre);
+          const fc = dense(m, b.fc[0], b.fc[1]);
+          const pre = features?.repair ? features.repair(i, fc) : fc;
           const hid = activate(pre, config.act);
           features?.mlp?.(i, hid);
           const y = tf.add(r, dense(hid, b.out[0], b.out[1])) as tf.Tensor2D;
@@ -101,6 +101,10 @@ export const gpt2Lm: LmArchitecture = {
     const block = 2 * 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + (d * f + f) + (f * d + d);
     return v * d + config.maxPositions * d + l * block + 2 * d + (config.tied ? 0 : v * d);
   },
-  // Conv1D `c_fc` [in, out]: column j and bias j belong to hidden unit j.
-  repairUnits: (p, l) => ({ weight: `${p}h.${l}.mlp.c_fc.weight`, bias: `${p}h.${l}.mlp.c_fc.bias` }),
+  // REPAIR: each block's MLP pre-activations, the output of Conv1D `c_fc` [in, out] (column j and bias j are unit j).
+  repairSites: (p, config) =>
+    Array.from({ length: config.layers }, (_, l) => {
+      const fc = `${p}h.${l}.mlp.c_fc`;
+      return { scale: [[`${fc}.weight`, 1], [`${fc}.bias`, 0]], shift: { bias: `${fc}.bias` } };
+    }),
 };

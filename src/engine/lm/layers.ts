@@ -53,8 +53,12 @@ export interface LmFeatureHooks {
   mlp?(layer: number, hidden: tf.Tensor2D): void;
   /** Each block's attention features (see LmAttentionFeatures). */
   attention?(layer: number, f: LmAttentionFeatures): void;
-  /** Each block's MLP hidden units before the activation (REPAIR's statistics). */
-  mlpPre?(layer: number, pre: tf.Tensor2D): void;
+  /**
+   * REPAIR (repair.ts): the units at the family's REPAIR site `site` (numbered as its
+   * `repairSites` lists them, LmArchitecture), replaced in the pass by what the hook returns
+   * (the same tensor to only read them).
+   */
+  repair?(site: number, units: tf.Tensor2D): tf.Tensor2D;
   /**
    * Mixture of experts: each block's experts' hidden units (w2's input) on every token, laid out
    * like the stacked w2's input [tokens, experts x units] (core/moe/expertStack.ts).

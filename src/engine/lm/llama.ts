@@ -38,7 +38,8 @@ function gatedMlp(config: LmConfig): DecoderMlp<{ readonly gate: Linear; readonl
     build: (w, l) => ({ gate: lin(w, `${l}.mlp.gate_proj`), up: lin(w, `${l}.mlp.up_proj`), down: lin(w, `${l}.mlp.down_proj`) }),
     run(m, b, i, features) {
       // SwiGLU: the hidden units are down_proj's input, SiLU(gate) x up.
-      const hid = tf.mul(activate(dense(m, ...b.gate), config.act), dense(m, ...b.up)) as tf.Tensor2D;
+      const units = tf.mul(activate(dense(m, ...b.gate), config.act), dense(m, ...b.up)) as tf.Tensor2D;
+      const hid = features?.repair ? features.repair(i, units) : units;
       features?.mlp?.(i, hid);
       return dense(hid, ...b.down);
     },
@@ -160,6 +161,14 @@ export const llamaLm: LmArchitecture = {
       v: [`${l}.self_attn.v_proj.weight`, 0],
     };
   },
+  // REPAIR: each block's gated units SiLU(gate) x up (down_proj's input). A scale s of unit j is
+  // up_proj's row j (and bias j) times s; a shift t goes through down_proj into its bias (b + W t),
+  // which only configs with `mlp_bias` have: without it the units are rescaled only.
+  repairSites: (p, config) =>
+    Array.from({ length: config.layers }, (_, l) => {
+      const mlp = `${p}layers.${l}.mlp`;
+      return { scale: [[`${mlp}.up_proj.weight`, 0], [`${mlp}.up_proj.bias`, 0]], shift: { through: `${mlp}.down_proj.weight`, axis: 1, bias: `${mlp}.down_proj.bias` } };
+    }),
   parameterCount(config, raw) {
     const { hidden: d, vocab: v, heads: h, kvHeads: kv, headDim: hd, layers: l } = config;
     const f = config.intermediate ?? 4 * d;

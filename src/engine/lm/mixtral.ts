@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { DenseTensor, TensorMap } from '../../core/checkpoint';
-import { expertMember, type ExpertProjection } from '../../core/moe/expertStack';
+import { expertMember, stackedName, type ExpertProjection } from '../../core/moe/expertStack';
 import { ModelError } from '../../core/families/modelErrors';
 import type { LmArchitecture } from './architecture';
 import { dense } from './blocks';
@@ -44,14 +44,15 @@ export function routingWeights(logits: tf.Tensor2D, topK: number): tf.Tensor2D {
  * The mixture-of-experts MLP of one block on normalised rows `m` [tokens, d]; `hidden`, when
  * given, receives every expert's hidden units side by side [tokens, E x units].
  */
-function moe(m: tf.Tensor2D, gate: tf.Tensor2D, experts: readonly Expert[], topK: number, config: LmConfig, hidden?: (h: tf.Tensor2D) => void): tf.Tensor2D {
+function moe(m: tf.Tensor2D, gate: tf.Tensor2D, experts: readonly Expert[], topK: number, config: LmConfig, hidden?: (h: tf.Tensor2D) => void, repair?: (e: number, units: tf.Tensor2D) => tf.Tensor2D): tf.Tensor2D {
   const weights = routingWeights(dense(m, gate), topK);
   let out: tf.Tensor2D | undefined;
   const hids: tf.Tensor2D[] = [];
   experts.forEach((x, e) => {
     // One expert's intermediates at a time (the running sum, and its hidden units for the hook, stay).
     const [sum, hid] = tf.tidy(() => {
-      const h = tf.mul(activate(dense(m, x.w1), config.act), dense(m, x.w3)) as tf.Tensor2D;
+      const units = tf.mul(activate(dense(m, x.w1), config.act), dense(m, x.w3)) as tf.Tensor2D;
+      const h = repair ? repair(e, units) : units;
       const y = tf.mul(dense(h, x.w2), tf.slice(weights, [0, e], [-1, 1])) as tf.Tensor2D;
       return [out ? (tf.add(out, y) as tf.Tensor2D) : y, ...(hidden ? [h] : [])];
     });
@@ -100,7 +101,8 @@ export function buildMixtral(tensors: TensorMap, config: LmConfig, weights: stri
     },
     run: (m, b, i, features) => {
       const hook = features?.experts;
-      return moe(m, b.gate, b.experts, topK, config, hook && ((h) => hook(i, h)));
+      const repair = features?.repair;
+      return moe(m, b.gate, b.experts, topK, config, hook && ((h) => hook(i, h)), repair && ((e, u) => repair(i * count + e, u)));
     },
   };
   return buildLlamaDecoder(tensors, config, weights, mlp);
@@ -117,4 +119,17 @@ export const mixtralLm: LmArchitecture = {
   parameterCount: mixtralParameterCount,
   mlpValuesPerToken: mixtralMlpValuesPerToken,
   expertFeatureAxes: mixtralExpertAxes,
+  // REPAIR per expert (site block x experts + expert): its units SiLU(w1 x) x w3 x, on every token
+  // (every expert runs on every token here), rescaled through w3's rows (stored, or expert e's rows
+  // e x units of the stacked w3); experts have no biases, so no shift.
+  repairSites(p, config, tensors) {
+    const count = config.experts?.count ?? 0;
+    const f = config.intermediate ?? 0;
+    return Array.from({ length: config.layers * count }, (_, site) => {
+      const experts = `${p}layers.${Math.floor(site / count)}.block_sparse_moe.experts`;
+      const e = site % count;
+      const stacked = stackedName(experts, 'w3');
+      return { scale: [tensors.has(stacked) ? [stacked, 0, e * f] : [`${experts}.${e}.w3.weight`, 0]] };
+    });
+  },
 };

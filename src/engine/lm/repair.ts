@@ -1,11 +1,23 @@
 /**
- * REPAIR (Jordan et al. 2022, arXiv 2211.08403) for an LM's MLP hidden units (GPT-2 so far: its
- * family's `repairUnits`): in the
- * interpolated model, each block's MLP pre-activation mean and standard deviation (over every
- * token of the data) are rescaled to the interpolation of A's and pi(B)'s, folded into `c_fc`
- * (Conv1D, weight [in, out]: column j and bias j belong to hidden unit j). Blocks are repaired in
- * order, each measured after the ones before it are repaired. The residual stream is not
- * repaired (its statistics are set by LayerNorm before each read).
+ * REPAIR (Jordan et al. 2022, arXiv 2211.08403) for language models of every family that lists
+ * its REPAIR sites (LmArchitecture.repairSites): in the interpolated model
+ * (1 - lambda) A + lambda pi(B), the units of each site get, per unit and over every token of the
+ * first sequences of the data, the mean and standard deviation interpolated from A's and pi(B)'s,
+ * (1 - lambda) mu_A + lambda mu_B and (1 - lambda) sigma_A + lambda sigma_B.
+ *
+ * Sites: GPT-2 and BERT, each block's MLP pre-activations (the up projection's output); the Llama
+ * family, each block's gated units SiLU(gate) x up (down_proj's input); Mixtral, each expert's
+ * gated units. The correction u' = s u + t is affine per unit and is exact in the weights: the
+ * scale multiplies the producer's row/column and bias of the unit (for gated units, up_proj's
+ * row: SiLU(gate) x (s up) = s (SiLU(gate) x up)); the shift goes into the producer's bias, or
+ * through down_proj into its bias (W (s u + t) + b = W s u + (b + W t)). A site without such a
+ * bias in the checkpoint (Llama without `mlp_bias`, Mixtral's experts) takes the scale only,
+ * chosen to match the standard deviation; its mean is then s mu, not the target (adding a bias
+ * tensor would change B's architecture).
+ *
+ * One pass per lambda: the sample's sequences run as one batch, and at each site the hook
+ * measures the units, corrects them in the pass (so later sites are measured on a repaired
+ * model, the paper's reset layer by layer) and records s and t, folded into the weights after.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { DenseTensor, TensorMap } from '../../core/checkpoint';
@@ -13,84 +25,155 @@ import { ModelError } from '../../core/families/modelErrors';
 import type { LmConfig } from './config';
 import type { LmEvaluationInput } from './evaluate';
 import { lmArchitecture } from '../families/registry';
-import type { LmArchitecture } from './architecture';
+import type { LmRepairSite } from './architecture';
 import { namePrefix } from './layers';
+import { planLmBatches } from './memoryPlan';
 import { buildLm } from './model';
 
-/** Per block: MLP pre-activation mean and standard deviation per hidden unit. */
+/** Per REPAIR site: the units' mean and standard deviation. */
 export type LmUnitStats = readonly { readonly mean: Float64Array; readonly std: Float64Array }[];
 
 /** Tokens used for the statistics: at most this many sequences of the data. */
 export const REPAIR_SEQUENCES = 64;
 
-/** The family's hidden-unit weights for REPAIR; one line when it has none. */
-function repairUnitsOf(config: LmConfig): NonNullable<LmArchitecture['repairUnits']> {
-  const units = lmArchitecture(config.family).repairUnits;
-  if (!units) throw new ModelError('Unsupported', `REPAIR for language models is implemented for GPT-2, not yet for ${config.modelType}`);
-  return units;
+/** The family's REPAIR sites in `t`; one line when it has none. */
+export function lmRepairSites(t: TensorMap, config: LmConfig): readonly LmRepairSite[] {
+  const sites = lmArchitecture(config.family).repairSites;
+  if (!sites) throw new ModelError('Unsupported', `REPAIR is not implemented for ${config.modelType} language models`);
+  return sites(namePrefix(t, config, config.file), config, t);
 }
 
-/** MLP pre-activation statistics of blocks `only` (all when absent) of the model `t`. */
-export async function lmUnitStats(t: TensorMap, config: LmConfig, input: LmEvaluationInput, only?: number): Promise<LmUnitStats> {
-  repairUnitsOf(config);
-  const L = config.layers;
-  const units = config.intermediate ?? 4 * config.hidden;
-  const sum = Array.from({ length: L }, () => new Float64Array(units));
-  const sq = Array.from({ length: L }, () => new Float64Array(units));
-  let count = 0;
-  const n = Math.min(input.n, REPAIR_SEQUENCES);
+/** Sequences REPAIR measures: the first of the data, as many as one batch of the memory plan holds, at most REPAIR_SEQUENCES. */
+export function repairSequences(config: LmConfig, input: LmEvaluationInput, budgetBytes?: number): number {
+  return Math.max(1, Math.min(input.n, REPAIR_SEQUENCES, planLmBatches(config, input.t, budgetBytes).sequences));
+}
+
+/** Sums of the units and of their squares per unit, added to `acc` (float64). */
+function accumulate(acc: { sum: Float64Array; sq: Float64Array } | undefined, u: tf.Tensor2D): { sum: Float64Array; sq: Float64Array } {
+  const width = u.shape[1];
+  const into = acc ?? { sum: new Float64Array(width), sq: new Float64Array(width) };
+  const [a, b] = tf.tidy(() => [tf.sum(u, 0), tf.sum(tf.square(u), 0)]);
+  const sa = a.dataSync();
+  const sb = b.dataSync();
+  a.dispose();
+  b.dispose();
+  for (let j = 0; j < width; j++) {
+    into.sum[j] += sa[j];
+    into.sq[j] += sb[j];
+  }
+  return into;
+}
+
+function finish(acc: { sum: Float64Array; sq: Float64Array }, count: number): { mean: Float64Array; std: Float64Array } {
+  const mean = Float64Array.from(acc.sum, (v) => v / count);
+  return { mean, std: Float64Array.from(acc.sq, (v, j) => Math.sqrt(Math.max(0, v / count - mean[j] * mean[j]))) };
+}
+
+function batchIds(input: LmEvaluationInput, s0: number, s1: number): tf.Tensor2D {
+  return tf.tensor2d(input.input.subarray(s0 * input.t, s1 * input.t), [s1 - s0, input.t], 'int32');
+}
+
+/** Statistics of every REPAIR site of the model `t` on the first `sequences` of the data (one pass). */
+export async function lmUnitStats(t: TensorMap, config: LmConfig, input: LmEvaluationInput, sequences = Math.min(input.n, REPAIR_SEQUENCES)): Promise<LmUnitStats> {
+  const sites = lmRepairSites(t, config);
+  const acc: ({ sum: Float64Array; sq: Float64Array } | undefined)[] = sites.map(() => undefined);
   const model = buildLm(t, config);
   try {
-    for (let s0 = 0; s0 < n; s0 += 8) {
-      const s1 = Math.min(n, s0 + 8);
+    for (let s0 = 0; s0 < sequences; s0 += 8) {
+      const s1 = Math.min(sequences, s0 + 8);
       tf.tidy(() => {
-        const ids = tf.tensor2d(input.input.subarray(s0 * input.t, s1 * input.t), [s1 - s0, input.t], 'int32');
-        model.hidden(ids, {
-          mlpPre: (layer, pre) => {
-            if (only !== undefined && layer !== only) return;
-            const a = tf.sum(pre, 0).dataSync();
-            const b = tf.sum(tf.square(pre), 0).dataSync();
-            for (let j = 0; j < units; j++) {
-              sum[layer][j] += a[j];
-              sq[layer][j] += b[j];
-            }
+        model.hidden(batchIds(input, s0, s1), {
+          repair: (site, u) => {
+            acc[site] = accumulate(acc[site], u);
+            return u;
           },
         }).dispose();
       });
-      count += (s1 - s0) * input.t;
     }
   } finally {
     model.dispose();
   }
-  return sum.map((s, l) => {
-    const mean = Float64Array.from(s, (v) => v / count);
-    return { mean, std: Float64Array.from(sq[l], (v, j) => Math.sqrt(Math.max(0, v / count - mean[j] * mean[j]))) };
+  return acc.map((a, i) => {
+    if (!a) throw new ModelError('Unsupported', `REPAIR site ${i} of ${config.modelType} was not reached by the forward pass`);
+    return finish(a, sequences * input.t);
   });
 }
 
-/** The interpolated GPT-2 `theta` at `lambda` with its MLP units' statistics set to the endpoints' interpolation. */
-export async function repairLmInterpolated(theta: TensorMap, lambda: number, statsA: LmUnitStats, statsB: LmUnitStats, config: LmConfig, input: LmEvaluationInput): Promise<Map<string, DenseTensor>> {
-  const unitsOf = repairUnitsOf(config);
-  const p = namePrefix(theta, config, config.file);
-  const out = new Map(theta);
-  for (let l = 0; l < config.layers; l++) {
-    const { mean, std } = (await lmUnitStats(out, config, input, l))[l];
-    const { weight: wName, bias: bName } = unitsOf(p, l);
-    const w = out.get(wName);
-    if (!w) throw new ModelError('ShapeMismatch', `\`${wName}\` is missing`);
-    const [inp, units] = w.shape;
-    const scale = new Float64Array(units);
-    const shift = new Float64Array(units);
-    for (let j = 0; j < units; j++) {
-      const tm = (1 - lambda) * statsA[l].mean[j] + lambda * statsB[l].mean[j];
-      const ts = (1 - lambda) * statsA[l].std[j] + lambda * statsB[l].std[j];
-      scale[j] = std[j] > 1e-8 ? ts / std[j] : 1;
-      shift[j] = tm - mean[j] * scale[j];
-    }
-    const wNew = Float32Array.from(w.data, (v, k) => v * scale[k % units]);
-    const b = out.get(bName);
-    out.set(wName, { shape: [inp, units], data: wNew });
-    out.set(bName, { shape: [units], data: Float32Array.from(scale, (s, j) => (b ? b.data[j] * s : 0) + shift[j]) });
+/** Per unit: s and t of u' = s u + t. */
+interface Correction {
+  readonly scale: Float64Array;
+  readonly shift?: Float64Array;
+}
+
+/** Multiplies index offset + j along `axis` of `x` by scale[j]. */
+function scaleAxis(x: DenseTensor, axis: number, offset: number, scale: Float64Array): DenseTensor {
+  const stride = x.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const dim = x.shape[axis];
+  const data = Float32Array.from(x.data, (v, k) => {
+    const j = (Math.floor(k / stride) % dim) - offset;
+    return j >= 0 && j < scale.length ? v * scale[j] : v;
+  });
+  return { shape: x.shape, data };
+}
+
+/** Folds one site's correction into `out` (see the module comment). */
+function fold(out: Map<string, DenseTensor>, site: LmRepairSite, c: Correction): void {
+  for (const [name, axis, offset = 0] of site.scale) {
+    const x = out.get(name);
+    if (x) out.set(name, scaleAxis(x, axis, offset, c.scale));
   }
+  if (!c.shift || !site.shift) return;
+  const t = c.shift;
+  const b = out.get(site.shift.bias)!;
+  const data = Float32Array.from(b.data);
+  if (site.shift.through === undefined) {
+    for (let j = 0; j < t.length; j++) data[j] += t[j];
+  } else {
+    // b_o + sum_j W[o, j] t_j, W 2-D with the units on `axis`.
+    const w = out.get(site.shift.through);
+    if (!w || w.shape.length !== 2) throw new ModelError('ShapeMismatch', `\`${site.shift.through}\` is missing or not a matrix`);
+    const cols = w.shape[1];
+    for (let o = 0; o < data.length; o++) {
+      let sum = 0;
+      for (let j = 0; j < t.length; j++) sum += w.data[site.shift.axis === 1 ? o * cols + j : j * cols + o] * t[j];
+      data[o] += sum;
+    }
+  }
+  out.set(site.shift.bias, { shape: b.shape, data });
+}
+
+/**
+ * The interpolated `theta` at `lambda` with every REPAIR site's units set to the endpoints'
+ * interpolated statistics (`statsA`, `statsB` from lmUnitStats on the same `sequences`).
+ */
+export async function repairLmInterpolated(theta: TensorMap, lambda: number, statsA: LmUnitStats, statsB: LmUnitStats, config: LmConfig, input: LmEvaluationInput, sequences = Math.min(input.n, REPAIR_SEQUENCES)): Promise<Map<string, DenseTensor>> {
+  const sites = lmRepairSites(theta, config);
+  const canShift = sites.map((s) => s.shift !== undefined && theta.has(s.shift.bias));
+  const corrections: Correction[] = [];
+  const model = buildLm(theta, config);
+  try {
+    tf.tidy(() => {
+      model.hidden(batchIds(input, 0, sequences), {
+        repair: (site, u) => {
+          const { mean, std } = finish(accumulate(undefined, u), sequences * input.t);
+          const scale = new Float64Array(mean.length);
+          const shift = new Float64Array(mean.length);
+          for (let j = 0; j < mean.length; j++) {
+            const tm = (1 - lambda) * statsA[site].mean[j] + lambda * statsB[site].mean[j];
+            const ts = (1 - lambda) * statsA[site].std[j] + lambda * statsB[site].std[j];
+            scale[j] = std[j] > 1e-8 ? ts / std[j] : 1;
+            shift[j] = tm - mean[j] * scale[j];
+          }
+          corrections[site] = canShift[site] ? { scale, shift } : { scale };
+          const s = tf.tensor1d(Float32Array.from(scale));
+          return canShift[site] ? tf.add(tf.mul(u, s), tf.tensor1d(Float32Array.from(shift))) : tf.mul(u, s);
+        },
+      }).dispose();
+    });
+  } finally {
+    model.dispose();
+  }
+  const out = new Map(theta);
+  sites.forEach((site, i) => fold(out, site, corrections[i]));
   return out;
 }

@@ -116,6 +116,11 @@ describe('rebasin on a ViT pair (Hugging Face folders)', () => {
     assert.ok(Math.abs(json.barrier.aligned) < 1e-5);
   });
 
+  it('barrier --repair is refused in one line (the classifier REPAIR is for MLPs)', async () => {
+    const r = await runCliWatched(['barrier', tmp.file('a'), tmp.file('b'), '--data', tmp.file('images.safetensors'), '--steps', '3', '--workers', '1', '--repair']);
+    assertRefused(r, tmp.file('a'), /REPAIR is implemented for MLPs \(Linear layers only\) and Hugging Face language models; `vit\.embeddings\.patch_embeddings\.projection` is a conv layer/);
+  });
+
   it('images of another shape are refused in one line naming their file', async () => {
     const r = await runCliWatched(['barrier', tmp.file('a'), tmp.file('b'), '--data', tmp.file('wide.safetensors'), '--steps', '3', '--workers', '1']);
     assertRefused(r, tmp.file('wide.safetensors'), /images are \[3, 16, 64\] but the model takes \[3, 32, 32\]/);
