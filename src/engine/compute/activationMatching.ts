@@ -29,6 +29,7 @@ import { lmBytesPerSequence } from '../lm/memoryPlan';
 import { defaultMemoryBudget } from '../../core/memoryBudget';
 import { formatBytes } from '../../../shared/bytes';
 import { planBatchSize } from './batchPlan';
+import { probeBytesPerExample } from './activationBytes';
 import { planLmActivationMatching, type LmActivationMemoryPlan, type LmActivationPass, type LmActivationShapes } from '../../core/lmActivationMemory';
 
 interface Stats {
@@ -262,20 +263,11 @@ export interface ClassifierActivationMatchingResult extends ActivationMatchingRe
  */
 export async function activationMatchingBytes(spec: PermSpec, a: Model, b: Model): Promise<{ perExample: number; fixed: number; statisticsBytes: number; widest?: { perm: string; bytes: number } }> {
   let sums = new Map<string, Stats>();
-  const peak = async (n: number): Promise<number> => {
-    const x = tf.zeros([n, ...a.inputShape]);
+  const { perExample, fixed } = await probeBytesPerExample(a.inputShape, (x) => {
+    // The last probe's sums are the running sums' sizes.
     sums = new Map();
-    try {
-      const before = tf.memory().numBytes;
-      const info = await tf.profile(() => accumulateBatch(spec, a, b, x, sums, new Map()));
-      return Math.max(0, info.peakBytes - before);
-    } finally {
-      x.dispose();
-    }
-  };
-  const one = await peak(1);
-  const three = await peak(3);
-  const perExample = Math.max(1, (three - one) / 2);
+    accumulateBatch(spec, a, b, x, sums, new Map());
+  });
   let statisticsBytes = 0;
   let widest: { perm: string; bytes: number } | undefined;
   for (const [key, st] of sums) {
@@ -283,7 +275,7 @@ export async function activationMatchingBytes(spec: PermSpec, a: Model, b: Model
     statisticsBytes += bytes;
     if (!widest || bytes > widest.bytes) widest = { perm: key.startsWith('\u0000block ') ? `the heads of ${key.split(' ')[1]}` : key, bytes };
   }
-  return { perExample, fixed: Math.max(0, one - perExample), statisticsBytes, ...(widest ? { widest } : {}) };
+  return { perExample, fixed, statisticsBytes, ...(widest ? { widest } : {}) };
 }
 
 export interface ActivationMatchingOptions {
