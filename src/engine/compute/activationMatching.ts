@@ -27,6 +27,9 @@ import type { LmEvaluationInput } from '../lm/evaluate';
 import type { LmConfig } from '../lm/config';
 import { lmBytesPerSequence } from '../lm/memoryPlan';
 import { defaultMemoryBudget } from '../../core/memoryBudget';
+import { formatBytes } from '../../../shared/bytes';
+import { planBatchSize } from './batchPlan';
+import { probeBytesPerExample } from './activationBytes';
 import { planLmActivationMatching, type LmActivationMemoryPlan, type LmActivationPass, type LmActivationShapes } from '../../core/lmActivationMemory';
 
 interface Stats {
@@ -63,32 +66,41 @@ export async function activationMatching(
   const blockParts = new Map<string, BlockPart>();
   for (let k = 0; k < batches.xs.length; k++) {
     throwIfCancelled(opts.signal, 'activation matching');
-    tf.tidy(() => {
-      const featsA = new Map<string, tf.Tensor2D[]>();
-      const featsB = new Map<string, tf.Tensor2D[]>();
-      const collect = (into: Map<string, tf.Tensor2D[]>) => (weight: string, f: tf.Tensor, axis = 0) => {
-        const perm = featureKey(spec, weight, axis, blockParts);
-        if (perm === undefined) return;
-        const list = into.get(perm) ?? [];
-        // The forward pass's own tidy would free the features when it returns: keep them until used.
-        list.push(tf.keep(asSamples(f)));
-        into.set(perm, list);
-      };
-      a.forward(batches.xs[k], { onActivation: collect(featsA) });
-      b.forward(batches.xs[k], { onActivation: collect(featsB) });
-      for (const [perm, la] of featsA) {
-        const lb = featsB.get(perm);
-        if (!lb || lb.length !== la.length) continue;
-        for (let i = 0; i < la.length; i++) {
-          accumulate(stats, perm, la[i], lb[i]);
-        }
-      }
-      for (const t of [...featsA.values(), ...featsB.values()].flat()) t.dispose();
-    });
+    accumulateBatch(spec, a, b, batches.xs[k], stats, blockParts);
     opts.onProgress?.({ stage: 'activations', fraction: (k + 1) / batches.xs.length, message: `Activation matching: batch ${k + 1} of ${batches.xs.length}` });
     await new Promise<void>((r) => setImmediate(r));
   }
   return assign(spec, stats, blockParts, opts);
+}
+
+/**
+ * Runs A and B on one batch `x` and adds their features to the running sums. Every feature of the
+ * batch is kept for both models until the batch is added: what a batch holds grows with its size
+ * (measured by `activationMatchingBytes`).
+ */
+function accumulateBatch(spec: PermSpec, a: Model, b: Model, x: tf.Tensor, stats: Map<string, Stats>, blockParts: Map<string, BlockPart>): void {
+  tf.tidy(() => {
+    const featsA = new Map<string, tf.Tensor2D[]>();
+    const featsB = new Map<string, tf.Tensor2D[]>();
+    const collect = (into: Map<string, tf.Tensor2D[]>) => (weight: string, f: tf.Tensor, axis = 0) => {
+      const perm = featureKey(spec, weight, axis, blockParts);
+      if (perm === undefined) return;
+      const list = into.get(perm) ?? [];
+      // The forward pass's own tidy would free the features when it returns: keep them until used.
+      list.push(tf.keep(asSamples(f)));
+      into.set(perm, list);
+    };
+    a.forward(x, { onActivation: collect(featsA) });
+    b.forward(x, { onActivation: collect(featsB) });
+    for (const [perm, la] of featsA) {
+      const lb = featsB.get(perm);
+      if (!lb || lb.length !== la.length) continue;
+      for (let i = 0; i < la.length; i++) {
+        accumulate(stats, perm, la[i], lb[i]);
+      }
+    }
+    for (const t of [...featsA.values(), ...featsB.values()].flat()) t.dispose();
+  });
 }
 
 /**
@@ -222,31 +234,109 @@ function correlationMatrix(s: Stats): Float64Array {
   return out;
 }
 
-/** Activation matching from tensors: builds both models (config as for the barrier), streams `data` in batches of 500. */
+/** Examples per batch at most: what a data set of any size is streamed in. */
+export const MAX_ACTIVATION_BATCH = 500;
+
+/** How a classifier's activation matching streamed its data, from the memory budget. */
+export interface ActivationBatchPlan {
+  /** Examples per batch: the largest (at most 500) whose features fit beside what is held. */
+  readonly batchSize: number;
+  readonly batches: number;
+  /** Bytes a batch holds per example: both models' forward passes and their kept features (measured). */
+  readonly perExampleBytes: number;
+  /** Bytes of the running sums (n x n cross sums per permutation), whatever the batch size. */
+  readonly statisticsBytes: number;
+  /** Bytes held whatever the batch size: `heldBytes`, the models, the data as uploaded, the sums. */
+  readonly residentBytes: number;
+  readonly budget: number;
+}
+
+export interface ClassifierActivationMatchingResult extends ActivationMatchingResult {
+  readonly plan: ActivationBatchPlan;
+}
+
+/**
+ * Bytes one batch of activation matching holds per example and the part that does not grow with
+ * the batch, measured with tf.profile on probe batches of 1 and 3 zero examples through the same
+ * code path (both forward passes, every feature kept, the sums' products); and the running sums'
+ * bytes (JS float64 arrays, not tfjs tensors) with the widest permutation's.
+ */
+export async function activationMatchingBytes(spec: PermSpec, a: Model, b: Model): Promise<{ perExample: number; fixed: number; statisticsBytes: number; widest?: { perm: string; bytes: number } }> {
+  let sums = new Map<string, Stats>();
+  const { perExample, fixed } = await probeBytesPerExample(a.inputShape, (x) => {
+    // The last probe's sums are the running sums' sizes.
+    sums = new Map();
+    accumulateBatch(spec, a, b, x, sums, new Map());
+  });
+  let statisticsBytes = 0;
+  let widest: { perm: string; bytes: number } | undefined;
+  for (const [key, st] of sums) {
+    const bytes = statsBytes(st);
+    statisticsBytes += bytes;
+    if (!widest || bytes > widest.bytes) widest = { perm: key.startsWith('\u0000block ') ? `the heads of ${key.split(' ')[1]}` : key, bytes };
+  }
+  return { perExample, fixed, statisticsBytes, ...(widest ? { widest } : {}) };
+}
+
+export interface ActivationMatchingOptions {
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (p: Progress) => void;
+  /** Examples per batch at most (500); fewer when the memory budget needs it. */
+  readonly batchSize?: number;
+  /** Bytes the models, the data, the sums and a batch's features may use (default half of physical memory). */
+  readonly memoryBudget?: number;
+  /** Bytes of the budget already held (the process, the checkpoints and data as read): the plan fits beside them. */
+  readonly heldBytes?: number;
+}
+
+/**
+ * Activation matching from tensors: builds both models (config as for the barrier) and streams
+ * `data` in the largest batches (at most 500) whose features fit in the memory budget beside what
+ * is held (`planBatchSize`, the plan of loss-curve evaluation); refuses with OverBudget when not
+ * even one example fits. The batch size does not change the sums, only their order of summation.
+ */
 export async function activationMatchingFromTensors(
   spec: PermSpec,
   a: TensorMap,
   b: TensorMap,
   config: ModelConfig,
   data: Dataset,
-  opts: { signal?: AbortSignal; onProgress?: (p: Progress) => void; batchSize?: number } = {},
-): Promise<ActivationMatchingResult> {
+  opts: ActivationMatchingOptions = {},
+): Promise<ClassifierActivationMatchingResult> {
+  const uploadedBefore = tf.memory().numBytes;
   const ma = buildModel(a, config);
   const mb = buildModel(b, config);
+  let batches: Batches | undefined;
   try {
     assertFeaturesFit(data.xShape.slice(1), ma.inputShape, data.source);
-  } catch (e) {
-    ma.dispose();
-    mb.dispose();
-    throw e;
-  }
-  const batches = toBatches(data, opts.batchSize ?? 500);
-  try {
-    return await activationMatching(spec, ma, mb, batches, opts);
+    // A first tiny pass uploads whatever the models upload on first use: the probes then see only the batch.
+    tf.tidy(() => {
+      const x = tf.zeros([1, ...ma.inputShape]);
+      ma.forward(x);
+      mb.forward(x);
+    });
+    const models = Math.max(0, tf.memory().numBytes - uploadedBefore);
+    const probe = await activationMatchingBytes(spec, ma, mb);
+    const budget = opts.memoryBudget ?? defaultMemoryBudget();
+    const uploadedData = data.x.byteLength + data.y.byteLength;
+    const residentBytes = (opts.heldBytes ?? 0) + models + uploadedData + probe.fixed + probe.statisticsBytes;
+    const sums = probe.widest ? ` (running sums: ${formatBytes(probe.statisticsBytes)}, the widest ${probe.widest.perm}'s ${formatBytes(probe.widest.bytes)})` : '';
+    const batchSize = planBatchSize({
+      budget,
+      backend: tf.getBackend() === 'wasm' ? 'wasm' : 'cpu',
+      resident: residentBytes,
+      perExample: probe.perExample,
+      maxBatch: Math.max(1, Math.min(opts.batchSize ?? MAX_ACTIVATION_BATCH, data.n)),
+      what: 'activation matching',
+      residentWhat: `${opts.heldBytes ? 'the process, ' : ''}the models, the data and the statistics${sums}`,
+    });
+    batches = toBatches(data, batchSize);
+    const r = await activationMatching(spec, ma, mb, batches, opts);
+    return { ...r, plan: { batchSize, batches: batches.xs.length, perExampleBytes: probe.perExample, statisticsBytes: probe.statisticsBytes, residentBytes, budget } };
   } finally {
     ma.dispose();
     mb.dispose();
-    batches.dispose();
+    batches?.dispose();
   }
 }
 

@@ -33,6 +33,8 @@ export interface BatchPlanInput {
   readonly maxBatch: number;
   /** What is planned, for the refusal message ("evaluating model.safetensors"). */
   readonly what: string;
+  /** What `resident` holds, for the refusal message (default "weights and data"). */
+  readonly residentWhat?: string;
 }
 
 /** The largest batch whose activations fit: (budget − resident) / (bytes per example × safety), at least 1. */
@@ -43,7 +45,7 @@ export function planBatchSize(p: BatchPlanInput): number {
   if (free < perExample) {
     throw new EngineError(
       OVER_BUDGET,
-      `${p.what}: needs ${formatBytes(p.resident)} for weights and data plus ${formatBytes(perExample)} per example, over the memory budget of ${formatBytes(budget)}${p.backend === 'wasm' && p.budget > budget ? ' (the wasm backend addresses at most 4 GiB per worker)' : ''}: use fewer examples (--limit) or a larger budget`,
+      `${p.what}: needs ${formatBytes(p.resident)} for ${p.residentWhat ?? 'weights and data'} plus ${formatBytes(perExample)} per example, over the memory budget of ${formatBytes(budget)}${p.backend === 'wasm' && p.budget > budget ? ' (the wasm backend addresses at most 4 GiB per worker)' : ''}: use fewer examples (--limit) or a larger budget`,
     );
   }
   return Math.max(1, Math.min(p.maxBatch, Math.floor(free / perExample)));

@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { encodeFromFloat32, writeSafetensors } from '../../../src/core/safetensors';
 import { mulberry32 } from '../../../src/core/matching/prng';
+import type { StateTensor } from './stateDicts';
 
 export function tempDir(prefix: string): { dir: string; cleanup(): void } {
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -76,4 +77,19 @@ export async function writeMlp(file: string, m: Mlp, dtype = 'F32', extra: Recor
   for (const [name, e] of Object.entries(extra)) sources.push({ name, dtype: e.dtype, shape: e.shape, read: async () => e.bytes });
   await writeSafetensors(file, sources, { metadata: { source: 'engine test' } });
   return file;
+}
+
+/** Writes a state dict (`stateDicts.ts`) as a float32 `.safetensors` file. */
+export async function writeStateDict(file: string, tensors: readonly StateTensor[]): Promise<void> {
+  await writeSafetensors(file, tensors.map((t) => ({ name: t.name, dtype: 'F32' as const, shape: t.shape, read: async () => encodeFromFloat32('F32', t.data) })));
+}
+
+/** A data set file of `n` examples of `features` uniform values in [0, 1) (x) and labels 0–9 (y), seeded. */
+export async function writeRandomData(file: string, n: number, features: number, random: () => number): Promise<void> {
+  const x = Float32Array.from({ length: n * features }, () => random());
+  const y = new BigInt64Array(n).map(() => BigInt(Math.floor(random() * 10)));
+  await writeSafetensors(file, [
+    { name: 'x', dtype: 'F32', shape: [n, features], read: async () => encodeFromFloat32('F32', x) },
+    { name: 'y', dtype: 'I64', shape: [n], read: async () => new Uint8Array(y.buffer) },
+  ]);
 }

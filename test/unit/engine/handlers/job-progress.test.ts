@@ -6,30 +6,20 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Progress } from '../../../../src/core/checkpoint';
-import { encodeFromFloat32, writeSafetensors } from '../../../../src/core/safetensors';
 import { initBackend } from '../../../../src/engine/backend';
 import { dispatch } from '../../../../src/engine/dispatch';
-import { mlpStateDict, seededRandom, type StateTensor } from '../../helpers/stateDicts';
+import { writeRandomData, writeStateDict } from '../../helpers/engine-fixtures';
+import { mlpStateDict, seededRandom } from '../../helpers/stateDicts';
 import { makeTmpDir, type TmpDir } from '../../helpers/tmp';
 
 let tmp: TmpDir;
 const N = 64;
 
-async function writeState(file: string, tensors: readonly StateTensor[]): Promise<void> {
-  await writeSafetensors(file, tensors.map((t) => ({ name: t.name, dtype: 'F32' as const, shape: t.shape, read: async () => encodeFromFloat32('F32', t.data) })));
-}
-
 before(async () => {
   await initBackend('wasm');
   tmp = await makeTmpDir('rebasin-job-progress-');
-  for (const [name, seed] of [['a', 1], ['b', 2], ['c', 3]] as const) await writeState(tmp.file(`${name}.safetensors`), mlpStateDict({ sizes: [16, 32, 32, 10], seed }));
-  const rand = seededRandom(5);
-  const x = Float32Array.from({ length: N * 16 }, () => rand());
-  const y = new BigInt64Array(N).map(() => BigInt(Math.floor(rand() * 10)));
-  await writeSafetensors(tmp.file('data.safetensors'), [
-    { name: 'x', dtype: 'F32', shape: [N, 16], read: async () => encodeFromFloat32('F32', x) },
-    { name: 'y', dtype: 'I64', shape: [N], read: async () => new Uint8Array(y.buffer) },
-  ]);
+  for (const [name, seed] of [['a', 1], ['b', 2], ['c', 3]] as const) await writeStateDict(tmp.file(`${name}.safetensors`), mlpStateDict({ sizes: [16, 32, 32, 10], seed }));
+  await writeRandomData(tmp.file('data.safetensors'), N, 16, seededRandom(5));
 });
 after(() => tmp.remove());
 
