@@ -6,6 +6,7 @@
 import * as v from 'valibot';
 import { MAX_ITER, METHOD_IDS, METHODS, optionAccepts, optionRule, SEED, type NumberOption } from '../../core/methods';
 import { MAX_STEPS } from '../../core/barrier';
+import { SYMMETRY_IDS } from '../../core/symmetry/settings';
 import { bool, finite, int, nonEmpty, numArray, obj, oneOf, permRecord, positive, type Schema } from '../../../shared/schema/rules';
 
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -19,6 +20,8 @@ function option(o: NumberOption): Schema<number> {
 
 const seedAndIter = { seed: option(SEED), maxIter: option(MAX_ITER) };
 const method = oneOf(METHOD_IDS);
+/** `--symmetry` (src/core/symmetry/settings.ts); absent: permutation. */
+const symmetry = v.optional(oneOf(SYMMETRY_IDS));
 const optStr = () => v.optional(nonEmpty());
 const optBool = () => v.optional(bool());
 /** Bytes a request may use (src/core/memoryPlan.ts); default half of physical memory. */
@@ -74,6 +77,7 @@ export const alignRequestSchema = obj({
   /** Path of a spec JSON ({"axes": ...}); inferred from names and shapes when absent. */
   spec: optStr(),
   method,
+  symmetry,
   ...seedAndIter,
   /** Needed for activation matching and STE; used by the equivalence check when present. */
   data: v.optional(dataOptionsSchema),
