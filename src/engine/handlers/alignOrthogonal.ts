@@ -40,6 +40,11 @@ export function referenceFoldedPath(out: string, folder: boolean): string {
   return out.toLowerCase().endsWith('.safetensors') ? `${out.slice(0, -'.safetensors'.length)}.a-folded.safetensors` : `${out}.a-folded.safetensors`;
 }
 
+/** The folded reference A' an output of `align --symmetry orthogonal` records in its metadata (barrier --aligned and merge evaluate from it). */
+export function referenceFoldedIn(metadata: Readonly<Record<string, string>>): string | undefined {
+  return metadata['rebasin.align.symmetry'] === 'orthogonal' ? metadata['rebasin.align.referenceFolded'] : undefined;
+}
+
 /** One line refusing what the orthogonal symmetry does not handle (request, family). */
 function refuse(message: string, file?: string): never {
   throw new EngineError('InvalidRequest', message, file);

@@ -104,6 +104,12 @@ export const mergeRequestSchema = obj({
   /** Weight of the non-reference side for two inputs: (1-lambda)*A + lambda*pi(B). Ignored (uniform mean) for 3+. */
   lambda: finite(),
   align: bool(),
+  /**
+   * `orthogonal`: the second input is B' written by align --symmetry orthogonal; it is merged with
+   * the folded reference A' its metadata names (as is, without aligning again). Without the field
+   * such a B' is recognised too.
+   */
+  symmetry,
   spec: optStr(),
   ...seedAndIter,
   allowNonFinite: optBool(),
@@ -133,6 +139,8 @@ export const barrierRequestSchema = v.pipe(
      * that found them (reported back; default weight).
      */
     method: v.optional(method),
+    /** When aligning here: `orthogonal` aligns with align --symmetry orthogonal (A' and B' in a temporary folder) and the aligned path is A' to B'. */
+    symmetry,
     /** STE settings when aligning here with method "ste". */
     ...methodOptions,
     /** Permutations of an alignment already made (gather indices per spec permutation): the aligned path is A to π(B). */
@@ -172,6 +180,11 @@ export const equivalenceRequestSchema = obj({
   kind: v.literal('equivalence'),
   b: nonEmpty(),
   other: nonEmpty(),
+  /**
+   * `orthogonal`: `other` is a reparameterisation of B (align --symmetry orthogonal: folded norms,
+   * orthogonal maps, maybe an untied head), each run under its own config.json.
+   */
+  symmetry,
   data: v.optional(dataOptionsSchema),
   model: optStr(),
   seed: v.optional(option(SEED)),

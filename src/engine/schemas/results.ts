@@ -123,6 +123,9 @@ export const mergeResultSchema = obj({
   backend,
   /** Float tensors written in another dtype than the reference's (inputs of mixed dtypes: the wider one; or not encodable: F32). */
   widened: v.optional(v.array(widenedSchema, 'must be an array')),
+  /** `orthogonal`: B' came from align --symmetry orthogonal and was merged, as is, with A' (`referenceFolded`) instead of A. */
+  symmetry: v.optional(oneOf(SYMMETRY_IDS)),
+  referenceFolded: v.optional(nonEmpty()),
 });
 
 /**
@@ -136,6 +139,10 @@ export const alignedSourceSchema = obj({
   source: oneOf(['alignment', 'permutations', 'checkpoint'] as const),
   /** The aligned checkpoint (source "checkpoint"). */
   checkpoint: v.optional(nonEmpty()),
+  /** The symmetry of the alignment (absent: permutation). */
+  symmetry: v.optional(oneOf(SYMMETRY_IDS)),
+  /** `orthogonal`: the aligned path starts at A' (A with folded norms, written beside the aligned checkpoint), not at A. */
+  referenceFolded: v.optional(nonEmpty()),
 });
 
 const split = oneOf(['train', 'test'] as const);
