@@ -21,6 +21,7 @@ import type { TransformerGroupElement, TransformerLayout } from '../../core/symm
 import { throwIfCancelled } from '../errors';
 import type { LmModel } from '../lm/layers';
 import type { LmEvaluationInput } from '../lm/evaluate';
+import { accumulate, correlationMatrix, type Stats } from './activationMatching';
 
 /** How far one orthogonal map is from a permutation: the mean over rows of the largest |R_ij| (1 for a signed permutation). */
 export interface OrthogonalMapSummary {
@@ -56,7 +57,7 @@ export async function orthogonalActivationMatching(
   const residual = new Float64Array(d * d);
   const qk = layout.blocks.map(() => Array.from({ length: kvHeads }, () => new Float64Array(hd * hd)));
   const vo = layout.blocks.map(() => Array.from({ length: kvHeads }, () => new Float64Array(hd * hd)));
-  const mlp = layout.blocks.map((blk) => unitStats(blk.mlpWidth));
+  const mlp = new Map<string, Stats>();
   const { n, t } = input;
   for (let s0 = 0; s0 < n; s0 += SEQUENCES_PER_BATCH) {
     throwIfCancelled(opts.signal, 'activation matching');
@@ -74,7 +75,7 @@ export async function orthogonalActivationMatching(
           addCross(qk[l][j], slice(kb, j, hd), slice(ka, j, hd));
           addCross(vo[l][j], slice(vb, j, hd), slice(va, j, hd));
         }
-        addUnits(mlp[l], fa.mlp[l], fb.mlp[l]);
+        accumulate(mlp, `mlp.${l}`, fa.mlp[l], fb.mlp[l]);
       }
       for (const x of [...kept(fa), ...kept(fb)]) x.dispose();
     });
@@ -86,7 +87,7 @@ export async function orthogonalActivationMatching(
   const qkMaps = qk.map((row) => row.map((m) => (layout.rotary ? rotaryProcrustes(m, hd) : procrustes(m, hd))));
   const voMaps = vo.map((row) => row.map((m) => procrustes(m, hd)));
   return {
-    element: { residual: r, qk: qkMaps, vo: voMaps, mlp: mlp.map(unitPermutation) },
+    element: { residual: r, qk: qkMaps, vo: voMaps, mlp: layout.blocks.map((blk, l) => unitPermutation(mlp.get(`mlp.${l}`), blk.mlpWidth)) },
     residual: summary(r, residual, d),
     qk: qkMaps.map((row, l) => row.map((m, j) => summary(m, qk[l][j], hd))),
     vo: voMaps.map((row, l) => row.map((m, j) => summary(m, vo[l][j], hd))),
@@ -125,47 +126,15 @@ function slice(x: tf.Tensor2D, head: number, hd: number): tf.Tensor2D {
 
 /** into += X_B^T X_A. */
 function addCross(into: Float64Array, xb: tf.Tensor2D, xa: tf.Tensor2D): void {
-  const m = tf.matMul(xb, xa, true, false).dataSync();
+  // Through an explicit transpose (wasm's transposed matMul is slow).
+  const m = tf.matMul(tf.transpose(xb), xa).dataSync();
   for (let i = 0; i < m.length; i++) into[i] += m[i];
 }
 
-interface UnitStats {
-  readonly n: number;
-  count: number;
-  readonly sumA: Float64Array;
-  readonly sumB: Float64Array;
-  readonly sqA: Float64Array;
-  readonly sqB: Float64Array;
-  /** A^T B [n, n]: row = A's unit, column = B's. */
-  readonly cross: Float64Array;
-}
-
-function unitStats(n: number): UnitStats {
-  return { n, count: 0, sumA: new Float64Array(n), sumB: new Float64Array(n), sqA: new Float64Array(n), sqB: new Float64Array(n), cross: new Float64Array(n * n) };
-}
-
-function addUnits(s: UnitStats, xa: tf.Tensor2D, xb: tf.Tensor2D): void {
-  s.count += xa.shape[0];
-  const add = (into: Float64Array, v: ArrayLike<number>) => {
-    for (let i = 0; i < v.length; i++) into[i] += v[i];
-  };
-  add(s.sumA, tf.sum(xa, 0).dataSync());
-  add(s.sumB, tf.sum(xb, 0).dataSync());
-  add(s.sqA, tf.sum(tf.square(xa), 0).dataSync());
-  add(s.sqB, tf.sum(tf.square(xb), 0).dataSync());
-  add(s.cross, tf.matMul(xa, xb, true, false).dataSync());
-}
-
 /** B's unit perm[j] becomes unit j: the assignment maximising the summed correlation with A's units. */
-function unitPermutation(s: UnitStats): number[] {
-  const { n, count } = s;
-  const std = (sq: number, sum: number) => Math.sqrt(Math.max(sq / count - (sum / count) ** 2, 0)) + 1e-12;
-  const corr = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    const sa = std(s.sqA[i], s.sumA[i]);
-    for (let j = 0; j < n; j++) corr[i * n + j] = (s.cross[i * n + j] / count - (s.sumA[i] / count) * (s.sumB[j] / count)) / (sa * std(s.sqB[j], s.sumB[j]));
-  }
-  return Array.from(solveAssignmentMax(corr, n).rowToCol);
+function unitPermutation(s: Stats | undefined, n: number): number[] {
+  if (!s) return Array.from({ length: n }, (_, i) => i);
+  return Array.from(solveAssignmentMax(correlationMatrix(s), n).rowToCol);
 }
 
 /**
