@@ -15,6 +15,7 @@ import { defaultMemoryBudget } from '../core/memoryBudget';
 import { plannedWorkerCount } from '../engine/pool';
 import { lmCheckpointFamily } from '../core/families/lmCheckpoint';
 import { MAX_STEPS } from '../core/barrier';
+import { DEFAULT_SYMMETRY, SYMMETRY_IDS } from '../core/symmetry/settings';
 import type { AlignResult, BackendChoice, BarrierCurve, BarrierResult, DataOptions, DiffResult, EngineRequest, MergeResult, MethodOptionFields, ResultOf, ScanResult } from '../engine/protocol';
 import { type ParsedArgs, UsageError, byteSize, expectPositionals, flagText, fraction, int, oneOf, optionalInt, positive } from './args';
 import { progressLine } from './progress';
@@ -183,8 +184,28 @@ function warn(lines: readonly string[] | undefined): void {
   for (const line of new Set(lines ?? [])) process.stderr.write(`warning: ${safeText(line, 400)}\n`);
 }
 
+/** align --symmetry orthogonal: the maps (how far from a permutation), both equivalence checks, both files. */
+function printOrthogonal(out: Output, r: Omit<AlignResult, 'matrices'>, o: NonNullable<AlignResult['orthogonal']>): void {
+  out.text(`aligned with ${r.method} matching, orthogonal symmetry, in ${r.seconds.toFixed(2)} s on ${r.backend}`);
+  const row = (name: string, m: typeof o.residual): string[] => [name, String(m.size), m.rowMaxMean.toFixed(3), m.objectiveBefore.toPrecision(6), m.objectiveAfter.toPrecision(6)];
+  const mean = (xs: (typeof o.residual)[]): typeof o.residual => ({
+    size: xs[0]?.size ?? 0,
+    rowMaxMean: xs.reduce((s, m) => s + m.rowMaxMean, 0) / Math.max(1, xs.length),
+    objectiveBefore: xs.reduce((s, m) => s + m.objectiveBefore, 0),
+    objectiveAfter: xs.reduce((s, m) => s + m.objectiveAfter, 0),
+  });
+  const rows = [row('residual', o.residual), ...o.qk.flatMap((qk, l) => [row(`layer ${l} query/key (${qk.length} heads)`, mean(qk)), row(`layer ${l} value/output (${o.vo[l].length} heads)`, mean(o.vo[l]))])];
+  out.text(table(['map', 'size', 'mean row max |R| (1 = permutation)', 'objective before', 'after'], rows));
+  for (const [what, e] of [["A' = fold(A)", o.referenceEquivalence], ["B'", r.equivalence]] as const) {
+    if (e) out.text(`equivalence check ${what}: max |logit difference| = ${e.maxAbsDiff.toExponential(2)} (relative ${e.relDiff.toExponential(2)}) ${e.ok ? 'ok' : 'FAILED'}${e.message ? ': ' + safeText(e.message, 400) : ''}`);
+  }
+  if (o.untiedHead) out.text("note: the tied output head became an untied lm_head.weight (config.json: tie_word_embeddings false)");
+  if (r.out) out.text(`wrote ${safeText(r.out, 400)} (B') and ${safeText(r.referenceFolded ?? '', 400)} (A': A with folded norms, the reference B' is aligned to)`);
+}
+
 function printAlign(out: Output, r: Omit<AlignResult, 'matrices'>): void {
   warn(r.configDefaults);
+  if (r.orthogonal) return printOrthogonal(out, r, r.orthogonal);
   out.text(`aligned with ${r.method} matching in ${r.seconds.toFixed(2)} s on ${r.backend}: ${r.iterations} sweeps`);
   out.text(`objective sum<A, pi(B)> over permuted tensors: ${r.objectiveBefore.toPrecision(7)} -> ${r.objectiveAfter.toPrecision(7)}`);
   // The tensors no permutation touches add the same term before and after: shown apart, not hidden in the sum.
@@ -204,6 +225,11 @@ function optionFlag(args: ParsedArgs, o: NumberOption): number {
   const n = Number(text);
   if (text.trim() === '' || !optionAccepts(o, n)) throw new UsageError(`--${o.flag} must be ${optionRule(o)}, got "${text}"`);
   return n;
+}
+
+/** `--symmetry`: the request field only when not the default, so a permutation request is what it always was. */
+function symmetryOf(args: ParsedArgs): { symmetry?: 'orthogonal' } {
+  return oneOf('symmetry', args.values.symmetry, SYMMETRY_IDS, DEFAULT_SYMMETRY) === 'orthogonal' ? { symmetry: 'orthogonal' } : {};
 }
 
 function seedAndIter(args: ParsedArgs): { seed: number; maxIter: number } {
@@ -229,6 +255,7 @@ export async function align(ctx: CommandContext): Promise<void> {
     out: requireOut(args),
     spec: resolved(args.values.spec),
     method,
+    ...symmetryOf(args),
     ...seedAndIter(args),
     memoryBudget: byteSize('memory-budget', args.values['memory-budget']),
     data,
@@ -255,6 +282,7 @@ export async function merge(ctx: CommandContext): Promise<void> {
     out: requireOut(args),
     lambda: fraction('lambda', args.values.lambda, 0.5),
     align: !args.values['no-align'],
+    ...symmetryOf(args),
     spec: resolved(args.values.spec),
     ...seedAndIter(args),
     memoryBudget: byteSize('memory-budget', args.values['memory-budget']),
@@ -264,6 +292,7 @@ export async function merge(ctx: CommandContext): Promise<void> {
   const how = result.method === 'none' ? 'without alignment' : result.method === 'mergemany' ? 'with MergeMany alignment' : 'after weight matching';
   out.text(`merged ${result.inputs.length} checkpoints ${how}, lambda ${formatLambda(result.lambda)}, in ${result.seconds.toFixed(2)} s on ${result.backend}`);
   const widened = result.widened ?? [];
+  if (result.referenceFolded) out.text(`note: ${safeText(result.inputs[1], 400)} came from align --symmetry orthogonal: merged with ${safeText(result.referenceFolded, 400)} (A') instead of ${safeText(result.inputs[0], 400)}`);
   if (widened.length) out.text(`note: ${widened.length} tensor(s) written as ${widened[0].to}, not ${widened[0].from}: the inputs differ in dtype (first: \`${safeText(widened[0].tensor)}\`)`);
   out.text(`wrote ${result.out}`);
 }
@@ -302,7 +331,7 @@ export async function barrier(ctx: CommandContext): Promise<void> {
     ...(args.values.repair ? { repair: true } : {}),
     memoryBudget: byteSize('memory-budget', args.values['memory-budget']),
     allowNonFinite: args.values['allow-non-finite'] ?? false,
-    ...(alignedCheckpoint !== undefined ? { alignedCheckpoint } : { method, ...methodOptions(args, method) }),
+    ...(alignedCheckpoint !== undefined ? { alignedCheckpoint } : { method, ...methodOptions(args, method), ...symmetryOf(args) }),
   }, 'barrier');
   if (args.values.json) return out.json(result);
   if (!result.align) warn(result.lm?.configDefaults);
@@ -310,7 +339,8 @@ export async function barrier(ctx: CommandContext): Promise<void> {
   const from = result.alignedFrom;
   if (from) {
     const how = from.source === 'checkpoint' ? `the aligned checkpoint ${from.checkpoint ?? ''}` : from.source === 'permutations' ? 'the given permutations' : 'this run';
-    out.text(`aligned path: ${from.method === 'unknown' ? 'method unknown' : `${from.method} matching`}, from ${how}`);
+    const symmetry = from.symmetry === 'orthogonal' ? `, orthogonal symmetry (the path starts at A' = A with folded norms${from.referenceFolded ? `, ${safeText(from.referenceFolded, 400)}` : ''})` : '';
+    out.text(`aligned path: ${from.method === 'unknown' ? 'method unknown' : `${from.method} matching`}, from ${how}${symmetry}`);
   }
   if (result.lm) {
     const lm = result.lm;

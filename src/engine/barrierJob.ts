@@ -13,6 +13,9 @@
  */
 import type { CurvePoint, Progress } from '../core/checkpoint';
 import { barrierFromCurve, coarseToFine, lambdaGrid } from '../core/barrier';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { openCheckpoint } from '../core/safetensors';
 import { defaultMemoryBudget } from '../core/memoryBudget';
 import { DEFAULT_METHOD, METHOD_IDS, methodOptionsOf } from '../core/methods';
@@ -39,6 +42,7 @@ import { throttleProgress } from './rpc';
 import { lmCheckpointFamily } from '../core/families/lmCheckpoint';
 import { lmWeightsPath } from './lm/checkpoint';
 import { checkAlignedCheckpoint } from './alignedCheck';
+import { referenceFoldedIn } from './handlers/alignOrthogonal';
 
 /** What the job needs of a worker pool. */
 export interface JobWorkers {
@@ -68,7 +72,7 @@ type AlignedPlan =
   | { readonly source: 'permutations'; readonly perms: Readonly<Record<string, readonly number[]>> }
   | { readonly source: 'checkpoint'; readonly file: string };
 
-function alignedPlan(req: BarrierRequest, lm: boolean): AlignedPlan {
+function alignedPlan(req: BarrierRequest, lm: boolean, scratch: () => string): AlignedPlan {
   if (req.alignedCheckpoint !== undefined) return { source: 'checkpoint', file: req.alignedCheckpoint };
   if (req.perms !== undefined) return { source: 'permutations', perms: req.perms };
   if (!req.align) return { source: 'none' };
@@ -82,19 +86,41 @@ function alignedPlan(req: BarrierRequest, lm: boolean): AlignedPlan {
       kind: 'align', a: lm ? lmWeightsPath(req.a) : req.a, b: lm ? lmWeightsPath(req.b) : req.b, spec: req.spec, model: req.model, method, seed: req.seed, maxIter: req.maxIter,
       allowNonFinite: req.allowNonFinite, data: req.data,
       ...methodOptionsOf<MethodOptionFields>(method, req),
+      // Orthogonal: B' and A' are files the path workers read (a folder like B's, removed after the curve).
+      ...(req.symmetry === 'orthogonal' ? { symmetry: 'orthogonal' as const, a: req.a, b: req.b, out: path.join(scratch(), 'aligned') } : {}),
     },
   };
 }
 
-/** The method an aligned checkpoint records in its provenance metadata (`rebasin.align.method`), else "unknown". */
-async function methodOfCheckpoint(file: string): Promise<AlignMethod | 'unknown'> {
+/**
+ * What an aligned checkpoint records in its provenance metadata: the method (`rebasin.align.method`,
+ * else "unknown") and, for `align --symmetry orthogonal`, the folded reference A' written beside it
+ * (`rebasin.align.referenceFolded`).
+ */
+async function provenanceOfCheckpoint(file: string): Promise<{ method: AlignMethod | 'unknown'; referenceFolded?: string }> {
   const ck = await openCheckpoint(lmWeightsPath(file));
   try {
     // `rebasin.align.method` since alignments keep B's own keys; `rebasin.method` in files of earlier versions.
     const m = ck.metadata['rebasin.align.method'] ?? ck.metadata['rebasin.method'];
-    return METHOD_IDS.find((x) => x === m) ?? 'unknown';
+    const method = METHOD_IDS.find((x) => x === m) ?? 'unknown';
+    const folded = referenceFoldedIn(ck.metadata);
+    return { method, ...(folded ? { referenceFolded: folded } : {}) };
   } finally {
     await ck.close();
+  }
+}
+
+/**
+ * `barrier --aligned` on an output of `align --symmetry orthogonal`: B' must compute B's function
+ * and A' (recorded in B''s metadata) A's; each is checked under its own config.json.
+ */
+async function checkReparameterised(req: BarrierRequest, file: string, referenceFolded: string, workers: JobWorkers, signal: AbortSignal): Promise<void> {
+  if (!existsSync(referenceFolded)) throw new EngineError('InvalidRequest', `${file}: its folded reference A' ${referenceFolded} (written beside it by align --symmetry orthogonal) is missing`, file);
+  for (const [original, other] of [[req.b, file], [req.a, referenceFolded]] as const) {
+    const r = await workers.run({ kind: 'equivalence', b: original, other, symmetry: 'orthogonal', seed: req.seed }, { signal }, 0);
+    if (r.equivalence && !r.equivalence.ok) {
+      throw new EngineError('InvalidRequest', `${other}: does not compute the function of ${original} (${r.equivalence.message ?? `max |logit difference| ${r.equivalence.maxAbsDiff}`}); --aligned takes the folder \`rebasin align --symmetry orthogonal\` wrote for these A and B`, other);
+    }
   }
 }
 
@@ -122,6 +148,7 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
   if (opts.signal?.aborted) throw new EngineError('Cancelled', 'barrier cancelled');
   opts.signal?.addEventListener('abort', onAbort);
   const progress = throttleProgress((p) => opts.onProgress?.(p));
+  let scratchDir: string | undefined;
   try {
     // Every worker will get λ chunks: start them while the alignment runs.
     workers.warmUp(workers.size);
@@ -130,9 +157,13 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
     if (lm && req.data.split === 'both') throw new EngineError('InvalidRequest', `${req.data.path}: token data has no train/test splits: evaluate it once (no --split both)`);
     const splits: ('test' | 'train')[] = req.data.split === 'both' ? ['test', 'train'] : [req.data.split ?? 'test'];
     const lambdas = lambdaGrid(req.steps);
-    const plan = alignedPlan(req, lm);
+    const plan = alignedPlan(req, lm, () => (scratchDir ??= mkdtempSync(path.join(tmpdir(), 'rebasin-orthogonal-'))));
     // Before any evaluation: a file that is not B permuted would give a barrier of another network.
-    if (plan.source === 'checkpoint') {
+    const provenance = plan.source === 'checkpoint' ? await provenanceOfCheckpoint(plan.file) : undefined;
+    let referenceFolded = provenance?.referenceFolded;
+    if (plan.source === 'checkpoint' && referenceFolded !== undefined) {
+      await checkReparameterised(req, plan.file, referenceFolded, workers, controller.signal);
+    } else if (plan.source === 'checkpoint') {
       const file = plan.file;
       // Without a spec, FILE must compute B's function: forward passes, in worker 0.
       const equivalence = (): Promise<EquivalenceResult> => workers.run(
@@ -146,7 +177,7 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
       plan.source === 'none'
         ? undefined
         : plan.source === 'checkpoint'
-          ? { method: await methodOfCheckpoint(plan.file), source: 'checkpoint', checkpoint: plan.file }
+          ? { method: provenance!.method, source: 'checkpoint', checkpoint: plan.file, ...(referenceFolded !== undefined ? { symmetry: 'orthogonal' as const, referenceFolded } : {}) }
           : { method: plan.source === 'alignment' ? plan.request.method : (req.method ?? DEFAULT_METHOD), source: plan.source };
     const hasAligned = plan.source !== 'none';
     // Each worker's share of the budget (they evaluate side by side).
@@ -213,11 +244,13 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
     };
     const chunkRequest = (q: Queue, points: number[]): EvaluatePathRequest => {
       const aligned = q.path === 'aligned';
-      const perms = aligned ? (plan.source === 'permutations' ? plan.perms : plan.source === 'alignment' ? align?.perms : undefined) : undefined;
+      // An orthogonal alignment's path runs from A' (folded norms) to B', both files.
+      const orthogonal = aligned && referenceFolded !== undefined;
+      const perms = aligned && !orthogonal ? (plan.source === 'permutations' ? plan.perms : plan.source === 'alignment' ? align?.perms : undefined) : undefined;
       return {
         kind: 'evaluatePath',
-        a: req.a,
-        b: aligned && plan.source === 'checkpoint' ? plan.file : req.b,
+        a: orthogonal ? referenceFolded! : req.a,
+        b: aligned && plan.source === 'checkpoint' ? plan.file : orthogonal ? align!.out! : req.b,
         ...(perms ? { perms } : {}),
         ...(req.spec !== undefined ? { spec: req.spec } : {}),
         lambdas: points.map((i) => lambdas[i]),
@@ -288,6 +321,10 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
         }, 0)
         .then((r) => {
           align = r;
+          if (r.symmetry === 'orthogonal') {
+            if (r.referenceFolded === undefined || r.out === undefined) throw new EngineError('InvalidRequest', `${req.b}: the orthogonal alignment wrote nothing (its equivalence check failed: ${r.equivalence?.message ?? 'see the log'})`, req.b);
+            referenceFolded = r.referenceFolded;
+          }
           alignFraction = 1;
           alignDoneFlag = true;
           for (const q of queues) q.open = true;
@@ -333,7 +370,7 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
       workers: used.size,
       ...(curves.length > 1 ? { splits: Object.fromEntries(curves) } : {}),
       ...(alignSummary ? { align: alignSummary } : {}),
-      ...(alignedFrom ? { alignedFrom } : {}),
+      ...(alignedFrom ? { alignedFrom: align?.symmetry === 'orthogonal' ? { ...alignedFrom, symmetry: 'orthogonal' as const } : alignedFrom } : {}),
       ...(evaluation ? { evaluation } : {}),
       ...(lmInfo ? { lm: lmInfo } : {}),
     };
@@ -344,5 +381,6 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
   } finally {
     progress.stop();
     opts.signal?.removeEventListener('abort', onAbort);
+    if (scratchDir !== undefined) rmSync(scratchDir, { recursive: true, force: true });
   }
 }

@@ -161,6 +161,8 @@ export interface WriteOutputOptions {
   readonly signal?: AbortSignal;
   /** A Hugging Face folder's progress: called before each shard (0-based). */
   readonly onShard?: (index: number, count: number, file: string) => void;
+  /** A Hugging Face folder's side files written with this text instead of copied (a rewritten config.json). */
+  readonly files?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -180,6 +182,7 @@ export async function writeCheckpointOutput(out: string, layoutOf: string, sourc
     shards,
     ...(layout.sharded ? { index: { file: SHARD_INDEX, metadata: indexMetadata } } : {}),
     copy: companionFiles(layout.folder),
+    ...(opts.files ? { files: opts.files } : {}),
     metadata: { format: 'pt', ...opts.metadata },
     inputs,
     alsoReads: opts.alsoReads,

@@ -36,6 +36,8 @@ export interface WriteFolderOptions {
   readonly index?: { readonly file: string; readonly metadata?: Readonly<Record<string, unknown>> };
   /** Files copied into the folder under their own names (config.json, tokenizer files...). */
   readonly copy?: readonly string[];
+  /** Side files written with the given text instead of a copy of the same name (a rewritten config.json). */
+  readonly files?: Readonly<Record<string, string>>;
   /** `__metadata__` of every shard. */
   readonly metadata?: Readonly<Record<string, string>>;
   /** Checkpoints (files or indexes) the output must not overwrite or contain. */
@@ -303,6 +305,12 @@ export async function writeCheckpointFolder(out: string, opts: WriteFolderOption
       }
     }
     const written = [...names];
+    for (const [name, text] of Object.entries(opts.files ?? {})) {
+      await writeFile(path.join(tmp, name), text, { mode: 0o644, flag: 'wx' }).catch((cause: unknown) => {
+        throw ioError(out, `write ${name}`, cause);
+      });
+      written.push(name);
+    }
     for (const file of opts.copy ?? []) {
       checkAborted(signal, out);
       const name = path.basename(file);

@@ -3,3 +3,4 @@ export { commutesWithRotary, orthogonalityError, permuteAxis, randomOrthogonal, 
 export { featureAxis, SymmetryUnsupported, transformerLayout, type BlockLayout, type LinearLayer, type NormSite, type TransformerLayout } from './transformerLayout';
 export { foldedConfigJson, foldNorms, type FoldedTransformer } from './transformerFold';
 export { applyTransformerGroup, randomTransformerGroupElement, type TransformerGroupElement } from './transformerGroup';
+export { DEFAULT_SYMMETRY, SYMMETRY_IDS, type SymmetryId } from './settings';

@@ -32,7 +32,7 @@ import { planBatchSize } from './batchPlan';
 import { probeBytesPerExample } from './activationBytes';
 import { planLmActivationMatching, type LmActivationMemoryPlan, type LmActivationPass, type LmActivationShapes } from '../../core/lmActivationMemory';
 
-interface Stats {
+export interface Stats {
   readonly n: number;
   count: number;
   readonly sumA: Float64Array;
@@ -122,7 +122,7 @@ function featureKey(spec: PermSpec, weight: string, axis: number, blockParts: Ma
  * `perm`. Its products are freed on return (own tidy): a batch adds many features in turn, and
  * only one feature's products are planned (core/lmActivationMemory.ts).
  */
-function accumulate(stats: Map<string, Stats>, perm: string, za: tf.Tensor2D, zb: tf.Tensor2D): void {
+export function accumulate(stats: Map<string, Stats>, perm: string, za: tf.Tensor2D, zb: tf.Tensor2D): void {
   const n = za.shape[1];
   let s = stats.get(perm);
   if (!s) {
@@ -217,7 +217,7 @@ function statsBytes(s: Stats): number {
 }
 
 /** Pearson correlation of A's unit i with B's unit j; dead units (zero variance) correlate 0. */
-function correlationMatrix(s: Stats): Float64Array {
+export function correlationMatrix(s: Stats): Float64Array {
   const { n, count } = s;
   const mA = Float64Array.from(s.sumA, (v) => v / count);
   const mB = Float64Array.from(s.sumB, (v) => v / count);

@@ -86,6 +86,21 @@ export function checkLmEquivalence(b: TensorMap, piB: TensorMap, config: LmConfi
   return checkOneAtATime(b, piB, build, config.family, seed);
 }
 
+/**
+ * A checkpoint against its reparameterisation (folded norms, an orthogonal map: same outputs,
+ * other weights) through the LM forward pass, each under its own config (a folded tied head is
+ * untied: `tied` differs).
+ */
+export function checkLmReparameterised(b: TensorMap, config: LmConfig, bPrime: TensorMap, configPrime: LmConfig, seed = 0): TransformerEquivalence {
+  const build = (t: TensorMap): CheckedModel => {
+    const c = t === b ? config : configPrime;
+    const m: LmModel = buildLm(t, c);
+    const forward = (x: tf.Tensor2D): tf.Tensor => m.output(x);
+    return { description: m.description, vocab: c.vocab, maxPositions: c.maxPositions, forwardB: forward, forward, dispose: () => m.dispose() };
+  };
+  return checkOneAtATime(b, bPrime, build, config.family, seed);
+}
+
 /** B's output, its last axis gathered by the stream permutation when the output is the stream. */
 function alignedOutput(m: LmModel, spec: PermSpec, perms: Permutations): (x: tf.Tensor2D) => tf.Tensor {
   const name = m.outputAxis ? spec.axes[m.outputAxis.tensor]?.[m.outputAxis.axis] : null;

@@ -34,6 +34,7 @@ import { lmCheckpointFamily } from '../../core/families/lmCheckpoint';
 import { locateLmCheckpoint } from '../lm/checkpoint';
 import { defaultsNotice, readLmConfig } from '../lm/config';
 import { jobFractions } from '../../core/progressText';
+import { alignOrthogonal } from './alignOrthogonal';
 
 /**
  * Each stage's share of an alignment, per method, so the caller's bar moves through reading,
@@ -188,6 +189,7 @@ export async function alignHandler(req: AlignRequest, context: HandlerContext): 
   // Progress as a fraction of the whole alignment, whatever the stage.
   const whole = jobFractions(alignStages(req.method));
   const ctx: HandlerContext = { ...context, onProgress: (p) => context.onProgress(whole(p)) };
+  if (req.symmetry === 'orthogonal') return alignOrthogonal(req, ctx);
   if (req.out !== undefined) await checkOutput(req.out, [req.a, req.b], req, req.b);
   const [a, b] = await openAll([req.a, req.b]);
   try {

@@ -15,11 +15,14 @@ import { checkPermutedEquivalence } from '../families/equivalence';
 import { assertCompatible, closeAll, isFloatDtype, loadTensors, openAll } from '../loadTensors';
 import { memoryBudgetOf } from '../methods/common';
 import type { EquivalenceRequest, EquivalenceResult } from '../protocol';
+import { checkLmReparameterised } from '../compute/transformerEquivalence';
+import { loadLmCheckpoint } from '../lm/checkpoint';
 
 /** Examples fed to both models (as align's check). */
 const EXAMPLES = 64;
 
 export async function equivalenceHandler(req: EquivalenceRequest, ctx: HandlerContext): Promise<EquivalenceResult> {
+  if (req.symmetry === 'orthogonal') return reparameterisedEquivalence(req, ctx);
   const [b, other] = await openAll([req.b, req.other]);
   let tb: Map<string, DenseTensor>;
   let to: Map<string, DenseTensor>;
@@ -45,4 +48,12 @@ export async function equivalenceHandler(req: EquivalenceRequest, ctx: HandlerCo
     if (e instanceof ModelError && e.kind !== 'ConfigInvalid') return { skipped: e.message };
     throw e;
   }
+}
+
+/** B against a reparameterisation of it (other weights, same function), each language model under its own config.json. */
+async function reparameterisedEquivalence(req: EquivalenceRequest, ctx: HandlerContext): Promise<EquivalenceResult> {
+  ctx.onProgress({ stage: 'equivalence', message: 'Checking that the reparameterised checkpoint computes the same function' });
+  const b = await loadLmCheckpoint(req.b);
+  const other = await loadLmCheckpoint(req.other);
+  return { equivalence: checkLmReparameterised(b.tensors, b.config, other.tensors, other.config, req.seed ?? 0).report };
 }

@@ -21,6 +21,7 @@ import { TOOL, VERSION } from '../version';
 import { checkMatchingMemory, matchWeights, memoryBudgetOf } from '../methods/common';
 import { checkOutput, otherReads } from '../outputCheck';
 import { jobFractions } from '../../core/progressText';
+import { referenceFoldedIn } from './alignOrthogonal';
 
 /** Each stage's share of a merge, so the caller's bar moves through reading, matching and writing. */
 const MERGE_STAGES = [[['loading'], 0.1], [['weight-matching', 'merge-many'], 0.8], [['writing'], 0.1]] as const;
@@ -176,7 +177,30 @@ async function mergeSeveral(req: MergeRequest, cks: Checkpoint[], ctx: HandlerCo
   return { sources, method: 'mergemany' };
 }
 
+/**
+ * B' from align --symmetry orthogonal (its metadata names A'): merged as is with A' in place of
+ * A, since B' is aligned to A', not to A.
+ */
 export async function mergeHandler(req: MergeRequest, context: HandlerContext): Promise<MergeResult> {
+  let folded: string | undefined;
+  if (req.inputs.length === 2) {
+    const [ck] = await openAll([req.inputs[1]]);
+    try {
+      folded = referenceFoldedIn(ck.metadata);
+    } finally {
+      await closeAll([ck]);
+    }
+  }
+  if (req.symmetry === 'orthogonal' && folded === undefined) {
+    throw new EngineError('InvalidRequest', `${base(req.inputs[req.inputs.length > 1 ? 1 : 0])}: merge --symmetry orthogonal takes two inputs, A and the B' written by align --symmetry orthogonal (merge's own alignment, weight matching, keeps permutations)`, req.inputs[1]);
+  }
+  if (folded === undefined) return mergeInputs(req, context);
+  context.log(`merge: ${base(req.inputs[1])} is aligned to ${base(folded)} (A with folded norms, align --symmetry orthogonal): merging it with that, as is`);
+  const r = await mergeInputs({ ...req, inputs: [folded, req.inputs[1]], align: false }, context);
+  return { ...r, inputs: [...req.inputs], symmetry: 'orthogonal', referenceFolded: folded };
+}
+
+async function mergeInputs(req: MergeRequest, context: HandlerContext): Promise<MergeResult> {
   const whole = jobFractions(MERGE_STAGES);
   const ctx: HandlerContext = { ...context, onProgress: (p) => context.onProgress(whole(p)) };
   const started = performance.now();

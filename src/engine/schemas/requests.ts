@@ -6,6 +6,7 @@
 import * as v from 'valibot';
 import { MAX_ITER, METHOD_IDS, METHODS, optionAccepts, optionRule, SEED, type NumberOption } from '../../core/methods';
 import { MAX_STEPS } from '../../core/barrier';
+import { SYMMETRY_IDS } from '../../core/symmetry/settings';
 import { bool, finite, int, nonEmpty, numArray, obj, oneOf, permRecord, positive, type Schema } from '../../../shared/schema/rules';
 
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -19,6 +20,8 @@ function option(o: NumberOption): Schema<number> {
 
 const seedAndIter = { seed: option(SEED), maxIter: option(MAX_ITER) };
 const method = oneOf(METHOD_IDS);
+/** `--symmetry` (src/core/symmetry/settings.ts); absent: permutation. */
+const symmetry = v.optional(oneOf(SYMMETRY_IDS));
 const optStr = () => v.optional(nonEmpty());
 const optBool = () => v.optional(bool());
 /** Bytes a request may use (src/core/memoryPlan.ts); default half of physical memory. */
@@ -74,6 +77,7 @@ export const alignRequestSchema = obj({
   /** Path of a spec JSON ({"axes": ...}); inferred from names and shapes when absent. */
   spec: optStr(),
   method,
+  symmetry,
   ...seedAndIter,
   /** Needed for activation matching and STE; used by the equivalence check when present. */
   data: v.optional(dataOptionsSchema),
@@ -100,6 +104,12 @@ export const mergeRequestSchema = obj({
   /** Weight of the non-reference side for two inputs: (1-lambda)*A + lambda*pi(B). Ignored (uniform mean) for 3+. */
   lambda: finite(),
   align: bool(),
+  /**
+   * `orthogonal`: the second input is B' written by align --symmetry orthogonal; it is merged with
+   * the folded reference A' its metadata names (as is, without aligning again). Without the field
+   * such a B' is recognised too.
+   */
+  symmetry,
   spec: optStr(),
   ...seedAndIter,
   allowNonFinite: optBool(),
@@ -129,6 +139,8 @@ export const barrierRequestSchema = v.pipe(
      * that found them (reported back; default weight).
      */
     method: v.optional(method),
+    /** When aligning here: `orthogonal` aligns with align --symmetry orthogonal (A' and B' in a temporary folder) and the aligned path is A' to B'. */
+    symmetry,
     /** STE settings when aligning here with method "ste". */
     ...methodOptions,
     /** Permutations of an alignment already made (gather indices per spec permutation): the aligned path is A to π(B). */
@@ -168,6 +180,11 @@ export const equivalenceRequestSchema = obj({
   kind: v.literal('equivalence'),
   b: nonEmpty(),
   other: nonEmpty(),
+  /**
+   * `orthogonal`: `other` is a reparameterisation of B (align --symmetry orthogonal: folded norms,
+   * orthogonal maps, maybe an untied head), each run under its own config.json.
+   */
+  symmetry,
   data: v.optional(dataOptionsSchema),
   model: optStr(),
   seed: v.optional(option(SEED)),

@@ -5,6 +5,7 @@
  */
 import * as v from 'valibot';
 import { METHOD_IDS } from '../../core/methods';
+import { SYMMETRY_IDS } from '../../core/symmetry/settings';
 import { bool, int, nonEmpty, num, numArray, obj, oneOf, permRecord, str, strArray } from '../../../shared/schema/rules';
 import { diffResultSchema, scanResultSchema, tensorPictureSchema } from '../../../shared/schema/diff';
 import { attentionLayersSchema } from '../../../shared/schema/attention';
@@ -54,6 +55,24 @@ export const equivalenceReportSchema = obj({
   message: v.optional(str()),
 });
 
+/**
+ * One orthogonal map: its side, the mean over rows of the largest |R_ij| (1 for a permutation,
+ * about sqrt(2 / (pi size)) for a random rotation), and the Procrustes objective trace(R^T M)
+ * for the identity and for R (M the cross-correlation of B's and A' features).
+ */
+const orthogonalMapSchema = obj({ size: int(1), rowMaxMean: num(), objectiveBefore: num(), objectiveAfter: num() });
+const orthogonalMapsSchema = obj({
+  residual: orthogonalMapSchema,
+  /** [layer][key/value head]: the query/key maps (rotary: 2 x 2 rotations per frequency pair). */
+  qk: v.array(v.array(orthogonalMapSchema, 'must be an array'), 'must be an array'),
+  /** [layer][key/value head]: the value/output maps. */
+  vo: v.array(v.array(orthogonalMapSchema, 'must be an array'), 'must be an array'),
+  /** Whether A's and B's tied heads became untied `lm_head.weight` (config.json: tie_word_embeddings false). */
+  untiedHead: bool(),
+  /** A' against A (the reference's own equivalence check). */
+  referenceEquivalence: equivalenceReportSchema,
+});
+
 const alignEntries = {
   method,
   seconds: num(),
@@ -76,6 +95,12 @@ const alignEntries = {
   configDefaults: v.optional(strArray()),
   /** Weight-space distances over spec tensors: ||A - B|| (naive) and ||A - pi(B)|| (aligned). */
   distance: v.optional(obj({ naive: num(), aligned: num() })),
+  /** The symmetry searched (absent: permutation). */
+  symmetry: v.optional(oneOf(SYMMETRY_IDS)),
+  /** `orthogonal`: where A' (A with folded norms, the reference B' is aligned to) was written. */
+  referenceFolded: v.optional(nonEmpty()),
+  /** `orthogonal`: the fitted maps, and how far each is from a permutation. */
+  orthogonal: v.optional(orthogonalMapsSchema),
 };
 
 export const alignResultSchema = obj({
@@ -98,6 +123,9 @@ export const mergeResultSchema = obj({
   backend,
   /** Float tensors written in another dtype than the reference's (inputs of mixed dtypes: the wider one; or not encodable: F32). */
   widened: v.optional(v.array(widenedSchema, 'must be an array')),
+  /** `orthogonal`: B' came from align --symmetry orthogonal and was merged, as is, with A' (`referenceFolded`) instead of A. */
+  symmetry: v.optional(oneOf(SYMMETRY_IDS)),
+  referenceFolded: v.optional(nonEmpty()),
 });
 
 /**
@@ -111,6 +139,10 @@ export const alignedSourceSchema = obj({
   source: oneOf(['alignment', 'permutations', 'checkpoint'] as const),
   /** The aligned checkpoint (source "checkpoint"). */
   checkpoint: v.optional(nonEmpty()),
+  /** The symmetry of the alignment (absent: permutation). */
+  symmetry: v.optional(oneOf(SYMMETRY_IDS)),
+  /** `orthogonal`: the aligned path starts at A' (A with folded norms, written beside the aligned checkpoint), not at A. */
+  referenceFolded: v.optional(nonEmpty()),
 });
 
 const split = oneOf(['train', 'test'] as const);

@@ -1,0 +1,177 @@
+/**
+ * Activation matching under the generalized (orthogonal) symmetry of a folded GPT-2 or
+ * Llama-family transformer (src/core/symmetry/transformerGroup.ts): A' and B' run on the same
+ * tokens and only cross-correlations are kept (float64 running sums). Then
+ * - the residual stream: Procrustes on X_B^T X_A summed over every point of the stream the pass
+ *   reports (LayerNorm: fixing the all-ones direction, procrustesFixing);
+ * - per key/value head, query/key: Procrustes on sum_h Q_B,h^T Q_A,h + K_B^T K_A (its query heads
+ *   and its key); under rotary positions the map is restricted to a 2 x 2 rotation per frequency
+ *   pair (the maps that commute with every position), fitted in closed form per pair;
+ * - per key/value head, value/output: Procrustes on V_B^T V_A;
+ * - MLP units: a permutation, by the correlation of the hidden units (linear assignment), as
+ *   activation matching does.
+ * Every feature of B is invariant under the group except by the map itself, so one pass over the
+ * data gives every map at once.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Progress } from '../../core/checkpoint';
+import { solveAssignmentMax } from '../../core/assignment/lap';
+import { procrustes, procrustesFixing } from '../../core/linalg';
+import type { TransformerGroupElement, TransformerLayout } from '../../core/symmetry';
+import { throwIfCancelled } from '../errors';
+import type { LmModel } from '../lm/layers';
+import type { LmEvaluationInput } from '../lm/evaluate';
+import { accumulate, correlationMatrix, type Stats } from './activationMatching';
+
+/** How far one orthogonal map is from a permutation: the mean over rows of the largest |R_ij| (1 for a signed permutation). */
+export interface OrthogonalMapSummary {
+  readonly size: number;
+  readonly rowMaxMean: number;
+  /** trace(R^T M) for the identity and for the fitted R (M the cross-correlation): what the map gained. */
+  readonly objectiveBefore: number;
+  readonly objectiveAfter: number;
+}
+
+export interface OrthogonalMatchingResult {
+  /** The element g with g . B' ~ A' (B' folded). */
+  readonly element: Required<TransformerGroupElement>;
+  readonly residual: OrthogonalMapSummary;
+  /** [layer][kvHead]. */
+  readonly qk: OrthogonalMapSummary[][];
+  readonly vo: OrthogonalMapSummary[][];
+}
+
+/** Sequences per forward batch (the sums, not the features, are kept). */
+const SEQUENCES_PER_BATCH = 8;
+
+export async function orthogonalActivationMatching(
+  layout: TransformerLayout,
+  a: LmModel,
+  b: LmModel,
+  input: LmEvaluationInput,
+  opts: { readonly signal?: AbortSignal; readonly onProgress?: (p: Progress) => void } = {},
+): Promise<OrthogonalMatchingResult> {
+  const { hidden: d, headDim: hd, heads, kvHeads } = layout;
+  const layers = layout.blocks.length;
+  const perGroup = heads / kvHeads;
+  const residual = new Float64Array(d * d);
+  const qk = layout.blocks.map(() => Array.from({ length: kvHeads }, () => new Float64Array(hd * hd)));
+  const vo = layout.blocks.map(() => Array.from({ length: kvHeads }, () => new Float64Array(hd * hd)));
+  const mlp = new Map<string, Stats>();
+  const { n, t } = input;
+  for (let s0 = 0; s0 < n; s0 += SEQUENCES_PER_BATCH) {
+    throwIfCancelled(opts.signal, 'activation matching');
+    const s1 = Math.min(n, s0 + SEQUENCES_PER_BATCH);
+    tf.tidy(() => {
+      const ids = tf.tensor2d(input.input.subarray(s0 * t, s1 * t), [s1 - s0, t], 'int32');
+      const fa = capture(a, ids);
+      const fb = capture(b, ids);
+      fa.residual.forEach((xa, i) => addCross(residual, fb.residual[i], xa));
+      for (let l = 0; l < layers; l++) {
+        const [qa, ka, va] = fa.attention[l];
+        const [qb, kb, vb] = fb.attention[l];
+        for (let j = 0; j < kvHeads; j++) {
+          for (let h = j * perGroup; h < (j + 1) * perGroup; h++) addCross(qk[l][j], slice(qb, h, hd), slice(qa, h, hd));
+          addCross(qk[l][j], slice(kb, j, hd), slice(ka, j, hd));
+          addCross(vo[l][j], slice(vb, j, hd), slice(va, j, hd));
+        }
+        accumulate(mlp, `mlp.${l}`, fa.mlp[l], fb.mlp[l]);
+      }
+      for (const x of [...kept(fa), ...kept(fb)]) x.dispose();
+    });
+    opts.onProgress?.({ stage: 'activations', fraction: s1 / n, message: `Activation matching (orthogonal): ${s1} of ${n} sequences` });
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  const unit = new Float64Array(d).fill(1 / Math.sqrt(d));
+  const r = layout.centered ? procrustesFixing(residual, d, unit) : procrustes(residual, d);
+  const qkMaps = qk.map((row) => row.map((m) => (layout.rotary ? rotaryProcrustes(m, hd) : procrustes(m, hd))));
+  const voMaps = vo.map((row) => row.map((m) => procrustes(m, hd)));
+  return {
+    element: { residual: r, qk: qkMaps, vo: voMaps, mlp: layout.blocks.map((blk, l) => unitPermutation(mlp.get(`mlp.${l}`), blk.mlpWidth)) },
+    residual: summary(r, residual, d),
+    qk: qkMaps.map((row, l) => row.map((m, j) => summary(m, qk[l][j], hd))),
+    vo: voMaps.map((row, l) => row.map((m, j) => summary(m, vo[l][j], hd))),
+  };
+}
+
+interface Captured {
+  readonly residual: tf.Tensor2D[];
+  /** [layer]: q, k, v. */
+  readonly attention: [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D][];
+  readonly mlp: tf.Tensor2D[];
+}
+
+/** The features of one batch, kept past the forward pass's tidy (the caller disposes them: `kept`). */
+function capture(model: LmModel, ids: tf.Tensor2D): Captured {
+  const c: Captured = { residual: [], attention: [], mlp: [] };
+  // A clone: the pass frees some features itself (a tf.keep alone does not survive an explicit dispose).
+  const own = (x: tf.Tensor2D): tf.Tensor2D => tf.keep(tf.clone(x));
+  model
+    .hidden(ids, {
+      residual: (_l, x) => c.residual.push(own(x)),
+      attention: (l, f) => (c.attention[l] = [own(f.q), own(f.k), own(f.v)]),
+      mlp: (l, h) => (c.mlp[l] = own(h)),
+    })
+    .dispose();
+  return c;
+}
+
+function kept(c: Captured): tf.Tensor2D[] {
+  return [...c.residual, ...c.attention.flat(), ...c.mlp];
+}
+
+function slice(x: tf.Tensor2D, head: number, hd: number): tf.Tensor2D {
+  return tf.slice(x, [0, head * hd], [-1, hd]);
+}
+
+/** into += X_B^T X_A. */
+function addCross(into: Float64Array, xb: tf.Tensor2D, xa: tf.Tensor2D): void {
+  // Through an explicit transpose (wasm's transposed matMul is slow).
+  const m = tf.matMul(tf.transpose(xb), xa).dataSync();
+  for (let i = 0; i < m.length; i++) into[i] += m[i];
+}
+
+/** B's unit perm[j] becomes unit j: the assignment maximising the summed correlation with A's units. */
+function unitPermutation(s: Stats | undefined, n: number): number[] {
+  if (!s) return Array.from({ length: n }, (_, i) => i);
+  return Array.from(solveAssignmentMax(correlationMatrix(s), n).rowToCol);
+}
+
+/**
+ * The maximiser of trace(R^T M) among maps commuting with rotary positions (rotate-half layout:
+ * dimension e pairs with e + n/2): per pair the rotation [[c, s], [-s, c]], whose objective
+ * c (M_ee + M_ff) + s (M_ef - M_fe) peaks at the angle atan2(M_ef - M_fe, M_ee + M_ff).
+ */
+export function rotaryProcrustes(m: Float64Array, n: number): Float64Array {
+  const half = n / 2;
+  const r = new Float64Array(n * n);
+  for (let e = 0; e < half; e++) {
+    const f = e + half;
+    const angle = Math.atan2(m[e * n + f] - m[f * n + e], m[e * n + e] + m[f * n + f]);
+    const [c, s] = [Math.cos(angle), Math.sin(angle)];
+    r[e * n + e] = c;
+    r[e * n + f] = s;
+    r[f * n + e] = -s;
+    r[f * n + f] = c;
+  }
+  return r;
+}
+
+/** trace(R^T M). */
+export function procrustesObjective(r: ArrayLike<number>, m: ArrayLike<number>): number {
+  let acc = 0;
+  for (let i = 0; i < m.length; i++) acc += r[i] * m[i];
+  return acc;
+}
+
+function summary(r: Float64Array, m: Float64Array, n: number): OrthogonalMapSummary {
+  let rows = 0;
+  for (let i = 0; i < n; i++) {
+    let top = 0;
+    for (let j = 0; j < n; j++) top = Math.max(top, Math.abs(r[i * n + j]));
+    rows += top;
+  }
+  let trace = 0;
+  for (let i = 0; i < n; i++) trace += m[i * n + i];
+  return { size: n, rowMaxMean: rows / n, objectiveBefore: trace, objectiveAfter: procrustesObjective(r, m) };
+}

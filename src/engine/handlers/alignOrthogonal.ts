@@ -1,0 +1,186 @@
+/**
+ * `align --symmetry orthogonal` (issue 21): aligns a GPT-2 or Llama-family B to A under the
+ * generalized transformer group (src/core/symmetry) by activation matching on token data.
+ *
+ * Both models are reparameterised first: their norms are folded (unit gains; a tied head behind
+ * a gain becomes an untied `lm_head.weight`), so A itself changes form. The output is
+ * B' = g . fold(B) with B's names and shapes (plus `lm_head.weight` when untied), and A' = fold(A)
+ * is written beside it (`referenceFolded`: `<stem>.a-folded.safetensors` beside a file output,
+ * the folder `<out>.a-folded` beside a folder output): B' is aligned to A', not to A. Both are
+ * checked against the originals through the family's forward pass (A' = A, B' = B on seeded
+ * random tokens); a failed check writes nothing.
+ */
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Checkpoint, DenseTensor } from '../../core/checkpoint';
+import { MAX_CONFIG_JSON_BYTES, readJsonObjectSync } from '../../core/files';
+import { writeCheckpointOutput } from '../../core/hf/layout';
+import { hfModelType, locateCheckpoint, writesFolder } from '../../core/hf/layout';
+import { lmCheckpointFamily } from '../../core/families/lmCheckpoint';
+import { encodeFromFloat32, openCheckpoint, provenanceMetadata, type TensorSource } from '../../core/safetensors';
+import { applyTransformerGroup, foldedConfigJson, foldNorms, SymmetryUnsupported, transformerLayout, type FoldedTransformer } from '../../core/symmetry';
+import { currentBackend } from '../backend';
+import { orthogonalActivationMatching, type OrthogonalMatchingResult } from '../compute/orthogonalMatching';
+import { checkLmReparameterised } from '../compute/transformerEquivalence';
+import { EngineError, throwIfCancelled } from '../errors';
+import type { HandlerContext } from '../handlerContext';
+import { base, isFloatDtype } from '../loadTensors';
+import { loadLmCheckpoint, type LoadedLm } from '../lm/checkpoint';
+import type { LmConfig } from '../lm/config';
+import { buildLm } from '../lm/model';
+import { memoryBudgetOf } from '../methods/common';
+import { checkOutput, otherReads } from '../outputCheck';
+import type { AlignRequest, AlignResult, EquivalenceReport } from '../protocol';
+import { tokenInput } from './evaluateLmPath';
+import { TOOL, VERSION } from '../version';
+
+/** Where A' goes for output `out`: beside it, named after it. */
+export function referenceFoldedPath(out: string, folder: boolean): string {
+  if (folder) return `${out.replace(/[\\/]+$/, '')}.a-folded`;
+  return out.toLowerCase().endsWith('.safetensors') ? `${out.slice(0, -'.safetensors'.length)}.a-folded.safetensors` : `${out}.a-folded.safetensors`;
+}
+
+/** The folded reference A' an output of `align --symmetry orthogonal` records in its metadata (barrier --aligned and merge evaluate from it). */
+export function referenceFoldedIn(metadata: Readonly<Record<string, string>>): string | undefined {
+  return metadata['rebasin.align.symmetry'] === 'orthogonal' ? metadata['rebasin.align.referenceFolded'] : undefined;
+}
+
+/** One line refusing what the orthogonal symmetry does not handle (request, family). */
+function refuse(message: string, file?: string): never {
+  throw new EngineError('InvalidRequest', message, file);
+}
+
+/** The GPT-2 or Llama-family checkpoint at `p`, or a one-line refusal naming what it is. */
+async function loadForOrthogonal(p: string): Promise<LoadedLm> {
+  if (!lmCheckpointFamily(p)) refuse(`${base(p)}: --symmetry orthogonal handles GPT-2 and Llama-family language models (a Hugging Face checkpoint with config.json); this is ${hfModelType(p) !== undefined ? `a "${hfModelType(p)}" model` : 'not one'}`, p);
+  return loadLmCheckpoint(p);
+}
+
+function layoutOrRefuse(lm: LoadedLm, p: string): FoldedTransformer {
+  try {
+    return foldNorms(lm.tensors, transformerLayout(lm.tensors, lm.config));
+  } catch (e) {
+    if (e instanceof SymmetryUnsupported) refuse(`${base(p)}: ${e.message.replace(/^.*?config\.json: /, '')}`, p);
+    throw e;
+  }
+}
+
+export async function alignOrthogonal(req: AlignRequest, ctx: HandlerContext): Promise<AlignResult> {
+  const started = performance.now();
+  if (req.method !== 'activation') refuse(`--symmetry orthogonal works with --method activation only (weight matching and STE search permutations); got --method ${req.method}`);
+  if (!req.data) refuse('--symmetry orthogonal needs token data (--data): activation matching runs both language models on it');
+  if (req.spec !== undefined) refuse('--symmetry orthogonal takes its layout from the model family; --spec gives permutation groups and does not apply');
+  const aPath = req.out !== undefined ? referenceFoldedPath(req.out, writesFolder(locateCheckpoint(req.b), req.out)) : undefined;
+  if (req.out !== undefined) {
+    await checkOutput(req.out, [req.a, req.b], req, req.b);
+    await checkOutput(aPath!, [req.a, req.b], req, req.a);
+  }
+  ctx.onProgress({ stage: 'loading', message: `Reading ${base(req.a)} and ${base(req.b)}` });
+  const a = await loadForOrthogonal(req.a);
+  const b = await loadForOrthogonal(req.b);
+  const foldedA = layoutOrRefuse(a, req.a);
+  const foldedB = layoutOrRefuse(b, req.b);
+  const configA = { ...a.config, tied: foldedA.layout.tied };
+  const configB = { ...b.config, tied: foldedB.layout.tied };
+  throwIfCancelled(ctx.signal, 'align');
+
+  const { input } = await tokenInput(req.data, a.config, a.paths.config, req.data.tokenizer ?? a.paths.tokenizer, memoryBudgetOf(req), ctx.signal);
+  const match = await fitMaps(foldedA, configA, foldedB, configB, input, ctx);
+  const bPrime = applyTransformerGroup(foldedB.tensors, foldedB.layout, match.element);
+
+  ctx.onProgress({ stage: 'equivalence', message: "Checking that A' computes A's function and B' computes B's" });
+  const refCheck = checkLmReparameterised(a.tensors, a.config, foldedA.tensors, configA, req.seed).report;
+  const outCheck = checkLmReparameterised(b.tensors, b.config, bPrime, configB, req.seed).report;
+  for (const [what, r] of [["A'", refCheck], ["B'", outCheck]] as const) if (!r.ok) ctx.log(`equivalence check failed for ${what}: ${r.message ?? ''}`);
+
+  // Nothing unequal is written: both checks must pass.
+  const write = req.out !== undefined && refCheck.ok && outCheck.ok;
+  if (write) {
+    ctx.onProgress({ stage: 'writing', message: `Writing ${base(aPath!)} and ${base(req.out!)}` });
+    // B': B's entries, the alignment's under `rebasin.align.*` (as align.ts's alignedMetadata); A': A's, marked folded.
+    const own = provenanceMetadata({}, { tool: TOOL, version: VERSION, method: req.method, reference: req.a, seed: req.seed });
+    const alignEntries = Object.fromEntries(Object.entries(own).map(([k, v]) => [k === 'rebasin.tool' ? k : k.replace(/^rebasin\./, 'rebasin.align.'), v]));
+    await writeReparameterised(aPath!, req.a, a, foldedA, foldedA.tensors, { 'rebasin.tool': TOOL, 'rebasin.folded': 'norms', 'rebasin.foldedFor': req.out! }, req, ctx);
+    try {
+      await writeReparameterised(req.out!, req.b, b, foldedB, bPrime, { ...alignEntries, 'rebasin.align.symmetry': 'orthogonal', 'rebasin.align.referenceFolded': aPath! }, req, ctx);
+    } catch (e) {
+      await rm(aPath!, { recursive: true, force: true });
+      throw e;
+    }
+  }
+  const reference: EquivalenceReport = refCheck;
+  return {
+    method: req.method,
+    symmetry: 'orthogonal',
+    seconds: (performance.now() - started) / 1000,
+    iterations: 1,
+    objectiveBefore: match.residual.objectiveBefore,
+    objectiveAfter: match.residual.objectiveAfter,
+    perms: Object.fromEntries(match.element.mlp.map((p, l) => [`mlp.${l}`, [...p]])),
+    ...(write ? { out: req.out!, referenceFolded: aPath! } : {}),
+    ...(req.out !== undefined ? { written: write } : {}),
+    backend: currentBackend(),
+    family: a.config.family,
+    groups: [],
+    equivalence: outCheck,
+    orthogonal: { residual: match.residual, qk: match.qk, vo: match.vo, untiedHead: foldedB.untied || foldedA.untied, referenceEquivalence: reference },
+  };
+}
+
+async function fitMaps(
+  foldedA: FoldedTransformer, configA: LmConfig, foldedB: FoldedTransformer, configB: LmConfig,
+  input: Parameters<typeof orthogonalActivationMatching>[3], ctx: HandlerContext,
+): Promise<OrthogonalMatchingResult> {
+  const ma = buildLm(foldedA.tensors, configA);
+  try {
+    const mb = buildLm(foldedB.tensors, configB);
+    try {
+      return await orthogonalActivationMatching(foldedB.layout, ma, mb, input, { signal: ctx.signal, onProgress: ctx.onProgress });
+    } finally {
+      mb.dispose();
+    }
+  } finally {
+    ma.dispose();
+  }
+}
+
+/**
+ * Writes `tensors` in the layout of `source` (its names, shapes and float dtypes; tensors the
+ * forward pass does not read copied as stored; `lm_head.weight` added in the embedding's dtype
+ * when the fold untied the head). A folder output gets config.json with `tie_word_embeddings`
+ * false when untied.
+ */
+async function writeReparameterised(
+  out: string, sourcePath: string, lm: LoadedLm, folded: FoldedTransformer, tensors: ReadonlyMap<string, DenseTensor>,
+  metadata: Record<string, string>, req: AlignRequest, ctx: HandlerContext,
+): Promise<void> {
+  const ck: Checkpoint = await openCheckpoint(lm.paths.weights);
+  try {
+    const source = (name: string, dtype: string, shape: readonly number[], byteLength: number, raw: () => Promise<Uint8Array>): TensorSource => ({
+      name, dtype, shape, byteLength, read: async () => {
+        const t = tensors.get(name);
+        return t && isFloatDtype(dtype) ? encodeFromFloat32(dtype, t.data) : raw();
+      },
+    });
+    const sources = ck.tensors.map((t) => source(t.name, t.dtype, t.shape, t.byteLength, () => ck.readRaw(t.name)));
+    for (const name of folded.added) {
+      const like = ck.tensors.find((t) => t.name === folded.layout.tokenEmbedding)!;
+      const t = tensors.get(name)!;
+      const bytes = encodeFromFloat32(like.dtype, t.data);
+      sources.push(source(name, like.dtype, t.shape, bytes.byteLength, async () => bytes));
+    }
+    const raw = readJsonObjectSync(lm.paths.config, MAX_CONFIG_JSON_BYTES, 'config.json');
+    await writeCheckpointOutput(out, sourcePath, sources, {
+      metadata: { ...ck.metadata, ...metadata },
+      inputs: [req.a, req.b],
+      alsoReads: otherReads(req, req.a),
+      signal: ctx.signal,
+      ...(folded.untied ? { files: { 'config.json': `${JSON.stringify(foldedConfigJson(raw, folded), null, 2)}\n` } } : {}),
+    });
+  } finally {
+    await ck.close();
+  }
+  if (folded.untied && !writesFolder(locateCheckpoint(sourcePath), out)) {
+    ctx.log(`${path.basename(out)}: its head is now untied \`lm_head.weight\`; a config.json for it must say "tie_word_embeddings": false (write to a folder to get one)`);
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * `align --symmetry orthogonal` (handlers/alignOrthogonal.ts, compute/orthogonalMatching.ts):
+ * B = g . fold(A) for a random element g of the generalized group (orthogonal residual, per-head
+ * QK and VO maps, MLP permutations) is aligned back to A' = fold(A) to float error through the
+ * handler, A' and B' are written (B' with B's names, A' beside it) and both equivalence checks
+ * pass; the Procrustes objective equals the float64 SVD's sum of singular values; the rotary
+ * restriction beats every angle of a plain scan; BERT, ViT and Mixtral are refused in one line.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type { DenseTensor, TensorMap } from '../../../../src/core/checkpoint';
+import { svd } from '../../../../src/core/linalg';
+import { mulberry32 } from '../../../../src/core/matching/prng';
+import { writeSafetensors } from '../../../../src/core/safetensors';
+import { applyTransformerGroup, foldNorms, randomTransformerGroupElement, transformerLayout } from '../../../../src/core/symmetry';
+import { gaussian } from '../../../../src/core/symmetry/orthogonal';
+import { initBackend } from '../../../../src/engine/backend';
+import { orthogonalActivationMatching, procrustesObjective, rotaryProcrustes } from '../../../../src/engine/compute/orthogonalMatching';
+import type { HandlerContext } from '../../../../src/engine/handlerContext';
+import { alignHandler } from '../../../../src/engine/handlers/align';
+import { loadLmCheckpoint, readLmWeights } from '../../../../src/engine/lm/checkpoint';
+import { prepareLmEvaluation } from '../../../../src/engine/lm/evaluate';
+import { buildLm } from '../../../../src/engine/lm/model';
+import { hfFixture } from '../../helpers/hfFixtures';
+import { randomTokens } from '../../helpers/lmReference';
+import { makeTmpDir, type TmpDir } from '../../helpers/tmp';
+import { writeTokensNpy } from '../../helpers/trainGpt2';
+
+let tmp: TmpDir;
+before(async () => {
+  await initBackend('wasm');
+  tmp = await makeTmpDir('rebasin-orthsym-');
+});
+after(() => tmp.remove());
+
+const ctx = (logs: string[] = []): HandlerContext => ({ signal: new AbortController().signal, onProgress: () => undefined, log: (m) => logs.push(m) });
+const bytes = (x: DenseTensor): Uint8Array => new Uint8Array(x.data.buffer, x.data.byteOffset, x.data.byteLength);
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
+
+/** B = g . fold(A) as a Hugging Face folder (config.json untied when the fold untied the head). */
+async function transformedFolder(fixture: string, seed: number): Promise<{ dirB: string; folded: TensorMap }> {
+  const src = hfFixture(fixture);
+  const lm = await loadLmCheckpoint(src);
+  const folded = foldNorms(lm.tensors, transformerLayout(lm.tensors, lm.config));
+  const b = applyTransformerGroup(folded.tensors, folded.layout, randomTransformerGroupElement(folded.layout, mulberry32(seed)));
+  const dirB = tmp.file(`${fixture}-b-${seed}`);
+  mkdirSync(dirB);
+  const config = JSON.parse(readFileSync(path.join(src, 'config.json'), 'utf8')) as Record<string, unknown>;
+  writeFileSync(path.join(dirB, 'config.json'), JSON.stringify(folded.untied ? { ...config, tie_word_embeddings: false } : config));
+  if (existsSync(path.join(src, 'tokenizer.json'))) copyFileSync(path.join(src, 'tokenizer.json'), path.join(dirB, 'tokenizer.json'));
+  await writeSafetensors(path.join(dirB, 'model.safetensors'), [...b].map(([name, x]) => ({ name, dtype: 'F32', shape: x.shape, read: async () => bytes(x) })), { metadata: { format: 'pt' } });
+  return { dirB, folded: folded.tensors };
+}
+
+function tokenData(fixture: string, vocab: number): string {
+  const file = tmp.file(`${fixture}-ids.npy`);
+  writeTokensNpy(file, randomTokens(16, 32, vocab, 10), 16, 32);
+  return file;
+}
+
+describe('align --symmetry orthogonal recovers a random element of the generalized group', () => {
+  for (const fixture of ['gpt2-tiny', 'llama-tiny-gqa'] as const) {
+    it(`${fixture}: B' = A' to float error, A' written beside B', both equivalence checks pass`, async () => {
+      const src = hfFixture(fixture);
+      const lm = await loadLmCheckpoint(src);
+      const { dirB, folded } = await transformedFolder(fixture, 5);
+      const out = tmp.file(`${fixture}-aligned.safetensors`);
+      const logs: string[] = [];
+      const r = await alignHandler(
+        { kind: 'align', a: src, b: dirB, out, method: 'activation', symmetry: 'orthogonal', seed: 0, maxIter: 1, data: { path: tokenData(fixture, lm.config.vocab) } },
+        ctx(logs),
+      );
+      assert.equal(r.symmetry, 'orthogonal');
+      assert.equal(r.written, true, logs.join('\n'));
+      assert.equal(r.equivalence?.ok, true);
+      assert.equal(r.orthogonal?.referenceEquivalence.ok, true);
+      const referenceFolded = out.replace(/\.safetensors$/, '.a-folded.safetensors');
+      assert.equal(r.referenceFolded, referenceFolded);
+      const [bPrime, aPrime] = [await readLmWeights(out), await readLmWeights(referenceFolded)];
+      assert.deepEqual([...bPrime.keys()].sort(), [...folded.keys()].sort(), "B' has B's tensor names");
+      let worst = 0;
+      for (const [name, t] of folded) {
+        assert.deepEqual(bPrime.get(name)!.shape, t.shape, name);
+        worst = Math.max(worst, maxDiff(bPrime.get(name)!.data, t.data), maxDiff(aPrime.get(name)!.data, t.data));
+      }
+      assert.ok(worst < 1e-4, `B' and A' differ from fold(A) by up to ${worst}`);
+      // The maps found are the group element's, far from permutations (a rotation spreads every row).
+      assert.ok(r.orthogonal!.residual.rowMaxMean < 0.9, `residual row max mean ${r.orthogonal!.residual.rowMaxMean}`);
+      assert.ok(r.orthogonal!.residual.objectiveAfter > r.orthogonal!.residual.objectiveBefore);
+    });
+  }
+
+  it('the residual Procrustes objective equals the float64 SVD sum of singular values (llama-tiny-gqa, RMSNorm: unconstrained)', async () => {
+    const lm = await loadLmCheckpoint(hfFixture('llama-tiny-gqa'));
+    const folded = foldNorms(lm.tensors, transformerLayout(lm.tensors, lm.config));
+    const config = { ...lm.config, tied: folded.layout.tied };
+    const b = applyTransformerGroup(folded.tensors, folded.layout, randomTransformerGroupElement(folded.layout, mulberry32(8)));
+    const [n, t] = [6, 16];
+    const input = prepareLmEvaluation(config, { ids: randomTokens(n, t, config.vocab, 3), n, t, source: 'ids', description: 'random ids' });
+    const [ma, mb] = [buildLm(folded.tensors, config), buildLm(b, config)];
+    try {
+      const r = await orthogonalActivationMatching(folded.layout, ma, mb, input);
+      // The same cross-correlation X_B^T X_A, summed here in plain float64 from the reported stream.
+      const d = folded.layout.hidden;
+      const rows = (m: typeof ma) => {
+        const parts: number[][] = [];
+        tf.tidy(() => {
+          m.hidden(tf.tensor2d(input.input, [n, t], 'int32'), { residual: (_l, x) => parts.push(Array.from(x.dataSync())) }).dispose();
+        });
+        return parts.flat();
+      };
+      const [xa, xb] = [rows(ma), rows(mb)];
+      const m = new Float64Array(d * d);
+      for (let s = 0; s < xa.length / d; s++) for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) m[i * d + j] += xb[s * d + i] * xa[s * d + j];
+      const nuclear = svd(m, d, d).s.reduce((acc, x) => acc + x, 0);
+      assert.ok(Math.abs(r.residual.objectiveAfter - nuclear) <= 1e-4 * nuclear, `objective ${r.residual.objectiveAfter}, sum of singular values ${nuclear}`);
+      assert.ok(Math.abs(procrustesObjective(r.element.residual, m) - nuclear) <= 1e-4 * nuclear);
+    } finally {
+      ma.dispose();
+      mb.dispose();
+    }
+  });
+
+  it('rotary Procrustes: a 2 x 2 rotation per frequency pair, at least as good as every angle of a 3600-step scan', () => {
+    const random = mulberry32(4);
+    const n = 8;
+    const m = Float64Array.from({ length: n * n }, () => gaussian(random));
+    const r = rotaryProcrustes(m, n);
+    const half = n / 2;
+    for (let e = 0; e < half; e++) {
+      const f = e + half;
+      const value = (c: number, s: number) => c * m[e * n + e] + s * m[e * n + f] - s * m[f * n + e] + c * m[f * n + f];
+      const got = value(r[e * n + e], r[e * n + f]);
+      for (let k = 0; k < 3600; k++) {
+        const a = (2 * Math.PI * k) / 3600;
+        assert.ok(got >= value(Math.cos(a), Math.sin(a)) - 1e-12, `pair ${e}: angle ${a} does better`);
+      }
+    }
+  });
+});
+
+describe('align --symmetry orthogonal refuses what it does not handle, in one line', () => {
+  for (const [fixture, pattern] of [['bert-tiny', /BERT/], ['vit-tiny', /"vit"/], ['mixtral-tiny', /Mixtral|mixtral/]] as const) {
+    it(fixture, async () => {
+      const src = hfFixture(fixture);
+      const data = tokenData(`${fixture}-refusal`, 64);
+      await assert.rejects(
+        alignHandler({ kind: 'align', a: src, b: src, method: 'activation', symmetry: 'orthogonal', seed: 0, maxIter: 1, data: { path: data } }, ctx()),
+        (e: Error) => pattern.test(e.message) && !e.message.includes('\n') && /orthogonal/.test(e.message),
+      );
+    });
+  }
+  it('weight matching with the orthogonal symmetry', async () => {
+    const src = hfFixture('gpt2-tiny');
+    await assert.rejects(
+      alignHandler({ kind: 'align', a: src, b: src, method: 'weight', symmetry: 'orthogonal', seed: 0, maxIter: 1 }, ctx()),
+      (e: Error) => /--method activation only/.test(e.message) && !e.message.includes('\n'),
+    );
+  });
+});
