@@ -42,7 +42,7 @@ import { throttleProgress } from './rpc';
 import { lmCheckpointFamily } from '../core/families/lmCheckpoint';
 import { lmWeightsPath } from './lm/checkpoint';
 import { checkAlignedCheckpoint } from './alignedCheck';
-import { referenceFoldedIn } from './handlers/alignOrthogonal';
+import { referenceFoldedIn } from '../core/symmetry/referenceFolded';
 
 /** What the job needs of a worker pool. */
 export interface JobWorkers {

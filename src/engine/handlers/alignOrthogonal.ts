@@ -33,17 +33,7 @@ import { checkOutput, otherReads } from '../outputCheck';
 import type { AlignRequest, AlignResult, EquivalenceReport } from '../protocol';
 import { tokenInput } from './evaluateLmPath';
 import { TOOL, VERSION } from '../version';
-
-/** Where A' goes for output `out`: beside it, named after it. */
-export function referenceFoldedPath(out: string, folder: boolean): string {
-  if (folder) return `${out.replace(/[\\/]+$/, '')}.a-folded`;
-  return out.toLowerCase().endsWith('.safetensors') ? `${out.slice(0, -'.safetensors'.length)}.a-folded.safetensors` : `${out}.a-folded.safetensors`;
-}
-
-/** The folded reference A' an output of `align --symmetry orthogonal` records in its metadata (barrier --aligned and merge evaluate from it). */
-export function referenceFoldedIn(metadata: Readonly<Record<string, string>>): string | undefined {
-  return metadata['rebasin.align.symmetry'] === 'orthogonal' ? metadata['rebasin.align.referenceFolded'] : undefined;
-}
+import { referenceFoldedPath } from '../../core/symmetry/referenceFolded';
 
 /** One line refusing what the orthogonal symmetry does not handle (request, family). */
 function refuse(message: string, file?: string): never {

@@ -21,7 +21,7 @@ import { TOOL, VERSION } from '../version';
 import { checkMatchingMemory, matchWeights, memoryBudgetOf } from '../methods/common';
 import { checkOutput, otherReads } from '../outputCheck';
 import { jobFractions } from '../../core/progressText';
-import { referenceFoldedIn } from './alignOrthogonal';
+import { referenceFoldedIn } from '../../core/symmetry/referenceFolded';
 
 /** Each stage's share of a merge, so the caller's bar moves through reading, matching and writing. */
 const MERGE_STAGES = [[['loading'], 0.1], [['weight-matching', 'merge-many'], 0.8], [['writing'], 0.1]] as const;
