@@ -422,9 +422,13 @@ export async function diff(ctx: CommandContext): Promise<void> {
   const [a, b] = expectPositionals(args, 2, 2, 'A B (compare B with A)');
   const align = args.values.align ?? false;
   if (!align) {
-    for (const flag of ['method', 'spec', 'data', 'model', SEED.flag, MAX_ITER.flag, 'memory-budget']) {
+    for (const flag of ['method', 'spec', 'data', 'model', 'symmetry', SEED.flag, MAX_ITER.flag, 'memory-budget']) {
       if (flagText(args, flag) !== undefined) throw new UsageError(`--${flag} is an option of --align`);
     }
+  }
+  // The diff's aligned view is π(B) under permutations; orthogonal maps change both models' form (A').
+  if (oneOf('symmetry', args.values.symmetry, SYMMETRY_IDS, DEFAULT_SYMMETRY) !== 'permutation') {
+    throw new UsageError('diff --align compares under permutations only (--symmetry permutation); --symmetry orthogonal is an option of align, merge and barrier');
   }
   const method = oneOf('method', args.values.method, METHOD_IDS, DEFAULT_METHOD);
   const result: DiffResult = await runOnEngine(ctx, {

@@ -139,7 +139,7 @@ describe('rebasin diff and scan', () => {
   });
 
   it('diff: usage errors for alignment options without --align and for --symmetry', () => {
-    for (const args of [['diff', a, c, '--method', 'weight'], ['diff', a, c, '--spec', 'x.json'], ['diff', a, c, '--align', '--symmetry', 'heads'], ['diff', a]]) {
+    for (const args of [['diff', a, c, '--method', 'weight'], ['diff', a, c, '--spec', 'x.json'], ['diff', a, c, '--align', '--symmetry', 'heads'], ['diff', a, c, '--align', '--symmetry', 'orthogonal'], ['diff', a, c, '--symmetry', 'permutation'], ['diff', a]]) {
       const r = run(args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /usage: rebasin/);
