@@ -13,13 +13,14 @@ import { expandBlocks } from '../shared/pixels/heatmapBlocks';
 import type { AlignmentState, HeatmapData } from './protocol';
 import type { GroupSummary } from './protocol';
 import { readTheme, type ThemeColors } from './theme';
+import { orthogonalSection } from './orthogonalView';
 
 /** What the view asks of its host (webview: post to the extension; report: download). */
 export interface AlignmentHost {
   exportCsv(csv: string, suggestedName: string): void;
   exportPng(dataUrl: string, suggestedName: string): void;
   /** Absent in the report (no files to open). */
-  openFile?(which: 'a' | 'b' | 'out'): void;
+  openFile?(which: 'a' | 'b' | 'out' | 'aFolded'): void;
 }
 
 export interface AlignmentUiState {
@@ -85,7 +86,14 @@ export class AlignmentView {
     enableChartKeyboard(this.chartCanvas, () => this.chart, (text) => (this.chartAnnouncer.textContent = text));
     this.panel = h('div', { class: 'tabpanel', role: 'tabpanel', tabindex: -1 });
     this.curveElement = this.curveSection();
-    this.element = h('main', { class: 'alignment' }, this.header(), this.groupsSection(), this.curveElement, this.tableSection());
+    // An orthogonal alignment: its maps first (it has no heatmaps; its MLP permutations, if any, below).
+    const orthogonal = state.orthogonal
+      ? orthogonalSection(state.orthogonal, state.title, { exportCsv: (c, n) => this.host.exportCsv(c, n), ...(this.host.openFile ? { openFolded: () => this.host.openFile?.('aFolded') } : {}) })
+      : '';
+    // Its MLP permutations carry no group summaries: no empty group sections under the maps.
+    const groups = state.orthogonal && state.groups.length === 0 ? [] : [this.groupsSection()];
+    const table = groups.length > 0 ? this.tableSection() : '';
+    this.element = h('main', { class: 'alignment' }, this.header(), orthogonal, ...groups, this.curveElement, table);
     this.selectTab(this.ui.tab, false);
   }
 
@@ -111,7 +119,7 @@ export class AlignmentView {
     const facts = h('dl', { class: 'facts' });
     const fact = (k: string, v: string, definition?: string) =>
       facts.append(h('div', {}, h('dt', definition ? { class: 'defined', title: definition } : {}, k), h('dd', definition ? { title: definition } : {}, v)));
-    fact('Method', s.method);
+    fact('Method', s.orthogonal ? `${s.method} · orthogonal maps` : s.method);
     fact('Backend', s.backend);
     fact('Time', fmtSeconds(s.seconds));
     fact('Iterations', fmt(s.iterations));
@@ -119,7 +127,7 @@ export class AlignmentView {
     fact('Gain', gain(s), DEFINITIONS.gain);
     const moved = s.groups.reduce((a, g) => a + g.moved, 0);
     const total = s.groups.reduce((a, g) => a + g.size, 0);
-    fact('Units moved', `${fmt(moved)} of ${fmt(total)}`);
+    if (!s.orthogonal || total > 0) fact('Units moved', `${fmt(moved)} of ${fmt(total)}`);
     return h('header', {}, h('h1', {}, s.title), models, facts, definitionsList());
   }
 

@@ -49,6 +49,7 @@ export type ModelRef = DeepReadonly<v.InferOutput<typeof alignment.modelRefSchem
 export type HeatmapData = DeepReadonly<v.InferOutput<typeof alignment.heatmapDataSchema>>;
 export type DataProvenance = DeepReadonly<v.InferOutput<typeof alignment.dataProvenanceSchema>>;
 export type PathDistance = DeepReadonly<v.InferOutput<typeof alignment.pathDistanceSchema>>;
+export type OrthogonalState = DeepReadonly<v.InferOutput<typeof alignment.orthogonalStateSchema>>;
 export type AlignmentState = DeepReadonly<v.InferOutput<typeof alignment.alignmentStateSchema>>;
 export type ToAlignment = DeepReadonly<ToView<'alignment'>>;
 export type FromAlignment = DeepReadonly<FromView<'alignment'>>;

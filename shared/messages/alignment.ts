@@ -6,7 +6,7 @@
  */
 import * as v from 'valibot';
 import { typedArrayReviver } from '../float32Json';
-import { int, isPermutation, num, obj, str, type Schema } from '../schema/rules';
+import { bool, int, isPermutation, num, obj, str, type Schema } from '../schema/rules';
 import { attentionLayersSchema } from '../schema/attention';
 import { barrierCurveSchema, groupSummarySchema } from '../schema/results';
 import { exportCsvSchema, exportPngSchema, readySchema } from './common';
@@ -115,6 +115,23 @@ export const dataProvenanceSchema = obj({
 /** Weight-space distances ‖A − B‖ (naive) and ‖A − π(B)‖ (aligned). */
 export const pathDistanceSchema = obj({ naive: num(), aligned: num() });
 
+/**
+ * One map of an orthogonal alignment (`--symmetry orthogonal`): its name ("residual stream",
+ * "layer 0 · QK · head 1"), its side, how far it is from a permutation (`rowMaxMean`: the mean
+ * over rows of the largest |R_ij|; 1 for a permutation) and the objective trace(RᵀM) for the
+ * identity and for R.
+ */
+export const orthogonalMapRowSchema = obj({ name: str(), size: int(1), rowMaxMean: num(), objectiveBefore: num(), objectiveAfter: num() });
+
+/** What the panel shows of an orthogonal alignment: its maps, and A' (A with folded norms) written beside the output. */
+export const orthogonalStateSchema = obj({
+  maps: v.array(orthogonalMapRowSchema, 'must be an array'),
+  /** A' as written (absent when nothing was written). */
+  referenceFolded: v.optional(modelRefSchema),
+  /** B' and A' carry an untied `lm_head` (config.json: tie_word_embeddings false). */
+  untiedHead: bool(),
+});
+
 export const alignmentStateSchema = obj({
   title: str(),
   a: modelRefSchema,
@@ -145,6 +162,8 @@ export const alignmentStateSchema = obj({
    * are shown per layer under one "Attention heads" tab instead of one tab per group.
    */
   attention: attentionLayersSchema,
+  /** An orthogonal alignment (`--symmetry orthogonal`): its maps and A'. */
+  orthogonal: v.optional(orthogonalStateSchema),
 });
 
 /** Extension → alignment panel, by `type`. */
@@ -160,6 +179,6 @@ export const fromAlignmentSchema = v.variant('type', [
   readySchema,
   exportCsvSchema,
   exportPngSchema,
-  obj({ type: v.literal('openFile'), which: v.picklist(['a', 'b', 'out']) }),
+  obj({ type: v.literal('openFile'), which: v.picklist(['a', 'b', 'out', 'aFolded']) }),
 ]);
 

@@ -28,11 +28,16 @@ import { isCancelled } from '../engine/errors';
 import { confirmOutput, describeError, fileStamp, otherSelected, reportFailure, targetUri, withCancellableProgress } from './runSupport';
 import { alignedOutputPath, readSettings } from './settings';
 import { requireTrust } from './workspaceTrust';
+import { orthogonalSymmetryOffered } from '../core/symmetry/offered';
+import type { SymmetryId } from '../core/symmetry/settings';
+import { symmetryChoices, type SymmetryItem } from './symmetryChoice';
 
 export interface AlignOptions {
   /** Checkpoint A (the reference B is aligned to). */
   readonly reference?: vscode.Uri;
   readonly method?: AlignMethod;
+  /** `--symmetry` (default permutation; `orthogonal`: activation matching of GPT-2 and Llama-family models). */
+  readonly symmetry?: SymmetryId;
   /** Output path; default: the `rebasin.outputNaming` pattern beside B. */
   readonly out?: vscode.Uri;
   /** Replace an earlier output without asking (true) or keep it and stop (false). */
@@ -103,6 +108,9 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
   const initial = await defaultData(deps.data, b, a, opts.data, settings.evaluationData);
   let choice: RunData = { path: initial.path, problem: initial.problem, source: initial.source };
   let method = opts.method;
+  let symmetry = opts.symmetry;
+  // Orthogonal maps only where the engine can fit them: both models GPT-2 or Llama family, per their config.json.
+  const orthogonalOffered = orthogonalSymmetryOffered(b.fsPath) && orthogonalSymmetryOffered(a.fsPath);
   while (!method) {
     const picked = await pickMethod(b, choice);
     if (!picked) return undefined;
@@ -118,6 +126,13 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
       if (data !== undefined) choice = { path: data ?? undefined, source: 'picked' };
       if (picked === 'data' || data === undefined) continue;
     }
+    const choices = symmetryChoices(methodInfo(picked), orthogonalOffered);
+    if (choices.length > 0) {
+      // Escape goes back to the methods.
+      const chosen = await pickSymmetry(choices);
+      if (!chosen) continue;
+      symmetry = chosen;
+    }
     method = picked;
   }
   const dataPath = choice.path;
@@ -132,7 +147,8 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
 
   const data: DataOptions | undefined = dataPath ? evaluationDataOptions(dataPath, settings) : undefined;
   const [aName, bName] = checkpointNamePair(a.fsPath, b.fsPath);
-  const label = `align ${bName} → ${aName} (${method})`;
+  const orthogonal = symmetry === 'orthogonal';
+  const label = `align ${bName} → ${aName} (${method}${orthogonal ? ', orthogonal maps' : ''})`;
   // A panel of this pair left open from an earlier run: cleared and marked running, so its old results do not read as this run's.
   const title = alignmentTitle(a.fsPath, b.fsPath);
   const markedRunning = opts.openPanel !== false && AlignmentPanel.openTitles().includes(title);
@@ -167,6 +183,7 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
             data,
             model: settings.modelConfig,
             includeMatrices: true,
+            ...(orthogonal ? { symmetry } : {}),
             ...(opts.keepOnMismatch ? { keepOnMismatch: true } : {}),
           },
           { onProgress: (p) => report(p, alignPhase), signal },
@@ -212,8 +229,9 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
               model: settings.modelConfig,
               steps: settings.lambdaSteps,
               align: true,
-              // The curve of the alignment just made (the file written), whatever its method.
-              perms: aligned!.perms,
+              // The curve of the alignment just made (the file written), whatever its method; orthogonal
+              // maps are no permutations: the written B' itself, from A' (the engine reads it from B''s metadata).
+              ...(orthogonal ? { alignedCheckpoint: written.out } : { perms: aligned!.perms }),
               method,
               seed: settings.seed,
               maxIter: settings.maxIterations,
@@ -292,7 +310,7 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
     if (choice === 'Show Log') deps.log.show();
     if (choice === 'Reveal in Explorer' && outcome.written) await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(outcome.out));
     if (choice === 'Write anyway') {
-      const again: AlignOptions = { reference: a, method, out: vscode.Uri.file(out), keepOnMismatch: true, data: dataPath ? vscode.Uri.file(dataPath) : null };
+      const again: AlignOptions = { reference: a, method, ...(orthogonal ? { symmetry } : {}), out: vscode.Uri.file(out), keepOnMismatch: true, data: dataPath ? vscode.Uri.file(dataPath) : null };
       await vscode.commands.executeCommand('rebasin.alignWith', b, undefined, again);
     }
   });
@@ -352,4 +370,15 @@ async function pickMethod(b: vscode.Uri, data: RunData): Promise<AlignMethod | '
   );
   const picked = await vscode.window.showQuickPick(items, { title: 'Alignment method', placeHolder: 'How should units be matched?', ignoreFocusOut: true });
   return picked?.method;
+}
+
+interface SymmetryPickItem extends vscode.QuickPickItem {
+  readonly symmetry: SymmetryId;
+}
+
+/** Permutations or orthogonal maps (asked only where both are possible: symmetryChoice.ts). */
+async function pickSymmetry(choices: readonly SymmetryItem[]): Promise<SymmetryId | undefined> {
+  const items: SymmetryPickItem[] = choices.map((c) => ({ label: c.label, description: c.description, detail: c.detail, symmetry: c.symmetry }));
+  const picked = await vscode.window.showQuickPick(items, { title: 'Symmetry', placeHolder: 'What may B be transformed by?', ignoreFocusOut: true });
+  return picked?.symmetry;
 }

@@ -150,7 +150,7 @@ export class AlignmentPanel extends Disposable {
           this.post({ type: 'init', state: this.state });
           break;
         case 'openFile': {
-          const ref = message.which === 'a' ? this.state.a : message.which === 'b' ? this.state.b : this.state.out;
+          const ref = message.which === 'a' ? this.state.a : message.which === 'b' ? this.state.b : message.which === 'aFolded' ? this.state.orthogonal?.referenceFolded : this.state.out;
           if (ref) await vscode.commands.executeCommand('vscode.open', vscode.Uri.file(ref.path));
           break;
         }

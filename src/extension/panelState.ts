@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import { checkpointName, checkpointNamePair } from '../core/checkpointName';
 import type { AlignResult, BarrierCurve, BarrierResult } from '../engine/protocol';
-import type { AlignmentState, DataProvenance, ModelRef } from '../../webview/protocol';
+import type { AlignmentState, DataProvenance, ModelRef, OrthogonalState } from '../../webview/protocol';
 import { heatmapsOf } from './heatmaps';
 
 export function modelRef(file: string, name = checkpointName(file)): ModelRef {
@@ -85,6 +85,19 @@ export function alignmentState(a: string, b: string, result: AlignResult, curve?
     distance: result.distance,
     ...(data ? { data } : {}),
     ...(result.attention && result.attention.length > 0 ? { attention: result.attention } : {}),
+    ...(result.orthogonal ? { orthogonal: orthogonalState(result.orthogonal, result.referenceFolded) } : {}),
+  };
+}
+
+/** The maps of an orthogonal alignment, one row each (residual stream, then per layer the query/key and value/output maps of each key/value head). */
+export function orthogonalState(o: NonNullable<AlignResult['orthogonal']>, referenceFolded?: string): OrthogonalState {
+  type Map = typeof o.residual;
+  const row = (name: string, m: Map) => ({ name, size: m.size, rowMaxMean: m.rowMaxMean, objectiveBefore: m.objectiveBefore, objectiveAfter: m.objectiveAfter });
+  const heads = (kind: string, l: number, maps: readonly Map[]) => maps.map((m, h) => row(`layer ${l} · ${kind} · head ${h}`, m));
+  return {
+    maps: [row('residual stream', o.residual), ...o.qk.flatMap((qk, l) => [...heads('QK', l, qk), ...heads('VO', l, o.vo[l] ?? [])])],
+    ...(referenceFolded ? { referenceFolded: modelRef(referenceFolded) } : {}),
+    untiedHead: o.untiedHead,
   };
 }
 

@@ -1,6 +1,5 @@
 /** BERT (`encoder.layer.N.attention.self.query`, post-LN, optional pooler and masked-LM head). */
 import type { TensorMap } from '../checkpoint';
-import { SymmetryUnsupported } from '../symmetry/errors';
 import { N, type Rule, type TransformerNaming } from '../permspec/inferTransformer';
 import { HF_SIZE_KEYS, type CoreLm, type LmConfig } from './lm';
 import { ModelError } from './modelErrors';
@@ -89,9 +88,7 @@ const lm: Omit<CoreLm, 'prefix'> = {
     return {};
   },
   fromShapes: bertFromShapes,
-  orthogonalLayout(_tensors, config) {
-    throw new SymmetryUnsupported(`${config.file}: BERT (post-LN) is not handled by the orthogonal symmetry yet`);
-  },
+  orthogonalUnsupported: 'BERT (post-LN) is not handled by the orthogonal symmetry yet',
 };
 
 export const bert = transformerFamily(naming, 'Transformer (BERT naming)', lm, ['roberta']);

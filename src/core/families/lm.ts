@@ -124,4 +124,6 @@ export interface CoreLm {
    * throws SymmetryUnsupported for what it refuses. Absent: the symmetry does not handle the family.
    */
   orthogonalLayout?(tensors: TensorMap, config: LmConfig): TransformerLayout;
+  /** Why the orthogonal symmetry refuses the family (no `orthogonalLayout`): one phrase, in its refusal. */
+  readonly orthogonalUnsupported?: string;
 }

@@ -31,6 +31,8 @@ export interface MethodInfo {
   readonly detail: string;
   /** Runs both models on data (the request must carry `data`). */
   readonly needsData: boolean;
+  /** Also searches the orthogonal symmetry (`--symmetry orthogonal`, core/symmetry/) of the language models that have one. */
+  readonly orthogonal?: boolean;
   /** Method-specific options (besides the shared `seed` and `maxIter`), grouped in the request under `optionsField`. */
   readonly options: readonly NumberOption[];
   readonly optionsField?: string;

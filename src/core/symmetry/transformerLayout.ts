@@ -76,6 +76,6 @@ export function transformerLayout(tensors: TensorMap, config: LmConfig): Transfo
   if (config.gemma) throw new SymmetryUnsupported(`${config.file}: Gemma's (1 + weight) norms are not handled by the orthogonal symmetry yet`);
   const family = coreFamily(config.family);
   const layout = family.lm?.orthogonalLayout;
-  if (!layout) throw new SymmetryUnsupported(`${config.file}: the ${family.label} is not handled by the orthogonal symmetry yet`);
+  if (!layout) throw new SymmetryUnsupported(`${config.file}: ${family.lm?.orthogonalUnsupported ?? `the ${family.label} is not handled by the orthogonal symmetry yet`}`);
   return layout(tensors, config);
 }

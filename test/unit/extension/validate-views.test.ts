@@ -94,6 +94,7 @@ describe('messages from the webviews', () => {
     assert.deepEqual(asFromAlignment({ type: 'exportCsv', csv: 'a,b', suggestedName: 'groups.csv', extra: 1 }), { type: 'exportCsv', csv: 'a,b', suggestedName: 'groups.csv' });
     assert.ok(asFromAlignment({ type: 'exportPng', dataUrl: 'data:image/png;base64,AAAA', suggestedName: 'h.png' }));
     assert.deepEqual(asFromAlignment({ type: 'openFile', which: 'out' }), { type: 'openFile', which: 'out' });
+    assert.deepEqual(asFromAlignment({ type: 'openFile', which: 'aFolded' }), { type: 'openFile', which: 'aFolded' });
     assert.deepEqual(asFromBarriers({ type: 'deleteRun', id: 'abc' }), { type: 'deleteRun', id: 'abc' });
     assert.deepEqual(asFromInspector({ type: 'cancelStats', tensor: 'w' }), { type: 'cancelStats', tensor: 'w' });
     for (const bad of [
