@@ -26,7 +26,7 @@ import { alignLogLine, alignSummary, alignWrite, cancelledText, curveCancelledLo
 import { alignmentState, alignmentTitle, curveOf, dataProvenance, runningState } from './panelState';
 import { isCancelled } from '../engine/errors';
 import { confirmOutput, describeError, fileStamp, otherSelected, reportFailure, targetUri, withCancellableProgress } from './runSupport';
-import { alignedOutputPath, readSettings } from './settings';
+import { alignedOutputPath, orthogonalOutputPath, readSettings } from './settings';
 import { requireTrust } from './workspaceTrust';
 import { orthogonalSymmetryOffered } from '../core/symmetry/offered';
 import type { SymmetryId } from '../core/symmetry/settings';
@@ -142,12 +142,12 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
   /** Why there is no loss curve although data was configured for this model. */
   const dataNote = !dataPath && choice.problem ? `No loss curve: ${choice.problem}.` : undefined;
 
-  const out = opts.out?.fsPath ?? alignedOutputPath(b.fsPath, settings.outputNaming);
+  const orthogonal = symmetry === 'orthogonal';
+  const out = opts.out?.fsPath ?? (orthogonal ? orthogonalOutputPath(b.fsPath, settings.outputNaming) : alignedOutputPath(b.fsPath, settings.outputNaming));
   if (!(await confirmOutput(out, [a.fsPath, b.fsPath], opts.replace))) return undefined;
 
   const data: DataOptions | undefined = dataPath ? evaluationDataOptions(dataPath, settings) : undefined;
   const [aName, bName] = checkpointNamePair(a.fsPath, b.fsPath);
-  const orthogonal = symmetry === 'orthogonal';
   const label = `align ${bName} → ${aName} (${method}${orthogonal ? ', orthogonal maps' : ''})`;
   // A panel of this pair left open from an earlier run: cleared and marked running, so its old results do not read as this run's.
   const title = alignmentTitle(a.fsPath, b.fsPath);

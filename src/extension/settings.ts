@@ -93,6 +93,20 @@ export function alignedOutputPath(b: string, naming: string): string {
 }
 
 /**
+ * Where `align --symmetry orthogonal` of B goes: a Hugging Face (or sharded) B gets a folder
+ * `<folder>-aligned` beside its folder, in B's layout with the config.json the folded form needs
+ * (an untied head says `tie_word_embeddings: false`: a lone weights file could not be loaded or
+ * evaluated); any other B the usual aligned file name.
+ */
+export function orthogonalOutputPath(b: string, naming: string): string {
+  const layout = locateCheckpoint(b);
+  if (!(layout.huggingFace || layout.sharded)) return alignedOutputPath(b, naming);
+  const anchor = outputAnchor(b);
+  const folder = anchor === b ? layout.folder : path.join(path.dirname(anchor), checkpointStem(anchor));
+  return `${folder}-aligned`;
+}
+
+/**
  * Where a merge with reference `ref` goes: `<ref>.merged.safetensors` beside it; for a Hugging
  * Face model (config.json beside the weights) or a sharded one, a folder `<folder>-merged` beside
  * its folder, written in the same layout (config and tokenizer files copied). For a model in the
