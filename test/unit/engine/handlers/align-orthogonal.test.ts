@@ -129,6 +129,12 @@ describe('align --symmetry orthogonal recovers a random element of the generaliz
     assert.equal(r.equivalence?.ok, true);
     assert.equal(r.orthogonal?.referenceEquivalence.ok, true);
     assert.ok(worst < 1e-4, `B' and A' differ from fold(A) by up to ${worst}`);
+    // The head matching undoes the heads permutation: new head h is B's head p[h] with perm_B[p[h]] = h.
+    for (let l = 0; l < lm.config.layers; l++) {
+      const p = r.perms[`heads.${l}`];
+      const moved = perms[`P_transformer.h.${l}.heads`];
+      assert.deepEqual(p.map((x) => moved[x]), p.map((_, h) => h), `layer ${l}`);
+    }
     // Per A's head, the matched head through its map gains over B's unmatched head of the same index.
     assert.ok(r.orthogonal!.vo.flat().every((s) => s.objectiveAfter >= s.objectiveBefore - 1e-6));
   });
