@@ -16,11 +16,16 @@
  * rotation within each frequency pair (rotate-half layout: dimensions e and e + head_dim/2);
  * anything else is refused. Grouped-query attention: one M and one N per key/value head, shared
  * by the query heads that read it.
+ * Heads: a permutation of each layer's heads (q/k/v output rows and o input columns move as blocks
+ * of head_dim). Under grouped-query attention it moves whole groups (a permutation of the
+ * key/value heads, their query heads with them) and reorders the query heads within each group;
+ * query heads never change group. Heads are permuted first, then the per-head maps act on the new
+ * head order.
  */
 import type { DenseTensor, TensorMap } from '../checkpoint';
 import { shuffleInPlace } from '../matching/prng';
 import { commutesWithRotary, orthogonalityError, permuteAxis, randomOrthogonal, randomOrthogonalFixing, randomRotaryCommuting, rotateAxis } from './orthogonal';
-import { featureAxis, SymmetryUnsupported, type LinearLayer, type TransformerLayout } from './transformerLayout';
+import { featureAxis, SymmetryUnsupported, type LinearLayer, type OutputSlice, type TransformerLayout } from './transformerLayout';
 
 export interface TransformerGroupElement {
   /** hidden x hidden orthogonal, row-major; the stream x becomes x R. */
@@ -29,6 +34,11 @@ export interface TransformerGroupElement {
   readonly qk?: readonly (readonly Float64Array[])[];
   /** [layer][kvHead]: head_dim x head_dim orthogonal maps of value/output. */
   readonly vo?: readonly (readonly Float64Array[])[];
+  /**
+   * [layer]: new query head h is old query head perm[h]; the query heads of one key/value head stay
+   * together (new group j is one old group, whose key/value head moves with it). Applied before qk/vo.
+   */
+  readonly heads?: readonly (readonly number[])[];
   /** [layer]: new MLP unit j is old unit perm[j]. */
   readonly mlp?: readonly (readonly number[])[];
 }
@@ -64,6 +74,20 @@ export function applyTransformerGroup(tensors: TensorMap, layout: TransformerLay
     }
   }
   layout.blocks.forEach((b, layer) => {
+    const headPerm = g.heads?.[layer];
+    if (headPerm) {
+      const kvPerm = kvHeadPermutation(headPerm, heads, kvHeads, layer);
+      const q = blockFeatures(headPerm, hd);
+      const kv = blockFeatures(kvPerm, hd);
+      const move = (s: OutputSlice, perm: number[]) => {
+        update(s.layer.weight, (t) => permuteAxis(t, featureAxis(s.layer, 'out'), s.offset, perm));
+        update(s.layer.bias, (t) => permuteAxis(t, 0, s.offset, perm));
+      };
+      move(b.q, q);
+      move(b.k, kv);
+      move(b.v, kv);
+      update(b.o.weight, (t) => permuteAxis(t, featureAxis(b.o, 'in'), 0, q));
+    }
     const outputs = (layer: LinearLayer, start: number, q: Float64Array) => {
       update(layer.weight, (t) => rotateAxis(t, featureAxis(layer, 'out'), start, q, hd));
       update(layer.bias, (t) => rotateAxis(t, 0, start, q, hd));
@@ -98,15 +122,38 @@ export function applyTransformerGroup(tensors: TensorMap, layout: TransformerLay
   return out;
 }
 
-/** A random element: residual (fixing the all-ones direction under LayerNorm), per-head maps (rotary-safe), MLP permutations. */
+/** A random element: residual (fixing the all-ones direction under LayerNorm), head permutations, per-head maps (rotary-safe), MLP permutations. */
 export function randomTransformerGroupElement(layout: TransformerLayout, random: () => number): Required<TransformerGroupElement> {
   const { hidden: d, headDim: hd, kvHeads } = layout;
   const residual = layout.centered ? randomOrthogonalFixing(new Float64Array(d).fill(1 / Math.sqrt(d)), d, random) : randomOrthogonal(d, random);
   const heads = () => layout.blocks.map(() => Array.from({ length: kvHeads }, () => (layout.rotary ? randomRotaryCommuting(hd, random) : randomOrthogonal(hd, random))));
   const qk = heads();
   const vo = layout.blocks.map(() => Array.from({ length: kvHeads }, () => randomOrthogonal(hd, random)));
+  const perGroup = layout.heads / kvHeads;
+  const headPerms = layout.blocks.map(() =>
+    shuffleInPlace(Array.from({ length: kvHeads }, (_, i) => i), random).flatMap((old) => shuffleInPlace(Array.from({ length: perGroup }, (_, i) => old * perGroup + i), random)),
+  );
   const mlp = layout.blocks.map((b) => shuffleInPlace(Array.from({ length: b.mlpWidth }, (_, i) => i), random));
-  return { residual, qk, vo, mlp };
+  return { residual, heads: headPerms, qk, vo, mlp };
+}
+
+/** The key/value head permutation a query head permutation moves with; refuses one that splits a group. */
+function kvHeadPermutation(perm: readonly number[], heads: number, kvHeads: number, layer: number): number[] {
+  const perGroup = heads / kvHeads;
+  const sorted = [...perm].sort((x, y) => x - y);
+  if (perm.length !== heads || sorted.some((x, i) => x !== i)) throw new SymmetryUnsupported(`the head permutation of layer ${layer} is not a permutation of its ${heads} heads`);
+  return Array.from({ length: kvHeads }, (_, j) => {
+    const group = Math.floor(perm[j * perGroup] / perGroup);
+    for (let i = 0; i < perGroup; i++) {
+      if (Math.floor(perm[j * perGroup + i] / perGroup) !== group) throw new SymmetryUnsupported(`the head permutation of layer ${layer} splits the query heads of key/value head ${group}`);
+    }
+    return group;
+  });
+}
+
+/** A permutation of heads as one of their features (blocks of head_dim). */
+function blockFeatures(perm: readonly number[], hd: number): number[] {
+  return perm.flatMap((old) => Array.from({ length: hd }, (_, e) => old * hd + e));
 }
 
 function checkResidual(r: Float64Array, layout: TransformerLayout, get: (n: string) => DenseTensor): void {

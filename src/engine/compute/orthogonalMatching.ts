@@ -4,7 +4,10 @@
  * tokens and only cross-correlations are kept (float64 running sums). Then
  * - the residual stream: Procrustes on X_B^T X_A summed over every point of the stream the pass
  *   reports (LayerNorm: fixing the all-ones direction, procrustesFixing);
- * - per key/value head, query/key: Procrustes on sum_h Q_B,h^T Q_A,h + K_B^T K_A (its query heads
+ * - heads: every (head of B, head of A) block of the q, k, v cross-correlations is kept; B's
+ *   key/value heads are matched to A's by linear assignment on the Procrustes objective their QK
+ *   and VO maps would reach, their query heads within each matched group likewise (matchHeads);
+ * - per key/value head (after matching), query/key: Procrustes on sum_h Q_B,h^T Q_A,h + K_B^T K_A (its query heads
  *   and its key); under rotary positions the map is restricted to a 2 x 2 rotation per frequency
  *   pair (the maps that commute with every position), fitted in closed form per pair;
  * - per key/value head, value/output: Procrustes on V_B^T V_A;
@@ -27,7 +30,11 @@ import { accumulate, correlationMatrix, type Stats } from './activationMatching'
 export interface OrthogonalMapSummary {
   readonly size: number;
   readonly rowMaxMean: number;
-  /** trace(R^T M) for the identity and for the fitted R (M the cross-correlation): what the map gained. */
+  /**
+   * trace(R^T M) for the identity and for the fitted R (M the cross-correlation): what the map gained.
+   * For a head (indexed by A's head): before = B's head of the same index unmatched, after = the
+   * matched head of B through its map.
+   */
   readonly objectiveBefore: number;
   readonly objectiveAfter: number;
 }
@@ -55,8 +62,12 @@ export async function orthogonalActivationMatching(
   const layers = layout.blocks.length;
   const perGroup = heads / kvHeads;
   const residual = new Float64Array(d * d);
-  const qk = layout.blocks.map(() => Array.from({ length: kvHeads }, () => new Float64Array(hd * hd)));
-  const vo = layout.blocks.map(() => Array.from({ length: kvHeads }, () => new Float64Array(hd * hd)));
+  // Full cross-correlations Q_B^T Q_A, K_B^T K_A, V_B^T V_A per layer: every (head of B, head of A)
+  // block, so heads can be matched before the maps are fitted.
+  const [qd, kvd] = [heads * hd, kvHeads * hd];
+  const qCross = layout.blocks.map(() => new Float64Array(qd * qd));
+  const kCross = layout.blocks.map(() => new Float64Array(kvd * kvd));
+  const vCross = layout.blocks.map(() => new Float64Array(kvd * kvd));
   const mlp = new Map<string, Stats>();
   const { n, t } = input;
   for (let s0 = 0; s0 < n; s0 += SEQUENCES_PER_BATCH) {
@@ -70,11 +81,9 @@ export async function orthogonalActivationMatching(
       for (let l = 0; l < layers; l++) {
         const [qa, ka, va] = fa.attention[l];
         const [qb, kb, vb] = fb.attention[l];
-        for (let j = 0; j < kvHeads; j++) {
-          for (let h = j * perGroup; h < (j + 1) * perGroup; h++) addCross(qk[l][j], slice(qb, h, hd), slice(qa, h, hd));
-          addCross(qk[l][j], slice(kb, j, hd), slice(ka, j, hd));
-          addCross(vo[l][j], slice(vb, j, hd), slice(va, j, hd));
-        }
+        addCross(qCross[l], qb, qa);
+        addCross(kCross[l], kb, ka);
+        addCross(vCross[l], vb, va);
         accumulate(mlp, `mlp.${l}`, fa.mlp[l], fb.mlp[l]);
       }
       for (const x of [...kept(fa), ...kept(fb)]) x.dispose();
@@ -84,14 +93,92 @@ export async function orthogonalActivationMatching(
   }
   const unit = new Float64Array(d).fill(1 / Math.sqrt(d));
   const r = layout.centered ? procrustesFixing(residual, d, unit) : procrustes(residual, d);
-  const qkMaps = qk.map((row) => row.map((m) => (layout.rotary ? rotaryProcrustes(m, hd) : procrustes(m, hd))));
-  const voMaps = vo.map((row) => row.map((m) => procrustes(m, hd)));
+  const qkFit = (m: Float64Array) => (layout.rotary ? rotaryProcrustes(m, hd) : procrustes(m, hd));
+  const matched = layout.blocks.map((_, l) => matchHeads(qCross[l], kCross[l], vCross[l], { heads, kvHeads, hd, perGroup }, qkFit));
+  const qkMaps = matched.map((m) => m.qk.map((x) => qkFit(x)));
+  const voMaps = matched.map((m) => m.vo.map((x) => procrustes(x, hd)));
   return {
-    element: { residual: r, qk: qkMaps, vo: voMaps, mlp: layout.blocks.map((blk, l) => unitPermutation(mlp.get(`mlp.${l}`), blk.mlpWidth)) },
+    element: { residual: r, heads: matched.map((m) => m.heads), qk: qkMaps, vo: voMaps, mlp: layout.blocks.map((blk, l) => unitPermutation(mlp.get(`mlp.${l}`), blk.mlpWidth)) },
     residual: summary(r, residual, d),
-    qk: qkMaps.map((row, l) => row.map((m, j) => summary(m, qk[l][j], hd))),
-    vo: voMaps.map((row, l) => row.map((m, j) => summary(m, vo[l][j], hd))),
+    qk: qkMaps.map((row, l) => row.map((m, j) => summary(m, matched[l].qk[j], hd, matched[l].qkSame[j]))),
+    vo: voMaps.map((row, l) => row.map((m, j) => summary(m, matched[l].vo[j], hd, matched[l].voSame[j]))),
   };
+}
+
+interface HeadShape {
+  readonly heads: number;
+  readonly kvHeads: number;
+  readonly hd: number;
+  readonly perGroup: number;
+}
+
+interface MatchedHeads {
+  /** New query head h is B's query head heads[h] (group-preserving). */
+  readonly heads: number[];
+  /** Per A's key/value head j: the summed QK cross-correlation of the matched pair, and VO's. */
+  readonly qk: Float64Array[];
+  readonly vo: Float64Array[];
+  /** The same sums for B's head j with A's head j (no head permutation): the summaries' baseline. */
+  readonly qkSame: Float64Array[];
+  readonly voSame: Float64Array[];
+}
+
+/**
+ * Matches B's heads to A's: the value of pairing B's key/value head jb with A's ia is the Procrustes
+ * objective (nuclear norm; under rotary positions the per-pair rotation's) of its QK map, over its
+ * key and its query heads paired within the group by the same objective per query head, plus that
+ * of its VO map; linear assignment picks the pairing.
+ */
+function matchHeads(qCross: Float64Array, kCross: Float64Array, vCross: Float64Array, shape: HeadShape, qkFit: (m: Float64Array) => Float64Array): MatchedHeads {
+  const { heads, kvHeads, hd, perGroup } = shape;
+  const objective = (m: Float64Array, fit: (m: Float64Array) => Float64Array) => procrustesObjective(fit(m), m);
+  const vo = (m: Float64Array) => procrustes(m, hd);
+  // Query heads within a pair of groups: queryPairs[jb][ia] lists, per A's query head, B's query head.
+  const queryPairs: number[][][] = [];
+  const value = new Float64Array(kvHeads * kvHeads);
+  const qkSum: Float64Array[][] = [];
+  for (let jb = 0; jb < kvHeads; jb++) {
+    queryPairs.push([]);
+    qkSum.push([]);
+    for (let ia = 0; ia < kvHeads; ia++) {
+      let qOrder = [0];
+      if (perGroup > 1) {
+        const c = new Float64Array(perGroup * perGroup);
+        for (let x = 0; x < perGroup; x++) for (let y = 0; y < perGroup; y++) c[y * perGroup + x] = objective(block(qCross, heads, hd, jb * perGroup + x, ia * perGroup + y), qkFit);
+        qOrder = Array.from(solveAssignmentMax(c, perGroup).rowToCol);
+      }
+      const pairs = qOrder.map((x) => jb * perGroup + x);
+      const sum = block(kCross, kvHeads, hd, jb, ia);
+      pairs.forEach((hb, y) => addInto(sum, block(qCross, heads, hd, hb, ia * perGroup + y)));
+      queryPairs[jb].push(pairs);
+      qkSum[jb].push(sum);
+      value[ia * kvHeads + jb] = objective(sum, qkFit) + objective(block(vCross, kvHeads, hd, jb, ia), vo);
+    }
+  }
+  const kvOrder = kvHeads > 1 ? Array.from(solveAssignmentMax(value, kvHeads).rowToCol) : [0];
+  return {
+    heads: kvOrder.flatMap((jb, ia) => queryPairs[jb][ia]),
+    qk: kvOrder.map((jb, ia) => qkSum[jb][ia]),
+    vo: kvOrder.map((jb, ia) => block(vCross, kvHeads, hd, jb, ia)),
+    qkSame: Array.from({ length: kvHeads }, (_, j) => {
+      const sum = block(kCross, kvHeads, hd, j, j);
+      for (let h = j * perGroup; h < (j + 1) * perGroup; h++) addInto(sum, block(qCross, heads, hd, h, h));
+      return sum;
+    }),
+    voSame: Array.from({ length: kvHeads }, (_, j) => block(vCross, kvHeads, hd, j, j)),
+  };
+}
+
+/** The hd x hd block (B's head hb, A's head ha) of a cross-correlation of `count` heads. */
+function block(cross: Float64Array, count: number, hd: number, hb: number, ha: number): Float64Array {
+  const width = count * hd;
+  const out = new Float64Array(hd * hd);
+  for (let i = 0; i < hd; i++) for (let j = 0; j < hd; j++) out[i * hd + j] = cross[(hb * hd + i) * width + ha * hd + j];
+  return out;
+}
+
+function addInto(into: Float64Array, x: Float64Array): void {
+  for (let i = 0; i < x.length; i++) into[i] += x[i];
 }
 
 interface Captured {
@@ -164,7 +251,8 @@ export function procrustesObjective(r: ArrayLike<number>, m: ArrayLike<number>):
   return acc;
 }
 
-function summary(r: Float64Array, m: Float64Array, n: number): OrthogonalMapSummary {
+/** `same`: the cross-correlation the identity faces (for a head: B's head of the same index, unmatched); `m` by default. */
+function summary(r: Float64Array, m: Float64Array, n: number, same: Float64Array = m): OrthogonalMapSummary {
   let rows = 0;
   for (let i = 0; i < n; i++) {
     let top = 0;
@@ -172,6 +260,6 @@ function summary(r: Float64Array, m: Float64Array, n: number): OrthogonalMapSumm
     rows += top;
   }
   let trace = 0;
-  for (let i = 0; i < n; i++) trace += m[i * n + i];
+  for (let i = 0; i < n; i++) trace += same[i * n + i];
   return { size: n, rowMaxMean: rows / n, objectiveBefore: trace, objectiveAfter: procrustesObjective(r, m) };
 }

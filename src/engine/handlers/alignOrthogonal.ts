@@ -106,7 +106,7 @@ export async function alignOrthogonal(req: AlignRequest, ctx: HandlerContext): P
     iterations: 1,
     objectiveBefore: match.residual.objectiveBefore,
     objectiveAfter: match.residual.objectiveAfter,
-    perms: Object.fromEntries(match.element.mlp.map((p, l) => [`mlp.${l}`, [...p]])),
+    perms: Object.fromEntries([...match.element.mlp.map((p, l) => [`mlp.${l}`, [...p]]), ...match.element.heads.map((p, l) => [`heads.${l}`, [...p]])]),
     ...(write ? { out: req.out!, referenceFolded: aPath! } : {}),
     ...(req.out !== undefined ? { written: write } : {}),
     backend: currentBackend(),

@@ -132,7 +132,7 @@ for (const name of FIXTURES) {
       ids.dispose();
     });
 
-    it('a random element (residual R, per-head QK and VO maps, MLP permutations) keeps the logits of the folded model', async () => {
+    it('a random element (residual R, head permutations, per-head QK and VO maps, MLP permutations) keeps the logits of the folded model', async () => {
       const lm = await load(name);
       const folded = foldNorms(lm.tensors, transformerLayout(lm.tensors, lm.config));
       const config = { ...lm.config, tied: folded.layout.tied };
@@ -147,6 +147,10 @@ for (const name of FIXTURES) {
         // The element really moved the weights.
         const q = folded.layout.blocks[0].q.layer.weight;
         assert.ok(maxDiff(moved.get(q)!.data, folded.tensors.get(q)!.data) > 1e-2);
+        assert.ok(g.heads.some((p) => p.some((x, i) => x !== i)), 'the element permutes heads');
+        // The head permutation alone keeps the logits too.
+        const headsOnly = applyTransformerGroup(folded.tensors, folded.layout, { heads: g.heads });
+        assert.ok(maxAbsDiff(base, logits(headsOnly, config, ids)) < TOLERANCE, `seed ${seed}: the head permutation alone moves the logits`);
       }
       ids.dispose();
     });
@@ -192,6 +196,12 @@ describe('refusals (one line each)', () => {
     const ll = foldNorms(llama.tensors, transformerLayout(llama.tensors, llama.config));
     const general = ll.layout.blocks.map(() => [randomOrthogonal(ll.layout.headDim, random), randomOrthogonal(ll.layout.headDim, random)]);
     assert.throws(() => applyTransformerGroup(ll.tensors, ll.layout, { qk: general }), /does not commute with rotary positions/);
+    // Under grouped-query attention a head permutation moves whole groups.
+    const { heads, kvHeads } = ll.layout;
+    assert.ok(kvHeads > 1 && heads > kvHeads, 'the fixture has grouped-query attention');
+    const split = Array.from({ length: heads }, (_, i) => i);
+    [split[0], split[heads - 1]] = [split[heads - 1], split[0]];
+    assert.throws(() => applyTransformerGroup(ll.tensors, ll.layout, { heads: ll.layout.blocks.map(() => split) }), /splits the query heads of key\/value head/);
     // Without RoPE (GPT-2) any orthogonal per-head QK map is allowed.
     assert.doesNotThrow(() => applyTransformerGroup(folded.tensors, folded.layout, { qk: folded.layout.blocks.map(() => Array.from({ length: 4 }, () => randomOrthogonal(16, random))) }));
     const bert = await loadLmCheckpoint(hfFixture('bert-tiny'));

@@ -13,7 +13,10 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { DenseTensor, TensorMap } from '../../../../src/core/checkpoint';
 import { svd } from '../../../../src/core/linalg';
+import { readHfConfig } from '../../../../src/core/families/hfConfig';
+import { applyPermutations, randomPermutations } from '../../../../src/core/matching/permute';
 import { mulberry32 } from '../../../../src/core/matching/prng';
+import { inferSpec } from '../../../../src/core/permspec';
 import { writeSafetensors } from '../../../../src/core/safetensors';
 import { applyTransformerGroup, foldNorms, randomTransformerGroupElement, transformerLayout } from '../../../../src/core/symmetry';
 import { gaussian } from '../../../../src/core/symmetry/orthogonal';
@@ -41,18 +44,35 @@ const bytes = (x: DenseTensor): Uint8Array => new Uint8Array(x.data.buffer, x.da
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
 
 /** B = g . fold(A) as a Hugging Face folder (config.json untied when the fold untied the head). */
-async function transformedFolder(fixture: string, seed: number): Promise<{ dirB: string; folded: TensorMap }> {
+async function transformedFolder(fixture: string, seed: number): Promise<{ dirB: string; folded: TensorMap; heads: readonly (readonly number[])[] }> {
   const src = hfFixture(fixture);
   const lm = await loadLmCheckpoint(src);
   const folded = foldNorms(lm.tensors, transformerLayout(lm.tensors, lm.config));
-  const b = applyTransformerGroup(folded.tensors, folded.layout, randomTransformerGroupElement(folded.layout, mulberry32(seed)));
-  const dirB = tmp.file(`${fixture}-b-${seed}`);
+  const g = randomTransformerGroupElement(folded.layout, mulberry32(seed));
+  const b = applyTransformerGroup(folded.tensors, folded.layout, g);
+  const dirB = writeFolder(src, `${fixture}-b-${seed}`, b, folded.untied);
+  return { dirB: await dirB, folded: folded.tensors, heads: g.heads };
+}
+
+/** A Hugging Face folder beside the fixture `src` with these weights (config.json untied if asked). */
+async function writeFolder(src: string, name: string, weights: TensorMap, untied: boolean): Promise<string> {
+  const dirB = tmp.file(name);
   mkdirSync(dirB);
   const config = JSON.parse(readFileSync(path.join(src, 'config.json'), 'utf8')) as Record<string, unknown>;
-  writeFileSync(path.join(dirB, 'config.json'), JSON.stringify(folded.untied ? { ...config, tie_word_embeddings: false } : config));
+  writeFileSync(path.join(dirB, 'config.json'), JSON.stringify(untied ? { ...config, tie_word_embeddings: false } : config));
   if (existsSync(path.join(src, 'tokenizer.json'))) copyFileSync(path.join(src, 'tokenizer.json'), path.join(dirB, 'tokenizer.json'));
-  await writeSafetensors(path.join(dirB, 'model.safetensors'), [...b].map(([name, x]) => ({ name, dtype: 'F32', shape: x.shape, read: async () => bytes(x) })), { metadata: { format: 'pt' } });
-  return { dirB, folded: folded.tensors };
+  await writeSafetensors(path.join(dirB, 'model.safetensors'), [...weights].map(([n, x]) => ({ name: n, dtype: 'F32', shape: x.shape, read: async () => bytes(x) })), { metadata: { format: 'pt' } });
+  return dirB;
+}
+
+/** Aligns B to A (activation matching, orthogonal) and returns the worst difference of B' and A' from fold(A). */
+async function alignedGap(src: string, dirB: string, folded: TensorMap, out: string, data: string, logs: string[]) {
+  const r = await alignHandler({ kind: 'align', a: src, b: dirB, out, method: 'activation', symmetry: 'orthogonal', seed: 0, maxIter: 1, data: { path: data } }, ctx(logs));
+  assert.equal(r.written, true, logs.join('\n'));
+  const [bPrime, aPrime] = [await readLmWeights(out), await readLmWeights(out.replace(/\.safetensors$/, '.a-folded.safetensors'))];
+  let worst = 0;
+  for (const [name, t] of folded) worst = Math.max(worst, maxDiff(bPrime.get(name)!.data, t.data), maxDiff(aPrime.get(name)!.data, t.data));
+  return { r, worst };
 }
 
 function tokenData(fixture: string, vocab: number): string {
@@ -66,7 +86,8 @@ describe('align --symmetry orthogonal recovers a random element of the generaliz
     it(`${fixture}: B' = A' to float error, A' written beside B', both equivalence checks pass`, async () => {
       const src = hfFixture(fixture);
       const lm = await loadLmCheckpoint(src);
-      const { dirB, folded } = await transformedFolder(fixture, 5);
+      const { dirB, folded, heads } = await transformedFolder(fixture, 5);
+      assert.ok(heads.some((p) => p.some((x, i) => x !== i)), 'the element permutes heads');
       const out = tmp.file(`${fixture}-aligned.safetensors`);
       const logs: string[] = [];
       const r = await alignHandler(
@@ -92,6 +113,31 @@ describe('align --symmetry orthogonal recovers a random element of the generaliz
       assert.ok(r.orthogonal!.residual.objectiveAfter > r.orthogonal!.residual.objectiveBefore);
     });
   }
+
+  it('gpt2-tiny: B = a random permutation of A (residual, heads, q/k and v/o inside heads, MLP units) is aligned back exactly', async () => {
+    const src = hfFixture('gpt2-tiny');
+    const lm = await loadLmCheckpoint(src);
+    const { spec } = inferSpec([...lm.tensors].map(([name, t]) => ({ name, shape: t.shape })), readHfConfig(lm.paths.weights));
+    const perms = randomPermutations(spec, 11);
+    assert.ok(Object.keys(perms).some((p) => p.endsWith('.heads') && perms[p].some((x, i) => x !== i)), 'the heads are permuted');
+    const dirB = await writeFolder(src, 'gpt2-tiny-permuted', applyPermutations(spec, perms, lm.tensors), false);
+    const folded = foldNorms(lm.tensors, transformerLayout(lm.tensors, lm.config)).tensors;
+    const data = tmp.file('gpt2-tiny-permuted-ids.npy');
+    writeTokensNpy(data, randomTokens(16, 16, lm.config.vocab, 12), 16, 16);
+    const logs: string[] = [];
+    const { r, worst } = await alignedGap(src, dirB, folded, tmp.file('gpt2-tiny-permuted-aligned.safetensors'), data, logs);
+    assert.equal(r.equivalence?.ok, true);
+    assert.equal(r.orthogonal?.referenceEquivalence.ok, true);
+    assert.ok(worst < 1e-4, `B' and A' differ from fold(A) by up to ${worst}`);
+    // The head matching undoes the heads permutation: new head h is B's head p[h] with perm_B[p[h]] = h.
+    for (let l = 0; l < lm.config.layers; l++) {
+      const p = r.perms[`heads.${l}`];
+      const moved = perms[`P_transformer.h.${l}.heads`];
+      assert.deepEqual(p.map((x) => moved[x]), p.map((_, h) => h), `layer ${l}`);
+    }
+    // Per A's head, the matched head through its map gains over B's unmatched head of the same index.
+    assert.ok(r.orthogonal!.vo.flat().every((s) => s.objectiveAfter >= s.objectiveBefore - 1e-6));
+  });
 
   it('the residual Procrustes objective equals the float64 SVD sum of singular values (llama-tiny-gqa, RMSNorm: unconstrained)', async () => {
     const lm = await loadLmCheckpoint(hfFixture('llama-tiny-gqa'));
