@@ -15,6 +15,12 @@ export function defaultMemoryBudget(totalMemoryBytes: number = os.totalmem()): n
   return Math.floor(totalMemoryBytes / 2);
 }
 
+/**
+ * The activation budget of one language-model evaluation whose caller gives none (a forward pass
+ * over token windows: src/engine/lm/memoryPlan.ts); requests pass their share of the budget above.
+ */
+export const DEFAULT_LM_ACTIVATION_BUDGET = 512 * 1024 * 1024;
+
 /** Over budget: the permutation whose solve does not fit, and the bytes it needs. */
 export class MemoryBudgetError extends Error {
   readonly kind = OVER_BUDGET;

@@ -10,12 +10,14 @@
  * The weights are not in this budget (the caller holds them either way).
  */
 import { ModelError } from '../../core/families/modelErrors';
+import { DEFAULT_LM_ACTIVATION_BUDGET, OVER_BUDGET } from '../../core/memoryBudget';
+import { formatBytes } from '../../../shared/bytes';
 import { lmArchitecture } from '../families/registry';
 import type { LmBiasFlags } from './architecture';
 import type { LmConfig } from './config';
 
-/** Activation budget of one evaluation when the caller gives none. */
-export const DEFAULT_LM_BUDGET_BYTES = 512 * 1024 * 1024;
+/** Activation budget of one evaluation when the caller gives none (core/memoryBudget.ts). */
+export const DEFAULT_LM_BUDGET_BYTES = DEFAULT_LM_ACTIVATION_BUDGET;
 
 export interface LmBatchPlan {
   /** Sequences per forward pass. */
@@ -26,8 +28,6 @@ export interface LmBatchPlan {
   readonly bytesPerHeadRow: number;
   readonly budgetBytes: number;
 }
-
-const MiB = 1024 * 1024;
 
 export function lmBytesPerSequence(config: LmConfig, t: number): number {
   const mlp = config.intermediate ?? 4 * config.hidden;
@@ -43,8 +43,8 @@ export function planLmBatches(config: LmConfig, t: number, budgetBytes = DEFAULT
   // except for the hidden rows, which the block half covers.
   const half = budgetBytes / 2;
   if (bytesPerSequence > half || bytesPerHeadRow > half) {
-    const what = bytesPerSequence > half ? `one sequence of ${t} tokens needs ${(bytesPerSequence / MiB).toFixed(1)} MiB of activations (attention is ${t} x ${t} per head)` : `one row of logits needs ${(bytesPerHeadRow / MiB).toFixed(1)} MiB`;
-    throw new ModelError('Unsupported', `${config.file}: ${what}, over half the ${(budgetBytes / MiB).toFixed(0)} MiB memory budget: use shorter sequences or a larger budget`, config.file);
+    const what = bytesPerSequence > half ? `one sequence of ${t} tokens needs ${formatBytes(bytesPerSequence)} of activations (attention is ${t} x ${t} per head)` : `one row of logits needs ${formatBytes(bytesPerHeadRow)}`;
+    throw new ModelError(OVER_BUDGET, `${config.file}: ${what}, over half the ${formatBytes(budgetBytes)} memory budget: use shorter sequences or a larger budget`, config.file);
   }
   return {
     sequences: Math.max(1, Math.floor(half / bytesPerSequence)),

@@ -125,7 +125,7 @@ describe('causal LM loss against the float64 reference', () => {
   });
   it('refuses sequences of one token, a plan over budget, and stops when cancelled', async () => {
     assert.throws(() => prepareLmEvaluation(gpt2, tokens(new Int32Array([1, 2]), 2, 1)), /ids\.npy: next-token loss needs sequences of at least 2 tokens, got 1/);
-    assert.throws(() => planLmBatches(gpt2, 12, 1000), (e: unknown) => e instanceof ModelError && /one sequence of 12 tokens needs .* MiB of activations \(attention is 12 x 12 per head\), over half the 0 MiB memory budget/.test(e.message));
+    assert.throws(() => planLmBatches(gpt2, 12, 1000), (e: unknown) => e instanceof ModelError && e.kind === 'OverBudget' && /one sequence of 12 tokens needs .*B of activations \(attention is 12 x 12 per head\), over half the 1\.0 kB memory budget/.test(e.message));
     const input = prepareLmEvaluation(gpt2, tokens(randomTokens(2, 12, 23, 1), 2, 12));
     const ac = new AbortController();
     ac.abort();
