@@ -30,7 +30,8 @@ let persisted: Persisted = api.getState() ?? { ui: defaultUiState() };
 function save(state?: AlignmentState): void {
   if (state) {
     persisted.title = state.title;
-    const bytes = state.heatmaps.reduce((a, m) => a + (m.before.byteLength + m.after.byteLength), 0);
+    const bytes = state.heatmaps.reduce((a, m) => a + (m.before.byteLength + m.after.byteLength), 0) +
+      (state.orthogonal?.maps ?? []).reduce((a, m) => a + (m.picture?.values.byteLength ?? 0), 0);
     persisted.data = bytes <= PERSIST_LIMIT_BYTES ? JSON.stringify(state, typedArrayReplacer) : undefined;
   }
   api.setState(persisted);

@@ -14,6 +14,7 @@ import type { AlignmentState, HeatmapData } from './protocol';
 import type { GroupSummary } from './protocol';
 import { readTheme, type ThemeColors } from './theme';
 import { orthogonalSection } from './orthogonalView';
+import { MapPictureView, type MapPictureUiState } from './mapPictureView';
 
 /** What the view asks of its host (webview: post to the extension; report: download). */
 export interface AlignmentHost {
@@ -28,6 +29,8 @@ export interface AlignmentUiState {
   views: Record<string, HeatmapUiState>;
   /** The "Attention heads" tab: layer shown and the inner permutations' view. */
   heads?: HeadsUiState;
+  /** An orthogonal alignment: the map whose picture is shown. */
+  orthogonal?: MapPictureUiState;
 }
 
 /** The tab that shows every attention layer's head groups (instead of one tab per group). */
@@ -66,6 +69,7 @@ export class AlignmentView {
   private readonly panel: HTMLElement;
   private heatmap: HeatmapView | undefined;
   private headsView: HeadsView | undefined;
+  private readonly mapPicture: MapPictureView | undefined;
   private readonly names: string[];
 
   constructor(
@@ -87,8 +91,9 @@ export class AlignmentView {
     this.panel = h('div', { class: 'tabpanel', role: 'tabpanel', tabindex: -1 });
     this.curveElement = this.curveSection();
     // An orthogonal alignment: its maps first (it has no heatmaps; its MLP permutations, if any, below).
+    this.mapPicture = state.orthogonal ? new MapPictureView(state.orthogonal.maps, this.theme, (this.ui.orthogonal ??= {}), () => this.onUiChange(this.ui)) : undefined;
     const orthogonal = state.orthogonal
-      ? orthogonalSection(state.orthogonal, state.title, { exportCsv: (c, n) => this.host.exportCsv(c, n), ...(this.host.openFile ? { openFolded: () => this.host.openFile?.('aFolded') } : {}) })
+      ? orthogonalSection(state.orthogonal, state.title, { exportCsv: (c, n) => this.host.exportCsv(c, n), ...(this.host.openFile ? { openFolded: () => this.host.openFile?.('aFolded') } : {}) }, this.mapPicture)
       : '';
     // Its MLP permutations carry no group summaries: no empty group sections under the maps.
     const groups = state.orthogonal && state.groups.length === 0 ? [] : [this.groupsSection()];
@@ -361,6 +366,7 @@ export class AlignmentView {
     this.theme = readTheme();
     this.heatmap?.setTheme(this.theme);
     this.headsView?.setTheme(this.theme);
+    this.mapPicture?.setTheme(this.theme);
     this.drawChart();
   }
 

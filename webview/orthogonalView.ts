@@ -1,10 +1,12 @@
 /**
  * The alignment panel's section for an orthogonal alignment (`--symmetry orthogonal`): per map
  * how far it is from a permutation (mean row maximum of |R|: 1 for a permutation, about
- * √(2 / (π d)) for a random rotation of side d), with the objective before and after, and A' (A
- * with folded norms), written beside the output, which the aligned path starts from.
+ * √(2 / (π d)) for a random rotation of side d), with the objective before and after, the
+ * picture of |R| of the map picked (mapPictureView.ts; a map's name in the table picks it too),
+ * and A' (A with folded norms), written beside the output, which the aligned path starts from.
  */
 import { csv, fmt, h, slug } from './dom';
+import type { MapPictureView } from './mapPictureView';
 import type { OrthogonalState } from './protocol';
 
 export const ORTHOGONAL_DEFINITION =
@@ -16,7 +18,8 @@ export interface OrthogonalHost {
   readonly exportCsv: (csv: string, suggestedName: string) => void;
 }
 
-export function orthogonalSection(o: OrthogonalState, title: string, host: OrthogonalHost): HTMLElement {
+/** `picture`: the view of the maps' pictures (absent or empty: an older run, which kept none). */
+export function orthogonalSection(o: OrthogonalState, title: string, host: OrthogonalHost, picture?: MapPictureView): HTMLElement {
   const heads = o.maps.filter((m) => m.name !== 'residual stream');
   const residual = o.maps.find((m) => m.name === 'residual stream');
   const summary = h('p', { class: 'orthogonal-summary' },
@@ -32,17 +35,30 @@ export function orthogonalSection(o: OrthogonalState, title: string, host: Ortho
     h('th', { scope: 'col', class: [i > 0 ? 'num' : '', i === 2 ? 'defined' : ''].filter(Boolean).join(' ') || undefined, title: i === 2 ? ORTHOGONAL_DEFINITION : undefined }, c)));
   const body = h('tbody', {});
   for (const m of o.maps) {
-    body.append(h('tr', {}, h('th', { scope: 'row' }, m.name), h('td', { class: 'num' }, fmt(m.size)),
+    body.append(h('tr', {}, h('th', { scope: 'row' }, picture && m.picture ? showButton(m.name, picture) : m.name), h('td', { class: 'num' }, fmt(m.size)),
       h('td', { class: 'num' }, rowMaxBar(m.rowMaxMean), fmt(m.rowMaxMean, 3)),
       h('td', { class: 'num' }, `${fmt(m.objectiveBefore)} → ${fmt(m.objectiveAfter)}`)));
   }
   const exportBtn = h('button', { type: 'button', class: 'secondary' }, 'Export CSV');
   exportBtn.addEventListener('click', () =>
     host.exportCsv(csv([['map', 'size', 'row_max_mean', 'objective_before', 'objective_after'], ...o.maps.map((m) => [m.name, m.size, m.rowMaxMean, m.objectiveBefore, m.objectiveAfter])]), `${slug(title)}-orthogonal-maps.csv`));
+  const pictures = picture && picture.count > 0
+    ? h('div', { class: 'orthogonal-picture' }, h('h3', {}, '|R| of one map'), picture.element)
+    : h('p', { class: 'hint' }, 'This run kept no pictures of its maps (it was recorded before they were): align again to see them.');
   return h('section', { class: 'orthogonal', 'aria-labelledby': 'orthogonal-h' }, h('h2', { id: 'orthogonal-h' }, 'Orthogonal maps'),
     h('p', { class: 'hint' }, ORTHOGONAL_DEFINITION), summary, folded,
-    h('div', { class: 'orthogonal-scroll' }, h('table', { 'aria-label': 'Orthogonal maps: how far each is from a permutation' }, h('thead', {}, head), body)),
-    h('div', { class: 'actions' }, exportBtn));
+    h('div', { class: 'orthogonal-body' },
+      h('div', { class: 'orthogonal-maps' },
+        h('div', { class: 'orthogonal-scroll' }, h('table', { 'aria-label': 'Orthogonal maps: how far each is from a permutation' }, h('thead', {}, head), body)),
+        h('div', { class: 'actions' }, exportBtn)),
+      pictures));
+}
+
+/** The map's name in the table, as a button that shows its picture. */
+function showButton(name: string, picture: MapPictureView): HTMLElement {
+  const b = h('button', { type: 'button', class: 'link map-name', title: `Show |R| of ${name}` }, name);
+  b.addEventListener('click', () => picture.show(name));
+  return b;
 }
 
 function openButton(label: string, path: string, open: () => void): HTMLElement {

@@ -116,12 +116,25 @@ export const dataProvenanceSchema = obj({
 export const pathDistanceSchema = obj({ naive: num(), aligned: num() });
 
 /**
+ * A picture of an orthogonal map R: |R| reduced by block max to `side` × `side` cells (row-major;
+ * rows: B's directions, columns: A's), each the largest |R_ij| of a `block` × `block` block.
+ * The engine bounds it (src/core/symmetry/mapPictures.ts: at most 256 per side).
+ */
+export const mapPictureSchema = v.pipe(
+  obj({ side: int(1), block: int(1), values: floats() }),
+  v.check((p) => p.values.length === p.side * p.side, (issue) => `\`values\` must have side² = ${issue.input.side ** 2} values`),
+);
+
+/**
  * One map of an orthogonal alignment (`--symmetry orthogonal`): its name ("residual stream",
  * "layer 0 · QK · head 1"), its side, how far it is from a permutation (`rowMaxMean`: the mean
- * over rows of the largest |R_ij|; 1 for a permutation) and the objective trace(RᵀM) for the
- * identity and for R.
+ * over rows of the largest |R_ij|; 1 for a permutation), the objective trace(RᵀM) for the
+ * identity and for R, and its picture (absent: older runs).
  */
-export const orthogonalMapRowSchema = obj({ name: str(), size: int(1), rowMaxMean: num(), objectiveBefore: num(), objectiveAfter: num() });
+export const orthogonalMapRowSchema = v.pipe(
+  obj({ name: str(), size: int(1), rowMaxMean: num(), objectiveBefore: num(), objectiveAfter: num(), picture: v.optional(mapPictureSchema) }),
+  v.check((m) => m.picture === undefined || m.picture.side === Math.ceil(m.size / m.picture.block), (issue) => `picture of ${issue.input.name}: side ${issue.input.picture?.side} does not match size ${issue.input.size} in blocks of ${issue.input.picture?.block}`),
+);
 
 /** What the panel shows of an orthogonal alignment: its maps, and A' (A with folded norms) written beside the output. */
 export const orthogonalStateSchema = obj({

@@ -27,10 +27,13 @@ export function blockFactor(n: number, maxSide = MAX_CANVAS_SIDE): number {
 /**
  * Reduces a row-major n×n matrix by `block`×`block` blocks (edge blocks may be partial) using
  * the mean or the max of each block. Non-finite cells are ignored; an all-non-finite block is NaN.
+ * `abs`: of |matrix| (an orthogonal map's picture), read straight from the matrix (any numeric
+ * array, float64 maps too) without a full-size copy.
  */
-export function downsample(matrix: Float32Array, n: number, block: number, mode: BlockMode = 'mean'): Downsampled {
+export function downsample(matrix: ArrayLike<number>, n: number, block: number, mode: BlockMode = 'mean', abs = false): Downsampled {
   if (matrix.length !== n * n) throw new RangeError(`heatmap: matrix has ${matrix.length} cells, expected ${n}×${n}`);
-  if (block <= 1) return { side: n, block: 1, values: matrix };
+  if (block <= 1 && !abs && matrix instanceof Float32Array) return { side: n, block: 1, values: matrix };
+  if (block <= 1) return { side: n, block: 1, values: Float32Array.from(matrix, (v) => (abs ? Math.abs(v) : v)) };
   const side = Math.ceil(n / block);
   const acc = new Float64Array(side * side).fill(mode === 'max' ? -Infinity : 0);
   const cnt = new Uint32Array(side * side);
@@ -41,7 +44,7 @@ export function downsample(matrix: Float32Array, n: number, block: number, mode:
     const rowOut = Math.floor(i / block) * side;
     const rowIn = i * n;
     for (let j = 0; j < n; j++) {
-      const v = matrix[rowIn + j];
+      const v = abs ? Math.abs(matrix[rowIn + j]) : matrix[rowIn + j];
       // Skips NaN and ±Infinity (v - v is NaN for both).
       if (v - v !== 0) continue;
       const o = rowOut + colOut[j];

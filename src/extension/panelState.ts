@@ -89,10 +89,10 @@ export function alignmentState(a: string, b: string, result: AlignResult, curve?
   };
 }
 
-/** The maps of an orthogonal alignment, one row each (residual stream, then per layer the query/key and value/output maps of each key/value head). */
+/** The maps of an orthogonal alignment, one row each (residual stream, then per layer the query/key and value/output maps of each key/value head), with their pictures of |R| when the engine sent them. */
 export function orthogonalState(o: NonNullable<AlignResult['orthogonal']>, referenceFolded?: string): OrthogonalState {
   type Map = typeof o.residual;
-  const row = (name: string, m: Map) => ({ name, size: m.size, rowMaxMean: m.rowMaxMean, objectiveBefore: m.objectiveBefore, objectiveAfter: m.objectiveAfter });
+  const row = (name: string, m: Map) => ({ name, size: m.size, rowMaxMean: m.rowMaxMean, objectiveBefore: m.objectiveBefore, objectiveAfter: m.objectiveAfter, ...(m.picture ? { picture: m.picture } : {}) });
   const heads = (kind: string, l: number, maps: readonly Map[]) => maps.map((m, h) => row(`layer ${l} · ${kind} · head ${h}`, m));
   return {
     maps: [row('residual stream', o.residual), ...o.qk.flatMap((qk, l) => [...heads('QK', l, qk), ...heads('VO', l, o.vo[l] ?? [])])],

@@ -4,3 +4,4 @@ export { featureAxis, SymmetryUnsupported, transformerLayout, type BlockLayout, 
 export { foldedConfigJson, foldNorms, type FoldedTransformer } from './transformerFold';
 export { applyTransformerGroup, randomTransformerGroupElement, type TransformerGroupElement } from './transformerGroup';
 export { DEFAULT_SYMMETRY, SYMMETRY_IDS, type SymmetryId } from './settings';
+export { MAP_PICTURE_MAX_SIDE, MAP_PICTURES_MAX_CELLS, mapPicture, withPictures, type MapPicture, type OrthogonalMaps } from './mapPictures';

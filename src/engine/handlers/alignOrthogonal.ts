@@ -18,7 +18,7 @@ import { writeCheckpointOutput } from '../../core/hf/layout';
 import { hfModelType, locateCheckpoint, writesFolder } from '../../core/hf/layout';
 import { lmCheckpointFamily } from '../../core/families/lmCheckpoint';
 import { encodeFromFloat32, openCheckpoint, provenanceMetadata, type TensorSource } from '../../core/safetensors';
-import { applyTransformerGroup, foldedConfigJson, foldNorms, SymmetryUnsupported, transformerLayout, type FoldedTransformer } from '../../core/symmetry';
+import { applyTransformerGroup, foldedConfigJson, foldNorms, SymmetryUnsupported, transformerLayout, withPictures, type FoldedTransformer } from '../../core/symmetry';
 import { currentBackend } from '../backend';
 import { orthogonalActivationMatching, type OrthogonalMatchingResult } from '../compute/orthogonalMatching';
 import { checkLmReparameterised } from '../compute/transformerEquivalence';
@@ -113,7 +113,8 @@ export async function alignOrthogonal(req: AlignRequest, ctx: HandlerContext): P
     family: a.config.family,
     groups: [],
     equivalence: outCheck,
-    orthogonal: { residual: match.residual, qk: match.qk, vo: match.vo, untiedHead: foldedB.untied || foldedA.untied, referenceEquivalence: reference },
+    // The panel's pictures of |R| (bounded in size) only when asked, as the permutation heatmaps' matrices.
+    orthogonal: { ...(req.includeMatrices ? withPictures(match, match.element) : { residual: match.residual, qk: match.qk, vo: match.vo }), untiedHead: foldedB.untied || foldedA.untied, referenceEquivalence: reference },
   };
 }
 

@@ -60,7 +60,23 @@ export const equivalenceReportSchema = obj({
  * about sqrt(2 / (pi size)) for a random rotation), and the Procrustes objective trace(R^T M)
  * for the identity and for R (M the cross-correlation of B's and A' features).
  */
-const orthogonalMapSchema = obj({ size: int(1), rowMaxMean: num(), objectiveBefore: num(), objectiveAfter: num() });
+const orthogonalMapSchema = v.pipe(
+  obj({
+    size: int(1),
+    rowMaxMean: num(),
+    objectiveBefore: num(),
+    objectiveAfter: num(),
+    /**
+     * With `includeMatrices` (the extension's panel; never in the CLI's JSON): |R| reduced by block
+     * max (src/core/symmetry/mapPictures.ts): side x side cells, each the largest |R_ij| of a block x block block.
+     */
+    picture: v.optional(v.pipe(
+      obj({ side: int(1), block: int(1), values: float32() }),
+      v.check((p) => p.values.length === p.side * p.side, (issue) => `picture: ${issue.input.values.length} values, expected side² = ${issue.input.side ** 2}`),
+    )),
+  }),
+  v.check((m) => m.picture === undefined || m.picture.side === Math.ceil(m.size / m.picture.block), (issue) => `picture: side ${issue.input.picture?.side} does not match size ${issue.input.size} in blocks of ${issue.input.picture?.block}`),
+);
 const orthogonalMapsSchema = obj({
   residual: orthogonalMapSchema,
   /** [layer][key/value head]: the query/key maps (rotary: 2 x 2 rotations per frequency pair). */

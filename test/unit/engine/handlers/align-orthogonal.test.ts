@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import * as v from 'valibot';
 import type { DenseTensor, TensorMap } from '../../../../src/core/checkpoint';
 import { svd } from '../../../../src/core/linalg';
 import { readHfConfig } from '../../../../src/core/families/hfConfig';
@@ -24,6 +25,7 @@ import { initBackend } from '../../../../src/engine/backend';
 import { orthogonalActivationMatching, procrustesObjective, rotaryProcrustes } from '../../../../src/engine/compute/orthogonalMatching';
 import type { HandlerContext } from '../../../../src/engine/handlerContext';
 import { alignHandler } from '../../../../src/engine/handlers/align';
+import { alignResultSchema } from '../../../../src/engine/schemas/results';
 import { loadLmCheckpoint, readLmWeights } from '../../../../src/engine/lm/checkpoint';
 import { prepareLmEvaluation } from '../../../../src/engine/lm/evaluate';
 import { buildLm } from '../../../../src/engine/lm/model';
@@ -66,8 +68,8 @@ async function writeFolder(src: string, name: string, weights: TensorMap, untied
 }
 
 /** Aligns B to A (activation matching, orthogonal) and returns the worst difference of B' and A' from fold(A). */
-async function alignedGap(src: string, dirB: string, folded: TensorMap, out: string, data: string, logs: string[]) {
-  const r = await alignHandler({ kind: 'align', a: src, b: dirB, out, method: 'activation', symmetry: 'orthogonal', seed: 0, maxIter: 1, data: { path: data } }, ctx(logs));
+async function alignedGap(src: string, dirB: string, folded: TensorMap, out: string, data: string, logs: string[], includeMatrices = false) {
+  const r = await alignHandler({ kind: 'align', a: src, b: dirB, out, method: 'activation', symmetry: 'orthogonal', seed: 0, maxIter: 1, data: { path: data }, ...(includeMatrices ? { includeMatrices } : {}) }, ctx(logs));
   assert.equal(r.written, true, logs.join('\n'));
   const [bPrime, aPrime] = [await readLmWeights(out), await readLmWeights(out.replace(/\.safetensors$/, '.a-folded.safetensors'))];
   let worst = 0;
@@ -111,6 +113,9 @@ describe('align --symmetry orthogonal recovers a random element of the generaliz
       // The maps found are the group element's, far from permutations (a rotation spreads every row).
       assert.ok(r.orthogonal!.residual.rowMaxMean < 0.9, `residual row max mean ${r.orthogonal!.residual.rowMaxMean}`);
       assert.ok(r.orthogonal!.residual.objectiveAfter > r.orthogonal!.residual.objectiveBefore);
+      // Not asked for the panel's pictures (as the CLI never is): none.
+      assert.equal(r.orthogonal!.residual.picture, undefined);
+      assert.ok([...r.orthogonal!.qk.flat(), ...r.orthogonal!.vo.flat()].every((m) => m.picture === undefined));
     });
   }
 
@@ -125,7 +130,7 @@ describe('align --symmetry orthogonal recovers a random element of the generaliz
     const data = tmp.file('gpt2-tiny-permuted-ids.npy');
     writeTokensNpy(data, randomTokens(16, 16, lm.config.vocab, 12), 16, 16);
     const logs: string[] = [];
-    const { r, worst } = await alignedGap(src, dirB, folded, tmp.file('gpt2-tiny-permuted-aligned.safetensors'), data, logs);
+    const { r, worst } = await alignedGap(src, dirB, folded, tmp.file('gpt2-tiny-permuted-aligned.safetensors'), data, logs, true);
     assert.equal(r.equivalence?.ok, true);
     assert.equal(r.orthogonal?.referenceEquivalence.ok, true);
     assert.ok(worst < 1e-4, `B' and A' differ from fold(A) by up to ${worst}`);
@@ -137,6 +142,16 @@ describe('align --symmetry orthogonal recovers a random element of the generaliz
     }
     // Per A's head, the matched head through its map gains over B's unmatched head of the same index.
     assert.ok(r.orthogonal!.vo.flat().every((s) => s.objectiveAfter >= s.objectiveBefore - 1e-6));
+    // The panel's pictures (asked for): the residual map found is a permutation, one 1 per row of |R|.
+    assert.deepEqual(v.safeParse(alignResultSchema, r).issues, undefined, 'the result passes its schema');
+    const residual = r.orthogonal!.residual.picture!;
+    assert.equal(residual.side, lm.config.hidden);
+    for (let i = 0; i < residual.side; i++) {
+      const row = [...residual.values.subarray(i * residual.side, (i + 1) * residual.side)];
+      assert.ok(Math.abs(Math.max(...row) - 1) < 1e-4 && row.filter((x) => x > 1e-3).length === 1, `residual row ${i}: ${row.map((x) => x.toFixed(3)).join(' ')}`);
+    }
+    const heads = [...r.orthogonal!.qk.flat(), ...r.orthogonal!.vo.flat()];
+    assert.ok(heads.length > 0 && heads.every((m) => m.picture !== undefined && m.picture.side * m.picture.block >= m.size));
   });
 
   it('the residual Procrustes objective equals the float64 SVD sum of singular values (llama-tiny-gqa, RMSNorm: unconstrained)', async () => {
