@@ -43,6 +43,7 @@ export class MapPictureView {
   private readonly colsLabel: HTMLElement;
   private readonly readout: HTMLElement;
   private cursor: [number, number] | undefined;
+  private readonly listeners: ((name: string) => void)[] = [];
 
   constructor(
     maps: readonly MapRow[],
@@ -77,6 +78,12 @@ export class MapPictureView {
     return this.maps.length;
   }
 
+  /** The map shown: its name now, and after each change. */
+  onShow(listener: (name: string) => void): void {
+    this.listeners.push(listener);
+    if (this.ui.map !== undefined) listener(this.ui.map);
+  }
+
   private get current(): PicturedMap | undefined {
     return this.maps.find((m) => m.name === this.ui.map);
   }
@@ -89,6 +96,7 @@ export class MapPictureView {
     this.cursor = undefined;
     this.readout.textContent = '';
     this.render();
+    for (const l of this.listeners) l(name);
     this.onUiChange();
   }
 

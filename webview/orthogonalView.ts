@@ -42,6 +42,8 @@ export function orthogonalSection(o: OrthogonalState, title: string, host: Ortho
   const exportBtn = h('button', { type: 'button', class: 'secondary' }, 'Export CSV');
   exportBtn.addEventListener('click', () =>
     host.exportCsv(csv([['map', 'size', 'row_max_mean', 'objective_before', 'objective_after'], ...o.maps.map((m) => [m.name, m.size, m.rowMaxMean, m.objectiveBefore, m.objectiveAfter])]), `${slug(title)}-orthogonal-maps.csv`));
+  // The row of the map shown is marked (aria-current), whichever way it was picked.
+  picture?.onShow((name) => body.querySelectorAll('button.map-name').forEach((b) => b.setAttribute('aria-current', String(b.textContent === name))));
   const pictures = picture && picture.count > 0
     ? h('div', { class: 'orthogonal-picture' }, h('h3', {}, '|R| of one map'), picture.element)
     : h('p', { class: 'hint' }, 'This run kept no pictures of its maps (it was recorded before they were): align again to see them.');
