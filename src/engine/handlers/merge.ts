@@ -21,7 +21,7 @@ import { TOOL, VERSION } from '../version';
 import { checkMatchingMemory, matchWeights, memoryBudgetOf } from '../methods/common';
 import { checkOutput, otherReads } from '../outputCheck';
 import { jobFractions } from '../../core/progressText';
-import { referenceFoldedIn } from '../../core/symmetry/referenceFolded';
+import { foldedMergeReference } from '../../core/symmetry/mergePartner';
 import { repairedMerge, type RepairInfo } from './mergeRepair';
 
 /** Each stage's share of a merge, so the caller's bar moves through reading, matching and writing. */
@@ -239,15 +239,7 @@ export async function mergeHandler(req: MergeRequest, context: HandlerContext): 
     throw new EngineError('InvalidRequest', `${base(req.inputs[2])}: merge --repair takes two inputs, A and B (REPAIR interpolates two models' statistics; the uniform mean of ${req.inputs.length} has no such pair)`, req.inputs[2]);
   }
   if (req.repair && !req.data) throw new EngineError('InvalidRequest', `${base(req.inputs[0])}: merge --repair needs data (--data) to measure the units' statistics on`, req.inputs[0]);
-  let folded: string | undefined;
-  if (req.inputs.length === 2) {
-    const [ck] = await openAll([req.inputs[1]]);
-    try {
-      folded = referenceFoldedIn(ck.metadata);
-    } finally {
-      await closeAll([ck]);
-    }
-  }
+  const folded = await foldedMergeReference(req.inputs);
   if (req.symmetry === 'orthogonal' && folded === undefined) {
     throw new EngineError('InvalidRequest', `${base(req.inputs[req.inputs.length > 1 ? 1 : 0])}: merge --symmetry orthogonal takes two inputs, A and the B' written by align --symmetry orthogonal (merge's own alignment, weight matching, keeps permutations)`, req.inputs[1]);
   }
