@@ -66,7 +66,8 @@ ${[SEED, MAX_ITER].map(optionUsage).join('\n')}
   --steps N             barrier: lambda grid points (default 25)
   --reset-bn            recompute BatchNorm statistics along the path (paper appendix A.4)
   --repair              barrier: REPAIR (Jordan et al. 2022) along the path, for MLPs without BatchNorm
-                        and language models (the MLP units of every block or expert)
+                        and language models (the MLP units of every block or expert); merge (two
+                        inputs, with --data): the merged model repaired at --lambda, folded into its weights
 ${METHOD_OPTIONS.map(optionUsage).join('\n')}
   --backend B           auto (default) | tensorflow | wasm | cpu
   --workers N           compute workers for barrier curves (default: number of cores)

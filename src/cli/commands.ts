@@ -276,6 +276,9 @@ export async function align(ctx: CommandContext): Promise<void> {
 export async function merge(ctx: CommandContext): Promise<void> {
   const { args, out } = ctx;
   const inputs = expectPositionals(args, 2, Number.MAX_SAFE_INTEGER, 'two or more checkpoints (the first is the reference)');
+  const repair = args.values.repair ?? false;
+  if (repair && inputs.length > 2) throw new UsageError(`merge --repair takes two checkpoints, A and B (got ${inputs.length}): REPAIR interpolates the statistics of two models`);
+  if (repair && args.values.data === undefined) throw new UsageError('merge --repair needs --data PATH (the data the units\' statistics are measured on)');
   const result: MergeResult = await runOnEngine(ctx, {
     kind: 'merge',
     inputs: inputs.map((p) => path.resolve(p)),
@@ -287,6 +290,7 @@ export async function merge(ctx: CommandContext): Promise<void> {
     ...seedAndIter(args),
     memoryBudget: byteSize('memory-budget', args.values['memory-budget']),
     allowNonFinite: args.values['allow-non-finite'] ?? false,
+    ...(repair ? { repair: true, data: dataOptions(args, true), model: resolved(args.values.model) } : {}),
   }, 'merge');
   if (args.values.json) return out.json(result);
   const how = result.method === 'none' ? 'without alignment' : result.method === 'mergemany' ? 'with MergeMany alignment' : 'after weight matching';
@@ -294,6 +298,11 @@ export async function merge(ctx: CommandContext): Promise<void> {
   const widened = result.widened ?? [];
   if (result.referenceFolded) out.text(`note: ${safeText(result.inputs[1], 400)} came from align --symmetry orthogonal: merged with ${safeText(result.referenceFolded, 400)} (A') instead of ${safeText(result.inputs[0], 400)}`);
   if (widened.length) out.text(`note: ${widened.length} tensor(s) written as ${widened[0].to}, not ${widened[0].from}: the inputs differ in dtype (first: \`${safeText(widened[0].tensor)}\`)`);
+  if (result.repair) {
+    const r = result.repair;
+    out.text(`REPAIR folded into the weights: ${r.sites} site(s), statistics measured on the first ${r.examples} ${r.split === 'train' ? 'examples of the train split' : 'sequences'} of ${safeText(r.data, 400)}`);
+    out.text(`check of the written weights against the repaired model: max |output difference| = ${r.check.maxAbsDiff.toPrecision(3)} (relative ${r.check.relDiff.toPrecision(3)}) ${r.check.ok ? 'ok' : 'over the tolerance (16-bit rounding)'}`);
+  }
   out.text(`wrote ${result.out}`);
 }
 

@@ -11,6 +11,7 @@ import * as vscode from 'vscode';
 import type { Progress } from '../core/checkpoint';
 import { checkpointName, checkpointNamePair } from '../core/checkpointName';
 import { weightsPath } from '../core/hf/layout';
+import { mergePartner } from '../core/symmetry/mergePartner';
 import { formatLambda, formatNumber, formatPercent } from '../core/numberText';
 import { isCancelled } from '../engine/errors';
 import type { MergeResult } from '../engine/protocol';
@@ -77,9 +78,11 @@ async function runMerge(deps: Deps, opts: MergeOptions): Promise<MergeOutcome | 
   const others = inputs.filter((u) => u.fsPath !== reference.fsPath);
   if (others.length !== inputs.length - 1) throw new CommandError('SameCheckpoint', `${checkpointName(reference.fsPath)} is not one of the inputs`, reference.fsPath);
 
-  // Header check of every input against the reference, before any work.
-  const refTensors = await readTensorList(reference.fsPath);
-  for (const c of await checkCandidates(reference.fsPath, refTensors, others)) {
+  // Header check of every input against the reference, before any work; B' of align --symmetry
+  // orthogonal against the A' it names, which the engine merges it with (core/symmetry/mergePartner.ts).
+  const partner = await mergePartner([reference.fsPath, ...others.map((u) => u.fsPath)]);
+  const refTensors = await readTensorList(partner);
+  for (const c of await checkCandidates(partner, refTensors, others)) {
     if (c.problem) throw new CommandError('Incompatible', c.problem, c.uri.fsPath);
   }
 
@@ -114,7 +117,8 @@ async function runMerge(deps: Deps, opts: MergeOptions): Promise<MergeOutcome | 
     );
     if (!dataPath) return { result: merged, quality: dataProblem ? `not evaluated: ${dataProblem}` : undefined };
     try {
-      const measured = await evaluateMerge(deps, merged.out, all, dataPath, settings, (p) => report(p, { start: 0.6, end: 1 }), signal);
+      // The ends as the engine merged them: A' in place of A for a B' that names it (same function as A, B''s head).
+      const measured = await evaluateMerge(deps, merged.out, [partner, ...all.slice(1)], dataPath, settings, (p) => report(p, { start: 0.6, end: 1 }), signal);
       return { result: merged, quality: qualityText(measured, [refName, ...otherNames], dataPath) };
     } catch (err) {
       // The merge is on disk; only its evaluation failed (or was cancelled).

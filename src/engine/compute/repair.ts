@@ -75,8 +75,17 @@ const MIN_STD = 1e-8;
  * set to the interpolation of the endpoints' (`statsA`, `statsB`: of A and pi(B)).
  */
 export async function repairInterpolated(theta: TensorMap, lambda: number, statsA: UnitStats, statsB: UnitStats, x: tf.Tensor2D, activation: Activation): Promise<Map<string, DenseTensor>> {
+  return (await repairMlp(theta, lambda, statsA, statsB, x, activation)).tensors;
+}
+
+/** Per hidden layer: s and t of the pre-activations' correction y' = s y + t. */
+export type MlpRepairCorrections = ReadonlyMap<string, { readonly scale: Float32Array; readonly shift: Float32Array }>;
+
+/** repairInterpolated, with each hidden layer's correction as well as the weights it is folded into. */
+export async function repairMlp(theta: TensorMap, lambda: number, statsA: UnitStats, statsB: UnitStats, x: tf.Tensor2D, activation: Activation): Promise<{ tensors: Map<string, DenseTensor>; corrections: MlpRepairCorrections }> {
   const { hidden } = repairLayers(theta);
   const out = new Map(theta);
+  const corrections = new Map<string, { scale: Float32Array; shift: Float32Array }>();
   let h = tf.clone(x);
   try {
     for (const layer of hidden) {
@@ -95,6 +104,7 @@ export async function repairInterpolated(theta: TensorMap, lambda: number, stats
         // y' = (y - mean) * scale + targetMean = y * scale + (targetMean - mean * scale)
         shift[i] = targetMean - mean[i] * scale[i];
       }
+      corrections.set(layer, { scale, shift });
       const w = weightOf(out, layer);
       const cols = w.shape[1];
       const wNew = new Float32Array(w.data.length);
@@ -110,5 +120,23 @@ export async function repairInterpolated(theta: TensorMap, lambda: number, stats
   } finally {
     h.dispose();
   }
-  return out;
+  return { tensors: out, corrections };
+}
+
+/**
+ * The MLP `theta` (unrepaired) with `corrections` applied to its hidden pre-activations in the
+ * pass: the function REPAIR defines, independent of how repairMlp folds it into the weights.
+ * Inputs [n, ...] are flattened; returns the logits.
+ */
+export function correctedMlpForward(theta: TensorMap, corrections: MlpRepairCorrections, activation: Activation): (x: tf.Tensor) => tf.Tensor2D {
+  const { hidden, all } = repairLayers(theta);
+  return (x) => tf.tidy(() => {
+    let h = tf.reshape(x, [x.shape[0], -1]) as tf.Tensor2D;
+    for (const layer of hidden) {
+      const c = corrections.get(layer);
+      if (!c) throw new ModelError('ShapeMismatch', `REPAIR: no correction for \`${layer}\``);
+      h = activate(tf.add(tf.mul(linear(h, theta, layer), tf.tensor1d(c.scale)), tf.tensor1d(c.shift)), activation) as tf.Tensor2D;
+    }
+    return linear(h, theta, all[all.length - 1]);
+  });
 }

@@ -82,6 +82,17 @@ async function permutedB(req: EvaluatePathRequest, aWeights: string, bWeights: s
   }
 }
 
+/**
+ * The bytes of `budget` left for activations: the weights are A, B and pi(B) in JS plus one
+ * interpolated model (in JS and uploaded); the rest goes to activations (lm/memoryPlan.ts,
+ * which refuses a sequence over it), at least a quarter of the budget. merge --repair sizes its
+ * REPAIR sample with it too.
+ */
+export function lmActivationBudget(a: ReadonlyMap<string, DenseTensor>, config: LmConfig, budget: number): number {
+  const weightBytes = [...a.values()].reduce((s, t) => s + t.data.byteLength, 0) * 4 + lmModelBytes(config);
+  return Math.max(budget - weightBytes, budget / 4);
+}
+
 export async function evaluateLmPathHandler(req: EvaluatePathRequest, ctx: HandlerContext): Promise<EvaluatePathResult> {
   ctx.onProgress({ stage: 'loading', fraction: 0, message: 'Loading the language models and the token data' });
   const paths = locateLmCheckpoint(req.a);
@@ -97,11 +108,7 @@ export async function evaluateLmPathHandler(req: EvaluatePathRequest, ctx: Handl
   const probe = buildLm(a, config, paths.weights);
   const model = probe.description;
   probe.dispose();
-  // Weights: A, B and pi(B) in JS plus one interpolated model (in JS and uploaded); the rest of
-  // the budget goes to activations (lm/memoryPlan.ts), which refuses a sequence over it.
-  const weightBytes = [...a.values()].reduce((s, t) => s + t.data.byteLength, 0) * 4 + lmModelBytes(config);
-  const budget = req.memoryBudget ?? defaultMemoryBudget();
-  const budgetBytes = Math.max(budget - weightBytes, budget / 4);
+  const budgetBytes = lmActivationBudget(a, config, req.memoryBudget ?? defaultMemoryBudget());
   const batches = planLmBatches(config, input.t, budgetBytes);
   const loss: number[] = [];
   const acc: number[] = [];

@@ -9,7 +9,7 @@ import { interpolate, mergeMany } from '../../core/matching/merge';
 import { axisPermutations, permuteTensor } from '../../core/matching/permute';
 import { writeCheckpointOutput } from '../../core/hf/layout';
 import { unstackSources } from '../../core/moe/expertStack';
-import { ENCODABLE_DTYPES, encodeFromFloat32, provenanceMetadata, type TensorSource } from '../../core/safetensors';
+import { decodeToFloat32, ENCODABLE_DTYPES, encodeFromFloat32, provenanceMetadata, type TensorSource } from '../../core/safetensors';
 import { currentBackend } from '../backend';
 import type { HandlerContext } from '../handlerContext';
 import { EngineError, throwIfCancelled } from '../errors';
@@ -21,10 +21,11 @@ import { TOOL, VERSION } from '../version';
 import { checkMatchingMemory, matchWeights, memoryBudgetOf } from '../methods/common';
 import { checkOutput, otherReads } from '../outputCheck';
 import { jobFractions } from '../../core/progressText';
-import { referenceFoldedIn } from '../../core/symmetry/referenceFolded';
+import { foldedMergeReference } from '../../core/symmetry/mergePartner';
+import { repairedMerge, type RepairInfo } from './mergeRepair';
 
 /** Each stage's share of a merge, so the caller's bar moves through reading, matching and writing. */
-const MERGE_STAGES = [[['loading'], 0.1], [['weight-matching', 'merge-many'], 0.8], [['writing'], 0.1]] as const;
+const MERGE_STAGES = [[['loading'], 0.1], [['weight-matching', 'merge-many'], 0.7], [['repair'], 0.1], [['writing'], 0.1]] as const;
 
 /** Bits of an encodable float dtype (wider holds more), 0 for others. */
 const FLOAT_BITS: Readonly<Record<string, number>> = { F16: 16, BF16: 16, F32: 32, F64: 64 };
@@ -87,7 +88,14 @@ function widenedTensors(cks: readonly Checkpoint[]): { name: string; from: strin
     .filter((w) => w.to !== w.from);
 }
 
-async function mergeTwo(req: MergeRequest, a: Checkpoint, b: Checkpoint, ctx: HandlerContext): Promise<{ sources: TensorSource[]; method: MergeResult['method'] }> {
+/** What a merge writes: its tensors' sources, how the inputs were aligned, and REPAIR's report when asked. */
+interface MergeSources {
+  readonly sources: TensorSource[];
+  readonly method: MergeResult['method'];
+  readonly repair?: RepairInfo;
+}
+
+async function mergeTwo(req: MergeRequest, a: Checkpoint, b: Checkpoint, ctx: HandlerContext): Promise<MergeSources> {
   const opts = { allowNonFinite: req.allowNonFinite, signal: ctx.signal };
   let spec: PermSpec = { perms: {}, axes: {} };
   let perms: Permutations = {};
@@ -110,6 +118,7 @@ async function mergeTwo(req: MergeRequest, a: Checkpoint, b: Checkpoint, ctx: Ha
   } else {
     assertCompatible(a, b);
   }
+  if (req.repair) return repairedSources(req, a, b, spec, perms, ctx);
   const sources = a.tensors.map((info): TensorSource => {
     if (!isFloatDtype(info.dtype)) return rawSource(a, info);
     return mergedSource(info, req.out, [b.get(info.name)], async () => {
@@ -128,7 +137,51 @@ async function mergeTwo(req: MergeRequest, a: Checkpoint, b: Checkpoint, ctx: Ha
   return { sources, method: req.align ? 'weight' : 'none' };
 }
 
-async function mergeSeveral(req: MergeRequest, cks: Checkpoint[], ctx: HandlerContext): Promise<{ sources: TensorSource[]; method: MergeResult['method'] }> {
+/**
+ * merge --repair (mergeRepair.ts): A and pi(B) whole in float32, the repaired merge computed from
+ * them, and its tensors written in the dtypes a plain merge writes. Before anything is written,
+ * the tensors as the file will hold them run against the repaired model: a difference over the
+ * tolerance refuses (for a 32-bit output, where they must agree), or (16-bit output: the rounding
+ * any merge in that dtype makes) is reported.
+ */
+async function repairedSources(req: MergeRequest, a: Checkpoint, b: Checkpoint, spec: PermSpec, perms: Permutations, ctx: HandlerContext): Promise<MergeSources> {
+  const opts = { allowNonFinite: req.allowNonFinite, signal: ctx.signal };
+  const floats = a.tensors.filter((t) => isFloatDtype(t.dtype));
+  const names = floats.map((t) => t.name);
+  const ta = await loadTensors(a, names, opts);
+  const tb = await loadTensors(b, names, opts);
+  const piB = new Map(names.map((n) => [n, permuteTensor(tb.get(n)!, axisPermutations(spec, perms, n, tb.get(n)!.shape.length))]));
+  tb.clear();
+  const repaired = await repairedMerge(req.inputs[0], ta, piB, req.lambda, { data: req.data!, model: req.model, memoryBudget: req.memoryBudget }, ctx);
+  ta.clear();
+  piB.clear();
+  throwIfCancelled(ctx.signal, 'merge');
+  const dtypes = new Map(floats.map((info) => [info.name, outputDtype(info, [b.get(info.name)])]));
+  const written = new Map(floats.map((info) => {
+    const t = repaired.tensors.get(info.name)!;
+    const dtype = dtypes.get(info.name)!;
+    return [info.name, { shape: t.shape, data: dtype === 'F32' ? t.data : decodeToFloat32(dtype, encodeFromFloat32(dtype, t.data)) }];
+  }));
+  const check = repaired.check(written, req.seed);
+  written.clear();
+  const narrow = [...dtypes.values()].some((d) => (FLOAT_BITS[d] ?? 32) < 32);
+  if (!check.ok && !narrow) {
+    throw new EngineError('InvalidRequest', `${base(req.out)}: the merged weights with REPAIR folded in do not compute the repaired model (${check.message ?? `max |output difference| ${check.maxAbsDiff.toPrecision(3)}`}); nothing was written`, req.out);
+  }
+  if (!check.ok) ctx.log(`merge --repair: written in 16 bits, the merged model's outputs differ from the float32 repaired model's by up to ${check.maxAbsDiff.toPrecision(3)} (relative ${check.relDiff.toPrecision(3)}), the rounding of that dtype`);
+  const sources = a.tensors.map((info): TensorSource => {
+    if (!isFloatDtype(info.dtype)) return rawSource(a, info);
+    return mergedSource(info, req.out, [b.get(info.name)], async () => {
+      throwIfCancelled(ctx.signal, 'merge');
+      const t = repaired.tensors.get(info.name)!;
+      repaired.tensors.delete(info.name);
+      return t.data;
+    });
+  });
+  return { sources, method: req.align ? 'weight' : 'none', repair: { ...repaired.info, check } };
+}
+
+async function mergeSeveral(req: MergeRequest, cks: Checkpoint[], ctx: HandlerContext): Promise<MergeSources> {
   const opts = { allowNonFinite: req.allowNonFinite, signal: ctx.signal };
   const ref = cks[0];
   if (!req.align) {
@@ -182,15 +235,11 @@ async function mergeSeveral(req: MergeRequest, cks: Checkpoint[], ctx: HandlerCo
  * A, since B' is aligned to A', not to A.
  */
 export async function mergeHandler(req: MergeRequest, context: HandlerContext): Promise<MergeResult> {
-  let folded: string | undefined;
-  if (req.inputs.length === 2) {
-    const [ck] = await openAll([req.inputs[1]]);
-    try {
-      folded = referenceFoldedIn(ck.metadata);
-    } finally {
-      await closeAll([ck]);
-    }
+  if (req.repair && req.inputs.length !== 2) {
+    throw new EngineError('InvalidRequest', `${base(req.inputs[2])}: merge --repair takes two inputs, A and B (REPAIR interpolates two models' statistics; the uniform mean of ${req.inputs.length} has no such pair)`, req.inputs[2]);
   }
+  if (req.repair && !req.data) throw new EngineError('InvalidRequest', `${base(req.inputs[0])}: merge --repair needs data (--data) to measure the units' statistics on`, req.inputs[0]);
+  const folded = await foldedMergeReference(req.inputs);
   if (req.symmetry === 'orthogonal' && folded === undefined) {
     throw new EngineError('InvalidRequest', `${base(req.inputs[req.inputs.length > 1 ? 1 : 0])}: merge --symmetry orthogonal takes two inputs, A and the B' written by align --symmetry orthogonal (merge's own alignment, weight matching, keeps permutations)`, req.inputs[1]);
   }
@@ -208,7 +257,7 @@ async function mergeInputs(req: MergeRequest, context: HandlerContext): Promise<
   const cks = await openAll(req.inputs);
   try {
     ctx.onProgress({ stage: 'loading', message: `Reading ${req.inputs.length} checkpoints` });
-    const { sources, method } = cks.length === 2 ? await mergeTwo(req, cks[0], cks[1], ctx) : await mergeSeveral(req, cks, ctx);
+    const { sources, method, repair } = cks.length === 2 ? await mergeTwo(req, cks[0], cks[1], ctx) : await mergeSeveral(req, cks, ctx);
     throwIfCancelled(ctx.signal, 'merge');
     const widened = widenedTensors(cks);
     if (widened.length) ctx.log(`merge: ${widened.length} tensor(s) written as ${widened[0].to} instead of ${widened[0].from} (first: \`${widened[0].name}\`)`);
@@ -243,6 +292,7 @@ async function mergeInputs(req: MergeRequest, context: HandlerContext): Promise<
       seconds: (performance.now() - started) / 1000,
       backend: currentBackend(),
       ...(widened.length ? { widened: widened.map((w) => ({ tensor: w.name, from: w.from, to: w.to })) } : {}),
+      ...(repair ? { repair } : {}),
     };
   } finally {
     await closeAll(cks);

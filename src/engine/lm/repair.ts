@@ -100,7 +100,7 @@ export async function lmUnitStats(t: TensorMap, config: LmConfig, input: LmEvalu
 }
 
 /** Per unit: s and t of u' = s u + t. */
-interface Correction {
+export interface LmRepairCorrection {
   readonly scale: Float64Array;
   readonly shift?: Float64Array;
 }
@@ -117,7 +117,7 @@ function scaleAxis(x: DenseTensor, axis: number, offset: number, scale: Float64A
 }
 
 /** Folds one site's correction into `out` (see the module comment). */
-function fold(out: Map<string, DenseTensor>, site: LmRepairSite, c: Correction): void {
+function fold(out: Map<string, DenseTensor>, site: LmRepairSite, c: LmRepairCorrection): void {
   for (const [name, axis, offset = 0] of site.scale) {
     const x = out.get(name);
     if (x) out.set(name, scaleAxis(x, axis, offset, c.scale));
@@ -147,9 +147,20 @@ function fold(out: Map<string, DenseTensor>, site: LmRepairSite, c: Correction):
  * interpolated statistics (`statsA`, `statsB` from lmUnitStats on the same `sequences`).
  */
 export async function repairLmInterpolated(theta: TensorMap, lambda: number, statsA: LmUnitStats, statsB: LmUnitStats, config: LmConfig, input: LmEvaluationInput, sequences = Math.min(input.n, REPAIR_SEQUENCES)): Promise<Map<string, DenseTensor>> {
+  return (await repairLm(theta, lambda, statsA, statsB, config, input, sequences)).tensors;
+}
+
+/** The units of a site corrected in the pass, u' = s u + t (what fold puts into the weights). */
+export function correctUnits(u: tf.Tensor2D, c: LmRepairCorrection): tf.Tensor2D {
+  const scaled = tf.mul(u, tf.tensor1d(Float32Array.from(c.scale)));
+  return (c.shift ? tf.add(scaled, tf.tensor1d(Float32Array.from(c.shift))) : scaled) as tf.Tensor2D;
+}
+
+/** repairLmInterpolated, with each site's correction (in site order) as well as the weights it is folded into. */
+export async function repairLm(theta: TensorMap, lambda: number, statsA: LmUnitStats, statsB: LmUnitStats, config: LmConfig, input: LmEvaluationInput, sequences = Math.min(input.n, REPAIR_SEQUENCES)): Promise<{ tensors: Map<string, DenseTensor>; corrections: readonly LmRepairCorrection[] }> {
   const sites = lmRepairSites(theta, config);
   const canShift = sites.map((s) => s.shift !== undefined && theta.has(s.shift.bias));
-  const corrections: Correction[] = [];
+  const corrections: LmRepairCorrection[] = [];
   const model = buildLm(theta, config);
   try {
     tf.tidy(() => {
@@ -165,8 +176,7 @@ export async function repairLmInterpolated(theta: TensorMap, lambda: number, sta
             shift[j] = tm - mean[j] * scale[j];
           }
           corrections[site] = canShift[site] ? { scale, shift } : { scale };
-          const s = tf.tensor1d(Float32Array.from(scale));
-          return canShift[site] ? tf.add(tf.mul(u, s), tf.tensor1d(Float32Array.from(shift))) : tf.mul(u, s);
+          return correctUnits(u, corrections[site]);
         },
       }).dispose();
     });
@@ -175,5 +185,5 @@ export async function repairLmInterpolated(theta: TensorMap, lambda: number, sta
   }
   const out = new Map(theta);
   sites.forEach((site, i) => fold(out, site, corrections[i]));
-  return out;
+  return { tensors: out, corrections };
 }

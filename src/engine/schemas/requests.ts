@@ -114,6 +114,16 @@ export const mergeRequestSchema = obj({
   ...seedAndIter,
   allowNonFinite: optBool(),
   memoryBudget,
+  /**
+   * REPAIR (two inputs): the merged model's units renormalised towards the interpolation of A's and
+   * pi(B)'s statistics on `data`, as barrier --repair does at this lambda; the correction is folded
+   * into the written weights (handlers/mergeRepair.ts).
+   */
+  repair: optBool(),
+  /** The data REPAIR measures on (required with `repair`). */
+  data: v.optional(dataOptionsSchema),
+  /** Model config JSON for a classifier (default: beside the reference), as barrier's. */
+  model: optStr(),
 });
 
 /** Loss barrier along the linear path, naive and (when align) aligned. */

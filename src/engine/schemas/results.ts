@@ -142,6 +142,19 @@ export const mergeResultSchema = obj({
   /** `orthogonal`: B' came from align --symmetry orthogonal and was merged, as is, with A' (`referenceFolded`) instead of A. */
   symmetry: v.optional(oneOf(SYMMETRY_IDS)),
   referenceFolded: v.optional(nonEmpty()),
+  /**
+   * merge --repair: the REPAIR sites folded into the written weights (hidden layers of an MLP, MLP
+   * units of each transformer block or expert), the data and the examples (sequences for a language
+   * model) their statistics were measured on, and the check that the written file computes the
+   * repaired model barrier --repair evaluates at this lambda.
+   */
+  repair: v.optional(obj({
+    sites: int(0),
+    data: nonEmpty(),
+    split: oneOf(['train', 'test'] as const),
+    examples: int(0),
+    check: equivalenceReportSchema,
+  })),
 });
 
 /**

@@ -1,0 +1,155 @@
+/**
+ * `rebasin merge --repair` (issue 21 item 3, built CLI): the written checkpoint is the model
+ * `barrier --repair` evaluates at that lambda, REPAIR folded into its weights. Its loss (evaluated
+ * as a plain checkpoint) equals barrier --repair's aligned loss at lambda = 0.5 to 1e-4 and differs
+ * from the plain merge's, on gpt2-tiny with token ids (also with B' from align --symmetry
+ * orthogonal, merged with A') and on a pair of MLP classifiers; the output holds the reference's
+ * tensor names and shapes. --repair without --data, and with three inputs, is bad usage (one line).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { mulberry32 } from '../../../src/core/matching/prng';
+import { encodeFromFloat32, openCheckpoint, writeSafetensors } from '../../../src/core/safetensors';
+import type { BarrierResult, MergeResult } from '../../../src/engine/protocol';
+import { buildDist, runCli } from '../helpers/cli';
+import { randomMlp, writeMlp } from '../helpers/engine-fixtures';
+import { hfFixture } from '../helpers/hfFixtures';
+import { makeTmpDir, type TmpDir } from '../helpers/tmp';
+import { writeTokensNpy } from '../helpers/trainGpt2';
+
+let tmp: TmpDir;
+
+/** gpt2-tiny's weights plus seeded noise of each tensor's RMS, as a folder with its config.json and tokenizer. */
+async function perturbedGpt2(out: string): Promise<void> {
+  const dir = hfFixture('gpt2-tiny');
+  const ck = await openCheckpoint(path.join(dir, 'model.safetensors'));
+  try {
+    const rand = mulberry32(7);
+    const sources = [];
+    for (const t of ck.tensors) {
+      const x = await ck.readFloat32(t.name);
+      const rms = Math.sqrt(x.reduce((s, v) => s + v * v, 0) / Math.max(1, x.length)) || 1;
+      const y = Float32Array.from(x, (v) => v + rms * (2 * rand() - 1) * Math.sqrt(3));
+      sources.push({ name: t.name, dtype: 'F32', shape: t.shape, read: async () => encodeFromFloat32('F32', y) });
+    }
+    mkdirSync(out);
+    await writeSafetensors(path.join(out, 'model.safetensors'), sources, { metadata: { format: 'pt' } });
+    for (const f of ['config.json', 'tokenizer.json']) copyFileSync(path.join(dir, f), path.join(out, f));
+  } finally {
+    await ck.close();
+  }
+}
+
+/** The loss of checkpoint `m` on the data (lambda = 0 of the path from `m` to itself). */
+function lossOf(m: string, data: readonly string[]): number {
+  const r = runCli(['barrier', m, m, '--no-align', ...data, '--steps', '2', '--workers', '1', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  return (JSON.parse(r.stdout) as BarrierResult).naive.loss[0];
+}
+
+/** Aligned loss at lambda = 0.5 of `barrier ARGS --repair` (3 steps: 0, 0.5, 1). */
+function barrierMidpoint(args: readonly string[]): number {
+  const r = runCli(['barrier', ...args, '--repair', '--steps', '3', '--workers', '1', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const b = JSON.parse(r.stdout) as BarrierResult;
+  assert.deepEqual(b.lambdas, [0, 0.5, 1]);
+  return b.aligned!.loss[1];
+}
+
+function merge(args: readonly string[]): MergeResult {
+  const r = runCli(['merge', ...args, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as MergeResult;
+}
+
+async function tensorShapes(file: string): Promise<string[]> {
+  const ck = await openCheckpoint(file);
+  try {
+    return ck.tensors.map((t) => `${t.name}:${t.shape.join('x')}`).sort();
+  } finally {
+    await ck.close();
+  }
+}
+
+const close = (x: number, y: number): boolean => Math.abs(x - y) <= 1e-4 * Math.max(1, Math.abs(y));
+
+before(async () => {
+  buildDist();
+  tmp = await makeTmpDir('rebasin-merge-repair-');
+});
+after(() => tmp?.remove());
+
+describe('rebasin merge --repair', () => {
+  it('gpt2-tiny: the written folder is barrier --repair\'s model at λ = 0.5, for B and for an orthogonal B\'', async () => {
+    const a = hfFixture('gpt2-tiny');
+    const b = tmp.file('b');
+    await perturbedGpt2(b);
+    const ids = tmp.file('ids.npy');
+    const rand = mulberry32(3);
+    writeTokensNpy(ids, Int32Array.from({ length: 8 * 16 }, () => Math.floor(rand() * 100)), 8, 16);
+    const data = ['--data', ids];
+
+    const out = tmp.file('merged');
+    const r = merge([a, b, '--repair', ...data, '--out', out]);
+    assert.equal(r.repair?.sites, 2, 'one site per block (the MLP units)');
+    assert.equal(r.repair?.examples, 8);
+    assert.equal(r.repair?.check.ok, true);
+    assert.deepEqual(await tensorShapes(path.join(out, 'model.safetensors')), await tensorShapes(path.join(a, 'model.safetensors')));
+    const repaired = lossOf(out, data);
+    const expected = barrierMidpoint([a, b, ...data]);
+    assert.ok(close(repaired, expected), `merge --repair ${repaired} vs barrier --repair ${expected}`);
+    merge([a, b, '--out', tmp.file('plain')]);
+    const plain = lossOf(tmp.file('plain'), data);
+    // The fixture's loss is near log(vocab); REPAIR moves it by about 1e-3 there.
+    assert.ok(Math.abs(plain - repaired) > 1e-5 * plain, `REPAIR changed the merge: ${plain} (plain) vs ${repaired}`);
+
+    // B' (untied head) from align --symmetry orthogonal: merged with A', as barrier --aligned evaluates it.
+    const aligned = tmp.file('aligned');
+    const al = runCli(['align', a, b, '--method', 'activation', '--symmetry', 'orthogonal', ...data, '--out', aligned]);
+    assert.equal(al.code, 0, al.stderr);
+    const out2 = tmp.file('merged-orth');
+    const r2 = merge([a, aligned, '--repair', ...data, '--out', out2]);
+    assert.equal(r2.referenceFolded, `${aligned}.a-folded`);
+    assert.equal(r2.repair?.check.ok, true);
+    const orth = lossOf(out2, data);
+    const orthExpected = barrierMidpoint([a, b, '--aligned', aligned, ...data]);
+    assert.ok(close(orth, orthExpected), `orthogonal: merge --repair ${orth} vs barrier --repair ${orthExpected}`);
+  });
+
+  it('MLP classifiers: the written file is barrier --repair\'s model at λ = 0.5', async () => {
+    const widths = [8, 16, 12, 3];
+    await writeMlp(tmp.file('a.safetensors'), randomMlp(widths, 1));
+    await writeMlp(tmp.file('b.safetensors'), randomMlp(widths, 2));
+    const n = 64;
+    const x = Float32Array.from({ length: n * 8 }, (_, i) => Math.cos(i * 0.37) + Math.sin(i * 0.11));
+    const y = new BigInt64Array(n).map((_, i) => BigInt(i % 3));
+    await writeSafetensors(tmp.file('data.safetensors'), [
+      { name: 'x', dtype: 'F32', shape: [n, 8], read: async () => encodeFromFloat32('F32', x) },
+      { name: 'y', dtype: 'I64', shape: [n], read: async () => new Uint8Array(y.buffer) },
+    ]);
+    const data = ['--data', tmp.file('data.safetensors')];
+    const ends = [tmp.file('a.safetensors'), tmp.file('b.safetensors')];
+    const r = merge([...ends, '--repair', ...data, '--out', tmp.file('m.safetensors')]);
+    assert.deepEqual({ sites: r.repair?.sites, split: r.repair?.split, examples: r.repair?.examples, ok: r.repair?.check.ok }, { sites: 2, split: 'train', examples: n, ok: true });
+    assert.deepEqual(await tensorShapes(tmp.file('m.safetensors')), await tensorShapes(ends[0]));
+    const repaired = lossOf(tmp.file('m.safetensors'), data);
+    const expected = barrierMidpoint([...ends, ...data]);
+    assert.ok(close(repaired, expected), `merge --repair ${repaired} vs barrier --repair ${expected}`);
+    merge([...ends, '--out', tmp.file('plain.safetensors')]);
+    assert.ok(Math.abs(lossOf(tmp.file('plain.safetensors'), data) - repaired) > 1e-4, 'REPAIR changed the merge');
+  });
+
+  it('--repair without --data, or with three inputs, is bad usage in one line', () => {
+    const [a, b] = [tmp.file('a.safetensors'), tmp.file('b.safetensors')];
+    for (const [args, says] of [
+      [[a, b, '--repair'], /merge --repair needs --data PATH/],
+      [[a, b, b, '--repair', '--data', tmp.file('data.safetensors')], /merge --repair takes two checkpoints/],
+    ] as const) {
+      const r = runCli(['merge', ...args, '--out', tmp.file('never.safetensors')]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr.split('\n')[0], says);
+    }
+  });
+});
