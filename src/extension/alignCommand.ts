@@ -109,7 +109,7 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
   let choice: RunData = { path: initial.path, problem: initial.problem, source: initial.source };
   let method = opts.method;
   let symmetry = opts.symmetry;
-  // Orthogonal maps only where the engine can fit them: both models GPT-2 or Llama family, per their config.json.
+  // Orthogonal maps only where the engine can fit them: both models of a family with an orthogonal layout, per their config.json.
   const orthogonalOffered = orthogonalSymmetryOffered(b.fsPath) && orthogonalSymmetryOffered(a.fsPath);
   while (!method) {
     const picked = await pickMethod(b, choice);

@@ -1,7 +1,7 @@
 /**
  * The symmetry choice of "Align with…" (`--symmetry`): offered after the method, only for a
  * method that searches the orthogonal symmetry (activation matching) on a checkpoint that has one
- * (GPT-2, Llama family: core/symmetry/offered.ts). Pure: the QuickPick in alignCommand.ts shows it.
+ * (GPT-2, Llama family, Mixtral, ViT: core/symmetry/offered.ts). Pure: the QuickPick in alignCommand.ts shows it.
  */
 import type { MethodInfo } from '../core/methods';
 import type { SymmetryId } from '../core/symmetry/settings';
@@ -24,7 +24,7 @@ const ITEMS: Readonly<Record<SymmetryId, SymmetryItem>> = {
   orthogonal: {
     symmetry: 'orthogonal',
     label: 'Orthogonal maps',
-    description: 'residual stream rotations, per-head maps; needs token data',
+    description: 'residual stream rotations, per-head maps; needs data',
     detail: "Rotate B's residual stream and each head's query/key and value/output spaces onto A's; also writes A' (A with folded norms) beside the output.",
   },
 };

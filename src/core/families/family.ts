@@ -5,10 +5,13 @@
  * one module here and one there, one line in each registry (`./registry.ts`,
  * src/engine/families/registry.ts), and tests.
  */
+import type { TensorMap } from '../checkpoint';
 import type { AxesTable, TensorShape } from '../permspec/shapes';
+import type { TransformerLayout } from '../symmetry/transformerLayout';
 import type { FamilyId, FamilyName } from './familyId';
 import { FAMILY_IDS } from './familyId';
 import type { CoreLm } from './lm';
+import type { ModelConfig } from './modelConfig';
 
 export { FAMILY_IDS, type FamilyId, type FamilyName } from './familyId';
 
@@ -54,6 +57,12 @@ export interface CoreFamily {
    * reads it beside the checkpoint; the model config's own keys win). Absent: not read for it.
    */
   modelConfigFromHf?(raw: Readonly<Record<string, unknown>>): Record<string, unknown>;
+  /**
+   * A transformer classifier (ViT): where its stream, heads and MLP units sit for the orthogonal
+   * symmetry (core/symmetry/); throws SymmetryUnsupported for what it refuses. Language models
+   * declare theirs in `lm`. Absent: the symmetry does not handle the family.
+   */
+  orthogonalLayout?(tensors: TensorMap, config: ModelConfig, file: string): TransformerLayout;
   /** Language models: what their forward pass reads of config.json, or builds from the weights' shapes. */
   readonly lm?: CoreLm;
 }

@@ -13,10 +13,13 @@
  * - `P_<block>.mlp`: the MLP hidden units.
  * Heads come from config.json (`num_attention_heads`) or the model config's `heads`.
  */
-import type { AxisEntry } from '../checkpoint';
+import type { AxisEntry, TensorMap } from '../checkpoint';
+import { SymmetryUnsupported } from '../symmetry/errors';
+import type { BlockLayout, LinearLayer, TransformerLayout } from '../symmetry/transformerLayout';
 import { HAND_WRITTEN_SPEC_HINT, SpecError } from '../permspec/errors';
 import type { AxesTable, TensorShape } from '../permspec/shapes';
 import type { CoreFamily, FamilyInference, HfConfig } from './family';
+import type { ModelConfig } from './modelConfig';
 
 const SOURCE = 'inferred spec';
 const RESIDUAL = 'P_residual';
@@ -149,6 +152,50 @@ function vitModelConfig(raw: Readonly<Record<string, unknown>>): Record<string, 
   return out;
 }
 
+/**
+ * Where a ViT's stream, heads and MLP units sit for the orthogonal symmetry
+ * (core/symmetry/transformerLayout.ts): pre-LN like GPT-2 (LayerNorm: centered), the patch
+ * projection writes the stream from the image, the CLS token and position embeddings are added
+ * to it, and `classifier` reads it after the final LayerNorm. No rotary positions, no
+ * grouped-query attention.
+ */
+function vitOrthogonalLayout(tensors: TensorMap, config: ModelConfig, file: string): TransformerLayout {
+  const shapes = [...tensors].map(([name, t]) => ({ name, shape: t.shape }));
+  const p = vitPrefix(shapes) ?? '';
+  const { heads, headDim } = headCount(shapes, p, { heads: typeof config.heads === 'number' ? config.heads : undefined });
+  const has = (n: string) => tensors.has(n);
+  const opt = (n: string) => (has(n) ? n : undefined);
+  const lin = (n: string): LinearLayer => ({ weight: `${n}.weight`, bias: opt(`${n}.bias`), storage: 'outIn' });
+  if (!has('classifier.weight')) throw new SymmetryUnsupported(`${file}: a ViT without \`classifier\` has no logits to keep; the orthogonal symmetry needs ViTForImageClassification weights`);
+  if (has(`${p}pooler.dense.weight`)) throw new SymmetryUnsupported(`${file}: a ViT pooler (\`${p}pooler.dense\`) is not handled by the orthogonal symmetry`);
+  const blocks: BlockLayout[] = [];
+  for (let i = 0; has(`${p}encoder.layer.${i}.attention.attention.query.weight`); i++) {
+    const l = `${p}encoder.layer.${i}`;
+    const [q, k, v] = ['query', 'key', 'value'].map((x) => lin(`${l}.attention.attention.${x}`));
+    const fc = lin(`${l}.intermediate.dense`);
+    blocks.push({
+      attnNorm: { gain: `${l}.layernorm_before.weight`, bias: opt(`${l}.layernorm_before.bias`), readers: [q, k, v] },
+      mlpNorm: { gain: `${l}.layernorm_after.weight`, bias: opt(`${l}.layernorm_after.bias`), readers: [fc] },
+      q: { layer: q, offset: 0 },
+      k: { layer: k, offset: 0 },
+      v: { layer: v, offset: 0 },
+      o: lin(`${l}.attention.output.dense`),
+      mlpIn: [fc],
+      mlpOut: lin(`${l}.output.dense`),
+      mlpWidth: tensors.get(fc.weight)?.shape[0] ?? 0,
+    });
+  }
+  const hidden = tensors.get(`${p}embeddings.cls_token`)?.shape[2] ?? heads * headDim;
+  return {
+    arch: 'vit', hidden, heads, kvHeads: heads, headDim, rotary: false, centered: true,
+    embeddings: [`${p}embeddings.cls_token`, `${p}embeddings.position_embeddings`],
+    inputWriters: [lin(`${p}embeddings.patch_embeddings.projection`)],
+    blocks,
+    finalNorm: { gain: `${p}layernorm.weight`, bias: opt(`${p}layernorm.bias`) },
+    head: lin('classifier'), tied: false,
+  };
+}
+
 export const vit: CoreFamily = {
   id: 'vit',
   reportedAs: 'vit',
@@ -159,4 +206,5 @@ export const vit: CoreFamily = {
   mismatchHint: 'the residual stream (CLS token, position embeddings, a LayerNorm), attention heads or their q/k or v/o dimensions the spec misses',
   configKeys: ['heads', 'eps', 'activation', 'inputShape'],
   modelConfigFromHf: vitModelConfig,
+  orthogonalLayout: vitOrthogonalLayout,
 };

@@ -1,13 +1,19 @@
 /**
  * Whether `--symmetry orthogonal` can be offered for a checkpoint, as far as its config.json
- * tells (the extension's method pick asks this before anything is loaded): a language model of a
- * family with an `orthogonalLayout` (GPT-2, the Llama family). What only the weights or the full
- * config tell (Gemma's norms, for one) is refused later, in one line, by the align handler.
+ * tells (the extension's method pick asks this before anything is loaded): a model of a family
+ * with an `orthogonalLayout` (language models: GPT-2, the Llama family, Mixtral; classifiers:
+ * ViT). What only the weights or the full config tell (Gemma's norms, for one) is refused
+ * later, in one line, by the align handler.
  */
+import { hfModelType } from '../hf/layout';
 import { lmCheckpointFamily } from '../families/lmCheckpoint';
-import { coreFamily } from '../families/registry';
+import { CORE_FAMILIES, coreFamily } from '../families/registry';
 
 export function orthogonalSymmetryOffered(p: string): boolean {
-  const family = lmCheckpointFamily(p)?.family;
-  return family !== undefined && coreFamily(family).lm?.orthogonalLayout !== undefined;
+  const lm = lmCheckpointFamily(p);
+  if (lm) return lm.family !== undefined && coreFamily(lm.family).lm?.orthogonalLayout !== undefined;
+  // A classifier family naming itself by config.json's model_type (ViT).
+  const modelType = hfModelType(p);
+  const family = modelType !== undefined ? CORE_FAMILIES.find((f) => !f.lm && f.hfModelTypes?.includes(modelType)) : undefined;
+  return family?.orthogonalLayout !== undefined;
 }

@@ -6,14 +6,16 @@
  * slice is a vector in that feature space, and the map replaces it by v Q. A layer writing
  * features y = x W then writes y Q; a layer reading features x sees x Q and, given the same
  * replacement of its input-space vectors, computes what it did before (Q orthogonal: Q^-T = Q).
- * Matrices here are d x d row-major Float64Arrays.
+ * Matrices here are d x d row-major Float64Arrays. A tensor of rank > 2 is seen as 2-D: along
+ * axis 0 its first axis against the rest (a conv's output channels), along axis 1 its last axis
+ * after the rest (ViT's CLS token [1, 1, d] and position embeddings [1, P, d]).
  */
 import type { DenseTensor } from '../checkpoint';
 import { householderTo, matMul } from '../linalg';
 
-/** Replaces each vector along `axis` of a 1-D or 2-D tensor, restricted to [start, start + n), by v Q (Q n x n). */
+/** Replaces each vector along `axis` of a tensor, restricted to [start, start + n), by v Q (Q n x n). */
 export function rotateAxis(t: DenseTensor, axis: 0 | 1, start: number, q: Float64Array, n: number): DenseTensor {
-  const [rows, cols] = dims(t);
+  const [rows, cols] = dims(t, axis);
   const data = Float32Array.from(t.data);
   const v = new Float64Array(n);
   if (axis === 1 || t.shape.length === 1) {
@@ -46,7 +48,7 @@ export function rotateAxis(t: DenseTensor, axis: 0 | 1, start: number, q: Float6
 
 /** Reorders the features along `axis` in [start, start + perm.length): new feature j is old feature perm[j]. */
 export function permuteAxis(t: DenseTensor, axis: 0 | 1, start: number, perm: ArrayLike<number>): DenseTensor {
-  const [rows, cols] = dims(t);
+  const [rows, cols] = dims(t, axis);
   const data = Float32Array.from(t.data);
   if (axis === 1 || t.shape.length === 1) {
     for (let r = 0; r < rows; r++) for (let j = 0; j < perm.length; j++) data[r * cols + start + j] = t.data[r * cols + start + perm[j]];
@@ -58,16 +60,18 @@ export function permuteAxis(t: DenseTensor, axis: 0 | 1, start: number, perm: Ar
 
 /** Multiplies each vector along `axis` elementwise by `gain`. */
 export function scaleAxis(t: DenseTensor, axis: 0 | 1, gain: Float32Array): DenseTensor {
-  const [rows, cols] = dims(t);
+  const [rows, cols] = dims(t, axis);
   const data = Float32Array.from(t.data);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) data[r * cols + c] = Math.fround(t.data[r * cols + c] * (axis === 1 || t.shape.length === 1 ? gain[c] : gain[r]));
   return { shape: t.shape, data };
 }
 
-function dims(t: DenseTensor): [number, number] {
+/** The 2-D view [rows, cols] of a tensor along `axis` (see the module comment for rank > 2). */
+function dims(t: DenseTensor, axis: 0 | 1): [number, number] {
+  if (t.shape.length === 0) throw new RangeError('expected a tensor with at least one axis, got a scalar');
   if (t.shape.length === 1) return [1, t.shape[0]];
-  if (t.shape.length === 2) return [t.shape[0], t.shape[1]];
-  throw new RangeError(`expected a 1-D or 2-D tensor, got shape [${t.shape.join(', ')}]`);
+  const size = t.shape.reduce((a, b) => a * b, 1);
+  return axis === 0 ? [t.shape[0], size / t.shape[0]] : [size / t.shape[t.shape.length - 1], t.shape[t.shape.length - 1]];
 }
 
 /** A standard normal sample (Box-Muller) from a uniform generator. */

@@ -16,7 +16,9 @@
  * - the tied-embedding trap: with a tied head and a final gain that is not all ones, the head
  *   (embedding x gain) differs from the input embedding, so A' is untied: `lm_head.weight` is
  *   added and config.json must say `"tie_word_embeddings": false` (`foldedConfigJson`).
- * Embeddings, attention outputs and MLP outputs are unchanged.
+ * Embeddings (ViT's patch projection, CLS token, position embeddings), attention outputs and
+ * MLP outputs are unchanged. A Mixtral router reads the MLP norm: its input features take the
+ * gain like the experts'.
  */
 import type { DenseTensor, TensorMap } from '../checkpoint';
 import { scaleAxis } from './orthogonal';
@@ -47,7 +49,7 @@ export function foldNorms(tensors: TensorMap, layout: TransformerLayout): Folded
   const unitGain = gain.every((g) => g === 1);
   const untied = layout.tied && !unitGain;
   if (!unitGain) {
-    const headName = layout.tied ? layout.tokenEmbedding : layout.head.weight;
+    const headName = layout.tied ? tiedEmbedding(layout) : layout.head.weight;
     out.set(layout.head.weight, scaleAxis(get(headName), 1, gain));
     if (layout.finalNorm.bias) {
       const bias = get(layout.finalNorm.bias).data;
@@ -70,6 +72,11 @@ export function foldNorms(tensors: TensorMap, layout: TransformerLayout): Folded
 /** config.json of the folded checkpoint: `tie_word_embeddings` false once the head was untied. */
 export function foldedConfigJson(raw: Readonly<Record<string, unknown>>, folded: FoldedTransformer): Record<string, unknown> {
   return folded.untied ? { ...raw, tie_word_embeddings: false } : { ...raw };
+}
+
+function tiedEmbedding(layout: TransformerLayout): string {
+  if (!layout.tokenEmbedding) throw new SymmetryUnsupported('a tied head without a token embedding');
+  return layout.tokenEmbedding;
 }
 
 function foldSite(site: NormSite, get: (n: string) => DenseTensor, out: Map<string, DenseTensor>): void {

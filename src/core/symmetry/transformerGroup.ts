@@ -1,5 +1,5 @@
 /**
- * The generalized symmetry group of a folded GPT-2 or Llama-family transformer (Theus et al.,
+ * The generalized symmetry group of a folded pre-norm transformer (GPT-2, Llama family, Mixtral, ViT; Theus et al.,
  * "Generalized Linear Mode Connectivity for Transformers", arXiv 2506.22712), acting on its
  * weights: an orthogonal map R of the residual stream, per key/value head an orthogonal map M of
  * the query/key product (W_Q M, W_K M: M^-T = M) and an orthogonal map N of value/output (W_V N,
@@ -21,6 +21,11 @@
  * key/value heads, their query heads with them) and reorders the query heads within each group;
  * query heads never change group. Heads are permuted first, then the per-head maps act on the new
  * head order.
+ * Mixture of experts (Mixtral): the MLP permutation acts on the experts' stacked units; it must
+ * move experts as wholes (units permute within an expert), and the router's rows follow the
+ * experts' new order. The router reads the stream, so R acts on its input like any reader's.
+ * ViT: the patch projection writes the stream (its output channels take R), as do the CLS token
+ * and position embeddings; the classifier reads it after the final norm.
  */
 import type { DenseTensor, TensorMap } from '../checkpoint';
 import { shuffleInPlace } from '../matching/prng';
@@ -60,6 +65,10 @@ export function applyTransformerGroup(tensors: TensorMap, layout: TransformerLay
     const r = g.residual;
     checkResidual(r, layout, get);
     for (const e of layout.embeddings) update(e, (t) => rotateAxis(t, 1, 0, r, d));
+    for (const w of layout.inputWriters ?? []) {
+      update(w.weight, (t) => rotateAxis(t, featureAxis(w, 'out'), 0, r, d));
+      update(w.bias, (t) => rotateAxis(t, 0, 0, r, d));
+    }
     if (!layout.tied) update(layout.head.weight, (t) => rotateAxis(t, featureAxis(layout.head, 'in'), 0, r, d));
     update(layout.finalNorm.bias, (t) => rotateAxis(t, 0, 0, r, d));
     for (const b of layout.blocks) {
@@ -112,6 +121,12 @@ export function applyTransformerGroup(tensors: TensorMap, layout: TransformerLay
     const perm = g.mlp?.[layer];
     if (perm) {
       if (perm.length !== b.mlpWidth) throw new SymmetryUnsupported(`the MLP permutation of layer ${layer} has ${perm.length} units, the MLP ${b.mlpWidth}`);
+      if (b.experts) {
+        const router = b.experts.router;
+        const order = expertPermutation(perm, b.experts.count, layer);
+        update(router.weight, (t) => permuteAxis(t, featureAxis(router, 'out'), 0, order));
+        update(router.bias, (t) => permuteAxis(t, 0, 0, order));
+      }
       for (const l of b.mlpIn) {
         update(l.weight, (t) => permuteAxis(t, featureAxis(l, 'out'), 0, perm));
         update(l.bias, (t) => permuteAxis(t, 0, 0, perm));
@@ -122,7 +137,7 @@ export function applyTransformerGroup(tensors: TensorMap, layout: TransformerLay
   return out;
 }
 
-/** A random element: residual (fixing the all-ones direction under LayerNorm), head permutations, per-head maps (rotary-safe), MLP permutations. */
+/** A random element: residual (fixing the all-ones direction under LayerNorm), head permutations, per-head maps (rotary-safe), MLP permutations (experts as wholes). */
 export function randomTransformerGroupElement(layout: TransformerLayout, random: () => number): Required<TransformerGroupElement> {
   const { hidden: d, headDim: hd, kvHeads } = layout;
   const residual = layout.centered ? randomOrthogonalFixing(new Float64Array(d).fill(1 / Math.sqrt(d)), d, random) : randomOrthogonal(d, random);
@@ -133,7 +148,12 @@ export function randomTransformerGroupElement(layout: TransformerLayout, random:
   const headPerms = layout.blocks.map(() =>
     shuffleInPlace(Array.from({ length: kvHeads }, (_, i) => i), random).flatMap((old) => shuffleInPlace(Array.from({ length: perGroup }, (_, i) => old * perGroup + i), random)),
   );
-  const mlp = layout.blocks.map((b) => shuffleInPlace(Array.from({ length: b.mlpWidth }, (_, i) => i), random));
+  const mlp = layout.blocks.map((b) => {
+    if (!b.experts) return shuffleInPlace(Array.from({ length: b.mlpWidth }, (_, i) => i), random);
+    // Experts as wholes, then the units within each.
+    const width = b.mlpWidth / b.experts.count;
+    return shuffleInPlace(Array.from({ length: b.experts.count }, (_, e) => e), random).flatMap((old) => shuffleInPlace(Array.from({ length: width }, (_, u) => old * width + u), random));
+  });
   return { residual, heads: headPerms, qk, vo, mlp };
 }
 
@@ -148,6 +168,18 @@ function kvHeadPermutation(perm: readonly number[], heads: number, kvHeads: numb
       if (Math.floor(perm[j * perGroup + i] / perGroup) !== group) throw new SymmetryUnsupported(`the head permutation of layer ${layer} splits the query heads of key/value head ${group}`);
     }
     return group;
+  });
+}
+
+/** The expert order a permutation of a mixture's stacked units moves with; refuses one that splits an expert. */
+function expertPermutation(perm: readonly number[], count: number, layer: number): number[] {
+  const width = perm.length / count;
+  return Array.from({ length: count }, (_, e) => {
+    const old = Math.floor(perm[e * width] / width);
+    for (let u = 0; u < width; u++) {
+      if (Math.floor(perm[e * width + u] / width) !== old) throw new SymmetryUnsupported(`the MLP permutation of layer ${layer} splits the units of expert ${old}`);
+    }
+    return old;
   });
 }
 

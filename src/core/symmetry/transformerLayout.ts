@@ -1,12 +1,15 @@
 /**
- * Where the residual stream, the heads and the MLP units sit in a GPT-2 or Llama-family
+ * Where the residual stream, the heads and the MLP units sit in a pre-norm transformer
  * checkpoint (Hugging Face names): which tensors write the stream, which read it through which
  * norm, and which slices of q/k/v/o belong to a head. One table per architecture, given by its
- * family (`CoreLm.orthogonalLayout` in src/core/families/gpt2.ts, llama.ts); folding
- * (transformerFold.ts) and the group action (transformerGroup.ts) both read it.
+ * family (`CoreLm.orthogonalLayout` for language models: gpt2.ts, llama.ts, mixtral.ts;
+ * `CoreFamily.orthogonalLayout` for classifiers: vit.ts); folding (transformerFold.ts) and the
+ * group action (transformerGroup.ts) both read it.
  */
 import type { TensorMap } from '../checkpoint';
+import type { FamilyId } from '../families/familyId';
 import type { LmConfig } from '../families/lm';
+import type { ModelConfig } from '../families/modelConfig';
 import { coreFamily } from '../families/registry';
 import { SymmetryUnsupported } from './errors';
 
@@ -47,11 +50,19 @@ export interface BlockLayout {
   /** Layers whose outputs are the MLP units (GPT-2 `c_fc`; Llama `gate_proj`, `up_proj`). */
   readonly mlpIn: readonly LinearLayer[];
   readonly mlpOut: LinearLayer;
+  /** MLP units (a mixture of experts: all experts' units, stacked expert after expert). */
   readonly mlpWidth: number;
+  /**
+   * A mixture of experts (Mixtral): the MLP layers are the experts' stacked view
+   * (core/moe/expertStack.ts), `count` experts of mlpWidth / count units; the router (also a
+   * reader of `mlpNorm`) has one output row per expert. Units permute within their expert, and
+   * experts as wholes, the router's rows with them.
+   */
+  readonly experts?: { readonly router: LinearLayer; readonly count: number };
 }
 
 export interface TransformerLayout {
-  readonly arch: 'gpt2' | 'llama';
+  readonly arch: FamilyId;
   readonly hidden: number;
   readonly heads: number;
   readonly kvHeads: number;
@@ -60,13 +71,15 @@ export interface TransformerLayout {
   readonly rotary: boolean;
   /** LayerNorm (mean-centering) rather than RMSNorm. */
   readonly centered: boolean;
-  /** Tensors [rows, hidden] whose rows are written into the stream (token and position embeddings). */
+  /** Tensors [..., hidden] whose rows are written into the stream (token and position embeddings, ViT's CLS token). */
   readonly embeddings: readonly string[];
-  /** The token embedding (what a tied output head reads). */
-  readonly tokenEmbedding: string;
+  /** Layers that write the stream from the input (ViT's patch projection, a conv: output channels on axis 0). */
+  readonly inputWriters?: readonly LinearLayer[];
+  /** The token embedding (what a tied output head reads); absent without one (ViT). */
+  readonly tokenEmbedding?: string;
   readonly blocks: readonly BlockLayout[];
   readonly finalNorm: { readonly gain: string; readonly bias?: string };
-  /** The output head `lm_head.weight` [vocab, hidden] and bias when untied. */
+  /** The output head (`lm_head.weight` [vocab, hidden], ViT's `classifier`) and its bias when untied. */
   readonly head: LinearLayer;
   readonly tied: boolean;
 }
@@ -78,4 +91,11 @@ export function transformerLayout(tensors: TensorMap, config: LmConfig): Transfo
   const layout = family.lm?.orthogonalLayout;
   if (!layout) throw new SymmetryUnsupported(`${config.file}: ${family.lm?.orthogonalUnsupported ?? `the ${family.label} is not handled by the orthogonal symmetry yet`}`);
   return layout(tensors, config);
+}
+
+/** The layout of a classifier checkpoint of `family` (ViT), as its family gives it; one-line refusal for anything else. */
+export function classifierTransformerLayout(tensors: TensorMap, family: FamilyId, config: ModelConfig, file: string): TransformerLayout {
+  const f = coreFamily(family);
+  if (!f.orthogonalLayout) throw new SymmetryUnsupported(`${file}: the ${f.label} is not handled by the orthogonal symmetry (pre-norm transformers are: GPT-2, the Llama family, Mixtral, ViT)`);
+  return f.orthogonalLayout(tensors, config, file);
 }

@@ -1,7 +1,8 @@
 /**
- * Activation matching under the generalized (orthogonal) symmetry of a folded GPT-2 or
- * Llama-family transformer (src/core/symmetry/transformerGroup.ts): A' and B' run on the same
- * tokens and only cross-correlations are kept (float64 running sums). Then
+ * Activation matching under the generalized (orthogonal) symmetry of a folded pre-norm
+ * transformer (GPT-2, Llama family, Mixtral, ViT; src/core/symmetry/transformerGroup.ts): A' and
+ * B' run on the same data (token ids for language models, images for ViT: OrthogonalFeaturePass)
+ * and only cross-correlations are kept (float64 running sums). Then
  * - the residual stream: Procrustes on X_B^T X_A summed over every point of the stream the pass
  *   reports (LayerNorm: fixing the all-ones direction, procrustesFixing);
  * - heads: every (head of B, head of A) block of the q, k, v cross-correlations is kept; B's
@@ -12,7 +13,7 @@
  *   pair (the maps that commute with every position), fitted in closed form per pair;
  * - per key/value head, value/output: Procrustes on V_B^T V_A;
  * - MLP units: a permutation, by the correlation of the hidden units (linear assignment), as
- *   activation matching does.
+ *   activation matching does; a mixture's experts as wholes first, their units within.
  * Every feature of B is invariant under the group except by the map itself, so one pass over the
  * data gives every map at once.
  */
@@ -22,8 +23,10 @@ import { solveAssignmentMax } from '../../core/assignment/lap';
 import { procrustes, procrustesFixing } from '../../core/linalg';
 import type { TransformerGroupElement, TransformerLayout } from '../../core/symmetry';
 import { throwIfCancelled } from '../errors';
+import type { Dataset } from '../../core/data';
 import type { LmModel } from '../lm/layers';
 import type { LmEvaluationInput } from '../lm/evaluate';
+import type { Model } from './model';
 import { accumulate, correlationMatrix, type Stats } from './activationMatching';
 
 /** How far one orthogonal map is from a permutation: the mean over rows of the largest |R_ij| (1 for a signed permutation). */
@@ -48,14 +51,99 @@ export interface OrthogonalMatchingResult {
   readonly vo: OrthogonalMapSummary[][];
 }
 
-/** Sequences per forward batch (the sums, not the features, are kept). */
-const SEQUENCES_PER_BATCH = 8;
+/** Examples (sequences, images) per forward batch (the sums, not the features, are kept). */
+const EXAMPLES_PER_BATCH = 8;
+
+/** One batch's features of one model as 2-D rows (tokens or patches x features), kept past the pass's tidy. */
+export interface OrthogonalFeatures {
+  /** Points of the residual stream, rows [samples, hidden]. */
+  readonly residual: tf.Tensor2D[];
+  /** [layer]: q, k, v as their weights' outputs. */
+  readonly attention: [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D][];
+  /** [layer]: the MLP units (a mixture: every expert's, stacked expert after expert). */
+  readonly mlp: tf.Tensor2D[];
+}
+
+/** Where the features come from: the family's forward pass on its kind of data (token ids, images). */
+export interface OrthogonalFeaturePass {
+  /** Examples in the data, and what they are called in progress ("sequences", "images"). */
+  readonly count: number;
+  readonly noun: string;
+  /** The features of examples [s0, s1) through A' or B' (the caller disposes them). */
+  capture(side: 'a' | 'b', s0: number, s1: number): OrthogonalFeatures;
+}
+
+/** Language models: the LM forward pass on token ids (residual, attention and MLP or experts' hooks). */
+export function lmFeaturePass(a: LmModel, b: LmModel, input: LmEvaluationInput): OrthogonalFeaturePass {
+  const { n, t } = input;
+  return {
+    count: n,
+    noun: 'sequences',
+    capture: (side, s0, s1) => {
+      let c: OrthogonalFeatures | undefined;
+      tf.tidy(() => {
+        c = captureLm(side === 'a' ? a : b, tf.tensor2d(input.input.subarray(s0 * t, s1 * t), [s1 - s0, t], 'int32'));
+      });
+      return c!;
+    },
+  };
+}
+
+/**
+ * Classifiers (ViT): the family's forward pass on images; its activations are keyed by the
+ * weight that writes them (compute/layers.ts ForwardOptions): the stream by the input writer
+ * (the patch projection), q/k/v by their weights, the MLP units by the first MLP layer's.
+ */
+export function classifierFeaturePass(layout: TransformerLayout, a: Model, b: Model, data: Dataset): OrthogonalFeaturePass {
+  const stream = layout.inputWriters?.[0]?.weight;
+  // q, k, v (their slot in `attention`) and the MLP's hidden units, by the weight that writes them.
+  const roles = new Map<string, { layer: number; slot: 0 | 1 | 2 | 'units' }>();
+  layout.blocks.forEach((blk, layer) => {
+    roles.set(blk.q.layer.weight, { layer, slot: 0 });
+    roles.set(blk.k.layer.weight, { layer, slot: 1 });
+    roles.set(blk.v.layer.weight, { layer, slot: 2 });
+    roles.set(blk.mlpIn[0].weight, { layer, slot: 'units' });
+  });
+  const per = data.xShape.slice(1);
+  const stride = per.reduce((x, y) => x * y, 1);
+  return {
+    count: data.n,
+    noun: 'images',
+    capture: (side, s0, s1) => {
+      const c: OrthogonalFeatures = { residual: [], attention: layout.blocks.map(() => [] as unknown as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D]), mlp: [] };
+      tf.tidy(() => {
+        const x = tf.tensor(data.x.subarray(s0 * stride, s1 * stride), [s1 - s0, ...per]);
+        (side === 'a' ? a : b).forward(x, {
+          onActivation: (name, t, axis) => {
+            if ((axis ?? 0) !== 0) return;
+            const rows = own(tf.reshape(t, [-1, t.shape[t.shape.length - 1]]) as tf.Tensor2D);
+            if (name === stream) return void c.residual.push(rows);
+            const r = roles.get(name);
+            if (!r) return void rows.dispose();
+            if (r.slot === 'units') c.mlp[r.layer] = rows;
+            else c.attention[r.layer][r.slot] = rows;
+          },
+        });
+      });
+      return c;
+    },
+  };
+}
 
 export async function orthogonalActivationMatching(
   layout: TransformerLayout,
   a: LmModel,
   b: LmModel,
   input: LmEvaluationInput,
+  opts: { readonly signal?: AbortSignal; readonly onProgress?: (p: Progress) => void } = {},
+): Promise<OrthogonalMatchingResult> {
+  return orthogonalMatchingOn(layout, lmFeaturePass(a, b, input), opts);
+}
+
+/** Activation matching under the orthogonal symmetry on the features `pass` gives (see the module comment). */
+export async function orthogonalMatchingOn(
+  layout: TransformerLayout,
+  pass: OrthogonalFeaturePass,
   opts: { readonly signal?: AbortSignal; readonly onProgress?: (p: Progress) => void } = {},
 ): Promise<OrthogonalMatchingResult> {
   const { hidden: d, headDim: hd, heads, kvHeads } = layout;
@@ -69,26 +157,29 @@ export async function orthogonalActivationMatching(
   const kCross = layout.blocks.map(() => new Float64Array(kvd * kvd));
   const vCross = layout.blocks.map(() => new Float64Array(kvd * kvd));
   const mlp = new Map<string, Stats>();
-  const { n, t } = input;
-  for (let s0 = 0; s0 < n; s0 += SEQUENCES_PER_BATCH) {
+  const n = pass.count;
+  for (let s0 = 0; s0 < n; s0 += EXAMPLES_PER_BATCH) {
     throwIfCancelled(opts.signal, 'activation matching');
-    const s1 = Math.min(n, s0 + SEQUENCES_PER_BATCH);
-    tf.tidy(() => {
-      const ids = tf.tensor2d(input.input.subarray(s0 * t, s1 * t), [s1 - s0, t], 'int32');
-      const fa = capture(a, ids);
-      const fb = capture(b, ids);
-      fa.residual.forEach((xa, i) => addCross(residual, fb.residual[i], xa));
-      for (let l = 0; l < layers; l++) {
-        const [qa, ka, va] = fa.attention[l];
-        const [qb, kb, vb] = fb.attention[l];
-        addCross(qCross[l], qb, qa);
-        addCross(kCross[l], kb, ka);
-        addCross(vCross[l], vb, va);
-        accumulate(mlp, `mlp.${l}`, fa.mlp[l], fb.mlp[l]);
-      }
+    const s1 = Math.min(n, s0 + EXAMPLES_PER_BATCH);
+    const fa = pass.capture('a', s0, s1);
+    const fb = pass.capture('b', s0, s1);
+    try {
+      tf.tidy(() => {
+        if (fa.residual.length !== fb.residual.length || fa.residual.length === 0) throw new RangeError(`the forward pass reported ${fa.residual.length} and ${fb.residual.length} points of the residual stream`);
+        fa.residual.forEach((xa, i) => addCross(residual, fb.residual[i], xa));
+        for (let l = 0; l < layers; l++) {
+          const [qa, ka, va] = fa.attention[l];
+          const [qb, kb, vb] = fb.attention[l];
+          addCross(qCross[l], qb, qa);
+          addCross(kCross[l], kb, ka);
+          addCross(vCross[l], vb, va);
+          accumulate(mlp, `mlp.${l}`, fa.mlp[l], fb.mlp[l]);
+        }
+      });
+    } finally {
       for (const x of [...kept(fa), ...kept(fb)]) x.dispose();
-    });
-    opts.onProgress?.({ stage: 'activations', fraction: s1 / n, message: `Activation matching (orthogonal): ${s1} of ${n} sequences` });
+    }
+    opts.onProgress?.({ stage: 'activations', fraction: s1 / n, message: `Activation matching (orthogonal): ${s1} of ${n} ${pass.noun}` });
     await new Promise<void>((r) => setImmediate(r));
   }
   const unit = new Float64Array(d).fill(1 / Math.sqrt(d));
@@ -97,8 +188,9 @@ export async function orthogonalActivationMatching(
   const matched = layout.blocks.map((_, l) => matchHeads(qCross[l], kCross[l], vCross[l], { heads, kvHeads, hd, perGroup }, qkFit));
   const qkMaps = matched.map((m) => m.qk.map((x) => qkFit(x)));
   const voMaps = matched.map((m) => m.vo.map((x) => procrustes(x, hd)));
+  const unitPerms = layout.blocks.map((blk, l) => unitPermutation(mlp.get(`mlp.${l}`), blk.mlpWidth, blk.experts?.count ?? 1));
   return {
-    element: { residual: r, heads: matched.map((m) => m.heads), qk: qkMaps, vo: voMaps, mlp: layout.blocks.map((blk, l) => unitPermutation(mlp.get(`mlp.${l}`), blk.mlpWidth)) },
+    element: { residual: r, heads: matched.map((m) => m.heads), qk: qkMaps, vo: voMaps, mlp: unitPerms },
     residual: summary(r, residual, d),
     qk: qkMaps.map((row, l) => row.map((m, j) => summary(m, matched[l].qk[j], hd, matched[l].qkSame[j]))),
     vo: voMaps.map((row, l) => row.map((m, j) => summary(m, matched[l].vo[j], hd, matched[l].voSame[j]))),
@@ -188,22 +280,26 @@ interface Captured {
   readonly mlp: tf.Tensor2D[];
 }
 
-/** The features of one batch, kept past the forward pass's tidy (the caller disposes them: `kept`). */
-function capture(model: LmModel, ids: tf.Tensor2D): Captured {
-  const c: Captured = { residual: [], attention: [], mlp: [] };
-  // A clone: the pass frees some features itself (a tf.keep alone does not survive an explicit dispose).
-  const own = (x: tf.Tensor2D): tf.Tensor2D => tf.keep(tf.clone(x));
+/** A clone kept past the pass's tidy (the pass frees some features itself: a tf.keep alone does not survive an explicit dispose). */
+function own(x: tf.Tensor2D): tf.Tensor2D {
+  return tf.keep(tf.clone(x));
+}
+
+/** The LM's features of one batch (a mixture's experts stand for its MLP units). */
+function captureLm(model: LmModel, ids: tf.Tensor2D): OrthogonalFeatures {
+  const c: OrthogonalFeatures = { residual: [], attention: [], mlp: [] };
   model
     .hidden(ids, {
       residual: (_l, x) => c.residual.push(own(x)),
       attention: (l, f) => (c.attention[l] = [own(f.q), own(f.k), own(f.v)]),
       mlp: (l, h) => (c.mlp[l] = own(h)),
+      experts: (l, h) => (c.mlp[l] = own(h)),
     })
     .dispose();
   return c;
 }
 
-function kept(c: Captured): tf.Tensor2D[] {
+function kept(c: OrthogonalFeatures): tf.Tensor2D[] {
   return [...c.residual, ...c.attention.flat(), ...c.mlp];
 }
 
@@ -218,10 +314,33 @@ function addCross(into: Float64Array, xb: tf.Tensor2D, xa: tf.Tensor2D): void {
   for (let i = 0; i < m.length; i++) into[i] += m[i];
 }
 
-/** B's unit perm[j] becomes unit j: the assignment maximising the summed correlation with A's units. */
-function unitPermutation(s: Stats | undefined, n: number): number[] {
+/**
+ * B's unit perm[j] becomes unit j: the assignment maximising the summed correlation with A's
+ * units. A mixture of `experts`: each pair of experts (B's, A's) is valued by the best assignment
+ * of their units, the experts are assigned on those values, and the units within each matched pair.
+ */
+function unitPermutation(s: Stats | undefined, n: number, experts: number): number[] {
   if (!s) return Array.from({ length: n }, (_, i) => i);
-  return Array.from(solveAssignmentMax(correlationMatrix(s), n).rowToCol);
+  const c = correlationMatrix(s);
+  if (experts <= 1) return Array.from(solveAssignmentMax(c, n).rowToCol);
+  const w = n / experts;
+  const inner: Int32Array[][] = [];
+  const value = new Float64Array(experts * experts);
+  for (let ea = 0; ea < experts; ea++) {
+    inner.push([]);
+    for (let eb = 0; eb < experts; eb++) {
+      const blockC = new Float64Array(w * w);
+      for (let i = 0; i < w; i++) for (let j = 0; j < w; j++) blockC[i * w + j] = c[(ea * w + i) * n + eb * w + j];
+      const r = solveAssignmentMax(blockC, w);
+      inner[ea].push(r.rowToCol);
+      value[ea * experts + eb] = r.value;
+    }
+  }
+  const outer = solveAssignmentMax(value, experts).rowToCol;
+  return Array.from({ length: n }, (_, k) => {
+    const [ea, u] = [Math.floor(k / w), k % w];
+    return outer[ea] * w + inner[ea][outer[ea]][u];
+  });
 }
 
 /**

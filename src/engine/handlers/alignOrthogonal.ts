@@ -1,6 +1,7 @@
 /**
- * `align --symmetry orthogonal` (issue 21): aligns a GPT-2 or Llama-family B to A under the
- * generalized transformer group (src/core/symmetry) by activation matching on token data.
+ * `align --symmetry orthogonal` (issue 21): aligns a pre-norm transformer B (GPT-2, the Llama
+ * family, Mixtral; ViT) to A under the generalized transformer group (src/core/symmetry) by
+ * activation matching on token data (images for a ViT; orthogonalPair.ts).
  *
  * Both models are reparameterised first: their norms are folded (unit gains; a tied head behind
  * a gain becomes an untied `lm_head.weight`), so A itself changes form. The output is
@@ -8,57 +9,36 @@
  * is written beside it (`referenceFolded`: `<stem>.a-folded.safetensors` beside a file output,
  * the folder `<out>.a-folded` beside a folder output): B' is aligned to A', not to A. Both are
  * checked against the originals through the family's forward pass (A' = A, B' = B on seeded
- * random tokens); a failed check writes nothing.
+ * random tokens or images); a failed check writes nothing.
  */
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Checkpoint, DenseTensor } from '../../core/checkpoint';
 import { MAX_CONFIG_JSON_BYTES, readJsonObjectSync } from '../../core/files';
-import { writeCheckpointOutput } from '../../core/hf/layout';
-import { hfModelType, locateCheckpoint, writesFolder } from '../../core/hf/layout';
-import { lmCheckpointFamily } from '../../core/families/lmCheckpoint';
+import { locateCheckpoint, writeCheckpointOutput, writesFolder } from '../../core/hf/layout';
+import { unstackSources } from '../../core/moe/expertStack';
 import { encodeFromFloat32, openCheckpoint, provenanceMetadata, type TensorSource } from '../../core/safetensors';
-import { applyTransformerGroup, foldedConfigJson, foldNorms, SymmetryUnsupported, transformerLayout, withPictures, type FoldedTransformer } from '../../core/symmetry';
+import { applyTransformerGroup, foldedConfigJson, withPictures } from '../../core/symmetry';
+import { referenceFoldedPath } from '../../core/symmetry/referenceFolded';
+import { stackExperts } from '../../core/moe/expertStack';
 import { currentBackend } from '../backend';
-import { orthogonalActivationMatching, type OrthogonalMatchingResult } from '../compute/orthogonalMatching';
-import { checkLmReparameterised } from '../compute/transformerEquivalence';
 import { EngineError, throwIfCancelled } from '../errors';
 import type { HandlerContext } from '../handlerContext';
 import { base, isFloatDtype } from '../loadTensors';
-import { loadLmCheckpoint, type LoadedLm } from '../lm/checkpoint';
-import type { LmConfig } from '../lm/config';
-import { buildLm } from '../lm/model';
-import { memoryBudgetOf } from '../methods/common';
 import { checkOutput, otherReads } from '../outputCheck';
 import type { AlignRequest, AlignResult, EquivalenceReport } from '../protocol';
-import { tokenInput } from './evaluateLmPath';
 import { TOOL, VERSION } from '../version';
-import { referenceFoldedPath } from '../../core/symmetry/referenceFolded';
+import { loadOrthogonalPair, type OrthogonalSide } from './orthogonalPair';
 
 /** One line refusing what the orthogonal symmetry does not handle (request, family). */
 function refuse(message: string, file?: string): never {
   throw new EngineError('InvalidRequest', message, file);
 }
 
-/** The GPT-2 or Llama-family checkpoint at `p`, or a one-line refusal naming what it is. */
-async function loadForOrthogonal(p: string): Promise<LoadedLm> {
-  if (!lmCheckpointFamily(p)) refuse(`${base(p)}: --symmetry orthogonal handles GPT-2 and Llama-family language models (a Hugging Face checkpoint with config.json); this is ${hfModelType(p) !== undefined ? `a "${hfModelType(p)}" model` : 'not one'}`, p);
-  return loadLmCheckpoint(p);
-}
-
-function layoutOrRefuse(lm: LoadedLm, p: string): FoldedTransformer {
-  try {
-    return foldNorms(lm.tensors, transformerLayout(lm.tensors, lm.config));
-  } catch (e) {
-    if (e instanceof SymmetryUnsupported) refuse(`${base(p)}: ${e.message.replace(/^.*?config\.json: /, '')}`, p);
-    throw e;
-  }
-}
-
 export async function alignOrthogonal(req: AlignRequest, ctx: HandlerContext): Promise<AlignResult> {
   const started = performance.now();
   if (req.method !== 'activation') refuse(`--symmetry orthogonal works with --method activation only (weight matching and STE search permutations); got --method ${req.method}`);
-  if (!req.data) refuse('--symmetry orthogonal needs token data (--data): activation matching runs both language models on it');
+  if (!req.data) refuse('--symmetry orthogonal needs data (--data: token ids or text for a language model, images for a ViT): activation matching runs both models on it');
   if (req.spec !== undefined) refuse('--symmetry orthogonal takes its layout from the model family; --spec gives permutation groups and does not apply');
   const aPath = req.out !== undefined ? referenceFoldedPath(req.out, writesFolder(locateCheckpoint(req.b), req.out)) : undefined;
   if (req.out !== undefined) {
@@ -66,21 +46,16 @@ export async function alignOrthogonal(req: AlignRequest, ctx: HandlerContext): P
     await checkOutput(aPath!, [req.a, req.b], req, req.a);
   }
   ctx.onProgress({ stage: 'loading', message: `Reading ${base(req.a)} and ${base(req.b)}` });
-  const a = await loadForOrthogonal(req.a);
-  const b = await loadForOrthogonal(req.b);
-  const foldedA = layoutOrRefuse(a, req.a);
-  const foldedB = layoutOrRefuse(b, req.b);
-  const configA = { ...a.config, tied: foldedA.layout.tied };
-  const configB = { ...b.config, tied: foldedB.layout.tied };
+  const pair = await loadOrthogonalPair(req);
+  const { a, b } = pair;
   throwIfCancelled(ctx.signal, 'align');
 
-  const { input } = await tokenInput(req.data, a.config, a.paths.config, req.data.tokenizer ?? a.paths.tokenizer, memoryBudgetOf(req), ctx.signal);
-  const match = await fitMaps(foldedA, configA, foldedB, configB, input, ctx);
-  const bPrime = applyTransformerGroup(foldedB.tensors, foldedB.layout, match.element);
+  const match = await pair.match(req, ctx);
+  const bPrime = applyTransformerGroup(b.folded.tensors, b.folded.layout, match.element);
 
   ctx.onProgress({ stage: 'equivalence', message: "Checking that A' computes A's function and B' computes B's" });
-  const refCheck = checkLmReparameterised(a.tensors, a.config, foldedA.tensors, configA, req.seed).report;
-  const outCheck = checkLmReparameterised(b.tensors, b.config, bPrime, configB, req.seed).report;
+  const refCheck = a.check(a.folded.tensors, req.seed);
+  const outCheck = b.check(bPrime, req.seed);
   for (const [what, r] of [["A'", refCheck], ["B'", outCheck]] as const) if (!r.ok) ctx.log(`equivalence check failed for ${what}: ${r.message ?? ''}`);
 
   // Nothing unequal is written: both checks must pass.
@@ -90,9 +65,9 @@ export async function alignOrthogonal(req: AlignRequest, ctx: HandlerContext): P
     // B': B's entries, the alignment's under `rebasin.align.*` (as align.ts's alignedMetadata); A': A's, marked folded.
     const own = provenanceMetadata({}, { tool: TOOL, version: VERSION, method: req.method, reference: req.a, seed: req.seed });
     const alignEntries = Object.fromEntries(Object.entries(own).map(([k, v]) => [k === 'rebasin.tool' ? k : k.replace(/^rebasin\./, 'rebasin.align.'), v]));
-    await writeReparameterised(aPath!, req.a, a, foldedA, foldedA.tensors, { 'rebasin.tool': TOOL, 'rebasin.folded': 'norms', 'rebasin.foldedFor': req.out! }, req, ctx);
+    await writeReparameterised(aPath!, req.a, a, a.folded.tensors, { 'rebasin.tool': TOOL, 'rebasin.folded': 'norms', 'rebasin.foldedFor': req.out! }, req, ctx);
     try {
-      await writeReparameterised(req.out!, req.b, b, foldedB, bPrime, { ...alignEntries, 'rebasin.align.symmetry': 'orthogonal', 'rebasin.align.referenceFolded': aPath! }, req, ctx);
+      await writeReparameterised(req.out!, req.b, b, bPrime, { ...alignEntries, 'rebasin.align.symmetry': 'orthogonal', 'rebasin.align.referenceFolded': aPath! }, req, ctx);
     } catch (e) {
       await rm(aPath!, { recursive: true, force: true });
       throw e;
@@ -110,29 +85,12 @@ export async function alignOrthogonal(req: AlignRequest, ctx: HandlerContext): P
     ...(write ? { out: req.out!, referenceFolded: aPath! } : {}),
     ...(req.out !== undefined ? { written: write } : {}),
     backend: currentBackend(),
-    family: a.config.family,
+    family: pair.family,
     groups: [],
     equivalence: outCheck,
     // The panel's pictures of |R| (bounded in size) only when asked, as the permutation heatmaps' matrices.
-    orthogonal: { ...(req.includeMatrices ? withPictures(match, match.element) : { residual: match.residual, qk: match.qk, vo: match.vo }), untiedHead: foldedB.untied || foldedA.untied, referenceEquivalence: reference },
+    orthogonal: { ...(req.includeMatrices ? withPictures(match, match.element) : { residual: match.residual, qk: match.qk, vo: match.vo }), untiedHead: b.folded.untied || a.folded.untied, referenceEquivalence: reference },
   };
-}
-
-async function fitMaps(
-  foldedA: FoldedTransformer, configA: LmConfig, foldedB: FoldedTransformer, configB: LmConfig,
-  input: Parameters<typeof orthogonalActivationMatching>[3], ctx: HandlerContext,
-): Promise<OrthogonalMatchingResult> {
-  const ma = buildLm(foldedA.tensors, configA);
-  try {
-    const mb = buildLm(foldedB.tensors, configB);
-    try {
-      return await orthogonalActivationMatching(foldedB.layout, ma, mb, input, { signal: ctx.signal, onProgress: ctx.onProgress });
-    } finally {
-      mb.dispose();
-    }
-  } finally {
-    ma.dispose();
-  }
 }
 
 /**
@@ -142,10 +100,12 @@ async function fitMaps(
  * false when untied.
  */
 async function writeReparameterised(
-  out: string, sourcePath: string, lm: LoadedLm, folded: FoldedTransformer, tensors: ReadonlyMap<string, DenseTensor>,
+  out: string, sourcePath: string, side: OrthogonalSide, tensors: ReadonlyMap<string, DenseTensor>,
   metadata: Record<string, string>, req: AlignRequest, ctx: HandlerContext,
 ): Promise<void> {
-  const ck: Checkpoint = await openCheckpoint(lm.paths.weights);
+  const { folded } = side;
+  // Experts as the tensors hold them (stacked, core/moe/expertStack.ts), written back under their own names.
+  const ck: Checkpoint = stackExperts(await openCheckpoint(side.weights));
   try {
     const source = (name: string, dtype: string, shape: readonly number[], byteLength: number, raw: () => Promise<Uint8Array>): TensorSource => ({
       name, dtype, shape, byteLength, read: async () => {
@@ -160,13 +120,13 @@ async function writeReparameterised(
       const bytes = encodeFromFloat32(like.dtype, t.data);
       sources.push(source(name, like.dtype, t.shape, bytes.byteLength, async () => bytes));
     }
-    const raw = readJsonObjectSync(lm.paths.config, MAX_CONFIG_JSON_BYTES, 'config.json');
-    await writeCheckpointOutput(out, sourcePath, sources, {
+    const raw = folded.untied && side.configPath ? readJsonObjectSync(side.configPath, MAX_CONFIG_JSON_BYTES, 'config.json') : undefined;
+    await writeCheckpointOutput(out, sourcePath, unstackSources(sources, ck), {
       metadata: { ...ck.metadata, ...metadata },
       inputs: [req.a, req.b],
       alsoReads: otherReads(req, req.a),
       signal: ctx.signal,
-      ...(folded.untied ? { files: { 'config.json': `${JSON.stringify(foldedConfigJson(raw, folded), null, 2)}\n` } } : {}),
+      ...(raw ? { files: { 'config.json': `${JSON.stringify(foldedConfigJson(raw, folded), null, 2)}\n` } } : {}),
     });
   } finally {
     await ck.close();

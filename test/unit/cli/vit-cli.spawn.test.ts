@@ -4,8 +4,9 @@
  * group (residual stream, heads, q/k and v/o dimensions, MLP units), each a Hugging Face folder.
  * inspect names the family, align recovers A exactly (π(B) computes B's function), activation
  * matching on images recovers every group too (stream, heads, q/k and v/o dimensions, MLP units),
- * barrier evaluates both paths with accuracy on N×C×H×W images (with weight or activation
- * matching), and images of another shape are refused in one line naming their file.
+ * align --symmetry orthogonal aligns B' to A' (folded norms) on images, barrier evaluates both
+ * paths with accuracy on N×C×H×W images (with weight or activation matching), and images of
+ * another shape are refused in one line naming their file.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +16,7 @@ import { readHfConfig } from '../../../src/core/families';
 import { applyPermutations, randomPermutations } from '../../../src/core/matching/permute';
 import { encodeFromFloat32, openCheckpoint, writeSafetensors } from '../../../src/core/safetensors';
 import { inferSpec } from '../../../src/core/permspec';
+import { mulberry32 } from '../../../src/core/matching/prng';
 import { buildDist, runCli } from '../helpers/cli';
 import { hfFixture } from '../helpers/hfFixtures';
 import { assertRefused, runCli as runCliWatched } from '../helpers/hostile';
@@ -23,9 +25,9 @@ import { makeTmpDir, type TmpDir } from '../helpers/tmp';
 let tmp: TmpDir;
 const FIXTURE = hfFixture('vit-tiny');
 
-async function images(file: string, shape: readonly number[], n: number): Promise<void> {
+async function images(file: string, shape: readonly number[], n: number, pixel: (i: number) => number = (i) => Math.sin(i * 0.37)): Promise<void> {
   const size = shape.reduce((a, b) => a * b, 1);
-  const x = Float32Array.from({ length: n * size }, (_, i) => Math.sin(i * 0.37));
+  const x = Float32Array.from({ length: n * size }, (_, i) => pixel(i));
   const y = new BigInt64Array(n).map((_, i) => BigInt(i % 10));
   await writeSafetensors(file, [
     { name: 'x', dtype: 'F32', shape: [n, ...shape], read: async () => encodeFromFloat32('F32', x) },
@@ -52,6 +54,9 @@ before(async () => {
   }
   await images(tmp.file('images.safetensors'), [3, 32, 32], 24);
   await images(tmp.file('wide.safetensors'), [3, 16, 64], 4);
+  // Random pixels for the orthogonal alignment: the stream must be seen in every direction for Procrustes to place it.
+  const random = mulberry32(3);
+  await images(tmp.file('noise.safetensors'), [3, 32, 32], 24, () => 2 * random() - 1);
 });
 after(() => tmp.remove());
 
@@ -95,6 +100,30 @@ describe('rebasin on a ViT pair (Hugging Face folders)', () => {
     assert.equal(Object.keys(exact).length, 9);
     for (const name of Object.keys(exact)) assert.deepEqual(byActivation[name], exact[name], name);
     assert.notDeepEqual(byActivation['P_vit.encoder.layer.0.heads'], [0, 1, 2, 3]);
+  });
+
+  it('align --symmetry orthogonal on images: B\' (B\'s folder layout) and A\' beside it; B\' = A\' to float error (B is a group element of A)', async () => {
+    const out = tmp.file('orthogonal');
+    const r = runCli(['align', tmp.file('a'), tmp.file('b'), '--method', 'activation', '--data', tmp.file('noise.safetensors'), '--symmetry', 'orthogonal', '--out', out, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const json = JSON.parse(r.stdout) as { family: string; symmetry: string; written: boolean; referenceFolded: string; equivalence: { ok: boolean }; orthogonal: { referenceEquivalence: { ok: boolean } } };
+    assert.equal(json.family, 'vit');
+    assert.equal(json.symmetry, 'orthogonal');
+    assert.equal(json.written, true);
+    assert.equal(json.equivalence.ok, true);
+    assert.equal(json.orthogonal.referenceEquivalence.ok, true);
+    assert.equal(json.referenceFolded, `${out}.a-folded`);
+    const [bPrime, aPrime] = await Promise.all([openCheckpoint(path.join(out, 'model.safetensors')), openCheckpoint(path.join(json.referenceFolded, 'model.safetensors'))]);
+    try {
+      let worst = 0;
+      for (const t of aPrime.tensors) {
+        const [x, y] = await Promise.all([bPrime.readFloat32(t.name), aPrime.readFloat32(t.name)]);
+        for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]));
+      }
+      assert.ok(worst < 1e-4, `B' differs from A' by up to ${worst}`);
+    } finally {
+      await Promise.all([bPrime.close(), aPrime.close()]);
+    }
   });
 
   it('barrier evaluates both paths with accuracy on N×C×H×W images', () => {

@@ -15,7 +15,7 @@ test('orthogonal maps are offered with activation matching only, and only for a 
 test('each choice says in one line what it means', () => {
   const [perm, orth] = symmetryChoices(methodInfo('activation'), true);
   assert.match(`${perm.label} (${perm.description})`, /^Permutations \(exact, the paper's symmetry\)$/);
-  assert.match(orth.description, /needs token data/);
+  assert.match(orth.description, /needs data/);
   assert.match(orth.detail, /writes A'/);
   for (const c of [perm, orth]) assert.ok(!c.detail.includes('\n'));
 });
