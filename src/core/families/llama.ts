@@ -141,7 +141,7 @@ export function llamaAttentionKeys(r: LmConfigReader, { headDim }: { readonly he
 }
 
 /** Where a Llama-family model's stream, heads and MLP units sit, for the orthogonal symmetry (core/symmetry/transformerLayout.ts). */
-function llamaOrthogonalLayout(tensors: TensorMap, config: LmConfig): TransformerLayout {
+export function llamaOrthogonalLayout(tensors: TensorMap, config: LmConfig): TransformerLayout {
   const where = config.file;
   const has = (n: string) => tensors.has(n);
   const opt = (n: string) => (has(n) ? n : undefined);

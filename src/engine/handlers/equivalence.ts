@@ -17,12 +17,14 @@ import { memoryBudgetOf } from '../methods/common';
 import type { EquivalenceRequest, EquivalenceResult } from '../protocol';
 import { checkLmReparameterised } from '../compute/transformerEquivalence';
 import { loadLmCheckpoint } from '../lm/checkpoint';
+import { lmCheckpointFamily } from '../../core/families/lmCheckpoint';
 
 /** Examples fed to both models (as align's check). */
 const EXAMPLES = 64;
 
 export async function equivalenceHandler(req: EquivalenceRequest, ctx: HandlerContext): Promise<EquivalenceResult> {
-  if (req.symmetry === 'orthogonal') return reparameterisedEquivalence(req, ctx);
+  // A language model's reparameterisation may untie its head (its own config.json); a classifier's (ViT) keeps B's names and shapes: the plain check.
+  if (req.symmetry === 'orthogonal' && lmCheckpointFamily(req.b)) return reparameterisedEquivalence(req, ctx);
   const [b, other] = await openAll([req.b, req.other]);
   let tb: Map<string, DenseTensor>;
   let to: Map<string, DenseTensor>;

@@ -126,6 +126,15 @@ describe('rebasin on a ViT pair (Hugging Face folders)', () => {
     }
   });
 
+  it('barrier --aligned on that output evaluates the path from A\' to B\' (flat: B\' = A\')', () => {
+    const r = runCli(['barrier', tmp.file('a'), tmp.file('b'), '--aligned', tmp.file('orthogonal'), '--data', tmp.file('images.safetensors'), '--steps', '3', '--workers', '1', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const json = JSON.parse(r.stdout) as { aligned: { loss: number[] }; barrier: { aligned: number }; alignedFrom: { symmetry?: string } };
+    assert.equal(json.alignedFrom.symmetry, 'orthogonal');
+    for (const l of json.aligned.loss) assert.ok(Math.abs(l - json.aligned.loss[0]) < 1e-4, `${json.aligned.loss}`);
+    assert.ok(Math.abs(json.barrier.aligned) < 1e-4);
+  });
+
   it('barrier evaluates both paths with accuracy on N×C×H×W images', () => {
     const r = runCli(['barrier', tmp.file('a'), tmp.file('b'), '--data', tmp.file('images.safetensors'), '--steps', '3', '--workers', '1', '--json']);
     assert.equal(r.code, 0, r.stderr);

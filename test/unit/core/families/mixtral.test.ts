@@ -1,8 +1,10 @@
 /**
  * Mixtral as a family of the registry (src/core/families/mixtral.ts): detected by its router
  * before Llama (whose naming it shares), with or without config.json; config.json's `model_type`
- * resolves to it; its spec is Llama's attention plus the experts' rules; what it does not do yet
- * (a config from the shapes alone, the orthogonal symmetry) is refused in one line.
+ * resolves to it; its spec is Llama's attention plus the experts' rules; its orthogonal layout
+ * is Llama's with the experts' stacked view as the MLP and the router reading the MLP norm; what
+ * it does not do (a config from the shapes alone, a layout of unstacked experts) is refused in
+ * one line.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -62,10 +64,20 @@ test("Mixtral's config.json reading is Llama's attention with MixtralConfig's de
   assert.equal(older.rope?.theta, 1e6, "MixtralConfig's rotary base");
 });
 
-test('what Mixtral does not do yet is refused in one line', async () => {
+test('the orthogonal layout: Llama\'s, the experts stacked as the MLP, the router a reader of the MLP norm; unstacked experts and a config from the shapes are refused in one line', async () => {
   const dir = hfFixture('mixtral-tiny');
   const lm = coreFamily('mixtral').lm!;
   assert.throws(() => lm.fromShapes(new Map(), {}), /num_experts_per_tok/);
   const config = parseLmConfig({ model_type: 'mixtral', num_hidden_layers: 2, hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 100, intermediate_size: 96, max_position_embeddings: 64, num_local_experts: 4, num_experts_per_tok: 2 }, path.join(dir, 'config.json'));
-  assert.throws(() => transformerLayout(new Map(), config), (e: unknown) => e instanceof SymmetryUnsupported && /Mixtral naming.*is not handled by the orthogonal symmetry yet$/.test(e.message) && !e.message.includes('\n'));
+  const asMap = (ts: TensorShape[]) => new Map(ts.map((t) => [t.name, { shape: t.shape, data: new Float32Array(0) }]));
+  const layout = transformerLayout(asMap(await shapes(dir, true)), config);
+  assert.equal(layout.arch, 'mixtral');
+  assert.equal(layout.rotary, true);
+  const b = layout.blocks[1];
+  assert.deepEqual(b.experts, { router: { weight: 'model.layers.1.block_sparse_moe.gate.weight', storage: 'outIn' }, count: 4 });
+  assert.deepEqual(b.mlpNorm.readers.map((r) => r.weight), ['model.layers.1.block_sparse_moe.gate.weight', 'model.layers.1.block_sparse_moe.experts.*.w1.weight', 'model.layers.1.block_sparse_moe.experts.*.w3.weight']);
+  assert.equal(b.mlpOut.weight, 'model.layers.1.block_sparse_moe.experts.*.w2.weight');
+  assert.equal(b.mlpWidth, 4 * 96);
+  const stored = asMap(await shapes(dir, false));
+  assert.throws(() => transformerLayout(stored, config), (e: unknown) => e instanceof SymmetryUnsupported && /experts of layer 0 are not stacked/.test(e.message) && !e.message.includes('\n'));
 });

@@ -1,7 +1,8 @@
 /**
- * The generalized symmetry (src/core/symmetry) on the GPT-2, Llama (GQA, RoPE) and Qwen2 (q/k/v
- * biases, tied embeddings) fixtures of test/fixtures/hf, through our LM forward pass (which
- * reproduces transformers' logits, lm-fixtures.test.ts): folding keeps the logits, the untied
+ * The generalized symmetry (src/core/symmetry) on the GPT-2, Llama (GQA, RoPE), Qwen2 (q/k/v
+ * biases, tied embeddings) and Mixtral (experts, router) fixtures of test/fixtures/hf, through
+ * our LM forward pass (which reproduces transformers' logits, lm-fixtures.test.ts): folding
+ * keeps the logits, the untied
  * form of a tied model keeps them (and keeping it tied does not), a random element of the group
  * keeps them, and Procrustes recovers a known residual map from weights and from activations.
  */
@@ -33,7 +34,7 @@ before(async () => {
   await initBackend(testBackend());
 });
 
-const FIXTURES = ['gpt2-tiny', 'llama-tiny-gqa', 'qwen2-tiny-gqa'] as const;
+const FIXTURES = ['gpt2-tiny', 'llama-tiny-gqa', 'qwen2-tiny-gqa', 'mixtral-tiny'] as const;
 const TOLERANCE = 1e-4;
 
 function randomIds(config: LmConfig, seed: number): tf.Tensor2D {
@@ -182,6 +183,32 @@ for (const name of FIXTURES) {
     });
   });
 }
+
+describe('mixtral-tiny: experts permute as wholes, the router\'s rows with them', () => {
+  it('a random element moves whole experts (units within each) and the router rows follow; a permutation splitting an expert is refused', async () => {
+    const lm = await load('mixtral-tiny');
+    const folded = foldNorms(lm.tensors, transformerLayout(lm.tensors, lm.config));
+    const block = folded.layout.blocks[0];
+    const experts = block.experts!;
+    assert.equal(experts.count, 4);
+    assert.equal(block.mlpWidth, 4 * 96);
+    assert.ok(block.mlpNorm.readers.some((r) => r.weight === experts.router.weight), 'the router reads the MLP norm');
+    const g = randomTransformerGroupElement(folded.layout, mulberry32(7));
+    const order = Array.from({ length: 4 }, (_, e) => Math.floor(g.mlp[0][e * 96] / 96));
+    assert.notDeepEqual(order, [0, 1, 2, 3], 'the element reorders the experts');
+    // Only the permutations (no residual map): new router row e is old row order[e].
+    const moved = applyTransformerGroup(folded.tensors, folded.layout, { mlp: g.mlp });
+    const [router, d] = [folded.tensors.get(experts.router.weight)!, folded.layout.hidden];
+    const movedRouter = moved.get(experts.router.weight)!;
+    for (let e = 0; e < 4; e++) assert.deepEqual(movedRouter.data.subarray(e * d, (e + 1) * d), router.data.subarray(order[e] * d, (order[e] + 1) * d));
+    const ids = randomIds(lm.config, 14);
+    assert.ok(maxAbsDiff(logits(lm.tensors, lm.config, ids), logits(moved, lm.config, ids)) < TOLERANCE);
+    ids.dispose();
+    const split = Array.from({ length: 4 * 96 }, (_, i) => i);
+    [split[0], split[96]] = [split[96], split[0]];
+    assert.throws(() => applyTransformerGroup(folded.tensors, folded.layout, { mlp: [split, g.mlp[1]] }), (e: Error) => e instanceof SymmetryUnsupported && /splits the units of expert/.test(e.message));
+  });
+});
 
 describe('refusals (one line each)', () => {
   it('an unfolded model, a GPT-2 residual map that moves the all-ones direction, a Llama QK map that does not commute with RoPE', async () => {
