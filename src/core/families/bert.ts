@@ -88,7 +88,9 @@ const lm: Omit<CoreLm, 'prefix'> = {
     return {};
   },
   fromShapes: bertFromShapes,
-  orthogonalUnsupported: 'BERT (post-LN) is not handled by the orthogonal symmetry yet',
+  // Post-LN: each LayerNorm's output is the stream itself, so its gain cannot be folded into a reader
+  // (the skip path has none), and an orthogonal map commutes with a per-feature gain only when the gain is constant.
+  orthogonalUnsupported: 'BERT (post-LN) has no orthogonal symmetry: its LayerNorm gains scale the residual stream itself, where no layer can absorb them, so only permutations keep its function (use --symmetry permutation)',
 };
 
 export const bert = transformerFamily(naming, 'Transformer (BERT naming)', lm, ['roberta']);

@@ -54,7 +54,8 @@ function foldOrRefuse(p: string, tensors: TensorMap, layout: () => TransformerLa
   try {
     return foldNorms(tensors, layout());
   } catch (e) {
-    if (e instanceof SymmetryUnsupported) refuse(`${base(p)}: ${e.message.replace(/^.*?config\.json: /, '').replace(/^.*?\.safetensors: /, '')}`, p);
+    // The message names the config.json or file it read; the refusal names the checkpoint once.
+    if (e instanceof SymmetryUnsupported) refuse(`${base(p)}: ${e.message.replace(/^.*?config\.json: /, '').replace(`${base(p)}: `, '')}`, p);
     throw e;
   }
 }
@@ -104,7 +105,7 @@ async function lmPair(req: AlignRequest): Promise<OrthogonalPair> {
 }
 
 async function classifierPair(req: AlignRequest): Promise<OrthogonalPair> {
-  const load = async (p: string) => {
+  const read = async (p: string) => {
     const weights = locateCheckpoint(p).weights;
     const ck = await openCheckpoint(weights);
     let tensors: TensorMap;
@@ -114,14 +115,17 @@ async function classifierPair(req: AlignRequest): Promise<OrthogonalPair> {
       await ck.close();
     }
     const config: ModelConfig = readModelConfig(p, req.model);
-    const family = detectModelFamily(tensors, config);
+    return { p, weights, tensors, config, family: detectModelFamily(tensors, config) };
+  };
+  const fold = ({ p, weights, tensors, config, family }: Awaited<ReturnType<typeof read>>) => {
     const folded = foldOrRefuse(p, tensors, () => classifierTransformerLayout(tensors, family, config, base(p)));
     const side: OrthogonalSide = { weights, tensors, folded, check: (t, seed) => checkPermutedEquivalence(tensors, t, config, undefined, seed) };
     return { side, config, family };
   };
-  const a = await load(req.a);
-  const b = await load(req.b);
-  if (a.family !== b.family) refuse(`${base(req.b)}: a ${b.family} model; ${base(req.a)} is a ${a.family} model`, req.b);
+  const [ra, rb] = [await read(req.a), await read(req.b)];
+  if (ra.family !== rb.family) refuse(`${base(req.b)}: --symmetry orthogonal aligns two models of one family; this is a ${rb.family} model, ${base(req.a)} a ${ra.family} model`, req.b);
+  const a = fold(ra);
+  const b = fold(rb);
   return {
     a: a.side,
     b: b.side,
