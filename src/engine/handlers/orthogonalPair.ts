@@ -16,6 +16,7 @@ import { checkPermutedEquivalence } from '../families/equivalence';
 import { buildModel, detectModelFamily, readTensors } from '../families/build';
 import { classifierFeaturePass, lmFeaturePass, orthogonalMatchingOn, type OrthogonalMatchingResult } from '../compute/orthogonalMatching';
 import { checkLmReparameterised } from '../compute/transformerEquivalence';
+import { assertFeaturesFit } from '../compute/dataFit';
 import { EngineError } from '../errors';
 import type { HandlerContext } from '../handlerContext';
 import { base } from '../loadTensors';
@@ -135,6 +136,8 @@ async function classifierPair(req: AlignRequest): Promise<OrthogonalPair> {
       const data = await trainingData(r);
       const ma = buildModel(a.side.folded.tensors, a.config);
       try {
+        // Images of another shape: one line naming the data file.
+        assertFeaturesFit(data.xShape.slice(1), ma.inputShape, data.source);
         const mb = buildModel(b.side.folded.tensors, b.config);
         try {
           return await orthogonalMatchingOn(b.side.folded.layout, classifierFeaturePass(b.side.folded.layout, ma, mb, data), { signal: ctx.signal, onProgress: ctx.onProgress });

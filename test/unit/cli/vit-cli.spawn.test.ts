@@ -162,5 +162,7 @@ describe('rebasin on a ViT pair (Hugging Face folders)', () => {
   it('images of another shape are refused in one line naming their file', async () => {
     const r = await runCliWatched(['barrier', tmp.file('a'), tmp.file('b'), '--data', tmp.file('wide.safetensors'), '--steps', '3', '--workers', '1']);
     assertRefused(r, tmp.file('wide.safetensors'), /images are \[3, 16, 64\] but the model takes \[3, 32, 32\]/);
+    const o = await runCliWatched(['align', tmp.file('a'), tmp.file('b'), '--method', 'activation', '--symmetry', 'orthogonal', '--data', tmp.file('wide.safetensors'), '--out', tmp.file('wide-out')]);
+    assertRefused(o, tmp.file('wide.safetensors'), /images are \[3, 16, 64\] but the model takes \[3, 32, 32\]/);
   });
 });
