@@ -232,6 +232,6 @@ describe('refusals (one line each)', () => {
     // Without RoPE (GPT-2) any orthogonal per-head QK map is allowed.
     assert.doesNotThrow(() => applyTransformerGroup(folded.tensors, folded.layout, { qk: folded.layout.blocks.map(() => Array.from({ length: 4 }, () => randomOrthogonal(16, random))) }));
     const bert = await loadLmCheckpoint(hfFixture('bert-tiny'));
-    assert.throws(() => transformerLayout(bert.tensors, bert.config), /BERT \(post-LN\) is not handled/);
+    assert.throws(() => transformerLayout(bert.tensors, bert.config), /BERT \(post-LN\) has no orthogonal symmetry: its LayerNorm gains scale the residual stream itself/);
   });
 });
