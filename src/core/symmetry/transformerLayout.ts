@@ -84,7 +84,7 @@ export interface TransformerLayout {
   readonly tied: boolean;
 }
 
-/** The layout of a GPT-2 or Llama-family checkpoint, as its family gives it; one-line refusal for anything else. */
+/** The layout of a language-model checkpoint (GPT-2, Llama family, Mixtral), as its family gives it; one-line refusal for anything else. */
 export function transformerLayout(tensors: TensorMap, config: LmConfig): TransformerLayout {
   if (config.gemma) throw new SymmetryUnsupported(`${config.file}: Gemma's (1 + weight) norms are not handled by the orthogonal symmetry yet`);
   const family = coreFamily(config.family);
