@@ -173,6 +173,7 @@ function ratios(r: PairResult): string {
   };
   const weight = barrier('weight', 'permutation');
   if (weight === undefined) return `${r.spec.id}: no permutation weight-matching barrier to compare with`;
+  if (weight < 1e-3) return `${r.spec.id}: permutation weight matching leaves no barrier (${weight.toFixed(3)}): nothing to divide by`;
   const ratio = (v: number | undefined): string => (v === undefined ? 'n/a (refused)' : `${v.toFixed(3)} / ${weight.toFixed(3)} = ${(v / weight).toFixed(2)}`);
   const steCells = (['permutation', 'orthogonal'] as const).flatMap((s) => [false, true].map((rep) => ({ s, rep, v: barrier('ste', s, rep) })));
   const best = steCells.filter((c) => c.v !== undefined).sort((x, y) => x.v! - y.v!)[0];

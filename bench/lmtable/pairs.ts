@@ -98,9 +98,9 @@ function vit(shape: TinyVit, t: Training & { readonly images: number }): PairSpe
 
 /** The pairs, sized so the whole table runs in about 10 to 15 minutes on 2 cores. */
 export const PAIRS: readonly PairSpec[] = [
-  gpt2({ layers: 2, d: 32, heads: 4 }, { steps: 200, batch: 16, lr: 1e-2 }),
+  gpt2({ layers: 2, d: 32, heads: 4 }, { steps: 400, batch: 16, lr: 1e-2 }),
   llama({ layers: 2, d: 32, heads: 4, kvHeads: 2, headDim: 8, inter: 64 }, { steps: 200, batch: 16, lr: 1e-2 }),
-  bert({ layers: 2, d: 32, heads: 4, inter: 64 }, { steps: 200, batch: 16, lr: 1e-2 }),
+  bert({ layers: 2, d: 32, heads: 4, inter: 64 }, { steps: 400, batch: 16, lr: 3e-3 }),
   vit({ layers: 2, d: 32, heads: 4, inter: 64, patch: 7, image: 28, channels: 1, classes: 10 }, { steps: 150, batch: 32, lr: 3e-3, images: 5000 }),
 ];
 
