@@ -2,8 +2,8 @@
  * `npm run bench`: every benchmark, each printing its figures as ratios against a baseline
  * measured in the same run (scipy / munkres / numpy / plain JS / one worker / a small file).
  * `npm run bench -- inspect lap` runs only the named sections; `npm run bench -- scale --preset 1b`
- * passes a flag to a section (align: `--previous PATH` also times a previous build's dist/cli.js; diffscan and procrustes are on request too, being minutes long; procrustes: `--max-d 4096`; scale: `--preset tiny|100m|1b` (default 100m), `--dir DIR`, `--backend wasm|tensorflow|both`; it is not part of the
- * default run, being minutes long).
+ * passes a flag to a section (align: `--previous PATH` also times a previous build's dist/cli.js; diffscan and procrustes are on request too, being minutes long; procrustes: `--max-d 4096`; scale: `--preset tiny|100m|1b` (default 100m), `--dir DIR`, `--backend wasm|tensorflow|both`; lmtable:
+ * `--only gpt2,llama,bert,vit`, `--dir DIR`; scale and lmtable are not part of the default run, being minutes long).
  */
 import { benchAlignCli } from './alignCli';
 import { benchAssignment } from './assignment';
@@ -13,6 +13,7 @@ import { benchDataBombs } from './dataBombs';
 import { benchDiffScan } from './diffScan';
 import { benchInspect } from './inspect';
 import { benchLm } from './lm';
+import { benchLmTable } from './lmtable/lmtable';
 import { benchMatching } from './matching';
 import { benchMatmul } from './matmul';
 import { benchNative } from './native';
@@ -35,7 +36,7 @@ function flags(argv: readonly string[]): { names: string[]; values: Map<string, 
 const argv = flags(process.argv.slice(2));
 
 /** Sections only run when named (too long for the default run). */
-const ON_REQUEST = new Set(['scale', 'laphuge', 'diffscan', 'procrustes']);
+const ON_REQUEST = new Set(['scale', 'laphuge', 'diffscan', 'procrustes', 'lmtable']);
 
 const SECTIONS: Record<string, { title: string; run: () => Promise<string[]> }> = {
   inspect: { title: 'inspect: 10 GB sparse file vs a small file', run: () => benchInspect() },
@@ -54,6 +55,10 @@ const SECTIONS: Record<string, { title: string; run: () => Promise<string[]> }> 
   procrustes: {
     title: 'orthogonal Procrustes (eigen path) vs numpy SVD and the Jacobi reference, d = 64 .. 2048 (`--max-d 4096` for more)',
     run: () => benchProcrustes(Number(argv.values.get('max-d') ?? 2048)),
+  },
+  lmtable: {
+    title: 'issue 21 comparison table: trained GPT-2 / Llama-GQA / BERT / ViT pairs, naive / weight / activation / ste x permutation / orthogonal, +- REPAIR (the CLI per cell)',
+    run: () => benchLmTable({ only: argv.values.get('only'), dir: argv.values.get('dir') }),
   },
   laphuge: { title: 'linear assignment at Llama MLP sizes (n = 5632, 14336; dense float64) vs scipy: time and peak memory', run: async () => benchLapLlama() },
   scale: {

@@ -40,9 +40,9 @@ const LLAMA_EPS = 1e-6;
 const BERT_EPS = 1e-12;
 const ROPE_THETA = 10000;
 
-type Weights = ReadonlyMap<string, tf.Tensor>;
+export type Weights = ReadonlyMap<string, tf.Tensor>;
 
-function getter(w: Weights): { m: (name: string) => tf.Tensor2D; v: (name: string) => tf.Tensor1D } {
+export function getter(w: Weights): { m: (name: string) => tf.Tensor2D; v: (name: string) => tf.Tensor1D } {
   const get = (name: string): tf.Tensor => {
     const t = w.get(name);
     if (!t) throw new Error(`no ${name}`);
@@ -52,7 +52,7 @@ function getter(w: Weights): { m: (name: string) => tf.Tensor2D; v: (name: strin
 }
 
 /** x [tokens, in] times a PyTorch Linear weight [out, in] (+ bias). */
-function linear(x: tf.Tensor2D, weight: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D {
+export function linear(x: tf.Tensor2D, weight: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D {
   const y = tf.matMul(x, weight, false, true) as tf.Tensor2D;
   return bias ? (tf.add(y, bias) as tf.Tensor2D) : y;
 }
@@ -124,15 +124,19 @@ function bertLogits(w: Weights, ids: tf.Tensor2D, m: TinyBert): tf.Tensor2D {
   return tf.add(tf.matMul(h, word, false, true), g.v('cls.predictions.bias')) as tf.Tensor2D;
 }
 
-interface TrainOptions {
+export interface TrainOptions {
   readonly seed: number;
   readonly steps: number;
   readonly batch: number;
   readonly lr: number;
 }
 
-/** Adam on `loss` from `init` (embedding tables scaled down: they train faster small); returns the weights and the last loss. */
-async function train(init: ReadonlyMap<string, RefTensor>, data: { ids: Int32Array; n: number; t: number }, o: TrainOptions, loss: (w: Weights, ids: tf.Tensor2D, rows: Int32Array) => tf.Scalar): Promise<{ weights: Map<string, RefTensor>; loss: number }> {
+/**
+ * Adam on `loss` from `init` (embedding tables scaled down: they train faster small); returns the
+ * weights and the last loss. Each step draws `batch` seeded rows of `data` (trainVit.ts passes
+ * labels as one-token rows and reads its images by the row numbers).
+ */
+export async function train(init: ReadonlyMap<string, RefTensor>, data: { ids: Int32Array; n: number; t: number }, o: TrainOptions, loss: (w: Weights, ids: tf.Tensor2D, rows: Int32Array) => tf.Scalar): Promise<{ weights: Map<string, RefTensor>; loss: number }> {
   const vars = new Map<string, tf.Variable>();
   for (const [name, t] of init) {
     const scale = /(embed_tokens|_embeddings)\.weight$/.test(name) ? 0.1 : 1;
