@@ -1,6 +1,8 @@
 /**
  * `align --symmetry orthogonal` (issue 21): aligns a GPT-2 or Llama-family B to A under the
- * generalized transformer group (src/core/symmetry) by activation matching on token data.
+ * generalized transformer group (src/core/symmetry) by weight matching (core/symmetry/weightMatching.ts,
+ * no data) or by activation matching on token data (compute/orthogonalMatching.ts). The two differ
+ * only in where the cross-correlations the maps are fitted to come from.
  *
  * Both models are reparameterised first: their norms are folded (unit gains; a tied head behind
  * a gain becomes an untied `lm_head.weight`), so A itself changes form. The output is
@@ -22,6 +24,8 @@ import { applyTransformerGroup, foldedConfigJson, foldNorms, SymmetryUnsupported
 import { currentBackend } from '../backend';
 import { orthogonalActivationMatching, type OrthogonalMatchingResult } from '../compute/orthogonalMatching';
 import { checkLmReparameterised } from '../compute/transformerEquivalence';
+import { orthogonalWeightMatching, type OrthogonalWeightMatchingResult } from '../../core/symmetry/weightMatching';
+import { tfMatMul } from '../tfMatMul';
 import { EngineError, throwIfCancelled } from '../errors';
 import type { HandlerContext } from '../handlerContext';
 import { base, isFloatDtype } from '../loadTensors';
@@ -57,8 +61,8 @@ function layoutOrRefuse(lm: LoadedLm, p: string): FoldedTransformer {
 
 export async function alignOrthogonal(req: AlignRequest, ctx: HandlerContext): Promise<AlignResult> {
   const started = performance.now();
-  if (req.method !== 'activation') refuse(`--symmetry orthogonal works with --method activation only (weight matching and STE search permutations); got --method ${req.method}`);
-  if (!req.data) refuse('--symmetry orthogonal needs token data (--data): activation matching runs both language models on it');
+  if (req.method === 'ste') refuse('--symmetry orthogonal works with --method weight or activation (STE searches permutations); got --method ste');
+  if (req.method === 'activation' && !req.data) refuse('--symmetry orthogonal with --method activation needs token data (--data): activation matching runs both language models on it');
   if (req.spec !== undefined) refuse('--symmetry orthogonal takes its layout from the model family; --spec gives permutation groups and does not apply');
   const aPath = req.out !== undefined ? referenceFoldedPath(req.out, writesFolder(locateCheckpoint(req.b), req.out)) : undefined;
   if (req.out !== undefined) {
@@ -74,8 +78,13 @@ export async function alignOrthogonal(req: AlignRequest, ctx: HandlerContext): P
   const configB = { ...b.config, tied: foldedB.layout.tied };
   throwIfCancelled(ctx.signal, 'align');
 
-  const { input } = await tokenInput(req.data, a.config, a.paths.config, req.data.tokenizer ?? a.paths.tokenizer, memoryBudgetOf(req), ctx.signal);
-  const match = await fitMaps(foldedA, configA, foldedB, configB, input, ctx);
+  const weight = req.method === 'weight' ? await weightMatchingOrRefuse(req, foldedA, foldedB, ctx) : undefined;
+  const match: OrthogonalMatchingResult = weight
+    ?? await fitMaps(foldedA, configA, foldedB, configB, (await tokenInput(req.data!, a.config, a.paths.config, req.data!.tokenizer ?? a.paths.tokenizer, memoryBudgetOf(req), ctx.signal)).input, ctx);
+  // Weight matching: the whole objective (every tensor the group acts on) over its sweeps; activation matching: the residual's, one pass.
+  const [objectiveBefore, objectiveAfter, iterations] = weight
+    ? [weight.objectives[0], weight.objectives[weight.objectives.length - 1], weight.objectives.length - 1]
+    : [match.residual.objectiveBefore, match.residual.objectiveAfter, 1];
   const bPrime = applyTransformerGroup(foldedB.tensors, foldedB.layout, match.element);
 
   ctx.onProgress({ stage: 'equivalence', message: "Checking that A' computes A's function and B' computes B's" });
@@ -103,9 +112,9 @@ export async function alignOrthogonal(req: AlignRequest, ctx: HandlerContext): P
     method: req.method,
     symmetry: 'orthogonal',
     seconds: (performance.now() - started) / 1000,
-    iterations: 1,
-    objectiveBefore: match.residual.objectiveBefore,
-    objectiveAfter: match.residual.objectiveAfter,
+    iterations,
+    objectiveBefore,
+    objectiveAfter,
     perms: Object.fromEntries([...match.element.mlp.map((p, l) => [`mlp.${l}`, [...p]]), ...match.element.heads.map((p, l) => [`heads.${l}`, [...p]])]),
     ...(write ? { out: req.out!, referenceFolded: aPath! } : {}),
     ...(req.out !== undefined ? { written: write } : {}),
@@ -115,6 +124,15 @@ export async function alignOrthogonal(req: AlignRequest, ctx: HandlerContext): P
     equivalence: outCheck,
     orthogonal: { residual: match.residual, qk: match.qk, vo: match.vo, untiedHead: foldedB.untied || foldedA.untied, referenceEquivalence: reference },
   };
+}
+
+async function weightMatchingOrRefuse(req: AlignRequest, foldedA: FoldedTransformer, foldedB: FoldedTransformer, ctx: HandlerContext): Promise<OrthogonalWeightMatchingResult> {
+  try {
+    return await orthogonalWeightMatching(foldedB.layout, foldedA.tensors, foldedB.tensors, { maxIter: req.maxIter, matmul: tfMatMul, signal: ctx.signal, onProgress: ctx.onProgress });
+  } catch (e) {
+    if (e instanceof SymmetryUnsupported) refuse(`${base(req.b)}: ${e.message}`, req.b);
+    throw e;
+  }
 }
 
 async function fitMaps(
