@@ -36,7 +36,7 @@ export interface AlignOptions {
   /** Checkpoint A (the reference B is aligned to). */
   readonly reference?: vscode.Uri;
   readonly method?: AlignMethod;
-  /** `--symmetry` (default permutation; `orthogonal`: activation matching of GPT-2 and Llama-family models). */
+  /** `--symmetry` (default permutation; `orthogonal`: GPT-2 and Llama-family models, any method). */
   readonly symmetry?: SymmetryId;
   /** Output path; default: the `rebasin.outputNaming` pattern beside B. */
   readonly out?: vscode.Uri;

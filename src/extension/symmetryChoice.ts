@@ -1,6 +1,6 @@
 /**
  * The symmetry choice of "Align with…" (`--symmetry`): offered after the method, only for a
- * method that searches the orthogonal symmetry (weight and activation matching) on a checkpoint that has one
+ * method that searches the orthogonal symmetry (weight matching, activation matching, STE) on a checkpoint that has one
  * (GPT-2, Llama family: core/symmetry/offered.ts). Pure: the QuickPick in alignCommand.ts shows it.
  */
 import type { MethodInfo } from '../core/methods';

@@ -28,7 +28,7 @@ import { procrustes, procrustesFixing, transpose } from '../linalg';
 import { cancelled } from '../matching/errors';
 import { matchingFraction } from '../matching/weightMatching';
 import { mapSummary, matchHeads, pairedSums, procrustesObjective, rotaryProcrustes, type HeadCross, type HeadShape, type OrthogonalMapSummary } from './mapFitting';
-import type { TransformerGroupElement } from './transformerGroup';
+import { applyTransformerGroup, type TransformerGroupElement } from './transformerGroup';
 import { featureAxis, SymmetryUnsupported, type LinearLayer, type TransformerLayout } from './transformerLayout';
 
 export interface OrthogonalWeightMatchingOptions {
@@ -37,6 +37,8 @@ export interface OrthogonalWeightMatchingOptions {
   readonly matmul: MatMulABt;
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: Progress) => void;
+  /** Where the descent starts (default the identity); `objectives[0]` is then the objective there. */
+  readonly init?: Required<TransformerGroupElement>;
 }
 
 export interface OrthogonalWeightMatchingResult {
@@ -46,7 +48,7 @@ export interface OrthogonalWeightMatchingResult {
   readonly residual: OrthogonalMapSummary;
   readonly qk: OrthogonalMapSummary[][];
   readonly vo: OrthogonalMapSummary[][];
-  /** The objective at the identity, then after each sweep (never decreasing). */
+  /** The objective at the start (the identity, or `init`), then after each sweep (never decreasing). */
   readonly objectives: number[];
 }
 
@@ -92,14 +94,17 @@ export async function orthogonalWeightMatching(layout: TransformerLayout, a: Ten
   const { hidden: d, headDim: hd, kvHeads } = layout;
   const layers = layout.blocks.length;
   const identity = (n: number) => Float64Array.from({ length: n * n }, (_, i) => (i % (n + 1) === 0 ? 1 : 0));
-  const state: State = {
-    residual: identity(d),
-    heads: layout.blocks.map(() => Array.from({ length: layout.heads }, (_, h) => h)),
-    qk: layout.blocks.map(() => Array.from({ length: kvHeads }, () => identity(hd))),
-    vo: layout.blocks.map(() => Array.from({ length: kvHeads }, () => identity(hd))),
-    mlp: layout.blocks.map((blk) => Array.from({ length: blk.mlpWidth }, (_, i) => i)),
-  };
-  let total = identityObjective(layout, a, b);
+  const init = opts.init;
+  const state: State = init
+    ? { residual: init.residual, heads: init.heads.map((x) => [...x]), qk: init.qk.map((x) => [...x]), vo: init.vo.map((x) => [...x]), mlp: init.mlp.map((x) => [...x]) }
+    : {
+      residual: identity(d),
+      heads: layout.blocks.map(() => Array.from({ length: layout.heads }, (_, h) => h)),
+      qk: layout.blocks.map(() => Array.from({ length: kvHeads }, () => identity(hd))),
+      vo: layout.blocks.map(() => Array.from({ length: kvHeads }, () => identity(hd))),
+      mlp: layout.blocks.map((blk) => Array.from({ length: blk.mlpWidth }, (_, i) => i)),
+    };
+  let total = identityObjective(layout, a, init ? applyTransformerGroup(b, layout, init) : b);
   const objectives = [total];
   let residualSummary: OrthogonalMapSummary | undefined;
   const qkSummary: OrthogonalMapSummary[][] = [];

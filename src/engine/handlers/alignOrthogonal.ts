@@ -24,6 +24,8 @@ import { applyTransformerGroup, foldedConfigJson, foldNorms, SymmetryUnsupported
 import { currentBackend } from '../backend';
 import { orthogonalActivationMatching, type OrthogonalMatchingResult } from '../compute/orthogonalMatching';
 import { checkLmReparameterised } from '../compute/transformerEquivalence';
+import { lmSteRefine, orthogonalOrbit } from '../compute/lmSte';
+import { lmSteOptions, logSteRun } from '../methods/lmSte';
 import { orthogonalWeightMatching, type OrthogonalWeightMatchingResult } from '../../core/symmetry/weightMatching';
 import { tfMatMul } from '../tfMatMul';
 import { EngineError, throwIfCancelled } from '../errors';
@@ -61,8 +63,7 @@ function layoutOrRefuse(lm: LoadedLm, p: string): FoldedTransformer {
 
 export async function alignOrthogonal(req: AlignRequest, ctx: HandlerContext): Promise<AlignResult> {
   const started = performance.now();
-  if (req.method === 'ste') refuse('--symmetry orthogonal works with --method weight or activation (STE searches permutations); got --method ste');
-  if (req.method === 'activation' && !req.data) refuse('--symmetry orthogonal with --method activation needs token data (--data): activation matching runs both language models on it');
+  if (req.method !== 'weight' && !req.data) refuse(`--symmetry orthogonal with --method ${req.method} needs token data (--data): ${req.method === 'ste' ? 'the straight-through estimator trains on it' : 'activation matching runs both language models on it'}`);
   if (req.spec !== undefined) refuse('--symmetry orthogonal takes its layout from the model family; --spec gives permutation groups and does not apply');
   const aPath = req.out !== undefined ? referenceFoldedPath(req.out, writesFolder(locateCheckpoint(req.b), req.out)) : undefined;
   if (req.out !== undefined) {
@@ -78,13 +79,7 @@ export async function alignOrthogonal(req: AlignRequest, ctx: HandlerContext): P
   const configB = { ...b.config, tied: foldedB.layout.tied };
   throwIfCancelled(ctx.signal, 'align');
 
-  const weight = req.method === 'weight' ? await weightMatchingOrRefuse(req, foldedA, foldedB, ctx) : undefined;
-  const match: OrthogonalMatchingResult = weight
-    ?? await fitMaps(foldedA, configA, foldedB, configB, (await tokenInput(req.data!, a.config, a.paths.config, req.data!.tokenizer ?? a.paths.tokenizer, memoryBudgetOf(req), ctx.signal)).input, ctx);
-  // Weight matching: the whole objective (every tensor the group acts on) over its sweeps; activation matching: the residual's, one pass.
-  const [objectiveBefore, objectiveAfter, iterations] = weight
-    ? [weight.objectives[0], weight.objectives[weight.objectives.length - 1], weight.objectives.length - 1]
-    : [match.residual.objectiveBefore, match.residual.objectiveAfter, 1];
+  const { match, objectiveBefore, objectiveAfter, iterations } = await fitByMethod(req, a, foldedA, configA, foldedB, configB, ctx);
   const bPrime = applyTransformerGroup(foldedB.tensors, foldedB.layout, match.element);
 
   ctx.onProgress({ stage: 'equivalence', message: "Checking that A' computes A's function and B' computes B's" });
@@ -124,6 +119,36 @@ export async function alignOrthogonal(req: AlignRequest, ctx: HandlerContext): P
     equivalence: outCheck,
     orthogonal: { residual: match.residual, qk: match.qk, vo: match.vo, untiedHead: foldedB.untied || foldedA.untied, referenceEquivalence: reference },
   };
+}
+
+interface Fitted {
+  readonly match: OrthogonalMatchingResult;
+  readonly objectiveBefore: number;
+  readonly objectiveAfter: number;
+  readonly iterations: number;
+}
+
+/**
+ * The group element by the request's method. Weight matching: the whole objective (every tensor
+ * the group acts on) over its sweeps. Activation matching: the residual map's objective, one
+ * pass. STE: activation matching, then Algorithm 2 with orthogonal weight matching as the
+ * projection (compute/lmSte.ts); the residual map's objective, and its steps.
+ */
+async function fitByMethod(req: AlignRequest, a: LoadedLm, foldedA: FoldedTransformer, configA: LmConfig, foldedB: FoldedTransformer, configB: LmConfig, ctx: HandlerContext): Promise<Fitted> {
+  if (req.method === 'weight') {
+    const w = await weightMatchingOrRefuse(req, foldedA, foldedB, ctx);
+    return { match: w, objectiveBefore: w.objectives[0], objectiveAfter: w.objectives[w.objectives.length - 1], iterations: w.objectives.length - 1 };
+  }
+  if (req.method === 'ste' && foldedA.untied !== foldedB.untied) {
+    refuse(`${base(req.b)}: the straight-through estimator interpolates A' and B', but folding untied the head of only ${foldedA.untied ? 'A' : 'B'} (one final norm gain is all ones)`, req.b);
+  }
+  const { input } = await tokenInput(req.data!, a.config, a.paths.config, req.data!.tokenizer ?? a.paths.tokenizer, memoryBudgetOf(req), ctx.signal);
+  const act = await fitMaps(foldedA, configA, foldedB, configB, input, ctx);
+  if (req.method !== 'ste') return { match: act, objectiveBefore: act.residual.objectiveBefore, objectiveAfter: act.residual.objectiveAfter, iterations: 1 };
+  const opts = lmSteOptions(req, configA, ctx);
+  const run = await lmSteRefine(foldedA.tensors, configA, input, act, orthogonalOrbit(foldedB.layout, foldedB.tensors, opts), opts);
+  logSteRun(run, ctx);
+  return { match: run.best, objectiveBefore: run.best.residual.objectiveBefore, objectiveAfter: run.best.residual.objectiveAfter, iterations: run.stepLoss.length };
 }
 
 async function weightMatchingOrRefuse(req: AlignRequest, foldedA: FoldedTransformer, foldedB: FoldedTransformer, ctx: HandlerContext): Promise<OrthogonalWeightMatchingResult> {

@@ -1,13 +1,13 @@
-/** The symmetry choice of "Align with…": offered only where the engine can do both (weight or activation matching on a GPT-2 or Llama-family model). */
+/** The symmetry choice of "Align with…": offered only where the engine can do both (every method, on a GPT-2 or Llama-family model). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { METHODS, methodInfo } from '../../../src/core/methods';
 import { symmetryChoices } from '../../../src/extension/symmetryChoice';
 
-test('orthogonal maps are offered with weight and activation matching, and only for a checkpoint that has them', () => {
+test('orthogonal maps are offered with weight matching, activation matching and STE, and only for a checkpoint that has them', () => {
   for (const m of METHODS) {
     const offered = symmetryChoices(m, true).map((c) => c.symmetry);
-    assert.deepEqual(offered, m.id === 'activation' || m.id === 'weight' ? ['permutation', 'orthogonal'] : [], m.id);
+    assert.deepEqual(offered, ['permutation', 'orthogonal'], m.id);
     assert.deepEqual(symmetryChoices(m, false), [], `${m.id} on a model without the orthogonal symmetry`);
   }
 });
@@ -21,4 +21,5 @@ test('each choice says in one line what it means', () => {
   // Weight matching reads no data: its orthogonal choice does not ask for any.
   const [, weightOrth] = symmetryChoices(methodInfo('weight'), true);
   assert.doesNotMatch(weightOrth.description, /data/);
+  assert.match(symmetryChoices(methodInfo('ste'), true)[1].description, /needs token data/);
 });

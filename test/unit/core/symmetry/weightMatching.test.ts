@@ -72,6 +72,16 @@ describe('orthogonal weight matching', () => {
     assert.ok(sweeps >= 2, 'the test saw several sweeps');
   });
 
+  it('gpt2-tiny: started at the element it found (`init`, as the STE projection does) it stays there in one sweep', async () => {
+    const { layout, a, b } = await foldedPair('gpt2-tiny', 12);
+    const found = await orthogonalWeightMatching(layout, a, b, { maxIter: 100, matmul });
+    const again = await orthogonalWeightMatching(layout, a, b, { maxIter: 100, matmul, init: found.element });
+    const last = found.objectives[found.objectives.length - 1];
+    assert.ok(Math.abs(again.objectives[0] - last) <= 1e-6 * Math.abs(last), `start ${again.objectives[0]}, converged ${last}`);
+    assert.equal(again.objectives.length, 2, 'one sweep');
+    assert.ok(maxDiff(again.element.residual, found.element.residual) < 1e-6);
+  });
+
   it('the residual step equals a plain float64 reference (cross-correlation in loops, Jacobi SVD)', async () => {
     const { layout, a, b } = await foldedPair('llama-tiny-gqa', 4);
     const d = layout.hidden;

@@ -227,11 +227,13 @@ describe('align --symmetry orthogonal refuses what it does not handle, in one li
       );
     });
   }
-  it('activation matching without token data', async () => {
-    const src = hfFixture('gpt2-tiny');
-    await assert.rejects(
-      alignHandler({ kind: 'align', a: src, b: src, method: 'activation', symmetry: 'orthogonal', seed: 0, maxIter: 1 }, ctx()),
-      (e: Error) => /needs token data/.test(e.message) && !e.message.includes('\n'),
-    );
-  });
+  for (const method of ['activation', 'ste'] as const) {
+    it(`${method} without token data`, async () => {
+      const src = hfFixture('gpt2-tiny');
+      await assert.rejects(
+        alignHandler({ kind: 'align', a: src, b: src, method, symmetry: 'orthogonal', seed: 0, maxIter: 1 }, ctx()),
+        (e: Error) => /needs token data/.test(e.message) && e.message.includes(`--method ${method}`) && !e.message.includes('\n'),
+      );
+    });
+  }
 });
