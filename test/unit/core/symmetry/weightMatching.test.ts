@@ -82,6 +82,17 @@ describe('orthogonal weight matching', () => {
     assert.ok(maxDiff(again.element.residual, found.element.residual) < 1e-6);
   });
 
+  it('stops when cancelled', async () => {
+    const { layout, a, b } = await foldedPair('gpt2-tiny', 13);
+    const ac = new AbortController();
+    let reports = 0;
+    await assert.rejects(
+      orthogonalWeightMatching(layout, a, b, { maxIter: 100, matmul, signal: ac.signal, onProgress: () => { if (++reports === 3) ac.abort(); } }),
+      /cancelled/,
+    );
+    assert.equal(reports, 3);
+  });
+
   it('the residual step equals a plain float64 reference (cross-correlation in loops, Jacobi SVD)', async () => {
     const { layout, a, b } = await foldedPair('llama-tiny-gqa', 4);
     const d = layout.hidden;
