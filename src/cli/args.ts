@@ -45,7 +45,8 @@ options:
   --spec FILE           permutation spec JSON ({"axes": {"tensor": ["P_0", null]}}); inferred when absent
   --method M            align/barrier: ${methodList} (${needData} need --data)
   --symmetry S          align/barrier/merge: permutation (default) | orthogonal (GPT-2, Llama family, Mixtral, ViT:
-                        orthogonal residual and per-head maps, with --method activation; writes A' beside OUT)
+                        orthogonal residual and per-head maps; weight, activation, and ste for language models;
+                        writes A' beside OUT)
   --aligned FILE        barrier: evaluate this aligned checkpoint as pi(B) instead of aligning again
 ${[SEED, MAX_ITER].map(optionUsage).join('\n')}
   --memory-budget SIZE  align/merge/barrier: memory for the computation, e.g. 8GB, 512MiB (default: half of RAM)

@@ -187,6 +187,8 @@ function warn(lines: readonly string[] | undefined): void {
 /** align --symmetry orthogonal: the maps (how far from a permutation), both equivalence checks, both files. */
 function printOrthogonal(out: Output, r: Omit<AlignResult, 'matrices'>, o: NonNullable<AlignResult['orthogonal']>): void {
   out.text(`aligned with ${r.method} matching, orthogonal symmetry, in ${r.seconds.toFixed(2)} s on ${r.backend}`);
+  // Weight matching's objective is the whole one, over its sweeps (the maps' own objectives are in the table).
+  if (r.method === 'weight') out.text(`${r.iterations} sweeps; objective sum<A', g.B'> over the tensors the group acts on: ${r.objectiveBefore.toPrecision(7)} -> ${r.objectiveAfter.toPrecision(7)}`);
   const row = (name: string, m: typeof o.residual): string[] => [name, String(m.size), m.rowMaxMean.toFixed(3), m.objectiveBefore.toPrecision(6), m.objectiveAfter.toPrecision(6)];
   const mean = (xs: (typeof o.residual)[]): typeof o.residual => ({
     size: xs[0]?.size ?? 0,

@@ -36,7 +36,7 @@ export interface AlignOptions {
   /** Checkpoint A (the reference B is aligned to). */
   readonly reference?: vscode.Uri;
   readonly method?: AlignMethod;
-  /** `--symmetry` (default permutation; `orthogonal`: activation matching of GPT-2, Llama-family, Mixtral and ViT models). */
+  /** `--symmetry` (default permutation; `orthogonal`: GPT-2, Llama-family, Mixtral and ViT models; weight, activation, STE). */
   readonly symmetry?: SymmetryId;
   /** Output path; default: the `rebasin.outputNaming` pattern beside B. */
   readonly out?: vscode.Uri;

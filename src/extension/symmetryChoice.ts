@@ -1,6 +1,6 @@
 /**
  * The symmetry choice of "Align with…" (`--symmetry`): offered after the method, only for a
- * method that searches the orthogonal symmetry (activation matching) on a checkpoint that has one
+ * method that searches the orthogonal symmetry (weight matching, activation matching, STE) on a checkpoint that has one
  * (GPT-2, Llama family, Mixtral, ViT: core/symmetry/offered.ts). Pure: the QuickPick in alignCommand.ts shows it.
  */
 import type { MethodInfo } from '../core/methods';
@@ -24,12 +24,15 @@ const ITEMS: Readonly<Record<SymmetryId, SymmetryItem>> = {
   orthogonal: {
     symmetry: 'orthogonal',
     label: 'Orthogonal maps',
-    description: 'residual stream rotations, per-head maps; needs data',
+    description: 'residual stream rotations, per-head maps',
     detail: "Rotate B's residual stream and each head's query/key and value/output spaces onto A's; also writes A' (A with folded norms) beside the output.",
   },
 };
 
 /** The symmetries to choose from for `method` on a checkpoint (`offered`: it has an orthogonal layout); empty: permutations only, nothing to ask. */
-export function symmetryChoices(method: Pick<MethodInfo, 'orthogonal'>, offered: boolean): readonly SymmetryItem[] {
-  return method.orthogonal === true && offered ? [ITEMS.permutation, ITEMS.orthogonal] : [];
+export function symmetryChoices(method: Pick<MethodInfo, 'orthogonal' | 'needsData'>, offered: boolean): readonly SymmetryItem[] {
+  if (method.orthogonal !== true || !offered) return [];
+  const orthogonal = ITEMS.orthogonal;
+  // What the data is for, where the method reads any: the maps are fitted to both models' activations on it.
+  return [ITEMS.permutation, method.needsData ? { ...orthogonal, description: `${orthogonal.description}; needs data` } : orthogonal];
 }

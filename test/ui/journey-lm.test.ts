@@ -4,7 +4,7 @@
 // 4 heads) trained here on that text; B: A under a known permutation of its residual stream, MLPs,
 // heads and the dimensions inside them, so the naive path crosses a real barrier and the aligned
 // one must be flat.
-// 1. Right-click B's model.safetensors → Align with… → A → Weight matching: the panel opens; its
+// 1. Right-click B's model.safetensors → Align with… → A → Weight matching → Permutations: the panel opens; its
 //    "Attention heads" tab shows each layer's head heatmap and the inner permutations; the loss
 //    curve says its perplexity; aligning undid the permutation (aligned barrier 0, equal ends).
 // 2. Palette → Compute barrier… → B → A: the barrier panel shows the same LM curve.
@@ -132,6 +132,8 @@ test('Align with… on a GPT-2 folder: head heatmaps per layer, an LM curve with
       }
     }
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Weight matching' }).first().click({ timeout: 30_000 });
+    // Both are GPT-2 folders: the symmetry is asked next (weight matching searches both).
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Permutations' }).first().click({ timeout: 30_000 });
 
     // The finished curve (not "Barrier so far") with its perplexity line.
     const frame = await findFrame(page, 'p.perplexity', 120_000);

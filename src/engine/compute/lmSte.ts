@@ -13,9 +13,11 @@
  * windows among those the run visited, pi_0 included, so the refinement never returns something
  * worse there than activation matching.
  *
- * The symmetry is the permutation one; an `orthogonal` setting would plug in as another
- * projection (the Procrustes fit of B onto theta~ in place of weight matching, and its transform
- * in place of applyPermutations): the step, loss and bookkeeping here do not change.
+ * The symmetry is an `SteOrbit`: permutations (weight matching of B onto theta~, applyPermutations)
+ * or the orthogonal group of a folded GPT-2 or Llama-family model (`orthogonalOrbit`: orthogonal
+ * weight matching of B' onto theta~, src/core/symmetry/weightMatching.ts, from the last
+ * projection; A and B are then A' and B' with folded norms). The step, loss and bookkeeping do
+ * not change; orthogonal projections are continuous, so each one is scored on the check windows.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '../gradients';
@@ -24,12 +26,15 @@ import { interpolate } from '../../core/matching/merge';
 import { applyPermutations } from '../../core/matching/permute';
 import { mulberry32, shuffleInPlace } from '../../core/matching/prng';
 import { weightMatching } from '../../core/matching/weightMatching';
+import { applyTransformerGroup, type TransformerLayout } from '../../core/symmetry';
+import { orthogonalWeightMatching } from '../../core/symmetry/weightMatching';
 import { throwIfCancelled } from '../errors';
 import { liveWeights } from '../lm/blocks';
 import type { LmConfig } from '../lm/config';
 import { evaluateLm, lowerBound, type LmEvaluationInput } from '../lm/evaluate';
 import { lmBytesPerSequence } from '../lm/memoryPlan';
 import { buildLm } from '../lm/model';
+import type { OrthogonalMatchingResult } from './orthogonalMatching';
 import type { SteOptions } from './ste';
 import { SteProxy } from './steProxy';
 
@@ -82,43 +87,81 @@ function minutesText(seconds: number): string {
   return `about ${m} min left`;
 }
 
+/** The orbit the STE projects theta~ onto: the projection (from the last one), its transform of B, and whether two are the same. */
+export interface SteOrbit<G> {
+  project(theta: TensorMap, from: G): Promise<G>;
+  apply(g: G): TensorMap;
+  same(x: G, y: G): boolean;
+}
+
+export interface LmSteRun<G> extends Omit<LmSteResult, 'perms'> {
+  /** The projection with the lowest midpoint loss on the check windows among those visited (the start included). */
+  readonly best: G;
+}
+
 export async function lmSteMatching(spec: PermSpec, a: TensorMap, b: TensorMap, config: LmConfig, input: LmEvaluationInput, init: Permutations, opts: LmSteOptions): Promise<LmSteResult> {
-  const names = [...a.keys()].filter((n) => b.has(n));
+  const orbit: SteOrbit<Permutations> = {
+    project: async (theta, from) => (await weightMatching(spec, theta, b, { seed: opts.seed, maxIter: opts.maxIter, matmul: opts.matmul, signal: opts.signal, initPerms: from })).perms,
+    apply: (perms) => applyPermutations(spec, perms, b),
+    same: samePerms,
+  };
+  const { best, ...rest } = await lmSteRefine(a, config, input, init, orbit, opts);
+  return { perms: best, ...rest };
+}
+
+/** The orthogonal group of folded B' (layout of B'): projections by orthogonal weight matching from the last one; `init` carries its maps' summaries. */
+export function orthogonalOrbit(layout: TransformerLayout, bFolded: TensorMap, opts: Pick<LmSteOptions, 'maxIter' | 'matmul' | 'signal'>): SteOrbit<OrthogonalMatchingResult> {
+  return {
+    project: (theta, from) => orthogonalWeightMatching(layout, theta, bFolded, { maxIter: opts.maxIter, matmul: opts.matmul, signal: opts.signal, init: from.element }),
+    apply: (g) => applyTransformerGroup(bFolded, layout, g.element),
+    same: (x, y) => x === y,
+  };
+}
+
+/** Algorithm 2 on a language model over any orbit of B (see the module comment). */
+export async function lmSteRefine<G>(a: TensorMap, config: LmConfig, input: LmEvaluationInput, init: G, orbit: SteOrbit<G>, opts: LmSteOptions): Promise<LmSteRun<G>> {
+  const first = orbit.apply(init);
+  const names = [...a.keys()].filter((n) => first.has(n));
   const batch = lmSteBatch(config, input.t, opts.budgetBytes, Math.min(opts.batchSize, input.n));
   const steps = opts.epochs * Math.ceil(input.n / batch);
   // The check windows: the first ones, up to four batches (the same every time a projection is scored).
   const check = sequencesOf(input, Array.from({ length: Math.min(input.n, 4 * batch) }, (_, i) => i));
   const checkInput: LmEvaluationInput = { ...input, input: check.ids, n: check.ids.length / input.t, rows: check.rows, targets: check.targets };
-  const midpointCheckLoss = async (perms: Permutations): Promise<number> => {
-    const model = buildLm(interpolate(a, applyPermutations(spec, perms, b), 0.5), config);
+  const midpointCheckLoss = async (piB: TensorMap): Promise<number> => {
+    const model = buildLm(interpolate(a, piB, 0.5), config);
     try {
       return (await evaluateLm(model, checkInput, { budgetBytes: opts.budgetBytes, signal: opts.signal })).loss;
     } finally {
       model.dispose();
     }
   };
-  const start = await midpointCheckLoss(init);
-  let best = { perms: init, loss: start };
-  const scored: Permutations[] = [init];
+  const start = await midpointCheckLoss(first);
+  let best = { g: init, loss: start };
+  const scored: G[] = [init];
 
   const ste = new SteProxy(a, names, opts.learningRate);
   const rand = mulberry32(opts.seed ^ 0x57e);
   const order = Array.from({ length: input.n }, (_, i) => i);
-  let perms: Permutations = init;
+  let g: G = init;
   const stepLoss: number[] = [];
   const began = Date.now();
+  /** Projects theta~ from the last projection; scores a projection not seen before; returns pi(B). */
+  const projectAndScore = async (): Promise<TensorMap> => {
+    g = await orbit.project(ste.host(), g);
+    const piB = orbit.apply(g);
+    if (!scored.some((p) => orbit.same(p, g))) {
+      scored.push(g);
+      const loss = await midpointCheckLoss(piB);
+      if (loss < best.loss) best = { g, loss };
+    }
+    return piB;
+  };
   try {
     for (let epoch = 0; epoch < opts.epochs; epoch++) {
       shuffleInPlace(order, rand);
       for (let s0 = 0; s0 < input.n; s0 += batch) {
         throwIfCancelled(opts.signal, 'ste matching');
-        perms = (await weightMatching(spec, ste.host(), b, { seed: opts.seed, maxIter: opts.maxIter, matmul: opts.matmul, signal: opts.signal, initPerms: perms })).perms;
-        if (!scored.some((p) => samePerms(p, perms))) {
-          scored.push(perms);
-          const loss = await midpointCheckLoss(perms);
-          if (loss < best.loss) best = { perms, loss };
-        }
-        const piB = applyPermutations(spec, perms, b);
+        const piB = await projectAndScore();
         const part = sequencesOf(input, order.slice(s0, s0 + batch));
         if (part.rows.length > 0) stepLoss.push(await step(part, piB));
         const done = stepLoss.length;
@@ -135,12 +178,8 @@ export async function lmSteMatching(spec: PermSpec, a: TensorMap, b: TensorMap, 
       }
     }
     throwIfCancelled(opts.signal, 'ste matching');
-    perms = (await weightMatching(spec, ste.host(), b, { seed: opts.seed, maxIter: opts.maxIter, matmul: opts.matmul, signal: opts.signal, initPerms: perms })).perms;
-    if (!scored.some((p) => samePerms(p, perms))) {
-      const loss = await midpointCheckLoss(perms);
-      if (loss < best.loss) best = { perms, loss };
-    }
-    return { perms: best.perms, stepLoss, checkLoss: { start, result: best.loss }, batch };
+    await projectAndScore();
+    return { best: best.g, stepLoss, checkLoss: { start, result: best.loss }, batch };
   } finally {
     ste.dispose();
   }

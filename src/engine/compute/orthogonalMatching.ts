@@ -22,6 +22,7 @@ import type { Progress } from '../../core/checkpoint';
 import { solveAssignmentMax } from '../../core/assignment/lap';
 import { procrustes, procrustesFixing } from '../../core/linalg';
 import type { TransformerGroupElement, TransformerLayout } from '../../core/symmetry';
+import { mapSummary, matchHeads, rotaryProcrustes, type OrthogonalMapSummary } from '../../core/symmetry/mapFitting';
 import { throwIfCancelled } from '../errors';
 import type { Dataset } from '../../core/data';
 import type { LmModel } from '../lm/layers';
@@ -29,18 +30,7 @@ import type { LmEvaluationInput } from '../lm/evaluate';
 import type { Model } from './model';
 import { accumulate, correlationMatrix, type Stats } from './activationMatching';
 
-/** How far one orthogonal map is from a permutation: the mean over rows of the largest |R_ij| (1 for a signed permutation). */
-export interface OrthogonalMapSummary {
-  readonly size: number;
-  readonly rowMaxMean: number;
-  /**
-   * trace(R^T M) for the identity and for the fitted R (M the cross-correlation): what the map gained.
-   * For a head (indexed by A's head): before = B's head of the same index unmatched, after = the
-   * matched head of B through its map.
-   */
-  readonly objectiveBefore: number;
-  readonly objectiveAfter: number;
-}
+export { procrustesObjective, rotaryProcrustes, type OrthogonalMapSummary } from '../../core/symmetry/mapFitting';
 
 export interface OrthogonalMatchingResult {
   /** The element g with g . B' ~ A' (B' folded). */
@@ -185,92 +175,16 @@ export async function orthogonalMatchingOn(
   const unit = new Float64Array(d).fill(1 / Math.sqrt(d));
   const r = layout.centered ? procrustesFixing(residual, d, unit) : procrustes(residual, d);
   const qkFit = (m: Float64Array) => (layout.rotary ? rotaryProcrustes(m, hd) : procrustes(m, hd));
-  const matched = layout.blocks.map((_, l) => matchHeads(qCross[l], kCross[l], vCross[l], { heads, kvHeads, hd, perGroup }, qkFit));
+  const matched = layout.blocks.map((_, l) => matchHeads({ q: qCross[l], k: kCross[l], v: vCross[l] }, { heads, kvHeads, hd, perGroup }, qkFit));
   const qkMaps = matched.map((m) => m.qk.map((x) => qkFit(x)));
   const voMaps = matched.map((m) => m.vo.map((x) => procrustes(x, hd)));
   const unitPerms = layout.blocks.map((blk, l) => unitPermutation(mlp.get(`mlp.${l}`), blk.mlpWidth, blk.experts?.count ?? 1));
   return {
     element: { residual: r, heads: matched.map((m) => m.heads), qk: qkMaps, vo: voMaps, mlp: unitPerms },
-    residual: summary(r, residual, d),
-    qk: qkMaps.map((row, l) => row.map((m, j) => summary(m, matched[l].qk[j], hd, matched[l].qkSame[j]))),
-    vo: voMaps.map((row, l) => row.map((m, j) => summary(m, matched[l].vo[j], hd, matched[l].voSame[j]))),
+    residual: mapSummary(r, residual, d),
+    qk: qkMaps.map((row, l) => row.map((m, j) => mapSummary(m, matched[l].qk[j], hd, matched[l].qkSame[j]))),
+    vo: voMaps.map((row, l) => row.map((m, j) => mapSummary(m, matched[l].vo[j], hd, matched[l].voSame[j]))),
   };
-}
-
-interface HeadShape {
-  readonly heads: number;
-  readonly kvHeads: number;
-  readonly hd: number;
-  readonly perGroup: number;
-}
-
-interface MatchedHeads {
-  /** New query head h is B's query head heads[h] (group-preserving). */
-  readonly heads: number[];
-  /** Per A's key/value head j: the summed QK cross-correlation of the matched pair, and VO's. */
-  readonly qk: Float64Array[];
-  readonly vo: Float64Array[];
-  /** The same sums for B's head j with A's head j (no head permutation): the summaries' baseline. */
-  readonly qkSame: Float64Array[];
-  readonly voSame: Float64Array[];
-}
-
-/**
- * Matches B's heads to A's: the value of pairing B's key/value head jb with A's ia is the Procrustes
- * objective (nuclear norm; under rotary positions the per-pair rotation's) of its QK map, over its
- * key and its query heads paired within the group by the same objective per query head, plus that
- * of its VO map; linear assignment picks the pairing.
- */
-function matchHeads(qCross: Float64Array, kCross: Float64Array, vCross: Float64Array, shape: HeadShape, qkFit: (m: Float64Array) => Float64Array): MatchedHeads {
-  const { heads, kvHeads, hd, perGroup } = shape;
-  const objective = (m: Float64Array, fit: (m: Float64Array) => Float64Array) => procrustesObjective(fit(m), m);
-  const vo = (m: Float64Array) => procrustes(m, hd);
-  // Query heads within a pair of groups: queryPairs[jb][ia] lists, per A's query head, B's query head.
-  const queryPairs: number[][][] = [];
-  const value = new Float64Array(kvHeads * kvHeads);
-  const qkSum: Float64Array[][] = [];
-  for (let jb = 0; jb < kvHeads; jb++) {
-    queryPairs.push([]);
-    qkSum.push([]);
-    for (let ia = 0; ia < kvHeads; ia++) {
-      let qOrder = [0];
-      if (perGroup > 1) {
-        const c = new Float64Array(perGroup * perGroup);
-        for (let x = 0; x < perGroup; x++) for (let y = 0; y < perGroup; y++) c[y * perGroup + x] = objective(block(qCross, heads, hd, jb * perGroup + x, ia * perGroup + y), qkFit);
-        qOrder = Array.from(solveAssignmentMax(c, perGroup).rowToCol);
-      }
-      const pairs = qOrder.map((x) => jb * perGroup + x);
-      const sum = block(kCross, kvHeads, hd, jb, ia);
-      pairs.forEach((hb, y) => addInto(sum, block(qCross, heads, hd, hb, ia * perGroup + y)));
-      queryPairs[jb].push(pairs);
-      qkSum[jb].push(sum);
-      value[ia * kvHeads + jb] = objective(sum, qkFit) + objective(block(vCross, kvHeads, hd, jb, ia), vo);
-    }
-  }
-  const kvOrder = kvHeads > 1 ? Array.from(solveAssignmentMax(value, kvHeads).rowToCol) : [0];
-  return {
-    heads: kvOrder.flatMap((jb, ia) => queryPairs[jb][ia]),
-    qk: kvOrder.map((jb, ia) => qkSum[jb][ia]),
-    vo: kvOrder.map((jb, ia) => block(vCross, kvHeads, hd, jb, ia)),
-    qkSame: Array.from({ length: kvHeads }, (_, j) => {
-      const sum = block(kCross, kvHeads, hd, j, j);
-      for (let h = j * perGroup; h < (j + 1) * perGroup; h++) addInto(sum, block(qCross, heads, hd, h, h));
-      return sum;
-    }),
-    voSame: Array.from({ length: kvHeads }, (_, j) => block(vCross, kvHeads, hd, j, j)),
-  };
-}
-
-/** The hd x hd block (B's head hb, A's head ha) of a cross-correlation of `count` heads. */
-function block(cross: Float64Array, count: number, hd: number, hb: number, ha: number): Float64Array {
-  const width = count * hd;
-  const out = new Float64Array(hd * hd);
-  for (let i = 0; i < hd; i++) for (let j = 0; j < hd; j++) out[i * hd + j] = cross[(hb * hd + i) * width + ha * hd + j];
-  return out;
-}
-
-function addInto(into: Float64Array, x: Float64Array): void {
-  for (let i = 0; i < x.length; i++) into[i] += x[i];
 }
 
 interface Captured {
@@ -341,44 +255,4 @@ function unitPermutation(s: Stats | undefined, n: number, experts: number): numb
     const [ea, u] = [Math.floor(k / w), k % w];
     return outer[ea] * w + inner[ea][outer[ea]][u];
   });
-}
-
-/**
- * The maximiser of trace(R^T M) among maps commuting with rotary positions (rotate-half layout:
- * dimension e pairs with e + n/2): per pair the rotation [[c, s], [-s, c]], whose objective
- * c (M_ee + M_ff) + s (M_ef - M_fe) peaks at the angle atan2(M_ef - M_fe, M_ee + M_ff).
- */
-export function rotaryProcrustes(m: Float64Array, n: number): Float64Array {
-  const half = n / 2;
-  const r = new Float64Array(n * n);
-  for (let e = 0; e < half; e++) {
-    const f = e + half;
-    const angle = Math.atan2(m[e * n + f] - m[f * n + e], m[e * n + e] + m[f * n + f]);
-    const [c, s] = [Math.cos(angle), Math.sin(angle)];
-    r[e * n + e] = c;
-    r[e * n + f] = s;
-    r[f * n + e] = -s;
-    r[f * n + f] = c;
-  }
-  return r;
-}
-
-/** trace(R^T M). */
-export function procrustesObjective(r: ArrayLike<number>, m: ArrayLike<number>): number {
-  let acc = 0;
-  for (let i = 0; i < m.length; i++) acc += r[i] * m[i];
-  return acc;
-}
-
-/** `same`: the cross-correlation the identity faces (for a head: B's head of the same index, unmatched); `m` by default. */
-function summary(r: Float64Array, m: Float64Array, n: number, same: Float64Array = m): OrthogonalMapSummary {
-  let rows = 0;
-  for (let i = 0; i < n; i++) {
-    let top = 0;
-    for (let j = 0; j < n; j++) top = Math.max(top, Math.abs(r[i * n + j]));
-    rows += top;
-  }
-  let trace = 0;
-  for (let i = 0; i < n; i++) trace += same[i * n + i];
-  return { size: n, rowMaxMean: rows / n, objectiveBefore: trace, objectiveAfter: procrustesObjective(r, m) };
 }

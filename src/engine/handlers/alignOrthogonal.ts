@@ -1,7 +1,10 @@
 /**
  * `align --symmetry orthogonal` (issue 21): aligns a pre-norm transformer B (GPT-2, the Llama
- * family, Mixtral; ViT) to A under the generalized transformer group (src/core/symmetry) by
- * activation matching on token data (images for a ViT; orthogonalPair.ts).
+ * family, Mixtral; ViT) to A under the generalized transformer group (src/core/symmetry) by weight
+ * matching (core/symmetry/weightMatching.ts, no data), by activation matching on the request's data
+ * (token ids; images for a ViT; orthogonalPair.ts), or by the straight-through estimator on top of
+ * activation matching (language models). They differ only in where the maps' cross-correlations
+ * come from.
  *
  * Both models are reparameterised first: their norms are folded (unit gains; a tied head behind
  * a gain becomes an untied `lm_head.weight`), so A itself changes form. The output is
@@ -22,13 +25,17 @@ import { applyTransformerGroup, foldedConfigJson, withPictures } from '../../cor
 import { referenceFoldedPath } from '../../core/symmetry/referenceFolded';
 import { stackExperts } from '../../core/moe/expertStack';
 import { currentBackend } from '../backend';
+import type { OrthogonalMatchingResult } from '../compute/orthogonalMatching';
+import { orthogonalWeightMatching, type OrthogonalWeightMatchingResult } from '../../core/symmetry/weightMatching';
+import { SymmetryUnsupported } from '../../core/symmetry';
+import { tfMatMul } from '../tfMatMul';
 import { EngineError, throwIfCancelled } from '../errors';
 import type { HandlerContext } from '../handlerContext';
 import { base, isFloatDtype } from '../loadTensors';
 import { checkOutput, otherReads } from '../outputCheck';
 import type { AlignRequest, AlignResult, EquivalenceReport } from '../protocol';
 import { TOOL, VERSION } from '../version';
-import { loadOrthogonalPair, type OrthogonalSide } from './orthogonalPair';
+import { loadOrthogonalPair, type OrthogonalPair, type OrthogonalSide } from './orthogonalPair';
 
 /** One line refusing what the orthogonal symmetry does not handle (request, family). */
 function refuse(message: string, file?: string): never {
@@ -37,8 +44,7 @@ function refuse(message: string, file?: string): never {
 
 export async function alignOrthogonal(req: AlignRequest, ctx: HandlerContext): Promise<AlignResult> {
   const started = performance.now();
-  if (req.method !== 'activation') refuse(`--symmetry orthogonal works with --method activation only (weight matching and STE search permutations); got --method ${req.method}`);
-  if (!req.data) refuse('--symmetry orthogonal needs data (--data: token ids or text for a language model, images for a ViT): activation matching runs both models on it');
+  if (req.method !== 'weight' && !req.data) refuse(`--symmetry orthogonal with --method ${req.method} needs data (--data: token ids or text for a language model, images for a ViT): ${req.method === 'ste' ? 'the straight-through estimator trains on it' : 'activation matching runs both models on it'}`);
   if (req.spec !== undefined) refuse('--symmetry orthogonal takes its layout from the model family; --spec gives permutation groups and does not apply');
   const aPath = req.out !== undefined ? referenceFoldedPath(req.out, writesFolder(locateCheckpoint(req.b), req.out)) : undefined;
   if (req.out !== undefined) {
@@ -50,7 +56,7 @@ export async function alignOrthogonal(req: AlignRequest, ctx: HandlerContext): P
   const { a, b } = pair;
   throwIfCancelled(ctx.signal, 'align');
 
-  const match = await pair.match(req, ctx);
+  const { match, objectiveBefore, objectiveAfter, iterations } = await fitByMethod(req, pair, ctx);
   const bPrime = applyTransformerGroup(b.folded.tensors, b.folded.layout, match.element);
 
   ctx.onProgress({ stage: 'equivalence', message: "Checking that A' computes A's function and B' computes B's" });
@@ -78,9 +84,9 @@ export async function alignOrthogonal(req: AlignRequest, ctx: HandlerContext): P
     method: req.method,
     symmetry: 'orthogonal',
     seconds: (performance.now() - started) / 1000,
-    iterations: 1,
-    objectiveBefore: match.residual.objectiveBefore,
-    objectiveAfter: match.residual.objectiveAfter,
+    iterations,
+    objectiveBefore,
+    objectiveAfter,
     perms: Object.fromEntries([...match.element.mlp.map((p, l) => [`mlp.${l}`, [...p]]), ...match.element.heads.map((p, l) => [`heads.${l}`, [...p]])]),
     ...(write ? { out: req.out!, referenceFolded: aPath! } : {}),
     ...(req.out !== undefined ? { written: write } : {}),
@@ -91,6 +97,42 @@ export async function alignOrthogonal(req: AlignRequest, ctx: HandlerContext): P
     // The panel's pictures of |R| (bounded in size) only when asked, as the permutation heatmaps' matrices.
     orthogonal: { ...(req.includeMatrices ? withPictures(match, match.element) : { residual: match.residual, qk: match.qk, vo: match.vo }), untiedHead: b.folded.untied || a.folded.untied, referenceEquivalence: reference },
   };
+}
+
+interface Fitted {
+  readonly match: OrthogonalMatchingResult;
+  readonly objectiveBefore: number;
+  readonly objectiveAfter: number;
+  readonly iterations: number;
+}
+
+/**
+ * The group element by the request's method. Weight matching: the whole objective (every tensor
+ * the group acts on) over its sweeps. Activation matching: the residual map's objective, one
+ * pass. STE: activation matching, then Algorithm 2 with orthogonal weight matching as the
+ * projection (compute/lmSte.ts, language models only); the residual map's objective, and its steps.
+ */
+async function fitByMethod(req: AlignRequest, pair: OrthogonalPair, ctx: HandlerContext): Promise<Fitted> {
+  if (req.method === 'weight') {
+    const w = await weightMatchingOrRefuse(req, pair, ctx);
+    return { match: w, objectiveBefore: w.objectives[0], objectiveAfter: w.objectives[w.objectives.length - 1], iterations: w.objectives.length - 1 };
+  }
+  if (req.method === 'ste') {
+    if (!pair.refine) refuse(`${base(req.b)}: --method ste with --symmetry orthogonal trains language models on token data; this is a ${pair.family} model (use --method activation or weight)`, req.b);
+    const run = await pair.refine(req, ctx);
+    return { match: run, objectiveBefore: run.residual.objectiveBefore, objectiveAfter: run.residual.objectiveAfter, iterations: run.steps };
+  }
+  const act = await pair.match(req, ctx);
+  return { match: act, objectiveBefore: act.residual.objectiveBefore, objectiveAfter: act.residual.objectiveAfter, iterations: 1 };
+}
+
+async function weightMatchingOrRefuse(req: AlignRequest, pair: OrthogonalPair, ctx: HandlerContext): Promise<OrthogonalWeightMatchingResult> {
+  try {
+    return await orthogonalWeightMatching(pair.b.folded.layout, pair.a.folded.tensors, pair.b.folded.tensors, { maxIter: req.maxIter, matmul: tfMatMul, signal: ctx.signal, onProgress: ctx.onProgress });
+  } catch (e) {
+    if (e instanceof SymmetryUnsupported) refuse(`${base(req.b)}: ${e.message}`, req.b);
+    throw e;
+  }
 }
 
 /**

@@ -25,6 +25,9 @@ import { buildLm } from '../lm/model';
 import { memoryBudgetOf, trainingData } from '../methods/common';
 import type { AlignRequest, EquivalenceReport } from '../protocol';
 import { tokenInput } from './evaluateLmPath';
+import { lmSteRefine, orthogonalOrbit } from '../compute/lmSte';
+import { lmSteOptions, logSteRun } from '../methods/lmSte';
+import type { LmEvaluationInput } from '../lm/evaluate';
 
 /** One checkpoint: its weights as read, folded, and how a reparameterisation of it is checked. */
 export interface OrthogonalSide {
@@ -45,6 +48,11 @@ export interface OrthogonalPair {
   readonly family: string;
   /** Activation matching of fold(B) to fold(A) on the request's data. */
   match(req: AlignRequest, ctx: HandlerContext): Promise<OrthogonalMatchingResult>;
+  /**
+   * Language models: activation matching, then the straight-through estimator (Algorithm 2) with
+   * orthogonal weight matching as its projection; the best element visited and the steps taken.
+   */
+  readonly refine?: (req: AlignRequest, ctx: HandlerContext) => Promise<OrthogonalMatchingResult & { readonly steps: number }>;
 }
 
 function refuse(message: string, file?: string): never {
@@ -88,21 +96,38 @@ async function lmPair(req: AlignRequest): Promise<OrthogonalPair> {
     b: b.side,
     family: a.lm.config.family,
     async match(r, ctx) {
-      if (!r.data) refuse('--symmetry orthogonal needs token data (--data): activation matching runs both language models on it');
-      const { input } = await tokenInput(r.data, a.lm.config, a.lm.paths.config, r.data.tokenizer ?? a.lm.paths.tokenizer, memoryBudgetOf(r), ctx.signal);
-      const ma = buildLm(a.side.folded.tensors, a.foldedConfig);
-      try {
-        const mb = buildLm(b.side.folded.tensors, b.foldedConfig);
-        try {
-          return await orthogonalMatchingOn(b.side.folded.layout, lmFeaturePass(ma, mb, input), { signal: ctx.signal, onProgress: ctx.onProgress });
-        } finally {
-          mb.dispose();
-        }
-      } finally {
-        ma.dispose();
-      }
+      return activation(await tokens(r, ctx), ctx);
+    },
+    async refine(r, ctx) {
+      // Algorithm 2 interpolates A' and B': both need the same head form.
+      if (a.side.folded.untied !== b.side.folded.untied) refuse(`${base(r.b)}: the straight-through estimator interpolates A' and B', but folding untied the head of only ${a.side.folded.untied ? 'A' : 'B'} (one final norm gain is all ones)`, r.b);
+      const input = await tokens(r, ctx);
+      const start = await activation(input, ctx);
+      const opts = lmSteOptions(r, a.foldedConfig, ctx);
+      const run = await lmSteRefine(a.side.folded.tensors, a.foldedConfig, input, start, orthogonalOrbit(b.side.folded.layout, b.side.folded.tensors, opts), opts);
+      logSteRun(run, ctx);
+      return { ...run.best, steps: run.stepLoss.length };
     },
   };
+
+  async function tokens(r: AlignRequest, ctx: HandlerContext): Promise<LmEvaluationInput> {
+    if (!r.data) refuse('--symmetry orthogonal needs token data (--data): activation matching runs both language models on it');
+    return (await tokenInput(r.data, a.lm.config, a.lm.paths.config, r.data.tokenizer ?? a.lm.paths.tokenizer, memoryBudgetOf(r), ctx.signal)).input;
+  }
+
+  async function activation(input: LmEvaluationInput, ctx: HandlerContext): Promise<OrthogonalMatchingResult> {
+    const ma = buildLm(a.side.folded.tensors, a.foldedConfig);
+    try {
+      const mb = buildLm(b.side.folded.tensors, b.foldedConfig);
+      try {
+        return await orthogonalMatchingOn(b.side.folded.layout, lmFeaturePass(ma, mb, input), { signal: ctx.signal, onProgress: ctx.onProgress });
+      } finally {
+        mb.dispose();
+      }
+    } finally {
+      ma.dispose();
+    }
+  }
 }
 
 async function classifierPair(req: AlignRequest): Promise<OrthogonalPair> {

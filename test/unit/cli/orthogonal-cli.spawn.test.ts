@@ -2,8 +2,9 @@
  * `--symmetry orthogonal` through the built CLI (issue 21 item 1): on B = g . fold(A) for the
  * gpt2-tiny fixture and a random element g of the generalized group, `align` writes B' and A'
  * (folders, untied head, config.json saying so), `barrier --aligned` evaluates A' to B' (flat:
- * B' = A'), `merge A B'` merges with A', `barrier --symmetry orthogonal` aligns in the run, and
- * BERT is refused in one line.
+ * B' = A'), `merge A B'` merges with A', `barrier --symmetry orthogonal` aligns in the run,
+ * `align --symmetry orthogonal` with the default method (weight matching, no data) aligns it too,
+ * and BERT is refused in one line.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -77,6 +78,22 @@ describe('rebasin --symmetry orthogonal (built CLI)', () => {
     assert.equal(rr.align?.symmetry, 'orthogonal');
     assert.equal(rr.alignedFrom?.symmetry, 'orthogonal');
     assert.ok(rr.barrier.aligned !== undefined && Math.abs(rr.barrier.aligned) < 1e-3, `aligned barrier ${rr.barrier.aligned}`);
+
+    // Weight matching, the default method: no data needed.
+    const weightOut = tmp.file('aligned-weight');
+    const wm = runCli(['align', a, b, '--out', weightOut, '--symmetry', 'orthogonal', '--json']);
+    assert.equal(wm.code, 0, wm.stderr);
+    const wr = JSON.parse(wm.stdout) as AlignResult;
+    assert.equal(wr.method, 'weight');
+    assert.equal(wr.symmetry, 'orthogonal');
+    assert.equal(wr.written, true);
+    assert.equal(wr.referenceFolded, `${weightOut}.a-folded`);
+    assert.ok(wr.equivalence?.ok && wr.orthogonal?.referenceEquivalence.ok);
+    assert.ok(wr.iterations >= 2 && wr.objectiveAfter > wr.objectiveBefore, `${wr.iterations} sweeps, ${wr.objectiveBefore} -> ${wr.objectiveAfter}`);
+    const wb = runCli(['barrier', a, b, '--aligned', weightOut, '--data', data, '--steps', '3', '--workers', '1', '--json']);
+    assert.equal(wb.code, 0, wb.stderr);
+    const wbr = JSON.parse(wb.stdout) as BarrierResult;
+    assert.ok(wbr.barrier.aligned !== undefined && Math.abs(wbr.barrier.aligned) < 1e-3, `aligned barrier ${wbr.barrier.aligned} (weight matching: B' = A')`);
 
     const bert = hfFixture('bert-tiny');
     const refused = runCli(['align', bert, bert, '--method', 'activation', '--symmetry', 'orthogonal', '--data', data, '--out', tmp.file('bert-out')]);

@@ -265,6 +265,34 @@ describe('align --symmetry orthogonal on a ViT (images)', () => {
   });
 });
 
+describe('align --symmetry orthogonal --method weight (no data) recovers a random element of the generalized group', () => {
+  for (const fixture of ['gpt2-tiny', 'llama-tiny-gqa'] as const) {
+    it(`${fixture}: B' = A' to float error over several sweeps, both equivalence checks pass, progress per sweep`, async () => {
+      const src = hfFixture(fixture);
+      const { dirB, folded } = await transformedFolder(fixture, 6);
+      const out = tmp.file(`${fixture}-weight-aligned.safetensors`);
+      const logs: string[] = [];
+      const messages: string[] = [];
+      const r = await alignHandler(
+        { kind: 'align', a: src, b: dirB, out, method: 'weight', symmetry: 'orthogonal', seed: 0, maxIter: 100 },
+        { ...ctx(logs), onProgress: (p) => messages.push(p.message ?? '') },
+      );
+      assert.equal(r.method, 'weight');
+      assert.equal(r.symmetry, 'orthogonal');
+      assert.equal(r.written, true, logs.join('\n'));
+      assert.equal(r.equivalence?.ok, true);
+      assert.equal(r.orthogonal?.referenceEquivalence.ok, true);
+      assert.ok(r.iterations >= 2, `${r.iterations} sweeps`);
+      assert.ok(r.objectiveAfter > r.objectiveBefore);
+      assert.ok(messages.includes('Weight matching (orthogonal): sweep 2, residual stream'), messages.join('; '));
+      const [bPrime, aPrime] = [await readLmWeights(out), await readLmWeights(out.replace(/\.safetensors$/, '.a-folded.safetensors'))];
+      let worst = 0;
+      for (const [name, t] of folded) worst = Math.max(worst, maxDiff(bPrime.get(name)!.data, t.data), maxDiff(aPrime.get(name)!.data, t.data));
+      assert.ok(worst < 1e-4, `B' and A' differ from fold(A) by up to ${worst}`);
+    });
+  }
+});
+
 describe('align --symmetry orthogonal refuses what it does not handle, in one line', () => {
   for (const [fixture, pattern] of [['bert-tiny', /BERT \(post-LN\)/]] as const) {
     it(fixture, async () => {
@@ -276,11 +304,13 @@ describe('align --symmetry orthogonal refuses what it does not handle, in one li
       );
     });
   }
-  it('weight matching with the orthogonal symmetry', async () => {
-    const src = hfFixture('gpt2-tiny');
-    await assert.rejects(
-      alignHandler({ kind: 'align', a: src, b: src, method: 'weight', symmetry: 'orthogonal', seed: 0, maxIter: 1 }, ctx()),
-      (e: Error) => /--method activation only/.test(e.message) && !e.message.includes('\n'),
-    );
-  });
+  for (const method of ['activation', 'ste'] as const) {
+    it(`${method} without token data`, async () => {
+      const src = hfFixture('gpt2-tiny');
+      await assert.rejects(
+        alignHandler({ kind: 'align', a: src, b: src, method, symmetry: 'orthogonal', seed: 0, maxIter: 1 }, ctx()),
+        (e: Error) => /needs data/.test(e.message) && e.message.includes(`--method ${method}`) && !e.message.includes('\n'),
+      );
+    });
+  }
 });
