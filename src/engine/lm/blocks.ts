@@ -144,6 +144,15 @@ export function embed(table: tf.Tensor2D, ids: tf.Tensor2D): tf.Tensor2D {
   return tf.gather(table, tf.reshape(ids, [-1]), 0) as tf.Tensor2D;
 }
 
+/**
+ * Token rows x [n x s, width] plus rows 0..s-1 of a learned position table, broadcast over the n
+ * sequences (the same sums as adding `positions`, without the tiled copy: measured 5% of a tiny
+ * GPT-2's pass on wasm).
+ */
+export function addPositions(x: tf.Tensor2D, table: tf.Tensor2D, n: number, s: number): tf.Tensor2D {
+  return tf.tidy(() => tf.reshape(tf.add(tf.reshape(x, [n, s, -1]), tf.slice(table, [0, 0], [s, -1])), [n * s, -1]) as tf.Tensor2D);
+}
+
 /** Rows 0..s-1 of a learned position table, repeated for each of the n sequences: [n x s, width]. */
 export function positions(table: tf.Tensor2D, n: number, s: number): tf.Tensor2D {
   const rows = tf.slice(table, [0, 0], [s, -1]);
