@@ -17,37 +17,12 @@ import * as path from 'node:path';
 import { mulberry32 } from '../src/core/matching/prng';
 import type { BackendName } from '../src/engine/protocol';
 import { writeSafetensors } from './matching';
-import { provideNative } from './native';
+import { randomGpt2 } from './lm';
+import { provideNative, withNative } from './native';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli.js');
 const SHAPE = { layers: 2, width: 64, heads: 4, positions: 128, vocab: 320, sequences: 64 };
-
-/** A GPT-2 of SHAPE with uniform random weights (PyTorch-like scales), tied head. */
-function randomGpt2(seed: number): Map<string, { shape: number[]; data: Float32Array }> {
-  const { layers, width: d, positions, vocab } = SHAPE;
-  const r = mulberry32(seed);
-  const m = new Map<string, { shape: number[]; data: Float32Array }>();
-  const add = (name: string, shape: number[], scale: number): void => {
-    m.set(name, { shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (r() * 2 - 1) * scale) });
-  };
-  add('transformer.wte.weight', [vocab, d], 0.1);
-  add('transformer.wpe.weight', [positions, d], 0.1);
-  for (let l = 0; l < layers; l++) {
-    const h = `transformer.h.${l}`;
-    for (const n of ['ln_1', 'ln_2']) {
-      m.set(`${h}.${n}.weight`, { shape: [d], data: new Float32Array(d).fill(1) });
-      add(`${h}.${n}.bias`, [d], 0.01);
-    }
-    for (const [n, i, o] of [['attn.c_attn', d, 3 * d], ['attn.c_proj', d, d], ['mlp.c_fc', d, 4 * d], ['mlp.c_proj', 4 * d, d]] as const) {
-      add(`${h}.${n}.weight`, [i, o], Math.sqrt(3 / i));
-      add(`${h}.${n}.bias`, [o], 0.01);
-    }
-  }
-  m.set('transformer.ln_f.weight', { shape: [d], data: new Float32Array(d).fill(1) });
-  add('transformer.ln_f.bias', [d], 0.01);
-  return m;
-}
 
 /** An int32 `.npy` [n, t] of random ids below the vocabulary. */
 function writeTokens(file: string, seed: number): void {
@@ -65,7 +40,7 @@ function writeTokens(file: string, seed: number): void {
 function writePair(dir: string): void {
   for (const [name, seed] of [['a', 1], ['b', 2]] as const) {
     fs.mkdirSync(path.join(dir, name));
-    writeSafetensors(path.join(dir, name, 'model.safetensors'), randomGpt2(seed));
+    writeSafetensors(path.join(dir, name, 'model.safetensors'), randomGpt2(SHAPE.layers, SHAPE.width, SHAPE.vocab, SHAPE.positions, seed));
     const { layers, width, heads, positions, vocab } = SHAPE;
     fs.writeFileSync(path.join(dir, name, 'config.json'), JSON.stringify({ model_type: 'gpt2', n_layer: layers, n_embd: width, n_head: heads, n_positions: positions, vocab_size: vocab }));
   }
@@ -91,9 +66,11 @@ function runBarrier(cliPath: string, dir: string, backend: BackendName, extra: r
 
 const maxDiff = (x: readonly number[], y: readonly number[]): number => x.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i])), 0);
 
-export async function benchLmBarrier(previousCli?: string): Promise<string[]> {
-  const before = process.env.REBASIN_TFJS_NODE;
-  const native = provideNative();
+export function benchLmBarrier(previousCli?: string): Promise<string[]> {
+  return withNative((native) => lmBarrierRows(native, previousCli));
+}
+
+async function lmBarrierRows(native: ReturnType<typeof provideNative>, previousCli: string | undefined): Promise<string[]> {
   const backends: BackendName[] = native.ok ? ['wasm', 'tensorflow'] : ['wasm'];
   const { layers, width, positions, vocab, sequences } = SHAPE;
   const lines = [
@@ -116,9 +93,6 @@ export async function benchLmBarrier(previousCli?: string): Promise<string[]> {
     lines.push(`  goal: 25 λ under 20 s on native (issue 24); load average now ${os.loadavg()[0].toFixed(1)}`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
-    // Other sections measure what `auto` picks without it.
-    if (before === undefined) delete process.env.REBASIN_TFJS_NODE;
-    else process.env.REBASIN_TFJS_NODE = before;
   }
   return lines;
 }
