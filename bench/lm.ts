@@ -12,8 +12,9 @@ import { evaluateLm, prepareLmEvaluation } from '../src/engine/lm/evaluate';
 import { DEFAULT_LM_BUDGET_BYTES, lmBytesPerSequence, planLmBatches } from '../src/engine/lm/memoryPlan';
 import { buildLm } from '../src/engine/lm/model';
 
-function randomGpt2(layers: number, d: number, vocab: number, positions: number): Map<string, { shape: number[]; data: Float32Array }> {
-  const r = mulberry32(1);
+/** A GPT-2 with uniform random weights (PyTorch-like scales, unit norms), tied head; also bench/lmBarrier.ts's pair. */
+export function randomGpt2(layers: number, d: number, vocab: number, positions: number, seed = 1): Map<string, { shape: number[]; data: Float32Array }> {
+  const r = mulberry32(seed);
   const m = new Map<string, { shape: number[]; data: Float32Array }>();
   const add = (name: string, shape: number[], scale: number) => m.set(name, { shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (r() * 2 - 1) * scale) });
   add('transformer.wte.weight', [vocab, d], 0.1);

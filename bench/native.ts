@@ -48,6 +48,20 @@ export function provideNative(): { ok: true; how: string } | { ok: false; why: s
   return { ok: true, how: `the native:build cache (${process.env.REBASIN_TFJS_NODE})` };
 }
 
+/**
+ * Runs `section` with the native backend made loadable (provideNative), then restores
+ * REBASIN_TFJS_NODE: other sections measure what `auto` picks without it.
+ */
+export async function withNative<T>(section: (native: ReturnType<typeof provideNative>) => Promise<T>): Promise<T> {
+  const before = process.env.REBASIN_TFJS_NODE;
+  try {
+    return await section(provideNative());
+  } finally {
+    if (before === undefined) delete process.env.REBASIN_TFJS_NODE;
+    else process.env.REBASIN_TFJS_NODE = before;
+  }
+}
+
 function randomMatrix(rows: number, cols: number, seed: number): Float32Array {
   let s = seed >>> 0;
   const out = new Float32Array(rows * cols);
@@ -154,26 +168,23 @@ async function barrierRow(dir: string, backends: readonly BackendName[]): Promis
   return `barrier curve, 25 λ, both paths, 10k MNIST, ${workers} workers: ${parts.join(', ')}; time ${ratio(secs.get('tensorflow'), secs.get('wasm')!)}`;
 }
 
-export async function benchNative(): Promise<string[]> {
-  const before = process.env.REBASIN_TFJS_NODE;
-  const native = provideNative();
-  const backends: BackendName[] = native.ok ? ['wasm', 'tensorflow'] : ['wasm'];
-  const lines = [native.ok ? `native backend: ${native.how}` : `native backend unavailable, wasm only: ${native.why}`];
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rebasin-bench-native-'));
-  try {
-    writeSafetensors(path.join(dir, 'a.safetensors'), randomMlp(1, WIDTHS));
-    writeSafetensors(path.join(dir, 'b.safetensors'), randomMlp(2, WIDTHS));
-    lines.push(...(await matmulRows(backends)));
-    lines.push(await matchingRow(backends));
-    lines.push(alignRow(dir, backends));
-    lines.push(await barrierRow(dir, backends));
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-    // Other sections measure what `auto` picks without it.
-    if (before === undefined) delete process.env.REBASIN_TFJS_NODE;
-    else process.env.REBASIN_TFJS_NODE = before;
-  }
-  return lines;
+export function benchNative(): Promise<string[]> {
+  return withNative(async (native) => {
+    const backends: BackendName[] = native.ok ? ['wasm', 'tensorflow'] : ['wasm'];
+    const lines = [native.ok ? `native backend: ${native.how}` : `native backend unavailable, wasm only: ${native.why}`];
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rebasin-bench-native-'));
+    try {
+      writeSafetensors(path.join(dir, 'a.safetensors'), randomMlp(1, WIDTHS));
+      writeSafetensors(path.join(dir, 'b.safetensors'), randomMlp(2, WIDTHS));
+      lines.push(...(await matmulRows(backends)));
+      lines.push(await matchingRow(backends));
+      lines.push(alignRow(dir, backends));
+      lines.push(await barrierRow(dir, backends));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    return lines;
+  });
 }
 
 if (require.main === module) {

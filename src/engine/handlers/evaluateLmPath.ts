@@ -5,6 +5,7 @@
  * read and checked once per worker and reused by the barrier's later chunks (a small cache keyed
  * by the files' identity and the data options).
  */
+import { createHash } from 'node:crypto';
 import type { DenseTensor } from '../../core/checkpoint';
 import { loadTokenData, loadTokenizer } from '../../core/data';
 import { applyPermutations } from '../../core/matching/permute';
@@ -15,7 +16,7 @@ import { defaultMemoryBudget } from '../../core/memoryBudget';
 import { fileKey } from '../compute/pathCache';
 import { evaluateLmWeights, prepareLmEvaluation, type LmEvaluationInput } from '../lm/evaluate';
 import { interpolate } from '../../core/matching/merge';
-import { lmUnitStats, repairLmInterpolated, repairSequences } from '../lm/repair';
+import { evaluateRepairedLm, lmUnitStats, repairSequences, type LmUnitStats } from '../lm/repair';
 import { lmWeightsPath, locateLmCheckpoint, readLmWeights } from '../lm/checkpoint';
 import { defaultsNotice, readLmConfig, type LmConfig } from '../lm/config';
 import { buildLm } from '../lm/model';
@@ -63,6 +64,30 @@ export async function tokenInput(data: DataOptions, config: LmConfig, configPath
   const entry = { key, input, description: tokens.description };
   keep(entry);
   return entry;
+}
+
+/** Endpoint REPAIR statistics kept between a barrier's chunks: A's, B's and pi(B)'s, by file, permutations, data and sample. */
+const REPAIR_STATS_KEPT = 3;
+const repairStatsCache: { key: string; stats: LmUnitStats }[] = [];
+let repairStatsTimer: NodeJS.Timeout | undefined;
+
+async function repairStats(keyParts: readonly unknown[], measure: () => Promise<LmUnitStats>): Promise<LmUnitStats> {
+  const key = JSON.stringify(keyParts);
+  if (repairStatsTimer) clearTimeout(repairStatsTimer);
+  repairStatsTimer = setTimeout(() => (repairStatsCache.length = 0), TOKENS_IDLE_MS);
+  repairStatsTimer.unref();
+  const hit = repairStatsCache.find((e) => e.key === key);
+  if (hit) return hit.stats;
+  const stats = await measure();
+  repairStatsCache.unshift({ key, stats });
+  repairStatsCache.length = Math.min(repairStatsCache.length, REPAIR_STATS_KEPT);
+  return stats;
+}
+
+/** The permutations of a request, as a short key (a digest: a large model's are long). */
+function permsKey(perms: EvaluatePathRequest['perms']): string | null {
+  if (!perms || Object.keys(perms).length === 0) return null;
+  return createHash('sha256').update(JSON.stringify(Object.entries(perms).sort(([x], [y]) => (x < y ? -1 : 1)))).digest('hex');
 }
 
 /** B's weights with the request's permutations applied (through the spec of A's weights file). */
@@ -113,13 +138,17 @@ export async function evaluateLmPathHandler(req: EvaluatePathRequest, ctx: Handl
   const loss: number[] = [];
   const acc: number[] = [];
   const perplexity: number[] = [];
-  // REPAIR (the family's sites, lm/repair.ts): endpoint statistics on the first sequences of the evaluated tokens.
+  // REPAIR (the family's sites, lm/repair.ts): endpoint statistics on the first sequences of the evaluated tokens,
+  // measured once per worker (the barrier's later chunks reuse them); then one pass per λ.
   const sequences = req.repair ? repairSequences(config, input, budgetBytes) : 0;
-  const repair = req.repair ? { a: await lmUnitStats(a, config, input, sequences), b: await lmUnitStats(b, config, input, sequences) } : undefined;
+  const stats = (weights: Map<string, DenseTensor>, file: string, perms?: EvaluatePathRequest['perms']): Promise<LmUnitStats> =>
+    repairStats([fileKey(file), permsKey(perms), tokens.key, sequences], () => lmUnitStats(weights, config, input, sequences));
+  const repair = req.repair ? { a: await stats(a, paths.weights), b: await stats(b, bWeights, req.perms) } : undefined;
   for (const [i, lambda] of req.lambdas.entries()) {
     throwIfCancelled(ctx.signal, 'evaluatePath');
     const theta = interpolate(a, b, lambda);
-    const m = await evaluateLmWeights(repair ? await repairLmInterpolated(theta, lambda, repair.a, repair.b, config, input, sequences) : theta, config, input, { budgetBytes, signal: ctx.signal });
+    const opts = { budgetBytes, signal: ctx.signal };
+    const m = repair ? await evaluateRepairedLm(theta, lambda, repair.a, repair.b, config, input, sequences, opts) : await evaluateLmWeights(theta, config, input, opts);
     loss.push(m.loss);
     acc.push(m.accuracy);
     perplexity.push(m.perplexity);

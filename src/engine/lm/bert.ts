@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorMap } from '../../core/checkpoint';
 import { ModelError } from '../../core/families/modelErrors';
-import { attention, dense, embed, layerNorm, positions, TransformerWeights } from './blocks';
+import { addPositions, attention, dense, embed, layerNorm, TransformerWeights } from './blocks';
 import type { LmArchitecture } from './architecture';
 import type { LmConfig } from './config';
 import { activate, checkBlocks, checkSequence, expectShape, fullLogits, headsText, namePrefix, runBlocks, type LmModel } from './layers';
@@ -92,7 +92,7 @@ export function buildBert(tensors: TensorMap, config: LmConfig, weights: string)
       const [n, s] = ids.shape;
       checkSequence(s, config);
       const x0 = tf.tidy(() => {
-        let x = tf.add(embed(word, ids), positions(pos, n, s)) as tf.Tensor2D;
+        let x = addPositions(embed(word, ids), pos, n, s);
         if (typeRow) x = tf.add(x, typeRow);
         return layerNorm(x, embNorm[0], embNorm[1], eps);
       });

@@ -15,7 +15,7 @@ import { interpolate } from '../../core/matching/merge';
 import { throwIfCancelled } from '../errors';
 import { loadLmCheckpoint } from './checkpoint';
 import type { LmConfig } from './config';
-import type { LmModel } from './layers';
+import type { LmFeatureHooks, LmModel } from './layers';
 import { planLmBatches } from './memoryPlan';
 import { buildLm } from './model';
 
@@ -86,6 +86,11 @@ export interface LmEvaluateOptions {
   readonly budgetBytes?: number;
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: Progress) => void;
+  /**
+   * Hooks given to every batch's forward pass, batches in order from the first sequence (REPAIR
+   * corrects its sites in the evaluation's own pass with them: repair.ts `evaluateRepairedLm`).
+   */
+  readonly features?: LmFeatureHooks;
 }
 
 /** Loss, accuracy and perplexity of `model` on prepared token data. */
@@ -104,7 +109,7 @@ export async function evaluateLm(model: LmModel, input: LmEvaluationInput, opts:
       const ids = tf.tensor2d(input.input.subarray(s0 * t, s1 * t), [s1 - s0, t], 'int32');
       let hidden: tf.Tensor2D | undefined;
       try {
-        hidden = model.hidden(ids);
+        hidden = model.hidden(ids, opts.features);
         for (let c0 = r; c0 < rEnd; c0 += plan.headRows) {
           const c1 = Math.min(rEnd, c0 + plan.headRows);
           const h = hidden;

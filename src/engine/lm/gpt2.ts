@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorMap } from '../../core/checkpoint';
 import { ModelError } from '../../core/families/modelErrors';
-import { attention, dense, embed, layerNorm, positions, TransformerWeights } from './blocks';
+import { addPositions, attention, dense, embed, layerNorm, TransformerWeights } from './blocks';
 import type { LmArchitecture } from './architecture';
 import type { LmConfig } from './config';
 import { activate, checkBlocks, checkSequence, expectShape, fullLogits, headsText, namePrefix, runBlocks, type LmModel } from './layers';
@@ -44,7 +44,7 @@ export function buildGpt2(tensors: TensorMap, config: LmConfig, weights: string)
       hidden(ids, features) {
         const [n, s] = ids.shape;
         checkSequence(s, config);
-        const x0 = tf.tidy(() => tf.add(embed(wte, ids), positions(wpe, n, s)) as tf.Tensor2D);
+        const x0 = tf.tidy(() => addPositions(embed(wte, ids), wpe, n, s));
         features?.residual?.(-1, x0);
         const x = runBlocks(x0, blocks, (x, b, i) => {
           const a = layerNorm(x, b.ln1[0], b.ln1[1], eps);

@@ -17,16 +17,18 @@
  *
  * One pass per lambda: the sample's sequences run as one batch, and at each site the hook
  * measures the units, corrects them in the pass (so later sites are measured on a repaired
- * model, the paper's reset layer by layer) and records s and t, folded into the weights after.
+ * model, the paper's reset layer by layer) and records s and t, folded into the weights after
+ * (repairLmInterpolated, for a model to keep) or applied to the units of the evaluation's later
+ * batches in the same pass (evaluateRepairedLm, for a barrier point's loss).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { DenseTensor, TensorMap } from '../../core/checkpoint';
 import { ModelError } from '../../core/families/modelErrors';
 import type { LmConfig } from './config';
-import type { LmEvaluationInput } from './evaluate';
+import { evaluateLm, evaluateLmWeights, lowerBound, type LmEvaluateOptions, type LmEvaluationInput, type LmMetrics } from './evaluate';
 import { lmArchitecture } from '../families/registry';
 import type { LmRepairSite } from './architecture';
-import { namePrefix } from './layers';
+import { namePrefix, type LmFeatureHooks } from './layers';
 import { planLmBatches } from './memoryPlan';
 import { buildLm } from './model';
 
@@ -142,6 +144,39 @@ function fold(out: Map<string, DenseTensor>, site: LmRepairSite, c: LmRepairCorr
   out.set(site.shift.bias, { shape: b.shape, data });
 }
 
+/** The correction at `site` that gives units measured as `measured` the endpoints' statistics interpolated at `lambda`. */
+function correctionAt(site: number, measured: { mean: Float64Array; std: Float64Array }, lambda: number, statsA: LmUnitStats, statsB: LmUnitStats, canShift: boolean): LmRepairCorrection {
+  const { mean, std } = measured;
+  const scale = new Float64Array(mean.length);
+  const shift = new Float64Array(mean.length);
+  for (let j = 0; j < mean.length; j++) {
+    const tm = (1 - lambda) * statsA[site].mean[j] + lambda * statsB[site].mean[j];
+    const ts = (1 - lambda) * statsA[site].std[j] + lambda * statsB[site].std[j];
+    scale[j] = std[j] > 1e-8 ? ts / std[j] : 1;
+    shift[j] = tm - mean[j] * scale[j];
+  }
+  return canShift ? { scale, shift } : { scale };
+}
+
+/**
+ * The REPAIR hook of one pass whose first batch starts with the `sampleRows` token rows of the
+ * sample: at each site's first call it measures those rows, records the correction and applies
+ * it to the whole batch (later sites are then measured on the model repaired so far); later
+ * batches get the recorded correction.
+ */
+function repairHook(sites: readonly LmRepairSite[], theta: TensorMap, lambda: number, statsA: LmUnitStats, statsB: LmUnitStats, sampleRows: number): { hooks: LmFeatureHooks; corrections: LmRepairCorrection[] } {
+  const canShift = sites.map((s) => s.shift !== undefined && theta.has(s.shift.bias));
+  const corrections: LmRepairCorrection[] = [];
+  const repair = (site: number, u: tf.Tensor2D): tf.Tensor2D => {
+    if (!corrections[site]) {
+      const sample = u.shape[0] === sampleRows ? u : tf.slice(u, [0, 0], [sampleRows, -1]);
+      corrections[site] = correctionAt(site, finish(accumulate(undefined, sample), sampleRows), lambda, statsA, statsB, canShift[site]);
+    }
+    return correctUnits(u, corrections[site]);
+  };
+  return { hooks: { repair }, corrections };
+}
+
 /**
  * The interpolated `theta` at `lambda` with every REPAIR site's units set to the endpoints'
  * interpolated statistics (`statsA`, `statsB` from lmUnitStats on the same `sequences`).
@@ -159,26 +194,11 @@ export function correctUnits(u: tf.Tensor2D, c: LmRepairCorrection): tf.Tensor2D
 /** repairLmInterpolated, with each site's correction (in site order) as well as the weights it is folded into. */
 export async function repairLm(theta: TensorMap, lambda: number, statsA: LmUnitStats, statsB: LmUnitStats, config: LmConfig, input: LmEvaluationInput, sequences = Math.min(input.n, REPAIR_SEQUENCES)): Promise<{ tensors: Map<string, DenseTensor>; corrections: readonly LmRepairCorrection[] }> {
   const sites = lmRepairSites(theta, config);
-  const canShift = sites.map((s) => s.shift !== undefined && theta.has(s.shift.bias));
-  const corrections: LmRepairCorrection[] = [];
+  const { hooks, corrections } = repairHook(sites, theta, lambda, statsA, statsB, sequences * input.t);
   const model = buildLm(theta, config);
   try {
     tf.tidy(() => {
-      model.hidden(batchIds(input, 0, sequences), {
-        repair: (site, u) => {
-          const { mean, std } = finish(accumulate(undefined, u), sequences * input.t);
-          const scale = new Float64Array(mean.length);
-          const shift = new Float64Array(mean.length);
-          for (let j = 0; j < mean.length; j++) {
-            const tm = (1 - lambda) * statsA[site].mean[j] + lambda * statsB[site].mean[j];
-            const ts = (1 - lambda) * statsA[site].std[j] + lambda * statsB[site].std[j];
-            scale[j] = std[j] > 1e-8 ? ts / std[j] : 1;
-            shift[j] = tm - mean[j] * scale[j];
-          }
-          corrections[site] = canShift[site] ? { scale, shift } : { scale };
-          return correctUnits(u, corrections[site]);
-        },
-      }).dispose();
+      model.hidden(batchIds(input, 0, sequences), hooks).dispose();
     });
   } finally {
     model.dispose();
@@ -186,4 +206,28 @@ export async function repairLm(theta: TensorMap, lambda: number, statsA: LmUnitS
   const out = new Map(theta);
   sites.forEach((site, i) => fold(out, site, corrections[i]));
   return { tensors: out, corrections };
+}
+
+/**
+ * The metrics of `theta` at `lambda` repaired, in one pass over the data: the evaluation's first
+ * batch holds the REPAIR sample (its first `sequences` sequences), on which each site is measured
+ * and corrected in the pass, and later batches get the same corrections; the loss is that of
+ * the model repairLmInterpolated folds, up to float32 rounding (the correction is applied to the
+ * units instead of to the weights). When the sample does not open the first batch (a budget
+ * under `sequences` per batch, or a first batch without scored positions), it is two passes:
+ * repairLmInterpolated, then the evaluation.
+ */
+export async function evaluateRepairedLm(theta: TensorMap, lambda: number, statsA: LmUnitStats, statsB: LmUnitStats, config: LmConfig, input: LmEvaluationInput, sequences: number, opts: LmEvaluateOptions = {}): Promise<LmMetrics> {
+  const plan = planLmBatches(config, input.t, opts.budgetBytes);
+  const firstBatch = Math.min(input.n, plan.sequences);
+  if (firstBatch < sequences || lowerBound(input.rows, firstBatch * input.t, 0) === 0) {
+    return evaluateLmWeights(await repairLmInterpolated(theta, lambda, statsA, statsB, config, input, sequences), config, input, opts);
+  }
+  const { hooks } = repairHook(lmRepairSites(theta, config), theta, lambda, statsA, statsB, sequences * input.t);
+  const model = buildLm(theta, config);
+  try {
+    return await evaluateLm(model, input, { ...opts, features: hooks });
+  } finally {
+    model.dispose();
+  }
 }

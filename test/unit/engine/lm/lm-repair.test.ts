@@ -22,9 +22,10 @@ import { inferSpec } from '../../../../src/core/permspec';
 import { initBackend } from '../../../../src/engine/backend';
 import { loadLmCheckpoint } from '../../../../src/engine/lm/checkpoint';
 import type { LmConfig } from '../../../../src/engine/lm/config';
-import { prepareLmEvaluation, type LmEvaluationInput } from '../../../../src/engine/lm/evaluate';
+import { evaluateLmWeights, prepareLmEvaluation, type LmEvaluationInput } from '../../../../src/engine/lm/evaluate';
+import { planLmBatches } from '../../../../src/engine/lm/memoryPlan';
 import { buildLm } from '../../../../src/engine/lm/model';
-import { lmRepairSites, lmUnitStats, repairLmInterpolated } from '../../../../src/engine/lm/repair';
+import { evaluateRepairedLm, lmRepairSites, lmUnitStats, repairLmInterpolated } from '../../../../src/engine/lm/repair';
 import { hfFixture } from '../../helpers/hfFixtures';
 import { randomTokens } from '../../helpers/lmReference';
 
@@ -214,6 +215,29 @@ for (const c of CASES) {
           for (const [name, x] of a) x.data.forEach((v, i) => assert.ok(close(repaired.get(name)!.data[i], v, 1e-4, 1e-6), `${name}[${i}]`));
         } else {
           assert.ok(moved > 0, 'the midpoint needed a correction');
+        }
+      }
+    });
+
+    it('gives the loss of the folded model in the evaluation\'s own pass (one batch, several batches, a sample smaller than the first batch)', async () => {
+      const { a, config, input } = await load();
+      const b = perturbed(a, 0.3, 5);
+      const plan = planLmBatches(config, T);
+      // Budgets: the default (every sequence in one batch); one of 2 sequences a batch (the sample of 2 opens the
+      // first, later batches take the recorded corrections); the sample of 4 over batches of 2 (two passes).
+      const twoPerBatch = 2 * plan.bytesPerSequence * 2 + 1;
+      for (const [sequences, budgetBytes] of [[N, undefined], [2, undefined], [2, twoPerBatch], [4, twoPerBatch]] as const) {
+        const sa = await lmUnitStats(a, config, input, sequences);
+        const sb = await lmUnitStats(b, config, input, sequences);
+        for (const lambda of [0.5, 0.8]) {
+          const theta = interpolate(a, b, lambda);
+          const folded = await evaluateLmWeights(await repairLmInterpolated(theta, lambda, sa, sb, config, input, sequences), config, input);
+          const fused = await evaluateRepairedLm(theta, lambda, sa, sb, config, input, sequences, { budgetBytes });
+          const what = `λ ${lambda}, sample of ${sequences}, budget ${budgetBytes ?? 'default'}`;
+          assert.ok(close(fused.loss, folded.loss, 1e-5), `${what}: loss ${fused.loss} vs ${folded.loss}`);
+          assert.ok(Math.abs(fused.accuracy - folded.accuracy) <= 1 / input.rows.length + 1e-12, `${what}: accuracy ${fused.accuracy} vs ${folded.accuracy}`);
+          // And REPAIR did something: the repaired loss is not the plain interpolation's.
+          if (sequences === N && lambda === 0.5) assert.notEqual(fused.loss, (await evaluateLmWeights(theta, config, input)).loss);
         }
       }
     });
