@@ -1,3 +1,4 @@
+import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { SafetensorsError, ioError } from './errors';
 
@@ -15,6 +16,32 @@ export async function readFully(handle: FileHandle, target: Uint8Array, position
     let bytesRead: number;
     try {
       ({ bytesRead } = await handle.read(target, done, length, position + done));
+    } catch (cause) {
+      throw ioError(file, `read ${length} bytes at offset ${position + done}`, cause);
+    }
+    if (bytesRead === 0) {
+      throw new SafetensorsError(
+        'MetadataIncompleteBuffer',
+        file,
+        `file ended at offset ${position + done} while reading ${target.length} bytes (changed since it was opened?)`,
+      );
+    }
+    done += bytesRead;
+  }
+}
+
+/**
+ * `readFully` with synchronous positioned reads on the handle's descriptor: for out-of-core
+ * weight matching, whose products ask for a tensor where they cannot wait (the engine's worker
+ * thread blocks on the page cache or the disk, nothing else runs on it meanwhile).
+ */
+export function readFullySync(fd: number, target: Uint8Array, position: number, file: string): void {
+  let done = 0;
+  while (done < target.length) {
+    const length = Math.min(IO_CHUNK_BYTES, target.length - done);
+    let bytesRead: number;
+    try {
+      bytesRead = readSync(fd, target, done, length, position + done);
     } catch (cause) {
       throw ioError(file, `read ${length} bytes at offset ${position + done}`, cause);
     }
