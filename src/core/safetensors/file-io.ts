@@ -5,6 +5,14 @@ import { SafetensorsError, ioError } from './errors';
 /** Largest single read/write call: keeps each syscall well under the 2 GiB limit. */
 export const IO_CHUNK_BYTES = 64 * 1024 * 1024;
 
+/** The bytes one read call returned; none means the file was truncated after its header was checked. */
+function advance(bytesRead: number, file: string, at: number, total: number): number {
+  if (bytesRead === 0) {
+    throw new SafetensorsError('MetadataIncompleteBuffer', file, `file ended at offset ${at} while reading ${total} bytes (changed since it was opened?)`);
+  }
+  return bytesRead;
+}
+
 /**
  * Fills `target` from `position` with positioned reads (a read may return fewer bytes than
  * asked). A file that ends early was truncated after its header was checked.
@@ -19,14 +27,7 @@ export async function readFully(handle: FileHandle, target: Uint8Array, position
     } catch (cause) {
       throw ioError(file, `read ${length} bytes at offset ${position + done}`, cause);
     }
-    if (bytesRead === 0) {
-      throw new SafetensorsError(
-        'MetadataIncompleteBuffer',
-        file,
-        `file ended at offset ${position + done} while reading ${target.length} bytes (changed since it was opened?)`,
-      );
-    }
-    done += bytesRead;
+    done += advance(bytesRead, file, position + done, target.length);
   }
 }
 
@@ -45,14 +46,7 @@ export function readFullySync(fd: number, target: Uint8Array, position: number, 
     } catch (cause) {
       throw ioError(file, `read ${length} bytes at offset ${position + done}`, cause);
     }
-    if (bytesRead === 0) {
-      throw new SafetensorsError(
-        'MetadataIncompleteBuffer',
-        file,
-        `file ended at offset ${position + done} while reading ${target.length} bytes (changed since it was opened?)`,
-      );
-    }
-    done += bytesRead;
+    done += advance(bytesRead, file, position + done, target.length);
   }
 }
 
