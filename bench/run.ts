@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark, each printing its figures as ratios against a baseline
  * measured in the same run (scipy / munkres / numpy / plain JS / one worker / a small file).
  * `npm run bench -- inspect lap` runs only the named sections; `npm run bench -- scale --preset 1b`
- * passes a flag to a section (align and lm: `--previous PATH` also times a previous build's dist/cli.js; diffscan and procrustes are on request too, being minutes long; procrustes: `--max-d 4096`; scale: `--preset tiny|100m|1b` (default 100m), `--dir DIR`, `--backend wasm|tensorflow|both`; lmtable:
+ * passes a flag to a section (align and lm: `--previous PATH` also times a previous build's dist/cli.js; diffscan and procrustes are on request too, being minutes long; procrustes: `--max-d 4096`; scale: `--preset tiny|100m|1b|7b` (default 100m), `--dir DIR`, `--backend wasm|tensorflow|both`, `--memory-budget SIZE`; lmtable:
  * `--only gpt2,llama,bert,vit`, `--dir DIR`; scale and lmtable are not part of the default run, being minutes long).
  */
 import { benchAlignCli } from './alignCli';
@@ -67,7 +67,7 @@ const SECTIONS: Record<string, { title: string; run: () => Promise<string[]> }> 
   laphuge: { title: 'linear assignment at Llama MLP sizes (n = 5632, 14336; dense float64) vs scipy: time and peak memory', run: async () => benchLapLlama() },
   scale: {
     title: '`rebasin align` on a synthetic Llama pair (sharded BF16): wall time, peak RSS, bytes read, exact recovery',
-    run: () => benchScale({ preset: argv.values.get('preset') ?? '100m', dir: argv.values.get('dir'), backend: argv.values.get('backend') as 'wasm' | 'tensorflow' | 'both' | undefined }),
+    run: () => benchScale({ preset: argv.values.get('preset') ?? '100m', dir: argv.values.get('dir'), backend: argv.values.get('backend') as 'wasm' | 'tensorflow' | 'both' | undefined, memoryBudget: argv.values.get('memory-budget') }),
   },
   // Last: it loads the native backend in this process (other sections measure what `auto` picks).
   native: { title: 'wasm vs native tensorflow side by side (products, matching, align, barrier curve)', run: () => benchNative() },

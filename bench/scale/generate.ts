@@ -15,7 +15,7 @@
  * Convention of permutation.json: along each permuted axis, B[i] = A[perm[i]] (for head blocks,
  * block i of B is block perm[i] of A).
  *
- * Run: node --import tsx bench/scale/generate.ts --preset tiny|100m|1b --out DIR
+ * Run: node --import tsx bench/scale/generate.ts --preset tiny|100m|1b|7b --out DIR
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
@@ -34,13 +34,21 @@ export interface LlamaShape {
   readonly maxPositions: number;
 }
 
-export const PRESETS: Readonly<Record<'tiny' | '100m' | '1b', LlamaShape>> = {
+export const PRESETS: Readonly<Record<'tiny' | '100m' | '1b' | '7b', LlamaShape>> = {
   tiny: { layers: 2, hidden: 32, intermediate: 48, heads: 4, kvHeads: 2, headDim: 8, vocab: 64, maxPositions: 32 },
   // ~101M parameters: 8 layers of width 768, 12 heads in 4 KV groups, MLP 2048, Llama's vocabulary.
   '100m': { layers: 8, hidden: 768, intermediate: 2048, heads: 12, kvHeads: 4, headDim: 64, vocab: 32000, maxPositions: 2048 },
   // TinyLlama-1.1B: 22 layers, hidden 2048, MLP 5632, 32 heads in 4 KV groups, vocabulary 32000.
   '1b': { layers: 22, hidden: 2048, intermediate: 5632, heads: 32, kvHeads: 4, headDim: 64, vocab: 32000, maxPositions: 2048 },
+  // Llama-2-7B: 32 layers, hidden 4096, MLP 11008, 32 heads of 128 (no GQA: 32 KV heads), vocabulary 32000.
+  '7b': { layers: 32, hidden: 4096, intermediate: 11008, heads: 32, kvHeads: 32, headDim: 128, vocab: 32000, maxPositions: 4096 },
 };
+
+/**
+ * Largest shard per preset when not the default 512 MB: Llama-2-7B is published as 2 shards
+ * (9.98 GB and 3.5 GB), transformers' max_shard_size of 10 GB.
+ */
+export const PRESET_SHARD_BYTES: Readonly<Partial<Record<keyof typeof PRESETS, number>>> = { '7b': 10e9 };
 
 /** Which symmetries B is permuted by (all by default). */
 export interface PermutedGroups {
@@ -297,7 +305,7 @@ async function main(): Promise<void> {
   if (!(preset in PRESETS)) throw new Error(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`);
   const dir = get('--out') ?? path.join('bench-output', 'scale', preset);
   const t0 = performance.now();
-  const r = await generateLlamaPair({ shape: PRESETS[preset], dir, seed: Number(get('--seed') ?? 0) });
+  const r = await generateLlamaPair({ shape: PRESETS[preset], dir, seed: Number(get('--seed') ?? 0), maxShardBytes: PRESET_SHARD_BYTES[preset] });
   console.log(`wrote ${r.a} and ${r.b} (${(r.parameters / 1e6).toFixed(1)}M parameters each) and ${r.permutationFile} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 

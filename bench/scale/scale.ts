@@ -9,7 +9,9 @@
  *
  * Flags: `--dir DIR` (where the pair, the output and the CLI's progress log go; default
  * bench-output/scale/<preset>), `--backend wasm|tensorflow|both` (default both when the native
- * backend can be provided, one align each, never at the same time). The CLI's stderr (progress,
+ * backend can be provided, one align each, never at the same time; for `7b` native alone),
+ * `--memory-budget SIZE` (passed to align: a pair over it is matched out of core). Before
+ * generating, the free disk is checked against the pair and one output (about 40 GB for 7b). The CLI's stderr (progress,
  * `--debug` engine lines) is kept in DIR/align-<backend>.log with a timestamp per line, and the
  * bench prints how long each stage (loading, matching, writing) took from it.
  */
@@ -17,7 +19,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { openCheckpoint } from '../../src/core/safetensors';
-import { generateLlamaPair, parameterCount, PRESETS } from './generate';
+import { generateLlamaPair, parameterCount, PRESET_SHARD_BYTES, PRESETS } from './generate';
 import { provideNative } from '../native';
 import { runMeasured } from '../measuredChild';
 
@@ -81,6 +83,16 @@ export interface ScaleOptions {
   /** Folder of the pair, outputs and logs (default bench-output/scale/<preset>). */
   readonly dir?: string;
   readonly backend?: 'wasm' | 'tensorflow' | 'both';
+  /** `--memory-budget` of the align runs (e.g. 3GB): a pair over it is matched out of core. */
+  readonly memoryBudget?: string;
+}
+
+/** Free bytes of the file system holding `dir` (or its nearest existing parent). */
+function freeBytes(dir: string): number {
+  let at = dir;
+  while (!fs.existsSync(at)) at = path.dirname(at);
+  const s = fs.statfsSync(at);
+  return s.bavail * s.bsize;
 }
 
 export async function benchScale(opts: ScaleOptions): Promise<string[]> {
@@ -90,10 +102,17 @@ export async function benchScale(opts: ScaleOptions): Promise<string[]> {
   const lines: string[] = [];
   const dir = path.resolve(opts.dir ?? path.join(root, 'bench-output', 'scale', presetName));
   const permutationFile = path.join(dir, 'permutation.json');
+  // The pair and one aligned output, BF16 (the output is removed after each comparison).
+  const diskNeeded = 3 * 2 * parameterCount(shape);
   if (!fs.existsSync(permutationFile)) {
     fs.rmSync(dir, { recursive: true, force: true });
+    const free = freeBytes(dir);
+    if (free < diskNeeded * 1.05) {
+      lines.push(`not run: the ${presetName} pair and its aligned output need ${gib(diskNeeded)} of disk, ${gib(free)} free under ${dir}`);
+      return lines;
+    }
     const t0 = performance.now();
-    await generateLlamaPair({ shape, dir, seed: 0 });
+    await generateLlamaPair({ shape, dir, seed: 0, maxShardBytes: PRESET_SHARD_BYTES[presetName as keyof typeof PRESETS] });
     lines.push(`generated the pair in ${((performance.now() - t0) / 1000).toFixed(1)} s (cached in ${dir})`);
   } else {
     lines.push(`pair cached in ${dir}`);
@@ -102,7 +121,8 @@ export async function benchScale(opts: ScaleOptions): Promise<string[]> {
   const b = path.join(dir, 'b');
   const inputBytes = ['a', 'b'].reduce((s, side) => s + fs.readdirSync(path.join(dir, side)).filter((f) => f.endsWith('.safetensors')).reduce((t, f) => t + fs.statSync(path.join(dir, side, f)).size, 0), 0);
   lines.push(`${presetName}: ${shape.layers} layers, hidden ${shape.hidden}, MLP ${shape.intermediate}, ${shape.heads} heads in ${shape.kvHeads} KV groups, vocab ${shape.vocab}: ${(parameterCount(shape) / 1e6).toFixed(1)}M parameters per model, ${gib(inputBytes)} of BF16 shards for the pair`);
-  const wanted = opts.backend ?? 'both';
+  // A 7B pair on wasm would take hours: native alone unless asked.
+  const wanted = opts.backend ?? (presetName === '7b' ? 'tensorflow' : 'both');
   if (!['wasm', 'tensorflow', 'both'].includes(wanted)) throw new Error(`--backend must be wasm, tensorflow or both, not ${wanted}`);
   const backends: ('wasm' | 'tensorflow')[] = [];
   if (wanted !== 'tensorflow') backends.push('wasm');
@@ -113,15 +133,17 @@ export async function benchScale(opts: ScaleOptions): Promise<string[]> {
   }
   for (const backend of backends) {
     lines.push(`-- backend ${backend} (load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} at start)`);
-    lines.push(...(await alignAndCompare(a, b, path.join(dir, `aligned-${backend}`), path.join(dir, `align-${backend}.log`), backend, inputBytes)));
+    if (opts.memoryBudget) lines.push(`memory budget ${opts.memoryBudget} (--memory-budget)`);
+    lines.push(...(await alignAndCompare(a, b, path.join(dir, `aligned-${backend}`), path.join(dir, `align-${backend}.log`), backend, inputBytes, opts.memoryBudget)));
   }
   return lines;
 }
 
-async function alignAndCompare(a: string, b: string, out: string, logFile: string, backend: string, inputBytes: number): Promise<string[]> {
+async function alignAndCompare(a: string, b: string, out: string, logFile: string, backend: string, inputBytes: number, memoryBudget?: string): Promise<string[]> {
   const lines: string[] = [];
   fs.rmSync(out, { recursive: true, force: true });
-  const r = await runMeasured(process.execPath, [cli, 'align', a, b, '--out', out, '--json', '--debug', '--backend', backend], logFile);
+  const budget = memoryBudget ? ['--memory-budget', memoryBudget] : [];
+  const r = await runMeasured(process.execPath, [cli, 'align', a, b, '--out', out, '--json', '--debug', '--backend', backend, ...budget], logFile);
   lines.push(`(load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} at the end; progress log ${logFile})`);
   if (r.code !== 0) {
     lines.push(`rebasin align FAILED (exit ${r.code}) after ${r.seconds.toFixed(1)} s, peak RSS ${gib(r.peakRssBytes)}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
@@ -139,6 +161,9 @@ async function alignAndCompare(a: string, b: string, out: string, logFile: strin
   lines.push(`  stages: ${stageTimes(log, r.seconds)}`);
   const read = /align: (read \d+ tensors .*)$/m.exec(log);
   if (read) lines.push(`  engine: ${read[1]}`);
+  for (const m of log.matchAll(/align: (out of core.*)$/gm)) lines.push(`  engine: ${m[1]}`);
+  const skipped = /(equivalence check skipped: .*)$/m.exec(log);
+  if (skipped) lines.push(`  ${skipped[1]}`);
   const groups = await compareWithA(path.join(a, 'model.safetensors.index.json'), path.join(out, 'model.safetensors.index.json'));
   const total = [...groups.values()].reduce((s, g) => ({ equal: s.equal + g.equal, total: s.total + g.total }), { equal: 0, total: 0 });
   lines.push(`recovered exactly (aligned output == A, bit for bit): ${total.equal} of ${total.total} tensors${total.equal === total.total ? ' -- the whole permutation' : ''}`);

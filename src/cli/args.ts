@@ -74,6 +74,8 @@ ${METHOD_OPTIONS.map(optionUsage).join('\n')}
   --workers N           compute workers for barrier curves (default: number of cores)
   --allow-non-finite    accept NaN/Inf weights instead of refusing them
   --keep-on-mismatch    align: write OUT even when the equivalence check fails (default: write nothing)
+  --out-of-core         align (weight matching): read the tensors from disk per product instead of holding
+                        the pair (done anyway when the pair does not fit --memory-budget)
   --debug               stack traces on errors
   -h, --help            this text
 
@@ -107,6 +109,7 @@ const fixedOptions = {
   workers: { type: 'string' },
   'allow-non-finite': { type: 'boolean' },
   'keep-on-mismatch': { type: 'boolean' },
+  'out-of-core': { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
 /**

@@ -265,6 +265,7 @@ export async function align(ctx: CommandContext): Promise<void> {
     ...methodOptions(args, method),
     allowNonFinite: args.values['allow-non-finite'] ?? false,
     keepOnMismatch: args.values['keep-on-mismatch'] ?? false,
+    ...(args.values['out-of-core'] ? { outOfCore: true } : {}),
   }, 'align');
   if (args.values.json) out.json(result);
   else printAlign(out, result);

@@ -43,6 +43,11 @@ export interface Checkpoint {
    * Optional: a reader without it is read whole, tensor by tensor (safetensors/chunks.ts).
    */
   readRawRange?(name: string, begin: number, end: number): Promise<Uint8Array>;
+  /**
+   * `readRaw` with synchronous positioned reads, for out-of-core weight matching (its products
+   * read their operands from the file each time). Optional: safetensors files and shards have it.
+   */
+  readRawSync?(name: string): Uint8Array;
   /** The tensor decoded to float32 (F16, BF16, F8 exactly; integer types converted). */
   readFloat32(name: string): Promise<Float32Array>;
   close(): Promise<void>;

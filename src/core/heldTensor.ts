@@ -51,8 +51,31 @@ export function elementCount(t: { readonly shape: readonly number[] }): number {
   return t.shape.reduce((p, s) => p * s, 1);
 }
 
-/** Bytes the tensor's values take in memory. */
+/**
+ * Out-of-core weight matching: a tensor whose values (`bits` or `data`) are a getter that reads
+ * them when asked for, so that the pair may exceed memory. Such a tensor holds no values itself:
+ * its reader decides what stays (src/engine/streamedTensors.ts). Every consumer reads the values
+ * once per use (a gather, a product's operand), so the code is the same for both kinds.
+ */
+const STREAMED = Symbol('streamed');
+
+export function isStreamed(t: HeldTensor): boolean {
+  return STREAMED in t;
+}
+
+/** A 16-bit tensor read by `read` at each use (see STREAMED). */
+export function streamedHalf(shape: readonly number[], dtype: 'BF16' | 'F16', read: () => Uint16Array): HalfTensor {
+  return Object.defineProperty({ shape, dtype, [STREAMED]: true }, 'bits', { get: read, enumerable: true }) as unknown as HalfTensor;
+}
+
+/** A float32 tensor computed or read by `read` at each use (see STREAMED). */
+export function streamedDense(shape: readonly number[], read: () => Float32Array): DenseTensor {
+  return Object.defineProperty({ shape, [STREAMED]: true }, 'data', { get: read, enumerable: true }) as unknown as DenseTensor;
+}
+
+/** Bytes the tensor's values take in memory (none for a streamed one: it is read at each use). */
 export function heldBytes(t: HeldTensor): number {
+  if (isStreamed(t)) return 0;
   return isHalf(t) ? t.bits.byteLength : t.data.byteLength;
 }
 

@@ -155,3 +155,29 @@ export function planWeightMatching(
     cacheBytes: Math.max(0, available - solveBytes - constantBytes), mode, perms,
   };
 }
+
+/**
+ * How weight matching holds the pair (issue 24): 'held' (both models in memory as stored) when
+ * that plan fits the budget, else 'streamed' (out of core: tensors read from their files per
+ * product, the readers holding `streamedBytes` at most) when that one fits; `streamedBytes`
+ * undefined means the checkpoints cannot be read on demand. `outOfCore` asks for 'streamed'
+ * whatever fits. Throws the MemoryBudgetError of the last plan tried when none fits.
+ */
+export function chooseHolding(
+  spec: PermSpec,
+  shapes: ReadonlyMap<string, readonly number[]>,
+  opts: {
+    readonly budget: number; readonly heldBytes: number; readonly streamedBytes?: number; readonly outOfCore?: boolean;
+    readonly runtimeBytes?: number; readonly counted?: (tensor: string) => boolean;
+  },
+): { holding: 'held' | 'streamed'; plan: WeightMatchingMemoryPlan } {
+  const streamed = (): { holding: 'streamed'; plan: WeightMatchingMemoryPlan } =>
+    ({ holding: 'streamed', plan: planWeightMatching(spec, shapes, { ...opts, heldBytes: opts.streamedBytes! }) });
+  if (opts.outOfCore && opts.streamedBytes !== undefined) return streamed();
+  try {
+    return { holding: 'held', plan: planWeightMatching(spec, shapes, opts) };
+  } catch (e) {
+    if (!(e instanceof MemoryBudgetError) || opts.streamedBytes === undefined) throw e;
+    return streamed();
+  }
+}

@@ -128,3 +128,16 @@ export class ProgressClock {
     return secondsLeft === undefined ? { words, percent } : { words, percent, secondsLeft };
   }
 }
+
+/**
+ * A permutation's name in the user's words for progress lines: `P_residual` -> "residual
+ * stream", `P_model.layers.12.mlp` -> "layer 12 MLP", `P_model.layers.3.heads` -> "layer 3
+ * attention heads"; any other name as it is.
+ */
+export function permutationWords(name: string): string {
+  const bare = name.startsWith('P_') ? name.slice(2) : name;
+  if (bare === 'residual') return 'residual stream';
+  const m = /(?:^|\.)(?:layers|h|layer|blocks)\.(\d+)\.(?:.*\.)?(mlp|heads|kv_heads|attn|attention)$/.exec(bare);
+  if (!m) return name;
+  return `layer ${m[1]} ${m[2] === 'mlp' ? 'MLP' : 'attention heads'}`;
+}

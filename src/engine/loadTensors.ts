@@ -109,7 +109,7 @@ export interface LoadOptions {
 }
 
 /** Refuses `bad` NaN/Inf values of a tensor, naming file and tensor, unless allowed; true when they are to be zeroed. */
-function nonFinite(ck: Checkpoint, name: string, bad: number, opts: LoadOptions): boolean {
+export function nonFinite(ck: Checkpoint, name: string, bad: number, opts: LoadOptions): boolean {
   if (bad === 0) return false;
   if (!opts.allowNonFinite) {
     throw new EngineError(

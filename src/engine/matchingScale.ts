@@ -5,7 +5,7 @@
  * tensor of a model by one power of two scales every cost matrix by one positive constant, which
  * leaves each assignment, and so the permutations, unchanged; objectives are scaled back in float64.
  */
-import { float32Of, valuesOf, type HeldTensor, type HeldTensorMap } from '../core/heldTensor';
+import { float32Of, isStreamed, streamedDense, valuesOf, type HeldTensor, type HeldTensorMap } from '../core/heldTensor';
 
 /** Above this magnitude a product of two weights, summed over a row, can overflow float32. */
 const SAFE_MAGNITUDE = 2 ** 40;
@@ -33,14 +33,15 @@ function maxAbs(m: HeldTensorMap): number {
 /**
  * The model's tensors scaled by a power of two so the largest is about 1 (exact in float32), and
  * the factor. Scaled tensors are float32 copies (16-bit ones too: rare weights, so no 16-bit
- * rescaling path).
+ * rescaling path; streamed ones scaled at each read).
  */
 export function scaledForMatching(m: HeldTensorMap): { tensors: HeldTensorMap; factor: number } {
   const max = maxAbs(m);
   if (max <= SAFE_MAGNITUDE) return { tensors: m, factor: 1 };
   const factor = 2 ** -Math.ceil(Math.log2(max));
   const tensors = new Map<string, HeldTensor>();
-  for (const [name, t] of m) tensors.set(name, { shape: t.shape, data: float32Of(t).map((v) => v * factor) });
+  // Streamed tensors (out of core) stay streamed: scaled at each read, never held.
+  for (const [name, t] of m) tensors.set(name, isStreamed(t) ? streamedDense(t.shape, () => float32Of(t).map((v) => v * factor)) : { shape: t.shape, data: float32Of(t).map((v) => v * factor) });
   return { tensors, factor };
 }
 

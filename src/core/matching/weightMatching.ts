@@ -38,7 +38,7 @@ import { matMulABt } from './jsMatMul';
 import { planWeightMatching, PRODUCT_BLOCK_BYTES } from '../memoryPlan';
 import { blockAxisSize, blockViolation, entryPermNames, isBlockAxis, partSize } from '../blockAxis';
 import { headGroupValue, headSimilarity, headBlockSimilarity, solveHeadGroup, type HeadStructure } from './headMatching';
-import { formatTimeLeft, secondsLeftAtRate } from '../progressText';
+import { formatTimeLeft, permutationWords, secondsLeftAtRate } from '../progressText';
 
 export interface WeightMatchingOptions {
   readonly seed: number;
@@ -72,6 +72,11 @@ export interface WeightMatchingOptions {
   readonly residentBytes?: () => number;
   /** Milliseconds clock of the progress reports (tests drive it; default Date.now). */
   readonly clock?: () => number;
+  /**
+   * A and B are streamed (out of core: each product reads its tensors from their files, see
+   * src/engine/streamedTensors.ts): progress says so, "layer 12 MLP — reading from disk".
+   */
+  readonly readsFromDisk?: boolean;
 }
 
 /**
@@ -753,8 +758,13 @@ class MatchingProgress {
     const seconds = secondsLeftAtRate(now - this.started, this.done / Math.max(1, this.parts - 1));
     const left = seconds !== undefined ? formatTimeLeft(seconds) : '';
     if (this.done < this.parts - 1) {
-      this.report(this.sweep, this.step, false, within, `; ${this.name} (${this.n} units): ${this.done} of ${this.parts - 1} products${left ? `, ${left} for them` : ''}`);
+      this.report(this.sweep, this.step, false, within, `; ${this.subject()}: ${this.done} of ${this.parts - 1} products${left ? `, ${left} for them` : ''}`);
     }
+  }
+
+  /** What is being solved: "P_x (n units)", out of core "layer 12 MLP (n units) — reading from disk". */
+  private subject(): string {
+    return this.opts.readsFromDisk ? `${permutationWords(this.name)} (${this.n} units) — reading from disk` : `${this.name} (${this.n} units)`;
   }
 
   /** Inside the assignment: its rows and its own estimate (the products' rate says nothing about it). */
@@ -763,7 +773,7 @@ class MatchingProgress {
     const within = (this.parts - 1 + s.rowsDone / Math.max(1, s.n)) / this.parts;
     const left = s.secondsLeft === undefined ? '' : `, ${formatTimeLeft(s.secondsLeft)} for it`;
     const what = s.phase === 'reduction' ? 'assignment, first passes' : `assignment, ${s.rowsDone.toLocaleString('en-US')} of ${s.n.toLocaleString('en-US')} rows`;
-    this.report(this.sweep, this.step, false, within, `; ${this.name} (${this.n} units): ${what}${left}`);
+    this.report(this.sweep, this.step, false, within, `; ${this.opts.readsFromDisk ? `${permutationWords(this.name)} (${this.n} units)` : `${this.name} (${this.n} units)`}: ${what}${left}`);
   }
 
   /** A sweep's last line: how far it got and, at the end, why it stopped. */

@@ -1,8 +1,17 @@
+import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { SafetensorsError, ioError } from './errors';
 
 /** Largest single read/write call: keeps each syscall well under the 2 GiB limit. */
 export const IO_CHUNK_BYTES = 64 * 1024 * 1024;
+
+/** The bytes one read call returned; none means the file was truncated after its header was checked. */
+function advance(bytesRead: number, file: string, at: number, total: number): number {
+  if (bytesRead === 0) {
+    throw new SafetensorsError('MetadataIncompleteBuffer', file, `file ended at offset ${at} while reading ${total} bytes (changed since it was opened?)`);
+  }
+  return bytesRead;
+}
 
 /**
  * Fills `target` from `position` with positioned reads (a read may return fewer bytes than
@@ -18,14 +27,26 @@ export async function readFully(handle: FileHandle, target: Uint8Array, position
     } catch (cause) {
       throw ioError(file, `read ${length} bytes at offset ${position + done}`, cause);
     }
-    if (bytesRead === 0) {
-      throw new SafetensorsError(
-        'MetadataIncompleteBuffer',
-        file,
-        `file ended at offset ${position + done} while reading ${target.length} bytes (changed since it was opened?)`,
-      );
+    done += advance(bytesRead, file, position + done, target.length);
+  }
+}
+
+/**
+ * `readFully` with synchronous positioned reads on the handle's descriptor: for out-of-core
+ * weight matching, whose products ask for a tensor where they cannot wait (the engine's worker
+ * thread blocks on the page cache or the disk, nothing else runs on it meanwhile).
+ */
+export function readFullySync(fd: number, target: Uint8Array, position: number, file: string): void {
+  let done = 0;
+  while (done < target.length) {
+    const length = Math.min(IO_CHUNK_BYTES, target.length - done);
+    let bytesRead: number;
+    try {
+      bytesRead = readSync(fd, target, done, length, position + done);
+    } catch (cause) {
+      throw ioError(file, `read ${length} bytes at offset ${position + done}`, cause);
     }
-    done += bytesRead;
+    done += advance(bytesRead, file, position + done, target.length);
   }
 }
 

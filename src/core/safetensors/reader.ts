@@ -3,7 +3,7 @@ import { openRegularFile } from '../files';
 import type { Checkpoint, TensorInfo } from '../checkpoint';
 import { decodeToFloat32 } from './codec';
 import { SafetensorsError, fromInputFileError, ioError, tensorLabel } from './errors';
-import { readFully } from './file-io';
+import { readFully, readFullySync } from './file-io';
 import { PREFIX_BYTES, parseHeader, readHeaderLength } from './header';
 
 /** A single opened `.safetensors` file: the Checkpoint contract plus where its data lives. */
@@ -16,6 +16,7 @@ export interface SafetensorsFile extends Checkpoint {
   /** Absolute position of the data section (8 + headerLength). */
   readonly dataStart: number;
   readRawRange(name: string, begin: number, end: number): Promise<Uint8Array>;
+  readRawSync(name: string): Uint8Array;
 }
 
 class OpenSafetensorsFile implements SafetensorsFile {
@@ -57,6 +58,20 @@ class OpenSafetensorsFile implements SafetensorsFile {
       throw ioError(this.path, `hold ${tensorLabel(name)} (${info.byteLength} bytes) in memory`, cause);
     }
     await readFully(handle, bytes, this.dataStart + info.dataOffsets[0], this.path);
+    return bytes;
+  }
+
+  readRawSync(name: string): Uint8Array {
+    const info = this.info(name);
+    const handle = this.handle;
+    if (!handle) throw new SafetensorsError('Io', this.path, `cannot read ${tensorLabel(name)}: checkpoint is closed`, name);
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(info.byteLength); // fresh, as readRaw's
+    } catch (cause) {
+      throw ioError(this.path, `hold ${tensorLabel(name)} (${info.byteLength} bytes) in memory`, cause);
+    }
+    readFullySync(handle.fd, bytes, this.dataStart + info.dataOffsets[0], this.path);
     return bytes;
   }
 

@@ -98,6 +98,7 @@ class ShardedCheckpoint implements Checkpoint {
   ) {
     this.owner = owner;
     if (shards.every((s) => s.readRawRange)) this.readRawRange = (name, begin, end) => this.shardOf(name).readRawRange!(name, begin, end);
+    if (shards.every((s) => s.readRawSync)) this.readRawSync = (name) => this.shardOf(name).readRawSync!(name);
   }
 
   get(name: string): TensorInfo | undefined {
@@ -116,6 +117,9 @@ class ShardedCheckpoint implements Checkpoint {
 
   /** Present when every shard reads byte ranges (safetensors shards do; other formats may not). */
   readonly readRawRange?: (name: string, begin: number, end: number) => Promise<Uint8Array>;
+
+  /** Present when every shard reads synchronously (safetensors shards do). */
+  readonly readRawSync?: (name: string) => Uint8Array;
 
   readFloat32(name: string): Promise<Float32Array> {
     return this.shardOf(name).readFloat32(name);

@@ -10,7 +10,7 @@ import { loadDataset } from '../../core/data';
 import { applyPermutations, axisPermsOf, axisPermutations, gatherAxes, identityPermutations } from '../../core/matching/permute';
 import { denseOf, float32Of, heldBytes, valuesOf, type HeldTensorMap } from '../../core/heldTensor';
 import { blockSimilarityWith, similarityMatrixWith, type WeightMatchingResult } from '../../core/matching/weightMatching';
-import { checkMatchingMemory, memoryBudgetOf } from '../methods/common';
+import { matchingHolding, memoryBudgetOf } from '../methods/common';
 import { writeCheckpointOutput } from '../../core/hf/layout';
 import { unstackSources } from '../../core/moe/expertStack';
 import { provenanceMetadata, type TensorSource } from '../../core/safetensors';
@@ -18,9 +18,11 @@ import { currentBackend } from '../backend';
 import { readModelConfig } from '../compute/modelConfig';
 import { ModelError } from '../compute/modelErrors';
 import type { HandlerContext } from '../handlerContext';
-import { throwIfCancelled } from '../errors';
+import { EngineError, throwIfCancelled } from '../errors';
 import { checkFamilyEquivalence } from '../families/equivalence';
-import { base, closeAll, isFloatDtype, loadHeldTensors, loadTensors, openAll, permuteRawBytes, specFor } from '../loadTensors';
+import { base, closeAll, isFloatDtype, loadHeldTensors, loadTensors, openAll, permuteRawBytes, specFor, type LoadOptions } from '../loadTensors';
+import { streamTensors, type StreamStats } from '../streamedTensors';
+import { formatBytes } from '../../../shared/bytes';
 import { assertOutNotInput } from '../methods/common';
 import { MATCHING_METHODS } from '../methods/registry';
 import { methodInfo } from '../../core/methods/registry';
@@ -97,23 +99,56 @@ function floatNames(ck: Checkpoint): string[] {
 async function findPermutations(req: AlignRequest, a: Checkpoint, b: Checkpoint, spec: PermSpec, ctx: HandlerContext): Promise<{ result: WeightMatchingResult; ta: HeldTensorMap; tb: HeldTensorMap }> {
   const zeroed = new Set<string>();
   const opts = { allowNonFinite: req.allowNonFinite, signal: ctx.signal, zeroNonFinite: zeroed };
+  const zeroedLine = (): void => {
+    if (zeroed.size) ctx.log(`align: NaN/Inf weights of ${zeroed.size} tensor(s) count as 0 for matching (first: \`${[...zeroed][0]}\`); they are written unchanged`);
+  };
   // Data-driven methods run forward passes, which need every float tensor, not only the spec's.
   const names = !methodInfo(req.method).needsData ? Object.keys(spec.axes) : [...new Set([...Object.keys(spec.axes), ...floatNames(a)])];
-  if (req.method === 'weight') checkMatchingMemory(spec, a, b, memoryBudgetOf(req));
+  if (req.outOfCore && req.method !== 'weight') throw new EngineError('InvalidRequest', `out-of-core matching (--out-of-core) is for weight matching, not --method ${req.method}`);
+  const holding = req.method === 'weight' ? matchingHolding(spec, a, b, memoryBudgetOf(req), { outOfCore: req.outOfCore }) : 'held';
+  const method = MATCHING_METHODS[req.method];
+  if (holding === 'streamed') return streamedMatching(req, a, b, spec, names, opts, ctx).finally(zeroedLine);
   // Loading a 1B pair takes minutes: say how far it is (both models count as one job).
   const started = performance.now();
   const reading = (offset: number) => (done: number, total: number): void =>
     ctx.onProgress({ stage: 'loading', message: `Reading ${base(req.a)} and ${base(req.b)}: ${offset + done} of ${2 * total} tensors`, fraction: (offset + done) / (2 * total) });
-  const method = MATCHING_METHODS[req.method];
   const load = method.keepsStoredDtype ? loadHeldTensors : loadTensors;
   const ta = await load(a, names, opts, reading(0));
   const tb = await load(b, names, opts, reading(names.length));
   const bytes = [...ta.values(), ...tb.values()].reduce((s, t) => s + heldBytes(t), 0);
   const how = method.keepsStoredDtype ? 'BF16 and F16 as stored, the rest as float32' : 'as float32';
   ctx.log(`align: read ${2 * names.length} tensors (${(bytes / 2 ** 30).toFixed(2)} GiB, ${how}) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  if (zeroed.size) ctx.log(`align: NaN/Inf weights of ${zeroed.size} tensor(s) count as 0 for matching (first: \`${[...zeroed][0]}\`); they are written unchanged`);
+  zeroedLine();
   throwIfCancelled(ctx.signal, 'align');
   return { result: await method.run({ req, spec, a: ta, b: tb, ctx }), ta, tb };
+}
+
+/**
+ * Weight matching out of core (the pair as stored is over the memory budget, or --out-of-core):
+ * A's and B's tensors are read from their files each time a product needs them
+ * (src/engine/streamedTensors.ts); the log says what was read and the most held at once.
+ */
+async function streamedMatching(
+  req: AlignRequest, a: Checkpoint, b: Checkpoint, spec: PermSpec, names: readonly string[], opts: LoadOptions, ctx: HandlerContext,
+): Promise<{ result: WeightMatchingResult; ta: HeldTensorMap; tb: HeldTensorMap }> {
+  const stored = names.reduce((s, n) => s + (a.get(n)?.byteLength ?? 0) + (b.get(n)?.byteLength ?? 0), 0);
+  const why = req.outOfCore ? 'asked for (--out-of-core)' : `the pair as stored (${formatBytes(stored)}) is over the memory budget of ${formatBytes(memoryBudgetOf(req))}`;
+  ctx.log(`align: out of core, ${why}: tensors are read from disk as each product needs them`);
+  ctx.onProgress({ stage: 'loading', message: `Reading ${base(req.a)} and ${base(req.b)} from disk as matching needs them (out of core)` });
+  const sa = streamTensors(a, names, opts);
+  const sb = streamTensors(b, names, opts);
+  const started = performance.now();
+  const result = await MATCHING_METHODS[req.method].run({ req, spec, a: sa.tensors, b: sb.tensors, ctx });
+  ctx.log(`align: out of core: ${streamReport([sa.stats, sb.stats])} in ${((performance.now() - started) / 1000).toFixed(1)} s of matching`);
+  return { result, ta: sa.tensors, tb: sb.tensors };
+}
+
+/** "read 1,234 tensors (12.3 GB, page cache included); at most 262 MB (262,144,000 bytes) of tensors held at once". */
+export function streamReport(stats: readonly StreamStats[]): string {
+  const reads = stats.reduce((s, x) => s + x.reads, 0);
+  const bytes = stats.reduce((s, x) => s + x.bytesRead, 0);
+  const peak = stats.reduce((s, x) => s + x.peakHeldBytes, 0);
+  return `read ${reads.toLocaleString('en-US')} tensors (${formatBytes(bytes)}, page cache included); at most ${formatBytes(peak)} (${peak.toLocaleString('en-US')} bytes) of tensors held at once`;
 }
 
 /**

@@ -9,10 +9,11 @@ import { entryPermNames } from '../../core/blockAxis';
 import { axisPermsOf, dotProduct, identityPermutations, permuteTensor } from '../../core/matching/permute';
 import { isRunningStatistic, objectiveTerm, weightMatching, type GroupReport, type WeightMatchingResult } from '../../core/matching/weightMatching';
 import { defaultMemoryBudget, MemoryBudgetError, OVER_BUDGET } from '../../core/memoryBudget';
-import { planWeightMatching } from '../../core/memoryPlan';
+import { chooseHolding } from '../../core/memoryPlan';
 import type { HandlerContext } from '../handlerContext';
 import { EngineError } from '../errors';
 import { base } from '../loadTensors';
+import { canStream, streamKeepBytes, streamStats } from '../streamedTensors';
 import type { AlignRequest, DataOptions } from '../protocol';
 import { tfMatMul } from '../tfMatMul';
 import { scaledForMatching, unscaledObjectives } from '../matchingScale';
@@ -32,14 +33,18 @@ export function memoryBudgetOf(req: { readonly memoryBudget?: number }): number 
 }
 
 /**
- * Refuses, before any tensor is read, a weight matching whose memory plan does not fit the
- * budget: one line naming B, the permutation and the bytes needed. Both models count as
- * weight matching holds them: 16-bit tensors at 2 bytes a value.
+ * How weight matching will hold the pair, decided before any tensor is read: 'held' (both models
+ * in memory as stored: 16-bit tensors at 2 bytes a value) when that fits the budget, else
+ * 'streamed' (out of core, src/engine/streamedTensors.ts) when the checkpoints can be read on
+ * demand and one solve fits beside the readers; `outOfCore` asks for 'streamed' anyway. Refuses
+ * in one line naming B, the permutation and the bytes needed when neither fits.
  */
-export function checkMatchingMemory(spec: PermSpec, a: Checkpoint, b: Checkpoint, budget: number): void {
+export function matchingHolding(spec: PermSpec, a: Checkpoint, b: Checkpoint, budget: number, opts: { readonly outOfCore?: boolean; readonly mayStream?: boolean } = {}): 'held' | 'streamed' {
+  const outOfCore = opts.outOfCore ?? false;
   const shapes = new Map<string, readonly number[]>();
   let held = 0;
-  for (const name of Object.keys(spec.axes)) {
+  const names = Object.keys(spec.axes);
+  for (const name of names) {
     for (const ck of [a, b]) {
       const info = ck.get(name);
       if (!info) continue;
@@ -48,13 +53,25 @@ export function checkMatchingMemory(spec: PermSpec, a: Checkpoint, b: Checkpoint
       held += (isHalfDtype(info.dtype) ? 2 : 4) * info.shape.reduce((p, s) => p * s, 1);
     }
   }
+  const streamable = (opts.mayStream ?? true) && canStream(a) && canStream(b);
+  if (outOfCore && !streamable) {
+    throw new EngineError('InvalidRequest', `${base(b.path)}: out-of-core matching reads safetensors checkpoints only; convert the pair or leave out --out-of-core`, b.path);
+  }
   try {
     // The process before the models are read: Node, the backend, the workers (measured).
-    planWeightMatching(spec, shapes, { budget, heldBytes: held, runtimeBytes: process.memoryUsage.rss(), counted: (t) => !isRunningStatistic(t) });
+    return chooseHolding(spec, shapes, {
+      budget, heldBytes: held, outOfCore, runtimeBytes: process.memoryUsage.rss(), counted: (t) => !isRunningStatistic(t),
+      ...(streamable ? { streamedBytes: streamKeepBytes(a, names) + streamKeepBytes(b, names) } : {}),
+    }).holding;
   } catch (e) {
     if (e instanceof MemoryBudgetError) throw new EngineError(OVER_BUDGET, `${base(b.path)}: ${e.message}`, b.path);
     throw e;
   }
+}
+
+/** Refuses, before any tensor is read, a weight matching whose models held in memory do not fit the budget (merge). */
+export function checkMatchingMemory(spec: PermSpec, a: Checkpoint, b: Checkpoint, budget: number): void {
+  matchingHolding(spec, a, b, budget, { mayStream: false });
 }
 
 /** Weight matching with the tfjs cost-matrix products (ctx progress and cancellation wired). */
@@ -64,10 +81,14 @@ export async function matchWeights(spec: PermSpec, a: HeldTensorMap, b: HeldTens
   const sb = scaledForMatching(b);
   // The budget is the whole process's: what it holds besides the models (Node, the tfjs backend,
   // the native library: 0.5 to 1 GB measured at 1B parameters) comes out of the cache.
+  // Out of core, the models are not held: their readers keep at most a tensor each (reserved here).
   const modelBytes = [...a.values(), ...b.values()].reduce((sum, t) => sum + heldBytes(t), 0);
-  const reservedBytes = Math.max(0, process.memoryUsage().rss - modelBytes);
+  const streamed = [streamStats(a), streamStats(b)];
+  const readerBytes = streamed.reduce((sum, s) => sum + (s ? s.keepBytes - s.heldBytes : 0), 0);
+  const reservedBytes = Math.max(0, process.memoryUsage().rss - modelBytes) + readerBytes;
   const r = await weightMatching(spec, sa.tensors, sb.tensors, {
     seed, maxIter, matmul: tfMatMul, signal: ctx.signal, onProgress: ctx.onProgress, memoryBudget, reservedBytes, residentBytes: () => process.memoryUsage.rss(),
+    readsFromDisk: streamed.some((s) => s !== undefined),
   });
   return unscaledObjectives(r, 1 / (sa.factor * sb.factor));
 }

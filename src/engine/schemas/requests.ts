@@ -91,6 +91,11 @@ export const alignRequestSchema = obj({
   memoryBudget,
   /** Write `out` even when the equivalence check fails (default: nothing is written then). */
   keepOnMismatch: optBool(),
+  /**
+   * Weight matching reads A's and B's tensors from disk per product instead of holding them
+   * (out of core), even when the pair fits the budget; it does so anyway when it does not fit.
+   */
+  outOfCore: optBool(),
 });
 
 /** Merge two or more checkpoints; inputs[0] is the reference all others are aligned to. */

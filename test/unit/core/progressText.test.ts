@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PassThrough } from 'node:stream';
-import { ProgressClock, formatProgress, formatTimeLeft, jobFractions, progressWords, secondsLeftAtRate } from '../../../src/core/progressText';
+import { ProgressClock, formatProgress, formatTimeLeft, jobFractions, permutationWords, progressWords, secondsLeftAtRate } from '../../../src/core/progressText';
 import { progressLine } from '../../../src/cli/progress';
 
 test('words: the message when given, else the stage (capitalised) and the sweep', () => {
@@ -105,4 +105,13 @@ test('job fractions: each stage fills its share of the whole job, in order, neve
   assert.equal(f('writing', 1), 1);
   // Words pass through unchanged.
   assert.equal(whole({ stage: 'writing', message: 'Writing b.aligned.safetensors' }).message, 'Writing b.aligned.safetensors');
+});
+
+test('permutation names in the user\'s words (out-of-core progress)', () => {
+  assert.equal(permutationWords('P_residual'), 'residual stream');
+  assert.equal(permutationWords('P_model.layers.12.mlp'), 'layer 12 MLP');
+  assert.equal(permutationWords('P_model.layers.3.heads'), 'layer 3 attention heads');
+  assert.equal(permutationWords('P_model.layers.3.kv_heads'), 'layer 3 attention heads');
+  assert.equal(permutationWords('P_transformer.h.0.mlp'), 'layer 0 MLP');
+  assert.equal(permutationWords('P_0'), 'P_0');
 });
