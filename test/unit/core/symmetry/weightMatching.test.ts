@@ -77,23 +77,23 @@ describe('orthogonal weight matching', () => {
   }
 
   for (const fixture of ['llama-tiny-gqa', 'mixtral-tiny', 'vit-tiny'] as const) {
-  it(`${fixture}: the objective after each sweep is the direct sum <A, g . B> and never decreases`, async () => {
-    const { layout, a, b } = await foldedPair(fixture, 9);
-    const base = allDots(a, b);
-    let previous = -Infinity;
-    let sweeps = 0;
-    for (let k = 1; k <= 4; k++) {
-      const r = await orthogonalWeightMatching(layout, a, b, { maxIter: k, matmul });
-      const direct = allDots(a, applyTransformerGroup(b, layout, r.element)) - base;
-      const reported = r.objectives[r.objectives.length - 1] - r.objectives[0];
-      assert.ok(Math.abs(direct - reported) <= 1e-4 * Math.abs(r.objectives[r.objectives.length - 1]), `after ${k} sweeps: direct gain ${direct}, reported ${reported}`);
-      assert.ok(direct >= previous - 1e-6 * Math.abs(base), `sweep ${k}: ${direct} after ${previous}`);
-      for (let i = 1; i < r.objectives.length; i++) assert.ok(r.objectives[i] >= r.objectives[i - 1]);
-      previous = direct;
-      sweeps = r.objectives.length - 1;
-    }
-    assert.ok(sweeps >= 2, 'the test saw several sweeps');
-  });
+    it(`${fixture}: the objective after each sweep is the direct sum <A, g . B> and never decreases`, async () => {
+      const { layout, a, b } = await foldedPair(fixture, 9);
+      const base = allDots(a, b);
+      let previous = -Infinity;
+      let sweeps = 0;
+      for (let k = 1; k <= 4; k++) {
+        const r = await orthogonalWeightMatching(layout, a, b, { maxIter: k, matmul });
+        const direct = allDots(a, applyTransformerGroup(b, layout, r.element)) - base;
+        const reported = r.objectives[r.objectives.length - 1] - r.objectives[0];
+        assert.ok(Math.abs(direct - reported) <= 1e-4 * Math.abs(r.objectives[r.objectives.length - 1]), `after ${k} sweeps: direct gain ${direct}, reported ${reported}`);
+        assert.ok(direct >= previous - 1e-6 * Math.abs(base), `sweep ${k}: ${direct} after ${previous}`);
+        for (let i = 1; i < r.objectives.length; i++) assert.ok(r.objectives[i] >= r.objectives[i - 1]);
+        previous = direct;
+        sweeps = r.objectives.length - 1;
+      }
+      assert.ok(sweeps >= 2, 'the test saw several sweeps');
+    });
   }
 
   it('mixtral-tiny, B a noisy copy: experts move as wholes, the router\'s rows with them, and the objective counts the router', async () => {
