@@ -14,7 +14,12 @@
  *   biases, o rows); adopted only when the layer's part of the objective grows (the head pairing
  *   within a key/value group is a heuristic under grouped-query attention).
  * - a layer's MLP units: the assignment of their weights' similarity, as permutation weight
- *   matching does.
+ *   matching does. A mixture of experts (Mixtral): experts as wholes, each pair valued by the best
+ *   assignment of their units plus their router rows' similarity, then units within the matched
+ *   experts (unitAssignment.ts); the router's rows follow the experts.
+ * The residual step covers every tensor that writes or reads the stream, the router and ViT's
+ * input writers (the patch convolution, seen as [output channels, the rest] as the group action
+ * sees it) included.
  * Each step's part of the objective is every term its map touches, so the objective after each
  * step is the one before plus what the step gained: it never decreases.
  *
@@ -22,13 +27,13 @@
  * of the stream), so the products are C = X Y^T of the engine's `MatMulABt` (float32 products,
  * float64 sums).
  */
-import { solveAssignmentMax } from '../assignment/lap';
 import type { DenseTensor, MatMulABt, Progress, TensorMap } from '../checkpoint';
 import { procrustes, procrustesFixing, transpose } from '../linalg';
 import { cancelled } from '../matching/errors';
 import { matchingFraction } from '../matching/weightMatching';
 import { mapSummary, matchHeads, pairedSums, procrustesObjective, rotaryProcrustes, type HeadCross, type HeadShape, type OrthogonalMapSummary } from './mapFitting';
 import { applyTransformerGroup, type TransformerGroupElement } from './transformerGroup';
+import { expertOrder, unitAssignment } from './unitAssignment';
 import { featureAxis, SymmetryUnsupported, type LinearLayer, type TransformerLayout } from './transformerLayout';
 
 export interface OrthogonalWeightMatchingOptions {
@@ -69,6 +74,8 @@ interface BlockRows {
   readonly v: Rows;
   readonly o: Rows;
   readonly mlp: readonly Rows[];
+  /** A mixture's router: one row per expert. */
+  readonly router?: Rows;
 }
 
 /** A' and B' held other-first for the descent. */
@@ -168,6 +175,8 @@ export async function residualCross(problem: OrthogonalWeightProblem, state: Pic
       [ta.o, transformRows(tb.o.data, state.heads[l], perHead(state.vo[l], query), shape.hd, layout.hidden)],
       ...ta.mlp.map((x, i): [Rows, Float32Array] => [x, transformRows(tb.mlp[i].data, state.mlp[l], undefined, 1, layout.hidden)]),
     ];
+    const experts = layout.blocks[l].experts;
+    if (ta.router && tb.router && experts) pairs.push([ta.router, transformRows(tb.router.data, expertOrder(state.mlp[l], experts.count), undefined, 1, layout.hidden)]);
     for (const [x, y] of pairs) addInto(m, await crossOverRows(y, x.data, x.rows, layout.hidden, matmul));
   }
   return m;
@@ -205,23 +214,29 @@ async function headStep(problem: OrthogonalWeightProblem, state: State, l: numbe
   };
 }
 
-/** MLP units of layer l: the assignment of C[i, j] = <A's unit i, B's unit j> under the current residual map; returns the objective gained. */
+/**
+ * MLP units of layer l: the assignment of C[i, j] = <A's unit i, B's unit j> under the current
+ * residual map (a mixture: experts as wholes, their router rows' similarity added); returns the
+ * objective gained.
+ */
 async function mlpStep(problem: OrthogonalWeightProblem, state: State, l: number, matmul: MatMulABt): Promise<number> {
   const { layout } = problem;
+  const d = layout.hidden;
   const n = layout.blocks[l].mlpWidth;
-  const rt = transpose(state.residual, layout.hidden, layout.hidden);
+  const experts = layout.blocks[l].experts?.count ?? 1;
+  const rt = transpose(state.residual, d, d);
+  // crossWithBias puts B on the rows; the assignments want A's on the rows.
+  const crossAB = async (x: Rows, y: Rows) => transpose(await crossWithBias(x, await rotated(y, rt, d, matmul), d, matmul), y.rows, x.rows);
   const c = new Float64Array(n * n);
-  for (const [i, x] of problem.a[l].mlp.entries()) {
-    const y = problem.b[l].mlp[i];
-    const cross = await crossWithBias(x, await rotated(y, rt, layout.hidden, matmul), layout.hidden, matmul);
-    // crossWithBias puts B on the rows; the assignment wants A's units on the rows.
-    addInto(c, transpose(cross, n, n));
-  }
-  const solved = solveAssignmentMax(c, n);
+  for (const [i, x] of problem.a[l].mlp.entries()) addInto(c, await crossAB(x, problem.b[l].mlp[i]));
+  const [ra, rb] = [problem.a[l].router, problem.b[l].router];
+  const router = ra && rb ? await crossAB(ra, rb) : undefined;
+  const solved = unitAssignment(c, n, experts, router);
   let oldValue = 0;
   state.mlp[l].forEach((j, i) => (oldValue += c[i * n + j]));
+  if (router) expertOrder(state.mlp[l], experts).forEach((eb, ea) => (oldValue += router[ea * experts + eb]));
   if (!(solved.value > oldValue)) return 0;
-  state.mlp[l] = Array.from(solved.rowToCol);
+  state.mlp[l] = solved.perm;
   return solved.value - oldValue;
 }
 
@@ -292,22 +307,27 @@ export async function prepareOrthogonalWeightMatching(layout: TransformerLayout,
     v: readerRows(t, blk.v.layer, blk.v.offset, kvHeads * hd),
     o: writerRows(t, blk.o),
     mlp: [...blk.mlpIn.map((x) => readerRows(t, x, 0, blk.mlpWidth)), writerRows(t, blk.mlpOut)],
+    ...(blk.experts ? { router: readerRows(t, blk.experts.router, 0, blk.experts.count) } : {}),
   }));
   const constant = new Float64Array(d * d);
   for (const [ya, yb] of streamPairs(layout, a, b)) addInto(constant, await crossOverRows(yb.data, ya.data, ya.rows, d, matmul));
   return { layout, shape, constant, a: side(a), b: side(b) };
 }
 
-/** The tensors only the residual map touches, as (A's, B's) other-first rows: embeddings, B's untied head, the stream's biases. */
+/** The tensors only the residual map touches, as (A's, B's) other-first rows: embeddings, input writers (ViT's patch projection), B's untied head, the stream's biases. */
 function streamPairs(layout: TransformerLayout, a: TensorMap, b: TensorMap): [Rows, Rows][] {
   const d = layout.hidden;
-  const rows = (t: DenseTensor | undefined): Rows | undefined => (t ? { data: t.data, rows: t.data.length / d } : undefined);
+  const rows = (t: DenseTensor | undefined, streamAxis: 0 | 1): Rows | undefined => (t ? { data: streamLast(t, streamAxis, d), rows: t.data.length / d } : undefined);
   const out: [Rows, Rows][] = [];
-  const add = (nameA: string | undefined, nameB: string | undefined) => {
-    const [x, y] = [rows(nameA ? a.get(nameA) : undefined), rows(nameB ? b.get(nameB) : undefined)];
+  const add = (nameA: string | undefined, nameB: string | undefined, streamAxis: 0 | 1 = 1) => {
+    const [x, y] = [rows(nameA ? a.get(nameA) : undefined, streamAxis), rows(nameB ? b.get(nameB) : undefined, streamAxis)];
     if (x && y && x.rows === y.rows) out.push([x, y]);
   };
   for (const e of layout.embeddings) add(e, e);
+  for (const w of layout.inputWriters ?? []) {
+    add(w.weight, w.weight, featureAxis(w, 'out'));
+    add(w.bias, w.bias);
+  }
   // B's head stands beside its embedding only when untied; A's is its own, or its embedding when tied.
   if (b.has(layout.head.weight)) {
     if (featureAxis(layout.head, 'in') !== 1) throw new SymmetryUnsupported(`\`${layout.head.weight}\` stores its hidden features on the rows`);
@@ -330,7 +350,7 @@ function identityObjective(layout: TransformerLayout, a: TensorMap, b: TensorMap
 function blockTensors(layout: TransformerLayout): Set<string> {
   const names = new Set<string>();
   for (const blk of layout.blocks) {
-    for (const l of [blk.q.layer, blk.k.layer, blk.v.layer, blk.o, ...blk.mlpIn, blk.mlpOut]) {
+    for (const l of [blk.q.layer, blk.k.layer, blk.v.layer, blk.o, ...blk.mlpIn, blk.mlpOut, ...(blk.experts ? [blk.experts.router] : [])]) {
       names.add(l.weight);
       if (l.bias && l !== blk.o && l !== blk.mlpOut) names.add(l.bias);
     }
@@ -359,6 +379,17 @@ function otherFirst(t: DenseTensor, streamAxis: 0 | 1, offset: number, width: nu
   const out = new Float32Array(width * rows);
   for (let r = 0; r < rows; r++) for (let j = 0; j < width; j++) out[j * rows + r] = t.data[r * cols + offset + j];
   return out;
+}
+
+/**
+ * A tensor holding the stream on `streamAxis` as rows of hidden features: along axis 1 its last
+ * axis after the rest (embeddings [..., hidden], biases), along axis 0 its first against the rest
+ * (a conv's output channels [hidden, ...]: transposed), as the group action (rotateAxis) sees it.
+ */
+function streamLast(t: DenseTensor, streamAxis: 0 | 1, d: number): Float32Array {
+  if (streamAxis === 1 || t.shape.length === 1) return t.data;
+  if (t.shape[0] !== d) throw new SymmetryUnsupported(`a stream writer of shape [${t.shape.join(', ')}] does not hold the ${d} stream features on its first axis`);
+  return transpose32(t.data, d, t.data.length / d);
 }
 
 /** The transpose of a row-major rows x cols float32 matrix. */

@@ -19,10 +19,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Progress } from '../../core/checkpoint';
-import { solveAssignmentMax } from '../../core/assignment/lap';
 import { procrustes, procrustesFixing } from '../../core/linalg';
 import type { TransformerGroupElement, TransformerLayout } from '../../core/symmetry';
 import { mapSummary, matchHeads, rotaryProcrustes, type OrthogonalMapSummary } from '../../core/symmetry/mapFitting';
+import { unitAssignment } from '../../core/symmetry/unitAssignment';
 import { throwIfCancelled } from '../errors';
 import type { Dataset } from '../../core/data';
 import type { LmModel } from '../lm/layers';
@@ -228,31 +228,8 @@ function addCross(into: Float64Array, xb: tf.Tensor2D, xa: tf.Tensor2D): void {
   for (let i = 0; i < m.length; i++) into[i] += m[i];
 }
 
-/**
- * B's unit perm[j] becomes unit j: the assignment maximising the summed correlation with A's
- * units. A mixture of `experts`: each pair of experts (B's, A's) is valued by the best assignment
- * of their units, the experts are assigned on those values, and the units within each matched pair.
- */
+/** B's unit perm[j] becomes unit j: the assignment maximising the summed correlation with A's units (a mixture's experts as wholes: unitAssignment). */
 function unitPermutation(s: Stats | undefined, n: number, experts: number): number[] {
   if (!s) return Array.from({ length: n }, (_, i) => i);
-  const c = correlationMatrix(s);
-  if (experts <= 1) return Array.from(solveAssignmentMax(c, n).rowToCol);
-  const w = n / experts;
-  const inner: Int32Array[][] = [];
-  const value = new Float64Array(experts * experts);
-  for (let ea = 0; ea < experts; ea++) {
-    inner.push([]);
-    for (let eb = 0; eb < experts; eb++) {
-      const blockC = new Float64Array(w * w);
-      for (let i = 0; i < w; i++) for (let j = 0; j < w; j++) blockC[i * w + j] = c[(ea * w + i) * n + eb * w + j];
-      const r = solveAssignmentMax(blockC, w);
-      inner[ea].push(r.rowToCol);
-      value[ea * experts + eb] = r.value;
-    }
-  }
-  const outer = solveAssignmentMax(value, experts).rowToCol;
-  return Array.from({ length: n }, (_, k) => {
-    const [ea, u] = [Math.floor(k / w), k % w];
-    return outer[ea] * w + inner[ea][outer[ea]][u];
-  });
+  return unitAssignment(correlationMatrix(s), n, experts).perm;
 }

@@ -1,6 +1,7 @@
 /**
  * Weight matching under the orthogonal symmetry (src/core/symmetry/weightMatching.ts) on the
- * gpt2-tiny (LayerNorm, tied head) and llama-tiny-gqa (RMSNorm, RoPE, GQA) fixtures: B = g . fold(A)
+ * gpt2-tiny (LayerNorm, tied head), llama-tiny-gqa (RMSNorm, RoPE, GQA), mixtral-tiny (experts
+ * with a router) and vit-tiny (a patch convolution, CLS token and classifier) fixtures: B = g . fold(A)
  * for a random element g of the generalized group is aligned back to fold(A) to float error; the
  * objective reported after each sweep is the one computed directly from g . B and never
  * decreases; the residual step's cross-correlation and Procrustes objective match a plain float64
@@ -12,7 +13,12 @@ import type { DenseTensor, TensorMap } from '../../../../src/core/checkpoint';
 import { procrustes, svd } from '../../../../src/core/linalg';
 import { matMulABt } from '../../../../src/core/matching/jsMatMul';
 import { mulberry32 } from '../../../../src/core/matching/prng';
-import { applyTransformerGroup, foldNorms, randomTransformerGroupElement, transformerLayout, type TransformerLayout } from '../../../../src/core/symmetry';
+import { gaussian } from '../../../../src/core/symmetry/orthogonal';
+import path from 'node:path';
+import { readModelConfig } from '../../../../src/core/families/modelConfig';
+import { openCheckpoint } from '../../../../src/core/safetensors';
+import { applyTransformerGroup, classifierTransformerLayout, foldNorms, randomTransformerGroupElement, transformerLayout, type TransformerLayout } from '../../../../src/core/symmetry';
+import { readTensors } from '../../../../src/engine/families/build';
 import { procrustesObjective } from '../../../../src/core/symmetry/mapFitting';
 import { orthogonalWeightMatching, prepareOrthogonalWeightMatching, residualCross } from '../../../../src/core/symmetry/weightMatching';
 import { loadLmCheckpoint } from '../../../../src/engine/lm/checkpoint';
@@ -21,11 +27,27 @@ import { hfFixture } from '../../helpers/hfFixtures';
 const matmul = { abT: matMulABt };
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
 
+/** fold(A) of a fixture (a language model, or the vit-tiny classifier) and B = g . fold(A) for a random g. */
 async function foldedPair(fixture: string, seed: number): Promise<{ layout: TransformerLayout; a: TensorMap; b: Map<string, DenseTensor> }> {
-  const lm = await loadLmCheckpoint(hfFixture(fixture));
-  const folded = foldNorms(lm.tensors, transformerLayout(lm.tensors, lm.config));
+  const folded = fixture === 'vit-tiny' ? await foldedVit() : await foldedLm(fixture);
   const b = applyTransformerGroup(folded.tensors, folded.layout, randomTransformerGroupElement(folded.layout, mulberry32(seed)));
   return { layout: folded.layout, a: folded.tensors, b };
+}
+
+async function foldedLm(fixture: string) {
+  const lm = await loadLmCheckpoint(hfFixture(fixture));
+  return foldNorms(lm.tensors, transformerLayout(lm.tensors, lm.config));
+}
+
+async function foldedVit() {
+  const file = path.join(hfFixture('vit-tiny'), 'model.safetensors');
+  const ckpt = await openCheckpoint(file);
+  try {
+    const weights = await readTensors(ckpt);
+    return foldNorms(weights, classifierTransformerLayout(weights, 'vit', readModelConfig(file), 'vit-tiny'));
+  } finally {
+    await ckpt.close();
+  }
 }
 
 /** sum over every tensor of <A_t, B_t> in float64 (the tensors the group does not touch add a constant). */
@@ -39,7 +61,7 @@ function allDots(a: TensorMap, b: TensorMap): number {
 }
 
 describe('orthogonal weight matching', () => {
-  for (const fixture of ['gpt2-tiny', 'llama-tiny-gqa'] as const) {
+  for (const fixture of ['gpt2-tiny', 'llama-tiny-gqa', 'mixtral-tiny', 'vit-tiny'] as const) {
     it(`${fixture}: recovers a random element of the generalized group (g . B' = A' to 1e-4)`, async () => {
       const { layout, a, b } = await foldedPair(fixture, 3);
       const messages: string[] = [];
@@ -54,22 +76,48 @@ describe('orthogonal weight matching', () => {
     });
   }
 
-  it('llama-tiny-gqa: the objective after each sweep is the direct sum <A, g . B> and never decreases', async () => {
-    const { layout, a, b } = await foldedPair('llama-tiny-gqa', 9);
-    const base = allDots(a, b);
-    let previous = -Infinity;
-    let sweeps = 0;
-    for (let k = 1; k <= 4; k++) {
-      const r = await orthogonalWeightMatching(layout, a, b, { maxIter: k, matmul });
-      const direct = allDots(a, applyTransformerGroup(b, layout, r.element)) - base;
-      const reported = r.objectives[r.objectives.length - 1] - r.objectives[0];
-      assert.ok(Math.abs(direct - reported) <= 1e-4 * Math.abs(r.objectives[r.objectives.length - 1]), `after ${k} sweeps: direct gain ${direct}, reported ${reported}`);
-      assert.ok(direct >= previous - 1e-6 * Math.abs(base), `sweep ${k}: ${direct} after ${previous}`);
-      for (let i = 1; i < r.objectives.length; i++) assert.ok(r.objectives[i] >= r.objectives[i - 1]);
-      previous = direct;
-      sweeps = r.objectives.length - 1;
-    }
-    assert.ok(sweeps >= 2, 'the test saw several sweeps');
+  for (const fixture of ['llama-tiny-gqa', 'mixtral-tiny', 'vit-tiny'] as const) {
+    it(`${fixture}: the objective after each sweep is the direct sum <A, g . B> and never decreases`, async () => {
+      const { layout, a, b } = await foldedPair(fixture, 9);
+      const base = allDots(a, b);
+      let previous = -Infinity;
+      let sweeps = 0;
+      for (let k = 1; k <= 4; k++) {
+        const r = await orthogonalWeightMatching(layout, a, b, { maxIter: k, matmul });
+        const direct = allDots(a, applyTransformerGroup(b, layout, r.element)) - base;
+        const reported = r.objectives[r.objectives.length - 1] - r.objectives[0];
+        assert.ok(Math.abs(direct - reported) <= 1e-4 * Math.abs(r.objectives[r.objectives.length - 1]), `after ${k} sweeps: direct gain ${direct}, reported ${reported}`);
+        assert.ok(direct >= previous - 1e-6 * Math.abs(base), `sweep ${k}: ${direct} after ${previous}`);
+        for (let i = 1; i < r.objectives.length; i++) assert.ok(r.objectives[i] >= r.objectives[i - 1]);
+        previous = direct;
+        sweeps = r.objectives.length - 1;
+      }
+      assert.ok(sweeps >= 2, 'the test saw several sweeps');
+    });
+  }
+
+  it('mixtral-tiny, B a noisy copy: experts move as wholes, the router\'s rows with them, and the objective counts the router', async () => {
+    const { layout, a, b } = await foldedPair('mixtral-tiny', 21);
+    // Noise ten times the weights (not on the unit norm gains): an assignment of units alone then splits experts.
+    const random = mulberry32(22);
+    const noisy = new Map([...b].map(([name, t]) => {
+      if (t.shape.length < 2) return [name, t];
+      const scale = Math.sqrt(t.data.reduce((acc, x) => acc + x * x, 0) / t.data.length);
+      return [name, { shape: t.shape, data: t.data.map((x) => x + 10 * scale * gaussian(random)) }];
+    }));
+    const r = await orthogonalWeightMatching(layout, a, noisy, { maxIter: 100, matmul });
+    layout.blocks.forEach((blk, l) => {
+      const count = blk.experts!.count;
+      const w = blk.mlpWidth / count;
+      for (let e = 0; e < count; e++) {
+        const expert = new Set(r.element.mlp[l].slice(e * w, (e + 1) * w).map((u) => Math.floor(u / w)));
+        assert.equal(expert.size, 1, `layer ${l}: new expert ${e} takes units of experts ${[...expert].join(', ')}`);
+      }
+    });
+    const direct = allDots(a, applyTransformerGroup(noisy, layout, r.element)) - allDots(a, noisy);
+    const reported = r.objectives[r.objectives.length - 1] - r.objectives[0];
+    assert.ok(Math.abs(direct - reported) <= 1e-4 * Math.abs(r.objectives[r.objectives.length - 1]), `direct gain ${direct}, reported ${reported}`);
+    for (let i = 1; i < r.objectives.length; i++) assert.ok(r.objectives[i] >= r.objectives[i - 1]);
   });
 
   it('gpt2-tiny: started at the element it found (`init`, as the STE projection does) it stays there in one sweep', async () => {

@@ -81,6 +81,40 @@ async function alignedGap(src: string, dirB: string, folded: TensorMap, out: str
   return { r, worst };
 }
 
+async function readClassifier(f: string): Promise<TensorMap> {
+  const c = await openCheckpoint(f);
+  try {
+    return await readTensors(c);
+  } finally {
+    await c.close();
+  }
+}
+
+/** vit-tiny's weights, their fold, and B = g . fold(A) as a folder, for a random g. */
+async function vitPair(seed: number) {
+  const src = hfFixture('vit-tiny');
+  const weights = await readClassifier(path.join(src, 'model.safetensors'));
+  const config = readModelConfig(path.join(src, 'model.safetensors'));
+  const folded = foldNorms(weights, classifierTransformerLayout(weights, 'vit', config, 'vit-tiny'));
+  const g = randomTransformerGroupElement(folded.layout, mulberry32(seed));
+  const dirB = await writeFolder(src, `vit-tiny-b-${seed}`, applyTransformerGroup(folded.tensors, folded.layout, g), false);
+  return { weights, folded, dirB };
+}
+
+/** Random-pixel images for vit-tiny (every direction of the stream is seen; smooth images span few, and Procrustes cannot place the rest). */
+async function vitImages(): Promise<string> {
+  const images = tmp.file('vit-images.safetensors');
+  if (existsSync(images)) return images;
+  const n = 24;
+  const random = mulberry32(17);
+  const x = Float32Array.from({ length: n * 3 * 32 * 32 }, () => gaussian(random));
+  await writeSafetensors(images, [
+    { name: 'x', dtype: 'F32', shape: [n, 3, 32, 32], read: async () => bytes({ shape: [n, 3, 32, 32], data: x }) },
+    { name: 'y', dtype: 'I64', shape: [n], read: async () => new Uint8Array(new BigInt64Array(n).map((_, i) => BigInt(i % 10)).buffer) },
+  ]);
+  return images;
+}
+
 function tokenData(fixture: string, vocab: number): string {
   const file = tmp.file(`${fixture}-ids.npy`);
   writeTokensNpy(file, randomTokens(16, 32, vocab, 10), 16, 32);
@@ -218,26 +252,8 @@ describe('align --symmetry orthogonal recovers a random element of the generaliz
 describe('align --symmetry orthogonal on a ViT (images)', () => {
   it('vit-tiny: B = g . fold(A) is aligned back to A\' on images to float error, both equivalence checks pass', async () => {
     const src = hfFixture('vit-tiny');
-    const ckpt = await openCheckpoint(path.join(src, 'model.safetensors'));
-    let weights: TensorMap;
-    try {
-      weights = await readTensors(ckpt);
-    } finally {
-      await ckpt.close();
-    }
-    const config = readModelConfig(path.join(src, 'model.safetensors'));
-    const folded = foldNorms(weights, classifierTransformerLayout(weights, 'vit', config, 'vit-tiny'));
-    const g = randomTransformerGroupElement(folded.layout, mulberry32(6));
-    const dirB = await writeFolder(src, 'vit-tiny-b', applyTransformerGroup(folded.tensors, folded.layout, g), false);
-    const images = tmp.file('vit-images.safetensors');
-    const n = 24;
-    // Random pixels: every direction of the stream is seen (smooth images span few, and Procrustes cannot place the rest).
-    const random = mulberry32(17);
-    const x = Float32Array.from({ length: n * 3 * 32 * 32 }, () => gaussian(random));
-    await writeSafetensors(images, [
-      { name: 'x', dtype: 'F32', shape: [n, 3, 32, 32], read: async () => bytes({ shape: [n, 3, 32, 32], data: x }) },
-      { name: 'y', dtype: 'I64', shape: [n], read: async () => new Uint8Array(new BigInt64Array(n).map((_, i) => BigInt(i % 10)).buffer) },
-    ]);
+    const { weights, folded, dirB } = await vitPair(6);
+    const images = await vitImages();
     const out = tmp.file('vit-tiny-aligned.safetensors');
     const logs: string[] = [];
     const r = await alignHandler({ kind: 'align', a: src, b: dirB, out, method: 'activation', symmetry: 'orthogonal', seed: 0, maxIter: 1, data: { path: images } }, ctx(logs));
@@ -245,15 +261,7 @@ describe('align --symmetry orthogonal on a ViT (images)', () => {
     assert.equal(r.written, true, logs.join('\n'));
     assert.equal(r.equivalence?.ok, true);
     assert.equal(r.orthogonal?.referenceEquivalence.ok, true);
-    const read = async (f: string) => {
-      const c = await openCheckpoint(f);
-      try {
-        return await readTensors(c);
-      } finally {
-        await c.close();
-      }
-    };
-    const [bPrime, aPrime] = [await read(out), await read(tmp.file('vit-tiny-aligned.a-folded.safetensors'))];
+    const [bPrime, aPrime] = [await readClassifier(out), await readClassifier(tmp.file('vit-tiny-aligned.a-folded.safetensors'))];
     assert.deepEqual([...bPrime.keys()].sort(), [...weights.keys()].sort(), "B' has B's tensor names");
     let worst = 0;
     for (const [name, t] of folded.tensors) {
@@ -266,7 +274,7 @@ describe('align --symmetry orthogonal on a ViT (images)', () => {
 });
 
 describe('align --symmetry orthogonal --method weight (no data) recovers a random element of the generalized group', () => {
-  for (const fixture of ['gpt2-tiny', 'llama-tiny-gqa'] as const) {
+  for (const fixture of ['gpt2-tiny', 'llama-tiny-gqa', 'mixtral-tiny'] as const) {
     it(`${fixture}: B' = A' to float error over several sweeps, both equivalence checks pass, progress per sweep`, async () => {
       const src = hfFixture(fixture);
       const { dirB, folded } = await transformedFolder(fixture, 6);
@@ -291,6 +299,23 @@ describe('align --symmetry orthogonal --method weight (no data) recovers a rando
       assert.ok(worst < 1e-4, `B' and A' differ from fold(A) by up to ${worst}`);
     });
   }
+
+  it('vit-tiny: B\' = A\' to float error (patch convolution, CLS token, position embeddings, classifier), both equivalence checks pass', async () => {
+    const { weights, folded, dirB } = await vitPair(8);
+    const out = tmp.file('vit-tiny-weight-aligned.safetensors');
+    const logs: string[] = [];
+    const r = await alignHandler({ kind: 'align', a: hfFixture('vit-tiny'), b: dirB, out, method: 'weight', symmetry: 'orthogonal', seed: 0, maxIter: 100 }, ctx(logs));
+    assert.equal(r.family, 'vit');
+    assert.equal(r.written, true, logs.join('\n'));
+    assert.equal(r.equivalence?.ok, true);
+    assert.equal(r.orthogonal?.referenceEquivalence.ok, true);
+    assert.ok(r.objectiveAfter > r.objectiveBefore);
+    const [bPrime, aPrime] = [await readClassifier(out), await readClassifier(out.replace(/\.safetensors$/, '.a-folded.safetensors'))];
+    assert.deepEqual([...bPrime.keys()].sort(), [...weights.keys()].sort(), "B' has B's tensor names");
+    let worst = 0;
+    for (const [name, t] of folded.tensors) worst = Math.max(worst, maxDiff(bPrime.get(name)!.data, t.data), maxDiff(aPrime.get(name)!.data, t.data));
+    assert.ok(worst < 1e-4, `B' and A' differ from fold(A) by up to ${worst}`);
+  });
 });
 
 describe('align --symmetry orthogonal refuses what it does not handle, in one line', () => {
@@ -304,6 +329,13 @@ describe('align --symmetry orthogonal refuses what it does not handle, in one li
       );
     });
   }
+  it('vit-tiny with --method ste (the straight-through estimator is for language models)', async () => {
+    const src = hfFixture('vit-tiny');
+    await assert.rejects(
+      alignHandler({ kind: 'align', a: src, b: src, method: 'ste', symmetry: 'orthogonal', seed: 0, maxIter: 1, data: { path: await vitImages() } }, ctx()),
+      (e: Error) => /--method ste/.test(e.message) && /language models/.test(e.message) && /vit/.test(e.message) && !e.message.includes('\n'),
+    );
+  });
   for (const method of ['activation', 'ste'] as const) {
     it(`${method} without token data`, async () => {
       const src = hfFixture('gpt2-tiny');
