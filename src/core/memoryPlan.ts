@@ -91,7 +91,11 @@ function sizeOf(shape: readonly number[]): number {
 export function planWeightMatching(
   spec: PermSpec,
   shapes: ReadonlyMap<string, readonly number[]>,
-  opts: { readonly budget: number; readonly heldBytes: number; readonly runtimeBytes?: number; readonly counted?: (tensor: string) => boolean },
+  opts: {
+    readonly budget: number; readonly heldBytes: number; readonly runtimeBytes?: number; readonly counted?: (tensor: string) => boolean;
+    /** Said after the models' bytes in a refusal (out of core: how they are held). */
+    readonly heldNote?: string;
+  },
 ): WeightMatchingMemoryPlan {
   const largestOperand = new Map<string, number>();
   const hasFree = new Set<string>();
@@ -143,7 +147,7 @@ export function planWeightMatching(
     const runtimeText = runtime > 0 ? `, the process's runtime ${formatBytes(runtime)}` : '';
     throw new MemoryBudgetError(
       `weight matching: permutation \`${worst.name}\` (${worst.size} units) needs ${formatBytes(needed)} ` +
-      `(its ${worst.size}x${worst.size} cost matrix is ${formatBytes(worst.size * worst.size * F32)}, the models ${formatBytes(opts.heldBytes)}${runtimeText}), ` +
+      `(its ${worst.size}x${worst.size} cost matrix is ${formatBytes(worst.size * worst.size * F32)}, the models ${formatBytes(opts.heldBytes)}${opts.heldNote ?? ''}${runtimeText}), ` +
       `over the memory budget of ${formatBytes(opts.budget)}; raise it with --memory-budget (setting rebasin.memoryBudget) or use a smaller model`,
       worst.name, needed, opts.budget,
     );
@@ -172,7 +176,7 @@ export function chooseHolding(
   },
 ): { holding: 'held' | 'streamed'; plan: WeightMatchingMemoryPlan } {
   const streamed = (): { holding: 'streamed'; plan: WeightMatchingMemoryPlan } =>
-    ({ holding: 'streamed', plan: planWeightMatching(spec, shapes, { ...opts, heldBytes: opts.streamedBytes! }) });
+    ({ holding: 'streamed', plan: planWeightMatching(spec, shapes, { ...opts, heldBytes: opts.streamedBytes!, heldNote: ' at a time, read from disk tensor by tensor' }) });
   if (opts.outOfCore && opts.streamedBytes !== undefined) return streamed();
   try {
     return { holding: 'held', plan: planWeightMatching(spec, shapes, opts) };

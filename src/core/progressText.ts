@@ -137,7 +137,7 @@ export class ProgressClock {
 export function permutationWords(name: string): string {
   const bare = name.startsWith('P_') ? name.slice(2) : name;
   if (bare === 'residual') return 'residual stream';
-  const m = /(?:^|\.)(?:layers|h|layer|blocks)\.(\d+)\.(?:.*\.)?(mlp|heads|kv_heads|attn|attention)$/.exec(bare);
+  const m = /(?:^|\.)(?:layers|h|layer|blocks)\.(\d+)\.(?:.*\.)?(?:(mlp)|heads|kv_heads|attn|attention)$/.exec(bare);
   if (!m) return name;
-  return `layer ${m[1]} ${m[2] === 'mlp' ? 'MLP' : 'attention heads'}`;
+  return `layer ${m[1]} ${m[2] !== undefined ? 'MLP' : 'attention heads'}`;
 }
