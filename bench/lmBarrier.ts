@@ -53,18 +53,22 @@ interface Run {
   readonly load: number;
 }
 
-/** One `barrier` command, wall time of the whole process; the losses of both paths. */
-function runBarrier(cliPath: string, dir: string, backend: BackendName, extra: readonly string[]): Run {
+/** One `barrier A B --data DATA --json ...` command, wall time of the whole process; the losses of both paths. */
+export function timedCliBarrier(cliPath: string, args: readonly string[]): Run {
   const load = os.loadavg()[0];
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [cliPath, 'barrier', path.join(dir, 'a'), path.join(dir, 'b'), '--data', path.join(dir, 'tokens.npy'), '--json', '--backend', backend, ...extra], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, [cliPath, 'barrier', ...args, '--json'], { encoding: 'utf8', maxBuffer: 64 << 20 });
   const seconds = (performance.now() - t0) / 1000;
-  if (r.status !== 0) throw new Error(`${cliPath} barrier --backend ${backend} ${extra.join(' ')} failed: ${r.stderr.trim().split('\n').pop()}`);
+  if (r.status !== 0) throw new Error(`${cliPath} barrier ${args.join(' ')} failed: ${r.stderr.trim().split('\n').pop()}`);
   const j = JSON.parse(r.stdout) as { naive: { loss: number[] }; aligned?: { loss: number[] } };
   return { seconds, losses: [...j.naive.loss, ...(j.aligned?.loss ?? [])], load };
 }
 
-const maxDiff = (x: readonly number[], y: readonly number[]): number => x.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i])), 0);
+function runBarrier(cliPath: string, dir: string, backend: BackendName, extra: readonly string[]): Run {
+  return timedCliBarrier(cliPath, [path.join(dir, 'a'), path.join(dir, 'b'), '--data', path.join(dir, 'tokens.npy'), '--backend', backend, ...extra]);
+}
+
+export const maxDiff = (x: readonly number[], y: readonly number[]): number => x.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i])), 0);
 
 export function benchLmBarrier(previousCli?: string): Promise<string[]> {
   return withNative((native) => lmBarrierRows(native, previousCli));

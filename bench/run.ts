@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark, each printing its figures as ratios against a baseline
  * measured in the same run (scipy / munkres / numpy / plain JS / one worker / a small file).
  * `npm run bench -- inspect lap` runs only the named sections; `npm run bench -- scale --preset 1b`
- * passes a flag to a section (align and lm: `--previous PATH` also times a previous build's dist/cli.js; diffscan and procrustes are on request too, being minutes long; procrustes: `--max-d 4096`; scale: `--preset tiny|100m|1b|7b` (default 100m), `--dir DIR`, `--backend wasm|tensorflow|both`, `--memory-budget SIZE`; lmtable:
+ * passes a flag to a section (align, pool and lm: `--previous PATH` also times a previous build's dist/cli.js; diffscan and procrustes are on request too, being minutes long; procrustes: `--max-d 4096`; scale: `--preset tiny|100m|1b|7b` (default 100m), `--dir DIR`, `--backend wasm|tensorflow|both`, `--memory-budget SIZE`; lmtable:
  * `--only gpt2,llama,bert,vit`, `--dir DIR`; scale and lmtable are not part of the default run, being minutes long).
  */
 import { benchAlignCli } from './alignCli';
@@ -49,7 +49,7 @@ const SECTIONS: Record<string, { title: string; run: () => Promise<string[]> }> 
     run: async () => [...(await benchMatching()), ...(await initBackend('auto').then((b) => benchMatching(tfMatMul, `tfjs ${b}`)))],
   },
   align: { title: 'end-to-end `rebasin align` vs numpy+scipy; peak memory of a large alignment', run: () => benchAlignCli({ previousCli: argv.values.get('previous') }) },
-  pool: { title: 'barrier curve over the worker pool vs one worker', run: () => benchBarrierPool() },
+  pool: { title: 'barrier curve over the worker pool vs one worker', run: () => benchBarrierPool(argv.values.get('previous')) },
   barrier: { title: 'barrier curve of trained MLPs in one thread (training included)', run: () => benchBarrier(true) },
   lm: {
     title: 'LM evaluation (GPT-2 shape): tokens/s and tfjs peak memory against the batch plan; the LM barrier end to end (wasm and native)',

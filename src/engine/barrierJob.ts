@@ -193,8 +193,13 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
       queues.push({ split, path: 'naive', todo: [...order], open: true });
       if (hasAligned) queues.push({ split, path: 'aligned', todo: order.filter((i) => !(shareStart && i === 0)), open: plan.source !== 'alignment' });
     }
+    // theta_aligned(1) = pi(B) computes B's function = theta_naive(1): once the alignment's own
+    // equivalence check has confirmed it on the data, the aligned path reuses the naive λ = 1
+    // (one forward pass over the data fewer; the values differ only by float rounding).
+    const last = lambdas.length - 1;
+    let shareEnd = false;
     const totalPoints = splits.length * lambdas.length * (hasAligned ? 2 : 1);
-    const toEvaluate = queues.reduce((s, q) => s + q.todo.length, 0);
+    let toEvaluate = queues.reduce((s, q) => s + q.todo.length, 0);
     const values = new Map<string, Metrics>();
     const at = (split: string, p: string, i: number): string => `${split}/${p}/${i}`;
 
@@ -220,6 +225,7 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
       values.set(key, m);
       report({ lambda: lambdas[i], loss: m.loss, acc: m.acc, ...(m.perplexity !== undefined ? { perplexity: m.perplexity } : {}), path, split });
       if (shareStart && path === 'naive' && i === 0) record(split, 'aligned', 0, m);
+      if (shareEnd && path === 'naive' && i === last) record(split, 'aligned', last, m);
     };
 
     let align: AlignResult | undefined;
@@ -327,7 +333,20 @@ export async function runBarrierJob(req: BarrierRequest, workers: JobWorkers, op
           }
           alignFraction = 1;
           alignDoneFlag = true;
-          for (const q of queues) q.open = true;
+          // Not for REPAIR (λ = 1 is rescaled to statistics measured on each model) nor non-finite weights.
+          shareEnd = r.symmetry !== 'orthogonal' && r.equivalence?.ok === true && r.equivalence.batch === 'data' && !req.repair && !req.allowNonFinite;
+          for (const q of queues) {
+            if (shareEnd && q.path === 'aligned') {
+              const k = q.todo.indexOf(last);
+              if (k >= 0) {
+                q.todo.splice(k, 1);
+                toEvaluate--;
+              }
+              const naiveEnd = values.get(at(q.split, 'naive', last));
+              if (naiveEnd) record(q.split, 'aligned', last, naiveEnd);
+            }
+            q.open = true;
+          }
           report();
         });
       // The aligning worker joins the evaluation when it is done.

@@ -88,17 +88,17 @@ export function buildSequential(tensors: TensorMap, config: ModelConfig, family:
       let h: tf.Tensor = isConv ? toNHWC(x, convs[0].in, config.inputShape) : tf.reshape(x, [x.shape[0], -1]);
       if (!isConv && h.shape[1] !== linears[0].in) throw new ModelError('ShapeMismatch', `input has ${h.shape[1]} features per example, \`${linears[0].name}\` expects ${linears[0].in}`);
       let convIndex = -1;
-      let pending: { name: string; kind: 'linear' | 'conv'; index: number } | undefined;
+      let pending: { name: string; kind: 'linear' | 'conv'; index: number; activated?: boolean } | undefined;
       const finishLayer = () => {
         if (!pending) return;
         if (!(pending.kind === 'linear' && pending.name === lastLinear.name)) {
-          h = activate(h, act);
+          if (!pending.activated) h = activate(h, act);
           opts.onActivation?.(`${pending.name}.weight`, h);
         }
         if (pending.kind === 'conv' && pools?.[pending.index]) h = maxPool(h as tf.Tensor4D, 2, 2, 0);
         pending = undefined;
       };
-      for (const s of steps) {
+      for (const [k, s] of steps.entries()) {
         if (s.kind === 'conv') {
           finishLayer();
           convIndex++;
@@ -106,13 +106,16 @@ export function buildSequential(tensors: TensorMap, config: ModelConfig, family:
           pending = { name: s.name, kind: 'conv', index: convIndex };
         } else if (s.kind === 'linear') {
           finishLayer();
+          let activated = false;
           if (s === firstLinear && opts.firstLinearOutput) h = opts.firstLinearOutput;
           else {
             if (h.rank === 4) h = flattenForHead(h as tf.Tensor4D, s.in, s.name);
-            h = tf.matMul(h as tf.Tensor2D, s.w);
-            if (s.b) h = tf.add(h, s.b);
+            // Bias and ReLU in the product's own pass (one kernel instead of three; no norm in between).
+            const next = steps[k + 1]?.kind;
+            activated = act === 'relu' && s !== lastLinear && next !== 'batchnorm' && next !== 'layernorm';
+            h = tf.fused.matMul({ a: h as tf.Tensor2D, b: s.w, ...(s.b ? { bias: s.b } : {}), activation: activated ? 'relu' : 'linear' });
           }
-          pending = { name: s.name, kind: 'linear', index: -1 };
+          pending = { name: s.name, kind: 'linear', index: -1, activated };
         } else if (s.kind === 'batchnorm') {
           h = batchNorm(h, s.name, store.bn.get(s.name)!, eps, opts);
         } else {

