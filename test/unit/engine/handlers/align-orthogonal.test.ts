@@ -210,14 +210,21 @@ describe('align --symmetry orthogonal recovers a random element of the generaliz
     const [ma, mb] = [buildLm(folded.tensors, config), buildLm(b, config)];
     try {
       const r = await orthogonalActivationMatching(folded.layout, ma, mb, input);
-      // The same cross-correlation X_B^T X_A, summed here in plain float64 from the reported stream.
+      // The same cross-correlation X_B^T X_A, summed here in plain float64 from the stream between
+      // blocks, each row as RMSNorm reads it (divided by its root mean square; gains are folded).
       const d = folded.layout.hidden;
       const rows = (m: typeof ma) => {
         const parts: number[][] = [];
         tf.tidy(() => {
-          m.hidden(tf.tensor2d(input.input, [n, t], 'int32'), { residual: (_l, x) => parts.push(Array.from(x.dataSync())) }).dispose();
+          m.hidden(tf.tensor2d(input.input, [n, t], 'int32'), { residual: (l, x) => Number.isInteger(l) && parts.push(Array.from(x.dataSync())) }).dispose();
         });
-        return parts.flat();
+        const flat = parts.flat();
+        for (let s = 0; s < flat.length / d; s++) {
+          const row = flat.slice(s * d, (s + 1) * d);
+          const rms = Math.sqrt(row.reduce((acc, x) => acc + x * x, 0) / d + 1e-5);
+          for (let i = 0; i < d; i++) flat[s * d + i] /= rms;
+        }
+        return flat;
       };
       const [xa, xb] = [rows(ma), rows(mb)];
       const m = new Float64Array(d * d);
