@@ -25,6 +25,11 @@ export interface ForwardOptions {
    * it. A barrier curve precomputes it for A and B once, since it is linear in the weights.
    */
   readonly firstLinearOutput?: tf.Tensor2D;
+  /**
+   * REPAIR (compute/vitRepair.ts): the pre-activation units of REPAIR site `site` (a ViT block's
+   * MLP intermediate units), one row per token [tokens, units]; the returned units replace them.
+   */
+  readonly repair?: (site: number, units: tf.Tensor2D) => tf.Tensor2D;
 }
 
 export function activate(x: tf.Tensor, a: Activation): tf.Tensor {

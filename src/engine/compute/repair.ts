@@ -23,7 +23,7 @@ export type UnitStats = ReadonlyMap<string, { readonly mean: Float64Array; reado
 export function repairLayers(tensors: TensorMap): { readonly hidden: string[]; readonly all: string[] } {
   const mods = executionOrder(torchModules(tensors).filter((m) => m.kind !== 'other'));
   const odd = mods.find((m) => m.kind !== 'linear');
-  if (odd) throw new ModelError('Unsupported', `REPAIR is implemented for MLPs (Linear layers only) and Hugging Face language models; \`${odd.name}\` is a ${odd.kind} layer`);
+  if (odd) throw new ModelError('Unsupported', `REPAIR is implemented for MLPs (Linear layers only), Vision Transformers and Hugging Face language models; \`${odd.name}\` is a ${odd.kind} layer`);
   const all = mods.map((m) => m.name);
   if (all.length < 2) throw new ModelError('Unsupported', 'REPAIR needs at least one hidden layer');
   return { hidden: all.slice(0, -1), all };

@@ -70,6 +70,13 @@ function attention(x: tf.Tensor3D, blk: Block, heads: number, opts: ForwardOptio
   return linear(ctx, blk.o).reshape([n, s, width]);
 }
 
+/** The MLP's pre-activations [n, s, units] through the REPAIR hook (rows are tokens), when there is one. */
+function repaired(pre: tf.Tensor3D, site: number, opts: ForwardOptions): tf.Tensor3D {
+  if (!opts.repair) return pre;
+  const [n, s, units] = pre.shape;
+  return tf.reshape(opts.repair(site, tf.reshape(pre, [n * s, units])), [n, s, units]);
+}
+
 function positiveInt(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : undefined;
 }
@@ -149,9 +156,9 @@ export function buildVit(tensors: TensorMap, config: ModelConfig): Model {
       let s = tf.add(tf.concat([tf.tile(tf.reshape(stem.cls, [1, 1, width]), [n, 1, 1]), seq], 1), tf.reshape(stem.pos, [1, positions + 1, width])) as tf.Tensor3D;
       // The residual stream: its permutation is the patch projection's output axis.
       opts.onActivation?.(stream, s);
-      for (const blk of blocks) {
+      for (const [site, blk] of blocks.entries()) {
         s = tf.add(s, attention(layerNorm(s, blk.ln1.g, blk.ln1.b, eps) as tf.Tensor3D, blk, heads, opts));
-        const hidden = activate(linear(layerNorm(s, blk.ln2.g, blk.ln2.b, eps) as tf.Tensor3D, blk.fc), act) as tf.Tensor3D;
+        const hidden = activate(repaired(linear(layerNorm(s, blk.ln2.g, blk.ln2.b, eps) as tf.Tensor3D, blk.fc), site, opts), act) as tf.Tensor3D;
         opts.onActivation?.(blk.fcName, hidden);
         s = tf.add(s, linear(hidden, blk.out));
         opts.onActivation?.(stream, s);

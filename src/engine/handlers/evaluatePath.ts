@@ -23,8 +23,8 @@ import { evaluateModel, linearOutputs, toBatches, type Batches } from '../comput
 import { buildModel } from '../families/build';
 import { layerPermutation, loadPathEnds, type PathEnds } from '../compute/pathModels';
 import { pathCache, type Lease } from '../compute/pathCache';
-import { repairInterpolated, unitStats, type UnitStats } from '../compute/repair';
-import type { Activation } from '../compute/modelConfig';
+import { repairInterpolated, unitStats } from '../compute/repair';
+import { isVit, repairVit, VIT_REPAIR_EXAMPLES, vitUnitStats } from '../compute/vitRepair';
 import { lmCheckpointFamily } from '../../core/families/lmCheckpoint';
 import { evaluateLmPathHandler } from './evaluateLmPath';
 
@@ -102,7 +102,8 @@ export async function evaluatePathHandler(req: EvaluatePathRequest, ctx: Handler
   const loss: number[] = [];
   const acc: number[] = [];
   let plan: EvaluationPlan | undefined;
-  let repairing: { x: tf.Tensor2D; activation: Activation; a: UnitStats; b: UnitStats } | undefined;
+  /** REPAIR at lambda: the interpolated weights with the correction folded in. */
+  let repairing: ((theta: Map<string, DenseTensor>, lambda: number) => Promise<Map<string, DenseTensor>>) | undefined;
   try {
     const planner = await planPath(req, ends);
     const first = planner.first;
@@ -111,11 +112,19 @@ export async function evaluatePathHandler(req: EvaluatePathRequest, ctx: Handler
     const bnSource = resetting && which !== 'train' ? await loadDataset({ ...req.data, limit: BN_RESET_EXAMPLES }, 'train', planner.limits) : undefined;
     // REPAIR: unit statistics of A and pi(B) on the first training examples, once per chunk.
     if (req.repair) {
-      const train = await loadDataset({ ...req.data, limit: BN_RESET_EXAMPLES }, 'train', planner.limits);
+      // A ViT's sites are its blocks' MLP units (compute/vitRepair.ts), an MLP's its hidden layers.
+      const vit = isVit(ends.a);
+      const train = await loadDataset({ ...req.data, limit: vit ? VIT_REPAIR_EXAMPLES : BN_RESET_EXAMPLES }, 'train', planner.limits);
       const x = tf.tensor2d(train.x, [train.n, train.x.length / Math.max(1, train.n)]);
       owned.push(x);
-      const activation = ends.config.activation ?? 'relu';
-      repairing = { x, activation, a: await unitStats(ends.a, x, activation), b: await unitStats(ends.b, x, activation) };
+      if (vit) {
+        const [sa, sb] = [vitUnitStats(ends.a, ends.config, x), vitUnitStats(ends.b, ends.config, x)];
+        repairing = async (theta, lambda) => repairVit(theta, lambda, sa, sb, ends.config, x).tensors;
+      } else {
+        const activation = ends.config.activation ?? 'relu';
+        const [sa, sb] = [await unitStats(ends.a, x, activation), await unitStats(ends.b, x, activation)];
+        repairing = (theta, lambda) => repairInterpolated(theta, lambda, sa, sb, x, activation);
+      }
       plan = { batchSize: 0, activationBytesPerExample: 0, repair: { split: 'train', examples: train.n } };
     }
     const name = req.b.split(/[\\/]/).pop();
@@ -150,7 +159,7 @@ export async function evaluatePathHandler(req: EvaluatePathRequest, ctx: Handler
     for (const [i, lambda] of req.lambdas.entries()) {
       throwIfCancelled(ctx.signal, 'evaluatePath');
       const theta = interpolate(ends.a, ends.b, lambda);
-      const model = buildModel(repairing ? await repairInterpolated(theta, lambda, repairing.a, repairing.b, repairing.x, repairing.activation) : theta, ends.config);
+      const model = buildModel(repairing ? await repairing(theta, lambda) : theta, ends.config);
       try {
         if (req.resetBatchNorm && model.batchNormLayers.length > 0) {
           if (!bnBatches) {

@@ -2,7 +2,8 @@
  * merge --repair: the merged model (1 - lambda) A + lambda pi(B) with REPAIR (Jordan et al. 2022)
  * applied exactly as `barrier --repair` applies it at that lambda: the same sites, the same
  * statistics (an MLP's hidden units on the first BN_RESET_EXAMPLES examples of the training split;
- * a language model's REPAIR sites on the first sequences of the token data, lm/repair.ts), the
+ * a ViT's MLP units on its first VIT_REPAIR_EXAMPLES images, compute/vitRepair.ts; a language
+ * model's REPAIR sites on the first sequences of the token data, lm/repair.ts), the
  * same affine correction folded into the weights. The written file is then a plain checkpoint of
  * the reference's architecture and names. Before it is written, its tensors as the file will hold
  * them (rounded to the output dtype) run against the interpolated model with the corrections
@@ -17,6 +18,8 @@ import { interpolate } from '../../core/matching/merge';
 import { defaultMemoryBudget } from '../../core/memoryBudget';
 import { readModelConfig } from '../compute/modelConfig';
 import { correctedMlpForward, repairLayers, repairMlp, unitStats } from '../compute/repair';
+import { correctedVitForward, isVit, repairVit, VIT_REPAIR_EXAMPLES, vitUnitStats } from '../compute/vitRepair';
+import type { ModelConfig } from '../../core/families/modelConfig';
 import { checkEquivalence, equivalenceBatch, type EquivalenceBatch } from '../compute/equivalence';
 import { TRANSFORMER_BATCH, tokenBatch } from '../compute/transformerEquivalence';
 import { buildModel } from '../families/build';
@@ -108,6 +111,7 @@ async function repairedClassifier(
   req: { readonly data: DataOptions; readonly model?: string; readonly memoryBudget?: number }, ctx: HandlerContext,
 ): Promise<RepairedMerge> {
   const config = readModelConfig(reference, req.model);
+  if (isVit(a)) return repairedVit(reference, a, piB, lambda, config, req, ctx);
   const { hidden } = repairLayers(a);
   // REPAIR's shift goes into each hidden layer's bias: a layer without one would need a new tensor.
   const noBias = hidden.find((layer) => !a.has(`${layer}.bias`));
@@ -137,6 +141,45 @@ async function repairedClassifier(
           return reported(checkEquivalence(correctedMlpForward(theta, corrections, activation), model.forward, batch, model.family));
         } finally {
           model.dispose();
+          batch?.x.dispose();
+        }
+      },
+    };
+  } finally {
+    x.dispose();
+  }
+}
+
+/** A ViT's repaired merge: its blocks' MLP units on the images barrier --repair measures (compute/vitRepair.ts). */
+async function repairedVit(
+  reference: string, a: Map<string, DenseTensor>, piB: Map<string, DenseTensor>, lambda: number, config: ModelConfig,
+  req: { readonly data: DataOptions; readonly memoryBudget?: number }, ctx: HandlerContext,
+): Promise<RepairedMerge> {
+  const probe = buildModel(a, config);
+  const inputShape = [...probe.inputShape];
+  probe.dispose();
+  const train = await loadDataset({ ...req.data, limit: VIT_REPAIR_EXAMPLES }, 'train', { budget: req.memoryBudget ?? defaultMemoryBudget(), inputShape });
+  const x = tf.tensor2d(train.x, [train.n, train.x.length / Math.max(1, train.n)]);
+  try {
+    const sa = vitUnitStats(a, config, x);
+    const sb = vitUnitStats(piB, config, x);
+    throwIfCancelled(ctx.signal, 'merge');
+    ctx.onProgress({ stage: 'repair', message: `REPAIR: renormalising the merged model's units on ${train.n} images` });
+    const theta = interpolate(a, piB, lambda);
+    const { tensors, corrections } = repairVit(theta, lambda, sa, sb, config, x);
+    return {
+      tensors,
+      info: { sites: corrections.length, data: req.data.path, split: 'train', examples: train.n },
+      check: (written) => {
+        const model = buildModel(written, config);
+        const expected = correctedVitForward(theta, corrections, config);
+        let batch: EquivalenceBatch | undefined;
+        try {
+          batch = equivalenceBatch(model.inputShape, train, 8);
+          return reported(checkEquivalence(expected.forward, model.forward, batch, model.family));
+        } finally {
+          model.dispose();
+          expected.dispose();
           batch?.x.dispose();
         }
       },

@@ -51,7 +51,7 @@ export function repairSequences(config: LmConfig, input: LmEvaluationInput, budg
 }
 
 /** Sums of the units and of their squares per unit, added to `acc` (float64). */
-function accumulate(acc: { sum: Float64Array; sq: Float64Array } | undefined, u: tf.Tensor2D): { sum: Float64Array; sq: Float64Array } {
+export function accumulate(acc: { sum: Float64Array; sq: Float64Array } | undefined, u: tf.Tensor2D): { sum: Float64Array; sq: Float64Array } {
   const width = u.shape[1];
   const into = acc ?? { sum: new Float64Array(width), sq: new Float64Array(width) };
   const [a, b] = tf.tidy(() => [tf.sum(u, 0), tf.sum(tf.square(u), 0)]);
@@ -66,7 +66,8 @@ function accumulate(acc: { sum: Float64Array; sq: Float64Array } | undefined, u:
   return into;
 }
 
-function finish(acc: { sum: Float64Array; sq: Float64Array }, count: number): { mean: Float64Array; std: Float64Array } {
+/** Per unit: the mean and standard deviation of `count` rows accumulated by `accumulate`. */
+export function finish(acc: { sum: Float64Array; sq: Float64Array }, count: number): { mean: Float64Array; std: Float64Array } {
   const mean = Float64Array.from(acc.sum, (v) => v / count);
   return { mean, std: Float64Array.from(acc.sq, (v, j) => Math.sqrt(Math.max(0, v / count - mean[j] * mean[j]))) };
 }
@@ -119,7 +120,7 @@ function scaleAxis(x: DenseTensor, axis: number, offset: number, scale: Float64A
 }
 
 /** Folds one site's correction into `out` (see the module comment). */
-function fold(out: Map<string, DenseTensor>, site: LmRepairSite, c: LmRepairCorrection): void {
+export function fold(out: Map<string, DenseTensor>, site: LmRepairSite, c: LmRepairCorrection): void {
   for (const [name, axis, offset = 0] of site.scale) {
     const x = out.get(name);
     if (x) out.set(name, scaleAxis(x, axis, offset, c.scale));
@@ -144,8 +145,12 @@ function fold(out: Map<string, DenseTensor>, site: LmRepairSite, c: LmRepairCorr
   out.set(site.shift.bias, { shape: b.shape, data });
 }
 
-/** The correction at `site` that gives units measured as `measured` the endpoints' statistics interpolated at `lambda`. */
-function correctionAt(site: number, measured: { mean: Float64Array; std: Float64Array }, lambda: number, statsA: LmUnitStats, statsB: LmUnitStats, canShift: boolean): LmRepairCorrection {
+/**
+ * The correction at `site` that gives units measured as `measured` the endpoints' statistics
+ * interpolated at `lambda`: REPAIR's arithmetic, shared by every transformer family (the ViT's
+ * too, compute/vitRepair.ts).
+ */
+export function correctionAt(site: number, measured: { mean: Float64Array; std: Float64Array }, lambda: number, statsA: LmUnitStats, statsB: LmUnitStats, canShift: boolean): LmRepairCorrection {
   const { mean, std } = measured;
   const scale = new Float64Array(mean.length);
   const shift = new Float64Array(mean.length);

@@ -3,7 +3,8 @@
  * `barrier --repair` evaluates at that lambda, REPAIR folded into its weights. Its loss (evaluated
  * as a plain checkpoint) equals barrier --repair's aligned loss at lambda = 0.5 to 1e-4 and differs
  * from the plain merge's, on gpt2-tiny with token ids (also with B' from align --symmetry
- * orthogonal, merged with A') and on a pair of MLP classifiers; the output holds the reference's
+ * orthogonal, merged with A'), on a pair of MLP classifiers and on vit-tiny with images (REPAIR of
+ * each block's MLP units); the output holds the reference's
  * tensor names and shapes. --repair without --data, and with three inputs, is bad usage (one line).
  */
 import { after, before, describe, it } from 'node:test';
@@ -21,22 +22,26 @@ import { writeTokensNpy } from '../helpers/trainGpt2';
 
 let tmp: TmpDir;
 
-/** gpt2-tiny's weights plus seeded noise of each tensor's RMS, as a folder with its config.json and tokenizer. */
-async function perturbedGpt2(out: string): Promise<void> {
-  const dir = hfFixture('gpt2-tiny');
+/**
+ * A fixture's weights plus seeded noise of `noise` x each tensor's RMS (seed `seed`), tensors named
+ * by `gains` then multiplied by their gain, as a folder with the fixture's `files`.
+ */
+async function perturbed(fixture: string, out: string, files: readonly string[] = ['config.json', 'tokenizer.json'], noise = 1, seed = 7, gains: Readonly<Record<string, number>> = {}): Promise<void> {
+  const dir = hfFixture(fixture);
   const ck = await openCheckpoint(path.join(dir, 'model.safetensors'));
   try {
-    const rand = mulberry32(7);
+    const rand = mulberry32(seed);
     const sources = [];
     for (const t of ck.tensors) {
       const x = await ck.readFloat32(t.name);
       const rms = Math.sqrt(x.reduce((s, v) => s + v * v, 0) / Math.max(1, x.length)) || 1;
-      const y = Float32Array.from(x, (v) => v + rms * (2 * rand() - 1) * Math.sqrt(3));
+      const gain = gains[t.name] ?? 1;
+      const y = Float32Array.from(x, (v) => gain * (v + noise * rms * (2 * rand() - 1) * Math.sqrt(3)));
       sources.push({ name: t.name, dtype: 'F32', shape: t.shape, read: async () => encodeFromFloat32('F32', y) });
     }
     mkdirSync(out);
     await writeSafetensors(path.join(out, 'model.safetensors'), sources, { metadata: { format: 'pt' } });
-    for (const f of ['config.json', 'tokenizer.json']) copyFileSync(path.join(dir, f), path.join(out, f));
+    for (const f of files) copyFileSync(path.join(dir, f), path.join(out, f));
   } finally {
     await ck.close();
   }
@@ -73,6 +78,22 @@ async function tensorShapes(file: string): Promise<string[]> {
   }
 }
 
+/**
+ * merge --repair of the folders A and B into folder `name` (checked, with A's tensor names and
+ * shapes): its loss, equal to barrier --repair's at λ = 0.5 within 1e-4, and the plain merge's.
+ */
+async function repairedFolder(a: string, b: string, data: readonly string[], name: string): Promise<{ r: MergeResult; repaired: number; plain: number }> {
+  const out = tmp.file(name);
+  const r = merge([a, b, '--repair', ...data, '--out', out]);
+  assert.equal(r.repair?.check.ok, true);
+  assert.deepEqual(await tensorShapes(path.join(out, 'model.safetensors')), await tensorShapes(path.join(a, 'model.safetensors')));
+  const repaired = lossOf(out, data);
+  const expected = barrierMidpoint([a, b, ...data]);
+  assert.ok(close(repaired, expected), `merge --repair ${repaired} vs barrier --repair ${expected}`);
+  merge([a, b, '--out', tmp.file(`${name}-plain`)]);
+  return { r, repaired, plain: lossOf(tmp.file(`${name}-plain`), data) };
+}
+
 const close = (x: number, y: number): boolean => Math.abs(x - y) <= 1e-4 * Math.max(1, Math.abs(y));
 
 before(async () => {
@@ -85,23 +106,15 @@ describe('rebasin merge --repair', () => {
   it('gpt2-tiny: the written folder is barrier --repair\'s model at λ = 0.5, for B and for an orthogonal B\'', async () => {
     const a = hfFixture('gpt2-tiny');
     const b = tmp.file('b');
-    await perturbedGpt2(b);
+    await perturbed('gpt2-tiny', b);
     const ids = tmp.file('ids.npy');
     const rand = mulberry32(3);
     writeTokensNpy(ids, Int32Array.from({ length: 8 * 16 }, () => Math.floor(rand() * 100)), 8, 16);
     const data = ['--data', ids];
 
-    const out = tmp.file('merged');
-    const r = merge([a, b, '--repair', ...data, '--out', out]);
+    const { r, repaired, plain } = await repairedFolder(a, b, data, 'merged');
     assert.equal(r.repair?.sites, 2, 'one site per block (the MLP units)');
     assert.equal(r.repair?.examples, 8);
-    assert.equal(r.repair?.check.ok, true);
-    assert.deepEqual(await tensorShapes(path.join(out, 'model.safetensors')), await tensorShapes(path.join(a, 'model.safetensors')));
-    const repaired = lossOf(out, data);
-    const expected = barrierMidpoint([a, b, ...data]);
-    assert.ok(close(repaired, expected), `merge --repair ${repaired} vs barrier --repair ${expected}`);
-    merge([a, b, '--out', tmp.file('plain')]);
-    const plain = lossOf(tmp.file('plain'), data);
     // The fixture's loss is near log(vocab); REPAIR moves it by about 1e-3 there.
     assert.ok(Math.abs(plain - repaired) > 1e-5 * plain, `REPAIR changed the merge: ${plain} (plain) vs ${repaired}`);
 
@@ -139,6 +152,26 @@ describe('rebasin merge --repair', () => {
     assert.ok(close(repaired, expected), `merge --repair ${repaired} vs barrier --repair ${expected}`);
     merge([...ends, '--out', tmp.file('plain.safetensors')]);
     assert.ok(Math.abs(lossOf(tmp.file('plain.safetensors'), data) - repaired) > 1e-4, 'REPAIR changed the merge');
+  });
+
+  it('vit-tiny: the written folder is barrier --repair\'s model at λ = 0.5', async () => {
+    // The fixture's logits are near zero (loss near log 10): a larger head makes the loss see REPAIR.
+    const head = { 'classifier.weight': 30 };
+    const a = tmp.file('vit-a');
+    await perturbed('vit-tiny', a, ['config.json'], 0, 7, head);
+    const b = tmp.file('vit-b');
+    await perturbed('vit-tiny', b, ['config.json'], 0.5, 7, head);
+    const n = 24;
+    const x = Float32Array.from({ length: n * 3 * 32 * 32 }, (_, i) => Math.sin(i * 0.37));
+    const y = new BigInt64Array(n).map((_, i) => BigInt(i % 10));
+    await writeSafetensors(tmp.file('images.safetensors'), [
+      { name: 'x', dtype: 'F32', shape: [n, 3, 32, 32], read: async () => encodeFromFloat32('F32', x) },
+      { name: 'y', dtype: 'I64', shape: [n], read: async () => new Uint8Array(y.buffer) },
+    ]);
+    const data = ['--data', tmp.file('images.safetensors')];
+    const { r, repaired, plain } = await repairedFolder(a, b, data, 'vit-merged');
+    assert.deepEqual({ sites: r.repair?.sites, split: r.repair?.split, examples: r.repair?.examples }, { sites: 2, split: 'train', examples: n });
+    assert.ok(Math.abs(plain - repaired) > 1e-4, `REPAIR changed the merge: ${plain} (plain) vs ${repaired}`);
   });
 
   it('--repair without --data, or with three inputs, is bad usage in one line', () => {

@@ -5,7 +5,7 @@
  * inspect names the family, align recovers A exactly (π(B) computes B's function), activation
  * matching on images recovers every group too (stream, heads, q/k and v/o dimensions, MLP units),
  * align --symmetry orthogonal aligns B' to A' (folded norms) on images, barrier evaluates both
- * paths with accuracy on N×C×H×W images (with weight or activation matching), and images of
+ * paths with accuracy on N×C×H×W images (with weight or activation matching, and with REPAIR), and images of
  * another shape are refused in one line naming their file.
  */
 import { after, before, describe, it } from 'node:test';
@@ -154,9 +154,14 @@ describe('rebasin on a ViT pair (Hugging Face folders)', () => {
     assert.ok(Math.abs(json.barrier.aligned) < 1e-5);
   });
 
-  it('barrier --repair is refused in one line (the classifier REPAIR is for MLPs)', async () => {
-    const r = await runCliWatched(['barrier', tmp.file('a'), tmp.file('b'), '--data', tmp.file('images.safetensors'), '--steps', '3', '--workers', '1', '--repair']);
-    assertRefused(r, tmp.file('a'), /REPAIR is implemented for MLPs \(Linear layers only\) and Hugging Face language models; `vit\.embeddings\.patch_embeddings\.projection` is a conv layer/);
+  it('barrier --repair evaluates both paths, its endpoints the models\' own losses', () => {
+    const r = runCli(['barrier', tmp.file('a'), tmp.file('b'), '--data', tmp.file('images.safetensors'), '--steps', '3', '--workers', '1', '--repair', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const json = JSON.parse(r.stdout) as { naive: { loss: number[] }; aligned: { loss: number[] }; evaluation: { repair: { split: string; examples: number } } };
+    assert.deepEqual(json.evaluation.repair, { split: 'train', examples: 24 });
+    // B computes A's function and π(B) is A: every endpoint, and the aligned path, is at A's loss.
+    const own = json.aligned.loss[0];
+    for (const l of [json.naive.loss[0], json.naive.loss[2], ...json.aligned.loss]) assert.ok(Math.abs(l - own) < 1e-5, `${json.naive.loss} / ${json.aligned.loss}`);
   });
 
   it('images of another shape are refused in one line naming their file', async () => {
