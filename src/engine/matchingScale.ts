@@ -5,29 +5,39 @@
  * tensor of a model by one power of two scales every cost matrix by one positive constant, which
  * leaves each assignment, and so the permutations, unchanged; objectives are scaled back in float64.
  */
-import { float32Of, isStreamed, streamedDense, valuesOf, type HeldTensor, type HeldTensorMap } from '../core/heldTensor';
+import type { PermSpec } from '../core/checkpoint';
+import { float32Of, isStreamed, streamedDense, valuesOf, type HeldTensor, type HeldTensorMap, type HeldValues } from '../core/heldTensor';
+import { permutedDot } from '../core/matching/permute';
+import { objectiveTerm } from '../core/matching/weightMatching';
 
 /** Above this magnitude a product of two weights, summed over a row, can overflow float32. */
 const SAFE_MAGNITUDE = 2 ** 40;
 
-function maxAbs(m: HeldTensorMap): number {
-  let max = 0;
-  for (const t of m.values()) {
-    const d = valuesOf(t);
-    if (d instanceof Float32Array) {
-      for (let i = 0; i < d.length; i++) {
-        const v = Math.abs(d[i]);
-        if (v > max && v !== Infinity) max = v;
-      }
-    } else {
-      const { bits, table } = d;
-      for (let i = 0; i < bits.length; i++) {
-        const v = Math.abs(table[bits[i]]);
-        if (v > max && v !== Infinity) max = v;
-      }
+function maxAbsOf(d: HeldValues, max: number): number {
+  if (d instanceof Float32Array) {
+    for (let i = 0; i < d.length; i++) {
+      const v = Math.abs(d[i]);
+      if (v > max && v !== Infinity) max = v;
+    }
+  } else {
+    const { bits, table } = d;
+    for (let i = 0; i < bits.length; i++) {
+      const v = Math.abs(table[bits[i]]);
+      if (v > max && v !== Infinity) max = v;
     }
   }
   return max;
+}
+
+function maxAbs(m: HeldTensorMap): number {
+  let max = 0;
+  for (const t of m.values()) max = maxAbsOf(valuesOf(t), max);
+  return max;
+}
+
+interface Scaled {
+  readonly tensors: HeldTensorMap;
+  readonly factor: number;
 }
 
 /**
@@ -35,8 +45,39 @@ function maxAbs(m: HeldTensorMap): number {
  * the factor. Scaled tensors are float32 copies (16-bit ones too: rare weights, so no 16-bit
  * rescaling path; streamed ones scaled at each read).
  */
-export function scaledForMatching(m: HeldTensorMap): { tensors: HeldTensorMap; factor: number } {
-  const max = maxAbs(m);
+export function scaledForMatching(m: HeldTensorMap): Scaled {
+  return scaledBy(m, maxAbs(m));
+}
+
+/**
+ * `scaledForMatching` of both models, and weight matching's starting terms <A_t, B_t> (its
+ * `startingDots`) from the same reads: out of core every read of a tensor comes from its file, and
+ * the two passes over a 7B pair would read 54 GB from disk before the first solve. The terms are
+ * given only when neither model is scaled (scaled, weight matching computes them on the scaled
+ * values, as in memory); they are the same sums `permutedDot` makes there, bit for bit.
+ */
+export function scaledWithStartingDots(spec: PermSpec, a: HeldTensorMap, b: HeldTensorMap): { a: Scaled; b: Scaled; startingDots?: Map<string, number> } {
+  let maxA = 0;
+  let maxB = 0;
+  const dots = new Map<string, number>();
+  for (const [name, ta] of a) {
+    const va = valuesOf(ta);
+    maxA = maxAbsOf(va, maxA);
+    const tb = b.get(name);
+    if (!tb) continue;
+    const vb = valuesOf(tb);
+    maxB = maxAbsOf(vb, maxB);
+    if (spec.axes[name] && objectiveTerm(spec, name) !== 'excluded' && tb.shape.length === ta.shape.length) {
+      dots.set(name, permutedDot(va, vb, tb.shape, tb.shape.map(() => null)));
+    }
+  }
+  for (const [name, tb] of b) if (!a.has(name)) maxB = maxAbsOf(valuesOf(tb), maxB);
+  const sa = scaledBy(a, maxA);
+  const sb = scaledBy(b, maxB);
+  return { a: sa, b: sb, ...(sa.factor === 1 && sb.factor === 1 ? { startingDots: dots } : {}) };
+}
+
+function scaledBy(m: HeldTensorMap, max: number): Scaled {
   if (max <= SAFE_MAGNITUDE) return { tensors: m, factor: 1 };
   const factor = 2 ** -Math.ceil(Math.log2(max));
   const tensors = new Map<string, HeldTensor>();

@@ -77,6 +77,13 @@ export interface WeightMatchingOptions {
    * src/engine/streamedTensors.ts): progress says so, "layer 12 MLP — reading from disk".
    */
   readonly readsFromDisk?: boolean;
+  /**
+   * <A_t, B_t> of each spec tensor under the starting permutations (no `initPerms`: the
+   * identity), when the caller has already read both models for them: out of core, a pass over
+   * the pair costs its size in reads from disk (27 GB at 7B), so the scaling's pass computes these
+   * too (src/engine/matchingScale.ts) and the objective before matching reads nothing again.
+   */
+  readonly startingDots?: ReadonlyMap<string, number>;
 }
 
 /**
@@ -386,7 +393,8 @@ export async function weightMatching(
   const planned = plan(spec, a, b);
   const allNames = Object.keys(spec.perms).sort();
   const perms = startingPermutations(spec, allNames, opts.initPerms);
-  const before = objectives(spec, a, b, perms, allNames);
+  const startingDots = opts.initPerms ? undefined : opts.startingDots;
+  const before = objectives(spec, a, b, perms, allNames, startingDots);
   const descent = new CoordinateDescent(spec, b, opts, memory, planned, perms, allNames);
   if (planned.heads.size > 0 && !opts.initPerms) await descent.anchorHub();
   const iterations = await descent.sweepUntilConverged();
@@ -474,6 +482,8 @@ class CoordinateDescent {
   private readonly dependencies: Map<string, string[]>;
   private readonly progress: MatchingProgress;
   private cacheLeft: number;
+  /** The permutation `anchorHub` started (the residual stream), solved last in the first sweep. */
+  private hub: string | undefined;
 
   constructor(
     private readonly spec: PermSpec,
@@ -516,6 +526,7 @@ class CoordinateDescent {
    */
   async anchorHub(): Promise<void> {
     const { spec, perms, planned: { names, heads, occurrences } } = this;
+    this.hub = undefined;
     let hub: string | undefined;
     let most = 0;
     for (const p of names) {
@@ -531,6 +542,7 @@ class CoordinateDescent {
     }
     perms[hub] = (await solveGroup(free, n, hub, { signal: this.opts.signal })).rowToCol;
     this.bump(hub);
+    this.hub = hub;
   }
 
   /** Sweeps in a seeded random order until one improves nothing, or `maxIter` of them; returns the sweeps run. */
@@ -541,6 +553,12 @@ class CoordinateDescent {
     for (let sweep = 0; sweep < opts.maxIter; sweep++) {
       let improved = false;
       const order = shuffleInPlace(this.planned.names.slice(), random);
+      // After the anchor, the first sweep solves the hub last: every permutation that depends on
+      // it is first solved for the anchored value, and the hub's own solve then sees them all.
+      // Visited earlier, its inputs would change after its solve and sweep 2 would solve it again
+      // (at 7B, 291 products read from disk) only to confirm it.
+      const { hub } = this;
+      if (sweep === 0 && hub !== undefined) order.push(...order.splice(order.indexOf(hub), 1));
       for (let step = 0; step < order.length; step++) {
         // Yield so a cancel message can be delivered, then honour it between solves.
         await new Promise<void>((resolve) => setTimeout(resolve, 0));
@@ -806,9 +824,9 @@ async function solveGroup(cost: Float32Array, n: number, p: string, opts: AsyncS
   }
 }
 
-/** Total objective and each group's share (see GroupReport), for B aligned by `perms`. */
+/** Total objective and each group's share (see GroupReport), for B aligned by `perms` (a tensor's term taken from `known` when there). */
 function objectives(
-  spec: PermSpec, a: HeldTensorMap, b: HeldTensorMap, perms: Permutations, names: readonly string[],
+  spec: PermSpec, a: HeldTensorMap, b: HeldTensorMap, perms: Permutations, names: readonly string[], known?: ReadonlyMap<string, number>,
 ): { total: number; fixed: number; groups: Map<string, number> } {
   const groups = new Map<string, number>(names.map((p) => [p, 0]));
   let total = 0;
@@ -817,7 +835,7 @@ function objectives(
     const term = objectiveTerm(spec, tensor);
     if (term === 'excluded') continue;
     const tb = b.get(tensor)!;
-    const d = permutedDot(valuesOf(a.get(tensor)!), valuesOf(tb), tb.shape, axisPermsOf(spec, perms, tensor));
+    const d = known?.get(tensor) ?? permutedDot(valuesOf(a.get(tensor)!), valuesOf(tb), tb.shape, axisPermsOf(spec, perms, tensor));
     if (term === 'fixed') {
       fixed += d;
       continue;

@@ -16,7 +16,7 @@ import { base } from '../loadTensors';
 import { canStream, streamKeepBytes, streamStats } from '../streamedTensors';
 import type { AlignRequest, DataOptions } from '../protocol';
 import { tfMatMul } from '../tfMatMul';
-import { scaledForMatching, unscaledObjectives } from '../matchingScale';
+import { scaledForMatching, scaledWithStartingDots, unscaledObjectives } from '../matchingScale';
 import { heldBytes, isHalfDtype, type HeldTensorMap } from '../../core/heldTensor';
 
 /** Refuses an output path that is (textually) one of the inputs, before any work is done. */
@@ -77,18 +77,19 @@ export function checkMatchingMemory(spec: PermSpec, a: Checkpoint, b: Checkpoint
 /** Weight matching with the tfjs cost-matrix products (ctx progress and cancellation wired). */
 export async function matchWeights(spec: PermSpec, a: HeldTensorMap, b: HeldTensorMap, seed: number, maxIter: number, ctx: HandlerContext, memoryBudget?: number): Promise<WeightMatchingResult> {
   // Weights near the float32 limit are matched at a power-of-two scale (same permutations).
-  const sa = scaledForMatching(a);
-  const sb = scaledForMatching(b);
+  // Out of core, that pass also gives the objective before matching: the pair is read once, not twice.
+  const streamed = [streamStats(a), streamStats(b)];
+  const outOfCore = streamed.some((s) => s !== undefined);
+  const { a: sa, b: sb, startingDots } = outOfCore ? scaledWithStartingDots(spec, a, b) : { a: scaledForMatching(a), b: scaledForMatching(b), startingDots: undefined };
   // The budget is the whole process's: what it holds besides the models (Node, the tfjs backend,
   // the native library: 0.5 to 1 GB measured at 1B parameters) comes out of the cache.
   // Out of core, the models are not held: their readers keep at most a tensor each (reserved here).
   const modelBytes = [...a.values(), ...b.values()].reduce((sum, t) => sum + heldBytes(t), 0);
-  const streamed = [streamStats(a), streamStats(b)];
   const readerBytes = streamed.reduce((sum, s) => sum + (s ? s.keepBytes - s.heldBytes : 0), 0);
   const reservedBytes = Math.max(0, process.memoryUsage().rss - modelBytes) + readerBytes;
   const r = await weightMatching(spec, sa.tensors, sb.tensors, {
     seed, maxIter, matmul: tfMatMul, signal: ctx.signal, onProgress: ctx.onProgress, memoryBudget, reservedBytes, residentBytes: () => process.memoryUsage.rss(),
-    readsFromDisk: streamed.some((s) => s !== undefined),
+    readsFromDisk: outOfCore, startingDots,
   });
   return unscaledObjectives(r, 1 / (sa.factor * sb.factor));
 }

@@ -231,6 +231,7 @@ export function referenceWeightMatching(
   const names = all.filter((p) => !inner.has(p));
   const random = mulberry32(opts.seed);
   let iterations = 0;
+  let anchored: string | undefined;
   // With heads: the hub (the plain permutation, with a tensor no other permutation touches, that
   // most other permutations share a tensor with: the residual stream) starts from its solve on
   // those tensors alone, as the engine does.
@@ -258,11 +259,15 @@ export function referenceWeightMatching(
         for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) { let x = 0; for (let k = 0; k < rest; k++) x += wa[i * rest + k] * wb[j * rest + k]; cost[i * n + j] += x; }
       }
       perms[hub] = Int32Array.from(solveAssignmentMax(cost, n).rowToCol);
+      anchored = hub;
     }
   }
   for (let sweep = 0; sweep < opts.maxIter; sweep++) {
     let progress = false;
-    for (const p of shuffleInPlace(names.slice(), random)) {
+    const order = shuffleInPlace(names.slice(), random);
+    // The anchored hub is solved last in the first sweep, after every permutation that depends on it.
+    if (sweep === 0 && anchored !== undefined) order.push(...order.splice(order.indexOf(anchored), 1));
+    for (const p of order) {
       const group = groups.get(p);
       if (group) {
         progress = solveGroupReference(spec, a, b, perms, group) || progress;
