@@ -282,6 +282,8 @@ export async function merge(ctx: CommandContext): Promise<void> {
   const repair = args.values.repair ?? false;
   if (repair && inputs.length > 2) throw new UsageError(`merge --repair takes two checkpoints, A and B (got ${inputs.length}): REPAIR interpolates the statistics of two models`);
   if (repair && args.values.data === undefined) throw new UsageError('merge --repair needs --data PATH (the data the units\' statistics are measured on)');
+  // Weight matching needs no data: without --repair nothing would read it, so say so instead of ignoring it.
+  if (!repair && args.values.data !== undefined) warn(['merge reads --data only with --repair (the units\' statistics); this merge uses weights alone']);
   const result: MergeResult = await runOnEngine(ctx, {
     kind: 'merge',
     inputs: inputs.map((p) => path.resolve(p)),

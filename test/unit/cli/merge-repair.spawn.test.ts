@@ -5,7 +5,8 @@
  * from the plain merge's, on gpt2-tiny with token ids (also with B' from align --symmetry
  * orthogonal, merged with A'), on a pair of MLP classifiers and on vit-tiny with images (REPAIR of
  * each block's MLP units); the output holds the reference's
- * tensor names and shapes. --repair without --data, and with three inputs, is bad usage (one line).
+ * tensor names and shapes. --repair without --data, and with three inputs, is bad usage (one line);
+ * --data without --repair is not read, and a warning says so.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -172,6 +173,16 @@ describe('rebasin merge --repair', () => {
     const { r, repaired, plain } = await repairedFolder(a, b, data, 'vit-merged');
     assert.deepEqual({ sites: r.repair?.sites, split: r.repair?.split, examples: r.repair?.examples }, { sites: 2, split: 'train', examples: n });
     assert.ok(Math.abs(plain - repaired) > 1e-4, `REPAIR changed the merge: ${plain} (plain) vs ${repaired}`);
+  });
+
+  it('--data without --repair: merged from the weights alone, with a one-line warning that --data was not read', async () => {
+    const widths = [8, 16, 12, 3];
+    await writeMlp(tmp.file('wa.safetensors'), randomMlp(widths, 3));
+    await writeMlp(tmp.file('wb.safetensors'), randomMlp(widths, 4));
+    const r = runCli(['merge', tmp.file('wa.safetensors'), tmp.file('wb.safetensors'), '--data', tmp.file('absent.safetensors'), '--out', tmp.file('w.safetensors')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^warning: merge reads --data only with --repair/m);
+    assert.deepEqual(await tensorShapes(tmp.file('w.safetensors')), await tensorShapes(tmp.file('wa.safetensors')));
   });
 
   it('--repair without --data, or with three inputs, is bad usage in one line', () => {
