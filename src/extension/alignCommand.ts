@@ -28,7 +28,7 @@ import { isCancelled } from '../engine/errors';
 import { confirmOutput, describeError, fileStamp, otherSelected, reportFailure, targetUri, withCancellableProgress } from './runSupport';
 import { alignedOutputPath, orthogonalOutputPath, readSettings } from './settings';
 import { requireTrust } from './workspaceTrust';
-import { orthogonalSymmetryOffered } from '../core/symmetry/offered';
+import { orthogonalModelKind } from '../core/symmetry/offered';
 import type { SymmetryId } from '../core/symmetry/settings';
 import { symmetryChoices, type SymmetryItem } from './symmetryChoice';
 
@@ -110,7 +110,8 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
   let method = opts.method;
   let symmetry = opts.symmetry;
   // Orthogonal maps only where the engine can fit them: both models of a family with an orthogonal layout, per their config.json.
-  const orthogonalOffered = orthogonalSymmetryOffered(b.fsPath) && orthogonalSymmetryOffered(a.fsPath);
+  const [kindA, kindB] = [orthogonalModelKind(a.fsPath), orthogonalModelKind(b.fsPath)];
+  const orthogonalKind = kindA === kindB ? kindA : undefined;
   while (!method) {
     const picked = await pickMethod(b, choice);
     if (!picked) return undefined;
@@ -126,7 +127,7 @@ async function runAlign(deps: Deps, uri: unknown, uris: unknown, opts: AlignOpti
       if (data !== undefined) choice = { path: data ?? undefined, source: 'picked' };
       if (picked === 'data' || data === undefined) continue;
     }
-    const choices = symmetryChoices(methodInfo(picked), orthogonalOffered);
+    const choices = symmetryChoices(methodInfo(picked), orthogonalKind);
     if (choices.length > 0) {
       // Escape goes back to the methods.
       const chosen = await pickSymmetry(choices);

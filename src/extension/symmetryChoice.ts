@@ -1,10 +1,12 @@
 /**
  * The symmetry choice of "Align with…" (`--symmetry`): offered after the method, only for a
- * method that searches the orthogonal symmetry (weight matching, activation matching, STE) on a checkpoint that has one
- * (GPT-2, Llama family, Mixtral, ViT: core/symmetry/offered.ts). Pure: the QuickPick in alignCommand.ts shows it.
+ * method that searches the orthogonal symmetry of the pair's kind (weight and activation matching: GPT-2, Llama
+ * family, Mixtral, ViT; STE: the language models alone; core/symmetry/offered.ts). Pure: the QuickPick in
+ * alignCommand.ts shows it.
  */
 import type { MethodInfo } from '../core/methods';
 import type { SymmetryId } from '../core/symmetry/settings';
+import { orthogonalReaches, type OrthogonalModelKind } from '../core/symmetry/offered';
 
 export interface SymmetryItem {
   readonly symmetry: SymmetryId;
@@ -30,8 +32,8 @@ const ITEMS: Readonly<Record<SymmetryId, SymmetryItem>> = {
 };
 
 /** The symmetries to choose from for `method` on a checkpoint (`offered`: it has an orthogonal layout); empty: permutations only, nothing to ask. */
-export function symmetryChoices(method: Pick<MethodInfo, 'orthogonal' | 'needsData'>, offered: boolean): readonly SymmetryItem[] {
-  if (method.orthogonal !== true || !offered) return [];
+export function symmetryChoices(method: Pick<MethodInfo, 'orthogonal' | 'needsData'>, kind: OrthogonalModelKind | undefined): readonly SymmetryItem[] {
+  if (!orthogonalReaches(method, kind)) return [];
   const orthogonal = ITEMS.orthogonal;
   // What the data is for, where the method reads any: the maps are fitted to both models' activations on it.
   return [ITEMS.permutation, method.needsData ? { ...orthogonal, description: `${orthogonal.description}; needs data` } : orthogonal];

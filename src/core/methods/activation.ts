@@ -7,6 +7,6 @@ export const activation: MethodInfo = {
   description: 'uses evaluation data',
   detail: 'Match units by the correlation of their activations (paper §3.1).',
   needsData: true,
-  orthogonal: true,
+  orthogonal: 'every model',
   options: [],
 };

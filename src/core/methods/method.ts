@@ -22,6 +22,9 @@ export interface NumberOption {
   readonly help: string;
 }
 
+/** Which models with an orthogonal symmetry a method searches it for (see `MethodInfo.orthogonal`). */
+export type OrthogonalReach = 'every model' | 'language models';
+
 export interface MethodInfo {
   readonly id: 'weight' | 'activation' | 'ste';
   readonly label: string;
@@ -31,8 +34,12 @@ export interface MethodInfo {
   readonly detail: string;
   /** Runs both models on data (the request must carry `data`). */
   readonly needsData: boolean;
-  /** Also searches the orthogonal symmetry (`--symmetry orthogonal`, core/symmetry/) of the language models that have one. */
-  readonly orthogonal?: boolean;
+  /**
+   * Also searches the orthogonal symmetry (`--symmetry orthogonal`, core/symmetry/) of the models
+   * that have one: every such model ('every model': GPT-2, the Llama family, Mixtral, ViT), or
+   * language models only ('language models': the orthogonal STE trains on token data).
+   */
+  readonly orthogonal?: OrthogonalReach;
   /** Method-specific options (besides the shared `seed` and `maxIter`), grouped in the request under `optionsField`. */
   readonly options: readonly NumberOption[];
   readonly optionsField?: string;

@@ -7,7 +7,7 @@ export const ste: MethodInfo = {
   description: 'uses evaluation data, slowest',
   detail: 'Learn the permutation that minimises the midpoint loss (paper §3.3).',
   needsData: true,
-  orthogonal: true,
+  orthogonal: 'language models',
   optionsField: 'ste',
   options: [
     { default: 1, integer: true, min: 1, flag: 'ste-epochs', field: 'epochs', help: 'ste: epochs' },

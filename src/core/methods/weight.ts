@@ -7,6 +7,6 @@ export const weight: MethodInfo = {
   description: 'no data needed',
   detail: 'Match units by the similarity of their weights (paper §3.2).',
   needsData: false,
-  orthogonal: true,
+  orthogonal: 'every model',
   options: [],
 };
