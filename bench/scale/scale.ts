@@ -78,6 +78,23 @@ export function stageTimes(log: string, wall: number): string {
   return firsts.map(([s, t], i) => `${s} ${((i + 1 < firsts.length ? firsts[i + 1][1] : wall) - t).toFixed(1)} s`).join(', ');
 }
 
+/**
+ * Where weight matching's solves spent their time, from the engine's debug lines
+ * ("weight matching: sweep 1, layer 8 MLP (11008 units): cost matrix 21.30 s (products and reads),
+ * assignment 9.80 s"), summed per kind of permutation: what bounds the time.
+ */
+export function solveTimes(log: string): string {
+  const kinds = new Map<string, { solves: number; cost: number; assignment: number }>();
+  for (const m of log.matchAll(/weight matching: sweep \d+, (?:layer \d+ )?(MLP|attention heads|residual stream|\S+) \(\d+ units\): cost matrix ([\d.]+) s[^,]*, assignment ([\d.]+) s/g)) {
+    const k = kinds.get(m[1]) ?? { solves: 0, cost: 0, assignment: 0 };
+    k.solves++;
+    k.cost += Number(m[2]);
+    k.assignment += Number(m[3]);
+    kinds.set(m[1], k);
+  }
+  return [...kinds].map(([kind, k]) => `${kind}: ${k.solves} solves, cost matrices ${k.cost.toFixed(1)} s, assignments ${k.assignment.toFixed(1)} s`).join('; ');
+}
+
 export interface ScaleOptions {
   readonly preset: string;
   /** Folder of the pair, outputs and logs (default bench-output/scale/<preset>). */
@@ -159,6 +176,8 @@ async function alignAndCompare(a: string, b: string, out: string, logFile: strin
   lines.push(`rebasin align: wall ${r.seconds.toFixed(1)} s (${iterations}); peak RSS ${gib(r.peakRssBytes)} (${r.peakRssBytes ? (r.peakRssBytes / inputBytes).toFixed(2) : '?'} x the inputs); read from disk ${gib(r.readBytes)}, read() total ${gib(r.rchar)}`);
   const log = fs.readFileSync(logFile, 'utf8');
   lines.push(`  stages: ${stageTimes(log, r.seconds)}`);
+  const solves = solveTimes(log);
+  if (solves) lines.push(`  weight matching's solves: ${solves}`);
   const read = /align: (read \d+ tensors .*)$/m.exec(log);
   if (read) lines.push(`  engine: ${read[1]}`);
   for (const m of log.matchAll(/align: (out of core.*)$/gm)) lines.push(`  engine: ${m[1]}`);

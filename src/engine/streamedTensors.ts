@@ -16,6 +16,8 @@ import { EngineError } from './errors';
 export interface StreamStats {
   reads: number;
   bytesRead: number;
+  /** Seconds spent in the reads themselves (from the page cache or the disk). */
+  readSeconds: number;
   /** Bytes of tensor values the reader holds now, and at most so far. */
   heldBytes: number;
   peakHeldBytes: number;
@@ -57,7 +59,7 @@ export function streamKeepBytes(ck: Checkpoint, names: readonly string[]): numbe
 export function streamTensors(ck: Checkpoint, names: readonly string[], opts: LoadOptions, keepBytes = streamKeepBytes(ck, names)): StreamedModel {
   const readRawSync = ck.readRawSync?.bind(ck);
   if (!readRawSync) throw new EngineError('InvalidRequest', `${base(ck.path)}: only safetensors checkpoints can be read on demand (out of core)`, ck.path);
-  const stats: StreamStats = { reads: 0, bytesRead: 0, heldBytes: 0, peakHeldBytes: 0, keepBytes };
+  const stats: StreamStats = { reads: 0, bytesRead: 0, readSeconds: 0, heldBytes: 0, peakHeldBytes: 0, keepBytes };
   // Most recently used last: Map keeps insertion order.
   const kept = new Map<string, { values: Uint16Array | Float32Array; bytes: number }>();
   const keep = (name: string, values: Uint16Array | Float32Array): void => {
@@ -78,7 +80,9 @@ export function streamTensors(ck: Checkpoint, names: readonly string[], opts: Lo
     return entry.values;
   };
   const readBytes = (name: string): Uint8Array => {
+    const started = performance.now();
     const raw = readRawSync(name);
+    stats.readSeconds += (performance.now() - started) / 1000;
     stats.reads++;
     stats.bytesRead += raw.byteLength;
     return raw;

@@ -84,6 +84,23 @@ export interface WeightMatchingOptions {
    * too (src/engine/matchingScale.ts) and the objective before matching reads nothing again.
    */
   readonly startingDots?: ReadonlyMap<string, number>;
+  /**
+   * Called after each solve with where its time went (the engine logs it with --debug, and the
+   * scale bench sums it): its cost matrix's products (with the reads of streamed tensors) and its
+   * assignment.
+   */
+  readonly onSolved?: (s: SolveTimes) => void;
+}
+
+/** One solve of the descent, timed (see `WeightMatchingOptions.onSolved`). */
+export interface SolveTimes {
+  /** The permutation, or a head group's block permutation. */
+  readonly name: string;
+  readonly units: number;
+  readonly sweep: number;
+  /** Seconds building the cost matrix (products, operands, reads), and solving its assignment. */
+  readonly productSeconds: number;
+  readonly assignmentSeconds: number;
 }
 
 /**
@@ -582,20 +599,26 @@ class CoordinateDescent {
     this.progress.betweenSolves(sweep, step);
     const group = this.planned.heads.get(p);
     this.progress.begin(sweep, step, p, group ? group.occurrences.length : this.planned.occurrences.get(p)!.length);
-    const improved = group ? await this.solveHeads(group) : await this.solvePermutation(p);
+    const times = { productSeconds: 0, assignmentSeconds: 0 };
+    const improved = group ? await this.solveHeads(group, times) : await this.solvePermutation(p, times);
     this.solvedAt.set(p, this.inputVersions(p));
+    this.opts.onSolved?.({ name: p, units: this.spec.perms[p], sweep, ...times });
     return improved;
   }
 
   /** A whole-axis permutation: its cost matrix, its assignment, adopted when it improves P's part of the objective. */
-  private async solvePermutation(p: string): Promise<boolean> {
+  private async solvePermutation(p: string, times: { productSeconds: number; assignmentSeconds: number }): Promise<boolean> {
     const { opts, progress } = this;
     const n = this.spec.perms[p];
+    const started = performance.now();
     const cost = await this.costMatrix(p);
     const held = this.perms[p];
     let oldValue = 0;
     for (let i = 0; i < n; i++) oldValue += cost[i * n + held[i]];
+    const built = performance.now();
+    times.productSeconds = (built - started) / 1000;
     const solved = await solveGroup(cost, n, p, { signal: opts.signal, clock: progress.clock, onProgress: opts.onProgress ? (s) => progress.solving(s) : undefined });
+    times.assignmentSeconds = (performance.now() - built) / 1000;
     if (!(solved.value > oldValue + 1e-12)) return false;
     this.perms[p] = solved.rowToCol;
     this.bump(p);
@@ -603,11 +626,15 @@ class CoordinateDescent {
   }
 
   /** A head group's step: per-structure similarities S, then the pairwise inner / outer solve. */
-  private async solveHeads(group: HeadGroup): Promise<boolean> {
+  private async solveHeads(group: HeadGroup, times: { productSeconds: number; assignmentSeconds: number }): Promise<boolean> {
     const { perms } = this;
+    const started = performance.now();
     const structs = await headStructures(this.spec, this.b, perms, group, false, this.opts.matmul, () => this.progress.partDone());
     const value = headGroupValue(structs, perms[group.outer], new Map(Object.entries(perms)), group.members);
+    const built = performance.now();
+    times.productSeconds = (built - started) / 1000;
     const solved = solveHeadGroup(structs, group.blocks, group.members);
+    times.assignmentSeconds = (performance.now() - built) / 1000;
     if (!(solved.value > value + 1e-12)) return false;
     perms[group.outer] = solved.outer;
     for (const [name, value] of solved.inner) perms[name] = value;

@@ -17,6 +17,7 @@ import { canStream, streamKeepBytes, streamStats } from '../streamedTensors';
 import type { AlignRequest, DataOptions } from '../protocol';
 import { tfMatMul } from '../tfMatMul';
 import { scaledForMatching, scaledWithStartingDots, unscaledObjectives } from '../matchingScale';
+import { permutationWords } from '../../core/progressText';
 import { heldBytes, isHalfDtype, type HeldTensorMap } from '../../core/heldTensor';
 
 /** Refuses an output path that is (textually) one of the inputs, before any work is done. */
@@ -90,6 +91,8 @@ export async function matchWeights(spec: PermSpec, a: HeldTensorMap, b: HeldTens
   const r = await weightMatching(spec, sa.tensors, sb.tensors, {
     seed, maxIter, matmul: tfMatMul, signal: ctx.signal, onProgress: ctx.onProgress, memoryBudget, reservedBytes, residentBytes: () => process.memoryUsage.rss(),
     readsFromDisk: outOfCore, startingDots,
+    // Where each solve's time went, for the debug log (the scale bench sums these lines).
+    onSolved: (s) => ctx.log(`weight matching: sweep ${s.sweep + 1}, ${permutationWords(s.name)} (${s.units} units): cost matrix ${s.productSeconds.toFixed(2)} s${outOfCore ? ' (products and reads)' : ''}, assignment ${s.assignmentSeconds.toFixed(2)} s`),
   });
   return unscaledObjectives(r, 1 / (sa.factor * sb.factor));
 }

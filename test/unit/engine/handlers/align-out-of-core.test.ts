@@ -86,6 +86,9 @@ describe('out-of-core weight matching', () => {
     assert.ok(peak < pairBytes / 4, `held ${peak} of a ${pairBytes}-byte pair`);
     assert.ok(streamed.messages.some((m) => /^Weight matching: sweep 1, .*(residual stream|layer \d (MLP|attention heads)) \(\d+ units\) — reading from disk/.test(m)), streamed.messages.join('\n'));
     assert.equal(held.logs.some((l) => /out of core/.test(l)), false);
+    // The debug log says where the time went: each solve's cost matrix and assignment, and the reads.
+    assert.ok(streamed.logs.some((l) => /^weight matching: sweep 1, residual stream \(\d+ units\): cost matrix [\d.]+ s \(products and reads\), assignment [\d.]+ s$/.test(l)), streamed.logs.join('\n'));
+    assert.ok(streamed.logs.some((l) => /^align: out of core: read [\d,]+ tensors \(.*\) in [\d.]+ s of reads; /.test(l)), streamed.logs.join('\n'));
   });
 
   it('with heads permuted too: the same permutations and output as in memory', async () => {
