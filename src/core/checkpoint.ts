@@ -106,6 +106,14 @@ export type Permutations = Readonly<Record<string, Int32Array>>;
 /** Computes C[m,n] = A[m,k] . B[n,k]^T (both row-major). Provided by the engine (tfjs) or plain JS. */
 export interface MatMulABt {
   abT(a: Float32Array, b: Float32Array, m: number, k: number, n: number): Float32Array | Promise<Float32Array>;
+  /**
+   * The same product by blocks of A's rows (`rows` at a time), each block's C handed to
+   * `onBlock` with its first row: B is prepared once for all blocks (a backend copies and
+   * transposes it at each `abT`: at n = 11008, 8 blocks made 8 copies of a 180 MB operand).
+   * Each block's values are those `abT` gives for the same rows. Optional: without it, one
+   * `abT` per block.
+   */
+  abTByRows?(a: Float32Array, b: Float32Array, m: number, k: number, n: number, rows: number, onBlock: (c: Float32Array, firstRow: number) => void): void | Promise<void>;
 }
 
 /** One evaluated point of a loss curve: loss and accuracy of (1-λ)·A + λ·π(B) on one split. */

@@ -34,7 +34,35 @@ export function tfAbT(a: Float32Array, b: Float32Array, m: number, k: number, n:
   }
 }
 
+/**
+ * `tfAbT` by blocks of A's rows with Bᵀ made once (MatMulABt.abTByRows): each block is the same
+ * `matMul(A rows, Bᵀ)` as `tfAbT` of those rows, so the same values.
+ */
+export function tfAbTByRows(a: Float32Array, b: Float32Array, m: number, k: number, n: number, rows: number, onBlock: (c: Float32Array, firstRow: number) => void): void {
+  checkSizes(a, b, m, k, n);
+  if (m === 0) return;
+  if (n === 0 || k === 0) {
+    for (let r0 = 0; r0 < m; r0 += rows) onBlock(new Float32Array(Math.min(rows, m - r0) * n), r0);
+    return;
+  }
+  const bt = tf.tidy(() => tf.transpose(tf.tensor2d(b, [n, k])));
+  try {
+    for (let r0 = 0; r0 < m; r0 += rows) {
+      const r1 = Math.min(m, r0 + rows);
+      const c = tf.tidy(() => tf.matMul(tf.tensor2d(a.subarray(r0 * k, r1 * k), [r1 - r0, k]), bt));
+      try {
+        onBlock(c.dataSync() as Float32Array, r0);
+      } finally {
+        c.dispose();
+      }
+    }
+  } finally {
+    bt.dispose();
+  }
+}
+
 /** The tfjs matrix product for `weightMatching({matmul})` and `similarityMatrix`. */
 export const tfMatMul: MatMulABt = {
   abT: tfAbT,
+  abTByRows: tfAbTByRows,
 };

@@ -354,6 +354,10 @@ async function addProductInto(target: Float32Array, aFront: Float32Array, b: Flo
     addInto(target, await matmul.abT(aFront, b, n, k, n));
     return;
   }
+  if (matmul.abTByRows) {
+    await matmul.abTByRows(aFront, b, n, k, n, rows, (c, r0) => addInto(target, c, r0 * n));
+    return;
+  }
   for (let r0 = 0; r0 < n; r0 += rows) {
     const r1 = Math.min(n, r0 + rows);
     addInto(target, await matmul.abT(aFront.subarray(r0 * k, r1 * k), b, r1 - r0, k, n), r0 * n);

@@ -63,5 +63,23 @@ describe('tfMatMul', () => {
       assert.equal(tf.memory().numTensors, tensorsBefore, 'no tensor leaks');
       assert.throws(() => tfAbT(new Float32Array(5), new Float32Array(6), 2, 3, 2), /a has 5 values, expected 2x3/);
     });
+
+    it(`by blocks of rows with Bᵀ made once, gives abT's values of those rows bit for bit on ${backend}`, async () => {
+      assert.equal(await initBackend(backend), backend);
+      const rnd = seeded(3 + backend.length);
+      for (const [m, k, n, rows] of [[10, 13, 7, 3], [64, 100, 48, 64], [9, 5, 4, 1], [4, 0, 3, 2]]) {
+        const a = Float32Array.from({ length: m * k }, () => rnd());
+        const b = Float32Array.from({ length: n * k }, () => rnd());
+        const seen: number[] = [];
+        const tensorsBefore = tf.memory().numTensors;
+        await tfMatMul.abTByRows!(a, b, m, k, n, rows, (c, r0) => {
+          const r1 = Math.min(m, r0 + rows);
+          assert.deepEqual(c, tfAbT(a.subarray(r0 * k, r1 * k), b, r1 - r0, k, n), `${m}x${k}x${n}, rows ${r0}-${r1}`);
+          seen.push(r0);
+        });
+        assert.deepEqual(seen, Array.from({ length: Math.ceil(m / rows) }, (_, i) => i * rows));
+        assert.equal(tf.memory().numTensors, tensorsBefore, 'no tensor leaks');
+      }
+    });
   }
 });
