@@ -6,27 +6,14 @@
  */
 import type { AlignResult } from '../engine/protocol';
 import type { HeatmapData } from '../../webview/protocol';
+import { blockFactor, downsample } from '../../shared/pixels/heatmap';
 
 export const MAX_HEATMAP_SIDE = 1024;
 
-/** Block-averages a row-major n×n matrix to at most `max` per side. */
+/** Block-averages a row-major n×n matrix to at most `max` per side (shared/pixels/heatmap.ts's `downsample`). */
 export function downsampleSquare(data: Float32Array, n: number, max: number): { data: Float32Array; size: number } {
-  if (n <= max) return { data, size: n };
-  const factor = Math.ceil(n / max);
-  const size = Math.ceil(n / factor);
-  const out = new Float32Array(size * size);
-  const counts = new Uint32Array(size * size);
-  for (let i = 0; i < n; i++) {
-    const oi = Math.floor(i / factor) * size;
-    const row = i * n;
-    for (let j = 0; j < n; j++) {
-      const o = oi + Math.floor(j / factor);
-      out[o] += data[row + j];
-      counts[o]++;
-    }
-  }
-  for (let k = 0; k < out.length; k++) out[k] /= counts[k] || 1;
-  return { data: out, size };
+  const reduced = downsample(data, n, blockFactor(n, max), 'mean');
+  return { data: reduced.values, size: reduced.side };
 }
 
 export function heatmapsOf(result: AlignResult, max = MAX_HEATMAP_SIDE): HeatmapData[] {
