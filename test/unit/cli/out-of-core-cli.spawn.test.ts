@@ -27,7 +27,7 @@ describe('rebasin align --out-of-core', () => {
     const streamed = runCli(['align', pair.a, pair.b, '--out', tmp.file('streamed'), '--out-of-core', '--json', '--debug', '--backend', 'wasm']);
     assert.equal(streamed.code, 0, streamed.stderr);
     assert.match(streamed.stderr, /align: out of core, asked for \(--out-of-core\): tensors are read from disk as each product needs them/);
-    assert.match(streamed.stderr, /align: out of core: read [\d,]+ tensors \(.*, page cache included\); at most .* of tensors held at once/);
+    assert.match(streamed.stderr, /align: out of core: read [\d,]+ tensors \(.*, page cache included\) in [\d.]+ s of reads; at most .* of tensors held at once/);
     const held = runCli(['align', pair.a, pair.b, '--out', tmp.file('held'), '--json', '--backend', 'wasm']);
     assert.equal(held.code, 0, held.stderr);
     const s = JSON.parse(streamed.stdout) as AlignResult;
