@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { PermSpec } from '../../../src/core/checkpoint';
 import { streamedDense, type HeldTensor } from '../../../src/core/heldTensor';
 import { weightMatching } from '../../../src/core/matching/weightMatching';
-import { matMulABt } from '../../../src/core/matching/jsMatMul';
+import { jsMatMul } from '../../../src/core/matching/jsMatMul';
 import { mulberry32 } from '../../../src/core/matching/prng';
 import { scaledForMatching, scaledWithStartingDots } from '../../../src/engine/matchingScale';
 
@@ -31,6 +31,11 @@ function model(seed: number, scale = 1): Map<string, Float32Array> {
   return new Map(Object.entries(shapes).map(([name, shape]) => [name, Float32Array.from({ length: shape.reduce((p, s) => p * s, 1) }, () => (random() * 2 - 1) * scale)]));
 }
 
+/** The model held in memory. */
+function held(m: Map<string, Float32Array>): Map<string, HeldTensor> {
+  return new Map([...m].map(([name, data]) => [name, { shape: shapes[name], data }]));
+}
+
 /** The model as streamed tensors (read at each use, as out of core), counting the reads. */
 function streamed(m: Map<string, Float32Array>, reads: Map<string, number>, tag: string): Map<string, HeldTensor> {
   return new Map([...m].map(([name, data]) => [name, streamedDense(shapes[name], () => {
@@ -38,8 +43,6 @@ function streamed(m: Map<string, Float32Array>, reads: Map<string, number>, tag:
     return data;
   })]));
 }
-
-const matmul = { abT: async (a: Float32Array, b: Float32Array, m: number, k: number, n: number) => matMulABt(a, b, m, k, n) };
 
 describe('scaledWithStartingDots', () => {
   it('reads each tensor of A and B once, and its objectives are weight matching\'s own, bit for bit', async () => {
@@ -52,9 +55,8 @@ describe('scaledWithStartingDots', () => {
     assert.equal(pass.a.factor, 1);
     assert.equal(pass.b.factor, 1);
     assert.ok(pass.startingDots);
-    const held = (m: Map<string, Float32Array>): Map<string, HeldTensor> => new Map([...m].map(([name, data]) => [name, { shape: shapes[name], data }]));
-    const plain = await weightMatching(spec, held(a), held(b), { seed: 0, maxIter: 20, matmul });
-    const given = await weightMatching(spec, held(a), held(b), { seed: 0, maxIter: 20, matmul, startingDots: pass.startingDots });
+    const plain = await weightMatching(spec, held(a), held(b), { seed: 0, maxIter: 20, matmul: jsMatMul });
+    const given = await weightMatching(spec, held(a), held(b), { seed: 0, maxIter: 20, matmul: jsMatMul, startingDots: pass.startingDots });
     assert.equal(given.objectiveBefore, plain.objectiveBefore);
     assert.equal(given.objectiveFixed, plain.objectiveFixed);
     assert.deepEqual(given.groups, plain.groups);
@@ -64,7 +66,6 @@ describe('scaledWithStartingDots', () => {
   it('scales weights near the float32 limit as scaledForMatching does, and then gives no objectives', () => {
     const a = model(3, 1e30);
     const b = model(4);
-    const held = (m: Map<string, Float32Array>): Map<string, HeldTensor> => new Map([...m].map(([name, data]) => [name, { shape: shapes[name], data }]));
     const pass = scaledWithStartingDots(spec, held(a), held(b));
     const alone = scaledForMatching(held(a));
     assert.equal(pass.a.factor, alone.factor);
